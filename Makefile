@@ -1,0 +1,109 @@
+# kvsim — one binary (build/kvsim), one static library (build/libkvsim.a),
+# one Criterion suite (build/san/kvsim-tests, under ASan+UBSan).
+#
+#   make            build build/kvsim
+#   make run        install missing packages (as root), build, run the main job
+#   make test       Criterion suite under AddressSanitizer + UBSan, -Werror
+#   make bench      benchmarks: figures and their ratio to a ceiling measured in the same run
+#   make cuda       compile every cuda/*.cu with nvcc -arch=sm_90, warnings as errors
+#   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each
+#   make clean
+#
+# Flags live in separate variables so each can be overridden alone:
+#   make OPT=-O0 WERROR=-Werror SANITIZER=address,undefined
+
+CC       ?= cc
+BUILD    ?= build
+CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-qual -Wvla -Wformat=2 -Wno-unused-parameter
+WERROR   ?=
+OPT      ?= -O2 -g
+SANITIZER ?= address,undefined
+SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+DATADIR  ?= $(CURDIR)
+PREFIX   ?= /usr/local
+
+PKGS     := gsl yaml-0.1 openblas
+INCLUDES := -Icommon -Imodels -Ihwmodels -Irefimpl -Itraces -Isim -Icuda
+DEFS     := -DKVSIM_DATADIR='"$(DATADIR)"'
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# GSL's own CBLAS is replaced by OpenBLAS: gsl_blas_* calls go to the optimised one.
+LIBS     := -lgsl $(shell pkg-config --libs openblas yaml-0.1 2>/dev/null) -lpthread -lm
+
+CFLAGS_ALL = $(CSTD) $(WARN) $(WERROR) $(OPT) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_DIRS := common models hwmodels refimpl traces sim
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(wildcard cuda/*_host.c)
+CLI_SRC  := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+BENCH_SRC := $(wildcard tests/bench_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+SAN_CLI_OBJ := $(filter-out $(BUILD)/san/cli/main.o,$(CLI_SRC:%.c=$(BUILD)/san/%.o))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/san/%.o)
+
+.PHONY: all run test bench cuda fuzz clean deps install gpu-check check-tests
+all: $(BUILD)/kvsim
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Werror -O1 $(SANFLAGS) -DKVSIM_TESTING -MMD -MP -c $< -o $@
+
+$(BUILD)/libkvsim.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/kvsim: $(CLI_OBJ) $(BUILD)/libkvsim.a
+	$(CC) $(OPT) -o $@ $(CLI_OBJ) $(BUILD)/libkvsim.a $(LIBS)
+
+$(BUILD)/san/kvsim-tests: $(TEST_OBJ) $(SAN_LIB_OBJ) $(SAN_CLI_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+$(BUILD)/san/kvsim: $(SAN_LIB_OBJ) $(BUILD)/san/cli/main.o $(SAN_CLI_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+# The README's test command. The suite runs the sanitized binary and also the
+# sanitized kvsim CLI for end-to-end error-path tests.
+test: deps $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim
+	KVSIM_BIN=$(abspath $(BUILD)/san/kvsim) ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/san/kvsim-tests --jobs 2
+
+run: deps $(BUILD)/kvsim
+	@sh scripts/run.sh $(BUILD)/kvsim
+
+$(BUILD)/bench/%: tests/%.c $(BUILD)/libkvsim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O2 -o $@ $< $(BUILD)/libkvsim.a $(LIBS)
+
+bench: deps $(BUILD)/kvsim $(BENCH_SRC:tests/%.c=$(BUILD)/bench/%)
+	@sh scripts/bench.sh $(BUILD)
+
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CU_SRC := $(wildcard cuda/*.cu)
+cuda:
+ifeq ($(NVCC),)
+	@echo "make cuda: nvcc not found; CUDA code not compiled (install the CUDA toolkit to build it)"
+else
+	@mkdir -p $(BUILD)/cuda
+	@for f in $(CU_SRC); do \
+	  echo "nvcc -arch=sm_90 $$f"; \
+	  $(NVCC) -arch=sm_90 -std=c++17 -O3 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
+	    $(INCLUDES) -c $$f -o $(BUILD)/cuda/$$(basename $$f .cu).o || exit 1; \
+	done
+	@echo "make cuda: $(words $(CU_SRC)) CUDA file(s) compiled for sm_90"
+endif
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

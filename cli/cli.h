@@ -1,0 +1,58 @@
+/* cli.h — the kvsim command line: a table of subcommands (cli/main.c), one
+ * file per subcommand (cli/cmd_<name>.c), and the small option helpers they
+ * share. No logic a library function should own lives here.
+ *
+ * Exit codes (DESIGN.md): 0 success, 2 bad usage, 1 failed work. */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "kv_common.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} cli_command;
+
+/* Option parsing: long options only, "--name value" or "--name=value".
+ * cli_opts collects them once; subcommands then ask for what they accept;
+ * cli_opts_unused reports the first option nobody asked for (a typo). */
+#define CLI_MAX_OPTS 64
+typedef struct {
+    const char *prog;              /* "kvsim fidelity" */
+    int n;
+    const char *name[CLI_MAX_OPTS];
+    const char *value[CLI_MAX_OPTS];
+    int used[CLI_MAX_OPTS];
+    int npos;
+    const char *pos[CLI_MAX_OPTS]; /* positional arguments */
+} cli_opts;
+
+/* flags: NULL-terminated names of options that take no value. */
+int cli_opts_parse(cli_opts *o, const char *prog, int argc, char **argv, const char *const *flags);
+const char *cli_opt_str(cli_opts *o, const char *name, const char *def);
+int cli_opt_flag(cli_opts *o, const char *name);
+/* Integer / double options; print a usage error and return -1 when malformed. */
+int cli_opt_i64(cli_opts *o, const char *name, int64_t def, int64_t *out);
+int cli_opt_f64(cli_opts *o, const char *name, double def, double *out);
+/* Reports an unknown option; returns -1 if there is one. */
+int cli_opts_unused(cli_opts *o);
+/* Comma list of integers ("256,1024,4K"); returns count or -1. */
+int cli_parse_i64_list(const char *s, int64_t *out, int max);
+
+/* Prints "kvsim <cmd>: <msg>" to stderr. */
+void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Subcommands. */
+int cmd_params(int argc, char **argv);
+int cmd_fidelity(int argc, char **argv);
+int cmd_model(int argc, char **argv);
+int cmd_hw(int argc, char **argv);
+
+#endif

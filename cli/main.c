@@ -1,0 +1,41 @@
+/* main.c — `kvsim <subcommand>`: the table of subcommands and dispatch. */
+#include "cli.h"
+
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"params", "resolved method parameters for a model, budget and context", cmd_params},
+    {"fidelity", "run the reference against full attention and print fidelity metrics", cmd_fidelity},
+    {"model", "list / show / import model architectures", cmd_model},
+    {"hw", "list / show hardware models", cmd_hw},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "kvsim %s — what two-stage KV-cache compression buys, before you spend GPU time\n\n"
+                "usage: kvsim <subcommand> [options]   (kvsim <subcommand> --help)\n\n",
+            KV_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("kvsim %s\n", KV_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "kvsim: unknown subcommand '%s' (kvsim --help lists them)\n", argv[1]);
+    return CLI_USAGE;
+}

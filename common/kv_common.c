@@ -1,0 +1,248 @@
+/* kv_common.c — error record, atomic files, JSON emitter, statistics.
+ * See kv_common.h. Nothing here allocates except kv_stats_compute's caller. */
+#define _POSIX_C_SOURCE 200809L
+#include "kv_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int kv_errf(kv_err *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int kv_afile_open(kv_afile *f, const char *path, kv_err *err)
+{
+    memset(f, 0, sizeof *f);
+    if (strlen(path) >= sizeof f->path)
+        return kv_errf(err, "%s: path too long", path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
+    f->fp = fopen(f->tmp, "wb");
+    if (!f->fp)
+        return kv_errf(err, "%s: cannot create temporary file %s: %s", path, f->tmp, strerror(errno));
+    return 0;
+}
+
+int kv_afile_commit(kv_afile *f, kv_err *err)
+{
+    if (!f->fp)
+        return kv_errf(err, "%s: file was not open", f->path);
+    int bad = ferror(f->fp);
+    if (fflush(f->fp) != 0)
+        bad = 1;
+    if (!bad && fsync(fileno(f->fp)) != 0 && errno != EINVAL)
+        bad = 1;
+    int saved = errno;
+    if (fclose(f->fp) != 0)
+        bad = 1;
+    f->fp = NULL;
+    if (bad) {
+        remove(f->tmp);
+        return kv_errf(err, "%s: write failed: %s", f->path, strerror(saved ? saved : EIO));
+    }
+    if (rename(f->tmp, f->path) != 0) {
+        saved = errno;
+        remove(f->tmp);
+        return kv_errf(err, "%s: cannot rename %s into place: %s", f->path, f->tmp, strerror(saved));
+    }
+    return 0;
+}
+
+void kv_afile_abort(kv_afile *f)
+{
+    if (f->fp) {
+        fclose(f->fp);
+        f->fp = NULL;
+    }
+    if (f->tmp[0])
+        remove(f->tmp);
+}
+
+/* ---- JSON ---- */
+void kv_json_init(kv_json *j, FILE *fp)
+{
+    memset(j, 0, sizeof *j);
+    j->fp = fp;
+}
+
+static void json_pre(kv_json *j)
+{
+    if (j->after_key) {
+        j->after_key = 0;
+        return;
+    }
+    if (j->depth > 0 && j->need_comma[j->depth])
+        fputc(',', j->fp);
+    if (j->depth > 0)
+        j->need_comma[j->depth] = 1;
+}
+
+static void json_open(kv_json *j, char c)
+{
+    json_pre(j);
+    fputc(c, j->fp);
+    if (j->depth < 31)
+        j->depth++;
+    j->need_comma[j->depth] = 0;
+}
+
+static void json_close(kv_json *j, char c)
+{
+    fputc(c, j->fp);
+    if (j->depth > 0)
+        j->depth--;
+    if (j->depth == 0)
+        fputc('\n', j->fp);
+}
+
+void kv_json_obj_begin(kv_json *j) { json_open(j, '{'); }
+void kv_json_obj_end(kv_json *j) { json_close(j, '}'); }
+void kv_json_arr_begin(kv_json *j) { json_open(j, '['); }
+void kv_json_arr_end(kv_json *j) { json_close(j, ']'); }
+
+static void json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", fp); break;
+        case '\\': fputs("\\\\", fp); break;
+        case '\n': fputs("\\n", fp); break;
+        case '\t': fputs("\\t", fp); break;
+        case '\r': fputs("\\r", fp); break;
+        default:
+            if (*p < 0x20)
+                fprintf(fp, "\\u%04x", *p);
+            else
+                fputc(*p, fp);
+        }
+    }
+    fputc('"', fp);
+}
+
+void kv_json_key(kv_json *j, const char *key)
+{
+    json_pre(j);
+    json_string(j->fp, key);
+    fputc(':', j->fp);
+    j->after_key = 1;
+}
+
+void kv_json_str(kv_json *j, const char *s)
+{
+    json_pre(j);
+    json_string(j->fp, s);
+}
+
+void kv_json_num(kv_json *j, double v)
+{
+    json_pre(j);
+    if (!isfinite(v))
+        fputs("null", j->fp);
+    else
+        fprintf(j->fp, "%.17g", v);
+}
+
+void kv_json_int(kv_json *j, long long v)
+{
+    json_pre(j);
+    fprintf(j->fp, "%lld", v);
+}
+
+void kv_json_bool(kv_json *j, int v)
+{
+    json_pre(j);
+    fputs(v ? "true" : "false", j->fp);
+}
+
+void kv_json_null(kv_json *j)
+{
+    json_pre(j);
+    fputs("null", j->fp);
+}
+
+/* ---- statistics ---- */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void kv_stats_compute(const double *data, size_t n, double *scratch, kv_stats *out)
+{
+    out->n = (long long)n;
+    if (n == 0) {
+        out->mean = out->p50 = out->p95 = out->max = out->min = NAN;
+        return;
+    }
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        sum += data[i];
+        scratch[i] = data[i];
+    }
+    qsort(scratch, n, sizeof *scratch, cmp_double);
+    out->mean = sum / (double)n;
+    size_t r50 = (size_t)ceil(0.50 * (double)n), r95 = (size_t)ceil(0.95 * (double)n);
+    if (r50 < 1) r50 = 1;
+    if (r95 < 1) r95 = 1;
+    out->p50 = scratch[r50 - 1];
+    out->p95 = scratch[r95 - 1];
+    out->min = scratch[0];
+    out->max = scratch[n - 1];
+}
+
+double kv_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int kv_parse_int64(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    if (*end == 'K' || *end == 'k') {
+        if (v > INT64_MAX / 1024 || v < INT64_MIN / 1024) return -1;
+        v *= 1024;
+        end++;
+    } else if (*end == 'M' || *end == 'm') {
+        if (v > INT64_MAX / (1024 * 1024) || v < INT64_MIN / (1024 * 1024)) return -1;
+        v *= 1024 * 1024;
+        end++;
+    }
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int kv_parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* hw.h — hardware models: one YAML file per GPU under hwmodels/, datasheet
+ * figures with their sources (dense figures only, never with-sparsity), the
+ * usable capacity a CUDA context leaves, and efficiency as data: achievable
+ * bandwidth fraction for streaming reads and for gathers as a function of
+ * contiguous run length, achievable compute fraction, launch cost with and
+ * without CUDA graphs. Strict loader: file:line:col on any unknown, missing
+ * or ill-typed key, and sanity checks that flag numbers in the wrong unit.
+ *
+ * It knows nothing about models or methods; sim/ combines them. */
+#ifndef HW_H
+#define HW_H
+
+#include <stdint.h>
+#include "kv_common.h"
+
+#define HW_MAX_RUNS 16
+
+typedef struct {
+    char name[64];
+    char path[512];
+    char vendor_name[128];           /* "NVIDIA H100 SXM5 80GB" */
+    int64_t hbm_capacity_bytes;      /* as the vendor states it */
+    int64_t usable_capacity_bytes;   /* what a CUDA context leaves */
+    double hbm_bandwidth_bytes_per_s;
+    int64_t l2_bytes;
+    double bf16_dense_flops;
+    double fp8_dense_flops;
+    double fp32_flops;
+    int sm_count;
+    double nvlink_bytes_per_s;       /* per GPU, one direction; 0 = none */
+    double price_per_hour_usd;       /* 0 = unknown */
+    /* efficiency, as data */
+    double stream_read_efficiency;   /* fraction of hbm_bandwidth for long streaming reads */
+    int n_runs;                      /* gather efficiency table */
+    double gather_run_bytes[HW_MAX_RUNS];   /* ascending, 256 .. 65536 */
+    double gather_efficiency[HW_MAX_RUNS];  /* fraction of hbm_bandwidth */
+    double compute_efficiency;       /* fraction of dense peak reachable */
+    double launch_s;                 /* per kernel, plain launches */
+    double launch_graph_s;           /* per kernel inside a CUDA graph */
+    double allreduce_latency_s;      /* per all-reduce, fixed part */
+    char efficiency_source[256];
+} hw_model;
+
+int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err);
+const char *const *hw_model_names(void);
+/* Bandwidth efficiency for reads made of contiguous runs of run_bytes
+ * (log-linear interpolation in the table, clamped at its ends; runs at least
+ * as long as the table's last entry get stream_read_efficiency). */
+double hw_bandwidth_efficiency(const hw_model *h, double run_bytes);
+
+#endif

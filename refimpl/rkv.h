@@ -1,0 +1,334 @@
+/* rkv.h — the kvsim CPU reference: KV storage dtypes, dense attention, stage 1
+ * (SnapKV with GQA-group scores), stage 2 (hybrid sparse attention), the
+ * RocketKV budget split, the baselines, the synthetic workload and the
+ * fidelity metrics of ALGORITHM.md.
+ *
+ * The reference is plain and deterministic: arithmetic in fp32 on values
+ * stored in the KV dtype, every reduction that decides a selection in a fixed
+ * order (double accumulation), ties in every top-k to the lower index, threads
+ * only over independent (layer, KV head) pairs. Speed comes from OpenBLAS
+ * (stage-1 scores) and from those threads, not from cleverness.
+ *
+ * A method is a value of one type, rkv_method_type (GSL's "type object"):
+ * name, parameter resolution, per-head state, stage-1 prefill, per-step
+ * selection, analytic traffic and storage. Adding a method touches one file
+ * (refimpl/method_<name>.c) and one table (rkv_methods[] in method.c). */
+#ifndef RKV_H
+#define RKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kv_common.h"
+#include "mdl.h"
+
+/* ------------------------------------------------------------------ dtypes */
+typedef enum {
+    RKV_DTYPE_BF16 = 0,
+    RKV_DTYPE_FP16 = 1,
+    RKV_DTYPE_FP32 = 2,
+    RKV_DTYPE_FP8_E4M3 = 3,
+    RKV_DTYPE_FP8_E5M2 = 4
+} rkv_dtype;
+
+size_t rkv_dtype_bytes(rkv_dtype t);
+const char *rkv_dtype_name(rkv_dtype t);          /* "bf16", "fp16", "fp32", "fp8-e4m3", "fp8-e5m2" */
+int rkv_dtype_parse(const char *s, rkv_dtype *t); /* 0 ok, -1 unknown */
+
+/* Round-to-nearest-even conversions. fp8-e4m3 saturates to ±448 (it has no
+ * infinity; NaN stays NaN); fp8-e5m2 and fp16 overflow to ±inf as IEEE does. */
+uint16_t rkv_f32_to_bf16(float x);
+float rkv_bf16_to_f32(uint16_t h);
+uint16_t rkv_f32_to_fp16(float x);
+float rkv_fp16_to_f32(uint16_t h);
+uint8_t rkv_f32_to_e4m3(float x);
+float rkv_e4m3_to_f32(uint8_t b);
+uint8_t rkv_f32_to_e5m2(float x);
+float rkv_e5m2_to_f32(uint8_t b);
+/* Array forms; dst/src are n elements of the dtype. */
+void rkv_encode(rkv_dtype t, const float *src, size_t n, void *dst);
+void rkv_decode(rkv_dtype t, const void *src, size_t n, float *dst);
+/* x rounded to the dtype and back. */
+float rkv_quantize(rkv_dtype t, float x);
+
+/* ------------------------------------------------------- traffic / storage */
+/* Bytes per decode step per (layer, KV head, sequence), by access category
+ * (DESIGN.md). `weights` is per layer, not per head: refimpl leaves it 0 and
+ * sim/ fills it. */
+typedef struct {
+    int64_t weights;
+    int64_t kv_exact;   /* K and V rows attended */
+    int64_t kv_full;    /* dense scan of the cache */
+    int64_t aux;        /* page min/max or transposed-K reads */
+    int64_t kv_write;   /* K/V append + metadata update writes */
+    int64_t scores;     /* materialised intermediate scores (fp32), written + read */
+} rkv_traffic;
+
+static inline int64_t rkv_traffic_total(const rkv_traffic *t)
+{
+    return t->weights + t->kv_exact + t->kv_full + t->aux + t->kv_write + t->scores;
+}
+
+/* Bytes stored per (layer, KV head, sequence) at the end of generation. */
+typedef struct {
+    int64_t kv_bytes;    /* K+V kept */
+    int64_t aux_bytes;   /* page min/max, transposed K */
+} rkv_storage;
+
+/* ---------------------------------------------------------------- params */
+typedef enum { RKV_SPLIT_DEFAULT = 0, RKV_SPLIT_EVEN = 1 } rkv_split;
+typedef enum { RKV_GRAN_TOKEN = 0, RKV_GRAN_PAGE = 1 } rkv_granularity;
+typedef enum { RKV_POOL_MAX = 0, RKV_POOL_AVG = 1 } rkv_pool;
+
+/* What the user asked for. Integer knobs < 0 mean "method default". */
+typedef struct {
+    int64_t context;        /* S: prompt tokens */
+    int64_t max_new;        /* new tokens generated (default 50) */
+    int64_t budget;         /* t: tokens of K+V traffic per step */
+    int64_t model_max_len;  /* cap on S' (max_position_embeddings) */
+    int d, G;               /* head dim, query heads per KV head */
+    rkv_dtype kv_dtype;     /* storage of K and V (default bf16) */
+    rkv_dtype aux_dtype;    /* storage of page min/max (default = kv_dtype) */
+    int aux_dtype_set;      /* 0: aux follows kv_dtype */
+    int64_t window;         /* stage-1 observation window w (32; 128 for rocketkv-mt) */
+    int64_t kernel;         /* pooling kernel (63 snapkv-gqa/rocketkv; 7 snapkv) */
+    int pool;               /* rkv_pool, or -1 */
+    int64_t page_size;      /* p override */
+    int64_t topr;           /* r override */
+    int64_t topk;           /* k override */
+    double rho;             /* fixed stage-1 share; < 0: formula */
+    rkv_split split;
+    rkv_granularity granularity;
+    int64_t local_window;   /* stage 2: newest W tokens always attended, extra budget (0) */
+    int64_t skip_layers;    /* layers below stay dense (0) */
+    int64_t sink_tokens;    /* streaming: 4 */
+    int mean_v;             /* sparq: mean-V reallocation (1), or -1 */
+} rkv_request;
+
+void rkv_request_defaults(rkv_request *rq);
+
+struct rkv_method_type;
+
+/* Everything resolved, with TensorRT-LLM's names where they exist. */
+typedef struct {
+    const struct rkv_method_type *method;
+    int64_t S;               /* prompt tokens */
+    int64_t max_new;
+    int64_t S_total;         /* S' = min(S + max_new, model_max_len) */
+    int64_t budget;          /* t */
+    int d, G;
+    rkv_dtype kv_dtype, aux_dtype;
+    int64_t prompt_budget;   /* P: prompt tokens kept by stage 1 (S if nothing evicted) */
+    int64_t window_size;     /* w */
+    int64_t kernel_size;
+    rkv_pool pool;
+    int64_t page_size;       /* p (0 when the method has no pages) */
+    int64_t topr;            /* r (0 when unused) */
+    int64_t topk;            /* k: tokens attended exactly (0 when unused) */
+    double rho;              /* stage-1 share of log c (0 when unused) */
+    double c;                /* max(1, S'/t) */
+    double c2;               /* stage-2 compression max(1, capacity/t) */
+    int64_t capacity;        /* tokens stored per (layer, KV head) incl. generated */
+    double compression_ratio;/* full-KV traffic / method traffic at the last step, analytic */
+    int evicts;              /* stage 1 permanently drops prompt tokens */
+    rkv_granularity granularity;
+    rkv_split split;
+    int64_t local_window;
+    int64_t skip_layers;
+    int64_t sink_tokens;
+    int mean_v;
+} rkv_params;
+
+/* ------------------------------------------------------------- per head */
+/* One (layer, KV head) of one sequence: the whole token history in the KV
+ * dtype. Methods read from it through their own index lists, which is the
+ * same as reading a compacted cache. */
+typedef struct {
+    int layer, kv_head;
+    int d, G;
+    rkv_dtype dtype;
+    int64_t n;          /* tokens present: positions 0 .. n-1 */
+    int64_t cap;        /* rows allocated */
+    void *K;            /* (cap, d) in dtype, keys after RoPE */
+    void *V;            /* (cap, d) in dtype */
+} rkv_head;
+
+/* The stage-1 call: prompt (or turn input) ends at position n_end-1; the
+ * window queries are those of positions n_end-w .. n_end-1. */
+typedef struct {
+    int64_t n_end;       /* history length at this prefill */
+    int64_t w;           /* window actually used (min(w, turn input)) */
+    const float *Qw;     /* (G, w, d) window queries, after RoPE */
+    int turn;            /* 0 for the first prefill */
+} rkv_prefill_in;
+
+/* What one decode step attended, per query head. When `shared` is set all G
+ * heads attend pos[0 .. count[0]) and the other rows are unused. */
+typedef struct {
+    int64_t cap;         /* capacity of each row of pos */
+    int32_t *pos;        /* (G, cap) attended positions, ascending */
+    int64_t *count;      /* (G) */
+    int shared;
+    float *out;          /* (G, d) attention output */
+    int32_t *dims;       /* (G, d) chosen dims (hsa/rocketkv: row 0 shared; sparq: per head) */
+    int64_t ndims;       /* dims per row (0: none) */
+    int dims_shared;
+    int64_t pages_scored;/* pages (or tokens for p = 1) whose estimate was computed */
+    int64_t cache_tokens;/* C: tokens in this method's cache at this step (per head for snapkv: max) */
+    rkv_traffic bytes;   /* this step's bytes, counted from what was actually read */
+} rkv_step_out;
+
+typedef struct rkv_method_type {
+    const char *name;
+    const char *summary;
+    /* Resolve all parameters from a request. */
+    int (*resolve)(const rkv_request *rq, rkv_params *p, kv_err *err);
+    /* Bytes of per-(layer, KV head) state for histories up to max_tokens. */
+    size_t (*state_bytes)(const rkv_params *p, int64_t max_tokens);
+    /* Initialise the state in place (the memory is zeroed, state_bytes long). */
+    void (*state_init)(void *state, const rkv_params *p, int64_t max_tokens);
+    /* End of a prefill (stage 1 where the method has one). Tokens up to
+     * in->n_end-1 are in h. ws is scratch of rkv_prefill_scratch_bytes(). */
+    int (*prefill)(void *state, const rkv_params *p, const rkv_head *h, const rkv_prefill_in *in, void *ws);
+    /* One decode step: token h->n-1 was just appended; q is (G, d). */
+    int (*step)(void *state, const rkv_params *p, const rkv_head *h, const float *q, rkv_step_out *out, void *ws);
+    /* Analytic bytes of decode step `step` (0-based) of a single-turn
+     * generation, and what is stored at the end. */
+    void (*traffic)(const rkv_params *p, int64_t step, rkv_traffic *t);
+    void (*storage)(const rkv_params *p, rkv_storage *s);
+    /* 1 when traffic() equals what step() counts for every input. */
+    int data_independent;
+} rkv_method_type;
+
+extern const rkv_method_type *const rkv_methods[]; /* NULL-terminated */
+const rkv_method_type *rkv_method_find(const char *name);
+
+/* Resolve: finds the method by name and calls its resolve. */
+int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p, kv_err *err);
+/* Tokens in the method's cache (per KV head) at decode step `step`, single turn. */
+int64_t rkv_cache_tokens(const rkv_params *p, int64_t step);
+
+/* Scratch sizes (bytes) for prefill/step of one (layer, KV head). */
+size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens);
+
+/* ----------------------------------------------------- building blocks */
+/* Dense attention of G query heads over positions idx[0..n) of h (idx NULL
+ * means 0..n-1), each K/V row read once for the group. scale = 1/sqrt(d).
+ * out (G, d). probs, if non-NULL, receives (G, n) softmax probabilities.
+ * ws: n*G floats. The same code serves full and sparse attention, so a
+ * sparse selection of every position gives bit-identical output. */
+void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n,
+                float *out, float *probs, float *ws);
+
+/* Top-k of scores[0..n) (ties to the lower index), result ascending by
+ * position in idx. Deterministic; O(n log k). */
+void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx);
+/* Same for float scores. */
+void rkv_topk_f(const float *scores, int64_t n, int64_t k, int32_t *idx);
+
+/* 1-D pooling with stride 1 and same padding (kernel/2 each side; padding
+ * never wins for max and is excluded from the average's count). */
+void rkv_pool1d(const double *in, int64_t n, int64_t kernel, rkv_pool pool, double *out);
+
+/* Stage-1 vote: window probabilities summed over window queries, prefix
+ * columns only, summed over the G heads when group != 0 (else per head).
+ * cand[0..nc) are the candidate positions (ascending) of which the last w are
+ * the window. votes: (G or 1, nc - w). ws: rkv_stage1_ws_bytes(). */
+size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d);
+int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                     int group, double *votes, void *ws);
+/* Full stage 1: votes, pooling, top-(P - w) prefix positions + the window.
+ * kept: (group ? 1 : G, P) rows, ascending. Returns kept count per row. */
+int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                          int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws);
+
+/* ------------------------------------------------------------- workload */
+/* The synthetic generator (see refimpl/workload.c for what each knob does
+ * and why its default is realistic). All knobs are read from a YAML workload
+ * file; defaults below. */
+#define RKV_MAX_TURNS 16
+typedef struct {
+    char path[512];            /* "" for the built-in default */
+    char generator[32];        /* "synthetic" */
+    uint64_t seed;
+    int key_rank;              /* rank of the key subspace */
+    double topic_run_mean;     /* mean length of a same-topic run (tokens) */
+    int num_topics;
+    double topic_strength;     /* |centroid| */
+    double key_noise;          /* iid noise per dim */
+    int outlier_channels;
+    double outlier_scale;
+    int sink_tokens;
+    double sink_strength;
+    double recency_strength;   /* shared RoPE-decaying component */
+    int needles;
+    double needle_strength;
+    int focus_topics;          /* topics the queries of a turn attend to */
+    double query_focus;        /* strength of the query's topic component */
+    double query_noise;
+    double decode_drift;       /* probability a decode query switches to a new topic */
+    double head_diversity;     /* spread of per-head query perturbations */
+    double value_noise;
+    double rope_theta;         /* 0: take the model's */
+    int nturns;                /* multi-turn: (input, output) tokens per turn */
+    int64_t turn_input[RKV_MAX_TURNS];
+    int64_t turn_output[RKV_MAX_TURNS];
+} rkv_workload;
+
+void rkv_workload_defaults(rkv_workload *wl);
+int rkv_workload_load(const char *path, rkv_workload *wl, kv_err *err);
+
+/* Generates K and V (after RoPE) of positions 0 .. n-1 for one (layer, KV
+ * head), in f32, deterministic in (seed, layer, kv_head). K, V: (n, d). */
+int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head,
+                    int64_t n, float *K, float *V, kv_err *err);
+/* Queries of the G heads of (layer, kv_head) at position pos (after RoPE),
+ * deterministic in (seed, layer, kv_head, pos) alone. q: (G, d). turn: the
+ * turn the position belongs to; decode: 1 for a generated position. */
+void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head,
+                        int64_t pos, int turn, int decode, float *q);
+
+/* --------------------------------------------------------------- runner */
+/* A fidelity sample per (step, layer, query head). */
+enum { RKV_FID_OUTPUT_REL_ERR, RKV_FID_MASS_RECALL, RKV_FID_TOPK_RECALL, RKV_FID_STAGE1_SURVIVAL, RKV_FID_N };
+extern const char *const rkv_fid_names[RKV_FID_N];
+
+/* One decode record as the runner reports it (to trace writers). */
+typedef struct {
+    int64_t step;          /* 0-based decode step over all turns */
+    int64_t position;      /* token position being decoded */
+    int layer, kv_head;
+    const rkv_step_out *so;
+    const double *fid;     /* (G, RKV_FID_N) or NULL when fidelity is off */
+} rkv_record;
+
+typedef struct {
+    const mdl_model *model;
+    const rkv_workload *wl;
+    rkv_params params;
+    int64_t steps;         /* decode steps recorded (single turn: <= max_new) */
+    const int *layers;     /* NULL: all */
+    int nlayers;
+    int threads;           /* worker threads over (layer, KV head) pairs */
+    int fidelity;          /* compute fidelity against full */
+    /* Called from worker threads, concurrently for different pairs, in step
+     * order for one pair. Return non-zero to abort. */
+    int (*on_stage1)(void *ctx, int layer, int kv_head, int nrows, const int32_t *kept, int64_t nkept);
+    int (*on_step)(void *ctx, const rkv_record *rec);
+    void *ctx;
+    /* Progress: called from the main thread about every 0.25 s. */
+    void (*on_progress)(void *ctx, int64_t done, int64_t total);
+} rkv_run_cfg;
+
+typedef struct {
+    int nlayers;
+    int *layer_ids;                  /* (nlayers) */
+    kv_stats overall[RKV_FID_N];
+    kv_stats *per_layer;             /* (nlayers, RKV_FID_N) */
+    int64_t samples;                 /* per metric */
+    double wall_s;
+} rkv_fidelity;
+
+int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err);
+void rkv_fidelity_free(rkv_fidelity *fid);
+
+#endif
