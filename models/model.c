@@ -301,14 +301,8 @@ static void yaml_quoted(FILE *fp, const char *s)
     fputc('"', fp);
 }
 
-int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)
+void mdl_model_fprint_yaml(const mdl_model *m, FILE *fp)
 {
-    if (mdl_model_check(m, path, err) != 0)
-        return -1;
-    kv_afile f;
-    if (kv_afile_open(&f, path, err) != 0)
-        return -1;
-    FILE *fp = f.fp;
     fprintf(fp, "# %s — written by kvsim %s (model import). Hugging Face config.json key names.\n",
             m->name, KV_VERSION);
     fputs("source: ", fp);
@@ -322,5 +316,15 @@ int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)
             m->tie_word_embeddings ? "true" : "false", m->torch_dtype);
     if (m->attention_bias)
         fputs("attention_bias: true\n", fp);
+}
+
+int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)
+{
+    if (mdl_model_check(m, path, err) != 0)
+        return -1;
+    kv_afile f;
+    if (kv_afile_open(&f, path, err) != 0)
+        return -1;
+    mdl_model_fprint_yaml(m, f.fp);
     return kv_afile_commit(&f, err);
 }
