@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"model", "list / show / import model architectures", cmd_model},
     {"hw", "list / show hardware models", cmd_hw},
     {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
+    {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
 };
 
 static void usage(FILE *fp)

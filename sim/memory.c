@@ -4,9 +4,10 @@
  * over prefill and decode. "Does not fit" is sim_memory.fits = 0.
  *
  * Engine (default): K/V for prompt + new tokens preallocated at the method's
- * retained size; during prefill stage 1 evicts layer by layer, so the peak
- * holds every layer's compressed cache plus ONE layer's full prompt K/V and
- * that layer's stage-1 window scores. Reserve: 1e9 (allocator, cuBLAS
+ * retained size; sequences are prefilled one chunk of one sequence at a time
+ * and stage 1 evicts layer by layer, so the peak holds every sequence's
+ * compressed cache plus ONE layer of ONE sequence's full prompt K/V, that
+ * layer's stage-1 window scores and one chunk's activations. Reserve: 1e9 (allocator, cuBLAS
  * workspace, CUDA graphs) + 0.5e9 for NCCL when N > 1 — assumptions, on top
  * of usable_capacity_bytes (which already excludes the CUDA context).
  *
@@ -96,13 +97,17 @@ int sim_memory_compute(const sim_config *c, sim_memory *mem, kv_err *err)
     const double vocab_r = (double)m->vocab_size * s.hq / m->num_attention_heads;
     double ws_decode = B * (2.0 * token_act_elems(m, &s, c->tp) * 4.0 + vocab_r * 4.0 + s.hkv * (double)t.scores / 2.0 +
                             s.hq * 64.0 * (d + 2.0) * 4.0);
-    /* prefill workspace: one chunk's activations (in and out), last logits */
+    /* prefill workspace: one chunk's activations (in and out), last logits.
+     * An engine prefills one sequence's chunk at a time (a token budget per
+     * forward pass) while the others hold their compressed caches; gpt-fast
+     * prefills the whole batch together. */
     const int64_t chunk = c->prefill_chunk > 0 ? c->prefill_chunk : (gptfast ? 4096 : 8192);
     const double tc = (double)(chunk < p->S ? chunk : p->S);
-    double ws_prefill = B * (2.0 * tc * token_act_elems(m, &s, c->tp) * c->act_bytes + vocab_r * 4.0);
+    const double Bp = gptfast ? B : 1.0; /* sequences in prefill at once */
+    double ws_prefill = Bp * (2.0 * tc * token_act_elems(m, &s, c->tp) * c->act_bytes + vocab_r * 4.0);
     const int stage1 = p->window_size > 0 && p->kernel_size > 0 && p->prompt_budget < p->S;
     if (stage1) /* one layer's window probabilities (fp32) over the prompt */
-        ws_prefill += B * s.hq * (double)p->window_size * (double)p->S * 4.0;
+        ws_prefill += Bp * s.hq * (double)p->window_size * (double)p->S * 4.0;
 
     const double kv_now = mem->kv_bytes + mem->aux_bytes;
     if (gptfast) {
@@ -121,7 +126,7 @@ int sim_memory_compute(const sim_config *c, sim_memory *mem, kv_err *err)
         mem->reserve_bytes = c->reserve_bytes >= 0.0 ? c->reserve_bytes : 1e9 + (c->tp > 1 ? 0.5e9 : 0.0);
         mem->decode_peak_bytes = mem->weights_bytes + kv_now + ws_decode;
         /* layer-by-layer eviction: the compressed layers plus one layer's full prompt K/V */
-        double one_full = stage1 || p->prompt_budget < p->S ? B * s.hkv * (double)p->S * 2.0 * d * b : 0.0;
+        double one_full = stage1 || p->prompt_budget < p->S ? s.hkv * (double)p->S * 2.0 * d * b : 0.0;
         mem->prefill_peak_bytes = mem->weights_bytes + kv_now + one_full + ws_prefill;
         mem->workspace_bytes = mem->prefill_peak_bytes > mem->decode_peak_bytes ? ws_prefill + one_full : ws_decode;
         mem->peak_bytes = fmax(mem->prefill_peak_bytes, mem->decode_peak_bytes) + mem->reserve_bytes;
