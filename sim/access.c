@@ -57,18 +57,27 @@ static double run_bytes(run_kind k, const rkv_params *p, int64_t C, double elem_
     return 0.0;
 }
 
-double sim_exact_run_bytes(const rkv_params *p, int64_t cache_tokens)
+static double exact_run(const rkv_params *p, int i, int64_t cache_tokens)
 {
     if (p->topk >= cache_tokens) /* everything is attended: a contiguous read */
         return 0.0;
-    return run_bytes(shapes[shape_of(p)].exact, p, cache_tokens, (double)rkv_dtype_bytes(p->kv_dtype));
+    return run_bytes(shapes[i].exact, p, cache_tokens, (double)rkv_dtype_bytes(p->kv_dtype));
+}
+
+static double aux_run(const rkv_params *p, int i, int64_t cache_tokens)
+{
+    const double b = (double)rkv_dtype_bytes(shapes[i].aux == RUN_DIMS_TOKENS ? p->kv_dtype : p->aux_dtype);
+    return run_bytes(shapes[i].aux, p, cache_tokens, b);
+}
+
+double sim_exact_run_bytes(const rkv_params *p, int64_t cache_tokens)
+{
+    return exact_run(p, shape_of(p), cache_tokens);
 }
 
 double sim_aux_run_bytes(const rkv_params *p, int64_t cache_tokens)
 {
-    const int i = shape_of(p);
-    const double b = (double)rkv_dtype_bytes(shapes[i].aux == RUN_DIMS_TOKENS ? p->kv_dtype : p->aux_dtype);
-    return run_bytes(shapes[i].aux, p, cache_tokens, b);
+    return aux_run(p, shape_of(p), cache_tokens);
 }
 
 /* bytes / run length, or 0 (stream) */
@@ -77,34 +86,34 @@ static double runs_of(double bytes, double run)
     return run > 0.0 && bytes > 0.0 ? bytes / run : 0.0;
 }
 
-static void layer_from_traffic(const rkv_params *p, int64_t step, int hkv, sim_layer_access *o)
+static void layer_from_traffic(const rkv_params *p, int shape, int64_t step, int hkv, sim_layer_access *o)
 {
     rkv_traffic t;
     p->method->traffic(p, step, &t);
     const int64_t C = rkv_cache_tokens(p, step);
     const double b = (double)rkv_dtype_bytes(p->kv_dtype), ba = (double)rkv_dtype_bytes(p->aux_dtype);
-    const int per_head = shapes[shape_of(p)].per_head;
-    const double G = (double)p->G, H = (double)hkv;
-    memset(o, 0, sizeof *o);
-    o->bytes[SIM_CAT_KV_EXACT] = H * (double)t.kv_exact;
-    o->bytes[SIM_CAT_KV_FULL] = H * (double)t.kv_full;
-    o->bytes[SIM_CAT_AUX] = H * (double)t.aux;
-    o->bytes[SIM_CAT_KV_WRITE] = H * (double)t.kv_write;
-    o->bytes[SIM_CAT_SCORES] = H * (double)t.scores;
-    o->runs[SIM_CAT_KV_EXACT] = runs_of(o->bytes[SIM_CAT_KV_EXACT], sim_exact_run_bytes(p, C));
-    o->runs[SIM_CAT_AUX] = runs_of(o->bytes[SIM_CAT_AUX], sim_aux_run_bytes(p, C));
-    o->runs[SIM_CAT_KV_WRITE] = runs_of(o->bytes[SIM_CAT_KV_WRITE], (double)p->d * b);
-    /* 2 FLOPs per element read per query head using it */
-    o->flops[SIM_CAT_KV_FULL] = 2.0 * G * o->bytes[SIM_CAT_KV_FULL] / b;
-    o->flops[SIM_CAT_KV_EXACT] = 2.0 * (per_head ? 1.0 : G) * o->bytes[SIM_CAT_KV_EXACT] / b;
-    o->flops[SIM_CAT_AUX] = 2.0 * (per_head ? 1.0 : G) * o->bytes[SIM_CAT_AUX] / ba;
+    const double g = shapes[shape].per_head ? 1.0 : (double)p->G, H = (double)hkv;
+    const double ex = H * (double)t.kv_exact, full = H * (double)t.kv_full, aux = H * (double)t.aux;
+    const double wr = H * (double)t.kv_write;
+    *o = (sim_layer_access){
+        .bytes = {[SIM_CAT_KV_EXACT] = ex, [SIM_CAT_KV_FULL] = full, [SIM_CAT_AUX] = aux,
+                  [SIM_CAT_KV_WRITE] = wr, [SIM_CAT_SCORES] = H * (double)t.scores},
+        .runs = {[SIM_CAT_KV_EXACT] = runs_of(ex, exact_run(p, shape, C)),
+                 [SIM_CAT_AUX] = runs_of(aux, aux_run(p, shape, C)),
+                 [SIM_CAT_KV_WRITE] = runs_of(wr, (double)p->d * b)},
+        /* 2 FLOPs per element read per query head using it */
+        .flops = {[SIM_CAT_KV_FULL] = 2.0 * (double)p->G * full / b, [SIM_CAT_KV_EXACT] = 2.0 * g * ex / b,
+                  [SIM_CAT_AUX] = 2.0 * g * aux / ba},
+    };
 }
 
 static int analytic_layer_step(void *ctx, int64_t step, int layer, sim_layer_access *out, kv_err *err)
 {
     const sim_analytic_ctx *a = ctx;
-    const rkv_params *p = layer < a->p.skip_layers ? &a->full : &a->p;
-    layer_from_traffic(p, step, a->num_kv_heads, out);
+    if (layer < a->p.skip_layers)
+        layer_from_traffic(&a->full, a->shape_full, step, a->num_kv_heads, out);
+    else
+        layer_from_traffic(&a->p, a->shape, step, a->num_kv_heads, out);
     return 0;
 }
 
@@ -117,6 +126,8 @@ void sim_access_analytic(sim_access_source *src, sim_analytic_ctx *ctx, const md
     ctx->full.capacity = p->S_total;
     ctx->full.topk = 0;
     ctx->num_kv_heads = m->num_key_value_heads;
+    ctx->shape = shape_of(&ctx->p);
+    ctx->shape_full = shape_of(&ctx->full);
     memset(src, 0, sizeof *src);
     src->name = "analytic";
     src->steps = INT64_MAX;

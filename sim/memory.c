@@ -67,11 +67,18 @@ static double token_act_elems(const mdl_model *m, const sim_rank_shape *s, int t
 
 int sim_memory_compute(const sim_config *c, sim_memory *mem, kv_err *err)
 {
-    const mdl_model *m = c->model;
-    const rkv_params *p = &c->params;
     sim_rank_shape s;
     if (sim_rank_shape_compute(c, &s, err) != 0)
         return -1;
+    sim_memory_of_shape(c, &s, mem);
+    return 0;
+}
+
+void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memory *mem)
+{
+    const mdl_model *m = c->model;
+    const rkv_params *p = &c->params;
+    const sim_rank_shape s = *sp;
     memset(mem, 0, sizeof *mem);
     const double B = (double)c->batch, L = m->num_hidden_layers;
     const double b = (double)rkv_dtype_bytes(p->kv_dtype), d = p->d;
@@ -132,5 +139,4 @@ int sim_memory_compute(const sim_config *c, sim_memory *mem, kv_err *err)
         mem->peak_bytes = fmax(mem->prefill_peak_bytes, mem->decode_peak_bytes) + mem->reserve_bytes;
     }
     mem->fits = fmax(mem->prefill_peak_bytes, mem->decode_peak_bytes) + mem->reserve_bytes <= mem->capacity_bytes;
-    return 0;
 }

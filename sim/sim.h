@@ -73,6 +73,7 @@ typedef struct {
 typedef struct {
     rkv_params p, full;
     int num_kv_heads;
+    int shape, shape_full;    /* rows of access.c's layout table, looked up once */
 } sim_analytic_ctx;
 void sim_access_analytic(sim_access_source *src, sim_analytic_ctx *ctx, const mdl_model *m, const rkv_params *p);
 
@@ -155,6 +156,8 @@ typedef struct {
     double weights_bytes;        /* everything resident on one rank */
 } sim_rank_shape;
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err);
+/* sim_memory_compute for an already computed shape. */
+void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *s, sim_memory *m);
 
 /* ---- planner ----------------------------------------------------------- */
 typedef struct {

@@ -259,8 +259,9 @@ int sim_predict(const sim_config *c, sim_result *r, kv_err *err)
     if (c->batch < 1)
         return kv_errf(err, "batch must be at least 1, got %lld", (long long)c->batch);
     sim_rank_shape s;
-    if (sim_rank_shape_compute(c, &s, err) != 0 || sim_memory_compute(c, &r->mem, err) != 0)
+    if (sim_rank_shape_compute(c, &s, err) != 0)
         return -1;
+    sim_memory_of_shape(c, &s, &r->mem);
     sim_access_source an;
     sim_analytic_ctx actx;
     const sim_access_source *src = c->access;
