@@ -18,7 +18,7 @@ CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wvla -Wformat=2 -Wno-unused-parameter
 WERROR   ?=
-OPT      ?= -O2 -g
+OPT      ?= -O3 -g
 SANITIZER ?= address,undefined
 SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 DATADIR  ?= $(CURDIR)

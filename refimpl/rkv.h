@@ -230,6 +230,10 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
 void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx);
 /* Same for float scores. */
 void rkv_topk_f(const float *scores, int64_t n, int64_t k, int32_t *idx);
+/* Full ranking of non-negative float scores, descending, ties to the lower
+ * index (so the top k of any k is order[0..k)). order, rank: n entries;
+ * tmp: 2n entries. */
+void rkv_rank_desc(const float *scores, int64_t n, int32_t *order, int32_t *rank, int32_t *tmp);
 
 /* 1-D pooling with stride 1 and same padding (kernel/2 each side; padding
  * never wins for max; avg counts padded zeros, PyTorch's default). */
