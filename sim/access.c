@@ -86,25 +86,39 @@ static double runs_of(double bytes, double run)
     return run > 0.0 && bytes > 0.0 ? bytes / run : 0.0;
 }
 
+static void add_traffic(const rkv_params *p, int shape, const rkv_traffic *t, int64_t C, double exact_runs,
+                        double H, sim_layer_access *o)
+{
+    const double b = (double)rkv_dtype_bytes(p->kv_dtype), ba = (double)rkv_dtype_bytes(p->aux_dtype);
+    const double g = shapes[shape].per_head ? 1.0 : (double)p->G;
+    const double ex = H * (double)t->kv_exact, full = H * (double)t->kv_full, aux = H * (double)t->aux;
+    const double wr = H * (double)t->kv_write;
+    o->bytes[SIM_CAT_KV_EXACT] += ex;
+    o->bytes[SIM_CAT_KV_FULL] += full;
+    o->bytes[SIM_CAT_AUX] += aux;
+    o->bytes[SIM_CAT_KV_WRITE] += wr;
+    o->bytes[SIM_CAT_SCORES] += H * (double)t->scores;
+    o->runs[SIM_CAT_KV_EXACT] += exact_runs >= 0.0 ? H * exact_runs : runs_of(ex, exact_run(p, shape, C));
+    o->runs[SIM_CAT_AUX] += runs_of(aux, aux_run(p, shape, C));
+    o->runs[SIM_CAT_KV_WRITE] += runs_of(wr, (double)p->d * b);
+    /* 2 FLOPs per element read per query head using it */
+    o->flops[SIM_CAT_KV_FULL] += 2.0 * (double)p->G * full / b;
+    o->flops[SIM_CAT_KV_EXACT] += 2.0 * g * ex / b;
+    o->flops[SIM_CAT_AUX] += 2.0 * g * aux / ba;
+}
+
+void sim_access_add(const rkv_params *p, const rkv_traffic *t, int64_t C, double exact_runs, double scale,
+                    sim_layer_access *o)
+{
+    add_traffic(p, shape_of(p), t, C, exact_runs, scale, o);
+}
+
 static void layer_from_traffic(const rkv_params *p, int shape, int64_t step, int hkv, sim_layer_access *o)
 {
     rkv_traffic t;
     p->method->traffic(p, step, &t);
-    const int64_t C = rkv_cache_tokens(p, step);
-    const double b = (double)rkv_dtype_bytes(p->kv_dtype), ba = (double)rkv_dtype_bytes(p->aux_dtype);
-    const double g = shapes[shape].per_head ? 1.0 : (double)p->G, H = (double)hkv;
-    const double ex = H * (double)t.kv_exact, full = H * (double)t.kv_full, aux = H * (double)t.aux;
-    const double wr = H * (double)t.kv_write;
-    *o = (sim_layer_access){
-        .bytes = {[SIM_CAT_KV_EXACT] = ex, [SIM_CAT_KV_FULL] = full, [SIM_CAT_AUX] = aux,
-                  [SIM_CAT_KV_WRITE] = wr, [SIM_CAT_SCORES] = H * (double)t.scores},
-        .runs = {[SIM_CAT_KV_EXACT] = runs_of(ex, exact_run(p, shape, C)),
-                 [SIM_CAT_AUX] = runs_of(aux, aux_run(p, shape, C)),
-                 [SIM_CAT_KV_WRITE] = runs_of(wr, (double)p->d * b)},
-        /* 2 FLOPs per element read per query head using it */
-        .flops = {[SIM_CAT_KV_FULL] = 2.0 * (double)p->G * full / b, [SIM_CAT_KV_EXACT] = 2.0 * g * ex / b,
-                  [SIM_CAT_AUX] = 2.0 * g * aux / ba},
-    };
+    memset(o, 0, sizeof *o);
+    add_traffic(p, shape, &t, rkv_cache_tokens(p, step), -1.0, (double)hkv, o);
 }
 
 static int analytic_layer_step(void *ctx, int64_t step, int layer, sim_layer_access *out, kv_err *err)
