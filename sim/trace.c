@@ -78,7 +78,10 @@ static int load_step(sim_trace *t, int64_t step, kv_err *err)
             double runs = 0.0, rows = 0.0;
             for (int row = 0; row < rec->nrows; row++) {
                 int kr = row < k1->nrows ? row : k1->nrows - 1;
-                runs += count_runs(rec->pos[row], rec->count[row], k1->pos[kr], k1->count[kr], p->S);
+                /* attending every cached token is one compacted run whatever the positions */
+                runs += rec->count[row] >= rec->cache_tokens
+                            ? 1.0
+                            : count_runs(rec->pos[row], rec->count[row], k1->pos[kr], k1->count[kr], p->S);
                 rows += (double)rec->count[row];
             }
             /* regions read per token row: 2 (K and V), 1 (exact-topk reads V only) */
