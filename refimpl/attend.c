@@ -234,6 +234,16 @@ void rkv_rank_desc(const float *scores, int64_t n, int32_t *order, int32_t *rank
         rank[order[r]] = (int32_t)r;
 }
 
+void rkv_topk_ws(const double *scores, int64_t n, int64_t k, int32_t *idx, double *heap)
+{
+    topk_core(scores, NULL, n, k, idx, heap);
+}
+
+void rkv_topk_f_ws(const float *scores, int64_t n, int64_t k, int32_t *idx, double *heap)
+{
+    topk_core(NULL, scores, n, k, idx, heap);
+}
+
 void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx)
 {
     double *hs = k > 0 && k < n ? malloc((size_t)k * sizeof *hs) : NULL;

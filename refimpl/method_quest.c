@@ -79,7 +79,8 @@ static int quest_step(void *st, const rkv_params *p, const rkv_head *h, const fl
         nsel = np;
     double *score = ws;                        /* (np) */
     int32_t *sel = (int32_t *)(score + np);    /* (nsel) */
-    float *aws = (float *)(sel + np + 16);
+    double *heap = (double *)(sel + np + 16);  /* (np) */
+    float *aws = (float *)(heap + np + 16);
     o->shared = 0;
     o->bytes = (rkv_traffic){0};
     for (int g = 0; g < p->G; g++) {
@@ -93,7 +94,7 @@ static int quest_step(void *st, const rkv_params *p, const rkv_head *h, const fl
             }
             score[j] = acc;
         }
-        rkv_topk(score, np, nsel, sel);
+        rkv_topk_ws(score, np, nsel, sel, heap);
         int32_t *row = o->pos + (size_t)g * (size_t)o->cap;
         int64_t m = 0;
         for (int64_t k = 0; k < nsel; k++)

@@ -77,7 +77,8 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
     double *absq = ws;                     /* (d) */
     double *sc = absq + d;                 /* (n) */
     int32_t *dims = (int32_t *)(sc + n);   /* (d) */
-    float *row = (float *)(dims + d + 16); /* (d) */
+    double *heap = (double *)(dims + d + 16); /* (max(n, d)) */
+    float *row = (float *)(heap + (n > d ? n : d) + 16); /* (d) */
     float *aws = row + d + 16;
     o->shared = 0;
     o->ndims = r;
@@ -90,7 +91,7 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
             l1 += absq[i];
         }
         int32_t *I = o->dims + (size_t)g * (size_t)d;
-        rkv_topk(absq, d, r, I);
+        rkv_topk_ws(absq, d, r, I, heap);
         for (int64_t m = 0; m < r; m++)
             l1I += absq[I[m]];
         const double tau = sqrt((double)d * (l1 > 0 ? l1I / l1 : 1.0));
@@ -109,7 +110,7 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
             z += sc[j];
         }
         int32_t *sel = o->pos + (size_t)g * (size_t)o->cap;
-        rkv_topk(sc, n, k, sel);
+        rkv_topk_ws(sc, n, k, sel, heap);
         o->count[g] = k;
         float *og = o->out + (size_t)g * (size_t)d;
         rkv_head hg = *h;

@@ -230,6 +230,9 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
 void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx);
 /* Same for float scores. */
 void rkv_topk_f(const float *scores, int64_t n, int64_t k, int32_t *idx);
+/* The same without allocating: heap is scratch of k doubles (decode steps use these). */
+void rkv_topk_ws(const double *scores, int64_t n, int64_t k, int32_t *idx, double *heap);
+void rkv_topk_f_ws(const float *scores, int64_t n, int64_t k, int32_t *idx, double *heap);
 /* Full ranking of non-negative float scores, descending, ties to the lower
  * index (so the top k of any k is order[0..k)). order, rank: n entries;
  * tmp: 2n entries. */
