@@ -152,6 +152,17 @@ typedef struct {
     void *V;            /* (cap, d) in dtype */
 } rkv_head;
 
+/* Votes of one stage-1 call, kept so that several parameter sets run side by
+ * side over the same (layer, KV head) and window compute them once: valid
+ * when the candidates are all positions 0 .. nc-1 and (nc, w, group) match. */
+typedef struct {
+    int valid;
+    int layer, kv_head, group, G;
+    int64_t nc, w;
+    double *votes;   /* (group ? 1 : G, nc - w) */
+    int64_t cap;     /* doubles allocated */
+} rkv_s1_memo;
+
 /* The stage-1 call: prompt (or turn input) ends at position n_end-1; the
  * window queries are those of positions n_end-w .. n_end-1. */
 typedef struct {
@@ -159,6 +170,7 @@ typedef struct {
     int64_t w;           /* window actually used (min(w, turn input)) */
     const float *Qw;     /* (G, w, d) window queries, after RoPE */
     int turn;            /* 0 for the first prefill */
+    rkv_s1_memo *memo;   /* may be NULL */
 } rkv_prefill_in;
 
 /* What one decode step attended, per query head. When `shared` is set all G
@@ -253,6 +265,10 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
  * kept: (group ? 1 : G, P) rows, ascending. Returns kept count per row. */
 int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                           int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws);
+/* The same, reusing (or filling) memo's votes when it applies. */
+int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                               int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws,
+                               rkv_s1_memo *memo);
 
 /* ------------------------------------------------------------- workload */
 /* The synthetic generator (see refimpl/workload.c for what each knob does
