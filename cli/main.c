@@ -8,6 +8,8 @@ static const cli_command commands[] = {
     {"fidelity", "run the reference against full attention and print fidelity metrics", cmd_fidelity},
     {"model", "list / show / import model architectures", cmd_model},
     {"hw", "list / show hardware models", cmd_hw},
+    {"trace", "record every decode step's exact accesses to a trace file", cmd_trace},
+    {"inspect", "print a trace's header, totals, or one record", cmd_inspect},
 };
 
 static void usage(FILE *fp)
