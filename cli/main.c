@@ -10,6 +10,8 @@ static const cli_command commands[] = {
     {"hw", "list / show hardware models", cmd_hw},
     {"trace", "record every decode step's exact accesses to a trace file", cmd_trace},
     {"inspect", "print a trace's header, totals, or one record", cmd_inspect},
+    {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
+    {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
 };
 
 static void usage(FILE *fp)
