@@ -74,12 +74,12 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
     const size_t kb = rkv_dtype_bytes(h->dtype);
     sparq_append(s, p, h, ws);
     const int64_t r = p->topr, k = p->topk < n ? p->topk : n;
-    double *absq = ws;                     /* (d) */
-    double *sc = absq + d;                 /* (n) */
-    int32_t *dims = (int32_t *)(sc + n);   /* (d) */
-    double *heap = (double *)(dims + d + 16); /* (max(n, d)) */
-    float *row = (float *)(heap + (n > d ? n : d) + 16); /* (d) */
-    float *aws = row + d + 16;
+    char *cur = ws;
+    double *absq = rkv_carve(&cur, (size_t)d * 8);                 /* (d) */
+    double *sc = rkv_carve(&cur, (size_t)n * 8);                   /* (n) */
+    double *heap = rkv_carve(&cur, (size_t)(n > d ? n : d) * 8);   /* top-k heap */
+    float *row = rkv_carve(&cur, (size_t)d * 4);                   /* (d) */
+    float *aws = (float *)cur;
     o->shared = 0;
     o->ndims = r;
     o->dims_shared = 0;
