@@ -39,6 +39,7 @@ typedef struct {
     double launch_graph_s;           /* per kernel inside a CUDA graph */
     double allreduce_latency_s;      /* per all-reduce, fixed part */
     char efficiency_source[256];
+    char calibration[512];           /* reports/gpu JSON applied by hw_model_apply_calibration, or "" */
 } hw_model;
 
 int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err);
@@ -47,5 +48,13 @@ const char *const *hw_model_names(void);
  * (log-linear interpolation in the table, clamped at its ends; runs at least
  * as long as the table's last entry get stream_read_efficiency). */
 double hw_bandwidth_efficiency(const hw_model *h, double run_bytes);
+
+/* Replaces the efficiency figures with measured ones from a reports/gpu/
+ * JSON file (schema in hwmodels/README.md: stream_read_bytes_per_s required;
+ * gather [{run_bytes, bytes_per_s}], launch_s, launch_graph_s,
+ * usable_capacity_bytes optional; other keys ignored). Bandwidths become
+ * fractions of hbm_bandwidth_bytes_per_s. All or nothing: on error h is
+ * left as it was. */
+int hw_model_apply_calibration(hw_model *h, const char *json_path, kv_err *err);
 
 #endif

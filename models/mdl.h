@@ -25,6 +25,7 @@ typedef struct {
     double rope_theta;
     int tie_word_embeddings;     /* 0/1 */
     char torch_dtype[16];        /* "bfloat16", "float16", "float32" */
+    int attention_bias;          /* 0/1: q,k,v projections carry biases (Qwen2); optional key */
 } mdl_model;
 
 /* Name ("llama3.1-8b") or path to a YAML file. Names are looked up in

@@ -175,6 +175,12 @@ typedef struct {
     int64_t pages_scored;/* pages (or tokens for p = 1) whose estimate was computed */
     int64_t cache_tokens;/* C: tokens in this method's cache at this step (per head for snapkv: max) */
     rkv_traffic bytes;   /* this step's bytes, counted from what was actually read */
+    /* The method's cache after this step (for stage-1 survival): rows of
+     * ascending positions; cache == NULL means nothing was ever evicted. */
+    const int32_t *cache;
+    int64_t cache_stride;      /* row stride (entries) when per head */
+    int64_t cache_n[64];       /* entries per row; row 0 only when cache_shared */
+    int cache_shared;
 } rkv_step_out;
 
 typedef struct rkv_method_type {
@@ -226,7 +232,7 @@ void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx);
 void rkv_topk_f(const float *scores, int64_t n, int64_t k, int32_t *idx);
 
 /* 1-D pooling with stride 1 and same padding (kernel/2 each side; padding
- * never wins for max and is excluded from the average's count). */
+ * never wins for max; avg counts padded zeros, PyTorch's default). */
 void rkv_pool1d(const double *in, int64_t n, int64_t kernel, rkv_pool pool, double *out);
 
 /* Stage-1 vote: window probabilities summed over window queries, prefix
@@ -294,6 +300,7 @@ extern const char *const rkv_fid_names[RKV_FID_N];
 
 /* One decode record as the runner reports it (to trace writers). */
 typedef struct {
+    int set;               /* index into rkv_run_cfg.sets */
     int64_t step;          /* 0-based decode step over all turns */
     int64_t position;      /* token position being decoded */
     int layer, kv_head;
@@ -301,21 +308,28 @@ typedef struct {
     const double *fid;     /* (G, RKV_FID_N) or NULL when fidelity is off */
 } rkv_record;
 
+#define RKV_MAX_SETS 16
 typedef struct {
     const mdl_model *model;
     const rkv_workload *wl;
-    rkv_params params;
-    int64_t steps;         /* decode steps recorded (single turn: <= max_new) */
+    /* Parameter sets run side by side over the same workload (a budget or
+     * method list): keys, values, queries and the dense reference are
+     * computed once per (layer, KV head) and shared. */
+    int nsets;
+    rkv_params sets[RKV_MAX_SETS];
+    int64_t steps;         /* decode steps (single turn; multi-turn: the workload's outputs) */
     const int *layers;     /* NULL: all */
     int nlayers;
     int threads;           /* worker threads over (layer, KV head) pairs */
     int fidelity;          /* compute fidelity against full */
     /* Called from worker threads, concurrently for different pairs, in step
-     * order for one pair. Return non-zero to abort. */
-    int (*on_stage1)(void *ctx, int layer, int kv_head, int nrows, const int32_t *kept, int64_t nkept);
+     * order for one pair. Return non-zero to abort. kept == NULL means every
+     * position 0 .. nkept-1 was retained. */
+    int (*on_stage1)(void *ctx, int set, int layer, int kv_head, int nrows, const int32_t *kept,
+                     int64_t stride, const int64_t *nkept);
     int (*on_step)(void *ctx, const rkv_record *rec);
     void *ctx;
-    /* Progress: called from the main thread about every 0.25 s. */
+    /* Progress: called from the calling thread about every 0.25 s. */
     void (*on_progress)(void *ctx, int64_t done, int64_t total);
 } rkv_run_cfg;
 
@@ -325,10 +339,14 @@ typedef struct {
     kv_stats overall[RKV_FID_N];
     kv_stats *per_layer;             /* (nlayers, RKV_FID_N) */
     int64_t samples;                 /* per metric */
-    double wall_s;
 } rkv_fidelity;
 
+/* Runs every set; fid (if non-NULL) receives cfg->nsets results. */
 int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err);
+/* Total tokens the run needs per (layer, KV head): prompt + steps, or the workload's turns. */
+int64_t rkv_run_tokens(const rkv_run_cfg *cfg);
+/* 1 when p's analytic traffic equals the counted traffic for any input. */
+int rkv_params_data_independent(const rkv_params *p);
 void rkv_fidelity_free(rkv_fidelity *fid);
 
 #endif

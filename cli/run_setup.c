@@ -1,0 +1,270 @@
+/* run_setup.c — shared option handling of params / fidelity / trace. */
+#define _POSIX_C_SOURCE 200809L
+#include "run_setup.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char cli_run_setup_help[] =
+    "  --model M          model name or YAML path (llama3.1-8b)\n"
+    "  --method X[,Y]     method(s): full, exact-topk, streaming, snapkv, snapkv-gqa,\n"
+    "                     quest, sparq, hsa, rocketkv, rocketkv-mt (rocketkv)\n"
+    "  --budget T[,T2]    token budget(s) t: K+V tokens read per step (1024)\n"
+    "  --context S        prompt tokens (32K)\n"
+    "  --new N            new tokens the budget split plans for (50)\n"
+    "  --dtype D          KV storage: bf16, fp16, fp32, fp8-e4m3, fp8-e5m2 (bf16)\n"
+    "  --aux-dtype D      page min/max storage (the KV dtype)\n"
+    "  --split S          default | even (rho = 0.5, RocketKV v1)\n"
+    "  --rho R            fixed stage-1 share of log c\n"
+    "  --granularity G    token | page (stage-2 top-k unit; token)\n"
+    "  --local-window W   stage 2 always attends the newest W tokens, as extra budget (0)\n"
+    "  --page-size P --topr R --topk K --window W --kernel K --pool max|avg --skip-layers N\n"
+    "                     override the resolved values\n";
+
+const char cli_run_help[] =
+    "  --steps N          decode steps simulated (8; at most --new)\n"
+    "  --workload FILE    synthetic workload knobs (YAML); default: built-in\n"
+    "  --layers LIST      layers to run, e.g. 0,5,31 or 0-3 (all)\n"
+    "  --seed N           workload seed (1)\n"
+    "  --threads N        worker threads (number of CPUs)\n";
+
+static int parse_layers(const char *s, int *out, int max)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s) return -1;
+        s = end;
+        if (*s == '-') {
+            s++;
+            b = strtol(s, &end, 10);
+            if (end == s || b < a) return -1;
+            s = end;
+        }
+        for (long l = a; l <= b; l++) {
+            if (n >= max || l < 0) return -1;
+            out[n++] = (int)l;
+        }
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}
+
+static int split_names(const char *s, char out[][32], int max)
+{
+    int n = 0;
+    while (*s) {
+        const char *c = strchr(s, ',');
+        size_t len = c ? (size_t)(c - s) : strlen(s);
+        if (len == 0 || len >= 32 || n >= max) return -1;
+        memcpy(out[n], s, len);
+        out[n][len] = '\0';
+        n++;
+        s += len;
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
+{
+    kv_err err;
+    memset(s, 0, sizeof *s);
+    const char *model = cli_opt_str(o, "model", "llama3.1-8b");
+    if (mdl_model_load(model, &s->model, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    rkv_request *rq = &s->rq;
+    rkv_request_defaults(rq);
+    rq->d = s->model.head_dim;
+    rq->G = mdl_group_size(&s->model);
+    rq->model_max_len = s->model.max_position_embeddings;
+    int64_t v;
+    double dv;
+    if (cli_opt_i64(o, "context", 32768, &rq->context) || cli_opt_i64(o, "new", 50, &rq->max_new))
+        return CLI_USAGE;
+    const char *dt = cli_opt_str(o, "dtype", "bf16");
+    if (rkv_dtype_parse(dt, &rq->kv_dtype) != 0) {
+        cli_error(o->prog, "--dtype: unknown '%s' (expected bf16, fp16, fp32, fp8-e4m3, fp8-e5m2)", dt);
+        return CLI_USAGE;
+    }
+    const char *adt = cli_opt_str(o, "aux-dtype", NULL);
+    if (adt) {
+        if (rkv_dtype_parse(adt, &rq->aux_dtype) != 0) {
+            cli_error(o->prog, "--aux-dtype: unknown '%s'", adt);
+            return CLI_USAGE;
+        }
+        rq->aux_dtype_set = 1;
+    }
+    const char *split = cli_opt_str(o, "split", "default");
+    if (!strcmp(split, "even")) rq->split = RKV_SPLIT_EVEN;
+    else if (strcmp(split, "default")) {
+        cli_error(o->prog, "--split: expected default or even, got '%s'", split);
+        return CLI_USAGE;
+    }
+    const char *gran = cli_opt_str(o, "granularity", "token");
+    if (!strcmp(gran, "page")) rq->granularity = RKV_GRAN_PAGE;
+    else if (strcmp(gran, "token")) {
+        cli_error(o->prog, "--granularity: expected token or page, got '%s'", gran);
+        return CLI_USAGE;
+    }
+    const char *pool = cli_opt_str(o, "pool", NULL);
+    if (pool) {
+        if (!strcmp(pool, "max")) rq->pool = RKV_POOL_MAX;
+        else if (!strcmp(pool, "avg")) rq->pool = RKV_POOL_AVG;
+        else {
+            cli_error(o->prog, "--pool: expected max or avg, got '%s'", pool);
+            return CLI_USAGE;
+        }
+    }
+    if (cli_opt_f64(o, "rho", -1.0, &dv)) return CLI_USAGE;
+    rq->rho = dv;
+    struct { const char *name; int64_t *dst; } ints[] = {
+        {"page-size", &rq->page_size}, {"topr", &rq->topr}, {"topk", &rq->topk}, {"window", &rq->window},
+        {"kernel", &rq->kernel}, {"local-window", &rq->local_window}, {"skip-layers", &rq->skip_layers},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (cli_opt_i64(o, ints[i].name, *ints[i].dst, &v)) return CLI_USAGE;
+        if (v != *ints[i].dst && v <= 0 && strcmp(ints[i].name, "local-window") && strcmp(ints[i].name, "skip-layers")) {
+            cli_error(o->prog, "--%s must be positive, got %lld", ints[i].name, (long long)v);
+            return CLI_USAGE;
+        }
+        *ints[i].dst = v;
+    }
+    rkv_workload_defaults(&s->wl);
+    if (need_run) {
+        const char *wf = cli_opt_str(o, "workload", NULL);
+        if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+        int64_t seed;
+        if (cli_opt_i64(o, "seed", (int64_t)s->wl.seed, &seed)) return CLI_USAGE;
+        s->wl.seed = (uint64_t)seed;
+        if (s->wl.nturns > 0) { /* a multi-turn workload sets the first turn's shape */
+            rq->context = s->wl.turn_input[0];
+            rq->max_new = s->wl.turn_output[0];
+        }
+    }
+    const char *ml = cli_opt_str(o, "method", "rocketkv");
+    const char *bl = cli_opt_str(o, "budget", "1024");
+    int nm = split_names(ml, s->methods, RKV_MAX_SETS);
+    int nb = cli_parse_i64_list(bl, s->budgets, RKV_MAX_SETS);
+    if (nm < 1) {
+        cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
+        return CLI_USAGE;
+    }
+    if (nb < 1) {
+        cli_error(o->prog, "--budget: expected a comma list of token counts, got '%s'", bl);
+        return CLI_USAGE;
+    }
+    if (nm * nb > RKV_MAX_SETS) {
+        cli_error(o->prog, "%d methods x %d budgets = %d runs; at most %d at once", nm, nb, nm * nb, RKV_MAX_SETS);
+        return CLI_USAGE;
+    }
+    s->cfg.nsets = 0;
+    for (int i = 0; i < nm; i++)
+        for (int b = 0; b < nb; b++) {
+            rq->budget = s->budgets[b];
+            if (rkv_params_resolve(s->methods[i], rq, &s->cfg.sets[s->cfg.nsets], &err) != 0) {
+                cli_error(o->prog, "%s", err.msg);
+                return CLI_USAGE;
+            }
+            s->cfg.nsets++;
+        }
+    s->cfg.model = &s->model;
+    s->cfg.wl = &s->wl;
+    if (need_run) {
+        if (cli_opt_i64(o, "steps", 8, &s->cfg.steps)) return CLI_USAGE;
+        if (s->wl.nturns == 0 && (s->cfg.steps < 1 || s->cfg.steps > rq->max_new)) {
+            cli_error(o->prog, "--steps must be between 1 and --new (%lld), got %lld", (long long)rq->max_new,
+                      (long long)s->cfg.steps);
+            return CLI_USAGE;
+        }
+        const char *ll = cli_opt_str(o, "layers", NULL);
+        if (ll) {
+            int n = parse_layers(ll, s->layers, 1024);
+            if (n < 1) {
+                cli_error(o->prog, "--layers: expected a list like 0,5,31 or 0-3, got '%s'", ll);
+                return CLI_USAGE;
+            }
+            for (int i = 0; i < n; i++)
+                if (s->layers[i] >= s->model.num_hidden_layers) {
+                    cli_error(o->prog, "--layers: layer %d does not exist (%s has %d layers)", s->layers[i],
+                              s->model.name, s->model.num_hidden_layers);
+                    return CLI_USAGE;
+                }
+            s->cfg.layers = s->layers;
+            s->cfg.nlayers = n;
+        }
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        int64_t th;
+        if (cli_opt_i64(o, "threads", ncpu > 0 ? ncpu : 1, &th)) return CLI_USAGE;
+        if (th < 1 || th > 64) {
+            cli_error(o->prog, "--threads must be between 1 and 64, got %lld", (long long)th);
+            return CLI_USAGE;
+        }
+        s->cfg.threads = (int)th;
+    }
+    s->json = cli_opt_flag(o, "json");
+    return CLI_OK;
+}
+
+void cli_params_json(kv_json *j, const rkv_params *p)
+{
+    kv_json_obj_begin(j);
+    kv_json_key(j, "method"); kv_json_str(j, p->method->name);
+    kv_json_key(j, "budget"); kv_json_int(j, p->budget);
+    kv_json_key(j, "context"); kv_json_int(j, p->S);
+    kv_json_key(j, "max_new"); kv_json_int(j, p->max_new);
+    kv_json_key(j, "total_tokens"); kv_json_int(j, p->S_total);
+    kv_json_key(j, "kv_dtype"); kv_json_str(j, rkv_dtype_name(p->kv_dtype));
+    kv_json_key(j, "aux_dtype"); kv_json_str(j, rkv_dtype_name(p->aux_dtype));
+    kv_json_key(j, "prompt_budget"); kv_json_int(j, p->prompt_budget);
+    kv_json_key(j, "window_size"); kv_json_int(j, p->window_size);
+    kv_json_key(j, "kernel_size"); kv_json_int(j, p->kernel_size);
+    kv_json_key(j, "page_size"); kv_json_int(j, p->page_size);
+    kv_json_key(j, "topr"); kv_json_int(j, p->topr);
+    kv_json_key(j, "topk"); kv_json_int(j, p->topk);
+    kv_json_key(j, "rho"); kv_json_num(j, p->rho);
+    kv_json_key(j, "c"); kv_json_num(j, p->c);
+    kv_json_key(j, "c2"); kv_json_num(j, p->c2);
+    kv_json_key(j, "capacity"); kv_json_int(j, p->capacity);
+    kv_json_key(j, "compression_ratio"); kv_json_num(j, p->compression_ratio);
+    kv_json_key(j, "evicts"); kv_json_bool(j, p->evicts);
+    kv_json_key(j, "granularity"); kv_json_str(j, p->granularity == RKV_GRAN_PAGE ? "page" : "token");
+    kv_json_key(j, "split"); kv_json_str(j, p->split == RKV_SPLIT_EVEN ? "even" : "default");
+    kv_json_key(j, "local_window"); kv_json_int(j, p->local_window);
+    kv_json_key(j, "skip_layers"); kv_json_int(j, p->skip_layers);
+    kv_json_obj_end(j);
+}
+
+void cli_params_print(FILE *fp, const rkv_params *p)
+{
+    fprintf(fp, "%s t=%lld S=%lld new=%lld: prompt_budget=%lld window_size=%lld kernel_size=%lld page_size=%lld "
+                "topr=%lld topk=%lld rho=%.4f capacity=%lld compression_ratio=%.2f\n",
+            p->method->name, (long long)p->budget, (long long)p->S, (long long)p->max_new, (long long)p->prompt_budget,
+            (long long)p->window_size, (long long)p->kernel_size, (long long)p->page_size, (long long)p->topr,
+            (long long)p->topk, p->rho, (long long)p->capacity, p->compression_ratio);
+}
+
+void cli_progress(void *ctx, int64_t done, int64_t total)
+{
+    static double t0 = 0.0;
+    if (!isatty(2))
+        return;
+    double now = kv_now_s();
+    if (t0 == 0.0 || done == 0) {
+        if (t0 == 0.0) t0 = now;
+    }
+    if (now - t0 < 1.0)
+        return;
+    fprintf(stderr, "\r  %lld/%lld (layer, KV head) pairs, %.0f s", (long long)done, (long long)total, now - t0);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}

@@ -1,0 +1,288 @@
+/* hw.c — hardware models (hw.h): the strict YAML loader with unit sanity
+ * checks, the bandwidth-efficiency interpolation, and the calibration hook
+ * that swaps in figures measured by the GPU check (reports/gpu/ JSON).
+ *
+ * File format and the meaning of every key: hwmodels/README.md. It does not
+ * derive anything from the figures (no roofline here; sim/ does that). */
+#include "hw.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "kv_jsonr.h"
+#include "kv_yaml.h"
+
+#ifndef KVSIM_DATADIR
+#define KVSIM_DATADIR "."
+#endif
+
+static const char *const hw_names[] = {
+    "h100-sxm", "h100-pcie", "h100-nvl", "h200", "b200", "a100-80g", "a100-40g", "l40s", "mi300x", NULL,
+};
+
+const char *const *hw_model_names(void) { return hw_names; }
+
+static const char *const yaml_keys[] = {
+    "vendor_name", "hbm_capacity_bytes", "usable_capacity_bytes", "hbm_bandwidth_bytes_per_s", "l2_bytes",
+    "bf16_dense_flops", "fp8_dense_flops", "fp32_flops", "sm_count", "nvlink_bytes_per_s",
+    "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
+    "launch_graph_s", "allreduce_latency_s", "efficiency_source", "sources", NULL,
+};
+
+/* Figures that must each carry a source (price only when given). */
+static const char *const sourced_keys[] = {
+    "hbm_capacity_bytes", "usable_capacity_bytes", "hbm_bandwidth_bytes_per_s", "l2_bytes",
+    "bf16_dense_flops", "fp8_dense_flops", "fp32_flops", "sm_count", "nvlink_bytes_per_s", NULL,
+};
+
+static const char *const gather_keys[] = {"run_bytes", "efficiency", NULL};
+
+/* A value present but below lo (when nonzero, or always if !zero_ok) is in the wrong unit. */
+static int unit_check(const kv_yaml_doc *d, const char *key, double v, double lo, double hi, int zero_ok,
+                      const char *hint, kv_err *err)
+{
+    if ((zero_ok && v == 0) || (v >= lo && v <= hi))
+        return 0;
+    const kv_yaml_node *n = kv_yaml_get(d->root, key);
+    return kv_yaml_errf(d, n->line, n->col, err, "key '%s': %g %s", key, v, hint);
+}
+
+static int load_gather(const kv_yaml_doc *d, hw_model *h, kv_err *err)
+{
+    const kv_yaml_node *seq = kv_yaml_get(d->root, "gather_efficiency");
+    if (!seq)
+        return kv_yaml_errf(d, 1, 1, err, "missing key 'gather_efficiency'");
+    if (seq->kind != KV_YAML_SEQ || seq->n == 0 || seq->n > HW_MAX_RUNS)
+        return kv_yaml_errf(d, seq->line, seq->col, err,
+                            "key 'gather_efficiency': expected a list of 1 to %d {run_bytes, efficiency} "
+                            "entries", HW_MAX_RUNS);
+    for (size_t i = 0; i < seq->n; i++) {
+        const kv_yaml_node *e = seq->items[i];
+        if (e->kind != KV_YAML_MAP)
+            return kv_yaml_errf(d, e->line, e->col, err,
+                                "gather_efficiency entry %zu: expected {run_bytes: N, efficiency: F}", i + 1);
+        int64_t rb = 0;
+        double eff = 0;
+        if (kv_yaml_check_keys(d, e, gather_keys, err) ||
+            kv_yaml_int(d, e, "run_bytes", 1, 1, 1LL << 40, &rb, err) ||
+            kv_yaml_num(d, e, "efficiency", 1, 0, 1, 1, &eff, err))
+            return -1;
+        if (i > 0 && (double)rb <= h->gather_run_bytes[i - 1]) {
+            const kv_yaml_node *v = kv_yaml_get(e, "run_bytes");
+            return kv_yaml_errf(d, v->line, v->col, err,
+                                "key 'run_bytes': %lld is not larger than the previous entry's %.0f; "
+                                "gather_efficiency must be in ascending run_bytes", (long long)rb,
+                                h->gather_run_bytes[i - 1]);
+        }
+        h->gather_run_bytes[i] = (double)rb;
+        h->gather_efficiency[i] = eff;
+    }
+    h->n_runs = (int)seq->n;
+    return 0;
+}
+
+static int load_sources(const kv_yaml_doc *d, const hw_model *h, kv_err *err)
+{
+    const kv_yaml_node *src = kv_yaml_get(d->root, "sources");
+    if (!src)
+        return kv_yaml_errf(d, 1, 1, err, "missing key 'sources' (every datasheet figure needs a source)");
+    if (src->kind != KV_YAML_MAP)
+        return kv_yaml_errf(d, src->line, src->col, err, "key 'sources': expected a mapping of key: source");
+    if (kv_yaml_check_keys(d, src, yaml_keys, err) != 0)
+        return -1;
+    for (int i = 0; sourced_keys[i]; i++) {
+        const kv_yaml_node *v = kv_yaml_get(src, sourced_keys[i]);
+        if (!v)
+            return kv_yaml_errf(d, src->line, src->col, err, "missing key '%s' in 'sources' (every datasheet "
+                                "figure needs a source)", sourced_keys[i]);
+        if (v->kind != KV_YAML_SCALAR || !v->text[0])
+            return kv_yaml_errf(d, v->line, v->col, err, "sources: key '%s': expected a non-empty string",
+                                sourced_keys[i]);
+    }
+    if (h->price_per_hour_usd > 0 && !kv_yaml_get(src, "price_per_hour_usd"))
+        return kv_yaml_errf(d, src->line, src->col, err,
+                            "missing key 'price_per_hour_usd' in 'sources' (a price needs a source)");
+    return 0;
+}
+
+static int get_i64(const kv_yaml_doc *d, const char *key, int64_t min, int64_t *out, kv_err *err)
+{
+    return kv_yaml_int(d, d->root, key, 1, min, INT64_MAX, out, err);
+}
+
+static int get_f64(const kv_yaml_doc *d, const char *key, int required, double *out, kv_err *err)
+{
+    return kv_yaml_num(d, d->root, key, required, 0, 0, INFINITY, out, err);
+}
+
+int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
+{
+    char path[512];
+    if (kv_data_find("hwmodels", KVSIM_DATADIR, name_or_path, "hardware model", hw_names, path, sizeof path, err))
+        return -1;
+    kv_yaml_doc d;
+    if (kv_yaml_load_file(&d, path, err) != 0)
+        return -1;
+    hw_model t;
+    memset(&t, 0, sizeof t);
+    kv_path_stem(path, t.name, sizeof t.name);
+    snprintf(t.path, sizeof t.path, "%s", path);
+    int64_t sm = 0;
+    int rc = kv_yaml_check_keys(&d, d.root, yaml_keys, err);
+    rc = rc ? rc : kv_yaml_str(&d, d.root, "vendor_name", 1, t.vendor_name, sizeof t.vendor_name, err);
+    rc = rc ? rc : get_i64(&d, "hbm_capacity_bytes", 1, &t.hbm_capacity_bytes, err);
+    rc = rc ? rc : get_i64(&d, "usable_capacity_bytes", 1, &t.usable_capacity_bytes, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "hbm_bandwidth_bytes_per_s", 1, 0, 1, INFINITY,
+                               &t.hbm_bandwidth_bytes_per_s, err);
+    rc = rc ? rc : get_i64(&d, "l2_bytes", 1, &t.l2_bytes, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "bf16_dense_flops", 1, 0, 1, INFINITY, &t.bf16_dense_flops, err);
+    rc = rc ? rc : get_f64(&d, "fp8_dense_flops", 1, &t.fp8_dense_flops, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "fp32_flops", 1, 0, 1, INFINITY, &t.fp32_flops, err);
+    rc = rc ? rc : kv_yaml_int(&d, d.root, "sm_count", 1, 1, INT_MAX, &sm, err);
+    rc = rc ? rc : get_f64(&d, "nvlink_bytes_per_s", 1, &t.nvlink_bytes_per_s, err);
+    rc = rc ? rc : get_f64(&d, "price_per_hour_usd", 0, &t.price_per_hour_usd, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "stream_read_efficiency", 1, 0, 1, 1, &t.stream_read_efficiency, err);
+    rc = rc ? rc : load_gather(&d, &t, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "compute_efficiency", 1, 0, 1, 1, &t.compute_efficiency, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "launch_s", 1, 0, 1, INFINITY, &t.launch_s, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "launch_graph_s", 1, 0, 1, INFINITY, &t.launch_graph_s, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "allreduce_latency_s", 1, 0, 1, INFINITY, &t.allreduce_latency_s, err);
+    rc = rc ? rc : kv_yaml_str(&d, d.root, "efficiency_source", 1, t.efficiency_source,
+                               sizeof t.efficiency_source, err);
+    t.sm_count = (int)sm;
+    /* Unit sanity: each figure must be within a range no real part leaves. */
+    rc = rc ? rc : unit_check(&d, "hbm_capacity_bytes", (double)t.hbm_capacity_bytes, 1e9, 1e13, 0,
+                              "looks like GB or GiB, expected bytes (e.g. 80e9)", err);
+    rc = rc ? rc : unit_check(&d, "usable_capacity_bytes", (double)t.usable_capacity_bytes,
+                              0.5 * (double)t.hbm_capacity_bytes, 1.1 * (double)t.hbm_capacity_bytes, 0,
+                              "is not within 50%..110% of hbm_capacity_bytes; expected bytes", err);
+    rc = rc ? rc : unit_check(&d, "hbm_bandwidth_bytes_per_s", t.hbm_bandwidth_bytes_per_s, 1e11, 1e14, 0,
+                              "looks like GB/s or TB/s, expected bytes/s (e.g. 3.35e12)", err);
+    rc = rc ? rc : unit_check(&d, "l2_bytes", (double)t.l2_bytes, 1e6, 1e10, 0,
+                              "looks like MB or KB, expected bytes (e.g. 52428800)", err);
+    rc = rc ? rc : unit_check(&d, "bf16_dense_flops", t.bf16_dense_flops, 1e12, 1e17, 0,
+                              "looks like TFLOP/s, expected FLOP/s (e.g. 989.4e12)", err);
+    rc = rc ? rc : unit_check(&d, "fp8_dense_flops", t.fp8_dense_flops, 1e12, 1e17, 1,
+                              "looks like TFLOP/s, expected FLOP/s (0 = no FP8)", err);
+    rc = rc ? rc : unit_check(&d, "fp32_flops", t.fp32_flops, 1e12, 1e17, 0,
+                              "looks like TFLOP/s, expected FLOP/s (e.g. 66.9e12)", err);
+    rc = rc ? rc : unit_check(&d, "nvlink_bytes_per_s", t.nvlink_bytes_per_s, 1e9, 1e14, 1,
+                              "looks like GB/s, expected bytes/s (0 = none)", err);
+    rc = rc ? rc : unit_check(&d, "launch_s", t.launch_s, 0, 1e-3, 0,
+                              "looks like microseconds, expected seconds (e.g. 5e-6)", err);
+    rc = rc ? rc : unit_check(&d, "launch_graph_s", t.launch_graph_s, 0, 1e-3, 0,
+                              "looks like microseconds, expected seconds (e.g. 3e-6)", err);
+    rc = rc ? rc : unit_check(&d, "allreduce_latency_s", t.allreduce_latency_s, 0, 1e-2, 0,
+                              "looks like microseconds, expected seconds (e.g. 8e-6)", err);
+    if (!rc && t.fp8_dense_flops > 2.2 * t.bf16_dense_flops)
+        rc = unit_check(&d, "fp8_dense_flops", t.fp8_dense_flops, 0, 0, 0,
+                        "is more than twice bf16_dense_flops: a with-sparsity figure? use dense figures", err);
+    rc = rc ? rc : load_sources(&d, &t, err);
+    kv_yaml_free(&d);
+    if (rc == 0)
+        *h = t;
+    return rc;
+}
+
+/* Log-linear in run length between table entries; clamped below the first;
+ * at or beyond the last entry, long runs stream. */
+double hw_bandwidth_efficiency(const hw_model *h, double run_bytes)
+{
+    int n = h->n_runs;
+    if (n <= 0 || run_bytes >= h->gather_run_bytes[n - 1])
+        return h->stream_read_efficiency;
+    if (run_bytes <= h->gather_run_bytes[0])
+        return h->gather_efficiency[0];
+    int i = 0;
+    while (i + 1 < n && h->gather_run_bytes[i + 1] <= run_bytes)
+        i++;
+    double x0 = log(h->gather_run_bytes[i]), x1 = log(h->gather_run_bytes[i + 1]);
+    double t = (log(run_bytes) - x0) / (x1 - x0);
+    return h->gather_efficiency[i] + t * (h->gather_efficiency[i + 1] - h->gather_efficiency[i]);
+}
+
+/* ---- calibration from reports/gpu/ ---- */
+static int cal_num(const kv_jsonr_doc *d, const kv_jsonr_node *obj, const char *key, int required,
+                   double lo, double hi, const char *what, double *out, kv_err *err)
+{
+    const kv_jsonr_node *v = kv_jsonr_get(obj, key);
+    if (!v || v->kind == KV_JSONR_NULL) {
+        if (required)
+            return kv_errf(err, "%s:%d:%d: missing key '%s'", d->path, obj->line, obj->col, key);
+        return 1;
+    }
+    if (v->kind != KV_JSONR_NUM || !(v->num > lo) || v->num > hi)
+        return kv_errf(err, "%s:%d:%d: key '%s': expected %s, got %s%s", d->path, v->line, v->col, key, what,
+                       v->kind == KV_JSONR_NUM ? v->str : kv_jsonr_kind_name(v->kind),
+                       v->kind == KV_JSONR_NUM && v->num > hi ? " (more than the datasheet figure: "
+                       "an L2-resident measurement?)" : "");
+    *out = v->num;
+    return 0;
+}
+
+int hw_model_apply_calibration(hw_model *h, const char *json_path, kv_err *err)
+{
+    kv_jsonr_doc d;
+    if (kv_jsonr_load_file(&d, json_path, err) != 0)
+        return -1;
+    hw_model t = *h;
+    const kv_jsonr_node *root = d.root;
+    double bw = h->hbm_bandwidth_bytes_per_s, x = 0;
+    char what[128];
+    snprintf(what, sizeof what, "bytes/s in (1e9, %g] (the datasheet bandwidth)", bw);
+    int rc = root->kind == KV_JSONR_OBJ ? 0
+             : kv_errf(err, "%s:%d:%d: expected a JSON object", d.path, root->line, root->col);
+    rc = rc ? rc : cal_num(&d, root, "stream_read_bytes_per_s", 1, 1e9, bw, what, &x, err);
+    if (!rc)
+        t.stream_read_efficiency = x / bw;
+    const kv_jsonr_node *g = rc ? NULL : kv_jsonr_get(root, "gather");
+    if (g && g->kind != KV_JSONR_NULL) {
+        if (g->kind != KV_JSONR_ARR || g->n == 0 || g->n > HW_MAX_RUNS)
+            rc = kv_errf(err, "%s:%d:%d: key 'gather': expected an array of 1 to %d {run_bytes, bytes_per_s}",
+                         d.path, g->line, g->col, HW_MAX_RUNS);
+        for (size_t i = 0; !rc && i < g->n; i++) {
+            const kv_jsonr_node *e = g->items[i];
+            double rb = 0, b = 0;
+            if (e->kind != KV_JSONR_OBJ) {
+                rc = kv_errf(err, "%s:%d:%d: gather entry %zu: expected {run_bytes, bytes_per_s}", d.path,
+                             e->line, e->col, i + 1);
+                break;
+            }
+            rc = cal_num(&d, e, "run_bytes", 1, 0, 1099511627776.0, "a positive byte count", &rb, err);
+            rc = rc ? rc : cal_num(&d, e, "bytes_per_s", 1, 1e9, bw, what, &b, err);
+            if (!rc && i > 0 && rb <= t.gather_run_bytes[i - 1])
+                rc = kv_errf(err, "%s:%d:%d: gather entry %zu: run_bytes %.0f is not larger than the previous "
+                             "entry's %.0f; the table must be ascending", d.path, e->line, e->col, i + 1, rb,
+                             t.gather_run_bytes[i - 1]);
+            if (!rc) {
+                t.gather_run_bytes[i] = rb;
+                t.gather_efficiency[i] = b / bw;
+            }
+        }
+        if (!rc)
+            t.n_runs = (int)g->n;
+    }
+    const struct { const char *key; double hi; const char *what; double *dst; } opt[] = {
+        {"launch_s", 1e-3, "seconds in (0, 1e-3]", &t.launch_s},
+        {"launch_graph_s", 1e-3, "seconds in (0, 1e-3]", &t.launch_graph_s},
+        {"usable_capacity_bytes", 1.1 * (double)h->hbm_capacity_bytes,
+         "bytes, at most 110% of hbm_capacity_bytes", NULL},
+    };
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0] && !rc; i++) {
+        int r = cal_num(&d, root, opt[i].key, 0, opt[i].dst ? 0 : 1e9, opt[i].hi, opt[i].what, &x, err);
+        if (r < 0)
+            rc = -1;
+        else if (r == 0 && opt[i].dst)
+            *opt[i].dst = x;
+        else if (r == 0)
+            t.usable_capacity_bytes = (int64_t)x;
+    }
+    if (!rc) {
+        snprintf(t.efficiency_source, sizeof t.efficiency_source, "measured: %.200s", json_path);
+        snprintf(t.calibration, sizeof t.calibration, "%s", json_path);
+        *h = t;
+    }
+    kv_jsonr_free(&d);
+    return rc;
+}

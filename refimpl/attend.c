@@ -1,0 +1,290 @@
+/* attend.c — the building blocks every method shares: exact attention over
+ * an index list, deterministic top-k, 1-D pooling, and stage 1 (the SnapKV
+ * window vote with GQA-group scores).
+ *
+ * Numerical conventions (the CUDA path must follow them to select the same
+ * tokens):
+ *  - a dot product q·k is accumulated in fp32 over 8 partial sums, lane
+ *    l = i mod 8, combined as ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)); products
+ *    and sums are rounded separately (the build uses ISO C, so no FMA
+ *    contraction); the score is that sum times 1/sqrt(d) in fp32;
+ *  - a softmax subtracts the fp32 maximum, takes expf, and sums in double in
+ *    index order;
+ *  - every top-k breaks ties toward the lower index.
+ * Nothing here allocates: callers pass workspaces. */
+#include "rkv.h"
+
+#include <gsl/gsl_blas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float dot8(const float *a, const float *b, int d)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[i + l] * b[i + l];
+    for (int l = 0; i < d; i++, l++)
+        acc[l] += a[i] * b[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* Decode one row of a (cap, d) K or V array into f32. */
+static void row_f32(const rkv_head *h, const void *base, int64_t pos, float *dst)
+{
+    size_t b = rkv_dtype_bytes(h->dtype);
+    rkv_decode(h->dtype, (const char *)base + (size_t)pos * (size_t)h->d * b, (size_t)h->d, dst);
+}
+
+/* Exact attention of the group over positions idx[0..n) (NULL: 0..n-1):
+ * o_h = Σ_j softmax_j(q_h·k_j/√d) v_j. Each K and V row is decoded once and
+ * used for all G heads. ws: at least n*G floats + 2*d floats. */
+void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n,
+                float *out, float *probs, float *ws)
+{
+    const int d = h->d, G = h->G;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *s = ws;                       /* (G, n) scores, then probabilities */
+    float *row = ws + (size_t)n * (size_t)G; /* (d) */
+    for (int64_t j = 0; j < n; j++) {
+        row_f32(h, h->K, idx ? idx[j] : j, row);
+        for (int g = 0; g < G; g++)
+            s[(size_t)g * (size_t)n + (size_t)j] = dot8(q + (size_t)g * (size_t)d, row, d) * scale;
+    }
+    for (int g = 0; g < G; g++) {
+        float *sg = s + (size_t)g * (size_t)n;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < n; j++)
+            if (sg[j] > m)
+                m = sg[j];
+        double z = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            sg[j] = expf(sg[j] - m);
+            z += sg[j];
+        }
+        float inv = (float)(1.0 / z);
+        for (int64_t j = 0; j < n; j++)
+            sg[j] *= inv;
+        if (probs)
+            memcpy(probs + (size_t)g * (size_t)n, sg, (size_t)n * sizeof *sg);
+    }
+    memset(out, 0, (size_t)G * (size_t)d * sizeof *out);
+    for (int64_t j = 0; j < n; j++) {
+        row_f32(h, h->V, idx ? idx[j] : j, row);
+        for (int g = 0; g < G; g++) {
+            const float p = s[(size_t)g * (size_t)n + (size_t)j];
+            float *o = out + (size_t)g * (size_t)d;
+            for (int i = 0; i < d; i++)
+                o[i] += p * row[i];
+        }
+    }
+}
+
+/* ---- top-k: a min-heap of the k best (score, index) seen so far. "Worse"
+ * means lower score, or equal score and higher index; NaN counts as -inf. */
+static int worse(double sa, int32_t ia, double sb, int32_t ib)
+{
+    if (sa != sb)
+        return sa < sb;
+    return ia > ib;
+}
+
+static void sift_down(double *hs, int32_t *hi, int64_t k, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < k && worse(hs[l], hi[l], hs[w], hi[w])) w = l;
+        if (r < k && worse(hs[r], hi[r], hs[w], hi[w])) w = r;
+        if (w == i)
+            return;
+        double ts = hs[i]; hs[i] = hs[w]; hs[w] = ts;
+        int32_t ti = hi[i]; hi[i] = hi[w]; hi[w] = ti;
+        i = w;
+    }
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* idx must hold k entries; hs (scratch) k doubles. */
+static void topk_core(const double *sd, const float *sf, int64_t n, int64_t k, int32_t *idx, double *hs)
+{
+    if (k >= n) {
+        for (int64_t j = 0; j < n; j++) idx[j] = (int32_t)j;
+        return;
+    }
+    if (k <= 0)
+        return;
+    for (int64_t j = 0; j < k; j++) {
+        double v = sd ? sd[j] : (double)sf[j];
+        hs[j] = isnan(v) ? -INFINITY : v;
+        idx[j] = (int32_t)j;
+    }
+    for (int64_t i = k / 2 - 1; i >= 0; i--)
+        sift_down(hs, idx, k, i);
+    for (int64_t j = k; j < n; j++) {
+        double v = sd ? sd[j] : (double)sf[j];
+        if (isnan(v)) v = -INFINITY;
+        if (worse(hs[0], idx[0], v, (int32_t)j)) {
+            hs[0] = v;
+            idx[0] = (int32_t)j;
+            sift_down(hs, idx, k, 0);
+        }
+    }
+    qsort(idx, (size_t)k, sizeof *idx, cmp_i32);
+}
+
+void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx)
+{
+    double *hs = k > 0 && k < n ? malloc((size_t)k * sizeof *hs) : NULL;
+    topk_core(scores, NULL, n, k, idx, hs);
+    free(hs);
+}
+
+void rkv_topk_f(const float *scores, int64_t n, int64_t k, int32_t *idx)
+{
+    double *hs = k > 0 && k < n ? malloc((size_t)k * sizeof *hs) : NULL;
+    topk_core(NULL, scores, n, k, idx, hs);
+    free(hs);
+}
+
+/* 1-D pooling, stride 1, padding kernel/2 each side (PyTorch's max_pool1d /
+ * avg_pool1d as SnapKV calls them): max ignores padding; avg counts padded
+ * zeros (count_include_pad, PyTorch's default). An even kernel uses the
+ * window [j - kernel/2, j + kernel/2 - 1] like PyTorch's output length rule. */
+void rkv_pool1d(const double *in, int64_t n, int64_t kernel, rkv_pool pool, double *out)
+{
+    if (kernel <= 1) {
+        memcpy(out, in, (size_t)n * sizeof *in);
+        return;
+    }
+    const int64_t lo = kernel / 2, hi = kernel - 1 - kernel / 2;
+    if (pool == RKV_POOL_AVG) {
+        double acc = 0.0;
+        /* prefix sums in index order */
+        for (int64_t j = 0; j < n; j++) {
+            int64_t a = j - lo < 0 ? 0 : j - lo, b = j + hi >= n ? n - 1 : j + hi;
+            acc = 0.0;
+            for (int64_t i = a; i <= b; i++)
+                acc += in[i];
+            out[j] = acc / (double)kernel;
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        int64_t a = j - lo < 0 ? 0 : j - lo, b = j + hi >= n ? n - 1 : j + hi;
+        double m = in[a];
+        for (int64_t i = a + 1; i <= b; i++)
+            if (in[i] > m)
+                m = in[i];
+        out[j] = m;
+    }
+}
+
+/* ---- stage 1 ----------------------------------------------------------- */
+size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d)
+{
+    return (size_t)nc * (size_t)d * sizeof(float)              /* Kc (nc, d) */
+         + (size_t)G * (size_t)w * (size_t)nc * sizeof(float)  /* logits (G·w, nc) */
+         + (size_t)G * (size_t)w * (size_t)d * sizeof(float)   /* scaled Q */
+         + 2 * (size_t)nc * sizeof(double)                      /* votes, pooled */
+         + (size_t)nc * sizeof(double) + 64;                    /* top-k heap */
+}
+
+/* Step 2–3 of ALGORITHM.md stage 1: the window queries' probabilities over
+ * all candidate keys (causal inside the window, softmax in fp32, sums in
+ * double), summed over the w window queries, prefix columns only, then summed
+ * over the G heads of the group (group != 0) or kept per head. The logits
+ * come from one sgemm: (G·w, d) × (d, nc). */
+int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                     int group, double *votes, void *ws)
+{
+    const int d = h->d, G = h->G;
+    const int64_t np = nc - w; /* prefix columns */
+    if (np <= 0 || w <= 0)
+        return -1;
+    float *Kc = ws;
+    float *Lg = Kc + (size_t)nc * (size_t)d;
+    float *Qs = Lg + (size_t)G * (size_t)w * (size_t)nc;
+    for (int64_t j = 0; j < nc; j++)
+        row_f32(h, h->K, cand[j], Kc + (size_t)j * (size_t)d);
+    memcpy(Qs, Qw, (size_t)G * (size_t)w * (size_t)d * sizeof *Qs);
+    gsl_matrix_float_const_view Q = gsl_matrix_float_const_view_array(Qs, (size_t)G * (size_t)w, (size_t)d);
+    gsl_matrix_float_const_view K = gsl_matrix_float_const_view_array(Kc, (size_t)nc, (size_t)d);
+    gsl_matrix_float_view L = gsl_matrix_float_view_array(Lg, (size_t)G * (size_t)w, (size_t)nc);
+    const float scale = 1.0f / sqrtf((float)d);
+    gsl_blas_sgemm(CblasNoTrans, CblasTrans, scale, &Q.matrix, &K.matrix, 0.0f, &L.matrix);
+    const int rows = group ? 1 : G;
+    memset(votes, 0, (size_t)rows * (size_t)np * sizeof *votes);
+    for (int g = 0; g < G; g++) {
+        double *v = votes + (size_t)(group ? 0 : g) * (size_t)np;
+        for (int64_t i = 0; i < w; i++) {
+            float *l = Lg + ((size_t)g * (size_t)w + (size_t)i) * (size_t)nc;
+            const int64_t visible = np + i + 1; /* causal inside the window */
+            float m = -INFINITY;
+            for (int64_t j = 0; j < visible; j++)
+                if (l[j] > m) m = l[j];
+            double z = 0.0;
+            for (int64_t j = 0; j < visible; j++) {
+                l[j] = expf(l[j] - m);
+                z += l[j];
+            }
+            for (int64_t j = 0; j < np; j++)
+                v[j] += (double)l[j] / z;
+        }
+    }
+    return 0;
+}
+
+/* Steps 4–5: pool the votes, keep the top (P − w) prefix positions (ties to
+ * the lower index) in ascending order, then the whole window. With
+ * nc <= P nothing is evicted. Returns the number kept per row. */
+int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                          int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws)
+{
+    const int rows = group ? 1 : h->G;
+    if (nc <= P || w >= nc) {
+        for (int r = 0; r < rows; r++)
+            memcpy(kept + (size_t)r * (size_t)P, cand, (size_t)nc * sizeof *cand);
+        return nc;
+    }
+    if (w > P)
+        w = P;
+    const int64_t np = nc - w, keep = P - w;
+    char *base = ws;
+    double *votes = (double *)(base + (size_t)nc * (size_t)h->d * sizeof(float)
+                               + (size_t)h->G * (size_t)w * (size_t)nc * sizeof(float)
+                               + (size_t)h->G * (size_t)w * (size_t)h->d * sizeof(float));
+    /* votes for all rows are computed first (G·np doubles fit in the logits' space is
+     * not guaranteed), so compute per row into the votes area after the sgemm area. */
+    double *allv = malloc((size_t)rows * (size_t)np * sizeof *allv);
+    double *pooled = votes;
+    int32_t *idx = malloc((size_t)(keep > 0 ? keep : 1) * sizeof *idx);
+    if (!allv || !idx) {
+        free(allv);
+        free(idx);
+        return -1;
+    }
+    if (rkv_stage1_votes(h, cand, nc, Qw, w, group, allv, ws) != 0) {
+        free(allv);
+        free(idx);
+        return -1;
+    }
+    for (int r = 0; r < rows; r++) {
+        rkv_pool1d(allv + (size_t)r * (size_t)np, np, kernel, pool, pooled);
+        rkv_topk(pooled, np, keep, idx);
+        int32_t *out = kept + (size_t)r * (size_t)P;
+        for (int64_t j = 0; j < keep; j++)
+            out[j] = cand[idx[j]];
+        for (int64_t j = 0; j < w; j++)
+            out[keep + j] = cand[np + j];
+    }
+    free(allv);
+    free(idx);
+    return P;
+}

@@ -1,0 +1,185 @@
+/* method.c — the method table, parameter resolution shared by all methods,
+ * and the helpers every method's step uses. Each method lives in its own
+ * file (method_<name>.c) and is listed once in rkv_methods[] below. */
+#include "method_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const rkv_method_type *const rkv_methods[] = {
+    &rkv_method_full,   &rkv_method_exact_topk, &rkv_method_streaming, &rkv_method_snapkv,
+    &rkv_method_snapkv_gqa, &rkv_method_quest,  &rkv_method_sparq,     &rkv_method_hsa,
+    &rkv_method_rocketkv, &rkv_method_rocketkv_mt, NULL,
+};
+
+const rkv_method_type *rkv_method_find(const char *name)
+{
+    for (int i = 0; rkv_methods[i]; i++)
+        if (!strcmp(rkv_methods[i]->name, name))
+            return rkv_methods[i];
+    return NULL;
+}
+
+void rkv_request_defaults(rkv_request *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->context = 32768;
+    rq->max_new = 50;
+    rq->budget = 1024;
+    rq->model_max_len = 0; /* 0: no cap */
+    rq->d = 128;
+    rq->G = 4;
+    rq->kv_dtype = RKV_DTYPE_BF16;
+    rq->aux_dtype = RKV_DTYPE_BF16;
+    rq->window = -1;
+    rq->kernel = -1;
+    rq->pool = -1;
+    rq->page_size = -1;
+    rq->topr = -1;
+    rq->topk = -1;
+    rq->rho = -1.0;
+    rq->split = RKV_SPLIT_DEFAULT;
+    rq->granularity = RKV_GRAN_TOKEN;
+    rq->local_window = 0;
+    rq->skip_layers = 0;
+    rq->sink_tokens = -1;
+    rq->mean_v = -1;
+}
+
+int64_t rkv_total_tokens(const rkv_request *rq)
+{
+    int64_t s = rq->context + rq->max_new;
+    if (rq->model_max_len > 0 && s > rq->model_max_len)
+        s = rq->model_max_len;
+    return s;
+}
+
+int rkv_check_request(const rkv_request *rq, const char *method, kv_err *err)
+{
+    if (rq->context < 1)
+        return kv_errf(err, "%s: context must be at least 1 token, got %lld", method, (long long)rq->context);
+    if (rq->max_new < 0)
+        return kv_errf(err, "%s: --new must be >= 0, got %lld", method, (long long)rq->max_new);
+    if (rq->d < 1 || rq->G < 1 || rq->G > 64)
+        return kv_errf(err, "%s: head_dim %d and group size %d must be positive (group <= 64)", method, rq->d, rq->G);
+    if (rq->model_max_len > 0 && rq->context > rq->model_max_len)
+        return kv_errf(err, "%s: context %lld exceeds the model's max_position_embeddings %lld", method,
+                       (long long)rq->context, (long long)rq->model_max_len);
+    if (rq->budget < 1)
+        return kv_errf(err, "%s: budget must be at least 1 token, got %lld", method, (long long)rq->budget);
+    if (rq->topr > rq->d)
+        return kv_errf(err, "%s: --topr %lld exceeds head_dim %d", method, (long long)rq->topr, rq->d);
+    if (rq->page_size == 0 || rq->topr == 0 || rq->topk == 0 || rq->window == 0 || rq->kernel == 0)
+        return kv_errf(err, "%s: page size, topr, topk, window and kernel must be positive", method);
+    if (rq->rho >= 0.0 && !(rq->rho <= 1.0))
+        return kv_errf(err, "%s: --rho must be in [0, 1], got %g", method, rq->rho);
+    return 0;
+}
+
+void rkv_params_base(const rkv_request *rq, const rkv_method_type *m, rkv_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->method = m;
+    p->S = rq->context;
+    p->max_new = rq->max_new;
+    p->S_total = rkv_total_tokens(rq);
+    p->budget = rq->budget;
+    p->d = rq->d;
+    p->G = rq->G;
+    p->kv_dtype = rq->kv_dtype;
+    p->aux_dtype = rq->aux_dtype_set ? rq->aux_dtype : rq->kv_dtype;
+    p->prompt_budget = rq->context;
+    p->capacity = p->S_total;
+    p->c = fmax(1.0, (double)p->S_total / (double)rq->budget);
+    p->c2 = 1.0;
+    p->granularity = rq->granularity;
+    p->split = rq->split;
+    p->local_window = rq->local_window;
+    p->skip_layers = rq->skip_layers;
+    p->pool = RKV_POOL_MAX;
+}
+
+/* ALGORITHM.md, RocketKV step 3, for a cache of `capacity` tokens:
+ * k = ⌊t/2⌋; c₂ = max(1, capacity/t); p = ⌈√c₂⌉ but 1 if ⌈√c₂⌉ > c₂;
+ * r = clamp(⌊d·p/c₂⌋, 1, d). Overrides from the request win. */
+void rkv_stage2_shape(const rkv_request *rq, int64_t capacity, rkv_params *p)
+{
+    const int64_t t = rq->budget;
+    p->c2 = fmax(1.0, (double)capacity / (double)t);
+    int64_t pg = (int64_t)ceil(sqrt(p->c2));
+    if ((double)pg > p->c2)
+        pg = 1;
+    int64_t r = (int64_t)floor((double)rq->d * (double)pg / p->c2);
+    if (r < 1) r = 1;
+    if (r > rq->d) r = rq->d;
+    p->topk = t / 2;
+    p->page_size = pg;
+    p->topr = r;
+    if (rq->page_size > 0) p->page_size = rq->page_size;
+    if (rq->topr > 0) p->topr = rq->topr;
+    if (rq->topk > 0) p->topk = rq->topk;
+}
+
+void rkv_params_finish(rkv_params *p)
+{
+    rkv_traffic tf, tm;
+    rkv_params pf = *p;
+    pf.method = rkv_method_find("full");
+    pf.prompt_budget = p->S;
+    int64_t last = p->S_total - p->S - 1;
+    if (last < 0) last = 0;
+    pf.method->traffic(&pf, last, &tf);
+    p->method->traffic(p, last, &tm);
+    int64_t a = rkv_traffic_total(&tf), b = rkv_traffic_total(&tm);
+    p->compression_ratio = b > 0 ? (double)a / (double)b : 0.0;
+}
+
+int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p, kv_err *err)
+{
+    const rkv_method_type *m = rkv_method_find(method);
+    if (!m) {
+        char list[512] = "";
+        for (int i = 0; rkv_methods[i]; i++) {
+            strncat(list, rkv_methods[i]->name, sizeof list - strlen(list) - 1);
+            if (rkv_methods[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        }
+        return kv_errf(err, "unknown method '%s' (expected one of: %s)", method, list);
+    }
+    if (rkv_check_request(rq, method, err) != 0)
+        return -1;
+    if (m->resolve(rq, p, err) != 0)
+        return -1;
+    rkv_params_finish(p);
+    return 0;
+}
+
+int64_t rkv_cache_tokens(const rkv_params *p, int64_t step)
+{
+    int64_t kept = p->prompt_budget < p->S ? p->prompt_budget : p->S;
+    int64_t c = kept + step + 1;
+    if (!strcmp(p->method->name, "streaming") && c > p->budget)
+        c = p->budget;
+    return c;
+}
+
+size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens)
+{
+    /* attention over everything, stage 1 over everything, stage-2 scores */
+    size_t a = ((size_t)max_tokens * (size_t)p->G + 4 * (size_t)p->d) * sizeof(float);
+    size_t b = rkv_stage1_ws_bytes(max_tokens, p->window_size > 0 ? p->window_size : 1, p->G, p->d);
+    size_t c = rkv_stage2_ws_bytes(p, max_tokens);
+    size_t m = a > b ? a : b;
+    m = m > c ? m : c;
+    return rkv_round64(m) + rkv_round64(a) + 4096;
+}
+
+void rkv_attend_shared(const rkv_head *h, const float *q, const int32_t *pos, int64_t n,
+                       rkv_step_out *o, float *ws)
+{
+    o->shared = 1;
+    o->count[0] = n;
+    if (pos != o->pos)
+        memcpy(o->pos, pos, (size_t)n * sizeof *pos);
+    rkv_attend(h, q, o->pos, n, o->out, NULL, ws);
+}
