@@ -9,8 +9,8 @@
  *   attention outputs (bf16 K/V, f32 q, f32 arithmetic vs a double
  *     reference on the same bf16 values): |gpu − ref| <= 1e-4 + 1e-3·|ref|;
  *     split-KV vs one split: max |diff| <= 2e-3·max|ref| (FA's rule);
- *   page min/max: bit-exact; chosen dims, signs and page scores: bit-exact
- *     (same double sums and fmaf chain on both sides);
+ *   page min/max: bit-exact; chosen dims, signs and page scores z = s/τ:
+ *     bit-exact (refimpl's rounding: f32 products and sums, no FMA);
  *   group-mean probabilities: rel. error <= 1e-12 given the same scores;
  *   selections: exact on identical score arrays (GPU scores re-selected on
  *     the CPU); end to end, differing candidates must be near-ties
@@ -288,15 +288,15 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
             for (int e = 0; e < d; e++)
                 K[(bh * cap + t) * d + e] = V[(bh * cap + t) * d + e] = BF16_NAN;
     uint16_t *dK = dalloc<uint16_t>(nkv), *dV = dalloc<uint16_t>(nkv), *daux = dalloc<uint16_t>(nbh * rows * npc);
-    float *dq = dalloc<float>(q.size()), *dsc = dalloc<float>(nbh * G * npc), *dout = dalloc<float>(q.size());
-    double *davg = dalloc<double>(nbh * npc);
+    float *dq = dalloc<float>(q.size()), *dout = dalloc<float>(q.size());
+    double *davg = dalloc<double>(nbh * npc), *dsc = dalloc<double>(nbh * G * npc);
     int32_t *dlen = dalloc<int32_t>(B), *ddims = dalloc<int32_t>(nbh * d), *dpos = dalloc<int32_t>(nbh * pos_cap),
             *dcount = dalloc<int32_t>(nbh);
     h2d(dK, K);
     h2d(dV, V);
     h2d(dq, q);
     CK(cudaMemset(daux, 0xff, nbh * rows * npc * sizeof(uint16_t)));
-    CK(cudaMemset(dsc, 0xff, nbh * G * npc * sizeof(float)));
+    CK(cudaMemset(dsc, 0xff, nbh * G * npc * sizeof(double)));
     CK(cudaMemset(dpos, 0xff, nbh * pos_cap * sizeof(int32_t)));
     /* build over len − 1 tokens, then append the last one through update */
     std::vector<int32_t> lm1(lens);
@@ -317,7 +317,8 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
     CK(kcu_attend(&at, g_st));
     CK(cudaStreamSynchronize(g_st));
     std::vector<uint16_t> aux = d2h(daux, nbh * rows * npc);
-    std::vector<float> sc = d2h(dsc, nbh * G * npc), out = d2h(dout, q.size());
+    std::vector<double> sc = d2h(dsc, nbh * G * npc);
+    std::vector<float> out = d2h(dout, q.size());
     std::vector<double> avg = d2h(davg, nbh * npc);
     std::vector<int32_t> dims = d2h(ddims, nbh * d), pos = d2h(dpos, nbh * pos_cap), cnt = d2h(dcount, nbh);
 
@@ -343,12 +344,12 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
         int rr = kcu_ref_hsa_dims(qh, G, d, r, rd.data(), gsum.data(), tau.data(), scratch.data());
         for (int t = 0; t < rr; t++)
             dims_bad += dims[bh * d + t] != rd[t];
-        std::vector<float> rsc((size_t)G * np);
+        std::vector<double> rsc((size_t)G * np);
         kcu_ref_hsa_page_scores(ga, npc, d, p, G, qh, rd.data(), rr, gsum.data(), tau.data(), np, rsc.data());
-        std::vector<float> gsc((size_t)G * np);
+        std::vector<double> gsc((size_t)G * np);
         for (int h = 0; h < G; h++)
             for (int64_t j = 0; j < np; j++) {
-                float g = sc[(bh * G + h) * npc + j];
+                double g = sc[(bh * G + h) * npc + j];
                 gsc[(size_t)h * np + j] = g;
                 sc_bad += memcmp(&g, &rsc[(size_t)h * np + j], sizeof g) != 0;
             }
@@ -598,8 +599,8 @@ static void time_rocketkv(long long ctx, long long budget, int B)
     int r = (int)sp.r, rows = kcu_aux_rows(DH, p);
     size_t nbh = (size_t)B * HKV, nkv = nbh * C * DH;
     uint16_t *dK = dalloc<uint16_t>(nkv), *dV = dalloc<uint16_t>(nkv), *daux = dalloc<uint16_t>(nbh * rows * npc);
-    float *dq = dalloc<float>(nbh * GQ * DH), *dout = dalloc<float>(nbh * GQ * DH), *dsc = dalloc<float>(nbh * GQ * npc);
-    double *davg = dalloc<double>(nbh * npc);
+    float *dq = dalloc<float>(nbh * GQ * DH), *dout = dalloc<float>(nbh * GQ * DH);
+    double *davg = dalloc<double>(nbh * npc), *dsc = dalloc<double>(nbh * GQ * npc);
     int32_t *dlen = dalloc<int32_t>(B), *ddims = dalloc<int32_t>(nbh * DH), *dpos = dalloc<int32_t>(nbh * pos_cap),
             *dcount = dalloc<int32_t>(nbh);
     CK(kcu_fill_bf16(dK, (int64_t)nkv, 11, 1.0f, g_st));

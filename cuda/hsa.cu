@@ -8,12 +8,14 @@
  * minima then maxima; d for p = 1, the transposed K), so the score kernel
  * reads each chosen dim as one contiguous run across pages: ⌈C/p⌉·r·2 bytes.
  *
- * What is bit-identical to the CPU reference (kcu_ref_host.c): the chosen
- * dims, the signs, τ (same double sums in the same order), the page scores
- * (kcu.h's fmaf chain) and, given the same avg array, the selection (the
- * same radix algorithm). The avg array itself differs in the last bits
- * (the normaliser is a tree sum and exp is the device's), so end-to-end
- * index sets are compared tie-aware in gpu_check.
+ * What is bit-identical to refimpl (method_hsa.c) and to kcu_ref_host.c:
+ * the chosen dims, the signs, τ (same double sums in the same order), the
+ * page scores z = s/τ (f32 products and sums rounded separately, in dims
+ * order, then a double division) and, given the same avg array, the
+ * selection (same rule; the radix algorithm is kcu_select_host's). The avg
+ * array itself may differ in the last bits (the normaliser is a tree sum,
+ * exp is the device's), so end-to-end index sets are compared tie-aware in
+ * gpu_check.
  *
  * Versions (compiled only; no GPU has run them yet):
  *   v1  pages_build: one block per 32 pages, min/max in shared memory,
@@ -182,33 +184,34 @@ __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
 #pragma unroll
     for (int h = 0; h < GMAX; h++)
         if (h < G)
-            a.sc[((size_t)bh * G + h) * a.npages_cap + j] = (float)((double)s[h] / tau[h]);
+            a.z[((size_t)bh * G + h) * a.npages_cap + j] = (double)s[h] / tau[h];
 }
 
 /* ------------------------------------------------------------ select */
 /* Step 4: softmax per head over the C tokens (page score broadcast, so page
- * j weighs kcu_page_count tokens), mean over the G heads.
+ * j weighs kcu_page_count tokens): max, exp(z − max), Σ cnt·exp in double
+ * (a fixed tree, not refimpl's page order), mean over the G heads in head
+ * order.
  * Step 5: top-k tokens by that mean, ties to the lower index: a weighted
  * top-k over pages; the threshold page gives its first tokens. Page
  * granularity: the top ⌈k/p⌉ pages, whole. Positions come out ascending. */
 __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
 {
     __shared__ kcu_select_smem sm;
-    __shared__ float mh[KCU_MAX_G];
-    __shared__ double zh[KCU_MAX_G];
+    __shared__ double mh[KCU_MAX_G], zh[KCU_MAX_G];
     const int G = a.G, bh = blockIdx.x, b = bh / a.Hkv;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
-    const float *sc = a.sc + (size_t)bh * G * a.npages_cap;
+    const double *sc = a.z + (size_t)bh * G * a.npages_cap;
     double *avg = a.avg + (size_t)bh * a.npages_cap;
 
     for (int h = 0; h < G; h++) {
-        float m = -INFINITY;
+        double m = -INFINITY;
         for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
-            m = fmaxf(m, sc[(size_t)h * a.npages_cap + j]);
-        m = kcu_block_max(m, sm.fmax);
+            m = fmax(m, sc[(size_t)h * a.npages_cap + j]);
+        m = kcu_block_max_d(m, sm.dsum);
         double z = 0;
         for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
-            z += (double)kcu_page_count(j, C, p) * exp((double)sc[(size_t)h * a.npages_cap + j] - (double)m);
+            z += (double)kcu_page_count(j, C, p) * exp(sc[(size_t)h * a.npages_cap + j] - m);
         z = kcu_block_sum_d(z, sm.dsum);
         if (threadIdx.x == 0) {
             mh[h] = m;
@@ -219,7 +222,7 @@ __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
     for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS) {
         double v = 0;
         for (int h = 0; h < G; h++)
-            v += exp((double)sc[(size_t)h * a.npages_cap + j] - (double)mh[h]) / zh[h];
+            v += exp(sc[(size_t)h * a.npages_cap + j] - mh[h]) / zh[h];
         avg[j] = v / (double)G;
     }
     __syncthreads();

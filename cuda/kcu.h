@@ -13,9 +13,11 @@
  * the pair (key, index) compared lexicographically. −0 and +0 map to the same
  * key, because refimpl's `>` treats them as equal (a tie).
  *
- * Everything whose result must be bit-identical between GPU and CPU (the page
- * score, which decides a selection) uses explicit fmaf, so neither compiler
- * may contract or reorder it differently.
+ * Everything whose result must be bit-identical to refimpl (the stage-2 page
+ * score, which decides a selection) follows refimpl/attend.c's conventions:
+ * products and sums rounded separately (no FMA: __fmul_rn/__fadd_rn on the
+ * device, which nvcc never contracts; ISO C on the host, where -std=c11
+ * turns contraction off), sums in the stated order.
  *
  * It deliberately holds no memory management, no CUDA API calls and no
  * kernel: the cuda/ .cu files own those, cuda/kcu_ref_host.c holds the CPU reference
@@ -94,21 +96,23 @@ static inline KCU_HD float kcu_page_bound(double gsum, float mn, float mx)
     return gsum > 0.0 ? mx : mn;
 }
 
-/* Stage 2 step 3, one head, one page: s = Σ_{i∈I} q[i]·K̂[i], summed in the
- * order of dims[] with explicit fmaf (bit-identical on GPU and CPU).
- * khat[t] is the bound of dims[t]. */
+/* Stage 2 step 3, one head, one page: s = Σ_{i∈I} q[i]·K̂[i] in f32,
+ * accumulated in ascending dim order, product and sum rounded separately
+ * (refimpl/method_hsa.c: `acc += q[i] * bound`). One term: */
 static inline KCU_HD float kcu_page_score_acc(float acc, float q_i, float khat_i)
 {
-    return fmaf(q_i, khat_i, acc);
+#ifdef __CUDA_ARCH__
+    return __fadd_rn(acc, __fmul_rn(q_i, khat_i));
+#else
+    return acc + q_i * khat_i;
+#endif
 }
 
-/* τ_h = √(d·‖q_h[I]‖₁/‖q_h‖₁); 1 when q_h is zero (the ratio is undefined,
- * and any positive τ leaves an all-equal score vector unchanged). */
+/* τ_h = √(d·(‖q_h[I]‖₁/‖q_h‖₁)), the ratio taken as 1 when q_h is zero —
+ * refimpl's expression and rounding order. */
 static inline KCU_HD double kcu_tau(int d, double l1_dims, double l1_all)
 {
-    if (!(l1_all > 0.0))
-        return 1.0;
-    return sqrt((double)d * l1_dims / l1_all);
+    return sqrt((double)d * (l1_all > 0 ? l1_dims / l1_all : 1.0));
 }
 
 /* ------------------------------------------- online softmax / LSE merge */
@@ -299,7 +303,10 @@ static inline KCU_HD int kcu_aux_rows(int d, int64_t p) { return p == 1 ? d : 2 
 
 /* ------------------------------------------------ RocketKV budget split */
 /* ALGORITHM.md "RocketKV — the budget split", default split (rho < 0) or a
- * fixed ρ (0.5 is `--split even`). Host-side; the kernels take the result. */
+ * fixed ρ (0.5 is `--split even`), as refimpl's rkv_params_resolve
+ * ("rocketkv") resolves it (tests/test_kcu.c checks they agree). Host-side;
+ * the GPU check uses it because it cannot link refimpl (GSL). P <= 0 means
+ * the budget leaves no prompt tokens (refimpl reports an error). */
 typedef struct {
     int64_t S_total;   /* S' */
     double c, rho, c2;
@@ -319,30 +326,25 @@ static inline void kcu_rkv_split_compute(int64_t S, int64_t max_new, int64_t t, 
         St = model_max_len;
     o->S_total = St;
     o->k = t / 2;
-    if (St <= t) {
+    if (St <= t) { /* nothing evicted; stage 2 attends every token */
         o->c = 1.0;
         o->rho = 0.0;
         o->c2 = 1.0;
         o->capacity = St;
-        o->P = St - max_new;
+        o->P = S;
         o->p = 1;
         o->r = d;
+        o->k = St;
         o->evicts = 0;
         return;
     }
     double c = (double)St / (double)t;
-    if (c < 1.0)
-        c = 1.0;
-    double rho = fixed_rho >= 0.0 ? fixed_rho : 0.2 + 0.06 * log2(c);
-    if (rho > 0.8 && fixed_rho < 0.0)
-        rho = 0.8;
+    double rho = fixed_rho >= 0.0 ? fixed_rho : fmin(0.2 + 0.06 * log2(c), 0.8);
     int64_t cap = (int64_t)floor((double)St / pow(c, rho));
     int64_t lo = 2 * max_new < St ? 2 * max_new : St;
     if (cap < lo)
         cap = lo;
-    double c2 = (double)cap / (double)t;
-    if (c2 < 1.0)
-        c2 = 1.0;
+    double c2 = fmax(1.0, (double)cap / (double)t);
     int64_t p = (int64_t)ceil(sqrt(c2));
     if ((double)p > c2)
         p = 1;
@@ -355,7 +357,9 @@ static inline void kcu_rkv_split_compute(int64_t S, int64_t max_new, int64_t t, 
     o->rho = rho;
     o->c2 = c2;
     o->capacity = cap;
-    o->P = cap - max_new;
+    o->P = cap - (St - S); /* the tokens generated within S' keep their room */
+    if (o->P > S)
+        o->P = S;
     o->p = p;
     o->r = r;
     o->evicts = o->P < S;

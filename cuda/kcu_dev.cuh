@@ -92,6 +92,21 @@ static __device__ float kcu_block_max(float v, float *smem)
     return r;
 }
 
+static __device__ double kcu_block_max_d(double v, double *smem)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmax(v, __shfl_xor_sync(KCU_FULL_MASK, v, o));
+    if (lane == 0)
+        smem[warp] = v;
+    __syncthreads();
+    double r = -INFINITY;
+    for (int i = 0; i < nw; i++)
+        r = fmax(r, smem[i]);
+    __syncthreads();
+    return r;
+}
+
 /* Fixed-shape tree: the result depends on blockDim only, not on timing. */
 static __device__ double kcu_block_sum_d(double v, double *smem)
 {

@@ -58,7 +58,7 @@ typedef struct {
     int r;                   /* dims of the estimate */
     int64_t k;               /* tokens attended */
     int page_granularity;    /* ⌈k/p⌉ whole pages instead of k tokens */
-    float *sc;               /* ws: [B][Hkv][G][npages_cap] page score / τ */
+    double *z;               /* ws: [B][Hkv][G][npages_cap] page score / τ */
     double *avg;             /* ws: [B][Hkv][npages_cap] group-mean probability */
     int32_t *dims;           /* out: [B][Hkv][d] chosen dims (first r), ascending */
     int32_t *pos;            /* out: [B][Hkv][pos_cap] */
@@ -70,7 +70,7 @@ typedef struct {
 cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st);
 /* Fold token len[b]-1 (just appended) into its page. */
 cudaError_t kcu_hsa_pages_update(const kcu_hsa_args *a, cudaStream_t st);
-/* Steps 1–3: dims, signs, τ, page scores into sc. */
+/* Steps 1–3: dims, signs, τ, page scores z = s/τ. */
 cudaError_t kcu_hsa_score(const kcu_hsa_args *a, cudaStream_t st);
 /* Steps 4–5: softmax per head, group mean into avg, top-k into pos/count. */
 cudaError_t kcu_hsa_select(const kcu_hsa_args *a, cudaStream_t st);

@@ -9,8 +9,8 @@
  * Data layout is the kernels': K, V are (C, d) bf16 rows of one (sequence, KV
  * head); queries are f32; aux is dimension-major (kcu_aux_rows(d, p),
  * npages_cap) bf16. Arithmetic that decides a selection accumulates in
- * double in a fixed order; the page score is kcu.h's fmaf chain, the same
- * bits the GPU computes.
+ * double in a fixed order; the stage-2 page score follows refimpl's rounding
+ * (kcu_page_score_acc), so GPU, this file and refimpl agree bit for bit on it.
  *
  * It deliberately does not time anything and does not allocate (callers
  * pass scratch where a function needs it). */
@@ -52,16 +52,17 @@ void kcu_ref_pages_build(const uint16_t *K, int64_t C, int d, int64_t p, int64_t
 int kcu_ref_hsa_dims(const float *q, int G, int d, int r, int32_t *dims, double *gsum, double *tau,
                      void *scratch);
 
-/* Step 3 and the τ division: sc[h·npages + j] = (float)(s_h(j) / τ_h), s in
- * f32 summed over dims[] in order with fmaf. */
+/* Step 3 and the τ division: z[h·npages + j] = (double)s_h(j) / τ_h, s in
+ * f32 summed over dims[] in order (kcu_page_score_acc). */
 void kcu_ref_hsa_page_scores(const uint16_t *aux, int64_t npages_cap, int d, int64_t p, int G,
                              const float *q, const int32_t *dims, int r, const double *gsum,
-                             const double *tau, int64_t npages, float *sc);
+                             const double *tau, int64_t npages, double *z);
 
 /* Step 4: per-head softmax over the C tokens (page scores broadcast, page j
  * weighing kcu_page_count(j, C, p) tokens), averaged over the G heads:
- * avg[npages], in double. */
-void kcu_ref_hsa_average(const float *sc, int G, int64_t npages, int64_t C, int64_t p, double *avg);
+ * avg[npages], in double, in refimpl's order (max, exp, Σ cnt·e in page
+ * order, Σ over heads in head order, then / G). */
+void kcu_ref_hsa_average(const double *z, int G, int64_t npages, int64_t C, int64_t p, double *avg);
 
 /* Step 5: the selected token positions, ascending; returns their count.
  * page_granularity: ⌈k/p⌉ whole pages instead of k tokens. keys/take:

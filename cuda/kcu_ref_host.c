@@ -152,11 +152,11 @@ int kcu_ref_hsa_dims(const float *q, int G, int d, int r, int32_t *dims, double 
     return r;
 }
 
-/* Step 3: s_h(j) = Σ_{i∈I} q_h[i]·K̂_j[i], f32 fmaf chain in dims order,
- * then divided by τ_h (double) and rounded to f32. */
+/* Step 3: s_h(j) = Σ_{i∈I} q_h[i]·K̂_j[i], f32 in dims order, product and
+ * sum rounded separately; z = (double)s / τ_h. */
 void kcu_ref_hsa_page_scores(const uint16_t *aux, int64_t npages_cap, int d, int64_t p, int G,
                              const float *q, const int32_t *dims, int r, const double *gsum,
-                             const double *tau, int64_t npages, float *sc)
+                             const double *tau, int64_t npages, double *z)
 {
     for (int h = 0; h < G; h++)
         for (int64_t j = 0; j < npages; j++) {
@@ -167,26 +167,26 @@ void kcu_ref_hsa_page_scores(const uint16_t *aux, int64_t npages_cap, int d, int
                 float mx = kcu_bf16_to_f32(aux[kcu_aux_max_off(i, j, npages_cap, d, p)]);
                 s = kcu_page_score_acc(s, q[(size_t)h * d + i], kcu_page_bound(gsum[i], mn, mx));
             }
-            sc[(size_t)h * npages + j] = (float)((double)s / tau[h]);
+            z[(size_t)h * npages + j] = (double)s / tau[h];
         }
 }
 
 /* Step 4: softmax per head over the C tokens (page j's score repeated on its
  * kcu_page_count tokens), then the mean over the G heads. */
-void kcu_ref_hsa_average(const float *sc, int G, int64_t npages, int64_t C, int64_t p, double *avg)
+void kcu_ref_hsa_average(const double *z, int G, int64_t npages, int64_t C, int64_t p, double *avg)
 {
     for (int64_t j = 0; j < npages; j++)
         avg[j] = 0;
     for (int h = 0; h < G; h++) {
-        const float *s = sc + (size_t)h * npages;
-        float m = -INFINITY;
+        const double *s = z + (size_t)h * npages;
+        double m = -INFINITY;
         for (int64_t j = 0; j < npages; j++)
             m = s[j] > m ? s[j] : m;
-        double z = 0;
+        double Z = 0;
         for (int64_t j = 0; j < npages; j++)
-            z += (double)kcu_page_count(j, C, p) * exp((double)s[j] - (double)m);
+            Z += (double)kcu_page_count(j, C, p) * exp(s[j] - m);
         for (int64_t j = 0; j < npages; j++)
-            avg[j] += exp((double)s[j] - (double)m) / z;
+            avg[j] += exp(s[j] - m) / Z;
     }
     for (int64_t j = 0; j < npages; j++)
         avg[j] /= (double)G;

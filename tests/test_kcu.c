@@ -305,7 +305,7 @@ Test(kcu, page_math)
     cr_assert_eq(kcu_aux_max_off(5, 7, 100, 128, 3), (128 + 5) * 100 + 7);
     cr_assert_eq(kcu_aux_max_off(5, 7, 100, 128, 1), kcu_aux_min_off(5, 7, 100));
     cr_assert_float_eq(kcu_tau(128, 3.0, 6.0), 8.0, 1e-12);
-    cr_assert_float_eq(kcu_tau(128, 0.0, 0.0), 1.0, 0.0);
+    cr_assert_float_eq(kcu_tau(128, 0.0, 0.0), sqrt(128.0), 0.0);
     cr_assert_eq(kcu_page_bound(0.5, -1.0f, 2.0f), 2.0f);
     cr_assert_eq(kcu_page_bound(0.0, -1.0f, 2.0f), -1.0f);
     cr_assert_eq(kcu_page_bound(-0.5, -1.0f, 2.0f), -1.0f);
@@ -325,7 +325,7 @@ Test(kcu, rocketkv_split_worked_values)
     cr_assert(o.capacity == 19354 && o.P == 19304 && o.p == 3 && o.r == 81 && o.k == 2048,
               "cap %ld P %ld p %ld r %ld", (long)o.capacity, (long)o.P, (long)o.p, (long)o.r);
     kcu_rkv_split_compute(200, 50, 256, 0, 128, -1.0, &o);
-    cr_assert(!o.evicts && o.p == 1 && o.r == 128 && o.capacity == 250);
+    cr_assert(!o.evicts && o.p == 1 && o.r == 128 && o.capacity == 250 && o.k == 250 && o.P == 200);
 }
 
 /* --------------------------------------------------- CPU reference */
@@ -392,7 +392,8 @@ Test(kcu_ref, hsa_full_dims_p1_is_exact_topk)
     uint64_t s = 31;
     uint16_t *K = rand_bf16(C * D, &s, 1.0);
     uint16_t *aux = malloc((size_t)D * C * sizeof *aux);
-    float q[G * D], sc[C];
+    float q[G * D];
+    double sc[C];
     int32_t dims[D], pos[C], pos2[C];
     double gsum[D], tau[G], avg[C], exact[C];
     uint64_t keys[C];
