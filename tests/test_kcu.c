@@ -484,3 +484,325 @@ Test(kcu_ref, compare_takes_allows_only_near_ties)
     cr_assert_eq(nd, 2);
     cr_assert_eq(kcu_compare_takes(sc, ref, got_bad, 5, 1e-9, &nd), 1);
 }
+
+/* ------------------------------------------------ against refimpl */
+/* These close the chain GPU -> kcu_ref -> refimpl: gpu_check compares the
+ * kernels with kcu_ref (which needs only libc), and these compare kcu_ref
+ * with refimpl's own functions. */
+#include "rkv.h"
+
+static rkv_head make_head(int d, int G, int64_t n, uint16_t *K, uint16_t *V)
+{
+    rkv_head h = {0, 0, d, G, RKV_DTYPE_BF16, n, n, K, V};
+    return h;
+}
+
+Test(kcu_refimpl, bf16_conversion_matches)
+{
+    uint64_t s = 1234;
+    for (int t = 0; t < 200000; t++) {
+        float x = (float)(kcu_rng_normal(&s) * (t % 2 ? 1e-3 : 300.0));
+        cr_assert_eq(kcu_f32_to_bf16(x), rkv_f32_to_bf16(x), "x=%a", (double)x);
+        uint16_t h = (uint16_t)kcu_rng_next(&s);
+        float a = kcu_bf16_to_f32(h), b = rkv_bf16_to_f32(h);
+        cr_assert(memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b));
+    }
+}
+
+Test(kcu_refimpl, radix_topk_equals_rkv_topk_with_ties)
+{
+    int64_t ns[] = {1, 7, 63, 127, 1000, 4099};
+    uint64_t s = 55;
+    for (int a = 0; a < 6; a++) {
+        int64_t n = ns[a];
+        double *sc = malloc((size_t)n * sizeof *sc);
+        int32_t *i1 = malloc((size_t)n * sizeof *i1), *i2 = malloc((size_t)n * sizeof *i2);
+        uint64_t *keys = malloc((size_t)n * sizeof *keys);
+        int64_t *take = malloc((size_t)n * sizeof *take);
+        for (int64_t j = 0; j < n; j++)
+            sc[j] = (j % 5 == 0) ? -0.0 : (j % 7 == 0 ? 0.0 : floor(kcu_rng_normal(&s) * 3.0));
+        int64_t kk[] = {1, 2, n / 2 + 1, n - 1, n};
+        for (int b = 0; b < 5; b++) {
+            int64_t k = kk[b];
+            if (k < 1 || k > n)
+                continue;
+            rkv_topk(sc, n, k, i1);
+            int64_t m = kcu_topk_host(sc, n, k, i2, keys, take);
+            cr_assert_eq(m, k);
+            for (int64_t j = 0; j < k; j++)
+                cr_assert_eq(i1[j], i2[j], "n=%ld k=%ld j=%ld", (long)n, (long)k, (long)j);
+        }
+        free(sc);
+        free(i1);
+        free(i2);
+        free(keys);
+        free(take);
+    }
+}
+
+Test(kcu_refimpl, pool_window_equals_rkv_pool1d)
+{
+    enum { N = 1001 };
+    double in[N], ref[N];
+    uint64_t s = 9;
+    for (int j = 0; j < N; j++)
+        in[j] = floor(kcu_rng_uniform(&s) * 50.0);
+    int64_t kernels[] = {1, 4, 7, 63, 2001};
+    for (int a = 0; a < 5; a++) {
+        rkv_pool1d(in, N, kernels[a], RKV_POOL_MAX, ref);
+        for (int64_t j = 0; j < N; j++) {
+            int64_t lo, hi;
+            kcu_pool_window(j, N, kernels[a], &lo, &hi);
+            double m = in[lo];
+            for (int64_t t = lo + 1; t <= hi; t++)
+                m = in[t] > m ? in[t] : m;
+            cr_assert_eq(m, ref[j], "kernel %ld j %ld", (long)kernels[a], (long)j);
+        }
+    }
+}
+
+/* The GPU kernel's arithmetic (q pre-scaled, online softmax per split, LSE
+ * merge of the splits, all f32) against rkv_attend (one-pass softmax) and
+ * against kcu_ref_attend (double). */
+Test(kcu_refimpl, split_lse_attention_equals_rkv_attend)
+{
+    enum { C = 4099, D = 128, G = 4 };
+    uint64_t s = 77;
+    uint16_t *K = rand_bf16(C * D, &s, 1.0), *V = rand_bf16(C * D, &s, 1.0);
+    float q[G * D], ref[G * D];
+    double dref[G * D];
+    for (int i = 0; i < G * D; i++)
+        q[i] = (float)(kcu_rng_normal(&s) * 1.5);
+    rkv_head h = make_head(D, G, C, K, V);
+    float *ws = malloc(((size_t)C * G + 2 * D) * sizeof(float));
+    rkv_attend(&h, q, NULL, C, ref, NULL, ws);
+    kcu_ref_attend(K, V, D, G, q, NULL, C, dref);
+    int splits[] = {1, 3, 33, 128};
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int a = 0; a < 4; a++) {
+        for (int g = 0; g < G; g++) {
+            float M = -INFINITY, L = 0, A[D] = {0};
+            for (int sp = 0; sp < splits[a]; sp++) {
+                int64_t lo, hi;
+                kcu_split_range(C, splits[a], sp, 16, &lo, &hi);
+                float m = -INFINITY, l = 0, acc[D] = {0};
+                for (int64_t t = lo; t < hi; t++) {
+                    float sc = 0, p;
+                    for (int i = 0; i < D; i++)
+                        sc += q[g * D + i] * scale * kcu_bf16_to_f32(K[t * D + i]);
+                    float f = kcu_online_add(&m, &l, sc, &p);
+                    for (int i = 0; i < D; i++)
+                        acc[i] = acc[i] * f + p * kcu_bf16_to_f32(V[t * D + i]);
+                }
+                float f1, f2;
+                float mm = kcu_lse_merge(M, m, &f1, &f2);
+                L = L * f1 + l * f2;
+                for (int i = 0; i < D; i++)
+                    A[i] = A[i] * f1 + acc[i] * f2;
+                M = mm;
+            }
+            for (int i = 0; i < D; i++) {
+                double o = A[i] / L;
+                cr_assert_float_eq(o, ref[g * D + i], 1e-6 + 1e-5 * fabs(ref[g * D + i]), "splits %d", splits[a]);
+                cr_assert_float_eq(o, dref[g * D + i], 1e-6 + 1e-5 * fabs(dref[g * D + i]));
+            }
+        }
+    }
+    /* sparse: an index list gives the same as rkv_attend over it */
+    int32_t idx[300];
+    for (int i = 0; i < 300; i++)
+        idx[i] = i * 13 + 2;
+    rkv_attend(&h, q, idx, 300, ref, NULL, ws);
+    kcu_ref_attend(K, V, D, G, q, idx, 300, dref);
+    for (int i = 0; i < G * D; i++)
+        cr_assert_float_eq(dref[i], ref[i], 1e-6 + 1e-5 * fabs(dref[i]));
+    free(ws);
+    free(K);
+    free(V);
+}
+
+/* Stage 2 end to end: kcu_ref's pipeline (the GPU's arithmetic) selects
+ * exactly refimpl's `hsa` positions and dims. */
+struct hsa_case {
+    int64_t C, p, r, k;
+    int G, d, page_gran, dup;
+};
+
+static void run_hsa_case(struct hsa_case c, uint64_t seed)
+{
+    uint64_t s = seed;
+    const int d = c.d, G = c.G;
+    const int64_t C = c.C, p = c.p, np = kcu_npages(C, p);
+    uint16_t *K = rand_bf16(C * d, &s, 1.0), *V = rand_bf16(C * d, &s, 1.0);
+    if (c.dup) /* period 2p: pages repeat, page scores tie exactly */
+        for (int64_t t = 2 * p; t < C; t++)
+            memcpy(K + t * d, K + (t % (2 * p)) * d, (size_t)d * 2);
+    float *q = malloc(sizeof(float) * G * d);
+    for (int i = 0; i < G * d; i++)
+        q[i] = (float)kcu_rng_normal(&s);
+
+    rkv_request rq;
+    rkv_request_defaults(&rq);
+    rq.context = C;
+    rq.max_new = 0;
+    rq.budget = 2;
+    rq.d = d;
+    rq.G = G;
+    rq.page_size = p;
+    rq.topr = c.r;
+    rq.topk = c.k;
+    rq.granularity = c.page_gran ? RKV_GRAN_PAGE : RKV_GRAN_TOKEN;
+    rkv_params prm;
+    kv_err err;
+    cr_assert_eq(rkv_params_resolve("hsa", &rq, &prm, &err), 0, "%s", err.msg);
+    cr_assert(prm.page_size == p && prm.topr == c.r && prm.topk == c.k);
+    rkv_head h = make_head(d, G, C, K, V);
+    void *st = calloc(1, prm.method->state_bytes(&prm, C));
+    void *ws = calloc(1, rkv_scratch_bytes(&prm, C));
+    prm.method->state_init(st, &prm, C);
+    rkv_prefill_in in = {C, 0, NULL, 0};
+    cr_assert_eq(prm.method->prefill(st, &prm, &h, &in, ws), 0);
+    rkv_step_out o;
+    memset(&o, 0, sizeof o);
+    o.cap = C;
+    o.pos = malloc(sizeof(int32_t) * G * C);
+    o.count = malloc(sizeof(int64_t) * G);
+    o.out = malloc(sizeof(float) * G * d);
+    o.dims = malloc(sizeof(int32_t) * G * d);
+    cr_assert_eq(prm.method->step(st, &prm, &h, q, &o, ws), 0);
+
+    int64_t npc = np + 2;
+    uint16_t *aux = malloc(sizeof(uint16_t) * kcu_aux_rows(d, p) * npc);
+    int32_t *dims = malloc(sizeof(int32_t) * d), *pos = malloc(sizeof(int32_t) * (C + p));
+    double *gsum = malloc(sizeof(double) * d), *tau = malloc(sizeof(double) * G);
+    double *z = malloc(sizeof(double) * G * np), *avg = malloc(sizeof(double) * np);
+    void *scr = malloc((size_t)d * 32);
+    uint64_t *keys = malloc(sizeof(uint64_t) * np);
+    int64_t *take = malloc(sizeof(int64_t) * np), *w = malloc(sizeof(int64_t) * np);
+    kcu_ref_pages_build(K, C, d, p, npc, aux);
+    int r = kcu_ref_hsa_dims(q, G, d, (int)c.r, dims, gsum, tau, scr);
+    kcu_ref_hsa_page_scores(aux, npc, d, p, G, q, dims, r, gsum, tau, np, z);
+    kcu_ref_hsa_average(z, G, np, C, p, avg);
+    int64_t n = kcu_ref_hsa_select(avg, np, C, p, c.k, c.page_gran, pos, keys, take, w);
+
+    cr_assert_eq(o.ndims, r);
+    for (int t = 0; t < r; t++)
+        cr_assert_eq(o.dims[t], dims[t], "dim %d", t);
+    cr_assert_eq(o.count[0], n, "C=%ld p=%ld k=%ld: refimpl %ld, kcu %ld", (long)C, (long)p, (long)c.k,
+                 (long)o.count[0], (long)n);
+    for (int64_t t = 0; t < n; t++)
+        cr_assert_eq(o.pos[t], pos[t], "C=%ld p=%ld k=%ld t=%ld", (long)C, (long)p, (long)c.k, (long)t);
+    double *ref = malloc(sizeof(double) * G * d);
+    kcu_ref_attend(K, V, d, G, q, pos, n, ref);
+    for (int i = 0; i < G * d; i++)
+        cr_assert_float_eq(o.out[i], ref[i], 1e-5 + 1e-4 * fabs(ref[i]));
+    free(ref);
+    free(K);
+    free(V);
+    free(q);
+    free(st);
+    free(ws);
+    free(o.pos);
+    free(o.count);
+    free(o.out);
+    free(o.dims);
+    free(aux);
+    free(dims);
+    free(pos);
+    free(gsum);
+    free(tau);
+    free(z);
+    free(avg);
+    free(scr);
+    free(keys);
+    free(take);
+    free(w);
+}
+
+Test(kcu_refimpl, hsa_selection_equals_refimpl)
+{
+    struct hsa_case cases[] = {
+        {1596, 3, 61, 128, 4, 128, 0, 0},  /* ALGORITHM.md's S=16384, t=256 shape */
+        {4099, 7, 40, 301, 4, 128, 0, 1},  /* ties */
+        {1111, 16, 20, 500, 8, 64, 0, 0},  /* G = 8, d = 64 */
+        {2000, 4, 32, 129, 4, 128, 1, 0},  /* page granularity */
+        {2000, 4, 32, 129, 4, 128, 1, 1},  /* page granularity with ties */
+        {211, 1, 128, 50, 1, 128, 0, 0},   /* p = 1, all dims */
+        {127, 3, 5, 200, 2, 64, 0, 0},     /* k > C */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_hsa_case(cases[i], 100 + i);
+}
+
+/* Stage 1: kcu_ref (double logits) against rkv_stage1_select (fp32 sgemm
+ * logits): the kept sets may differ only at near-ties of the pooled votes. */
+Test(kcu_refimpl, stage1_kept_equals_refimpl_up_to_near_ties)
+{
+    enum { S = 2003, D = 128, G = 4, W = 32, P = 400 };
+    uint64_t s = 314;
+    uint16_t *K = rand_bf16(S * D, &s, 1.0);
+    for (int64_t t = 97; t < S; t++) /* repeated keys: exact ties in votes */
+        if (t % 3 == 0)
+            memcpy(K + t * D, K + (t % 97) * D, D * 2);
+    float *Qw = malloc(sizeof(float) * G * W * D);
+    for (int i = 0; i < G * W * D; i++)
+        Qw[i] = (float)(kcu_rng_normal(&s) * 1.2);
+    int32_t *cand = malloc(sizeof(int32_t) * S), *kept = malloc(sizeof(int32_t) * P), *rk = malloc(sizeof(int32_t) * P);
+    for (int j = 0; j < S; j++)
+        cand[j] = j;
+    rkv_head h = make_head(D, G, S, K, K);
+    void *ws = malloc(rkv_stage1_ws_bytes(S, W, G, D));
+    int64_t n = rkv_stage1_select(&h, cand, S, Qw, W, P, 63, RKV_POOL_MAX, 1, kept, ws);
+    double *votes = malloc(sizeof(double) * S), *pooled = malloc(sizeof(double) * S);
+    void *scr = malloc((size_t)S * 24);
+    int64_t m = kcu_ref_stage1(K, S, D, G, Qw, W, P, 63, votes, pooled, rk, scr);
+    cr_assert_eq(n, P);
+    cr_assert_eq(m, P);
+    for (int i = 0; i < W; i++)
+        cr_assert_eq(kept[P - W + i], rk[P - W + i]);
+    int64_t npre = S - W;
+    int64_t *ta = calloc((size_t)npre, sizeof *ta), *tb = calloc((size_t)npre, sizeof *tb), nd;
+    for (int i = 0; i < P - W; i++) {
+        ta[rk[i]] = 1;
+        tb[kept[i]] = 1;
+    }
+    cr_assert_eq(kcu_compare_takes(pooled, ta, tb, npre, 1e-5, &nd), 0, "%ld differing, not near-ties", (long)nd);
+    cr_log_info("stage 1 vs refimpl: %ld kept positions differ (near-ties)", (long)nd);
+    free(K);
+    free(Qw);
+    free(cand);
+    free(kept);
+    free(rk);
+    free(ws);
+    free(votes);
+    free(pooled);
+    free(scr);
+    free(ta);
+    free(tb);
+}
+
+/* The GPU check's budget split equals rkv_params_resolve("rocketkv"). */
+Test(kcu_refimpl, rocketkv_split_equals_params_resolve)
+{
+    int64_t Ss[] = {100, 4099, 16384, 32768, 65536, 96256, 131072};
+    int64_t ts[] = {64, 256, 1024, 4096};
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 4; b++) {
+            rkv_request rq;
+            rkv_request_defaults(&rq);
+            rq.context = Ss[a];
+            rq.budget = ts[b];
+            rq.model_max_len = 131072;
+            rkv_params p;
+            kv_err err;
+            if (rkv_params_resolve("rocketkv", &rq, &p, &err) != 0)
+                continue;
+            kcu_rkv_split o;
+            kcu_rkv_split_compute(Ss[a], 50, ts[b], 131072, 128, -1.0, &o);
+            cr_assert(o.capacity == p.capacity && o.P == p.prompt_budget && o.p == p.page_size && o.r == p.topr &&
+                          o.k == p.topk,
+                      "S=%ld t=%ld: kcu cap %ld P %ld p %ld r %ld k %ld; refimpl %ld %ld %ld %ld %ld", (long)Ss[a],
+                      (long)ts[b], (long)o.capacity, (long)o.P, (long)o.p, (long)o.r, (long)o.k, (long)p.capacity,
+                      (long)p.prompt_budget, (long)p.page_size, (long)p.topr, (long)p.topk);
+        }
+}
