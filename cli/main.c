@@ -8,6 +8,8 @@ static const cli_command commands[] = {
     {"fidelity", "run the reference against full attention and print fidelity metrics", cmd_fidelity},
     {"model", "list / show / import model architectures", cmd_model},
     {"hw", "list / show hardware models", cmd_hw},
+    {"golden", "write one decode step's reference tensors (.npy + manifest) for checking a kernel", cmd_golden},
+    {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
 };
 
 static void usage(FILE *fp)
