@@ -17,7 +17,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)}
-CC=${CC:-cc}
+CC=${CC:-$(command -v cc 2>/dev/null || command -v gcc 2>/dev/null || echo cc)}
 OUT_DIR=${KCU_OUT_DIR:-reports/gpu}
 B=build/gpu
 if [ -z "${KCU_ARCH:-}" ]; then
