@@ -263,6 +263,8 @@ static int parse_object(parser *p, kv_jsonr_node *obj, int depth)
     }
     for (;;) {
         skip_ws(p);
+        if (p->s < p->end && *p->s == '}' && obj->n > 0)
+            return fail(p, "trailing comma before '}' (not allowed in JSON)");
         if (p->s >= p->end || *p->s != '"')
             return fail(p, "expected a member name in double quotes, got %s", here(p, buf, sizeof buf));
         int kl = p->line, kc = p->col;
@@ -312,6 +314,9 @@ static int parse_array(parser *p, kv_jsonr_node *arr, int depth)
         return 0;
     }
     for (;;) {
+        skip_ws(p);
+        if (p->s < p->end && *p->s == ']' && arr->n > 0)
+            return fail(p, "trailing comma before ']' (not allowed in JSON)");
         kv_jsonr_node *v = parse_value(p, depth + 1);
         if (!v || add_child(p, arr, NULL, v) != 0) {
             node_free(v);

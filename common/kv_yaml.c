@@ -421,12 +421,17 @@ int kv_yaml_int(const kv_yaml_doc *d, const kv_yaml_node *map, const char *key, 
         return -1;
     if (!v)
         return 0;
-    int64_t x;
-    if (kv_yaml_scalar_i64(v, &x) != 0 || x < min || x > max) {
+    int64_t x = 0;
+    int bad = kv_yaml_scalar_i64(v, &x) != 0;
+    if (bad || x < min || x > max) {
+        if (bad)
+            x = min;
         char what[96];
-        if (min == 1 && max == INT64_MAX)
+        if (x > max)
+            snprintf(what, sizeof what, "an integer at most %lld", (long long)max);
+        else if (min == 1 && max >= INT_MAX)
             snprintf(what, sizeof what, "a positive integer");
-        else if (min == 0 && max == INT64_MAX)
+        else if (min == 0 && max >= INT_MAX)
             snprintf(what, sizeof what, "a non-negative integer");
         else
             snprintf(what, sizeof what, "an integer in [%lld, %lld]", (long long)min, (long long)max);

@@ -60,5 +60,7 @@ int64_t mdl_lm_head_params(const mdl_model *m);
 int mdl_import_config_json(const char *json_path, const char *name, mdl_model *m, kv_err *err);
 /* Writes m as a models/ YAML file (atomically). */
 int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err);
+/* The same YAML text, to an open stream (kvsim model import without --out). */
+void mdl_model_fprint_yaml(const mdl_model *m, FILE *fp);
 
 #endif

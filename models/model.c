@@ -197,6 +197,28 @@ static int json_size(const kv_jsonr_doc *d, const char *key, int required, int *
     return 0;
 }
 
+/* "dir/llama3.1-8b.config.json" -> "llama3.1-8b"; ".../Llama-3.1-8B/config.json" -> "Llama-3.1-8B". */
+static void import_name(const char *path, char *out, size_t cap)
+{
+    kv_path_stem(path, out, cap);
+    size_t len = strlen(out);
+    if (len > 7 && !strcmp(out + len - 7, ".config"))
+        out[len - 7] = '\0';
+    if (strcmp(out, "config") != 0)
+        return;
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return;
+    const char *start = slash;
+    while (start > path && start[-1] != '/')
+        start--;
+    size_t n = (size_t)(slash - start);
+    if (n == 0 || n >= cap)
+        return;
+    memcpy(out, start, n);
+    out[n] = '\0';
+}
+
 int mdl_import_config_json(const char *json_path, const char *name, mdl_model *m, kv_err *err)
 {
     kv_jsonr_doc d;
@@ -212,7 +234,7 @@ int mdl_import_config_json(const char *json_path, const char *name, mdl_model *m
     if (name && *name)
         snprintf(t.name, sizeof t.name, "%s", name);
     else
-        kv_path_stem(json_path, t.name, sizeof t.name);
+        import_name(json_path, t.name, sizeof t.name);
     rc = rc ? rc : json_size(&d, "num_hidden_layers", 1, &t.num_hidden_layers, err);
     rc = rc ? rc : json_size(&d, "num_attention_heads", 1, &t.num_attention_heads, err);
     rc = rc ? rc : json_size(&d, "hidden_size", 1, &t.hidden_size, err);
@@ -301,14 +323,8 @@ static void yaml_quoted(FILE *fp, const char *s)
     fputc('"', fp);
 }
 
-int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)
+void mdl_model_fprint_yaml(const mdl_model *m, FILE *fp)
 {
-    if (mdl_model_check(m, path, err) != 0)
-        return -1;
-    kv_afile f;
-    if (kv_afile_open(&f, path, err) != 0)
-        return -1;
-    FILE *fp = f.fp;
     fprintf(fp, "# %s — written by kvsim %s (model import). Hugging Face config.json key names.\n",
             m->name, KV_VERSION);
     fputs("source: ", fp);
@@ -322,5 +338,15 @@ int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)
             m->tie_word_embeddings ? "true" : "false", m->torch_dtype);
     if (m->attention_bias)
         fputs("attention_bias: true\n", fp);
+}
+
+int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)
+{
+    if (mdl_model_check(m, path, err) != 0)
+        return -1;
+    kv_afile f;
+    if (kv_afile_open(&f, path, err) != 0)
+        return -1;
+    mdl_model_fprint_yaml(m, f.fp);
     return kv_afile_commit(&f, err);
 }

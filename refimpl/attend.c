@@ -31,11 +31,22 @@ static float dot8(const float *a, const float *b, int d)
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-/* Decode one row of a (cap, d) K or V array into f32. */
-static void row_f32(const rkv_head *h, const void *base, int64_t pos, float *dst)
+/* Decode one row of a (cap, d) K or V array into f32 (bf16 and fp32 inline,
+ * the hot cases; others through rkv_decode). */
+static inline void row_f32(const rkv_head *h, const void *base, int64_t pos, float *dst)
 {
-    size_t b = rkv_dtype_bytes(h->dtype);
-    rkv_decode(h->dtype, (const char *)base + (size_t)pos * (size_t)h->d * b, (size_t)h->d, dst);
+    const int d = h->d;
+    if (h->dtype == RKV_DTYPE_BF16) {
+        const uint16_t *s = (const uint16_t *)base + (size_t)pos * (size_t)d;
+        uint32_t *o = (uint32_t *)dst;
+        for (int i = 0; i < d; i++)
+            o[i] = (uint32_t)s[i] << 16;
+    } else if (h->dtype == RKV_DTYPE_FP32) {
+        memcpy(dst, (const float *)base + (size_t)pos * (size_t)d, (size_t)d * sizeof *dst);
+    } else {
+        size_t b = rkv_dtype_bytes(h->dtype);
+        rkv_decode(h->dtype, (const char *)base + (size_t)pos * (size_t)d * b, (size_t)d, dst);
+    }
 }
 
 /* Exact attention of the group over positions idx[0..n) (NULL: 0..n-1):

@@ -271,6 +271,8 @@ typedef struct {
     int focus_topics;          /* topics the queries of a turn attend to */
     double query_focus;        /* strength of the query's topic component */
     double query_noise;
+    double query_content;      /* weight of the query's low-rank content part (logit spread) */
+    double query_persistence;  /* share of content variance kept across a turn's queries */
     double decode_drift;       /* probability a decode query switches to a new topic */
     double head_diversity;     /* spread of per-head query perturbations */
     double value_noise;

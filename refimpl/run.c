@@ -49,17 +49,17 @@ typedef struct {
     const int *layers;
     int nl, Hkv, G, d;
     int64_t ntok, nsteps;
-    double *samples;          /* (nsets, nl, nsteps, G, RKV_FID_N) */
+    double *samples;          /* (nsets, nl, Hkv, nsteps, G, RKV_FID_N) */
     atomic_long next, done;
     atomic_int failed;
     pthread_mutex_t mu;
     kv_err err;
 } run_shared;
 
-static double *sample_at(run_shared *rs, int set, int li, int64_t step, int g)
+static double *sample_at(run_shared *rs, int set, int li, int kvh, int64_t step, int g)
 {
-    size_t i = ((((size_t)set * (size_t)rs->nl + (size_t)li) * (size_t)rs->nsteps + (size_t)step) * (size_t)rs->G
-                + (size_t)g) * RKV_FID_N;
+    size_t i = (((((size_t)set * (size_t)rs->nl + (size_t)li) * (size_t)rs->Hkv + (size_t)kvh) * (size_t)rs->nsteps
+                 + (size_t)step) * (size_t)rs->G + (size_t)g) * RKV_FID_N;
     return rs->samples + i;
 }
 
@@ -244,7 +244,7 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
                 if (c->fidelity) {
                     fidelity_step(rs, w, o, pos + 1, w->fid);
                     for (int g = 0; g < G; g++)
-                        memcpy(sample_at(rs, s, li, step, g), w->fid + (size_t)g * RKV_FID_N, sizeof(double) * RKV_FID_N);
+                        memcpy(sample_at(rs, s, li, kvh, step, g), w->fid + (size_t)g * RKV_FID_N, sizeof(double) * RKV_FID_N);
                     fid = w->fid;
                 }
                 if (c->on_step) {
@@ -295,7 +295,7 @@ fail:
 /* Fixed-order statistics of the samples. */
 static int summarise(run_shared *rs, int set, rkv_fidelity *f)
 {
-    const size_t per_layer = (size_t)rs->nsteps * (size_t)rs->G;
+    const size_t per_layer = (size_t)rs->Hkv * (size_t)rs->nsteps * (size_t)rs->G;
     const size_t all = per_layer * (size_t)rs->nl;
     double *buf = malloc(all * sizeof *buf), *scratch = malloc(all * sizeof *scratch);
     f->nlayers = rs->nl;
@@ -310,10 +310,12 @@ static int summarise(run_shared *rs, int set, rkv_fidelity *f)
     for (int li = 0; li < rs->nl; li++)
         f->layer_ids[li] = rs->layers[li];
     for (int m = 0; m < RKV_FID_N; m++) {
+        size_t k = 0;
         for (int li = 0; li < rs->nl; li++)
-            for (int64_t s = 0; s < rs->nsteps; s++)
-                for (int g = 0; g < rs->G; g++)
-                    buf[(size_t)li * per_layer + (size_t)s * (size_t)rs->G + (size_t)g] = sample_at(rs, set, li, s, g)[m];
+            for (int h = 0; h < rs->Hkv; h++)
+                for (int64_t s = 0; s < rs->nsteps; s++)
+                    for (int g = 0; g < rs->G; g++)
+                        buf[k++] = sample_at(rs, set, li, h, s, g)[m];
         kv_stats_compute(buf, all, scratch, &f->overall[m]);
         for (int li = 0; li < rs->nl; li++)
             kv_stats_compute(buf + (size_t)li * per_layer, per_layer, scratch, &f->per_layer[(size_t)li * RKV_FID_N + (size_t)m]);
@@ -379,7 +381,8 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
         rs.nl = m->num_hidden_layers;
     }
     if (cfg->fidelity) {
-        rs.samples = calloc((size_t)cfg->nsets * (size_t)rs.nl * (size_t)rs.nsteps * (size_t)G * RKV_FID_N, sizeof(double));
+        rs.samples = calloc((size_t)cfg->nsets * (size_t)rs.nl * (size_t)rs.Hkv * (size_t)rs.nsteps * (size_t)G * RKV_FID_N,
+                            sizeof(double));
         if (!rs.samples) {
             free(all);
             return kv_errf(err, "out of memory for fidelity samples");

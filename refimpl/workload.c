@@ -33,7 +33,9 @@
  * position), so any subset of queries can be regenerated alone. */
 #include "rkv.h"
 
+#include <gsl/gsl_blas.h>
 #include <gsl/gsl_randist.h>
+#include <pthread.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
@@ -57,8 +59,10 @@ void rkv_workload_defaults(rkv_workload *wl)
     wl->needles = 4;
     wl->needle_strength = 3.0;
     wl->focus_topics = 3;
-    wl->query_focus = 2.0;
+    wl->query_focus = 3.0;
     wl->query_noise = 0.5;
+    wl->query_content = 2.0;
+    wl->query_persistence = 0.8;
     wl->decode_drift = 0.15;
     wl->head_diversity = 0.3;
     wl->value_noise = 1.0;
@@ -170,16 +174,74 @@ static double theta_of(const rkv_workload *wl, const mdl_model *m)
     return wl->rope_theta > 0 ? wl->rope_theta : (m->rope_theta > 0 ? m->rope_theta : 10000.0);
 }
 
-/* In-place RoPE at position pos (HF rotate_half layout). */
-static void rope(float *x, int d, int64_t pos, double theta)
+/* RoPE angles, cos and sin of pos·θ_i, shared by all (layer, head) pairs of
+ * a process: computed once per (theta, d), grown to the longest sequence
+ * asked for. Guarded by a mutex; readers get a stable pointer. */
+typedef struct {
+    double theta;
+    int d;
+    int64_t n;
+    float *cs; /* (n, d/2, 2) */
+} rope_table;
+
+static pthread_mutex_t rope_mu = PTHREAD_MUTEX_INITIALIZER;
+static rope_table rope_tab[4];
+static int rope_ntab;
+static float *rope_retired[64]; /* grown-out tables, reachable until exit */
+static int rope_nretired;
+
+static const float *rope_get(double theta, int d, int64_t n)
+{
+    pthread_mutex_lock(&rope_mu);
+    rope_table *t = NULL;
+    for (int i = 0; i < rope_ntab; i++)
+        if (rope_tab[i].theta == theta && rope_tab[i].d == d)
+            t = &rope_tab[i];
+    if (!t) {
+        if (rope_ntab == 4) { /* evict the oldest; callers never hold two */
+            free(rope_tab[0].cs);
+            memmove(rope_tab, rope_tab + 1, 3 * sizeof *rope_tab);
+            rope_ntab = 3;
+        }
+        t = &rope_tab[rope_ntab++];
+        memset(t, 0, sizeof *t);
+        t->theta = theta;
+        t->d = d;
+    }
+    if (t->n < n) {
+        int64_t nn = n < 4096 ? 4096 : n;
+        float *cs = malloc((size_t)nn * (size_t)d * sizeof *cs);
+        if (!cs) {
+            pthread_mutex_unlock(&rope_mu);
+            return NULL;
+        }
+        /* old readers may still use the old table: keep it alive (leak-free: freed at exit) */
+        for (int64_t p = 0; p < nn; p++)
+            for (int i = 0; i < d / 2; i++) {
+                double a = (double)p * pow(theta, -2.0 * i / d);
+                cs[((size_t)p * (size_t)(d / 2) + (size_t)i) * 2] = (float)cos(a);
+                cs[((size_t)p * (size_t)(d / 2) + (size_t)i) * 2 + 1] = (float)sin(a);
+            }
+        if (t->cs && rope_nretired < 64) /* readers may still hold it: retire, never free */
+            rope_retired[rope_nretired++] = t->cs;
+        t->cs = cs;
+        t->n = nn;
+    }
+    const float *r = t->cs;
+    pthread_mutex_unlock(&rope_mu);
+    return r;
+}
+
+/* In-place RoPE at position pos (HF rotate_half layout), from the table. */
+static void rope(float *x, int d, int64_t pos, const float *tab)
 {
     const int h2 = d / 2;
+    const float *cs = tab + (size_t)pos * (size_t)h2 * 2;
     for (int i = 0; i < h2; i++) {
-        double f = pow(theta, -2.0 * i / d), a = (double)pos * f;
-        double c = cos(a), s = sin(a);
-        double x0 = x[i], x1 = x[i + h2];
-        x[i] = (float)(x0 * c - x1 * s);
-        x[i + h2] = (float)(x0 * s + x1 * c);
+        float c = cs[2 * i], s = cs[2 * i + 1];
+        float x0 = x[i], x1 = x[i + h2];
+        x[i] = x0 * c - x1 * s;
+        x[i + h2] = x0 * s + x1 * c;
     }
 }
 
@@ -205,26 +267,38 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
     }
     gsl_rng_set(r, stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, 0, 2));
     const double theta = theta_of(wl, m);
+    const float *tab = rope_get(theta, d, n);
     const int rk = wl->key_rank, h2 = d / 2;
     const float sc = hs.scale;
-    float eps[512];
+    if (!tab) {
+        gsl_rng_free(r);
+        shape_free(&hs);
+        return kv_errf(err, "workload: out of memory");
+    }
+    /* low-rank part of every key at once: K = E·Aᵀ, E (n, rk) standard normal */
+    if (rk > 0) {
+        float *E = V; /* V is filled below; borrow it for E (n·rk <= n·d) */
+        for (int64_t i = 0; i < n * rk; i++)
+            E[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+        gsl_matrix_float_const_view Ev = gsl_matrix_float_const_view_array(E, (size_t)n, (size_t)rk);
+        gsl_matrix_float_const_view Av = gsl_matrix_float_const_view_array(hs.A, (size_t)d, (size_t)rk);
+        gsl_matrix_float_view Kv = gsl_matrix_float_view_array(K, (size_t)n, (size_t)d);
+        gsl_blas_sgemm(CblasNoTrans, CblasTrans, 1.0f, &Ev.matrix, &Av.matrix, 0.0f, &Kv.matrix);
+    } else {
+        memset(K, 0, (size_t)n * (size_t)d * sizeof *K);
+    }
     int topic = (int)gsl_rng_uniform_int(r, (unsigned long)wl->num_topics);
     const double pswitch = wl->topic_run_mean > 1 ? 1.0 / wl->topic_run_mean : 1.0;
+    const float ts = (float)wl->topic_strength * sc, rs = (float)(wl->recency_strength * hs.recency_gain) * sc;
     for (int64_t t = 0; t < n; t++) {
         if (gsl_rng_uniform(r) < pswitch)
             topic = (int)gsl_rng_uniform_int(r, (unsigned long)wl->num_topics);
         float *k = K + (size_t)t * (size_t)d, *v = V + (size_t)t * (size_t)d;
-        for (int j = 0; j < rk; j++)
-            eps[j] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
         const float *c = hs.topic + (size_t)topic * (size_t)d, *cv = hs.topic_v + (size_t)topic * (size_t)d;
-        for (int i = 0; i < d; i++) {
-            float a = 0.0f;
-            for (int j = 0; j < rk; j++)
-                a += hs.A[(size_t)i * (size_t)rk + (size_t)j] * eps[j];
-            k[i] = a + (float)wl->topic_strength * sc * c[i] + (float)(wl->recency_strength * hs.recency_gain) * sc * hs.rec[i]
-                 + (float)gsl_ran_gaussian_ziggurat(r, wl->key_noise);
+        for (int i = 0; i < d; i++)
+            k[i] += ts * c[i] + rs * hs.rec[i] + (float)gsl_ran_gaussian_ziggurat(r, wl->key_noise);
+        for (int i = 0; i < d; i++)
             v[i] = cv[i] + (float)gsl_ran_gaussian_ziggurat(r, wl->value_noise);
-        }
         for (int o = 0; o < wl->outlier_channels && o < h2; o++) /* lowest frequencies, both halves */
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
         if (t < wl->sink_tokens)
@@ -236,7 +310,7 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
                     k[i] = 0.5f * k[i]; /* the needle stands out from its run */
                     v[i] = (float)gsl_ran_gaussian_ziggurat(r, 2.0);
                 }
-        rope(k, d, t, theta);
+        rope(k, d, t, tab);
         for (int j = 0; j < wl->needles && j < 64; j++)
             if (hs.needle_pos[j] == t) /* planted after RoPE: queries match it exactly */
                 for (int i = 0; i < d; i++)
@@ -264,8 +338,11 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
     /* the turn's focus is a deterministic rotation of the head's topics */
     int nf = wl->focus_topics > 0 ? (wl->focus_topics < 16 ? wl->focus_topics : 16) : 1;
     int topic = (hs.focus[gsl_rng_uniform_int(r, (unsigned long)nf)] + 7 * turn) % wl->num_topics;
-    if (decode && gsl_rng_uniform(r) < wl->decode_drift)
+    int drifted = 0;
+    if (decode && gsl_rng_uniform(r) < wl->decode_drift) {
         topic = (int)gsl_rng_uniform_int(r, (unsigned long)wl->num_topics);
+        drifted = 1;
+    }
     int needle = -1;
     if (wl->needles > 0) {
         /* window queries ask about the even needles; a decode query asks about any needle with p = 1/4 */
@@ -276,24 +353,33 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
         if (needle >= 64 || needle >= wl->needles)
             needle = -1;
     }
+    /* the content part persists over a turn (queries of a head stay alike, as
+     * SnapKV observed); a drifting decode query takes fresh content */
     float base[512], eta[512];
-    for (int j = 0; j < wl->key_rank; j++)
-        eta[j] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+    gsl_rng *rt = gsl_rng_alloc(gsl_rng_taus2);
+    gsl_rng_set(rt, stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)turn, 4));
+    const double keep = drifted ? 0.0 : sqrt(wl->query_persistence), fresh = sqrt(1.0 - keep * keep);
+    for (int j = 0; j < wl->key_rank; j++) {
+        double a = gsl_ran_gaussian_ziggurat(rt, 1.0), b = gsl_ran_gaussian_ziggurat(r, 1.0);
+        eta[j] = (float)(keep * a + fresh * b);
+    }
+    gsl_rng_free(rt);
     const float *c = hs.topic + (size_t)topic * (size_t)d;
     for (int i = 0; i < d; i++) {
         float a = 0.0f;
         for (int j = 0; j < wl->key_rank; j++)
             a += hs.A[(size_t)i * (size_t)wl->key_rank + (size_t)j] * eta[j];
-        base[i] = 0.5f * a + (float)wl->query_focus * sc * c[i] + sc * hs.sink[i]
+        base[i] = (float)wl->query_content * a + (float)wl->query_focus * sc * c[i] + sc * hs.sink[i]
                 + (float)(wl->recency_strength * hs.recency_gain) * sc * hs.rec[i];
     }
-    const double theta = theta_of(wl, m);
+    const float *tab = rope_get(theta_of(wl, m), d, pos + 1);
     for (int g = 0; g < G; g++) {
         float *qg = q + (size_t)g * (size_t)d;
         float gain = (float)(1.0 + gsl_ran_gaussian_ziggurat(r, wl->head_diversity));
         for (int i = 0; i < d; i++)
             qg[i] = base[i] * gain + (float)gsl_ran_gaussian_ziggurat(r, wl->query_noise);
-        rope(qg, d, pos, theta);
+        if (tab)
+            rope(qg, d, pos, tab);
         if (needle >= 0) {
             const float *nv = hs.needle + (size_t)needle * (size_t)d;
             for (int i = 0; i < d; i++)

@@ -1,0 +1,193 @@
+/* test_hwmodels.c — hwmodels/: the bundled GPUs (dense datasheet figures),
+ * every loader error path with its file:line:col (wrong units included), the
+ * bandwidth-efficiency interpolation, the calibration hook, `kvsim hw` exit
+ * codes. Runs from the repository root (make test does). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "hw.h"
+
+#define EFF_TOL 1e-12
+
+static hw_model load_ok(const char *name)
+{
+    hw_model h;
+    kv_err err = {""};
+    cr_assert_eq(hw_model_load(name, &h, &err), 0, "%s: %s", name, err.msg);
+    return h;
+}
+
+static void expect_error(const char *path, const char *msg)
+{
+    hw_model h;
+    memset(&h, 0x5a, sizeof h);
+    kv_err err = {""};
+    cr_assert_eq(hw_model_load(path, &h, &err), -1, "%s was accepted", path);
+    cr_assert_str_eq(err.msg, msg);
+    cr_assert_eq(h.sm_count, 0x5a5a5a5a, "partial result written on error");
+}
+
+Test(hwmodels, every_bundled_gpu_loads_with_sane_figures)
+{
+    int n = 0;
+    for (const char *const *name = hw_model_names(); *name; name++, n++) {
+        hw_model h = load_ok(*name);
+        cr_assert_str_eq(h.name, *name);
+        cr_assert(h.usable_capacity_bytes < h.hbm_capacity_bytes, "%s: usable is an estimate below the label", *name);
+        cr_assert(h.stream_read_efficiency > 0.5 && h.stream_read_efficiency <= 1.0);
+        cr_assert_eq(h.gather_run_bytes[0], 256.0, "%s: the table starts at 256 B", *name);
+        cr_assert_eq(h.gather_run_bytes[h.n_runs - 1], 65536.0, "%s: the table ends at 64 KiB", *name);
+        for (int i = 1; i < h.n_runs; i++)
+            cr_assert(h.gather_efficiency[i] >= h.gather_efficiency[i - 1], "%s: gather not monotone", *name);
+        cr_assert(h.launch_graph_s < h.launch_s);
+        cr_assert(h.efficiency_source[0]);
+        cr_assert_str_eq(h.calibration, "");
+    }
+    cr_assert_eq(n, 9);
+}
+
+/* Dense, never with-sparsity; SI units. */
+Test(hwmodels, datasheet_figures_are_dense_and_in_si_units)
+{
+    hw_model h = load_ok("h100-sxm");
+    cr_assert_eq(h.hbm_capacity_bytes, 80000000000LL);
+    cr_assert_float_eq(h.hbm_bandwidth_bytes_per_s, 3.35e12, 1.0);
+    cr_assert_float_eq(h.bf16_dense_flops, 989.4e12, 1e3);
+    cr_assert_float_eq(h.fp8_dense_flops, 1978.9e12, 1e3);
+    cr_assert_eq(h.sm_count, 132);
+    cr_assert_eq(h.l2_bytes, 50LL * 1024 * 1024);
+    hw_model h200 = load_ok("h200");
+    cr_assert_float_eq(h200.bf16_dense_flops, h.bf16_dense_flops, 1.0, "same GH100 compute");
+    cr_assert_float_eq(h200.hbm_bandwidth_bytes_per_s, 4.8e12, 1.0);
+    hw_model a100 = load_ok("a100-40g");
+    cr_assert_eq(a100.fp8_dense_flops, 0.0, "A100 has no FP8");
+    hw_model l40s = load_ok("l40s");
+    cr_assert_eq(l40s.nvlink_bytes_per_s, 0.0, "L40S has no NVLink");
+}
+
+Test(hwmodels, loader_error_paths)
+{
+    expect_error("tests/data/bad/hw_bandwidth_unit.yaml", "tests/data/bad/hw_bandwidth_unit.yaml:4:28: key "
+                 "'hbm_bandwidth_bytes_per_s': 3350 looks like GB/s or TB/s, expected bytes/s (e.g. 3.35e12)");
+    expect_error("tests/data/bad/hw_capacity_unit.yaml", "tests/data/bad/hw_capacity_unit.yaml:2:21: key "
+                 "'hbm_capacity_bytes': 80 looks like GB or GiB, expected bytes (e.g. 80e9)");
+    expect_error("tests/data/bad/hw_flops_unit.yaml", "tests/data/bad/hw_flops_unit.yaml:6:19: key "
+                 "'bf16_dense_flops': 989.4 looks like TFLOP/s, expected FLOP/s (e.g. 989.4e12)");
+    expect_error("tests/data/bad/hw_launch_unit.yaml", "tests/data/bad/hw_launch_unit.yaml:24:11: key 'launch_s': "
+                 "5 looks like microseconds, expected seconds (e.g. 5e-6)");
+    expect_error("tests/data/bad/hw_sparse_fp8.yaml", "tests/data/bad/hw_sparse_fp8.yaml:7:18: key "
+                 "'fp8_dense_flops': 3.9578e+15 is more than twice bf16_dense_flops: a with-sparsity figure? "
+                 "use dense figures");
+    expect_error("tests/data/bad/hw_table_order.yaml", "tests/data/bad/hw_table_order.yaml:18:17: key "
+                 "'run_bytes': 4096 is not larger than the previous entry's 8192; gather_efficiency must be in "
+                 "ascending run_bytes");
+    expect_error("tests/data/bad/hw_efficiency_range.yaml", "tests/data/bad/hw_efficiency_range.yaml:12:25: key "
+                 "'stream_read_efficiency': expected a number in (0, 1], got '1.2'");
+    expect_error("tests/data/bad/hw_missing_source.yaml", "tests/data/bad/hw_missing_source.yaml:30:3: missing "
+                 "key 'l2_bytes' in 'sources' (every datasheet figure needs a source)");
+    expect_error("tests/data/bad/hw_gather_key.yaml", "tests/data/bad/hw_gather_key.yaml:15:22: unknown key "
+                 "'eficiency' (did you mean 'efficiency'? expected one of: run_bytes, efficiency)");
+    expect_error("tests/data/bad/hw_unknown_key.yaml", "tests/data/bad/hw_unknown_key.yaml:10:1: unknown key "
+                 "'sm_clock_hz' (expected one of: vendor_name, hbm_capacity_bytes, usable_capacity_bytes, "
+                 "hbm_bandwidth_bytes_per_s, l2_bytes, bf16_dense_flops, fp8_dense_flops, fp32_flops, sm_count, "
+                 "nvlink_bytes_per_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, "
+                 "compute_efficiency, launch_s, launch_graph_s, allreduce_latency_s, efficiency_source, sources)");
+}
+
+Test(hwmodels, unknown_name)
+{
+    hw_model h;
+    kv_err err = {""};
+    unsetenv("KVSIM_DATA");
+    cr_assert_eq(hw_model_load("h300", &h, &err), -1);
+    cr_assert(strstr(err.msg, "unknown hardware model 'h300' (no "), "%s", err.msg);
+    cr_assert(strstr(err.msg, "bundled: h100-sxm, h100-pcie,"), "%s", err.msg);
+}
+
+/* Table points are exact; between them the fraction is linear in log(run):
+ * 362 B is the geometric mean of 256 and 512, so halfway: (0.40 + 0.50) / 2. */
+Test(hwmodels, bandwidth_efficiency_interpolates_log_linearly)
+{
+    hw_model h = load_ok("h100-sxm");
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 256), 0.40, EFF_TOL);
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 4096), 0.78, EFF_TOL);
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, sqrt(256.0 * 512.0)), 0.45, EFF_TOL);
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 2048.0 * pow(2.0, 0.25)), 0.70 + 0.25 * 0.08, EFF_TOL);
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 64), 0.40, EFF_TOL, "clamped below the table");
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 65536), h.stream_read_efficiency, EFF_TOL);
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 1e9), h.stream_read_efficiency, EFF_TOL);
+    double prev = 0;
+    for (double r = 128; r < 1e6; r *= 1.37) {
+        double e = hw_bandwidth_efficiency(&h, r);
+        cr_assert(e >= prev - EFF_TOL, "not monotone at %g", r);
+        prev = e;
+    }
+    h.n_runs = 0;
+    cr_assert_float_eq(hw_bandwidth_efficiency(&h, 256), h.stream_read_efficiency, EFF_TOL, "no table: stream");
+}
+
+Test(hwmodels, calibration_replaces_efficiency_figures)
+{
+    hw_model h = load_ok("h100-sxm");
+    kv_err err = {""};
+    cr_assert_eq(hw_model_apply_calibration(&h, "tests/data/calib_h100.json", &err), 0, "%s", err.msg);
+    cr_assert_float_eq(h.stream_read_efficiency, 3.0e12 / 3.35e12, EFF_TOL);
+    cr_assert_eq(h.n_runs, 3);
+    cr_assert_float_eq(h.gather_efficiency[0], 1.2e12 / 3.35e12, EFF_TOL);
+    cr_assert_float_eq(h.gather_run_bytes[2], 65536.0, EFF_TOL);
+    cr_assert_float_eq(h.launch_s, 4.5e-6, 1e-18);
+    cr_assert_float_eq(h.launch_graph_s, 2.0e-6, 1e-18);
+    cr_assert_eq(h.usable_capacity_bytes, 84500000000LL);
+    cr_assert_float_eq(h.compute_efficiency, 0.7, EFF_TOL, "not in the file: unchanged");
+    cr_assert_str_eq(h.calibration, "tests/data/calib_h100.json");
+    cr_assert_str_eq(h.efficiency_source, "measured: tests/data/calib_h100.json");
+}
+
+Test(hwmodels, calibration_errors_leave_the_model_unchanged)
+{
+    const struct { const char *path, *msg; } cases[] = {
+        {"tests/data/bad/calib_over.json", "tests/data/bad/calib_over.json:5:40: key 'bytes_per_s': expected "
+         "bytes/s in (1e9, 3.35e+12] (the datasheet bandwidth), got 4.4e12 (more than the datasheet figure: an "
+         "L2-resident measurement?)"},
+        {"tests/data/bad/calib_order.json", "tests/data/bad/calib_order.json:5:5: gather entry 2: run_bytes 256 "
+         "is not larger than the previous entry's 4096; the table must be ascending"},
+        {"tests/data/llama3.1-8b.config.json",
+         "tests/data/llama3.1-8b.config.json:1:1: missing key 'stream_read_bytes_per_s'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hw_model h = load_ok("h100-sxm"), before = h;
+        kv_err err = {""};
+        cr_assert_eq(hw_model_apply_calibration(&h, cases[i].path, &err), -1, "%s accepted", cases[i].path);
+        cr_assert_str_eq(err.msg, cases[i].msg);
+        cr_assert_eq(memcmp(&h, &before, sizeof h), 0, "model changed by a failed calibration");
+    }
+}
+
+static int run_cli(const char *args)
+{
+    const char *bin = getenv("KVSIM_BIN");
+    if (!bin)
+        cr_skip_test("KVSIM_BIN not set (run through make test)");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(hwmodels, cli_exit_codes)
+{
+    cr_assert_eq(run_cli("hw list"), 0);
+    cr_assert_eq(run_cli("hw list --json"), 0);
+    cr_assert_eq(run_cli("hw show mi300x"), 0);
+    cr_assert_eq(run_cli("hw show h100-sxm --json --calibration tests/data/calib_h100.json"), 0);
+    cr_assert_eq(run_cli("hw show h300"), 1);
+    cr_assert_eq(run_cli("hw show tests/data/bad/hw_bandwidth_unit.yaml"), 1);
+    cr_assert_eq(run_cli("hw show h100-sxm --calibration tests/data/bad/calib_over.json"), 1);
+    cr_assert_eq(run_cli("hw"), 2);
+    cr_assert_eq(run_cli("hw show"), 2);
+    cr_assert_eq(run_cli("hw list extra"), 2);
+    cr_assert_eq(run_cli("hw --help"), 0);
+}
