@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "golden.h"
+#include "../cli/golden.h"
 #include "mdl.h"
-#include "npy.h"
+#include "../cli/npy.h"
 #include "rkv.h"
 
 static char tmpdir[64];
