@@ -21,6 +21,10 @@
  * row not selected) are bf16 NaN, outputs are NaN-filled before each run,
  * aux past the last page is NaN and must stay so.
  *
+ * Report keys hwmodels reads (hwmodels/README.md, "Calibration file"):
+ * device, stream_read_bytes_per_s, gather [{run_bytes, bytes_per_s}],
+ * launch_s, launch_graph_s, usable_capacity_bytes; everything else is extra.
+ *
  * Timing: CUDA events around one replay of a CUDA graph of the decode step
  * of one layer, L2 flushed (memset of 2× L2) before each rep, median of
  * `reps` (>= 10) after 3 warm-ups. Device data for timing is filled on the
@@ -77,6 +81,7 @@ struct timing_result {
 static std::vector<check_result> g_checks;
 static std::vector<timing_result> g_times;
 static int g_sms, g_reps = 20;
+static size_t g_usable; /* free bytes right after context creation (hwmodels' usable_capacity_bytes) */
 static size_t g_l2;
 static void *g_flush;
 static cudaStream_t g_st;
@@ -791,6 +796,10 @@ static int write_report(const char *path, const cudaDeviceProp &pr, const char *
     kv_json_key(&j, "date");
     kv_json_str(&j, date);
     kv_json_key(&j, "device");
+    kv_json_str(&j, pr.name);
+    kv_json_key(&j, "usable_capacity_bytes");
+    kv_json_num(&j, (double)g_usable);
+    kv_json_key(&j, "device_info");
     kv_json_obj_begin(&j);
     kv_json_key(&j, "name");
     kv_json_str(&j, pr.name);
@@ -981,6 +990,11 @@ int main(int argc, char **argv)
     g_sms = pr.multiProcessorCount;
     g_l2 = (size_t)pr.l2CacheSize;
     CK(cudaStreamCreateWithFlags(&g_st, cudaStreamNonBlocking));
+    {
+        size_t fr, tot;
+        CK(cudaMemGetInfo(&fr, &tot));
+        g_usable = fr;
+    }
     CK(cudaMalloc(&g_flush, 2 * g_l2));
     printf("gpu_check on %s (cc %d.%d, %d SMs, L2 %zu B)\n", pr.name, pr.major, pr.minor, g_sms, g_l2);
 
