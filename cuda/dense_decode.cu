@@ -11,7 +11,8 @@
  *       registers); partial dots reduced with xor shuffles inside the row's
  *       lane group; online softmax per row group with expf; row groups
  *       merged in shared memory in a fixed order; the combine kernel merges
- *       the splits in split order. Two rows in flight per lane group.
+ *       the splits in split order. Two rows in flight per lane group;
+ *       splits chosen for about 4 blocks per SM, none under 256 rows.
  *       CUDA cores only (no mma): FlashInfer's note is that with G = 4
  *       this path should still be bandwidth-bound on H100; unmeasured.
  * Known limits: d ∈ {64, 128}, G ≤ 8, bf16 K/V.
@@ -31,7 +32,9 @@
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms)
 {
-    return kcu_split_count(max_rows, (int64_t)B * Hkv, 2 * (int64_t)num_sms, 256, 128);
+    /* about 4 blocks of 4 warps per SM (123 registers per thread at G <= 4
+     * allow 4 resident), so each SM keeps ~32 KB of K/V loads in flight */
+    return kcu_split_count(max_rows, (int64_t)B * Hkv, 4 * (int64_t)num_sms, 256, 128);
 }
 
 size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
