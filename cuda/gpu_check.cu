@@ -55,11 +55,15 @@ extern "C" {
     do {                                                                                        \
         cudaError_t e_ = (x);                                                                   \
         if (e_ != cudaSuccess) {                                                                \
-            fprintf(stderr, "gpu_check: %s:%d: %s: %s\n", __FILE__, __LINE__, #x,                \
-                    cudaGetErrorString(e_));                                                    \
-            exit(1);                                                                            \
+            char m_[512];                                                                       \
+            snprintf(m_, sizeof m_, "%s:%d: %s: %s", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+            gpu_check_abort(m_);                                                                \
         }                                                                                       \
     } while (0)
+
+/* On a CUDA error: say where, write what was gathered so far (the report
+ * records the abort), exit 1. Defined after the report writer. */
+static void gpu_check_abort(const char *msg) __attribute__((noreturn));
 
 static const uint16_t BF16_NAN = 0x7fc0;
 
@@ -81,7 +85,11 @@ struct timing_result {
 static std::vector<check_result> g_checks;
 static std::vector<timing_result> g_times;
 static int g_sms, g_reps = 20;
-static size_t g_usable; /* free bytes right after context creation (hwmodels' usable_capacity_bytes) */
+static size_t g_usable;
+static char g_abort[512];
+static const char *g_out, *g_smi;
+static cudaDeviceProp g_prop;
+static int g_in_abort; /* free bytes right after context creation (hwmodels' usable_capacity_bytes) */
 static size_t g_l2;
 static void *g_flush;
 static cudaStream_t g_st;
@@ -866,8 +874,13 @@ static int write_report(const char *path, const cudaDeviceProp &pr, const char *
         kv_json_obj_end(&j);
     }
     kv_json_arr_end(&j);
+    kv_json_key(&j, "aborted");
+    if (g_abort[0])
+        kv_json_str(&j, g_abort);
+    else
+        kv_json_null(&j);
     kv_json_key(&j, "all_checks_pass");
-    kv_json_bool(&j, all);
+    kv_json_bool(&j, all && !g_abort[0]);
     kv_json_key(&j, "timing_method");
     kv_json_str(&j, "CUDA events around one CUDA-graph replay per rep (one layer, all KV heads), L2 flushed by a "
                     "2xL2 memset before each rep, median of reps after 3 warm-ups; bytes are analytic");
@@ -919,6 +932,19 @@ static int write_report(const char *path, const cudaDeviceProp &pr, const char *
         return -1;
     }
     return 0;
+}
+
+static void gpu_check_abort(const char *msg)
+{
+    fprintf(stderr, "gpu_check: %s\n", msg);
+    snprintf(g_abort, sizeof g_abort, "%s", msg);
+    if (g_out && !g_in_abort) {
+        g_in_abort = 1;
+        probe_out none = {NAN, NAN, NAN, NAN, {}}; /* written as null: not calibration data */
+        if (write_report(g_out, g_prop, g_smi, none) == 0)
+            fprintf(stderr, "gpu_check: partial report (aborted) written to %s\n", g_out);
+    }
+    exit(1);
 }
 
 static void print_table(double read_bps)
@@ -996,6 +1022,9 @@ int main(int argc, char **argv)
         g_usable = fr;
     }
     CK(cudaMalloc(&g_flush, 2 * g_l2));
+    g_out = out;
+    g_prop = pr;
+    g_smi = smi;
     printf("gpu_check on %s (cc %d.%d, %d SMs, L2 %zu B)\n", pr.name, pr.major, pr.minor, g_sms, g_l2);
 
     /* checks: odd sizes, per-sequence lengths, both head dims, G = 1/4/8 */
