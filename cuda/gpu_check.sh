@@ -11,6 +11,9 @@
 #   KCU_QUICK=1 sh cuda/gpu_check.sh         32K / batch 1 only, 1 GiB probe
 #   KCU_ARCH=sm_90 NVCC=... CC=... KCU_OUT_DIR=...   overrides
 #
+# Warnings do not fail this build (a different host compiler must not cost a
+# GPU session); `make cuda` is where warnings are errors.
+#
 # Budget: meant to finish in well under 6 minutes on an H100 (the run itself
 # is capped at 330 s by `timeout` where it exists).
 set -eu
@@ -34,7 +37,7 @@ $CC $CFL -c cuda/kcu_ref_host.c -o "$B/kcu_ref_host.o"
 $CC $CFL -c common/kv_common.c -o "$B/kv_common.o"
 for f in dense_decode hsa stage1 probes gpu_check; do
     rm -f "$B/$f.o"
-    "$NVCC" -arch="$KCU_ARCH" -std=c++17 -O3 -Werror all-warnings -Icommon -Icuda \
+    "$NVCC" -arch="$KCU_ARCH" -std=c++17 -O3 -Icommon -Icuda \
         -c "cuda/$f.cu" -o "$B/$f.o" &
 done
 wait
