@@ -126,3 +126,4 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 -include mk/*.mk
+-include cuda/cuda.mk

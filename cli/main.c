@@ -12,6 +12,8 @@ static const cli_command commands[] = {
     {"inspect", "print a trace's header, totals, or one record", cmd_inspect},
     {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
     {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
+    {"golden", "write one decode step's reference tensors (.npy + manifest) for checking a kernel", cmd_golden},
+    {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
 };
 
 static void usage(FILE *fp)
