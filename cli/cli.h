@@ -54,5 +54,6 @@ int cmd_params(int argc, char **argv);
 int cmd_fidelity(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif

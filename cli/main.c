@@ -8,6 +8,7 @@ static const cli_command commands[] = {
     {"fidelity", "run the reference against full attention and print fidelity metrics", cmd_fidelity},
     {"model", "list / show / import model architectures", cmd_model},
     {"hw", "list / show hardware models", cmd_hw},
+    {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
 };
 
 static void usage(FILE *fp)
