@@ -74,7 +74,7 @@ deps:
 
 # The README's test command. The suite runs the sanitized binary and also the
 # sanitized kvsim CLI for end-to-end error-path tests.
-test: deps $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim install-check
+test: deps model-try $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim install-check
 	KVSIM_BIN=$(abspath $(BUILD)/san/kvsim) ASAN_OPTIONS=detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/san/kvsim-tests --jobs 2
 

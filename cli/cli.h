@@ -60,5 +60,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
     {"golden", "write one decode step's reference tensors (.npy + manifest) for checking a kernel", cmd_golden},
     {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
+    {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
 };
 
 static void usage(FILE *fp)
