@@ -87,7 +87,7 @@ void sim_access_add(const rkv_params *p, const rkv_traffic *t, int64_t C, double
  * recorded bytes summed over KV heads, averaged over the trace's sequences,
  * with the exact reads' contiguous runs counted in slot space (stage-1
  * compaction included); layers the trace did not record get the mean of
- * the recorded ones. Builds without traces/ return an error. */
+ * the recorded ones. */
 typedef struct sim_trace sim_trace;
 int sim_trace_open(const char *path, sim_trace **t, kv_err *err);
 void sim_trace_close(sim_trace *t);                       /* accepts NULL */

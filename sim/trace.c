@@ -6,21 +6,12 @@
  * ones). Two positions form one run when no cached token lies between them.
  * Aux and write runs follow the layout the format states (dims-major aux),
  * so they equal the analytic ones.
- *
- * Compiled to a stub that reports the missing reader when the build has no
- * traces/ module (trc.h). */
+ */
 #include "sim.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include("trc.h")
-#define SIM_HAVE_TRACES 1
-#endif
-#endif
-
-#ifdef SIM_HAVE_TRACES
 #include "trc.h"
 
 struct sim_trace {
@@ -169,17 +160,3 @@ const rkv_params *sim_trace_params(const sim_trace *t) { return &t->h->params; }
 const mdl_model *sim_trace_model(const sim_trace *t) { return &t->h->model; }
 double sim_trace_file_bytes(const sim_trace *t) { return (double)trc_file_bytes(t->r); }
 
-#else /* no traces/ in this build */
-
-int sim_trace_open(const char *path, sim_trace **t, kv_err *err)
-{
-    *t = NULL;
-    return kv_errf(err, "%s: this build has no trace reader (traces/); predictions use the analytic counts", path);
-}
-void sim_trace_close(sim_trace *t) {}
-const sim_access_source *sim_trace_source(sim_trace *t) { return NULL; }
-const rkv_params *sim_trace_params(const sim_trace *t) { return NULL; }
-const mdl_model *sim_trace_model(const sim_trace *t) { return NULL; }
-double sim_trace_file_bytes(const sim_trace *t) { return 0.0; }
-
-#endif

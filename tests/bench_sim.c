@@ -2,22 +2,16 @@
  * ratio to the goal printed). A prediction = resolve one method's parameters
  * for a (context, budget) and run sim_predict: 49 decode steps summed step by
  * step, prefill with stage 1, the memory breakdown. Contexts and budgets
- * vary every call so nothing is cached between predictions. Trace-driven
- * throughput (MB of trace per second) is added when traces/ lands. */
+ * vary every call so nothing is cached between predictions. Then
+ * trace-driven throughput in MB of trace per CPU second. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "sim.h"
 
-#if defined(__has_include)
-#if __has_include("trc.h")
-#include <stdlib.h>
 #include <unistd.h>
 #include "trc.h"
-#define BENCH_TRACES 1
-#endif
-#endif
 
 #define GOAL_PER_S 100000.0
 
@@ -39,7 +33,6 @@ static double cpu_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#ifdef BENCH_TRACES
 /* Records one trace (smollm2-135m, all 30 layers, S = 4096, rocketkv t = 256,
  * 49 steps), then times open + trace-driven prediction over it. */
 static int bench_traces(const hw_model *h)
@@ -103,7 +96,6 @@ fail:
     fprintf(stderr, "bench_sim: %s\n", err.msg);
     return 1;
 }
-#endif
 
 int main(void)
 {
@@ -148,10 +140,5 @@ int main(void)
     printf("sim analytic predictions: %.0f per CPU second on one core (%ld in %.2f CPU s, %.2f wall s; 49 steps "
            "each, llama3.1-8b, 6 methods, batch 1-16); goal %.0f: ratio %.2f%s\n",
            per_s, n, c1 - c0, t1 - t0, GOAL_PER_S, per_s / GOAL_PER_S, sink > 0 ? "" : " (?)");
-#ifdef BENCH_TRACES
     return bench_traces(&h);
-#else
-    printf("sim trace-driven throughput: not measured (this build has no trace reader, traces/)\n");
-    return 0;
-#endif
 }

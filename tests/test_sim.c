@@ -348,6 +348,9 @@ Test(sim, cli_exit_codes)
     cr_assert_eq(run_cli("predict --budget 256,1024"), 2);
     cr_assert_eq(run_cli("predict --hw h300"), 1);
     cr_assert_eq(run_cli("predict --trace missing.trc"), 1);
+    cr_assert_eq(run_cli("predict --trace tests/data/traces/bad_magic.trc"), 1);
+    cr_assert_eq(run_cli("predict --trace traces/samples/rocketkv.trc --json"), 0);
+    cr_assert_eq(run_cli("predict --trace traces/samples/quest.trc --batch 4 --tp 3"), 0);
     cr_assert_eq(run_cli("plan --hw h100-sxm,h200 --context 8K,32K --method rocketkv,full --budget 256 --tp 1,2 "
                          "--tpot-slo 0.02 --target-tokens-per-s 5000"), 0);
     cr_assert_eq(run_cli("plan --json"), 0);
