@@ -70,6 +70,7 @@ static void print_text(const cli_run_setup *s, const sim_config *c, const sim_re
            s->model.name, c->hw->name, c->tp, (long long)c->batch, sim_harness_name(c->harness),
            c->cuda_graphs ? "on" : "off", p->method->name, (long long)p->budget, (long long)p->S,
            (long long)p->max_new);
+    cli_params_print(stdout, p);
     printf("%-26s %14s %14s\n", "", p->method->name, "full");
     printf("%-26s %11.3f ms %11.3f ms\n", "step time (mean)", r->step_time_s * 1e3, f->step_time_s * 1e3);
     printf("%-26s %11.3f ms %11.3f ms\n", "  first step", r->first_step_s * 1e3, f->first_step_s * 1e3);
