@@ -207,6 +207,8 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "full");
     kv_json_obj_begin(&j);
     result_json(&j, &f);
+    kv_json_key(&j, "speedup_vs_full"); kv_json_num(&j, 1.0);
+    kv_json_key(&j, "peak_memory_ratio_vs_full"); kv_json_num(&j, 1.0);
     kv_json_obj_end(&j);
     kv_json_obj_end(&j);
     fputc('\n', stdout);
