@@ -152,7 +152,7 @@ static void round_trip(const char *method)
     kv_err err = {""};
     cr_assert_eq(rkv_run(&c2, NULL, &err), 0, "%s", err.msg);
     const char *path = tmp_path("rt");
-    cr_assert_eq(trc_record_run(path, &cfg, 1, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(path, &cfg, 1, 1, NULL, &err), 0, "%s", err.msg);
     trc_reader *r;
     cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
     const trc_header *h = trc_get_header(r);
@@ -257,7 +257,7 @@ Test(traces, bytes_equal_analytic_traffic, .timeout = 120)
                 if (!rkv_params_data_independent(p))
                     continue;
                 kv_err err = {""};
-                cr_assert_eq(trc_record_run(path, &cfg, 1, 0, &err), 0, "%s", err.msg);
+                cr_assert_eq(trc_record_run(path, &cfg, 1, 0, NULL, &err), 0, "%s", err.msg);
                 trc_reader *r;
                 cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
                 trc_step st = {0};
@@ -292,7 +292,7 @@ Test(traces, sectors_of_a_dense_scan)
     cfg.nlayers = 1;
     kv_err err = {""};
     const char *path = tmp_path("sect");
-    cr_assert_eq(trc_record_run(path, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(path, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
     trc_reader *r;
     cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
     trc_step st = {0};
@@ -324,10 +324,10 @@ Test(traces, same_run_twice_and_one_vs_two_threads_are_byte_identical)
     kv_err err = {""};
     const char *a = tmp_path("det_a"), *b = tmp_path("det_b"), *c = tmp_path("det_c");
     setup_cfg(&cfg, "rocketkv", 64, 444, RKV_DTYPE_BF16, 2);
-    cr_assert_eq(trc_record_run(a, &cfg, 2, 0, &err), 0, "%s", err.msg);
-    cr_assert_eq(trc_record_run(b, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(a, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(b, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
     cfg.threads = 1;
-    cr_assert_eq(trc_record_run(c, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(c, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
     expect_identical(a, b);
     expect_identical(a, c);
     remove(a);

@@ -458,7 +458,10 @@ static int rd_poslist(cur *c, ibuf *b, int64_t lim, int64_t *count, size_t *off)
     uint64_t got = 0, next = 0;
     while (got < n) {
         const size_t at = c->pos;
-        if (rd_var(c, &v, "position item")) return -1;
+        if (at < c->end && c->r->data[at] < 0x80) /* one-byte item: the common case */
+            v = c->r->data[c->pos++];
+        else if (rd_var(c, &v, "position item"))
+            return -1;
         uint64_t len = 1;
         if (v & 1) {
             if (rd_var(c, &e, "run length")) return -1;
