@@ -202,6 +202,33 @@ static void round_trip(const char *method)
             cr_assert_eq(x->bytes.scores, w->bytes.scores);
             cr_assert(x->sectors_kv > 0 && x->pages_kv > 0);
             cr_assert_eq(x->sectors_aux > 0, x->bytes.aux > 0);
+            /* aux rows are dimension-major (FORMAT.md): rows read x sectors per row */
+            int64_t rows_read = x->ndims, elem = 2; /* bf16 KV and aux */
+            if (!strcmp(method, "quest")) rows_read = 2 * cap.d;
+            if (x->ndim_rows > 1) { /* sparq: union of the heads' dims */
+                int seen[512] = {0};
+                rows_read = 0;
+                for (int k = 0; k < x->ndim_rows; k++)
+                    for (int64_t j = 0; j < x->ndims; j++) rows_read += !seen[x->dims[k][j]]++;
+            }
+            { /* K and V rows of d*2 = 128 bytes: 4 sectors each, one per distinct slot */
+                int64_t rows = 0;
+                if (!strcmp(method, "snapkv")) { /* G regions */
+                    for (int k = 0; k < x->nrows; k++) rows += x->count[k];
+                } else {
+                    static unsigned char in[4096];
+                    memset(in, 0, sizeof in);
+                    for (int k = 0; k < x->nrows; k++)
+                        for (int64_t j = 0; j < x->count[k]; j++) rows += !in[x->pos[k][j]]++;
+                }
+                const int64_t full = x->bytes.kv_full / (x->cache_tokens * 128);
+                const int64_t want = (full >= 1 ? x->cache_tokens : rows) * 4 + (full >= 2 ? x->cache_tokens : rows) * 4;
+                cr_assert_eq(x->sectors_kv, want, "%s: sectors_kv %lld, expected %lld", method, (long long)x->sectors_kv,
+                             (long long)want);
+            }
+            if (x->bytes.aux > 0)
+                cr_assert_eq(x->sectors_aux, rows_read * ((x->pages_scored * elem + 31) / 32), "%s: sectors_aux %lld",
+                             method, (long long)x->sectors_aux);
             for (int k = 0; k < x->nrows; k++) {
                 cr_assert_eq(x->count[k], w->count[k], "%s step %d rec %d row %d", method, s, i, k);
                 cr_assert_eq(memcmp(x->pos[k], w->pos + (size_t)k * (size_t)w->count[63], (size_t)x->count[k] * 4), 0,

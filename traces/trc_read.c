@@ -57,7 +57,7 @@ static int rd_u8(cur *c, unsigned *v, const char *what)
     return 0;
 }
 
-static int rd_var(cur *c, uint64_t *v, const char *what)
+static int rd_var_slow(cur *c, uint64_t *v, const char *what)
 {
     uint64_t x = 0;
     const size_t start = c->pos;
@@ -75,6 +75,16 @@ static int rd_var(cur *c, uint64_t *v, const char *what)
         }
     }
     return kv_errf(c->err, "%s: offset %zu: %s: varint longer than 10 bytes", c->r->name, start, what);
+}
+
+/* One-byte varints (most of a trace) inline; the rest through the checked loop. */
+static inline int rd_var(cur *c, uint64_t *v, const char *what)
+{
+    if (c->pos < c->end && c->r->data[c->pos] < 0x80) {
+        *v = c->r->data[c->pos++];
+        return 0;
+    }
+    return rd_var_slow(c, v, what);
 }
 
 /* A varint that must be <= max. */
@@ -458,9 +468,7 @@ static int rd_poslist(cur *c, ibuf *b, int64_t lim, int64_t *count, size_t *off)
     uint64_t got = 0, next = 0;
     while (got < n) {
         const size_t at = c->pos;
-        if (at < c->end && c->r->data[at] < 0x80) /* one-byte item: the common case */
-            v = c->r->data[c->pos++];
-        else if (rd_var(c, &v, "position item"))
+        if (rd_var(c, &v, "position item"))
             return -1;
         uint64_t len = 1;
         if (v & 1) {
