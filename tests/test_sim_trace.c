@@ -42,7 +42,7 @@ static void record(const char *path, const char *method, int64_t budget, int64_t
     cfg.layers = two_layers;
     cfg.nlayers = 2;
     cfg.threads = 2;
-    cr_assert_eq(trc_record_run(path, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(path, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
 }
 
 static void compare(const char *method, int64_t budget, int64_t context, int same_runs)

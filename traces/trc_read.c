@@ -353,7 +353,7 @@ int trc_open_mem(const void *data, size_t n, const char *name, trc_reader **out,
         goto fail;
     }
     const trc_header *h = &r->h;
-    uint64_t v;
+    uint64_t v = 0;
     if (rd_var(&c, &v, "index batch")) goto fail;
     if (v != (uint64_t)h->batch) { bad(&c, "%s: %llu sequences, expected the header's %llu", "index", v, (unsigned)h->batch); goto fail; }
     if (rd_var(&c, &v, "index steps")) goto fail;
@@ -537,7 +537,7 @@ int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *er
     const uint64_t boff = r->d_off[(size_t)seq * (size_t)h->steps + (size_t)step];
     if (block_at(r, boff, TRC_BLK_STEP, &c, err)) return -1;
     const int G = h->G, nrec = h->nlayers * h->kv_heads;
-    uint64_t v, pos;
+    uint64_t v = 0, pos = 0;
     if (rd_var(&c, &v, "sequence") || check_id(&c, v, (uint64_t)seq, "sequence")) return -1;
     if (rd_var(&c, &v, "step") || check_id(&c, v, (uint64_t)step, "step")) return -1;
     if (rd_max(&c, &pos, (uint64_t)r->max_tok - 1, "position")) return -1;
@@ -656,7 +656,7 @@ int trc_read_stage1(trc_reader *r, int seq, trc_stage1 *s1, kv_err *err)
     cur c;
     if (block_at(r, r->s1_off[seq], TRC_BLK_STAGE1, &c, err)) return -1;
     const int nrec = h->nlayers * h->kv_heads;
-    uint64_t v;
+    uint64_t v = 0;
     if (rd_var(&c, &v, "sequence") || check_id(&c, v, (uint64_t)seq, "sequence")) return -1;
     if (nrec > s1->nrec) {
         trc_stage1_rec *nr = realloc(s1->rec, (size_t)nrec * sizeof *nr);
