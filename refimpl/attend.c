@@ -377,8 +377,11 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
             memcpy(kept + (size_t)r * (size_t)P, cand, (size_t)nc * sizeof *cand);
         return nc;
     }
-    if (w > P)
-        w = P;
+    if (w >= P) { /* the budget holds only (the tail of) the window: nothing to vote on */
+        for (int r = 0; r < rows; r++)
+            memcpy(kept + (size_t)r * (size_t)P, cand + (nc - P), (size_t)P * sizeof *cand);
+        return P;
+    }
     const int64_t np = nc - w, keep = P - w;
     /* pooled votes and the top-k heap live after the sgemm area of ws */
     char *base = ws;

@@ -433,3 +433,27 @@ Test(refimpl, shared_stage1_votes_change_nothing, .timeout = 120)
     capture_free(&a, fa, 3);
     capture_free(&b, fb, 1);
 }
+
+/* Regression (found in review by the CUDA engineer): a window at least as
+ * wide as the prompt budget keeps the last P positions and votes on nothing
+ * (it used to compute votes from window queries read with a wrong stride). */
+Test(refimpl, stage1_window_wider_than_budget_keeps_the_window_tail)
+{
+    const int G = 2;
+    const int64_t n = 40, w = 8, P = 5;
+    float K[40 * 4], V[40 * 4], Qw[2 * 8 * 4];
+    for (int i = 0; i < 160; i++) {
+        K[i] = (float)((i * 37) % 11) - 5.0f;
+        V[i] = 0;
+    }
+    for (int i = 0; i < 64; i++) Qw[i] = (float)((i * 13) % 7) - 3.0f;
+    rkv_head h = tiny_head(K, V, n, G);
+    int32_t cand[40], a[2 * 5];
+    for (int j = 0; j < 40; j++) cand[j] = 2 * j; /* candidates need not be 0..n-1 */
+    void *ws = malloc(rkv_stage1_ws_bytes(n, w, G, 4));
+    cr_assert_eq(rkv_stage1_select(&h, cand, n, Qw, w, P, 3, RKV_POOL_MAX, 0, a, ws), P);
+    for (int r = 0; r < G; r++)
+        for (int j = 0; j < 5; j++)
+            cr_assert_eq(a[r * 5 + j], 2 * (35 + j), "row %d slot %d: %d", r, j, a[r * 5 + j]);
+    free(ws);
+}
