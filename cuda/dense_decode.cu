@@ -3,8 +3,9 @@
  * with a log-sum-exp merge. The same kernel serves `full` and stage 2's
  * sparse gather, as rkv_attend does on the CPU.
  *
- * Versions (only the last is in this file; each was checked on the CPU
- * side only: no GPU has run any of them yet):
+ * Versions (only the last is in this file; no GPU has run it yet; its
+ * logic passes gpu_check's checks under the CPU emulation, `make cuda-emu`,
+ * at small shapes):
  *   v1  split kernel + separate combine kernel. Block = 4 warps; a row of K
  *       (and of V) is read once, 16 bytes per lane (d/8 lanes per row), and
  *       applied to all G query heads of the group (q pre-scaled by 1/√d in
@@ -20,7 +21,7 @@
  * Bytes moved (the figure gpu_check divides by time): rows·2·d·2 for K and
  * V, plus idx reads for the sparse form; q, out and the split workspace are
  * counted separately and are small. */
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 
 #include "kcu.h"
 #include "kcu_dev.cuh"
@@ -188,11 +189,12 @@ template <int D, int GMAX>
 static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 {
     dim3 grid((unsigned)a->nsplit, (unsigned)(a->B * a->Hkv));
-    attend_split_kernel<D, GMAX><<<grid, ATT_THREADS, 0, st>>>(*a);
+    auto split_k = attend_split_kernel<D, GMAX>;
+    KCU_LAUNCH(split_k, grid, ATT_THREADS, 0, st, *a);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
-    attend_combine_kernel<<<(unsigned)(a->B * a->Hkv * a->G), D, 0, st>>>(*a);
+    KCU_LAUNCH(attend_combine_kernel, (unsigned)(a->B * a->Hkv * a->G), D, 0, st, *a);
     return cudaGetLastError();
 }
 

@@ -29,7 +29,7 @@
  * of one layer, L2 flushed (memset of 2× L2) before each rep, median of
  * `reps` (>= 10) after 3 warm-ups. Device data for timing is filled on the
  * device (hash-based values), never zeros. */
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -1027,6 +1027,34 @@ int main(int argc, char **argv)
     g_smi = smi;
     printf("gpu_check on %s (cc %d.%d, %d SMs, L2 %zu B)\n", pr.name, pr.major, pr.minor, g_sms, g_l2);
 
+#ifdef KCU_EMU
+    /* CPU emulation (kcu_emu.h): the same checks at shapes small enough for
+     * one OS thread per CUDA thread */
+    check_attend("dense/b2-g4-d128-mixed", 2, 2, 4, 128, {1100, 63}, false, 2);
+    check_attend("dense/b1-g8-d64-300", 1, 1, 8, 64, {300}, false, 3);
+    check_attend("sparse/b1-g4-d128", 1, 2, 4, 128, {999}, true, 5);
+    check_hsa("hsa/s16k-t256", 1, 2, 4, 128, {1596}, 3, 61, 128, 0, 0, 7);
+    check_hsa("hsa/p1-full-dims", 1, 1, 4, 128, {200}, 1, 128, 128, 0, 0, 9);
+    check_hsa("hsa/ties-p7", 1, 1, 4, 128, {1110}, 7, 40, 301, 0, 1, 10);
+    check_hsa("hsa/page-gran-p4", 1, 1, 4, 128, {700}, 4, 32, 129, 1, 0, 11);
+    check_hsa("hsa/g8-d64-p16", 1, 1, 8, 64, {1500}, 16, 20, 500, 0, 0, 12);
+    check_hsa("hsa/new-page", 1, 1, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
+    check_stage1("stage1/s700-w32-k63", 1, 1, 4, 128, 700, 32, 200, 63, 0, 14);
+    check_stage1("stage1/s300-g8-d64-k7", 1, 1, 8, 64, 300, 8, 100, 7, 0, 15);
+    check_stage1("stage1/ties-s500", 1, 1, 4, 128, 500, 32, 150, 63, 1, 16);
+    check_stage1("stage1/keep-all", 1, 1, 4, 128, 100, 32, 500, 63, 0, 17);
+    int nfail_emu = 0;
+    for (auto &c : g_checks)
+        nfail_emu += !c.pass;
+    probe_out none = {NAN, NAN, NAN, NAN, {}};
+    if (write_report(out, pr, smi, none) != 0)
+        return 1;
+    printf("%d emulated checks, %d failed; report %s; %.1f s\n", (int)g_checks.size(), nfail_emu, out,
+           kv_now_s() - t0);
+    (void)quick;
+    (void)no_time;
+    return nfail_emu ? 1 : 0;
+#endif
     /* checks: odd sizes, per-sequence lengths, both head dims, G = 1/4/8 */
     check_attend("dense/b1-g4-d128-4099", 1, 8, 4, 128, {4099}, false, 1);
     check_attend("dense/b3-g4-d128-mixed", 3, 2, 4, 128, {32769, 1000, 63}, false, 2);

@@ -17,7 +17,8 @@
  * exp is the device's), so end-to-end index sets are compared tie-aware in
  * gpu_check.
  *
- * Versions (compiled only; no GPU has run them yet):
+ * Versions (no GPU has run them yet; their logic passes
+ *     gpu_check's checks under the CPU emulation, `make cuda-emu`, at small shapes):
  *   v1  pages_build: one block per 32 pages, min/max in shared memory,
  *       written transposed (64-byte runs). pages_update: one thread per dim.
  *       score: each block recomputes dims/signs/τ in its prologue (d² rank
@@ -27,7 +28,7 @@
  *       global avg array, 8-pass weighted radix select re-reading avg from
  *       L2 each pass, then an index-ordered block scan to emit positions
  *       ascending. Limits: d ≤ 128, G ≤ 8. */
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 
 #include "kcu.h"
 #include "kcu_dev.cuh"
@@ -253,7 +254,7 @@ cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st)
         return cudaErrorInvalidValue;
     int64_t np = kcu_npages(a->cap, a->p);
     dim3 grid((unsigned)((np + PB_PAGES - 1) / PB_PAGES), (unsigned)(a->B * a->Hkv));
-    hsa_pages_build_kernel<<<grid, PB_THREADS, 0, st>>>(*a);
+    KCU_LAUNCH(hsa_pages_build_kernel, grid, PB_THREADS, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -261,7 +262,7 @@ cudaError_t kcu_hsa_pages_update(const kcu_hsa_args *a, cudaStream_t st)
 {
     if (a->d > 128 || a->p < 1)
         return cudaErrorInvalidValue;
-    hsa_pages_update_kernel<<<(unsigned)(a->B * a->Hkv), (unsigned)a->d, 0, st>>>(*a);
+    KCU_LAUNCH(hsa_pages_update_kernel, (unsigned)(a->B * a->Hkv), (unsigned)a->d, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -271,10 +272,12 @@ cudaError_t kcu_hsa_score(const kcu_hsa_args *a, cudaStream_t st)
         return cudaErrorInvalidValue;
     int64_t np = kcu_npages(a->cap, a->p);
     dim3 grid((unsigned)((np + SC_THREADS - 1) / SC_THREADS), (unsigned)(a->B * a->Hkv));
+    auto k4 = hsa_score_kernel<4>;
+    auto k8 = hsa_score_kernel<8>;
     if (a->G <= 4)
-        hsa_score_kernel<4><<<grid, SC_THREADS, 0, st>>>(*a);
+        KCU_LAUNCH(k4, grid, SC_THREADS, 0, st, *a);
     else
-        hsa_score_kernel<8><<<grid, SC_THREADS, 0, st>>>(*a);
+        KCU_LAUNCH(k8, grid, SC_THREADS, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -282,6 +285,6 @@ cudaError_t kcu_hsa_select(const kcu_hsa_args *a, cudaStream_t st)
 {
     if (a->G < 1 || a->G > KCU_MAX_G || a->p < 1)
         return cudaErrorInvalidValue;
-    hsa_select_kernel<<<(unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st>>>(*a);
+    KCU_LAUNCH(hsa_select_kernel, (unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st, *a);
     return cudaGetLastError();
 }

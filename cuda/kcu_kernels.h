@@ -18,7 +18,7 @@
 #ifndef KCU_KERNELS_H
 #define KCU_KERNELS_H
 
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 #include <stdint.h>
 
 #define KCU_MAX_G 8
