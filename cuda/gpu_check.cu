@@ -281,8 +281,8 @@ static std::vector<int64_t> takes_from_pos(const int32_t *pos, int64_t n, int64_
     return t;
 }
 
-static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
-                      int64_t k, int page_gran, int quantized, uint64_t seed)
+static void check_hsa_v(const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
+                        int64_t k, int page_gran, int quantized, uint64_t seed, int version)
 {
     uint64_t s = seed;
     int64_t cap = *std::max_element(lens.begin(), lens.end());
@@ -316,7 +316,9 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
     for (auto &x : lm1)
         x -= 1;
     h2d(dlen, lm1);
-    kcu_hsa_args a = {dK, cap, dlen, B, Hkv, G, d, p, npc, daux, dq, r, k, page_gran, dsc, davg, ddims, dpos, pos_cap, dcount};
+    double *dpart = version == 2 ? dalloc<double>(kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
+    kcu_hsa_args a = {dK, cap, dlen, B,    Hkv,  G,     d,     p,       npc,    daux, dq,
+                      r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart};
     CK(kcu_hsa_pages_build(&a, g_st));
     CK(cudaStreamSynchronize(g_st));
     h2d(dlen, lens);
@@ -397,6 +399,16 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
         att_bad += tol_compare(out.data() + bh * G * d, ref.data(), ref.size(), 1e-4, 1e-3, &mabs, &mrel);
     }
     char nm[160];
+    if (version == 2) { /* pages and score do not depend on the version */
+        snprintf(nm, sizeof nm, "%s/v2-select", name);
+        add_check(nm, avg_rel <= 1e-12 && sel_bad == 0 && e2e_bad == 0, 0, avg_rel, e2e_diff,
+                  "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
+                  "differing pages, %lld not near-ties",
+                  (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff,
+                  e2e_bad);
+        cudaFree(dpart);
+        goto free_dev;
+    }
     snprintf(nm, sizeof nm, "%s/pages", name);
     add_check(nm, aux_bad == 0 && pad_bad == 0, 0, 0, 0,
               "p=%lld: %lld aux values differ (bit-exact rule), %lld padding values overwritten", (long long)p,
@@ -411,6 +423,7 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
               (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff, e2e_bad);
     snprintf(nm, sizeof nm, "%s/sparse-attend", name);
     add_check(nm, att_bad == 0, mabs, mrel, 0, "%lld outputs outside 1e-4+1e-3|ref|, max abs %.2e", att_bad, mabs);
+free_dev:
     cudaFree(dK);
     cudaFree(dV);
     cudaFree(daux);
@@ -423,6 +436,13 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
     cudaFree(dpos);
     cudaFree(dcount);
     cudaFree(dws);
+}
+
+static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
+                      int64_t k, int page_gran, int quantized, uint64_t seed)
+{
+    check_hsa_v(name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 1);
+    check_hsa_v(name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 2);
 }
 
 /* --------------------------------------------------- stage-1 checks */
@@ -621,7 +641,11 @@ static void time_rocketkv(long long ctx, long long budget, int B)
     CK(kcu_fill_f32(dq, (int64_t)nbh * GQ * DH, 13, 1.0f, g_st));
     std::vector<int32_t> lens(B, (int32_t)C);
     h2d(dlen, lens);
-    kcu_hsa_args h = {dK, C, dlen, B, HKV, GQ, DH, p, npc, daux, dq, r, k, 0, dsc, davg, ddims, dpos, pos_cap, dcount};
+    double *dpart = dalloc<double>(kcu_hsa_part_bytes(B, HKV, GQ, npc) / 8);
+    kcu_hsa_args h = {dK, C, dlen, B,    HKV,   GQ,   DH,      p,      npc,  daux, dq,
+                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart};
+    kcu_hsa_args h1 = h; /* v1 select: no per-tile partials */
+    h1.part = nullptr;
     CK(kcu_hsa_pages_build(&h, g_st));
     int nsplit = kcu_attend_splits(pos_cap, B, HKV, g_sms);
     float *dws = dalloc<float>(kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
@@ -635,20 +659,23 @@ static void time_rocketkv(long long ctx, long long budget, int B)
     struct part {
         const char *what;
         double bytes;
-        int mask;
-    } parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15},
-                 {"pages_update", upd_b, 1},
-                 {"score", aux_b + q_b, 2},
-                 {"select", 0, 4},
-                 {"sparse_attend", kv_b + q_b, 8}};
+        int mask, version;
+    } parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
+                 {"step_v1", aux_b + kv_b + q_b + upd_b, 15, 1},
+                 {"pages_update", upd_b, 1, 2},
+                 {"score", aux_b + q_b, 2, 2},
+                 {"select", 0, 4, 2},
+                 {"select_v1", 0, 4, 1},
+                 {"sparse_attend", kv_b + q_b, 8, 2}};
     for (auto &pt : parts) {
+        const kcu_hsa_args *hv = pt.version == 2 ? &h : &h1;
         cudaGraphExec_t ex = capture([&] {
             if (pt.mask & 1)
-                CK(kcu_hsa_pages_update(&h, g_st));
+                CK(kcu_hsa_pages_update(hv, g_st));
             if (pt.mask & 2)
-                CK(kcu_hsa_score(&h, g_st));
+                CK(kcu_hsa_score(hv, g_st));
             if (pt.mask & 4)
-                CK(kcu_hsa_select(&h, g_st));
+                CK(kcu_hsa_select(hv, g_st));
             if (pt.mask & 8)
                 CK(kcu_attend(&a, g_st));
         });
@@ -670,6 +697,7 @@ static void time_rocketkv(long long ctx, long long budget, int B)
     cudaFree(dpos);
     cudaFree(dcount);
     cudaFree(dws);
+    cudaFree(dpart);
 }
 
 static void time_stage1(long long ctx, long long budget)

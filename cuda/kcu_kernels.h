@@ -64,7 +64,11 @@ typedef struct {
     int32_t *pos;            /* out: [B][Hkv][pos_cap] */
     int64_t pos_cap;         /* >= k + p */
     int32_t *count;          /* out: [B][Hkv] */
+    double *part;            /* ws, v2 only (NULL: v1): kcu_hsa_part_bytes() */
 } kcu_hsa_args;
+
+/* Workspace of the v2 select (per-tile softmax partials). */
+size_t kcu_hsa_part_bytes(int B, int Hkv, int G, int64_t npages_cap);
 
 /* Page min/max of tokens 0 .. len[b]-1 (once, over the stage-1 cache). */
 cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st);
