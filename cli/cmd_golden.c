@@ -218,7 +218,7 @@ int cli_golden_write(const mdl_model *m, const rkv_workload *wl, const rkv_param
     rkv_workload_query(wl, m, layer, kvh, S, 0, 1, q);
     rkv_head hd = {layer, kvh, d, G, p->kv_dtype, S, n, K, V};
     p->method->state_init(st, p, n);
-    rkv_prefill_in in = {S, w, Qw, 0};
+    rkv_prefill_in in = {.n_end = S, .w = w, .Qw = Qw, .turn = 0};
     if (p->method->prefill && p->method->prefill(st, p, &hd, &in, ws) != 0) {
         kv_errf(err, "the reference's prefill failed");
         goto free_all;

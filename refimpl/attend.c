@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float dot8(const float *a, const float *b, int d)
+static inline float dot8(const float *restrict a, const float *restrict b, int d)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
@@ -33,12 +33,12 @@ static float dot8(const float *a, const float *b, int d)
 
 /* Decode one row of a (cap, d) K or V array into f32 (bf16 and fp32 inline,
  * the hot cases; others through rkv_decode). */
-static inline void row_f32(const rkv_head *h, const void *base, int64_t pos, float *dst)
+static inline void row_f32(const rkv_head *h, const void *base, int64_t pos, float *restrict dst)
 {
     const int d = h->d;
     if (h->dtype == RKV_DTYPE_BF16) {
-        const uint16_t *s = (const uint16_t *)base + (size_t)pos * (size_t)d;
-        uint32_t *o = (uint32_t *)dst;
+        const uint16_t *restrict s = (const uint16_t *)base + (size_t)pos * (size_t)d;
+        uint32_t *restrict o = (uint32_t *)dst;
         for (int i = 0; i < d; i++)
             o[i] = (uint32_t)s[i] << 16;
     } else if (h->dtype == RKV_DTYPE_FP32) {
@@ -49,9 +49,48 @@ static inline void row_f32(const rkv_head *h, const void *base, int64_t pos, flo
     }
 }
 
-/* Exact attention of the group over positions idx[0..n) (NULL: 0..n-1):
- * o_h = Σ_j softmax_j(q_h·k_j/√d) v_j. Each K and V row is decoded once and
- * used for all G heads. ws: at least n*G floats + 2*d floats. */
+static inline float bf16f(uint16_t u)
+{
+    union { uint32_t u; float f; } c = {.u = (uint32_t)u << 16};
+    return c.f;
+}
+
+/* dot8 with b given in bf16: the same lanes and combine order as dot8 */
+static inline float dot8_bf16(const float *restrict a, const uint16_t *restrict b, int d)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[i + l] * bf16f(b[i + l]);
+    for (int l = 0; i < d; i++, l++)
+        acc[l] += a[i] * bf16f(b[i]);
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+static inline void axpy_bf16(float *restrict o, float p, const uint16_t *restrict v, int d)
+{
+    for (int i = 0; i < d; i++)
+        o[i] += p * bf16f(v[i]);
+}
+
+/* o += p·v over d elements */
+static inline void axpy(float *restrict o, float p, const float *restrict v, int d)
+{
+    for (int i = 0; i < d; i++)
+        o[i] += p * v[i];
+}
+
+/* target_clones: an AVX2 build of the hot loop beside the portable one,
+ * picked at load time. Both round identically (ISO C: no FMA contraction;
+ * the 8 partial sums are the same lanes either way). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RKV_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define RKV_HOT
+#endif
+
+RKV_HOT
 void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n,
                 float *out, float *probs, float *ws)
 {
@@ -59,10 +98,18 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
     const float scale = 1.0f / sqrtf((float)d);
     float *s = ws;                       /* (G, n) scores, then probabilities */
     float *row = ws + (size_t)n * (size_t)G; /* (d) */
-    for (int64_t j = 0; j < n; j++) {
-        row_f32(h, h->K, idx ? idx[j] : j, row);
-        for (int g = 0; g < G; g++)
-            s[(size_t)g * (size_t)n + (size_t)j] = dot8(q + (size_t)g * (size_t)d, row, d) * scale;
+    if (h->dtype == RKV_DTYPE_BF16) { /* the hot case, decoded in registers */
+        for (int64_t j = 0; j < n; j++) {
+            const uint16_t *k = (const uint16_t *)h->K + (size_t)(idx ? idx[j] : j) * (size_t)d;
+            for (int g = 0; g < G; g++)
+                s[(size_t)g * (size_t)n + (size_t)j] = dot8_bf16(q + (size_t)g * (size_t)d, k, d) * scale;
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            row_f32(h, h->K, idx ? idx[j] : j, row);
+            for (int g = 0; g < G; g++)
+                s[(size_t)g * (size_t)n + (size_t)j] = dot8(q + (size_t)g * (size_t)d, row, d) * scale;
+        }
     }
     for (int g = 0; g < G; g++) {
         float *sg = s + (size_t)g * (size_t)n;
@@ -82,13 +129,17 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
             memcpy(probs + (size_t)g * (size_t)n, sg, (size_t)n * sizeof *sg);
     }
     memset(out, 0, (size_t)G * (size_t)d * sizeof *out);
-    for (int64_t j = 0; j < n; j++) {
-        row_f32(h, h->V, idx ? idx[j] : j, row);
-        for (int g = 0; g < G; g++) {
-            const float p = s[(size_t)g * (size_t)n + (size_t)j];
-            float *o = out + (size_t)g * (size_t)d;
-            for (int i = 0; i < d; i++)
-                o[i] += p * row[i];
+    if (h->dtype == RKV_DTYPE_BF16) {
+        for (int64_t j = 0; j < n; j++) {
+            const uint16_t *v = (const uint16_t *)h->V + (size_t)(idx ? idx[j] : j) * (size_t)d;
+            for (int g = 0; g < G; g++)
+                axpy_bf16(out + (size_t)g * (size_t)d, s[(size_t)g * (size_t)n + (size_t)j], v, d);
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            row_f32(h, h->V, idx ? idx[j] : j, row);
+            for (int g = 0; g < G; g++)
+                axpy(out + (size_t)g * (size_t)d, s[(size_t)g * (size_t)n + (size_t)j], row, d);
         }
     }
 }
@@ -150,6 +201,49 @@ static void topk_core(const double *sd, const float *sf, int64_t n, int64_t k, i
     qsort(idx, (size_t)k, sizeof *idx, cmp_i32);
 }
 
+/* Ranks of every position when scores (>= 0, not NaN) are sorted by value
+ * descending, ties to the lower index: order[r] = position of rank r,
+ * rank[j] = rank of position j. A stable LSD radix sort on the negated float
+ * bits, 4 passes of 8 bits. tmp: 2n int32. */
+void rkv_rank_desc(const float *scores, int64_t n, int32_t *order, int32_t *rank, int32_t *tmp)
+{
+    uint32_t *key = (uint32_t *)tmp, *key2 = (uint32_t *)rank;
+    int32_t *src = order, *dst = tmp + n;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &scores[j], 4);
+        key[j] = ~u; /* non-negative floats order as their bits; ~ makes it descending */
+        src[j] = (int32_t)j;
+    }
+    for (int pass = 0; pass < 4; pass++) {
+        int64_t cnt[257] = {0};
+        const int sh = pass * 8;
+        for (int64_t j = 0; j < n; j++)
+            cnt[((key[src[j]] >> sh) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++)
+            cnt[b + 1] += cnt[b];
+        for (int64_t j = 0; j < n; j++)
+            dst[cnt[(key[src[j]] >> sh) & 0xff]++] = src[j];
+        int32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* after 4 passes src == order */
+    (void)key2;
+    for (int64_t r = 0; r < n; r++)
+        rank[order[r]] = (int32_t)r;
+}
+
+void rkv_topk_ws(const double *scores, int64_t n, int64_t k, int32_t *idx, double *heap)
+{
+    topk_core(scores, NULL, n, k, idx, heap);
+}
+
+void rkv_topk_f_ws(const float *scores, int64_t n, int64_t k, int32_t *idx, double *heap)
+{
+    topk_core(NULL, scores, n, k, idx, heap);
+}
+
 void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx)
 {
     double *hs = k > 0 && k < n ? malloc((size_t)k * sizeof *hs) : NULL;
@@ -203,7 +297,7 @@ size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d)
     return (size_t)nc * (size_t)d * sizeof(float)              /* Kc (nc, d) */
          + (size_t)G * (size_t)w * (size_t)nc * sizeof(float)  /* logits (G·w, nc) */
          + (size_t)G * (size_t)w * (size_t)d * sizeof(float)   /* scaled Q */
-         + 2 * (size_t)nc * sizeof(double)                      /* votes, pooled */
+         + (size_t)nc * sizeof(double)                          /* pooled votes */
          + (size_t)nc * sizeof(double) + 64;                    /* top-k heap */
 }
 
@@ -258,6 +352,25 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
 int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                           int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws)
 {
+    return rkv_stage1_select_memo(h, cand, nc, Qw, w, P, kernel, pool, group, kept, ws, NULL);
+}
+
+static int memo_applies(const rkv_s1_memo *m, const rkv_head *h, const int32_t *cand, int64_t nc, int64_t w,
+                        int group)
+{
+    if (!m || m->layer != h->layer || m->kv_head != h->kv_head || m->nc != nc || m->w != w || m->group != group ||
+        m->G != h->G)
+        return 0;
+    for (int64_t j = 0; j < nc; j++)
+        if (cand[j] != j)
+            return 0;
+    return 1;
+}
+
+int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                               int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws,
+                               rkv_s1_memo *memo)
+{
     const int rows = group ? 1 : h->G;
     if (nc <= P || w >= nc) {
         for (int r = 0; r < rows; r++)
@@ -267,35 +380,59 @@ int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, co
     if (w > P)
         w = P;
     const int64_t np = nc - w, keep = P - w;
+    /* pooled votes and the top-k heap live after the sgemm area of ws */
     char *base = ws;
-    double *votes = (double *)(base + (size_t)nc * (size_t)h->d * sizeof(float)
-                               + (size_t)h->G * (size_t)w * (size_t)nc * sizeof(float)
-                               + (size_t)h->G * (size_t)w * (size_t)h->d * sizeof(float));
-    /* votes for all rows are computed first (G·np doubles fit in the logits' space is
-     * not guaranteed), so compute per row into the votes area after the sgemm area. */
-    double *allv = malloc((size_t)rows * (size_t)np * sizeof *allv);
-    double *pooled = votes;
-    int32_t *idx = malloc((size_t)(keep > 0 ? keep : 1) * sizeof *idx);
-    if (!allv || !idx) {
-        free(allv);
-        free(idx);
-        return -1;
-    }
-    if (rkv_stage1_votes(h, cand, nc, Qw, w, group, allv, ws) != 0) {
-        free(allv);
-        free(idx);
-        return -1;
+    double *pooled = (double *)(base + (size_t)nc * (size_t)h->d * sizeof(float)
+                                + (size_t)h->G * (size_t)w * (size_t)nc * sizeof(float)
+                                + (size_t)h->G * (size_t)w * (size_t)h->d * sizeof(float));
+    double *heap = pooled + nc;
+    double *allv;
+    int owned = 0;
+    if (memo && memo->valid && memo_applies(memo, h, cand, nc, w, group)) {
+        allv = memo->votes;
+    } else {
+        const int64_t need = (int64_t)rows * np;
+        if (memo && memo->cap < need) {
+            free(memo->votes);
+            memo->votes = malloc((size_t)need * sizeof *memo->votes);
+            memo->cap = memo->votes ? need : 0;
+            memo->valid = 0;
+        }
+        if (memo && memo->votes) {
+            allv = memo->votes;
+        } else {
+            allv = malloc((size_t)need * sizeof *allv);
+            owned = 1;
+        }
+        if (!allv)
+            return -1;
+        if (rkv_stage1_votes(h, cand, nc, Qw, w, group, allv, ws) != 0) {
+            if (owned) free(allv);
+            return -1;
+        }
+        if (memo && !owned) {
+            int ident = 1;
+            for (int64_t j = 0; j < nc && ident; j++)
+                ident = cand[j] == j;
+            memo->valid = ident;
+            memo->layer = h->layer;
+            memo->kv_head = h->kv_head;
+            memo->group = group;
+            memo->G = h->G;
+            memo->nc = nc;
+            memo->w = w;
+        }
     }
     for (int r = 0; r < rows; r++) {
-        rkv_pool1d(allv + (size_t)r * (size_t)np, np, kernel, pool, pooled);
-        rkv_topk(pooled, np, keep, idx);
         int32_t *out = kept + (size_t)r * (size_t)P;
+        rkv_pool1d(allv + (size_t)r * (size_t)np, np, kernel, pool, pooled);
+        rkv_topk_ws(pooled, np, keep, out, heap); /* indices into the prefix, ascending */
         for (int64_t j = 0; j < keep; j++)
-            out[j] = cand[idx[j]];
+            out[j] = cand[out[j]];
         for (int64_t j = 0; j < w; j++)
             out[keep + j] = cand[np + j];
     }
-    free(allv);
-    free(idx);
+    if (owned)
+        free(allv);
     return P;
 }

@@ -63,24 +63,14 @@ static double *sample_at(run_shared *rs, int set, int li, int kvh, int64_t step,
     return rs->samples + i;
 }
 
-static int64_t isect(const int32_t *a, int64_t na, const int32_t *b, int64_t nb)
-{
-    int64_t i = 0, j = 0, c = 0;
-    while (i < na && j < nb) {
-        if (a[i] < b[j]) i++;
-        else if (a[i] > b[j]) j++;
-        else { c++; i++; j++; }
-    }
-    return c;
-}
-
 typedef struct {
     rkv_head h;
     float *Kf, *Vf, *Qw, *q, *ofull, *probs, *aws;
-    int32_t *topk;
+    int32_t *topk, *order, *rank, *rtmp; /* fidelity: dense ranking per head */
     void *state[RKV_MAX_SETS];
     rkv_step_out so[RKV_MAX_SETS];
     void *ws;
+    rkv_s1_memo memo;
     double fid[64 * RKV_FID_N];
 } worker_mem;
 
@@ -88,6 +78,8 @@ static void worker_free(worker_mem *w, int nsets)
 {
     free(w->h.K); free(w->h.V); free(w->Kf); free(w->Vf); free(w->Qw); free(w->q);
     free(w->ofull); free(w->probs); free(w->aws); free(w->topk); free(w->ws);
+    free(w->order); free(w->rank); free(w->rtmp);
+    free(w->memo.votes);
     for (int s = 0; s < nsets; s++) {
         free(w->state[s]);
         free(w->so[s].pos); free(w->so[s].count); free(w->so[s].out); free(w->so[s].dims);
@@ -111,13 +103,16 @@ static int worker_alloc(worker_mem *w, const run_shared *rs)
     w->probs = malloc((size_t)G * (size_t)n * 4);
     w->aws = malloc(((size_t)G * (size_t)n + 4 * (size_t)d) * 4);
     w->topk = malloc((size_t)n * 4);
+    w->order = malloc((size_t)G * (size_t)n * 4);
+    w->rank = malloc((size_t)G * (size_t)n * 4);
+    w->rtmp = malloc(2 * (size_t)n * 4);
     size_t wsb = 0;
     for (int s = 0; s < c->nsets; s++) {
         size_t x = rkv_scratch_bytes(&c->sets[s], n);
         if (x > wsb) wsb = x;
     }
     w->ws = malloc(wsb);
-    if (!w->h.K || !w->h.V || !w->Kf || !w->Vf || !w->Qw || !w->q || !w->ofull || !w->probs || !w->aws || !w->topk || !w->ws)
+    if (!w->h.K || !w->h.V || !w->Kf || !w->Vf || !w->Qw || !w->q || !w->ofull || !w->probs || !w->aws || !w->topk || !w->ws || !w->order || !w->rank || !w->rtmp)
         return -1;
     for (int s = 0; s < c->nsets; s++) {
         const rkv_params *p = &c->sets[s];
@@ -139,7 +134,9 @@ static int worker_alloc(worker_mem *w, const run_shared *rs)
     return 0;
 }
 
-/* Fidelity of one step of one set against the dense result. */
+/* Fidelity of one step of one set against the dense result. w->rank holds,
+ * per head, each position's rank in the dense probabilities (descending,
+ * ties to the lower index): the exact top-k is {j : rank[j] < k}. */
 static void fidelity_step(const run_shared *rs, worker_mem *w, const rkv_step_out *o, int64_t n, double *out)
 {
     const int G = rs->G, d = rs->d;
@@ -147,6 +144,7 @@ static void fidelity_step(const run_shared *rs, worker_mem *w, const rkv_step_ou
         const int32_t *A = o->shared ? o->pos : o->pos + (size_t)g * (size_t)o->cap;
         const int64_t na = o->shared ? o->count[0] : o->count[g];
         const float *pr = w->probs + (size_t)g * (size_t)n;
+        const int32_t *rank = w->rank + (size_t)g * (size_t)n;
         const float *og = o->out + (size_t)g * (size_t)d, *of = w->ofull + (size_t)g * (size_t)d;
         double e2 = 0.0, f2 = 0.0, mass = 0.0;
         for (int i = 0; i < d; i++) {
@@ -154,20 +152,25 @@ static void fidelity_step(const run_shared *rs, worker_mem *w, const rkv_step_ou
             e2 += df * df;
             f2 += (double)of[i] * (double)of[i];
         }
-        for (int64_t j = 0; j < na; j++)
-            mass += pr[A[j]];
         const int64_t k = na < n ? na : n;
-        rkv_topk_f(pr, n, k, w->topk);
+        int64_t hit = 0;
+        for (int64_t j = 0; j < na; j++) {
+            mass += pr[A[j]];
+            hit += rank[A[j]] < k;
+        }
         double *f = out + (size_t)g * RKV_FID_N;
         f[RKV_FID_OUTPUT_REL_ERR] = f2 > 0 ? sqrt(e2 / f2) : sqrt(e2);
         f[RKV_FID_MASS_RECALL] = mass;
-        f[RKV_FID_TOPK_RECALL] = k > 0 ? (double)isect(A, na, w->topk, k) / (double)k : 1.0;
+        f[RKV_FID_TOPK_RECALL] = k > 0 ? (double)hit / (double)k : 1.0;
         if (!o->cache) {
             f[RKV_FID_STAGE1_SURVIVAL] = 1.0;
         } else {
             const int32_t *cr = o->cache_shared ? o->cache : o->cache + (size_t)g * (size_t)o->cache_stride;
             const int64_t cn = o->cache_shared ? o->cache_n[0] : o->cache_n[g];
-            f[RKV_FID_STAGE1_SURVIVAL] = k > 0 ? (double)isect(cr, cn, w->topk, k) / (double)k : 1.0;
+            int64_t in = 0;
+            for (int64_t j = 0; j < cn; j++)
+                in += rank[cr[j]] < k;
+            f[RKV_FID_STAGE1_SURVIVAL] = k > 0 ? (double)in / (double)k : 1.0;
         }
     }
 }
@@ -183,6 +186,7 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
     rkv_encode(w->h.dtype, w->Vf, (size_t)n * (size_t)d, w->h.V);
     w->h.layer = layer;
     w->h.kv_head = kvh;
+    w->memo.valid = 0; /* new keys: votes of the last pair no longer apply */
     const rkv_method_type *mt[RKV_MAX_SETS];
     for (int s = 0; s < c->nsets; s++) {
         const rkv_params *p = &c->sets[s];
@@ -206,15 +210,19 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
                     memcpy(w->Qw + ((size_t)g * (size_t)wv + (size_t)i) * (size_t)d, w->q + (size_t)g * (size_t)d,
                            (size_t)d * 4);
             }
-            rkv_prefill_in in = {.n_end = pos, .w = wv, .Qw = w->Qw, .turn = t};
+            rkv_prefill_in in = {.n_end = pos, .w = wv, .Qw = w->Qw, .turn = t, .memo = &w->memo};
             if (mt[s]->prefill(w->state[s], p, &w->h, &in, w->ws) != 0)
                 return kv_errf(err, "%s: stage 1 failed at layer %d, KV head %d", p->method->name, layer, kvh);
         }
         for (int64_t j = 0; j < turn_out(c, t); j++, step++) {
             w->h.n = pos + 1;
             rkv_workload_query(c->wl, c->model, layer, kvh, pos, t, 1, w->q);
-            if (c->fidelity)
+            if (c->fidelity) {
                 rkv_attend(&w->h, w->q, NULL, pos + 1, w->ofull, w->probs, w->aws);
+                for (int g = 0; g < G; g++)
+                    rkv_rank_desc(w->probs + (size_t)g * (size_t)(pos + 1), pos + 1, w->order + (size_t)g * (size_t)n,
+                                  w->rank + (size_t)g * (size_t)(pos + 1), w->rtmp);
+            }
             for (int s = 0; s < c->nsets; s++) {
                 rkv_step_out *o = &w->so[s];
                 o->bytes = (rkv_traffic){0};

@@ -660,7 +660,7 @@ static void run_hsa_case(struct hsa_case c, uint64_t seed)
     void *st = calloc(1, prm.method->state_bytes(&prm, C));
     void *ws = calloc(1, rkv_scratch_bytes(&prm, C));
     prm.method->state_init(st, &prm, C);
-    rkv_prefill_in in = {C, 0, NULL, 0};
+    rkv_prefill_in in = {.n_end = C, .w = 0, .Qw = NULL, .turn = 0};
     cr_assert_eq(prm.method->prefill(st, &prm, &h, &in, ws), 0);
     rkv_step_out o;
     memset(&o, 0, sizeof o);
