@@ -1007,11 +1007,53 @@ static void print_table(double read_bps)
            read_bps / 1e9);
 }
 
+/* The GPU's check list: odd sizes, per-sequence lengths, both head dims,
+ * G = 1/4/8, ties, page granularity, p = 1, a new page by update. */
+static void run_checks(void)
+{
+    check_attend("dense/b1-g4-d128-4099", 1, 8, 4, 128, {4099}, false, 1);
+    check_attend("dense/b3-g4-d128-mixed", 3, 2, 4, 128, {32769, 1000, 63}, false, 2);
+    check_attend("dense/b2-g8-d64-1110", 2, 2, 8, 64, {1110, 1}, false, 3);
+    check_attend("dense/b1-g1-d128-127", 1, 3, 1, 128, {127}, false, 4);
+    check_attend("sparse/b2-g4-d128", 2, 4, 4, 128, {8222, 213}, true, 5);
+    check_attend("sparse/b1-g8-d64", 1, 2, 8, 64, {4099}, true, 6);
+    check_hsa("hsa/s16k-t256", 1, 8, 4, 128, {1596}, 3, 61, 128, 0, 0, 7);
+    check_hsa("hsa/s64k-t4096-b2", 2, 4, 4, 128, {19354, 12345}, 3, 81, 2048, 0, 0, 8);
+    check_hsa("hsa/p1-full-dims", 1, 2, 4, 128, {200}, 1, 128, 128, 0, 0, 9);
+    check_hsa("hsa/ties-p7", 2, 2, 4, 128, {4099, 1110}, 7, 40, 301, 0, 1, 10);
+    check_hsa("hsa/page-gran-p4", 1, 2, 4, 128, {2000}, 4, 32, 129, 1, 0, 11);
+    check_hsa("hsa/g8-d64-p16", 1, 2, 8, 64, {4099}, 16, 20, 500, 0, 0, 12);
+    check_hsa("hsa/new-page", 1, 2, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
+    check_stage1("stage1/s4099-w32-k63", 1, 2, 4, 128, 4099, 32, 1000, 63, 0, 14);
+    check_stage1("stage1/s1110-g8-d64-k7", 1, 2, 8, 64, 1110, 8, 300, 7, 0, 15);
+    check_stage1("stage1/ties-s2000", 1, 1, 4, 128, 2000, 32, 500, 63, 1, 16);
+    check_stage1("stage1/keep-all", 1, 1, 4, 128, 300, 32, 500, 63, 0, 17);
+}
+
+/* The CPU emulation's list (kcu_emu.h): the same checks at shapes small
+ * enough for one OS thread per CUDA thread. */
+static void __attribute__((unused)) run_checks_small(void)
+{
+    check_attend("dense/b2-g4-d128-mixed", 2, 2, 4, 128, {1100, 63}, false, 2);
+    check_attend("dense/b1-g8-d64-300", 1, 1, 8, 64, {300}, false, 3);
+    check_attend("sparse/b1-g4-d128", 1, 2, 4, 128, {999}, true, 5);
+    check_hsa("hsa/s16k-t256", 1, 2, 4, 128, {1596}, 3, 61, 128, 0, 0, 7);
+    check_hsa("hsa/p1-full-dims", 1, 1, 4, 128, {200}, 1, 128, 128, 0, 0, 9);
+    check_hsa("hsa/ties-p7", 1, 1, 4, 128, {1110}, 7, 40, 301, 0, 1, 10);
+    check_hsa("hsa/page-gran-p4", 1, 1, 4, 128, {700}, 4, 32, 129, 1, 0, 11);
+    check_hsa("hsa/g8-d64-p16", 1, 1, 8, 64, {1500}, 16, 20, 500, 0, 0, 12);
+    check_hsa("hsa/new-page", 1, 1, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
+    check_stage1("stage1/s700-w32-k63", 1, 1, 4, 128, 700, 32, 200, 63, 0, 14);
+    check_stage1("stage1/s300-g8-d64-k7", 1, 1, 8, 64, 300, 8, 100, 7, 0, 15);
+    check_stage1("stage1/ties-s500", 1, 1, 4, 128, 500, 32, 150, 63, 1, 16);
+    check_stage1("stage1/keep-all", 1, 1, 4, 128, 100, 32, 500, 63, 0, 17);
+}
+
 int main(int argc, char **argv)
 {
     const char *out = NULL, *smi = NULL, *out_dir = NULL;
     char out_buf[1024];
-    bool quick = false, no_time = false;
+    bool quick = false, no_time = false, emu_full = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
@@ -1023,8 +1065,11 @@ int main(int argc, char **argv)
             quick = true;
         else if (!strcmp(argv[i], "--checks-only"))
             no_time = true;
+        else if (!strcmp(argv[i], "--emu-full"))
+            emu_full = true;
         else {
-            fprintf(stderr, "usage: gpu_check (--out FILE | --out-dir DIR) [--quick] [--checks-only] [--smi TEXT]\n");
+            fprintf(stderr, "usage: gpu_check (--out FILE | --out-dir DIR) [--quick] [--checks-only] [--smi TEXT]"
+                            " [--emu-full]\n");
             return 2;
         }
     }
@@ -1069,51 +1114,29 @@ int main(int argc, char **argv)
     printf("gpu_check on %s (cc %d.%d, %d SMs, L2 %zu B)\n", pr.name, pr.major, pr.minor, g_sms, g_l2);
 
 #ifdef KCU_EMU
-    /* CPU emulation (kcu_emu.h): the same checks at shapes small enough for
-     * one OS thread per CUDA thread */
-    check_attend("dense/b2-g4-d128-mixed", 2, 2, 4, 128, {1100, 63}, false, 2);
-    check_attend("dense/b1-g8-d64-300", 1, 1, 8, 64, {300}, false, 3);
-    check_attend("sparse/b1-g4-d128", 1, 2, 4, 128, {999}, true, 5);
-    check_hsa("hsa/s16k-t256", 1, 2, 4, 128, {1596}, 3, 61, 128, 0, 0, 7);
-    check_hsa("hsa/p1-full-dims", 1, 1, 4, 128, {200}, 1, 128, 128, 0, 0, 9);
-    check_hsa("hsa/ties-p7", 1, 1, 4, 128, {1110}, 7, 40, 301, 0, 1, 10);
-    check_hsa("hsa/page-gran-p4", 1, 1, 4, 128, {700}, 4, 32, 129, 1, 0, 11);
-    check_hsa("hsa/g8-d64-p16", 1, 1, 8, 64, {1500}, 16, 20, 500, 0, 0, 12);
-    check_hsa("hsa/new-page", 1, 1, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
-    check_stage1("stage1/s700-w32-k63", 1, 1, 4, 128, 700, 32, 200, 63, 0, 14);
-    check_stage1("stage1/s300-g8-d64-k7", 1, 1, 8, 64, 300, 8, 100, 7, 0, 15);
-    check_stage1("stage1/ties-s500", 1, 1, 4, 128, 500, 32, 150, 63, 1, 16);
-    check_stage1("stage1/keep-all", 1, 1, 4, 128, 100, 32, 500, 63, 0, 17);
-    int nfail_emu = 0;
-    for (auto &c : g_checks)
-        nfail_emu += !c.pass;
-    probe_out none = {NAN, NAN, NAN, NAN, {}};
-    if (write_report(out, pr, smi, none) != 0)
-        return 1;
-    printf("%d emulated checks, %d failed; report %s; %.1f s\n", (int)g_checks.size(), nfail_emu, out,
-           kv_now_s() - t0);
-    (void)quick;
-    (void)no_time;
-    return nfail_emu ? 1 : 0;
+    if (emu_full)
+        run_checks();
+    else
+        run_checks_small();
+    {
+        int nfail_emu = 0;
+        for (auto &c : g_checks)
+            nfail_emu += !c.pass;
+        probe_out none = {NAN, NAN, NAN, NAN, {}};
+        if (write_report(out, pr, smi, none) != 0)
+            return 1;
+        printf("%d emulated checks, %d failed; report %s; %.1f s\n", (int)g_checks.size(), nfail_emu, out,
+               kv_now_s() - t0);
+        (void)quick;
+        (void)no_time;
+        return nfail_emu ? 1 : 0;
+    }
 #endif
-    /* checks: odd sizes, per-sequence lengths, both head dims, G = 1/4/8 */
-    check_attend("dense/b1-g4-d128-4099", 1, 8, 4, 128, {4099}, false, 1);
-    check_attend("dense/b3-g4-d128-mixed", 3, 2, 4, 128, {32769, 1000, 63}, false, 2);
-    check_attend("dense/b2-g8-d64-1110", 2, 2, 8, 64, {1110, 1}, false, 3);
-    check_attend("dense/b1-g1-d128-127", 1, 3, 1, 128, {127}, false, 4);
-    check_attend("sparse/b2-g4-d128", 2, 4, 4, 128, {8222, 213}, true, 5);
-    check_attend("sparse/b1-g8-d64", 1, 2, 8, 64, {4099}, true, 6);
-    check_hsa("hsa/s16k-t256", 1, 8, 4, 128, {1596}, 3, 61, 128, 0, 0, 7);
-    check_hsa("hsa/s64k-t4096-b2", 2, 4, 4, 128, {19354, 12345}, 3, 81, 2048, 0, 0, 8);
-    check_hsa("hsa/p1-full-dims", 1, 2, 4, 128, {200}, 1, 128, 128, 0, 0, 9);
-    check_hsa("hsa/ties-p7", 2, 2, 4, 128, {4099, 1110}, 7, 40, 301, 0, 1, 10);
-    check_hsa("hsa/page-gran-p4", 1, 2, 4, 128, {2000}, 4, 32, 129, 1, 0, 11);
-    check_hsa("hsa/g8-d64-p16", 1, 2, 8, 64, {4099}, 16, 20, 500, 0, 0, 12);
-    check_hsa("hsa/new-page", 1, 2, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
-    check_stage1("stage1/s4099-w32-k63", 1, 2, 4, 128, 4099, 32, 1000, 63, 0, 14);
-    check_stage1("stage1/s1110-g8-d64-k7", 1, 2, 8, 64, 1110, 8, 300, 7, 0, 15);
-    check_stage1("stage1/ties-s2000", 1, 1, 4, 128, 2000, 32, 500, 63, 1, 16);
-    check_stage1("stage1/keep-all", 1, 1, 4, 128, 300, 32, 500, 63, 0, 17);
+    if (emu_full) {
+        fprintf(stderr, "gpu_check: --emu-full exists only in the CPU emulation build (make cuda-emu)\n");
+        return 2;
+    }
+    run_checks();
     printf("checks done in %.1f s\n", kv_now_s() - t0);
 
     probe_out po = run_probes(quick);
