@@ -89,7 +89,8 @@ static size_t g_usable;
 static char g_abort[512];
 static const char *g_out, *g_smi;
 static cudaDeviceProp g_prop;
-static int g_in_abort; /* free bytes right after context creation (hwmodels' usable_capacity_bytes) */
+static int g_in_abort;
+static const char *g_only; /* --only SUBSTRING: run only the checks whose name contains it */ /* free bytes right after context creation (hwmodels' usable_capacity_bytes) */
 static size_t g_l2;
 static void *g_flush;
 static cudaStream_t g_st;
@@ -178,6 +179,8 @@ static long long tol_compare(const float *g, const double *r, size_t n, double a
 static void check_attend(const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, bool sparse,
                          uint64_t seed)
 {
+    if (g_only && !strstr(name, g_only))
+        return;
     uint64_t s = seed;
     int64_t cap = *std::max_element(lens.begin(), lens.end());
     size_t nkv = (size_t)B * Hkv * cap * d;
@@ -293,6 +296,8 @@ static std::vector<int64_t> takes_from_pos(const int32_t *pos, int64_t n, int64_
 static void check_hsa_v(const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
                         int64_t k, int page_gran, int quantized, uint64_t seed, int version)
 {
+    if (g_only && !strstr(name, g_only))
+        return;
     uint64_t s = seed;
     int64_t cap = *std::max_element(lens.begin(), lens.end());
     int64_t npc = kcu_npages(cap, p) + 3, rows = kcu_aux_rows(d, p), pos_cap = k + p;
@@ -458,6 +463,8 @@ static void check_hsa(const char *name, int B, int Hkv, int G, int d, std::vecto
 static void check_stage1(const char *name, int B, int Hkv, int G, int d, int64_t S, int64_t w, int64_t P, int64_t kern,
                          int quantized, uint64_t seed)
 {
+    if (g_only && !strstr(name, g_only))
+        return;
     uint64_t s = seed;
     size_t nbh = (size_t)B * Hkv, nkv = nbh * S * d;
     std::vector<uint16_t> K = rand_bf16(nkv, &s, 1.0, quantized);
@@ -1065,11 +1072,13 @@ int main(int argc, char **argv)
             quick = true;
         else if (!strcmp(argv[i], "--checks-only"))
             no_time = true;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            g_only = argv[++i];
         else if (!strcmp(argv[i], "--emu-full"))
             emu_full = true;
         else {
             fprintf(stderr, "usage: gpu_check (--out FILE | --out-dir DIR) [--quick] [--checks-only] [--smi TEXT]"
-                            " [--emu-full]\n");
+                            " [--only NAME] [--emu-full]\n");
             return 2;
         }
     }
