@@ -61,11 +61,15 @@ int cmd_trace(int argc, char **argv)
     s.cfg.on_progress = cli_progress;
     kv_err err;
     double t0 = kv_now_s();
-    if (trc_record_run(out, &s.cfg, (int)batch, with_fid, &err) != 0) {
+    trc_write_stats ws;
+    if (trc_record_run(out, &s.cfg, (int)batch, with_fid, &ws, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         return CLI_FAIL;
     }
-    fprintf(stderr, "kvsim trace: wrote %s (%lld steps x %lld sequences) in %.2f s, %d threads\n", out,
-            (long long)s.cfg.steps, (long long)batch, kv_now_s() - t0, s.cfg.threads);
+    fprintf(stderr, "kvsim trace: wrote %s: %lld steps x %lld sequences, %lld bytes, %lld attended positions "
+                    "(%.3f bytes each), %.2f s wall on %d threads, writer %.3f s CPU\n", out, (long long)s.cfg.steps,
+            (long long)batch, (long long)ws.file_bytes, (long long)ws.positions,
+            ws.positions ? (double)ws.file_bytes / (double)ws.positions : 0.0, kv_now_s() - t0, s.cfg.threads,
+            ws.writer_cpu_s);
     return CLI_OK;
 }

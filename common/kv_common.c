@@ -203,6 +203,30 @@ void kv_stats_compute(const double *data, size_t n, double *scratch, kv_stats *o
     out->max = scratch[n - 1];
 }
 
+int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+    char *b = malloc(max_bytes ? max_bytes : 1);
+    if (!b) {
+        fclose(fp);
+        return kv_errf(err, "%s: out of memory", path);
+    }
+    size_t n = fread(b, 1, max_bytes, fp);
+    int bad = ferror(fp), big = !bad && n == max_bytes && fgetc(fp) != EOF;
+    fclose(fp);
+    if (bad || big) {
+        free(b);
+        return bad ? kv_errf(err, "%s: read error", path) : kv_errf(err, "%s: larger than %zu bytes", path, max_bytes);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
 double kv_now_s(void)
 {
     struct timespec ts;

@@ -74,6 +74,11 @@ typedef struct {
 /* scratch must hold n doubles (it is sorted in place; data is left intact). */
 void kv_stats_compute(const double *data, size_t n, double *scratch, kv_stats *out);
 
+/* Reads a whole file of at most max_bytes into a malloc'd buffer (*buf,
+ * *len; free it). Errors: "path: cannot open: ...", "path: read error",
+ * "path: larger than N bytes". */
+int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err);
+
 /* Small helpers */
 double kv_now_s(void); /* monotonic clock, seconds */
 int kv_parse_int64(const char *s, int64_t *out);   /* whole string, base 10, optional K/M suffix (x1024) */

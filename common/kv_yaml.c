@@ -230,24 +230,11 @@ int kv_yaml_load_mem(kv_yaml_doc *d, const char *name, const void *buf, size_t l
 int kv_yaml_load_file(kv_yaml_doc *d, const char *path, kv_err *err)
 {
     memset(d, 0, sizeof *d);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(MAX_FILE_BYTES);
-    if (!buf) {
-        fclose(fp);
-        return kv_errf(err, "%s: out of memory", path);
-    }
-    size_t len = fread(buf, 1, MAX_FILE_BYTES, fp);
-    int bad = ferror(fp), big = !bad && len == MAX_FILE_BYTES && fgetc(fp) != EOF;
-    fclose(fp);
-    int rc;
-    if (bad)
-        rc = kv_errf(err, "%s: read error", path);
-    else if (big)
-        rc = kv_errf(err, "%s: larger than %u bytes; not a kvsim data file", path, MAX_FILE_BYTES);
-    else
-        rc = kv_yaml_load_mem(d, path, buf, len, err);
+    char *buf;
+    size_t len;
+    if (kv_read_file(path, MAX_FILE_BYTES, &buf, &len, err) != 0)
+        return -1;
+    int rc = kv_yaml_load_mem(d, path, buf, len, err);
     free(buf);
     return rc;
 }

@@ -152,7 +152,7 @@ static void round_trip(const char *method)
     kv_err err = {""};
     cr_assert_eq(rkv_run(&c2, NULL, &err), 0, "%s", err.msg);
     const char *path = tmp_path("rt");
-    cr_assert_eq(trc_record_run(path, &cfg, 1, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(path, &cfg, 1, 1, NULL, &err), 0, "%s", err.msg);
     trc_reader *r;
     cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
     const trc_header *h = trc_get_header(r);
@@ -202,6 +202,33 @@ static void round_trip(const char *method)
             cr_assert_eq(x->bytes.scores, w->bytes.scores);
             cr_assert(x->sectors_kv > 0 && x->pages_kv > 0);
             cr_assert_eq(x->sectors_aux > 0, x->bytes.aux > 0);
+            /* aux rows are dimension-major (FORMAT.md): rows read x sectors per row */
+            int64_t rows_read = x->ndims, elem = 2; /* bf16 KV and aux */
+            if (!strcmp(method, "quest")) rows_read = 2 * cap.d;
+            if (x->ndim_rows > 1) { /* sparq: union of the heads' dims */
+                int seen[512] = {0};
+                rows_read = 0;
+                for (int k = 0; k < x->ndim_rows; k++)
+                    for (int64_t j = 0; j < x->ndims; j++) rows_read += !seen[x->dims[k][j]]++;
+            }
+            { /* K and V rows of d*2 = 128 bytes: 4 sectors each, one per distinct slot */
+                int64_t rows = 0;
+                if (!strcmp(method, "snapkv")) { /* G regions */
+                    for (int k = 0; k < x->nrows; k++) rows += x->count[k];
+                } else {
+                    static unsigned char in[4096];
+                    memset(in, 0, sizeof in);
+                    for (int k = 0; k < x->nrows; k++)
+                        for (int64_t j = 0; j < x->count[k]; j++) rows += !in[x->pos[k][j]]++;
+                }
+                const int64_t full = x->bytes.kv_full / (x->cache_tokens * 128);
+                const int64_t want = (full >= 1 ? x->cache_tokens : rows) * 4 + (full >= 2 ? x->cache_tokens : rows) * 4;
+                cr_assert_eq(x->sectors_kv, want, "%s: sectors_kv %lld, expected %lld", method, (long long)x->sectors_kv,
+                             (long long)want);
+            }
+            if (x->bytes.aux > 0)
+                cr_assert_eq(x->sectors_aux, rows_read * ((x->pages_scored * elem + 31) / 32), "%s: sectors_aux %lld",
+                             method, (long long)x->sectors_aux);
             for (int k = 0; k < x->nrows; k++) {
                 cr_assert_eq(x->count[k], w->count[k], "%s step %d rec %d row %d", method, s, i, k);
                 cr_assert_eq(memcmp(x->pos[k], w->pos + (size_t)k * (size_t)w->count[63], (size_t)x->count[k] * 4), 0,
@@ -257,7 +284,7 @@ Test(traces, bytes_equal_analytic_traffic, .timeout = 120)
                 if (!rkv_params_data_independent(p))
                     continue;
                 kv_err err = {""};
-                cr_assert_eq(trc_record_run(path, &cfg, 1, 0, &err), 0, "%s", err.msg);
+                cr_assert_eq(trc_record_run(path, &cfg, 1, 0, NULL, &err), 0, "%s", err.msg);
                 trc_reader *r;
                 cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
                 trc_step st = {0};
@@ -292,7 +319,7 @@ Test(traces, sectors_of_a_dense_scan)
     cfg.nlayers = 1;
     kv_err err = {""};
     const char *path = tmp_path("sect");
-    cr_assert_eq(trc_record_run(path, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(path, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
     trc_reader *r;
     cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
     trc_step st = {0};
@@ -324,10 +351,10 @@ Test(traces, same_run_twice_and_one_vs_two_threads_are_byte_identical)
     kv_err err = {""};
     const char *a = tmp_path("det_a"), *b = tmp_path("det_b"), *c = tmp_path("det_c");
     setup_cfg(&cfg, "rocketkv", 64, 444, RKV_DTYPE_BF16, 2);
-    cr_assert_eq(trc_record_run(a, &cfg, 2, 0, &err), 0, "%s", err.msg);
-    cr_assert_eq(trc_record_run(b, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(a, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(b, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
     cfg.threads = 1;
-    cr_assert_eq(trc_record_run(c, &cfg, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_record_run(c, &cfg, 2, 0, NULL, &err), 0, "%s", err.msg);
     expect_identical(a, b);
     expect_identical(a, c);
     remove(a);

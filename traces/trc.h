@@ -27,11 +27,19 @@
 #define TRC_MAX_LAYERS 1024
 
 /* ------------------------------------------------------------- writer */
+/* What writing cost, apart from the reference's own work. */
+typedef struct {
+    double writer_cpu_s;   /* CPU seconds in the writer's callbacks (all threads), block emission and commit */
+    int64_t file_bytes;
+    int64_t positions;     /* attended positions recorded (all rows) */
+} trc_write_stats;
+
 /* Runs cfg (exactly one parameter set; cfg->on_stage1/on_step/ctx are
  * replaced) for batch sequences with seeds cfg->wl->seed + i and writes the
  * trace to path. with_fidelity: store per-record fidelity (cfg->fidelity is
- * set accordingly). No file is left under path on failure. */
-int trc_record_run(const char *path, const rkv_run_cfg *cfg, int batch, int with_fidelity, kv_err *err);
+ * set accordingly). stats may be NULL. No file is left under path on failure. */
+int trc_record_run(const char *path, const rkv_run_cfg *cfg, int batch, int with_fidelity, trc_write_stats *stats,
+                   kv_err *err);
 
 /* Position-list coding (exposed for tests and the benchmark). Appends to
  * out (capacity must be at least 10 + 20·n); returns bytes written. */

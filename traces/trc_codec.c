@@ -3,13 +3,14 @@
  * encoding and a growable byte buffer. No I/O here. */
 #include "trc_internal.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- CRC32C (Castagnoli, reflected 0x82F63B78), slice-by-8 ---- */
 static uint32_t crc_tab[8][256];
-static int crc_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
@@ -22,16 +23,12 @@ static void crc_init(void)
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
             crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-    crc_ready = 1;
 }
 
-/* crc: 0 to start; chain by passing the previous result. The tables are
- * built once (deterministic content, so a benign first-use race writes the
- * same values; trc_record_run and trc_open call it before any thread). */
+/* crc: 0 to start; chain by passing the previous result. Thread-safe. */
 uint32_t trc_crc32c(uint32_t crc, const void *buf, size_t n)
 {
-    if (!crc_ready)
-        crc_init();
+    pthread_once(&crc_once, crc_init);
     const uint8_t *p = buf;
     uint32_t c = ~crc;
     while (n >= 8) {

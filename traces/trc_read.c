@@ -57,7 +57,7 @@ static int rd_u8(cur *c, unsigned *v, const char *what)
     return 0;
 }
 
-static int rd_var(cur *c, uint64_t *v, const char *what)
+static int rd_var_slow(cur *c, uint64_t *v, const char *what)
 {
     uint64_t x = 0;
     const size_t start = c->pos;
@@ -75,6 +75,16 @@ static int rd_var(cur *c, uint64_t *v, const char *what)
         }
     }
     return kv_errf(c->err, "%s: offset %zu: %s: varint longer than 10 bytes", c->r->name, start, what);
+}
+
+/* One-byte varints (most of a trace) inline; the rest through the checked loop. */
+static inline int rd_var(cur *c, uint64_t *v, const char *what)
+{
+    if (c->pos < c->end && c->r->data[c->pos] < 0x80) {
+        *v = c->r->data[c->pos++];
+        return 0;
+    }
+    return rd_var_slow(c, v, what);
 }
 
 /* A varint that must be <= max. */
@@ -343,7 +353,7 @@ int trc_open_mem(const void *data, size_t n, const char *name, trc_reader **out,
         goto fail;
     }
     const trc_header *h = &r->h;
-    uint64_t v;
+    uint64_t v = 0;
     if (rd_var(&c, &v, "index batch")) goto fail;
     if (v != (uint64_t)h->batch) { bad(&c, "%s: %llu sequences, expected the header's %llu", "index", v, (unsigned)h->batch); goto fail; }
     if (rd_var(&c, &v, "index steps")) goto fail;
@@ -455,24 +465,47 @@ static int rd_poslist(cur *c, ibuf *b, int64_t lim, int64_t *count, size_t *off)
         return -1;
     *off = b->used;
     int32_t *p = *b->buf + b->used;
+    const uint8_t *d = c->r->data;
+    const size_t end = c->end;
+    const uint64_t L = (uint64_t)lim;
+    size_t pos = c->pos; /* kept in a register; c->pos is synced around slow paths */
     uint64_t got = 0, next = 0;
     while (got < n) {
-        const size_t at = c->pos;
-        if (rd_var(c, &v, "position item")) return -1;
+        const size_t at = pos;
+        if (pos < end && d[pos] < 0x80) {
+            v = d[pos++];
+        } else {
+            c->pos = pos;
+            if (rd_var_slow(c, &v, "position item")) return -1;
+            pos = c->pos;
+        }
         uint64_t len = 1;
         if (v & 1) {
-            if (rd_var(c, &e, "run length")) return -1;
-            if (e > n - got || e + 2 > n - got) { c->pos = at; return bad(c, "%s: run of %llu+2 positions overflows the count (%llu left)", "position list", e, n - got); }
+            if (pos < end && d[pos] < 0x80) {
+                e = d[pos++];
+            } else {
+                c->pos = pos;
+                if (rd_var_slow(c, &e, "run length")) return -1;
+                pos = c->pos;
+            }
+            if (e > n - got || e + 2 > n - got) {
+                c->pos = at;
+                return bad(c, "%s: run of %llu+2 positions overflows the count (%llu left)", "position list", e, n - got);
+            }
             len = e + 2;
         }
         const uint64_t start = next + (v >> 1);
-        if ((v >> 1) >= (uint64_t)lim || start + len > (uint64_t)lim) {
+        if ((v >> 1) >= L || start + len > L) {
             c->pos = at;
-            return bad(c, "%s: position %llu out of range, expected below %llu", "position list", (v >> 1) >= (uint64_t)lim ? v >> 1 : start + len - 1, (unsigned long long)lim);
+            return bad(c, "%s: position %llu out of range, expected below %llu", "position list",
+                       (v >> 1) >= L ? v >> 1 : start + len - 1, (unsigned long long)lim);
         }
-        for (uint64_t k = 0; k < len; k++) p[got++] = (int32_t)(start + k);
+        int32_t *q = p + got, x = (int32_t)start;
+        for (uint64_t k = 0; k < len; k++) q[k] = x + (int32_t)k;
+        got += len;
         next = start + len;
     }
+    c->pos = pos;
     *count = (int64_t)n;
     b->used += n;
     return 0;
@@ -504,7 +537,7 @@ int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *er
     const uint64_t boff = r->d_off[(size_t)seq * (size_t)h->steps + (size_t)step];
     if (block_at(r, boff, TRC_BLK_STEP, &c, err)) return -1;
     const int G = h->G, nrec = h->nlayers * h->kv_heads;
-    uint64_t v, pos;
+    uint64_t v = 0, pos = 0;
     if (rd_var(&c, &v, "sequence") || check_id(&c, v, (uint64_t)seq, "sequence")) return -1;
     if (rd_var(&c, &v, "step") || check_id(&c, v, (uint64_t)step, "step")) return -1;
     if (rd_max(&c, &pos, (uint64_t)r->max_tok - 1, "position")) return -1;
@@ -623,7 +656,7 @@ int trc_read_stage1(trc_reader *r, int seq, trc_stage1 *s1, kv_err *err)
     cur c;
     if (block_at(r, r->s1_off[seq], TRC_BLK_STAGE1, &c, err)) return -1;
     const int nrec = h->nlayers * h->kv_heads;
-    uint64_t v;
+    uint64_t v = 0;
     if (rd_var(&c, &v, "sequence") || check_id(&c, v, (uint64_t)seq, "sequence")) return -1;
     if (nrec > s1->nrec) {
         trc_stage1_rec *nr = realloc(s1->rec, (size_t)nrec * sizeof *nr);

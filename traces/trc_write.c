@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     trc_buf rec;            /* encoded step records, concatenated */
@@ -18,6 +19,8 @@ typedef struct {
     int64_t *position;      /* (nsteps) token decoded at each step */
     int64_t steps_done;
     trc_buf s1;             /* encoded stage-1 record */
+    double cpu_s;           /* CPU seconds spent in this pair's callbacks */
+    int64_t positions;
     uint64_t *bm;           /* scratch bitmap over positions (ntok bits) */
     int32_t *slots;         /* scratch (ntok) */
 } pair_buf;
@@ -35,6 +38,13 @@ typedef struct {
     uint32_t crc;
     uint64_t *s1_off, *d_off;  /* (batch), (batch, nsteps) */
 } trc_writer;
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* ---------------------------------------------------------- sectors */
 /* Distinct sectors of one region's rows at the ascending slots[0..n). */
@@ -170,6 +180,7 @@ static int on_stage1(void *ctx, int set, int layer, int kvh, int nrows, const in
 {
     trc_writer *w = ctx;
     pair_buf *pb = &w->pairs[(size_t)w->lidx[layer] * (size_t)w->Hkv + (size_t)kvh];
+    const double t0 = thread_cpu_s();
     size_t need = 30;
     for (int r = 0; r < nrows; r++) need += poslist_max(kept ? nkept[r] : 2);
     if (trc_buf_reserve(&pb->s1, need) != 0)
@@ -190,6 +201,7 @@ static int on_stage1(void *ctx, int set, int layer, int kvh, int nrows, const in
             }
         }
     }
+    pb->cpu_s += thread_cpu_s() - t0;
     return 0;
 }
 
@@ -200,6 +212,7 @@ static int on_step(void *ctx, const rkv_record *rec)
     pair_buf *pb = &w->pairs[(size_t)w->lidx[rec->layer] * (size_t)w->Hkv + (size_t)rec->kv_head];
     if (rec->step != pb->steps_done || rec->step >= w->nsteps)
         return -1;
+    const double t0 = thread_cpu_s();
     if (!pb->bm) {
         pb->bm = calloc((size_t)(w->ntok + 63) / 64, 8);
         pb->slots = malloc((size_t)w->ntok * sizeof *pb->slots);
@@ -224,8 +237,10 @@ static int on_step(void *ctx, const rkv_record *rec)
                             o->bytes.aux, o->bytes.kv_write, o->bytes.scores};
     for (int i = 0; i < 6; i++) trc_put_varint(b, (uint64_t)cat[i]);
     for (int i = 0; i < 3; i++) trc_put_varint(b, (uint64_t)tc[i]);
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
         b->n += trc_poslist_encode(o->pos + (size_t)r * (size_t)o->cap, o->count[r], b->p + b->n);
+        pb->positions += o->count[r];
+    }
     trc_put_varint(b, (uint64_t)o->ndims);
     for (int r = 0; r < drows; r++) {
         uint8_t *bm = b->p + b->n;
@@ -255,6 +270,7 @@ static int on_step(void *ctx, const rkv_record *rec)
         pb->bm = NULL;
         pb->slots = NULL;
     }
+    pb->cpu_s += thread_cpu_s() - t0;
     return 0;
 }
 
@@ -430,8 +446,10 @@ static int64_t run_steps(const rkv_run_cfg *c)
     return n;
 }
 
-int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int with_fidelity, kv_err *err)
+int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int with_fidelity, trc_write_stats *stats,
+                   kv_err *err)
 {
+    double own = 0.0, t0 = thread_cpu_s(); /* the writer's own CPU time on this thread */
     if (cfg_in->nsets != 1)
         return kv_errf(err, "%s: a trace records one method and one budget, got %d parameter sets", path, cfg_in->nsets);
     if (batch < 1 || batch > 1 << 20)
@@ -440,7 +458,6 @@ int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int w
     if (m->num_hidden_layers > TRC_MAX_LAYERS || mdl_group_size(m) > 64 || m->head_dim > 512)
         return kv_errf(err, "%s: model too large for the trace format (layers <= %d, G <= 64, d <= 512)", path,
                        TRC_MAX_LAYERS);
-    (void)trc_crc32c(0, "", 0); /* build the tables before any thread */
     trc_writer w;
     memset(&w, 0, sizeof w);
     rkv_run_cfg cfg = *cfg_in;
@@ -518,8 +535,10 @@ int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int w
             w.pairs[i].steps_done = 0;
         }
         rkv_fidelity fid[1];
+        own += thread_cpu_s() - t0;
         if (rkv_run(&cfg, with_fidelity ? fid : NULL, err) != 0)
             goto fail_file;
+        t0 = thread_cpu_s();
         if (with_fidelity)
             rkv_fidelity_free(&fid[0]);
         if (emit_sequence(&w, err) != 0)
@@ -542,8 +561,22 @@ int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int w
     trc_le32(foot + 12, trc_crc32c(0, foot, 12));
     out_bytes(&w, foot, 16);
     trc_buf_free(&hb);
+    const int64_t file_bytes = (int64_t)w.off;
+    if (kv_afile_commit(&w.f, err) != 0) {
+        writer_free(&w);
+        return -1;
+    }
+    if (stats) {
+        stats->writer_cpu_s = own + thread_cpu_s() - t0;
+        stats->file_bytes = file_bytes;
+        stats->positions = 0;
+        for (size_t i = 0; i < np; i++) {
+            stats->writer_cpu_s += w.pairs[i].cpu_s;
+            stats->positions += w.pairs[i].positions;
+        }
+    }
     writer_free(&w);
-    return kv_afile_commit(&w.f, err);
+    return 0;
 oom_file:
     kv_errf(err, "%s: out of memory while writing the trace", path);
 fail_file:
