@@ -54,5 +54,7 @@ int cmd_params(int argc, char **argv);
 int cmd_fidelity(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #endif

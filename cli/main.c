@@ -8,6 +8,8 @@ static const cli_command commands[] = {
     {"fidelity", "run the reference against full attention and print fidelity metrics", cmd_fidelity},
     {"model", "list / show / import model architectures", cmd_model},
     {"hw", "list / show hardware models", cmd_hw},
+    {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
+    {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
 };
 
 static void usage(FILE *fp)

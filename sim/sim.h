@@ -1,0 +1,191 @@
+/* sim.h — the cost model: a decode step as a sequence of kernels per layer,
+ * each priced as max(bytes / (bandwidth × efficiency(run length)),
+ * FLOPs / (peak × compute efficiency)) + launch cost, summed step by step as
+ * the context grows; prefill (TTFT) with stage-1 scoring; the memory
+ * footprint per tensor-parallel rank with its peak over prefill and decode;
+ * and the capacity planner (largest batch, longest context, GPUs needed).
+ *
+ * Byte counts come from an access source (sim_access_source): the method's
+ * analytic counts (refimpl's traffic(), sim_access_analytic) or a trace
+ * (per-step, per-layer bytes and contiguous runs by access category). The
+ * sim never looks inside either.
+ *
+ * It deliberately does not model: queueing or continuous batching (every
+ * sequence of a batch is at the same step), L2 hits, kernel overlap, or
+ * pipeline parallelism. "Does not fit" is a result (sim_memory.fits), never
+ * an error. */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdint.h>
+#include "hw.h"
+#include "kv_common.h"
+#include "mdl.h"
+#include "rkv.h"
+
+/* ---- access categories (DESIGN.md), plus `other` (activations, mask rows) */
+enum {
+    SIM_CAT_WEIGHTS, SIM_CAT_KV_EXACT, SIM_CAT_KV_FULL, SIM_CAT_AUX, SIM_CAT_KV_WRITE, SIM_CAT_SCORES,
+    SIM_CAT_OTHER, SIM_CAT_N
+};
+extern const char *const sim_cat_names[SIM_CAT_N];
+
+/* ---- kernels of a decode step */
+enum {
+    SIM_K_ELEMENTWISE, /* RMSNorms, SiLU·mul, residual adds, embedding row */
+    SIM_K_QKV,         /* QKV projection GEMV */
+    SIM_K_KV_APPEND,   /* RoPE, K/V append, page metadata update */
+    SIM_K_ATTN_DENSE,  /* dense scan of the cache (full; exact-topk's key scan) */
+    SIM_K_AUX_SCORE,   /* estimate from page min/max or transposed K, scores written */
+    SIM_K_TOPK,        /* top-k over the scores */
+    SIM_K_ATTN_SPARSE, /* attention over selected / retained rows (a gather) */
+    SIM_K_O_PROJ,      /* output projection GEMV */
+    SIM_K_MLP,         /* gate+up and down GEMVs */
+    SIM_K_ALLREDUCE,   /* tensor-parallel all-reduce over the interconnect */
+    SIM_K_LM_HEAD,     /* final norm, LM head GEMV, sampling: once per step */
+    SIM_K_N
+};
+extern const char *const sim_kernel_names[SIM_K_N];
+
+/* ---- access sources: where byte counts come from ----------------------- */
+/* One layer of one decode step of ONE sequence, summed over all its KV heads
+ * (the whole model, before any tensor-parallel split). */
+typedef struct {
+    double bytes[SIM_CAT_N];  /* kv_exact, kv_full, aux, kv_write, scores (weights/other: sim's own) */
+    double runs[SIM_CAT_N];   /* contiguous runs those bytes were read in; 0: one long stream */
+    double flops[SIM_CAT_N];  /* arithmetic on what was read (2 per multiply-add, all query heads) */
+} sim_layer_access;
+
+/* A source answers per (step, layer). Layers >= uniform_from all give the
+ * same answer, so the sim asks once for them and multiplies (analytic
+ * counts: skip_layers; a trace: num_hidden_layers, i.e. none). */
+typedef struct {
+    const char *name;                 /* "analytic", "trace" */
+    int64_t steps;                    /* decode steps it can answer */
+    int uniform_from;
+    int (*layer_step)(void *ctx, int64_t step, int layer, sim_layer_access *out, kv_err *err);
+    void *ctx;
+} sim_access_source;
+
+/* The analytic source: refimpl's traffic() of p (× Hkv), dense for layers
+ * below p->skip_layers, with contiguous runs from the method's layout
+ * (sim_exact_run_bytes / sim_aux_run_bytes). ctx must outlive src. */
+typedef struct {
+    rkv_params p, full;
+    int num_kv_heads;
+    int shape, shape_full;    /* rows of access.c's layout table, looked up once */
+} sim_analytic_ctx;
+void sim_access_analytic(sim_access_source *src, sim_analytic_ctx *ctx, const mdl_model *m, const rkv_params *p);
+
+/* Contiguous bytes per run when the method reads its selected K/V rows (head-
+ * major layout: a token row of one head is d·b bytes, a whole page p·d·b) and
+ * its auxiliary data (dims-major min/max or transposed K: one run per chosen
+ * dimension). 0 means "one long stream". */
+double sim_exact_run_bytes(const rkv_params *p, int64_t cache_tokens);
+double sim_aux_run_bytes(const rkv_params *p, int64_t cache_tokens);
+
+/* ---- configuration ----------------------------------------------------- */
+typedef enum {
+    SIM_HARNESS_ENGINE = 0,   /* a well-built engine: fused kernels, no mask, peak over prefill+decode */
+    SIM_HARNESS_GPT_FAST = 1  /* the paper's gpt-fast: S×S bool mask, SDPA-math dense decode, unfused
+                                 sparse path, bf16 weights, peak measured after prefill */
+} sim_harness;
+int sim_harness_parse(const char *s, sim_harness *h); /* "engine" | "gpt-fast"; 0 ok, -1 unknown */
+const char *sim_harness_name(sim_harness h);
+
+typedef struct {
+    const mdl_model *model;
+    const hw_model *hw;
+    rkv_params params;                 /* resolved method (context, new tokens, budget) */
+    int64_t batch;                     /* B sequences, all at the same step */
+    int tp;                            /* tensor-parallel ranks N */
+    sim_harness harness;
+    int cuda_graphs;                   /* 1: launch_graph_s per kernel; 0: launch_s */
+    double weight_bytes_per_param;     /* 2 (bf16) */
+    double act_bytes;                  /* activation element bytes: 2 */
+    int64_t prefill_chunk;             /* tokens per prefill chunk; 0: harness default */
+    double reserve_bytes;              /* runtime reserve; < 0: default (sim_config_defaults) */
+    const sim_access_source *access;   /* NULL: the analytic counts of params */
+} sim_config;
+
+/* B = 1, N = 1, engine, CUDA graphs on, bf16 weights and activations. */
+void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p);
+
+/* ---- results ----------------------------------------------------------- */
+typedef struct {
+    double weights_bytes;       /* per rank */
+    double kv_bytes;            /* K+V retained at the end of generation, all sequences */
+    double aux_bytes;           /* page min/max, transposed K */
+    double workspace_bytes;     /* activations and workspace at the peak */
+    double reserve_bytes;       /* runtime reserve (allocator, NCCL); 0 for gpt-fast */
+    double mask_bytes;          /* gpt-fast's bool causal mask (0 otherwise) */
+    double prefill_peak_bytes;  /* weights + KV while prefilling (one layer full) + workspace */
+    double decode_peak_bytes;
+    double peak_bytes;          /* engine: max of both + reserve; gpt-fast: decode peak, as it measures */
+    double capacity_bytes;      /* usable_capacity_bytes */
+    int fits;                   /* max(prefill, decode) peak + reserve <= capacity */
+} sim_memory;
+
+typedef struct {
+    int64_t steps;              /* decode steps timed: max(1, new - 1) (prefill gives the first token) */
+    double decode_s;            /* sum over the steps */
+    double step_time_s;         /* decode_s / steps */
+    double first_step_s, last_step_s;
+    double tokens_per_s;        /* batch · steps / decode_s (all ranks together serve one batch) */
+    double ttft_s;              /* prefill incl. stage 1 */
+    double prefill_s, stage1_s;
+    double kernel_s[SIM_K_N];   /* per step (mean), summed over layers */
+    double kernel_launches[SIM_K_N];
+    double cat_bytes[SIM_CAT_N];/* per step (mean), per rank, all layers, whole batch */
+    double flops_per_step;      /* per rank */
+    sim_memory mem;
+} sim_result;
+
+/* Memory only (cheap; what the planner iterates). */
+int sim_memory_compute(const sim_config *c, sim_memory *m, kv_err *err);
+/* Time and memory. */
+int sim_predict(const sim_config *c, sim_result *r, kv_err *err);
+
+/* Per-rank shapes (TP splits query heads, MLP columns and vocab; KV heads
+ * are split, replicated once N exceeds Hkv). Errors when Hq % N != 0. */
+typedef struct {
+    int hq, hkv;                 /* heads on one rank */
+    double layer_weight_bytes;   /* one layer's weights on one rank */
+    double qkv_bytes, o_bytes, mlp_bytes, norm_bytes;
+    double lm_head_bytes, embed_bytes;
+    double weights_bytes;        /* everything resident on one rank */
+} sim_rank_shape;
+int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err);
+/* sim_memory_compute for an already computed shape. */
+void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *s, sim_memory *m);
+
+/* ---- planner ----------------------------------------------------------- */
+typedef struct {
+    const mdl_model *model;
+    const hw_model *hw;
+    const char *method;
+    rkv_request rq;              /* context, max_new, budget and overrides */
+    int tp;
+    sim_harness harness;
+    int cuda_graphs;
+    double tpot_slo_s;           /* 0: none */
+    double target_tokens_per_s;  /* 0: none */
+    int64_t max_batch_limit;     /* search cap (default 4096) */
+} sim_plan_in;
+
+typedef struct {
+    int fits;                    /* batch 1 fits */
+    int64_t max_batch;           /* largest batch that fits (0: none) */
+    double tokens_per_s, tpot_s; /* at max_batch */
+    int64_t slo_batch;           /* largest batch meeting the SLO (0: none / no SLO) */
+    double slo_tokens_per_s, slo_tpot_s;
+    int64_t max_context_at_batch1;
+    int64_t gpus_for_target;     /* 0: no target or unreachable */
+    sim_memory mem;              /* at max_batch (at batch 1 when nothing fits) */
+} sim_plan_row;
+
+/* Largest batch in [1, limit] whose memory fits (0 when batch 1 does not). */
+int sim_max_batch(const sim_config *c, int64_t limit, int64_t *out, kv_err *err);
+int sim_plan(const sim_plan_in *in, sim_plan_row *row, kv_err *err);
+
+#endif

@@ -1,0 +1,303 @@
+/* step.c — the decode-step timeline and prefill (TTFT) of sim.h.
+ *
+ * Per layer, per rank: elementwise (norms, SiLU·mul, adds), QKV GEMV, KV
+ * append (RoPE + append + page metadata), the method's attention kernels
+ * (dense scan; or aux scoring, top-k, sparse gather attention), O GEMV,
+ * all-reduce, MLP GEMVs, all-reduce; once per step the LM head. Each kernel:
+ *   max(bytes / (bandwidth × eff(run)), FLOPs / (peak × compute_eff)) + launches × launch cost
+ * with eff(run) = hw_bandwidth_efficiency(run bytes) for gathers and the
+ * streaming efficiency for long reads. All-reduce (ring): fixed latency +
+ * 2(N−1)/N · bytes / link bandwidth. Decode time is summed step by step as
+ * the cache grows; nothing is averaged before it is summed.
+ *
+ * gpt-fast (the paper's harness) differs in three places: dense decode is
+ * SDPA's math path over the whole max_seq_length cache under a mask (scores
+ * materialised in bf16, GQA by repeat_interleave fused into the products so
+ * that each query head reads its K/V: G-fold reads), the sparse path is unfused PyTorch ops (the
+ * selected K/V gathered into a compact copy, then attended), and it launches
+ * more, smaller kernels. Prefill (both harnesses) is chunked and compute bound
+ * with an efficient attention kernel. */
+#include "sim.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *const sim_kernel_names[SIM_K_N] = {"elementwise", "qkv_gemv", "kv_append", "attn_dense",
+                                               "aux_score",   "topk",     "attn_sparse", "o_gemv",
+                                               "mlp_gemv",    "allreduce", "lm_head"};
+
+/* PCIe Gen4 x16, one direction, for GPUs without NVLink (an assumption). */
+#define SIM_PCIE_BYTES_PER_S 25e9
+
+int sim_harness_parse(const char *s, sim_harness *h)
+{
+    if (!strcmp(s, "engine")) *h = SIM_HARNESS_ENGINE;
+    else if (!strcmp(s, "gpt-fast")) *h = SIM_HARNESS_GPT_FAST;
+    else return -1;
+    return 0;
+}
+
+const char *sim_harness_name(sim_harness h) { return h == SIM_HARNESS_GPT_FAST ? "gpt-fast" : "engine"; }
+
+void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p)
+{
+    memset(c, 0, sizeof *c);
+    c->model = m;
+    c->hw = h;
+    c->params = *p;
+    c->batch = 1;
+    c->tp = 1;
+    c->harness = SIM_HARNESS_ENGINE;
+    c->cuda_graphs = 1;
+    c->weight_bytes_per_param = 2.0;
+    c->act_bytes = 2.0;
+    c->reserve_bytes = -1.0;
+}
+
+/* The device as the kernels see it; memoises the last efficiency lookup per kernel. */
+typedef struct {
+    const hw_model *h;
+    double bw, flops, launch, link;
+    double memo_run[SIM_K_N], memo_eff[SIM_K_N];
+    sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
+    double weight;   /* multiplier applied when accumulating (layers, 1/steps) */
+} dev;
+
+static double eff_of(dev *v, int k, double run)
+{
+    if (run <= 0.0)
+        return v->h->stream_read_efficiency;
+    if (run != v->memo_run[k]) {
+        v->memo_run[k] = run;
+        v->memo_eff[k] = hw_bandwidth_efficiency(v->h, run);
+    }
+    return v->memo_eff[k];
+}
+
+/* One kernel: bytes read or written with run length `run` (0: stream). Returns seconds. */
+static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
+{
+    if (bytes <= 0.0 && flops <= 0.0)
+        return 0.0;
+    double tm = bytes / (v->bw * eff_of(v, k, run));
+    double tc = flops / v->flops;
+    double t = (tm > tc ? tm : tc) + launches * v->launch;
+    if (v->r) {
+        v->r->kernel_s[k] += v->weight * t;
+        v->r->kernel_launches[k] += v->weight * launches;
+        v->r->flops_per_step += v->weight * flops;
+    }
+    return t;
+}
+
+static double allreduce(dev *v, int tp, double bytes)
+{
+    if (tp <= 1)
+        return 0.0;
+    double t = v->h->allreduce_latency_s + 2.0 * (tp - 1) / tp * bytes / v->link;
+    if (v->r) {
+        v->r->kernel_s[SIM_K_ALLREDUCE] += v->weight * t;
+        v->r->kernel_launches[SIM_K_ALLREDUCE] += v->weight;
+        v->r->cat_bytes[SIM_CAT_OTHER] += v->weight * bytes;
+    }
+    return t;
+}
+
+static void add_bytes(dev *v, int cat, double bytes)
+{
+    if (v->r) v->r->cat_bytes[cat] += v->weight * bytes;
+}
+
+/* The per-step part that does not depend on the context: weight GEMVs,
+ * elementwise kernels, all-reduces for all layers, and the LM head. */
+static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
+{
+    const mdl_model *m = c->model;
+    const double B = (double)c->batch, L = m->num_hidden_layers, h = m->hidden_size, ab = c->act_bytes;
+    const double wb = c->weight_bytes_per_param;
+    const int gf = c->harness == SIM_HARNESS_GPT_FAST;
+    const double w0 = v->weight;
+    double t = 0.0;
+    v->weight = w0 * L;
+    /* activations in and out of each GEMV, per sequence */
+    const double qkv_io = (h + (s->hq + 2.0 * s->hkv) * m->head_dim) * ab;
+    const double o_io = (s->hq * (double)m->head_dim + h) * ab;
+    const double mlp_io = (2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
+    const double ew_io = (4.0 * h + 2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
+    t += L * kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + B * ew_io, 0, 0, gf ? 5 : 3);
+    t += L * kern(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 0, 2.0 * B * s->qkv_bytes / wb, 1);
+    t += L * kern(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 0, 2.0 * B * s->o_bytes / wb, 1);
+    t += L * kern(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 0, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2);
+    v->weight = w0 * L * 2.0; /* two per layer */
+    t += L * 2.0 * allreduce(v, c->tp, B * h * ab);
+    v->weight = w0 * L;
+    add_bytes(v, SIM_CAT_WEIGHTS, s->layer_weight_bytes);
+    add_bytes(v, SIM_CAT_OTHER, B * (ew_io + qkv_io + o_io + mlp_io));
+    v->weight = w0;
+    /* embedding row, final norm, LM head, logits (fp32), sampling */
+    const double vocab_r = (double)m->vocab_size / c->tp;
+    const double io = B * (h * wb + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
+    t += kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + h * wb + io, 0, 2.0 * B * s->lm_head_bytes / wb, 4);
+    t += allreduce(v, c->tp, B * vocab_r * 4.0); /* gather of the logits */
+    add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * wb);
+    add_bytes(v, SIM_CAT_OTHER, io);
+    return t;
+}
+
+/* The attention side of one layer for one step, given what one sequence
+ * reads (a, whole model) scaled to this rank and batch. */
+static double step_layer(dev *v, const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a)
+{
+    const mdl_model *m = c->model;
+    const rkv_params *p = &c->params;
+    const double f = (double)c->batch * s->hkv / m->num_key_value_heads; /* sequences × share of KV heads */
+    const int gf = c->harness == SIM_HARNESS_GPT_FAST;
+    const double b = (double)rkv_dtype_bytes(p->kv_dtype);
+    double by[SIM_CAT_N], run[SIM_CAT_N];
+    for (int i = 0; i < SIM_CAT_N; i++) {
+        by[i] = f * a->bytes[i];
+        run[i] = a->runs[i] > 0.0 ? a->bytes[i] / a->runs[i] : 0.0;
+    }
+    double t = 0.0;
+    t += kern(v, SIM_K_KV_APPEND, by[SIM_CAT_KV_WRITE], run[SIM_CAT_KV_WRITE], 0, 1);
+    if (by[SIM_CAT_KV_FULL] > 0.0) {
+        double bytes = by[SIM_CAT_KV_FULL], extra = 0.0, launches = 1;
+        if (gf && !strcmp(p->method->name, "full")) {
+            /* SDPA math over max_seq under the mask, GQA by repeat_interleave
+             * that Inductor fuses into the M = 1 products: every query head
+             * reads its K/V over max_seq (G-fold reads, no copies: the paper's
+             * decode peak leaves no room for copies); bf16 scores written,
+             * softmaxed (read + write) and read; one mask row */
+            const double ms = (double)((p->S + p->max_new + 7) / 8 * 8), G = p->G;
+            const double kvr = (double)c->batch * s->hkv * ms * 2.0 * p->d * b;
+            bytes = kvr * G;
+            extra = (double)c->batch * s->hq * ms * 2.0 * 4.0 + ms;
+            launches = 5;
+        }
+        t += kern(v, SIM_K_ATTN_DENSE, bytes + extra, 0, f * a->flops[SIM_CAT_KV_FULL], launches);
+        add_bytes(v, SIM_CAT_KV_FULL, bytes);
+        add_bytes(v, SIM_CAT_SCORES, extra);
+    }
+    if (by[SIM_CAT_AUX] > 0.0 || by[SIM_CAT_SCORES] > 0.0) {
+        t += kern(v, SIM_K_AUX_SCORE, by[SIM_CAT_AUX] + by[SIM_CAT_SCORES] / 2.0, run[SIM_CAT_AUX],
+                  f * a->flops[SIM_CAT_AUX], gf ? 4 : 1);
+        t += kern(v, SIM_K_TOPK, by[SIM_CAT_SCORES] / 2.0, 0, 0, gf ? 2 : 1);
+    }
+    if (by[SIM_CAT_KV_EXACT] > 0.0) {
+        /* gpt-fast gathers the rows into a compact copy (read at the run length,
+         * written and read back as streams); an engine attends in place */
+        double ex = by[SIM_CAT_KV_EXACT];
+        double tg = kern(v, SIM_K_ATTN_SPARSE, ex, run[SIM_CAT_KV_EXACT], f * a->flops[SIM_CAT_KV_EXACT], gf ? 3 : 1);
+        if (gf)
+            tg += kern(v, SIM_K_ATTN_SPARSE, 2.0 * ex, 0, 0, 2);
+        t += tg;
+    }
+    add_bytes(v, SIM_CAT_KV_EXACT, by[SIM_CAT_KV_EXACT] * (gf ? 3.0 : 1.0));
+    add_bytes(v, SIM_CAT_AUX, by[SIM_CAT_AUX]);
+    add_bytes(v, SIM_CAT_KV_WRITE, by[SIM_CAT_KV_WRITE]);
+    add_bytes(v, SIM_CAT_SCORES, by[SIM_CAT_SCORES]);
+    return t;
+}
+
+/* Prefill of the prompt in chunks (compute bound GEMMs and causal attention)
+ * plus stage 1 (window scores, pooling, top-k, compaction, page build). */
+static double prefill(dev *v, const sim_config *c, const sim_rank_shape *s, double *stage1_s)
+{
+    const mdl_model *m = c->model;
+    const rkv_params *p = &c->params;
+    const double B = (double)c->batch, L = m->num_hidden_layers, h = m->hidden_size, ab = c->act_bytes;
+    const double wb = c->weight_bytes_per_param, d = p->d, b = (double)rkv_dtype_bytes(p->kv_dtype);
+    const int64_t chunk = c->prefill_chunk > 0 ? c->prefill_chunk : (c->harness == SIM_HARNESS_GPT_FAST ? 4096 : 8192);
+    const double gemm_w = s->qkv_bytes + s->o_bytes + s->mlp_bytes;
+    double t = 0.0;
+    for (int64_t s0 = 0; s0 < p->S; s0 += chunk) {
+        const double n = (double)(p->S - s0 < chunk ? p->S - s0 : chunk);
+        double io = B * n * (2.0 * h + (s->hq + 2.0 * s->hkv) * d + 3.0 * m->intermediate_size / c->tp) * ab * 2.0;
+        double tl = kern(v, SIM_K_MLP, gemm_w + io, 0, 2.0 * B * n * gemm_w / wb, 4);
+        double pairs = n * (double)s0 + n * (n + 1.0) / 2.0; /* causal (query, key) pairs */
+        double kvb = B * s->hkv * ((double)s0 + n) * 2.0 * d * b;
+        tl += kern(v, SIM_K_ATTN_DENSE, kvb + B * n * s->hq * d * ab * 2.0, 0, 4.0 * B * s->hq * d * pairs, 2);
+        tl += kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + B * n * 6.0 * h * ab, 0, 0, 3);
+        tl += 2.0 * allreduce(v, c->tp, B * n * h * ab);
+        t += L * tl;
+    }
+    t += kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * ab, 0, 2.0 * B * s->lm_head_bytes / wb, 3);
+    /* stage 1 per layer */
+    double t1 = 0.0;
+    rkv_storage st;
+    p->method->storage(p, &st);
+    if (p->window_size > 0 && p->kernel_size > 0 && p->prompt_budget < p->S) {
+        const double S = (double)p->S, w = (double)p->window_size, P = (double)p->prompt_budget;
+        double bytes = B * s->hkv * S * d * b            /* keys */
+                       + 2.0 * B * s->hq * w * S * 4.0   /* window probabilities written, read */
+                       + 2.0 * B * s->hkv * S * 8.0      /* votes pooled, top-k */
+                       + 2.0 * B * s->hkv * P * 2.0 * d * b; /* compaction */
+        t1 = L * kern(v, SIM_K_TOPK, bytes, 0, 2.0 * B * s->hq * w * S * d, 5);
+    }
+    if (st.aux_bytes > 0) /* build page min/max (or transposed K) over what is kept */
+        t1 += L * kern(v, SIM_K_AUX_SCORE, B * s->hkv * ((double)p->prompt_budget * d * b + (double)st.aux_bytes), 0, 0, 1);
+    *stage1_s = t1;
+    return t + t1;
+}
+
+static void dev_init(dev *v, const sim_config *c)
+{
+    memset(v, 0, sizeof *v);
+    v->h = c->hw;
+    v->bw = c->hw->hbm_bandwidth_bytes_per_s;
+    v->flops = c->hw->bf16_dense_flops * c->hw->compute_efficiency;
+    v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
+    v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : SIM_PCIE_BYTES_PER_S;
+    for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
+}
+
+int sim_predict(const sim_config *c, sim_result *r, kv_err *err)
+{
+    const mdl_model *m = c->model;
+    const rkv_params *p = &c->params;
+    memset(r, 0, sizeof *r);
+    if (c->batch < 1)
+        return kv_errf(err, "batch must be at least 1, got %lld", (long long)c->batch);
+    sim_rank_shape s;
+    if (sim_rank_shape_compute(c, &s, err) != 0)
+        return -1;
+    sim_memory_of_shape(c, &s, &r->mem);
+    sim_access_source an;
+    sim_analytic_ctx actx;
+    const sim_access_source *src = c->access;
+    if (!src) {
+        sim_access_analytic(&an, &actx, m, p);
+        src = &an;
+    }
+    r->steps = p->max_new > 1 ? p->max_new - 1 : 1;
+    if (src->steps < r->steps)
+        return kv_errf(err, "%s source holds %lld decode steps; %lld needed (--new %lld)", src->name,
+                       (long long)src->steps, (long long)r->steps, (long long)p->max_new);
+    dev v;
+    dev_init(&v, c);
+    v.r = r;
+    const double inv = 1.0 / (double)r->steps;
+    v.weight = 1.0; /* the fixed part is the same every step: accumulate it once */
+    const double fixed = step_fixed(&v, c, &s);
+    const int L = m->num_hidden_layers;
+    const int uni = src->uniform_from < L ? src->uniform_from : L;
+    sim_layer_access a;
+    for (int64_t st = 0; st < r->steps; st++) {
+        double t = fixed;
+        for (int l = 0; l <= uni && l < L; l++) {
+            if (src->layer_step(src->ctx, st, l, &a, err) != 0)
+                return -1;
+            v.weight = inv * (l == uni ? (double)(L - uni) : 1.0);
+            t += (l == uni ? (double)(L - uni) : 1.0) * step_layer(&v, c, &s, &a);
+        }
+        if (st == 0) r->first_step_s = t;
+        r->last_step_s = t;
+        r->decode_s += t;
+    }
+    r->step_time_s = r->decode_s / (double)r->steps;
+    r->tokens_per_s = (double)c->batch * (double)r->steps / r->decode_s;
+    v.r = NULL;
+    r->prefill_s = prefill(&v, c, &s, &r->stage1_s);
+    r->ttft_s = r->prefill_s;
+    return 0;
+}
