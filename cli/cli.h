@@ -56,5 +56,7 @@ int cmd_model(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -10,6 +10,8 @@ static const cli_command commands[] = {
     {"hw", "list / show hardware models", cmd_hw},
     {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
     {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
+    {"sweep", "models x GPUs x methods x budgets x contexts x batches to CSV (shards, resume, merge)", cmd_sweep},
+    {"report", "plots (gnuplot) and a README from a sweep CSV", cmd_report},
 };
 
 static void usage(FILE *fp)
