@@ -7,7 +7,7 @@
 
 static void help(void)
 {
-    printf("usage: kvsim report --sweep FILE.csv --out DIR [--gpu-dir DIR] [--notes FILE.md]\n\n"
+    printf("usage: kvsim report --sweep FILE.csv --out DIR [--gpu-dir DIR] [--notes FILE.md] [--tp N]\n\n"
            "Writes DIR/README.md and, drawn by gnuplot (PNG and SVG, with the NAME.gp script and NAME.dat data\n"
            "beside each so it can be redrawn): speedup vs budget per context and per method, peak memory and\n"
            "largest batch vs context per GPU, fidelity vs budget and the Pareto fronts (when the sweep has\n"
@@ -17,6 +17,7 @@ static void help(void)
            "  --out DIR       output directory (created)\n"
            "  --gpu-dir DIR   measurements (reports/gpu when it exists)\n"
            "  --notes FILE    markdown appended to README.md (e.g. the comparison with published figures)\n"
+           "  --tp N          TP of the slices the plots hold fixed (the smallest swept)\n"
            "Needs gnuplot on PATH (Debian: gnuplot-nox).\n");
 }
 
@@ -36,6 +37,9 @@ int cmd_report(int argc, char **argv)
     ro.out_dir = cli_opt_str(&o, "out", NULL);
     ro.gpu_dir = cli_opt_str(&o, "gpu-dir", "reports/gpu");
     ro.notes = cli_opt_str(&o, "notes", NULL);
+    int64_t tp;
+    if (cli_opt_i64(&o, "tp", 0, &tp)) return CLI_USAGE;
+    ro.tp = tp;
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,15 +70,17 @@ int rpt_find_gnuplot(char *path, size_t cap, char *png_terminal, size_t tcap, kv
     }
     if (!path[0])
         return kv_errf(err, "gnuplot not found on PATH; install it (Debian: apt-get install gnuplot-nox) and rerun");
-    /* pngcairo where gnuplot has cairo, else libgd's png */
+    /* pngcairo where gnuplot has cairo, else libgd's png (stdin closed: gnuplot never waits on a pager) */
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "'%s' -e 'set terminal' 2>&1", path);
+    snprintf(cmd, sizeof cmd, "'%s' -e 'set terminal pngcairo' </dev/null 2>&1", path);
     FILE *p = popen(cmd, "r");
     int cairo = 0;
-    char line[512];
-    while (p && fgets(line, sizeof line, p))
-        if (strstr(line, " pngcairo ")) cairo = 1;
-    if (p) pclose(p);
+    if (p) {
+        char line[512];
+        int said = 0;
+        while (fgets(line, sizeof line, p)) said = 1;
+        cairo = pclose(p) == 0 && !said;
+    }
     snprintf(png_terminal, tcap, "%s", cairo ? "pngcairo" : "png");
     return 0;
 }
@@ -238,6 +241,8 @@ static int run_gnuplot(rpt *r, const char *script, kv_err *err)
     if (pid < 0) return kv_errf(err, "fork failed: %s", strerror(errno));
     if (pid == 0) {
         if (chdir(r->o->out_dir) != 0) _exit(126);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) dup2(nul, 0);
         FILE *lg = fopen("gnuplot.log", "a");
         if (lg) {
             dup2(fileno(lg), 1);
@@ -392,11 +397,11 @@ static int plot_memory_context(rpt *r, int batch_plot, kv_err *err)
             int any = 0;
             for (int c = 0; c < nc; c++) {
                 const rrow *w = find(r, hws[h], r->harness, m, b, ctx[c], r->batch, r->tp);
-                if (!w) continue;
+                if (!w || (batch_plot && w->max_batch < 1)) continue; /* nothing fits: no point on a log axis */
                 if (!any) {
                     char spec[256], hd[128];
                     snprintf(hd, sizeof hd, "%s %s", hws[h], m);
-                    if (batch_plot) snprintf(spec, sizeof spec, "1:($2 > 0 ? $2 : NaN) with linespoints lc %d dt %d title '%s %s'", h + 1, s + 1, hws[h], m);
+                    if (batch_plot) snprintf(spec, sizeof spec, "1:2 with linespoints lc %d dt %d title '%s %s'", h + 1, s + 1, hws[h], m);
                     else snprintf(spec, sizeof spec, "1:($2/1e9) with linespoints lc %d dt %d title '%s %s'", h + 1, s + 1, hws[h], m);
                     plot_block(&p, hd, spec);
                     fprintf(p.dat, batch_plot ? "# context max_batch\n" : "# context peak_bytes kv_bytes aux_bytes weights_bytes capacity_bytes\n");
@@ -528,10 +533,12 @@ static int plot_pareto(rpt *r, int memory, kv_err *err)
     }
     fprintf(r->md, "%s front (the CSV's `%s` column; points that fit):", memory ? "Memory–fidelity" : "Speed–fidelity",
             memory ? "pareto_memory_fidelity" : "pareto_speed_fidelity");
-    for (int i = 0; i < nf; i++)
-        fprintf(r->md, "%s %s%s%lld (%.2f%s, recall %.4f)", i ? "," : "", front[i].method, front[i].budget ? " t=" : "",
-                (long long)front[i].budget, memory ? front[i].peak / 1e9 : front[i].speedup, memory ? " GB" : "x",
-                front[i].fid[0]);
+    for (int i = 0; i < nf; i++) {
+        char t[32] = "";
+        if (front[i].budget > 0) snprintf(t, sizeof t, " t=%lld", (long long)front[i].budget);
+        fprintf(r->md, "%s %s%s (%.2f%s, recall %.4f)", i ? "," : "", front[i].method, t,
+                memory ? front[i].peak / 1e9 : front[i].speedup, memory ? " GB" : "x", front[i].fid[0]);
+    }
     fprintf(r->md, "\n\n");
     char cap[256];
     snprintf(cap, sizeof cap, "Every (method, budget) at context %lld; the line joins the points no other point beats "
@@ -638,6 +645,40 @@ static int plot_roofline(rpt *r, kv_err *err)
     snprintf(cap, sizeof cap, "Every kernel with FLOPs of one decode step of full and %s t=%lld, placed by its "
              "arithmetic intensity and attained throughput under the %s roofline.", r->method, (long long)r->budget, h.name);
     return plot_close(r, &p, cap, err);
+}
+
+/* Which GPUs, how many: per (GPU, context), the largest batch at each TP for
+ * full and the reference method, and the fewest ranks on which batch 1 fits. */
+static void capacity_table(rpt *r)
+{
+    const char *hws[64];
+    int64_t ctx[64], tps[64];
+    int nh = STR_AXIS(hw, hws, 64), nc = I64_AXIS(context, ctx, 64, 0), nt = I64_AXIS(tp, tps, 64, 0);
+    fprintf(r->md, "## Capacity: largest batch per GPU and TP\n\n%s, %s harness; each cell: largest batch that fits per "
+            "TP group, full / %s t=%lld (0: batch 1 does not fit). Tokens/s at that batch are in the CSV.\n\n| GPU | "
+            "context |", r->model, r->harness, r->method, (long long)r->budget);
+    for (int t = 0; t < nt; t++) fprintf(r->md, " TP %lld |", (long long)tps[t]);
+    fprintf(r->md, " fewest GPUs for batch 1: full / %s |\n|---|---|", r->method);
+    for (int t = 0; t <= nt; t++) fprintf(r->md, "---|");
+    fprintf(r->md, "\n");
+    for (int h = 0; h < nh; h++)
+        for (int c = 0; c < nc; c++) {
+            int64_t need[2] = {0, 0};
+            fprintf(r->md, "| %s | %lld |", hws[h], (long long)ctx[c]);
+            for (int t = 0; t < nt; t++) {
+                const rrow *f = find(r, hws[h], r->harness, "full", -1, ctx[c], r->batch, tps[t]);
+                const rrow *k = find(r, hws[h], r->harness, r->method, r->budget, ctx[c], r->batch, tps[t]);
+                if (f && f->max_batch > 0 && !need[0]) need[0] = tps[t];
+                if (k && k->max_batch > 0 && !need[1]) need[1] = tps[t];
+                if (f && k) fprintf(r->md, " %lld / %lld |", (long long)f->max_batch, (long long)k->max_batch);
+                else fprintf(r->md, " – |");
+            }
+            char a[32] = "none swept", b[32] = "none swept";
+            if (need[0]) snprintf(a, sizeof a, "%lld", (long long)need[0]);
+            if (need[1]) snprintf(b, sizeof b, "%lld", (long long)need[1]);
+            fprintf(r->md, " %s / %s |\n", a, b);
+        }
+    fprintf(r->md, "\n");
 }
 
 /* ---- predicted vs measured (reports/gpu/ *.json from make gpu-check) ------------ */
@@ -784,6 +825,7 @@ static void pick_slice(rpt *r)
         if (w->context > r->max_context) r->max_context = w->context;
     }
     if (has_rkv) r->method = "rocketkv";
+    if (r->o->tp > 0) r->tp = r->o->tp;
     r->budget = has_1024 ? 1024 : bmin;
 }
 
@@ -855,6 +897,7 @@ int rpt_write(const rpt_opts *o, rpt_summary *s, kv_err *err)
     if (plot_speedup_budget(&r, err) != 0 || plot_speedup_methods(&r, err) != 0 || plot_memory_context(&r, 0, err) != 0 ||
         plot_memory_context(&r, 1, err) != 0)
         goto done;
+    capacity_table(&r);
     if (r.has_fid) {
         if (plot_fidelity(&r, err) != 0 || plot_pareto(&r, 0, err) != 0 || plot_pareto(&r, 1, err) != 0)
             goto done;

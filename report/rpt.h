@@ -25,6 +25,7 @@ typedef struct {
     const char *gpu_dir;     /* measured JSON (reports/gpu); NULL: none */
     const char *notes;       /* markdown appended to README.md (the comparison with the paper); NULL: none */
     const char *command;     /* the command line that made the report, quoted in README.md; NULL: none */
+    long long tp;            /* TP of the slices the plots hold fixed; 0: the smallest swept */
 } rpt_opts;
 
 typedef struct {

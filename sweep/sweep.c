@@ -650,6 +650,15 @@ int swp_run(swp_sweep *w, const char *out, const swp_run_opts *opts, swp_run_sta
         }
         swp_table_free(&t);
     }
+    header_text(w, &o, &hdr);
+    if (o.resume && exists(partial)) {
+        /* killed before its header was whole: nothing to resume, start it again */
+        FILE *pf = fopen(partial, "rb");
+        char head[sizeof hdr.buf];
+        size_t got = pf ? fread(head, 1, hdr.n, pf) : 0;
+        if (pf) fclose(pf);
+        if (pf && got < hdr.n && memcmp(head, hdr.buf, got) == 0) remove(partial);
+    }
     if (exists(partial)) {
         if (!o.resume) {
             kv_errf(err, "%s exists (an interrupted sweep): add --resume to continue it, or remove it", partial);
@@ -659,7 +668,6 @@ int swp_run(swp_sweep *w, const char *out, const swp_run_opts *opts, swp_run_sta
             goto done;
         fd = open(partial, O_WRONLY | O_APPEND);
     } else {
-        header_text(w, &o, &hdr);
         fd = open(partial, O_WRONLY | O_CREAT | O_EXCL, 0644);
         if (fd >= 0 && (write_all(fd, hdr.buf, hdr.n) != 0 || fsync(fd) != 0)) {
             kv_errf(err, "%s: write failed: %s", partial, strerror(errno));
