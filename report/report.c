@@ -320,7 +320,8 @@ static int plot_speedup_budget(rpt *r, kv_err *err)
                 if (w && !any) {
                     snprintf(hb, sizeof hb, "%s context %lld", harn[h], (long long)ctx[c]);
                     char spec[256];
-                    snprintf(spec, sizeof spec, "1:2 with linespoints dt %d title '%s %s'", h + 1, harn[h], ct);
+                    snprintf(spec, sizeof spec, "1:2 with linespoints lc %d pt %d dt %d title '%s %s'", c + 1, h ? 6 : 7,
+                             h + 1, harn[h], ct);
                     plot_block(&p, hb, spec);
                     fprintf(p.dat, "# budget speedup_vs_full step_time_s full_step_time_s\n");
                     any = 1;
@@ -917,6 +918,9 @@ int rpt_write(const rpt_opts *o, rpt_summary *s, kv_err *err)
     r.md = NULL;
     if (kv_afile_commit(&md, err) != 0)
         goto done;
+    struct stat sb; /* an empty gnuplot.log says nothing */
+    snprintf(path, sizeof path, "%s/gnuplot.log", o->out_dir);
+    if (stat(path, &sb) == 0 && sb.st_size == 0) remove(path);
     rc = 0;
 done:
     if (r.md) kv_afile_abort(&md);
