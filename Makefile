@@ -45,7 +45,7 @@ SAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 SAN_CLI_OBJ := $(filter-out $(BUILD)/san/cli/main.o,$(CLI_SRC:%.c=$(BUILD)/san/%.o))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/san/%.o)
 
-.PHONY: all run test bench cuda fuzz clean deps install gpu-check check-tests
+.PHONY: all run test bench cuda fuzz clean deps install install-check gpu-check check-tests
 all: $(BUILD)/kvsim
 
 $(BUILD)/obj/%.o: %.c
@@ -74,7 +74,7 @@ deps:
 
 # The README's test command. The suite runs the sanitized binary and also the
 # sanitized kvsim CLI for end-to-end error-path tests.
-test: deps $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim
+test: deps model-try $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim install-check
 	KVSIM_BIN=$(abspath $(BUILD)/san/kvsim) ASAN_OPTIONS=detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/san/kvsim-tests --jobs 2
 
@@ -103,7 +103,27 @@ else
 	@echo "make cuda: $(words $(CU_SRC)) CUDA file(s) compiled for sm_90"
 endif
 
+# The reference as a C library: one public header, a static library and a
+# pkg-config file. make install PREFIX=/opt/kvsim
+install: $(BUILD)/libkvsim.a $(BUILD)/kvsim
+	mkdir -p $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	sh scripts/amalgamate_header.sh $(DESTDIR)$(PREFIX)/include/kvsim.h
+	cp $(BUILD)/libkvsim.a $(DESTDIR)$(PREFIX)/lib/libkvsim.a
+	cp $(BUILD)/kvsim $(DESTDIR)$(PREFIX)/bin/kvsim
+	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: kvsim\nDescription: kvsim CPU reference of RocketKV and baselines\nVersion: %s\nRequires.private: gsl yaml-0.1 openblas\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lkvsim -lgsl -lopenblas -lyaml -lpthread -lm\n' \
+	  '$(PREFIX)' $$(sed -n 's/^#define KV_VERSION "\(.*\)"/\1/p' common/kv_common.h) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kvsim.pc
+
+# Installs into $(BUILD)/prefix and builds a program against it via pkg-config.
+install-check:
+	$(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD)/prefix) >/dev/null
+	PKG_CONFIG_PATH=$(abspath $(BUILD)/prefix)/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	  $(CC) -std=c11 -Wall -Wextra -Werror tests/install_check.c $$(pkg-config --cflags --libs kvsim) -o $(BUILD)/install-check \
+	  && $(BUILD)/install-check
+
 clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+-include mk/*.mk
+-include cuda/cuda.mk

@@ -21,7 +21,8 @@ static void help(void)
            "                     S x S mask, SDPA-math dense decode, peak measured after prefill)\n"
            "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults\n"
            "  --cuda-graphs X    on (default) | off: launch cost per kernel\n"
-           "  --trace FILE       byte counts from a trace instead of the analytic counts\n"
+           "  --trace FILE       byte counts from a trace (kvsim trace) instead of the analytic counts;\n"
+           "                     the model, method parameters and steps are the trace's\n"
            "  --json             one JSON object\n",
            cli_run_setup_help);
 }
@@ -61,13 +62,15 @@ static void result_json(kv_json *j, const sim_result *r)
     cli_sim_memory_json(j, &r->mem);
 }
 
-static void print_text(const cli_run_setup *s, const sim_config *c, const sim_result *r, const sim_result *f)
+static void print_text(const cli_run_setup *s, const sim_config *c, const sim_result *r, const sim_result *f,
+                       const char *source)
 {
     const rkv_params *p = &c->params;
     printf("%s on %s (TP %d, batch %lld, %s harness, CUDA graphs %s): %s t=%lld, S=%lld, new=%lld\n",
            s->model.name, c->hw->name, c->tp, (long long)c->batch, sim_harness_name(c->harness),
            c->cuda_graphs ? "on" : "off", p->method->name, (long long)p->budget, (long long)p->S,
            (long long)p->max_new);
+    cli_params_print(stdout, p);
     printf("%-26s %14s %14s\n", "", p->method->name, "full");
     printf("%-26s %11.3f ms %11.3f ms\n", "step time (mean)", r->step_time_s * 1e3, f->step_time_s * 1e3);
     printf("%-26s %11.3f ms %11.3f ms\n", "  first step", r->first_step_s * 1e3, f->first_step_s * 1e3);
@@ -95,8 +98,8 @@ static void print_text(const cli_run_setup *s, const sim_config *c, const sim_re
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         printf("  %-24s %14.3f %14.3f\n", rows[i].n, rows[i].x / 1e9, rows[i].y / 1e9);
     printf("  %-24s %14s %14s\n", "fits", a->fits ? "yes" : "NO", b->fits ? "yes" : "NO");
-    printf("speedup_vs_full %.3f, peak_memory_ratio_vs_full %.3f (%d decode steps summed, analytic counts)\n",
-           f->step_time_s / r->step_time_s, a->peak_bytes / b->peak_bytes, (int)r->steps);
+    printf("speedup_vs_full %.3f, peak_memory_ratio_vs_full %.3f (%d decode steps summed, %s counts)\n",
+           f->step_time_s / r->step_time_s, a->peak_bytes / b->peak_bytes, (int)r->steps, source);
 }
 
 int cmd_predict(int argc, char **argv)
@@ -137,35 +140,53 @@ int cmd_predict(int argc, char **argv)
     }
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
-    if (trace) {
-        cli_error(o.prog, "--trace %s: trace-driven prediction needs the trace reader (traces/), which this "
-                  "build does not have yet; omit --trace for the analytic counts", trace);
-        return CLI_FAIL;
-    }
     static hw_model hw;
     if ((rc = cli_sim_load_hw(&o, hwname, cal, &hw)) != CLI_OK)
         return rc;
     kv_err err;
+    sim_trace *tr = NULL;
+    sim_config c, cf;
+    sim_config_defaults(&c, &s.model, &hw, &s.cfg.sets[0]);
+    if (trace) { /* the model, the method's parameters and the steps come from the trace */
+        if (sim_trace_open(trace, &tr, &err) != 0) {
+            cli_error(o.prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+        s.model = *sim_trace_model(tr);
+        c.params = *sim_trace_params(tr);
+        c.access = sim_trace_source(tr);
+        int64_t want = c.params.max_new > 1 ? c.params.max_new - 1 : 1;
+        c.steps = c.access->steps < want ? c.access->steps : want;
+        s.rq.context = c.params.S;
+        s.rq.max_new = c.params.max_new;
+        s.rq.d = c.params.d;
+        s.rq.G = c.params.G;
+        s.rq.kv_dtype = c.params.kv_dtype;
+        s.rq.model_max_len = s.model.max_position_embeddings;
+    }
     rkv_params pf;
     if (rkv_params_resolve("full", &s.rq, &pf, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
+        sim_trace_close(tr);
         return CLI_USAGE;
     }
-    sim_config c, cf;
-    sim_config_defaults(&c, &s.model, &hw, &s.cfg.sets[0]);
     c.batch = batch;
     c.tp = (int)tp;
     c.harness = harness;
     c.cuda_graphs = graphs;
     cf = c;
     cf.params = pf;
+    cf.access = NULL;
     sim_result r, f;
     if (sim_predict(&c, &r, &err) != 0 || sim_predict(&cf, &f, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
-        return CLI_USAGE;
+        sim_trace_close(tr);
+        return tr ? CLI_FAIL : CLI_USAGE;
     }
+    const char *source = tr ? "trace" : "analytic";
+    sim_trace_close(tr);
     if (!s.json) {
-        print_text(&s, &c, &r, &f);
+        print_text(&s, &c, &r, &f, source);
         return CLI_OK;
     }
     kv_json j;
@@ -178,7 +199,7 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "cuda_graphs"); kv_json_bool(&j, graphs);
     kv_json_key(&j, "batch"); kv_json_int(&j, batch);
     kv_json_key(&j, "tp"); kv_json_int(&j, tp);
-    kv_json_key(&j, "source"); kv_json_str(&j, "analytic");
+    kv_json_key(&j, "source"); kv_json_str(&j, source);
     kv_json_key(&j, "params"); cli_params_json(&j, &c.params);
     result_json(&j, &r);
     kv_json_key(&j, "speedup_vs_full"); kv_json_num(&j, f.step_time_s / r.step_time_s);
@@ -186,6 +207,8 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "full");
     kv_json_obj_begin(&j);
     result_json(&j, &f);
+    kv_json_key(&j, "speedup_vs_full"); kv_json_num(&j, 1.0);
+    kv_json_key(&j, "peak_memory_ratio_vs_full"); kv_json_num(&j, 1.0);
     kv_json_obj_end(&j);
     kv_json_obj_end(&j);
     fputc('\n', stdout);

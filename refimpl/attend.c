@@ -234,6 +234,16 @@ void rkv_rank_desc(const float *scores, int64_t n, int32_t *order, int32_t *rank
         rank[order[r]] = (int32_t)r;
 }
 
+void rkv_topk_ws(const double *scores, int64_t n, int64_t k, int32_t *idx, double *heap)
+{
+    topk_core(scores, NULL, n, k, idx, heap);
+}
+
+void rkv_topk_f_ws(const float *scores, int64_t n, int64_t k, int32_t *idx, double *heap)
+{
+    topk_core(NULL, scores, n, k, idx, heap);
+}
+
 void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx)
 {
     double *hs = k > 0 && k < n ? malloc((size_t)k * sizeof *hs) : NULL;
@@ -287,7 +297,7 @@ size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d)
     return (size_t)nc * (size_t)d * sizeof(float)              /* Kc (nc, d) */
          + (size_t)G * (size_t)w * (size_t)nc * sizeof(float)  /* logits (G·w, nc) */
          + (size_t)G * (size_t)w * (size_t)d * sizeof(float)   /* scaled Q */
-         + 2 * (size_t)nc * sizeof(double)                      /* votes, pooled */
+         + (size_t)nc * sizeof(double)                          /* pooled votes */
          + (size_t)nc * sizeof(double) + 64;                    /* top-k heap */
 }
 
@@ -342,6 +352,25 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
 int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                           int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws)
 {
+    return rkv_stage1_select_memo(h, cand, nc, Qw, w, P, kernel, pool, group, kept, ws, NULL);
+}
+
+static int memo_applies(const rkv_s1_memo *m, const rkv_head *h, const int32_t *cand, int64_t nc, int64_t w,
+                        int group)
+{
+    if (!m || m->layer != h->layer || m->kv_head != h->kv_head || m->nc != nc || m->w != w || m->group != group ||
+        m->G != h->G)
+        return 0;
+    for (int64_t j = 0; j < nc; j++)
+        if (cand[j] != j)
+            return 0;
+    return 1;
+}
+
+int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                               int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws,
+                               rkv_s1_memo *memo)
+{
     const int rows = group ? 1 : h->G;
     if (nc <= P || w >= nc) {
         for (int r = 0; r < rows; r++)
@@ -351,35 +380,59 @@ int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, co
     if (w > P)
         w = P;
     const int64_t np = nc - w, keep = P - w;
+    /* pooled votes and the top-k heap live after the sgemm area of ws */
     char *base = ws;
-    double *votes = (double *)(base + (size_t)nc * (size_t)h->d * sizeof(float)
-                               + (size_t)h->G * (size_t)w * (size_t)nc * sizeof(float)
-                               + (size_t)h->G * (size_t)w * (size_t)h->d * sizeof(float));
-    /* votes for all rows are computed first (G·np doubles fit in the logits' space is
-     * not guaranteed), so compute per row into the votes area after the sgemm area. */
-    double *allv = malloc((size_t)rows * (size_t)np * sizeof *allv);
-    double *pooled = votes;
-    int32_t *idx = malloc((size_t)(keep > 0 ? keep : 1) * sizeof *idx);
-    if (!allv || !idx) {
-        free(allv);
-        free(idx);
-        return -1;
-    }
-    if (rkv_stage1_votes(h, cand, nc, Qw, w, group, allv, ws) != 0) {
-        free(allv);
-        free(idx);
-        return -1;
+    double *pooled = (double *)(base + (size_t)nc * (size_t)h->d * sizeof(float)
+                                + (size_t)h->G * (size_t)w * (size_t)nc * sizeof(float)
+                                + (size_t)h->G * (size_t)w * (size_t)h->d * sizeof(float));
+    double *heap = pooled + nc;
+    double *allv;
+    int owned = 0;
+    if (memo && memo->valid && memo_applies(memo, h, cand, nc, w, group)) {
+        allv = memo->votes;
+    } else {
+        const int64_t need = (int64_t)rows * np;
+        if (memo && memo->cap < need) {
+            free(memo->votes);
+            memo->votes = malloc((size_t)need * sizeof *memo->votes);
+            memo->cap = memo->votes ? need : 0;
+            memo->valid = 0;
+        }
+        if (memo && memo->votes) {
+            allv = memo->votes;
+        } else {
+            allv = malloc((size_t)need * sizeof *allv);
+            owned = 1;
+        }
+        if (!allv)
+            return -1;
+        if (rkv_stage1_votes(h, cand, nc, Qw, w, group, allv, ws) != 0) {
+            if (owned) free(allv);
+            return -1;
+        }
+        if (memo && !owned) {
+            int ident = 1;
+            for (int64_t j = 0; j < nc && ident; j++)
+                ident = cand[j] == j;
+            memo->valid = ident;
+            memo->layer = h->layer;
+            memo->kv_head = h->kv_head;
+            memo->group = group;
+            memo->G = h->G;
+            memo->nc = nc;
+            memo->w = w;
+        }
     }
     for (int r = 0; r < rows; r++) {
-        rkv_pool1d(allv + (size_t)r * (size_t)np, np, kernel, pool, pooled);
-        rkv_topk(pooled, np, keep, idx);
         int32_t *out = kept + (size_t)r * (size_t)P;
+        rkv_pool1d(allv + (size_t)r * (size_t)np, np, kernel, pool, pooled);
+        rkv_topk_ws(pooled, np, keep, out, heap); /* indices into the prefix, ascending */
         for (int64_t j = 0; j < keep; j++)
-            out[j] = cand[idx[j]];
+            out[j] = cand[out[j]];
         for (int64_t j = 0; j < w; j++)
             out[keep + j] = cand[np + j];
     }
-    free(allv);
-    free(idx);
+    if (owned)
+        free(allv);
     return P;
 }

@@ -165,13 +165,15 @@ int64_t rkv_cache_tokens(const rkv_params *p, int64_t step)
 
 size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens)
 {
-    /* attention over everything, stage 1 over everything, stage-2 scores */
-    size_t a = ((size_t)max_tokens * (size_t)p->G + 4 * (size_t)p->d) * sizeof(float);
-    size_t b = rkv_stage1_ws_bytes(max_tokens, p->window_size > 0 ? p->window_size : 1, p->G, p->d);
-    size_t c = rkv_stage2_ws_bytes(p, max_tokens);
-    size_t m = a > b ? a : b;
-    m = m > c ? m : c;
-    return rkv_round64(m) + rkv_round64(a) + 4096;
+    /* the largest of: attention over everything (+ probabilities, + a top-k
+     * heap), stage 1 over everything, a stage-2 step */
+    const size_t n = (size_t)max_tokens, G = (size_t)p->G, d = (size_t)p->d;
+    size_t att = 2 * rkv_round64((n * G + 4 * d) * sizeof(float)) + rkv_round64(G * d * 4) + rkv_round64(n * 8)
+               + 3 * rkv_round64(n * 8 + d * 8) + 4096;
+    size_t s1 = rkv_stage1_ws_bytes(max_tokens, p->window_size > 0 ? p->window_size : 1, p->G, p->d);
+    size_t s2 = rkv_stage2_ws_bytes(p, max_tokens);
+    size_t m = att > s1 ? att : s1;
+    return (m > s2 ? m : s2) + 65536;
 }
 
 void rkv_attend_shared(const rkv_head *h, const float *q, const int32_t *pos, int64_t n,

@@ -31,12 +31,13 @@ static int xt_step(void *st, const rkv_params *p, const rkv_head *h, const float
     float *probs = ws;
     float *aws = probs + rkv_round64((size_t)n * (size_t)p->G * sizeof(float)) / sizeof(float);
     float *tmp = aws + rkv_round64(((size_t)n * (size_t)p->G + 4 * (size_t)p->d) * sizeof(float)) / sizeof(float);
+    double *heap = (double *)(tmp + rkv_round64((size_t)p->G * (size_t)p->d * sizeof(float)) / sizeof(float));
     /* exact scores: attention over everything gives the probabilities */
     rkv_attend(h, q, NULL, n, tmp, probs, aws);
     o->shared = 0;
     for (int g = 0; g < p->G; g++) {
         int32_t *row = o->pos + (size_t)g * (size_t)o->cap;
-        rkv_topk_f(probs + (size_t)g * (size_t)n, n, k, row);
+        rkv_topk_f_ws(probs + (size_t)g * (size_t)n, n, k, row, heap);
         o->count[g] = k;
         rkv_head hg = *h;
         hg.G = 1;

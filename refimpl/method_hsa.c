@@ -79,6 +79,7 @@ size_t rkv_stage2_ws_bytes(const rkv_params *p, int64_t max_tokens)
          + rkv_round64((size_t)max_tokens * 8)              /* per-token average */
          + 2 * rkv_round64((size_t)max_tokens * 4)          /* selected slots, merge */
          + rkv_round64((size_t)np * 8)                      /* page average */
+         + rkv_round64((size_t)(max_tokens > 512 ? max_tokens : 512) * 8) /* top-k heap */
          + rkv_round64(((size_t)max_tokens * (size_t)p->G + 4 * (size_t)p->d) * 4) + 4096;
 }
 
@@ -95,6 +96,7 @@ int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const
     int32_t *sel = rkv_carve(&cur, (size_t)C * 4);
     int32_t *merged = rkv_carve(&cur, (size_t)C * 4);
     double *pavg = rkv_carve(&cur, (size_t)np * 8);
+    double *heap = rkv_carve(&cur, (size_t)(C > 512 ? C : 512) * 8);
     float *aws = (float *)cur;
 
     /* 1. dims */
@@ -108,7 +110,7 @@ int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const
         }
     }
     int32_t *I = o->dims;
-    rkv_topk(a, d, r, I);
+    rkv_topk_ws(a, d, r, I, heap);
     o->ndims = r;
     o->dims_shared = 1;
     /* 2–4. bound scores, τ, per-head softmax over tokens, group mean */
@@ -149,7 +151,7 @@ int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const
         int64_t kp = (p->topk + pg - 1) / pg;
         if (kp > np) kp = np;
         int32_t *pages = merged;
-        rkv_topk(pavg, np, kp, pages);
+        rkv_topk_ws(pavg, np, kp, pages, heap);
         nsel = 0;
         for (int64_t m = 0; m < kp; m++)
             for (int64_t t = (int64_t)pages[m] * pg; t < ((int64_t)pages[m] + 1) * pg && t < C; t++)
@@ -158,7 +160,7 @@ int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const
         for (int64_t t = 0; t < C; t++)
             tok[t] = pavg[t / pg];
         nsel = p->topk < C ? p->topk : C;
-        rkv_topk(tok, C, nsel, sel);
+        rkv_topk_ws(tok, C, nsel, sel, heap);
     }
     if (p->local_window > 0) { /* union with the newest W slots, ascending */
         int64_t from = C - p->local_window < 0 ? 0 : C - p->local_window, m = 0, i = 0;

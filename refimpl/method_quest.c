@@ -77,9 +77,11 @@ static int quest_step(void *st, const rkv_params *p, const rkv_head *h, const fl
     int64_t nsel = p->topk / pg;
     if (p->S_total <= p->budget || nsel > np)
         nsel = np;
-    double *score = ws;                        /* (np) */
-    int32_t *sel = (int32_t *)(score + np);    /* (nsel) */
-    float *aws = (float *)(sel + np + 16);
+    char *cur = ws;
+    double *score = rkv_carve(&cur, (size_t)np * 8);  /* (np) */
+    int32_t *sel = rkv_carve(&cur, (size_t)np * 4);   /* (nsel) */
+    double *heap = rkv_carve(&cur, (size_t)np * 8);   /* (nsel) */
+    float *aws = (float *)cur;
     o->shared = 0;
     o->bytes = (rkv_traffic){0};
     for (int g = 0; g < p->G; g++) {
@@ -93,7 +95,7 @@ static int quest_step(void *st, const rkv_params *p, const rkv_head *h, const fl
             }
             score[j] = acc;
         }
-        rkv_topk(score, np, nsel, sel);
+        rkv_topk_ws(score, np, nsel, sel, heap);
         int32_t *row = o->pos + (size_t)g * (size_t)o->cap;
         int64_t m = 0;
         for (int64_t k = 0; k < nsel; k++)

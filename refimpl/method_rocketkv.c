@@ -80,8 +80,8 @@ static int rk_stage1(rk_state *s, const rkv_params *p, const rkv_head *h, const 
 {
     rkv_list *c = &s->s2.cache;
     if (c->n > p->prompt_budget) {
-        int64_t k = rkv_stage1_select(h, c->pos, c->n, in->Qw, in->w, p->prompt_budget, p->kernel_size, p->pool, 1,
-                                      s->s2.kept, ws);
+        int64_t k = rkv_stage1_select_memo(h, c->pos, c->n, in->Qw, in->w, p->prompt_budget, p->kernel_size, p->pool,
+                                           1, s->s2.kept, ws, in->memo);
         if (k < 0)
             return -1;
         memcpy(c->pos, s->s2.kept, (size_t)k * 4);

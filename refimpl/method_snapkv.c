@@ -74,8 +74,8 @@ static int snap_prefill(void *st, const rkv_params *p, const rkv_head *h, const 
             hv.G = 1;
             Qw = in->Qw + (size_t)r * (size_t)in->w * (size_t)p->d;
         }
-        int64_t k = rkv_stage1_select(&hv, l->pos, l->n, Qw, in->w, p->prompt_budget, p->kernel_size, p->pool, 1,
-                                      s->kept, ws);
+        int64_t k = rkv_stage1_select_memo(&hv, l->pos, l->n, Qw, in->w, p->prompt_budget, p->kernel_size, p->pool, 1,
+                                           s->kept, ws, s->rows > 1 ? NULL : in->memo);
         if (k < 0)
             return -1;
         memcpy(l->pos, s->kept, (size_t)k * 4);

@@ -74,11 +74,12 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
     const size_t kb = rkv_dtype_bytes(h->dtype);
     sparq_append(s, p, h, ws);
     const int64_t r = p->topr, k = p->topk < n ? p->topk : n;
-    double *absq = ws;                     /* (d) */
-    double *sc = absq + d;                 /* (n) */
-    int32_t *dims = (int32_t *)(sc + n);   /* (d) */
-    float *row = (float *)(dims + d + 16); /* (d) */
-    float *aws = row + d + 16;
+    char *cur = ws;
+    double *absq = rkv_carve(&cur, (size_t)d * 8);                 /* (d) */
+    double *sc = rkv_carve(&cur, (size_t)n * 8);                   /* (n) */
+    double *heap = rkv_carve(&cur, (size_t)(n > d ? n : d) * 8);   /* top-k heap */
+    float *row = rkv_carve(&cur, (size_t)d * 4);                   /* (d) */
+    float *aws = (float *)cur;
     o->shared = 0;
     o->ndims = r;
     o->dims_shared = 0;
@@ -90,7 +91,7 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
             l1 += absq[i];
         }
         int32_t *I = o->dims + (size_t)g * (size_t)d;
-        rkv_topk(absq, d, r, I);
+        rkv_topk_ws(absq, d, r, I, heap);
         for (int64_t m = 0; m < r; m++)
             l1I += absq[I[m]];
         const double tau = sqrt((double)d * (l1 > 0 ? l1I / l1 : 1.0));
@@ -109,7 +110,7 @@ static int sparq_step(void *st, const rkv_params *p, const rkv_head *h, const fl
             z += sc[j];
         }
         int32_t *sel = o->pos + (size_t)g * (size_t)o->cap;
-        rkv_topk(sc, n, k, sel);
+        rkv_topk_ws(sc, n, k, sel, heap);
         o->count[g] = k;
         float *og = o->out + (size_t)g * (size_t)d;
         rkv_head hg = *h;

@@ -152,6 +152,17 @@ typedef struct {
     void *V;            /* (cap, d) in dtype */
 } rkv_head;
 
+/* Votes of one stage-1 call, kept so that several parameter sets run side by
+ * side over the same (layer, KV head) and window compute them once: valid
+ * when the candidates are all positions 0 .. nc-1 and (nc, w, group) match. */
+typedef struct {
+    int valid;
+    int layer, kv_head, group, G;
+    int64_t nc, w;
+    double *votes;   /* (group ? 1 : G, nc - w) */
+    int64_t cap;     /* doubles allocated */
+} rkv_s1_memo;
+
 /* The stage-1 call: prompt (or turn input) ends at position n_end-1; the
  * window queries are those of positions n_end-w .. n_end-1. */
 typedef struct {
@@ -159,6 +170,7 @@ typedef struct {
     int64_t w;           /* window actually used (min(w, turn input)) */
     const float *Qw;     /* (G, w, d) window queries, after RoPE */
     int turn;            /* 0 for the first prefill */
+    rkv_s1_memo *memo;   /* may be NULL */
 } rkv_prefill_in;
 
 /* What one decode step attended, per query head. When `shared` is set all G
@@ -230,6 +242,9 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
 void rkv_topk(const double *scores, int64_t n, int64_t k, int32_t *idx);
 /* Same for float scores. */
 void rkv_topk_f(const float *scores, int64_t n, int64_t k, int32_t *idx);
+/* The same without allocating: heap is scratch of k doubles (decode steps use these). */
+void rkv_topk_ws(const double *scores, int64_t n, int64_t k, int32_t *idx, double *heap);
+void rkv_topk_f_ws(const float *scores, int64_t n, int64_t k, int32_t *idx, double *heap);
 /* Full ranking of non-negative float scores, descending, ties to the lower
  * index (so the top k of any k is order[0..k)). order, rank: n entries;
  * tmp: 2n entries. */
@@ -250,6 +265,10 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
  * kept: (group ? 1 : G, P) rows, ascending. Returns kept count per row. */
 int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                           int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws);
+/* The same, reusing (or filling) memo's votes when it applies. */
+int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
+                               int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws,
+                               rkv_s1_memo *memo);
 
 /* ------------------------------------------------------------- workload */
 /* The synthetic generator (see refimpl/workload.c for what each knob does

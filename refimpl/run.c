@@ -70,6 +70,7 @@ typedef struct {
     void *state[RKV_MAX_SETS];
     rkv_step_out so[RKV_MAX_SETS];
     void *ws;
+    rkv_s1_memo memo;
     double fid[64 * RKV_FID_N];
 } worker_mem;
 
@@ -78,6 +79,7 @@ static void worker_free(worker_mem *w, int nsets)
     free(w->h.K); free(w->h.V); free(w->Kf); free(w->Vf); free(w->Qw); free(w->q);
     free(w->ofull); free(w->probs); free(w->aws); free(w->topk); free(w->ws);
     free(w->order); free(w->rank); free(w->rtmp);
+    free(w->memo.votes);
     for (int s = 0; s < nsets; s++) {
         free(w->state[s]);
         free(w->so[s].pos); free(w->so[s].count); free(w->so[s].out); free(w->so[s].dims);
@@ -184,6 +186,7 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
     rkv_encode(w->h.dtype, w->Vf, (size_t)n * (size_t)d, w->h.V);
     w->h.layer = layer;
     w->h.kv_head = kvh;
+    w->memo.valid = 0; /* new keys: votes of the last pair no longer apply */
     const rkv_method_type *mt[RKV_MAX_SETS];
     for (int s = 0; s < c->nsets; s++) {
         const rkv_params *p = &c->sets[s];
@@ -207,7 +210,7 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
                     memcpy(w->Qw + ((size_t)g * (size_t)wv + (size_t)i) * (size_t)d, w->q + (size_t)g * (size_t)d,
                            (size_t)d * 4);
             }
-            rkv_prefill_in in = {.n_end = pos, .w = wv, .Qw = w->Qw, .turn = t};
+            rkv_prefill_in in = {.n_end = pos, .w = wv, .Qw = w->Qw, .turn = t, .memo = &w->memo};
             if (mt[s]->prefill(w->state[s], p, &w->h, &in, w->ws) != 0)
                 return kv_errf(err, "%s: stage 1 failed at layer %d, KV head %d", p->method->name, layer, kvh);
         }

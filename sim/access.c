@@ -5,8 +5,9 @@
  * query heads share each byte read (for FLOPs).
  *
  * Layout assumed (what a well-built kernel does; a trace replaces all of it):
- * K and V head-major, one token row of one head = d·b contiguous bytes, a
- * page = p consecutive rows; page min/max and transposed K stored dims-major
+ * K and V head-major in compacted slots (a method that evicts keeps its
+ * cache contiguous), one token row of one head = d·b contiguous bytes, a
+ * page = p consecutive rows, a whole cache one run per K or V region; page min/max and transposed K stored dims-major
  * so that reading r chosen dimensions is r runs of (pages × aux bytes). */
 #include "sim.h"
 
@@ -16,6 +17,7 @@ const char *const sim_cat_names[SIM_CAT_N] = {"weights", "kv_exact", "kv_full", 
 
 typedef enum {
     RUN_STREAM,     /* one long contiguous read */
+    RUN_REGION,     /* the whole compacted cache of one head: C·d·b per K or V region */
     RUN_ROW,        /* token rows of one head: d·b */
     RUN_PAGE,       /* whole pages: p·d·b (stage-2 top-k picks whole pages in score order) */
     RUN_DIMS_PAGES, /* dims-major page min/max: ⌈C/p⌉ · aux bytes per chosen dimension */
@@ -29,9 +31,9 @@ static const struct {
     run_kind exact, aux;
     int per_head;
 } shapes[] = {
-    {"full", RUN_STREAM, RUN_STREAM, 0},        {"exact-topk", RUN_ROW, RUN_STREAM, 1},
-    {"streaming", RUN_STREAM, RUN_STREAM, 0},   {"snapkv", RUN_STREAM, RUN_STREAM, 1},
-    {"snapkv-gqa", RUN_STREAM, RUN_STREAM, 0},  {"quest", RUN_PAGE, RUN_STREAM, 1},
+    {"full", RUN_REGION, RUN_STREAM, 0},        {"exact-topk", RUN_ROW, RUN_STREAM, 1},
+    {"streaming", RUN_REGION, RUN_STREAM, 0},   {"snapkv", RUN_REGION, RUN_STREAM, 1},
+    {"snapkv-gqa", RUN_REGION, RUN_STREAM, 0},  {"quest", RUN_PAGE, RUN_STREAM, 1},
     {"sparq", RUN_ROW, RUN_DIMS_TOKENS, 1},     {"hsa", RUN_PAGE, RUN_DIMS_PAGES, 0},
     {"rocketkv", RUN_PAGE, RUN_DIMS_PAGES, 0},  {"rocketkv-mt", RUN_PAGE, RUN_DIMS_PAGES, 0},
 };
@@ -48,6 +50,7 @@ static double run_bytes(run_kind k, const rkv_params *p, int64_t C, double elem_
 {
     const int64_t pg = p->page_size > 0 ? p->page_size : 1;
     switch (k) {
+    case RUN_REGION: return (double)C * (double)p->d * elem_bytes;
     case RUN_ROW: return (double)p->d * elem_bytes;
     case RUN_PAGE: return (double)(pg * p->d) * elem_bytes;
     case RUN_DIMS_PAGES: return (double)((C + pg - 1) / pg) * elem_bytes;
@@ -59,9 +62,9 @@ static double run_bytes(run_kind k, const rkv_params *p, int64_t C, double elem_
 
 static double exact_run(const rkv_params *p, int i, int64_t cache_tokens)
 {
-    if (p->topk >= cache_tokens) /* everything is attended: a contiguous read */
-        return 0.0;
-    return run_bytes(shapes[i].exact, p, cache_tokens, (double)rkv_dtype_bytes(p->kv_dtype));
+    /* everything cached is attended: one run per compacted K or V region */
+    const run_kind k = p->topk >= cache_tokens ? RUN_REGION : shapes[i].exact;
+    return run_bytes(k, p, cache_tokens, (double)rkv_dtype_bytes(p->kv_dtype));
 }
 
 static double aux_run(const rkv_params *p, int i, int64_t cache_tokens)
@@ -86,25 +89,39 @@ static double runs_of(double bytes, double run)
     return run > 0.0 && bytes > 0.0 ? bytes / run : 0.0;
 }
 
+static void add_traffic(const rkv_params *p, int shape, const rkv_traffic *t, int64_t C, double exact_runs,
+                        double H, sim_layer_access *o)
+{
+    const double b = (double)rkv_dtype_bytes(p->kv_dtype), ba = (double)rkv_dtype_bytes(p->aux_dtype);
+    const double g = shapes[shape].per_head ? 1.0 : (double)p->G;
+    const double ex = H * (double)t->kv_exact, full = H * (double)t->kv_full, aux = H * (double)t->aux;
+    const double wr = H * (double)t->kv_write;
+    o->bytes[SIM_CAT_KV_EXACT] += ex;
+    o->bytes[SIM_CAT_KV_FULL] += full;
+    o->bytes[SIM_CAT_AUX] += aux;
+    o->bytes[SIM_CAT_KV_WRITE] += wr;
+    o->bytes[SIM_CAT_SCORES] += H * (double)t->scores;
+    o->runs[SIM_CAT_KV_EXACT] += exact_runs >= 0.0 ? H * exact_runs : runs_of(ex, exact_run(p, shape, C));
+    o->runs[SIM_CAT_AUX] += runs_of(aux, aux_run(p, shape, C));
+    o->runs[SIM_CAT_KV_WRITE] += runs_of(wr, (double)p->d * b);
+    /* 2 FLOPs per element read per query head using it */
+    o->flops[SIM_CAT_KV_FULL] += 2.0 * (double)p->G * full / b;
+    o->flops[SIM_CAT_KV_EXACT] += 2.0 * g * ex / b;
+    o->flops[SIM_CAT_AUX] += 2.0 * g * aux / ba;
+}
+
+void sim_access_add(const rkv_params *p, const rkv_traffic *t, int64_t C, double exact_runs, double scale,
+                    sim_layer_access *o)
+{
+    add_traffic(p, shape_of(p), t, C, exact_runs, scale, o);
+}
+
 static void layer_from_traffic(const rkv_params *p, int shape, int64_t step, int hkv, sim_layer_access *o)
 {
     rkv_traffic t;
     p->method->traffic(p, step, &t);
-    const int64_t C = rkv_cache_tokens(p, step);
-    const double b = (double)rkv_dtype_bytes(p->kv_dtype), ba = (double)rkv_dtype_bytes(p->aux_dtype);
-    const double g = shapes[shape].per_head ? 1.0 : (double)p->G, H = (double)hkv;
-    const double ex = H * (double)t.kv_exact, full = H * (double)t.kv_full, aux = H * (double)t.aux;
-    const double wr = H * (double)t.kv_write;
-    *o = (sim_layer_access){
-        .bytes = {[SIM_CAT_KV_EXACT] = ex, [SIM_CAT_KV_FULL] = full, [SIM_CAT_AUX] = aux,
-                  [SIM_CAT_KV_WRITE] = wr, [SIM_CAT_SCORES] = H * (double)t.scores},
-        .runs = {[SIM_CAT_KV_EXACT] = runs_of(ex, exact_run(p, shape, C)),
-                 [SIM_CAT_AUX] = runs_of(aux, aux_run(p, shape, C)),
-                 [SIM_CAT_KV_WRITE] = runs_of(wr, (double)p->d * b)},
-        /* 2 FLOPs per element read per query head using it */
-        .flops = {[SIM_CAT_KV_FULL] = 2.0 * (double)p->G * full / b, [SIM_CAT_KV_EXACT] = 2.0 * g * ex / b,
-                  [SIM_CAT_AUX] = 2.0 * g * aux / ba},
-    };
+    memset(o, 0, sizeof *o);
+    add_traffic(p, shape, &t, rkv_cache_tokens(p, step), -1.0, (double)hkv, o);
 }
 
 static int analytic_layer_step(void *ctx, int64_t step, int layer, sim_layer_access *out, kv_err *err)

@@ -133,7 +133,9 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
         mem->reserve_bytes = c->reserve_bytes >= 0.0 ? c->reserve_bytes : 1e9 + (c->tp > 1 ? 0.5e9 : 0.0);
         mem->decode_peak_bytes = mem->weights_bytes + kv_now + ws_decode;
         /* layer-by-layer eviction: the compressed layers plus one layer's full prompt K/V */
-        double one_full = stage1 || p->prompt_budget < p->S ? s.hkv * (double)p->S * 2.0 * d * b : 0.0;
+        /* (a method that keeps the whole history, rocketkv-mt, already holds it) */
+        double one_full = (stage1 || p->prompt_budget < p->S) && kv_head < full_layer_head
+                              ? s.hkv * (double)p->S * 2.0 * d * b : 0.0;
         mem->prefill_peak_bytes = mem->weights_bytes + kv_now + one_full + ws_prefill;
         mem->workspace_bytes = mem->prefill_peak_bytes > mem->decode_peak_bytes ? ws_prefill + one_full : ws_decode;
         mem->peak_bytes = fmax(mem->prefill_peak_bytes, mem->decode_peak_bytes) + mem->reserve_bytes;

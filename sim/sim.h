@@ -77,6 +77,25 @@ typedef struct {
 } sim_analytic_ctx;
 void sim_access_analytic(sim_access_source *src, sim_analytic_ctx *ctx, const mdl_model *m, const rkv_params *p);
 
+/* Adds scale × one (layer, KV head) record of traffic t to o: bytes, runs
+ * (exact_runs >= 0: counted K and V runs of the exact reads, e.g. from a
+ * trace; < 0: the method's layout) and FLOPs. C: tokens cached. */
+void sim_access_add(const rkv_params *p, const rkv_traffic *t, int64_t C, double exact_runs, double scale,
+                    sim_layer_access *o);
+
+/* A trace (traces/FORMAT.md) as an access source: per (step, layer) the
+ * recorded bytes summed over KV heads, averaged over the trace's sequences,
+ * with the exact reads' contiguous runs counted in slot space (stage-1
+ * compaction included); layers the trace did not record get the mean of
+ * the recorded ones. */
+typedef struct sim_trace sim_trace;
+int sim_trace_open(const char *path, sim_trace **t, kv_err *err);
+void sim_trace_close(sim_trace *t);                       /* accepts NULL */
+const sim_access_source *sim_trace_source(sim_trace *t);
+const rkv_params *sim_trace_params(const sim_trace *t);   /* as recorded */
+const mdl_model *sim_trace_model(const sim_trace *t);
+double sim_trace_file_bytes(const sim_trace *t);
+
 /* Contiguous bytes per run when the method reads its selected K/V rows (head-
  * major layout: a token row of one head is d·b bytes, a whole page p·d·b) and
  * its auxiliary data (dims-major min/max or transposed K: one run per chosen
@@ -106,6 +125,7 @@ typedef struct {
     int64_t prefill_chunk;             /* tokens per prefill chunk; 0: harness default */
     double reserve_bytes;              /* runtime reserve; < 0: default (sim_config_defaults) */
     const sim_access_source *access;   /* NULL: the analytic counts of params */
+    int64_t steps;                     /* decode steps timed; 0: max(1, new - 1) */
 } sim_config;
 
 /* B = 1, N = 1, engine, CUDA graphs on, bf16 weights and activations. */

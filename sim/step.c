@@ -272,7 +272,7 @@ int sim_predict(const sim_config *c, sim_result *r, kv_err *err)
         sim_access_analytic(&an, &actx, m, p);
         src = &an;
     }
-    r->steps = p->max_new > 1 ? p->max_new - 1 : 1;
+    r->steps = c->steps > 0 ? c->steps : (p->max_new > 1 ? p->max_new - 1 : 1);
     if (src->steps < r->steps)
         return kv_errf(err, "%s source holds %lld decode steps; %lld needed (--new %lld)", src->name,
                        (long long)src->steps, (long long)r->steps, (long long)p->max_new);

@@ -416,3 +416,20 @@ Test(refimpl, groups_share_one_selection)
         cr_assert_eq(c.cnt[i * 2], c.cnt[i * 2 + 1]);
     capture_free(&c, fid, 3);
 }
+
+/* Sets run side by side share stage-1 votes (rkv_s1_memo); sharing must not
+ * change any result: the same method alone gives the same outputs. */
+Test(refimpl, shared_stage1_votes_change_nothing, .timeout = 120)
+{
+    const char *const three[] = {"snapkv-gqa", "rocketkv", "rocketkv"};
+    const char *const one[] = {"rocketkv"};
+    capture a, b;
+    rkv_fidelity fa[3], fb[1];
+    run_sets(three, 3, 800, 64, 3, 2, &a, fa);
+    run_sets(one, 1, 800, 64, 3, 2, &b, fb);
+    const size_t per_set = 2 * 2 * 3 * 64;
+    cr_assert_eq(memcmp(a.out + per_set, b.out, per_set * sizeof(float)), 0);
+    cr_assert_eq(memcmp(a.out + 2 * per_set, b.out, per_set * sizeof(float)), 0);
+    capture_free(&a, fa, 3);
+    capture_free(&b, fb, 1);
+}

@@ -348,6 +348,9 @@ Test(sim, cli_exit_codes)
     cr_assert_eq(run_cli("predict --budget 256,1024"), 2);
     cr_assert_eq(run_cli("predict --hw h300"), 1);
     cr_assert_eq(run_cli("predict --trace missing.trc"), 1);
+    cr_assert_eq(run_cli("predict --trace tests/data/traces/bad_magic.trc"), 1);
+    cr_assert_eq(run_cli("predict --trace traces/samples/rocketkv.trc --json"), 0);
+    cr_assert_eq(run_cli("predict --trace traces/samples/quest.trc --batch 4 --tp 3"), 0);
     cr_assert_eq(run_cli("plan --hw h100-sxm,h200 --context 8K,32K --method rocketkv,full --budget 256 --tp 1,2 "
                          "--tpot-slo 0.02 --target-tokens-per-s 5000"), 0);
     cr_assert_eq(run_cli("plan --json"), 0);
@@ -357,4 +360,46 @@ Test(sim, cli_exit_codes)
     cr_assert_eq(run_cli("plan --context 32K,,64K"), 2);
     cr_assert_eq(run_cli("plan --hw nope"), 1);
     cr_assert_eq(run_cli("plan --help"), 0);
+}
+
+Test(sim, planner_slo_boundary_and_gpus)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    sim_plan_in in;
+    memset(&in, 0, sizeof in);
+    in.model = &m;
+    in.hw = &h;
+    in.method = "rocketkv";
+    rkv_request_defaults(&in.rq);
+    in.rq.d = m.head_dim;
+    in.rq.G = mdl_group_size(&m);
+    in.rq.model_max_len = m.max_position_embeddings;
+    in.rq.context = 32767;
+    in.rq.budget = 1024;
+    in.tp = 2;
+    in.cuda_graphs = 1;
+    in.tpot_slo_s = 0.0052;
+    in.target_tokens_per_s = 12345.0;
+    sim_plan_row row;
+    kv_err err = {""};
+    cr_assert_eq(sim_plan(&in, &row, &err), 0, "%s", err.msg);
+    cr_assert(row.fits && row.max_batch > 1);
+    cr_assert(row.slo_batch >= 1 && row.slo_batch < row.max_batch, "SLO binds: %lld of %lld", (long long)row.slo_batch,
+              (long long)row.max_batch);
+    /* the SLO batch meets it, one more does not */
+    rkv_params p;
+    cr_assert_eq(rkv_params_resolve("rocketkv", &in.rq, &p, &err), 0);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.tp = 2;
+    sim_result r;
+    c.batch = row.slo_batch;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0);
+    cr_assert(r.step_time_s <= in.tpot_slo_s);
+    c.batch = row.slo_batch + 1;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0);
+    cr_assert(r.step_time_s > in.tpot_slo_s);
+    cr_assert_eq(row.gpus_for_target, (int64_t)ceil(12345.0 / row.slo_tokens_per_s) * 2);
+    cr_assert_eq(row.max_context_at_batch1, 131072, "8B fits its whole context window on 2 x 80 GB");
 }

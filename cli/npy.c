@@ -1,0 +1,182 @@
+/* npy.c — .npy writer and strict reader (see npy.h). */
+#include "npy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const descr[] = {"<f4", "<f8", "<i4", "<i8", "<u2"};
+static const char *const names[] = {"float32", "float64", "int32", "int64", "uint16"};
+static const size_t bytes[] = {4, 8, 4, 8, 2};
+
+const char *cli_npy_descr(cli_npy_dtype t) { return descr[t]; }
+const char *cli_npy_dtype_name(cli_npy_dtype t) { return names[t]; }
+size_t cli_npy_elem_bytes(cli_npy_dtype t) { return bytes[t]; }
+
+int cli_npy_write(const char *path, cli_npy_dtype t, int ndim, const int64_t *shape, const void *data, kv_err *err)
+{
+    if (ndim < 0 || ndim > CLI_NPY_MAX_DIMS)
+        return kv_errf(err, "%s: %d dimensions; at most %d are written", path, ndim, CLI_NPY_MAX_DIMS);
+    char dict[256], shp[160] = "";
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        char one[32];
+        snprintf(one, sizeof one, "%lld,%s", (long long)shape[i], (ndim > 1 && i + 1 < ndim) ? " " : "");
+        strncat(shp, one, sizeof shp - strlen(shp) - 1);
+        n *= shape[i];
+    }
+    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr[t], shp);
+    /* magic (6) + version (2) + header length (2) + dict + padding + '\n', a multiple of 64 */
+    int total = 10 + len + 1;
+    int pad = (64 - total % 64) % 64;
+    kv_afile f;
+    if (kv_afile_open(&f, path, err) != 0)
+        return -1;
+    unsigned hl = (unsigned)(len + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f.fp);
+    fputc((int)(hl & 0xff), f.fp);
+    fputc((int)(hl >> 8), f.fp);
+    fwrite(dict, 1, (size_t)len, f.fp);
+    for (int i = 0; i < pad; i++)
+        fputc(' ', f.fp);
+    fputc('\n', f.fp);
+    if (n > 0 && fwrite(data, bytes[t], (size_t)n, f.fp) != (size_t)n) {
+        kv_afile_abort(&f);
+        return kv_errf(err, "%s: short write", path);
+    }
+    return kv_afile_commit(&f, err);
+}
+
+void cli_npy_free(cli_npy *a)
+{
+    if (!a)
+        return;
+    free(a->data);
+    a->data = NULL;
+}
+
+double cli_npy_get(const cli_npy *a, int64_t i)
+{
+    switch (a->dtype) {
+    case CLI_NPY_F32: return ((const float *)a->data)[i];
+    case CLI_NPY_F64: return ((const double *)a->data)[i];
+    case CLI_NPY_I32: return ((const int32_t *)a->data)[i];
+    case CLI_NPY_I64: return (double)((const int64_t *)a->data)[i];
+    case CLI_NPY_U16: return ((const uint16_t *)a->data)[i];
+    }
+    return 0;
+}
+
+/* Finds 'key': in the header dict and returns a pointer just after the colon. */
+static const char *dict_value(const char *h, const char *key)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, "'%s':", key);
+    const char *p = strstr(h, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+int cli_npy_read(const char *path, cli_npy *a, kv_err *err)
+{
+    memset(a, 0, sizeof *a);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return kv_errf(err, "%s: cannot open", path);
+    unsigned char pre[12];
+    int rc = -1;
+    char *h = NULL;
+    if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        kv_errf(err, "%s: offset 0: expected the .npy magic \\x93NUMPY", path);
+        goto close_file;
+    }
+    size_t hl, off;
+    if (pre[6] == 1) {
+        hl = (size_t)pre[8] | (size_t)pre[9] << 8;
+        off = 10;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, fp) != 2) {
+            kv_errf(err, "%s: offset 10: truncated header length", path);
+            goto close_file;
+        }
+        hl = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+        off = 12;
+    } else {
+        kv_errf(err, "%s: offset 6: format version %d.%d; expected 1.0 or 2.0", path, pre[6], pre[7]);
+        goto close_file;
+    }
+    if (hl > 65536) {
+        kv_errf(err, "%s: offset 8: header length %zu is implausible", path, hl);
+        goto close_file;
+    }
+    h = malloc(hl + 1);
+    if (!h || fread(h, 1, hl, fp) != hl) {
+        kv_errf(err, "%s: offset %zu: truncated header (expected %zu bytes)", path, off, hl);
+        goto close_file;
+    }
+    h[hl] = '\0';
+    const char *v = dict_value(h, "descr");
+    int t = -1;
+    for (int i = 0; v && i < 5; i++)
+        if (v[0] == '\'' && !strncmp(v + 1, descr[i], 3) && v[4] == '\'')
+            t = i;
+    if (t < 0) {
+        kv_errf(err, "%s: offset %zu: dtype %.8s is not one of <f4 <f8 <i4 <i8 <u2", path, off, v ? v : "(none)");
+        goto close_file;
+    }
+    v = dict_value(h, "fortran_order");
+    if (!v || strncmp(v, "False", 5) != 0) {
+        kv_errf(err, "%s: offset %zu: expected 'fortran_order': False", path, off);
+        goto close_file;
+    }
+    v = dict_value(h, "shape");
+    if (!v || *v != '(') {
+        kv_errf(err, "%s: offset %zu: expected 'shape': (...)", path, off);
+        goto close_file;
+    }
+    v++;
+    a->n = 1;
+    while (*v != ')') {
+        char *end;
+        long long x = strtoll(v, &end, 10);
+        if (end == v || x < 0 || a->ndim >= CLI_NPY_MAX_DIMS) {
+            kv_errf(err, "%s: offset %zu: malformed shape (at most %d non-negative dimensions)", path, off,
+                    CLI_NPY_MAX_DIMS);
+            goto close_file;
+        }
+        a->shape[a->ndim++] = x;
+        a->n *= x;
+        v = end;
+        while (*v == ',' || *v == ' ')
+            v++;
+    }
+    a->dtype = (cli_npy_dtype)t;
+    size_t nb = (size_t)a->n * bytes[t];
+    a->data = malloc(nb ? nb : 1);
+    if (!a->data) {
+        kv_errf(err, "%s: out of memory for %zu bytes", path, nb);
+        goto close_file;
+    }
+    size_t got = fread(a->data, 1, nb, fp);
+    if (got != nb) {
+        kv_errf(err, "%s: offset %zu: expected %zu data bytes, file has %zu", path, off + hl, nb, got);
+        goto free_data;
+    }
+    if (fgetc(fp) != EOF) {
+        kv_errf(err, "%s: offset %zu: data continues past the %zu bytes the shape says", path, off + hl + nb, nb);
+        goto free_data;
+    }
+    rc = 0;
+    goto close_file;
+free_data:
+    free(a->data);
+    a->data = NULL;
+close_file:
+    free(h);
+    fclose(fp);
+    return rc;
+}

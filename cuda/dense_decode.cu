@@ -1,0 +1,208 @@
+/* dense_decode.cu — GQA decode attention (one new query per sequence), dense
+ * over rows 0..len-1 or sparse over a list of selected positions, split-KV
+ * with a log-sum-exp merge. The same kernel serves `full` and stage 2's
+ * sparse gather, as rkv_attend does on the CPU.
+ *
+ * Versions (only the last is in this file; each was checked on the CPU
+ * side only: no GPU has run any of them yet):
+ *   v1  split kernel + separate combine kernel. Block = 4 warps; a row of K
+ *       (and of V) is read once, 16 bytes per lane (d/8 lanes per row), and
+ *       applied to all G query heads of the group (q pre-scaled by 1/√d in
+ *       registers); partial dots reduced with xor shuffles inside the row's
+ *       lane group; online softmax per row group with expf; row groups
+ *       merged in shared memory in a fixed order; the combine kernel merges
+ *       the splits in split order. Two rows in flight per lane group;
+ *       splits chosen for about 4 blocks per SM, none under 256 rows.
+ *       CUDA cores only (no mma): FlashInfer's note is that with G = 4
+ *       this path should still be bandwidth-bound on H100; unmeasured.
+ * Known limits: d ∈ {64, 128}, G ≤ 8, bf16 K/V.
+ *
+ * Bytes moved (the figure gpu_check divides by time): rows·2·d·2 for K and
+ * V, plus idx reads for the sparse form; q, out and the split workspace are
+ * counted separately and are small. */
+#include <cuda_runtime.h>
+
+#include "kcu.h"
+#include "kcu_dev.cuh"
+#include "kcu_kernels.h"
+
+#define ATT_THREADS 128
+#define ATT_WARPS (ATT_THREADS / 32)
+#define ATT_GRANULE 16
+
+int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms)
+{
+    /* about 4 blocks of 4 warps per SM (123 registers per thread at G <= 4
+     * allow 4 resident), so each SM keeps ~32 KB of K/V loads in flight */
+    return kcu_split_count(max_rows, (int64_t)B * Hkv, 4 * (int64_t)num_sms, 256, 128);
+}
+
+size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
+{
+    size_t parts = (size_t)B * Hkv * nsplit * G;
+    return parts * 2 * sizeof(float) + parts * d * sizeof(float);
+}
+
+template <int D, int GMAX>
+__global__ void __launch_bounds__(ATT_THREADS) attend_split_kernel(kcu_attend_args a)
+{
+    constexpr int LANES = D / 8;          /* lanes per row */
+    constexpr int RGW = 32 / LANES;       /* row groups per warp */
+    constexpr int NRG = ATT_WARPS * RGW;  /* row groups per block */
+    __shared__ float sm_m[NRG][GMAX], sm_l[NRG][GMAX];
+    __shared__ float sm_acc[NRG][GMAX][D];
+
+    const int G = a.G;
+    const int bh = blockIdx.y, split = blockIdx.x;
+    const int b = bh / a.Hkv;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int rg = warp * RGW + lane / LANES, sl = lane % LANES;
+
+    int64_t n = a.idx ? (int64_t)a.count[bh] : (int64_t)a.len[b];
+    int64_t lo, hi;
+    kcu_split_range(n, a.nsplit, split, ATT_GRANULE, &lo, &hi);
+
+    const float scale = rsqrtf((float)D);
+    float qf[GMAX][8];
+#pragma unroll
+    for (int h = 0; h < GMAX; h++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            qf[h][e] = h < G ? a.q[((size_t)bh * G + h) * D + sl * 8 + e] * scale : 0.0f;
+
+    float m[GMAX], l[GMAX], acc[GMAX][8];
+#pragma unroll
+    for (int h = 0; h < GMAX; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            acc[h][e] = 0.0f;
+    }
+
+    const uint16_t *Kb = a.K + (size_t)bh * a.cap * D + sl * 8;
+    const uint16_t *Vb = a.V + (size_t)bh * a.cap * D + sl * 8;
+    const int32_t *ib = a.idx ? a.idx + (size_t)bh * a.idx_cap : nullptr;
+
+    /* The trip count is uniform over the block (t0 is shared), so the
+     * shuffles below always run with every lane present. */
+    for (int64_t t0 = lo; t0 < hi; t0 += 2 * NRG) {
+        int64_t t[2] = {t0 + rg, t0 + NRG + rg};
+        bool valid[2] = {t[0] < hi, t[1] < hi};
+        uint4 ku[2], vu[2];
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            ku[u] = make_uint4(0, 0, 0, 0);
+            vu[u] = ku[u];
+            if (valid[u]) {
+                int64_t row = ib ? (int64_t)ib[t[u]] : t[u];
+                ku[u] = __ldg(reinterpret_cast<const uint4 *>(Kb + row * D));
+                vu[u] = __ldg(reinterpret_cast<const uint4 *>(Vb + row * D));
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            float kf[8], vf[8];
+            kcu_unpack8(ku[u], kf);
+            kcu_unpack8(vu[u], vf);
+#pragma unroll
+            for (int h = 0; h < GMAX; h++) {
+                if (h >= G)
+                    break;
+                float s = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    s = fmaf(qf[h][e], kf[e], s);
+#pragma unroll
+                for (int o = LANES / 2; o > 0; o >>= 1)
+                    s += __shfl_xor_sync(KCU_FULL_MASK, s, o);
+                if (valid[u]) {
+                    float p;
+                    float f = kcu_online_add(&m[h], &l[h], s, &p);
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        acc[h][e] = fmaf(acc[h][e], f, p * vf[e]);
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int h = 0; h < GMAX; h++) {
+        if (sl == 0) {
+            sm_m[rg][h] = m[h];
+            sm_l[rg][h] = l[h];
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            sm_acc[rg][h][sl * 8 + e] = acc[h][e];
+    }
+    __syncthreads();
+
+    /* Merge the row groups in row-group order. */
+    size_t part = (size_t)bh * a.nsplit + split;
+    float *ml = a.ws + part * G * 2;
+    float *pacc = a.ws + (size_t)a.B * a.Hkv * a.nsplit * G * 2 + part * G * D;
+    for (int it = threadIdx.x; it < G * D; it += ATT_THREADS) {
+        int h = it / D, i = it % D;
+        float M = -INFINITY;
+        for (int r = 0; r < NRG; r++)
+            M = fmaxf(M, sm_m[r][h]);
+        float L = 0.0f, A = 0.0f;
+        if (M != -INFINITY)
+            for (int r = 0; r < NRG; r++) {
+                float f = sm_m[r][h] == -INFINITY ? 0.0f : expf(sm_m[r][h] - M);
+                L = fmaf(sm_l[r][h], f, L);
+                A = fmaf(sm_acc[r][h][i], f, A);
+            }
+        pacc[(size_t)h * D + i] = A;
+        if (i == 0) {
+            ml[h * 2] = M;
+            ml[h * 2 + 1] = L;
+        }
+    }
+}
+
+/* One block per (sequence, KV head, query head); splits merged in order. */
+__global__ void attend_combine_kernel(kcu_attend_args a)
+{
+    const int G = a.G, D = a.d;
+    const int bh = blockIdx.x / G, h = blockIdx.x % G;
+    const float *ml = a.ws;
+    const float *pacc = a.ws + (size_t)a.B * a.Hkv * a.nsplit * G * 2;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        float M = -INFINITY, L = 0.0f, A = 0.0f;
+        for (int s = 0; s < a.nsplit; s++) {
+            size_t part = ((size_t)bh * a.nsplit + s) * G + h;
+            float f1, f2;
+            float mm = kcu_lse_merge(M, ml[part * 2], &f1, &f2);
+            L = L * f1 + ml[part * 2 + 1] * f2;
+            A = A * f1 + pacc[part * D + i] * f2;
+            M = mm;
+        }
+        a.out[((size_t)bh * G + h) * D + i] = L > 0.0f ? A / L : 0.0f;
+    }
+}
+
+template <int D, int GMAX>
+static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
+{
+    dim3 grid((unsigned)a->nsplit, (unsigned)(a->B * a->Hkv));
+    attend_split_kernel<D, GMAX><<<grid, ATT_THREADS, 0, st>>>(*a);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess)
+        return e;
+    attend_combine_kernel<<<(unsigned)(a->B * a->Hkv * a->G), D, 0, st>>>(*a);
+    return cudaGetLastError();
+}
+
+cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st)
+{
+    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1)
+        return cudaErrorInvalidValue;
+    if (a->d == 128)
+        return a->G <= 4 ? launch<128, 4>(a, st) : launch<128, 8>(a, st);
+    if (a->d == 64)
+        return a->G <= 4 ? launch<64, 4>(a, st) : launch<64, 8>(a, st);
+    return cudaErrorInvalidValue;
+}

@@ -1,0 +1,287 @@
+/* hsa.cu — stage 2 of RocketKV (hybrid sparse attention, ALGORITHM.md):
+ * page min/max build and per-token update, the top-r dims and sign-chosen
+ * bound page scores, the τ-scaled per-head softmax with the group mean, and
+ * the token top-k. The exact attention over the selected rows is
+ * dense_decode.cu's kernel given the position list.
+ *
+ * Aux is dimension-major, [B][Hkv][rows][npages_cap] bf16 (rows = 2d:
+ * minima then maxima; d for p = 1, the transposed K), so the score kernel
+ * reads each chosen dim as one contiguous run across pages: ⌈C/p⌉·r·2 bytes.
+ *
+ * What is bit-identical to refimpl (method_hsa.c) and to kcu_ref_host.c:
+ * the chosen dims, the signs, τ (same double sums in the same order), the
+ * page scores z = s/τ (f32 products and sums rounded separately, in dims
+ * order, then a double division) and, given the same avg array, the
+ * selection (same rule; the radix algorithm is kcu_select_host's). The avg
+ * array itself may differ in the last bits (the normaliser is a tree sum,
+ * exp is the device's), so end-to-end index sets are compared tie-aware in
+ * gpu_check.
+ *
+ * Versions (compiled only; no GPU has run them yet):
+ *   v1  pages_build: one block per 32 pages, min/max in shared memory,
+ *       written transposed (64-byte runs). pages_update: one thread per dim.
+ *       score: each block recomputes dims/signs/τ in its prologue (d² rank
+ *       compares, cheaper than a launch), then one thread per page, G
+ *       accumulators. select: one block of 1024 threads per (sequence, KV
+ *       head): block max, tree-sum normalisers in double, group mean into a
+ *       global avg array, 8-pass weighted radix select re-reading avg from
+ *       L2 each pass, then an index-ordered block scan to emit positions
+ *       ascending. Limits: d ≤ 128, G ≤ 8. */
+#include <cuda_runtime.h>
+
+#include "kcu.h"
+#include "kcu_dev.cuh"
+#include "kcu_kernels.h"
+
+#define PB_PAGES 32
+#define PB_THREADS 128
+#define SC_THREADS 256
+#define SEL_THREADS 1024
+
+/* -------------------------------------------------------- pages build */
+/* Aux data per page of p slots: element-wise min and max of the page's keys
+ * (a partial page is padded with +inf/−inf: only its tokens count). */
+__global__ void __launch_bounds__(PB_THREADS) hsa_pages_build_kernel(kcu_hsa_args a)
+{
+    __shared__ float smn[PB_PAGES][129], smx[PB_PAGES][129];
+    const int d = a.d, bh = blockIdx.y, b = bh / a.Hkv;
+    const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
+    const int64_t j0 = (int64_t)blockIdx.x * PB_PAGES;
+    if (j0 >= np)
+        return;
+    const uint16_t *Kb = a.K + (size_t)bh * a.cap * d;
+    for (int it = threadIdx.x; it < PB_PAGES * d; it += PB_THREADS) {
+        int jj = it / d, i = it % d;
+        int64_t j = j0 + jj;
+        float mn = INFINITY, mx = -INFINITY;
+        if (j < np)
+            for (int64_t t = j * p; t < j * p + kcu_page_count(j, C, p); t++) {
+                float x = kcu_bf16_to_f32(Kb[(size_t)t * d + i]);
+                mn = fminf(mn, x);
+                mx = fmaxf(mx, x);
+            }
+        smn[jj][i] = mn;
+        smx[jj][i] = mx;
+    }
+    __syncthreads();
+    uint16_t *ab = a.aux + (size_t)bh * kcu_aux_rows(d, p) * a.npages_cap;
+    for (int it = threadIdx.x; it < PB_PAGES * d; it += PB_THREADS) {
+        int i = it / PB_PAGES, jj = it % PB_PAGES;
+        int64_t j = j0 + jj;
+        if (j >= np)
+            continue;
+        ab[kcu_aux_min_off(i, j, a.npages_cap)] = kcu_f32_to_bf16(smn[jj][i]);
+        if (p > 1)
+            ab[kcu_aux_max_off(i, j, a.npages_cap, d, p)] = kcu_f32_to_bf16(smx[jj][i]);
+    }
+}
+
+/* The token at position len−1 was just appended: fold it into its page (a
+ * new page starts from the token itself). */
+__global__ void hsa_pages_update_kernel(kcu_hsa_args a)
+{
+    const int d = a.d, bh = blockIdx.x, b = bh / a.Hkv, i = threadIdx.x;
+    const int64_t C = a.len[b], p = a.p;
+    if (C <= 0 || i >= d)
+        return;
+    const int64_t pos = C - 1, j = kcu_page_of(pos, p);
+    uint16_t x = a.K[((size_t)bh * a.cap + pos) * d + i];
+    uint16_t *ab = a.aux + (size_t)bh * kcu_aux_rows(d, p) * a.npages_cap;
+    uint16_t *pmn = ab + kcu_aux_min_off(i, j, a.npages_cap);
+    if (p == 1) {
+        *pmn = x;
+        return;
+    }
+    uint16_t *pmx = ab + kcu_aux_max_off(i, j, a.npages_cap, d, p);
+    if (kcu_page_slot(pos, p) == 0) {
+        *pmn = x;
+        *pmx = x;
+        return;
+    }
+    float xf = kcu_bf16_to_f32(x);
+    if (xf < kcu_bf16_to_f32(*pmn))
+        *pmn = x;
+    if (xf > kcu_bf16_to_f32(*pmx))
+        *pmx = x;
+}
+
+/* ------------------------------------------------------------- score */
+/* Step 1: a_i = Σ_h |q_h[i]|, I = the r largest (ties to the lower index).
+ * Step 2: g_i = sign(Σ_h q_h[i]); K̂_j[i] = max_j[i] if g_i > 0 else min_j[i].
+ * Step 3: s_h(j) = Σ_{i∈I} q_h[i]·K̂_j[i]; stored divided by
+ *         τ_h = √(d·‖q_h[I]‖₁/‖q_h‖₁). */
+template <int GMAX>
+__global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
+{
+    __shared__ float qs[GMAX * 128];
+    __shared__ double as[128], gs[128], tau[GMAX];
+    __shared__ int flag[128], dims[128];
+    const int d = a.d, G = a.G, bh = blockIdx.y, b = bh / a.Hkv, tid = threadIdx.x;
+    const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
+    if (C <= 0 || (int64_t)blockIdx.x * SC_THREADS >= np)
+        return;
+    const int r = a.r < 1 ? 1 : (a.r > d ? d : a.r);
+
+    for (int it = tid; it < G * d; it += SC_THREADS)
+        qs[it] = a.q[(size_t)bh * G * d + it];
+    __syncthreads();
+    if (tid < d) {
+        double s = 0, g = 0;
+        for (int h = 0; h < G; h++) {
+            s += fabs((double)qs[h * d + tid]);
+            g += (double)qs[h * d + tid];
+        }
+        as[tid] = s;
+        gs[tid] = g;
+    }
+    __syncthreads();
+    if (tid < d) {
+        int rank = 0;
+        double ai = as[tid];
+        for (int j = 0; j < d; j++)
+            rank += (as[j] > ai) || (as[j] == ai && j < tid);
+        flag[tid] = rank < r;
+    }
+    __syncthreads();
+    if (tid < d && flag[tid]) {
+        int at = 0;
+        for (int j = 0; j < tid; j++)
+            at += flag[j];
+        dims[at] = tid;
+    }
+    __syncthreads();
+    if (tid < G) {
+        double l1 = 0, l1I = 0;
+        for (int i = 0; i < d; i++)
+            l1 += fabs((double)qs[tid * d + i]);
+        for (int t = 0; t < r; t++)
+            l1I += fabs((double)qs[tid * d + dims[t]]);
+        tau[tid] = kcu_tau(d, l1I, l1);
+    }
+    if (blockIdx.x == 0)
+        for (int t = tid; t < d; t += SC_THREADS)
+            a.dims[(size_t)bh * d + t] = t < r ? dims[t] : -1;
+    __syncthreads();
+
+    const int64_t j = (int64_t)blockIdx.x * SC_THREADS + tid;
+    if (j >= np)
+        return;
+    const uint16_t *ab = a.aux + (size_t)bh * kcu_aux_rows(d, p) * a.npages_cap;
+    float s[GMAX];
+#pragma unroll
+    for (int h = 0; h < GMAX; h++)
+        s[h] = 0.0f;
+    for (int t = 0; t < r; t++) {
+        int i = dims[t];
+        int64_t off = gs[i] > 0.0 ? kcu_aux_max_off(i, j, a.npages_cap, d, p)
+                                  : kcu_aux_min_off(i, j, a.npages_cap);
+        float kh = kcu_bf16_to_f32(ab[off]);
+#pragma unroll
+        for (int h = 0; h < GMAX; h++)
+            if (h < G)
+                s[h] = kcu_page_score_acc(s[h], qs[h * d + i], kh);
+    }
+#pragma unroll
+    for (int h = 0; h < GMAX; h++)
+        if (h < G)
+            a.z[((size_t)bh * G + h) * a.npages_cap + j] = (double)s[h] / tau[h];
+}
+
+/* ------------------------------------------------------------ select */
+/* Step 4: softmax per head over the C tokens (page score broadcast, so page
+ * j weighs kcu_page_count tokens): max, exp(z − max), Σ cnt·exp in double
+ * (a fixed tree, not refimpl's page order), mean over the G heads in head
+ * order.
+ * Step 5: top-k tokens by that mean, ties to the lower index: a weighted
+ * top-k over pages; the threshold page gives its first tokens. Page
+ * granularity: the top ⌈k/p⌉ pages, whole. Positions come out ascending. */
+__global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
+{
+    __shared__ kcu_select_smem sm;
+    __shared__ double mh[KCU_MAX_G], zh[KCU_MAX_G];
+    const int G = a.G, bh = blockIdx.x, b = bh / a.Hkv;
+    const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
+    const double *sc = a.z + (size_t)bh * G * a.npages_cap;
+    double *avg = a.avg + (size_t)bh * a.npages_cap;
+
+    for (int h = 0; h < G; h++) {
+        double m = -INFINITY;
+        for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
+            m = fmax(m, sc[(size_t)h * a.npages_cap + j]);
+        m = kcu_block_max_d(m, sm.dsum);
+        double z = 0;
+        for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
+            z += (double)kcu_page_count(j, C, p) * exp(sc[(size_t)h * a.npages_cap + j] - m);
+        z = kcu_block_sum_d(z, sm.dsum);
+        if (threadIdx.x == 0) {
+            mh[h] = m;
+            zh[h] = z;
+        }
+    }
+    __syncthreads();
+    for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS) {
+        double v = 0;
+        for (int h = 0; h < G; h++)
+            v += exp(sc[(size_t)h * a.npages_cap + j] - mh[h]) / zh[h];
+        avg[j] = v / (double)G;
+    }
+    __syncthreads();
+
+    const int pg = a.page_granularity;
+    auto key = [&](int64_t j) { return kcu_desc_key(avg[j]); };
+    auto wt = [&](int64_t j) { return pg ? (int64_t)1 : kcu_page_count(j, C, p); };
+    auto whole = [&](int64_t j) { return kcu_page_count(j, C, p); };
+    int32_t *pos = a.pos + (size_t)bh * a.pos_cap;
+    const int64_t pos_cap = a.pos_cap;
+    auto emit = [&](int64_t j, int64_t off, int64_t nj) {
+        for (int64_t t = 0; t < nj && off + t < pos_cap; t++)
+            pos[off + t] = (int32_t)(j * p + t);
+    };
+    uint64_t T;
+    int64_t need;
+    int64_t kk = pg ? (a.k + p - 1) / p : a.k;
+    kcu_block_select(np, kk, key, wt, &sm, &T, &need);
+    int64_t total = kcu_block_emit(np, key, wt, T, need, pg, whole, emit, &sm);
+    if (threadIdx.x == 0)
+        a.count[bh] = (int32_t)(total < pos_cap ? total : pos_cap);
+}
+
+/* ---------------------------------------------------------- launchers */
+cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st)
+{
+    if (a->d > 128 || a->p < 1)
+        return cudaErrorInvalidValue;
+    int64_t np = kcu_npages(a->cap, a->p);
+    dim3 grid((unsigned)((np + PB_PAGES - 1) / PB_PAGES), (unsigned)(a->B * a->Hkv));
+    hsa_pages_build_kernel<<<grid, PB_THREADS, 0, st>>>(*a);
+    return cudaGetLastError();
+}
+
+cudaError_t kcu_hsa_pages_update(const kcu_hsa_args *a, cudaStream_t st)
+{
+    if (a->d > 128 || a->p < 1)
+        return cudaErrorInvalidValue;
+    hsa_pages_update_kernel<<<(unsigned)(a->B * a->Hkv), (unsigned)a->d, 0, st>>>(*a);
+    return cudaGetLastError();
+}
+
+cudaError_t kcu_hsa_score(const kcu_hsa_args *a, cudaStream_t st)
+{
+    if (a->d > 128 || a->G < 1 || a->G > KCU_MAX_G || a->p < 1)
+        return cudaErrorInvalidValue;
+    int64_t np = kcu_npages(a->cap, a->p);
+    dim3 grid((unsigned)((np + SC_THREADS - 1) / SC_THREADS), (unsigned)(a->B * a->Hkv));
+    if (a->G <= 4)
+        hsa_score_kernel<4><<<grid, SC_THREADS, 0, st>>>(*a);
+    else
+        hsa_score_kernel<8><<<grid, SC_THREADS, 0, st>>>(*a);
+    return cudaGetLastError();
+}
+
+cudaError_t kcu_hsa_select(const kcu_hsa_args *a, cudaStream_t st)
+{
+    if (a->G < 1 || a->G > KCU_MAX_G || a->p < 1)
+        return cudaErrorInvalidValue;
+    hsa_select_kernel<<<(unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st>>>(*a);
+    return cudaGetLastError();
+}

@@ -1,0 +1,108 @@
+/* kcu_kernels.h — host entry points of kvsim's CUDA kernels (C++ / nvcc).
+ *
+ * Layouts (bf16 stored as uint16_t bits, "bh" = b·Hkv + kv_head):
+ *   K, V     [B][Hkv][cap][d]            keys after RoPE, values (HND)
+ *   q        [B][Hkv·G][d] f32           query head h of KV head g is g·G + h
+ *   out      [B][Hkv·G][d] f32
+ *   aux      [B][Hkv][rows][npages_cap]  bf16, rows = kcu_aux_rows(d, p):
+ *                                        minima then maxima (dimension-major)
+ *   pos      [B][Hkv][pos_cap] int32     selected positions, ascending
+ *   count    [B][Hkv] int32
+ * Every launcher returns cudaGetLastError() after its launches, takes a
+ * stream, allocates nothing and is capturable in a CUDA graph (all sizes that
+ * vary per step are read on the device).
+ *
+ * Supported shapes: d ∈ {64, 128}; G ≤ 8 (any G, templates for ≤ 4 and ≤ 8).
+ * Which kernel version each launcher runs is listed in the header comment of
+ * its .cu file. */
+#ifndef KCU_KERNELS_H
+#define KCU_KERNELS_H
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#define KCU_MAX_G 8
+
+/* ---------------------------------------------------------- attention */
+/* Dense (idx == NULL: rows 0 .. len[b]-1) or sparse (rows idx[bh][0 ..
+ * count[bh]) ) GQA decode attention, split-KV with a log-sum-exp merge. */
+typedef struct {
+    const uint16_t *K, *V;   /* [B][Hkv][cap][d] */
+    int64_t cap;             /* rows per (b, kv head) */
+    const float *q;          /* [B][Hkv·G][d] */
+    const int32_t *len;      /* dense: [B] rows per sequence */
+    const int32_t *idx;      /* sparse: [B][Hkv][idx_cap] positions, or NULL */
+    const int32_t *count;    /* sparse: [B][Hkv] */
+    int64_t idx_cap;
+    int B, Hkv, G, d;
+    int nsplit;              /* splits per (b, kv head), from kcu_attend_splits */
+    float *ws;               /* kcu_attend_ws_bytes() */
+    float *out;              /* [B][Hkv·G][d] */
+} kcu_attend_args;
+
+int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);
+size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit);
+cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st);
+
+/* ------------------------------------------------------------ stage 2 */
+typedef struct {
+    const uint16_t *K;       /* [B][Hkv][cap][d] */
+    int64_t cap;
+    const int32_t *len;      /* [B] tokens cached (C) */
+    int B, Hkv, G, d;
+    int64_t p;               /* page size */
+    int64_t npages_cap;      /* aux row stride, >= ⌈cap/p⌉ */
+    uint16_t *aux;           /* [B][Hkv][rows][npages_cap] */
+    /* per step */
+    const float *q;          /* [B][Hkv·G][d] */
+    int r;                   /* dims of the estimate */
+    int64_t k;               /* tokens attended */
+    int page_granularity;    /* ⌈k/p⌉ whole pages instead of k tokens */
+    double *z;               /* ws: [B][Hkv][G][npages_cap] page score / τ */
+    double *avg;             /* ws: [B][Hkv][npages_cap] group-mean probability */
+    int32_t *dims;           /* out: [B][Hkv][d] chosen dims (first r), ascending */
+    int32_t *pos;            /* out: [B][Hkv][pos_cap] */
+    int64_t pos_cap;         /* >= k + p */
+    int32_t *count;          /* out: [B][Hkv] */
+} kcu_hsa_args;
+
+/* Page min/max of tokens 0 .. len[b]-1 (once, over the stage-1 cache). */
+cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st);
+/* Fold token len[b]-1 (just appended) into its page. */
+cudaError_t kcu_hsa_pages_update(const kcu_hsa_args *a, cudaStream_t st);
+/* Steps 1–3: dims, signs, τ, page scores z = s/τ. */
+cudaError_t kcu_hsa_score(const kcu_hsa_args *a, cudaStream_t st);
+/* Steps 4–5: softmax per head, group mean into avg, top-k into pos/count. */
+cudaError_t kcu_hsa_select(const kcu_hsa_args *a, cudaStream_t st);
+
+/* ------------------------------------------------------------ stage 1 */
+typedef struct {
+    const uint16_t *K;       /* [B][Hkv][cap][d] */
+    int64_t cap;
+    int64_t S;               /* prompt length (the same for the batch) */
+    const float *Qw;         /* [B][Hkv][G][w][d] window queries */
+    int64_t w, P, kernel;
+    int B, Hkv, G, d;
+    float *ws;               /* kcu_stage1_ws_bytes() */
+    double *votes;           /* [B][Hkv][S] (prefix columns used) */
+    double *pooled;          /* [B][Hkv][S] */
+    int32_t *kept;           /* [B][Hkv][P] ascending */
+} kcu_stage1_args;
+
+size_t kcu_stage1_ws_bytes(int64_t S, int B, int Hkv, int G, int64_t w);
+cudaError_t kcu_stage1(const kcu_stage1_args *a, cudaStream_t st);
+
+/* ------------------------------------------------------------- probes */
+/* Sum-free streaming read of n16 16-byte words (result to sink[0] only if
+ * an impossible value appears, so the loads cannot be dropped). */
+cudaError_t kcu_probe_read(const uint4 *src, int64_t n16, unsigned *sink, int num_sms, cudaStream_t st);
+/* Reads nruns runs of run_bytes (multiple of 16) starting at src + offs[i]·run_bytes. */
+cudaError_t kcu_probe_gather(const uint4 *src, const uint32_t *offs, int64_t nruns, int64_t run_bytes,
+                             unsigned *sink, int num_sms, cudaStream_t st);
+/* An empty kernel, for launch cost. */
+cudaError_t kcu_probe_empty(cudaStream_t st);
+/* Deterministic bf16 fill on the device: x = bf16(scale·N(0,1)-ish hash). */
+cudaError_t kcu_fill_bf16(uint16_t *x, int64_t n, uint64_t seed, float scale, cudaStream_t st);
+cudaError_t kcu_fill_f32(float *x, int64_t n, uint64_t seed, float scale, cudaStream_t st);
+
+#endif

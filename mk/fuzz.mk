@@ -1,0 +1,31 @@
+# mk/fuzz.mk — `make fuzz`: builds every tests/fuzz_*.c harness with clang's
+# libFuzzer (plus ASan and UBSan) against the library sources, then runs each
+# for FUZZ_SECONDS with a seed corpus of the committed samples. A crash input
+# is written next to the regression samples: tests/data/traces/ for the trace
+# reader, tests/data/fuzz/ for the others; commit it with the fix.
+#
+#   make fuzz FUZZ_SECONDS=120
+FUZZ_SECONDS ?= 30
+FUZZ_CC      ?= clang
+# FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION: the trace reader then ignores
+# checksums so that mutated inputs reach its decoders.
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+FUZZ_SRC     := $(wildcard tests/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/%.c $(LIB_SRC) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(LIB_SRC) $(LIBS) -o $@
+
+fuzz: deps $(FUZZ_BIN)
+	@for b in $(FUZZ_BIN); do \
+	  n=$$(basename $$b); \
+	  case $$n in fuzz_trace) art=tests/data/traces;; *) art=tests/data/fuzz;; esac; \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$n $$art; \
+	  echo "make fuzz: $$n for $(FUZZ_SECONDS) s (crashes to $$art/)"; \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -artifact_prefix=$$art/crash-$$n- \
+	    $(BUILD)/fuzz/corpus-$$n traces/samples tests/data models hwmodels >$(BUILD)/fuzz/$$n.log 2>&1 \
+	    || { tail -30 $(BUILD)/fuzz/$$n.log; echo "make fuzz: $$n found a crash (input in $$art/)"; exit 1; }; \
+	  tail -1 $(BUILD)/fuzz/$$n.log; \
+	done
