@@ -24,6 +24,7 @@ static void help(void)
            "  --tp LIST          tensor-parallel ranks (1)   --harness LIST  engine,gpt-fast (engine)\n"
            "  --new N            new tokens per sequence (50)\n"
            "  --workload W       score fidelity on workload W (a YAML file, or 'builtin')\n"
+           "  --no-fidelity      drop the spec's fidelity section (speed and memory columns only)\n"
            "  --steps N          fidelity: decode steps scored (8)\n"
            "  --layers LIST      fidelity: layers scored, e.g. 0,8,16,24 or 0-3 (all)\n"
            "  --fidelity-context S  fidelity: score at prompt length S instead of each point's context\n"
@@ -132,7 +133,7 @@ bad:
 
 int cmd_sweep(int argc, char **argv)
 {
-    static const char *const flags[] = {"help", "resume", "merge", NULL};
+    static const char *const flags[] = {"help", "resume", "merge", "no-fidelity", NULL};
     cli_opts o;
     if (cli_opts_parse(&o, "kvsim sweep", argc, argv, flags) != 0)
         return CLI_USAGE;
@@ -169,6 +170,7 @@ int cmd_sweep(int argc, char **argv)
     }
     int rc = axis_flags(&o, &spec);
     if (rc != CLI_OK) return rc;
+    if (cli_opt_flag(&o, "no-fidelity")) spec.fidelity = 0;
     swp_run_opts ro = {0, 1, 0, 0, NULL, NULL};
     const char *shard = cli_opt_str(&o, "shard", NULL);
     if (shard) {
