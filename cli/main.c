@@ -12,6 +12,8 @@ static const cli_command commands[] = {
     {"inspect", "print a trace's header, totals, or one record", cmd_inspect},
     {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
     {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
+    {"sweep", "models x GPUs x methods x budgets x contexts x batches to CSV (shards, resume, merge)", cmd_sweep},
+    {"report", "plots (gnuplot) and a README from a sweep CSV", cmd_report},
     {"golden", "write one decode step's reference tensors (.npy + manifest) for checking a kernel", cmd_golden},
     {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
     {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},

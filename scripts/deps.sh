@@ -9,6 +9,7 @@ pkg-config --exists openblas 2>/dev/null  || need="$need libopenblas-dev"
 pkg-config --exists criterion 2>/dev/null || need="$need libcriterion-dev"
 command -v pkg-config >/dev/null 2>&1     || need="pkg-config $need"
 command -v gnuplot >/dev/null 2>&1        || need="$need gnuplot-nox"
+command -v parallel >/dev/null 2>&1       || need="$need parallel"
 command -v clang >/dev/null 2>&1          || need="$need clang"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

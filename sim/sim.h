@@ -158,6 +158,8 @@ typedef struct {
     double kernel_launches[SIM_K_N];
     double cat_bytes[SIM_CAT_N];/* per step (mean), per rank, all layers, whole batch */
     double flops_per_step;      /* per rank */
+    double kernel_bytes[SIM_K_N];/* per step (mean), per rank: bytes each kernel moved (the roofline's x) */
+    double kernel_flops[SIM_K_N];/* per step (mean), per rank: FLOPs of each kernel */
     sim_memory mem;
 } sim_result;
 

@@ -86,6 +86,8 @@ static double kern(dev *v, int k, double bytes, double run, double flops, double
         v->r->kernel_s[k] += v->weight * t;
         v->r->kernel_launches[k] += v->weight * launches;
         v->r->flops_per_step += v->weight * flops;
+        v->r->kernel_bytes[k] += v->weight * bytes;
+        v->r->kernel_flops[k] += v->weight * flops;
     }
     return t;
 }
@@ -99,6 +101,7 @@ static double allreduce(dev *v, int tp, double bytes)
         v->r->kernel_s[SIM_K_ALLREDUCE] += v->weight * t;
         v->r->kernel_launches[SIM_K_ALLREDUCE] += v->weight;
         v->r->cat_bytes[SIM_CAT_OTHER] += v->weight * bytes;
+        v->r->kernel_bytes[SIM_K_ALLREDUCE] += v->weight * bytes;
     }
     return t;
 }
