@@ -3,8 +3,9 @@
  * with a log-sum-exp merge. The same kernel serves `full` and stage 2's
  * sparse gather, as rkv_attend does on the CPU.
  *
- * Versions (only the last is in this file; each was checked on the CPU
- * side only: no GPU has run any of them yet):
+ * Versions (only the last is in this file; no GPU has run it yet; its
+ * logic passes gpu_check's checks under the CPU emulation, `make cuda-emu`,
+ * at small shapes):
  *   v1  split kernel + separate combine kernel. Block = 4 warps; a row of K
  *       (and of V) is read once, 16 bytes per lane (d/8 lanes per row), and
  *       applied to all G query heads of the group (q pre-scaled by 1/√d in
@@ -13,6 +14,9 @@
  *       merged in shared memory in a fixed order; the combine kernel merges
  *       the splits in split order. Two rows in flight per lane group;
  *       splits chosen for about 4 blocks per SM, none under 256 rows.
+ *   v1b (rows_in_flight = 4) the same with four rows per lane group per
+ *       iteration (more loads in flight, more registers); gpu_check checks
+ *       and times both. 2 stays the default until a GPU says otherwise.
  *       CUDA cores only (no mma): FlashInfer's note is that with G = 4
  *       this path should still be bandwidth-bound on H100; unmeasured.
  * Known limits: d ∈ {64, 128}, G ≤ 8, bf16 K/V.
@@ -20,7 +24,7 @@
  * Bytes moved (the figure gpu_check divides by time): rows·2·d·2 for K and
  * V, plus idx reads for the sparse form; q, out and the split workspace are
  * counted separately and are small. */
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 
 #include "kcu.h"
 #include "kcu_dev.cuh"
@@ -43,7 +47,7 @@ size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
     return parts * 2 * sizeof(float) + parts * d * sizeof(float);
 }
 
-template <int D, int GMAX>
+template <int D, int GMAX, int U>
 __global__ void __launch_bounds__(ATT_THREADS) attend_split_kernel(kcu_attend_args a)
 {
     constexpr int LANES = D / 8;          /* lanes per row */
@@ -86,12 +90,14 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_split_kernel(kcu_attend_ar
 
     /* The trip count is uniform over the block (t0 is shared), so the
      * shuffles below always run with every lane present. */
-    for (int64_t t0 = lo; t0 < hi; t0 += 2 * NRG) {
-        int64_t t[2] = {t0 + rg, t0 + NRG + rg};
-        bool valid[2] = {t[0] < hi, t[1] < hi};
-        uint4 ku[2], vu[2];
+    for (int64_t t0 = lo; t0 < hi; t0 += U * NRG) {
+        int64_t t[U];
+        bool valid[U];
+        uint4 ku[U], vu[U];
 #pragma unroll
-        for (int u = 0; u < 2; u++) {
+        for (int u = 0; u < U; u++) {
+            t[u] = t0 + u * NRG + rg;
+            valid[u] = t[u] < hi;
             ku[u] = make_uint4(0, 0, 0, 0);
             vu[u] = ku[u];
             if (valid[u]) {
@@ -101,7 +107,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_split_kernel(kcu_attend_ar
             }
         }
 #pragma unroll
-        for (int u = 0; u < 2; u++) {
+        for (int u = 0; u < U; u++) {
             float kf[8], vf[8];
             kcu_unpack8(ku[u], kf);
             kcu_unpack8(vu[u], vf);
@@ -188,17 +194,19 @@ template <int D, int GMAX>
 static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 {
     dim3 grid((unsigned)a->nsplit, (unsigned)(a->B * a->Hkv));
-    attend_split_kernel<D, GMAX><<<grid, ATT_THREADS, 0, st>>>(*a);
+    auto split_k = a->rows_in_flight == 4 ? attend_split_kernel<D, GMAX, 4> : attend_split_kernel<D, GMAX, 2>;
+    KCU_LAUNCH(split_k, grid, ATT_THREADS, 0, st, *a);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
-    attend_combine_kernel<<<(unsigned)(a->B * a->Hkv * a->G), D, 0, st>>>(*a);
+    KCU_LAUNCH(attend_combine_kernel, (unsigned)(a->B * a->Hkv * a->G), D, 0, st, *a);
     return cudaGetLastError();
 }
 
 cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st)
 {
-    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1)
+    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 ||
+        (a->rows_in_flight != 0 && a->rows_in_flight != 2 && a->rows_in_flight != 4))
         return cudaErrorInvalidValue;
     if (a->d == 128)
         return a->G <= 4 ? launch<128, 4>(a, st) : launch<128, 8>(a, st);

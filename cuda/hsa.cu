@@ -17,7 +17,8 @@
  * exp is the device's), so end-to-end index sets are compared tie-aware in
  * gpu_check.
  *
- * Versions (compiled only; no GPU has run them yet):
+ * Versions (no GPU has run them yet; their logic passes
+ *     gpu_check's checks under the CPU emulation, `make cuda-emu`, at small shapes):
  *   v1  pages_build: one block per 32 pages, min/max in shared memory,
  *       written transposed (64-byte runs). pages_update: one thread per dim.
  *       score: each block recomputes dims/signs/τ in its prologue (d² rank
@@ -26,8 +27,14 @@
  *       head): block max, tree-sum normalisers in double, group mean into a
  *       global avg array, 8-pass weighted radix select re-reading avg from
  *       L2 each pass, then an index-ordered block scan to emit positions
- *       ascending. Limits: d ≤ 128, G ≤ 8. */
-#include <cuda_runtime.h>
+ *       ascending. Limits: d ≤ 128, G ≤ 8.
+ *   v2  (a.part != NULL) the score kernel also writes each 256-page tile's
+ *       softmax partial per head (max z, Σ cnt·exp(z − max)); select merges
+ *       those in tile order instead of its own pass over every page, which
+ *       halves the serial double exp work of the one-block select. The
+ *       normaliser then differs from v1's (and refimpl's) by rounding only.
+ *       gpu_check checks and times both. */
+#include "kcu_cuda.h"
 
 #include "kcu.h"
 #include "kcu_dev.cuh"
@@ -116,6 +123,7 @@ __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
     __shared__ float qs[GMAX * 128];
     __shared__ double as[128], gs[128], tau[GMAX];
     __shared__ int flag[128], dims[128];
+    __shared__ double red[32];
     const int d = a.d, G = a.G, bh = blockIdx.y, b = bh / a.Hkv, tid = threadIdx.x;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     if (C <= 0 || (int64_t)blockIdx.x * SC_THREADS >= np)
@@ -164,14 +172,15 @@ __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
     __syncthreads();
 
     const int64_t j = (int64_t)blockIdx.x * SC_THREADS + tid;
-    if (j >= np)
+    const bool valid = j < np;
+    if (!valid && !a.part)
         return;
     const uint16_t *ab = a.aux + (size_t)bh * kcu_aux_rows(d, p) * a.npages_cap;
     float s[GMAX];
 #pragma unroll
     for (int h = 0; h < GMAX; h++)
         s[h] = 0.0f;
-    for (int t = 0; t < r; t++) {
+    for (int t = 0; valid && t < r; t++) {
         int i = dims[t];
         int64_t off = gs[i] > 0.0 ? kcu_aux_max_off(i, j, a.npages_cap, d, p)
                                   : kcu_aux_min_off(i, j, a.npages_cap);
@@ -181,10 +190,32 @@ __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
             if (h < G)
                 s[h] = kcu_page_score_acc(s[h], qs[h * d + i], kh);
     }
+    double zv[GMAX];
 #pragma unroll
-    for (int h = 0; h < GMAX; h++)
-        if (h < G)
-            a.z[((size_t)bh * G + h) * a.npages_cap + j] = (double)s[h] / tau[h];
+    for (int h = 0; h < GMAX; h++) {
+        zv[h] = (double)s[h] / tau[h < G ? h : 0];
+        if (valid && h < G)
+            a.z[((size_t)bh * G + h) * a.npages_cap + j] = zv[h];
+    }
+    if (!a.part)
+        return;
+    /* v2: this tile's softmax partial per head, (max z, Σ cnt·exp(z − max)) */
+    const int64_t cnt = valid ? kcu_page_count(j, C, p) : 0;
+    const int64_t ntiles_cap = (a.npages_cap + SC_THREADS - 1) / SC_THREADS;
+    for (int h = 0; h < G; h++) {
+        double zh = 0.0;
+#pragma unroll
+        for (int u = 0; u < GMAX; u++)
+            if (u == h)
+                zh = zv[u];
+        double m = kcu_block_max_d(valid ? zh : -INFINITY, red);
+        double e = kcu_block_sum_d(valid ? (double)cnt * exp(zh - m) : 0.0, red);
+        if (tid == 0) {
+            double *o = a.part + (((size_t)bh * G + h) * ntiles_cap + blockIdx.x) * 2;
+            o[0] = m;
+            o[1] = e;
+        }
+    }
 }
 
 /* ------------------------------------------------------------ select */
@@ -204,18 +235,35 @@ __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
     const double *sc = a.z + (size_t)bh * G * a.npages_cap;
     double *avg = a.avg + (size_t)bh * a.npages_cap;
 
-    for (int h = 0; h < G; h++) {
-        double m = -INFINITY;
-        for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
-            m = fmax(m, sc[(size_t)h * a.npages_cap + j]);
-        m = kcu_block_max_d(m, sm.dsum);
-        double z = 0;
-        for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
-            z += (double)kcu_page_count(j, C, p) * exp(sc[(size_t)h * a.npages_cap + j] - m);
-        z = kcu_block_sum_d(z, sm.dsum);
-        if (threadIdx.x == 0) {
-            mh[h] = m;
-            zh[h] = z;
+    if (a.part) {
+        /* v2: merge the score kernel's per-tile partials, tiles in order */
+        const int64_t ntiles = (np + SC_THREADS - 1) / SC_THREADS;
+        const int64_t ntiles_cap = (a.npages_cap + SC_THREADS - 1) / SC_THREADS;
+        if (threadIdx.x < (unsigned)G) {
+            const double *pt = a.part + ((size_t)bh * G + threadIdx.x) * ntiles_cap * 2;
+            double m = -INFINITY, z = 0;
+            for (int64_t t = 0; t < ntiles; t++)
+                m = fmax(m, pt[t * 2]);
+            for (int64_t t = 0; t < ntiles; t++)
+                z += pt[t * 2 + 1] * exp(pt[t * 2] - m);
+            mh[threadIdx.x] = m;
+            zh[threadIdx.x] = z;
+        }
+    } else {
+        /* v1: max and normaliser over all pages in this block */
+        for (int h = 0; h < G; h++) {
+            double m = -INFINITY;
+            for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
+                m = fmax(m, sc[(size_t)h * a.npages_cap + j]);
+            m = kcu_block_max_d(m, sm.dsum);
+            double z = 0;
+            for (int64_t j = threadIdx.x; j < np; j += SEL_THREADS)
+                z += (double)kcu_page_count(j, C, p) * exp(sc[(size_t)h * a.npages_cap + j] - m);
+            z = kcu_block_sum_d(z, sm.dsum);
+            if (threadIdx.x == 0) {
+                mh[h] = m;
+                zh[h] = z;
+            }
         }
     }
     __syncthreads();
@@ -247,13 +295,18 @@ __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
 }
 
 /* ---------------------------------------------------------- launchers */
+size_t kcu_hsa_part_bytes(int B, int Hkv, int G, int64_t npages_cap)
+{
+    return (size_t)B * Hkv * G * ((npages_cap + SC_THREADS - 1) / SC_THREADS) * 2 * sizeof(double);
+}
+
 cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st)
 {
     if (a->d > 128 || a->p < 1)
         return cudaErrorInvalidValue;
     int64_t np = kcu_npages(a->cap, a->p);
     dim3 grid((unsigned)((np + PB_PAGES - 1) / PB_PAGES), (unsigned)(a->B * a->Hkv));
-    hsa_pages_build_kernel<<<grid, PB_THREADS, 0, st>>>(*a);
+    KCU_LAUNCH(hsa_pages_build_kernel, grid, PB_THREADS, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -261,7 +314,7 @@ cudaError_t kcu_hsa_pages_update(const kcu_hsa_args *a, cudaStream_t st)
 {
     if (a->d > 128 || a->p < 1)
         return cudaErrorInvalidValue;
-    hsa_pages_update_kernel<<<(unsigned)(a->B * a->Hkv), (unsigned)a->d, 0, st>>>(*a);
+    KCU_LAUNCH(hsa_pages_update_kernel, (unsigned)(a->B * a->Hkv), (unsigned)a->d, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -271,10 +324,12 @@ cudaError_t kcu_hsa_score(const kcu_hsa_args *a, cudaStream_t st)
         return cudaErrorInvalidValue;
     int64_t np = kcu_npages(a->cap, a->p);
     dim3 grid((unsigned)((np + SC_THREADS - 1) / SC_THREADS), (unsigned)(a->B * a->Hkv));
+    auto k4 = hsa_score_kernel<4>;
+    auto k8 = hsa_score_kernel<8>;
     if (a->G <= 4)
-        hsa_score_kernel<4><<<grid, SC_THREADS, 0, st>>>(*a);
+        KCU_LAUNCH(k4, grid, SC_THREADS, 0, st, *a);
     else
-        hsa_score_kernel<8><<<grid, SC_THREADS, 0, st>>>(*a);
+        KCU_LAUNCH(k8, grid, SC_THREADS, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -282,6 +337,6 @@ cudaError_t kcu_hsa_select(const kcu_hsa_args *a, cudaStream_t st)
 {
     if (a->G < 1 || a->G > KCU_MAX_G || a->p < 1)
         return cudaErrorInvalidValue;
-    hsa_select_kernel<<<(unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st>>>(*a);
+    KCU_LAUNCH(hsa_select_kernel, (unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st, *a);
     return cudaGetLastError();
 }

@@ -8,7 +8,7 @@
 #ifndef KCU_DEV_CUH
 #define KCU_DEV_CUH
 
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 #include <stdint.h>
 
 #include "kcu.h"
@@ -41,7 +41,7 @@ static __device__ __forceinline__ int64_t kcu_warp_incl_scan(int64_t v)
 
 /* Exclusive prefix sum over the block in thread order; *total = block sum.
  * smem: 33 int64. All threads must call it. */
-static __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, int64_t *smem)
+static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, int64_t *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     int64_t inc = kcu_warp_incl_scan(v);
@@ -78,7 +78,7 @@ static __device__ __forceinline__ double kcu_warp_sum_d(double v)
 }
 
 /* Block max / sum; smem: 32 elements. All threads get the result. */
-static __device__ float kcu_block_max(float v, float *smem)
+static inline __device__ float kcu_block_max(float v, float *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = kcu_warp_max(v);
@@ -92,7 +92,7 @@ static __device__ float kcu_block_max(float v, float *smem)
     return r;
 }
 
-static __device__ double kcu_block_max_d(double v, double *smem)
+static inline __device__ double kcu_block_max_d(double v, double *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     for (int o = 16; o > 0; o >>= 1)
@@ -108,7 +108,7 @@ static __device__ double kcu_block_max_d(double v, double *smem)
 }
 
 /* Fixed-shape tree: the result depends on blockDim only, not on timing. */
-static __device__ double kcu_block_sum_d(double v, double *smem)
+static inline __device__ double kcu_block_sum_d(double v, double *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = kcu_warp_sum_d(v);
@@ -138,7 +138,7 @@ typedef struct {
  * k >= total weight selects everything (T = ~0). Histograms use integer
  * atomics, so the result is independent of timing. */
 template <class KeyFn, class WtFn>
-static __device__ void kcu_block_select(int64_t n, int64_t k, KeyFn key, WtFn wt, kcu_select_smem *sm,
+static inline __device__ void kcu_block_select(int64_t n, int64_t k, KeyFn key, WtFn wt, kcu_select_smem *sm,
                                         uint64_t *T, int64_t *need)
 {
     int64_t tot = 0;
@@ -187,7 +187,7 @@ static __device__ void kcu_block_select(int64_t n, int64_t k, KeyFn key, WtFn wt
  * candidate that is taken at all contributes whole_wt(j) units instead
  * (page granularity). Returns the total. */
 template <class KeyFn, class WtFn, class WholeFn, class EmitFn>
-static __device__ int64_t kcu_block_emit(int64_t n, KeyFn key, WtFn wt, uint64_t T, int64_t need, int whole,
+static inline __device__ int64_t kcu_block_emit(int64_t n, KeyFn key, WtFn wt, uint64_t T, int64_t need, int whole,
                                          WholeFn whole_wt, EmitFn emit, kcu_select_smem *sm)
 {
     int64_t eq_carry = 0, off_carry = 0;

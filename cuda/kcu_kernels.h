@@ -18,7 +18,7 @@
 #ifndef KCU_KERNELS_H
 #define KCU_KERNELS_H
 
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 #include <stdint.h>
 
 #define KCU_MAX_G 8
@@ -38,6 +38,7 @@ typedef struct {
     int nsplit;              /* splits per (b, kv head), from kcu_attend_splits */
     float *ws;               /* kcu_attend_ws_bytes() */
     float *out;              /* [B][Hkv·G][d] */
+    int rows_in_flight;      /* rows per lane group per iteration: 2 (0 = 2) or 4 */
 } kcu_attend_args;
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);
@@ -64,7 +65,11 @@ typedef struct {
     int32_t *pos;            /* out: [B][Hkv][pos_cap] */
     int64_t pos_cap;         /* >= k + p */
     int32_t *count;          /* out: [B][Hkv] */
+    double *part;            /* ws, v2 only (NULL: v1): kcu_hsa_part_bytes() */
 } kcu_hsa_args;
+
+/* Workspace of the v2 select (per-tile softmax partials). */
+size_t kcu_hsa_part_bytes(int B, int Hkv, int G, int64_t npages_cap);
 
 /* Page min/max of tokens 0 .. len[b]-1 (once, over the stage-1 cache). */
 cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st);

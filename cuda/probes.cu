@@ -2,14 +2,15 @@
  * bandwidth, gather bandwidth by contiguous run length, and launch cost;
  * plus deterministic device-side fills used by the GPU check.
  *
- * Versions (compiled only; no GPU has run them yet):
+ * Versions (compiled only; no GPU has run them yet; the emulation does not
+ * run the probes):
  *   v1  read: grid-stride over 16-byte words, 4 independent loads in flight
  *       per thread, XOR-folded so the loads stay live; the grid is 4 blocks
  *       of 512 threads per SM. gather: a group of min(32, run/16) lanes per
  *       run, run offsets from a list (4 bytes of list per run, not counted
  *       as payload), 2 runs in flight per group. empty: one warp, no work.
  * Bytes: read counts n16·16; gather counts nruns·run_bytes. */
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 
 #include "kcu.h"
 #include "kcu_kernels.h"
@@ -93,7 +94,7 @@ __global__ void fill_f32_kernel(float *x, int64_t n, uint64_t seed, float scale)
 
 cudaError_t kcu_probe_read(const uint4 *src, int64_t n16, unsigned *sink, int num_sms, cudaStream_t st)
 {
-    probe_read_kernel<<<(unsigned)(4 * num_sms), PR_THREADS, 0, st>>>(src, n16, sink);
+    KCU_LAUNCH(probe_read_kernel, (unsigned)(4 * num_sms), PR_THREADS, 0, st, src, n16, sink);
     return cudaGetLastError();
 }
 
@@ -106,24 +107,28 @@ cudaError_t kcu_probe_gather(const uint4 *src, const uint32_t *offs, int64_t nru
     int lanes = run16 < 32 ? (int)run16 : 32;
     while (32 % lanes)
         lanes--;
-    probe_gather_kernel<<<(unsigned)(4 * num_sms), PR_THREADS, 0, st>>>(src, offs, nruns, run16, lanes, sink);
+    KCU_LAUNCH(probe_gather_kernel, (unsigned)(4 * num_sms), PR_THREADS, 0, st, src, offs, nruns, run16, lanes, sink);
     return cudaGetLastError();
 }
 
 cudaError_t kcu_probe_empty(cudaStream_t st)
 {
+#ifdef KCU_EMU
+    (void)st;
+#else
     probe_empty_kernel<<<1, 32, 0, st>>>();
+#endif
     return cudaGetLastError();
 }
 
 cudaError_t kcu_fill_bf16(uint16_t *x, int64_t n, uint64_t seed, float scale, cudaStream_t st)
 {
-    fill_bf16_kernel<<<1024, 256, 0, st>>>(x, n, seed, scale);
+    KCU_LAUNCH(fill_bf16_kernel, 1024, 256, 0, st, x, n, seed, scale);
     return cudaGetLastError();
 }
 
 cudaError_t kcu_fill_f32(float *x, int64_t n, uint64_t seed, float scale, cudaStream_t st)
 {
-    fill_f32_kernel<<<1024, 256, 0, st>>>(x, n, seed, scale);
+    KCU_LAUNCH(fill_f32_kernel, 1024, 256, 0, st, x, n, seed, scale);
     return cudaGetLastError();
 }

@@ -9,7 +9,8 @@
  * (refimpl's rkv_stage1_select also takes a candidate list, for multi-turn;
  * not done here).
  *
- * Versions (compiled only; no GPU has run them yet):
+ * Versions (no GPU has run them yet; their logic passes
+ *     gpu_check's checks under the CPU emulation, `make cuda-emu`, at small shapes):
  *   v1  four kernels + select. stats: blocks of 64 query rows × 1024 keys,
  *       64×64 score tiles from fp32 copies of Q and K in shared memory
  *       (CUDA-core 4×4 register tiles, no tensor cores), per-row online
@@ -20,7 +21,7 @@
  *       radix over the pooled doubles, ascending emit. Twice the minimal
  *       FLOPs (two score passes) and about G·w·S·d·4 FLOP each: this runs
  *       once per prefill and is not tuned. */
-#include <cuda_runtime.h>
+#include "kcu_cuda.h"
 
 #include "kcu.h"
 #include "kcu_dev.cuh"
@@ -108,7 +109,7 @@ static __device__ void s1_tile(const kcu_stage1_args &a, int bh, int64_t r0, int
 template <int D>
 __global__ void __launch_bounds__(S1_THREADS) s1_stats_kernel(kcu_stage1_args a, int64_t nchunks)
 {
-    extern __shared__ float smem[];
+    KCU_DYN_SMEM(float, smem);
     float *Qs = smem, *Ks = Qs + S1_ROWS * (D + 1), *St = Ks + S1_ROWS * (D + 1);
     const int chunk = blockIdx.x, bh = blockIdx.z;
     const int64_t r0 = (int64_t)blockIdx.y * S1_ROWS, rows = (int64_t)a.G * a.w;
@@ -154,7 +155,7 @@ __global__ void s1_merge_kernel(kcu_stage1_args a, int64_t nchunks)
 template <int D>
 __global__ void __launch_bounds__(S1_THREADS) s1_votes_kernel(kcu_stage1_args a, int64_t nchunks)
 {
-    extern __shared__ float smem[];
+    KCU_DYN_SMEM(float, smem);
     float *Qs = smem, *Ks = Qs + S1_ROWS * (D + 1), *St = Ks + S1_ROWS * (D + 1);
     const int bh = blockIdx.y;
     const int64_t j0 = (int64_t)blockIdx.x * S1_KEYS, rows = (int64_t)a.G * a.w, npre = a.S - a.w;
@@ -236,21 +237,23 @@ static cudaError_t s1_launch(const kcu_stage1_args *a, cudaStream_t st)
     const int64_t nch = s1_nchunks(a->S), rows = (int64_t)a->G * a->w, nbh = (int64_t)a->B * a->Hkv;
     const int64_t npre = a->S - a->w;
     dim3 g1((unsigned)nch, (unsigned)((rows + S1_ROWS - 1) / S1_ROWS), (unsigned)nbh);
-    s1_stats_kernel<D><<<g1, S1_THREADS, smem, st>>>(*a, nch);
+    auto stats_k = s1_stats_kernel<D>;
+    KCU_LAUNCH(stats_k, g1, S1_THREADS, smem, st, *a, nch);
     if ((e = cudaGetLastError()))
         return e;
-    s1_merge_kernel<<<(unsigned)((nbh * rows + 255) / 256), 256, 0, st>>>(*a, nch);
+    KCU_LAUNCH(s1_merge_kernel, (unsigned)((nbh * rows + 255) / 256), 256, 0, st, *a, nch);
     if ((e = cudaGetLastError()))
         return e;
     dim3 g3((unsigned)((npre + S1_KEYS - 1) / S1_KEYS), (unsigned)nbh);
-    s1_votes_kernel<D><<<g3, S1_THREADS, smem, st>>>(*a, nch);
+    auto votes_k = s1_votes_kernel<D>;
+    KCU_LAUNCH(votes_k, g3, S1_THREADS, smem, st, *a, nch);
     if ((e = cudaGetLastError()))
         return e;
     dim3 g4((unsigned)((npre + 255) / 256), (unsigned)nbh);
-    s1_pool_kernel<<<g4, 256, 0, st>>>(*a);
+    KCU_LAUNCH(s1_pool_kernel, g4, 256, 0, st, *a);
     if ((e = cudaGetLastError()))
         return e;
-    s1_select_kernel<<<(unsigned)nbh, S1_SEL_THREADS, 0, st>>>(*a);
+    KCU_LAUNCH(s1_select_kernel, (unsigned)nbh, S1_SEL_THREADS, 0, st, *a);
     return cudaGetLastError();
 }
 
@@ -259,7 +262,7 @@ cudaError_t kcu_stage1(const kcu_stage1_args *a, cudaStream_t st)
     if (a->w < 1 || a->G < 1 || a->B < 1 || a->Hkv < 1 || a->kernel < 1)
         return cudaErrorInvalidValue;
     if (a->S <= a->P) {
-        s1_keep_all_kernel<<<(unsigned)(a->B * a->Hkv), 256, 0, st>>>(*a);
+        KCU_LAUNCH(s1_keep_all_kernel, (unsigned)(a->B * a->Hkv), 256, 0, st, *a);
         return cudaGetLastError();
     }
     if (a->P < a->w)
