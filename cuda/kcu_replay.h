@@ -130,7 +130,7 @@ void kcu_replay_tol_check(const float *got, const double *ref, int64_t n, double
 double kcu_replay_median(double *x, int64_t n);
 
 /* ------------------------------------------------------------- report */
-#define KCU_REPLAY_MAX_CHECKS 64
+#define KCU_REPLAY_MAX_CHECKS (4 * TRC_MAX_LAYERS + 8) /* stage1, positions, dims, outputs per layer */
 #define KCU_REPLAY_MAX_TIMES 256
 typedef struct {
     char name[64];               /* "stage1", "layer3/positions", ... */
