@@ -42,6 +42,18 @@ static inline void cli_run(cli_result *r, const char *args)
     remove(e);
 }
 
+/* Runs "$KVSIM_BIN args" discarding its output; returns the exit code. */
+static inline int cli_rc(const char *args)
+{
+    const char *bin = getenv("KVSIM_BIN");
+    if (!bin)
+        cr_skip_test("KVSIM_BIN not set (run through make test)");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* stderr is exactly one line */
 static inline int cli_one_line(const char *s)
 {

@@ -3,6 +3,7 @@
  * bandwidth-efficiency interpolation, the calibration hook, `kvsim hw` exit
  * codes. Runs from the repository root (make test does). */
 #include <criterion/criterion.h>
+#include "cli_util.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,28 +167,18 @@ Test(hwmodels, calibration_errors_leave_the_model_unchanged)
     }
 }
 
-static int run_cli(const char *args)
-{
-    const char *bin = getenv("KVSIM_BIN");
-    if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 Test(hwmodels, cli_exit_codes)
 {
-    cr_assert_eq(run_cli("hw list"), 0);
-    cr_assert_eq(run_cli("hw list --json"), 0);
-    cr_assert_eq(run_cli("hw show mi300x"), 0);
-    cr_assert_eq(run_cli("hw show h100-sxm --json --calibration tests/data/calib_h100.json"), 0);
-    cr_assert_eq(run_cli("hw show h300"), 1);
-    cr_assert_eq(run_cli("hw show tests/data/bad/hw_bandwidth_unit.yaml"), 1);
-    cr_assert_eq(run_cli("hw show h100-sxm --calibration tests/data/bad/calib_over.json"), 1);
-    cr_assert_eq(run_cli("hw"), 2);
-    cr_assert_eq(run_cli("hw show"), 2);
-    cr_assert_eq(run_cli("hw list extra"), 2);
-    cr_assert_eq(run_cli("hw --help"), 0);
+    cr_assert_eq(cli_rc("hw list"), 0);
+    cr_assert_eq(cli_rc("hw list --json"), 0);
+    cr_assert_eq(cli_rc("hw show mi300x"), 0);
+    cr_assert_eq(cli_rc("hw show h100-sxm --json --calibration tests/data/calib_h100.json"), 0);
+    cr_assert_eq(cli_rc("hw show h300"), 1);
+    cr_assert_eq(cli_rc("hw show tests/data/bad/hw_bandwidth_unit.yaml"), 1);
+    cr_assert_eq(cli_rc("hw show h100-sxm --calibration tests/data/bad/calib_over.json"), 1);
+    cr_assert_eq(cli_rc("hw"), 2);
+    cr_assert_eq(cli_rc("hw show"), 2);
+    cr_assert_eq(cli_rc("hw list extra"), 2);
+    cr_assert_eq(cli_rc("hw --help"), 0);
 }

@@ -3,6 +3,7 @@
  * the config.json importer and the YAML writer, and `kvsim model` exit codes.
  * Runs from the repository root (make test does). */
 #include <criterion/criterion.h>
+#include "cli_util.h"
 #include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
@@ -254,29 +255,19 @@ Test(models, check_rejects_what_the_loader_rejects)
 }
 
 /* ---- the CLI, end to end (KVSIM_BIN is set by make test) ---- */
-static int run_cli(const char *args)
-{
-    const char *bin = getenv("KVSIM_BIN");
-    if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 Test(models, cli_exit_codes)
 {
-    cr_assert_eq(run_cli("model list"), 0);
-    cr_assert_eq(run_cli("model list --json"), 0);
-    cr_assert_eq(run_cli("model show qwen2.5-7b --json"), 0);
-    cr_assert_eq(run_cli("model import tests/data/llama3.1-8b.config.json"), 0);
-    cr_assert_eq(run_cli("model show no-such-model"), 1);
-    cr_assert_eq(run_cli("model show tests/data/bad/model_heads.yaml"), 1);
-    cr_assert_eq(run_cli("model import tests/data/bad/config_type.json"), 1);
-    cr_assert_eq(run_cli("model"), 2);
-    cr_assert_eq(run_cli("model frobnicate"), 2);
-    cr_assert_eq(run_cli("model show"), 2);
-    cr_assert_eq(run_cli("model show llama3.1-8b --jsn"), 2);
-    cr_assert_eq(run_cli("model --help"), 0);
+    cr_assert_eq(cli_rc("model list"), 0);
+    cr_assert_eq(cli_rc("model list --json"), 0);
+    cr_assert_eq(cli_rc("model show qwen2.5-7b --json"), 0);
+    cr_assert_eq(cli_rc("model import tests/data/llama3.1-8b.config.json"), 0);
+    cr_assert_eq(cli_rc("model show no-such-model"), 1);
+    cr_assert_eq(cli_rc("model show tests/data/bad/model_heads.yaml"), 1);
+    cr_assert_eq(cli_rc("model import tests/data/bad/config_type.json"), 1);
+    cr_assert_eq(cli_rc("model"), 2);
+    cr_assert_eq(cli_rc("model frobnicate"), 2);
+    cr_assert_eq(cli_rc("model show"), 2);
+    cr_assert_eq(cli_rc("model show llama3.1-8b --jsn"), 2);
+    cr_assert_eq(cli_rc("model --help"), 0);
 }

@@ -5,6 +5,7 @@
  * answer, "does not fit" as a result, and `kvsim predict` / `kvsim plan` exit
  * codes. Runs from the repository root (make test does). */
 #include <criterion/criterion.h>
+#include "cli_util.h"
 #include <criterion/parameterized.h>
 #include <math.h>
 #include <stdlib.h>
@@ -324,42 +325,32 @@ Test(sim, cuda_graphs_and_sparse_speedup)
     cr_assert(rel_eq(r_nog.step_time_s - r.step_time_s, launches * (h.launch_s - h.launch_graph_s), 1e-9));
 }
 
-static int run_cli(const char *args)
-{
-    const char *bin = getenv("KVSIM_BIN");
-    if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 Test(sim, cli_exit_codes)
 {
-    cr_assert_eq(run_cli("predict --method rocketkv --budget 256 --context 4K --json"), 0);
-    cr_assert_eq(run_cli("predict --model llama3.1-70b --tp 4 --batch 3 --hw h200 --harness gpt-fast --cuda-graphs off"), 0);
-    cr_assert_eq(run_cli("predict --hw h100-sxm --calibration tests/data/calib_h100.json"), 0);
-    cr_assert_eq(run_cli("predict --help"), 0);
-    cr_assert_eq(run_cli("predict --harness vllm"), 2);
-    cr_assert_eq(run_cli("predict --cuda-graphs maybe"), 2);
-    cr_assert_eq(run_cli("predict --tp 3"), 2);
-    cr_assert_eq(run_cli("predict --batch 0"), 2);
-    cr_assert_eq(run_cli("predict --budget 256,1024"), 2);
-    cr_assert_eq(run_cli("predict --hw h300"), 1);
-    cr_assert_eq(run_cli("predict --trace missing.trc"), 1);
-    cr_assert_eq(run_cli("predict --trace tests/data/traces/bad_magic.trc"), 1);
-    cr_assert_eq(run_cli("predict --trace traces/samples/rocketkv.trc --json"), 0);
-    cr_assert_eq(run_cli("predict --trace traces/samples/quest.trc --batch 4 --tp 3"), 0);
-    cr_assert_eq(run_cli("plan --hw h100-sxm,h200 --context 8K,32K --method rocketkv,full --budget 256 --tp 1,2 "
+    cr_assert_eq(cli_rc("predict --method rocketkv --budget 256 --context 4K --json"), 0);
+    cr_assert_eq(cli_rc("predict --model llama3.1-70b --tp 4 --batch 3 --hw h200 --harness gpt-fast --cuda-graphs off"), 0);
+    cr_assert_eq(cli_rc("predict --hw h100-sxm --calibration tests/data/calib_h100.json"), 0);
+    cr_assert_eq(cli_rc("predict --help"), 0);
+    cr_assert_eq(cli_rc("predict --harness vllm"), 2);
+    cr_assert_eq(cli_rc("predict --cuda-graphs maybe"), 2);
+    cr_assert_eq(cli_rc("predict --tp 3"), 2);
+    cr_assert_eq(cli_rc("predict --batch 0"), 2);
+    cr_assert_eq(cli_rc("predict --budget 256,1024"), 2);
+    cr_assert_eq(cli_rc("predict --hw h300"), 1);
+    cr_assert_eq(cli_rc("predict --trace missing.trc"), 1);
+    cr_assert_eq(cli_rc("predict --trace tests/data/traces/bad_magic.trc"), 1);
+    cr_assert_eq(cli_rc("predict --trace traces/samples/rocketkv.trc --json"), 0);
+    cr_assert_eq(cli_rc("predict --trace traces/samples/quest.trc --batch 4 --tp 3"), 0);
+    cr_assert_eq(cli_rc("plan --hw h100-sxm,h200 --context 8K,32K --method rocketkv,full --budget 256 --tp 1,2 "
                          "--tpot-slo 0.02 --target-tokens-per-s 5000"), 0);
-    cr_assert_eq(run_cli("plan --json"), 0);
-    cr_assert_eq(run_cli("plan --csv --model llama3.1-70b --tp 8"), 0);
-    cr_assert_eq(run_cli("plan --json --csv"), 2);
-    cr_assert_eq(run_cli("plan --tp 3"), 2);
-    cr_assert_eq(run_cli("plan --context 32K,,64K"), 2);
-    cr_assert_eq(run_cli("plan --hw nope"), 1);
-    cr_assert_eq(run_cli("plan --help"), 0);
+    cr_assert_eq(cli_rc("plan --json"), 0);
+    cr_assert_eq(cli_rc("plan --csv --model llama3.1-70b --tp 8"), 0);
+    cr_assert_eq(cli_rc("plan --json --csv"), 2);
+    cr_assert_eq(cli_rc("plan --tp 3"), 2);
+    cr_assert_eq(cli_rc("plan --context 32K,,64K"), 2);
+    cr_assert_eq(cli_rc("plan --hw nope"), 1);
+    cr_assert_eq(cli_rc("plan --help"), 0);
 }
 
 Test(sim, planner_slo_boundary_and_gpus)
