@@ -5,8 +5,9 @@
 #
 #   make replay-build    build/kvsim-cuda with nvcc (-arch from nvidia-smi, else sm_90)
 #   make replay-check    build, then replay the rocketkv sample with --check --time (needs a GPU)
-#   make replay-emu      the same replay --check on the CPU under kcu_emu.h (no GPU: logic only,
-#                        no timings), at the sample's small shape (smollm2-135m)
+#   make replay-emu      replay --check on the CPU under kcu_emu.h (no GPU: logic only, no
+#                        timings): the rocketkv sample, then small hsa (page granularity, batch 2)
+#                        and full traces written by build/kvsim trace (smollm2-135m, ~2 min)
 #
 # `make cuda` (the Makefile) compiles cuda/replay.cu with every other .cu
 # (-arch=sm_90, warnings as errors).
@@ -46,5 +47,11 @@ $(BUILD)/emu/replay.o: $(REPLAY_DEPS)
 $(BUILD)/emu/kvsim-cuda-emu: $(BUILD)/emu/replay.o $(REPLAY_CU:%=$(BUILD)/emu/%.o) $(BUILD)/libkvsim.a
 	$(CXX_EMU) -o $@ $^ $(LIBS)
 
-replay-emu: $(BUILD)/emu/kvsim-cuda-emu
+replay-emu: $(BUILD)/emu/kvsim-cuda-emu $(BUILD)/kvsim
 	$(BUILD)/emu/kvsim-cuda-emu replay --trace $(REPLAY_TRACE) --check
+	$(BUILD)/kvsim trace --model smollm2-135m --method hsa --budget 64 --context 300 --steps 2 --layers 3 \
+	  --batch 2 --granularity page --out $(BUILD)/emu/hsa.trc >/dev/null
+	$(BUILD)/emu/kvsim-cuda-emu replay --trace $(BUILD)/emu/hsa.trc --check
+	$(BUILD)/kvsim trace --model smollm2-135m --method full --budget 64 --context 301 --steps 2 --layers 0 \
+	  --out $(BUILD)/emu/full.trc >/dev/null
+	$(BUILD)/emu/kvsim-cuda-emu replay --trace $(BUILD)/emu/full.trc --check
