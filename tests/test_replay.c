@@ -359,3 +359,56 @@ Test(replay, cpu_twin_reproduces_the_rocketkv_sample, .timeout = 60)
     free(z); free(avg); free(kept); free(map); free(sel); free(refslots); free(aux); free(s1scr); free(keys);
     free(take); free(wts); free(cscr);
 }
+
+/* The comparison is not vacuous: the same stage-2 step with another
+ * sequence's query selects other pages, and the check says so. */
+Test(replay, cpu_twin_flags_a_wrong_query)
+{
+    trc_reader *r = open_sample(SAMPLE);
+    const trc_header *h = trc_get_header(r);
+    kcu_replay_plan pl;
+    kv_err err;
+    cr_assert_eq(kcu_replay_plan_make(h, &pl, &err), 0, "%s", err.msg);
+    const int d = pl.d, G = pl.G, layer = h->layers[0];
+    const int64_t C = kcu_replay_cache_tokens(&pl, 0), np = kcu_npages(C, pl.p);
+    uint16_t *K = malloc((size_t)pl.tokens * d * 2), *V = malloc((size_t)pl.tokens * d * 2);
+    uint16_t *Kc = malloc((size_t)pl.cap * d * 2);
+    float *Kf = malloc((size_t)pl.tokens * d * 4), *Vf = malloc((size_t)pl.tokens * d * 4), q[8 * 128];
+    uint16_t *aux = malloc((size_t)kcu_aux_rows(d, pl.p) * pl.npages_cap * 2);
+    double z[8 * 256], avg[256], gsum[128], tau[8], dscr[4 * 128];
+    int32_t map[512], sel[512], refslots[512], dims[128];
+    uint64_t keys[512];
+    int64_t take[512], wts[512], scr[1024];
+    cr_assert(pl.cap <= 512 && np <= 256);
+    trc_stage1 s1;
+    trc_step st;
+    memset(&s1, 0, sizeof s1);
+    memset(&st, 0, sizeof st);
+    cr_assert_eq(trc_read_stage1(r, 0, &s1, &err), 0, "%s", err.msg);
+    cr_assert_eq(trc_read_step(r, 0, 0, &st, &err), 0, "%s", err.msg);
+    const trc_record *rec = trc_step_find(r, &st, layer, 0);
+    cr_assert_eq(kcu_replay_gen_kv(h, &pl, 0, layer, 0, K, V, Kf, Vf, &err), 0, "%s", err.msg);
+    cr_assert_eq(kcu_replay_slot_map(&pl, s1.rec[0].pos[0], s1.rec[0].count[0], map), 0);
+    kcu_replay_compact(K, map, pl.cap, d, Kc);
+    for (int64_t i = 0; i < rec->count[0]; i++)
+        refslots[i] = (int32_t)kcu_replay_slot_of(map, C, rec->pos[0][i]);
+    kcu_replay_setcmp o[2];
+    for (int wrong = 0; wrong < 2; wrong++) {
+        kcu_replay_gen_query(h, wrong, layer, 0, kcu_replay_position(&pl, 0), 1, q);
+        kcu_ref_pages_build(Kc, C, d, pl.p, pl.npages_cap, aux);
+        int rr = kcu_ref_hsa_dims(q, G, d, pl.r, dims, gsum, tau, dscr);
+        kcu_ref_hsa_page_scores(aux, pl.npages_cap, d, pl.p, G, q, dims, rr, gsum, tau, np, z);
+        kcu_ref_hsa_average(z, G, np, C, pl.p, avg);
+        int64_t n = kcu_ref_hsa_select(avg, np, C, pl.p, pl.k, pl.page_granularity, sel, keys, take, wts);
+        kcu_replay_compare_sets(refslots, rec->count[0], sel, n, np, pl.p, avg, 1e-9, scr, &o[wrong]);
+    }
+    cr_assert_eq(o[0].nbad, 0);
+    cr_assert_eq(o[0].ndiff, 0);
+    cr_assert_gt(o[1].nbad, 0, "sequence 1's query selected the same pages as sequence 0's");
+    cr_assert_geq(o[1].first_bad, 0);
+    cr_assert_gt(o[1].first_bad_gap, 1e-9);
+    trc_stage1_free(&s1);
+    trc_step_free(&st);
+    trc_close(r);
+    free(K); free(V); free(Kc); free(Kf); free(Vf); free(aux);
+}
