@@ -63,5 +63,6 @@ int cmd_report(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 #endif

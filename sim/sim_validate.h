@@ -1,0 +1,84 @@
+/* sim_validate.h — predicted vs measured: reads a GPU report written by
+ * cuda/gpu_check (`reports/gpu/<device>-<date>.json`, schema in cuda/NOTES.md)
+ * and prices every timed point with the sim twice, with the hardware model's
+ * own efficiency figures and calibrated from the same report's probes
+ * (hw_model_apply_calibration). `kvsim validate` prints the result.
+ *
+ * What is compared: every timing of gpu_check is ONE layer of the model's
+ * attention side (all KV heads, batch B) at a fixed cache size C. The sim is
+ * asked for the decode step whose cache holds exactly that C (the analytic
+ * source pinned to that step), and its per-layer kernel times are summed over
+ * the kernels the measured graph ran:
+ *   full      step, step_rif4         attn_dense
+ *   rocketkv  step, step_v1           kv_append + aux_score + topk + attn_sparse
+ *             pages_update            kv_append
+ *             score                   aux_score
+ *             select, select_v1       topk
+ *             sparse_attend           attn_sparse
+ *             stage1                  the sim's whole stage 1 per layer (incl. its page build)
+ * "End to end" is the measured `step` graph (the whole attention step of a
+ * layer); the report holds no whole-model step. Speedup = full `step` /
+ * rocketkv `step` at the same (context, batch), measured and predicted.
+ * Error % = 100·(predicted − measured)/measured.
+ *
+ * It deliberately does not judge (no pass/fail threshold) and never invents
+ * a figure: a point missing from the report is listed as missing. */
+#ifndef SIM_VALIDATE_H
+#define SIM_VALIDATE_H
+
+#include <stdint.h>
+#include "sim.h"
+
+typedef struct {
+    char what[32], method[32];
+    int64_t context, budget, batch, cache_tokens;
+    double measured_s;           /* median */
+    double pred_s, pred_cal_s;   /* sim, one layer: default efficiencies / calibrated */
+    double err_pct, err_cal_pct;
+} sim_validate_row;
+
+typedef struct {
+    char what[32];               /* the rocketkv step variant: "step" or "step_v1" */
+    int64_t context, budget, batch;
+    double measured, pred, pred_cal;   /* speedup = full step / rocketkv step */
+    double err_pct, err_cal_pct;
+} sim_validate_speedup;
+
+/* The fixed matrix of issue 5: contexts × budgets × batches, dense and rocketkv. */
+#define SIM_VALIDATE_NCTX 3
+#define SIM_VALIDATE_NBUDGET 3
+#define SIM_VALIDATE_NBATCH 2
+extern const int64_t sim_validate_contexts[SIM_VALIDATE_NCTX];
+extern const int64_t sim_validate_budgets[SIM_VALIDATE_NBUDGET];
+extern const int64_t sim_validate_batches[SIM_VALIDATE_NBATCH];
+
+typedef struct {
+    char path[512];
+    char device[128], date[64];
+    int all_checks_pass;
+    int nchecks, nchecks_failed;
+    char comment[256];           /* the report's "comment" key, if any (fixtures say so there) */
+    hw_model hw, hw_cal;         /* as loaded, and calibrated from the report */
+    int nrows;
+    sim_validate_row *rows;      /* (nrows), report order */
+    int nspeedup;
+    sim_validate_speedup *speedup;
+    int nskipped;                /* timings whose `what` the sim has no kernel set for */
+    int matrix_present;          /* of the 24 matrix points (6 dense + 18 rocketkv `step`) */
+    int matrix_total;
+    char missing[24][48];        /* "rocketkv 32768/256/b8", ... */
+    int nmissing;
+} sim_validate;
+
+/* 100·(pred − meas)/meas; NaN when meas is not positive. */
+double sim_validate_err_pct(double pred, double meas);
+
+/* Reads and prices the report. hw: the hardware model to start from (not
+ * modified); m: the model whose shape the report timed (kv_heads, group and
+ * head_dim must match it). Errors name the file, the JSON path and
+ * line:col: "r.json:14:7: timings[2].median_s: expected a positive number, got
+ * a string". */
+int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m, sim_validate *v, kv_err *err);
+void sim_validate_free(sim_validate *v); /* accepts NULL */
+
+#endif

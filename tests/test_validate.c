@@ -1,0 +1,227 @@
+/* test_validate.c — sim/validate.c and `kvsim validate` over the SYNTHETIC
+ * fixture tests/data/gpu/fixture-not-measured.json (made-up round numbers in
+ * gpu_check's schema; no GPU produced it): the error arithmetic, the pinned
+ * cache size, calibration, speedups, the matrix bookkeeping, and every error
+ * path (each a one-key mutation of the fixture written to /tmp). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_util.h"
+#include "sim_validate.h"
+
+#define FIXTURE "tests/data/gpu/fixture-not-measured.json"
+
+static hw_model g_hw;
+static mdl_model g_m;
+
+static void load_models(void)
+{
+    kv_err err;
+    cr_assert_eq(hw_model_load("h100-sxm", &g_hw, &err), 0, "%s", err.msg);
+    cr_assert_eq(mdl_model_load("llama3.1-8b", &g_m, &err), 0, "%s", err.msg);
+}
+
+static const sim_validate_row *row_of(const sim_validate *v, const char *method, const char *what, int64_t budget,
+                                      int64_t batch)
+{
+    for (int i = 0; i < v->nrows; i++)
+        if (!strcmp(v->rows[i].method, method) && !strcmp(v->rows[i].what, what) && v->rows[i].budget == budget &&
+            v->rows[i].batch == batch)
+            return &v->rows[i];
+    cr_assert_fail("no row %s/%s/%lld/b%lld", method, what, (long long)budget, (long long)batch);
+    return NULL;
+}
+
+Test(validate, error_percent_arithmetic)
+{
+    cr_assert_float_eq(sim_validate_err_pct(110.0, 100.0), 10.0, 1e-12);
+    cr_assert_float_eq(sim_validate_err_pct(37.0, 50.0), -26.0, 1e-12);
+    cr_assert_float_eq(sim_validate_err_pct(3e-6, 3e-6), 0.0, 1e-12);
+    cr_assert(isnan(sim_validate_err_pct(1.0, 0.0)));
+    cr_assert(isnan(sim_validate_err_pct(1.0, -2.0)));
+}
+
+Test(validate, fixture_rows_speedups_and_matrix, .init = load_models)
+{
+    sim_validate v;
+    kv_err err;
+    cr_assert_eq(sim_validate_report(FIXTURE, &g_hw, &g_m, &v, &err), 0, "%s", err.msg);
+    cr_assert(strstr(v.comment, "NOT A MEASUREMENT") != NULL);
+    cr_assert_eq(v.nrows, 10);
+    cr_assert_eq(v.nskipped, 1); /* "future_kernel" */
+    cr_assert_eq(v.nchecks, 2);
+    cr_assert_eq(v.nchecks_failed, 0);
+    for (int i = 0; i < v.nrows; i++) {
+        const sim_validate_row *r = &v.rows[i];
+        cr_assert(r->pred_s > 0 && r->pred_cal_s > 0, "%s/%s", r->method, r->what);
+        cr_assert_float_eq(r->err_pct, 100.0 * (r->pred_s - r->measured_s) / r->measured_s, 1e-9);
+        cr_assert_float_eq(r->err_cal_pct, 100.0 * (r->pred_cal_s - r->measured_s) / r->measured_s, 1e-9);
+    }
+    /* the fixture's medians, read as written */
+    const sim_validate_row *f1 = row_of(&v, "full", "step", 0, 1), *r1 = row_of(&v, "rocketkv", "step", 256, 1);
+    cr_assert_float_eq(f1->measured_s, 50e-6, 1e-18);
+    cr_assert_float_eq(r1->measured_s, 20e-6, 1e-18);
+    /* calibration from the same file changed the device (stream read 3.0e12 vs 0.89 × 3.35e12) */
+    cr_assert_float_eq(v.hw_cal.stream_read_efficiency, 3.0e12 / g_hw.hbm_bandwidth_bytes_per_s, 1e-12);
+    cr_assert(fabs(f1->pred_cal_s - f1->pred_s) > 1e-9);
+    /* the rocketkv step is the sum of its four kernels, each priced alone */
+    double parts = row_of(&v, "rocketkv", "pages_update", 256, 1)->pred_s +
+                   row_of(&v, "rocketkv", "score", 256, 1)->pred_s +
+                   row_of(&v, "rocketkv", "select", 256, 1)->pred_s +
+                   row_of(&v, "rocketkv", "sparse_attend", 256, 1)->pred_s;
+    cr_assert_float_eq(r1->pred_s, parts, 1e-15);
+    cr_assert_float_eq(row_of(&v, "rocketkv", "step_v1", 256, 1)->pred_s, r1->pred_s, 1e-18);
+    /* dense at C = 32768 is decode step 0 (C = S + 1): the same as sim_predict over one step, one layer */
+    rkv_request rq;
+    rkv_request_defaults(&rq);
+    rq.context = 32768;
+    rq.max_new = 50;
+    rq.budget = 32768;
+    rq.model_max_len = g_m.max_position_embeddings;
+    rq.d = g_m.head_dim;
+    rq.G = g_m.num_attention_heads / g_m.num_key_value_heads;
+    rkv_params p;
+    cr_assert_eq(rkv_params_resolve("full", &rq, &p, &err), 0, "%s", err.msg);
+    sim_config c;
+    sim_config_defaults(&c, &g_m, &g_hw, &p);
+    c.steps = 1;
+    sim_result res;
+    cr_assert_eq(sim_predict(&c, &res, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(f1->pred_s, res.kernel_s[SIM_K_ATTN_DENSE] / g_m.num_hidden_layers, 1e-15);
+    /* batch 8 reads 8x the KV: about 8x the dense time (launch cost aside) */
+    const sim_validate_row *f8 = row_of(&v, "full", "step", 0, 8);
+    cr_assert(f8->pred_s > 7.5 * f1->pred_s && f8->pred_s < 8.0 * f1->pred_s);
+    /* speedups: measured from the medians, predicted from the predictions */
+    cr_assert_eq(v.nspeedup, 3);
+    const sim_validate_speedup *s = &v.speedup[0];
+    cr_assert_str_eq(s->what, "step");
+    cr_assert_float_eq(s->measured, 2.5, 1e-12);
+    cr_assert_float_eq(s->pred, f1->pred_s / r1->pred_s, 1e-12);
+    cr_assert_float_eq(s->err_pct, 100.0 * (s->pred - 2.5) / 2.5, 1e-9);
+    cr_assert_float_eq(s->err_cal_pct, 100.0 * (s->pred_cal - 2.5) / 2.5, 1e-9);
+    cr_assert_float_eq(v.speedup[1].measured, 2.0, 1e-12);  /* step_v1 */
+    cr_assert_float_eq(v.speedup[2].measured, 5.0, 1e-12);  /* batch 8, budget 1024 */
+    /* matrix: full b1, full b8, rocketkv 256/b1, rocketkv 1024/b8 */
+    cr_assert_eq(v.matrix_total, 24);
+    cr_assert_eq(v.matrix_present, 4);
+    cr_assert_eq(v.nmissing, 20);
+    cr_assert_str_eq(v.missing[0], "rocketkv 32768/1024/b1");
+    sim_validate_free(&v);
+    sim_validate_free(NULL);
+}
+
+/* Writes the fixture with `from` replaced by `to` (must occur) and expects
+ * sim_validate_report to fail with a message containing `want`. */
+static void expect_mutation(const char *from, const char *to, const char *want)
+{
+    static char buf[1 << 16];
+    cli_slurp(FIXTURE, buf, sizeof buf);
+    char *at = strstr(buf, from);
+    cr_assert(at != NULL, "fixture lacks '%s'", from);
+    char path[64], *out = malloc(sizeof buf + strlen(to));
+    cr_assert(out);
+    snprintf(path, sizeof path, "/tmp/kvsim-validate-%d.json", (int)getpid());
+    size_t pre = (size_t)(at - buf);
+    memcpy(out, buf, pre);
+    strcpy(out + pre, to);
+    strcat(out, at + strlen(from));
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    sim_validate v;
+    kv_err err;
+    int rc = sim_validate_report(path, &g_hw, &g_m, &v, &err);
+    remove(path);
+    cr_assert_eq(rc, -1, "mutation '%s' -> '%s' was accepted", from, to);
+    cr_assert(strstr(err.msg, path) == err.msg, "message does not start with the file: %s", err.msg);
+    cr_assert(strstr(err.msg, want) != NULL, "expected '%s' in: %s", want, err.msg);
+    cr_assert_null(v.rows);
+}
+
+Test(validate, every_error_path, .init = load_models)
+{
+    kv_err err;
+    sim_validate v;
+    cr_assert_eq(sim_validate_report("tests/data/gpu/no-such-report.json", &g_hw, &g_m, &v, &err), -1);
+    cr_assert(strstr(err.msg, "no-such-report.json") != NULL, "%s", err.msg);
+    expect_mutation("{\n  \"kind\"", "[\n  \"kind\"", ":2:9: expected ',' or ']'"); /* not JSON any more */
+    expect_mutation("\"kind\": \"kvsim-gpu-check\"", "\"knid\": \"kvsim-gpu-check\"", ":1:1: kind: missing key 'kind'");
+    expect_mutation("\"kvsim-gpu-check\"", "\"something-else\"", ":2:11: kind: expected \"kvsim-gpu-check\"");
+    expect_mutation("\"device\": \"NVIDIA H100 80GB HBM3\"", "\"device\": 7", ":5:13: device: expected a string, got 7");
+    expect_mutation("\"aborted\": null", "\"aborted\": \"cudaErrorIllegalAddress\"", "aborted: the GPU run aborted");
+    expect_mutation("\"aborted\": null", "\"aborted\": 0", "aborted: expected null or a string");
+    expect_mutation("\"all_checks_pass\": true", "\"all_checks_pass\": \"yes\"", "all_checks_pass: expected true or false");
+    expect_mutation("\"pass\": true, \"max_abs_err\": 1e-6", "\"max_abs_err\": 1e-6", "checks[0].pass: expected true or false (missing)");
+    expect_mutation("\"stream_read_bytes_per_s\": 3.0e12", "\"stream_read_bytes_per_s\": 9.0e12", "key 'stream_read_bytes_per_s'");
+    expect_mutation("\"timings\": [", "\"timings_\": [", "timings: missing key 'timings'");
+    expect_mutation("\"median_s\": 20e-6", "\"median_s\": \"fast\"", "timings[1].median_s: expected a number");
+    expect_mutation("\"median_s\": 50e-6", "\"median_s\": -1", "timings[0].median_s: expected a number in");
+    expect_mutation("\"batch\": 8, \"cache_tokens\": 32768", "\"batch\": 8.5, \"cache_tokens\": 32768", "timings[7].batch: expected an integer");
+    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"quest\"", "timings[0].method: expected \"full\" or \"rocketkv\"");
+    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\"", "timings[0].method: missing key 'method'");
+    expect_mutation("\"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 50e-6",
+                    "\"kv_heads\": 8, \"group\": 4, \"head_dim\": 64, \"median_s\": 50e-6", "timings[0]: shape kv_heads 8, group 4, head_dim 64");
+    expect_mutation("\"topk\": 128, \"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 20e-6",
+                    "\"topk\": 129, \"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 20e-6", "timings[1]: topk 129, but rkv_params_resolve");
+    expect_mutation("\"cache_tokens\": 5794", "\"cache_tokens\": 5000", "timings[8]: cache_tokens 5000 is not a cache size");
+    expect_mutation("{\"what\": \"step\", \"method\": \"full\", \"context\": 32768, \"budget\": 0, \"batch\": 1,",
+                    "7, {\"what\": \"step\", \"method\": \"full\", \"context\": 32768, \"budget\": 0, \"batch\": 1,",
+                    "timings[0]: expected an object, got 7");
+}
+
+Test(validate, timings_must_hold_something_the_sim_prices, .init = load_models)
+{
+    /* a report whose only timing is unknown to the sim */
+    const char *path = "/tmp/kvsim-validate-empty.json";
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("{\"kind\": \"kvsim-gpu-check\", \"comment\": \"synthetic\", \"date\": \"x\", \"device\": \"NVIDIA H100\",\n"
+          " \"stream_read_bytes_per_s\": 3e12, \"checks\": [], \"aborted\": null, \"all_checks_pass\": true,\n"
+          " \"timings\": [{\"what\": \"warp_magic\", \"method\": \"full\", \"context\": 32768, \"budget\": 0, \"batch\": 1,"
+          " \"cache_tokens\": 32768, \"page_size\": 0, \"topr\": 0, \"topk\": 0, \"kv_heads\": 8, \"group\": 4,"
+          " \"head_dim\": 128, \"median_s\": 1e-5}]}\n", f);
+    fclose(f);
+    sim_validate v;
+    kv_err err;
+    cr_assert_eq(sim_validate_report(path, &g_hw, &g_m, &v, &err), -1);
+    cr_assert(strstr(err.msg, "/tmp/kvsim-validate-empty.json:3:13: timings: none of the 1 timings") != NULL, "%s",
+              err.msg);
+    f = fopen(path, "w");
+    fputs("{\"kind\": \"kvsim-gpu-check\", \"date\": \"x\", \"device\": \"d\", \"stream_read_bytes_per_s\": 3e12,"
+          " \"checks\": [], \"aborted\": null, \"all_checks_pass\": false, \"timings\": []}\n", f);
+    fclose(f);
+    cr_assert_eq(sim_validate_report(path, &g_hw, &g_m, &v, &err), -1);
+    cr_assert(strstr(err.msg, "timings: expected a non-empty array of timings, got an empty array") != NULL, "%s",
+              err.msg);
+    remove(path);
+}
+
+Test(validate, cli_table_json_and_one_line_errors)
+{
+    cli_result r;
+    cli_run(&r, "validate " FIXTURE);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "priced on h100-sxm") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "SYNTHETIC TEST FIXTURE") != NULL);
+    cr_assert(strstr(r.out, "matrix points present: 4 of 24") != NULL, "%s", r.out);
+    cli_run(&r, "validate " FIXTURE " --hw h200 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"hw\":\"h200\"") != NULL || strstr(r.out, "\"hw\": \"h200\"") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "\"error_calibrated_pct\"") != NULL);
+    cli_run(&r, "validate tests/data/gpu/no-such-report.json");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(cli_one_line(r.err), "%s", r.err);
+    cli_run(&r, "validate tests/data/calib_h100.json");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(cli_one_line(r.err) && strstr(r.err, "calib_h100.json:1:1: kind: missing key 'kind'"), "%s", r.err);
+    cli_run(&r, "validate");
+    cr_assert_eq(r.rc, 2);
+    cli_run(&r, "validate " FIXTURE " --bogus 1");
+    cr_assert_eq(r.rc, 2);
+}
