@@ -15,20 +15,51 @@
 #include "rkv.h"
 
 #include <gsl/gsl_blas.h>
+
+/* the 8-lane helpers are static and inlined: no ABI crosses a call */
+#pragma GCC diagnostic ignored "-Wpsabi"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* 8-lane vectors (GCC/clang vector extensions): lane l holds dims i ≡ l
+ * (mod 8); products and sums round separately (ISO C: no FMA contraction),
+ * so the AVX2 and the portable builds give the same bits. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+
+static inline v8f load8(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline v8f load8_bf16(const uint16_t *p)
+{
+    v8h h;
+    memcpy(&h, p, sizeof h);
+    v8u u = __builtin_convertvector(h, v8u) << 16;
+    v8f f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float hsum8(v8f acc)
+{
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 static inline float dot8(const float *restrict a, const float *restrict b, int d)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
     for (; i + 8 <= d; i += 8)
-        for (int l = 0; l < 8; l++)
-            acc[l] += a[i + l] * b[i + l];
+        acc += load8(a + i) * load8(b + i);
     for (int l = 0; i < d; i++, l++)
         acc[l] += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return hsum8(acc);
 }
 
 /* Decode one row of a (cap, d) K or V array into f32 (bf16 and fp32 inline,
@@ -58,19 +89,95 @@ static inline float bf16f(uint16_t u)
 /* dot8 with b given in bf16: the same lanes and combine order as dot8 */
 static inline float dot8_bf16(const float *restrict a, const uint16_t *restrict b, int d)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
     for (; i + 8 <= d; i += 8)
-        for (int l = 0; l < 8; l++)
-            acc[l] += a[i + l] * bf16f(b[i + l]);
+        acc += load8(a + i) * load8_bf16(b + i);
     for (int l = 0; i < d; i++, l++)
         acc[l] += a[i] * bf16f(b[i]);
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return hsum8(acc);
+}
+
+/* Up to four heads' dot products with one bf16 key row: the same lanes and
+ * order per head as dot8_bf16, four independent chains (latency hidden). */
+static inline void dot8x4_bf16(const float *restrict q, int nh, int d, const uint16_t *restrict k, float scale,
+                               float *restrict out, size_t out_stride)
+{
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    int i = 0;
+    for (; i + 8 <= d; i += 8) {
+        const v8f kv = load8_bf16(k + i);
+        a0 += load8(q + i) * kv;
+        if (nh > 1) a1 += load8(q + (size_t)d + (size_t)i) * kv;
+        if (nh > 2) a2 += load8(q + 2 * (size_t)d + (size_t)i) * kv;
+        if (nh > 3) a3 += load8(q + 3 * (size_t)d + (size_t)i) * kv;
+    }
+    for (int l = 0; i < d; i++, l++) {
+        const float kf = bf16f(k[i]);
+        a0[l] += q[i] * kf;
+        if (nh > 1) a1[l] += q[(size_t)d + (size_t)i] * kf;
+        if (nh > 2) a2[l] += q[2 * (size_t)d + (size_t)i] * kf;
+        if (nh > 3) a3[l] += q[3 * (size_t)d + (size_t)i] * kf;
+    }
+    out[0] = hsum8(a0) * scale;
+    if (nh > 1) out[out_stride] = hsum8(a1) * scale;
+    if (nh > 2) out[2 * out_stride] = hsum8(a2) * scale;
+    if (nh > 3) out[3 * out_stride] = hsum8(a3) * scale;
+}
+
+/* Two key rows × up to four heads: eight independent chains. Results are
+ * those of dot8x4_bf16 on each row. */
+static inline void dot8x4x2_bf16(const float *restrict q, int nh, int d, const uint16_t *restrict k0,
+                                 const uint16_t *restrict k1, float scale, float *restrict out, size_t out_stride)
+{
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    int i = 0;
+    for (; i + 8 <= d; i += 8) {
+        const v8f x = load8_bf16(k0 + i), y = load8_bf16(k1 + i);
+        const v8f q0 = load8(q + i);
+        a0 += q0 * x;
+        b0 += q0 * y;
+        if (nh > 1) { const v8f q1 = load8(q + (size_t)d + (size_t)i); a1 += q1 * x; b1 += q1 * y; }
+        if (nh > 2) { const v8f q2 = load8(q + 2 * (size_t)d + (size_t)i); a2 += q2 * x; b2 += q2 * y; }
+        if (nh > 3) { const v8f q3 = load8(q + 3 * (size_t)d + (size_t)i); a3 += q3 * x; b3 += q3 * y; }
+    }
+    if (i < d) { /* odd head_dim: finish each row on its own */
+        dot8x4_bf16(q, nh, d, k0, scale, out, out_stride);
+        dot8x4_bf16(q, nh, d, k1, scale, out + 1, out_stride);
+        return;
+    }
+    out[0] = hsum8(a0) * scale;
+    out[1] = hsum8(b0) * scale;
+    if (nh > 1) { out[out_stride] = hsum8(a1) * scale; out[out_stride + 1] = hsum8(b1) * scale; }
+    if (nh > 2) { out[2 * out_stride] = hsum8(a2) * scale; out[2 * out_stride + 1] = hsum8(b2) * scale; }
+    if (nh > 3) { out[3 * out_stride] = hsum8(a3) * scale; out[3 * out_stride + 1] = hsum8(b3) * scale; }
+}
+
+/* o += p0·v0 then o += p1·v1, element by element: the same order as two
+ * axpy_bf16 calls, with o loaded and stored once. */
+static inline void axpy2_bf16(float *restrict o, float p0, const uint16_t *restrict v0, float p1,
+                              const uint16_t *restrict v1, int d)
+{
+    int i = 0;
+    for (; i + 8 <= d; i += 8) {
+        v8f x = load8(o + i) + p0 * load8_bf16(v0 + i);
+        x = x + p1 * load8_bf16(v1 + i);
+        memcpy(o + i, &x, sizeof x);
+    }
+    for (; i < d; i++) {
+        o[i] += p0 * bf16f(v0[i]);
+        o[i] += p1 * bf16f(v1[i]);
+    }
 }
 
 static inline void axpy_bf16(float *restrict o, float p, const uint16_t *restrict v, int d)
 {
-    for (int i = 0; i < d; i++)
+    int i = 0;
+    for (; i + 8 <= d; i += 8) {
+        v8f x = load8(o + i) + p * load8_bf16(v + i);
+        memcpy(o + i, &x, sizeof x);
+    }
+    for (; i < d; i++)
         o[i] += p * bf16f(v[i]);
 }
 
@@ -99,10 +206,19 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
     float *s = ws;                       /* (G, n) scores, then probabilities */
     float *row = ws + (size_t)n * (size_t)G; /* (d) */
     if (h->dtype == RKV_DTYPE_BF16) { /* the hot case, decoded in registers */
-        for (int64_t j = 0; j < n; j++) {
+        int64_t j = 0;
+        for (; j + 2 <= n; j += 2) {
+            const uint16_t *k0 = (const uint16_t *)h->K + (size_t)(idx ? idx[j] : j) * (size_t)d;
+            const uint16_t *k1 = (const uint16_t *)h->K + (size_t)(idx ? idx[j + 1] : j + 1) * (size_t)d;
+            for (int g = 0; g < G; g += 4)
+                dot8x4x2_bf16(q + (size_t)g * (size_t)d, G - g < 4 ? G - g : 4, d, k0, k1, scale,
+                              s + (size_t)g * (size_t)n + (size_t)j, (size_t)n);
+        }
+        for (; j < n; j++) {
             const uint16_t *k = (const uint16_t *)h->K + (size_t)(idx ? idx[j] : j) * (size_t)d;
-            for (int g = 0; g < G; g++)
-                s[(size_t)g * (size_t)n + (size_t)j] = dot8_bf16(q + (size_t)g * (size_t)d, k, d) * scale;
+            for (int g = 0; g < G; g += 4)
+                dot8x4_bf16(q + (size_t)g * (size_t)d, G - g < 4 ? G - g : 4, d, k, scale,
+                            s + (size_t)g * (size_t)n + (size_t)j, (size_t)n);
         }
     } else {
         for (int64_t j = 0; j < n; j++) {
@@ -130,7 +246,15 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
     }
     memset(out, 0, (size_t)G * (size_t)d * sizeof *out);
     if (h->dtype == RKV_DTYPE_BF16) {
-        for (int64_t j = 0; j < n; j++) {
+        int64_t j = 0;
+        for (; j + 2 <= n; j += 2) {
+            const uint16_t *v0 = (const uint16_t *)h->V + (size_t)(idx ? idx[j] : j) * (size_t)d;
+            const uint16_t *v1 = (const uint16_t *)h->V + (size_t)(idx ? idx[j + 1] : j + 1) * (size_t)d;
+            for (int g = 0; g < G; g++)
+                axpy2_bf16(out + (size_t)g * (size_t)d, s[(size_t)g * (size_t)n + (size_t)j], v0,
+                           s[(size_t)g * (size_t)n + (size_t)j + 1], v1, d);
+        }
+        for (; j < n; j++) {
             const uint16_t *v = (const uint16_t *)h->V + (size_t)(idx ? idx[j] : j) * (size_t)d;
             for (int g = 0; g < G; g++)
                 axpy_bf16(out + (size_t)g * (size_t)d, s[(size_t)g * (size_t)n + (size_t)j], v, d);
