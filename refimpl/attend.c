@@ -430,6 +430,63 @@ size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d)
  * double), summed over the w window queries, prefix columns only, then summed
  * over the G heads of the group (group != 0) or kept per head. The logits
  * come from one sgemm: (G·w, d) × (d, nc). */
+/* exp(x) for x <= 0 in fp32, the reference's own definition (stage 1 only):
+ * k = round(x·log2 e), r = x − k·ln2 (Cody–Waite, two constants), e^r by a
+ * degree-6 Taylor polynomial in Horner form, times 2^k; x < −87.3 gives 0.
+ * Products and sums round separately, so every build (and the 8-lane loop
+ * below) gives the same bits. Error about 1 ulp. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* lanes of a where mask is all ones, else of b (C has no vector ?:) */
+static inline v8f select8(v8i mask, v8f a, v8f b)
+{
+    v8i ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    const v8i r = (mask & ia) | (~mask & ib);
+    v8f f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
+
+static inline v8f exp8_nonpos(v8f x0)
+{
+    const v8f lo = {-100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f};
+    const v8f x = select8(x0 >= lo, x0, lo); /* keeps k in range (-inf and NaN become -100: exp 0) */
+    const v8f kf = x * 1.44269504f;
+    const v8i k = -__builtin_convertvector(0.5f - kf, v8i); /* round to nearest for kf <= 0.5 */
+    const v8f kk = __builtin_convertvector(k, v8f);
+    v8f r = x - kk * 0.693145751953125f;
+    r = r - kk * 1.428606765330187e-06f;
+    v8f p = 0.0013888889f * r + 0.008333334f;
+    p = p * r + 0.041666668f;
+    p = p * r + 0.16666667f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const v8i bits = (k + 127) << 23;
+    v8f sc;
+    memcpy(&sc, &bits, sizeof sc);
+    const v8f e = p * sc;
+    const v8f zero = {0};
+    return select8(x < -87.3f, zero, e);
+}
+
+float rkv_stage1_exp(float x)
+{
+    v8f v = {x, x, x, x, x, x, x, x};
+    return exp8_nonpos(v)[0];
+}
+
+/* Step 2–3 of ALGORITHM.md stage 1: the window queries' probabilities over
+ * all candidate keys (causal inside the window, softmax in fp32, sums in
+ * double), summed over the w window queries, prefix columns only, then summed
+ * over the G heads of the group (group != 0) or kept per head. The logits
+ * come from one sgemm: (G·w, d) × (d, nc). Fixed orders: the normaliser is
+ * summed in 8 double lanes (lane = column mod 8) combined pairwise; votes
+ * accumulate over window queries in order, then heads in order. */
+RKV_HOT
 int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                      int group, double *votes, void *ws)
 {
@@ -455,14 +512,35 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
         for (int64_t i = 0; i < w; i++) {
             float *l = Lg + ((size_t)g * (size_t)w + (size_t)i) * (size_t)nc;
             const int64_t visible = np + i + 1; /* causal inside the window */
-            float m = -INFINITY;
-            for (int64_t j = 0; j < visible; j++)
-                if (l[j] > m) m = l[j];
-            double z = 0.0;
-            for (int64_t j = 0; j < visible; j++) {
-                l[j] = expf(l[j] - m);
-                z += l[j];
+            const int64_t v8 = visible & ~(int64_t)7;
+            v8f mv = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+            for (int64_t j = 0; j < v8; j += 8) {
+                const v8f x = load8(l + j);
+                mv = select8(x > mv, x, mv);
             }
+            float m = -INFINITY;
+            for (int t = 0; t < 8; t++)
+                if (mv[t] > m) m = mv[t];
+            for (int64_t j = v8; j < visible; j++)
+                if (l[j] > m) m = l[j];
+            v4d z0 = {0}, z1 = {0};
+            for (int64_t j = 0; j < v8; j += 8) {
+                const v8f e = exp8_nonpos(load8(l + j) - m);
+                memcpy(l + j, &e, sizeof e);
+                const v4d lo = {e[0], e[1], e[2], e[3]}, hi = {e[4], e[5], e[6], e[7]};
+                z0 += lo;
+                z1 += hi;
+            }
+            if (v8 < visible) { /* the tail through the same 8-lane code, padded with -inf (exp = 0) */
+                v8f x = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+                for (int64_t j = v8; j < visible; j++) x[j - v8] = l[j] - m;
+                const v8f e = exp8_nonpos(x);
+                for (int64_t j = v8; j < visible; j++) l[j] = e[j - v8];
+                const v4d lo = {e[0], e[1], e[2], e[3]}, hi = {e[4], e[5], e[6], e[7]};
+                z0 += lo;
+                z1 += hi;
+            }
+            const double z = ((z0[0] + z1[0]) + (z0[1] + z1[1])) + ((z0[2] + z1[2]) + (z0[3] + z1[3]));
             for (int64_t j = 0; j < np; j++)
                 v[j] += (double)l[j] / z;
         }
@@ -470,9 +548,6 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
     return 0;
 }
 
-/* Steps 4–5: pool the votes, keep the top (P − w) prefix positions (ties to
- * the lower index) in ascending order, then the whole window. With
- * nc <= P nothing is evicted. Returns the number kept per row. */
 int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                           int64_t P, int64_t kernel, rkv_pool pool, int group, int32_t *kept, void *ws)
 {

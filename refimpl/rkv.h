@@ -261,6 +261,9 @@ void rkv_pool1d(const double *in, int64_t n, int64_t kernel, rkv_pool pool, doub
 size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d);
 int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,
                      int group, double *votes, void *ws);
+/* The exp stage 1 uses for x <= 0 (fp32, deterministic on every build,
+ * about 1 ulp; 0 below -87.3). */
+float rkv_stage1_exp(float x);
 /* Full stage 1: votes, pooling, top-(P - w) prefix positions + the window.
  * kept: (group ? 1 : G, P) rows, ascending. Returns kept count per row. */
 int64_t rkv_stage1_select(const rkv_head *h, const int32_t *cand, int64_t nc, const float *Qw, int64_t w,

@@ -457,3 +457,19 @@ Test(refimpl, stage1_window_wider_than_budget_keeps_the_window_tail)
             cr_assert_eq(a[r * 5 + j], 2 * (35 + j), "row %d slot %d: %d", r, j, a[r * 5 + j]);
     free(ws);
 }
+
+/* Stage 1's own exp: within 2 ulp of the correctly rounded value over the
+ * whole range softmax uses, exact at 0, zero far below. */
+Test(refimpl, stage1_exp_is_accurate)
+{
+    cr_assert_eq(rkv_stage1_exp(0.0f), 1.0f);
+    cr_assert_eq(rkv_stage1_exp(-100.0f), 0.0f);
+    double worst = 0.0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f * (float)i / 200000.0f;
+        double ref = exp((double)x), got = rkv_stage1_exp(x);
+        double rel = fabs(got - ref) / ref;
+        if (rel > worst) worst = rel;
+    }
+    cr_assert_lt(worst, 2.5e-7, "worst relative error %g", worst);
+}
