@@ -55,5 +55,6 @@ int cmd_fidelity(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_kvdump(int argc, char **argv);
 
 #endif

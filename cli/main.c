@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"model", "list / show / import model architectures", cmd_model},
     {"hw", "list / show hardware models", cmd_hw},
     {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
+    {"kvdump", "capture a GGUF model's real Q/K/V over a text into a KV dump, or describe one", cmd_kvdump},
 };
 
 static void usage(FILE *fp)

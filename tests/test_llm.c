@@ -152,3 +152,81 @@ Test(llm, methods_in_the_decode_loop)
     free(lo);
     llm_model_free(m);
 }
+
+/* ---- agreement with llama.cpp ----
+ * llama.cpp multiplies Q4_1 weights by activations quantised to Q8_1 and
+ * keeps K/V in f16; this runner dequantises weights to f32 and multiplies in
+ * f32. The logits therefore differ by a few hundredths; the tolerance below
+ * is the stated bound (and what the token ids must survive). */
+#define GOLDEN_LOGIT_ATOL 0.25
+#define GOLDEN_GREEDY_STEPS 8
+
+static const kv_jsonr_node *arr_of(const kv_jsonr_node *o, const char *k)
+{
+    const kv_jsonr_node *a = kv_jsonr_get(o, k);
+    cr_assert(a && a->kind == KV_JSONR_ARR, "golden: '%s' missing", k);
+    return a;
+}
+
+Test(llm, matches_llama_cpp_golden)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    kv_jsonr_doc doc;
+    kv_err err;
+    FILE *gf = fopen(GOLDEN_PATH, "rb");
+    if (!gf) {
+        llm_model_free(m);
+        cr_skip_test("%s absent: python3 scripts/gguf_golden.py makes it (needs llama-cpp-python)", GOLDEN_PATH);
+        return;
+    }
+    fclose(gf);
+    cr_assert_eq(kv_jsonr_load_file(&doc, GOLDEN_PATH, &err), 0, "%s", err.msg);
+    const kv_jsonr_node *tz = arr_of(doc.root, "tokenize");
+    for (size_t i = 0; i < tz->n; i++) {
+        const char *text = kv_jsonr_get(tz->items[i], "text")->str;
+        const kv_jsonr_node *want = arr_of(tz->items[i], "ids");
+        int32_t ids[512];
+        int64_t n = tok(m, text, ids, 512);
+        cr_assert_eq((size_t)n, want->n, "'%s': %lld tokens, llama.cpp %zu", text, (long long)n, want->n);
+        for (size_t k = 0; k < want->n; k++)
+            cr_assert_eq(ids[k], (int32_t)want->items[k]->num, "'%s' token %zu", text, k);
+    }
+    const kv_jsonr_node *ps = arr_of(doc.root, "prompts");
+    float *lg = malloc((size_t)m->c.vocab * sizeof *lg);
+    double worst = 0.0;
+    for (size_t i = 0; i < ps->n; i++) {
+        const kv_jsonr_node *p = ps->items[i];
+        const char *text = kv_jsonr_get(p, "text")->str;
+        const kv_jsonr_node *want = arr_of(p, "ids"), *top = arr_of(p, "top_ids"), *topl = arr_of(p, "top_logits"),
+                            *gi = arr_of(p, "greedy_ids"), *gl = arr_of(p, "greedy_logits");
+        int32_t ids[256];
+        int64_t n = tok(m, text, ids, 256);
+        cr_assert_eq((size_t)n, want->n);
+        for (size_t k = 0; k < want->n; k++) cr_assert_eq(ids[k], (int32_t)want->items[k]->num);
+        llm_session *s;
+        llm_session_cfg cfg = {.max_tokens = n + GOLDEN_GREEDY_STEPS + 1, .kv_dtype = RKV_DTYPE_FP16, .threads = 1};
+        cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+        cr_assert_eq(llm_prefill(s, ids, n, lg, 0, 1, &err), 0, "%s", err.msg);
+        for (size_t k = 0; k < top->n; k++) {
+            double d = fabs((double)lg[(int)top->items[k]->num] - topl->items[k]->num);
+            if (d > worst) worst = d;
+            cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu top %zu: logit %g vs llama.cpp %g", i, k,
+                          (double)lg[(int)top->items[k]->num], topl->items[k]->num);
+        }
+        for (int k = 0; k < GOLDEN_GREEDY_STEPS && (size_t)k < gi->n; k++) {
+            int32_t t = llm_argmax(lg, m->c.vocab);
+            cr_assert_eq(t, (int32_t)gi->items[k]->num, "prompt %zu greedy token %d: %d vs llama.cpp %d", i, k, t,
+                         (int32_t)gi->items[k]->num);
+            double d = fabs((double)lg[t] - gl->items[k]->num);
+            if (d > worst) worst = d;
+            cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu step %d logit", i, k);
+            cr_assert_eq(llm_decode(s, t, lg, &err), 0, "%s", err.msg);
+        }
+        llm_session_free(s);
+    }
+    cr_log_info("worst |logit - llama.cpp| = %.4f (tolerance %.2f)", worst, GOLDEN_LOGIT_ATOL);
+    free(lg);
+    kv_jsonr_free(&doc);
+    llm_model_free(m);
+}
