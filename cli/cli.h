@@ -56,5 +56,6 @@ int cmd_model(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"hw", "list / show hardware models", cmd_hw},
     {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
     {"kvdump", "capture a GGUF model's real Q/K/V over a text into a KV dump, or describe one", cmd_kvdump},
+    {"eval", "accuracy under compression: continuation perplexity, greedy agreement, passkey", cmd_eval},
 };
 
 static void usage(FILE *fp)

@@ -9,12 +9,16 @@ for the GGUF runner's tests (tests/test_llm.c reads the output).
 For each prompt: llama.cpp's token ids (special tokens parsed, no BOS — the file says
 add_bos_token = false), the top-10 logits after the prompt, the greedy continuation of
 NEW tokens and the logit of each greedy token; for a few extra texts, the token ids alone;
+the top-10 logits of the first prompt from scripts/gguf_reference.py (an independent
+NumPy float64 forward pass on the same dequantised weights: the tight check, since llama.cpp
+rounds activations to Q8_1 and so differs from an exact f32 pass by up to ~0.3 in a logit);
 and the perplexity of the first PPL_TOKENS tokens of /usr/share/common-licenses/GPL-3
 (one window, every position scored, f16 KV cache as llama.cpp defaults to).
 Single-threaded, deterministic."""
 import hashlib
 import json
 import math
+import os
 import sys
 
 import llama_cpp
@@ -73,6 +77,13 @@ def main():
             "greedy_ids": gen,
             "greedy_logits": gen_logit,
         })
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from gguf_reference import forward_logits
+
+    ids0 = out["prompts"][0]["ids"]
+    ref = forward_logits(path, ids0)
+    rtop = sorted(range(V), key=lambda i: (-ref[i], i))[:TOPK]
+    out["numpy_reference"] = {"ids": ids0, "top_ids": rtop, "top_logits": [float(ref[i]) for i in rtop]}
     for t in TOKENIZE_ONLY:
         out["tokenize"].append({"text": t, "ids": llm.tokenize(t.encode(), add_bos=False, special=True)})
     gpl = open("/usr/share/common-licenses/GPL-3", "rb").read()

@@ -153,19 +153,34 @@ Test(llm, methods_in_the_decode_loop)
     llm_model_free(m);
 }
 
-/* ---- agreement with llama.cpp ----
- * llama.cpp multiplies Q4_1 weights by activations quantised to Q8_1 and
- * keeps K/V in f16; this runner dequantises weights to f32 and multiplies in
- * f32. The logits therefore differ by a few hundredths; the tolerance below
- * is the stated bound (and what the token ids must survive). */
-#define GOLDEN_LOGIT_ATOL 0.25
-#define GOLDEN_GREEDY_STEPS 8
+/* ---- agreement with llama.cpp and with an exact reference ----
+ * llama.cpp multiplies Q4_1 weights by activations rounded to Q8_1 (and keeps
+ * K/V in f16); this runner dequantises weights to f32 and multiplies in f32.
+ * On the golden prompts that moves logits by up to ~0.3, so:
+ *  - token ids of every tokenized text: exact;
+ *  - logits (top 10 after each prompt, and of each of llama.cpp's 16 greedy
+ *    tokens, teacher-forced): within GOLDEN_LOGIT_ATOL;
+ *  - greedy ids: exact at every step, except where our own top-2 margin is
+ *    below 2·GOLDEN_LOGIT_ATOL (a near-tie that llama.cpp's rounding may flip);
+ *  - the tight check: the top-10 logits of prompt 0 against an independent
+ *    NumPy float64 forward pass on the same weights (scripts/gguf_reference.py)
+ *    within REF_LOGIT_ATOL, with an fp32 KV cache. */
+#define GOLDEN_LOGIT_ATOL 0.5
+#define REF_LOGIT_ATOL 2e-3
 
 static const kv_jsonr_node *arr_of(const kv_jsonr_node *o, const char *k)
 {
     const kv_jsonr_node *a = kv_jsonr_get(o, k);
     cr_assert(a && a->kind == KV_JSONR_ARR, "golden: '%s' missing", k);
     return a;
+}
+
+static float second_best(const float *lg, int n, int32_t best)
+{
+    float s = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (i != best && lg[i] > s) s = lg[i];
+    return s;
 }
 
 Test(llm, matches_llama_cpp_golden)
@@ -195,6 +210,7 @@ Test(llm, matches_llama_cpp_golden)
     const kv_jsonr_node *ps = arr_of(doc.root, "prompts");
     float *lg = malloc((size_t)m->c.vocab * sizeof *lg);
     double worst = 0.0;
+    int exact = 0, steps = 0;
     for (size_t i = 0; i < ps->n; i++) {
         const kv_jsonr_node *p = ps->items[i];
         const char *text = kv_jsonr_get(p, "text")->str;
@@ -205,7 +221,7 @@ Test(llm, matches_llama_cpp_golden)
         cr_assert_eq((size_t)n, want->n);
         for (size_t k = 0; k < want->n; k++) cr_assert_eq(ids[k], (int32_t)want->items[k]->num);
         llm_session *s;
-        llm_session_cfg cfg = {.max_tokens = n + GOLDEN_GREEDY_STEPS + 1, .kv_dtype = RKV_DTYPE_FP16, .threads = 1};
+        llm_session_cfg cfg = {.max_tokens = n + (int64_t)gi->n + 1, .kv_dtype = RKV_DTYPE_FP16, .threads = 1};
         cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
         cr_assert_eq(llm_prefill(s, ids, n, lg, 0, 1, &err), 0, "%s", err.msg);
         for (size_t k = 0; k < top->n; k++) {
@@ -214,18 +230,43 @@ Test(llm, matches_llama_cpp_golden)
             cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu top %zu: logit %g vs llama.cpp %g", i, k,
                           (double)lg[(int)top->items[k]->num], topl->items[k]->num);
         }
-        for (int k = 0; k < GOLDEN_GREEDY_STEPS && (size_t)k < gi->n; k++) {
-            int32_t t = llm_argmax(lg, m->c.vocab);
-            cr_assert_eq(t, (int32_t)gi->items[k]->num, "prompt %zu greedy token %d: %d vs llama.cpp %d", i, k, t,
-                         (int32_t)gi->items[k]->num);
-            double d = fabs((double)lg[t] - gl->items[k]->num);
+        for (size_t k = 0; k < gi->n; k++) {
+            const int32_t g = (int32_t)gi->items[k]->num, a = llm_argmax(lg, m->c.vocab);
+            const double d = fabs((double)lg[g] - gl->items[k]->num);
             if (d > worst) worst = d;
-            cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu step %d logit", i, k);
-            cr_assert_eq(llm_decode(s, t, lg, &err), 0, "%s", err.msg);
+            cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu step %zu: logit of %d is %g, llama.cpp %g", i, k, g,
+                          (double)lg[g], gl->items[k]->num);
+            steps++;
+            if (a == g) exact++;
+            else
+                cr_assert_leq((double)lg[a] - (double)lg[g], 2 * GOLDEN_LOGIT_ATOL,
+                              "prompt %zu step %zu: greedy %d vs llama.cpp %d with margin %g (top-2 margin %g)", i, k,
+                              a, g, (double)(lg[a] - lg[g]), (double)(lg[a] - second_best(lg, m->c.vocab, a)));
+            cr_assert_eq(llm_decode(s, g, lg, &err), 0, "%s", err.msg); /* teacher-force llama.cpp's token */
         }
         llm_session_free(s);
     }
-    cr_log_info("worst |logit - llama.cpp| = %.4f (tolerance %.2f)", worst, GOLDEN_LOGIT_ATOL);
+    cr_assert_geq(exact, steps * 9 / 10, "greedy ids equal llama.cpp's at only %d of %d steps", exact, steps);
+    /* the exact reference */
+    const kv_jsonr_node *ref = kv_jsonr_get(doc.root, "numpy_reference");
+    cr_assert(ref);
+    const kv_jsonr_node *rids = arr_of(ref, "ids"), *rtop = arr_of(ref, "top_ids"), *rl = arr_of(ref, "top_logits");
+    int32_t ids[256];
+    for (size_t k = 0; k < rids->n; k++) ids[k] = (int32_t)rids->items[k]->num;
+    llm_session *s;
+    llm_session_cfg cfg = {.max_tokens = (int64_t)rids->n, .kv_dtype = RKV_DTYPE_FP32, .threads = 1};
+    cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_prefill(s, ids, (int64_t)rids->n, lg, 0, 1, &err), 0, "%s", err.msg);
+    double rworst = 0.0;
+    for (size_t k = 0; k < rtop->n; k++) {
+        double d = fabs((double)lg[(int)rtop->items[k]->num] - rl->items[k]->num);
+        if (d > rworst) rworst = d;
+        cr_assert_leq(d, REF_LOGIT_ATOL, "reference top %zu: %g vs %g", k, (double)lg[(int)rtop->items[k]->num],
+                      rl->items[k]->num);
+    }
+    cr_log_info("llama.cpp: worst |logit diff| %.4f (tol %.2f), greedy ids equal at %d/%d steps; f64 reference: "
+                "worst %.2e (tol %.0e)", worst, GOLDEN_LOGIT_ATOL, exact, steps, rworst, REF_LOGIT_ATOL);
+    llm_session_free(s);
     free(lg);
     kv_jsonr_free(&doc);
     llm_model_free(m);
