@@ -23,7 +23,7 @@
 
 void openblas_set_num_threads(int n);
 
-#define LLM_CHUNK 64 /* prompt tokens per batch */
+#define LLM_CHUNK 128 /* prompt tokens per batch */
 
 struct llm_session {
     const llm_model *m;

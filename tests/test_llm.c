@@ -271,3 +271,53 @@ Test(llm, matches_llama_cpp_golden)
     kv_jsonr_free(&doc);
     llm_model_free(m);
 }
+
+/* Perplexity of the first 512 tokens of the GPL-3 text is sane: within 3 % of
+ * llama.cpp's on the same tokens (golden), and the tokens themselves equal. */
+#define PPL_RTOL 0.03
+
+Test(llm, gpl3_perplexity_matches_llama_cpp)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    kv_jsonr_doc doc;
+    kv_err err;
+    FILE *gf = fopen(GOLDEN_PATH, "rb"), *tf = fopen("/usr/share/common-licenses/GPL-3", "rb");
+    if (!gf || !tf) {
+        if (gf) fclose(gf);
+        if (tf) fclose(tf);
+        llm_model_free(m);
+        cr_skip_test("golden file or /usr/share/common-licenses/GPL-3 absent");
+        return;
+    }
+    fclose(gf);
+    static char text[65536];
+    size_t tn = fread(text, 1, sizeof text - 1, tf);
+    fclose(tf);
+    cr_assert_eq(kv_jsonr_load_file(&doc, GOLDEN_PATH, &err), 0, "%s", err.msg);
+    const kv_jsonr_node *g = kv_jsonr_get(doc.root, "gpl3");
+    cr_assert(g);
+    const int64_t n = (int64_t)kv_jsonr_get(g, "tokens")->num;
+    const double want = kv_jsonr_get(g, "perplexity")->num;
+    const kv_jsonr_node *first = kv_jsonr_get(g, "first_ids");
+    int32_t *ids = malloc((tn + 1) * sizeof *ids);
+    cr_assert_geq(llm_tokenize(m->tok, text, tn, ids, (int64_t)tn + 1), n);
+    for (size_t k = 0; k < first->n; k++) cr_assert_eq(ids[k], (int32_t)first->items[k]->num);
+    float *lg = malloc((size_t)n * (size_t)m->c.vocab * sizeof *lg);
+    llm_session *s;
+    llm_session_cfg cfg = {.max_tokens = n, .kv_dtype = RKV_DTYPE_FP16, .threads = 2};
+    cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_prefill(s, ids, n, lg, 1, 0, &err), 0, "%s", err.msg);
+    double nll = 0.0;
+    for (int64_t i = 0; i + 1 < n; i++)
+        nll -= llm_logprob(lg + (size_t)i * (size_t)m->c.vocab, m->c.vocab, ids[i + 1]);
+    const double ppl = exp(nll / (double)(n - 1));
+    cr_log_info("GPL-3, %lld tokens: perplexity %.3f, llama.cpp %.3f", (long long)n, ppl, want);
+    cr_assert(fabs(ppl / want - 1.0) <= PPL_RTOL, "perplexity %.3f vs llama.cpp %.3f", ppl, want);
+    cr_assert(ppl > 2.0 && ppl < 60.0, "perplexity %.3f is not sane for English text", ppl);
+    llm_session_free(s);
+    free(lg);
+    free(ids);
+    kv_jsonr_free(&doc);
+    llm_model_free(m);
+}
