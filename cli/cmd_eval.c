@@ -209,7 +209,6 @@ static int run_passkey(const llm_model *m, const int64_t *ctxs, int nc, const in
                 int32_t *ids = malloc((size_t)cap * sizeof *ids);
                 if (!ids) { free(l0); return kv_errf(err, "out of memory"); }
                 int64_t n = pk_prompt(m, ctxs[c], (int)depths[di], key, ids, cap);
-                eval_set *e0 = NULL;
                 for (int k = -1; k < ns; k++) {
                     eval_set *e = k < 0 ? full : &sets[k];
                     rkv_request rq;
@@ -232,7 +231,6 @@ static int run_passkey(const llm_model *m, const int64_t *ctxs, int nc, const in
                     if (ok < 0) { llm_session_free(sd); free(ids); free(l0); return -1; }
                     e->pk_ok[c][di] += ok;
                 }
-                (void)e0;
                 llm_session_free(sd);
                 free(ids);
                 fprintf(stderr, "\r  passkey context %lld depth %lld%% trial %d", (long long)ctxs[c], (long long)depths[di], tr);

@@ -3,6 +3,7 @@
  * with the offset; a dump feeds rkv_workload_kv/query; capture from the real
  * model (when `make model` has run) matches a direct session. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +121,44 @@ Test(kvdump, corruption_is_rejected_with_offset)
     kvd_sha256("abc", 3, h);
     cr_assert_eq(h[0], 0xba);
     cr_assert_eq(h[31], 0xad); /* ba7816bf...f20015ad */
+}
+
+/* Capture from the real model: causal, so the first 20 positions of a 40-token
+ * capture equal a 20-token capture (up to BLAS summation order, which may
+ * differ with the matrix shape: 1e-4 relative); every row is finite and not
+ * all zero. */
+Test(kvdump, capture_from_model_is_causal)
+{
+    const char *model = KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf";
+    FILE *fp = fopen(model, "rb");
+    if (!fp) {
+        cr_skip_test("%s absent: run `make model`", model);
+        return;
+    }
+    fclose(fp);
+    kvd_file *a, *b;
+    kv_err err;
+    cr_assert_eq(kvd_capture(model, "/usr/share/common-licenses/GPL-3", 100, 40, RKV_DTYPE_FP32, &a, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(kvd_capture(model, "/usr/share/common-licenses/GPL-3", 100, 20, RKV_DTYPE_FP32, &b, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(a->info.n_layer, 30);
+    cr_assert_eq(a->info.n_head, 9);
+    cr_assert(strstr(a->info.source, "sha256:3972dc97"), "%s", a->info.source);
+    static float ra[20 * 64], rb[20 * 64];
+    for (int l = 0; l < 30; l += 7)
+        for (int w = 0; w < 3; w++) {
+            kvd_get(a, l, w, w == 2 ? 8 : 2, 0, 20, ra);
+            kvd_get(b, l, w, w == 2 ? 8 : 2, 0, 20, rb);
+            double s = 0, e = 0;
+            for (int i = 0; i < 20 * 64; i++) {
+                cr_assert(isfinite(ra[i]));
+                s += (double)ra[i] * ra[i];
+                e += ((double)ra[i] - rb[i]) * ((double)ra[i] - rb[i]);
+            }
+            cr_assert_gt(s, 0.0);
+            cr_assert_leq(sqrt(e / s), 1e-4, "layer %d tensor %d: captures differ by %g (relative)", l, w, sqrt(e / s));
+        }
+    kvd_free(a);
+    kvd_free(b);
 }
