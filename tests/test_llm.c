@@ -321,3 +321,48 @@ Test(llm, gpl3_perplexity_matches_llama_cpp)
     kv_jsonr_free(&doc);
     llm_model_free(m);
 }
+
+/* ---- the CLI end to end (sanitized binary; KVSIM_BIN is set by make test) ---- */
+#include <sys/wait.h>
+
+static int run_cli(const char *args)
+{
+    const char *bin = getenv("KVSIM_BIN");
+    if (!bin)
+        cr_skip_test("KVSIM_BIN not set (run through make test)");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(llm, cli_exit_codes_without_model)
+{
+    cr_assert_eq(run_cli("generate --help"), 0);
+    cr_assert_eq(run_cli("eval --help"), 0);
+    cr_assert_eq(run_cli("kvdump --help"), 0);
+    cr_assert_eq(run_cli("generate"), 2);                                   /* no --prompt */
+    cr_assert_eq(run_cli("generate --prompt hi --dtype fp8-e4m3"), 2);
+    cr_assert_eq(run_cli("generate --prompt hi --gguf /nonexistent.gguf"), 1);
+    cr_assert_eq(run_cli("generate --prompt hi --gguf tests/data/llama3.1-8b.config.json"), 1); /* not GGUF */
+    cr_assert_eq(run_cli("eval --depths 0,101 --passkey"), 2);
+    cr_assert_eq(run_cli("kvdump --info /nonexistent.kvd"), 1);
+    cr_assert_eq(run_cli("kvdump --gguf x.gguf"), 2);
+    cr_assert_eq(run_cli("fidelity --workload gguf:x.gguf --context 8 --steps 1 --new 1"), 2); /* no text: */
+    cr_assert_eq(run_cli("fidelity --workload kvdump:/nonexistent.kvd"), 1);
+}
+
+Test(llm, cli_generate_and_fidelity_on_real_model)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    llm_model_free(m);
+    cr_assert_eq(run_cli("generate --prompt 'The capital of France is' --max-new 3 --method rocketkv --budget 16 --json"), 0);
+    cr_assert_eq(run_cli("generate --chat --prompt 'Hi' --max-new 2 --method snapkv --budget 16"), 0);
+    cr_assert_eq(run_cli("generate --prompt hi --method nope"), 2);
+    cr_assert_eq(run_cli("fidelity --workload gguf:" KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf,"
+                         "text:/usr/share/common-licenses/GPL-3,offset:10 --context 48 --steps 2 --new 2 "
+                         "--method snapkv,rocketkv --budget 16 --layers 0,29 --json"), 0);
+    cr_assert_eq(run_cli("fidelity --workload gguf:" KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf,"
+                         "text:/usr/share/common-licenses/GPL-3 --model llama3.1-8b --context 48 --steps 2 --new 2"), 2);
+}
