@@ -8,7 +8,8 @@
 static void help(void)
 {
     printf("usage: kvsim kvdump --gguf FILE --text FILE --tokens N --out FILE.kvd [--offset N] [--dtype D]\n"
-           "       kvsim kvdump --info FILE.kvd\n\n"
+           "       kvsim kvdump --info FILE.kvd\n"
+           "       kvsim kvdump --seal FILE.kvd   (write the checksum trailer of a dump made elsewhere)\n\n"
            "Runs the model densely over tokens N0 .. N0+N-1 of the text and stores every layer's\n"
            "queries, keys (after RoPE, Hugging Face rotate-half order) and values, checksummed,\n"
            "written atomically. `kvsim fidelity --workload kvdump:FILE.kvd` replays it.\n\n"
@@ -25,6 +26,7 @@ int cmd_kvdump(int argc, char **argv)
         help();
         return CLI_OK;
     }
+    const char *seal = cli_opt_str(&o, "seal", NULL);
     const char *info = cli_opt_str(&o, "info", NULL), *gguf = cli_opt_str(&o, "gguf", NULL),
                *text = cli_opt_str(&o, "text", NULL), *out = cli_opt_str(&o, "out", NULL),
                *dts = cli_opt_str(&o, "dtype", "bf16");
@@ -39,6 +41,13 @@ int cmd_kvdump(int argc, char **argv)
         return CLI_USAGE;
     kv_err err;
     kvd_file *f = NULL;
+    if (seal) {
+        if (kvd_seal(seal, &err) != 0) {
+            cli_error(o.prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+        info = seal;
+    }
     if (info) {
         if (kvd_open(info, &f, &err) != 0) {
             cli_error(o.prog, "%s", err.msg);

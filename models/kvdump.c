@@ -216,6 +216,49 @@ fail:
     return -1;
 }
 
+int kvd_seal(const char *path, kv_err *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t h[KVD_HEADER_BYTES];
+    kvd_info in;
+    memset(&in, 0, sizeof in);
+    if (fread(h, 1, sizeof h, fp) != sizeof h || memcmp(h, KVD_MAGIC, 8) != 0 || get_u32(h + 8) != KVD_VERSION) {
+        fclose(fp);
+        return kv_errf(err, "%s: offset 0x0: expected a version-%d header starting with \"KVSIMKVD\"", path, KVD_VERSION);
+    }
+    in.dtype = (rkv_dtype)get_u32(h + 12);
+    in.n_layer = (int)get_u32(h + 16);
+    in.n_head = (int)get_u32(h + 20);
+    in.n_kv_head = (int)get_u32(h + 24);
+    in.head_dim = (int)get_u32(h + 28);
+    in.n_tokens = (int64_t)get_u64(h + 32);
+    if (check_info(&in, path, err) != 0) {
+        fclose(fp);
+        return -1;
+    }
+    kvd_file *f = NULL;
+    if (kvd_alloc(&in, &f, err) != 0) {
+        fclose(fp);
+        return -1;
+    }
+    const size_t body = f->size - 16;
+    memcpy(f->owned, h, sizeof h);
+    size_t got = fread(f->owned + sizeof h, 1, body - sizeof h, fp);
+    uint8_t extra[17];
+    size_t tail = fread(extra, 1, sizeof extra, fp);
+    fclose(fp);
+    if (got != body - sizeof h || (tail != 0 && tail != 16)) {
+        kvd_free(f);
+        return kv_errf(err, "%s: offset 0x%zx: the header's shape needs %zu data bytes (+ an optional 16-byte "
+                            "trailer); the file has %zu", path, sizeof h + got, body - sizeof h, got + tail);
+    }
+    int rc = kvd_write(f, path, err);
+    kvd_free(f);
+    return rc;
+}
+
 void kvd_free(kvd_file *f)
 {
     if (!f) return;

@@ -52,6 +52,9 @@ void kvd_put(kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t 
 void kvd_get(const kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t n, float *dst);
 int kvd_write(const kvd_file *f, const char *path, kv_err *err);
 int kvd_open(const char *path, kvd_file **out, kv_err *err);
+/* Fills in the trailer (checksum and end marker) of a dump whose writer left
+ * the last 16 bytes unset (e.g. a Python script), rewriting it atomically. */
+int kvd_seal(const char *path, kv_err *err);
 void kvd_free(kvd_file *f);
 
 /* FNV-1a 64 of n bytes (the dump's checksum), and SHA-256 (for naming texts and models). */

@@ -123,6 +123,35 @@ Test(kvdump, corruption_is_rejected_with_offset)
     cr_assert_eq(h[31], 0xad); /* ba7816bf...f20015ad */
 }
 
+/* A dump written elsewhere without its trailer (the PyTorch recipe) is sealed
+ * by kvd_seal; a wrong size is refused with the offset. */
+Test(kvdump, seal_fills_the_trailer)
+{
+    kvd_info in = small_info();
+    kvd_file *f, *g;
+    kv_err err;
+    char path[128];
+    tmpname(path, sizeof path);
+    cr_assert_eq(kvd_alloc(&in, &f, &err), 0);
+    fill(f);
+    FILE *fp = fopen(path, "wb");
+    cr_assert(fp);
+    cr_assert_eq(fwrite(f->owned, 1, f->size - 16, fp), f->size - 16);
+    static const uint8_t zeros[16];
+    fwrite(zeros, 1, 16, fp);
+    fclose(fp);
+    cr_assert_neq(kvd_open(path, &g, &err), 0);
+    cr_assert_eq(kvd_seal(path, &err), 0, "%s", err.msg);
+    cr_assert_eq(kvd_open(path, &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(g->base, f->owned, f->size - 16), 0);
+    kvd_free(g);
+    cr_assert_eq(truncate(path, (off_t)(f->size - 100)), 0);
+    cr_assert_neq(kvd_seal(path, &err), 0);
+    cr_assert(strstr(err.msg, "offset 0x"), "%s", err.msg);
+    kvd_free(f);
+    unlink(path);
+}
+
 /* Capture from the real model: causal, so the first 20 positions of a 40-token
  * capture equal a 20-token capture (up to BLAS summation order, which may
  * differ with the matrix shape: 1e-4 relative); every row is finite and not
