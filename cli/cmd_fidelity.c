@@ -71,15 +71,20 @@ int cmd_fidelity(int argc, char **argv)
     }
     static cli_run_setup s;
     int rc = cli_run_setup_parse(&o, &s, 1);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK) {
+        cli_run_setup_free(&s);
         return rc;
+    }
     int per_layer = cli_opt_flag(&o, "per-layer");
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
+        cli_run_setup_free(&s);
         return CLI_USAGE;
     }
-    if (cli_opts_unused(&o) != 0)
+    if (cli_opts_unused(&o) != 0) {
+        cli_run_setup_free(&s);
         return CLI_USAGE;
+    }
     s.cfg.fidelity = 1;
     s.cfg.on_progress = cli_progress;
     rkv_fidelity fid[RKV_MAX_SETS];
@@ -87,6 +92,7 @@ int cmd_fidelity(int argc, char **argv)
     double t0 = kv_now_s();
     if (rkv_run(&s.cfg, fid, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
+        cli_run_setup_free(&s);
         return CLI_FAIL;
     }
     double wall = kv_now_s() - t0;
@@ -136,5 +142,6 @@ int cmd_fidelity(int argc, char **argv)
     }
     for (int i = 0; i < s.cfg.nsets; i++)
         rkv_fidelity_free(&fid[i]);
+    cli_run_setup_free(&s);
     return CLI_OK;
 }

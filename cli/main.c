@@ -18,6 +18,8 @@ static const cli_command commands[] = {
     {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
     {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
     {"validate", "predicted (sim, with and without calibration) vs measured, from a gpu_check report", cmd_validate},
+    {"kvdump", "capture a GGUF model's real Q/K/V over a text into a KV dump, or describe one", cmd_kvdump},
+    {"eval", "accuracy under compression: continuation perplexity, greedy agreement, passkey", cmd_eval},
 };
 
 static void usage(FILE *fp)

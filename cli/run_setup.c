@@ -1,6 +1,7 @@
 /* run_setup.c — shared option handling of params / fidelity / trace. */
 #define _POSIX_C_SOURCE 200809L
 #include "run_setup.h"
+#include "kvdump.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,10 @@ const char cli_run_setup_help[] =
 
 const char cli_run_help[] =
     "  --steps N          decode steps simulated (8; at most --new)\n"
-    "  --workload FILE    synthetic workload knobs (YAML); default: built-in\n"
+    "  --workload W       synthetic workload knobs (YAML file; default: built-in), or real Q/K/V:\n"
+    "                     gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:bf16|fp16|fp32] runs the model over\n"
+    "                     tokens N .. N+context+steps-1 of the text; kvdump:FILE reads a saved KV dump\n"
+    "                     (kvsim kvdump). The model's shape then comes from the file (no --model).\n"
     "  --layers LIST      layers to run, e.g. 0,5,31 or 0-3 (all)\n"
     "  --seed N           workload seed (1)\n"
     "  --threads N        worker threads (number of CPUs)\n";
@@ -69,14 +73,94 @@ static int split_names(const char *s, char out[][32], int max)
     return n;
 }
 
+void cli_run_setup_free(cli_run_setup *s)
+{
+    kvd_free(s->dump);
+    s->dump = NULL;
+}
+
+/* --workload gguf:M,text:F[,offset:N][,dtype:D] or kvdump:F: load or capture the real Q/K/V and
+ * describe the model from it. */
+static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
+{
+    kv_err err;
+    if (cli_opt_str(o, "model", NULL)) {
+        cli_error(o->prog, "--model conflicts with --workload %.6s...: the model comes from the workload", spec);
+        return CLI_USAGE;
+    }
+    if (!strncmp(spec, "kvdump:", 7)) {
+        if (kvd_open(spec + 7, &s->dump, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+    } else {
+        char gguf[600] = "", text[600] = "";
+        int64_t offset = 0, context, steps;
+        rkv_dtype dt = RKV_DTYPE_BF16;
+        const char *p = spec;
+        while (*p) {
+            const char *c = strchr(p, ',');
+            size_t n = c ? (size_t)(c - p) : strlen(p);
+            char item[600];
+            if (n >= sizeof item) n = sizeof item - 1;
+            memcpy(item, p, n);
+            item[n] = '\0';
+            if (!strncmp(item, "gguf:", 5)) snprintf(gguf, sizeof gguf, "%s", item + 5);
+            else if (!strncmp(item, "text:", 5)) snprintf(text, sizeof text, "%s", item + 5);
+            else if (!strncmp(item, "offset:", 7) && kv_parse_int64(item + 7, &offset) == 0 && offset >= 0) {}
+            else if (!strncmp(item, "dtype:", 6) && rkv_dtype_parse(item + 6, &dt) == 0 && dt <= RKV_DTYPE_FP32) {}
+            else {
+                cli_error(o->prog, "--workload: '%s': expected gguf:FILE, text:FILE, offset:N or dtype:D", item);
+                return CLI_USAGE;
+            }
+            p += n;
+            if (*p == ',') p++;
+        }
+        if (!gguf[0] || !text[0]) {
+            cli_error(o->prog, "--workload gguf:MODEL.gguf,text:FILE[,offset:N]: both gguf: and text: are needed");
+            return CLI_USAGE;
+        }
+        if (cli_opt_i64(o, "context", 32768, &context) || cli_opt_i64(o, "steps", 8, &steps)) return CLI_USAGE;
+        if (context < 1 || steps < 1) {
+            cli_error(o->prog, "--context and --steps must be positive");
+            return CLI_USAGE;
+        }
+        if (kvd_capture(gguf, text, offset, context + steps, dt, &s->dump, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+    }
+    const kvd_info *in = &s->dump->info;
+    mdl_model *m = &s->model;
+    memset(m, 0, sizeof *m);
+    const char *sp = strchr(in->model, ' ');
+    snprintf(m->name, sizeof m->name, "%.*s", sp ? (int)(sp - in->model) : 63, in->model);
+    snprintf(m->source, sizeof m->source, "%s", in->model);
+    m->num_hidden_layers = in->n_layer;
+    m->num_attention_heads = in->n_head;
+    m->num_key_value_heads = in->n_kv_head;
+    m->head_dim = in->head_dim;
+    m->hidden_size = in->n_head * in->head_dim;
+    m->max_position_embeddings = (int)in->n_tokens;
+    m->rope_theta = in->rope_theta;
+    return CLI_OK;
+}
+
 int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
 {
     kv_err err;
     memset(s, 0, sizeof *s);
-    const char *model = cli_opt_str(o, "model", "llama3.1-8b");
-    if (mdl_model_load(model, &s->model, &err) != 0) {
-        cli_error(o->prog, "%s", err.msg);
-        return CLI_FAIL;
+    const char *wspec = need_run ? cli_opt_str(o, "workload", NULL) : NULL;
+    const int real = wspec && (!strncmp(wspec, "gguf:", 5) || !strncmp(wspec, "kvdump:", 7));
+    if (real) {
+        int rc = real_workload(o, s, wspec);
+        if (rc != CLI_OK) return rc;
+    } else {
+        const char *model = cli_opt_str(o, "model", "llama3.1-8b");
+        if (mdl_model_load(model, &s->model, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
     }
     rkv_request *rq = &s->rq;
     rkv_request_defaults(rq);
@@ -138,7 +222,11 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
     rkv_workload_defaults(&s->wl);
     if (need_run) {
         const char *wf = cli_opt_str(o, "workload", NULL);
-        if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
+        if (real) {
+            snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
+            snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
+            s->wl.dump = s->dump;
+        } else if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
         }

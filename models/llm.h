@@ -105,6 +105,7 @@ typedef struct {
     rkv_dtype kv_dtype;     /* storage of K and V (bf16) */
     const rkv_params *method; /* NULL: dense attention throughout */
     int threads;            /* BLAS threads (0: number of CPUs) */
+    int64_t keep_queries;   /* keep at least this many last queries (a dense session that seeds methods) */
     /* Called after each layer's K/V/Q of a batch are computed (positions
      * pos0 .. pos0+n-1): K, V (n, Hkv·d) and Q (n, Hq·d), post-RoPE in HF
      * rotate-half order. For KV dumps; NULL when unused. */
@@ -116,6 +117,10 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
 void llm_session_free(llm_session *s);
 /* Tokens in the cache. */
 int64_t llm_session_pos(const llm_session *s);
+/* Copies src's KV cache and prompt window queries into dst (same model and
+ * KV dtype, dst at least as large), so one dense prompt pass can seed
+ * several methods; dst's method prefill (stage 1) runs at its first decode. */
+int llm_session_copy(llm_session *dst, const llm_session *src, kv_err *err);
 
 /* Processes n prompt tokens with dense causal attention (appending to the
  * cache). logits: (n, vocab) when all != 0, else (vocab) of the last token;

@@ -278,9 +278,11 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
  * and why its default is realistic). All knobs are read from a YAML workload
  * file; defaults below. */
 #define RKV_MAX_TURNS 16
+struct kvd_file;
 typedef struct {
-    char path[512];            /* "" for the built-in default */
-    char generator[32];        /* "synthetic" */
+    char path[512];            /* "" for the built-in default; the source's description for a KV dump */
+    char generator[32];        /* "synthetic", or "kvdump": real Q/K/V from `dump` (models/kvdump.h) */
+    const struct kvd_file *dump; /* generator "kvdump": positions 0 .. n_tokens-1 of a real model's run */
     uint64_t seed;
     int key_rank;              /* rank of the key subspace */
     double topic_run_mean;     /* mean length of a same-topic run (tokens) */

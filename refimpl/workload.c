@@ -32,6 +32,7 @@
  * (seed, layer, head); a query from a stream seeded by (seed, layer, head,
  * position), so any subset of queries can be regenerated alone. */
 #include "rkv.h"
+#include "kvdump.h"
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_randist.h>
@@ -252,6 +253,19 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
                     int64_t n, float *K, float *V, kv_err *err)
 {
     const int d = m->head_dim;
+    if (wl->dump) { /* a real model's keys and values */
+        const kvd_info *in = &wl->dump->info;
+        if (in->head_dim != d || in->n_layer != m->num_hidden_layers || in->n_kv_head != m->num_key_value_heads ||
+            in->n_head != m->num_attention_heads)
+            return kv_errf(err, "workload: the KV dump (L=%d Hq=%d Hkv=%d d=%d) does not match model %s", in->n_layer,
+                           in->n_head, in->n_kv_head, in->head_dim, m->name);
+        if (n > in->n_tokens)
+            return kv_errf(err, "workload: %lld tokens needed (context + steps) but the KV dump holds %lld",
+                           (long long)n, (long long)in->n_tokens);
+        kvd_get(wl->dump, layer, 0, kv_head, 0, n, K);
+        kvd_get(wl->dump, layer, 1, kv_head, 0, n, V);
+        return 0;
+    }
     if (d % 2 != 0 || d > 512)
         return kv_errf(err, "workload: head_dim %d must be even and at most 512", d);
     head_shape hs;
@@ -325,6 +339,11 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
                         int64_t pos, int turn, int decode, float *q)
 {
     const int d = m->head_dim, G = mdl_group_size(m), h2 = d / 2;
+    if (wl->dump) { /* heads kv_head·G .. kv_head·G + G - 1 of the real run (rkv_workload_kv checked the shape) */
+        for (int g = 0; g < G; g++)
+            kvd_get(wl->dump, layer, 2, kv_head * G + g, pos, 1, q + (size_t)g * (size_t)d);
+        return;
+    }
     head_shape hs;
     int64_t S = wl->nturns > 0 ? wl->turn_input[0] : pos;
     if (shape_build(wl, d, layer, kv_head, S, &hs) != 0) {

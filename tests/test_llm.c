@@ -152,3 +152,217 @@ Test(llm, methods_in_the_decode_loop)
     free(lo);
     llm_model_free(m);
 }
+
+/* ---- agreement with llama.cpp and with an exact reference ----
+ * llama.cpp multiplies Q4_1 weights by activations rounded to Q8_1 (and keeps
+ * K/V in f16); this runner dequantises weights to f32 and multiplies in f32.
+ * On the golden prompts that moves logits by up to ~0.3, so:
+ *  - token ids of every tokenized text: exact;
+ *  - logits (top 10 after each prompt, and of each of llama.cpp's 16 greedy
+ *    tokens, teacher-forced): within GOLDEN_LOGIT_ATOL;
+ *  - greedy ids: exact at every step, except where our own top-2 margin is
+ *    below 2·GOLDEN_LOGIT_ATOL (a near-tie that llama.cpp's rounding may flip);
+ *  - the tight check: the top-10 logits of prompt 0 against an independent
+ *    NumPy float64 forward pass on the same weights (scripts/gguf_reference.py)
+ *    within REF_LOGIT_ATOL, with an fp32 KV cache. */
+#define GOLDEN_LOGIT_ATOL 0.5
+#define REF_LOGIT_ATOL 2e-3
+
+static const kv_jsonr_node *arr_of(const kv_jsonr_node *o, const char *k)
+{
+    const kv_jsonr_node *a = kv_jsonr_get(o, k);
+    cr_assert(a && a->kind == KV_JSONR_ARR, "golden: '%s' missing", k);
+    return a;
+}
+
+static float second_best(const float *lg, int n, int32_t best)
+{
+    float s = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (i != best && lg[i] > s) s = lg[i];
+    return s;
+}
+
+Test(llm, matches_llama_cpp_golden)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    kv_jsonr_doc doc;
+    kv_err err;
+    FILE *gf = fopen(GOLDEN_PATH, "rb");
+    if (!gf) {
+        llm_model_free(m);
+        cr_skip_test("%s absent: python3 scripts/gguf_golden.py makes it (needs llama-cpp-python)", GOLDEN_PATH);
+        return;
+    }
+    fclose(gf);
+    cr_assert_eq(kv_jsonr_load_file(&doc, GOLDEN_PATH, &err), 0, "%s", err.msg);
+    const kv_jsonr_node *tz = arr_of(doc.root, "tokenize");
+    for (size_t i = 0; i < tz->n; i++) {
+        const char *text = kv_jsonr_get(tz->items[i], "text")->str;
+        const kv_jsonr_node *want = arr_of(tz->items[i], "ids");
+        int32_t ids[512];
+        int64_t n = tok(m, text, ids, 512);
+        cr_assert_eq((size_t)n, want->n, "'%s': %lld tokens, llama.cpp %zu", text, (long long)n, want->n);
+        for (size_t k = 0; k < want->n; k++)
+            cr_assert_eq(ids[k], (int32_t)want->items[k]->num, "'%s' token %zu", text, k);
+    }
+    const kv_jsonr_node *ps = arr_of(doc.root, "prompts");
+    float *lg = malloc((size_t)m->c.vocab * sizeof *lg);
+    double worst = 0.0;
+    int exact = 0, steps = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        const kv_jsonr_node *p = ps->items[i];
+        const char *text = kv_jsonr_get(p, "text")->str;
+        const kv_jsonr_node *want = arr_of(p, "ids"), *top = arr_of(p, "top_ids"), *topl = arr_of(p, "top_logits"),
+                            *gi = arr_of(p, "greedy_ids"), *gl = arr_of(p, "greedy_logits");
+        int32_t ids[256];
+        int64_t n = tok(m, text, ids, 256);
+        cr_assert_eq((size_t)n, want->n);
+        for (size_t k = 0; k < want->n; k++) cr_assert_eq(ids[k], (int32_t)want->items[k]->num);
+        llm_session *s;
+        llm_session_cfg cfg = {.max_tokens = n + (int64_t)gi->n + 1, .kv_dtype = RKV_DTYPE_FP16, .threads = 1};
+        cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+        cr_assert_eq(llm_prefill(s, ids, n, lg, 0, 1, &err), 0, "%s", err.msg);
+        for (size_t k = 0; k < top->n; k++) {
+            double d = fabs((double)lg[(int)top->items[k]->num] - topl->items[k]->num);
+            if (d > worst) worst = d;
+            cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu top %zu: logit %g vs llama.cpp %g", i, k,
+                          (double)lg[(int)top->items[k]->num], topl->items[k]->num);
+        }
+        for (size_t k = 0; k < gi->n; k++) {
+            const int32_t g = (int32_t)gi->items[k]->num, a = llm_argmax(lg, m->c.vocab);
+            const double d = fabs((double)lg[g] - gl->items[k]->num);
+            if (d > worst) worst = d;
+            cr_assert_leq(d, GOLDEN_LOGIT_ATOL, "prompt %zu step %zu: logit of %d is %g, llama.cpp %g", i, k, g,
+                          (double)lg[g], gl->items[k]->num);
+            steps++;
+            if (a == g) exact++;
+            else
+                cr_assert_leq((double)lg[a] - (double)lg[g], 2 * GOLDEN_LOGIT_ATOL,
+                              "prompt %zu step %zu: greedy %d vs llama.cpp %d with margin %g (top-2 margin %g)", i, k,
+                              a, g, (double)(lg[a] - lg[g]), (double)(lg[a] - second_best(lg, m->c.vocab, a)));
+            cr_assert_eq(llm_decode(s, g, lg, &err), 0, "%s", err.msg); /* teacher-force llama.cpp's token */
+        }
+        llm_session_free(s);
+    }
+    cr_assert_geq(exact, steps * 9 / 10, "greedy ids equal llama.cpp's at only %d of %d steps", exact, steps);
+    /* the exact reference */
+    const kv_jsonr_node *ref = kv_jsonr_get(doc.root, "numpy_reference");
+    cr_assert(ref);
+    const kv_jsonr_node *rids = arr_of(ref, "ids"), *rtop = arr_of(ref, "top_ids"), *rl = arr_of(ref, "top_logits");
+    int32_t ids[256];
+    for (size_t k = 0; k < rids->n; k++) ids[k] = (int32_t)rids->items[k]->num;
+    llm_session *s;
+    llm_session_cfg cfg = {.max_tokens = (int64_t)rids->n, .kv_dtype = RKV_DTYPE_FP32, .threads = 1};
+    cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_prefill(s, ids, (int64_t)rids->n, lg, 0, 1, &err), 0, "%s", err.msg);
+    double rworst = 0.0;
+    for (size_t k = 0; k < rtop->n; k++) {
+        double d = fabs((double)lg[(int)rtop->items[k]->num] - rl->items[k]->num);
+        if (d > rworst) rworst = d;
+        cr_assert_leq(d, REF_LOGIT_ATOL, "reference top %zu: %g vs %g", k, (double)lg[(int)rtop->items[k]->num],
+                      rl->items[k]->num);
+    }
+    cr_log_info("llama.cpp: worst |logit diff| %.4f (tol %.2f), greedy ids equal at %d/%d steps; f64 reference: "
+                "worst %.2e (tol %.0e)", worst, GOLDEN_LOGIT_ATOL, exact, steps, rworst, REF_LOGIT_ATOL);
+    llm_session_free(s);
+    free(lg);
+    kv_jsonr_free(&doc);
+    llm_model_free(m);
+}
+
+/* Perplexity of the first 512 tokens of the GPL-3 text is sane: within 3 % of
+ * llama.cpp's on the same tokens (golden), and the tokens themselves equal. */
+#define PPL_RTOL 0.03
+
+Test(llm, gpl3_perplexity_matches_llama_cpp)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    kv_jsonr_doc doc;
+    kv_err err;
+    FILE *gf = fopen(GOLDEN_PATH, "rb"), *tf = fopen("/usr/share/common-licenses/GPL-3", "rb");
+    if (!gf || !tf) {
+        if (gf) fclose(gf);
+        if (tf) fclose(tf);
+        llm_model_free(m);
+        cr_skip_test("golden file or /usr/share/common-licenses/GPL-3 absent");
+        return;
+    }
+    fclose(gf);
+    static char text[65536];
+    size_t tn = fread(text, 1, sizeof text - 1, tf);
+    fclose(tf);
+    cr_assert_eq(kv_jsonr_load_file(&doc, GOLDEN_PATH, &err), 0, "%s", err.msg);
+    const kv_jsonr_node *g = kv_jsonr_get(doc.root, "gpl3");
+    cr_assert(g);
+    const int64_t n = (int64_t)kv_jsonr_get(g, "tokens")->num;
+    const double want = kv_jsonr_get(g, "perplexity")->num;
+    const kv_jsonr_node *first = kv_jsonr_get(g, "first_ids");
+    int32_t *ids = malloc((tn + 1) * sizeof *ids);
+    cr_assert_geq(llm_tokenize(m->tok, text, tn, ids, (int64_t)tn + 1), n);
+    for (size_t k = 0; k < first->n; k++) cr_assert_eq(ids[k], (int32_t)first->items[k]->num);
+    float *lg = malloc((size_t)n * (size_t)m->c.vocab * sizeof *lg);
+    llm_session *s;
+    llm_session_cfg cfg = {.max_tokens = n, .kv_dtype = RKV_DTYPE_FP16, .threads = 2};
+    cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_prefill(s, ids, n, lg, 1, 0, &err), 0, "%s", err.msg);
+    double nll = 0.0;
+    for (int64_t i = 0; i + 1 < n; i++)
+        nll -= llm_logprob(lg + (size_t)i * (size_t)m->c.vocab, m->c.vocab, ids[i + 1]);
+    const double ppl = exp(nll / (double)(n - 1));
+    cr_log_info("GPL-3, %lld tokens: perplexity %.3f, llama.cpp %.3f", (long long)n, ppl, want);
+    cr_assert(fabs(ppl / want - 1.0) <= PPL_RTOL, "perplexity %.3f vs llama.cpp %.3f", ppl, want);
+    cr_assert(ppl > 2.0 && ppl < 60.0, "perplexity %.3f is not sane for English text", ppl);
+    llm_session_free(s);
+    free(lg);
+    free(ids);
+    kv_jsonr_free(&doc);
+    llm_model_free(m);
+}
+
+/* ---- the CLI end to end (sanitized binary; KVSIM_BIN is set by make test) ---- */
+#include <sys/wait.h>
+
+static int run_cli(const char *args)
+{
+    const char *bin = getenv("KVSIM_BIN");
+    if (!bin)
+        cr_skip_test("KVSIM_BIN not set (run through make test)");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(llm, cli_exit_codes_without_model)
+{
+    cr_assert_eq(run_cli("generate --help"), 0);
+    cr_assert_eq(run_cli("eval --help"), 0);
+    cr_assert_eq(run_cli("kvdump --help"), 0);
+    cr_assert_eq(run_cli("generate"), 2);                                   /* no --prompt */
+    cr_assert_eq(run_cli("generate --prompt hi --dtype fp8-e4m3"), 2);
+    cr_assert_eq(run_cli("generate --prompt hi --gguf /nonexistent.gguf"), 1);
+    cr_assert_eq(run_cli("generate --prompt hi --gguf tests/data/llama3.1-8b.config.json"), 1); /* not GGUF */
+    cr_assert_eq(run_cli("eval --depths 0,101 --passkey"), 2);
+    cr_assert_eq(run_cli("kvdump --info /nonexistent.kvd"), 1);
+    cr_assert_eq(run_cli("kvdump --gguf x.gguf"), 2);
+    cr_assert_eq(run_cli("fidelity --workload gguf:x.gguf --context 8 --steps 1 --new 1"), 2); /* no text: */
+    cr_assert_eq(run_cli("fidelity --workload kvdump:/nonexistent.kvd"), 1);
+}
+
+Test(llm, cli_generate_and_fidelity_on_real_model)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    llm_model_free(m);
+    cr_assert_eq(run_cli("generate --prompt 'The capital of France is' --max-new 3 --method rocketkv --budget 16 --json"), 0);
+    cr_assert_eq(run_cli("generate --chat --prompt 'Hi' --max-new 2 --method snapkv --budget 16"), 0);
+    cr_assert_eq(run_cli("generate --prompt hi --method nope"), 2);
+    cr_assert_eq(run_cli("fidelity --workload gguf:" KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf,"
+                         "text:/usr/share/common-licenses/GPL-3,offset:10 --context 48 --steps 2 --new 2 "
+                         "--method snapkv,rocketkv --budget 16 --layers 0,29 --json"), 0);
+    cr_assert_eq(run_cli("fidelity --workload gguf:" KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf,"
+                         "text:/usr/share/common-licenses/GPL-3 --model llama3.1-8b --context 48 --steps 2 --new 2"), 2);
+}
