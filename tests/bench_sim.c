@@ -61,7 +61,7 @@ static int bench_traces(const hw_model *h)
     cfg.threads = 2;
     char path[256];
     snprintf(path, sizeof path, "/tmp/kvsim_bench_sim_%ld.trc", (long)getpid());
-    if (trc_record_run(path, &cfg, 1, 0, &err) != 0)
+    if (trc_record_run(path, &cfg, 1, 0, NULL, &err) != 0)
         goto fail;
     double bytes = 0.0, sink = 0.0;
     long n = 0;
