@@ -8,8 +8,9 @@
  *    l = i mod 8, combined as ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)); products
  *    and sums are rounded separately (the build uses ISO C, so no FMA
  *    contraction); the score is that sum times 1/sqrt(d) in fp32;
- *  - a softmax subtracts the fp32 maximum, takes expf, and sums in double in
- *    index order;
+ *  - a softmax subtracts the fp32 maximum, takes the reference's own fp32
+ *    exp (exp8_nonpos: ~1 ulp, the same bits on every build), and sums the
+ *    normaliser in double over 8 lanes (index mod 8) combined pairwise;
  *  - every top-k breaks ties toward the lower index.
  * Nothing here allocates: callers pass workspaces. */
 #include "rkv.h"
@@ -25,6 +26,15 @@
 /* 8-lane vectors (GCC/clang vector extensions): lane l holds dims i ≡ l
  * (mod 8); products and sums round separately (ISO C: no FMA contraction),
  * so the AVX2 and the portable builds give the same bits. */
+/* target_clones: an AVX2 build of the hot loop beside the portable one,
+ * picked at load time. Both round identically (ISO C: no FMA contraction;
+ * the 8 partial sums are the same lanes either way). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RKV_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define RKV_HOT
+#endif
+
 typedef float v8f __attribute__((vector_size(32)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef uint16_t v8h __attribute__((vector_size(16)));
@@ -188,14 +198,90 @@ static inline void axpy(float *restrict o, float p, const float *restrict v, int
         o[i] += p * v[i];
 }
 
-/* target_clones: an AVX2 build of the hot loop beside the portable one,
- * picked at load time. Both round identically (ISO C: no FMA contraction;
- * the 8 partial sums are the same lanes either way). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RKV_HOT __attribute__((target_clones("avx2", "default")))
-#else
-#define RKV_HOT
-#endif
+/* exp(x) for x <= 0 in fp32, the reference's own definition (every softmax here):
+ * k = round(x·log2 e), r = x − k·ln2 (Cody–Waite, two constants), e^r by a
+ * degree-6 Taylor polynomial in Horner form, times 2^k; x < −87.3 gives 0.
+ * Products and sums round separately, so every build (and the 8-lane loop
+ * below) gives the same bits. Error about 1 ulp. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* lanes of a where mask is all ones, else of b (C has no vector ?:) */
+static inline v8f select8(v8i mask, v8f a, v8f b)
+{
+    v8i ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    const v8i r = (mask & ia) | (~mask & ib);
+    v8f f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
+
+static inline v8f exp8_nonpos(v8f x0)
+{
+    const v8f lo = {-100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f};
+    const v8f x = select8(x0 >= lo, x0, lo); /* keeps k in range (-inf and NaN become -100: exp 0) */
+    const v8f kf = x * 1.44269504f;
+    const v8i k = -__builtin_convertvector(0.5f - kf, v8i); /* round to nearest for kf <= 0.5 */
+    const v8f kk = __builtin_convertvector(k, v8f);
+    v8f r = x - kk * 0.693145751953125f;
+    r = r - kk * 1.428606765330187e-06f;
+    v8f p = 0.0013888889f * r + 0.008333334f;
+    p = p * r + 0.041666668f;
+    p = p * r + 0.16666667f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const v8i bits = (k + 127) << 23;
+    v8f sc;
+    memcpy(&sc, &bits, sizeof sc);
+    const v8f e = p * sc;
+    const v8f zero = {0};
+    return select8(x < -87.3f, zero, e);
+}
+
+float rkv_stage1_exp(float x)
+{
+    v8f v = {x, x, x, x, x, x, x, x};
+    return exp8_nonpos(v)[0];
+}
+
+/* Softmax of x[0..n) in place, the reference's one definition: m = the fp32
+ * maximum; e = exp(x − m) with the reference exp; the normaliser summed in
+ * 8 double lanes (lane = index mod 8) combined pairwise; returns it. */
+RKV_HOT
+static double softmax_unnorm(float *x, int64_t n)
+{
+    const int64_t n8 = n & ~(int64_t)7;
+    v8f mv = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    for (int64_t j = 0; j < n8; j += 8)
+        mv = select8(load8(x + j) > mv, load8(x + j), mv);
+    float m = -INFINITY;
+    for (int t = 0; t < 8; t++)
+        if (mv[t] > m) m = mv[t];
+    for (int64_t j = n8; j < n; j++)
+        if (x[j] > m) m = x[j];
+    v4d z0 = {0}, z1 = {0};
+    for (int64_t j = 0; j < n8; j += 8) {
+        const v8f e = exp8_nonpos(load8(x + j) - m);
+        memcpy(x + j, &e, sizeof e);
+        const v4d lo = {e[0], e[1], e[2], e[3]}, hi = {e[4], e[5], e[6], e[7]};
+        z0 += lo;
+        z1 += hi;
+    }
+    if (n8 < n) { /* the tail through the same 8-lane code, padded with -inf (exp = 0) */
+        v8f t = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        for (int64_t j = n8; j < n; j++) t[j - n8] = x[j] - m;
+        const v8f e = exp8_nonpos(t);
+        for (int64_t j = n8; j < n; j++) x[j] = e[j - n8];
+        const v4d lo = {e[0], e[1], e[2], e[3]}, hi = {e[4], e[5], e[6], e[7]};
+        z0 += lo;
+        z1 += hi;
+    }
+    return ((z0[0] + z1[0]) + (z0[1] + z1[1])) + ((z0[2] + z1[2]) + (z0[3] + z1[3]));
+}
+
 
 RKV_HOT
 void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n,
@@ -229,15 +315,7 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
     }
     for (int g = 0; g < G; g++) {
         float *sg = s + (size_t)g * (size_t)n;
-        float m = -INFINITY;
-        for (int64_t j = 0; j < n; j++)
-            if (sg[j] > m)
-                m = sg[j];
-        double z = 0.0;
-        for (int64_t j = 0; j < n; j++) {
-            sg[j] = expf(sg[j] - m);
-            z += sg[j];
-        }
+        const double z = softmax_unnorm(sg, n);
         float inv = (float)(1.0 / z);
         for (int64_t j = 0; j < n; j++)
             sg[j] *= inv;
@@ -247,6 +325,21 @@ void rkv_attend(const rkv_head *h, const float *q, const int32_t *idx, int64_t n
     memset(out, 0, (size_t)G * (size_t)d * sizeof *out);
     if (h->dtype == RKV_DTYPE_BF16) {
         int64_t j = 0;
+        if (d % 8 == 0) {
+            for (; j + 2 <= n; j += 2) { /* each V chunk decoded once, used by every head */
+                const uint16_t *v0 = (const uint16_t *)h->V + (size_t)(idx ? idx[j] : j) * (size_t)d;
+                const uint16_t *v1 = (const uint16_t *)h->V + (size_t)(idx ? idx[j + 1] : j + 1) * (size_t)d;
+                for (int i = 0; i < d; i += 8) {
+                    const v8f x0 = load8_bf16(v0 + i), x1 = load8_bf16(v1 + i);
+                    for (int g = 0; g < G; g++) {
+                        float *o = out + (size_t)g * (size_t)d + (size_t)i;
+                        v8f acc = load8(o) + s[(size_t)g * (size_t)n + (size_t)j] * x0;
+                        acc = acc + s[(size_t)g * (size_t)n + (size_t)j + 1] * x1;
+                        memcpy(o, &acc, sizeof acc);
+                    }
+                }
+            }
+        }
         for (; j + 2 <= n; j += 2) {
             const uint16_t *v0 = (const uint16_t *)h->V + (size_t)(idx ? idx[j] : j) * (size_t)d;
             const uint16_t *v1 = (const uint16_t *)h->V + (size_t)(idx ? idx[j + 1] : j + 1) * (size_t)d;
@@ -429,60 +522,6 @@ size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d)
  * all candidate keys (causal inside the window, softmax in fp32, sums in
  * double), summed over the w window queries, prefix columns only, then summed
  * over the G heads of the group (group != 0) or kept per head. The logits
- * come from one sgemm: (G·w, d) × (d, nc). */
-/* exp(x) for x <= 0 in fp32, the reference's own definition (stage 1 only):
- * k = round(x·log2 e), r = x − k·ln2 (Cody–Waite, two constants), e^r by a
- * degree-6 Taylor polynomial in Horner form, times 2^k; x < −87.3 gives 0.
- * Products and sums round separately, so every build (and the 8-lane loop
- * below) gives the same bits. Error about 1 ulp. */
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef double v4d __attribute__((vector_size(32)));
-
-/* lanes of a where mask is all ones, else of b (C has no vector ?:) */
-static inline v8f select8(v8i mask, v8f a, v8f b)
-{
-    v8i ia, ib;
-    memcpy(&ia, &a, sizeof ia);
-    memcpy(&ib, &b, sizeof ib);
-    const v8i r = (mask & ia) | (~mask & ib);
-    v8f f;
-    memcpy(&f, &r, sizeof f);
-    return f;
-}
-
-static inline v8f exp8_nonpos(v8f x0)
-{
-    const v8f lo = {-100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f, -100.0f};
-    const v8f x = select8(x0 >= lo, x0, lo); /* keeps k in range (-inf and NaN become -100: exp 0) */
-    const v8f kf = x * 1.44269504f;
-    const v8i k = -__builtin_convertvector(0.5f - kf, v8i); /* round to nearest for kf <= 0.5 */
-    const v8f kk = __builtin_convertvector(k, v8f);
-    v8f r = x - kk * 0.693145751953125f;
-    r = r - kk * 1.428606765330187e-06f;
-    v8f p = 0.0013888889f * r + 0.008333334f;
-    p = p * r + 0.041666668f;
-    p = p * r + 0.16666667f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const v8i bits = (k + 127) << 23;
-    v8f sc;
-    memcpy(&sc, &bits, sizeof sc);
-    const v8f e = p * sc;
-    const v8f zero = {0};
-    return select8(x < -87.3f, zero, e);
-}
-
-float rkv_stage1_exp(float x)
-{
-    v8f v = {x, x, x, x, x, x, x, x};
-    return exp8_nonpos(v)[0];
-}
-
-/* Step 2–3 of ALGORITHM.md stage 1: the window queries' probabilities over
- * all candidate keys (causal inside the window, softmax in fp32, sums in
- * double), summed over the w window queries, prefix columns only, then summed
- * over the G heads of the group (group != 0) or kept per head. The logits
  * come from one sgemm: (G·w, d) × (d, nc). Fixed orders: the normaliser is
  * summed in 8 double lanes (lane = column mod 8) combined pairwise; votes
  * accumulate over window queries in order, then heads in order. */
@@ -512,37 +551,9 @@ int rkv_stage1_votes(const rkv_head *h, const int32_t *cand, int64_t nc, const f
         for (int64_t i = 0; i < w; i++) {
             float *l = Lg + ((size_t)g * (size_t)w + (size_t)i) * (size_t)nc;
             const int64_t visible = np + i + 1; /* causal inside the window */
-            const int64_t v8 = visible & ~(int64_t)7;
-            v8f mv = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-            for (int64_t j = 0; j < v8; j += 8) {
-                const v8f x = load8(l + j);
-                mv = select8(x > mv, x, mv);
-            }
-            float m = -INFINITY;
-            for (int t = 0; t < 8; t++)
-                if (mv[t] > m) m = mv[t];
-            for (int64_t j = v8; j < visible; j++)
-                if (l[j] > m) m = l[j];
-            v4d z0 = {0}, z1 = {0};
-            for (int64_t j = 0; j < v8; j += 8) {
-                const v8f e = exp8_nonpos(load8(l + j) - m);
-                memcpy(l + j, &e, sizeof e);
-                const v4d lo = {e[0], e[1], e[2], e[3]}, hi = {e[4], e[5], e[6], e[7]};
-                z0 += lo;
-                z1 += hi;
-            }
-            if (v8 < visible) { /* the tail through the same 8-lane code, padded with -inf (exp = 0) */
-                v8f x = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-                for (int64_t j = v8; j < visible; j++) x[j - v8] = l[j] - m;
-                const v8f e = exp8_nonpos(x);
-                for (int64_t j = v8; j < visible; j++) l[j] = e[j - v8];
-                const v4d lo = {e[0], e[1], e[2], e[3]}, hi = {e[4], e[5], e[6], e[7]};
-                z0 += lo;
-                z1 += hi;
-            }
-            const double z = ((z0[0] + z1[0]) + (z0[1] + z1[1])) + ((z0[2] + z1[2]) + (z0[3] + z1[3]));
+            const double iz = 1.0 / softmax_unnorm(l, visible);
             for (int64_t j = 0; j < np; j++)
-                v[j] += (double)l[j] / z;
+                v[j] += (double)l[j] * iz;
         }
     }
     return 0;
