@@ -73,3 +73,16 @@ Test(cli, help_everywhere)
         cr_assert(strstr(r.out, "usage") || strstr(r.out, "kvsim"), "%s", cmds[i]);
     }
 }
+
+/* kvsim replay hands over to kvsim-cuda beside it; the sanitized build has
+ * none, so it must say how to build it, in one line, and fail. */
+Test(cli, replay_without_the_cuda_binary)
+{
+    cli_result r;
+    cli_run(&r, "replay --trace traces/samples/rocketkv.trc --check");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(cli_one_line(r.err) && strstr(r.err, "make replay-build"), "%s", r.err);
+    cli_run(&r, "replay --help");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "kvsim replay --trace FILE"), "%s", r.out);
+}
