@@ -7,6 +7,7 @@
  * (method, budget) — `full` appears once, without a budget. */
 #define _POSIX_C_SOURCE 200809L
 #include "swp.h"
+#include "kvdump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ struct swp_sweep {
     char hw_hash[SWP_MAX_AXIS][65];
     char spec_hash[65];
     rkv_workload wl;
+    kvd_file *dump;                        /* real Q/K/V (workload kvdump: or gguf:) */
     char wl_hash[65];
     int layers[1024], nlayers;             /* fidelity layers (0: all) */
     int ncombo;
@@ -48,7 +50,62 @@ void swp_sweep_free(swp_sweep *w)
     if (!w) return;
     free(w->fid_have);
     free(w->fid_val);
+    kvd_free(w->dump);
     free(w);
+}
+
+/* workload: kvdump:FILE (a saved dump) or gguf:MODEL.gguf,text:FILE[,offset:N]
+ * (captured now, as many tokens as the longest fidelity context needs): the
+ * model's real Q/K/V. Every model of the sweep must have the dump's shape. */
+static int real_workload(swp_sweep *w, kv_err *err)
+{
+    const swp_spec *s = &w->spec;
+    int64_t need = 0;
+    for (int c = 0; c < s->ncontexts; c++) {
+        int64_t ctx = s->fid_context > 0 ? s->fid_context : s->contexts[c];
+        if (ctx + s->fid_steps > need) need = ctx + s->fid_steps;
+    }
+    if (!strncmp(s->workload, "kvdump:", 7)) {
+        const char *path = s->workload + 7;
+        if (kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
+            return -1;
+    } else {
+        char gguf[600] = "", text[600] = "", item[600];
+        int64_t offset = 0;
+        for (const char *p = s->workload; *p;) {
+            const char *c = strchr(p, ',');
+            size_t n = c ? (size_t)(c - p) : strlen(p);
+            if (n >= sizeof item) n = sizeof item - 1;
+            memcpy(item, p, n);
+            item[n] = '\0';
+            if (!strncmp(item, "gguf:", 5)) snprintf(gguf, sizeof gguf, "%s", item + 5);
+            else if (!strncmp(item, "text:", 5)) snprintf(text, sizeof text, "%s", item + 5);
+            else if (!(strncmp(item, "offset:", 7) == 0 && kv_parse_int64(item + 7, &offset) == 0 && offset >= 0))
+                return kv_errf(err, "workload '%s': '%s': expected gguf:FILE, text:FILE or offset:N", s->workload, item);
+            p += n;
+            if (*p == ',') p++;
+        }
+        if (!gguf[0] || !text[0])
+            return kv_errf(err, "workload '%s': both gguf:MODEL.gguf and text:FILE are needed", s->workload);
+        if (swp_sha256_file(text, w->wl_hash, err) != 0 ||
+            kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
+            return -1;
+    }
+    const kvd_info *in = &w->dump->info;
+    if (in->n_tokens < need)
+        return kv_errf(err, "workload '%s': %lld tokens, but fidelity needs %lld (context + steps)", s->workload,
+                       (long long)in->n_tokens, (long long)need);
+    for (int m = 0; m < s->nmodels; m++) {
+        const mdl_model *md = &w->models[m];
+        if (md->num_hidden_layers != in->n_layer || md->num_attention_heads != in->n_head ||
+            md->num_key_value_heads != in->n_kv_head || md->head_dim != in->head_dim)
+            return kv_errf(err, "workload '%s' has the shape of %s (%d layers, %d/%d heads, d=%d); model %s differs",
+                           s->workload, in->model, in->n_layer, in->n_head, in->n_kv_head, in->head_dim, md->name);
+    }
+    snprintf(w->wl.generator, sizeof w->wl.generator, "kvdump");
+    snprintf(w->wl.path, sizeof w->wl.path, "%s", in->source);
+    w->wl.dump = w->dump;
+    return 0;
 }
 
 static int parse_layers(const char *s, int *out, int max)
@@ -205,7 +262,10 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
     rkv_workload_defaults(&w->wl);
     snprintf(w->wl_hash, sizeof w->wl_hash, "builtin");
     if (s->fidelity) {
-        if (s->workload[0] && strcmp(s->workload, "builtin")) {
+        if (!strncmp(s->workload, "kvdump:", 7) || !strncmp(s->workload, "gguf:", 5)) {
+            if (real_workload(w, err) != 0)
+                goto fail;
+        } else if (s->workload[0] && strcmp(s->workload, "builtin")) {
             if (rkv_workload_load(s->workload, &w->wl, err) != 0 || swp_sha256_file(s->workload, w->wl_hash, err) != 0)
                 goto fail;
             if (w->wl.nturns > 0) {

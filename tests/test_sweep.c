@@ -352,3 +352,81 @@ Test(report, fails_clearly_without_gnuplot)
     cli_slurp(e, errbuf, sizeof errbuf);
     cr_assert(cli_one_line(errbuf) && strstr(errbuf, "gnuplot not found"), "%s", errbuf);
 }
+
+/* A sweep scores fidelity on real Q/K/V (workload kvdump:FILE). The dump here
+ * is made in the test with SmolLM2-135M's shape and varied rows; a model of
+ * another shape, or a context the dump does not cover, is one clear error. */
+#include "kvdump.h"
+
+static void write_dump(const char *path, int64_t n)
+{
+    kvd_info in;
+    memset(&in, 0, sizeof in);
+    in.n_layer = 30;
+    in.n_head = 9;
+    in.n_kv_head = 3;
+    in.head_dim = 64;
+    in.n_tokens = n;
+    in.dtype = RKV_DTYPE_BF16;
+    in.rope_theta = 100000;
+    snprintf(in.model, sizeof in.model, "test-shape smollm2-135m");
+    snprintf(in.source, sizeof in.source, "made by tests/test_sweep.c");
+    kvd_file *f;
+    kv_err err = {""};
+    cr_assert_eq(kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
+    float *rows = malloc(sizeof(float) * (size_t)n * 64);
+    for (int l = 0; l < 30; l++)
+        for (int which = 0; which < 3; which++)
+            for (int h = 0; h < (which == 2 ? 9 : 3); h++) {
+                for (int64_t i = 0; i < n * 64; i++)
+                    rows[i] = (float)sin(0.37 * (double)i + 1.3 * l + 0.7 * which + 0.11 * h);
+                kvd_put(f, l, which, h, 0, n, rows, 64);
+            }
+    free(rows);
+    cr_assert_eq(kvd_write(f, path, &err), 0, "%s", err.msg);
+    kvd_free(f);
+}
+
+Test(sweep, fidelity_on_a_kv_dump, .timeout = 120)
+{
+    char dump[128], spec[128], out[160], args[512];
+    snprintf(dump, sizeof dump, "/tmp/kvsim-sweep-%d.kvd", (int)getpid());
+    snprintf(spec, sizeof spec, "/tmp/kvsim-sweep-%d.yaml", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/kvsim-sweep-%d.csv", (int)getpid());
+    write_dump(dump, 340);
+    FILE *fp = fopen(spec, "w");
+    fprintf(fp, "models: [smollm2-135m]\nhw: [h100-sxm]\nmethods: [full, rocketkv]\nbudgets: [64]\n"
+                "contexts: [300]\nbatches: [1]\nfidelity:\n  workload: kvdump:%s\n  steps: 2\n  layers: \"0,29\"\n",
+            dump);
+    fclose(fp);
+    cli_result r;
+    snprintf(args, sizeof args, "sweep %s --out %s", spec, out);
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    char csv[8192];
+    cli_slurp(out, csv, sizeof csv);
+    cr_assert(strstr(csv, "# workload made by tests/test_sweep.c"), "%s", csv);
+    cr_assert(strstr(csv, ",rocketkv,64,300,"), "%s", csv);
+    /* another shape */
+    fp = fopen(spec, "w");
+    fprintf(fp, "models: [llama3.1-8b]\nhw: [h100-sxm]\nmethods: [rocketkv]\nbudgets: [64]\ncontexts: [300]\n"
+                "batches: [1]\nfidelity:\n  workload: kvdump:%s\n  steps: 2\n", dump);
+    fclose(fp);
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 1);
+    cr_assert(cli_one_line(r.err) && strstr(r.err, "model llama3.1-8b differs"), "%s", r.err);
+    /* a context the dump does not cover */
+    fp = fopen(spec, "w");
+    fprintf(fp, "models: [smollm2-135m]\nhw: [h100-sxm]\nmethods: [rocketkv]\nbudgets: [64]\ncontexts: [400]\n"
+                "batches: [1]\nfidelity:\n  workload: kvdump:%s\n  steps: 2\n", dump);
+    fclose(fp);
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 1);
+    cr_assert(cli_one_line(r.err) && strstr(r.err, "340 tokens, but fidelity needs 402"), "%s", r.err);
+    remove(dump);
+    remove(spec);
+    remove(out);
+    char partial[200];
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    remove(partial);
+}
