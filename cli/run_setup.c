@@ -33,30 +33,6 @@ const char cli_run_help[] =
     "  --seed N           workload seed (1)\n"
     "  --threads N        worker threads (number of CPUs)\n";
 
-static int parse_layers(const char *s, int *out, int max)
-{
-    int n = 0;
-    while (*s) {
-        char *end;
-        long a = strtol(s, &end, 10), b = a;
-        if (end == s) return -1;
-        s = end;
-        if (*s == '-') {
-            s++;
-            b = strtol(s, &end, 10);
-            if (end == s || b < a) return -1;
-            s = end;
-        }
-        for (long l = a; l <= b; l++) {
-            if (n >= max || l < 0) return -1;
-            out[n++] = (int)l;
-        }
-        if (*s == ',') s++;
-        else if (*s) return -1;
-    }
-    return n;
-}
-
 static int split_names(const char *s, char out[][32], int max)
 {
     int n = 0;
@@ -275,7 +251,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         }
         const char *ll = cli_opt_str(o, "layers", NULL);
         if (ll) {
-            int n = parse_layers(ll, s->layers, 1024);
+            int n = kv_parse_index_list(ll, s->layers, 1024);
             if (n < 1) {
                 cli_error(o->prog, "--layers: expected a list like 0,5,31 or 0-3, got '%s'", ll);
                 return CLI_USAGE;

@@ -270,3 +270,27 @@ int kv_parse_double(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+int kv_parse_index_list(const char *s, int *out, int max)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s) return -1;
+        s = end;
+        if (*s == '-') {
+            s++;
+            b = strtol(s, &end, 10);
+            if (end == s || b < a) return -1;
+            s = end;
+        }
+        for (long l = a; l <= b; l++) {
+            if (n >= max || l < 0) return -1;
+            out[n++] = (int)l;
+        }
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}

@@ -83,5 +83,7 @@ int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv
 double kv_now_s(void); /* monotonic clock, seconds */
 int kv_parse_int64(const char *s, int64_t *out);   /* whole string, base 10, optional K/M suffix (x1024) */
 int kv_parse_double(const char *s, double *out);   /* whole string */
+/* "0,5,31" or "0-3,8": non-negative indices, at most max; returns the count or -1. */
+int kv_parse_index_list(const char *s, int *out, int max);
 
 #endif

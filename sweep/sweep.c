@@ -108,30 +108,6 @@ static int real_workload(swp_sweep *w, kv_err *err)
     return 0;
 }
 
-static int parse_layers(const char *s, int *out, int max)
-{
-    int n = 0;
-    while (*s) {
-        char *end;
-        long a = strtol(s, &end, 10), b = a;
-        if (end == s) return -1;
-        s = end;
-        if (*s == '-') {
-            s++;
-            b = strtol(s, &end, 10);
-            if (end == s || b < a) return -1;
-            s = end;
-        }
-        for (long l = a; l <= b; l++) {
-            if (n >= max || l < 0) return -1;
-            out[n++] = (int)l;
-        }
-        if (*s == ',') s++;
-        else if (*s) return -1;
-    }
-    return n;
-}
-
 static rkv_request base_request(const swp_sweep *w, const mdl_model *m, int64_t context, int64_t budget)
 {
     rkv_request rq;
@@ -281,7 +257,7 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             goto fail;
         }
         if (s->fid_layers[0]) {
-            w->nlayers = parse_layers(s->fid_layers, w->layers, 1024);
+            w->nlayers = kv_parse_index_list(s->fid_layers, w->layers, 1024);
             if (w->nlayers < 1) {
                 kv_errf(err, "fidelity layers: expected a list like 0,8,16 or 0-3, got '%s'", s->fid_layers);
                 goto fail;
