@@ -96,20 +96,8 @@ static inline float bf16f(uint16_t u)
     return c.f;
 }
 
-/* dot8 with b given in bf16: the same lanes and combine order as dot8 */
-static inline float dot8_bf16(const float *restrict a, const uint16_t *restrict b, int d)
-{
-    v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= d; i += 8)
-        acc += load8(a + i) * load8_bf16(b + i);
-    for (int l = 0; i < d; i++, l++)
-        acc[l] += a[i] * bf16f(b[i]);
-    return hsum8(acc);
-}
-
-/* Up to four heads' dot products with one bf16 key row: the same lanes and
- * order per head as dot8_bf16, four independent chains (latency hidden). */
+/* Up to four heads' dot products with one bf16 key row: per head the same
+ * lanes and combine order as dot8, four independent chains (latency hidden). */
 static inline void dot8x4_bf16(const float *restrict q, int nh, int d, const uint16_t *restrict k, float scale,
                                float *restrict out, size_t out_stride)
 {

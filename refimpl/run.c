@@ -66,7 +66,7 @@ static double *sample_at(run_shared *rs, int set, int li, int kvh, int64_t step,
 typedef struct {
     rkv_head h;
     float *Kf, *Vf, *Qw, *q, *ofull, *probs, *aws;
-    int32_t *topk, *order, *rank, *rtmp; /* fidelity: dense ranking per head */
+    int32_t *order, *rank, *rtmp; /* fidelity: dense ranking per head */
     void *state[RKV_MAX_SETS];
     rkv_step_out so[RKV_MAX_SETS];
     void *ws;
@@ -77,7 +77,7 @@ typedef struct {
 static void worker_free(worker_mem *w, int nsets)
 {
     free(w->h.K); free(w->h.V); free(w->Kf); free(w->Vf); free(w->Qw); free(w->q);
-    free(w->ofull); free(w->probs); free(w->aws); free(w->topk); free(w->ws);
+    free(w->ofull); free(w->probs); free(w->aws); free(w->ws);
     free(w->order); free(w->rank); free(w->rtmp);
     free(w->memo.votes);
     for (int s = 0; s < nsets; s++) {
@@ -102,7 +102,6 @@ static int worker_alloc(worker_mem *w, const run_shared *rs)
     w->ofull = malloc((size_t)G * (size_t)d * 4);
     w->probs = malloc((size_t)G * (size_t)n * 4);
     w->aws = malloc(((size_t)G * (size_t)n + 4 * (size_t)d) * 4);
-    w->topk = malloc((size_t)n * 4);
     w->order = malloc((size_t)G * (size_t)n * 4);
     w->rank = malloc((size_t)G * (size_t)n * 4);
     w->rtmp = malloc(2 * (size_t)n * 4);
@@ -112,7 +111,7 @@ static int worker_alloc(worker_mem *w, const run_shared *rs)
         if (x > wsb) wsb = x;
     }
     w->ws = malloc(wsb);
-    if (!w->h.K || !w->h.V || !w->Kf || !w->Vf || !w->Qw || !w->q || !w->ofull || !w->probs || !w->aws || !w->topk || !w->ws || !w->order || !w->rank || !w->rtmp)
+    if (!w->h.K || !w->h.V || !w->Kf || !w->Vf || !w->Qw || !w->q || !w->ofull || !w->probs || !w->aws || !w->ws || !w->order || !w->rank || !w->rtmp)
         return -1;
     for (int s = 0; s < c->nsets; s++) {
         const rkv_params *p = &c->sets[s];
