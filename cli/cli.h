@@ -2,7 +2,7 @@
  * file per subcommand (cli/cmd_<name>.c), and the small option helpers they
  * share. No logic a library function should own lives here.
  *
- * Exit codes (DESIGN.md): 0 success, 2 bad usage, 1 failed work. */
+ * Exit codes (docs/design.md): 0 success, 2 bad usage, 1 failed work. */
 #ifndef CLI_H
 #define CLI_H
 

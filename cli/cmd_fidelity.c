@@ -1,5 +1,5 @@
 /* cmd_fidelity.c — `kvsim fidelity`: run the reference against `full` and
- * print the fidelity metrics of ALGORITHM.md, overall and per layer. */
+ * print the fidelity metrics of docs/algorithm.md, overall and per layer. */
 #include "run_setup.h"
 
 #include <stdlib.h>

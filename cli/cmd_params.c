@@ -7,7 +7,7 @@
 static void help(void)
 {
     printf("usage: kvsim params --model M --method X --budget T --context S [--new N] [--json]\n\n"
-           "Resolves a method's parameters for a budget (ALGORITHM.md), e.g. RocketKV's split.\n\n%s"
+           "Resolves a method's parameters for a budget (docs/algorithm.md), e.g. RocketKV's split.\n\n%s"
            "  --json             one JSON object (an array under \"runs\" for several)\n",
            cli_run_setup_help);
 }

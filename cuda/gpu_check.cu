@@ -671,7 +671,7 @@ static void time_rocketkv(long long ctx, long long budget, int B)
     float *dws = dalloc<float>(kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
     kcu_attend_args a = {dK, dV, C, dq, dlen, dpos, dcount, pos_cap, B, HKV, GQ, DH, nsplit, dws, dout, 2};
     CK(cudaStreamSynchronize(g_st));
-    /* analytic bytes (ALGORITHM.md traffic table, rocketkv row): aux reads,
+    /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,
      * exact K+V rows, q, page update (read + write of 2d aux + the token) */
     double aux_b = (double)nbh * npc * r * 2, kv_b = (double)nbh * k * 2 * DH * 2;
     double q_b = (double)nbh * GQ * DH * 4, upd_b = (double)nbh * (2 * 2 * DH * 2 + DH * 2);

@@ -1,4 +1,4 @@
-/* hsa.cu — stage 2 of RocketKV (hybrid sparse attention, ALGORITHM.md):
+/* hsa.cu — stage 2 of RocketKV (hybrid sparse attention, docs/algorithm.md):
  * page min/max build and per-token update, the top-r dims and sign-chosen
  * bound page scores, the τ-scaled per-head softmax with the group mean, and
  * the token top-k. The exact attention over the selected rows is

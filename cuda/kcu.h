@@ -4,9 +4,9 @@
  * empty): bf16 <-> f32, the sign-chosen page bound, τ_h, the online-softmax
  * (log-sum-exp) merge, the radix-select key transform and its digit helpers,
  * the max-pool window, the split-KV partition, page-index math and the
- * RocketKV budget split of ALGORITHM.md.
+ * RocketKV budget split of docs/algorithm.md.
  *
- * Selection semantics are refimpl's (refimpl/rkv.h, ALGORITHM.md): a top-k is
+ * Selection semantics are refimpl's (refimpl/rkv.h, docs/algorithm.md): a top-k is
  * "largest score first, ties to the lower index", its result listed in
  * ascending position order. Here that order is one unsigned 64-bit order:
  * kcu_desc_key(score) is small for large scores, and a candidate's rank is
@@ -302,7 +302,7 @@ static inline KCU_HD int64_t kcu_aux_max_off(int i, int64_t j, int64_t npages_ca
 static inline KCU_HD int kcu_aux_rows(int d, int64_t p) { return p == 1 ? d : 2 * d; }
 
 /* ------------------------------------------------ RocketKV budget split */
-/* ALGORITHM.md "RocketKV — the budget split", default split (rho < 0) or a
+/* docs/algorithm.md "RocketKV — the budget split", default split (rho < 0) or a
  * fixed ρ (0.5 is `--split even`), as refimpl's rkv_params_resolve
  * ("rocketkv") resolves it (tests/test_kcu.c checks they agree). Host-side;
  * the GPU check uses it because it cannot link refimpl (GSL). P <= 0 means

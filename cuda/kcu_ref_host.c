@@ -1,7 +1,7 @@
 /* kcu_ref_host.c — CPU reference of the GPU pipeline (see kcu_ref.h).
  *
  * Plain, serial, deterministic; libc and libm only, so the GPU check can
- * compile it on a bare machine. Each function is one step of ALGORITHM.md
+ * compile it on a bare machine. Each function is one step of docs/algorithm.md
  * with its rule in the comment above it. */
 #include "kcu_ref.h"
 

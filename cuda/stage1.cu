@@ -1,5 +1,5 @@
 /* stage1.cu — stage 1 of RocketKV at the end of a prefill (snapkv-gqa,
- * ALGORITHM.md): window scores of the last w queries of the G heads against
+ * docs/algorithm.md): window scores of the last w queries of the G heads against
  * all S keys (causal inside the window), softmax per query row in fp32 over
  * all keys it sees, votes = Σ_h Σ_i p over the prefix columns, max pooling
  * (kernel 63 by default, same padding, padding never wins), then the top

@@ -8,7 +8,7 @@
  * through GSL BLAS (OpenBLAS underneath, threaded). The KV cache is one
  * rkv_head per (layer, KV head) in the chosen KV dtype, so any refimpl
  * method can attend over it during decode: prompt processing is dense causal
- * attention (what every method of ALGORITHM.md assumes), then the method's
+ * attention (what every method of docs/algorithm.md assumes), then the method's
  * prefill (stage 1) runs with the last w prompt queries, then each decode
  * step attends through the method's step().
  *

@@ -506,7 +506,7 @@ size_t rkv_stage1_ws_bytes(int64_t nc, int64_t w, int G, int d)
          + (size_t)nc * sizeof(double) + 64;                    /* top-k heap */
 }
 
-/* Step 2–3 of ALGORITHM.md stage 1: the window queries' probabilities over
+/* Step 2–3 of docs/algorithm.md stage 1: the window queries' probabilities over
  * all candidate keys (causal inside the window, softmax in fp32, sums in
  * double), summed over the w window queries, prefix columns only, then summed
  * over the G heads of the group (group != 0) or kept per head. The logits

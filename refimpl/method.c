@@ -100,7 +100,7 @@ void rkv_params_base(const rkv_request *rq, const rkv_method_type *m, rkv_params
     p->pool = RKV_POOL_MAX;
 }
 
-/* ALGORITHM.md, RocketKV step 3, for a cache of `capacity` tokens:
+/* docs/algorithm.md, RocketKV step 3, for a cache of `capacity` tokens:
  * k = ⌊t/2⌋; c₂ = max(1, capacity/t); p = ⌈√c₂⌉ but 1 if ⌈√c₂⌉ > c₂;
  * r = clamp(⌊d·p/c₂⌋, 1, d). Overrides from the request win. */
 void rkv_stage2_shape(const rkv_request *rq, int64_t capacity, rkv_params *p)

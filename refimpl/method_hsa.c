@@ -2,7 +2,7 @@
  * over a cache list (used by hsa, rocketkv and rocketkv-mt), and the `hsa`
  * method itself (stage 2 over the whole, uncompressed cache).
  *
- * Per decode step, for the G queries of a group (ALGORITHM.md):
+ * Per decode step, for the G queries of a group (docs/algorithm.md):
  *   1. a_i = Σ_h |q_h[i]|; I = top-r dims (ties to the lower dim), ascending;
  *   2. g_i = sign(Σ_h q_h[i]); K̂_j[i] = max_j[i] if g_i > 0 else min_j[i];
  *   3. s_h(j) = Σ_{i∈I} q_h[i]·K̂_j[i] — fp32, accumulated sequentially in

@@ -48,7 +48,7 @@ int rkv_check_request(const rkv_request *rq, const char *method, kv_err *err);
 void rkv_params_base(const rkv_request *rq, const rkv_method_type *m, rkv_params *p);
 /* Fills compression_ratio from traffic() of full and of p's method at the last step. */
 void rkv_params_finish(rkv_params *p);
-/* RocketKV's stage-2 shape (ALGORITHM.md step 3) for a cache of `capacity`. */
+/* RocketKV's stage-2 shape (docs/algorithm.md step 3) for a cache of `capacity`. */
 void rkv_stage2_shape(const rkv_request *rq, int64_t capacity, rkv_params *p);
 
 /* ---- the stage-2 engine (method_hsa.c) ---- */

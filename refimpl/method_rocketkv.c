@@ -3,7 +3,7 @@
  * every prefill reruns stage 1 over the whole history into a temporary cache
  * that stage 2 then serves for that turn).
  *
- * The split (ALGORITHM.md): S' = min(S + max_new, max length); c = S'/t;
+ * The split (docs/algorithm.md): S' = min(S + max_new, max length); c = S'/t;
  * ρ = min(0.2 + 0.06·log₂c, 0.8) (or 0.5 with `--split even`, or --rho);
  * capacity = ⌊S'/c^ρ⌋ raised to at least min(2·max_new, S');
  * P = capacity − max_new; then stage 2's k, p, r for that capacity.

@@ -1,7 +1,7 @@
 /* rkv.h — the kvsim CPU reference: KV storage dtypes, dense attention, stage 1
  * (SnapKV with GQA-group scores), stage 2 (hybrid sparse attention), the
  * RocketKV budget split, the baselines, the synthetic workload and the
- * fidelity metrics of ALGORITHM.md.
+ * fidelity metrics of docs/algorithm.md.
  *
  * The reference is plain and deterministic: arithmetic in fp32 on values
  * stored in the KV dtype, every reduction that decides a selection in a fixed
@@ -52,7 +52,7 @@ float rkv_quantize(rkv_dtype t, float x);
 
 /* ------------------------------------------------------- traffic / storage */
 /* Bytes per decode step per (layer, KV head, sequence), by access category
- * (DESIGN.md). `weights` is per layer, not per head: refimpl leaves it 0 and
+ * (docs/design.md). `weights` is per layer, not per head: refimpl leaves it 0 and
  * sim/ fills it. */
 typedef struct {
     int64_t weights;

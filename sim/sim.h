@@ -23,7 +23,7 @@
 #include "mdl.h"
 #include "rkv.h"
 
-/* ---- access categories (DESIGN.md), plus `other` (activations, mask rows) */
+/* ---- access categories (docs/design.md), plus `other` (activations, mask rows) */
 enum {
     SIM_CAT_WEIGHTS, SIM_CAT_KV_EXACT, SIM_CAT_KV_FULL, SIM_CAT_AUX, SIM_CAT_KV_WRITE, SIM_CAT_SCORES,
     SIM_CAT_OTHER, SIM_CAT_N

@@ -311,7 +311,7 @@ Test(kcu, page_math)
     cr_assert_eq(kcu_page_bound(-0.5, -1.0f, 2.0f), -1.0f);
 }
 
-/* ALGORITHM.md's worked values (d = 128, max_new = 50). */
+/* docs/algorithm.md's worked values (d = 128, max_new = 50). */
 Test(kcu, rocketkv_split_worked_values)
 {
     kcu_rkv_split o;
@@ -722,7 +722,7 @@ static void run_hsa_case(struct hsa_case c, uint64_t seed)
 Test(kcu_refimpl, hsa_selection_equals_refimpl)
 {
     struct hsa_case cases[] = {
-        {1596, 3, 61, 128, 4, 128, 0, 0},  /* ALGORITHM.md's S=16384, t=256 shape */
+        {1596, 3, 61, 128, 4, 128, 0, 0},  /* docs/algorithm.md's S=16384, t=256 shape */
         {4099, 7, 40, 301, 4, 128, 0, 1},  /* ties */
         {1111, 16, 20, 500, 8, 64, 0, 0},  /* G = 8, d = 64 */
         {2000, 4, 32, 129, 4, 128, 1, 0},  /* page granularity */

@@ -1,5 +1,5 @@
 /* test_params.c — parameter resolution: the worked RocketKV split values of
- * ALGORITHM.md, the even split, S' <= t, tiny and impossible budgets, and the
+ * docs/algorithm.md, the even split, S' <= t, tiny and impossible budgets, and the
  * baselines' parameters. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -22,7 +22,7 @@ static rkv_params resolve(const char *method, int64_t S, int64_t t, int64_t new_
     return p;
 }
 
-/* ALGORITHM.md's worked values (d = 128, max_new = 50, r with the floor). */
+/* docs/algorithm.md's worked values (d = 128, max_new = 50, r with the floor). */
 Test(params, rocketkv_worked_16384_256)
 {
     rkv_params p = resolve("rocketkv", 16384, 256, 50);
@@ -151,7 +151,7 @@ Test(params, baselines)
     cr_assert_eq(st.capacity, 1024);
 }
 
-/* The analytic counts of ALGORITHM.md's table, by hand, bf16 (b = 2). */
+/* The analytic counts of docs/algorithm.md's table, by hand, bf16 (b = 2). */
 Test(params, analytic_traffic_by_hand)
 {
     rkv_params p = resolve("rocketkv", 16384, 256, 50);

@@ -15,7 +15,7 @@
 #include "sim.h"
 
 #define REL_EXACT 1e-12 /* same arithmetic in another order */
-#define PAPER_TOL 0.01  /* ALGORITHM.md: within 1% */
+#define PAPER_TOL 0.01  /* docs/algorithm.md: within 1% */
 
 static mdl_model load_model(const char *name)
 {
@@ -122,7 +122,7 @@ Test(sim, rocketkv_bytes_follow_refimpl_traffic)
     cr_assert_eq(sim_aux_run_bytes(&p, 1000), 334.0 * 2.0);
 }
 
-/* ALGORITHM.md: the paper's gpt-fast decode peak, GB. */
+/* docs/algorithm.md: the paper's gpt-fast decode peak, GB. */
 typedef struct {
     char method[16]; /* by value: Criterion runs parameters in other processes */
     int64_t S;
