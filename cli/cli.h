@@ -41,6 +41,11 @@ int cli_opt_flag(cli_opts *o, const char *name);
 /* Integer / double options; print a usage error and return -1 when malformed. */
 int cli_opt_i64(cli_opts *o, const char *name, int64_t def, int64_t *out);
 int cli_opt_f64(cli_opts *o, const char *name, double def, double *out);
+/* The ranged forms (kv_parse_i64_in/kv_parse_f64_in): every flag a user types
+ * goes through these, with the allowed range stated; an out-of-range, NaN,
+ * inf or wrapped value is refused with the flag's name and the range. */
+int cli_opt_i64_in(cli_opts *o, const char *name, int64_t def, int64_t lo, int64_t hi, int64_t *out);
+int cli_opt_f64_in(cli_opts *o, const char *name, double def, double lo, double hi, double *out);
 /* Reports an unknown option; returns -1 if there is one. */
 int cli_opts_unused(cli_opts *o);
 /* Comma list of integers ("256,1024,4K"); returns count or -1. */

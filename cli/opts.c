@@ -121,6 +121,40 @@ int cli_opt_f64(cli_opts *o, const char *name, double def, double *out)
     return 0;
 }
 
+int cli_opt_i64_in(cli_opts *o, const char *name, int64_t def, int64_t lo, int64_t hi, int64_t *out)
+{
+    int i = find(o, name);
+    if (i < 0) {
+        *out = def;
+        return 0;
+    }
+    char what[96];
+    kv_err err;
+    snprintf(what, sizeof what, "--%s", name);
+    if (kv_parse_i64_in(what, o->value[i], lo, hi, out, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_opt_f64_in(cli_opts *o, const char *name, double def, double lo, double hi, double *out)
+{
+    int i = find(o, name);
+    if (i < 0) {
+        *out = def;
+        return 0;
+    }
+    char what[96];
+    kv_err err;
+    snprintf(what, sizeof what, "--%s", name);
+    if (kv_parse_f64_in(what, o->value[i], lo, hi, out, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_opts_unused(cli_opts *o)
 {
     for (int i = 0; i < o->n; i++)

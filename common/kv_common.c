@@ -271,6 +271,30 @@ int kv_parse_double(const char *s, double *out)
     return 0;
 }
 
+int kv_parse_i64_in(const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out, kv_err *err)
+{
+    int64_t v;
+    if (kv_parse_int64(s, &v) != 0)
+        return kv_errf(err, "%s: expected an integer in [%lld, %lld] (K/M suffixes allowed), got '%s'",
+                       what, (long long)lo, (long long)hi, s ? s : "");
+    if (v < lo || v > hi)
+        return kv_errf(err, "%s: %s is out of range; allowed [%lld, %lld]", what, s, (long long)lo,
+                       (long long)hi);
+    *out = v;
+    return 0;
+}
+
+int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, double *out, kv_err *err)
+{
+    double v;
+    if (kv_parse_double(s, &v) != 0 || !isfinite(v))
+        return kv_errf(err, "%s: expected a finite number in [%g, %g], got '%s'", what, lo, hi, s ? s : "");
+    if (!(v >= lo && v <= hi))
+        return kv_errf(err, "%s: %s is out of range; allowed [%g, %g]", what, s, lo, hi);
+    *out = v;
+    return 0;
+}
+
 int kv_parse_index_list(const char *s, int *out, int max)
 {
     int n = 0;

@@ -83,6 +83,13 @@ int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv
 double kv_now_s(void); /* monotonic clock, seconds */
 int kv_parse_int64(const char *s, int64_t *out);   /* whole string, base 10, optional K/M suffix (x1024) */
 int kv_parse_double(const char *s, double *out);   /* whole string */
+/* The strict parsers every number a user types goes through (flags and YAML
+ * keys alike): the whole string, base 10 (integers take an optional K/M
+ * suffix, x1024), no wrap-around, NaN and inf refused, the value within
+ * [lo, hi]. On failure err holds one line naming `what` (a flag such as
+ * "--layers" or a "file:line:col: key"), the text and the allowed range. */
+int kv_parse_i64_in(const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out, kv_err *err);
+int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, double *out, kv_err *err);
 /* "0,5,31" or "0-3,8": non-negative indices, at most max; returns the count or -1. */
 int kv_parse_index_list(const char *s, int *out, int max);
 
