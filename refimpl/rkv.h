@@ -313,11 +313,22 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
  * and why its default is realistic). All knobs are read from a YAML workload
  * file; defaults below. */
 #define RKV_MAX_TURNS 16
-struct kvd_file;
+
+/* Real queries, keys and values (after RoPE) from elsewhere — a KV dump or a
+ * model's run (llm/llm_kvdump.h implements it): refimpl only calls get. */
+typedef struct {
+    int n_layer, n_head, n_kv_head, head_dim; /* the shape of what get returns */
+    int64_t n_tokens;                         /* positions 0 .. n_tokens-1 are available */
+    /* n rows (n, head_dim) of f32 from position pos0 of tensor `which`
+     * (0 K, 1 V: head is a KV head; 2 Q: head is a query head) into dst. */
+    void (*get)(const void *ctx, int layer, int which, int head, int64_t pos0, int64_t n, float *dst);
+    const void *ctx;
+} rkv_qkv_source;
+
 typedef struct {
     char path[512];            /* "" for the built-in default; the source's description for a KV dump */
-    char generator[32];        /* "synthetic", or "kvdump": real Q/K/V from `dump` (models/kvdump.h) */
-    const struct kvd_file *dump; /* generator "kvdump": positions 0 .. n_tokens-1 of a real model's run */
+    char generator[32];        /* "synthetic", or "kvdump": real Q/K/V from `real` */
+    rkv_qkv_source real;       /* generator "kvdump" (real.get != NULL): a real model's run */
     uint64_t seed;
     int key_rank;              /* rank of the key subspace */
     double topic_run_mean;     /* mean length of a same-topic run (tokens) */

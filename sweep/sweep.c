@@ -104,7 +104,7 @@ static int real_workload(swp_sweep *w, kv_err *err)
     }
     snprintf(w->wl.generator, sizeof w->wl.generator, "kvdump");
     snprintf(w->wl.path, sizeof w->wl.path, "%s", in->source);
-    w->wl.dump = w->dump;
+    kvd_source(w->dump, &w->wl.real);
     return 0;
 }
 
