@@ -25,7 +25,7 @@ DATADIR  ?= $(CURDIR)
 PREFIX   ?= /usr/local
 
 PKGS     := gsl yaml-0.1 openblas
-INCLUDES := -Icommon -Imodels -Ihwmodels -Irefimpl -Itraces -Isim -Isweep -Ireport -Icuda
+INCLUDES := -Icommon -Imodels -Ihwmodels -Irefimpl -Itraces -Isim -Isweep -Ireport -Icuda -Igolden
 DEFS     := -DKVSIM_DATADIR='"$(DATADIR)"'
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL's own CBLAS is replaced by OpenBLAS: gsl_blas_* calls go to the optimised one.
@@ -33,7 +33,7 @@ LIBS     := -lgsl $(shell pkg-config --libs openblas yaml-0.1 2>/dev/null) -lpth
 
 CFLAGS_ALL = $(CSTD) $(WARN) $(WERROR) $(OPT) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $(CFLAGS)
 
-LIB_DIRS := common models hwmodels refimpl traces sim sweep report
+LIB_DIRS := common models hwmodels refimpl traces sim sweep report golden
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(wildcard cuda/*_host.c)
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
