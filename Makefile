@@ -47,6 +47,7 @@ LIB_DIRS += llm
 LIB_DIRS += traces
 LIB_DIRS += sim
 LIB_DIRS += serve
+LIB_DIRS += golden
 LIB_DIRS += sweep
 LIB_DIRS += report
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(wildcard cuda/*_host.c)
