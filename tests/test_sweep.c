@@ -8,6 +8,7 @@
  * Small inputs (SmolLM2-135M, contexts 512/1024, one layer, two steps) keep
  * it fast under the sanitizers. Runs from the repository root (make test). */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -222,7 +223,7 @@ Test(sweep, resume_after_stop_at_random_row)
 Test(sweep, resume_after_sigkill_of_the_cli)
 {
     const char *bin = getenv("KVSIM_BIN");
-    if (!bin) cr_skip_test("KVSIM_BIN not set (run through make test)");
+    if (!bin) KV_SKIP("KVSIM_BIN not set (run through make test)");
     char d[64], ref[128], out[128], part[160], cmd[2048];
     tmpdir(d, sizeof d);
     snprintf(ref, sizeof ref, "%s/ref.csv", d);
@@ -339,7 +340,7 @@ Test(report, every_plot_and_a_readme_linking_them)
 Test(report, fails_clearly_without_gnuplot)
 {
     const char *bin = getenv("KVSIM_BIN");
-    if (!bin) cr_skip_test("KVSIM_BIN not set (run through make test)");
+    if (!bin) KV_SKIP("KVSIM_BIN not set (run through make test)");
     char d[64], csv[128], cmd[1024], e[160], errbuf[2048];
     tmpdir(d, sizeof d);
     snprintf(csv, sizeof csv, "%s/s.csv", d);

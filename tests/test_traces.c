@@ -7,6 +7,7 @@
  * Shapes are small (smollm2-135m, one or two layers, a few hundred tokens)
  * so the suite stays fast under ASan. Runs from the repository root. */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,7 +474,7 @@ static int run_cli(const char *args, const char *out)
 {
     const char *bin = getenv("KVSIM_BIN");
     if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
+        KV_SKIP("KVSIM_BIN not set (run through make test)");
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s %s >%s 2>/dev/null", bin, args, out ? out : "/dev/null");
     int st = system(cmd);
