@@ -73,7 +73,6 @@ typedef struct {
 typedef struct {
     rkv_params p, full;
     int num_kv_heads;
-    int shape, shape_full;    /* rows of access.c's layout table, looked up once */
 } sim_analytic_ctx;
 void sim_access_analytic(sim_access_source *src, sim_analytic_ctx *ctx, const mdl_model *m, const rkv_params *p);
 

@@ -169,7 +169,7 @@ static int layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_la
     u[n++] = (sim_kernel_use){SIM_K_KV_APPEND, by[SIM_CAT_KV_WRITE], run[SIM_CAT_KV_WRITE], 0, 1};
     if (by[SIM_CAT_KV_FULL] > 0.0) {
         double bytes = by[SIM_CAT_KV_FULL], extra = 0.0, launches = 1;
-        if (gf && !strcmp(p->method->name, "full")) {
+        if (gf && p->method->traits.dense) {
             /* SDPA math over max_seq under the mask, GQA by repeat_interleave
              * that Inductor fuses into the M = 1 products: every query head
              * reads its K/V over max_seq (G-fold reads, no copies: the paper's
