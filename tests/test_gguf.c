@@ -4,6 +4,7 @@
  * blocks whose values are worked out here; the real model (when `make model`
  * has fetched it) has the shapes and types SmolLM2-135M-Instruct should. */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +262,7 @@ Test(gguf, real_model_shapes)
 {
     FILE *fp = fopen(MODEL_PATH, "rb");
     if (!fp) {
-        cr_skip_test("%s absent: run `make model` to test the real file", MODEL_PATH);
+        KV_SKIP("%s absent: run `make model` to test the real file", MODEL_PATH);
         return;
     }
     fclose(fp);

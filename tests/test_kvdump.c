@@ -3,6 +3,7 @@
  * with the offset; a dump feeds rkv_workload_kv/query; capture from the real
  * model (when `make model` has run) matches a direct session. */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +162,7 @@ Test(kvdump, capture_from_model_is_causal)
     const char *model = KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf";
     FILE *fp = fopen(model, "rb");
     if (!fp) {
-        cr_skip_test("%s absent: run `make model`", model);
+        KV_SKIP("%s absent: run `make model`", model);
         return;
     }
     fclose(fp);
