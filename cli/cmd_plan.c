@@ -73,7 +73,7 @@ static void print_json(const row_t *rows, int n)
         kv_json_key(&j, "slo_tpot_s"); kv_json_num(&j, w->r.slo_tpot_s);
         kv_json_key(&j, "max_context_at_batch1"); kv_json_int(&j, w->r.max_context_at_batch1);
         kv_json_key(&j, "gpus_for_target"); kv_json_int(&j, w->r.gpus_for_target);
-        kv_json_key(&j, "memory"); cli_sim_memory_json(&j, &w->r.mem);
+        kv_json_key(&j, "memory"); sim_memory_json(&j, &w->r.mem);
         kv_json_obj_end(&j);
     }
     kv_json_arr_end(&j);
@@ -122,6 +122,8 @@ static void print_table(const row_t *rows, int n, int slo, int target)
     printf("(per rank; batch = largest that fits, tok/s of one TP group at that batch; memory at that batch)\n");
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_plan(int argc, char **argv)
 {
     static const char *const flags[] = {"json", "csv", "help", NULL};

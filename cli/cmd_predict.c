@@ -59,7 +59,7 @@ static void result_json(kv_json *j, const sim_result *r)
     }
     kv_json_obj_end(j);
     kv_json_key(j, "memory");
-    cli_sim_memory_json(j, &r->mem);
+    sim_memory_json(j, &r->mem);
 }
 
 static void print_text(const cli_run_setup *s, const sim_config *c, const sim_result *r, const sim_result *f,
@@ -102,6 +102,8 @@ static void print_text(const cli_run_setup *s, const sim_config *c, const sim_re
            f->step_time_s / r->step_time_s, a->peak_bytes / b->peak_bytes, (int)r->steps, source);
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_predict(int argc, char **argv)
 {
     static const char *const flags[] = {"json", "help", NULL};
@@ -200,7 +202,7 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "batch"); kv_json_int(&j, batch);
     kv_json_key(&j, "tp"); kv_json_int(&j, tp);
     kv_json_key(&j, "source"); kv_json_str(&j, source);
-    kv_json_key(&j, "params"); cli_params_json(&j, &c.params);
+    kv_json_key(&j, "params"); rkv_params_json(&j, &c.params);
     result_json(&j, &r);
     kv_json_key(&j, "speedup_vs_full"); kv_json_num(&j, f.step_time_s / r.step_time_s);
     kv_json_key(&j, "peak_memory_ratio_vs_full"); kv_json_num(&j, r.mem.peak_bytes / f.mem.peak_bytes);

@@ -29,20 +29,3 @@ int cli_sim_load_hw(cli_opts *o, const char *name, const char *calibration, hw_m
     }
     return CLI_OK;
 }
-
-void cli_sim_memory_json(kv_json *j, const sim_memory *m)
-{
-    kv_json_obj_begin(j);
-    kv_json_key(j, "weights_bytes"); kv_json_num(j, m->weights_bytes);
-    kv_json_key(j, "kv_bytes"); kv_json_num(j, m->kv_bytes);
-    kv_json_key(j, "aux_bytes"); kv_json_num(j, m->aux_bytes);
-    kv_json_key(j, "workspace_bytes"); kv_json_num(j, m->workspace_bytes);
-    kv_json_key(j, "reserve_bytes"); kv_json_num(j, m->reserve_bytes);
-    kv_json_key(j, "mask_bytes"); kv_json_num(j, m->mask_bytes);
-    kv_json_key(j, "prefill_peak_bytes"); kv_json_num(j, m->prefill_peak_bytes);
-    kv_json_key(j, "decode_peak_bytes"); kv_json_num(j, m->decode_peak_bytes);
-    kv_json_key(j, "peak_bytes"); kv_json_num(j, m->peak_bytes);
-    kv_json_key(j, "capacity_bytes"); kv_json_num(j, m->capacity_bytes);
-    kv_json_key(j, "fits"); kv_json_bool(j, m->fits);
-    kv_json_obj_end(j);
-}

@@ -1,6 +1,5 @@
 /* sim_setup.h — the options `kvsim predict` and `kvsim plan` share beyond
- * run_setup's: harness, CUDA graphs, calibration, and the JSON of a memory
- * breakdown. */
+ * run_setup's: harness, CUDA graphs, calibration. */
 #ifndef CLI_SIM_SETUP_H
 #define CLI_SIM_SETUP_H
 
@@ -11,8 +10,5 @@
 int cli_sim_options(cli_opts *o, sim_harness *harness, int *cuda_graphs);
 /* Loads --hw NAME (and applies --calibration FILE when given). */
 int cli_sim_load_hw(cli_opts *o, const char *name, const char *calibration, hw_model *h);
-/* "memory": {weights_bytes, kv_bytes, aux_bytes, workspace_bytes, reserve_bytes, mask_bytes,
- * prefill_peak_bytes, decode_peak_bytes, peak_bytes, capacity_bytes, fits} (key already written). */
-void cli_sim_memory_json(kv_json *j, const sim_memory *m);
 
 #endif

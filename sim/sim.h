@@ -164,6 +164,10 @@ typedef struct {
 
 /* Memory only (cheap; what the planner iterates). */
 int sim_memory_compute(const sim_config *c, sim_memory *m, kv_err *err);
+/* The breakdown as one JSON object (the key already written): {weights_bytes,
+ * kv_bytes, aux_bytes, workspace_bytes, reserve_bytes, mask_bytes,
+ * prefill_peak_bytes, decode_peak_bytes, peak_bytes, capacity_bytes, fits}. */
+void sim_memory_json(kv_json *j, const sim_memory *m);
 /* Time and memory. */
 int sim_predict(const sim_config *c, sim_result *r, kv_err *err);
 

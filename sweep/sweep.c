@@ -53,8 +53,8 @@ void swp_sweep_free(swp_sweep *w)
     free(w);
 }
 
-/* workload: kvdump:FILE (a saved dump) or gguf:MODEL.gguf,text:FILE[,offset:N]
- * (captured now, as many tokens as the longest fidelity context needs): the
+/* workload: kvdump:FILE (a saved dump) or gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:D]
+ * (llm_kvd_spec; captured now, as many tokens as the longest fidelity context needs): the
  * model's real Q/K/V. Every model of the sweep must have the dump's shape. */
 static int real_workload(swp_sweep *w, kv_err *err)
 {
@@ -64,32 +64,11 @@ static int real_workload(swp_sweep *w, kv_err *err)
         int64_t ctx = s->fid_context > 0 ? s->fid_context : s->contexts[c];
         if (ctx + s->fid_steps > need) need = ctx + s->fid_steps;
     }
-    if (!strncmp(s->workload, "kvdump:", 7)) {
-        const char *path = s->workload + 7;
-        if (llm_kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
-            return -1;
-    } else {
-        char gguf[600] = "", text[600] = "", item[600];
-        int64_t offset = 0;
-        for (const char *p = s->workload; *p;) {
-            const char *c = strchr(p, ',');
-            size_t n = c ? (size_t)(c - p) : strlen(p);
-            if (n >= sizeof item) n = sizeof item - 1;
-            memcpy(item, p, n);
-            item[n] = '\0';
-            if (!strncmp(item, "gguf:", 5)) snprintf(gguf, sizeof gguf, "%s", item + 5);
-            else if (!strncmp(item, "text:", 5)) snprintf(text, sizeof text, "%s", item + 5);
-            else if (!(strncmp(item, "offset:", 7) == 0 && kv_parse_int64(item + 7, &offset) == 0 && offset >= 0))
-                return kv_errf(err, "workload '%s': '%s': expected gguf:FILE, text:FILE or offset:N", s->workload, item);
-            p += n;
-            if (*p == ',') p++;
-        }
-        if (!gguf[0] || !text[0])
-            return kv_errf(err, "workload '%s': both gguf:MODEL.gguf and text:FILE are needed", s->workload);
-        if (swp_sha256_file(text, w->wl_hash, err) != 0 ||
-            llm_kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
-            return -1;
-    }
+    llm_kvd_spec sp;
+    if (llm_kvd_spec_parse("workload", s->workload, &sp, err) != 0 ||
+        swp_sha256_file(sp.is_dump ? sp.path : sp.text, w->wl_hash, err) != 0 ||
+        llm_kvd_spec_load(&sp, need, &w->dump, err) != 0)
+        return -1;
     const llm_kvd_info *in = &w->dump->info;
     if (in->n_tokens < need)
         return kv_errf(err, "workload '%s': %lld tokens, but fidelity needs %lld (context + steps)", s->workload,
@@ -234,7 +213,7 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
     rkv_workload_defaults(&w->wl);
     snprintf(w->wl_hash, sizeof w->wl_hash, "builtin");
     if (s->fidelity) {
-        if (!strncmp(s->workload, "kvdump:", 7) || !strncmp(s->workload, "gguf:", 5)) {
+        if (llm_kvd_spec_is(s->workload)) {
             if (real_workload(w, err) != 0)
                 goto fail;
         } else if (s->workload[0] && strcmp(s->workload, "builtin")) {
