@@ -128,6 +128,8 @@ bad:
     return CLI_USAGE;
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_sweep(int argc, char **argv)
 {
     static const char *const flags[] = {"help", "resume", "merge", "no-fidelity", NULL};

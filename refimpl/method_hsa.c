@@ -87,6 +87,10 @@ size_t rkv_stage2_ws_bytes(const rkv_params *p, int64_t max_tokens)
          + rkv_round64(((size_t)max_tokens * (size_t)p->G + 4 * (size_t)p->d) * 4) + 4096;
 }
 
+/* One stage-2 decode step, written as docs/algorithm.md's numbered steps
+ * (1 dims, 2-4 bound scores and softmax, 5 top-k, 6 exact attention) in
+ * order over one carved workspace; kept whole so it reads against the
+ * document step by step. */
 int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const float *q,
                     rkv_step_out *o, void *ws)
 {

@@ -51,7 +51,7 @@ double srv_token_bytes(const srv_config *c)
     rkv_request rq = c->rq;
     rq.context = 1;
     rq.max_new = 1;
-    if (rkv_params_resolve("full", &rq, &p, &err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, &err) != 0)
         return NAN;
     sim_config_defaults(&x, c->model, c->hw, &p);
     x.tp = c->tp;
@@ -67,7 +67,7 @@ int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_er
     rq.max_new = 1;
     rq.model_max_len = c->max_batched_tokens + 1;
     rkv_params p;
-    if (rkv_params_resolve("full", &rq, &p, err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0)
         return -1;
     sim_config x;
     sim_config_defaults(&x, c->model, c->hw, &p);
