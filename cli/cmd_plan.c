@@ -135,20 +135,16 @@ int cmd_plan(int argc, char **argv)
     static char hws[MAXL][64], methods[MAXL][64];
     int64_t ctx[MAXL], budgets[MAXL], tps[MAXL];
     const char *hl = cli_opt_str(&o, "hw", "h100-sxm"), *ml = cli_opt_str(&o, "method", "rocketkv,full");
-    const char *cl = cli_opt_str(&o, "context", "32K"), *bl = cli_opt_str(&o, "budget", "1024");
-    const char *tl = cli_opt_str(&o, "tp", "1");
     int nh = split_list(hl, hws, MAXL), nm = split_list(ml, methods, MAXL);
-    int nc = cli_parse_i64_list(cl, ctx, MAXL), nb = cli_parse_i64_list(bl, budgets, MAXL);
-    int nt = cli_parse_i64_list(tl, tps, MAXL);
-    if (nh < 1 || nm < 1 || nc < 1 || nb < 1 || nt < 1) {
-        cli_error(o.prog, "--hw, --method, --context, --budget and --tp take comma lists of at most %d items", MAXL);
+    if (nh < 1 || nm < 1) {
+        cli_error(o.prog, "--hw and --method take comma lists of at most %d names", MAXL);
         return CLI_USAGE;
     }
-    for (int i = 0; i < nt; i++)
-        if (tps[i] < 1 || tps[i] > 1024) {
-            cli_error(o.prog, "--tp must be in 1..1024, got %lld", (long long)tps[i]);
-            return CLI_USAGE;
-        }
+    int nc = cli_opt_i64_list(&o, "context", "32K", 1, INT64_C(1) << 40, 0, ctx, MAXL);
+    int nb = nc < 1 ? -1 : cli_opt_i64_list(&o, "budget", "1024", 1, INT64_C(1) << 40, 0, budgets, MAXL);
+    int nt = nb < 1 ? -1 : cli_opt_i64_list(&o, "tp", "1", 1, 1024, 0, tps, MAXL);
+    if (nt < 1)
+        return CLI_USAGE;
     sim_plan_in in;
     memset(&in, 0, sizeof in);
     int64_t newt, maxb;

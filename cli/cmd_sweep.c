@@ -85,17 +85,14 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         if ((n = split_names(v, s->methods[0], sizeof s->methods[0], SWP_MAX_AXIS)) < 1) goto bad;
         s->nmethods = n;
     }
-    struct { const char *name; int64_t *dst; int *count; } ints[] = {
-        {"budget", s->budgets, &s->nbudgets}, {"context", s->contexts, &s->ncontexts},
-        {"batch", s->batches, &s->nbatches}, {"tp", s->tps, &s->ntp}};
+    /* the ranges of the spec file's keys (sweep/spec.c) */
+    struct { const char *name; int64_t *dst; int *count; int64_t hi; } ints[] = {
+        {"budget", s->budgets, &s->nbudgets, INT64_C(1) << 40}, {"context", s->contexts, &s->ncontexts, INT64_C(1) << 40},
+        {"batch", s->batches, &s->nbatches, 1 << 20}, {"tp", s->tps, &s->ntp, 1024}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((v = cli_opt_str(o, ints[i].name, NULL))) {
-            if ((n = cli_parse_i64_list(v, ints[i].dst, SWP_MAX_AXIS)) < 1) goto bad;
-            for (int k = 0; k < n; k++)
-                if (ints[i].dst[k] < 1) {
-                    cli_error(o->prog, "--%s: values must be positive, got %lld", ints[i].name, (long long)ints[i].dst[k]);
-                    return CLI_USAGE;
-                }
+            if ((n = cli_opt_i64_list(o, ints[i].name, NULL, 1, ints[i].hi, 0, ints[i].dst, SWP_MAX_AXIS)) < 1)
+                return CLI_USAGE;
             *ints[i].count = n;
         }
     if ((v = cli_opt_str(o, "harness", NULL))) {

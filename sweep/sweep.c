@@ -253,11 +253,11 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             goto fail;
         }
         if (s->fid_layers[0]) {
-            w->nlayers = kv_parse_index_list(s->fid_layers, w->layers, 1024);
-            if (w->nlayers < 1) {
-                kv_errf(err, "fidelity layers: expected a list like 0,8,16 or 0-3, got '%s'", s->fid_layers);
+            int64_t lay[1024];
+            w->nlayers = kv_parse_i64_list("fidelity layers", s->fid_layers, 0, 1023, 1, lay, 1024, err);
+            if (w->nlayers < 1)
                 goto fail;
-            }
+            for (int i = 0; i < w->nlayers; i++) w->layers[i] = (int)lay[i];
             for (int m = 0; m < s->nmodels; m++)
                 for (int i = 0; i < w->nlayers; i++)
                     if (w->layers[i] >= w->models[m].num_hidden_layers) {
