@@ -25,7 +25,7 @@ DATADIR  ?= $(CURDIR)
 PREFIX   ?= /usr/local
 
 PKGS     := gsl yaml-0.1 openblas
-INCLUDES := -Icommon -Imodels -Ihwmodels -Iengines -Irefimpl -Itraces -Isim -Iserve -Isweep -Ireport -Icuda -Igolden
+INCLUDES := -Icommon -Imodels -Ihwmodels -Iengines -Irefimpl -Itraces -Isim -Iserve -Isweep -Ireport -Icuda -Igolden -Icapi
 DEFS     := -DKVSIM_DATADIR='"$(DATADIR)"'
 # pkg-config is asked when a recipe first needs the flags, never while make
 # reads this file: on a bare machine the packages arrive only when
@@ -36,7 +36,7 @@ LIBS     = $(eval LIBS := -lgsl $$(shell pkg-config --libs openblas yaml-0.1 2>/
 
 CFLAGS_ALL = $(CSTD) $(WARN) $(WERROR) $(OPT) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $(CFLAGS)
 
-LIB_DIRS := common models hwmodels engines refimpl traces sim serve sweep report golden
+LIB_DIRS := common models hwmodels engines refimpl traces sim serve sweep report golden capi
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(wildcard cuda/*_host.c)
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
