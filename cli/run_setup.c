@@ -1,7 +1,7 @@
 /* run_setup.c — shared option handling of params / fidelity / trace. */
 #define _POSIX_C_SOURCE 200809L
 #include "run_setup.h"
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,7 @@ static int split_names(const char *s, char out[][32], int max)
 
 void cli_run_setup_free(cli_run_setup *s)
 {
-    kvd_free(s->dump);
+    llm_kvd_free(s->dump);
     s->dump = NULL;
 }
 
@@ -65,7 +65,7 @@ static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
         return CLI_USAGE;
     }
     if (!strncmp(spec, "kvdump:", 7)) {
-        if (kvd_open(spec + 7, &s->dump, &err) != 0) {
+        if (llm_kvd_open(spec + 7, &s->dump, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
         }
@@ -101,12 +101,12 @@ static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
             cli_error(o->prog, "--context and --steps must be positive");
             return CLI_USAGE;
         }
-        if (kvd_capture(gguf, text, offset, context + steps, dt, &s->dump, &err) != 0) {
+        if (llm_kvd_capture(gguf, text, offset, context + steps, dt, &s->dump, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
         }
     }
-    const kvd_info *in = &s->dump->info;
+    const llm_kvd_info *in = &s->dump->info;
     mdl_model *m = &s->model;
     memset(m, 0, sizeof *m);
     const char *sp = strchr(in->model, ' ');
@@ -201,7 +201,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         if (real) {
             snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
             snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
-            kvd_source(s->dump, &s->wl.real);
+            llm_kvd_source(s->dump, &s->wl.real);
         } else if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
