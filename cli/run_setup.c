@@ -249,6 +249,12 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
                       (long long)s->cfg.steps);
             return CLI_USAGE;
         }
+        if (s->wl.nturns == 0 && s->cfg.steps > rkv_params_decode_steps(&s->cfg.sets[0])) {
+            cli_error(o->prog, "--steps %lld: the model's max length %lld leaves %lld decode positions after a "
+                      "%lld-token prompt", (long long)s->cfg.steps, (long long)s->cfg.sets[0].S_total,
+                      (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
+            return CLI_USAGE;
+        }
         const char *ll = cli_opt_str(o, "layers", NULL);
         if (ll) {
             int n = kv_parse_index_list(ll, s->layers, 1024);
