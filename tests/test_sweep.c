@@ -361,11 +361,11 @@ Test(report, fails_clearly_without_gnuplot)
 /* A sweep scores fidelity on real Q/K/V (workload kvdump:FILE). The dump here
  * is made in the test with SmolLM2-135M's shape and varied rows; a model of
  * another shape, or a context the dump does not cover, is one clear error. */
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 static void write_dump(const char *path, int64_t n)
 {
-    kvd_info in;
+    llm_kvd_info in;
     memset(&in, 0, sizeof in);
     in.n_layer = 30;
     in.n_head = 9;
@@ -376,20 +376,20 @@ static void write_dump(const char *path, int64_t n)
     in.rope_theta = 100000;
     snprintf(in.model, sizeof in.model, "test-shape smollm2-135m");
     snprintf(in.source, sizeof in.source, "made by tests/test_sweep.c");
-    kvd_file *f;
+    llm_kvd_file *f;
     kv_err err = {""};
-    cr_assert_eq(kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
     float *rows = malloc(sizeof(float) * (size_t)n * 64);
     for (int l = 0; l < 30; l++)
         for (int which = 0; which < 3; which++)
             for (int h = 0; h < (which == 2 ? 9 : 3); h++) {
                 for (int64_t i = 0; i < n * 64; i++)
                     rows[i] = (float)sin(0.37 * (double)i + 1.3 * l + 0.7 * which + 0.11 * h);
-                kvd_put(f, l, which, h, 0, n, rows, 64);
+                llm_kvd_put(f, l, which, h, 0, n, rows, 64);
             }
     free(rows);
-    cr_assert_eq(kvd_write(f, path, &err), 0, "%s", err.msg);
-    kvd_free(f);
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0, "%s", err.msg);
+    llm_kvd_free(f);
 }
 
 Test(sweep, fidelity_on_a_kv_dump, .timeout = 120)
