@@ -53,8 +53,9 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_split_kernel(kcu_attend_ar
     constexpr int LANES = D / 8;          /* lanes per row */
     constexpr int RGW = 32 / LANES;       /* row groups per warp */
     constexpr int NRG = ATT_WARPS * RGW;  /* row groups per block */
-    __shared__ float sm_m[NRG][GMAX], sm_l[NRG][GMAX];
-    __shared__ float sm_acc[NRG][GMAX][D];
+    KCU_SHARED(float, sm_m, [NRG][GMAX]);
+    KCU_SHARED(float, sm_l, [NRG][GMAX]);
+    KCU_SHARED(float, sm_acc, [NRG][GMAX][D]);
 
     const int G = a.G;
     const int bh = blockIdx.y, split = blockIdx.x;

@@ -121,13 +121,15 @@ static T *dalloc(size_t n)
 template <class T>
 static void h2d(T *d, const std::vector<T> &h)
 {
-    CK(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+    CK(cudaMemcpyAsync(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice, g_st));
+    CK(cudaStreamSynchronize(g_st));
 }
 template <class T>
 static std::vector<T> d2h(const T *d, size_t n)
 {
     std::vector<T> h(n);
-    CK(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpyAsync(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost, g_st));
+    CK(cudaStreamSynchronize(g_st));
     return h;
 }
 static std::vector<uint16_t> rand_bf16(size_t n, uint64_t *s, double scale, int quantized)
@@ -231,19 +233,19 @@ static void check_attend(const char *name, int B, int Hkv, int G, int d, std::ve
     int nsplit = kcu_attend_splits(cap, B, Hkv, g_sms);
     float *dws = dalloc<float>(kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
     kcu_attend_args a = {dK, dV, cap, dq, dlen, didx, dcount, idx_cap, B, Hkv, G, d, nsplit, dws, dout, 2};
-    CK(cudaMemset(dout, 0xff, q.size() * sizeof(float)));
+    CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), g_st));
     CK(kcu_attend(&a, g_st));
     kcu_attend_args a1 = a;
     a1.nsplit = 1;
     a1.out = dout1;
-    CK(cudaMemset(dout1, 0xff, q.size() * sizeof(float)));
+    CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), g_st));
     CK(kcu_attend(&a1, g_st));
     CK(cudaStreamSynchronize(g_st));
     std::vector<float> out = d2h(dout, q.size()), out1 = d2h(dout1, q.size());
     kcu_attend_args a4 = a; /* v1b: four rows in flight */
     a4.rows_in_flight = 4;
     a4.out = dout1;
-    CK(cudaMemset(dout1, 0xff, q.size() * sizeof(float)));
+    CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), g_st));
     CK(kcu_attend(&a4, g_st));
     CK(cudaStreamSynchronize(g_st));
     std::vector<float> out4 = d2h(dout1, q.size());
@@ -322,9 +324,9 @@ static void check_hsa_v(const char *name, int B, int Hkv, int G, int d, std::vec
     h2d(dK, K);
     h2d(dV, V);
     h2d(dq, q);
-    CK(cudaMemset(daux, 0xff, nbh * rows * npc * sizeof(uint16_t)));
-    CK(cudaMemset(dsc, 0xff, nbh * G * npc * sizeof(double)));
-    CK(cudaMemset(dpos, 0xff, nbh * pos_cap * sizeof(int32_t)));
+    CK(cudaMemsetAsync(daux, 0xff, nbh * rows * npc * sizeof(uint16_t), g_st));
+    CK(cudaMemsetAsync(dsc, 0xff, nbh * G * npc * sizeof(double), g_st));
+    CK(cudaMemsetAsync(dpos, 0xff, nbh * pos_cap * sizeof(int32_t), g_st));
     /* build over len − 1 tokens, then append the last one through update */
     std::vector<int32_t> lm1(lens);
     for (auto &x : lm1)
@@ -342,7 +344,7 @@ static void check_hsa_v(const char *name, int B, int Hkv, int G, int d, std::vec
     int nsplit = kcu_attend_splits(pos_cap, B, Hkv, g_sms);
     float *dws = dalloc<float>(kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
     kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2};
-    CK(cudaMemset(dout, 0xff, q.size() * sizeof(float)));
+    CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), g_st));
     CK(kcu_attend(&at, g_st));
     CK(cudaStreamSynchronize(g_st));
     std::vector<uint16_t> aux = d2h(daux, nbh * rows * npc);
@@ -481,9 +483,9 @@ static void check_stage1(const char *name, int B, int Hkv, int G, int d, int64_t
     int32_t *dkept = dalloc<int32_t>(nbh * P);
     h2d(dK, K);
     h2d(dQ, Qw);
-    CK(cudaMemset(dv, 0xff, nbh * S * 8));
-    CK(cudaMemset(dp, 0xff, nbh * S * 8));
-    CK(cudaMemset(dkept, 0xff, nbh * P * 4));
+    CK(cudaMemsetAsync(dv, 0xff, nbh * S * 8, g_st));
+    CK(cudaMemsetAsync(dp, 0xff, nbh * S * 8, g_st));
+    CK(cudaMemsetAsync(dkept, 0xff, nbh * P * 4, g_st));
     kcu_stage1_args a = {dK, S, S, dQ, w, P, kern, B, Hkv, G, d, dws, dv, dp, dkept};
     CK(kcu_stage1(&a, g_st));
     CK(cudaStreamSynchronize(g_st));
@@ -1014,6 +1016,24 @@ static void print_table(double read_bps)
            read_bps / 1e9);
 }
 
+/* Template instances and paths no other case reaches, on both lists:
+ * attend<128, 8> and attend<64, 4> (G = 8 at d = 128, G ≤ 4 at d = 64),
+ * G = 1 and G = 8 through stage 2 at d = 128, k at or above the tokens
+ * cached (the select's early exit: every page), batch > 1 with odd
+ * lengths, a length of one token, pages that do not divide the length
+ * (p = 5, 7), stage 1 with batch 2 and G = 1. */
+static void run_checks_edges(void)
+{
+    check_attend("dense/b2-g8-d128-odd", 2, 1, 8, 128, {257, 3}, false, 21);
+    check_attend("dense/b3-g3-d64-odd", 3, 1, 3, 64, {77, 1, 130}, false, 22);
+    check_attend("sparse/b2-g2-d64", 2, 1, 2, 64, {301, 45}, true, 23);
+    check_hsa("hsa/g1-d128-b2-p5", 2, 1, 1, 128, {333, 101}, 5, 24, 64, 0, 0, 24);
+    check_hsa("hsa/g8-d128-p7", 1, 1, 8, 128, {299}, 7, 33, 97, 0, 0, 25);
+    check_hsa("hsa/k-ge-total-b2", 2, 1, 4, 64, {50, 37}, 5, 16, 200, 0, 0, 26);
+    check_hsa("hsa/k-ge-total-pages", 1, 1, 4, 128, {41}, 4, 16, 64, 1, 0, 27);
+    check_stage1("stage1/b2-g1-s257", 2, 1, 1, 128, 257, 16, 100, 7, 0, 28);
+}
+
 /* The GPU's check list: odd sizes, per-sequence lengths, both head dims,
  * G = 1/4/8, ties, page granularity, p = 1, a new page by update. */
 static void run_checks(void)
@@ -1035,11 +1055,12 @@ static void run_checks(void)
     check_stage1("stage1/s1110-g8-d64-k7", 1, 2, 8, 64, 1110, 8, 300, 7, 0, 15);
     check_stage1("stage1/ties-s2000", 1, 1, 4, 128, 2000, 32, 500, 63, 1, 16);
     check_stage1("stage1/keep-all", 1, 1, 4, 128, 300, 32, 500, 63, 0, 17);
+    run_checks_edges();
 }
 
 /* The CPU emulation's list (kcu_emu.h): the same checks at shapes small
  * enough for one OS thread per CUDA thread. */
-static void __attribute__((unused)) run_checks_small(void)
+static void run_checks_small(void)
 {
     check_attend("dense/b2-g4-d128-mixed", 2, 2, 4, 128, {1100, 63}, false, 2);
     check_attend("dense/b1-g8-d64-300", 1, 1, 8, 64, {300}, false, 3);
@@ -1054,13 +1075,14 @@ static void __attribute__((unused)) run_checks_small(void)
     check_stage1("stage1/s300-g8-d64-k7", 1, 1, 8, 64, 300, 8, 100, 7, 0, 15);
     check_stage1("stage1/ties-s500", 1, 1, 4, 128, 500, 32, 150, 63, 1, 16);
     check_stage1("stage1/keep-all", 1, 1, 4, 128, 100, 32, 500, 63, 0, 17);
+    run_checks_edges();
 }
 
 int main(int argc, char **argv)
 {
     const char *out = NULL, *smi = NULL, *out_dir = NULL;
     char out_buf[1024];
-    bool quick = false, no_time = false, emu_full = false;
+    bool quick = false, no_time = false, emu_full = false, small = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
@@ -1076,9 +1098,11 @@ int main(int argc, char **argv)
             g_only = argv[++i];
         else if (!strcmp(argv[i], "--emu-full"))
             emu_full = true;
+        else if (!strcmp(argv[i], "--small"))
+            small = true;
         else {
             fprintf(stderr, "usage: gpu_check (--out FILE | --out-dir DIR) [--quick] [--checks-only] [--smi TEXT]"
-                            " [--only NAME] [--emu-full]\n");
+                            " [--only NAME] [--emu-full] [--small]\n");
             return 2;
         }
     }
@@ -1138,6 +1162,7 @@ int main(int argc, char **argv)
                kv_now_s() - t0);
         (void)quick;
         (void)no_time;
+        (void)small;
         return nfail_emu ? 1 : 0;
     }
 #endif
@@ -1145,10 +1170,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "gpu_check: --emu-full exists only in the CPU emulation build (make cuda-emu)\n");
         return 2;
     }
-    run_checks();
+    if (small) /* the emulation's list (compute-sanitizer runs) */
+        run_checks_small();
+    else
+        run_checks();
     printf("checks done in %.1f s\n", kv_now_s() - t0);
 
-    probe_out po = run_probes(quick);
+    probe_out none = {NAN, NAN, NAN, NAN, {}};
+    probe_out po = small && no_time ? none : run_probes(quick);
 
     if (!no_time) {
         long long ctxs[] = {32768, 65536, 131072}, budgets[] = {256, 1024, 4096};

@@ -50,7 +50,8 @@
  * (a partial page is padded with +inf/−inf: only its tokens count). */
 __global__ void __launch_bounds__(PB_THREADS) hsa_pages_build_kernel(kcu_hsa_args a)
 {
-    __shared__ float smn[PB_PAGES][129], smx[PB_PAGES][129];
+    KCU_SHARED(float, smn, [PB_PAGES][129]);
+    KCU_SHARED(float, smx, [PB_PAGES][129]);
     const int d = a.d, bh = blockIdx.y, b = bh / a.Hkv;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     const int64_t j0 = (int64_t)blockIdx.x * PB_PAGES;
@@ -120,10 +121,13 @@ __global__ void hsa_pages_update_kernel(kcu_hsa_args a)
 template <int GMAX>
 __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
 {
-    __shared__ float qs[GMAX * 128];
-    __shared__ double as[128], gs[128], tau[GMAX];
-    __shared__ int flag[128], dims[128];
-    __shared__ double red[32];
+    KCU_SHARED(float, qs, [GMAX * 128]);
+    KCU_SHARED(double, as, [128]);
+    KCU_SHARED(double, gs, [128]);
+    KCU_SHARED(double, tau, [GMAX]);
+    KCU_SHARED(int, flag, [128]);
+    KCU_SHARED(int, dims, [128]);
+    KCU_SHARED(double, red, [32]);
     const int d = a.d, G = a.G, bh = blockIdx.y, b = bh / a.Hkv, tid = threadIdx.x;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     if (C <= 0 || (int64_t)blockIdx.x * SC_THREADS >= np)
@@ -228,8 +232,9 @@ __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
  * granularity: the top ⌈k/p⌉ pages, whole. Positions come out ascending. */
 __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
 {
-    __shared__ kcu_select_smem sm;
-    __shared__ double mh[KCU_MAX_G], zh[KCU_MAX_G];
+    KCU_SHARED(kcu_select_smem, sm, );
+    KCU_SHARED(double, mh, [KCU_MAX_G]);
+    KCU_SHARED(double, zh, [KCU_MAX_G]);
     const int G = a.G, bh = blockIdx.x, b = bh / a.Hkv;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     const double *sc = a.z + (size_t)bh * G * a.npages_cap;

@@ -41,7 +41,7 @@ static __device__ __forceinline__ int64_t kcu_warp_incl_scan(int64_t v)
 
 /* Exclusive prefix sum over the block in thread order; *total = block sum.
  * smem: 33 int64. All threads must call it. */
-static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, int64_t *smem)
+static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, KCU_SH(int64_t) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     int64_t inc = kcu_warp_incl_scan(v);
@@ -59,7 +59,12 @@ static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, 
     __syncthreads();
     int64_t r = smem[warp] + inc - v;
     *total = smem[32];
+    /* Until every thread has read smem, the next call's lane 31 must not
+     * overwrite its warp's slot. (The emulation's self-test deletes this
+     * barrier, KCU_FAULT_SCAN_NO_TAIL_BARRIER, and must see the race.) */
+#ifndef KCU_FAULT_SCAN_NO_TAIL_BARRIER
     __syncthreads();
+#endif
     return r;
 }
 
@@ -78,7 +83,7 @@ static __device__ __forceinline__ double kcu_warp_sum_d(double v)
 }
 
 /* Block max / sum; smem: 32 elements. All threads get the result. */
-static inline __device__ float kcu_block_max(float v, float *smem)
+static inline __device__ float kcu_block_max(float v, KCU_SH(float) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = kcu_warp_max(v);
@@ -92,7 +97,7 @@ static inline __device__ float kcu_block_max(float v, float *smem)
     return r;
 }
 
-static inline __device__ double kcu_block_max_d(double v, double *smem)
+static inline __device__ double kcu_block_max_d(double v, KCU_SH(double) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     for (int o = 16; o > 0; o >>= 1)
@@ -108,7 +113,7 @@ static inline __device__ double kcu_block_max_d(double v, double *smem)
 }
 
 /* Fixed-shape tree: the result depends on blockDim only, not on timing. */
-static inline __device__ double kcu_block_sum_d(double v, double *smem)
+static inline __device__ double kcu_block_sum_d(double v, KCU_SH(double) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = kcu_warp_sum_d(v);
@@ -124,12 +129,12 @@ static inline __device__ double kcu_block_sum_d(double v, double *smem)
 
 /* Shared state of one block select. */
 typedef struct {
-    unsigned long long hist[KCU_RADIX_BINS];
-    uint64_t prefix;
-    int64_t need;
-    int64_t scan[33];
-    double dsum[32];
-    float fmax[32];
+    KCU_SH(unsigned long long) hist[KCU_RADIX_BINS];
+    KCU_SH(uint64_t) prefix;
+    KCU_SH(int64_t) need;
+    KCU_SH(int64_t) scan[33];
+    KCU_SH(double) dsum[32];
+    KCU_SH(float) fmax[32];
 } kcu_select_smem;
 
 /* Weighted top-k over n candidates, one block: key(j) from kcu_desc_key,
@@ -168,8 +173,15 @@ static inline __device__ void kcu_block_select(int64_t n, int64_t k, KeyFn key, 
         }
         __syncthreads();
         if (threadIdx.x == 0) {
-            uint64_t below;
-            unsigned dg = kcu_radix_pick((const uint64_t *)sm->hist, (uint64_t)sm->need, &below);
+            /* kcu_radix_pick's rule (kcu.h), over the shared bins */
+            uint64_t below = 0, need = (uint64_t)(int64_t)sm->need;
+            unsigned dg = 0;
+            for (; dg < KCU_RADIX_BINS - 1; dg++) {
+                uint64_t h = sm->hist[dg];
+                if (below + h >= need)
+                    break;
+                below += h;
+            }
             sm->need -= (int64_t)below;
             sm->prefix |= (uint64_t)dg << (56 - 8 * pass);
         }
