@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"trace", "record every decode step's exact accesses to a trace file", cmd_trace},
     {"inspect", "print a trace's header, totals, or one record", cmd_inspect},
     {"predict", "roofline prediction of decode speed, TTFT and memory, vs full", cmd_predict},
+    {"serve", "serving simulation: request traffic, continuous batching, latency percentiles", cmd_serve},
     {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
     {"sweep", "models x GPUs x methods x budgets x contexts x batches to CSV (shards, resume, merge)", cmd_sweep},
     {"report", "plots (gnuplot) and a README from a sweep CSV", cmd_report},

@@ -201,7 +201,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         if (real) {
             snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
             snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
-            s->wl.dump = s->dump;
+            kvd_source(s->dump, &s->wl.real);
         } else if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;

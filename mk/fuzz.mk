@@ -19,7 +19,12 @@ $(BUILD)/fuzz/%: tests/%.c $(LIB_SRC) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(LIB_SRC) $(LIBS) -o $@
 
-fuzz: deps $(FUZZ_BIN)
+.PHONY: fuzz-after-deps
+fuzz:
+	@sh scripts/deps.sh
+	@$(MAKE) --no-print-directory fuzz-after-deps
+
+fuzz-after-deps: $(FUZZ_BIN)
 	@for b in $(FUZZ_BIN); do \
 	  n=$$(basename $$b); \
 	  case $$n in fuzz_trace) art=tests/data/traces;; *) art=tests/data/fuzz;; esac; \

@@ -116,6 +116,22 @@ void kvd_put(kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t 
         rkv_encode(f->info.dtype, rows + (size_t)r * stride, (size_t)d, dst + (size_t)r * rb);
 }
 
+static void source_get(const void *ctx, int layer, int which, int head, int64_t pos0, int64_t n, float *dst)
+{
+    kvd_get(ctx, layer, which, head, pos0, n, dst);
+}
+
+void kvd_source(const kvd_file *f, rkv_qkv_source *src)
+{
+    src->n_layer = f->info.n_layer;
+    src->n_head = f->info.n_head;
+    src->n_kv_head = f->info.n_kv_head;
+    src->head_dim = f->info.head_dim;
+    src->n_tokens = f->info.n_tokens;
+    src->get = source_get;
+    src->ctx = f;
+}
+
 void kvd_get(const kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t n, float *dst)
 {
     const uint8_t *src = f->base + KVD_HEADER_BYTES + kvd_row_offset(&f->info, layer, which, head, pos0);

@@ -65,6 +65,9 @@ void kvd_sha256_hex(const void *p, size_t n, char out[65]);
 /* Runs the GGUF model at gguf_path over the text file's tokens [offset,
  * offset + n_tokens) with dense attention, capturing Q, K, V (post-RoPE, HF
  * rotate-half order) into a new in-memory dump. */
+/* The dump as refimpl's Q/K/V source (src->ctx = f; f must outlive it). */
+void kvd_source(const kvd_file *f, rkv_qkv_source *src);
+
 int kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
                 kvd_file **out, kv_err *err);
 

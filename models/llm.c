@@ -271,7 +271,7 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
         for (int i = 0; i < L * Hk; i++)
             if (!(s->state[i] = calloc(1, sb))) goto oom;
         for (int l = 0; l < L; l++)
-            s->mt[l] = l < p->skip_layers ? rkv_method_find("full") : p->method;
+            s->mt[l] = l < p->skip_layers ? rkv_method_baseline() : p->method;
         if (p->window_size > s->wmax) s->wmax = p->window_size;
         s->mws = malloc(rkv_scratch_bytes(p, T));
         if (!s->mws) goto oom;

@@ -104,7 +104,7 @@ static int real_workload(swp_sweep *w, kv_err *err)
     }
     snprintf(w->wl.generator, sizeof w->wl.generator, "kvdump");
     snprintf(w->wl.path, sizeof w->wl.path, "%s", in->source);
-    w->wl.dump = w->dump;
+    kvd_source(w->dump, &w->wl.real);
     return 0;
 }
 
@@ -186,21 +186,18 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             goto fail;
     /* (method, budget) combinations; full once */
     for (int i = 0; i < s->nmethods; i++) {
-        if (!rkv_method_find(s->methods[i])) {
-            rkv_params p;
-            rkv_request rq = base_request(w, &w->models[0], 1024, 1024);
-            rkv_params_resolve(s->methods[i], &rq, &p, err); /* the "unknown method ... expected one of" message */
+        const rkv_method_type *mt = rkv_method_get(s->methods[i], err);
+        if (!mt)
             goto fail;
-        }
         for (int j = 0; j < i; j++)
             if (!strcmp(s->methods[i], s->methods[j])) {
                 kv_errf(err, "method '%s' listed twice", s->methods[i]);
                 goto fail;
             }
-        int full = !strcmp(s->methods[i], "full");
-        for (int b = 0; b < (full ? 1 : s->nbudgets); b++) {
+        const int dense = mt->traits.dense; /* the budget does not apply: once */
+        for (int b = 0; b < (dense ? 1 : s->nbudgets); b++) {
             w->combo_method[w->ncombo] = i;
-            w->combo_budget[w->ncombo] = full ? 0 : s->budgets[b];
+            w->combo_budget[w->ncombo] = dense ? 0 : s->budgets[b];
             w->ncombo++;
         }
     }
@@ -222,7 +219,7 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             rkv_params p;
             sim_config cfg;
             sim_rank_shape sh;
-            if (rkv_params_resolve("full", &rq, &p, err) != 0) goto fail;
+            if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0) goto fail;
             sim_config_defaults(&cfg, &w->models[m], &w->hws[0], &p);
             cfg.tp = (int)s->tps[t];
             if (sim_rank_shape_compute(&cfg, &sh, err) != 0) {
@@ -385,7 +382,8 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     const char *method = s->methods[pt->method];
     rkv_request rq = base_request(w, m, pt->context, pt->budget);
     rkv_params p, pf;
-    if (rkv_params_resolve(method, &rq, &p, err) != 0 || rkv_params_resolve("full", &rq, &pf, err) != 0)
+    if (rkv_params_resolve(method, &rq, &p, err) != 0 ||
+        rkv_params_resolve(rkv_method_baseline()->name, &rq, &pf, err) != 0)
         return -1;
     sim_config c, cf;
     sim_config_defaults(&c, m, h, &p);
@@ -398,7 +396,7 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     int64_t max_batch;
     if (sim_predict(&c, &r, err) != 0)
         return -1;
-    if (strcmp(method, "full")) {
+    if (!p.method->traits.dense) {
         if (sim_predict(&cf, &f, err) != 0) return -1;
     } else {
         f = r;

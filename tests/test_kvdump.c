@@ -62,7 +62,7 @@ Test(kvdump, round_trip_and_workload)
     m.num_hidden_layers = 3; m.num_attention_heads = 4; m.num_key_value_heads = 2; m.head_dim = 6;
     rkv_workload wl;
     rkv_workload_defaults(&wl);
-    wl.dump = g;
+    kvd_source(g, &wl.real);
     float K[7 * 6], V[7 * 6], q[2 * 6];
     cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 1, 7, K, V, &err), 0, "%s", err.msg);
     cr_assert_float_eq(K[5 * 6 + 2], val(1, 0, 1, 5, 2), 0.0f);

@@ -163,7 +163,8 @@ Test(validate, every_error_path, .init = load_models)
     expect_mutation("\"median_s\": 20e-6", "\"median_s\": \"fast\"", "timings[1].median_s: expected a number");
     expect_mutation("\"median_s\": 50e-6", "\"median_s\": -1", "timings[0].median_s: expected a number in");
     expect_mutation("\"batch\": 8, \"cache_tokens\": 32768", "\"batch\": 8.5, \"cache_tokens\": 32768", "timings[7].batch: expected an integer");
-    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"quest\"", "timings[0].method: expected \"full\" or \"rocketkv\"");
+    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"quest\"", "timings[0].method: expected a dense or stage-2 method (the ones the GPU check times), got \"quest\"");
+    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"nope\"", "timings[0].method: expected a dense or stage-2 method (the ones the GPU check times), got \"nope\"");
     expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\"", "timings[0].method: missing key 'method'");
     expect_mutation("\"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 50e-6",
                     "\"kv_heads\": 8, \"group\": 4, \"head_dim\": 64, \"median_s\": 50e-6", "timings[0]: shape kv_heads 8, group 4, head_dim 64");
