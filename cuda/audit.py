@@ -52,6 +52,8 @@ CLOCK_HZ = 1.98e9
 HBM_LATENCY_S = 600e-9        # loaded global-load latency under streaming traffic
 SMEM_LAT_CYC = 30             # dependent shared-memory load, cycles
 BARRIER_CYC = 100             # one __syncthreads of a 1024-thread block, cycles
+EXP_INSTR = 40                # one double exp(), SASS instructions (polynomial + scaling)
+KEY3_INSTR = 24               # select v3: one register key through one radix pass
 HW_MODELS = ["h100-sxm", "h200"]
 
 # Threads per block of kernels launched without __launch_bounds__ (the
@@ -235,7 +237,7 @@ def occupancy(regs, smem, threads):
 
 
 def launch_threads(src_text, fname):
-    m = re.search(r"__launch_bounds__\((\w+)\)\s*" + re.escape(fname) + r"\b", src_text)
+    m = re.search(r"__launch_bounds__\((\w+)(?:,[^)]*)?\)\s*" + re.escape(fname) + r"\b", src_text)
     if not m:
         return BLOCK_OF.get(fname)
     v = m.group(1)
@@ -276,18 +278,26 @@ def stream_kernel(k, blocks, nbytes, hw):
             "t_latency_s": t_lat, "bound": bound, "est_s": t + hw["launch_s"]}
 
 
-def select_kernel(k, n, hw, passes=8, bins=256):
-    """One 1024-thread block per (sequence, KV head), serial radix passes."""
-    hist = next((l for l in k.get("loops_detail", []) if l["atomics"]), None)
-    body = hist["instructions"] if hist else 20
-    warps = 32
-    per_pass = (warps * math.ceil(n / 1024) * body / ISSUE_PER_SM_CYCLE  # histogram loop, one SM
-                + bins * (SMEM_LAT_CYC + 8)                              # thread 0's serial scan of bins
-                + 3 * BARRIER_CYC)
-    emit = math.ceil(n / 1024) * 2 * (5 * SMEM_LAT_CYC + 3 * BARRIER_CYC)  # two block scans per tile
-    t = (passes * per_pass + emit) / CLOCK_HZ
-    return {"blocks_per_bh": 1, "pages": n, "est_s": t + hw["launch_s"], "bound": "latency (one block, serial passes)",
-            "cas_retries_modelled": False}
+def select_kernel(k, n, hw, version, g=4, passes=8, bins=256):
+    """One 1024-thread block per (sequence, KV head): the group-mean pass
+    (G double exp per page; v1 twice: normaliser, then mean), then 8 radix
+    passes, then the index-ordered emit (two block scans per 1024 pages).
+    v1/v2 pass: the SASS histogram loop over n/1024 keys per thread, one
+    thread's serial scan of 256 bins, 3 barriers; CAS retries not modelled.
+    v3 pass: KEY3_INSTR per register key (ballot, match, reduce, atomic),
+    a 5-step shuffle scan of the bins, 4 barriers."""
+    warps, per_thread = 32, math.ceil(n / 1024)
+    avg = (2 if version == 1 else 1) * warps * per_thread * g * EXP_INSTR / ISSUE_PER_SM_CYCLE
+    if version == 3:
+        per_pass = warps * per_thread * KEY3_INSTR / ISSUE_PER_SM_CYCLE + 5 * SMEM_LAT_CYC + 4 * BARRIER_CYC
+    else:
+        hist = next((l for l in k.get("loops_detail", []) if l["atomics"]), None)
+        body = hist["instructions"] if hist else 20
+        per_pass = (warps * per_thread * body / ISSUE_PER_SM_CYCLE + bins * (SMEM_LAT_CYC + 8) + 3 * BARRIER_CYC)
+    emit = per_thread * 2 * (5 * SMEM_LAT_CYC + 3 * BARRIER_CYC)
+    t = (avg + passes * per_pass + emit) / (CLOCK_HZ * hw["issue_eff"])
+    return {"version": version, "blocks_per_bh": 1, "pages": n, "est_s": t + hw["launch_s"],
+            "bound": "latency (one block, serial passes)", "cas_retries_modelled": False}
 
 
 def estimates(kernels, shapes_bin):
@@ -304,6 +314,7 @@ def estimates(kernels, shapes_bin):
     dense = find("attend_split_kernel<128, 4, 2>")
     score = find("hsa_score_kernel<4>")
     select = find("hsa_select_kernel")
+    select3 = find("hsa_select_v3_kernel<8>")
     for hwn in HW_MODELS:
         hw = hw_model(hwn)
         cases = [(32768, 2048, 1), (131072, 2048, 1), (32768, 2048, 8), (131072, 2048, 8)]
@@ -318,17 +329,19 @@ def estimates(kernels, shapes_bin):
             np_ = s["npages"]
             aux_b = nbh * np_ * s["r"] * 2
             sc = stream_kernel(score, math.ceil(np_ / 256) * nbh, aux_b, hw) if score and score["main_loop"] else None
-            se = select_kernel(select, np_, hw)
+            se1 = select_kernel(select, np_, hw, 2)
+            se = select_kernel(select3, np_, hw, 3)
             ga = stream_kernel(dense, s["sparse_nsplit"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
             step = (sc["est_s"] if sc else float("nan")) + se["est_s"] + ga["est_s"] + hw["launch_s"]
             out.append({"hw": hwn, "ctx": s["ctx"], "budget": s["budget"], "batch": B, "capacity": s["capacity"],
                         "page_size": s["p"], "topr": s["r"], "topk": s["k"], "pages": np_,
-                        "dense": d, "score": sc, "select": se, "sparse_attend": ga,
+                        "dense": d, "score": sc, "select": se, "select_v2": se1, "sparse_attend": ga,
                         "dense_fraction_of_stream": d["t_bandwidth_s"] / (d["est_s"] - hw["launch_s"]),
                         "rocketkv_step_s": step, "speedup_vs_dense": d["est_s"] / step})
-        sel74 = select_kernel(select, 7400, hw)
+        sel74 = select_kernel(select3, 7400, hw, 3)
+        sel74v2 = select_kernel(select, 7400, hw, 2)
         out.append({"hw": hwn, "select_7400_pages_s": sel74["est_s"], "select_7400_pages_no_launch_s":
-                    sel74["est_s"] - hw["launch_s"]})
+                    sel74["est_s"] - hw["launch_s"], "select_v2_7400_pages_s": sel74v2["est_s"]})
     return out
 
 
@@ -394,21 +407,22 @@ def write_md(path, kernels, est, bad):
             ml.get("instructions", "-"), ml.get("instructions_per_2kb", "-"),
             "%.0f%%" % (100 * ml["byte_share_128"]) if ml else "-"))
     L += ["", "## Goal estimates (ESTIMATED, static model — no GPU has run these kernels)", "",
-          "| hw | ctx | batch | dense µs | dense / stream | score µs | select µs | gather µs | RocketKV step µs | "
-          "speed-up vs dense |", "|---|---|---|---|---|---|---|---|---|---|"]
+          "| hw | ctx | batch | dense µs | dense / stream | score µs | select v3 (v2) µs | gather µs | "
+          "RocketKV step µs | speed-up vs dense |", "|---|---|---|---|---|---|---|---|---|---|"]
     for e in est:
         if "dense" in e:
-            L.append("| %s | %d | %d | %s (%s) | %.0f%% | %s | %s | %s | %s | %.2f× |" % (
+            L.append("| %s | %d | %d | %s (%s) | %.0f%% | %s | %s (%s) | %s | %s | %.2f× |" % (
                 e["hw"], e["ctx"], e["batch"], fmt_us(e["dense"]["est_s"]), e["dense"]["bound"],
                 100 * e["dense_fraction_of_stream"], fmt_us(e["score"]["est_s"] if e["score"] else None),
-                fmt_us(e["select"]["est_s"]), fmt_us(e["sparse_attend"]["est_s"]), fmt_us(e["rocketkv_step_s"]),
+                fmt_us(e["select"]["est_s"]), fmt_us(e["select_v2"]["est_s"]), fmt_us(e["sparse_attend"]["est_s"]), fmt_us(e["rocketkv_step_s"]),
                 e["speedup_vs_dense"]))
     for e in est:
         if "select_7400_pages_s" in e:
             L.append("")
-            L.append("- %s: stage-2 select at 7,400 pages (8 KV heads, batch 1): ESTIMATED %s µs incl. one graph "
-                     "launch (%s µs without); goal ≤ 10 µs." % (e["hw"], fmt_us(e["select_7400_pages_s"]),
-                                                               fmt_us(e["select_7400_pages_no_launch_s"])))
+            L.append("- %s: stage-2 select v3 at 7,400 pages (8 KV heads, batch 1): ESTIMATED %s µs incl. one graph "
+                     "launch (%s µs without; v2 %s µs); goal ≤ 10 µs." % (
+                         e["hw"], fmt_us(e["select_7400_pages_s"]), fmt_us(e["select_7400_pages_no_launch_s"]),
+                         fmt_us(e["select_v2_7400_pages_s"])))
     L += ["", "## Gate", ""] + (["- FAIL: " + b for b in bad] if bad else ["- pass (no spills, no lost 128-bit "
                                                                           "loads, no new CAS loop)"])
     open(path, "w").write("\n".join(L) + "\n")
@@ -460,7 +474,7 @@ def main():
         for name, k in sorted(kernels.items()):
             f.write("%s %d\n" % (name, k["regs"]))
     doc = {"kind": "kvsim-cuda-audit", "arch": ARCH, "measured": False,
-           "model": {"clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency_s": HBM_LATENCY_S,
+           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency_s": HBM_LATENCY_S,
                      "smem_latency_cycles": SMEM_LAT_CYC, "barrier_cycles": BARRIER_CYC,
                      "bandwidth": "hwmodels/<hw>.yaml hbm_bandwidth_bytes_per_s x stream_read_efficiency",
                      "launch": "hwmodels/<hw>.yaml launch_graph_s per kernel",

@@ -1,6 +1,6 @@
 /* audit_shapes.c — the launch shapes make cuda-audit's static estimates use,
  * computed by the same kcu.h functions the launchers and gpu_check call
- * (kcu_rkv_split_compute, kcu_split_count, kcu_npages), so the estimate and
+ * (kcu_rkv_split_compute, kcu_attend_split_count, kcu_npages), so the estimate and
  * the kernel cannot disagree on a grid. Prints one JSON object per line:
  *   audit_shapes SMS CTX BUDGET BATCH...   (budget 0: dense only)
  * Fixed model shape: llama3.1-8b, 8 KV heads, G = 4, d = 128, bf16,
@@ -16,7 +16,7 @@ static const int64_t MODEL_MAX = 131072;
 /* kcu_attend_splits (dense_decode.cu) without the CUDA runtime. */
 static int attend_splits(int64_t rows, int B, int sms)
 {
-    return kcu_split_count(rows, (int64_t)B * HKV, 4 * (int64_t)sms, 256, 128);
+    return kcu_attend_split_count(rows, (int64_t)B * HKV, sms);
 }
 
 int main(int argc, char **argv)

@@ -11,7 +11,8 @@
  * blocks running one after another fails here.
  *
  * Warps. Every warp collective (__shfl_*_sync, __ballot_sync,
- * __match_any_sync, __all_sync, __any_sync, __syncwarp) is a rendezvous of
+ * __match_any_sync, __reduce_add_sync, __all_sync, __any_sync, __syncwarp)
+ * is a rendezvous of
  * exactly the lanes named in its mask. Errors: the caller not in its mask;
  * a mask naming a lane that does not exist or has exited; lanes of one mask
  * arriving at different collectives or with different masks; a shuffle
@@ -199,8 +200,9 @@ static inline unsigned long kcu_emu_env(const char *name, unsigned long dflt)
 }
 
 /* ---------------------------------------------------- warp collectives */
-enum { KCU_OP_SHFL = 1, KCU_OP_BALLOT, KCU_OP_MATCH, KCU_OP_ALL, KCU_OP_ANY, KCU_OP_SYNCWARP };
-static const char *const kcu_emu_opname[] = {"?", "shuffle", "ballot", "match_any", "all", "any", "syncwarp"};
+enum { KCU_OP_SHFL = 1, KCU_OP_BALLOT, KCU_OP_MATCH, KCU_OP_ALL, KCU_OP_ANY, KCU_OP_SYNCWARP, KCU_OP_REDUX_ADD };
+static const char *const kcu_emu_opname[] = {"?", "shuffle", "ballot", "match_any", "all", "any", "syncwarp",
+                                             "reduce_add"};
 
 /* Completes the collective of `mask` if all its lanes are in (warp lock held). */
 static inline void kcu_emu_try_complete(kcu_emu_warp &w, unsigned mask)
@@ -235,6 +237,11 @@ static inline void kcu_emu_try_complete(kcu_emu_warp &w, unsigned mask)
                 r = r == mask;
             else if (w.op[l] == KCU_OP_ANY)
                 r = r != 0;
+            break;
+        case KCU_OP_REDUX_ADD:
+            for (int m = 0; m < 32; m++)
+                if (mask >> m & 1)
+                    r = (uint32_t)(r + (uint32_t)w.in[m]);
             break;
         case KCU_OP_MATCH:
             for (int m = 0; m < 32; m++)
@@ -365,6 +372,13 @@ static inline unsigned __match_any_sync(unsigned m, T v)
 {
     return (unsigned)kcu_emu_collective(KCU_OP_MATCH, m, kcu_emu_bits(v), kcu_emu_lane());
 }
+static inline unsigned __reduce_add_sync(unsigned m, unsigned v)
+{
+    return (unsigned)kcu_emu_collective(KCU_OP_REDUX_ADD, m, v, kcu_emu_lane());
+}
+static inline int __ffs(unsigned x) { return x ? __builtin_ctz(x) + 1 : 0; }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+static inline int __clzll(long long x) { return x ? __builtin_clzll((unsigned long long)x) : 64; }
 static inline void __syncwarp(unsigned m = 0xffffffffu)
 {
     (void)kcu_emu_collective(KCU_OP_SYNCWARP, m, 0, kcu_emu_lane());

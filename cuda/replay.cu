@@ -182,7 +182,8 @@ static void alloc_all(replay &R)
     h.pos = R.dpos;
     h.pos_cap = p.pos_cap;
     h.count = R.dcount;
-    h.part = R.dpart; /* v2 select */
+    h.part = R.dpart;  /* v2/v3 select partials */
+    h.select_v3 = 1;   /* v3 select (v2 where npages_cap > 8192) */
     R.ha = h;
     const bool sparse = p.kind != KCU_REPLAY_FULL;
     kcu_attend_args a = {R.dK,    R.dV,  p.cap, R.dq,  R.dlen,   sparse ? R.dpos : nullptr, sparse ? R.dcount : nullptr,

@@ -290,6 +290,17 @@ Test(kcu, split_ranges_cover_exactly_in_order)
     cr_assert_eq(kcu_split_count(1000, 8, 264, 256, 64), 3);
     cr_assert_eq(kcu_split_count(100, 8, 264, 256, 64), 1);
     cr_assert_eq(kcu_split_count(1 << 20, 1, 264, 256, 64), 64);
+    /* attention splits, 132 SMs = 528 slots: batch 8 × 8 KV heads = 64
+     * items -> floor(528 / 64) = 8 splits (512 blocks, one wave; rounding up
+     * gave 9 = 576 blocks, two waves); batch 1: 528 / 8 = 66; a 1027-row
+     * sparse gather: 1027 / 64 = 16 splits of at least 64 rows. */
+    cr_assert_eq(kcu_attend_split_count(32818, 64, 132), 8);
+    cr_assert_eq(kcu_attend_split_count(32818, 8, 132), 66);
+    cr_assert_eq(kcu_attend_split_count(1027, 8, 132), 16);
+    cr_assert_eq(kcu_attend_split_count(1000, 1000, 132), 1); /* more items than slots */
+    for (int64_t items = 1; items <= 600; items++) /* never a second wave unless one split already overfills */
+        cr_assert(items > 528 || kcu_attend_split_count(1 << 20, items, 132) * items <= 528, "items %ld",
+                  (long)items);
 }
 
 Test(kcu, page_math)
