@@ -292,7 +292,7 @@ static double price_step(srv_state *st)
         t += Ld * srv_price_dense_layer(pr, n_dec, sum_ctx);
     if (n_dec > 0 && Lm > 0.0)
         t += Lm * srv_price_method_layer(pr, tm, tc, la);
-    if (nch > 0) {
+    if (nch > 0 && nsample > 0) { /* the sequences that sample a token this step */
         t += sim_lm_head_s(&pr->c, &pr->s, nsample);
         t += s1;
     }

@@ -17,12 +17,25 @@ static int parse_len_field(const char *what, const char *s, int64_t *v, kv_err *
     return kv_parse_i64_in(what, s, 1, SRV_MAX_TOKENS, v, err);
 }
 
+/* The whole file as a NUL-terminated string (kv_read_file does not terminate). */
+static int read_text(const char *path, size_t max, char **text, kv_err *err)
+{
+    char *buf;
+    size_t len;
+    if (kv_read_file(path, max, &buf, &len, err) != 0)
+        return -1;
+    *text = malloc(len + 1);
+    memcpy(*text, buf, len);
+    (*text)[len] = 0;
+    free(buf);
+    return 0;
+}
+
 /* "csv:FILE": one length per line; a first line that is not a number is a header. */
 static int load_empirical(const char *what, const char *path, srv_len *d, kv_err *err)
 {
     char *buf;
-    size_t len;
-    if (kv_read_file(path, (size_t)1 << 28, &buf, &len, err) != 0)
+    if (read_text(path, (size_t)1 << 28, &buf, err) != 0)
         return -1;
     int64_t cap = 1024, n = 0, line = 0;
     d->values = malloc((size_t)cap * sizeof *d->values);
@@ -176,8 +189,7 @@ int srv_workload_load(const char *path, int64_t max_len, srv_workload *w, kv_err
 {
     memset(w, 0, sizeof *w);
     char *buf;
-    size_t len;
-    if (kv_read_file(path, (size_t)1 << 30, &buf, &len, err) != 0)
+    if (read_text(path, (size_t)1 << 30, &buf, err) != 0)
         return -1;
     int64_t cap = 1024, line = 0;
     w->req = malloc((size_t)cap * sizeof *w->req);
