@@ -4,11 +4,17 @@
  * append (RoPE + append + page metadata), the method's attention kernels
  * (dense scan; or aux scoring, top-k, sparse gather attention), O GEMV,
  * all-reduce, MLP GEMVs, all-reduce; once per step the LM head. Each kernel:
- *   max(bytes / (bandwidth × eff(run)), FLOPs / (peak × compute_eff)) + launches × launch cost
+ *   launches × launch cost + max(bytes / (bandwidth × eff(run) × eff(bytes)),
+ *                                FLOPs / (peak(type) × eff(shape)))
  * with eff(run) = hw_bandwidth_efficiency(run bytes) for gathers and the
- * streaming efficiency for long reads. All-reduce (ring): fixed latency +
- * 2(N−1)/N · bytes / link bandwidth. Decode time is summed step by step as
- * the cache grows; nothing is averaged before it is summed.
+ * streaming efficiency for long reads, eff(bytes) = hw_transfer_efficiency
+ * (a kernel moving few bytes cannot fill the memory pipe), peak(type) the
+ * weight type's peak for the weight products (hw_peak_flops) and bf16 for
+ * attention, eff(shape) = hw_gemm_efficiency (tile and wave quantization).
+ * All-reduce: the cheaper of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
+ * — and tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size);
+ * the link is NVLink, or PCIe where the part has none. Decode time is summed
+ * step by step as the cache grows; nothing is averaged before it is summed.
  *
  * gpt-fast (the paper's harness) differs in three places: dense decode is
  * SDPA's math path over the whole max_seq_length cache under a mask (scores
@@ -26,9 +32,6 @@ const char *const sim_kernel_names[SIM_K_N] = {"elementwise", "qkv_gemv", "kv_ap
                                                "aux_score",   "topk",     "attn_sparse", "o_gemv",
                                                "mlp_gemv",    "allreduce", "lm_head"};
 
-/* PCIe Gen4 x16, one direction, for GPUs without NVLink (an assumption). */
-#define SIM_PCIE_BYTES_PER_S 25e9
-
 int sim_harness_parse(const char *s, sim_harness *h)
 {
     if (!strcmp(s, "engine")) *h = SIM_HARNESS_ENGINE;
@@ -38,6 +41,16 @@ int sim_harness_parse(const char *s, sim_harness *h)
 }
 
 const char *sim_harness_name(sim_harness h) { return h == SIM_HARNESS_GPT_FAST ? "gpt-fast" : "engine"; }
+
+void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fraction)
+{
+    c->engine = e;
+    c->mem_fraction = mem_fraction;
+    if (!e)
+        return;
+    c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
+    c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
+}
 
 void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p)
 {
@@ -50,6 +63,7 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
     c->harness = SIM_HARNESS_ENGINE;
     c->cuda_graphs = 1;
     c->weight_bytes_per_param = 2.0;
+    c->weight_compute = HW_DT_BF16;
     c->act_bytes = 2.0;
     c->reserve_bytes = -1.0;
 }
@@ -58,6 +72,7 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
 typedef struct {
     const hw_model *h;
     double bw, flops, launch, link;
+    double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
     double memo_run[SIM_K_N], memo_eff[SIM_K_N];
     sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
     double weight;   /* multiplier applied when accumulating (layers, 1/steps) */
@@ -74,13 +89,15 @@ static double eff_of(dev *v, int k, double run)
     return v->memo_eff[k];
 }
 
-/* One kernel: bytes read or written with run length `run` (0: stream). Returns seconds. */
-static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
+/* One kernel: bytes read or written with run length `run` (0: stream); its
+ * FLOPs at `peak` × `ceff`. Returns seconds. */
+static double kern_at(dev *v, int k, double bytes, double run, double flops, double launches, double peak,
+                      double ceff)
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return 0.0;
-    double tm = bytes / (v->bw * eff_of(v, k, run));
-    double tc = flops / v->flops;
+    double tm = bytes / (v->bw * eff_of(v, k, run) * hw_transfer_efficiency(v->h, bytes));
+    double tc = flops / (peak * ceff);
     double t = (tm > tc ? tm : tc) + launches * v->launch;
     if (v->r) {
         v->r->kernel_s[k] += v->weight * t;
@@ -92,11 +109,32 @@ static double kern(dev *v, int k, double bytes, double run, double flops, double
     return t;
 }
 
+/* Attention and elementwise work: bf16 at the flat compute efficiency. */
+static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
+{
+    return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency);
+}
+
+/* A product with the weights: m rows (tokens) × n output columns, at the weight type's peak. */
+static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n)
+{
+    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency(v->h, m, n));
+}
+
+/* The cheaper of ring and tree (sim.h header comment). */
+static double allreduce_time(const hw_model *h, double link, int tp, double bytes)
+{
+    const double a = h->link_latency_s, n = (double)tp;
+    const double ring = 2.0 * (n - 1.0) * a + 2.0 * (n - 1.0) / n * bytes / link;
+    const double tree = 2.0 * ceil(log2(n)) * a + 2.0 * bytes / link;
+    return h->allreduce_latency_s + (ring < tree ? ring : tree);
+}
+
 static double allreduce(dev *v, int tp, double bytes)
 {
     if (tp <= 1)
         return 0.0;
-    double t = v->h->allreduce_latency_s + 2.0 * (tp - 1) / tp * bytes / v->link;
+    double t = allreduce_time(v->h, v->link, tp, bytes);
     if (v->r) {
         v->r->kernel_s[SIM_K_ALLREDUCE] += v->weight * t;
         v->r->kernel_launches[SIM_K_ALLREDUCE] += v->weight;
@@ -128,9 +166,10 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     const double mlp_io = (2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
     const double ew_io = (4.0 * h + 2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
     t += L * kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + B * ew_io, 0, 0, gf ? 5 : 3);
-    t += L * kern(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 0, 2.0 * B * s->qkv_bytes / wb, 1);
-    t += L * kern(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 0, 2.0 * B * s->o_bytes / wb, 1);
-    t += L * kern(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 0, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2);
+    const double dq = (s->hq + 2.0 * s->hkv) * m->head_dim, im = (double)m->intermediate_size / c->tp;
+    t += L * kern_gemm(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 2.0 * B * s->qkv_bytes / wb, 1, B, dq);
+    t += L * kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 2.0 * B * s->o_bytes / wb, 1, B, h);
+    t += L * kern_gemm(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2, B, im);
     v->weight = w0 * L * 2.0; /* two per layer */
     t += L * 2.0 * allreduce(v, c->tp, B * h * ab);
     v->weight = w0 * L;
@@ -139,10 +178,11 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     v->weight = w0;
     /* embedding row, final norm, LM head, logits (fp32), sampling */
     const double vocab_r = (double)m->vocab_size / c->tp;
-    const double io = B * (h * wb + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
-    t += kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + h * wb + io, 0, 2.0 * B * s->lm_head_bytes / wb, 4);
+    const double io = B * (h * 2.0 + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
+    const double lm_params = vocab_r * h; /* the LM head's products, whatever it is stored in */
+    t += kern_gemm(v, SIM_K_LM_HEAD, s->lm_head_bytes + h * 2.0 + io, 2.0 * B * lm_params, 4, B, vocab_r);
     t += allreduce(v, c->tp, B * vocab_r * 4.0); /* gather of the logits */
-    add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * wb);
+    add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * 2.0);
     add_bytes(v, SIM_CAT_OTHER, io);
     return t;
 }
@@ -216,7 +256,7 @@ static double prefill(dev *v, const sim_config *c, const sim_rank_shape *s, doub
     for (int64_t s0 = 0; s0 < p->S; s0 += chunk) {
         const double n = (double)(p->S - s0 < chunk ? p->S - s0 : chunk);
         double io = B * n * (2.0 * h + (s->hq + 2.0 * s->hkv) * d + 3.0 * m->intermediate_size / c->tp) * ab * 2.0;
-        double tl = kern(v, SIM_K_MLP, gemm_w + io, 0, 2.0 * B * n * gemm_w / wb, 4);
+        double tl = kern_gemm(v, SIM_K_MLP, gemm_w + io, 2.0 * B * n * gemm_w / wb, 4, B * n, h);
         double pairs = n * (double)s0 + n * (n + 1.0) / 2.0; /* causal (query, key) pairs */
         double kvb = B * s->hkv * ((double)s0 + n) * 2.0 * d * b;
         tl += kern(v, SIM_K_ATTN_DENSE, kvb + B * n * s->hq * d * ab * 2.0, 0, 4.0 * B * s->hq * d * pairs, 2);
@@ -224,7 +264,8 @@ static double prefill(dev *v, const sim_config *c, const sim_rank_shape *s, doub
         tl += 2.0 * allreduce(v, c->tp, B * n * h * ab);
         t += L * tl;
     }
-    t += kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * ab, 0, 2.0 * B * s->lm_head_bytes / wb, 3);
+    t += kern_gemm(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * ab, 2.0 * B * (double)m->vocab_size / c->tp * h, 3, B,
+                   (double)m->vocab_size / c->tp);
     /* stage 1 per layer */
     double t1 = 0.0;
     rkv_storage st;
@@ -249,8 +290,9 @@ static void dev_init(dev *v, const sim_config *c)
     v->h = c->hw;
     v->bw = c->hw->hbm_bandwidth_bytes_per_s;
     v->flops = c->hw->bf16_dense_flops * c->hw->compute_efficiency;
+    v->peak_w = hw_peak_flops(c->hw, c->weight_compute);
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
-    v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : SIM_PCIE_BYTES_PER_S;
+    v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : c->hw->pcie_bytes_per_s;
     for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
 }
 
