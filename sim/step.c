@@ -283,9 +283,14 @@ static double pf_gemm(dev *v, const sim_config *c, const sim_rank_shape *s, doub
 {
     const mdl_model *m = c->model;
     const double h = m->hidden_size, ab = c->act_bytes, wb = c->weight_bytes_per_param, d = c->params.d;
-    const double gemm_w = s->qkv_bytes + s->o_bytes + s->mlp_bytes;
-    double io = T * (2.0 * h + (s->hq + 2.0 * s->hkv) * d + 3.0 * m->intermediate_size / c->tp) * ab * 2.0;
-    return kern_gemm(v, SIM_K_MLP, gemm_w + io, 2.0 * T * gemm_w / wb, 4, T, h);
+    const double dq = (s->hq + 2.0 * s->hkv) * d, im = (double)m->intermediate_size / c->tp;
+    /* each product at its own shape (T rows × its output columns): QKV, O, gate+up, down */
+    double t = kern_gemm(v, SIM_K_QKV, s->qkv_bytes + T * (h + dq) * ab, 2.0 * T * s->qkv_bytes / wb, 1, T, dq);
+    t += kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + T * (s->hq * d + h) * ab, 2.0 * T * s->o_bytes / wb, 1, T, h);
+    t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes * 2.0 / 3.0 + T * (h + 2.0 * im) * ab,
+                   2.0 * T * s->mlp_bytes * 2.0 / 3.0 / wb, 1, T, 2.0 * im);
+    t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes / 3.0 + T * (im + h) * ab, 2.0 * T * s->mlp_bytes / 3.0 / wb, 2, T, h);
+    return t;
 }
 
 static double pf_attn(dev *v, const sim_config *c, const sim_rank_shape *s, double B, int64_t s0, double n)

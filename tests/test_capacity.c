@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include "cli_util.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
@@ -191,4 +192,62 @@ Test(capacity, cli_flags)
     cr_assert_eq(r.rc, 2);
     cli_run(&r, "sweep --engine trtllm --weight-dtype int8 --method full --context 1K --out /tmp/kvsim-cap-sweep.csv");
     cr_assert_eq(r.rc, 0, "%s", r.err);
+}
+
+/* A two-point set made here: the predicted figure is the simulator's own (kvsim plan), so the
+ * error is known exactly; a threshold below it fails the run, one above passes. */
+Test(capacity, check_published_errors_and_thresholds)
+{
+    cli_result r;
+    cli_run(&r, "plan --engine vllm --method full --context 8191 --new 1 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    const char *k = strstr(r.out, "\"kv_cache_tokens\":");
+    cr_assert(k);
+    const long long tokens = atoll(k + strlen("\"kv_cache_tokens\":"));
+    FILE *f = fopen("/tmp/kvsim-cap-set.csv", "w");
+    cr_assert(f);
+    fprintf(f, "id,category,metric,model,hw,engine,weight_dtype,kv_dtype,method,budget,context,new,batch,tp,harness,"
+               "ref,measured,source\n");
+    /* measured 10%% above the prediction: error -1/11 */
+    fprintf(f, "a,kv_capacity,kv_cache_tokens,llama3.1-8b,h100-sxm,vllm,bf16,bf16,full,0,8191,1,1,1,-,-,%.17g,\"x\"\n",
+            1.1 * (double)tokens);
+    fprintf(f, "b,fit,fits,llama3.1-8b,h100-sxm,vllm,bf16,bf16,full,0,8191,1,1,1,-,-,1,\"y, with a comma\"\n");
+    fclose(f);
+    f = fopen("/tmp/kvsim-cap-thr.csv", "w");
+    fprintf(f, "category,median_max,p90_max\nkv_capacity,0.05,0.05\nfit,0,0\n");
+    fclose(f);
+    cli_run(&r, "check-published --set /tmp/kvsim-cap-set.csv --thresholds /tmp/kvsim-cap-thr.csv");
+    cr_assert_eq(r.rc, 1, "9.1%% is past a 5%% threshold: %s", r.out);
+    cr_assert(strstr(r.out, "-9.1%"), "%s", r.out);
+    cr_assert(strstr(r.out, "1 of 1 verdicts right"), "%s", r.out);
+    f = fopen("/tmp/kvsim-cap-thr.csv", "w");
+    fprintf(f, "category,median_max,p90_max\nkv_capacity,0.1,0.1\nfit,0,0\n");
+    fclose(f);
+    cli_run(&r, "check-published --set /tmp/kvsim-cap-set.csv --thresholds /tmp/kvsim-cap-thr.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    f = fopen("/tmp/kvsim-cap-set.csv", "a");
+    fprintf(f, "c,decode,tokens_per_s,llama3.1-8b,h100-sxm,-,bf16,bf16,full,0,8191,1,1x,1,-,-,5,\"z\"\n");
+    fclose(f);
+    cli_run(&r, "check-published --set /tmp/kvsim-cap-set.csv --thresholds /tmp/kvsim-cap-thr.csv");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, "/tmp/kvsim-cap-set.csv:4: column 'batch'"), "%s", r.err);
+    remove("/tmp/kvsim-cap-set.csv");
+    remove("/tmp/kvsim-cap-thr.csv");
+}
+
+/* The committed set: at least 30 points, every category, three GPU generations, and within its thresholds. */
+Test(capacity, committed_set_within_thresholds)
+{
+    cli_result r;
+    cli_run(&r, "check-published");
+    cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+    int n = 0;
+    cr_assert_eq(sscanf(strstr(r.out, " points from ") - 3, "%d", &n), 1);
+    cr_assert(n >= 30, "%d points", n);
+    const char *need[] = {"-h100-", "-a100-", "-l40s-", "decode ", "ttft ", "kv_capacity ", "speedup ", "fit "};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        cr_assert(strstr(r.out, need[i]), "no %s point", need[i]);
+    static char set[65536];
+    cli_slurp("validation/published.csv", set, sizeof set);
+    cr_assert(strstr(set, ",fp8,fp8-e4m3,") && strstr(set, ",bf16,bf16,"), "bf16 and FP8 rows");
 }
