@@ -12,18 +12,21 @@ allowed() {
     common)   echo "" ;;
     models)   echo "common" ;;
     hwmodels) echo "common" ;;
+    engines)  echo "common" ;;
     refimpl)  echo "common models" ;;
     llm)      echo "common models refimpl" ;;
     traces)   echo "common models refimpl" ;;
-    sim)      echo "common models hwmodels refimpl traces" ;;
-    sweep)    echo "common models hwmodels refimpl llm traces sim" ;;
+    sim)      echo "common models hwmodels engines refimpl traces" ;;
+    serve)    echo "common models hwmodels engines refimpl traces sim" ;;
+    golden)   echo "common models hwmodels refimpl llm traces sim cuda" ;;
+    sweep)    echo "common models hwmodels engines refimpl llm traces sim" ;;
     report)   echo "common models hwmodels refimpl llm traces sim sweep" ;;
     cuda)     echo "common models hwmodels refimpl traces sim" ;;
-    cli)      echo "common models hwmodels refimpl llm traces sim sweep report cuda" ;;
-    tests)    echo "common models hwmodels refimpl llm traces sim sweep report cuda" ;;
+    cli)      echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
+    tests)    echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
     esac
 }
-FOLDERS="common models hwmodels refimpl llm traces sim sweep report cuda cli tests"
+FOLDERS="common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden cli tests"
 # cli/ headers tests may include until the golden writer leaves cli/ (issue 11)
 TEST_CLI_OK="golden.h npy.h"
 
