@@ -11,8 +11,9 @@
  * (a kernel moving few bytes cannot fill the memory pipe), peak(type) the
  * weight type's peak for the weight products (hw_peak_flops) and bf16 for
  * attention, eff(shape) = hw_gemm_efficiency (tile and wave quantization).
- * All-reduce: the cheaper of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
- * — and tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size);
+ * All-reduce: the cheapest of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
+ * — tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size) — and,
+ * over NVLink, one-shot — fixed + α + (N−1) · bytes / link (custom all-reduce);
  * the link is NVLink, or PCIe where the part has none. Decode time is summed
  * step by step as the cache grows; nothing is averaged before it is summed.
  *
@@ -121,13 +122,21 @@ static double kern_gemm(dev *v, int k, double bytes, double flops, double launch
     return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency(v->h, m, n));
 }
 
-/* The cheaper of ring and tree (sim.h header comment). */
+/* The cheapest of ring, tree and — over NVLink — one-shot (every rank reads
+ * its N − 1 peers' buffers directly: α + (N − 1) · bytes / link; vLLM's
+ * csrc/custom_all_reduce.cuh and gpt-fast's intra-node all-reduce use it for
+ * small messages). See the file header comment for ring and tree. */
 static double allreduce_time(const hw_model *h, double link, int tp, double bytes)
 {
     const double a = h->link_latency_s, n = (double)tp;
     const double ring = 2.0 * (n - 1.0) * a + 2.0 * (n - 1.0) / n * bytes / link;
     const double tree = 2.0 * ceil(log2(n)) * a + 2.0 * bytes / link;
-    return h->allreduce_latency_s + (ring < tree ? ring : tree);
+    double best = ring < tree ? ring : tree;
+    if (h->nvlink_bytes_per_s > 0.0) {
+        const double oneshot = a + (n - 1.0) * bytes / link;
+        best = oneshot < best ? oneshot : best;
+    }
+    return h->allreduce_latency_s + best;
 }
 
 static double allreduce(dev *v, int tp, double bytes)

@@ -125,7 +125,7 @@ Test(capacity, engine_pool_through_the_simulator)
     cr_assert(!mem.fits);
 }
 
-/* Two all-reduces per layer: the cheaper of ring and tree, by hand. */
+/* Two all-reduces per layer: the cheapest of ring, tree and one-shot, by hand. */
 Test(capacity, allreduce_ring_or_tree)
 {
     mdl_model m = load_model("llama3.1-8b");
@@ -140,10 +140,12 @@ Test(capacity, allreduce_ring_or_tree)
     const double a = h.link_latency_s, bw = h.nvlink_bytes_per_s, n = 8;
     const double bytes = 4096 * 2.0; /* one token's hidden state in bf16 */
     const double ring = 2 * (n - 1) * a + 2 * (n - 1) / n * bytes / bw, tree = 2 * 3 * a + 2 * bytes / bw;
-    cr_assert(tree < ring, "a small message takes the tree");
+    const double one = a + (n - 1) * bytes / bw;
+    cr_assert(one < tree && tree < ring, "a small message: one-shot, then tree, then ring");
     const double logits = 128256.0 / 8 * 4.0;
     const double ring_l = 2 * (n - 1) * a + 2 * (n - 1) / n * logits / bw, tree_l = 2 * 3 * a + 2 * logits / bw;
-    const double want = 64.0 * (h.allreduce_latency_s + tree) + h.allreduce_latency_s + fmin(ring_l, tree_l);
+    const double one_l = a + (n - 1) * logits / bw;
+    const double want = 64.0 * (h.allreduce_latency_s + one) + h.allreduce_latency_s + fmin(fmin(ring_l, tree_l), one_l);
     cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], want, 1e-12);
 }
 
