@@ -73,6 +73,7 @@ int cmd_golden(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_check_published(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
