@@ -47,6 +47,7 @@
 #define SRV_H
 
 #include <stdint.h>
+#include "eng.h"
 #include "hw.h"
 #include "kv_common.h"
 #include "mdl.h"
@@ -113,10 +114,10 @@ typedef struct {
     int timeline;              /* record one srv_sample per step */
 } srv_config;
 
-/* The engine memory policy until engines/ provides one: the KV pool per rank =
- * usable capacity × mem_fraction − weights − the activations of one forward
- * pass of max_batched_tokens tokens − the runtime reserve (sim's). */
-int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_err *err);
+/* The KV pool per rank under engine e's memory policy (engines/eng.h:
+ * eng_kv_pool, whole blocks) for this model, GPU and TP; mem_fraction <= 0:
+ * the engine's default. */
+int srv_pool_bytes(const srv_config *c, const eng_engine *e, double mem_fraction, double *pool, kv_err *err);
 
 /* Full K/V bytes of one token on one rank, all layers (one block = block_tokens of these). */
 double srv_token_bytes(const srv_config *c);

@@ -42,7 +42,9 @@ static srv_config instance(const char *method, int64_t budget)
     c.max_batched_tokens = 4096;
     c.block_tokens = 16;
     kv_err err = {""};
-    cr_assert_eq(srv_pool_bytes(&c, 0.9, &c.pool_bytes, &err), 0, "%s", err.msg);
+    static eng_engine e;
+    cr_assert_eq(eng_load("vllm", &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(srv_pool_bytes(&c, &e, 0.0, &c.pool_bytes, &err), 0, "%s", err.msg);
     return c;
 }
 
