@@ -164,4 +164,28 @@ typedef struct {
 } srv_dist;
 void srv_dist_of(const double *x, int64_t n, srv_dist *d); /* NaNs skipped */
 
+/* ---- planning under SLOs (plan.c) ------------------------------------- */
+enum { SRV_SLO_TTFT, SRV_SLO_TPOT, SRV_SLO_ITL, SRV_SLO_E2E, SRV_SLO_METRICS };
+#define SRV_MAX_SLO 8
+typedef struct {
+    int metric;        /* SRV_SLO_* */
+    double pct;        /* percentile 1..100; < 0: the mean */
+    double limit_s;    /* must be <= this */
+} srv_slo;
+int srv_slo_parse(const char *spec, srv_slo *slo, int max, int *n, kv_err *err);
+const char *srv_slo_metric_name(int m);
+
+typedef struct {
+    double rate;                   /* largest rate found meeting every SLO (0: not even at 1e-4 req/s) */
+    double values[SRV_MAX_SLO];    /* each SLO's figure at that rate (at the lowest tried when rate is 0) */
+    int runs;                      /* simulations run */
+} srv_rate_search;
+
+/* The largest rate (requests/s) meeting every SLO, within rel_tol: t's
+ * requests (its seed) at each rate tried; bracketed by doubling from 1 req/s
+ * (or halving), then bisected. Latency grows with the rate for the same
+ * requests, so the search assumes the SLOs hold below the answer. */
+int srv_max_rate(const srv_config *c, const srv_traffic *t, const srv_slo *slo, int nslo, double rel_tol,
+                 srv_rate_search *out, kv_err *err);
+
 #endif
