@@ -309,3 +309,65 @@ Test(serve_cli, bad_input_one_line)
         cr_assert_str_eq(r.out, "");
     }
 }
+
+Test(serve_plan, slo_parse)
+{
+    srv_slo s[SRV_MAX_SLO];
+    int n;
+    kv_err err = {""};
+    cr_assert_eq(srv_slo_parse("ttft_p95=2,tpot_p99=0.05,e2e_mean=30", s, SRV_MAX_SLO, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert(s[0].metric == SRV_SLO_TTFT && s[0].pct == 95.0 && s[0].limit_s == 2.0);
+    cr_assert(s[1].metric == SRV_SLO_TPOT && s[1].pct == 99.0 && s[1].limit_s == 0.05);
+    cr_assert(s[2].metric == SRV_SLO_E2E && s[2].pct < 0.0 && s[2].limit_s == 30.0);
+    const char *bad[] = {"ttft=2", "foo_p95=1", "ttft_p95=-1", "ttft_q95=1", "ttft_p101=1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_neq(srv_slo_parse(bad[i], s, SRV_MAX_SLO, &n, &err), 0, "'%s' accepted", bad[i]);
+}
+
+/* The rate found meets the SLO; 3% more (past the 1% bisection bracket) does not. */
+Test(serve_plan, max_rate_is_the_boundary)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    static srv_len pl, ol;
+    kv_err err = {""};
+    cr_assert_eq(srv_len_parse("p", "lognormal:2000:0.5", &pl, &err), 0);
+    cr_assert_eq(srv_len_parse("o", "uniform:100:300", &ol, &err), 0);
+    srv_traffic t = {1.0, SRV_ARRIVAL_POISSON, 1.0, &pl, &ol, 400, 2, M.max_position_embeddings};
+    srv_slo slo[1];
+    int n;
+    cr_assert_eq(srv_slo_parse("ttft_p95=0.5", slo, 1, &n, &err), 0);
+    srv_rate_search s;
+    cr_assert_eq(srv_max_rate(&c, &t, slo, 1, 0.01, &s, &err), 0, "%s", err.msg);
+    cr_assert_gt(s.rate, 0.0);
+    cr_assert_leq(s.values[0], 0.5);
+    double v[2];
+    for (int k = 0; k < 2; k++) {
+        srv_traffic x = t;
+        x.rate = s.rate * (k == 0 ? 1.0 : 1.03);
+        srv_workload w;
+        srv_result r;
+        cr_assert_eq(srv_workload_generate(&x, &w, &err), 0);
+        cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+        double sc[400];
+        v[k] = srv_percentile(r.ttft_s, r.n, 95, sc);
+        srv_result_free(&r);
+        srv_workload_free(&w);
+    }
+    cr_assert_float_eq(v[0], s.values[0], 1e-12, "the search's figure is a rerun's");
+    cr_assert_gt(v[1], 0.5, "ttft p95 %g at 1.03 x %g req/s still meets 0.5 s", v[1], s.rate);
+}
+
+Test(serve_cli, plan_slo_table)
+{
+    static cli_result r;
+    cli_run(&r, "plan --slo ttft_p95=1,tpot_p95=0.05 --rate 20 --method full,rocketkv --budget 256 "
+                "--prompt fixed:4096 --output fixed:100 --num-requests 100 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"method\":\"full\"") && strstr(r.out, "\"method\":\"rocketkv\"") &&
+              strstr(r.out, "\"max_rate_per_instance\":") && strstr(r.out, "\"gpus\":"), "%s", r.out);
+    cli_run(&r, "plan --slo ttft_p95 --rate 20");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(cli_one_line(r.err), "%s", r.err);
+}
