@@ -49,7 +49,8 @@ static void text_report(FILE *fp, const cli_serve_setup *s, double rate, const s
 {
     const srv_config *c = &s->cfg;
     fprintf(fp, "%s on %s, TP %d, %s, %s", s->model.name, s->hw.name, c->tp, s->engine.name, c->method);
-    if (!rkv_method_find(c->method)->traits.dense) fprintf(fp, " t=%lld", (long long)c->rq.budget);
+    const rkv_method_type *mt = rkv_method_find(c->method);
+    if (mt && !mt->traits.dense) fprintf(fp, " t=%lld", (long long)c->rq.budget);
     fprintf(fp, "; max_num_seqs %lld, max_batched_tokens %lld; KV pool %.2f GB per rank (%lld blocks of %lld tokens)\n",
             (long long)c->max_num_seqs, (long long)c->max_batched_tokens, c->pool_bytes / 1e9,
             (long long)r->pool_blocks, (long long)c->block_tokens);

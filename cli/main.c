@@ -15,7 +15,7 @@ static const cli_command commands[] = {
     {"plan", "capacity planner: max batch, max context, GPUs for a target throughput", cmd_plan},
     {"sweep", "models x GPUs x methods x budgets x contexts x batches to CSV (shards, resume, merge)", cmd_sweep},
     {"report", "plots (gnuplot) and a README from a sweep CSV", cmd_report},
-    {"golden", "write one decode step's reference tensors (.npy + manifest) for checking a kernel", cmd_golden},
+    {"golden", "write the reference's tensors of several decode steps (.npy + manifest) for checking a kernel", cmd_golden},
     {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
     {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
     {"replay", "replay a trace on the GPU with the CUDA kernels (runs build/kvsim-cuda; make replay-build)", cmd_replay},

@@ -257,6 +257,8 @@ const char *rkv_read_layout_name(rkv_read_layout l);
 
 /* Resolve: finds the method by name and calls its resolve. */
 int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p, kv_err *err);
+/* Writes p as one JSON object (TensorRT-LLM's names). */
+void rkv_params_json(kv_json *j, const rkv_params *p);
 /* Tokens in the method's cache (per KV head) at decode step `step`, single turn. */
 int64_t rkv_cache_tokens(const rkv_params *p, int64_t step);
 

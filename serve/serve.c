@@ -78,9 +78,9 @@ int srv_pool_bytes(const srv_config *c, const eng_engine *e, double mem_fraction
     const mdl_model *m = c->model;
     eng_pool_in in;
     memset(&in, 0, sizeof in);
-    /* the device as hwmodels/ states it: capacity, and what a CUDA context leaves */
-    in.device_total_bytes = (double)c->hw->hbm_capacity_bytes;
-    in.context_bytes = (double)(c->hw->hbm_capacity_bytes - c->hw->usable_capacity_bytes);
+    /* the device as CUDA reports it, and what its context takes (hwmodels/) */
+    in.device_total_bytes = (double)c->hw->device_total_bytes;
+    in.context_bytes = (double)c->hw->context_bytes;
     in.weights_bytes = s.weights_bytes;
     in.kv_bytes_per_token = srv_token_bytes(c);
     /* a token's live activations at a layer's widest point: residual, normed

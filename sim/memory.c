@@ -11,7 +11,7 @@
  * workspace, CUDA graphs) + 0.5e9 for NCCL when N > 1 — assumptions, on top
  * of usable_capacity_bytes (which already excludes the CUDA context).
  *
- * gpt-fast (the paper's harness, notes/rocketkv.md §6): max_seq_length =
+ * gpt-fast (the paper's harness: github.com/NVlabs/RocketKV gpt-fast/): max_seq_length =
  * S + new rounded up to 8; a (max_seq, max_seq) bool causal mask; the dense
  * K/V cache sized max_seq; the prefill K/V buffer of a compressing method
  * freed after prefill; peak_bytes is torch.cuda.max_memory_allocated after

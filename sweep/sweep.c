@@ -7,7 +7,7 @@
  * (method, budget) — `full` appears once, without a budget. */
 #define _POSIX_C_SOURCE 200809L
 #include "swp.h"
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +30,7 @@ struct swp_sweep {
     char hw_hash[SWP_MAX_AXIS][65];
     char spec_hash[65];
     rkv_workload wl;
-    kvd_file *dump;                        /* real Q/K/V (workload kvdump: or gguf:) */
+    llm_kvd_file *dump;                        /* real Q/K/V (workload kvdump: or gguf:) */
     char wl_hash[65];
     int layers[1024], nlayers;             /* fidelity layers (0: all) */
     int ncombo;
@@ -43,14 +43,13 @@ struct swp_sweep {
 };
 
 int64_t swp_sweep_points(const swp_sweep *w) { return w->npoints; }
-const char *swp_sweep_id(const swp_sweep *w) { return w->id; }
 
 void swp_sweep_free(swp_sweep *w)
 {
     if (!w) return;
     free(w->fid_have);
     free(w->fid_val);
-    kvd_free(w->dump);
+    llm_kvd_free(w->dump);
     free(w);
 }
 
@@ -67,7 +66,7 @@ static int real_workload(swp_sweep *w, kv_err *err)
     }
     if (!strncmp(s->workload, "kvdump:", 7)) {
         const char *path = s->workload + 7;
-        if (kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
+        if (llm_kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
             return -1;
     } else {
         char gguf[600] = "", text[600] = "", item[600];
@@ -88,10 +87,10 @@ static int real_workload(swp_sweep *w, kv_err *err)
         if (!gguf[0] || !text[0])
             return kv_errf(err, "workload '%s': both gguf:MODEL.gguf and text:FILE are needed", s->workload);
         if (swp_sha256_file(text, w->wl_hash, err) != 0 ||
-            kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
+            llm_kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
             return -1;
     }
-    const kvd_info *in = &w->dump->info;
+    const llm_kvd_info *in = &w->dump->info;
     if (in->n_tokens < need)
         return kv_errf(err, "workload '%s': %lld tokens, but fidelity needs %lld (context + steps)", s->workload,
                        (long long)in->n_tokens, (long long)need);
@@ -104,7 +103,7 @@ static int real_workload(swp_sweep *w, kv_err *err)
     }
     snprintf(w->wl.generator, sizeof w->wl.generator, "kvdump");
     snprintf(w->wl.path, sizeof w->wl.path, "%s", in->source);
-    kvd_source(w->dump, &w->wl.real);
+    llm_kvd_source(w->dump, &w->wl.real);
     return 0;
 }
 
