@@ -221,8 +221,8 @@ int cmd_serve(int argc, char **argv)
     int nr = 0;
     out_mode om;
     memset(&om, 0, sizeof om);
-    int rc = parse_all(&o, &s, rates, &nr, &om);
     const char *out = cli_opt_str(&o, "out", NULL);
+    int rc = parse_all(&o, &s, rates, &nr, &om);
     if (rc != CLI_OK) {
         cli_serve_setup_free(&s);
         return rc;

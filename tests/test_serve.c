@@ -371,3 +371,35 @@ Test(serve_cli, plan_slo_table)
     cr_assert_eq(r.rc, 2);
     cr_assert(cli_one_line(r.err), "%s", r.err);
 }
+
+Test(serve_cli, report_draws_latency_and_occupancy)
+{
+    static cli_result r;
+    cli_run(&r, "serve --rate 2,6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --csv --out "
+                "/tmp/kvsim-serve-rates.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "serve --rate 6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --timeline "
+                "/tmp/kvsim-serve-tl.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "report --serve /tmp/kvsim-serve-rates.csv --timeline /tmp/kvsim-serve-tl.csv --out /tmp/kvsim-serve-rep");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    const char *files[] = {"README.md", "ttft_vs_rate.png", "tpot_vs_rate.svg", "occupancy.png", "occupancy.gp"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "/tmp/kvsim-serve-rep/%s", files[i]);
+        FILE *f = fopen(p, "rb");
+        cr_assert(f, "%s missing", p);
+        fclose(f);
+    }
+    /* the timeline has one row per engine step: a header and as many rows as the run's steps */
+    FILE *f = fopen("/tmp/kvsim-serve-tl.csv", "r");
+    int lines = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;) lines += ch == '\n';
+    fclose(f);
+    cr_assert_gt(lines, 100, "%d timeline rows", lines);
+    cli_run(&r, "report --serve /tmp/kvsim-serve-tl.csv --out /tmp/kvsim-serve-rep");
+    cr_assert_eq(r.rc, 1, "a timeline is not a rate sweep: %s", r.err);
+    cr_assert(cli_one_line(r.err), "%s", r.err);
+    remove("/tmp/kvsim-serve-rates.csv");
+    remove("/tmp/kvsim-serve-tl.csv");
+}
