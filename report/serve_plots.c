@@ -4,6 +4,7 @@
  * KV-pool occupancy and running sequences over time from a `kvsim serve
  * --timeline` file; README.md, NAME.dat, NAME.gp, PNG and SVG as the sweep
  * report writes them. */
+#include "rkv.h"
 #include "rpt.h"
 
 #include <errno.h>
@@ -128,8 +129,10 @@ static int latency_plots(const rpt_serve_opts *o, const char *gp, const char *te
     for (int i = 0; i < c.nrows; i++) {
         if (done[i]) continue;
         char **a = c.cell + (size_t)i * MAXCOL, label[256];
-        snprintf(label, sizeof label, "%s TP%s %s%s%s", a[k[0]], a[k[1]], a[k[2]], strcmp(a[k[2]], "full") ? " t=" : "",
-                 strcmp(a[k[2]], "full") ? a[k[3]] : "");
+        const rkv_method_type *mt = rkv_method_find(a[k[2]]);
+        const int dense = mt && mt->traits.dense; /* the budget means nothing to a dense method */
+        snprintf(label, sizeof label, "%s TP%s %s%s%s", a[k[0]], a[k[1]], a[k[2]], dense ? "" : " t=",
+                 dense ? "" : a[k[3]]);
         fprintf(dat, "%s# %s\n# rate_per_s ttft_p50_s ttft_p95_s tpot_p50_s tpot_p95_s\n", blocks ? "\n\n" : "", label);
         for (int j = i; j < c.nrows; j++) {
             char **b = c.cell + (size_t)j * MAXCOL;
