@@ -67,6 +67,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_plan_slo(int argc, char **argv); /* kvsim plan --slo (cmd_plan.c hands over) */
 int cmd_sweep(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_golden(int argc, char **argv);

@@ -27,7 +27,9 @@ static void help(void)
            "harness; --mem-fraction F its memory fraction; --weight-dtype T the weights' type (bf16).\n"
            "Method `full` ignores the budget and is listed once. Figures come from kvsim predict's model\n"
            "(sim/README.md). Defaults: --hw h100-sxm --context 32K --method rocketkv,full --budget 1024\n"
-           "--tp 1 --new 50.\n");
+           "--tp 1 --new 50.\n"
+           "With --slo (kvsim plan --slo ttft_p95=2,tpot_p95=0.05 --rate R --help): the largest request rate\n"
+           "per instance within latency SLOs from the serving simulator, and GPUs for R.\n");
 }
 
 static int split_list(const char *s, char out[][64], int max)
@@ -141,6 +143,9 @@ static void print_table(const row_t *rows, int n, int slo, int target)
 
 int cmd_plan(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* planning under latency SLOs: the serving simulator (cmd_plan_slo.c) */
+        if (!strcmp(argv[i], "--slo") || !strncmp(argv[i], "--slo=", 6))
+            return cmd_plan_slo(argc, argv);
     static const char *const flags[] = {"json", "csv", "help", NULL};
     cli_opts o;
     if (cli_opts_parse(&o, "kvsim plan", argc, argv, flags) != 0)
