@@ -67,12 +67,14 @@ int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_plan_slo(int argc, char **argv); /* kvsim plan --slo (cmd_plan.c hands over) */
 int cmd_sweep(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_check_published(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

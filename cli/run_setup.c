@@ -204,6 +204,12 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
                       (long long)s->cfg.steps);
             return CLI_USAGE;
         }
+        if (s->wl.nturns == 0 && s->cfg.steps > rkv_params_decode_steps(&s->cfg.sets[0])) {
+            cli_error(o->prog, "--steps %lld: the model's max length %lld leaves %lld decode positions after a "
+                      "%lld-token prompt", (long long)s->cfg.steps, (long long)s->cfg.sets[0].S_total,
+                      (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
+            return CLI_USAGE;
+        }
         int64_t lay[1024];
         const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;

@@ -201,6 +201,11 @@ int64_t rkv_cache_tokens(const rkv_params *p, int64_t step)
     return c;
 }
 
+int64_t rkv_params_decode_steps(const rkv_params *p)
+{
+    return p->S_total - p->S;
+}
+
 size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens)
 {
     /* the largest of: attention over everything (+ probabilities, + a top-k

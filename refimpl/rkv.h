@@ -275,6 +275,10 @@ int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p,
 void rkv_params_json(kv_json *j, const rkv_params *p);
 /* Tokens in the method's cache (per KV head) at decode step `step`, single turn. */
 int64_t rkv_cache_tokens(const rkv_params *p, int64_t step);
+/* Decode steps the model's range leaves after the prompt: S' − S, where S' =
+ * min(S + max_new, max length). Step k decodes position S + k, so steps at or
+ * past S' − S would be past the model's range: rkv_run refuses them. */
+int64_t rkv_params_decode_steps(const rkv_params *p);
 
 /* Scratch sizes (bytes) for prefill/step of one (layer, KV head). */
 size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens);

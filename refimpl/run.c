@@ -370,6 +370,16 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
     rs.nsteps = total_steps(cfg);
     if (rs.nsteps < 1)
         return kv_errf(err, "run: at least one decode step is needed");
+    /* A single turn decodes positions S .. S + steps − 1; each must lie below
+     * S' = min(S + max_new, the model's max length) (docs/algorithm.md, the
+     * prompt-budget rule). Multi-turn workloads are bounded by their turns. */
+    for (int i = 0; i < cfg->nsets && cfg->wl->nturns == 0; i++)
+        if (cfg->steps > rkv_params_decode_steps(&cfg->sets[i]))
+            return kv_errf(err, "run: decode step %lld would be at position %lld, past S' = %lld (min(S + max_new, "
+                           "the model's max length)); at most %lld steps after a %lld-token prompt",
+                           (long long)(cfg->steps - 1), (long long)(cfg->sets[i].S + cfg->steps - 1),
+                           (long long)cfg->sets[i].S_total, (long long)rkv_params_decode_steps(&cfg->sets[i]),
+                           (long long)cfg->sets[i].S);
     if (rs.ntok > INT32_MAX)
         return kv_errf(err, "run: %lld tokens exceed the 2^31 positions the reference indexes", (long long)rs.ntok);
     int *all = NULL;

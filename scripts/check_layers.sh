@@ -22,11 +22,12 @@ allowed() {
     sweep)    echo "common models hwmodels engines refimpl llm traces sim" ;;
     report)   echo "common models hwmodels refimpl llm traces sim sweep" ;;
     cuda)     echo "common models hwmodels refimpl traces sim" ;;
+    capi)     echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
     cli)      echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
     tests)    echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
     esac
 }
-FOLDERS="common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden cli tests"
+FOLDERS="common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden capi cli tests"
 
 owner() { # header basename -> owning folder, or nothing (system / same-folder-only names)
     for d in $FOLDERS; do
@@ -54,7 +55,7 @@ done
 methods='full|exact-topk|streaming|snapkv|snapkv-gqa|quest|sparq|hsa|rocketkv|rocketkv-mt'
 hits=$(grep -nE "str(n)?cmp\([^;]*\"($methods)\"" common/*.[ch] models/*.[ch] hwmodels/*.[ch] refimpl/*.[ch] \
        llm/*.[ch] traces/*.[ch] sim/*.[ch] sweep/*.[ch] report/*.[ch] cuda/*_host.c cli/*.[ch] \
-       engines/*.[ch] serve/*.[ch] golden/*.[ch] 2>/dev/null |
+       engines/*.[ch] serve/*.[ch] golden/*.[ch] capi/*.[ch] 2>/dev/null |
        grep -v '^refimpl/method_' || true)
 if [ -n "$hits" ]; then
     echo "check_layers: method names compared outside refimpl/method_*.c (use the method's traits):" >&2

@@ -16,5 +16,8 @@ void sim_memory_json(kv_json *j, const sim_memory *m)
     kv_json_key(j, "peak_bytes"); kv_json_num(j, m->peak_bytes);
     kv_json_key(j, "capacity_bytes"); kv_json_num(j, m->capacity_bytes);
     kv_json_key(j, "fits"); kv_json_bool(j, m->fits);
+    kv_json_key(j, "kv_pool_bytes"); kv_json_num(j, m->kv_pool_bytes);
+    kv_json_key(j, "kv_cache_tokens"); kv_json_int(j, m->kv_cache_tokens);
+    kv_json_key(j, "max_concurrency"); kv_json_num(j, m->max_concurrency);
     kv_json_obj_end(j);
 }
