@@ -122,13 +122,18 @@ static int parse(cli_opts *o, cli_serve_setup *st, plan_args *a)
         return rc;
     a->nh = split_list(cli_opt_str(o, "hw", "h100-sxm"), a->hws, MAXL);
     a->nm = split_list(cli_opt_str(o, "method", "full,rocketkv"), a->methods, MAXL);
+    a->nt = cli_opt_i64_list(o, "tp", "1", 1, 1024, 0, a->tps, MAXL);
+    if (a->nt < 0) return CLI_USAGE;
     a->json = cli_opt_flag(o, "json");
-    if (a->nh < 1 || a->nm < 1) {
-        cli_error(o->prog, "--hw and --method take comma lists of at most %d names", MAXL);
+    if (a->nh < 1 || a->nm < 1 || a->nt < 1) {
+        cli_error(o->prog, "--hw, --method and --tp take comma lists of at most %d items", MAXL);
         return CLI_USAGE;
     }
-    if ((a->nt = cli_opt_i64_list(o, "tp", "1", 1, 1024, 0, a->tps, MAXL)) < 1)
-        return CLI_USAGE;
+    for (int i = 0; i < a->nt; i++)
+        if (a->tps[i] < 1 || a->tps[i] > 1024) {
+            cli_error(o->prog, "--tp must be in 1..1024, got %lld", (long long)a->tps[i]);
+            return CLI_USAGE;
+        }
     for (int i = 0; i < a->nm; i++)
         if (!rkv_method_get(a->methods[i], &err)) {
             cli_error(o->prog, "--method: %s", err.msg);
