@@ -363,7 +363,36 @@ void rkv_fidelity_free(rkv_fidelity *fid)
 /* OpenBLAS runs single-threaded inside our workers: threads belong to pairs. */
 void openblas_set_num_threads(int n);
 
-int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
+/* Worker threads over the (layer, KV head) pairs (the calling thread does
+ * them when none starts), progress reported about every 0.25 s. */
+static void run_workers(run_shared *rs, const rkv_run_cfg *cfg)
+{
+    openblas_set_num_threads(1);
+    int nt = cfg->threads > 0 ? cfg->threads : 1;
+    const long npairs = (long)rs->nl * rs->Hkv;
+    if (nt > npairs) nt = (int)npairs;
+    pthread_t th[RKV_MAX_THREADS];
+    if (nt > RKV_MAX_THREADS) nt = RKV_MAX_THREADS;
+    int started = 0;
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&th[i], NULL, worker_main, rs) == 0)
+            started++;
+    if (started == 0)
+        worker_main(rs);
+    while (cfg->on_progress && started > 0) {
+        long done = atomic_load(&rs->done);
+        cfg->on_progress(cfg->ctx, done, npairs);
+        if (done >= npairs || atomic_load(&rs->failed))
+            break;
+        struct timespec ts = {0, 250000000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* The sets against the model and each other (shape, one KV dtype, limits). */
+static int check_sets(const rkv_run_cfg *cfg, kv_err *err)
 {
     const mdl_model *m = cfg->model;
     if (cfg->nsets < 1 || cfg->nsets > RKV_MAX_SETS)
@@ -376,8 +405,15 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
         if (cfg->sets[s].kv_dtype != cfg->sets[0].kv_dtype)
             return kv_errf(err, "run: all parameter sets must share one KV dtype");
     }
-    if (rkv_check_shape("run", m->head_dim, G, err) != 0)
+    return rkv_check_shape("run", m->head_dim, G, err);
+}
+
+int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
+{
+    const mdl_model *m = cfg->model;
+    if (check_sets(cfg, err) != 0)
         return -1;
+    const int G = mdl_group_size(m);
     run_shared rs;
     memset(&rs, 0, sizeof rs);
     rs.cfg = cfg;
@@ -427,28 +463,7 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
     atomic_init(&rs.done, 0);
     atomic_init(&rs.failed, 0);
     pthread_mutex_init(&rs.mu, NULL);
-    openblas_set_num_threads(1);
-    int nt = cfg->threads > 0 ? cfg->threads : 1;
-    const long npairs = (long)rs.nl * rs.Hkv;
-    if (nt > npairs) nt = (int)npairs;
-    pthread_t th[RKV_MAX_THREADS];
-    if (nt > RKV_MAX_THREADS) nt = RKV_MAX_THREADS;
-    int started = 0;
-    for (int i = 0; i < nt; i++)
-        if (pthread_create(&th[i], NULL, worker_main, &rs) == 0)
-            started++;
-    if (started == 0)
-        worker_main(&rs);
-    while (cfg->on_progress && started > 0) {
-        long done = atomic_load(&rs.done);
-        cfg->on_progress(cfg->ctx, done, npairs);
-        if (done >= npairs || atomic_load(&rs.failed))
-            break;
-        struct timespec ts = {0, 250000000};
-        nanosleep(&ts, NULL);
-    }
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    run_workers(&rs, cfg);
     pthread_mutex_destroy(&rs.mu);
     int rc = 0;
     if (atomic_load(&rs.failed)) {
