@@ -436,17 +436,17 @@ int cmd_golden(int argc, char **argv)
     }
     const char *out = cli_opt_str(&o, "out", NULL);
     int64_t layer, kvh, seed;
-    if (cli_opt_i64(&o, "layer", 0, &layer) || cli_opt_i64(&o, "kv-head", 0, &kvh) ||
-        cli_opt_i64(&o, "seed", 1, &seed))
+    if (cli_out_check(&o, "out", out, 1) != 0)
         return CLI_USAGE;
     static cli_run_setup s;
     int rc = cli_run_setup_parse(&o, &s, 0);
     if (rc != CLI_OK)
         return rc;
-    if (!out) {
-        cli_error(o.prog, "--out DIR is required");
+    /* the layer and KV head within the model just loaded */
+    if (cli_opt_i64_in(&o, "layer", 0, 0, s.model.num_hidden_layers - 1, &layer) ||
+        cli_opt_i64_in(&o, "kv-head", 0, 0, s.model.num_key_value_heads - 1, &kvh) ||
+        cli_opt_i64_in(&o, "seed", 1, 0, INT64_MAX, &seed))
         return CLI_USAGE;
-    }
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;

@@ -137,28 +137,25 @@ int cmd_plan(int argc, char **argv)
     const char *cl = cli_opt_str(&o, "context", "32K"), *bl = cli_opt_str(&o, "budget", "1024");
     const char *tl = cli_opt_str(&o, "tp", "1");
     int nh = split_list(hl, hws, MAXL), nm = split_list(ml, methods, MAXL);
-    int nc = cli_parse_i64_list(cl, ctx, MAXL), nb = cli_parse_i64_list(bl, budgets, MAXL);
-    int nt = cli_parse_i64_list(tl, tps, MAXL);
-    if (nh < 1 || nm < 1 || nc < 1 || nb < 1 || nt < 1) {
-        cli_error(o.prog, "--hw, --method, --context, --budget and --tp take comma lists of at most %d items", MAXL);
+    if (nh < 1 || nm < 1) {
+        cli_error(o.prog, "--hw and --method take comma lists of at most %d names", MAXL);
         return CLI_USAGE;
     }
-    for (int i = 0; i < nt; i++)
-        if (tps[i] < 1 || tps[i] > 1024) {
-            cli_error(o.prog, "--tp must be in 1..1024, got %lld", (long long)tps[i]);
-            return CLI_USAGE;
-        }
+    /* contexts are checked against the model by sim_plan (rkv_check_request) */
+    int nc = cli_parse_i64_list_in(&o, "context", cl, 1, INT32_MAX, ctx, MAXL);
+    int nb = nc < 1 ? -1 : cli_parse_i64_list_in(&o, "budget", bl, 1, INT32_MAX, budgets, MAXL);
+    int nt = nb < 1 ? -1 : cli_parse_i64_list_in(&o, "tp", tl, 1, 1024, tps, MAXL);
+    if (nt < 1)
+        return CLI_USAGE;
     sim_plan_in in;
     memset(&in, 0, sizeof in);
     int64_t newt, maxb;
-    if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK || cli_opt_f64(&o, "tpot-slo", 0, &in.tpot_slo_s) ||
-        cli_opt_f64(&o, "target-tokens-per-s", 0, &in.target_tokens_per_s) || cli_opt_i64(&o, "new", 50, &newt) ||
-        cli_opt_i64(&o, "max-batch", 4096, &maxb))
+    /* 0 turns the SLO and the target off; --new is checked against the model by sim_plan */
+    if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK ||
+        cli_opt_f64_in(&o, "tpot-slo", 0, 0, 3600, &in.tpot_slo_s) ||
+        cli_opt_f64_in(&o, "target-tokens-per-s", 0, 0, 1e12, &in.target_tokens_per_s) ||
+        cli_opt_i64_in(&o, "new", 50, 0, INT32_MAX, &newt) || cli_opt_i64_in(&o, "max-batch", 4096, 1, 1 << 20, &maxb))
         return CLI_USAGE;
-    if (in.tpot_slo_s < 0 || in.target_tokens_per_s < 0 || maxb < 1) {
-        cli_error(o.prog, "--tpot-slo and --target-tokens-per-s must be >= 0, --max-batch >= 1");
-        return CLI_USAGE;
-    }
     const char *dt = cli_opt_str(&o, "dtype", "bf16");
     static mdl_model model;
     kv_err err;
