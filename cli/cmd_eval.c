@@ -269,7 +269,7 @@ int cmd_eval(int argc, char **argv)
     static eval_set sets[MAX_SETS];
     static eval_set full;
     memset(&full, 0, sizeof full);
-    snprintf(full.method, sizeof full.method, "full");
+    snprintf(full.method, sizeof full.method, "%s", rkv_method_baseline()->name);
     int ns = 0;
     for (const char *p = ml; *p;) {
         const char *c = strchr(p, ',');
@@ -278,7 +278,10 @@ int cmd_eval(int argc, char **argv)
         char name[32];
         memcpy(name, p, n);
         name[n] = '\0';
-        if (strcmp(name, "full") != 0)
+        kv_err merr;
+        const rkv_method_type *mt = rkv_method_get(name, &merr);
+        if (!mt) { cli_error(o.prog, "--method: %s", merr.msg); return CLI_USAGE; }
+        if (!mt->traits.dense) /* the dense baseline always runs, as the reference */
             for (int b = 0; b < nb; b++) {
                 if (ns >= MAX_SETS) { cli_error(o.prog, "at most %d method x budget runs", MAX_SETS); return CLI_USAGE; }
                 memset(&sets[ns], 0, sizeof sets[ns]);

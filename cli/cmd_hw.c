@@ -28,14 +28,22 @@ static void json_hw(kv_json *j, const hw_model *h)
     kv_json_key(j, "path"); kv_json_str(j, h->path);
     kv_json_key(j, "vendor_name"); kv_json_str(j, h->vendor_name);
     kv_json_key(j, "hbm_capacity_bytes"); kv_json_int(j, h->hbm_capacity_bytes);
+    kv_json_key(j, "device_total_bytes"); kv_json_int(j, h->device_total_bytes);
+    kv_json_key(j, "context_bytes"); kv_json_int(j, h->context_bytes);
     kv_json_key(j, "usable_capacity_bytes"); kv_json_int(j, h->usable_capacity_bytes);
     kv_json_key(j, "hbm_bandwidth_bytes_per_s"); kv_json_num(j, h->hbm_bandwidth_bytes_per_s);
     kv_json_key(j, "l2_bytes"); kv_json_int(j, h->l2_bytes);
     kv_json_key(j, "bf16_dense_flops"); kv_json_num(j, h->bf16_dense_flops);
     kv_json_key(j, "fp8_dense_flops"); kv_json_num(j, h->fp8_dense_flops);
+    kv_json_key(j, "int8_dense_ops"); kv_json_num(j, h->int8_dense_ops);
+    kv_json_key(j, "fp4_dense_flops"); kv_json_num(j, h->fp4_dense_flops);
     kv_json_key(j, "fp32_flops"); kv_json_num(j, h->fp32_flops);
     kv_json_key(j, "sm_count"); kv_json_int(j, h->sm_count);
+    kv_json_key(j, "interconnect"); kv_json_str(j, h->interconnect);
     kv_json_key(j, "nvlink_bytes_per_s"); kv_json_num(j, h->nvlink_bytes_per_s);
+    kv_json_key(j, "pcie_bytes_per_s"); kv_json_num(j, h->pcie_bytes_per_s);
+    kv_json_key(j, "link_latency_s"); kv_json_num(j, h->link_latency_s);
+    kv_json_key(j, "dram_latency_s"); kv_json_num(j, h->dram_latency_s);
     kv_json_key(j, "price_per_hour_usd"); kv_json_num(j, h->price_per_hour_usd);
     kv_json_key(j, "stream_read_efficiency"); kv_json_num(j, h->stream_read_efficiency);
     kv_json_key(j, "gather_efficiency");
@@ -99,17 +107,27 @@ static void print_hw(const hw_model *h)
     printf("vendor_name                %s\n", h->vendor_name);
     printf("hbm_capacity_bytes         %lld (%.1f GB)\n", (long long)h->hbm_capacity_bytes,
            (double)h->hbm_capacity_bytes / 1e9);
-    printf("usable_capacity_bytes      %lld (%.2f GB)\n", (long long)h->usable_capacity_bytes,
-           (double)h->usable_capacity_bytes / 1e9);
+    printf("device_total_bytes         %lld (%.2f GiB, as the device reports it)\n", (long long)h->device_total_bytes,
+           (double)h->device_total_bytes / 1073741824.0);
+    printf("context_bytes              %lld (%.2f GiB)\n", (long long)h->context_bytes,
+           (double)h->context_bytes / 1073741824.0);
+    printf("usable_capacity_bytes      %lld (%.2f GiB)\n", (long long)h->usable_capacity_bytes,
+           (double)h->usable_capacity_bytes / 1073741824.0);
     printf("hbm_bandwidth_bytes_per_s  %.6g (%.3f TB/s)\n", h->hbm_bandwidth_bytes_per_s,
            h->hbm_bandwidth_bytes_per_s / 1e12);
     printf("l2_bytes                   %lld (%.1f MiB)\n", (long long)h->l2_bytes, (double)h->l2_bytes / 1048576.0);
     printf("bf16_dense_flops           %.6g (%.1f TFLOP/s)\n", h->bf16_dense_flops, h->bf16_dense_flops / 1e12);
     printf("fp8_dense_flops            %.6g (%.1f TFLOP/s)\n", h->fp8_dense_flops, h->fp8_dense_flops / 1e12);
+    printf("int8_dense_ops             %.6g (%.1f TOP/s)\n", h->int8_dense_ops, h->int8_dense_ops / 1e12);
+    printf("fp4_dense_flops            %.6g (%.1f TFLOP/s)\n", h->fp4_dense_flops, h->fp4_dense_flops / 1e12);
     printf("fp32_flops                 %.6g (%.1f TFLOP/s)\n", h->fp32_flops, h->fp32_flops / 1e12);
     printf("sm_count                   %d\n", h->sm_count);
+    printf("interconnect               %s\n", h->interconnect);
     printf("nvlink_bytes_per_s         %.6g (%.0f GB/s per direction)\n", h->nvlink_bytes_per_s,
            h->nvlink_bytes_per_s / 1e9);
+    printf("pcie_bytes_per_s           %.6g (%.0f GB/s per direction)\n", h->pcie_bytes_per_s, h->pcie_bytes_per_s / 1e9);
+    printf("link_latency_s             %.3g\n", h->link_latency_s);
+    printf("dram_latency_s             %.3g\n", h->dram_latency_s);
     if (h->price_per_hour_usd > 0)
         printf("price_per_hour_usd         %.2f\n", h->price_per_hour_usd);
     else

@@ -1,7 +1,7 @@
 /* cmd_kvdump.c — `kvsim kvdump`: capture a GGUF model's real post-RoPE
- * Q/K/V over a text into a KV dump (models/KVDUMP.md), or describe one. */
+ * Q/K/V over a text into a KV dump (llm/KVDUMP.md), or describe one. */
 #include "cli.h"
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 #include <string.h>
 
@@ -41,25 +41,25 @@ int cmd_kvdump(int argc, char **argv)
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
     kv_err err;
-    kvd_file *f = NULL;
+    llm_kvd_file *f = NULL;
     if (seal) {
-        if (kvd_seal(seal, &err) != 0) {
+        if (llm_kvd_seal(seal, &err) != 0) {
             cli_error(o.prog, "%s", err.msg);
             return CLI_FAIL;
         }
         info = seal;
     }
     if (info) {
-        if (kvd_open(info, &f, &err) != 0) {
+        if (llm_kvd_open(info, &f, &err) != 0) {
             cli_error(o.prog, "%s", err.msg);
             return CLI_FAIL;
         }
-        const kvd_info *in = &f->info;
+        const llm_kvd_info *in = &f->info;
         printf("%s: KV dump v%d, %s, %d layers, %d query / %d KV heads, d = %d, %lld tokens, rope_theta %g\n"
                "  model:  %s\n  source: %s\n  checksum ok, %zu bytes\n",
-               info, KVD_VERSION, rkv_dtype_name(in->dtype), in->n_layer, in->n_head, in->n_kv_head, in->head_dim,
+               info, LLM_KVD_VERSION, rkv_dtype_name(in->dtype), in->n_layer, in->n_head, in->n_kv_head, in->head_dim,
                (long long)in->n_tokens, in->rope_theta, in->model, in->source, f->size);
-        kvd_free(f);
+        llm_kvd_free(f);
         return CLI_OK;
     }
     rkv_dtype dt;
@@ -74,12 +74,12 @@ int cmd_kvdump(int argc, char **argv)
     if (cli_in_check(&o, "gguf", gguf, 0) != 0 || cli_in_check(&o, "text", text, 0) != 0 ||
         cli_out_check(&o, "out", out, 0) != 0)
         return CLI_USAGE;
-    if (kvd_capture(gguf, text, offset, tokens, dt, &f, &err) != 0 || kvd_write(f, out, &err) != 0) {
+    if (llm_kvd_capture(gguf, text, offset, tokens, dt, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
-        kvd_free(f);
+        llm_kvd_free(f);
         return CLI_FAIL;
     }
     printf("%s: %lld tokens, %zu bytes (%s)\n", out, (long long)tokens, f->size, f->info.source);
-    kvd_free(f);
+    llm_kvd_free(f);
     return CLI_OK;
 }

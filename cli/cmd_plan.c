@@ -43,6 +43,7 @@ static int split_list(const char *s, char out[][64], int max)
 
 typedef struct {
     const char *hw, *method;
+    int dense;  /* the method's traits.dense: the budget does not apply */
     int tp;
     int64_t budget, context;
     sim_plan_row r;
@@ -60,7 +61,7 @@ static void print_json(const row_t *rows, int n)
         kv_json_key(&j, "tp"); kv_json_int(&j, w->tp);
         kv_json_key(&j, "method"); kv_json_str(&j, w->method);
         kv_json_key(&j, "budget");
-        if (strcmp(w->method, "full")) kv_json_int(&j, w->budget);
+        if (!w->dense) kv_json_int(&j, w->budget);
         else kv_json_null(&j);
         kv_json_key(&j, "context"); kv_json_int(&j, w->context);
         kv_json_key(&j, "fits"); kv_json_bool(&j, w->r.fits);
@@ -88,7 +89,7 @@ static void print_csv(const row_t *rows, int n)
         const row_t *w = &rows[i];
         const sim_memory *m = &w->r.mem;
         char budget[32] = "";
-        if (strcmp(w->method, "full")) snprintf(budget, sizeof budget, "%lld", (long long)w->budget);
+        if (!w->dense) snprintf(budget, sizeof budget, "%lld", (long long)w->budget);
         printf("%s,%d,%s,%s,%lld,%d,%lld,%.6g,%.6g,%lld,%.6g,%.6g,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", w->hw,
                w->tp, w->method, budget, (long long)w->context, w->r.fits, (long long)w->r.max_batch,
                w->r.tokens_per_s, w->r.tpot_s, (long long)w->r.slo_batch, w->r.slo_tokens_per_s, w->r.slo_tpot_s,
@@ -108,7 +109,7 @@ static void print_table(const row_t *rows, int n, int slo, int target)
     for (int i = 0; i < n; i++) {
         const row_t *w = &rows[i];
         char budget[32] = "-";
-        if (strcmp(w->method, "full")) snprintf(budget, sizeof budget, "%lld", (long long)w->budget);
+        if (!w->dense) snprintf(budget, sizeof budget, "%lld", (long long)w->budget);
         printf("%-9s %3d %-11s %6s %7lld %4s %6lld %9.1f %8.3f", w->hw, w->tp, w->method, budget,
                (long long)w->context, w->r.fits ? "yes" : "NO", (long long)w->r.max_batch, w->r.tokens_per_s,
                w->r.tpot_s * 1e3);
@@ -185,6 +186,12 @@ int cmd_plan(int argc, char **argv)
     in.rq.max_new = newt;
     in.model = &model;
     in.max_batch_limit = maxb;
+    const rkv_method_type *mts[MAXL];
+    for (int i = 0; i < nm; i++)
+        if (!(mts[i] = rkv_method_get(methods[i], &err))) {
+            cli_error(o.prog, "--method: %s", err.msg);
+            return CLI_USAGE;
+        }
     static hw_model hw[MAXL];
     static row_t rows[MAXL * MAXL * 64];
     int n = 0;
@@ -197,7 +204,7 @@ int cmd_plan(int argc, char **argv)
         for (int it = 0; it < nt; it++)
             for (int im = 0; im < nm; im++)
                 for (int ib = 0; ib < nb; ib++) {
-                    if (ib > 0 && !strcmp(methods[im], "full"))
+                    if (ib > 0 && mts[im]->traits.dense)
                         continue;
                     for (int ic = 0; ic < nc; ic++) {
                         if (n >= (int)(sizeof rows / sizeof rows[0])) {
@@ -217,6 +224,7 @@ int cmd_plan(int argc, char **argv)
                         }
                         w->hw = hw[ih].name;
                         w->method = methods[im];
+                        w->dense = mts[im]->traits.dense;
                         w->tp = in.tp;
                         w->budget = budgets[ib];
                         w->context = ctx[ic];

@@ -166,7 +166,7 @@ int cmd_predict(int argc, char **argv)
         s.rq.model_max_len = s.model.max_position_embeddings;
     }
     rkv_params pf;
-    if (rkv_params_resolve("full", &s.rq, &pf, &err) != 0) {
+    if (rkv_params_resolve(rkv_method_baseline()->name, &s.rq, &pf, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         sim_trace_close(tr);
         return CLI_USAGE;

@@ -1,7 +1,7 @@
 /* run_setup.c — shared option handling of params / fidelity / trace. */
 #define _POSIX_C_SOURCE 200809L
 #include "run_setup.h"
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,7 @@ static int split_names(const char *s, char out[][32], int max)
 
 void cli_run_setup_free(cli_run_setup *s)
 {
-    kvd_free(s->dump);
+    llm_kvd_free(s->dump);
     s->dump = NULL;
 }
 
@@ -65,7 +65,7 @@ static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
         return CLI_USAGE;
     }
     if (!strncmp(spec, "kvdump:", 7)) {
-        if (kvd_open(spec + 7, &s->dump, &err) != 0) {
+        if (llm_kvd_open(spec + 7, &s->dump, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
         }
@@ -104,12 +104,12 @@ static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
         if (cli_opt_i64_in(o, "context", 32768, 1, INT32_MAX, &context) ||
             cli_opt_i64_in(o, "steps", 8, 1, INT32_MAX, &steps))
             return CLI_USAGE;
-        if (kvd_capture(gguf, text, offset, context + steps, dt, &s->dump, &err) != 0) {
+        if (llm_kvd_capture(gguf, text, offset, context + steps, dt, &s->dump, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
         }
     }
-    const kvd_info *in = &s->dump->info;
+    const llm_kvd_info *in = &s->dump->info;
     mdl_model *m = &s->model;
     memset(m, 0, sizeof *m);
     const char *sp = strchr(in->model, ' ');
@@ -206,7 +206,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         if (real) {
             snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
             snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
-            s->wl.dump = s->dump;
+            llm_kvd_source(s->dump, &s->wl.real);
         } else if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
@@ -280,31 +280,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
 
 void cli_params_json(kv_json *j, const rkv_params *p)
 {
-    kv_json_obj_begin(j);
-    kv_json_key(j, "method"); kv_json_str(j, p->method->name);
-    kv_json_key(j, "budget"); kv_json_int(j, p->budget);
-    kv_json_key(j, "context"); kv_json_int(j, p->S);
-    kv_json_key(j, "max_new"); kv_json_int(j, p->max_new);
-    kv_json_key(j, "total_tokens"); kv_json_int(j, p->S_total);
-    kv_json_key(j, "kv_dtype"); kv_json_str(j, rkv_dtype_name(p->kv_dtype));
-    kv_json_key(j, "aux_dtype"); kv_json_str(j, rkv_dtype_name(p->aux_dtype));
-    kv_json_key(j, "prompt_budget"); kv_json_int(j, p->prompt_budget);
-    kv_json_key(j, "window_size"); kv_json_int(j, p->window_size);
-    kv_json_key(j, "kernel_size"); kv_json_int(j, p->kernel_size);
-    kv_json_key(j, "page_size"); kv_json_int(j, p->page_size);
-    kv_json_key(j, "topr"); kv_json_int(j, p->topr);
-    kv_json_key(j, "topk"); kv_json_int(j, p->topk);
-    kv_json_key(j, "rho"); kv_json_num(j, p->rho);
-    kv_json_key(j, "c"); kv_json_num(j, p->c);
-    kv_json_key(j, "c2"); kv_json_num(j, p->c2);
-    kv_json_key(j, "capacity"); kv_json_int(j, p->capacity);
-    kv_json_key(j, "compression_ratio"); kv_json_num(j, p->compression_ratio);
-    kv_json_key(j, "evicts"); kv_json_bool(j, p->evicts);
-    kv_json_key(j, "granularity"); kv_json_str(j, p->granularity == RKV_GRAN_PAGE ? "page" : "token");
-    kv_json_key(j, "split"); kv_json_str(j, p->split == RKV_SPLIT_EVEN ? "even" : "default");
-    kv_json_key(j, "local_window"); kv_json_int(j, p->local_window);
-    kv_json_key(j, "skip_layers"); kv_json_int(j, p->skip_layers);
-    kv_json_obj_end(j);
+    rkv_params_json(j, p);
 }
 
 void cli_params_print(FILE *fp, const rkv_params *p)

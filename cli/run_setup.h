@@ -16,7 +16,7 @@ typedef struct {
     char methods[RKV_MAX_SETS][32];
     int64_t budgets[RKV_MAX_SETS];
     int json;
-    struct kvd_file *dump;   /* --workload gguf:... or kvdump:... (owned) */
+    struct llm_kvd_file *dump;   /* --workload gguf:... or kvdump:... (owned) */
 } cli_run_setup;
 
 /* Frees what cli_run_setup_parse allocated (the KV dump). */

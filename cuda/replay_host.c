@@ -26,16 +26,21 @@ int kcu_replay_plan_make(const trc_header *h, kcu_replay_plan *pl, kv_err *err)
 {
     memset(pl, 0, sizeof *pl);
     const rkv_params *p = &h->params;
-    const char *m = p->method ? p->method->name : "?";
+    if (!p->method)
+        return kv_errf(err, "the trace names no method");
+    const char *m = p->method->name;
+    const rkv_traits *tr = &p->method->traits;
     snprintf(pl->method, sizeof pl->method, "%s", m);
-    if (!strcmp(m, "full"))
+    /* the kernels by the method's traits: dense decode, stage 2, stage 1 once at the prefill + stage 2 */
+    if (tr->dense)
         pl->kind = KCU_REPLAY_FULL;
-    else if (!strcmp(m, "hsa"))
+    else if (tr->stage2 && !tr->stage1)
         pl->kind = KCU_REPLAY_HSA;
-    else if (!strcmp(m, "rocketkv"))
+    else if (tr->stage2 && tr->stage1 && !tr->stage1_per_turn)
         pl->kind = KCU_REPLAY_ROCKETKV;
     else
-        return kv_errf(err, "method '%s': no CUDA kernels implement it (replay runs full, hsa and rocketkv traces)", m);
+        return kv_errf(err, "method '%s': no CUDA kernels implement it (replay runs dense and stage-2 methods, "
+                       "with stage 1 once at the prefill: full, hsa and rocketkv)", m);
     if (h->wl.nturns > 0)
         return kv_errf(err, "a multi-turn workload (%d turns): replay runs single-turn traces only", h->wl.nturns);
     if (pl->kind != KCU_REPLAY_FULL && (p->local_window > 0 || p->skip_layers > 0))

@@ -1,5 +1,6 @@
 /* hw.c — hardware models (hw.h): the strict YAML loader with unit sanity
- * checks, the bandwidth-efficiency interpolation, and the calibration hook
+ * checks, the bandwidth-efficiency interpolation, the peak per compute type,
+ * the transfer-size and GEMM-shape efficiencies, and the calibration hook
  * that swaps in figures measured by the GPU check (reports/gpu/ JSON).
  *
  * File format and the meaning of every key: hwmodels/README.md. It does not
@@ -26,16 +27,18 @@ static const char *const hw_names[] = {
 const char *const *hw_model_names(void) { return hw_names; }
 
 static const char *const yaml_keys[] = {
-    "vendor_name", "hbm_capacity_bytes", "usable_capacity_bytes", "hbm_bandwidth_bytes_per_s", "l2_bytes",
-    "bf16_dense_flops", "fp8_dense_flops", "fp32_flops", "sm_count", "nvlink_bytes_per_s",
+    "vendor_name", "hbm_capacity_bytes", "device_total_bytes", "context_bytes", "hbm_bandwidth_bytes_per_s",
+    "l2_bytes", "bf16_dense_flops", "fp8_dense_flops", "int8_dense_ops", "fp4_dense_flops", "fp32_flops",
+    "sm_count", "interconnect", "nvlink_bytes_per_s", "pcie_bytes_per_s", "link_latency_s",
     "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
-    "launch_graph_s", "allreduce_latency_s", "efficiency_source", "sources", NULL,
+    "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "efficiency_source", "sources", NULL,
 };
 
 /* Figures that must each carry a source (price only when given). */
 static const char *const sourced_keys[] = {
-    "hbm_capacity_bytes", "usable_capacity_bytes", "hbm_bandwidth_bytes_per_s", "l2_bytes",
-    "bf16_dense_flops", "fp8_dense_flops", "fp32_flops", "sm_count", "nvlink_bytes_per_s", NULL,
+    "hbm_capacity_bytes", "device_total_bytes", "context_bytes", "hbm_bandwidth_bytes_per_s", "l2_bytes",
+    "bf16_dense_flops", "fp8_dense_flops", "int8_dense_ops", "fp4_dense_flops", "fp32_flops", "sm_count",
+    "nvlink_bytes_per_s", "pcie_bytes_per_s", "link_latency_s", "dram_latency_s", NULL,
 };
 
 static const char *const gather_keys[] = {"run_bytes", "efficiency", NULL};
@@ -134,15 +137,21 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     int rc = kv_yaml_check_keys(&d, d.root, yaml_keys, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "vendor_name", 1, t.vendor_name, sizeof t.vendor_name, err);
     rc = rc ? rc : get_i64(&d, "hbm_capacity_bytes", 1, &t.hbm_capacity_bytes, err);
-    rc = rc ? rc : get_i64(&d, "usable_capacity_bytes", 1, &t.usable_capacity_bytes, err);
+    rc = rc ? rc : get_i64(&d, "device_total_bytes", 1, &t.device_total_bytes, err);
+    rc = rc ? rc : kv_yaml_int(&d, d.root, "context_bytes", 1, 0, INT64_MAX, &t.context_bytes, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "hbm_bandwidth_bytes_per_s", 1, 0, 1, INFINITY,
                                &t.hbm_bandwidth_bytes_per_s, err);
     rc = rc ? rc : get_i64(&d, "l2_bytes", 1, &t.l2_bytes, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "bf16_dense_flops", 1, 0, 1, INFINITY, &t.bf16_dense_flops, err);
     rc = rc ? rc : get_f64(&d, "fp8_dense_flops", 1, &t.fp8_dense_flops, err);
+    rc = rc ? rc : get_f64(&d, "int8_dense_ops", 1, &t.int8_dense_ops, err);
+    rc = rc ? rc : get_f64(&d, "fp4_dense_flops", 1, &t.fp4_dense_flops, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "fp32_flops", 1, 0, 1, INFINITY, &t.fp32_flops, err);
     rc = rc ? rc : kv_yaml_int(&d, d.root, "sm_count", 1, 1, INT_MAX, &sm, err);
+    rc = rc ? rc : kv_yaml_str(&d, d.root, "interconnect", 1, t.interconnect, sizeof t.interconnect, err);
     rc = rc ? rc : get_f64(&d, "nvlink_bytes_per_s", 1, &t.nvlink_bytes_per_s, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "pcie_bytes_per_s", 1, 0, 1, INFINITY, &t.pcie_bytes_per_s, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "link_latency_s", 1, 0, 1, INFINITY, &t.link_latency_s, err);
     rc = rc ? rc : get_f64(&d, "price_per_hour_usd", 0, &t.price_per_hour_usd, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "stream_read_efficiency", 1, 0, 1, 1, &t.stream_read_efficiency, err);
     rc = rc ? rc : load_gather(&d, &t, err);
@@ -150,15 +159,30 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, d.root, "launch_s", 1, 0, 1, INFINITY, &t.launch_s, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "launch_graph_s", 1, 0, 1, INFINITY, &t.launch_graph_s, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "allreduce_latency_s", 1, 0, 1, INFINITY, &t.allreduce_latency_s, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "dram_latency_s", 1, 0, 1, INFINITY, &t.dram_latency_s, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "efficiency_source", 1, t.efficiency_source,
                                sizeof t.efficiency_source, err);
     t.sm_count = (int)sm;
     /* Unit sanity: each figure must be within a range no real part leaves. */
     rc = rc ? rc : unit_check(&d, "hbm_capacity_bytes", (double)t.hbm_capacity_bytes, 1e9, 1e13, 0,
                               "looks like GB or GiB, expected bytes (e.g. 80e9)", err);
-    rc = rc ? rc : unit_check(&d, "usable_capacity_bytes", (double)t.usable_capacity_bytes,
-                              0.5 * (double)t.hbm_capacity_bytes, 1.1 * (double)t.hbm_capacity_bytes, 0,
-                              "is not within 50%..110% of hbm_capacity_bytes; expected bytes", err);
+    /* the device reports binary memory: a little above the decimal label, never far from it */
+    rc = rc ? rc : unit_check(&d, "device_total_bytes", (double)t.device_total_bytes,
+                              0.9 * (double)t.hbm_capacity_bytes, 1.15 * (double)t.hbm_capacity_bytes, 0,
+                              "is not within 90%..115% of hbm_capacity_bytes; expected bytes", err);
+    rc = rc ? rc : unit_check(&d, "context_bytes", (double)t.context_bytes, 0,
+                              0.05 * (double)t.device_total_bytes, 1,
+                              "is more than 5% of device_total_bytes; expected bytes (e.g. 654982512)", err);
+    rc = rc ? rc : unit_check(&d, "int8_dense_ops", t.int8_dense_ops, 1e12, 1e17, 1,
+                              "looks like TOP/s, expected op/s (0 = no INT8 tensor cores)", err);
+    rc = rc ? rc : unit_check(&d, "fp4_dense_flops", t.fp4_dense_flops, 1e12, 1e17, 1,
+                              "looks like TFLOP/s, expected FLOP/s (0 = no FP4)", err);
+    rc = rc ? rc : unit_check(&d, "pcie_bytes_per_s", t.pcie_bytes_per_s, 1e9, 1e12, 0,
+                              "looks like GB/s, expected bytes/s (e.g. 64e9)", err);
+    rc = rc ? rc : unit_check(&d, "link_latency_s", t.link_latency_s, 0, 1e-3, 0,
+                              "looks like microseconds, expected seconds (e.g. 2e-6)", err);
+    rc = rc ? rc : unit_check(&d, "dram_latency_s", t.dram_latency_s, 0, 1e-5, 0,
+                              "looks like nanoseconds, expected seconds (e.g. 6e-7)", err);
     rc = rc ? rc : unit_check(&d, "hbm_bandwidth_bytes_per_s", t.hbm_bandwidth_bytes_per_s, 1e11, 1e14, 0,
                               "looks like GB/s or TB/s, expected bytes/s (e.g. 3.35e12)", err);
     rc = rc ? rc : unit_check(&d, "l2_bytes", (double)t.l2_bytes, 1e6, 1e10, 0,
@@ -181,6 +205,7 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
         rc = unit_check(&d, "fp8_dense_flops", t.fp8_dense_flops, 0, 0, 0,
                         "is more than twice bf16_dense_flops: a with-sparsity figure? use dense figures", err);
     rc = rc ? rc : load_sources(&d, &t, err);
+    t.usable_capacity_bytes = t.device_total_bytes - t.context_bytes;
     kv_yaml_free(&d);
     if (rc == 0)
         *h = t;
@@ -202,6 +227,49 @@ double hw_bandwidth_efficiency(const hw_model *h, double run_bytes)
     double x0 = log(h->gather_run_bytes[i]), x1 = log(h->gather_run_bytes[i + 1]);
     double t = (log(run_bytes) - x0) / (x1 - x0);
     return h->gather_efficiency[i] + t * (h->gather_efficiency[i + 1] - h->gather_efficiency[i]);
+}
+
+double hw_peak_flops(const hw_model *h, hw_dtype dt)
+{
+    switch (dt) {
+    case HW_DT_FP4:
+        if (h->fp4_dense_flops > 0.0) return h->fp4_dense_flops;
+        /* kernels upcast to the next type the part has */
+        return h->fp8_dense_flops > 0.0 ? h->fp8_dense_flops : h->bf16_dense_flops;
+    case HW_DT_FP8:
+        return h->fp8_dense_flops > 0.0 ? h->fp8_dense_flops : h->bf16_dense_flops;
+    case HW_DT_INT8:
+        return h->int8_dense_ops > 0.0 ? h->int8_dense_ops : h->bf16_dense_flops;
+    case HW_DT_FP32:
+        return h->fp32_flops;
+    case HW_DT_BF16:
+    default:
+        return h->bf16_dense_flops;
+    }
+}
+
+double hw_transfer_efficiency(const hw_model *h, double bytes)
+{
+    if (bytes <= 0.0)
+        return 1.0;
+    return bytes / (bytes + h->hbm_bandwidth_bytes_per_s * h->dram_latency_s);
+}
+
+/* 128 × 128 output tiles, one per SM per wave (NVIDIA, "Matrix Multiplication
+ * Background User's Guide": tile and wave quantization). Skinny products
+ * (m < 128, decode) run narrower tiles and split K, so neither rule applies
+ * below one full tile row or one full wave. */
+double hw_gemm_efficiency(const hw_model *h, double m, double n)
+{
+    if (m < 128.0 || n <= 0.0)
+        return h->compute_efficiency;
+    const double tm = ceil(m / 128.0), tn = ceil(n / 128.0), tiles = tm * tn;
+    const double tile_q = (m * n) / (tm * 128.0 * tn * 128.0);
+    if (tiles < (double)h->sm_count)
+        return h->compute_efficiency * tile_q;
+    const double waves = ceil(tiles / (double)h->sm_count);
+    const double wave_q = tiles / (waves * (double)h->sm_count);
+    return h->compute_efficiency * tile_q * wave_q;
 }
 
 /* ---- calibration from reports/gpu/ ---- */
@@ -268,7 +336,7 @@ int hw_model_apply_calibration(hw_model *h, const char *json_path, kv_err *err)
     const struct { const char *key; double hi; const char *what; double *dst; } opt[] = {
         {"launch_s", 1e-3, "seconds in (0, 1e-3]", &t.launch_s},
         {"launch_graph_s", 1e-3, "seconds in (0, 1e-3]", &t.launch_graph_s},
-        {"usable_capacity_bytes", 1.1 * (double)h->hbm_capacity_bytes,
+        {"usable_capacity_bytes", (double)h->device_total_bytes,
          "bytes, at most 110% of hbm_capacity_bytes", NULL},
     };
     for (size_t i = 0; i < sizeof opt / sizeof opt[0] && !rc; i++) {

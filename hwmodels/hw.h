@@ -19,15 +19,23 @@ typedef struct {
     char name[64];
     char path[512];
     char vendor_name[128];           /* "NVIDIA H100 SXM5 80GB" */
-    int64_t hbm_capacity_bytes;      /* as the vendor states it */
-    int64_t usable_capacity_bytes;   /* what a CUDA context leaves */
+    int64_t hbm_capacity_bytes;      /* as the vendor states it (decimal label: "80GB" = 80e9) */
+    int64_t device_total_bytes;      /* what the device reports to CUDA (cudaMemGetInfo total, deviceQuery's
+                                        totalGlobalMem): binary, e.g. 81106 MiB on an H100 80GB */
+    int64_t context_bytes;           /* CUDA context + libraries, taken before an engine measures memory */
+    int64_t usable_capacity_bytes;   /* device_total_bytes − context_bytes (derived; calibration may replace) */
     double hbm_bandwidth_bytes_per_s;
     int64_t l2_bytes;
     double bf16_dense_flops;
-    double fp8_dense_flops;
+    double fp8_dense_flops;          /* 0: no FP8 */
+    double int8_dense_ops;           /* INT8 tensor-core peak, dense; 0: none */
+    double fp4_dense_flops;          /* FP4 tensor-core peak, dense; 0: none */
     double fp32_flops;
     int sm_count;
+    char interconnect[64];           /* "NVLink 4", "PCIe Gen4 x16", "Infinity Fabric" */
     double nvlink_bytes_per_s;       /* per GPU, one direction; 0 = none */
+    double pcie_bytes_per_s;         /* host link, one direction (the all-reduce path without NVLink) */
+    double link_latency_s;           /* per step of a ring or tree all-reduce (alpha) */
     double price_per_hour_usd;       /* 0 = unknown */
     /* efficiency, as data */
     double stream_read_efficiency;   /* fraction of hbm_bandwidth for long streaming reads */
@@ -37,13 +45,28 @@ typedef struct {
     double compute_efficiency;       /* fraction of dense peak reachable */
     double launch_s;                 /* per kernel, plain launches */
     double launch_graph_s;           /* per kernel inside a CUDA graph */
-    double allreduce_latency_s;      /* per all-reduce, fixed part */
+    double allreduce_latency_s;      /* per all-reduce, fixed part (launch and synchronisation) */
+    double dram_latency_s;           /* DRAM latency: a kernel moving B bytes streams at B / (B + bw·latency)
+                                        of its long-read rate (the bytes in flight it needs to fill the pipe) */
     char efficiency_source[256];
     char calibration[512];           /* reports/gpu JSON applied by hw_model_apply_calibration, or "" */
     char calibration_device[128];    /* the "device" that calibration was measured on (CUDA's name), or "" */
 } hw_model;
 
 int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err);
+
+/* Compute types a kernel's multiply-adds can run in (which peak applies). */
+typedef enum { HW_DT_BF16, HW_DT_FP8, HW_DT_INT8, HW_DT_FP4, HW_DT_FP32 } hw_dtype;
+/* Dense peak for dt; a type the part lacks falls back to the next wider one
+ * it has (fp4 → fp8 → bf16; int8 → bf16), the way kernels upcast. */
+double hw_peak_flops(const hw_model *h, hw_dtype dt);
+/* Fraction of the long-read rate reached by a kernel moving `bytes`:
+ * bytes / (bytes + hbm_bandwidth · dram_latency_s). */
+double hw_transfer_efficiency(const hw_model *h, double bytes);
+/* Fraction of dense peak a GEMM of m rows (tokens) × n columns reaches:
+ * compute_efficiency × tile quantization (m, n rounded up to 128 × 128 tiles)
+ * × wave quantization (tiles over sm_count). */
+double hw_gemm_efficiency(const hw_model *h, double m, double n);
 const char *const *hw_model_names(void);
 /* Bandwidth efficiency for reads made of contiguous runs of run_bytes
  * (log-linear interpolation in the table, clamped at its ends; runs at least

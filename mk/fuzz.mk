@@ -19,7 +19,12 @@ $(BUILD)/fuzz/%: tests/%.c $(LIB_SRC) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(LIB_SRC) $(LIBS) -o $@
 
-fuzz: deps $(FUZZ_BIN)
+.PHONY: fuzz-after-deps
+fuzz:
+	@sh scripts/deps.sh
+	@$(MAKE) --no-print-directory fuzz-after-deps
+
+fuzz-after-deps: $(FUZZ_BIN)
 	@for b in $(FUZZ_BIN); do \
 	  n=$$(basename $$b); \
 	  case $$n in fuzz_trace) art=tests/data/traces;; *) art=tests/data/fuzz;; esac; \
@@ -35,8 +40,8 @@ fuzz: deps $(FUZZ_BIN)
 .PHONY: fuzz-tokenizer
 fuzz-tokenizer: model
 	@mkdir -p $(BUILD)/fuzz/tok-corpus
-	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -Icommon -Imodels -Irefimpl tests/fuzz_tokenizer.c \
-	  models/llm_tok.c models/gguf.c common/kv_common.c -lm -o $(BUILD)/fuzz/fuzz_tokenizer
+	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -Icommon -Imodels -Irefimpl -Illm tests/fuzz_tokenizer.c \
+	  llm/llm_tok.c llm/llm_gguf.c common/kv_common.c -lm -o $(BUILD)/fuzz/fuzz_tokenizer
 	@head -c 2000 /usr/share/common-licenses/GPL-3 > $(BUILD)/fuzz/tok-corpus/gpl3 || true
 	cd $(BUILD)/fuzz && KVSIM_GGUF=$(abspath $(MODEL_GGUF)) ./fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=512 -rss_limit_mb=4096 tok-corpus

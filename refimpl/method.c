@@ -21,6 +21,39 @@ const rkv_method_type *rkv_method_find(const char *name)
     return NULL;
 }
 
+const rkv_method_type *rkv_method_get(const char *name, kv_err *err)
+{
+    const rkv_method_type *m = rkv_method_find(name);
+    if (m)
+        return m;
+    char list[512] = "";
+    for (int i = 0; rkv_methods[i]; i++) {
+        strncat(list, rkv_methods[i]->name, sizeof list - strlen(list) - 1);
+        if (rkv_methods[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
+    }
+    kv_errf(err, "unknown method '%s' (expected one of: %s)", name, list);
+    return NULL;
+}
+
+const rkv_method_type *rkv_method_baseline(void)
+{
+    return &rkv_method_full;
+}
+
+const char *rkv_read_layout_name(rkv_read_layout l)
+{
+    static const char *const names[] = {"stream", "region", "row", "page", "dims-pages", "dims-tokens"};
+    return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "?";
+}
+
+void rkv_traits_format(const rkv_traits *t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "exact=%s aux=%s %s%s%s%s%s%s", rkv_read_layout_name(t->exact_read),
+             rkv_read_layout_name(t->aux_read), t->per_query_head ? "per-query-head" : "per-kv-head",
+             t->dense ? " dense" : "", t->stage1 ? " stage1" : "", t->stage1_per_turn ? " stage1-per-turn" : "",
+             t->stage2 ? " stage2" : "", t->cache_capped ? " cache-capped" : "");
+}
+
 void rkv_request_defaults(rkv_request *rq)
 {
     memset(rq, 0, sizeof *rq);
@@ -130,7 +163,7 @@ void rkv_params_finish(rkv_params *p)
 {
     rkv_traffic tf, tm;
     rkv_params pf = *p;
-    pf.method = rkv_method_find("full");
+    pf.method = rkv_method_baseline();
     pf.prompt_budget = p->S;
     int64_t last = p->S_total - p->S - 1;
     if (last < 0) last = 0;
@@ -142,15 +175,9 @@ void rkv_params_finish(rkv_params *p)
 
 int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p, kv_err *err)
 {
-    const rkv_method_type *m = rkv_method_find(method);
-    if (!m) {
-        char list[512] = "";
-        for (int i = 0; rkv_methods[i]; i++) {
-            strncat(list, rkv_methods[i]->name, sizeof list - strlen(list) - 1);
-            if (rkv_methods[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
-        }
-        return kv_errf(err, "unknown method '%s' (expected one of: %s)", method, list);
-    }
+    const rkv_method_type *m = rkv_method_get(method, err);
+    if (!m)
+        return -1;
     if (rkv_check_request(rq, method, err) != 0)
         return -1;
     if (m->resolve(rq, p, err) != 0)
@@ -163,7 +190,7 @@ int64_t rkv_cache_tokens(const rkv_params *p, int64_t step)
 {
     int64_t kept = p->prompt_budget < p->S ? p->prompt_budget : p->S;
     int64_t c = kept + step + 1;
-    if (!strcmp(p->method->name, "streaming") && c > p->budget)
+    if (p->method->traits.cache_capped && c > p->budget)
         c = p->budget;
     return c;
 }

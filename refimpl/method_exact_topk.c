@@ -72,6 +72,7 @@ static void xt_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_exact_topk = {
     .name = "exact-topk",
     .summary = "oracle: per query head, attend the exact top-t tokens (fidelity upper bound)",
+    .traits = {.exact_read = RKV_READ_ROW, .aux_read = RKV_READ_STREAM, .per_query_head = 1},
     .resolve = xt_resolve,
     .state_bytes = xt_state_bytes,
     .state_init = xt_state_init,

@@ -47,6 +47,7 @@ static void full_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_full = {
     .name = "full",
     .summary = "dense attention over the whole cache (the reference)",
+    .traits = {.exact_read = RKV_READ_REGION, .aux_read = RKV_READ_STREAM, .per_query_head = 0, .dense = 1},
     .resolve = full_resolve,
     .state_bytes = full_state_bytes,
     .state_init = full_state_init,

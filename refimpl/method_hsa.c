@@ -272,6 +272,8 @@ static void hsa_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_hsa = {
     .name = "hsa",
     .summary = "stage 2 alone: hybrid sparse attention (page min/max, top-r dims, top-k) over the full cache",
+    .traits = {.exact_read = RKV_READ_PAGE, .aux_read = RKV_READ_DIMS_PAGES,
+               .per_query_head = 0, .stage2 = 1},
     .resolve = hsa_resolve,
     .state_bytes = hsa_state_bytes,
     .state_init = hsa_state_init,

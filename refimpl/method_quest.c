@@ -138,6 +138,7 @@ static void quest_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_quest = {
     .name = "quest",
     .summary = "Quest: per-head page bounds (p=16, all dims), attend max(3, t/p) whole pages; no eviction",
+    .traits = {.exact_read = RKV_READ_PAGE, .aux_read = RKV_READ_STREAM, .per_query_head = 1},
     .resolve = quest_resolve,
     .state_bytes = quest_state_bytes,
     .state_init = quest_state_init,

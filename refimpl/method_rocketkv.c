@@ -129,6 +129,8 @@ static void rk_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_rocketkv = {
     .name = "rocketkv",
     .summary = "RocketKV: SnapKV-GQA eviction at prefill + hybrid sparse attention, adaptive split",
+    .traits = {.exact_read = RKV_READ_PAGE, .aux_read = RKV_READ_DIMS_PAGES,
+               .per_query_head = 0, .stage1 = 1, .stage2 = 1},
     .resolve = rk_resolve,
     .state_bytes = rk_state_bytes,
     .state_init = rk_state_init,
@@ -142,6 +144,8 @@ const rkv_method_type rkv_method_rocketkv = {
 const rkv_method_type rkv_method_rocketkv_mt = {
     .name = "rocketkv-mt",
     .summary = "RocketKV-MT: full history kept, stage 1 rerun per turn into a temporary cache",
+    .traits = {.exact_read = RKV_READ_PAGE, .aux_read = RKV_READ_DIMS_PAGES,
+               .per_query_head = 0, .stage1 = 1, .stage1_per_turn = 1, .stage2 = 1},
     .resolve = mt_resolve,
     .state_bytes = rk_state_bytes,
     .state_init = rk_state_init,

@@ -140,6 +140,7 @@ static void snap_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_snapkv_gqa = {
     .name = "snapkv-gqa",
     .summary = "stage 1 alone: SnapKV with GQA-group scores, max pool 63, budget = prompt budget",
+    .traits = {.exact_read = RKV_READ_REGION, .aux_read = RKV_READ_STREAM, .per_query_head = 0, .stage1 = 1},
     .resolve = gqa_resolve,
     .state_bytes = snap_state_bytes,
     .state_init = snap_state_init,
@@ -153,6 +154,7 @@ const rkv_method_type rkv_method_snapkv_gqa = {
 const rkv_method_type rkv_method_snapkv = {
     .name = "snapkv",
     .summary = "original SnapKV: selection per query head (G copies for GQA), max pool 7",
+    .traits = {.exact_read = RKV_READ_REGION, .aux_read = RKV_READ_STREAM, .per_query_head = 1, .stage1 = 1},
     .resolve = snap_resolve,
     .state_bytes = snap_state_bytes,
     .state_init = snap_state_init,

@@ -157,6 +157,7 @@ static void sparq_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_sparq = {
     .name = "sparq",
     .summary = "SparQ: per-head top-r |q| dims over K-transposed, exact top-k=t/2, mean-V reallocation",
+    .traits = {.exact_read = RKV_READ_ROW, .aux_read = RKV_READ_DIMS_TOKENS, .per_query_head = 1},
     .resolve = sparq_resolve,
     .state_bytes = sparq_state_bytes,
     .state_init = sparq_state_init,

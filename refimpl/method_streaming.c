@@ -63,6 +63,8 @@ static void st_storage(const rkv_params *p, rkv_storage *s)
 const rkv_method_type rkv_method_streaming = {
     .name = "streaming",
     .summary = "StreamingLLM: 4 sink tokens + the most recent t-4",
+    .traits = {.exact_read = RKV_READ_REGION, .aux_read = RKV_READ_STREAM,
+               .per_query_head = 0, .cache_capped = 1},
     .resolve = st_resolve,
     .state_bytes = st_state_bytes,
     .state_init = st_state_init,

@@ -195,9 +195,36 @@ typedef struct {
     int cache_shared;
 } rkv_step_out;
 
+/* How a method's reads are laid out in memory: what sim/access.c prices
+ * (run length, hence DRAM efficiency) when no trace gives the real reads.
+ * C is the method's cache length, p its page size, b the element bytes. */
+typedef enum {
+    RKV_READ_STREAM = 0,  /* one long contiguous read (or no read at all) */
+    RKV_READ_REGION,      /* the whole compacted cache of one head: C·d·b per K or V region */
+    RKV_READ_ROW,         /* single token rows of one head: d·b */
+    RKV_READ_PAGE,        /* whole pages: p·d·b (top-k picks whole pages in score order) */
+    RKV_READ_DIMS_PAGES,  /* dims-major page min/max: ceil(C/p)·b per chosen dimension */
+    RKV_READ_DIMS_TOKENS  /* transposed K: C·b per chosen dimension */
+} rkv_read_layout;
+
+/* What the rest of kvsim needs to know about a method besides its
+ * functions; the one place these facts live (no code outside
+ * refimpl/method_*.c compares method names). */
+typedef struct {
+    rkv_read_layout exact_read; /* layout of the exact K/V reads */
+    rkv_read_layout aux_read;   /* layout of the aux reads (STREAM when the method has none) */
+    int per_query_head;         /* 1: each of the G query heads selects its own rows; 0: the group shares them */
+    int dense;                  /* 1: attends the whole cache, the budget has no effect (the baseline) */
+    int stage1;                 /* 1: SnapKV-style prefill selection that can evict prompt tokens */
+    int stage1_per_turn;        /* 1: stage 1 reruns over the full history at every turn (nothing evicted) */
+    int stage2;                 /* 1: hybrid sparse attention per step (page min/max, top-r dims, top-k) */
+    int cache_capped;           /* 1: the cache never exceeds the budget (older tokens evicted each step) */
+} rkv_traits;
+
 typedef struct rkv_method_type {
     const char *name;
     const char *summary;
+    rkv_traits traits;
     /* Resolve all parameters from a request. */
     int (*resolve)(const rkv_request *rq, rkv_params *p, kv_err *err);
     /* Bytes of per-(layer, KV head) state for histories up to max_tokens. */
@@ -219,9 +246,19 @@ typedef struct rkv_method_type {
 
 extern const rkv_method_type *const rkv_methods[]; /* NULL-terminated */
 const rkv_method_type *rkv_method_find(const char *name);
+/* The same, with "unknown method 'x' (expected one of: ...)" in err when absent. */
+const rkv_method_type *rkv_method_get(const char *name, kv_err *err);
+/* The dense reference every method's traffic, speed-up and fidelity are
+ * measured against (traits.dense). */
+const rkv_method_type *rkv_method_baseline(void);
+/* The traits as one line: "exact=page aux=dims-pages group stage1 stage2 ...". */
+void rkv_traits_format(const rkv_traits *t, char *buf, size_t cap);
+const char *rkv_read_layout_name(rkv_read_layout l);
 
 /* Resolve: finds the method by name and calls its resolve. */
 int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p, kv_err *err);
+/* Writes p as one JSON object (TensorRT-LLM's names). */
+void rkv_params_json(kv_json *j, const rkv_params *p);
 /* Tokens in the method's cache (per KV head) at decode step `step`, single turn. */
 int64_t rkv_cache_tokens(const rkv_params *p, int64_t step);
 
@@ -278,11 +315,22 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
  * and why its default is realistic). All knobs are read from a YAML workload
  * file; defaults below. */
 #define RKV_MAX_TURNS 16
-struct kvd_file;
+
+/* Real queries, keys and values (after RoPE) from elsewhere — a KV dump or a
+ * model's run (llm/llm_kvdump.h implements it): refimpl only calls get. */
+typedef struct {
+    int n_layer, n_head, n_kv_head, head_dim; /* the shape of what get returns */
+    int64_t n_tokens;                         /* positions 0 .. n_tokens-1 are available */
+    /* n rows (n, head_dim) of f32 from position pos0 of tensor `which`
+     * (0 K, 1 V: head is a KV head; 2 Q: head is a query head) into dst. */
+    void (*get)(const void *ctx, int layer, int which, int head, int64_t pos0, int64_t n, float *dst);
+    const void *ctx;
+} rkv_qkv_source;
+
 typedef struct {
     char path[512];            /* "" for the built-in default; the source's description for a KV dump */
-    char generator[32];        /* "synthetic", or "kvdump": real Q/K/V from `dump` (models/kvdump.h) */
-    const struct kvd_file *dump; /* generator "kvdump": positions 0 .. n_tokens-1 of a real model's run */
+    char generator[32];        /* "synthetic", or "kvdump": real Q/K/V from `real` */
+    rkv_qkv_source real;       /* generator "kvdump" (real.get != NULL): a real model's run */
     uint64_t seed;
     int key_rank;              /* rank of the key subspace */
     double topic_run_mean;     /* mean length of a same-topic run (tokens) */

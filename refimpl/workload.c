@@ -32,7 +32,6 @@
  * (seed, layer, head); a query from a stream seeded by (seed, layer, head,
  * position), so any subset of queries can be regenerated alone. */
 #include "rkv.h"
-#include "kvdump.h"
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_randist.h>
@@ -253,8 +252,8 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
                     int64_t n, float *K, float *V, kv_err *err)
 {
     const int d = m->head_dim;
-    if (wl->dump) { /* a real model's keys and values */
-        const kvd_info *in = &wl->dump->info;
+    if (wl->real.get) { /* a real model's keys and values */
+        const rkv_qkv_source *in = &wl->real;
         if (in->head_dim != d || in->n_layer != m->num_hidden_layers || in->n_kv_head != m->num_key_value_heads ||
             in->n_head != m->num_attention_heads)
             return kv_errf(err, "workload: the KV dump (L=%d Hq=%d Hkv=%d d=%d) does not match model %s", in->n_layer,
@@ -262,8 +261,8 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
         if (n > in->n_tokens)
             return kv_errf(err, "workload: %lld tokens needed (context + steps) but the KV dump holds %lld",
                            (long long)n, (long long)in->n_tokens);
-        kvd_get(wl->dump, layer, 0, kv_head, 0, n, K);
-        kvd_get(wl->dump, layer, 1, kv_head, 0, n, V);
+        in->get(in->ctx, layer, 0, kv_head, 0, n, K);
+        in->get(in->ctx, layer, 1, kv_head, 0, n, V);
         return 0;
     }
     if (d % 2 != 0 || d > 512)
@@ -339,9 +338,9 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
                         int64_t pos, int turn, int decode, float *q)
 {
     const int d = m->head_dim, G = mdl_group_size(m), h2 = d / 2;
-    if (wl->dump) { /* heads kv_head·G .. kv_head·G + G - 1 of the real run (rkv_workload_kv checked the shape) */
+    if (wl->real.get) { /* heads kv_head·G .. kv_head·G + G - 1 of the real run (rkv_workload_kv checked the shape) */
         for (int g = 0; g < G; g++)
-            kvd_get(wl->dump, layer, 2, kv_head * G + g, pos, 1, q + (size_t)g * (size_t)d);
+            wl->real.get(wl->real.ctx, layer, 2, kv_head * G + g, pos, 1, q + (size_t)g * (size_t)d);
         return;
     }
     head_shape hs;

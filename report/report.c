@@ -116,6 +116,14 @@ static int load_rows(rpt *r, kv_err *err)
     for (size_t i = 0; i < r->n; i++) {
         rrow *w = &r->rows[i];
         w->model = C("model"); w->hw = C("hw"); w->harness = C("harness"); w->method = C("method");
+        const rkv_method_type *mt = rkv_method_get(w->method, err);
+        if (!mt) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            free(r->rows);
+            r->rows = NULL;
+            return kv_errf(err, "%s: row %zu: %s", r->o->sweep_csv, i + 1, msg);
+        }
         w->tp = inum(C("tp")); w->budget = inum(C("budget")); w->context = inum(C("context"));
         w->batch = inum(C("batch")); w->max_batch = inum(C("max_batch")); w->fid_context = inum(C("fid_context"));
         w->step = num(C("step_time_s")); w->tps = num(C("tokens_per_s")); w->speedup = num(C("speedup_vs_full"));
@@ -131,6 +139,13 @@ static int load_rows(rpt *r, kv_err *err)
     }
 #undef C
     return 0;
+}
+
+/* 1 when the (known: load_rows checked) method attends the whole cache. */
+static int is_dense(const char *method)
+{
+    const rkv_method_type *mt = rkv_method_find(method);
+    return mt && mt->traits.dense;
 }
 
 /* Distinct values in order of first appearance (point order = spec order). */
@@ -351,7 +366,7 @@ static int plot_speedup_methods(rpt *r, kv_err *err)
              (long long)r->max_context, r->harness, (long long)r->batch);
     plot_set(&p, "set xlabel 'token budget t'\nset ylabel 'decode speedup vs full (x)'\nset logscale x 2\n");
     for (int m = 0; m < nm; m++) {
-        if (!strcmp(meth[m], "full")) continue;
+        if (is_dense(meth[m])) continue;
         int any = 0;
         for (int b = 0; b < nb; b++) {
             const rrow *w = find(r, r->hw, r->harness, meth[m], bud[b], r->max_context, r->batch, r->tp);
@@ -393,7 +408,7 @@ static int plot_memory_context(rpt *r, int batch_plot, kv_err *err)
     }
     for (int h = 0; h < nh; h++) {
         for (int s = 0; s < 2; s++) {
-            const char *m = s == 0 ? "full" : r->method;
+            const char *m = s == 0 ? rkv_method_baseline()->name : r->method;
             int64_t b = s == 0 ? -1 : r->budget;
             int any = 0;
             for (int c = 0; c < nc; c++) {
@@ -422,7 +437,7 @@ static int plot_memory_context(rpt *r, int batch_plot, kv_err *err)
             fprintf(p.dat, "%lld %.10g\n%lld %.10g\n", (long long)ctx[0], w0->cap, (long long)ctx[nc - 1], w0->cap);
         }
         for (int c = 0; c < nc; c++) {
-            const rrow *f = find(r, hws[h], r->harness, "full", -1, ctx[c], r->batch, r->tp);
+            const rrow *f = find(r, hws[h], r->harness, rkv_method_baseline()->name, -1, ctx[c], r->batch, r->tp);
             const rrow *k = find(r, hws[h], r->harness, r->method, r->budget, ctx[c], r->batch, r->tp);
             if (!f || !k) continue;
             if (batch_plot)
@@ -452,7 +467,7 @@ static int plot_fidelity(rpt *r, kv_err *err)
     const char *meth[64];
     int64_t bud[64];
     int nm = STR_AXIS(method, meth, 64), nb = I64_AXIS(budget, bud, 64, 1);
-    const rrow *any_row = find(r, r->hw, r->harness, "full", -1, r->max_context, r->batch, r->tp);
+    const rrow *any_row = find(r, r->hw, r->harness, rkv_method_baseline()->name, -1, r->max_context, r->batch, r->tp);
     int64_t fc = any_row ? any_row->fid_context : r->max_context;
     plot_set(&p, "set title 'attention fidelity vs budget: %s, scored at context %lld'\n", r->model, (long long)fc);
     plot_set(&p, "set xlabel 'token budget t'\nset ylabel 'mean attention-mass recall'\nset logscale x 2\nset yrange [0:1.02]\n");
@@ -460,7 +475,7 @@ static int plot_fidelity(rpt *r, kv_err *err)
             "decode steps, layers and query heads; see the workload line in the CSV header).\n\n| method | t | mass recall | "
             "output rel. error | top-k recall | stage-1 survival |\n|---|---|---|---|---|---|\n", (long long)fc);
     for (int m = 0; m < nm; m++) {
-        if (!strcmp(meth[m], "full")) continue;
+        if (is_dense(meth[m])) continue;
         int any = 0;
         for (int b = 0; b < nb; b++) {
             const rrow *w = find(r, r->hw, r->harness, meth[m], bud[b], r->max_context, r->batch, r->tp);
@@ -598,7 +613,7 @@ static int plot_roofline(rpt *r, kv_err *err)
         return -1;
     const int64_t max_new = inum(r->t.rows[0][swp_table_col(&r->t, "new")]);
     static sim_result res[2];
-    const char *meth[2] = {"full", r->method};
+    const char *meth[2] = {rkv_method_baseline()->name, r->method};
     for (int i = 0; i < 2; i++)
         if (predict_point(r, &m, &h, meth[i], i ? r->budget : 0, r->max_context, r->batch, max_new, &res[i], err) != 0)
             return -1;
@@ -667,7 +682,7 @@ static void capacity_table(rpt *r)
             int64_t need[2] = {0, 0};
             fprintf(r->md, "| %s | %lld |", hws[h], (long long)ctx[c]);
             for (int t = 0; t < nt; t++) {
-                const rrow *f = find(r, hws[h], r->harness, "full", -1, ctx[c], r->batch, tps[t]);
+                const rrow *f = find(r, hws[h], r->harness, rkv_method_baseline()->name, -1, ctx[c], r->batch, tps[t]);
                 const rrow *k = find(r, hws[h], r->harness, r->method, r->budget, ctx[c], r->batch, tps[t]);
                 if (f && f->max_batch > 0 && !need[0]) need[0] = tps[t];
                 if (k && k->max_batch > 0 && !need[1]) need[1] = tps[t];
@@ -809,8 +824,8 @@ static void pick_slice(rpt *r)
     r->harness = w0->harness;
     r->tp = w0->tp;
     r->batch = w0->batch;
-    r->method = "full";
-    int has_rkv = 0, has_1024 = 0;
+    r->method = rkv_method_baseline()->name;
+    int has_featured = 0, has_1024 = 0;
     int64_t bmin = 0;
     r->max_context = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -819,13 +834,13 @@ static void pick_slice(rpt *r)
         if (!strcmp(w->harness, "engine")) r->harness = "engine";
         if (w->tp < r->tp) r->tp = w->tp;
         if (w->batch < r->batch) r->batch = w->batch;
-        if (!strcmp(w->method, "rocketkv")) has_rkv = 1;
-        else if (strcmp(w->method, "full") && !strcmp(r->method, "full")) r->method = w->method;
+        if (!strcmp(w->method, RPT_FEATURED_METHOD)) has_featured = 1;
+        else if (!is_dense(w->method) && is_dense(r->method)) r->method = w->method;
         if (w->budget == 1024) has_1024 = 1;
         if (w->budget > 0 && (bmin == 0 || w->budget < bmin)) bmin = w->budget;
         if (w->context > r->max_context) r->max_context = w->context;
     }
-    if (has_rkv) r->method = "rocketkv";
+    if (has_featured) r->method = RPT_FEATURED_METHOD;
     if (r->o->tp > 0) r->tp = r->o->tp;
     r->budget = has_1024 ? 1024 : bmin;
 }

@@ -19,6 +19,10 @@
 
 #include "kv_common.h"
 
+/* The method the report features (the slice's reference method) when the
+ * sweep has it: the paper's; otherwise the first non-dense method swept. */
+#define RPT_FEATURED_METHOD "rocketkv"
+
 typedef struct {
     const char *sweep_csv;   /* input */
     const char *out_dir;     /* created if missing */

@@ -11,6 +11,7 @@ command -v pkg-config >/dev/null 2>&1     || need="pkg-config $need"
 command -v gnuplot >/dev/null 2>&1        || need="$need gnuplot-nox"
 command -v parallel >/dev/null 2>&1       || need="$need parallel"
 command -v clang >/dev/null 2>&1          || need="$need clang"
+python3 -c "import numpy" 2>/dev/null      || need="$need python3 python3-numpy"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "kvsim: installing:$need"

@@ -11,7 +11,7 @@
  * workspace, CUDA graphs) + 0.5e9 for NCCL when N > 1 — assumptions, on top
  * of usable_capacity_bytes (which already excludes the CUDA context).
  *
- * gpt-fast (the paper's harness, notes/rocketkv.md §6): max_seq_length =
+ * gpt-fast (the paper's harness: github.com/NVlabs/RocketKV gpt-fast/): max_seq_length =
  * S + new rounded up to 8; a (max_seq, max_seq) bool causal mask; the dense
  * K/V cache sized max_seq; the prefill K/V buffer of a compressing method
  * freed after prefill; peak_bytes is torch.cuda.max_memory_allocated after
@@ -89,7 +89,7 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
     p->method->storage(p, &st);
     const double full_layer_head = (double)p->S_total * 2.0 * d * b; /* a dense layer, per head */
     double kv_head = (double)st.kv_bytes, aux_head = (double)st.aux_bytes;
-    if (gptfast && !strcmp(p->method->name, "full"))
+    if (gptfast && p->method->traits.dense)
         kv_head = gptfast_max_seq(p) * 2.0 * d * b;
     mem->weights_bytes = s.weights_bytes;
     mem->kv_bytes = B * s.hkv * ((L - skip) * kv_head + skip * full_layer_head);
@@ -125,7 +125,7 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
         /* prefill: a full max_seq K/V for every layer; a compressing method also
          * builds its compressed cache before the full one is freed */
         double full_all = B * s.hkv * L * ms * 2.0 * d * b;
-        double kv_pre = strcmp(p->method->name, "full") ? full_all + kv_now : kv_now;
+        double kv_pre = p->method->traits.dense ? kv_now : full_all + kv_now;
         mem->prefill_peak_bytes = mem->weights_bytes + kv_pre + mem->mask_bytes + ws_prefill;
         mem->workspace_bytes = ws_decode;
         mem->peak_bytes = mem->decode_peak_bytes;

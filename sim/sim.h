@@ -73,7 +73,6 @@ typedef struct {
 typedef struct {
     rkv_params p, full;
     int num_kv_heads;
-    int shape, shape_full;    /* rows of access.c's layout table, looked up once */
 } sim_analytic_ctx;
 void sim_access_analytic(sim_access_source *src, sim_analytic_ctx *ctx, const mdl_model *m, const rkv_params *p);
 
@@ -180,6 +179,35 @@ typedef struct {
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err);
 /* sim_memory_compute for an already computed shape. */
 void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *s, sim_memory *m);
+
+/* ---- pieces for a serving simulator (serve/) ---------------------------
+ * The same kernels sim_predict sums, priced one engine step at a time.
+ * A kernel use: one kernel's bytes (read at contiguous run `run`, 0: stream),
+ * FLOPs and launches; its time is max(mem_s, compute_s) + launches × launch. */
+typedef struct {
+    int kernel;        /* SIM_K_* */
+    double bytes;      /* per rank */
+    double run;        /* contiguous bytes per run; 0: one long stream */
+    double flops;      /* per rank */
+    double launches;
+} sim_kernel_use;
+#define SIM_LAYER_USES 8
+/* The attention-side kernels of one decode layer (KV append, the method's
+ * attention) for c->batch sequences each reading a; returns how many. */
+int sim_layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a, sim_kernel_use *u);
+void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s);
+double sim_launch_s(const sim_config *c);                          /* seconds per launch */
+/* A decode step's part that does not depend on the context (GEMVs,
+ * elementwise, all-reduces, LM head) for c->batch sequences. */
+double sim_decode_fixed_s(const sim_config *c, const sim_rank_shape *s);
+/* One prefill-style forward pass, all layers: the GEMMs, elementwise kernels
+ * and all-reduces of `tokens` tokens, and the causal attention of each chunk
+ * (chunk_n[i] new tokens after chunk_start[i] cached ones, one sequence).
+ * sim_predict's TTFT is the sum of these per chunk + sim_lm_head_s + sim_stage1_s. */
+double sim_prefill_pass_s(const sim_config *c, const sim_rank_shape *s, int64_t tokens, const int64_t *chunk_start,
+                          const int64_t *chunk_n, int nchunks);
+double sim_lm_head_s(const sim_config *c, const sim_rank_shape *s, int64_t nseq); /* prefill's LM head for nseq */
+double sim_stage1_s(const sim_config *c, const sim_rank_shape *s);                /* stage 1, c->batch sequences */
 
 /* ---- planner ----------------------------------------------------------- */
 typedef struct {

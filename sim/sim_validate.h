@@ -9,13 +9,15 @@
  * asked for the decode step whose cache holds exactly that C (the analytic
  * source pinned to that step), and its per-layer kernel times are summed over
  * the kernels the measured graph ran:
- *   full      step, step_rif4         attn_dense
- *   rocketkv  step, step_v1           kv_append + aux_score + topk + attn_sparse
+ * (by the method's traits, refimpl/rkv.h: a dense method, or a stage-2 one
+ * such as rocketkv; the report's other methods are refused):
+ *   dense     step, step_rif4         attn_dense
+ *   stage 2   step, step_v1           kv_append + aux_score + topk + attn_sparse
  *             pages_update            kv_append
  *             score                   aux_score
  *             select, select_v1       topk
  *             sparse_attend           attn_sparse
- *             stage1                  the sim's whole stage 1 per layer (incl. its page build)
+ *             stage1 (with stage 1)   the sim's whole stage 1 per layer (incl. its page build)
  * "End to end" is the measured `step` graph (the whole attention step of a
  * layer); the report holds no whole-model step. Speedup = full `step` /
  * rocketkv `step` at the same (context, batch), measured and predicted.
@@ -45,6 +47,7 @@ typedef struct {
 } sim_validate_speedup;
 
 /* The fixed matrix of issue 5: contexts × budgets × batches, dense and rocketkv. */
+#define SIM_VALIDATE_METHOD "rocketkv" /* the compressed method of the matrix (the GPU check times it) */
 #define SIM_VALIDATE_NCTX 3
 #define SIM_VALIDATE_NBUDGET 3
 #define SIM_VALIDATE_NBATCH 2

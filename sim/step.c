@@ -147,25 +147,29 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     return t;
 }
 
-/* The attention side of one layer for one step, given what one sequence
- * reads (a, whole model) scaled to this rank and batch. */
-static double step_layer(dev *v, const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a)
+/* The attention side of one layer for one step as kernel uses: c->batch
+ * sequences each reading a (whole model), scaled to this rank. by: the
+ * f-scaled bytes per category; dense: the dense scan's K/V bytes and extra
+ * (gpt-fast's scores and mask row), as the result accounts them. */
+static int layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a, sim_kernel_use *u,
+                      double by[SIM_CAT_N], double dense[2])
 {
     const mdl_model *m = c->model;
     const rkv_params *p = &c->params;
     const double f = (double)c->batch * s->hkv / m->num_key_value_heads; /* sequences × share of KV heads */
     const int gf = c->harness == SIM_HARNESS_GPT_FAST;
     const double b = (double)rkv_dtype_bytes(p->kv_dtype);
-    double by[SIM_CAT_N], run[SIM_CAT_N];
+    double run[SIM_CAT_N];
+    int n = 0;
     for (int i = 0; i < SIM_CAT_N; i++) {
         by[i] = f * a->bytes[i];
         run[i] = a->runs[i] > 0.0 ? a->bytes[i] / a->runs[i] : 0.0;
     }
-    double t = 0.0;
-    t += kern(v, SIM_K_KV_APPEND, by[SIM_CAT_KV_WRITE], run[SIM_CAT_KV_WRITE], 0, 1);
+    dense[0] = dense[1] = 0.0;
+    u[n++] = (sim_kernel_use){SIM_K_KV_APPEND, by[SIM_CAT_KV_WRITE], run[SIM_CAT_KV_WRITE], 0, 1};
     if (by[SIM_CAT_KV_FULL] > 0.0) {
         double bytes = by[SIM_CAT_KV_FULL], extra = 0.0, launches = 1;
-        if (gf && !strcmp(p->method->name, "full")) {
+        if (gf && p->method->traits.dense) {
             /* SDPA math over max_seq under the mask, GQA by repeat_interleave
              * that Inductor fuses into the M = 1 products: every query head
              * reads its K/V over max_seq (G-fold reads, no copies: the paper's
@@ -177,23 +181,52 @@ static double step_layer(dev *v, const sim_config *c, const sim_rank_shape *s, c
             extra = (double)c->batch * s->hq * ms * 2.0 * 4.0 + ms;
             launches = 5;
         }
-        t += kern(v, SIM_K_ATTN_DENSE, bytes + extra, 0, f * a->flops[SIM_CAT_KV_FULL], launches);
-        add_bytes(v, SIM_CAT_KV_FULL, bytes);
-        add_bytes(v, SIM_CAT_SCORES, extra);
+        u[n++] = (sim_kernel_use){SIM_K_ATTN_DENSE, bytes + extra, 0, f * a->flops[SIM_CAT_KV_FULL], launches};
+        dense[0] = bytes;
+        dense[1] = extra;
     }
     if (by[SIM_CAT_AUX] > 0.0 || by[SIM_CAT_SCORES] > 0.0) {
-        t += kern(v, SIM_K_AUX_SCORE, by[SIM_CAT_AUX] + by[SIM_CAT_SCORES] / 2.0, run[SIM_CAT_AUX],
-                  f * a->flops[SIM_CAT_AUX], gf ? 4 : 1);
-        t += kern(v, SIM_K_TOPK, by[SIM_CAT_SCORES] / 2.0, 0, 0, gf ? 2 : 1);
+        u[n++] = (sim_kernel_use){SIM_K_AUX_SCORE, by[SIM_CAT_AUX] + by[SIM_CAT_SCORES] / 2.0, run[SIM_CAT_AUX],
+                                  f * a->flops[SIM_CAT_AUX], gf ? 4 : 1};
+        u[n++] = (sim_kernel_use){SIM_K_TOPK, by[SIM_CAT_SCORES] / 2.0, 0, 0, gf ? 2 : 1};
     }
     if (by[SIM_CAT_KV_EXACT] > 0.0) {
         /* gpt-fast gathers the rows into a compact copy (read at the run length,
          * written and read back as streams); an engine attends in place */
         double ex = by[SIM_CAT_KV_EXACT];
-        double tg = kern(v, SIM_K_ATTN_SPARSE, ex, run[SIM_CAT_KV_EXACT], f * a->flops[SIM_CAT_KV_EXACT], gf ? 3 : 1);
+        u[n++] = (sim_kernel_use){SIM_K_ATTN_SPARSE, ex, run[SIM_CAT_KV_EXACT], f * a->flops[SIM_CAT_KV_EXACT], gf ? 3 : 1};
         if (gf)
-            tg += kern(v, SIM_K_ATTN_SPARSE, 2.0 * ex, 0, 0, 2);
-        t += tg;
+            u[n++] = (sim_kernel_use){SIM_K_ATTN_SPARSE, 2.0 * ex, 0, 0, 2};
+    }
+    return n;
+}
+
+int sim_layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a, sim_kernel_use *u)
+{
+    double by[SIM_CAT_N], dense[2];
+    return layer_uses(c, s, a, u, by, dense);
+}
+
+/* The attention side of one layer for one step, given what one sequence
+ * reads (a, whole model) scaled to this rank and batch. */
+static double step_layer(dev *v, const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a)
+{
+    sim_kernel_use u[SIM_LAYER_USES];
+    double by[SIM_CAT_N], dense[2];
+    const int n = layer_uses(c, s, a, u, by, dense);
+    const int gf = c->harness == SIM_HARNESS_GPT_FAST;
+    double t = 0.0;
+    for (int i = 0; i < n; i++) {
+        double tk = kern(v, u[i].kernel, u[i].bytes, u[i].run, u[i].flops, u[i].launches);
+        if (i + 1 < n && u[i + 1].kernel == u[i].kernel) { /* gpt-fast's gather + copy: one term */
+            tk += kern(v, u[i + 1].kernel, u[i + 1].bytes, u[i + 1].run, u[i + 1].flops, u[i + 1].launches);
+            i++;
+        }
+        t += tk;
+    }
+    if (by[SIM_CAT_KV_FULL] > 0.0) {
+        add_bytes(v, SIM_CAT_KV_FULL, dense[0]);
+        add_bytes(v, SIM_CAT_SCORES, dense[1]);
     }
     add_bytes(v, SIM_CAT_KV_EXACT, by[SIM_CAT_KV_EXACT] * (gf ? 3.0 : 1.0));
     add_bytes(v, SIM_CAT_AUX, by[SIM_CAT_AUX]);
@@ -202,30 +235,46 @@ static double step_layer(dev *v, const sim_config *c, const sim_rank_shape *s, c
     return t;
 }
 
-/* Prefill of the prompt in chunks (compute bound GEMMs and causal attention)
- * plus stage 1 (window scores, pooling, top-k, compaction, page build). */
-static double prefill(dev *v, const sim_config *c, const sim_rank_shape *s, double *stage1_s)
+/* The pieces of one prefill forward pass, per layer: the GEMMs of T tokens
+ * (QKV, O, MLP as one compute-bound pass over the weights), the causal
+ * attention of one chunk of n tokens after s0 cached ones for B sequences,
+ * the elementwise kernels and the all-reduce of T tokens. */
+static double pf_gemm(dev *v, const sim_config *c, const sim_rank_shape *s, double T)
 {
     const mdl_model *m = c->model;
-    const rkv_params *p = &c->params;
-    const double B = (double)c->batch, L = m->num_hidden_layers, h = m->hidden_size, ab = c->act_bytes;
-    const double wb = c->weight_bytes_per_param, d = p->d, b = (double)rkv_dtype_bytes(p->kv_dtype);
-    const int64_t chunk = c->prefill_chunk > 0 ? c->prefill_chunk : (c->harness == SIM_HARNESS_GPT_FAST ? 4096 : 8192);
+    const double h = m->hidden_size, ab = c->act_bytes, wb = c->weight_bytes_per_param, d = c->params.d;
     const double gemm_w = s->qkv_bytes + s->o_bytes + s->mlp_bytes;
-    double t = 0.0;
-    for (int64_t s0 = 0; s0 < p->S; s0 += chunk) {
-        const double n = (double)(p->S - s0 < chunk ? p->S - s0 : chunk);
-        double io = B * n * (2.0 * h + (s->hq + 2.0 * s->hkv) * d + 3.0 * m->intermediate_size / c->tp) * ab * 2.0;
-        double tl = kern(v, SIM_K_MLP, gemm_w + io, 0, 2.0 * B * n * gemm_w / wb, 4);
-        double pairs = n * (double)s0 + n * (n + 1.0) / 2.0; /* causal (query, key) pairs */
-        double kvb = B * s->hkv * ((double)s0 + n) * 2.0 * d * b;
-        tl += kern(v, SIM_K_ATTN_DENSE, kvb + B * n * s->hq * d * ab * 2.0, 0, 4.0 * B * s->hq * d * pairs, 2);
-        tl += kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + B * n * 6.0 * h * ab, 0, 0, 3);
-        tl += 2.0 * allreduce(v, c->tp, B * n * h * ab);
-        t += L * tl;
-    }
-    t += kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * ab, 0, 2.0 * B * s->lm_head_bytes / wb, 3);
-    /* stage 1 per layer */
+    double io = T * (2.0 * h + (s->hq + 2.0 * s->hkv) * d + 3.0 * m->intermediate_size / c->tp) * ab * 2.0;
+    return kern(v, SIM_K_MLP, gemm_w + io, 0, 2.0 * T * gemm_w / wb, 4);
+}
+
+static double pf_attn(dev *v, const sim_config *c, const sim_rank_shape *s, double B, int64_t s0, double n)
+{
+    const rkv_params *p = &c->params;
+    const double ab = c->act_bytes, d = p->d, b = (double)rkv_dtype_bytes(p->kv_dtype);
+    double pairs = n * (double)s0 + n * (n + 1.0) / 2.0; /* causal (query, key) pairs */
+    double kvb = B * s->hkv * ((double)s0 + n) * 2.0 * d * b;
+    return kern(v, SIM_K_ATTN_DENSE, kvb + B * n * s->hq * d * ab * 2.0, 0, 4.0 * B * s->hq * d * pairs, 2);
+}
+
+static double pf_elementwise(dev *v, const sim_config *c, const sim_rank_shape *s, double T)
+{
+    return kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + T * 6.0 * c->model->hidden_size * c->act_bytes, 0, 0, 3);
+}
+
+static double pf_lm_head(dev *v, const sim_config *c, const sim_rank_shape *s, double B)
+{
+    const double h = c->model->hidden_size, wb = c->weight_bytes_per_param;
+    return kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * c->act_bytes, 0, 2.0 * B * s->lm_head_bytes / wb, 3);
+}
+
+/* Stage 1 of c->batch sequences, all layers (window scores, pooling, top-k,
+ * compaction, page build). */
+static double stage1(dev *v, const sim_config *c, const sim_rank_shape *s)
+{
+    const rkv_params *p = &c->params;
+    const double B = (double)c->batch, L = c->model->num_hidden_layers, d = p->d;
+    const double b = (double)rkv_dtype_bytes(p->kv_dtype);
     double t1 = 0.0;
     rkv_storage st;
     p->method->storage(p, &st);
@@ -239,6 +288,27 @@ static double prefill(dev *v, const sim_config *c, const sim_rank_shape *s, doub
     }
     if (st.aux_bytes > 0) /* build page min/max (or transposed K) over what is kept */
         t1 += L * kern(v, SIM_K_AUX_SCORE, B * s->hkv * ((double)p->prompt_budget * d * b + (double)st.aux_bytes), 0, 0, 1);
+    return t1;
+}
+
+/* Prefill of the prompt in chunks (compute bound GEMMs and causal attention)
+ * plus stage 1. */
+static double prefill(dev *v, const sim_config *c, const sim_rank_shape *s, double *stage1_s)
+{
+    const rkv_params *p = &c->params;
+    const double B = (double)c->batch, L = c->model->num_hidden_layers, h = c->model->hidden_size, ab = c->act_bytes;
+    const int64_t chunk = c->prefill_chunk > 0 ? c->prefill_chunk : (c->harness == SIM_HARNESS_GPT_FAST ? 4096 : 8192);
+    double t = 0.0;
+    for (int64_t s0 = 0; s0 < p->S; s0 += chunk) {
+        const double n = (double)(p->S - s0 < chunk ? p->S - s0 : chunk);
+        double tl = pf_gemm(v, c, s, B * n);
+        tl += pf_attn(v, c, s, B, s0, n);
+        tl += pf_elementwise(v, c, s, B * n);
+        tl += 2.0 * allreduce(v, c->tp, B * n * h * ab);
+        t += L * tl;
+    }
+    t += pf_lm_head(v, c, s, B);
+    const double t1 = stage1(v, c, s);
     *stage1_s = t1;
     return t + t1;
 }
@@ -303,4 +373,59 @@ int sim_predict(const sim_config *c, sim_result *r, kv_err *err)
     r->prefill_s = prefill(&v, c, &s, &r->stage1_s);
     r->ttft_s = r->prefill_s;
     return 0;
+}
+
+/* ---- pieces for a serving simulator (serve/): the same kernels, no accumulation */
+static void dev_plain(dev *v, const sim_config *c)
+{
+    dev_init(v, c);
+    v->weight = 1.0;
+}
+
+double sim_decode_fixed_s(const sim_config *c, const sim_rank_shape *s)
+{
+    dev v;
+    dev_plain(&v, c);
+    return step_fixed(&v, c, s);
+}
+
+double sim_prefill_pass_s(const sim_config *c, const sim_rank_shape *s, int64_t tokens, const int64_t *chunk_start,
+                          const int64_t *chunk_n, int nchunks)
+{
+    dev v;
+    dev_plain(&v, c);
+    const double L = c->model->num_hidden_layers, T = (double)tokens;
+    double tl = pf_gemm(&v, c, s, T);
+    for (int i = 0; i < nchunks; i++)
+        tl += pf_attn(&v, c, s, 1.0, chunk_start[i], (double)chunk_n[i]);
+    tl += pf_elementwise(&v, c, s, T);
+    tl += 2.0 * allreduce(&v, c->tp, T * c->model->hidden_size * c->act_bytes);
+    return L * tl;
+}
+
+double sim_lm_head_s(const sim_config *c, const sim_rank_shape *s, int64_t nseq)
+{
+    dev v;
+    dev_plain(&v, c);
+    return pf_lm_head(&v, c, s, (double)nseq);
+}
+
+double sim_stage1_s(const sim_config *c, const sim_rank_shape *s)
+{
+    dev v;
+    dev_plain(&v, c);
+    return stage1(&v, c, s);
+}
+
+void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s)
+{
+    const hw_model *h = c->hw;
+    const double eff = u->run > 0.0 ? hw_bandwidth_efficiency(h, u->run) : h->stream_read_efficiency;
+    *mem_s = u->bytes / (h->hbm_bandwidth_bytes_per_s * eff);
+    *compute_s = u->flops / (h->bf16_dense_flops * h->compute_efficiency);
+}
+
+double sim_launch_s(const sim_config *c)
+{
+    return c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
 }

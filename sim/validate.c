@@ -113,11 +113,13 @@ static int pinned_layer_step(void *ctx, int64_t step, int layer, sim_layer_acces
 }
 
 /* Kernels each measured graph ran (sim_validate.h). Returns 0 when unknown. */
-static unsigned kernel_mask(const char *method, const char *what, int *stage1)
+static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *stage1)
 {
     *stage1 = 0;
-    if (!strcmp(method, "full"))
+    if (mt->traits.dense)
         return !strcmp(what, "step") || !strcmp(what, "step_rif4") ? 1u << SIM_K_ATTN_DENSE : 0u;
+    if (!mt->traits.stage2)
+        return 0u;
     if (!strcmp(what, "step") || !strcmp(what, "step_v1"))
         return 1u << SIM_K_KV_APPEND | 1u << SIM_K_AUX_SCORE | 1u << SIM_K_TOPK | 1u << SIM_K_ATTN_SPARSE;
     if (!strcmp(what, "pages_update"))
@@ -128,7 +130,7 @@ static unsigned kernel_mask(const char *method, const char *what, int *stage1)
         return 1u << SIM_K_TOPK;
     if (!strcmp(what, "sparse_attend"))
         return 1u << SIM_K_ATTN_SPARSE;
-    if (!strcmp(what, "stage1")) {
+    if (!strcmp(what, "stage1") && mt->traits.stage1) {
         *stage1 = 1;
         return ~0u;
     }
@@ -182,14 +184,14 @@ static int resolve_point(const kv_jsonr_doc *d, const kv_jsonr_node *t, const ch
     if (rkv_params_resolve(row->method, &rq, p, &e2) != 0)
         return jerr(err, d, t, jp, "the sim cannot resolve %s at context %lld, budget %lld: %s", row->method,
                     (long long)row->context, (long long)row->budget, e2.msg);
-    if (!strcmp(row->method, "rocketkv")) {
+    if (p->method->traits.stage2) {
         const struct { const char *key; int64_t got, want; } f[] = {
             {"page_size", page_size, p->page_size}, {"topr", topr, p->topr}, {"topk", topk, p->topk}};
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
             if (f[i].got != f[i].want)
-                return jerr(err, d, t, jp, "%s %lld, but rkv_params_resolve(\"rocketkv\") gives %lld: the GPU ran "
+                return jerr(err, d, t, jp, "%s %lld, but rkv_params_resolve(\"%s\") gives %lld: the GPU ran "
                             "another configuration than the sim would price", f[i].key, (long long)f[i].got,
-                            (long long)f[i].want);
+                            row->method, (long long)f[i].want);
     }
     *at = 0;
     if (stage1) /* the prefill: cache_tokens is the prompt, no decode step */
@@ -235,10 +237,12 @@ static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, 
         get_i64(d, t, jp, "head_dim", 1, 65536, &hd, err) ||
         get_num(d, t, jp, "median_s", 1e-9, 1e3, 0, &row.measured_s, err))
         return -1;
-    if (strcmp(row.method, "full") && strcmp(row.method, "rocketkv")) {
+    const rkv_method_type *mt = rkv_method_find(row.method);
+    if (!mt || !(mt->traits.dense || mt->traits.stage2)) {
         char k[80];
         snprintf(k, sizeof k, "%s.method", jp);
-        return jerr(err, d, kv_jsonr_get(t, "method"), k, "expected \"full\" or \"rocketkv\", got \"%s\"", row.method);
+        return jerr(err, d, kv_jsonr_get(t, "method"), k, "expected a dense or stage-2 method (the ones the GPU "
+                    "check times), got \"%s\"", row.method);
     }
     if (kvh != m->num_key_value_heads || grp != m->num_attention_heads / m->num_key_value_heads ||
         hd != m->head_dim)
@@ -246,7 +250,7 @@ static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, 
                     "pass --model with the shape the GPU timed", (long long)kvh, (long long)grp, (long long)hd,
                     m->name, m->num_key_value_heads, m->num_attention_heads / m->num_key_value_heads, m->head_dim);
     int stage1 = 0;
-    unsigned mask = kernel_mask(row.method, row.what, &stage1);
+    unsigned mask = kernel_mask(mt, row.what, &stage1);
     if (!mask) {
         v->nskipped++;
         return 0;
@@ -280,9 +284,10 @@ static void derive(sim_validate *v)
 {
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
-        if (strcmp(r->method, "rocketkv") || (strcmp(r->what, "step") && strcmp(r->what, "step_v1")))
+        const rkv_method_type *mt = rkv_method_find(r->method);
+        if (!mt || mt->traits.dense || (strcmp(r->what, "step") && strcmp(r->what, "step_v1")))
             continue;
-        const sim_validate_row *f = find_row(v, "full", "step", r->context, -1, r->batch);
+        const sim_validate_row *f = find_row(v, rkv_method_baseline()->name, "step", r->context, -1, r->batch);
         if (!f)
             continue;
         sim_validate_speedup *s = &v->speedup[v->nspeedup++];
@@ -303,15 +308,15 @@ static void derive(sim_validate *v)
                 int64_t ctx = sim_validate_contexts[c], B = sim_validate_batches[b];
                 int64_t budget = t < 0 ? -1 : sim_validate_budgets[t];
                 v->matrix_total++;
-                if (find_row(v, t < 0 ? "full" : "rocketkv", "step", ctx, budget, B)) {
+                if (find_row(v, t < 0 ? rkv_method_baseline()->name : SIM_VALIDATE_METHOD, "step", ctx, budget, B)) {
                     v->matrix_present++;
                 } else if (v->nmissing < (int)(sizeof v->missing / sizeof v->missing[0])) {
                     if (t < 0)
-                        snprintf(v->missing[v->nmissing++], sizeof v->missing[0], "full %lld/b%lld", (long long)ctx,
-                                 (long long)B);
+                        snprintf(v->missing[v->nmissing++], sizeof v->missing[0], "%s %lld/b%lld",
+                                 rkv_method_baseline()->name, (long long)ctx, (long long)B);
                     else
-                        snprintf(v->missing[v->nmissing++], sizeof v->missing[0], "rocketkv %lld/%lld/b%lld",
-                                 (long long)ctx, (long long)budget, (long long)B);
+                        snprintf(v->missing[v->nmissing++], sizeof v->missing[0], "%s %lld/%lld/b%lld",
+                                 SIM_VALIDATE_METHOD, (long long)ctx, (long long)budget, (long long)B);
                 }
             }
 }

@@ -7,7 +7,7 @@
  * (method, budget) — `full` appears once, without a budget. */
 #define _POSIX_C_SOURCE 200809L
 #include "swp.h"
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +30,7 @@ struct swp_sweep {
     char hw_hash[SWP_MAX_AXIS][65];
     char spec_hash[65];
     rkv_workload wl;
-    kvd_file *dump;                        /* real Q/K/V (workload kvdump: or gguf:) */
+    llm_kvd_file *dump;                        /* real Q/K/V (workload kvdump: or gguf:) */
     char wl_hash[65];
     int layers[1024], nlayers;             /* fidelity layers (0: all) */
     int ncombo;
@@ -43,14 +43,13 @@ struct swp_sweep {
 };
 
 int64_t swp_sweep_points(const swp_sweep *w) { return w->npoints; }
-const char *swp_sweep_id(const swp_sweep *w) { return w->id; }
 
 void swp_sweep_free(swp_sweep *w)
 {
     if (!w) return;
     free(w->fid_have);
     free(w->fid_val);
-    kvd_free(w->dump);
+    llm_kvd_free(w->dump);
     free(w);
 }
 
@@ -67,7 +66,7 @@ static int real_workload(swp_sweep *w, kv_err *err)
     }
     if (!strncmp(s->workload, "kvdump:", 7)) {
         const char *path = s->workload + 7;
-        if (kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
+        if (llm_kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
             return -1;
     } else {
         char gguf[600] = "", text[600] = "", item[600];
@@ -88,10 +87,10 @@ static int real_workload(swp_sweep *w, kv_err *err)
         if (!gguf[0] || !text[0])
             return kv_errf(err, "workload '%s': both gguf:MODEL.gguf and text:FILE are needed", s->workload);
         if (swp_sha256_file(text, w->wl_hash, err) != 0 ||
-            kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
+            llm_kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
             return -1;
     }
-    const kvd_info *in = &w->dump->info;
+    const llm_kvd_info *in = &w->dump->info;
     if (in->n_tokens < need)
         return kv_errf(err, "workload '%s': %lld tokens, but fidelity needs %lld (context + steps)", s->workload,
                        (long long)in->n_tokens, (long long)need);
@@ -104,7 +103,7 @@ static int real_workload(swp_sweep *w, kv_err *err)
     }
     snprintf(w->wl.generator, sizeof w->wl.generator, "kvdump");
     snprintf(w->wl.path, sizeof w->wl.path, "%s", in->source);
-    w->wl.dump = w->dump;
+    llm_kvd_source(w->dump, &w->wl.real);
     return 0;
 }
 
@@ -186,21 +185,18 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             goto fail;
     /* (method, budget) combinations; full once */
     for (int i = 0; i < s->nmethods; i++) {
-        if (!rkv_method_find(s->methods[i])) {
-            rkv_params p;
-            rkv_request rq = base_request(w, &w->models[0], 1024, 1024);
-            rkv_params_resolve(s->methods[i], &rq, &p, err); /* the "unknown method ... expected one of" message */
+        const rkv_method_type *mt = rkv_method_get(s->methods[i], err);
+        if (!mt)
             goto fail;
-        }
         for (int j = 0; j < i; j++)
             if (!strcmp(s->methods[i], s->methods[j])) {
                 kv_errf(err, "method '%s' listed twice", s->methods[i]);
                 goto fail;
             }
-        int full = !strcmp(s->methods[i], "full");
-        for (int b = 0; b < (full ? 1 : s->nbudgets); b++) {
+        const int dense = mt->traits.dense; /* the budget does not apply: once */
+        for (int b = 0; b < (dense ? 1 : s->nbudgets); b++) {
             w->combo_method[w->ncombo] = i;
-            w->combo_budget[w->ncombo] = full ? 0 : s->budgets[b];
+            w->combo_budget[w->ncombo] = dense ? 0 : s->budgets[b];
             w->ncombo++;
         }
     }
@@ -222,7 +218,7 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             rkv_params p;
             sim_config cfg;
             sim_rank_shape sh;
-            if (rkv_params_resolve("full", &rq, &p, err) != 0) goto fail;
+            if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0) goto fail;
             sim_config_defaults(&cfg, &w->models[m], &w->hws[0], &p);
             cfg.tp = (int)s->tps[t];
             if (sim_rank_shape_compute(&cfg, &sh, err) != 0) {
@@ -385,7 +381,8 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     const char *method = s->methods[pt->method];
     rkv_request rq = base_request(w, m, pt->context, pt->budget);
     rkv_params p, pf;
-    if (rkv_params_resolve(method, &rq, &p, err) != 0 || rkv_params_resolve("full", &rq, &pf, err) != 0)
+    if (rkv_params_resolve(method, &rq, &p, err) != 0 ||
+        rkv_params_resolve(rkv_method_baseline()->name, &rq, &pf, err) != 0)
         return -1;
     sim_config c, cf;
     sim_config_defaults(&c, m, h, &p);
@@ -398,7 +395,7 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     int64_t max_batch;
     if (sim_predict(&c, &r, err) != 0)
         return -1;
-    if (strcmp(method, "full")) {
+    if (!p.method->traits.dense) {
         if (sim_predict(&cf, &f, err) != 0) return -1;
     } else {
         f = r;

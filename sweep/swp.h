@@ -74,9 +74,6 @@ typedef struct swp_sweep swp_sweep;
 swp_sweep *swp_sweep_alloc(const swp_spec *s, kv_err *err);
 void swp_sweep_free(swp_sweep *w); /* accepts NULL */
 int64_t swp_sweep_points(const swp_sweep *w);
-/* sha256 over the canonical spec text and every input file's hash: equal
- * ids mean the same points with the same inputs. */
-const char *swp_sweep_id(const swp_sweep *w);
 
 typedef struct {
     int64_t index;

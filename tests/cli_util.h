@@ -4,6 +4,7 @@
 #define TESTS_CLI_UTIL_H
 
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static inline void cli_run(cli_result *r, const char *args)
 {
     const char *bin = getenv("KVSIM_BIN");
     if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
+        KV_SKIP("KVSIM_BIN not set (run through make test)");
     char o[64], e[64], cmd[2048];
     snprintf(o, sizeof o, "/tmp/kvsim-test-%d.out", (int)getpid());
     snprintf(e, sizeof e, "/tmp/kvsim-test-%d.err", (int)getpid());
@@ -47,7 +48,7 @@ static inline int cli_rc(const char *args)
 {
     const char *bin = getenv("KVSIM_BIN");
     if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
+        KV_SKIP("KVSIM_BIN not set (run through make test)");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", bin, args);
     int st = system(cmd);

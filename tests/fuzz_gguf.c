@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
+#include "llm_gguf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gguf_file *g = NULL;
+    llm_gguf_file *g = NULL;
     kv_err err;
-    if (gguf_parse(data, size, "fuzz.gguf", &g, &err) != 0) {
+    if (llm_gguf_parse(data, size, "fuzz.gguf", &g, &err) != 0) {
         if (g != NULL || strstr(err.msg, "fuzz.gguf") == NULL)
             abort();
         return 0;
@@ -28,28 +28,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *k = g->kv[i].key;
         int64_t iv;
         double fv;
-        gguf_str s;
-        gguf_get_i64(g, k, &iv, &err);
-        gguf_get_f64(g, k, &fv, &err);
-        gguf_get_str(g, k, &s, &err);
-        if (g->kv[i].type == GGUF_VT_ARRAY && g->kv[i].arr_type == GGUF_VT_STRING)
+        llm_gguf_str s;
+        llm_gguf_get_i64(g, k, &iv, &err);
+        llm_gguf_get_f64(g, k, &fv, &err);
+        llm_gguf_get_str(g, k, &s, &err);
+        if (g->kv[i].type == LLM_GGUF_VT_ARRAY && g->kv[i].arr_type == LLM_GGUF_VT_STRING)
             for (uint64_t j = 0; j < g->kv[i].arr_n; j++) {
                 volatile char c = g->kv[i].strs[j].n ? g->kv[i].strs[j].p[g->kv[i].strs[j].n - 1] : 0;
                 (void)c;
             }
     }
     for (int64_t i = 0; i < g->ntensors; i++) {
-        const gguf_tensor *t = &g->tensors[i];
-        if (gguf_tensor_find(g, t->name) != t)
+        const llm_gguf_tensor *t = &g->tensors[i];
+        if (llm_gguf_tensor_find(g, t->name) != t)
             abort();
-        if (!gguf_type_dequantizable(t->type) || t->nelem > 65536)
+        if (!llm_gguf_type_dequantizable(t->type) || t->nelem > 65536)
             continue;
         float *y = malloc((size_t)t->nelem * sizeof *y);
         if (y) {
-            gguf_tensor_f32(t, y, &err);
+            llm_gguf_tensor_f32(t, y, &err);
             free(y);
         }
     }
-    gguf_free(g);
+    llm_gguf_free(g);
     return 0;
 }

@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static gguf_file *g;
+static llm_gguf_file *g;
 static llm_tokenizer *tk;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kv_err err;
     if (!tk) {
         const char *path = getenv("KVSIM_GGUF");
-        if (!path || gguf_open(path, &g, &err) != 0 || llm_tokenizer_load(g, &tk, &err) != 0)
+        if (!path || llm_gguf_open(path, &g, &err) != 0 || llm_tokenizer_load(g, &tk, &err) != 0)
             abort(); /* set KVSIM_GGUF to the model file */
     }
     int32_t *ids = malloc((size + 1) * sizeof *ids);

@@ -63,15 +63,39 @@ Test(cli, fidelity_json, .timeout = 120)
         cr_assert(strstr(r.out, keys[i]), "missing %s", keys[i]);
 }
 
+/* The subcommands, by hand (one cli/cmd_<name>.c each): the top-level help
+ * lists each on its own line and no other; each one's --help exits 0 and
+ * starts with its usage line; params --help names the flags a user needs. */
 Test(cli, help_everywhere)
 {
+    static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect",
+                                       "predict", "plan",   "sweep",  "report",   "golden", "compare",
+                                       "generate", "replay", "validate", "kvdump", "eval",   "serve"};
+    const size_t n = sizeof cmds / sizeof cmds[0];
     cli_result r;
-    const char *cmds[] = {"--help", "params --help", "fidelity --help"};
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        cli_run(&r, cmds[i]);
-        cr_assert_eq(r.rc, 0, "%s", cmds[i]);
-        cr_assert(strstr(r.out, "usage") || strstr(r.out, "kvsim"), "%s", cmds[i]);
+    cli_run(&r, "--help");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(!strncmp(r.out, "kvsim ", 6) && strstr(r.out, "usage: kvsim <subcommand> [options]"), "%s", r.out);
+    size_t listed = 0;
+    for (const char *line = r.out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (line[0] == ' ' && line[1] == ' ' && line[2] >= 'a' && line[2] <= 'z') listed++;
+    cr_assert_eq(listed, n, "--help lists %zu subcommands, expected %zu:\n%s", listed, n, r.out);
+    char want[64], args[64];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(want, sizeof want, "\n  %-10s ", cmds[i]);
+        cr_assert(strstr(r.out, want), "--help does not list '%s'", cmds[i]);
     }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        cli_run(&r, args);
+        cr_assert_eq(r.rc, 0, "%s: exit %d", args, r.rc);
+        snprintf(want, sizeof want, "usage: kvsim %s ", cmds[i]);
+        cr_assert(!strncmp(r.out, want, strlen(want)), "%s: stdout starts '%.60s'", args, r.out);
+    }
+    cli_run(&r, "params --help");
+    const char *flags[] = {"--model M", "--method X", "--budget T", "--context S", "--new N", "--dtype D", "--json"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        cr_assert(strstr(r.out, flags[i]), "params --help lacks %s", flags[i]);
 }
 
 /* kvsim replay hands over to kvsim-cuda beside it; the sanitized build has

@@ -4,11 +4,12 @@
  * blocks whose values are worked out here; the real model (when `make model`
  * has fetched it) has the shapes and types SmolLM2-135M-Instruct should. */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
+#include "llm_gguf.h"
 
 #define MODEL_PATH KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -48,14 +49,14 @@ static void build(buf *w, layout *L)
     put_u64(w, 2); /* tensors */
     L->nkv_at = w->n;
     put_u64(w, 4); /* kv */
-    put_str(w, "general.architecture"); L->type_at = w->n; put_u32(w, GGUF_VT_STRING); put_str(w, "llama");
-    put_str(w, "llama.block_count"); put_u32(w, GGUF_VT_UINT32); put_u32(w, 30);
-    put_str(w, "llama.rope.freq_base"); put_u32(w, GGUF_VT_FLOAT32); { float f = 100000.0f; put(w, &f, 4); }
-    put_str(w, "tokenizer.ggml.tokens"); L->arr_at = w->n; put_u32(w, GGUF_VT_ARRAY); put_u32(w, GGUF_VT_STRING);
+    put_str(w, "general.architecture"); L->type_at = w->n; put_u32(w, LLM_GGUF_VT_STRING); put_str(w, "llama");
+    put_str(w, "llama.block_count"); put_u32(w, LLM_GGUF_VT_UINT32); put_u32(w, 30);
+    put_str(w, "llama.rope.freq_base"); put_u32(w, LLM_GGUF_VT_FLOAT32); { float f = 100000.0f; put(w, &f, 4); }
+    put_str(w, "tokenizer.ggml.tokens"); L->arr_at = w->n; put_u32(w, LLM_GGUF_VT_ARRAY); put_u32(w, LLM_GGUF_VT_STRING);
     put_u64(w, 3); put_str(w, "a"); put_str(w, "bc"); put_str(w, "");
     put_str(w, "a"); L->t_ndims_at = w->n; put_u32(w, 2); put_u64(w, 3); put_u64(w, 2);
-    L->t_type_at = w->n; put_u32(w, GGUF_T_F32); L->t_off_at = w->n; put_u64(w, 0);
-    put_str(w, "b"); put_u32(w, 1); put_u64(w, 32); put_u32(w, GGUF_T_Q8_0); put_u64(w, 32);
+    L->t_type_at = w->n; put_u32(w, LLM_GGUF_T_F32); L->t_off_at = w->n; put_u64(w, 0);
+    put_str(w, "b"); put_u32(w, 1); put_u64(w, 32); put_u32(w, LLM_GGUF_T_Q8_0); put_u64(w, 32);
     pad_to(w, 32);
     L->data_at = w->n;
     for (int i = 0; i < 6; i++) { float f = 0.25f * (float)i - 0.5f; put(w, &f, 4); }
@@ -70,39 +71,39 @@ Test(gguf, parses_hand_built_file)
     buf w;
     layout L;
     build(&w, &L);
-    gguf_file *g;
+    llm_gguf_file *g;
     kv_err err = {{0}};
-    cr_assert_eq(gguf_parse(w.b, w.n, "t.gguf", &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_gguf_parse(w.b, w.n, "t.gguf", &g, &err), 0, "%s", err.msg);
     cr_assert_eq(g->version, 3);
     cr_assert_eq(g->nkv, 4);
     cr_assert_eq(g->ntensors, 2);
     int64_t bc;
     double th;
-    gguf_str s;
-    cr_assert_eq(gguf_get_i64(g, "llama.block_count", &bc, &err), 0);
+    llm_gguf_str s;
+    cr_assert_eq(llm_gguf_get_i64(g, "llama.block_count", &bc, &err), 0);
     cr_assert_eq(bc, 30);
-    cr_assert_eq(gguf_get_f64(g, "llama.rope.freq_base", &th, &err), 0);
+    cr_assert_eq(llm_gguf_get_f64(g, "llama.rope.freq_base", &th, &err), 0);
     cr_assert_float_eq(th, 100000.0, 0.0);
-    cr_assert_eq(gguf_get_str(g, "general.architecture", &s, &err), 0);
+    cr_assert_eq(llm_gguf_get_str(g, "general.architecture", &s, &err), 0);
     cr_assert(s.n == 5 && !memcmp(s.p, "llama", 5));
-    cr_assert_neq(gguf_get_str(g, "llama.block_count", &s, &err), 0);
+    cr_assert_neq(llm_gguf_get_str(g, "llama.block_count", &s, &err), 0);
     cr_assert(strstr(err.msg, "expected a string"), "%s", err.msg);
-    cr_assert_neq(gguf_get_i64(g, "nope", &bc, &err), 0);
-    const gguf_kv *tk = gguf_find(g, "tokenizer.ggml.tokens");
+    cr_assert_neq(llm_gguf_get_i64(g, "nope", &bc, &err), 0);
+    const llm_gguf_kv *tk = llm_gguf_find(g, "tokenizer.ggml.tokens");
     cr_assert(tk && tk->arr_n == 3 && tk->strs[1].n == 2 && !memcmp(tk->strs[1].p, "bc", 2) && tk->strs[2].n == 0);
-    const gguf_tensor *a = gguf_tensor_find(g, "a"), *b = gguf_tensor_find(g, "b");
+    const llm_gguf_tensor *a = llm_gguf_tensor_find(g, "a"), *b = llm_gguf_tensor_find(g, "b");
     cr_assert(a && b);
     cr_assert_eq(a->ne[0], 3);
     cr_assert_eq(a->ne[1], 2);
     cr_assert_eq(a->nelem, 6);
     cr_assert_eq(g->data_offset, L.data_at);
     float y[32];
-    cr_assert_eq(gguf_tensor_f32(a, y, &err), 0);
+    cr_assert_eq(llm_gguf_tensor_f32(a, y, &err), 0);
     cr_assert_float_eq(y[5], 0.75f, 0.0f);
-    cr_assert_eq(gguf_tensor_f32(b, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_gguf_tensor_f32(b, y, &err), 0, "%s", err.msg);
     for (int i = 0; i < 32; i++)
         cr_assert_float_eq(y[i], 0.125f * (float)(i * 7 - 100), 0.0f);
-    gguf_free(g);
+    llm_gguf_free(g);
 }
 
 Test(gguf, every_truncation_is_rejected_with_an_offset)
@@ -111,11 +112,11 @@ Test(gguf, every_truncation_is_rejected_with_an_offset)
     layout L;
     build(&w, &L);
     for (size_t n = 0; n < w.n; n++) {
-        gguf_file *g = NULL;
+        llm_gguf_file *g = NULL;
         kv_err err = {{0}};
         uint8_t *copy = malloc(n ? n : 1); /* exact size: ASan catches any read past it */
         memcpy(copy, w.b, n);
-        cr_assert_neq(gguf_parse(copy, n, "t.gguf", &g, &err), 0, "prefix of %zu bytes accepted", n);
+        cr_assert_neq(llm_gguf_parse(copy, n, "t.gguf", &g, &err), 0, "prefix of %zu bytes accepted", n);
         cr_assert_null(g);
         cr_assert(strstr(err.msg, "t.gguf: offset 0x"), "prefix %zu: %s", n, err.msg);
         free(copy);
@@ -133,9 +134,9 @@ static uint8_t *find(buf *w, const char *s)
 
 static void expect_reject(buf *w, const char *what)
 {
-    gguf_file *g = NULL;
+    llm_gguf_file *g = NULL;
     kv_err err = {{0}};
-    cr_assert_neq(gguf_parse(w->b, w->n, "bad.gguf", &g, &err), 0, "accepted a file with %s", what);
+    cr_assert_neq(llm_gguf_parse(w->b, w->n, "bad.gguf", &g, &err), 0, "accepted a file with %s", what);
     cr_assert(strstr(err.msg, what), "expected '%s' in: %s", what, err.msg);
 }
 
@@ -149,10 +150,10 @@ Test(gguf, malformed_headers_are_rejected)
     build(&w, &L); u = 1; memcpy(w.b + L.version_at, &u, 4); expect_reject(&w, "expected 2 or 3");
     build(&w, &L); q = 1ull << 60; memcpy(w.b + L.nkv_at, &q, 8); expect_reject(&w, "cannot fit");
     build(&w, &L); u = 77; memcpy(w.b + L.type_at, &u, 4); expect_reject(&w, "value type 77");
-    build(&w, &L); u = GGUF_VT_ARRAY; memcpy(w.b + L.arr_at + 4, &u, 4); expect_reject(&w, "array element type");
+    build(&w, &L); u = LLM_GGUF_VT_ARRAY; memcpy(w.b + L.arr_at + 4, &u, 4); expect_reject(&w, "array element type");
     build(&w, &L); u = 5; memcpy(w.b + L.t_ndims_at, &u, 4); expect_reject(&w, "n_dims 5");
     build(&w, &L); u = 99; memcpy(w.b + L.t_type_at, &u, 4); expect_reject(&w, "known ggml type");
-    build(&w, &L); u = GGUF_T_Q4_1; memcpy(w.b + L.t_type_at, &u, 4); expect_reject(&w, "not a multiple");
+    build(&w, &L); u = LLM_GGUF_T_Q4_1; memcpy(w.b + L.t_type_at, &u, 4); expect_reject(&w, "not a multiple");
     build(&w, &L); q = 8; memcpy(w.b + L.t_off_at, &q, 8); expect_reject(&w, "multiple of the alignment");
     build(&w, &L); q = 32; memcpy(w.b + L.t_off_at, &q, 8); expect_reject(&w, "overlaps");
     build(&w, &L); q = 1u << 20; memcpy(w.b + L.t_off_at, &q, 8); expect_reject(&w, "beyond");
@@ -178,20 +179,20 @@ Test(gguf, dequant_q4_0_q4_1)
     }
     float y[32];
     kv_err err;
-    cr_assert_eq(gguf_dequantize(GGUF_T_Q4_0, b0, sizeof b0, y, 32, &err), 0);
+    cr_assert_eq(llm_gguf_dequantize(LLM_GGUF_T_Q4_0, b0, sizeof b0, y, 32, &err), 0);
     for (int j = 0; j < 16; j++) {
         cr_assert_float_eq(y[j], 0.5f * (float)(j - 8), 0.0f);
         cr_assert_float_eq(y[j + 16], 0.5f * (float)(15 - j - 8), 0.0f);
     }
-    cr_assert_eq(gguf_dequantize(GGUF_T_Q4_1, b1, sizeof b1, y, 32, &err), 0);
+    cr_assert_eq(llm_gguf_dequantize(LLM_GGUF_T_Q4_1, b1, sizeof b1, y, 32, &err), 0);
     for (int j = 0; j < 16; j++) {
         cr_assert_float_eq(y[j], 0.5f * (float)j - 1.25f, 0.0f);
         cr_assert_float_eq(y[j + 16], 0.5f * (float)(15 - j) - 1.25f, 0.0f);
     }
     /* too few source bytes, odd count */
-    cr_assert_neq(gguf_dequantize(GGUF_T_Q4_1, b1, 19, y, 32, &err), 0);
-    cr_assert_neq(gguf_dequantize(GGUF_T_Q4_1, b1, 20, y, 31, &err), 0);
-    cr_assert_neq(gguf_dequantize(GGUF_T_Q5_K, b1, 20, y, 32, &err), 0);
+    cr_assert_neq(llm_gguf_dequantize(LLM_GGUF_T_Q4_1, b1, 19, y, 32, &err), 0);
+    cr_assert_neq(llm_gguf_dequantize(LLM_GGUF_T_Q4_1, b1, 20, y, 31, &err), 0);
+    cr_assert_neq(llm_gguf_dequantize(LLM_GGUF_T_Q5_K, b1, 20, y, 32, &err), 0);
 }
 
 Test(gguf, dequant_f16_bf16)
@@ -199,13 +200,13 @@ Test(gguf, dequant_f16_bf16)
     uint16_t h[5] = {0x3c00, 0xc000, 0x0001, 0x7c00, 0x3555}, bf[2] = {0x3f80, 0xc0a0};
     float y[5];
     kv_err err;
-    cr_assert_eq(gguf_dequantize(GGUF_T_F16, h, sizeof h, y, 5, &err), 0);
+    cr_assert_eq(llm_gguf_dequantize(LLM_GGUF_T_F16, h, sizeof h, y, 5, &err), 0);
     cr_assert_float_eq(y[0], 1.0f, 0.0f);
     cr_assert_float_eq(y[1], -2.0f, 0.0f);
     cr_assert_float_eq(y[2], 0x1p-24f, 0.0f); /* smallest subnormal */
     cr_assert(isinf(y[3]));
     cr_assert_float_eq(y[4], 0.333251953125f, 0.0f);
-    cr_assert_eq(gguf_dequantize(GGUF_T_BF16, bf, sizeof bf, y, 2, &err), 0);
+    cr_assert_eq(llm_gguf_dequantize(LLM_GGUF_T_BF16, bf, sizeof bf, y, 2, &err), 0);
     cr_assert_float_eq(y[0], 1.0f, 0.0f);
     cr_assert_float_eq(y[1], -5.0f, 0.0f);
 }
@@ -226,7 +227,7 @@ Test(gguf, dequant_q4_k)
     for (int l = 0; l < 128; l++) qs[l] = (uint8_t)(l % 16 | ((15 - l % 16) << 4));
     float y[256];
     kv_err err;
-    cr_assert_eq(gguf_dequantize(GGUF_T_Q4_K, b, sizeof b, y, 256, &err), 0);
+    cr_assert_eq(llm_gguf_dequantize(LLM_GGUF_T_Q4_K, b, sizeof b, y, 256, &err), 0);
     /* element l of sub-block 0: q = qs[l] & 15 */
     for (int l = 0; l < 32; l++) {
         cr_assert_float_eq(y[l], 0.25f * 3 * (float)(l % 16) - 0.5f * 5, 1e-6f);
@@ -249,7 +250,7 @@ Test(gguf, dequant_q6_k)
     ql[64 + 40] = 0x0F; /* second half, element 128+40 (l = 8, q2 half): 0xF, scale 8+2 */
     float y[256];
     kv_err err;
-    cr_assert_eq(gguf_dequantize(GGUF_T_Q6_K, b, sizeof b, y, 256, &err), 0);
+    cr_assert_eq(llm_gguf_dequantize(LLM_GGUF_T_Q6_K, b, sizeof b, y, 256, &err), 0);
     cr_assert_float_eq(y[3], 0.5f * (float)sc[0] * (float)((0xA | (2 << 4)) - 32), 1e-6f);
     cr_assert_float_eq(y[67], 0.5f * (float)sc[4] * (float)((0x5 | (3 << 4)) - 32), 1e-6f);
     cr_assert_float_eq(y[128 + 32 + 8], 0.5f * (float)sc[8 + 2] * (float)(0xF - 32), 1e-6f);
@@ -261,34 +262,34 @@ Test(gguf, real_model_shapes)
 {
     FILE *fp = fopen(MODEL_PATH, "rb");
     if (!fp) {
-        cr_skip_test("%s absent: run `make model` to test the real file", MODEL_PATH);
+        KV_SKIP("%s absent: run `make model` to test the real file", MODEL_PATH);
         return;
     }
     fclose(fp);
-    gguf_file *g;
+    llm_gguf_file *g;
     kv_err err;
-    cr_assert_eq(gguf_open(MODEL_PATH, &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_gguf_open(MODEL_PATH, &g, &err), 0, "%s", err.msg);
     cr_assert_eq(g->version, 3);
     cr_assert_eq(g->ntensors, 272);
     int64_t v;
-    cr_assert_eq(gguf_get_i64(g, "llama.attention.head_count_kv", &v, &err), 0);
+    cr_assert_eq(llm_gguf_get_i64(g, "llama.attention.head_count_kv", &v, &err), 0);
     cr_assert_eq(v, 3);
-    const gguf_tensor *e = gguf_tensor_find(g, "token_embd.weight"), *k = gguf_tensor_find(g, "blk.29.attn_k.weight");
+    const llm_gguf_tensor *e = llm_gguf_tensor_find(g, "token_embd.weight"), *k = llm_gguf_tensor_find(g, "blk.29.attn_k.weight");
     cr_assert(e && k);
-    cr_assert_eq(e->type, GGUF_T_Q8_0);
+    cr_assert_eq(e->type, LLM_GGUF_T_Q8_0);
     cr_assert_eq(e->ne[0], 576);
     cr_assert_eq(e->ne[1], 49152);
-    cr_assert_eq(k->type, GGUF_T_Q4_1);
+    cr_assert_eq(k->type, LLM_GGUF_T_Q4_1);
     cr_assert_eq(k->ne[1], 192);
-    const gguf_kv *tok = gguf_find(g, "tokenizer.ggml.tokens");
+    const llm_gguf_kv *tok = llm_gguf_find(g, "tokenizer.ggml.tokens");
     cr_assert(tok && tok->arr_n == 49152);
-    gguf_free(g);
+    llm_gguf_free(g);
 }
 
 Test(gguf, open_missing_file_names_make_model)
 {
-    gguf_file *g;
+    llm_gguf_file *g;
     kv_err err;
-    cr_assert_neq(gguf_open("/nonexistent/x.gguf", &g, &err), 0);
+    cr_assert_neq(llm_gguf_open("/nonexistent/x.gguf", &g, &err), 0);
     cr_assert(strstr(err.msg, "make model"), "%s", err.msg);
 }

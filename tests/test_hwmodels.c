@@ -37,7 +37,11 @@ Test(hwmodels, every_bundled_gpu_loads_with_sane_figures)
     for (const char *const *name = hw_model_names(); *name; name++, n++) {
         hw_model h = load_ok(*name);
         cr_assert_str_eq(h.name, *name);
-        cr_assert(h.usable_capacity_bytes < h.hbm_capacity_bytes, "%s: usable is an estimate below the label", *name);
+        /* the device reports binary bytes; usable = that less the context */
+        cr_assert(h.device_total_bytes > 0.95 * (double)h.hbm_capacity_bytes, "%s: device total", *name);
+        cr_assert_eq(h.usable_capacity_bytes, h.device_total_bytes - h.context_bytes, "%s", *name);
+        cr_assert(h.bf16_dense_flops > 0 && h.int8_dense_ops >= h.bf16_dense_flops, "%s: INT8 at least BF16", *name);
+        cr_assert(h.pcie_bytes_per_s >= 32e9 && h.link_latency_s > 0 && h.dram_latency_s > 0, "%s", *name);
         cr_assert(h.stream_read_efficiency > 0.5 && h.stream_read_efficiency <= 1.0);
         cr_assert_eq(h.gather_run_bytes[0], 256.0, "%s: the table starts at 256 B", *name);
         cr_assert_eq(h.gather_run_bytes[h.n_runs - 1], 65536.0, "%s: the table ends at 64 KiB", *name);
@@ -71,31 +75,34 @@ Test(hwmodels, datasheet_figures_are_dense_and_in_si_units)
 
 Test(hwmodels, loader_error_paths)
 {
-    expect_error("tests/data/bad/hw_bandwidth_unit.yaml", "tests/data/bad/hw_bandwidth_unit.yaml:4:28: key "
+    expect_error("tests/data/bad/hw_bandwidth_unit.yaml", "tests/data/bad/hw_bandwidth_unit.yaml:5:28: key "
                  "'hbm_bandwidth_bytes_per_s': 3350 looks like GB/s or TB/s, expected bytes/s (e.g. 3.35e12)");
     expect_error("tests/data/bad/hw_capacity_unit.yaml", "tests/data/bad/hw_capacity_unit.yaml:2:21: key "
                  "'hbm_capacity_bytes': 80 looks like GB or GiB, expected bytes (e.g. 80e9)");
-    expect_error("tests/data/bad/hw_flops_unit.yaml", "tests/data/bad/hw_flops_unit.yaml:6:19: key "
+    expect_error("tests/data/bad/hw_flops_unit.yaml", "tests/data/bad/hw_flops_unit.yaml:7:19: key "
                  "'bf16_dense_flops': 989.4 looks like TFLOP/s, expected FLOP/s (e.g. 989.4e12)");
-    expect_error("tests/data/bad/hw_launch_unit.yaml", "tests/data/bad/hw_launch_unit.yaml:24:11: key 'launch_s': "
+    expect_error("tests/data/bad/hw_launch_unit.yaml", "tests/data/bad/hw_launch_unit.yaml:30:11: key 'launch_s': "
                  "5 looks like microseconds, expected seconds (e.g. 5e-6)");
-    expect_error("tests/data/bad/hw_sparse_fp8.yaml", "tests/data/bad/hw_sparse_fp8.yaml:7:18: key "
+    expect_error("tests/data/bad/hw_sparse_fp8.yaml", "tests/data/bad/hw_sparse_fp8.yaml:8:18: key "
                  "'fp8_dense_flops': 3.9578e+15 is more than twice bf16_dense_flops: a with-sparsity figure? "
                  "use dense figures");
-    expect_error("tests/data/bad/hw_table_order.yaml", "tests/data/bad/hw_table_order.yaml:18:17: key "
+    expect_error("tests/data/bad/hw_table_order.yaml", "tests/data/bad/hw_table_order.yaml:24:17: key "
                  "'run_bytes': 4096 is not larger than the previous entry's 8192; gather_efficiency must be in "
                  "ascending run_bytes");
-    expect_error("tests/data/bad/hw_efficiency_range.yaml", "tests/data/bad/hw_efficiency_range.yaml:12:25: key "
+    expect_error("tests/data/bad/hw_efficiency_range.yaml", "tests/data/bad/hw_efficiency_range.yaml:18:25: key "
                  "'stream_read_efficiency': expected a number in (0, 1], got '1.2'");
-    expect_error("tests/data/bad/hw_missing_source.yaml", "tests/data/bad/hw_missing_source.yaml:30:3: missing "
+    expect_error("tests/data/bad/hw_missing_source.yaml", "tests/data/bad/hw_missing_source.yaml:37:3: missing "
                  "key 'l2_bytes' in 'sources' (every datasheet figure needs a source)");
-    expect_error("tests/data/bad/hw_gather_key.yaml", "tests/data/bad/hw_gather_key.yaml:15:22: unknown key "
+    expect_error("tests/data/bad/hw_gather_key.yaml", "tests/data/bad/hw_gather_key.yaml:21:22: unknown key "
                  "'eficiency' (did you mean 'efficiency'? expected one of: run_bytes, efficiency)");
-    expect_error("tests/data/bad/hw_unknown_key.yaml", "tests/data/bad/hw_unknown_key.yaml:10:1: unknown key "
-                 "'sm_clock_hz' (expected one of: vendor_name, hbm_capacity_bytes, usable_capacity_bytes, "
-                 "hbm_bandwidth_bytes_per_s, l2_bytes, bf16_dense_flops, fp8_dense_flops, fp32_flops, sm_count, "
-                 "nvlink_bytes_per_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, "
-                 "compute_efficiency, launch_s, launch_graph_s, allreduce_latency_s, efficiency_source, sources)");
+    expect_error("tests/data/bad/hw_unknown_key.yaml", "tests/data/bad/hw_unknown_key.yaml:13:1: unknown key "
+                 "'sm_clock_hz' (expected one of: vendor_name, hbm_capacity_bytes, device_total_bytes, context_bytes, "
+                 "hbm_bandwidth_bytes_per_s, l2_bytes, bf16_dense_flops, fp8_dense_flops, int8_dense_ops, "
+                 "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, pcie_bytes_per_s, "
+                 "link_latency_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, compute_efficiency, "
+                 "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, efficiency_source, sources)");
+    expect_error("tests/data/bad/hw_device_total_unit.yaml", "tests/data/bad/hw_device_total_unit.yaml:3:21: key "
+                 "'device_total_bytes': 85 is not within 90%..115% of hbm_capacity_bytes; expected bytes");
 }
 
 Test(hwmodels, unknown_name)
@@ -181,4 +188,42 @@ Test(hwmodels, cli_exit_codes)
     cr_assert_eq(cli_rc("hw show"), 2);
     cr_assert_eq(cli_rc("hw list extra"), 2);
     cr_assert_eq(cli_rc("hw --help"), 0);
+}
+
+/* Capacity as the device reports it: deviceQuery prints bytes / 2^20 rounded (%.0f). */
+Test(hwmodels, device_total_is_what_cuda_reports)
+{
+    hw_model h = load_ok("h100-sxm");
+    cr_assert_eq(llround((double)h.device_total_bytes / 1048576.0), 81106, "81106 MBytes in deviceQuery");
+    cr_assert(h.device_total_bytes > h.hbm_capacity_bytes, "binary memory exceeds the decimal label");
+    hw_model a = load_ok("a100-80g");
+    cr_assert_eq(llround((double)a.device_total_bytes / 1048576.0), 81158);
+    hw_model m = load_ok("mi300x");
+    cr_assert_eq(m.device_total_bytes, 196592LL * 1024 * 1024);
+}
+
+/* Which peak applies: a type the part lacks runs in the next wider one. */
+Test(hwmodels, peak_per_compute_type)
+{
+    hw_model h = load_ok("h100-sxm"), a = load_ok("a100-80g"), b = load_ok("b200");
+    cr_assert_eq(hw_peak_flops(&h, HW_DT_BF16), 989.4e12);
+    cr_assert_eq(hw_peak_flops(&h, HW_DT_FP8), 1978.9e12);
+    cr_assert_eq(hw_peak_flops(&h, HW_DT_FP4), 1978.9e12, "no FP4 on Hopper: FP8");
+    cr_assert_eq(hw_peak_flops(&a, HW_DT_FP8), 312e12, "no FP8 on Ampere: BF16");
+    cr_assert_eq(hw_peak_flops(&a, HW_DT_INT8), 624e12);
+    cr_assert_eq(hw_peak_flops(&b, HW_DT_FP4), 9000e12);
+}
+
+/* bytes / (bytes + bw · latency): half the rate at bw · latency bytes. */
+Test(hwmodels, transfer_and_gemm_shape_efficiency)
+{
+    hw_model h = load_ok("h100-sxm");
+    const double half = 3.35e12 * 6e-7;
+    cr_assert_float_eq(hw_transfer_efficiency(&h, half), 0.5, 1e-12);
+    cr_assert_float_eq(hw_transfer_efficiency(&h, 9.0 * half), 0.9, 1e-12);
+    /* 4096 × 4096: 32 × 32 = 1024 tiles over 132 SMs = 8 waves (1056 slots) */
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 4096, 4096), 0.7 * 1024.0 / 1056.0, 1e-12);
+    /* 200 rows: 2 tile rows of 128 (tile quantization 200/256), 64 tiles < 132 SMs (one partial wave: split-K) */
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 200, 4096), 0.7 * 200.0 / 256.0, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 8, 4096), 0.7, 1e-12, "skinny: narrower tiles");
 }

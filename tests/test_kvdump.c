@@ -3,18 +3,19 @@
  * with the offset; a dump feeds rkv_workload_kv/query; capture from the real
  * model (when `make model` has run) matches a direct session. */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "kvdump.h"
+#include "llm_kvdump.h"
 #include "llm.h"
 
-static kvd_info small_info(void)
+static llm_kvd_info small_info(void)
 {
-    kvd_info in = {.n_layer = 3, .n_head = 4, .n_kv_head = 2, .head_dim = 6, .n_tokens = 7, .dtype = RKV_DTYPE_FP32,
+    llm_kvd_info in = {.n_layer = 3, .n_head = 4, .n_kv_head = 2, .head_dim = 6, .n_tokens = 7, .dtype = RKV_DTYPE_FP32,
                    .rope_theta = 10000.0};
     snprintf(in.model, sizeof in.model, "test-model");
     snprintf(in.source, sizeof in.source, "hand-made");
@@ -23,16 +24,16 @@ static kvd_info small_info(void)
 
 static float val(int l, int w, int h, int64_t p, int i) { return (float)(l * 1000 + w * 100 + h * 10 + p) + 0.125f * (float)i; }
 
-static void fill(kvd_file *f)
+static void fill(llm_kvd_file *f)
 {
-    const kvd_info *in = &f->info;
+    const llm_kvd_info *in = &f->info;
     float row[6];
     for (int l = 0; l < in->n_layer; l++)
         for (int w = 0; w < 3; w++)
             for (int h = 0; h < (w == 2 ? in->n_head : in->n_kv_head); h++)
                 for (int64_t p = 0; p < in->n_tokens; p++) {
                     for (int i = 0; i < 6; i++) row[i] = val(l, w, h, p, i);
-                    kvd_put(f, l, w, h, p, 1, row, 6);
+                    llm_kvd_put(f, l, w, h, p, 1, row, 6);
                 }
 }
 
@@ -40,19 +41,19 @@ static void tmpname(char *buf, size_t n) { snprintf(buf, n, "/tmp/kvsim-test-%d.
 
 Test(kvdump, round_trip_and_workload)
 {
-    kvd_info in = small_info();
-    kvd_file *f, *g;
+    llm_kvd_info in = small_info();
+    llm_kvd_file *f, *g;
     kv_err err;
     char path[128];
     tmpname(path, sizeof path);
-    cr_assert_eq(kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
     fill(f);
-    cr_assert_eq(kvd_write(f, path, &err), 0, "%s", err.msg);
-    cr_assert_eq(kvd_open(path, &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_kvd_open(path, &g, &err), 0, "%s", err.msg);
     cr_assert_eq(g->info.n_tokens, 7);
     cr_assert_str_eq(g->info.model, "test-model");
     float rows[7 * 6];
-    kvd_get(g, 2, 1, 1, 3, 2, rows);
+    llm_kvd_get(g, 2, 1, 1, 3, 2, rows);
     cr_assert_float_eq(rows[0], val(2, 1, 1, 3, 0), 0.0f);
     cr_assert_float_eq(rows[6 + 5], val(2, 1, 1, 4, 5), 0.0f);
     /* as a workload: K/V of (layer 1, KV head 1); queries of heads 2, 3 */
@@ -62,7 +63,7 @@ Test(kvdump, round_trip_and_workload)
     m.num_hidden_layers = 3; m.num_attention_heads = 4; m.num_key_value_heads = 2; m.head_dim = 6;
     rkv_workload wl;
     rkv_workload_defaults(&wl);
-    wl.dump = g;
+    llm_kvd_source(g, &wl.real);
     float K[7 * 6], V[7 * 6], q[2 * 6];
     cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 1, 7, K, V, &err), 0, "%s", err.msg);
     cr_assert_float_eq(K[5 * 6 + 2], val(1, 0, 1, 5, 2), 0.0f);
@@ -74,8 +75,8 @@ Test(kvdump, round_trip_and_workload)
     m.head_dim = 8;
     cr_assert_neq(rkv_workload_kv(&wl, &m, 1, 1, 7, K, V, &err), 0);
     cr_assert(strstr(err.msg, "does not match"), "%s", err.msg);
-    kvd_free(g);
-    kvd_free(f);
+    llm_kvd_free(g);
+    llm_kvd_free(f);
     unlink(path);
 }
 
@@ -92,47 +93,47 @@ static void corrupt_and_expect(const char *path, long at, int truncate_to, const
         fputc(c ^ 0x20, fp);
     }
     fclose(fp);
-    kvd_file *g = NULL;
+    llm_kvd_file *g = NULL;
     kv_err err;
-    cr_assert_neq(kvd_open(path, &g, &err), 0, "accepted a dump with %s", what);
+    cr_assert_neq(llm_kvd_open(path, &g, &err), 0, "accepted a dump with %s", what);
     cr_assert(strstr(err.msg, "offset 0x") && strstr(err.msg, what), "%s", err.msg);
 }
 
 Test(kvdump, corruption_is_rejected_with_offset)
 {
-    kvd_info in = small_info();
-    kvd_file *f;
+    llm_kvd_info in = small_info();
+    llm_kvd_file *f;
     kv_err err;
     char path[128];
     tmpname(path, sizeof path);
-    cr_assert_eq(kvd_alloc(&in, &f, &err), 0);
+    cr_assert_eq(llm_kvd_alloc(&in, &f, &err), 0);
     fill(f);
-    cr_assert_eq(kvd_write(f, path, &err), 0);
-    corrupt_and_expect(path, KVD_HEADER_BYTES + 77, -1, "checksum");
-    cr_assert_eq(kvd_write(f, path, &err), 0);
-    corrupt_and_expect(path, 0, KVD_HEADER_BYTES + 100, "truncated");
-    cr_assert_eq(kvd_write(f, path, &err), 0);
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0);
+    corrupt_and_expect(path, LLM_KVD_HEADER_BYTES + 77, -1, "checksum");
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0);
+    corrupt_and_expect(path, 0, LLM_KVD_HEADER_BYTES + 100, "truncated");
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0);
     corrupt_and_expect(path, 1, -1, "magic");
-    cr_assert_eq(kvd_write(f, path, &err), 0);
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0);
     corrupt_and_expect(path, 20, -1, "shape");
-    kvd_free(f);
+    llm_kvd_free(f);
     unlink(path);
     uint8_t h[32];
-    kvd_sha256("abc", 3, h);
+    llm_kvd_sha256("abc", 3, h);
     cr_assert_eq(h[0], 0xba);
     cr_assert_eq(h[31], 0xad); /* ba7816bf...f20015ad */
 }
 
 /* A dump written elsewhere without its trailer (the PyTorch recipe) is sealed
- * by kvd_seal; a wrong size is refused with the offset. */
+ * by llm_kvd_seal; a wrong size is refused with the offset. */
 Test(kvdump, seal_fills_the_trailer)
 {
-    kvd_info in = small_info();
-    kvd_file *f, *g;
+    llm_kvd_info in = small_info();
+    llm_kvd_file *f, *g;
     kv_err err;
     char path[128];
     tmpname(path, sizeof path);
-    cr_assert_eq(kvd_alloc(&in, &f, &err), 0);
+    cr_assert_eq(llm_kvd_alloc(&in, &f, &err), 0);
     fill(f);
     FILE *fp = fopen(path, "wb");
     cr_assert(fp);
@@ -140,15 +141,15 @@ Test(kvdump, seal_fills_the_trailer)
     static const uint8_t zeros[16];
     fwrite(zeros, 1, 16, fp);
     fclose(fp);
-    cr_assert_neq(kvd_open(path, &g, &err), 0);
-    cr_assert_eq(kvd_seal(path, &err), 0, "%s", err.msg);
-    cr_assert_eq(kvd_open(path, &g, &err), 0, "%s", err.msg);
+    cr_assert_neq(llm_kvd_open(path, &g, &err), 0);
+    cr_assert_eq(llm_kvd_seal(path, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_kvd_open(path, &g, &err), 0, "%s", err.msg);
     cr_assert_eq(memcmp(g->base, f->owned, f->size - 16), 0);
-    kvd_free(g);
+    llm_kvd_free(g);
     cr_assert_eq(truncate(path, (off_t)(f->size - 100)), 0);
-    cr_assert_neq(kvd_seal(path, &err), 0);
+    cr_assert_neq(llm_kvd_seal(path, &err), 0);
     cr_assert(strstr(err.msg, "offset 0x"), "%s", err.msg);
-    kvd_free(f);
+    llm_kvd_free(f);
     unlink(path);
 }
 
@@ -161,15 +162,15 @@ Test(kvdump, capture_from_model_is_causal)
     const char *model = KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf";
     FILE *fp = fopen(model, "rb");
     if (!fp) {
-        cr_skip_test("%s absent: run `make model`", model);
+        KV_SKIP("%s absent: run `make model`", model);
         return;
     }
     fclose(fp);
-    kvd_file *a, *b;
+    llm_kvd_file *a, *b;
     kv_err err;
-    cr_assert_eq(kvd_capture(model, "/usr/share/common-licenses/GPL-3", 100, 40, RKV_DTYPE_FP32, &a, &err), 0, "%s",
+    cr_assert_eq(llm_kvd_capture(model, "/usr/share/common-licenses/GPL-3", 100, 40, RKV_DTYPE_FP32, &a, &err), 0, "%s",
                  err.msg);
-    cr_assert_eq(kvd_capture(model, "/usr/share/common-licenses/GPL-3", 100, 20, RKV_DTYPE_FP32, &b, &err), 0, "%s",
+    cr_assert_eq(llm_kvd_capture(model, "/usr/share/common-licenses/GPL-3", 100, 20, RKV_DTYPE_FP32, &b, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(a->info.n_layer, 30);
     cr_assert_eq(a->info.n_head, 9);
@@ -177,8 +178,8 @@ Test(kvdump, capture_from_model_is_causal)
     static float ra[20 * 64], rb[20 * 64];
     for (int l = 0; l < 30; l += 7)
         for (int w = 0; w < 3; w++) {
-            kvd_get(a, l, w, w == 2 ? 8 : 2, 0, 20, ra);
-            kvd_get(b, l, w, w == 2 ? 8 : 2, 0, 20, rb);
+            llm_kvd_get(a, l, w, w == 2 ? 8 : 2, 0, 20, ra);
+            llm_kvd_get(b, l, w, w == 2 ? 8 : 2, 0, 20, rb);
             double s = 0, e = 0;
             for (int i = 0; i < 20 * 64; i++) {
                 cr_assert(isfinite(ra[i]));
@@ -188,6 +189,6 @@ Test(kvdump, capture_from_model_is_causal)
             cr_assert_gt(s, 0.0);
             cr_assert_leq(sqrt(e / s), 1e-4, "layer %d tensor %d: captures differ by %g (relative)", l, w, sqrt(e / s));
         }
-    kvd_free(a);
-    kvd_free(b);
+    llm_kvd_free(a);
+    llm_kvd_free(b);
 }

@@ -309,7 +309,7 @@ static void run_sets(const char *const *methods, int nm, int64_t S, int64_t t, i
         cr_assert_eq(rkv_params_resolve(methods[i], &rq, &cfg.sets[i], &err), 0, "%s", err.msg);
         c->expect_kept[i] = -1;
         c->window_from[i] = -1;
-        if (cfg.sets[i].evicts && strcmp(methods[i], "streaming")) {
+        if (cfg.sets[i].evicts && !cfg.sets[i].method->traits.cache_capped) {
             c->expect_kept[i] = cfg.sets[i].prompt_budget;
             c->window_from[i] = S - cfg.sets[i].window_size;
         }

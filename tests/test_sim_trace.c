@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sim.h"
@@ -84,24 +85,51 @@ Test(sim_trace, sparq_equals_analytic) { compare("sparq", 64, 301, 0); }
 Test(sim_trace, exact_topk_equals_analytic) { compare("exact-topk", 64, 301, 0); }
 Test(sim_trace, rocketkv_no_eviction_equals_analytic) { compare("rocketkv", 512, 301, 1); }
 
+/* A trace-driven prediction prices the bytes the trace holds. Per decode step
+ * and the whole model, a category's bytes are the trace's sum over its
+ * recorded layers and sequences (mean_per_step in the sample's inspect.json,
+ * which tests/trace_reader.py checks independently), averaged over the
+ * trace's sequences, scaled from the recorded layers to all 30 (unrecorded
+ * layers take the recorded layers' mean), at batch 1:
+ *   rocketkv (layers 0,1; 2 sequences): x 30 / (2 · 2) = 7.5
+ *     kv_exact 98304 -> 737280, aux 73920 -> 554400, kv_write 6144 -> 46080, scores 21120 -> 158400
+ *   quest (layer 5; 1 sequence): x 30
+ *     kv_exact 73728 -> 2211840, aux 6528 -> 195840, kv_write 768 -> 23040, scores 1224 -> 36720
+ *   snapkv (layer 0; 1 sequence): x 30
+ *     kv_exact 224640 -> 6739200, aux 0, kv_write 2304 -> 69120, scores 0
+ * No trace reads kv_full. */
 Test(sim_trace, samples_open_and_predict)
 {
-    static const char *const samples[] = {"traces/samples/rocketkv.trc", "traces/samples/quest.trc",
-                                          "traces/samples/snapkv.trc"};
+    static const struct {
+        const char *path;
+        double kv_exact, aux, kv_write, scores;
+    } cases[] = {
+        {"traces/samples/rocketkv.trc", 737280, 554400, 46080, 158400},
+        {"traces/samples/quest.trc", 2211840, 195840, 23040, 36720},
+        {"traces/samples/snapkv.trc", 6739200, 0, 69120, 0},
+    };
     hw_model h;
     kv_err err = {""};
     cr_assert_eq(hw_model_load("h200", &h, &err), 0, "%s", err.msg);
-    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sim_trace *t;
-        cr_assert_eq(sim_trace_open(samples[i], &t, &err), 0, "%s", err.msg);
+        cr_assert_eq(sim_trace_open(cases[i].path, &t, &err), 0, "%s", err.msg);
         sim_config c;
         sim_config_defaults(&c, sim_trace_model(t), &h, sim_trace_params(t));
         c.access = sim_trace_source(t);
         c.steps = c.access->steps;
+        c.batch = 1;
         sim_result r;
-        cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s: %s", samples[i], err.msg);
-        cr_assert(r.step_time_s > 0 && r.cat_bytes[SIM_CAT_WEIGHTS] > 0);
-        cr_assert(sim_trace_file_bytes(t) > 0);
+        cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s: %s", cases[i].path, err.msg);
+        const double want[SIM_CAT_N] = {[SIM_CAT_KV_EXACT] = cases[i].kv_exact, [SIM_CAT_AUX] = cases[i].aux,
+                                        [SIM_CAT_KV_WRITE] = cases[i].kv_write, [SIM_CAT_SCORES] = cases[i].scores};
+        const int cat[] = {SIM_CAT_KV_EXACT, SIM_CAT_KV_FULL, SIM_CAT_AUX, SIM_CAT_KV_WRITE, SIM_CAT_SCORES};
+        for (size_t k = 0; k < sizeof cat / sizeof cat[0]; k++)
+            cr_assert(fabs(r.cat_bytes[cat[k]] - want[cat[k]]) <= 1e-9 * want[cat[k]], "%s %s: %.17g, expected %.17g",
+                      cases[i].path, sim_cat_names[cat[k]], r.cat_bytes[cat[k]], want[cat[k]]);
+        struct stat sb;
+        cr_assert_eq(stat(cases[i].path, &sb), 0);
+        cr_assert_eq(sim_trace_file_bytes(t), (double)sb.st_size, "the file's size on disk");
         sim_trace_close(t);
     }
 }

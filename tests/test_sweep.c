@@ -8,6 +8,7 @@
  * Small inputs (SmolLM2-135M, contexts 512/1024, one layer, two steps) keep
  * it fast under the sanitizers. Runs from the repository root (make test). */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -222,13 +223,17 @@ Test(sweep, resume_after_stop_at_random_row)
 Test(sweep, resume_after_sigkill_of_the_cli)
 {
     const char *bin = getenv("KVSIM_BIN");
-    if (!bin) cr_skip_test("KVSIM_BIN not set (run through make test)");
+    if (!bin) KV_SKIP("KVSIM_BIN not set (run through make test)");
     char d[64], ref[128], out[128], part[160], cmd[2048];
     tmpdir(d, sizeof d);
     snprintf(ref, sizeof ref, "%s/ref.csv", d);
     snprintf(cmd, sizeof cmd, "%s sweep " SMALL_FLAGS " --out %s >/dev/null", bin, ref);
     cr_assert_eq(system(cmd), 0);
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    /* A fixed seed, so a failure reproduces; KVSIM_TEST_SEED picks other kill times. */
+    const char *seed_env = getenv("KVSIM_TEST_SEED");
+    const unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : 20261201u;
+    srand(seed);
+    cr_log_info("resume_after_sigkill_of_the_cli: seed %u (KVSIM_TEST_SEED)", seed);
     for (int trial = 0; trial < 2; trial++) {
         snprintf(out, sizeof out, "%s/k%d.csv", d, trial);
         snprintf(part, sizeof part, "%s.partial", out);
@@ -250,7 +255,7 @@ Test(sweep, resume_after_sigkill_of_the_cli)
         cr_assert_eq(system(cmd), 0, "resume failed (trial %d)", trial);
         cr_assert(!exists(part));
         char *a = body(ref), *b = body(out);
-        cr_assert_str_eq(a, b, "sweep killed after %ld ms and resumed differs", ts.tv_nsec / 1000000L);
+        cr_assert_str_eq(a, b, "sweep killed after %ld ms (seed %u) and resumed differs", ts.tv_nsec / 1000000L, seed);
         free(a);
         free(b);
     }
@@ -339,7 +344,7 @@ Test(report, every_plot_and_a_readme_linking_them)
 Test(report, fails_clearly_without_gnuplot)
 {
     const char *bin = getenv("KVSIM_BIN");
-    if (!bin) cr_skip_test("KVSIM_BIN not set (run through make test)");
+    if (!bin) KV_SKIP("KVSIM_BIN not set (run through make test)");
     char d[64], csv[128], cmd[1024], e[160], errbuf[2048];
     tmpdir(d, sizeof d);
     snprintf(csv, sizeof csv, "%s/s.csv", d);
@@ -356,11 +361,11 @@ Test(report, fails_clearly_without_gnuplot)
 /* A sweep scores fidelity on real Q/K/V (workload kvdump:FILE). The dump here
  * is made in the test with SmolLM2-135M's shape and varied rows; a model of
  * another shape, or a context the dump does not cover, is one clear error. */
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 static void write_dump(const char *path, int64_t n)
 {
-    kvd_info in;
+    llm_kvd_info in;
     memset(&in, 0, sizeof in);
     in.n_layer = 30;
     in.n_head = 9;
@@ -371,20 +376,20 @@ static void write_dump(const char *path, int64_t n)
     in.rope_theta = 100000;
     snprintf(in.model, sizeof in.model, "test-shape smollm2-135m");
     snprintf(in.source, sizeof in.source, "made by tests/test_sweep.c");
-    kvd_file *f;
+    llm_kvd_file *f;
     kv_err err = {""};
-    cr_assert_eq(kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_kvd_alloc(&in, &f, &err), 0, "%s", err.msg);
     float *rows = malloc(sizeof(float) * (size_t)n * 64);
     for (int l = 0; l < 30; l++)
         for (int which = 0; which < 3; which++)
             for (int h = 0; h < (which == 2 ? 9 : 3); h++) {
                 for (int64_t i = 0; i < n * 64; i++)
                     rows[i] = (float)sin(0.37 * (double)i + 1.3 * l + 0.7 * which + 0.11 * h);
-                kvd_put(f, l, which, h, 0, n, rows, 64);
+                llm_kvd_put(f, l, which, h, 0, n, rows, 64);
             }
     free(rows);
-    cr_assert_eq(kvd_write(f, path, &err), 0, "%s", err.msg);
-    kvd_free(f);
+    cr_assert_eq(llm_kvd_write(f, path, &err), 0, "%s", err.msg);
+    llm_kvd_free(f);
 }
 
 Test(sweep, fidelity_on_a_kv_dump, .timeout = 120)

@@ -7,6 +7,7 @@
  * Shapes are small (smollm2-135m, one or two layers, a few hundred tokens)
  * so the suite stays fast under ASan. Runs from the repository root. */
 #include <criterion/criterion.h>
+#include "kv_skip.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,19 +475,31 @@ static int run_cli(const char *args, const char *out)
 {
     const char *bin = getenv("KVSIM_BIN");
     if (!bin)
-        cr_skip_test("KVSIM_BIN not set (run through make test)");
+        KV_SKIP("KVSIM_BIN not set (run through make test)");
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s %s >%s 2>/dev/null", bin, args, out ? out : "/dev/null");
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The oracle is tests/trace_reader.py, a second reader written from
+ * traces/FORMAT.md alone: it checks every block's CRC32C, decodes every
+ * record and sums what inspect reports; every field of `kvsim inspect --json`
+ * must agree with it. The committed .inspect.json files (written by
+ * scripts/trace_samples.sh) then pin the output byte for byte, so that a
+ * change of formatting shows in review. */
 Test(traces, samples_match_their_expected_inspect_json)
 {
     static const char *const samples[] = {"rocketkv", "quest", "snapkv"};
-    char args[512], got[256];
+    char args[512], got[256], cmd[1024];
+    const char *bin = getenv("KVSIM_BIN");
+    if (!bin)
+        KV_SKIP("KVSIM_BIN not set (run through make test)");
     snprintf(got, sizeof got, "/tmp/kvsim_test_inspect_%ld.json", (long)getpid());
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        snprintf(cmd, sizeof cmd, "python3 tests/trace_reader.py traces/samples/%s.trc --check %s >/dev/null", samples[i],
+                 bin);
+        cr_assert_eq(system(cmd), 0, "%s: kvsim inspect --json differs from tests/trace_reader.py (run it to see)", cmd);
         snprintf(args, sizeof args, "inspect traces/samples/%s.trc --json", samples[i]);
         cr_assert_eq(run_cli(args, got), 0, "%s", args);
         char want[256];
@@ -494,6 +507,14 @@ Test(traces, samples_match_their_expected_inspect_json)
         expect_identical(got, want);
     }
     remove(got);
+}
+
+/* The second reader is not vacuous: a trace whose step block has one flipped
+ * byte (tests/data/traces/flipped_step_byte.trc) fails its CRC check. */
+Test(traces, second_reader_rejects_a_flipped_byte)
+{
+    cr_assert_neq(system("python3 tests/trace_reader.py tests/data/traces/flipped_step_byte.trc >/dev/null 2>&1"), 0);
+    cr_assert_eq(system("python3 tests/trace_reader.py traces/samples/quest.trc >/dev/null 2>&1"), 0);
 }
 
 Test(traces, cli_exit_codes_and_no_partial_file)

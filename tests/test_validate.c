@@ -65,6 +65,19 @@ Test(validate, fixture_rows_speedups_and_matrix, .init = load_models)
     const sim_validate_row *f1 = row_of(&v, "full", "step", 0, 1), *r1 = row_of(&v, "rocketkv", "step", 256, 1);
     cr_assert_float_eq(f1->measured_s, 50e-6, 1e-18);
     cr_assert_float_eq(r1->measured_s, 20e-6, 1e-18);
+    /* The dense step by hand: the sim prices decode step 0 of the 32768-token
+     * context, C = S + 1 = 32769 cached tokens (one more than the fixture's
+     * cache_tokens), so one layer reads K and V of 8 KV heads × 32769 tokens × 128
+     * dims × 2 bytes = 134,221,824 B, streamed at the datasheet's
+     * 3.35e12 B/s × h100-sxm.yaml's stream efficiency 0.89, plus one CUDA-graph
+     * launch (3 µs): 48.018 µs (its 0.54 GFLOP take 0.78 µs at 0.7 × 989.4e12, so
+     * memory bounds it). Calibrated from the fixture: 3.0e12 B/s and a 2 µs graph
+     * launch: 46.741 µs. Against the fixture's 50 µs: -3.96% and -6.52%. */
+    const double dense = 134221824.0 / (3.35e12 * 0.89) + 3e-6, dense_cal = 134221824.0 / 3.0e12 + 2e-6;
+    cr_assert(fabs(f1->pred_s - dense) <= 1e-9 * dense, "dense step %.9g s, by hand %.9g s", f1->pred_s, dense);
+    cr_assert(fabs(f1->pred_cal_s - dense_cal) <= 1e-9 * dense_cal, "%.9g vs %.9g", f1->pred_cal_s, dense_cal);
+    cr_assert_float_eq(f1->err_pct, -3.9636, 5e-4);
+    cr_assert_float_eq(f1->err_cal_pct, -6.5188, 5e-4);
     /* calibration from the same file changed the device (stream read 3.0e12 vs 0.89 × 3.35e12) */
     cr_assert_float_eq(v.hw_cal.stream_read_efficiency, 3.0e12 / g_hw.hbm_bandwidth_bytes_per_s, 1e-12);
     cr_assert(fabs(f1->pred_cal_s - f1->pred_s) > 1e-9);
@@ -163,7 +176,8 @@ Test(validate, every_error_path, .init = load_models)
     expect_mutation("\"median_s\": 20e-6", "\"median_s\": \"fast\"", "timings[1].median_s: expected a number");
     expect_mutation("\"median_s\": 50e-6", "\"median_s\": -1", "timings[0].median_s: expected a number in");
     expect_mutation("\"batch\": 8, \"cache_tokens\": 32768", "\"batch\": 8.5, \"cache_tokens\": 32768", "timings[7].batch: expected an integer");
-    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"quest\"", "timings[0].method: expected \"full\" or \"rocketkv\"");
+    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"quest\"", "timings[0].method: expected a dense or stage-2 method (the ones the GPU check times), got \"quest\"");
+    expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"nope\"", "timings[0].method: expected a dense or stage-2 method (the ones the GPU check times), got \"nope\"");
     expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\"", "timings[0].method: missing key 'method'");
     expect_mutation("\"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 50e-6",
                     "\"kv_heads\": 8, \"group\": 4, \"head_dim\": 64, \"median_s\": 50e-6", "timings[0]: shape kv_heads 8, group 4, head_dim 64");

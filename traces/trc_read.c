@@ -539,6 +539,8 @@ int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *er
     cur c;
     const uint64_t boff = r->d_off[(size_t)seq * (size_t)h->steps + (size_t)step];
     if (block_at(r, boff, TRC_BLK_STEP, &c, err)) return -1;
+    /* the whole block: type, length, payload, CRC32C (before the cursor moves) */
+    const int64_t block_bytes = (int64_t)(c.end - c.pos) + 9;
     const int G = h->G, nrec = h->nlayers * h->kv_heads;
     uint64_t v = 0, pos = 0;
     if (rd_var(&c, &v, "sequence") || check_id(&c, v, (uint64_t)seq, "sequence")) return -1;
@@ -554,7 +556,7 @@ int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *er
     st->seq = seq;
     st->step = step;
     st->position = (int64_t)pos;
-    st->block_bytes = (int64_t)(c.end - c.pos) + 9;
+    st->block_bytes = block_bytes;
     ibuf b = {&st->buf, &st->buf_cap, 0, r->limit};
     const int64_t ntok = (int64_t)pos + 1;
     const uint64_t big = (uint64_t)1 << 62;

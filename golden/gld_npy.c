@@ -1,6 +1,7 @@
-/* npy.c — .npy writer and strict reader (see npy.h). */
-#include "npy.h"
+/* gld_npy.c — .npy writer and strict reader (see gld_npy.h). */
+#include "gld_npy.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +10,14 @@ static const char *const descr[] = {"<f4", "<f8", "<i4", "<i8", "<u2"};
 static const char *const names[] = {"float32", "float64", "int32", "int64", "uint16"};
 static const size_t bytes[] = {4, 8, 4, 8, 2};
 
-const char *cli_npy_descr(cli_npy_dtype t) { return descr[t]; }
-const char *cli_npy_dtype_name(cli_npy_dtype t) { return names[t]; }
-size_t cli_npy_elem_bytes(cli_npy_dtype t) { return bytes[t]; }
+const char *gld_npy_descr(gld_npy_dtype t) { return descr[t]; }
+const char *gld_npy_dtype_name(gld_npy_dtype t) { return names[t]; }
+size_t gld_npy_elem_bytes(gld_npy_dtype t) { return bytes[t]; }
 
-int cli_npy_write(const char *path, cli_npy_dtype t, int ndim, const int64_t *shape, const void *data, kv_err *err)
+int gld_npy_write(const char *path, gld_npy_dtype t, int ndim, const int64_t *shape, const void *data, kv_err *err)
 {
-    if (ndim < 0 || ndim > CLI_NPY_MAX_DIMS)
-        return kv_errf(err, "%s: %d dimensions; at most %d are written", path, ndim, CLI_NPY_MAX_DIMS);
+    if (ndim < 0 || ndim > GLD_NPY_MAX_DIMS)
+        return kv_errf(err, "%s: %d dimensions; at most %d are written", path, ndim, GLD_NPY_MAX_DIMS);
     char dict[256], shp[160] = "";
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
@@ -47,7 +48,7 @@ int cli_npy_write(const char *path, cli_npy_dtype t, int ndim, const int64_t *sh
     return kv_afile_commit(&f, err);
 }
 
-void cli_npy_free(cli_npy *a)
+void gld_npy_free(gld_npy *a)
 {
     if (!a)
         return;
@@ -55,14 +56,14 @@ void cli_npy_free(cli_npy *a)
     a->data = NULL;
 }
 
-double cli_npy_get(const cli_npy *a, int64_t i)
+double gld_npy_get(const gld_npy *a, int64_t i)
 {
     switch (a->dtype) {
-    case CLI_NPY_F32: return ((const float *)a->data)[i];
-    case CLI_NPY_F64: return ((const double *)a->data)[i];
-    case CLI_NPY_I32: return ((const int32_t *)a->data)[i];
-    case CLI_NPY_I64: return (double)((const int64_t *)a->data)[i];
-    case CLI_NPY_U16: return ((const uint16_t *)a->data)[i];
+    case GLD_NPY_F32: return ((const float *)a->data)[i];
+    case GLD_NPY_F64: return ((const double *)a->data)[i];
+    case GLD_NPY_I32: return ((const int32_t *)a->data)[i];
+    case GLD_NPY_I64: return (double)((const int64_t *)a->data)[i];
+    case GLD_NPY_U16: return ((const uint16_t *)a->data)[i];
     }
     return 0;
 }
@@ -81,7 +82,7 @@ static const char *dict_value(const char *h, const char *key)
     return p;
 }
 
-int cli_npy_read(const char *path, cli_npy *a, kv_err *err)
+int gld_npy_read(const char *path, gld_npy *a, kv_err *err)
 {
     memset(a, 0, sizeof *a);
     FILE *fp = fopen(path, "rb");
@@ -139,13 +140,23 @@ int cli_npy_read(const char *path, cli_npy *a, kv_err *err)
         goto close_file;
     }
     v++;
+    /* Every dimension and the byte count are checked against overflow and
+     * against what the file holds before anything is allocated: a header
+     * saying (2^62, 64) is an error, not a wrapped multiplication. */
     a->n = 1;
+    const size_t eb = bytes[t];
     while (*v != ')') {
         char *end;
+        errno = 0;
         long long x = strtoll(v, &end, 10);
-        if (end == v || x < 0 || a->ndim >= CLI_NPY_MAX_DIMS) {
+        if (end == v || errno == ERANGE || x < 0 || a->ndim >= GLD_NPY_MAX_DIMS) {
             kv_errf(err, "%s: offset %zu: malformed shape (at most %d non-negative dimensions)", path, off,
-                    CLI_NPY_MAX_DIMS);
+                    GLD_NPY_MAX_DIMS);
+            goto close_file;
+        }
+        if (x > 0 && a->n > GLD_NPY_MAX_BYTES / (int64_t)eb / x) {
+            kv_errf(err, "%s: offset %zu: shape holds more than %lld bytes", path, off,
+                    (long long)GLD_NPY_MAX_BYTES);
             goto close_file;
         }
         a->shape[a->ndim++] = x;
@@ -153,9 +164,28 @@ int cli_npy_read(const char *path, cli_npy *a, kv_err *err)
         v = end;
         while (*v == ',' || *v == ' ')
             v++;
+        if (*v == '\0') {
+            kv_errf(err, "%s: offset %zu: unterminated shape", path, off);
+            goto close_file;
+        }
     }
-    a->dtype = (cli_npy_dtype)t;
-    size_t nb = (size_t)a->n * bytes[t];
+    a->dtype = (gld_npy_dtype)t;
+    size_t nb = (size_t)a->n * eb;
+    long here = ftell(fp);
+    if (here < 0 || fseek(fp, 0, SEEK_END) != 0) {
+        kv_errf(err, "%s: cannot seek", path);
+        goto close_file;
+    }
+    long fsize = ftell(fp);
+    if (fsize < here || fseek(fp, here, SEEK_SET) != 0) {
+        kv_errf(err, "%s: cannot seek", path);
+        goto close_file;
+    }
+    if ((uint64_t)(fsize - here) < (uint64_t)nb) {
+        kv_errf(err, "%s: offset %zu: expected %zu data bytes, file has %zu", path, off + hl, nb,
+                (size_t)(fsize - here));
+        goto close_file;
+    }
     a->data = malloc(nb ? nb : 1);
     if (!a->data) {
         kv_errf(err, "%s: out of memory for %zu bytes", path, nb);

@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "gguf.h"
+#include "llm_gguf.h"
 #include "kv_common.h"
 #include "rkv.h"
 
@@ -35,7 +35,7 @@ typedef struct llm_tokenizer llm_tokenizer;
 
 /* From tokenizer.ggml.* keys (model "gpt2"; pre-tokenizer "smollm",
  * "gpt2", "llama-bpe" families approximated for English text). */
-int llm_tokenizer_load(const gguf_file *g, llm_tokenizer **out, kv_err *err);
+int llm_tokenizer_load(const llm_gguf_file *g, llm_tokenizer **out, kv_err *err);
 void llm_tokenizer_free(llm_tokenizer *t);
 /* Tokenizes text (control tokens such as <|im_start|> written in the text
  * are recognised, as llama.cpp does with parse_special). Returns the count,
@@ -45,7 +45,6 @@ int64_t llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, int32
 const char *llm_token_bytes(const llm_tokenizer *t, int32_t id, size_t *n);
 /* Token text as stored in the vocabulary (for debugging). */
 int32_t llm_token_eos(const llm_tokenizer *t);
-int32_t llm_token_bos(const llm_tokenizer *t);
 int32_t llm_token_eot(const llm_tokenizer *t); /* <|im_end|> where present, else eos */
 int32_t llm_vocab_size(const llm_tokenizer *t);
 /* The chat template, filled for one user message (and optional system
@@ -89,7 +88,7 @@ typedef struct {
     llm_layer *layers; /* (L) */
     float *arena;      /* all weights, one allocation */
     llm_tokenizer *tok;
-    gguf_file *g;
+    llm_gguf_file *g;
 } llm_model;
 
 int llm_model_load(const char *path, llm_model **out, kv_err *err);
@@ -119,8 +118,6 @@ typedef struct {
 
 int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session **out, kv_err *err);
 void llm_session_free(llm_session *s);
-/* Tokens in the cache. */
-int64_t llm_session_pos(const llm_session *s);
 /* Copies src's KV cache and prompt window queries into dst (same model and
  * KV dtype, dst at least as large), so one dense prompt pass can seed
  * several methods; dst's method prefill (stage 1) runs at its first decode. */

@@ -80,7 +80,7 @@ typedef struct {
 
 struct llm_tokenizer {
     int32_t n_vocab;
-    gguf_str *tokens;          /* (n_vocab), into the file */
+    llm_gguf_str *tokens;          /* (n_vocab), into the file */
     int32_t *type;             /* (n_vocab) 1 normal, 3 control, 4 user-defined, ... */
     char **bytes;              /* (n_vocab) decoded bytes */
     size_t *nbytes;
@@ -90,7 +90,7 @@ struct llm_tokenizer {
     int32_t *special;          /* ids of control / user-defined tokens, longest text first */
     int nspecial;
     int digits_first;          /* pre-tokenizer isolates digits */
-    int32_t bos, eos, eot;
+    int32_t eos, eot;
     int32_t byte_id[256];      /* id of each single byte's symbol */
     char *template_;           /* chat template (NUL-terminated copy) or NULL */
 };
@@ -160,7 +160,6 @@ static int cp_byte(uint32_t cp)
 
 int32_t llm_vocab_size(const llm_tokenizer *t) { return t->n_vocab; }
 int32_t llm_token_eos(const llm_tokenizer *t) { return t->eos; }
-int32_t llm_token_bos(const llm_tokenizer *t) { return t->bos; }
 int32_t llm_token_eot(const llm_tokenizer *t) { return t->eot; }
 
 const char *llm_token_bytes(const llm_tokenizer *t, int32_t id, size_t *n)
@@ -194,22 +193,22 @@ static void sort_special(llm_tokenizer *t)
     }
 }
 
-int llm_tokenizer_load(const gguf_file *g, llm_tokenizer **out, kv_err *err)
+int llm_tokenizer_load(const llm_gguf_file *g, llm_tokenizer **out, kv_err *err)
 {
     *out = NULL;
-    gguf_str model;
-    if (gguf_get_str(g, "tokenizer.ggml.model", &model, err) != 0)
+    llm_gguf_str model;
+    if (llm_gguf_get_str(g, "tokenizer.ggml.model", &model, err) != 0)
         return -1;
     if (model.n != 4 || memcmp(model.p, "gpt2", 4))
         return kv_errf(err, "%s: tokenizer.ggml.model is '%.*s'; this tokenizer reads byte-level BPE ('gpt2') only",
                        g->path, (int)model.n, model.p);
-    const gguf_kv *tk = gguf_find(g, "tokenizer.ggml.tokens"), *mg = gguf_find(g, "tokenizer.ggml.merges"),
-                  *ty = gguf_find(g, "tokenizer.ggml.token_type");
-    if (!tk || tk->type != GGUF_VT_ARRAY || tk->arr_type != GGUF_VT_STRING || tk->arr_n < 256 || tk->arr_n > INT32_MAX)
+    const llm_gguf_kv *tk = llm_gguf_find(g, "tokenizer.ggml.tokens"), *mg = llm_gguf_find(g, "tokenizer.ggml.merges"),
+                  *ty = llm_gguf_find(g, "tokenizer.ggml.token_type");
+    if (!tk || tk->type != LLM_GGUF_VT_ARRAY || tk->arr_type != LLM_GGUF_VT_STRING || tk->arr_n < 256 || tk->arr_n > INT32_MAX)
         return kv_errf(err, "%s: tokenizer.ggml.tokens: expected an array of at least 256 strings", g->path);
-    if (!mg || mg->type != GGUF_VT_ARRAY || mg->arr_type != GGUF_VT_STRING)
+    if (!mg || mg->type != LLM_GGUF_VT_ARRAY || mg->arr_type != LLM_GGUF_VT_STRING)
         return kv_errf(err, "%s: tokenizer.ggml.merges: expected an array of strings", g->path);
-    if (ty && (ty->type != GGUF_VT_ARRAY || ty->arr_type != GGUF_VT_INT32 || ty->arr_n != tk->arr_n))
+    if (ty && (ty->type != LLM_GGUF_VT_ARRAY || ty->arr_type != LLM_GGUF_VT_INT32 || ty->arr_n != tk->arr_n))
         return kv_errf(err, "%s: tokenizer.ggml.token_type: expected %llu int32 values", g->path,
                        (unsigned long long)tk->arr_n);
     llm_tokenizer *t = calloc(1, sizeof *t);
@@ -260,7 +259,7 @@ int llm_tokenizer_load(const gguf_file *g, llm_tokenizer **out, kv_err *err)
      * unknown token (llama.cpp cannot tokenize them either). */
     {
         int64_t unk = 0;
-        if (gguf_opt_i64(g, "tokenizer.ggml.unknown_token_id", &unk, NULL) != 1 || unk < 0 || unk >= n) unk = 0;
+        if (llm_gguf_opt_i64(g, "tokenizer.ggml.unknown_token_id", &unk, NULL) != 1 || unk < 0 || unk >= n) unk = 0;
         for (int b = 0; b < 256; b++)
             if (t->byte_id[b] < 0) t->byte_id[b] = (int32_t)unk;
     }
@@ -289,19 +288,18 @@ int llm_tokenizer_load(const gguf_file *g, llm_tokenizer **out, kv_err *err)
         }
     }
     int64_t v;
-    t->bos = gguf_opt_i64(g, "tokenizer.ggml.bos_token_id", &v, NULL) == 1 ? (int32_t)v : -1;
-    t->eos = gguf_opt_i64(g, "tokenizer.ggml.eos_token_id", &v, NULL) == 1 ? (int32_t)v : -1;
+    t->eos = llm_gguf_opt_i64(g, "tokenizer.ggml.eos_token_id", &v, NULL) == 1 ? (int32_t)v : -1;
     t->eot = smap_get(&t->vocab, "<|im_end|>", 10);
     if (t->eot < 0) t->eot = t->eos;
-    gguf_str pre;
-    if (gguf_get_str(g, "tokenizer.ggml.pre", &pre, NULL) == 0) {
+    llm_gguf_str pre;
+    if (llm_gguf_get_str(g, "tokenizer.ggml.pre", &pre, NULL) == 0) {
         static const char *const digit_pre[] = {"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone",
                                                 "minerva-7b", NULL};
         for (int i = 0; digit_pre[i]; i++)
             if (pre.n == strlen(digit_pre[i]) && !memcmp(pre.p, digit_pre[i], pre.n)) t->digits_first = 1;
     }
-    gguf_str tpl;
-    if (gguf_get_str(g, "tokenizer.chat_template", &tpl, NULL) == 0) {
+    llm_gguf_str tpl;
+    if (llm_gguf_get_str(g, "tokenizer.chat_template", &tpl, NULL) == 0) {
         t->template_ = malloc((size_t)tpl.n + 1);
         if (!t->template_) goto oom;
         memcpy(t->template_, tpl.p, (size_t)tpl.n);
@@ -445,7 +443,7 @@ int64_t llm_tokenize(const llm_tokenizer *t, const char *text, size_t len, int32
     while (i < len) {
         int32_t hit = -1;
         for (int k = 0; k < t->nspecial; k++) {
-            const gguf_str *tk = &t->tokens[t->special[k]];
+            const llm_gguf_str *tk = &t->tokens[t->special[k]];
             if (tk->p[0] == (char)s[i] && tk->n <= len - i && !memcmp(s + i, tk->p, (size_t)tk->n)) {
                 hit = t->special[k];
                 break;

@@ -1,5 +1,5 @@
-/* gguf.c — the strict GGUF v2/v3 reader and the ggml dequantisers (see
- * gguf.h). Layout of a file (all little-endian):
+/* llm_gguf.c — the strict GGUF v2/v3 reader and the ggml dequantisers (see
+ * llm_gguf.h). Layout of a file (all little-endian):
  *
  *   u32 magic "GGUF" | u32 version | u64 n_tensors | u64 n_kv
  *   n_kv × { string key | u32 value type | value }
@@ -10,7 +10,7 @@
  * Every read goes through a cursor that knows how many bytes remain, so a
  * count or length can never walk past the end; allocations are bounded by
  * what the remaining bytes could hold. */
-#include "gguf.h"
+#include "llm_gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +55,7 @@ static int rd(cursor *c, void *dst, size_t n, const char *what)
 static int rd_u32(cursor *c, uint32_t *v, const char *what) { return rd(c, v, 4, what); }
 static int rd_u64(cursor *c, uint64_t *v, const char *what) { return rd(c, v, 8, what); }
 
-static int rd_str(cursor *c, gguf_str *s, const char *what)
+static int rd_str(cursor *c, llm_gguf_str *s, const char *what)
 {
     size_t at = c->pos;
     uint64_t n;
@@ -73,7 +73,7 @@ static int rd_str(cursor *c, gguf_str *s, const char *what)
     return 0;
 }
 
-static char *str_dup(const gguf_str *s)
+static char *str_dup(const llm_gguf_str *s)
 {
     char *r = malloc((size_t)s->n + 1);
     if (r) {
@@ -83,11 +83,11 @@ static char *str_dup(const gguf_str *s)
     return r;
 }
 
-static const size_t vt_size[GGUF_VT_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
-static const char *const vt_names[GGUF_VT_COUNT] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
+static const size_t vt_size[LLM_GGUF_VT_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+static const char *const vt_names[LLM_GGUF_VT_COUNT] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
                                                     "bool", "string", "array", "uint64", "int64", "float64"};
 
-const char *gguf_vtype_name(gguf_vtype t) { return (unsigned)t < GGUF_VT_COUNT ? vt_names[t] : "?"; }
+const char *llm_gguf_vtype_name(llm_gguf_vtype t) { return (unsigned)t < LLM_GGUF_VT_COUNT ? vt_names[t] : "?"; }
 
 /* ---- tensor types ---- */
 typedef struct {
@@ -95,25 +95,23 @@ typedef struct {
     int64_t block, bytes;
 } type_info;
 
-static const type_info types[GGUF_T_COUNT] = {
-    [GGUF_T_F32] = {"F32", 1, 4},       [GGUF_T_F16] = {"F16", 1, 2},       [GGUF_T_Q4_0] = {"Q4_0", 32, 18},
-    [GGUF_T_Q4_1] = {"Q4_1", 32, 20},   [GGUF_T_Q5_0] = {"Q5_0", 32, 22},   [GGUF_T_Q5_1] = {"Q5_1", 32, 24},
-    [GGUF_T_Q8_0] = {"Q8_0", 32, 34},   [GGUF_T_Q8_1] = {"Q8_1", 32, 36},   [GGUF_T_Q2_K] = {"Q2_K", 256, 84},
-    [GGUF_T_Q3_K] = {"Q3_K", 256, 110}, [GGUF_T_Q4_K] = {"Q4_K", 256, 144}, [GGUF_T_Q5_K] = {"Q5_K", 256, 176},
-    [GGUF_T_Q6_K] = {"Q6_K", 256, 210}, [GGUF_T_Q8_K] = {"Q8_K", 256, 292}, [GGUF_T_I8] = {"I8", 1, 1},
-    [GGUF_T_I16] = {"I16", 1, 2},       [GGUF_T_I32] = {"I32", 1, 4},       [GGUF_T_I64] = {"I64", 1, 8},
-    [GGUF_T_F64] = {"F64", 1, 8},       [GGUF_T_BF16] = {"BF16", 1, 2},
+static const type_info types[LLM_GGUF_T_COUNT] = {
+    [LLM_GGUF_T_F32] = {"F32", 1, 4},       [LLM_GGUF_T_F16] = {"F16", 1, 2},       [LLM_GGUF_T_Q4_0] = {"Q4_0", 32, 18},
+    [LLM_GGUF_T_Q4_1] = {"Q4_1", 32, 20},   [LLM_GGUF_T_Q5_0] = {"Q5_0", 32, 22},   [LLM_GGUF_T_Q5_1] = {"Q5_1", 32, 24},
+    [LLM_GGUF_T_Q8_0] = {"Q8_0", 32, 34},   [LLM_GGUF_T_Q8_1] = {"Q8_1", 32, 36},   [LLM_GGUF_T_Q2_K] = {"Q2_K", 256, 84},
+    [LLM_GGUF_T_Q3_K] = {"Q3_K", 256, 110}, [LLM_GGUF_T_Q4_K] = {"Q4_K", 256, 144}, [LLM_GGUF_T_Q5_K] = {"Q5_K", 256, 176},
+    [LLM_GGUF_T_Q6_K] = {"Q6_K", 256, 210}, [LLM_GGUF_T_Q8_K] = {"Q8_K", 256, 292}, [LLM_GGUF_T_I8] = {"I8", 1, 1},
+    [LLM_GGUF_T_I16] = {"I16", 1, 2},       [LLM_GGUF_T_I32] = {"I32", 1, 4},       [LLM_GGUF_T_I64] = {"I64", 1, 8},
+    [LLM_GGUF_T_F64] = {"F64", 1, 8},       [LLM_GGUF_T_BF16] = {"BF16", 1, 2},
 };
 
-const char *gguf_type_name(gguf_type t) { return (unsigned)t < GGUF_T_COUNT && types[t].name ? types[t].name : "?"; }
-int64_t gguf_type_block(gguf_type t) { return (unsigned)t < GGUF_T_COUNT ? types[t].block : 0; }
-int64_t gguf_type_block_bytes(gguf_type t) { return (unsigned)t < GGUF_T_COUNT ? types[t].bytes : 0; }
+const char *llm_gguf_type_name(llm_gguf_type t) { return (unsigned)t < LLM_GGUF_T_COUNT && types[t].name ? types[t].name : "?"; }
 
-int gguf_type_dequantizable(gguf_type t)
+int llm_gguf_type_dequantizable(llm_gguf_type t)
 {
     switch (t) {
-    case GGUF_T_F32: case GGUF_T_F16: case GGUF_T_BF16: case GGUF_T_Q4_0: case GGUF_T_Q4_1:
-    case GGUF_T_Q8_0: case GGUF_T_Q4_K: case GGUF_T_Q6_K:
+    case LLM_GGUF_T_F32: case LLM_GGUF_T_F16: case LLM_GGUF_T_BF16: case LLM_GGUF_T_Q4_0: case LLM_GGUF_T_Q4_1:
+    case LLM_GGUF_T_Q8_0: case LLM_GGUF_T_Q4_K: case LLM_GGUF_T_Q6_K:
         return 1;
     default:
         return 0;
@@ -121,23 +119,23 @@ int gguf_type_dequantizable(gguf_type t)
 }
 
 /* ---- metadata ---- */
-static int read_scalar(cursor *c, gguf_vtype t, gguf_kv *kv)
+static int read_scalar(cursor *c, llm_gguf_vtype t, llm_gguf_kv *kv)
 {
     uint8_t buf[8] = {0};
     if (rd(c, buf, vt_size[t], vt_names[t]) != 0)
         return -1;
     switch (t) {
-    case GGUF_VT_UINT8: kv->v.u = buf[0]; break;
-    case GGUF_VT_INT8: kv->v.i = (int8_t)buf[0]; break;
-    case GGUF_VT_UINT16: { uint16_t x; memcpy(&x, buf, 2); kv->v.u = x; break; }
-    case GGUF_VT_INT16: { int16_t x; memcpy(&x, buf, 2); kv->v.i = x; break; }
-    case GGUF_VT_UINT32: { uint32_t x; memcpy(&x, buf, 4); kv->v.u = x; break; }
-    case GGUF_VT_INT32: { int32_t x; memcpy(&x, buf, 4); kv->v.i = x; break; }
-    case GGUF_VT_FLOAT32: { float x; memcpy(&x, buf, 4); kv->v.f = x; break; }
-    case GGUF_VT_UINT64: memcpy(&kv->v.u, buf, 8); break;
-    case GGUF_VT_INT64: memcpy(&kv->v.i, buf, 8); break;
-    case GGUF_VT_FLOAT64: memcpy(&kv->v.f, buf, 8); break;
-    case GGUF_VT_BOOL:
+    case LLM_GGUF_VT_UINT8: kv->v.u = buf[0]; break;
+    case LLM_GGUF_VT_INT8: kv->v.i = (int8_t)buf[0]; break;
+    case LLM_GGUF_VT_UINT16: { uint16_t x; memcpy(&x, buf, 2); kv->v.u = x; break; }
+    case LLM_GGUF_VT_INT16: { int16_t x; memcpy(&x, buf, 2); kv->v.i = x; break; }
+    case LLM_GGUF_VT_UINT32: { uint32_t x; memcpy(&x, buf, 4); kv->v.u = x; break; }
+    case LLM_GGUF_VT_INT32: { int32_t x; memcpy(&x, buf, 4); kv->v.i = x; break; }
+    case LLM_GGUF_VT_FLOAT32: { float x; memcpy(&x, buf, 4); kv->v.f = x; break; }
+    case LLM_GGUF_VT_UINT64: memcpy(&kv->v.u, buf, 8); break;
+    case LLM_GGUF_VT_INT64: memcpy(&kv->v.i, buf, 8); break;
+    case LLM_GGUF_VT_FLOAT64: memcpy(&kv->v.f, buf, 8); break;
+    case LLM_GGUF_VT_BOOL:
         if (buf[0] > 1)
             return fail(c, c->pos - 1, "bool value: expected 0 or 1");
         kv->v.u = buf[0];
@@ -148,10 +146,10 @@ static int read_scalar(cursor *c, gguf_vtype t, gguf_kv *kv)
     return 0;
 }
 
-static int read_kv(cursor *c, gguf_kv *kv)
+static int read_kv(cursor *c, llm_gguf_kv *kv)
 {
     char m[600];
-    gguf_str key;
+    llm_gguf_str key;
     kv->offset = c->pos;
     if (rd_str(c, &key, "metadata key") != 0)
         return -1;
@@ -165,29 +163,29 @@ static int read_kv(cursor *c, gguf_kv *kv)
     size_t tat = c->pos;
     if (rd_u32(c, &t, "metadata value type") != 0)
         return -1;
-    if (t >= GGUF_VT_COUNT) {
+    if (t >= LLM_GGUF_VT_COUNT) {
         snprintf(m, sizeof m, "key '%.200s': value type %u: expected 0..12", kv->key, t);
         return fail(c, tat, m);
     }
-    kv->type = (gguf_vtype)t;
-    if (t == GGUF_VT_STRING)
+    kv->type = (llm_gguf_vtype)t;
+    if (t == LLM_GGUF_VT_STRING)
         return rd_str(c, &kv->s, "string value");
-    if (t != GGUF_VT_ARRAY)
+    if (t != LLM_GGUF_VT_ARRAY)
         return read_scalar(c, kv->type, kv);
     uint32_t et;
     uint64_t n;
     tat = c->pos;
     if (rd_u32(c, &et, "array element type") != 0 || rd_u64(c, &n, "array length") != 0)
         return -1;
-    if (et >= GGUF_VT_COUNT || et == GGUF_VT_ARRAY) {
+    if (et >= LLM_GGUF_VT_COUNT || et == LLM_GGUF_VT_ARRAY) {
         snprintf(m, sizeof m, "key '%.200s': array element type %u: expected a scalar or string type (0..8, 10..12)",
                  kv->key, et);
         return fail(c, tat, m);
     }
-    kv->arr_type = (gguf_vtype)et;
+    kv->arr_type = (llm_gguf_vtype)et;
     kv->arr_n = n;
     size_t left = c->size - c->pos;
-    if (et == GGUF_VT_STRING) {
+    if (et == LLM_GGUF_VT_STRING) {
         if (n > left / 8) {
             snprintf(m, sizeof m, "key '%.200s': %llu strings cannot fit in the %zu bytes left", kv->key,
                      (unsigned long long)n, left);
@@ -207,7 +205,7 @@ static int read_kv(cursor *c, gguf_kv *kv)
         return fail(c, tat + 4, m);
     }
     kv->arr = c->b + c->pos;
-    if (et == GGUF_VT_BOOL)
+    if (et == LLM_GGUF_VT_BOOL)
         for (uint64_t i = 0; i < n; i++)
             if (c->b[c->pos + i] > 1)
                 return fail(c, c->pos + (size_t)i, "bool array element: expected 0 or 1");
@@ -216,10 +214,10 @@ static int read_kv(cursor *c, gguf_kv *kv)
 }
 
 /* ---- tensor infos ---- */
-static int read_tensor_info(cursor *c, gguf_tensor *t)
+static int read_tensor_info(cursor *c, llm_gguf_tensor *t)
 {
     char m[600];
-    gguf_str name;
+    llm_gguf_str name;
     t->info_offset = c->pos;
     if (rd_str(c, &name, "tensor name") != 0)
         return -1;
@@ -256,11 +254,11 @@ static int read_tensor_info(cursor *c, gguf_tensor *t)
     at = c->pos;
     if (rd_u32(c, &ty, "tensor type") != 0)
         return -1;
-    if (ty >= GGUF_T_COUNT || !types[ty].name) {
+    if (ty >= LLM_GGUF_T_COUNT || !types[ty].name) {
         snprintf(m, sizeof m, "tensor '%.200s': type %u: expected a known ggml type", t->name, ty);
         return fail(c, at, m);
     }
-    t->type = (gguf_type)ty;
+    t->type = (llm_gguf_type)ty;
     const int64_t blk = types[ty].block;
     if (t->ne[0] % blk != 0) {
         snprintf(m, sizeof m, "tensor '%.200s': row length %lld is not a multiple of the %s block (%lld)", t->name,
@@ -278,7 +276,7 @@ static int read_tensor_info(cursor *c, gguf_tensor *t)
 
 static int cmp_tensor_offset(const void *a, const void *b)
 {
-    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    const llm_gguf_tensor *x = *(const llm_gguf_tensor *const *)a, *y = *(const llm_gguf_tensor *const *)b;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
@@ -300,11 +298,11 @@ static int64_t find_dup(char **names, int64_t n, char ***sorted_out)
     return dup;
 }
 
-int gguf_parse(const void *buf, size_t n, const char *name, gguf_file **out, kv_err *err)
+int llm_gguf_parse(const void *buf, size_t n, const char *name, llm_gguf_file **out, kv_err *err)
 {
     char m[600];
     *out = NULL;
-    gguf_file *g = calloc(1, sizeof *g);
+    llm_gguf_file *g = calloc(1, sizeof *g);
     if (!g)
         return kv_errf(err, "out of memory");
     snprintf(g->path, sizeof g->path, "%s", name);
@@ -350,9 +348,9 @@ int gguf_parse(const void *buf, size_t n, const char *name, gguf_file **out, kv_
             goto fail;
     }
     g->alignment = 32;
-    const gguf_kv *al = gguf_find(g, "general.alignment");
+    const llm_gguf_kv *al = llm_gguf_find(g, "general.alignment");
     if (al) {
-        if (al->type != GGUF_VT_UINT32 || al->v.u == 0 || (al->v.u & (al->v.u - 1)) != 0) {
+        if (al->type != LLM_GGUF_VT_UINT32 || al->v.u == 0 || (al->v.u & (al->v.u - 1)) != 0) {
             fail(&c, (size_t)al->offset, "general.alignment: expected a uint32 power of two");
             goto fail;
         }
@@ -368,7 +366,7 @@ int gguf_parse(const void *buf, size_t n, const char *name, gguf_file **out, kv_
             names[i] = g->kv[i].key;
         int64_t d = find_dup(names, g->nkv, &sorted);
         if (d >= 0) {
-            const gguf_kv *k2 = NULL;
+            const llm_gguf_kv *k2 = NULL;
             for (int64_t i = g->nkv - 1; i >= 0 && !k2; i--)
                 if (!strcmp(g->kv[i].key, sorted[d])) k2 = &g->kv[i];
             snprintf(m, sizeof m, "duplicate metadata key '%.200s'", sorted[d]);
@@ -408,7 +406,7 @@ int gguf_parse(const void *buf, size_t n, const char *name, gguf_file **out, kv_
     {
         /* names unique; data inside the file; no two tensors overlap */
         char **names = malloc((size_t)(g->ntensors ? g->ntensors : 1) * sizeof *names), **sorted = NULL;
-        gguf_tensor **byoff = malloc((size_t)(g->ntensors ? g->ntensors : 1) * sizeof *byoff);
+        llm_gguf_tensor **byoff = malloc((size_t)(g->ntensors ? g->ntensors : 1) * sizeof *byoff);
         int bad = 0;
         if (!names || !byoff) {
             free(names);
@@ -431,7 +429,7 @@ int gguf_parse(const void *buf, size_t n, const char *name, gguf_file **out, kv_
         }
         const uint64_t data_len = n >= g->data_offset ? n - g->data_offset : 0;
         for (int64_t i = 0; i < g->ntensors && !bad; i++) {
-            gguf_tensor *t = &g->tensors[i];
+            llm_gguf_tensor *t = &g->tensors[i];
             if (t->offset > data_len || t->nbytes > data_len - t->offset) {
                 snprintf(m, sizeof m,
                          "tensor '%.200s': data [%llu, +%llu) lies beyond the %llu bytes of the data section "
@@ -464,11 +462,11 @@ int gguf_parse(const void *buf, size_t n, const char *name, gguf_file **out, kv_
     *out = g;
     return 0;
 fail:
-    gguf_free(g);
+    llm_gguf_free(g);
     return -1;
 }
 
-int gguf_open(const char *path, gguf_file **out, kv_err *err)
+int llm_gguf_open(const char *path, llm_gguf_file **out, kv_err *err)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY);
@@ -489,7 +487,7 @@ int gguf_open(const char *path, gguf_file **out, kv_err *err)
     close(fd);
     if (p == MAP_FAILED)
         return kv_errf(err, "%s: mmap failed: %s", path, strerror(errno));
-    if (gguf_parse(p, n, path, out, err) != 0) {
+    if (llm_gguf_parse(p, n, path, out, err) != 0) {
         munmap(p, n);
         return -1;
     }
@@ -497,7 +495,7 @@ int gguf_open(const char *path, gguf_file **out, kv_err *err)
     return 0;
 }
 
-void gguf_free(gguf_file *g)
+void llm_gguf_free(llm_gguf_file *g)
 {
     if (!g)
         return;
@@ -514,7 +512,7 @@ void gguf_free(gguf_file *g)
     free(g);
 }
 
-const gguf_kv *gguf_find(const gguf_file *g, const char *key)
+const llm_gguf_kv *llm_gguf_find(const llm_gguf_file *g, const char *key)
 {
     for (int64_t i = 0; i < g->nkv; i++)
         if (g->kv[i].key && !strcmp(g->kv[i].key, key))
@@ -522,7 +520,7 @@ const gguf_kv *gguf_find(const gguf_file *g, const char *key)
     return NULL;
 }
 
-const gguf_tensor *gguf_tensor_find(const gguf_file *g, const char *name)
+const llm_gguf_tensor *llm_gguf_tensor_find(const llm_gguf_file *g, const char *name)
 {
     for (int64_t i = 0; i < g->ntensors; i++)
         if (!strcmp(g->tensors[i].name, name))
@@ -530,15 +528,15 @@ const gguf_tensor *gguf_tensor_find(const gguf_file *g, const char *name)
     return NULL;
 }
 
-static int is_signed_vt(gguf_vtype t) { return t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64; }
-static int is_unsigned_vt(gguf_vtype t)
+static int is_signed_vt(llm_gguf_vtype t) { return t == LLM_GGUF_VT_INT8 || t == LLM_GGUF_VT_INT16 || t == LLM_GGUF_VT_INT32 || t == LLM_GGUF_VT_INT64; }
+static int is_unsigned_vt(llm_gguf_vtype t)
 {
-    return t == GGUF_VT_UINT8 || t == GGUF_VT_UINT16 || t == GGUF_VT_UINT32 || t == GGUF_VT_UINT64;
+    return t == LLM_GGUF_VT_UINT8 || t == LLM_GGUF_VT_UINT16 || t == LLM_GGUF_VT_UINT32 || t == LLM_GGUF_VT_UINT64;
 }
 
-int gguf_opt_i64(const gguf_file *g, const char *key, int64_t *v, kv_err *err)
+int llm_gguf_opt_i64(const llm_gguf_file *g, const char *key, int64_t *v, kv_err *err)
 {
-    const gguf_kv *kv = gguf_find(g, key);
+    const llm_gguf_kv *kv = llm_gguf_find(g, key);
     if (!kv)
         return 0;
     if (is_signed_vt(kv->type)) {
@@ -550,60 +548,60 @@ int gguf_opt_i64(const gguf_file *g, const char *key, int64_t *v, kv_err *err)
         return 1;
     }
     kv_errf(err, "%s: offset 0x%llx: key '%s' is %s; expected an integer", g->path, (unsigned long long)kv->offset, key,
-            gguf_vtype_name(kv->type));
+            llm_gguf_vtype_name(kv->type));
     return -1;
 }
 
-int gguf_opt_f64(const gguf_file *g, const char *key, double *v, kv_err *err)
+int llm_gguf_opt_f64(const llm_gguf_file *g, const char *key, double *v, kv_err *err)
 {
-    const gguf_kv *kv = gguf_find(g, key);
+    const llm_gguf_kv *kv = llm_gguf_find(g, key);
     if (!kv)
         return 0;
-    if (kv->type == GGUF_VT_FLOAT32 || kv->type == GGUF_VT_FLOAT64) {
+    if (kv->type == LLM_GGUF_VT_FLOAT32 || kv->type == LLM_GGUF_VT_FLOAT64) {
         *v = kv->v.f;
         return 1;
     }
     int64_t i;
-    int r = gguf_opt_i64(g, key, &i, NULL);
+    int r = llm_gguf_opt_i64(g, key, &i, NULL);
     if (r == 1) {
         *v = (double)i;
         return 1;
     }
     kv_errf(err, "%s: offset 0x%llx: key '%s' is %s; expected a number", g->path, (unsigned long long)kv->offset, key,
-            gguf_vtype_name(kv->type));
+            llm_gguf_vtype_name(kv->type));
     return -1;
 }
 
-int gguf_get_i64(const gguf_file *g, const char *key, int64_t *v, kv_err *err)
+int llm_gguf_get_i64(const llm_gguf_file *g, const char *key, int64_t *v, kv_err *err)
 {
-    int r = gguf_opt_i64(g, key, v, err);
+    int r = llm_gguf_opt_i64(g, key, v, err);
     if (r == 0)
         return kv_errf(err, "%s: required key '%s' is missing", g->path, key);
     return r == 1 ? 0 : -1;
 }
 
-int gguf_get_f64(const gguf_file *g, const char *key, double *v, kv_err *err)
+int llm_gguf_get_f64(const llm_gguf_file *g, const char *key, double *v, kv_err *err)
 {
-    int r = gguf_opt_f64(g, key, v, err);
+    int r = llm_gguf_opt_f64(g, key, v, err);
     if (r == 0)
         return kv_errf(err, "%s: required key '%s' is missing", g->path, key);
     return r == 1 ? 0 : -1;
 }
 
-int gguf_get_str(const gguf_file *g, const char *key, gguf_str *v, kv_err *err)
+int llm_gguf_get_str(const llm_gguf_file *g, const char *key, llm_gguf_str *v, kv_err *err)
 {
-    const gguf_kv *kv = gguf_find(g, key);
+    const llm_gguf_kv *kv = llm_gguf_find(g, key);
     if (!kv)
         return kv_errf(err, "%s: required key '%s' is missing", g->path, key);
-    if (kv->type != GGUF_VT_STRING)
+    if (kv->type != LLM_GGUF_VT_STRING)
         return kv_errf(err, "%s: offset 0x%llx: key '%s' is %s; expected a string", g->path,
-                       (unsigned long long)kv->offset, key, gguf_vtype_name(kv->type));
+                       (unsigned long long)kv->offset, key, llm_gguf_vtype_name(kv->type));
     *v = kv->s;
     return 0;
 }
 
 /* ---- dequantisation (block layouts as in ggml-common.h) ---- */
-float gguf_f16_to_f32(uint16_t h)
+float llm_gguf_f16_to_f32(uint16_t h)
 {
     const uint32_t sign = (uint32_t)(h >> 15) << 31;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -625,7 +623,7 @@ float gguf_f16_to_f32(uint16_t h)
     return f;
 }
 
-float gguf_bf16_to_f32(uint16_t h)
+float llm_gguf_bf16_to_f32(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -638,7 +636,7 @@ static uint16_t u16_at(const uint8_t *p) { uint16_t x; memcpy(&x, p, 2); return 
 /* Q4_0: { f16 d; u8 qs[16] }: x[j] = d·((qs[j] & 15) - 8), x[j+16] = d·((qs[j] >> 4) - 8). */
 static void deq_q4_0(const uint8_t *b, float *y)
 {
-    const float d = gguf_f16_to_f32(u16_at(b));
+    const float d = llm_gguf_f16_to_f32(u16_at(b));
     for (int j = 0; j < 16; j++) {
         y[j] = d * (float)((b[2 + j] & 15) - 8);
         y[j + 16] = d * (float)((b[2 + j] >> 4) - 8);
@@ -648,7 +646,7 @@ static void deq_q4_0(const uint8_t *b, float *y)
 /* Q4_1: { f16 d; f16 m; u8 qs[16] }: x[j] = d·(qs[j] & 15) + m, x[j+16] = d·(qs[j] >> 4) + m. */
 static void deq_q4_1(const uint8_t *b, float *y)
 {
-    const float d = gguf_f16_to_f32(u16_at(b)), m = gguf_f16_to_f32(u16_at(b + 2));
+    const float d = llm_gguf_f16_to_f32(u16_at(b)), m = llm_gguf_f16_to_f32(u16_at(b + 2));
     for (int j = 0; j < 16; j++) {
         y[j] = d * (float)(b[4 + j] & 15) + m;
         y[j + 16] = d * (float)(b[4 + j] >> 4) + m;
@@ -658,7 +656,7 @@ static void deq_q4_1(const uint8_t *b, float *y)
 /* Q8_0: { f16 d; i8 qs[32] }: x[j] = d·qs[j]. */
 static void deq_q8_0(const uint8_t *b, float *y)
 {
-    const float d = gguf_f16_to_f32(u16_at(b));
+    const float d = llm_gguf_f16_to_f32(u16_at(b));
     for (int j = 0; j < 32; j++)
         y[j] = d * (float)(int8_t)b[2 + j];
 }
@@ -678,7 +676,7 @@ static void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 
 static void deq_q4_k(const uint8_t *b, float *y)
 {
-    const float d = gguf_f16_to_f32(u16_at(b)), dmin = gguf_f16_to_f32(u16_at(b + 2));
+    const float d = llm_gguf_f16_to_f32(u16_at(b)), dmin = llm_gguf_f16_to_f32(u16_at(b + 2));
     const uint8_t *scales = b + 4, *q = b + 16;
     int is = 0;
     for (int j = 0; j < 256; j += 64) {
@@ -699,7 +697,7 @@ static void deq_q6_k(const uint8_t *b, float *y)
 {
     const uint8_t *ql = b, *qh = b + 128;
     const int8_t *sc = (const int8_t *)(b + 192);
-    const float d = gguf_f16_to_f32(u16_at(b + 208));
+    const float d = llm_gguf_f16_to_f32(u16_at(b + 208));
     for (int n = 0; n < 256; n += 128) {
         for (int l = 0; l < 32; l++) {
             const int is = l / 16;
@@ -719,11 +717,11 @@ static void deq_q6_k(const uint8_t *b, float *y)
     }
 }
 
-int gguf_dequantize(gguf_type t, const void *src, size_t src_bytes, float *dst, int64_t n, kv_err *err)
+int llm_gguf_dequantize(llm_gguf_type t, const void *src, size_t src_bytes, float *dst, int64_t n, kv_err *err)
 {
-    if (!gguf_type_dequantizable(t))
+    if (!llm_gguf_type_dequantizable(t))
         return kv_errf(err, "tensor type %s (%d) cannot be dequantised by this reader (F32, F16, BF16, Q4_0, Q4_1, "
-                            "Q8_0, Q4_K, Q6_K can)", gguf_type_name(t), (int)t);
+                            "Q8_0, Q4_K, Q6_K can)", llm_gguf_type_name(t), (int)t);
     const int64_t blk = types[t].block, bb = types[t].bytes;
     if (n < 0 || n % blk != 0)
         return kv_errf(err, "dequantise %s: %lld elements is not a multiple of the block %lld", types[t].name,
@@ -734,23 +732,23 @@ int gguf_dequantize(gguf_type t, const void *src, size_t src_bytes, float *dst, 
                        (long long)(nb * bb), src_bytes);
     const uint8_t *s = src;
     switch (t) {
-    case GGUF_T_F32: memcpy(dst, s, (size_t)n * 4); break;
-    case GGUF_T_F16: for (int64_t i = 0; i < n; i++) dst[i] = gguf_f16_to_f32(u16_at(s + 2 * i)); break;
-    case GGUF_T_BF16: for (int64_t i = 0; i < n; i++) dst[i] = gguf_bf16_to_f32(u16_at(s + 2 * i)); break;
-    case GGUF_T_Q4_0: for (int64_t i = 0; i < nb; i++) deq_q4_0(s + i * bb, dst + i * blk); break;
-    case GGUF_T_Q4_1: for (int64_t i = 0; i < nb; i++) deq_q4_1(s + i * bb, dst + i * blk); break;
-    case GGUF_T_Q8_0: for (int64_t i = 0; i < nb; i++) deq_q8_0(s + i * bb, dst + i * blk); break;
-    case GGUF_T_Q4_K: for (int64_t i = 0; i < nb; i++) deq_q4_k(s + i * bb, dst + i * blk); break;
-    case GGUF_T_Q6_K: for (int64_t i = 0; i < nb; i++) deq_q6_k(s + i * bb, dst + i * blk); break;
+    case LLM_GGUF_T_F32: memcpy(dst, s, (size_t)n * 4); break;
+    case LLM_GGUF_T_F16: for (int64_t i = 0; i < n; i++) dst[i] = llm_gguf_f16_to_f32(u16_at(s + 2 * i)); break;
+    case LLM_GGUF_T_BF16: for (int64_t i = 0; i < n; i++) dst[i] = llm_gguf_bf16_to_f32(u16_at(s + 2 * i)); break;
+    case LLM_GGUF_T_Q4_0: for (int64_t i = 0; i < nb; i++) deq_q4_0(s + i * bb, dst + i * blk); break;
+    case LLM_GGUF_T_Q4_1: for (int64_t i = 0; i < nb; i++) deq_q4_1(s + i * bb, dst + i * blk); break;
+    case LLM_GGUF_T_Q8_0: for (int64_t i = 0; i < nb; i++) deq_q8_0(s + i * bb, dst + i * blk); break;
+    case LLM_GGUF_T_Q4_K: for (int64_t i = 0; i < nb; i++) deq_q4_k(s + i * bb, dst + i * blk); break;
+    case LLM_GGUF_T_Q6_K: for (int64_t i = 0; i < nb; i++) deq_q6_k(s + i * bb, dst + i * blk); break;
     default: return -1;
     }
     return 0;
 }
 
-int gguf_tensor_f32(const gguf_tensor *t, float *dst, kv_err *err)
+int llm_gguf_tensor_f32(const llm_gguf_tensor *t, float *dst, kv_err *err)
 {
     kv_err e;
-    if (gguf_dequantize(t->type, t->data, (size_t)t->nbytes, dst, t->nelem, &e) != 0)
+    if (llm_gguf_dequantize(t->type, t->data, (size_t)t->nbytes, dst, t->nelem, &e) != 0)
         return kv_errf(err, "tensor '%s': %s", t->name, e.msg);
     return 0;
 }

@@ -54,16 +54,16 @@ struct llm_session {
 };
 
 /* ---------------------------------------------------------------- load */
-static int tensor_load(const gguf_file *g, const char *name, int64_t ne0, int64_t ne1, float *dst, kv_err *err)
+static int tensor_load(const llm_gguf_file *g, const char *name, int64_t ne0, int64_t ne1, float *dst, kv_err *err)
 {
-    const gguf_tensor *t = gguf_tensor_find(g, name);
+    const llm_gguf_tensor *t = llm_gguf_tensor_find(g, name);
     if (!t)
         return kv_errf(err, "%s: tensor '%s' is missing", g->path, name);
     if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1)
         return kv_errf(err, "%s: tensor '%s' is %lldx%lldx%lldx%lld; expected %lldx%lld", g->path, name,
                        (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
                        (long long)ne0, (long long)ne1);
-    return gguf_tensor_f32(t, dst, err);
+    return llm_gguf_tensor_f32(t, dst, err);
 }
 
 /* The metadata reals the forward pass divides by or raises to a power:
@@ -81,12 +81,12 @@ int llm_check_float_meta(const char *path, double rope_theta, double rms_eps, kv
     return 0;
 }
 
-static int get_int(const gguf_file *g, const char *arch, const char *key, int *v, kv_err *err)
+static int get_int(const llm_gguf_file *g, const char *arch, const char *key, int *v, kv_err *err)
 {
     char k[128];
     int64_t x;
     snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (gguf_get_i64(g, k, &x, err) != 0)
+    if (llm_gguf_get_i64(g, k, &x, err) != 0)
         return -1;
     if (x < 1 || x > (1 << 24))
         return kv_errf(err, "%s: %s = %lld is out of range", g->path, k, (long long)x);
@@ -101,11 +101,11 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
     if (!m)
         return kv_errf(err, "out of memory");
     snprintf(m->path, sizeof m->path, "%s", path);
-    if (gguf_open(path, &m->g, err) != 0)
+    if (llm_gguf_open(path, &m->g, err) != 0)
         goto fail;
-    const gguf_file *g = m->g;
-    gguf_str arch;
-    if (gguf_get_str(g, "general.architecture", &arch, err) != 0)
+    const llm_gguf_file *g = m->g;
+    llm_gguf_str arch;
+    if (llm_gguf_get_str(g, "general.architecture", &arch, err) != 0)
         goto fail;
     if (arch.n != 5 || memcmp(arch.p, "llama", 5)) {
         kv_errf(err, "%s: general.architecture is '%.*s'; expected 'llama'", path, (int)arch.n, arch.p);
@@ -118,12 +118,12 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
         get_int(g, "llama", "feed_forward_length", &c->ff, err) || get_int(g, "llama", "context_length", &c->ctx_train, err))
         goto fail;
     double th = 10000.0, eps;
-    if (gguf_opt_f64(g, "llama.rope.freq_base", &th, err) < 0 ||
-        gguf_get_f64(g, "llama.attention.layer_norm_rms_epsilon", &eps, err) != 0)
+    if (llm_gguf_opt_f64(g, "llama.rope.freq_base", &th, err) < 0 ||
+        llm_gguf_get_f64(g, "llama.attention.layer_norm_rms_epsilon", &eps, err) != 0)
         goto fail;
     {
-        gguf_str st;
-        if (gguf_find(g, "llama.rope.scaling.type") && gguf_get_str(g, "llama.rope.scaling.type", &st, NULL) == 0 &&
+        llm_gguf_str st;
+        if (llm_gguf_find(g, "llama.rope.scaling.type") && llm_gguf_get_str(g, "llama.rope.scaling.type", &st, NULL) == 0 &&
             !(st.n == 4 && !memcmp(st.p, "none", 4))) {
             kv_errf(err, "%s: llama.rope.scaling.type '%.*s' is not implemented (only unscaled RoPE)", path, (int)st.n,
                     st.p);
@@ -151,7 +151,7 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
     }
     if (llm_tokenizer_load(g, &m->tok, err) != 0)
         goto fail;
-    const gguf_tensor *emb = gguf_tensor_find(g, "token_embd.weight");
+    const llm_gguf_tensor *emb = llm_gguf_tensor_find(g, "token_embd.weight");
     if (!emb) {
         kv_errf(err, "%s: tensor 'token_embd.weight' is missing", path);
         goto fail;
@@ -162,7 +162,7 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
         goto fail;
     }
     c->vocab = (int)emb->ne[1];
-    c->tied = gguf_tensor_find(g, "output.weight") == NULL;
+    c->tied = llm_gguf_tensor_find(g, "output.weight") == NULL;
     const size_t D = (size_t)c->dim, hd = (size_t)c->head_dim, Hq = (size_t)c->n_head, Hk = (size_t)c->n_kv_head,
                  F = (size_t)c->ff, V = (size_t)c->vocab;
     const size_t per_layer = 2 * D + Hq * hd * D + 2 * Hk * hd * D + D * Hq * hd + 3 * F * D;
@@ -223,14 +223,13 @@ void llm_model_free(llm_model *m)
     if (!m)
         return;
     llm_tokenizer_free(m->tok);
-    gguf_free(m->g);
+    llm_gguf_free(m->g);
     free(m->arena);
     free(m->layers);
     free(m);
 }
 
 /* ---------------------------------------------------------------- session */
-int64_t llm_session_pos(const llm_session *s) { return s->pos; }
 
 void llm_session_free(llm_session *s)
 {
@@ -293,7 +292,7 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
         for (int i = 0; i < L * Hk; i++)
             if (!(s->state[i] = calloc(1, sb))) goto oom;
         for (int l = 0; l < L; l++)
-            s->mt[l] = l < p->skip_layers ? rkv_method_find("full") : p->method;
+            s->mt[l] = l < p->skip_layers ? rkv_method_baseline() : p->method;
         if (p->window_size > s->wmax) s->wmax = p->window_size;
         s->mws = malloc(rkv_scratch_bytes(p, T));
         if (!s->mws) goto oom;

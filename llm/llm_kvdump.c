@@ -1,8 +1,8 @@
-/* kvdump.c — the KV dump format (models/KVDUMP.md): writer, checked reader,
+/* llm_kvdump.c — the KV dump format (llm/KVDUMP.md): writer, checked reader,
  * and capture from a GGUF model over a text file.
  *
  * Layout (little-endian):
- *   header, KVD_HEADER_BYTES long:
+ *   header, LLM_KVD_HEADER_BYTES long:
  *     0   "KVSIMKVD"
  *     8   u32 version (1)        12  u32 dtype (0 bf16, 1 fp16, 2 fp32)
  *     16  u32 n_layer            20  u32 n_head (Hq)
@@ -13,7 +13,7 @@
  *   data: for each layer: K (Hkv, n, d), V (Hkv, n, d), Q (Hq, n, d) in dtype;
  *         K and Q after RoPE in Hugging Face rotate-half order (dim i pairs with i + d/2)
  *   trailer: u64 FNV-1a-64 of header + data, then "KVDEND\0\0". */
-#include "kvdump.h"
+#include "llm_kvdump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,13 +25,13 @@
 
 #include "llm.h"
 
-size_t kvd_data_bytes(const kvd_info *in)
+size_t llm_kvd_data_bytes(const llm_kvd_info *in)
 {
     const size_t rows = (size_t)(2 * in->n_kv_head + in->n_head) * (size_t)in->n_tokens;
     return (size_t)in->n_layer * rows * (size_t)in->head_dim * rkv_dtype_bytes(in->dtype);
 }
 
-size_t kvd_row_offset(const kvd_info *in, int layer, int which, int head, int64_t pos)
+size_t llm_kvd_row_offset(const llm_kvd_info *in, int layer, int which, int head, int64_t pos)
 {
     const size_t n = (size_t)in->n_tokens, row = (size_t)in->head_dim * rkv_dtype_bytes(in->dtype);
     const size_t per_layer = (size_t)(2 * in->n_kv_head + in->n_head) * n;
@@ -42,7 +42,7 @@ size_t kvd_row_offset(const kvd_info *in, int layer, int which, int head, int64_
     return r * row;
 }
 
-uint64_t kvd_fnv1a64(const void *p, size_t n, uint64_t h)
+uint64_t llm_kvd_fnv1a64(const void *p, size_t n, uint64_t h)
 {
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++) {
@@ -57,11 +57,11 @@ static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-static void header_encode(const kvd_info *in, uint8_t *h)
+static void header_encode(const llm_kvd_info *in, uint8_t *h)
 {
-    memset(h, 0, KVD_HEADER_BYTES);
-    memcpy(h, KVD_MAGIC, 8);
-    put_u32(h + 8, KVD_VERSION);
+    memset(h, 0, LLM_KVD_HEADER_BYTES);
+    memcpy(h, LLM_KVD_MAGIC, 8);
+    put_u32(h + 8, LLM_KVD_VERSION);
     put_u32(h + 12, (uint32_t)in->dtype);
     put_u32(h + 16, (uint32_t)in->n_layer);
     put_u32(h + 20, (uint32_t)in->n_head);
@@ -73,7 +73,7 @@ static void header_encode(const kvd_info *in, uint8_t *h)
     memcpy(h + 176, in->source, strnlen(in->source, 383));
 }
 
-static int check_info(const kvd_info *in, const char *path, kv_err *err)
+static int check_info(const llm_kvd_info *in, const char *path, kv_err *err)
 {
     if (in->n_layer < 1 || in->n_layer > 1024 || in->n_head < 1 || in->n_head > 1024 || in->n_kv_head < 1 ||
         in->n_head % in->n_kv_head != 0 || in->head_dim < 2 || in->head_dim > 1024 || in->n_tokens < 1 ||
@@ -86,15 +86,15 @@ static int check_info(const kvd_info *in, const char *path, kv_err *err)
     return 0;
 }
 
-int kvd_alloc(const kvd_info *in, kvd_file **out, kv_err *err)
+int llm_kvd_alloc(const llm_kvd_info *in, llm_kvd_file **out, kv_err *err)
 {
     *out = NULL;
     if (check_info(in, "kvdump", err) != 0)
         return -1;
-    kvd_file *f = calloc(1, sizeof *f);
+    llm_kvd_file *f = calloc(1, sizeof *f);
     if (!f) return kv_errf(err, "out of memory");
     f->info = *in;
-    f->size = KVD_HEADER_BYTES + kvd_data_bytes(in) + 16;
+    f->size = LLM_KVD_HEADER_BYTES + llm_kvd_data_bytes(in) + 16;
     f->owned = calloc(1, f->size);
     if (!f->owned) {
         const size_t mb = f->size >> 20;
@@ -107,29 +107,45 @@ int kvd_alloc(const kvd_info *in, kvd_file **out, kv_err *err)
     return 0;
 }
 
-void kvd_put(kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t n, const float *rows, size_t stride)
+void llm_kvd_put(llm_kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t n, const float *rows, size_t stride)
 {
     const int d = f->info.head_dim;
     const size_t rb = (size_t)d * rkv_dtype_bytes(f->info.dtype);
-    uint8_t *dst = f->owned + KVD_HEADER_BYTES + kvd_row_offset(&f->info, layer, which, head, pos0);
+    uint8_t *dst = f->owned + LLM_KVD_HEADER_BYTES + llm_kvd_row_offset(&f->info, layer, which, head, pos0);
     for (int64_t r = 0; r < n; r++)
         rkv_encode(f->info.dtype, rows + (size_t)r * stride, (size_t)d, dst + (size_t)r * rb);
 }
 
-void kvd_get(const kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t n, float *dst)
+static void source_get(const void *ctx, int layer, int which, int head, int64_t pos0, int64_t n, float *dst)
 {
-    const uint8_t *src = f->base + KVD_HEADER_BYTES + kvd_row_offset(&f->info, layer, which, head, pos0);
+    llm_kvd_get(ctx, layer, which, head, pos0, n, dst);
+}
+
+void llm_kvd_source(const llm_kvd_file *f, rkv_qkv_source *src)
+{
+    src->n_layer = f->info.n_layer;
+    src->n_head = f->info.n_head;
+    src->n_kv_head = f->info.n_kv_head;
+    src->head_dim = f->info.head_dim;
+    src->n_tokens = f->info.n_tokens;
+    src->get = source_get;
+    src->ctx = f;
+}
+
+void llm_kvd_get(const llm_kvd_file *f, int layer, int which, int head, int64_t pos0, int64_t n, float *dst)
+{
+    const uint8_t *src = f->base + LLM_KVD_HEADER_BYTES + llm_kvd_row_offset(&f->info, layer, which, head, pos0);
     rkv_decode(f->info.dtype, src, (size_t)n * (size_t)f->info.head_dim, dst);
 }
 
-int kvd_write(const kvd_file *f, const char *path, kv_err *err)
+int llm_kvd_write(const llm_kvd_file *f, const char *path, kv_err *err)
 {
     if (!f->owned)
         return kv_errf(err, "kvdump: only a dump built in memory can be written");
     const size_t body = f->size - 16;
     uint8_t tr[16];
-    put_u64(tr, kvd_fnv1a64(f->owned, body, 1469598103934665603ull));
-    memcpy(tr + 8, KVD_END, 8);
+    put_u64(tr, llm_kvd_fnv1a64(f->owned, body, 1469598103934665603ull));
+    memcpy(tr + 8, LLM_KVD_END, 8);
     kv_afile af;
     if (kv_afile_open(&af, path, err) != 0)
         return -1;
@@ -140,7 +156,7 @@ int kvd_write(const kvd_file *f, const char *path, kv_err *err)
     return kv_afile_commit(&af, err);
 }
 
-int kvd_open(const char *path, kvd_file **out, kv_err *err)
+int llm_kvd_open(const char *path, llm_kvd_file **out, kv_err *err)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY);
@@ -152,24 +168,24 @@ int kvd_open(const char *path, kvd_file **out, kv_err *err)
         return kv_errf(err, "%s: not a regular file", path);
     }
     const size_t n = (size_t)st.st_size;
-    if (n < KVD_HEADER_BYTES + 16) {
+    if (n < LLM_KVD_HEADER_BYTES + 16) {
         close(fd);
         return kv_errf(err, "%s: offset 0x0: %zu bytes; expected at least the %d-byte header and 16-byte trailer", path,
-                       n, KVD_HEADER_BYTES);
+                       n, LLM_KVD_HEADER_BYTES);
     }
     void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
         return kv_errf(err, "%s: mmap failed: %s", path, strerror(errno));
     const uint8_t *b = p;
-    kvd_info in;
+    llm_kvd_info in;
     memset(&in, 0, sizeof in);
-    if (memcmp(b, KVD_MAGIC, 8) != 0) {
+    if (memcmp(b, LLM_KVD_MAGIC, 8) != 0) {
         kv_errf(err, "%s: offset 0x0: expected the magic \"KVSIMKVD\" (not a kvsim KV dump)", path);
         goto fail;
     }
-    if (get_u32(b + 8) != KVD_VERSION) {
-        kv_errf(err, "%s: offset 0x8: version %u: expected %d", path, get_u32(b + 8), KVD_VERSION);
+    if (get_u32(b + 8) != LLM_KVD_VERSION) {
+        kv_errf(err, "%s: offset 0x8: version %u: expected %d", path, get_u32(b + 8), LLM_KVD_VERSION);
         goto fail;
     }
     in.dtype = (rkv_dtype)get_u32(b + 12);
@@ -183,23 +199,23 @@ int kvd_open(const char *path, kvd_file **out, kv_err *err)
     memcpy(in.source, b + 176, 383);
     if (check_info(&in, path, err) != 0)
         goto fail;
-    const size_t want = KVD_HEADER_BYTES + kvd_data_bytes(&in) + 16;
+    const size_t want = LLM_KVD_HEADER_BYTES + llm_kvd_data_bytes(&in) + 16;
     if (n != want) {
         kv_errf(err, "%s: offset 0x%zx: file is %zu bytes; the header's shape needs %zu (truncated or padded)", path,
                 n < want ? n : want, n, want);
         goto fail;
     }
-    if (memcmp(b + n - 8, KVD_END, 8) != 0) {
+    if (memcmp(b + n - 8, LLM_KVD_END, 8) != 0) {
         kv_errf(err, "%s: offset 0x%zx: expected the end marker \"KVDEND\"", path, n - 8);
         goto fail;
     }
-    const uint64_t sum = kvd_fnv1a64(b, n - 16, 1469598103934665603ull);
+    const uint64_t sum = llm_kvd_fnv1a64(b, n - 16, 1469598103934665603ull);
     if (sum != get_u64(b + n - 16)) {
         kv_errf(err, "%s: offset 0x%zx: checksum %016llx, computed %016llx: the file is corrupted", path, n - 16,
                 (unsigned long long)get_u64(b + n - 16), (unsigned long long)sum);
         goto fail;
     }
-    kvd_file *f = calloc(1, sizeof *f);
+    llm_kvd_file *f = calloc(1, sizeof *f);
     if (!f) {
         kv_errf(err, "out of memory");
         goto fail;
@@ -216,17 +232,17 @@ fail:
     return -1;
 }
 
-int kvd_seal(const char *path, kv_err *err)
+int llm_kvd_seal(const char *path, kv_err *err)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t h[KVD_HEADER_BYTES];
-    kvd_info in;
+    uint8_t h[LLM_KVD_HEADER_BYTES];
+    llm_kvd_info in;
     memset(&in, 0, sizeof in);
-    if (fread(h, 1, sizeof h, fp) != sizeof h || memcmp(h, KVD_MAGIC, 8) != 0 || get_u32(h + 8) != KVD_VERSION) {
+    if (fread(h, 1, sizeof h, fp) != sizeof h || memcmp(h, LLM_KVD_MAGIC, 8) != 0 || get_u32(h + 8) != LLM_KVD_VERSION) {
         fclose(fp);
-        return kv_errf(err, "%s: offset 0x0: expected a version-%d header starting with \"KVSIMKVD\"", path, KVD_VERSION);
+        return kv_errf(err, "%s: offset 0x0: expected a version-%d header starting with \"KVSIMKVD\"", path, LLM_KVD_VERSION);
     }
     in.dtype = (rkv_dtype)get_u32(h + 12);
     in.n_layer = (int)get_u32(h + 16);
@@ -238,8 +254,8 @@ int kvd_seal(const char *path, kv_err *err)
         fclose(fp);
         return -1;
     }
-    kvd_file *f = NULL;
-    if (kvd_alloc(&in, &f, err) != 0) {
+    llm_kvd_file *f = NULL;
+    if (llm_kvd_alloc(&in, &f, err) != 0) {
         fclose(fp);
         return -1;
     }
@@ -250,16 +266,16 @@ int kvd_seal(const char *path, kv_err *err)
     size_t tail = fread(extra, 1, sizeof extra, fp);
     fclose(fp);
     if (got != body - sizeof h || (tail != 0 && tail != 16)) {
-        kvd_free(f);
+        llm_kvd_free(f);
         return kv_errf(err, "%s: offset 0x%zx: the header's shape needs %zu data bytes (+ an optional 16-byte "
                             "trailer); the file has %zu", path, sizeof h + got, body - sizeof h, got + tail);
     }
-    int rc = kvd_write(f, path, err);
-    kvd_free(f);
+    int rc = llm_kvd_write(f, path, err);
+    llm_kvd_free(f);
     return rc;
 }
 
-void kvd_free(kvd_file *f)
+void llm_kvd_free(llm_kvd_file *f)
 {
     if (!f) return;
     if (f->mapped) munmap((void *)(uintptr_t)f->base, f->size);
@@ -299,7 +315,7 @@ static void sha_block(uint32_t *h, const uint8_t *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-void kvd_sha256(const void *data, size_t n, uint8_t out[32])
+void llm_kvd_sha256(const void *data, size_t n, uint8_t out[32])
 {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const uint8_t *p = data;
@@ -320,16 +336,16 @@ void kvd_sha256(const void *data, size_t n, uint8_t out[32])
     }
 }
 
-void kvd_sha256_hex(const void *p, size_t n, char out[65])
+void llm_kvd_sha256_hex(const void *p, size_t n, char out[65])
 {
     uint8_t d[32];
-    kvd_sha256(p, n, d);
+    llm_kvd_sha256(p, n, d);
     for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 /* ---- capture ---- */
 typedef struct {
-    kvd_file *f;
+    llm_kvd_file *f;
     int Hq, Hk, d;
 } cap_ctx;
 
@@ -338,11 +354,11 @@ static int on_qkv(void *ctx, int layer, int64_t pos0, int64_t n, const float *Q,
     cap_ctx *c = ctx;
     const size_t qd = (size_t)c->Hq * (size_t)c->d, kd = (size_t)c->Hk * (size_t)c->d;
     for (int h = 0; h < c->Hk; h++) {
-        kvd_put(c->f, layer, 0, h, pos0, n, K + (size_t)h * (size_t)c->d, kd);
-        kvd_put(c->f, layer, 1, h, pos0, n, V + (size_t)h * (size_t)c->d, kd);
+        llm_kvd_put(c->f, layer, 0, h, pos0, n, K + (size_t)h * (size_t)c->d, kd);
+        llm_kvd_put(c->f, layer, 1, h, pos0, n, V + (size_t)h * (size_t)c->d, kd);
     }
     for (int h = 0; h < c->Hq; h++)
-        kvd_put(c->f, layer, 2, h, pos0, n, Q + (size_t)h * (size_t)c->d, qd);
+        llm_kvd_put(c->f, layer, 2, h, pos0, n, Q + (size_t)h * (size_t)c->d, qd);
     return 0;
 }
 
@@ -353,8 +369,8 @@ static char *read_all(const char *path, size_t *n, kv_err *err)
     return kv_read_text(path, (size_t)1 << 28, &b, n, err) == 0 ? b : NULL;
 }
 
-int kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
-                kvd_file **out, kv_err *err)
+int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
+                llm_kvd_file **out, kv_err *err)
 {
     *out = NULL;
     size_t tn;
@@ -373,21 +389,21 @@ int kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, in
                 (long long)(offset + n_tokens - 1));
         goto out;
     }
-    kvd_info in = {.n_layer = m->c.n_layer, .n_head = m->c.n_head, .n_kv_head = m->c.n_kv_head,
+    llm_kvd_info in = {.n_layer = m->c.n_layer, .n_head = m->c.n_head, .n_kv_head = m->c.n_kv_head,
                    .head_dim = m->c.head_dim, .n_tokens = n_tokens, .dtype = dtype, .rope_theta = m->c.rope_theta};
     char th[65], mh[65];
-    kvd_sha256_hex(text, tn, th);
-    kvd_sha256_hex(m->g->base, m->g->size, mh);
+    llm_kvd_sha256_hex(text, tn, th);
+    llm_kvd_sha256_hex(m->g->base, m->g->size, mh);
     const char *mb = strrchr(gguf_path, '/');
     snprintf(in.model, sizeof in.model, "%.50s sha256:%.64s", mb ? mb + 1 : gguf_path, mh);
     snprintf(in.source, sizeof in.source, "%.200s sha256:%.64s tokens %lld..%lld of %lld", text_path, th,
              (long long)offset, (long long)(offset + n_tokens - 1), (long long)nt);
-    kvd_file *f;
-    if (kvd_alloc(&in, &f, err) != 0) goto out;
+    llm_kvd_file *f;
+    if (llm_kvd_alloc(&in, &f, err) != 0) goto out;
     cap_ctx cc = {.f = f, .Hq = m->c.n_head, .Hk = m->c.n_kv_head, .d = m->c.head_dim};
     llm_session_cfg cfg = {.max_tokens = n_tokens, .kv_dtype = RKV_DTYPE_FP32, .on_qkv = on_qkv, .ctx = &cc};
     if (llm_session_new(m, &cfg, &s, err) != 0 || llm_prefill(s, ids + offset, n_tokens, NULL, 0, 0, err) != 0) {
-        kvd_free(f);
+        llm_kvd_free(f);
         goto out;
     }
     *out = f;

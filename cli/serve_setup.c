@@ -1,0 +1,234 @@
+/* serve_setup.c — option parsing and summaries shared by cmd_serve.c and
+ * cmd_plan_slo.c (serve/srv.h does the work). */
+#include "serve_setup.h"
+#include "sim_setup.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cli_serve_help[] =
+    "instance:\n"
+    "  --model M               model name or YAML (llama3.1-8b)\n"
+    "  --hw H                  GPU name or YAML (h100-sxm)\n"
+    "  --method X              full, rocketkv, ... (full)\n"
+    "  --budget T              token budget of a compressing method (1024)\n"
+    "  --dtype D               KV dtype (bf16)\n"
+    "  --skip-layers N         layers below stay dense (0)\n"
+    "  --tp N                  tensor-parallel ranks of the instance (1)\n"
+    "  --cuda-graphs on|off    launch cost per kernel (on)\n"
+    "  --max-num-seqs N        running sequences at most (256)\n"
+    "  --max-batched-tokens N  tokens per engine step, decode + prefill chunks (8192)\n"
+    "  --block-tokens N        KV block size (16)\n"
+    "  --mem-fraction F        share of the GPU's usable memory the engine takes (0.9)\n"
+    "  --kv-pool-bytes B       the KV pool per rank, overriding the memory policy\n"
+    "traffic:\n"
+    "  --rate R[,R...]         requests/s (a list runs each rate: a sweep)\n"
+    "  --arrival poisson|gamma (poisson); --burstiness K  gamma shape, CV = 1/sqrt(K) (1)\n"
+    "  --num-requests N        requests (1000)\n"
+    "  --prompt SPEC           fixed:N | uniform:A:B | lognormal:MEDIAN:SIGMA | csv:FILE (fixed:1024)\n"
+    "  --output SPEC           the same for output tokens (fixed:128)\n"
+    "  --seed S                (0)\n"
+    "  --requests FILE         replay a log instead: CSV arrival_s,prompt_tokens,output_tokens\n";
+
+int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
+{
+    srv_config *c = &s->cfg;
+    memset(c, 0, sizeof *c);
+    kv_err err;
+    if (mdl_model_load(cli_opt_str(o, "model", "llama3.1-8b"), &s->model, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    rkv_request_defaults(&c->rq);
+    int64_t budget, skip, tp = 1;
+    const char *dt = cli_opt_str(o, "dtype", "bf16");
+    if (rkv_dtype_parse(dt, &c->rq.kv_dtype) != 0) {
+        cli_error(o->prog, "--dtype: unknown '%s' (expected bf16, fp16, fp32, fp8-e4m3, fp8-e5m2)", dt);
+        return CLI_USAGE;
+    }
+    sim_harness harness;
+    if (cli_sim_options(o, &harness, &c->cuda_graphs) != CLI_OK)
+        return CLI_USAGE;
+    if (harness != SIM_HARNESS_ENGINE) {
+        cli_error(o->prog, "--harness: a serving instance is an engine (--harness engine)");
+        return CLI_USAGE;
+    }
+    if (cli_opt_i64_in(o, "budget", 1024, 1, 1 << 24, &budget) || cli_opt_i64_in(o, "skip-layers", 0, 0, 4096, &skip) ||
+        (with_hw_method_tp && cli_opt_i64_in(o, "tp", 1, 1, 1024, &tp)) ||
+        cli_opt_i64_in(o, "max-num-seqs", 256, 1, 1 << 16, &c->max_num_seqs) ||
+        cli_opt_i64_in(o, "max-batched-tokens", 8192, 1, 1 << 24, &c->max_batched_tokens) ||
+        cli_opt_i64_in(o, "block-tokens", 16, 1, 4096, &c->block_tokens) ||
+        cli_opt_f64_in(o, "mem-fraction", 0.9, 0.01, 1.0, &s->mem_fraction) ||
+        cli_opt_f64_in(o, "kv-pool-bytes", 0.0, 0.0, 1e15, &s->pool_bytes_flag))
+        return CLI_USAGE;
+    c->rq.budget = budget;
+    c->rq.skip_layers = skip;
+    c->rq.d = s->model.head_dim;
+    c->rq.G = mdl_group_size(&s->model);
+    c->rq.model_max_len = s->model.max_position_embeddings;
+    c->model = &s->model;
+    c->hw = &s->hw;
+    c->tp = (int)tp;
+    c->weight_bytes_per_param = 2.0;
+    if (with_hw_method_tp) {
+        const char *m = cli_opt_str(o, "method", "full");
+        if (!rkv_method_find(m)) {
+            cli_error(o->prog, "--method: unknown '%s' (kvsim params --help lists them)", m);
+            return CLI_USAGE;
+        }
+        snprintf(s->method, sizeof s->method, "%s", m);
+        c->method = s->method;
+        int rc = cli_sim_load_hw(o, cli_opt_str(o, "hw", "h100-sxm"), NULL, &s->hw);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    return CLI_OK;
+}
+
+int cli_serve_pool(const char *prog, cli_serve_setup *s)
+{
+    kv_err err;
+    if (s->pool_bytes_flag > 0.0) {
+        s->cfg.pool_bytes = s->pool_bytes_flag;
+        return CLI_OK;
+    }
+    if (srv_pool_bytes(&s->cfg, s->mem_fraction, &s->cfg.pool_bytes, &err) != 0) {
+        cli_error(prog, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+int cli_serve_traffic(cli_opts *o, cli_serve_setup *s)
+{
+    kv_err err;
+    srv_traffic *t = &s->tr;
+    memset(t, 0, sizeof *t);
+    int64_t seed;
+    const char *arr = cli_opt_str(o, "arrival", "poisson");
+    if (!strcmp(arr, "poisson")) t->arrival = SRV_ARRIVAL_POISSON;
+    else if (!strcmp(arr, "gamma")) t->arrival = SRV_ARRIVAL_GAMMA;
+    else {
+        cli_error(o->prog, "--arrival: expected poisson or gamma, got '%s'", arr);
+        return CLI_USAGE;
+    }
+    if (cli_opt_f64_in(o, "burstiness", 1.0, 1e-3, 1e3, &t->burstiness) ||
+        cli_opt_i64_in(o, "num-requests", 1000, 1, 100000000, &t->n) ||
+        cli_opt_i64_in(o, "seed", 0, 0, INT64_MAX, &seed))
+        return CLI_USAGE;
+    t->seed = (uint64_t)seed;
+    t->max_len = s->model.max_position_embeddings;
+    s->requests = cli_opt_str(o, "requests", NULL);
+    snprintf(s->prompt_spec, sizeof s->prompt_spec, "%s", cli_opt_str(o, "prompt", "fixed:1024"));
+    snprintf(s->output_spec, sizeof s->output_spec, "%s", cli_opt_str(o, "output", "fixed:128"));
+    if (srv_len_parse("--prompt", s->prompt_spec, &s->prompt, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_USAGE;
+    }
+    if (srv_len_parse("--output", s->output_spec, &s->output, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_USAGE;
+    }
+    t->prompt = &s->prompt;
+    t->output = &s->output;
+    return CLI_OK;
+}
+
+void cli_serve_setup_free(cli_serve_setup *s)
+{
+    srv_len_free(&s->prompt);
+    srv_len_free(&s->output);
+}
+
+int cli_serve_workload(const char *prog, const cli_serve_setup *s, double rate, srv_workload *w)
+{
+    kv_err err;
+    int rc;
+    if (s->requests) {
+        rc = srv_workload_load(s->requests, s->model.max_position_embeddings, w, &err);
+    } else {
+        srv_traffic t = s->tr;
+        t.rate = rate;
+        rc = srv_workload_generate(&t, w, &err);
+    }
+    if (rc != 0) {
+        cli_error(prog, "%s", err.msg);
+        return s->requests ? CLI_USAGE : CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+void cli_serve_summarize(const srv_workload *w, const srv_result *r, double rate, cli_serve_summary *m)
+{
+    memset(m, 0, sizeof *m);
+    srv_dist_of(r->ttft_s, r->n, &m->ttft);
+    srv_dist_of(r->tpot_s, r->n, &m->tpot);
+    srv_dist_of(r->itl_s, r->n_itl, &m->itl);
+    srv_dist_of(r->e2e_s, r->n, &m->e2e);
+    m->duration_s = r->end_s - r->first_arrival_s;
+    m->requests_per_s = (double)r->completed / m->duration_s;
+    m->output_tokens_per_s = (double)r->output_tokens / m->duration_s;
+    m->input_tokens_per_s = (double)r->prompt_tokens / m->duration_s;
+    const double denom = r->end_s * (double)r->pool_blocks;
+    m->kv_occupancy_mean = denom > 0.0 ? r->area_kv_blocks / denom : 0.0;
+    m->kv_occupancy_max = r->pool_blocks > 0 ? (double)r->max_kv_blocks / (double)r->pool_blocks : 0.0;
+    m->running_mean = r->end_s > 0.0 ? r->area_running / r->end_s : 0.0;
+    /* Little: time-average requests in the system over [0, end] against
+     * arrival rate × mean time in the system */
+    m->mean_in_system = r->area_in_system / r->end_s;
+    m->rate_times_e2e = rate * m->e2e.mean;
+    m->measured_rate_times_e2e = (double)r->completed / r->end_s * m->e2e.mean;
+    for (int64_t i = 0; i < w->n; i++)
+        m->lost_tokens += llabs(r->tokens_out[i] - w->req[i].output);
+}
+
+static void dist_json(kv_json *j, const char *key, const srv_dist *d)
+{
+    kv_json_key(j, key);
+    kv_json_obj_begin(j);
+    kv_json_key(j, "mean"); kv_json_num(j, d->mean);
+    kv_json_key(j, "p50"); kv_json_num(j, d->p50);
+    kv_json_key(j, "p90"); kv_json_num(j, d->p90);
+    kv_json_key(j, "p95"); kv_json_num(j, d->p95);
+    kv_json_key(j, "p99"); kv_json_num(j, d->p99);
+    kv_json_obj_end(j);
+}
+
+void cli_serve_json_body(kv_json *j, const cli_serve_setup *s, double rate, const srv_result *r,
+                         const cli_serve_summary *m)
+{
+    kv_json_key(j, "model"); kv_json_str(j, s->model.name);
+    kv_json_key(j, "hw"); kv_json_str(j, s->hw.name);
+    kv_json_key(j, "method"); kv_json_str(j, s->cfg.method);
+    kv_json_key(j, "budget"); kv_json_int(j, s->cfg.rq.budget);
+    kv_json_key(j, "tp"); kv_json_int(j, s->cfg.tp);
+    if (s->requests) { kv_json_key(j, "requests_file"); kv_json_str(j, s->requests); }
+    else { kv_json_key(j, "rate"); kv_json_num(j, rate); }
+    kv_json_key(j, "requests"); kv_json_int(j, r->n);
+    kv_json_key(j, "requests_completed"); kv_json_int(j, r->completed);
+    dist_json(j, "ttft_s", &m->ttft);
+    dist_json(j, "tpot_s", &m->tpot);
+    dist_json(j, "itl_s", &m->itl);
+    dist_json(j, "e2e_s", &m->e2e);
+    kv_json_key(j, "requests_per_s"); kv_json_num(j, m->requests_per_s);
+    kv_json_key(j, "output_tokens_per_s"); kv_json_num(j, m->output_tokens_per_s);
+    kv_json_key(j, "input_tokens_per_s"); kv_json_num(j, m->input_tokens_per_s);
+    kv_json_key(j, "duration_s"); kv_json_num(j, m->duration_s);
+    kv_json_key(j, "steps"); kv_json_int(j, r->steps);
+    kv_json_key(j, "busy_s"); kv_json_num(j, r->busy_s);
+    kv_json_key(j, "preemptions"); kv_json_int(j, r->preemptions);
+    kv_json_key(j, "kv_pool_bytes"); kv_json_num(j, s->cfg.pool_bytes);
+    kv_json_key(j, "kv_pool_blocks"); kv_json_int(j, r->pool_blocks);
+    kv_json_key(j, "kv_occupancy_mean"); kv_json_num(j, m->kv_occupancy_mean);
+    kv_json_key(j, "kv_occupancy_max"); kv_json_num(j, m->kv_occupancy_max);
+    kv_json_key(j, "running_mean"); kv_json_num(j, m->running_mean);
+    kv_json_key(j, "running_max"); kv_json_int(j, r->max_running);
+    kv_json_key(j, "little");
+    kv_json_obj_begin(j);
+    kv_json_key(j, "mean_in_system"); kv_json_num(j, m->mean_in_system);
+    kv_json_key(j, "rate_times_mean_e2e"); kv_json_num(j, m->rate_times_e2e);
+    kv_json_key(j, "measured_rate_times_mean_e2e"); kv_json_num(j, m->measured_rate_times_e2e);
+    kv_json_obj_end(j);
+    kv_json_key(j, "lost_tokens"); kv_json_int(j, m->lost_tokens);
+}

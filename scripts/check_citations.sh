@@ -1,0 +1,26 @@
+#!/bin/sh
+# scripts/check_citations.sh — the repository owns its documentation: no
+# tracked file may cite the development notes that live outside it
+# (../shared/, ALGORITHM.md, DESIGN.md, STYLE.md, notes/kernels.md,
+# notes/simulators.md, notes/rocketkv.md). Cite the repository's own docs
+# (docs/algorithm.md, docs/design.md) or a public primary source instead (a
+# paper and its section, a datasheet URL, a repository path at a commit).
+# Prints every offending line; exits 1 if there is one. Run by `make
+# check-tests` (so by `make test`) and usable alone.
+set -u
+cd "$(dirname "$0")/.."
+pattern='\.\./shared|ALGORITHM\.md|DESIGN\.md|STYLE\.md|notes/(kernels|simulators|rocketkv)\.md'
+# Files other sessions are rewriting now; listed, not failed, until they land.
+pending='^(hwmodels/|tests/data/bad/hw_|cuda/)'
+hits=$(git ls-files -z | xargs -0 grep -nIE "$pattern" -- 2>/dev/null | grep -v '^scripts/check_citations\.sh:')
+bad=$(printf '%s\n' "$hits" | grep -vE "$pending" | grep -v '^$')
+later=$(printf '%s\n' "$hits" | grep -E "$pending" | grep -v '^$')
+if [ -n "$later" ]; then
+    echo "check_citations: $(printf '%s\n' "$later" | wc -l | tr -d ' ') citation(s) outside the repository in files being rewritten (not failed yet):"
+    printf '%s\n' "$later" | cut -d: -f1 | sort | uniq -c | sed 's/^/  /'
+fi
+if [ -n "$bad" ]; then
+    printf '%s\n' "$bad" | sed 's/^/check_citations: cites something outside the repository: /' >&2
+    exit 1
+fi
+echo "check_citations: no tracked file outside the pending list cites ../shared/, ALGORITHM.md, DESIGN.md, STYLE.md or notes/*.md"

@@ -1,0 +1,114 @@
+/* price.c — one engine step priced with sim/'s kernels (srv.h's "Pricing").
+ * The decode-only part that does not depend on the context is cached per
+ * batch size (exact: a pure function of the batch); a sequence's method-layer
+ * attention is re-priced only when its access record changes. */
+#include "srv_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
+{
+    memset(pr, 0, sizeof *pr);
+    rkv_request rq = c->rq;
+    rq.context = 1;
+    rq.max_new = 1;
+    if (rkv_params_resolve("full", &rq, &pr->full, err) != 0)
+        return -1;
+    sim_config_defaults(&pr->c, c->model, c->hw, &pr->full);
+    pr->c.tp = c->tp;
+    pr->c.cuda_graphs = c->cuda_graphs;
+    pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
+    if (sim_rank_shape_compute(&pr->c, &pr->s, err) != 0)
+        return -1;
+    pr->launch = sim_launch_s(&pr->c);
+    pr->nfixed = c->max_num_seqs + 1;
+    pr->fixed = malloc((size_t)pr->nfixed * sizeof *pr->fixed);
+    for (int64_t i = 0; i < pr->nfixed; i++) pr->fixed[i] = NAN;
+    pr->L = c->model->num_hidden_layers;
+    pr->is_full = !strcmp(c->method, "full");
+    return 0;
+}
+
+void srv_pricer_free(srv_pricer *pr)
+{
+    free(pr->fixed);
+    pr->fixed = NULL;
+}
+
+double srv_price_fixed(srv_pricer *pr, int64_t batch)
+{
+    if (isnan(pr->fixed[batch])) {
+        sim_config x = pr->c;
+        x.batch = batch;
+        pr->fixed[batch] = sim_decode_fixed_s(&x, &pr->s);
+    }
+    return pr->fixed[batch];
+}
+
+/* One layer's kernels from uses, summed as step.c's kern() does. */
+static double layer_time(const srv_pricer *pr, const sim_kernel_use *u, int n)
+{
+    double t = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
+            continue;
+        double tm, tc;
+        sim_kernel_use_times(&pr->c, &u[i], &tm, &tc);
+        t += (tm > tc ? tm : tc) + u[i].launches * pr->launch;
+    }
+    return t;
+}
+
+/* One dense layer for n sequences whose caches hold sum_ctx tokens in all
+ * (after this step's append): full attention's traffic is affine in the
+ * context and streams, so the batch reads what one sequence of sum_ctx tokens
+ * would, with n appends. */
+double srv_price_dense_layer(const srv_pricer *pr, int64_t n, int64_t sum_ctx)
+{
+    const int64_t row = 2 * (int64_t)pr->full.d * (int64_t)rkv_dtype_bytes(pr->full.kv_dtype);
+    rkv_traffic t = {0};
+    t.kv_full = sum_ctx * row;
+    t.kv_write = n * row;
+    sim_layer_access a;
+    memset(&a, 0, sizeof a);
+    sim_access_add(&pr->full, &t, 1, -1.0, (double)pr->c.model->num_key_value_heads, &a);
+    sim_kernel_use u[SIM_LAYER_USES];
+    const int nu = sim_layer_uses(&pr->c, &pr->s, &a, u);
+    return layer_time(pr, u, nu);
+}
+
+void srv_seq_price(const srv_pricer *pr, srv_slot *sl, int64_t step)
+{
+    sim_layer_access a;
+    kv_err err;
+    sl->src.layer_step(sl->src.ctx, step, sl->src.uniform_from, &a, &err); /* analytic: cannot fail */
+    if (sl->have_price && !memcmp(&a, &sl->last, sizeof a))
+        return;
+    sl->last = a;
+    sl->have_price = 1;
+    memset(sl->tm, 0, sizeof sl->tm);
+    memset(sl->tc, 0, sizeof sl->tc);
+    memset(sl->la, 0, sizeof sl->la);
+    sim_kernel_use u[SIM_LAYER_USES];
+    const int nu = sim_layer_uses(&pr->c, &pr->s, &a, u);
+    for (int i = 0; i < nu; i++) {
+        if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
+            continue;
+        double tm, tc;
+        sim_kernel_use_times(&pr->c, &u[i], &tm, &tc);
+        sl->tm[u[i].kernel] += tm;
+        sl->tc[u[i].kernel] += tc;
+        sl->la[u[i].kernel] = u[i].launches;
+    }
+}
+
+/* A method layer for the batch: per kernel max(Σ memory, Σ compute) + launches. */
+double srv_price_method_layer(const srv_pricer *pr, const double *tm, const double *tc, const double *la)
+{
+    double t = 0.0;
+    for (int k = 0; k < SIM_K_N; k++)
+        if (la[k] > 0.0)
+            t += (tm[k] > tc[k] ? tm[k] : tc[k]) + la[k] * pr->launch;
+    return t;
+}

@@ -1,0 +1,546 @@
+/* serve.c — the event loop and the scheduler of srv.h: arrivals, one engine
+ * step at a time (schedule, price, apply), preemption by recompute, and the
+ * per-request latencies. */
+#include "srv_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { Q_FUTURE, Q_WAITING, Q_RUNNING, Q_DONE };
+
+/* A request's life. */
+typedef struct {
+    int phase;
+    int64_t target;       /* tokens to prefill at this admission: prompt + tokens generated before */
+    int64_t filled;       /* of target, prefilled */
+    int64_t g;            /* tokens generated */
+    int64_t blocks;       /* KV blocks held */
+    int32_t slot;
+    int decoding;         /* prefill done at this admission */
+    double last_token_s;
+} rq_state;
+
+typedef struct { int64_t req, n; } sched_item; /* n tokens for req this step */
+
+typedef struct {
+    const srv_config *c;
+    const srv_workload *w;
+    srv_result *r;
+    srv_pricer pr;
+    rq_state *q;
+    srv_slot *slots;
+    int64_t *free_slots, nfree_slots;
+    int64_t *run, nrun;           /* running, admission order */
+    int64_t *wq, whead, wcount;   /* waiting: a ring of n, wq[whead] first */
+    sched_item *sched;
+    int64_t nsched;
+    int64_t *cs, *cn;             /* (max_num_seqs) this step's prefill chunks: start, tokens */
+    int64_t pool_blocks, used_blocks;
+    double block_bytes, token_bytes;
+    int64_t next_arrival, in_system;
+    double t, t_area;
+    int64_t samples_cap;
+} srv_state;
+
+double srv_token_bytes(const srv_config *c)
+{
+    sim_config x;
+    sim_rank_shape s;
+    kv_err err;
+    rkv_params p;
+    rkv_request rq = c->rq;
+    rq.context = 1;
+    rq.max_new = 1;
+    if (rkv_params_resolve("full", &rq, &p, &err) != 0)
+        return NAN;
+    sim_config_defaults(&x, c->model, c->hw, &p);
+    x.tp = c->tp;
+    if (sim_rank_shape_compute(&x, &s, &err) != 0)
+        return NAN;
+    return (double)c->model->num_hidden_layers * s.hkv * 2.0 * p.d * (double)rkv_dtype_bytes(p.kv_dtype);
+}
+
+int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_err *err)
+{
+    rkv_request rq = c->rq;
+    rq.context = c->max_batched_tokens;
+    rq.max_new = 1;
+    rq.model_max_len = c->max_batched_tokens + 1;
+    rkv_params p;
+    if (rkv_params_resolve("full", &rq, &p, err) != 0)
+        return -1;
+    sim_config x;
+    sim_config_defaults(&x, c->model, c->hw, &p);
+    x.tp = c->tp;
+    x.weight_bytes_per_param = c->weight_bytes_per_param;
+    x.prefill_chunk = c->max_batched_tokens;
+    sim_memory m;
+    if (sim_memory_compute(&x, &m, err) != 0)
+        return -1;
+    const double act = m.prefill_peak_bytes - m.weights_bytes - m.kv_bytes - m.aux_bytes;
+    *pool = (double)c->hw->usable_capacity_bytes * mem_fraction - m.weights_bytes - act - m.reserve_bytes;
+    if (*pool <= 0.0)
+        return kv_errf(err, "no room for a KV pool on %s at TP %d: weights %.2f GB, activations %.2f GB, reserve "
+                       "%.2f GB, memory fraction %.2f of %.2f GB", c->hw->name, c->tp, m.weights_bytes / 1e9,
+                       act / 1e9, m.reserve_bytes / 1e9, mem_fraction, (double)c->hw->usable_capacity_bytes / 1e9);
+    return 0;
+}
+
+static int64_t blocks_of_bytes(const srv_state *st, double bytes)
+{
+    return (int64_t)ceil(bytes / st->block_bytes - 1e-9);
+}
+
+static int64_t blocks_full(const srv_state *st, int64_t tokens)
+{
+    return (tokens + st->c->block_tokens - 1) / st->c->block_tokens;
+}
+
+/* Blocks a compressed sequence holds with C tokens cached on its method
+ * layers and `tokens` tokens of full K/V on the layers below skip_layers. */
+static int64_t blocks_comp(const srv_state *st, const srv_slot *sl, int64_t C, int64_t tokens)
+{
+    const double L = st->c->model->num_hidden_layers;
+    const double skip = sl->p.skip_layers < L ? (double)sl->p.skip_layers : L;
+    const double bytes = sl->comp_bytes_per_token * (double)C * (L - skip) / L + st->token_bytes * (double)tokens * skip / L;
+    return blocks_of_bytes(st, bytes);
+}
+
+/* Blocks the sequence holds after decode step `k` (its cache then has
+ * prompt + k + 1 tokens of history). */
+static int64_t blocks_after_decode(const srv_state *st, int64_t req, int64_t k)
+{
+    const rq_state *s = &st->q[req];
+    const srv_slot *sl = &st->slots[s->slot];
+    const int64_t tokens = st->w->req[req].prompt + k + 1;
+    return sl->compresses ? blocks_comp(st, sl, rkv_cache_tokens(&sl->p, k), tokens) : blocks_full(st, tokens);
+}
+
+static int slot_acquire(srv_state *st, int64_t req, kv_err *err)
+{
+    const int64_t i = st->free_slots[--st->nfree_slots];
+    srv_slot *sl = &st->slots[i];
+    const srv_request *rq = &st->w->req[req];
+    memset(sl, 0, sizeof *sl);
+    sl->req = req;
+    rkv_request x = st->c->rq;
+    x.context = rq->prompt;
+    x.max_new = rq->output;
+    if (rkv_params_resolve(st->c->method, &x, &sl->p, err) != 0)
+        return kv_errf(err, "request %lld (prompt %lld, output %lld): %s", (long long)req, (long long)rq->prompt,
+                       (long long)rq->output, err->msg);
+    sim_access_analytic(&sl->src, &sl->actx, st->c->model, &sl->p);
+    rkv_storage sto;
+    sl->p.method->storage(&sl->p, &sto);
+    sl->comp_bytes_per_token = st->token_bytes * (double)(sto.kv_bytes + sto.aux_bytes) /
+                               ((double)sl->p.capacity * 2.0 * sl->p.d * (double)rkv_dtype_bytes(sl->p.kv_dtype));
+    sl->compresses = !st->pr.is_full;
+    sim_config x1 = st->pr.c;
+    x1.params = sl->p;
+    sl->stage1_s = sim_stage1_s(&x1, &st->pr.s);
+    st->q[req].slot = (int32_t)i;
+    return 0;
+}
+
+static void slot_release(srv_state *st, int64_t req)
+{
+    st->slots[st->q[req].slot].req = -1;
+    st->free_slots[st->nfree_slots++] = st->q[req].slot;
+    st->q[req].slot = -1;
+}
+
+/* Moves time to t1: arrivals on the way join the queue; ∫ in-system dt. */
+static void advance(srv_state *st, double t1)
+{
+    const srv_workload *w = st->w;
+    while (st->next_arrival < w->n && w->req[st->next_arrival].arrival_s <= t1) {
+        const double a = w->req[st->next_arrival].arrival_s;
+        st->r->area_in_system += (double)st->in_system * (a - st->t_area);
+        st->t_area = a;
+        st->in_system++;
+        st->q[st->next_arrival].phase = Q_WAITING;
+        st->wq[(st->whead + st->wcount++) % w->n] = st->next_arrival++;
+    }
+    st->r->area_in_system += (double)st->in_system * (t1 - st->t_area);
+    st->t_area = t1;
+}
+
+static void preempt(srv_state *st, int64_t req)
+{
+    rq_state *s = &st->q[req];
+    st->used_blocks -= s->blocks;
+    s->blocks = 0;
+    s->phase = Q_WAITING;
+    s->filled = 0;
+    s->decoding = 0;
+    slot_release(st, req);
+    st->whead = (st->whead + st->w->n - 1) % st->w->n;
+    st->wq[st->whead] = req;
+    st->wcount++;
+    st->nrun--;
+    st->r->preemptions++;
+    st->r->preempted[req]++;
+}
+
+
+static void schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
+{
+    st->sched[st->nsched++] = (sched_item){req, n};
+    st->q[req].blocks += need;
+    st->used_blocks += need;
+}
+
+/* Running sequences first, in admission order; a sequence that needs blocks
+ * the pool has not got preempts from the tail (possibly itself). Returns 1
+ * when something was preempted. */
+static int schedule_running(srv_state *st, int64_t *budget)
+{
+    int preempted = 0;
+    for (int64_t i = 0; i < st->nrun && *budget > 0; i++) {
+        const int64_t req = st->run[i];
+        rq_state *s = &st->q[req];
+        int64_t n, need;
+        if (s->decoding) {
+            n = 1;
+            need = blocks_after_decode(st, req, s->g - 1) - s->blocks;
+        } else {
+            n = s->target - s->filled < *budget ? s->target - s->filled : *budget;
+            need = blocks_full(st, s->filled + n) - s->blocks;
+        }
+        if (need < 0) need = 0;
+        int self = 0;
+        while (need > st->pool_blocks - st->used_blocks) {
+            const int64_t victim = st->run[st->nrun - 1];
+            self = victim == req;
+            preempt(st, victim);
+            preempted = 1;
+            if (self) break;
+        }
+        if (self) break;
+        schedule(st, req, n, need);
+        *budget -= n;
+    }
+    return preempted;
+}
+
+/* Waiting requests, first come first served, while budget, seats and blocks last. */
+static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
+{
+    while (st->wcount > 0 && *budget > 0 && st->nrun < st->c->max_num_seqs) {
+        const int64_t req = st->wq[st->whead];
+        rq_state *s = &st->q[req];
+        const int64_t target = st->w->req[req].prompt + s->g;
+        const int64_t n = target < *budget ? target : *budget;
+        const int64_t need = blocks_full(st, n);
+        if (need > st->pool_blocks - st->used_blocks)
+            break;
+        st->whead = (st->whead + 1) % st->w->n;
+        st->wcount--;
+        if (slot_acquire(st, req, err) != 0)
+            return -1;
+        s->phase = Q_RUNNING;
+        s->target = target;
+        s->filled = 0;
+        s->decoding = 0;
+        st->run[st->nrun++] = req;
+        schedule(st, req, n, need);
+        *budget -= n;
+    }
+    return 0;
+}
+
+/* The price of the scheduled step (srv.h's "Pricing"). */
+static double price_step(srv_state *st)
+{
+    srv_pricer *pr = &st->pr;
+    int64_t n_dec = 0, sum_ctx = 0, tokens = 0, nch = 0, nsample = 0;
+    double tm[SIM_K_N] = {0}, tc[SIM_K_N] = {0}, la[SIM_K_N] = {0}, s1 = 0.0;
+    int64_t *cs = st->cs, *cn = st->cn;
+    int uni = 0;
+    for (int64_t i = 0; i < st->nsched; i++) {
+        const sched_item *it = &st->sched[i];
+        const rq_state *s = &st->q[it->req];
+        srv_slot *sl = &st->slots[s->slot];
+        tokens += it->n;
+        if (s->decoding) {
+            const int64_t k = s->g - 1;
+            n_dec++;
+            sum_ctx += sl->p.S + k + 1;
+            nsample++;
+            if (!pr->is_full) {
+                srv_seq_price(pr, sl, k);
+                uni = sl->src.uniform_from;
+                for (int j = 0; j < SIM_K_N; j++) {
+                    tm[j] += sl->tm[j];
+                    tc[j] += sl->tc[j];
+                    if (sl->la[j] > la[j]) la[j] = sl->la[j];
+                }
+            }
+        } else {
+            cs[nch] = s->filled;
+            cn[nch++] = it->n;
+            if (s->filled + it->n == s->target) {
+                nsample++;
+                s1 += sl->stage1_s;
+            }
+        }
+    }
+    const double L = pr->L;
+    const double Ld = pr->is_full ? L : (double)uni, Lm = L - Ld;
+    double t = nch == 0 ? srv_price_fixed(pr, n_dec) : sim_prefill_pass_s(&pr->c, &pr->s, tokens, cs, cn, (int)nch);
+    if (n_dec > 0 && Ld > 0.0)
+        t += Ld * srv_price_dense_layer(pr, n_dec, sum_ctx);
+    if (n_dec > 0 && Lm > 0.0)
+        t += Lm * srv_price_method_layer(pr, tm, tc, la);
+    if (nch > 0 && nsample > 0) { /* the sequences that sample a token this step */
+        t += sim_lm_head_s(&pr->c, &pr->s, nsample);
+        t += s1;
+    }
+    return t;
+}
+
+static void finish(srv_state *st, int64_t req, double t)
+{
+    rq_state *s = &st->q[req];
+    srv_result *r = st->r;
+    const srv_request *rq = &st->w->req[req];
+    st->used_blocks -= s->blocks;
+    s->blocks = 0;
+    s->phase = Q_DONE;
+    slot_release(st, req);
+    r->e2e_s[req] = t - rq->arrival_s;
+    r->tpot_s[req] = rq->output > 1 ? (r->e2e_s[req] - r->ttft_s[req]) / (double)(rq->output - 1) : NAN;
+    r->completed++;
+    st->in_system--;
+}
+
+static void emit_token(srv_state *st, int64_t req, double t)
+{
+    rq_state *s = &st->q[req];
+    srv_result *r = st->r;
+    if (s->g == 0)
+        r->ttft_s[req] = t - st->w->req[req].arrival_s;
+    else
+        r->itl_s[r->n_itl++] = t - s->last_token_s;
+    s->g++;
+    s->last_token_s = t;
+    r->tokens_out[req]++;
+    r->output_tokens++;
+}
+
+/* The step ends at t: tokens come out, prompts that ended compress, finished
+ * requests leave (their blocks and seats freed). */
+static void apply_step(srv_state *st, double t)
+{
+    for (int64_t i = 0; i < st->nsched; i++) {
+        const sched_item *it = &st->sched[i];
+        rq_state *s = &st->q[it->req];
+        const srv_request *rq = &st->w->req[it->req];
+        if (s->decoding) {
+            st->r->decode_steps_seq++;
+        } else {
+            s->filled += it->n;
+            st->r->prefill_tokens += it->n;
+            if (s->filled < s->target)
+                continue;
+            s->decoding = 1;
+            const srv_slot *sl = &st->slots[s->slot];
+            if (sl->compresses) { /* stage 1 ends: the compressed cache replaces the full one */
+                int64_t nb = blocks_comp(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g);
+                if (nb < s->blocks) {
+                    st->used_blocks -= s->blocks - nb;
+                    s->blocks = nb;
+                }
+            }
+        }
+        emit_token(st, it->req, t);
+        if (s->g == rq->output)
+            finish(st, it->req, t);
+    }
+    int64_t m = 0; /* drop finished sequences from the running list, order kept */
+    for (int64_t i = 0; i < st->nrun; i++)
+        if (st->q[st->run[i]].phase == Q_RUNNING)
+            st->run[m++] = st->run[i];
+    st->nrun = m;
+}
+
+static void record(srv_state *st, double dt, int64_t n_dec, int64_t tokens)
+{
+    srv_result *r = st->r;
+    if (st->nrun > r->max_running) r->max_running = st->nrun;
+    if (st->used_blocks > r->max_kv_blocks) r->max_kv_blocks = st->used_blocks;
+    if (!st->c->timeline)
+        return;
+    if (r->nsamples == st->samples_cap) {
+        st->samples_cap = st->samples_cap ? 2 * st->samples_cap : 4096;
+        r->samples = realloc(r->samples, (size_t)st->samples_cap * sizeof *r->samples);
+    }
+    r->samples[r->nsamples++] = (srv_sample){st->t, dt, (int32_t)st->nrun, (int32_t)st->wcount, (int32_t)n_dec,
+                                             (int32_t)tokens, st->used_blocks};
+}
+
+static int state_init(srv_state *st, const srv_config *c, const srv_workload *w, srv_result *r, kv_err *err)
+{
+    memset(st, 0, sizeof *st);
+    memset(r, 0, sizeof *r);
+    st->c = c;
+    st->w = w;
+    st->r = r;
+    if (c->max_num_seqs < 1 || c->max_batched_tokens < 1 || c->block_tokens < 1 || w->n < 1)
+        return kv_errf(err, "serve: max_num_seqs, max_batched_tokens, block_tokens and the requests must be >= 1");
+    if (srv_pricer_init(&st->pr, c, err) != 0)
+        return -1;
+    st->token_bytes = srv_token_bytes(c);
+    st->block_bytes = st->token_bytes * (double)c->block_tokens;
+    st->pool_blocks = (int64_t)floor(c->pool_bytes / st->block_bytes);
+    r->pool_blocks = st->pool_blocks;
+    const size_t n = (size_t)w->n, S = (size_t)c->max_num_seqs;
+    int64_t n_itl = 0;
+    for (int64_t i = 0; i < w->n; i++) n_itl += w->req[i].output - 1;
+    r->n = w->n;
+    r->ttft_s = calloc(n, sizeof(double));
+    r->tpot_s = calloc(n, sizeof(double));
+    r->e2e_s = calloc(n, sizeof(double));
+    r->itl_s = calloc((size_t)n_itl + 1, sizeof(double));
+    r->preempted = calloc(n, sizeof(int64_t));
+    r->tokens_out = calloc(n, sizeof(int64_t));
+    st->q = calloc(n, sizeof *st->q);
+    st->wq = calloc(n, sizeof *st->wq);
+    st->run = calloc(S, sizeof *st->run);
+    st->sched = calloc(S, sizeof *st->sched);
+    st->cs = calloc(S, sizeof *st->cs);
+    st->cn = calloc(S, sizeof *st->cn);
+    st->slots = calloc(S, sizeof *st->slots);
+    st->free_slots = calloc(S, sizeof *st->free_slots);
+    for (size_t i = 0; i < S; i++) st->free_slots[st->nfree_slots++] = (int64_t)(S - 1 - i);
+    for (size_t i = 0; i < n; i++) st->q[i].slot = -1;
+    r->first_arrival_s = w->req[0].arrival_s;
+    return 0;
+}
+
+static void state_free(srv_state *st)
+{
+    srv_pricer_free(&st->pr);
+    free(st->q);
+    free(st->wq);
+    free(st->run);
+    free(st->sched);
+    free(st->cs);
+    free(st->cn);
+    free(st->slots);
+    free(st->free_slots);
+}
+
+/* One engine step at st->t; 1 when it ran, 0 when nothing could run. */
+static int step_once(srv_state *st, kv_err *err)
+{
+    int64_t budget = st->c->max_batched_tokens;
+    st->nsched = 0;
+    const int preempted = schedule_running(st, &budget);
+    if (!preempted && schedule_waiting(st, &budget, err) != 0)
+        return -1;
+    if (st->nsched == 0)
+        return 0;
+    int64_t n_dec = 0, tokens = 0;
+    for (int64_t i = 0; i < st->nsched; i++) {
+        n_dec += st->q[st->sched[i].req].decoding;
+        tokens += st->sched[i].n;
+    }
+    const double dt = price_step(st);
+    st->r->area_running += (double)st->nrun * dt;
+    st->r->area_kv_blocks += (double)st->used_blocks * dt;
+    advance(st, st->t + dt);
+    st->t += dt;
+    st->r->busy_s += dt;
+    st->r->steps++;
+    apply_step(st, st->t);
+    record(st, dt, n_dec, tokens);
+    return 1;
+}
+
+int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *err)
+{
+    srv_state st;
+    if (state_init(&st, c, w, r, err) != 0) {
+        state_free(&st);
+        srv_result_free(r);
+        return -1;
+    }
+    int rc = 0;
+    for (;;) {
+        advance(&st, st.t);
+        if (st.nrun == 0 && st.wcount == 0) {
+            if (st.next_arrival == w->n) break;
+            st.t = w->req[st.next_arrival].arrival_s; /* idle until the next arrival */
+            continue;
+        }
+        int ran = step_once(&st, err);
+        if (ran < 0) { rc = -1; break; }
+        if (ran == 0) { /* nothing fits even alone */
+            const int64_t req = st.wcount ? st.wq[st.whead] : st.run[0];
+            const srv_request *q = &w->req[req];
+            rc = kv_errf(err, "request %lld (prompt %lld + output %lld tokens) does not fit the KV pool of %lld "
+                         "blocks of %lld tokens (%.3g GB per rank) even alone", (long long)req, (long long)q->prompt,
+                         (long long)q->output, (long long)st.pool_blocks, (long long)c->block_tokens, c->pool_bytes / 1e9);
+            break;
+        }
+    }
+    r->end_s = st.t;
+    r->area_in_system += 0.0;
+    for (int64_t i = 0; i < w->n; i++) r->prompt_tokens += w->req[i].prompt;
+    state_free(&st);
+    if (rc != 0) srv_result_free(r);
+    return rc;
+}
+
+void srv_result_free(srv_result *r)
+{
+    free(r->ttft_s);
+    free(r->tpot_s);
+    free(r->e2e_s);
+    free(r->itl_s);
+    free(r->preempted);
+    free(r->tokens_out);
+    free(r->samples);
+    memset(r, 0, sizeof *r);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double srv_percentile(const double *x, int64_t n, double p, double *scratch)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!isnan(x[i])) scratch[m++] = x[i];
+    if (m == 0) return NAN;
+    qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
+    const double pos = p / 100.0 * (double)(m - 1);
+    const int64_t lo = (int64_t)floor(pos);
+    const int64_t hi = lo + 1 < m ? lo + 1 : lo;
+    return scratch[lo] + (pos - (double)lo) * (scratch[hi] - scratch[lo]);
+}
+
+void srv_dist_of(const double *x, int64_t n, srv_dist *d)
+{
+    double *sc = malloc((size_t)(n > 0 ? n : 1) * sizeof *sc);
+    int64_t m = 0;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        if (!isnan(x[i])) { sum += x[i]; sc[m++] = x[i]; }
+    d->n = m;
+    d->mean = m ? sum / (double)m : NAN;
+    qsort(sc, (size_t)m, sizeof *sc, cmp_double);
+    const double ps[4] = {50, 90, 95, 99};
+    double *out[4] = {&d->p50, &d->p90, &d->p95, &d->p99};
+    for (int k = 0; k < 4; k++) {
+        if (m == 0) { *out[k] = NAN; continue; }
+        const double pos = ps[k] / 100.0 * (double)(m - 1);
+        const int64_t lo = (int64_t)floor(pos), hi = lo + 1 < m ? lo + 1 : lo;
+        *out[k] = sc[lo] + (pos - (double)lo) * (sc[hi] - sc[lo]);
+    }
+    free(sc);
+}

@@ -1,0 +1,166 @@
+/* srv.h — `kvsim serve`: a discrete-event simulation of one serving instance
+ * (one tensor-parallel group) under a stream of requests, every engine step
+ * priced with sim/'s step model (sim.h: the same kernels, hardware models and
+ * methods `kvsim predict` uses).
+ *
+ * Traffic (traffic.c): Poisson or gamma arrivals at a rate, or a replayed
+ * request log; prompt and output lengths fixed, uniform, lognormal or drawn
+ * from an empirical CSV; GSL's MT19937 seeded, so the same seed gives the same
+ * requests.
+ *
+ * Scheduler (serve.c), as vLLM's V1 scheduler and SGLang do it: continuous
+ * batching; each step first gives every running sequence its tokens (one per
+ * decoding sequence, a chunk of the rest of its prompt otherwise) in admission
+ * order, then admits waiting requests first come first served while the
+ * step's token budget (max_batched_tokens), max_num_seqs and the KV pool
+ * allow, chunking the last prompt to the budget. When a running sequence
+ * needs a KV block and the pool is empty, the most recently admitted running
+ * sequence is preempted by recompute: its blocks are freed and it goes back
+ * to the front of the queue, to prefill its prompt and the tokens it had
+ * generated again (vLLM's default). No admission in a step that preempted.
+ *
+ * KV pool (one rank's): blocks of block_tokens tokens of full K/V across all
+ * layers. A sequence holds full K/V for every token it has until its prefill
+ * ends (stage 1 needs the whole prompt); then the method's compressed cache:
+ * on the method's layers C(step) tokens (rkv_cache_tokens) at the method's
+ * stored bytes per token (K/V plus aux, refimpl's storage() / capacity), on
+ * layers below skip_layers the full K/V; rounded up to whole blocks.
+ *
+ * Pricing (price.c), per engine step, per rank:
+ *  - decode only: sim_decode_fixed_s(batch = decoding sequences) + the
+ *    attention side of every layer, each kernel max(Σ memory time, Σ compute
+ *    time) over the batch + its launches (one batched kernel per layer);
+ *  - with prefill tokens: one prefill pass (sim_prefill_pass_s) over all
+ *    tokens of the step (decode tokens ride in the GEMMs) with each chunk's
+ *    causal attention, the decode attention as above, the LM head for the
+ *    sequences that sample, and stage 1 for each prompt that ends;
+ *  so one request alone reproduces `kvsim predict`'s TTFT (prefill chunked at
+ *  the token budget) and its per-step decode times exactly.
+ * The dense attention (full, and the layers below skip_layers) is affine in
+ * the context: it is priced from Σ context over the batch; other methods'
+ * layers are priced per sequence, re-priced only when its access record
+ * changes (exact: the record is the whole input of the price).
+ *
+ * Deliberately not modelled: swap preemption, prefix caching, speculative
+ * decoding, CPU/scheduler overhead, detokenisation, the network. */
+#ifndef SRV_H
+#define SRV_H
+
+#include <stdint.h>
+#include "hw.h"
+#include "kv_common.h"
+#include "mdl.h"
+#include "rkv.h"
+#include "sim.h"
+
+/* ---- traffic ----------------------------------------------------------- */
+typedef enum { SRV_LEN_FIXED, SRV_LEN_UNIFORM, SRV_LEN_LOGNORMAL, SRV_LEN_EMPIRICAL } srv_len_kind;
+
+/* A length distribution, parsed from "fixed:N", "uniform:A:B" (inclusive),
+ * "lognormal:MEDIAN:SIGMA" (exp(N(ln MEDIAN, SIGMA²)), rounded, clamped to
+ * [1, max]) or "csv:FILE" (one length per line, a header line allowed; drawn
+ * uniformly). */
+typedef struct {
+    srv_len_kind kind;
+    double a, b;          /* fixed: a; uniform: a..b; lognormal: median, sigma */
+    int64_t *values;      /* empirical: lengths (owned) */
+    int64_t nvalues;
+} srv_len;
+int srv_len_parse(const char *what, const char *spec, srv_len *d, kv_err *err);
+void srv_len_free(srv_len *d);
+
+typedef struct {
+    double arrival_s;     /* seconds from the start */
+    int64_t prompt;       /* prompt tokens */
+    int64_t output;       /* output tokens (>= 1; the first comes from the prefill) */
+} srv_request;
+
+typedef struct {
+    srv_request *req;     /* (n), arrival times non-decreasing; owned */
+    int64_t n;
+} srv_workload;
+
+typedef enum { SRV_ARRIVAL_POISSON, SRV_ARRIVAL_GAMMA } srv_arrival;
+
+typedef struct {
+    double rate;          /* requests/s */
+    srv_arrival arrival;
+    double burstiness;    /* gamma shape k (CV = 1/sqrt(k)); 1 = Poisson */
+    const srv_len *prompt, *output;
+    int64_t n;            /* requests */
+    uint64_t seed;
+    int64_t max_len;      /* prompt + output capped here (the model's context) */
+} srv_traffic;
+
+int srv_workload_generate(const srv_traffic *t, srv_workload *w, kv_err *err);
+/* CSV with header arrival_s,prompt_tokens,output_tokens; errors name file:line. */
+int srv_workload_load(const char *path, int64_t max_len, srv_workload *w, kv_err *err);
+void srv_workload_free(srv_workload *w);
+
+/* ---- the instance ------------------------------------------------------ */
+typedef struct {
+    const mdl_model *model;
+    const hw_model *hw;
+    const char *method;        /* rkv method name */
+    rkv_request rq;            /* budget, dtype and overrides; context/max_new come per request */
+    int tp;
+    int cuda_graphs;
+    double weight_bytes_per_param;
+    int64_t max_num_seqs;      /* running sequences at most */
+    int64_t max_batched_tokens;/* tokens per engine step (decode + prefill chunks) */
+    int64_t block_tokens;      /* KV block size, tokens */
+    double pool_bytes;         /* KV pool per rank (srv_pool_bytes) */
+    int timeline;              /* record one srv_sample per step */
+} srv_config;
+
+/* The engine memory policy until engines/ provides one: the KV pool per rank =
+ * usable capacity × mem_fraction − weights − the activations of one forward
+ * pass of max_batched_tokens tokens − the runtime reserve (sim's). */
+int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_err *err);
+
+/* Full K/V bytes of one token on one rank, all layers (one block = block_tokens of these). */
+double srv_token_bytes(const srv_config *c);
+
+typedef struct {
+    double t_s;                /* end of the step */
+    double step_s;             /* its price */
+    int32_t running, waiting;  /* after the step */
+    int32_t decode_seqs;       /* sequences decoded in the step */
+    int32_t tokens;            /* tokens processed in the step */
+    int64_t kv_blocks;         /* blocks in use after the step */
+} srv_sample;
+
+typedef struct {
+    int64_t n;                 /* requests */
+    double *ttft_s, *tpot_s, *e2e_s; /* (n); tpot NaN when output == 1 */
+    double *itl_s;             /* (n_itl) every gap between consecutive tokens */
+    int64_t n_itl;
+    int64_t *preempted;        /* (n) times each request was preempted */
+    int64_t *tokens_out;       /* (n) tokens each request received (must equal its output) */
+    int64_t completed, output_tokens, prompt_tokens;
+    int64_t steps, decode_steps_seq, prefill_tokens; /* engine steps; Σ decode tokens; Σ prefill tokens incl. recompute */
+    int64_t preemptions;
+    double first_arrival_s, end_s; /* the run spans [0, end_s] */
+    double busy_s;             /* time the engine was stepping */
+    double area_in_system;     /* ∫ requests in the system dt, integrated event by event */
+    double area_running, area_kv_blocks; /* ∫ running dt, ∫ blocks in use dt (over busy and idle time) */
+    int64_t pool_blocks;
+    int64_t max_running, max_kv_blocks;
+    srv_sample *samples;       /* (nsamples) when timeline */
+    int64_t nsamples;
+} srv_result;
+
+int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *err);
+void srv_result_free(srv_result *r);
+
+/* numpy's default percentile (linear between closest ranks) of n values,
+ * NaNs skipped; scratch holds n doubles. NaN when none. */
+double srv_percentile(const double *x, int64_t n, double p, double *scratch);
+
+typedef struct {
+    double mean, p50, p90, p95, p99;
+    int64_t n;
+} srv_dist;
+void srv_dist_of(const double *x, int64_t n, srv_dist *d); /* NaNs skipped */
+
+#endif

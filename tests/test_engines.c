@@ -1,0 +1,165 @@
+/* test_engines.c — engines/: every bundled engine loads with a source per
+ * figure; each loader error names file:line:col; the KV pool of each budget
+ * kind (vLLM total, TensorRT-LLM free, SGLang static, gpt-fast none) against
+ * the engine's own rule written out here by hand; whole pages; the maximum
+ * concurrency vLLM prints. Runs from the repository root (make test does). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "eng.h"
+
+static eng_engine load_ok(const char *name)
+{
+    eng_engine e;
+    kv_err err = {""};
+    cr_assert_eq(eng_load(name, &e, &err), 0, "%s: %s", name, err.msg);
+    return e;
+}
+
+static void expect_error(const char *path, const char *msg)
+{
+    eng_engine e;
+    memset(&e, 0x5a, sizeof e);
+    kv_err err = {""};
+    cr_assert_eq(eng_load(path, &e, &err), -1, "%s was accepted", path);
+    cr_assert_str_eq(err.msg, msg);
+    cr_assert_eq(e.block_tokens, 0x5a5a5a5a5a5a5a5aLL, "partial result written on error");
+}
+
+Test(engines, bundled_engines_load)
+{
+    int n = 0;
+    for (const char *const *name = eng_names(); *name; name++, n++) {
+        eng_engine e = load_ok(*name);
+        cr_assert_str_eq(e.name, *name);
+        cr_assert(e.display_name[0]);
+    }
+    cr_assert_eq(n, 4);
+    eng_engine v = load_ok("vllm"), t = load_ok("trtllm"), s = load_ok("sglang"), g = load_ok("gpt-fast");
+    cr_assert_eq(v.budget, ENG_BUDGET_TOTAL);
+    cr_assert_eq(v.mem_fraction, 0.9);
+    cr_assert_eq(v.block_tokens, 16);
+    cr_assert_eq(t.budget, ENG_BUDGET_FREE);
+    cr_assert_eq(t.block_tokens, 64);
+    cr_assert_eq(s.budget, ENG_BUDGET_STATIC);
+    cr_assert_eq(s.block_tokens, 1);
+    cr_assert_eq(g.budget, ENG_BUDGET_NONE);
+    cr_assert_eq(g.harness, ENG_HARNESS_GPT_FAST);
+    cr_assert_eq(v.harness, ENG_HARNESS_FUSED);
+}
+
+Test(engines, loader_error_paths)
+{
+    expect_error("tests/data/bad/engine_unknown_key.yaml",
+                 "tests/data/bad/engine_unknown_key.yaml:13:1: unknown key 'block_size' (expected one of: display_name, budget, harness, mem_fraction, block_tokens, "
+                 "activation_tokens, sampler_seqs, sampler_copies, runtime_bytes, runtime_tp_bytes, "
+                 "cuda_graph_bytes, prefill_chunk_tokens, sources)");
+    expect_error("tests/data/bad/engine_budget.yaml", "tests/data/bad/engine_budget.yaml:4:9: key 'budget': "
+                 "'everything' is not allowed; expected one of: total, free, static, none");
+    expect_error("tests/data/bad/engine_fraction.yaml", "tests/data/bad/engine_fraction.yaml:6:15: key "
+                 "'mem_fraction': expected a number in (0, 1], got '1.5'");
+    expect_error("tests/data/bad/engine_block_type.yaml", "tests/data/bad/engine_block_type.yaml:7:15: key "
+                 "'block_tokens': expected an integer in [1, 1048576], got '16x'");
+    expect_error("tests/data/bad/engine_missing_source.yaml", "tests/data/bad/engine_missing_source.yaml:16:3: "
+                 "missing key 'block_tokens' in 'sources' (every figure needs a source)");
+}
+
+/* A made-up device and model, round numbers, so every rule can be worked by hand. */
+static eng_pool_in toy(void)
+{
+    eng_pool_in in;
+    memset(&in, 0, sizeof in);
+    in.device_total_bytes = 100e9;
+    in.context_bytes = 0.5e9;
+    in.weights_bytes = 20e9;
+    in.kv_bytes_per_token = 131072.0;
+    in.act_bytes_per_token = 1000.0;
+    in.vocab = 1000.0;
+    in.tp = 1;
+    return in;
+}
+
+Test(engines, vllm_pool_is_fraction_of_total_minus_non_kv)
+{
+    eng_engine e = load_ok("vllm");
+    eng_pool_in in = toy();
+    eng_pool p;
+    kv_err err = {""};
+    cr_assert_eq(eng_kv_pool(&e, 0, &in, 8192, &p, &err), 0, "%s", err.msg);
+    /* activation peak: 8192 tokens × 1000 B + 256 seqs × 1000 vocab × 4 B × 3 copies */
+    const double act = 8192.0 * 1000.0 + 256.0 * 1000.0 * 4.0 * 3.0;
+    cr_assert_eq(p.activation_bytes, act);
+    /* 0.9 × 100e9 − 20e9 − act − 0.12 GiB; the context is not charged */
+    const double avail = 90e9 - 20e9 - act - 128849019.0;
+    const int64_t blocks = (int64_t)(avail / (16.0 * 131072.0));
+    cr_assert_eq(p.kv_blocks, blocks);
+    cr_assert_eq(p.kv_tokens, 16 * blocks);
+    cr_assert_eq(p.max_concurrency, (double)blocks / 512.0, "8192 tokens = 512 pages");
+    cr_assert_eq(p.kv_pool_bytes, (double)blocks * 16.0 * 131072.0);
+    /* --mem-fraction replaces the default; TP > 1 adds the NCCL figure */
+    in.tp = 2;
+    cr_assert_eq(eng_kv_pool(&e, 0.5, &in, 1000, &p, &err), 0);
+    const double avail2 = 50e9 - 20e9 - act - 128849019.0 - 214748365.0;
+    cr_assert_eq(p.kv_blocks, (int64_t)(avail2 / (16.0 * 131072.0)));
+    cr_assert_eq(p.max_concurrency, (double)p.kv_blocks / 63.0, "1000 tokens = 63 pages (62.5 rounded up)");
+}
+
+Test(engines, trtllm_pool_is_fraction_of_free)
+{
+    eng_engine e = load_ok("trtllm");
+    eng_pool_in in = toy();
+    eng_pool p;
+    kv_err err = {""};
+    cr_assert_eq(eng_kv_pool(&e, 0, &in, 4096, &p, &err), 0, "%s", err.msg);
+    const double act = 8192.0 * 1000.0; /* no separate sampler run */
+    const double free_b = 100e9 - 0.5e9 - 20e9 - act - 536870912.0;
+    const int64_t blocks = (int64_t)(0.9 * free_b / (64.0 * 131072.0));
+    cr_assert_eq(p.kv_blocks, blocks);
+    cr_assert_eq(p.kv_tokens, 64 * blocks);
+    cr_assert_eq(p.max_concurrency, (double)blocks / 64.0);
+}
+
+Test(engines, sglang_pool_is_static_fraction_minus_weights)
+{
+    eng_engine e = load_ok("sglang");
+    eng_pool_in in = toy();
+    eng_pool p;
+    kv_err err = {""};
+    cr_assert_eq(eng_kv_pool(&e, 0, &in, 4096, &p, &err), 0, "%s", err.msg);
+    /* (100e9 − 0.5e9 − 20e9) − 100e9 × 0.12, token granular */
+    const int64_t tokens = (int64_t)((79.5e9 - 12e9) / 131072.0);
+    cr_assert_eq(p.kv_tokens, tokens);
+    cr_assert_eq(p.kv_blocks, tokens);
+    cr_assert(fabs(p.max_concurrency - (double)tokens / 4096.0) < 1e-12);
+    /* a fraction too small for the weights leaves nothing: a result, not an error */
+    cr_assert_eq(eng_kv_pool(&e, 0.2, &in, 4096, &p, &err), 0);
+    cr_assert_eq(p.kv_tokens, 0);
+    cr_assert_eq(p.max_concurrency, 0.0);
+}
+
+Test(engines, gpt_fast_has_no_fraction)
+{
+    eng_engine e = load_ok("gpt-fast");
+    eng_pool_in in = toy();
+    eng_pool p;
+    kv_err err = {""};
+    cr_assert_eq(eng_kv_pool(&e, 0, &in, 4096, &p, &err), 0, "%s", err.msg);
+    const double avail = 100e9 - 0.5e9 - 20e9 - 4096.0 * 1000.0;
+    cr_assert_eq(p.kv_blocks, (int64_t)(avail / (8.0 * 131072.0)));
+}
+
+Test(engines, pages_round_up_and_bad_arguments_are_errors)
+{
+    eng_engine e = load_ok("vllm");
+    cr_assert_eq(eng_seq_pool_bytes(&e, 100.0, 1), 1600.0);
+    cr_assert_eq(eng_seq_pool_bytes(&e, 100.0, 16), 1600.0);
+    cr_assert_eq(eng_seq_pool_bytes(&e, 100.0, 17), 3200.0);
+    eng_pool_in in = toy();
+    eng_pool p;
+    kv_err err = {""};
+    cr_assert_eq(eng_kv_pool(&e, 1.5, &in, 4096, &p, &err), -1);
+    cr_assert_str_eq(err.msg, "engine vllm: memory fraction 1.5 is above 1");
+    in.kv_bytes_per_token = 0;
+    cr_assert_eq(eng_kv_pool(&e, 0, &in, 4096, &p, &err), -1);
+}

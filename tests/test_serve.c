@@ -1,0 +1,309 @@
+/* test_serve.c — serve/: checks that can fail. One request alone reproduces
+ * `kvsim predict` (TTFT with the prompt chunked at the token budget, every
+ * decode step); Little's law against the nominal rate within the run's noise
+ * and exactly against the measured one; no request lost or served twice, with
+ * preemptions happening; percentiles as numpy computes them (by hand); the
+ * traffic generator's moments; the same seed giving the same bytes; bad input
+ * refused with one line. Runs from the repository root (make test does). */
+#include <criterion/criterion.h>
+#include "cli_util.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv.h"
+
+static mdl_model M;
+static hw_model H;
+
+static void load(void)
+{
+    kv_err err = {""};
+    cr_assert_eq(mdl_model_load("llama3.1-8b", &M, &err), 0, "%s", err.msg);
+    cr_assert_eq(hw_model_load("h100-sxm", &H, &err), 0, "%s", err.msg);
+}
+
+static srv_config instance(const char *method, int64_t budget)
+{
+    srv_config c;
+    memset(&c, 0, sizeof c);
+    c.model = &M;
+    c.hw = &H;
+    c.method = method;
+    rkv_request_defaults(&c.rq);
+    c.rq.budget = budget;
+    c.rq.d = M.head_dim;
+    c.rq.G = mdl_group_size(&M);
+    c.rq.model_max_len = M.max_position_embeddings;
+    c.tp = 1;
+    c.cuda_graphs = 1;
+    c.weight_bytes_per_param = 2.0;
+    c.max_num_seqs = 64;
+    c.max_batched_tokens = 4096;
+    c.block_tokens = 16;
+    kv_err err = {""};
+    cr_assert_eq(srv_pool_bytes(&c, 0.9, &c.pool_bytes, &err), 0, "%s", err.msg);
+    return c;
+}
+
+/* sim_predict of one sequence with the prefill chunked at the token budget. */
+static sim_result predict(const srv_config *c, int64_t S, int64_t out)
+{
+    rkv_request rq = c->rq;
+    rq.context = S;
+    rq.max_new = out;
+    rkv_params p;
+    kv_err err = {""};
+    cr_assert_eq(rkv_params_resolve(c->method, &rq, &p, &err), 0, "%s", err.msg);
+    sim_config x;
+    sim_config_defaults(&x, &M, &H, &p);
+    x.prefill_chunk = c->max_batched_tokens;
+    sim_result r;
+    cr_assert_eq(sim_predict(&x, &r, &err), 0, "%s", err.msg);
+    return r;
+}
+
+static void rel_eq(double got, double want, double tol, const char *what)
+{
+    cr_assert(fabs(got - want) <= tol * fabs(want), "%s: %.17g, expected %.17g (rel %.3g)", what, got, want,
+              fabs(got - want) / fabs(want));
+}
+
+/* Requests 1000 s apart never meet: each is one sequence alone. */
+static void alone_equals_predict(const char *method, int64_t budget, int64_t S, int64_t out)
+{
+    load();
+    srv_config c = instance(method, budget);
+    srv_request q[3];
+    for (int i = 0; i < 3; i++) q[i] = (srv_request){1000.0 * (i + 1), S, out};
+    srv_workload w = {q, 3};
+    srv_result r;
+    kv_err err = {""};
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    sim_result p = predict(&c, S, out);
+    for (int i = 0; i < 3; i++) {
+        rel_eq(r.ttft_s[i], p.ttft_s, 1e-9, "TTFT");
+        rel_eq(r.tpot_s[i], p.step_time_s, 1e-9, "TPOT = mean decode step");
+        rel_eq(r.e2e_s[i], p.ttft_s + p.decode_s, 1e-9, "E2E = TTFT + decode");
+    }
+    /* the first and last inter-token gaps are predict's first and last steps */
+    rel_eq(r.itl_s[0], p.first_step_s, 1e-9, "first ITL");
+    rel_eq(r.itl_s[out - 2], p.last_step_s, 1e-9, "last ITL");
+    cr_assert_eq(r.preemptions, 0);
+    srv_result_free(&r);
+}
+
+Test(serve, alone_full_equals_predict) { alone_equals_predict("full", 1024, 10000, 40); }
+Test(serve, alone_rocketkv_equals_predict) { alone_equals_predict("rocketkv", 256, 9000, 33); }
+Test(serve, alone_quest_equals_predict) { alone_equals_predict("quest", 512, 5000, 20); }
+
+Test(serve, percentiles_as_numpy)
+{
+    /* numpy.percentile([4, 1, 3, 2], q): 50 -> 2.5, 90 -> 3.7, 0 -> 1, 100 -> 4 (by hand: 1 + q/100·3) */
+    const double x[4] = {4, 1, 3, 2};
+    double sc[4];
+    cr_assert_float_eq(srv_percentile(x, 4, 50, sc), 2.5, 1e-15);
+    cr_assert_float_eq(srv_percentile(x, 4, 90, sc), 3.7, 1e-15);
+    cr_assert_float_eq(srv_percentile(x, 4, 0, sc), 1.0, 1e-15);
+    cr_assert_float_eq(srv_percentile(x, 4, 100, sc), 4.0, 1e-15);
+    srv_dist d;
+    const double y[5] = {NAN, 10, 20, 30, 40};
+    srv_dist_of(y, 5, &d);
+    cr_assert_eq(d.n, 4);
+    cr_assert_float_eq(d.mean, 25.0, 1e-12);
+    cr_assert_float_eq(d.p99, 10.0 + 0.99 * 3.0 * 10.0, 1e-12);
+}
+
+static srv_workload poisson(double rate, int64_t n, const char *prompt, const char *output, uint64_t seed)
+{
+    static srv_len pl, ol;
+    kv_err err = {""};
+    cr_assert_eq(srv_len_parse("prompt", prompt, &pl, &err), 0, "%s", err.msg);
+    cr_assert_eq(srv_len_parse("output", output, &ol, &err), 0, "%s", err.msg);
+    srv_traffic t = {rate, SRV_ARRIVAL_POISSON, 1.0, &pl, &ol, n, seed, M.max_position_embeddings};
+    srv_workload w;
+    cr_assert_eq(srv_workload_generate(&t, &w, &err), 0, "%s", err.msg);
+    return w;
+}
+
+static double mean_of(const double *x, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    return s / (double)n;
+}
+
+Test(serve, littles_law)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    const double rate = 6.0;
+    const int64_t n = 4000;
+    srv_workload w = poisson(rate, n, "lognormal:1500:0.5", "uniform:50:300", 7);
+    srv_result r;
+    kv_err err = {""};
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.completed, n);
+    const double L = r.area_in_system / r.end_s, W = mean_of(r.e2e_s, n);
+    /* exact: the area integrated event by event equals the sum of the times in the system */
+    rel_eq(L, (double)n / r.end_s * W, 1e-9, "L = (n / T) W");
+    /* nominal rate: the measured rate differs by ~1/sqrt(n) (1.6%); allow 4 sigma plus the ramp-down */
+    rel_eq(L, rate * W, 4.0 / sqrt((double)n) + 0.02, "L = rate W");
+    srv_result_free(&r);
+    srv_workload_free(&w);
+}
+
+Test(serve, nothing_lost_under_preemption)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    c.pool_bytes = 3e9; /* a small pool: sequences get preempted and recomputed */
+    const int64_t n = 600;
+    srv_workload w = poisson(20.0, n, "uniform:500:3000", "uniform:20:600", 3);
+    srv_result r;
+    kv_err err = {""};
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    cr_assert_gt(r.preemptions, 0, "the pool was meant to overflow");
+    cr_assert_eq(r.completed, n);
+    int64_t want_itl = 0, pre = 0;
+    for (int64_t i = 0; i < n; i++) {
+        cr_assert_eq(r.tokens_out[i], w.req[i].output, "request %lld got %lld tokens of %lld", (long long)i,
+                     (long long)r.tokens_out[i], (long long)w.req[i].output);
+        cr_assert(r.e2e_s[i] >= r.ttft_s[i] && r.ttft_s[i] > 0.0);
+        want_itl += w.req[i].output - 1;
+        pre += r.preempted[i];
+    }
+    cr_assert_eq(r.n_itl, want_itl);
+    cr_assert_eq(pre, r.preemptions);
+    cr_assert_leq(r.max_kv_blocks, r.pool_blocks);
+    /* recompute re-prefills: more prefill tokens than prompts */
+    cr_assert_gt(r.prefill_tokens, r.prompt_tokens);
+    srv_result_free(&r);
+    srv_workload_free(&w);
+}
+
+Test(serve, rocketkv_frees_kv_at_stage1)
+{
+    load();
+    srv_config f = instance("full", 1024), k = instance("rocketkv", 256);
+    srv_workload w = poisson(4.0, 300, "fixed:8000", "fixed:200", 5);
+    srv_result rf, rk;
+    kv_err err = {""};
+    cr_assert_eq(srv_run(&f, &w, &rf, &err), 0, "%s", err.msg);
+    cr_assert_eq(srv_run(&k, &w, &rk, &err), 0, "%s", err.msg);
+    /* a compressed sequence holds (P + generated) / (S + generated) of the full blocks, plus aux */
+    cr_assert_lt(rk.area_kv_blocks / rk.end_s, 0.5 * rf.area_kv_blocks / rf.end_s);
+    srv_result_free(&rf);
+    srv_result_free(&rk);
+    srv_workload_free(&w);
+}
+
+Test(serve, traffic_moments)
+{
+    load();
+    const int64_t n = 40000;
+    srv_workload w = poisson(5.0, n, "lognormal:2000:0.7", "uniform:10:20", 11);
+    double gaps = w.req[n - 1].arrival_s / (double)n;
+    cr_assert(fabs(gaps - 0.2) < 4.0 * 0.2 / sqrt((double)n), "mean gap %g, expected 0.2", gaps);
+    int64_t below = 0;
+    for (int64_t i = 0; i < n; i++) {
+        below += w.req[i].prompt <= 2000;
+        cr_assert(w.req[i].output >= 10 && w.req[i].output <= 20);
+    }
+    /* the median of the lognormal: half below, within 4 sigma of a binomial */
+    cr_assert(fabs((double)below / (double)n - 0.5) < 4.0 * 0.5 / sqrt((double)n), "share below the median %g",
+              (double)below / (double)n);
+    srv_workload_free(&w);
+    /* gamma: CV 1/sqrt(k) */
+    srv_len pl, ol;
+    kv_err err = {""};
+    srv_len_parse("p", "fixed:100", &pl, &err);
+    srv_len_parse("o", "fixed:10", &ol, &err);
+    srv_traffic t = {5.0, SRV_ARRIVAL_GAMMA, 0.25, &pl, &ol, n, 1, 100000};
+    cr_assert_eq(srv_workload_generate(&t, &w, &err), 0, "%s", err.msg);
+    double s = 0.0, s2 = 0.0, prev = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double g = w.req[i].arrival_s - prev;
+        prev = w.req[i].arrival_s;
+        s += g;
+        s2 += g * g;
+    }
+    const double mu = s / (double)n, cv = sqrt(s2 / (double)n - mu * mu) / mu;
+    cr_assert(fabs(mu - 0.2) < 0.02 && fabs(cv - 2.0) < 0.1, "gamma gaps: mean %g (0.2), CV %g (2)", mu, cv);
+    srv_workload_free(&w);
+}
+
+Test(serve, request_log_errors_name_the_line)
+{
+    const char *path = "/tmp/kvsim-serve-log.csv";
+    FILE *f = fopen(path, "w");
+    fprintf(f, "arrival_s,prompt_tokens,output_tokens\n0.5,100,10\n0.25,100,10\n");
+    fclose(f);
+    srv_workload w;
+    kv_err err = {""};
+    cr_assert_neq(srv_workload_load(path, 131072, &w, &err), 0);
+    cr_assert(strstr(err.msg, ":3:"), "%s", err.msg);
+    f = fopen(path, "w");
+    fprintf(f, "arrival_s,prompt_tokens,output_tokens\n0.5,100,x\n");
+    fclose(f);
+    cr_assert_neq(srv_workload_load(path, 131072, &w, &err), 0);
+    cr_assert(strstr(err.msg, ":2:") && strstr(err.msg, "output_tokens"), "%s", err.msg);
+    f = fopen(path, "w");
+    fprintf(f, "arrival_s,prompt_tokens,output_tokens\n0.5,100,10\n1.5,200,20\n");
+    fclose(f);
+    cr_assert_eq(srv_workload_load(path, 131072, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(w.n, 2);
+    cr_assert_eq(w.req[1].prompt, 200);
+    srv_workload_free(&w);
+    remove(path);
+}
+
+Test(serve_cli, same_seed_same_bytes)
+{
+    const char *args = "serve --rate 3,9 --num-requests 200 --prompt lognormal:1000:0.5 --output uniform:20:200 "
+                       "--method rocketkv --budget 256 --json --seed 5";
+    static cli_result a, b, c;
+    cli_run(&a, args);
+    cli_run(&b, args);
+    cr_assert_eq(a.rc, 0, "%s", a.err);
+    cr_assert_str_eq(a.out, b.out);
+    cr_assert(strstr(a.out, "\"ttft_s\":{\"mean\":") && strstr(a.out, "\"requests_completed\":200"), "%s", a.out);
+    cli_run(&c, "serve --rate 3,9 --num-requests 200 --prompt lognormal:1000:0.5 --output uniform:20:200 "
+                "--method rocketkv --budget 256 --json --seed 6");
+    cr_assert_str_neq(a.out, c.out);
+}
+
+Test(serve_cli, shards_concatenate_to_the_whole)
+{
+    const char *base = "serve --rate 2,4,6 --num-requests 100 --csv --prompt fixed:512 --output fixed:32";
+    static cli_result all, s1, s2;
+    char cmd[512];
+    cli_run(&all, base);
+    snprintf(cmd, sizeof cmd, "%s --shard 1/2", base);
+    cli_run(&s1, cmd);
+    snprintf(cmd, sizeof cmd, "%s --shard 2/2", base);
+    cli_run(&s2, cmd);
+    cr_assert_eq(all.rc, 0, "%s", all.err);
+    /* shard 1 holds rates 2 and 6, shard 2 rate 4: every row of the whole is in one shard */
+    char *save = NULL, *ln;
+    int rows = 0;
+    for (ln = strtok_r(all.out, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), rows++)
+        cr_assert(strstr(s1.out, ln) || strstr(s2.out, ln), "row missing from the shards: %s", ln);
+    cr_assert_eq(rows, 4);
+}
+
+Test(serve_cli, bad_input_one_line)
+{
+    static cli_result r;
+    const char *bad[] = {
+        "serve --rate -1", "serve --rate 5 --prompt lognormal:100", "serve --rate 5 --num-requests 0",
+        "serve --prompt fixed:10", "serve --rate 5 --max-num-seqs 0", "serve --rate 5 --harness gpt-fast",
+        "serve --rate 5 --requests /nonexistent.csv", "serve --rate 5 --mem-fraction 1.5",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cli_run(&r, bad[i]);
+        cr_assert_eq(r.rc, 2, "%s: rc %d, %s", bad[i], r.rc, r.err);
+        cr_assert(cli_one_line(r.err), "%s: %s", bad[i], r.err);
+        cr_assert_str_eq(r.out, "");
+    }
+}
