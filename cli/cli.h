@@ -52,6 +52,10 @@ int cli_opts_unused(cli_opts *o);
  * returns the count, or -1 having printed which item is wrong and why. */
 int cli_parse_i64_list_in(cli_opts *o, const char *name, const char *s, int64_t lo, int64_t hi, int64_t *out,
                           int max);
+/* "--shard i/N": 1 <= i <= N <= CLI_MAX_SHARDS, each part a strict integer;
+ * -1 having printed the part that is wrong. */
+#define CLI_MAX_SHARDS (1 << 20)
+int cli_parse_shard(cli_opts *o, const char *s, int *index, int *count);
 /* The output-path check every writing command runs before it computes:
  * kv_out_check (dir = 0: a file) or kv_out_dir_check (dir = 1); a NULL path
  * is "--name is required". Prints one line and returns -1 when refused. */

@@ -173,11 +173,8 @@ int cmd_sweep(int argc, char **argv)
     const char *shard = cli_opt_str(&o, "shard", NULL);
     if (shard) {
         int i, n;
-        char extra;
-        if (sscanf(shard, "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 1 || i > n) {
-            cli_error(o.prog, "--shard: expected i/N with 1 <= i <= N (e.g. 2/4), got '%s'", shard);
+        if (cli_parse_shard(&o, shard, &i, &n) != 0)
             return CLI_USAGE;
-        }
         ro.index = i - 1;
         ro.count = n;
     }

@@ -242,3 +242,26 @@ int cli_in_check(cli_opts *o, const char *name, const char *path, uint64_t max_b
     }
     return 0;
 }
+
+int cli_parse_shard(cli_opts *o, const char *s, int *index, int *count)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+    char a[32];
+    int64_t i, n;
+    kv_err err;
+    if (!slash || (size_t)(slash - s) >= sizeof a) {
+        cli_error(o->prog, "--shard: expected i/N with 1 <= i <= N <= %d (e.g. 2/4), got '%s'", CLI_MAX_SHARDS,
+                  s ? s : "");
+        return -1;
+    }
+    memcpy(a, s, (size_t)(slash - s));
+    a[slash - s] = '\0';
+    if (kv_parse_i64_in("--shard N", slash + 1, 1, CLI_MAX_SHARDS, &n, &err) != 0 ||
+        kv_parse_i64_in("--shard i", a, 1, n, &i, &err) != 0) {
+        cli_error(o->prog, "%s (in '%s')", err.msg, s);
+        return -1;
+    }
+    *index = (int)i;
+    *count = (int)n;
+    return 0;
+}

@@ -102,16 +102,19 @@ Test(inputs, every_writer_checks_out_first)
 {
     char dir[256], cmd[1024];
     tmp_dir(dir, sizeof dir, "writers");
-    const char *cases[][2] = {
+    const char *cases[][3] = { /* {args (%s: the temporary directory), flag, what} */
         {"sweep --model llama3.1-8b --hw h100-sxm --context 1K,2K,4K,8K,16K,32K --budget 256,512,1024 "
-         "--batch 1,2,4,8 --out %s", "a directory"},
-        {"sweep --model llama3.1-8b --out ''", "empty"},
-        {"sweep --merge --out /dev/full %s/a.csv", "character device"},
-        {"golden --model smollm2-135m --context 256 --budget 64 --method rocketkv --out /dev/null", "not a directory"},
-        {"report --sweep Makefile --out /dev/null", "not a directory"},
-        {"kvdump --gguf Makefile --text Makefile --tokens 8 --out %s", "a directory"},
-        {"model import Makefile --out %s", "a directory"},
-        {"golden --model smollm2-135m --out ''", "empty"},
+         "--batch 1,2,4,8 --out %s", "--out", "a directory"},
+        {"sweep --model llama3.1-8b --out ''", "--out", "empty"},
+        {"sweep --merge --out /dev/full %s/a.csv", "--out", "character device"},
+        {"golden --model smollm2-135m --context 256 --budget 64 --method rocketkv --out /dev/null", "--out",
+         "not a directory"},
+        {"report --sweep Makefile --out /dev/null", "--out", "not a directory"},
+        {"kvdump --gguf Makefile --text Makefile --tokens 8 --out %s", "--out", "a directory"},
+        {"model import Makefile --out %s", "--out", "a directory"},
+        {"golden --model smollm2-135m --out ''", "--out", "empty"},
+        {"serve --rate 1 --out /dev/full", "--out", "character device"},
+        {"serve --rate 1 --timeline %s", "--timeline", "a directory"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[900];
@@ -122,10 +125,16 @@ Test(inputs, every_writer_checks_out_first)
             snprintf(args, sizeof args, "%s", cases[i][0]);
         const double t0 = kv_now_s();
         snprintf(cmd, sizeof cmd, "%s", args);
-        expect_usage(cmd, "--out", cases[i][1], NULL);
+        expect_usage(cmd, cases[i][1], cases[i][2], NULL);
         cr_assert(kv_now_s() - t0 < 20.0, "kvsim %s computed before refusing", args);
     }
     cr_assert_eq(dir_entries(dir), 0, "files left in %s", dir);
+    /* serve --out was refused as an unknown option (read after cli_opts_unused); now it writes */
+    char args[600], path[400];
+    snprintf(path, sizeof path, "%s/serve.txt", dir);
+    snprintf(args, sizeof args, "serve --rate 1 --num-requests 5 --out %s", path);
+    cr_assert_eq(cli_rc(args), 0, "%s", args);
+    cr_assert_eq(access(path, R_OK), 0);
     rm_dir(dir);
 }
 
@@ -267,6 +276,10 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
         {"kvdump --gguf Makefile --text Makefile --tokens -1 --out /tmp/kvsim-never.kvd", "--tokens", "allowed [1, "},
         {"report --sweep Makefile --out /tmp/kvsim-never --tp 0", "--tp", "[1, 1024]"},
         {"fidelity --context 512 --workload gguf:a,text:b,offset:-1", "offset:", "allowed [0, "},
+        {"sweep --shard 99999999999/2 --out /tmp/kvsim-never.csv", "--shard i", "allowed [1, 2]"},
+        {"sweep --shard 1/4294967297 --out /tmp/kvsim-never.csv", "--shard N", "[1, 1048576]"},
+        {"serve --rate 1 --shard 3/2", "--shard i", "allowed [1, 2]"},
+        {"serve --rate 1 --shard 1/", "--shard N", "integer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_usage(cases[i][0], cases[i][1], cases[i][2], NULL);
