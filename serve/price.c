@@ -26,6 +26,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     pr->fixed = malloc((size_t)pr->nfixed * sizeof *pr->fixed);
     for (int64_t i = 0; i < pr->nfixed; i++) pr->fixed[i] = NAN;
     pr->L = c->model->num_hidden_layers;
+    for (int i = 0; i < SRV_EFF_CACHE; i++) pr->effc[i].run = -1.0;
     const rkv_method_type *mt = rkv_method_get(c->method, err);
     if (!mt)
         return -1;
@@ -81,15 +82,39 @@ double srv_price_dense_layer(const srv_pricer *pr, int64_t n, int64_t sum_ctx)
     return layer_time(pr, u, nu);
 }
 
-void srv_seq_price(const srv_pricer *pr, srv_slot *sl, int64_t step)
+/* sim_kernel_eff memoised by run length (a pure function of it). */
+static double eff_cached(srv_pricer *pr, double run)
 {
+    uint64_t bits;
+    memcpy(&bits, &run, sizeof bits);
+    const size_t i = (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 52) % SRV_EFF_CACHE;
+    if (pr->effc[i].run != run) {
+        pr->effc[i].run = run;
+        pr->effc[i].eff = sim_kernel_eff(&pr->c, run);
+    }
+    return pr->effc[i].eff;
+}
+
+/* The method-layer price of one sequence at decode step `step`. The access
+ * record is a function of p, the step's traffic() and the exact and aux run
+ * lengths at its cache size (sim_access_add uses C for nothing else): when
+ * those equal the last step's, so does the record, and the price stands. */
+void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
+{
+    const rkv_params *p = &sl->p;
+    rkv_traffic t;
+    p->method->traffic(p, step, &t);
+    const int64_t C = rkv_cache_tokens(p, step);
+    const double er = sim_exact_run_bytes(p, C), ar = sim_aux_run_bytes(p, C);
+    if (sl->have_price && !memcmp(&t, &sl->key_t, sizeof t) && er == sl->key_exact_run && ar == sl->key_aux_run)
+        return;
+    sl->key_t = t;
+    sl->key_exact_run = er;
+    sl->key_aux_run = ar;
+    sl->have_price = 1;
     sim_layer_access a;
     kv_err err;
     sl->src.layer_step(sl->src.ctx, step, sl->src.uniform_from, &a, &err); /* analytic: cannot fail */
-    if (sl->have_price && !memcmp(&a, &sl->last, sizeof a))
-        return;
-    sl->last = a;
-    sl->have_price = 1;
     memset(sl->tm, 0, sizeof sl->tm);
     memset(sl->tc, 0, sizeof sl->tc);
     memset(sl->la, 0, sizeof sl->la);
@@ -99,7 +124,7 @@ void srv_seq_price(const srv_pricer *pr, srv_slot *sl, int64_t step)
         if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
             continue;
         double tm, tc;
-        sim_kernel_use_times(&pr->c, &u[i], &tm, &tc);
+        sim_kernel_use_times_at(&pr->c, &u[i], eff_cached(pr, u[i].run), &tm, &tc);
         sl->tm[u[i].kernel] += tm;
         sl->tc[u[i].kernel] += tc;
         sl->la[u[i].kernel] = u[i].launches;

@@ -196,6 +196,10 @@ typedef struct {
  * attention) for c->batch sequences each reading a; returns how many. */
 int sim_layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a, sim_kernel_use *u);
 void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s);
+/* The same in two parts: the bandwidth efficiency at a run length (0: a
+ * stream), and the times at a given efficiency (a caller may cache the first). */
+double sim_kernel_eff(const sim_config *c, double run);
+void sim_kernel_use_times_at(const sim_config *c, const sim_kernel_use *u, double eff, double *mem_s, double *compute_s);
 double sim_launch_s(const sim_config *c);                          /* seconds per launch */
 /* A decode step's part that does not depend on the context (GEMVs,
  * elementwise, all-reduces, LM head) for c->batch sequences. */

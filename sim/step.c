@@ -417,12 +417,21 @@ double sim_stage1_s(const sim_config *c, const sim_rank_shape *s)
     return stage1(&v, c, s);
 }
 
-void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s)
+double sim_kernel_eff(const sim_config *c, double run)
+{
+    return run > 0.0 ? hw_bandwidth_efficiency(c->hw, run) : c->hw->stream_read_efficiency;
+}
+
+void sim_kernel_use_times_at(const sim_config *c, const sim_kernel_use *u, double eff, double *mem_s, double *compute_s)
 {
     const hw_model *h = c->hw;
-    const double eff = u->run > 0.0 ? hw_bandwidth_efficiency(h, u->run) : h->stream_read_efficiency;
     *mem_s = u->bytes / (h->hbm_bandwidth_bytes_per_s * eff);
     *compute_s = u->flops / (h->bf16_dense_flops * h->compute_efficiency);
+}
+
+void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s)
+{
+    sim_kernel_use_times_at(c, u, sim_kernel_eff(c, u->run), mem_s, compute_s);
 }
 
 double sim_launch_s(const sim_config *c)
