@@ -251,9 +251,7 @@ int cmd_eval(int argc, char **argv)
         return CLI_OK;
     }
     const char *path = cli_opt_str(&o, "gguf", DEFAULT_GGUF), *text = cli_opt_str(&o, "text", "/usr/share/common-licenses/GPL-3"),
-               *ml = cli_opt_str(&o, "method", "full,snapkv,rocketkv"), *bl = cli_opt_str(&o, "budget", "256"),
-               *dts = cli_opt_str(&o, "dtype", "bf16"), *cl = cli_opt_str(&o, "contexts", "512,1024,2048"),
-               *dl = cli_opt_str(&o, "depths", "0,25,50,75,100");
+               *ml = cli_opt_str(&o, "method", "full,snapkv,rocketkv"), *dts = cli_opt_str(&o, "dtype", "bf16");
     int64_t S, N, offset, trials, threads, budgets[MAX_SETS], ctxs[MAX_PK], depths[MAX_PK];
     if (cli_opt_i64(&o, "context", 1024, &S) || cli_opt_i64(&o, "new", 64, &N) || cli_opt_i64(&o, "offset", 0, &offset) ||
         cli_opt_i64(&o, "trials", 1, &trials) || cli_opt_i64(&o, "threads", 0, &threads))
@@ -263,19 +261,15 @@ int cmd_eval(int argc, char **argv)
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;
     }
-    if (cli_opts_unused(&o) != 0)
+    int nb = cli_opt_i64_list(&o, "budget", "256", 1, INT64_C(1) << 40, 0, budgets, MAX_SETS);
+    int nc = nb < 1 ? -1 : cli_opt_i64_list(&o, "contexts", "512,1024,2048", 1, INT64_C(1) << 40, 0, ctxs, MAX_PK);
+    int nd = nc < 1 ? -1 : cli_opt_i64_list(&o, "depths", "0,25,50,75,100", 0, 100, 0, depths, MAX_PK);
+    if (nd < 1 || cli_opts_unused(&o) != 0)
         return CLI_USAGE;
-    int nb = cli_parse_i64_list(bl, budgets, MAX_SETS), nc = cli_parse_i64_list(cl, ctxs, MAX_PK),
-        nd = cli_parse_i64_list(dl, depths, MAX_PK);
-    if (nb < 1 || nc < 1 || nd < 1 || S < 1 || N < 1 || offset < 0 || trials < 1 || trials > 1000 || threads < 0) {
-        cli_error(o.prog, "bad --budget, --contexts, --depths, --context, --new, --offset or --trials");
+    if (S < 1 || N < 1 || offset < 0 || trials < 1 || trials > 1000 || threads < 0) {
+        cli_error(o.prog, "bad --context, --new, --offset or --trials");
         return CLI_USAGE;
     }
-    for (int i = 0; i < nd; i++)
-        if (depths[i] < 0 || depths[i] > 100) {
-            cli_error(o.prog, "--depths are percentages 0..100");
-            return CLI_USAGE;
-        }
     rkv_dtype dt;
     if (rkv_dtype_parse(dts, &dt) != 0 || dt > RKV_DTYPE_FP32) {
         cli_error(o.prog, "--dtype: expected bf16, fp16 or fp32");

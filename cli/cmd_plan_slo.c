@@ -122,7 +122,8 @@ static int parse(cli_opts *o, cli_serve_setup *st, plan_args *a)
         return rc;
     a->nh = split_list(cli_opt_str(o, "hw", "h100-sxm"), a->hws, MAXL);
     a->nm = split_list(cli_opt_str(o, "method", "full,rocketkv"), a->methods, MAXL);
-    a->nt = cli_parse_i64_list(cli_opt_str(o, "tp", "1"), a->tps, MAXL);
+    a->nt = cli_opt_i64_list(o, "tp", "1", 1, 1024, 0, a->tps, MAXL);
+    if (a->nt < 0) return CLI_USAGE;
     a->json = cli_opt_flag(o, "json");
     if (a->nh < 1 || a->nm < 1 || a->nt < 1) {
         cli_error(o->prog, "--hw, --method and --tp take comma lists of at most %d items", MAXL);
@@ -163,7 +164,7 @@ static int plan_row(cli_opts *o, cli_serve_setup *st, const plan_args *a, slo_ro
     st->cfg.tp = w->tp;
     w->fits = 1;
     if (st->pool_bytes_flag > 0.0) st->cfg.pool_bytes = st->pool_bytes_flag;
-    else if (srv_pool_bytes(&st->cfg, &st->engine, st->mem_fraction, &st->cfg.pool_bytes, &err) != 0) {
+    else if (srv_pool_bytes(&st->cfg, &st->cfg.pool_bytes, &err) != 0) {
         w->fits = 0; /* the weights leave no pool: a result, not an error */
         return CLI_OK;
     }

@@ -215,17 +215,13 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         }
     }
     const char *ml = cli_opt_str(o, "method", "rocketkv");
-    const char *bl = cli_opt_str(o, "budget", "1024");
     int nm = split_names(ml, s->methods, RKV_MAX_SETS);
-    int nb = cli_parse_i64_list(bl, s->budgets, RKV_MAX_SETS);
     if (nm < 1) {
         cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
         return CLI_USAGE;
     }
-    if (nb < 1) {
-        cli_error(o->prog, "--budget: expected a comma list of token counts, got '%s'", bl);
-        return CLI_USAGE;
-    }
+    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT64_C(1) << 40, 0, s->budgets, RKV_MAX_SETS);
+    if (nb < 1) return CLI_USAGE;
     if (nm * nb > RKV_MAX_SETS) {
         cli_error(o->prog, "%d methods x %d budgets = %d runs; at most %d at once", nm, nb, nm * nb, RKV_MAX_SETS);
         return CLI_USAGE;
@@ -249,13 +245,17 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
                       (long long)s->cfg.steps);
             return CLI_USAGE;
         }
-        const char *ll = cli_opt_str(o, "layers", NULL);
-        if (ll) {
-            int n = kv_parse_index_list(ll, s->layers, 1024);
-            if (n < 1) {
-                cli_error(o->prog, "--layers: expected a list like 0,5,31 or 0-3, got '%s'", ll);
-                return CLI_USAGE;
-            }
+        if (s->wl.nturns == 0 && s->cfg.steps > rkv_params_decode_steps(&s->cfg.sets[0])) {
+            cli_error(o->prog, "--steps %lld: the model's max length %lld leaves %lld decode positions after a "
+                      "%lld-token prompt", (long long)s->cfg.steps, (long long)s->cfg.sets[0].S_total,
+                      (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
+            return CLI_USAGE;
+        }
+        int64_t lay[1024];
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
+        if (n < 0) return CLI_USAGE;
+        if (n > 0) {
+            for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
             for (int i = 0; i < n; i++)
                 if (s->layers[i] >= s->model.num_hidden_layers) {
                     cli_error(o->prog, "--layers: layer %d does not exist (%s has %d layers)", s->layers[i],

@@ -19,6 +19,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     pr->c.tp = c->tp;
     pr->c.cuda_graphs = c->cuda_graphs;
     pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
+    pr->c.weight_compute = c->weight_compute;
     if (sim_rank_shape_compute(&pr->c, &pr->s, err) != 0)
         return -1;
     pr->launch = sim_launch_s(&pr->c);
@@ -50,17 +51,13 @@ double srv_price_fixed(srv_pricer *pr, int64_t batch)
     return pr->fixed[batch];
 }
 
-/* One layer's kernels from uses, summed as step.c's kern() does. */
+/* One layer's kernels from uses, each priced as step.c's kern() prices it. */
 static double layer_time(const srv_pricer *pr, const sim_kernel_use *u, int n)
 {
     double t = 0.0;
-    for (int i = 0; i < n; i++) {
-        if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
-            continue;
-        double tm, tc;
-        sim_kernel_use_times(&pr->c, &u[i], &tm, &tc);
-        t += (tm > tc ? tm : tc) + u[i].launches * pr->launch;
-    }
+    for (int i = 0; i < n; i++)
+        t += sim_kernel_batch_s(&pr->c, u[i].bytes / sim_kernel_eff(&pr->c, u[i].run), u[i].bytes, u[i].flops,
+                                u[i].launches);
     return t;
 }
 
@@ -115,28 +112,30 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
     sim_layer_access a;
     kv_err err;
     sl->src.layer_step(sl->src.ctx, step, sl->src.uniform_from, &a, &err); /* analytic: cannot fail */
-    memset(sl->tm, 0, sizeof sl->tm);
-    memset(sl->tc, 0, sizeof sl->tc);
+    memset(sl->be, 0, sizeof sl->be);
+    memset(sl->by, 0, sizeof sl->by);
+    memset(sl->fl, 0, sizeof sl->fl);
     memset(sl->la, 0, sizeof sl->la);
     sim_kernel_use u[SIM_LAYER_USES];
     const int nu = sim_layer_uses(&pr->c, &pr->s, &a, u);
     for (int i = 0; i < nu; i++) {
         if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
             continue;
-        double tm, tc;
-        sim_kernel_use_times_at(&pr->c, &u[i], eff_cached(pr, u[i].run), &tm, &tc);
-        sl->tm[u[i].kernel] += tm;
-        sl->tc[u[i].kernel] += tc;
-        sl->la[u[i].kernel] = u[i].launches;
+        const int k = u[i].kernel;
+        sl->be[k] += u[i].bytes / eff_cached(pr, u[i].run);
+        sl->by[k] += u[i].bytes;
+        sl->fl[k] += u[i].flops;
+        sl->la[k] = u[i].launches;
     }
 }
 
-/* A method layer for the batch: per kernel max(Σ memory, Σ compute) + launches. */
-double srv_price_method_layer(const srv_pricer *pr, const double *tm, const double *tc, const double *la)
+/* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */
+double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
+                              const double *la)
 {
     double t = 0.0;
     for (int k = 0; k < SIM_K_N; k++)
         if (la[k] > 0.0)
-            t += (tm[k] > tc[k] ? tm[k] : tc[k]) + la[k] * pr->launch;
+            t += sim_kernel_batch_s(&pr->c, be[k], by[k], fl[k], la[k]);
     return t;
 }

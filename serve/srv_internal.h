@@ -19,7 +19,8 @@ typedef struct {
     rkv_traffic key_t;            /* the record's whole input besides p: traffic(step) and the run */
     double key_exact_run, key_aux_run;/* lengths at the step's cache size (sim_access_add's only use of it) */
     int have_price;
-    double tm[SIM_K_N], tc[SIM_K_N], la[SIM_K_N]; /* per kernel: memory s, compute s, launches (one layer) */
+    /* per kernel, one layer: Σ bytes / efficiency, bytes, FLOPs, launches */
+    double be[SIM_K_N], by[SIM_K_N], fl[SIM_K_N], la[SIM_K_N];
 } srv_slot;
 
 typedef struct {
@@ -39,6 +40,7 @@ void srv_pricer_free(srv_pricer *pr);
 double srv_price_fixed(srv_pricer *pr, int64_t batch);
 double srv_price_dense_layer(const srv_pricer *pr, int64_t n, int64_t sum_ctx);
 void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step);
-double srv_price_method_layer(const srv_pricer *pr, const double *tm, const double *tc, const double *la);
+double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
+                              const double *la);
 
 #endif

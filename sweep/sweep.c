@@ -40,6 +40,8 @@ struct swp_sweep {
     int *fid_have;                         /* (nfidkeys) */
     double *fid_val;                       /* (nfidkeys, NFID) */
     char id[65];
+    eng_engine engine;                     /* spec.engine loaded (when set) */
+    char engine_hash[65];
 };
 
 int64_t swp_sweep_points(const swp_sweep *w) { return w->npoints; }
@@ -143,6 +145,8 @@ static void make_id(swp_sweep *w)
     tadd(&t, "kvsim-sweep-v1\n");
     for (int i = 0; i < s->nmodels; i++) tadd(&t, "model %s %s\n", w->models[i].name, w->model_hash[i]);
     for (int i = 0; i < s->nharness; i++) tadd(&t, "harness %s\n", sim_harness_name(s->harness[i]));
+    if (s->engine[0]) tadd(&t, "engine %s %s %.17g\n", w->engine.name, w->engine_hash, s->mem_fraction);
+    if (s->weight_dtype[0]) tadd(&t, "weight_dtype %s\n", s->weight_dtype);
     for (int i = 0; i < s->nhw; i++) tadd(&t, "hw %s %s %s\n", w->hws[i].name, w->hw_hash[i], w->hws[i].calibration);
     for (int i = 0; i < s->ntp; i++) tadd(&t, "tp %lld\n", (long long)s->tps[i]);
     for (int i = 0; i < s->ncontexts; i++) tadd(&t, "context %lld\n", (long long)s->contexts[i]);
@@ -183,6 +187,9 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
     for (int i = 0; i < s->nhw; i++)
         if (hw_model_load(s->hw[i], &w->hws[i], err) != 0 || swp_sha256_file(w->hws[i].path, w->hw_hash[i], err) != 0)
             goto fail;
+    if (s->engine[0] && (eng_load(s->engine, &w->engine, err) != 0 ||
+                         swp_sha256_file(w->engine.path, w->engine_hash, err) != 0))
+        goto fail;
     /* (method, budget) combinations; full once */
     for (int i = 0; i < s->nmethods; i++) {
         const rkv_method_type *mt = rkv_method_get(s->methods[i], err);
@@ -253,11 +260,11 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             goto fail;
         }
         if (s->fid_layers[0]) {
-            w->nlayers = kv_parse_index_list(s->fid_layers, w->layers, 1024);
-            if (w->nlayers < 1) {
-                kv_errf(err, "fidelity layers: expected a list like 0,8,16 or 0-3, got '%s'", s->fid_layers);
+            int64_t lay[1024];
+            w->nlayers = kv_parse_i64_list("fidelity layers", s->fid_layers, 0, 1023, 1, lay, 1024, err);
+            if (w->nlayers < 1)
                 goto fail;
-            }
+            for (int i = 0; i < w->nlayers; i++) w->layers[i] = (int)lay[i];
             for (int m = 0; m < s->nmodels; m++)
                 for (int i = 0; i < w->nlayers; i++)
                     if (w->layers[i] >= w->models[m].num_hidden_layers) {
@@ -389,6 +396,15 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     c.batch = pt->batch;
     c.tp = (int)pt->tp;
     c.harness = s->harness[pt->harness];
+    if (s->weight_dtype[0]) {
+        sim_weight_dtype wd;
+        if (sim_weight_dtype_parse(s->weight_dtype, (double)m->hidden_size, &wd, err) != 0)
+            return -1;
+        c.weight_bytes_per_param = wd.bits / 8.0;
+        c.weight_compute = wd.compute;
+    }
+    if (s->engine[0])
+        sim_config_set_engine(&c, &w->engine, s->mem_fraction);
     cf = c;
     cf.params = pf;
     static sim_result r, f;

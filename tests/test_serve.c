@@ -44,7 +44,8 @@ static srv_config instance(const char *method, int64_t budget)
     kv_err err = {""};
     static eng_engine e;
     cr_assert_eq(eng_load("vllm", &e, &err), 0, "%s", err.msg);
-    cr_assert_eq(srv_pool_bytes(&c, &e, 0.0, &c.pool_bytes, &err), 0, "%s", err.msg);
+    c.engine = &e;
+    cr_assert_eq(srv_pool_bytes(&c, &c.pool_bytes, &err), 0, "%s", err.msg);
     return c;
 }
 

@@ -56,7 +56,7 @@ static hw_model ideal_h100(void)
     h.stream_read_efficiency = 1.0;
     h.n_runs = 0;
     h.compute_efficiency = 1.0;
-    h.launch_s = h.launch_graph_s = h.allreduce_latency_s = 0.0;
+    h.launch_s = h.launch_graph_s = h.allreduce_latency_s = h.link_latency_s = h.dram_latency_s = 0.0;
     return h;
 }
 
