@@ -487,7 +487,6 @@ int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *e
         }
     }
     r->end_s = st.t;
-    r->area_in_system += 0.0;
     for (int64_t i = 0; i < w->n; i++) r->prompt_tokens += w->req[i].prompt;
     state_free(&st);
     if (rc != 0) srv_result_free(r);
