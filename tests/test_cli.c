@@ -75,7 +75,7 @@ Test(cli, help_everywhere)
 {
     static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect", "serve",
                                        "predict", "plan",   "sweep",  "report",   "golden", "compare",
-                                       "generate", "replay", "validate", "kvdump", "eval",   "serve",
+                                       "generate", "replay", "validate", "kvdump", "eval",
                                        "check-published"};
     const size_t n = sizeof cmds / sizeof cmds[0];
     cli_result r;
