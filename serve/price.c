@@ -127,6 +127,9 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
         sl->fl[k] += u[i].flops;
         sl->la[k] = u[i].launches;
     }
+    sl->nused = 0;
+    for (int k = 0; k < SIM_K_N; k++)
+        if (sl->la[k] > 0.0) sl->used[sl->nused++] = k;
 }
 
 /* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */

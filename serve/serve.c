@@ -270,7 +270,8 @@ static double price_step(srv_state *st)
             if (!pr->is_full) {
                 srv_seq_price(pr, sl, k);
                 uni = sl->src.uniform_from;
-                for (int j = 0; j < SIM_K_N; j++) {
+                for (int q = 0; q < sl->nused; q++) {
+                    const int j = sl->used[q];
                     be[j] += sl->be[j];
                     by[j] += sl->by[j];
                     fl[j] += sl->fl[j];

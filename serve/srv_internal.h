@@ -21,6 +21,7 @@ typedef struct {
     int have_price;
     /* per kernel, one layer: Σ bytes / efficiency, bytes, FLOPs, launches */
     double be[SIM_K_N], by[SIM_K_N], fl[SIM_K_N], la[SIM_K_N];
+    int used[SIM_K_N], nused;     /* the kernels with a nonzero entry above, ascending */
 } srv_slot;
 
 typedef struct {
