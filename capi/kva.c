@@ -422,3 +422,72 @@ int kva_golden_compare(const char *expected, const char *actual, int all_stages,
     kv_err e;
     return gld_compare(expected, actual, &co, NULL, res, &e) == 0 ? 0 : fail(err, e.msg);
 }
+
+/* ---- any method, prefill then decode steps ------------------------------ */
+/* The request a bare (K, V, Q) run resolves: context S, max_new new tokens,
+ * the group's shape, no model length cap. */
+static int bare_params(const char *method, int64_t budget, int64_t S, int64_t max_new, int d, int G, rkv_params *p,
+                       char *err)
+{
+    rkv_request rq;
+    rkv_request_defaults(&rq);
+    rq.context = S;
+    rq.max_new = max_new;
+    rq.budget = budget;
+    rq.d = d;
+    rq.G = G;
+    kv_err e;
+    return rkv_params_resolve(method, &rq, p, &e) == 0 ? 0 : fail(err, e.msg);
+}
+
+int kva_decode(const char *method, int64_t budget, int64_t max_new, const float *k, const float *v, int64_t S,
+               int64_t steps, int d, int G, const float *qw, int64_t w, const float *q, float *out, int32_t *pos,
+               int64_t *count, char *err)
+{
+    if (check_dims(G, d, err) != 0)
+        return -1;
+    if (S < 1 || steps < 1 || w < 0 || w > S || max_new < steps)
+        return fail(err, "need S >= 1, 1 <= steps <= max_new and 0 <= w <= S");
+    rkv_params p;
+    if (bare_params(method, budget, S, max_new, d, G, &p, err) != 0)
+        return -1;
+    const int64_t n = S + steps, ww = p.window_size > 0 ? (p.window_size < S ? p.window_size : S) : 0;
+    if (p.method->traits.stage1 && p.evicts && ww > 0 && (!qw || w != ww))
+        return fail(err, "this method's stage 1 needs q_window with min(window_size, S) queries");
+    bf16_head b;
+    if (head_from(k, v, n, d, G, &b, err) != 0)
+        return -1;
+    void *st = calloc(1, p.method->state_bytes(&p, n)), *ws = calloc(1, rkv_scratch_bytes(&p, n));
+    rkv_step_out o;
+    memset(&o, 0, sizeof o);
+    o.cap = n;
+    o.pos = malloc(sizeof(int32_t) * (size_t)G * (size_t)n);
+    o.count = malloc(sizeof(int64_t) * (size_t)G);
+    o.out = malloc(sizeof(float) * (size_t)G * (size_t)d);
+    o.dims = malloc(sizeof(int32_t) * (size_t)G * (size_t)d);
+    int rc = st && ws && o.pos && o.count && o.out && o.dims ? 0 : fail(err, "out of memory");
+    if (rc == 0) {
+        p.method->state_init(st, &p, n);
+        b.h.n = S;
+        rkv_prefill_in in = {.n_end = S, .w = ww, .Qw = qw, .turn = 0};
+        if (p.method->prefill && p.method->prefill(st, &p, &b.h, &in, ws) != 0)
+            rc = fail(err, "prefill failed");
+    }
+    for (int64_t s = 0; rc == 0 && s < steps; s++) {
+        b.h.n = S + s + 1;
+        if (p.method->step(st, &p, &b.h, q + (size_t)s * (size_t)G * (size_t)d, &o, ws) != 0) {
+            rc = fail(err, "decode step failed");
+            break;
+        }
+        memcpy(out + (size_t)s * (size_t)G * (size_t)d, o.out, sizeof(float) * (size_t)G * (size_t)d);
+        for (int h = 0; h < G; h++) {
+            const int row = o.shared ? 0 : h;
+            count[s * G + h] = o.count[row];
+            memcpy(pos + ((size_t)s * (size_t)G + (size_t)h) * (size_t)n, o.pos + (size_t)row * (size_t)o.cap,
+                   sizeof(int32_t) * (size_t)o.count[row]);
+        }
+    }
+    free(st); free(ws); free(o.pos); free(o.count); free(o.out); free(o.dims);
+    head_release(&b);
+    return rc;
+}

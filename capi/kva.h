@@ -66,6 +66,18 @@ int kva_hsa_select(const float *q, int G, int d, const float *k, int64_t C, int6
 int kva_attend(const float *q, int G, int d, const float *k, const float *v, int64_t n, const int32_t *idx,
                int64_t nidx, float *out, char *err);
 
+/* Any method (refimpl's table) over a bare head: K, V (S + steps, d), the
+ * prefill of positions 0 .. S−1 (stage 1 with the window queries qw (G, w, d)
+ * where the method has one; w = min(window_size, S), qw may be NULL
+ * otherwise), then `steps` decode steps with queries q (steps, G, d). The
+ * request: context S, max_new (>= steps) new tokens, no model length cap
+ * (the budget split depends on S' = S + max_new). Per step:
+ * out (steps, G, d); pos (steps, G, S + steps) attended positions,
+ * ascending, count (steps, G) of them. */
+int kva_decode(const char *method, int64_t budget, int64_t max_new, const float *k, const float *v, int64_t S,
+               int64_t steps, int d, int G, const float *qw, int64_t w, const float *q, float *out, int32_t *pos,
+               int64_t *count, char *err);
+
 /* ---- golden files (golden/gld.h) */
 /* kv_head −1: every KV head. */
 int kva_golden_write(const char *model, const char *method, int64_t budget, int64_t context, int64_t max_new,

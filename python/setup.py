@@ -22,21 +22,25 @@ def c_version():
 
 
 class BuildNative(build_py):
+    """Builds the library and the CLI, then copies them (and the YAML data)
+    into the build tree, never into the source tree."""
+
     def run(self):
+        super().run()
         build = os.environ.get("KVSIM_BUILD", os.path.join(ROOT, "build"))
         subprocess.check_call(["make", "-C", ROOT, "-j2", "BUILD=" + build,
                                os.path.join(build, "libkvsim.so"), os.path.join(build, "kvsim")])
-        native = os.path.join(HERE, "kvsim", "_native")
+        pkg = os.path.join(self.build_lib, "kvsim")
+        native = os.path.join(pkg, "_native")
         os.makedirs(native, exist_ok=True)
         for f in ("libkvsim.so", "kvsim"):
             shutil.copy2(os.path.join(build, f), os.path.join(native, f))
         for sub in ("models", "hwmodels", "engines"):
-            dst = os.path.join(HERE, "kvsim", "_data", sub)
+            dst = os.path.join(pkg, "_data", sub)
             os.makedirs(dst, exist_ok=True)
             for f in os.listdir(os.path.join(ROOT, sub)):
                 if f.endswith(".yaml"):
                     shutil.copy2(os.path.join(ROOT, sub, f), os.path.join(dst, f))
-        super().run()
 
 
 class BinaryDistribution(Distribution):

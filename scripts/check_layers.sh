@@ -24,7 +24,7 @@ allowed() {
     cuda)     echo "common models hwmodels refimpl traces sim" ;;
     capi)     echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
     cli)      echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
-    tests)    echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
+    tests)    echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden capi" ;;
     esac
 }
 FOLDERS="common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden capi cli tests"

@@ -137,3 +137,47 @@ def dense_step(q, k_cache, v_cache):
     if kc.ndim == 3:
         return np.stack([attend(np.asarray(q)[h:h + 1], kc[h], np.asarray(v_cache)[h])[0] for h in range(kc.shape[0])])
     return attend(q, k_cache, v_cache)
+
+
+class DecodeResult(NamedTuple):
+    """out: float32 (steps, G, d); positions[s][h]: int32 ascending absolute
+    positions query head h attended at step s."""
+    out: np.ndarray
+    positions: list
+
+
+def decode(method: str, k, v, q, budget: int, q_window=None, max_new: Optional[int] = None) -> DecodeResult:
+    """Any method of kvsim (full, exact-topk, streaming, snapkv, snapkv-gqa,
+    quest, sparq, hsa, rocketkv, rocketkv-mt) as refimpl runs it: a prefill of
+    the first S = N − steps positions, then one decode step per row of q.
+
+    k, v: float32 (N, d) the whole history; q: float32 (steps, G, d) the
+    decode queries (positions S .. N−1); q_window: float32 (G, w, d) the
+    queries of positions S−w .. S−1 for methods with a stage-1 vote
+    (w = min(window_size, S) of kvsim.params); max_new: the request's new
+    tokens (default: steps), on which the budget split depends. Returns DecodeResult.
+    """
+    kk = as_c("k", k, np.float32, 2)
+    vv = as_c("v", v, np.float32, 2)
+    qq = as_c("q", q, np.float32, 3)
+    steps, G, d = qq.shape
+    N = kk.shape[0]
+    want("k", kk, 1, d, "head dimension d of q")
+    if vv.shape != kk.shape:
+        raise ValueError("v: shape %s differs from k's %s" % (vv.shape, kk.shape))
+    if N <= steps:
+        raise ValueError("k: %d rows leave no prompt before %d decode steps" % (N, steps))
+    qw = None if q_window is None else as_c("q_window", q_window, np.float32, 3)
+    if qw is not None:
+        want("q_window", qw, 0, G, "G of q")
+        want("q_window", qw, 2, d, "d of q")
+    out = np.empty((steps, G, d), np.float32)
+    pos = np.empty((steps, G, N), np.int32)
+    cnt = np.empty((steps, G), np.int64)
+    err = _lib.err_buf()
+    _lib.check(_lib.lib.kva_decode(_lib.enc(method), budget, steps if max_new is None else max_new, ptr(kk, ctypes.c_float), ptr(vv, ctypes.c_float),
+                                   N - steps, steps, d, G, None if qw is None else ptr(qw, ctypes.c_float),
+                                   0 if qw is None else qw.shape[1], ptr(qq, ctypes.c_float),
+                                   ptr(out, ctypes.c_float), ptr(pos, ctypes.c_int32),
+                                   cnt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), err), err)
+    return DecodeResult(out, [[pos[s, h, :cnt[s, h]].copy() for h in range(G)] for s in range(steps)])

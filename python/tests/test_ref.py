@@ -94,3 +94,54 @@ def test_attend_by_hand():
     p1 = np.e / (1 + np.e)
     out = kvsim.ref.attend(q, k, v)
     assert np.allclose(out[0], [1 + 4 * p1, 2 + 4 * p1, 0, 0], rtol=1e-6, atol=0)
+
+
+def _history(g, h):
+    """The whole K/V history of KV head h from a golden: the prompt (k_prompt, or
+    the first step's cache when nothing was evicted) and each step's new token."""
+    t0 = g.tensors(h, 0)
+    pre = g.tensors(h, -1)
+    if "k_prompt" in pre:
+        S = pre["k_prompt"].shape[0]
+        kp = pre["k_prompt"]
+        vp = None
+    else:
+        S = t0["k_cache"].shape[0] - 1
+        kp, vp = t0["k_cache"][:S], t0["v_cache"][:S]
+    steps = [g.tensors(h, s) for s in range(g.steps)]
+    k = np.concatenate([kp] + [t["k_new"][None] for t in steps])
+    v = None if vp is None else np.concatenate([vp] + [t["v_new"][None] for t in steps])
+    return k, v, np.stack([t["q"] for t in steps]), pre.get("q_window")
+
+
+@pytest.mark.parametrize("method,budget", [("quest", 96), ("sparq", 96), ("exact-topk", 96), ("hsa", 128),
+                                           ("full", 64)])
+def test_decode_of_every_method_matches_its_golden(tmp_path, method, budget):
+    """kvsim.ref.decode runs any method; its output is the golden's, bit for bit."""
+    g = kvsim.golden.write(str(tmp_path / method), "smollm2-135m", method, budget, 500, layer=2, kv_head=1,
+                           steps=3, seed=9)
+    k, v, q, _ = _history(g, 1)
+    r = kvsim.ref.decode(method, k, v, q, budget, max_new=g.manifest["params"]["max_new"])
+    for s in range(g.steps):
+        t = g.tensors(1, s)
+        assert np.array_equal(r.out[s], t["out"]), (method, s)
+        sel = t["selected"] if t["selected"].ndim == 2 else np.tile(t["selected"], (q.shape[1], 1))
+        for h in range(q.shape[1]):
+            slots = sel[h][sel[h] >= 0]
+            assert np.array_equal(r.positions[s][h], t["cache_positions"][slots])
+
+
+def test_decode_runs_rocketkv_stage1_from_the_window_queries(goldens):
+    g = goldens["rocketkv"]
+    k, _, q, qw = _history(g, 0)
+    # V of the prompt is not in a rocketkv golden (evicted rows are never read): zeros there, the
+    # cache's rows where they are kept
+    v = np.zeros_like(k)
+    for s in range(g.steps):
+        t = g.tensors(0, s)
+        v[t["cache_positions"]] = t["v_cache"]
+    r = kvsim.ref.decode("rocketkv", k, v, q, g.manifest["budget"], q_window=qw, max_new=50)
+    for s in range(g.steps):
+        assert np.array_equal(r.out[s], g.tensors(0, s)["out"])
+    with pytest.raises(kvsim.KvsimError, match="q_window"):
+        kvsim.ref.decode("rocketkv", k, v, q, g.manifest["budget"], max_new=50)
