@@ -181,7 +181,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
         return CLI_USAGE;
     }
-    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT64_C(1) << 40, 0, s->budgets, RKV_MAX_SETS);
+    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT32_MAX, 0, s->budgets, RKV_MAX_SETS);
     if (nb < 1) return CLI_USAGE;
     if (nm * nb > RKV_MAX_SETS) {
         cli_error(o->prog, "%d methods x %d budgets = %d runs; at most %d at once", nm, nb, nm * nb, RKV_MAX_SETS);
@@ -212,17 +212,11 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
                       (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
             return CLI_USAGE;
         }
-        int64_t lay[1024];
-        const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
+        int64_t lay[1024]; /* the model's layers: 0 .. L-1 */
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;
         if (n > 0) {
             for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
-            for (int i = 0; i < n; i++)
-                if (s->layers[i] >= s->model.num_hidden_layers) {
-                    cli_error(o->prog, "--layers: layer %d does not exist (%s has %d layers)", s->layers[i],
-                              s->model.name, s->model.num_hidden_layers);
-                    return CLI_USAGE;
-                }
             s->cfg.layers = s->layers;
             s->cfg.nlayers = n;
         }
