@@ -210,7 +210,9 @@ double kv_now_s(void)
 
 int kv_parse_int64(const char *s, int64_t *out)
 {
-    if (!s || !*s)
+    /* strtoll would skip leading white space and take a '+': a typed number
+     * is an optional '-' and digits, nothing else */
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
         return -1;
     char *end;
     errno = 0;
@@ -269,19 +271,6 @@ int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, doubl
     return 0;
 }
 
-/* One value of a list, quoted in the error (the list's other items stay out of it). */
-static int list_value(const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out, kv_err *err)
-{
-    int64_t v;
-    if (kv_parse_int64(s, &v) != 0)
-        return kv_errf(err, "%s: '%s': expected an integer in [%lld, %lld] (K/M suffixes allowed)", what, s,
-                       (long long)lo, (long long)hi);
-    if (v < lo || v > hi)
-        return kv_errf(err, "%s: '%s' is out of range; allowed [%lld, %lld]", what, s, (long long)lo, (long long)hi);
-    *out = v;
-    return 0;
-}
-
 int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, int ranges, int64_t *out, int max,
                       kv_err *err)
 {
@@ -304,9 +293,9 @@ int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, i
             return kv_errf(err, "%s: '%s': expected digits", what, item);
         }
         int64_t a = 0, b = 0;
-        if (list_value(what, item, lo, hi, &a, err) != 0) return -1;
+        if (kv_parse_i64_in(what, item, lo, hi, &a, err) != 0) return -1;
         b = a;
-        if (dash && list_value(what, dash + 1, lo, hi, &b, err) != 0) return -1;
+        if (dash && kv_parse_i64_in(what, dash + 1, lo, hi, &b, err) != 0) return -1;
         if (b < a)
             return kv_errf(err, "%s: range %s-%s runs backwards", what, item, dash + 1);
         if (b - a >= (int64_t)(max - n))

@@ -241,7 +241,7 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
     /* {args, flag, what the message must also say} */
     const char *cases[][3] = {
         {"fidelity --model smollm2-135m --context 512 --layers 4294967296", "--layers", "[0, 29]"},
-        {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "'2147483648'"},
+        {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "2147483648 is out of range"},
         {"fidelity --model smollm2-135m --context 512 --layers 9223372036854775807", "--layers", "[0, 29]"},
         {"params --rho nan", "--rho", "[0, 1]"},
         {"params --rho 1.5", "--rho", "[0, 1]"},
