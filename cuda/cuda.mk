@@ -27,10 +27,12 @@ $(BUILD)/emu/%.o: cuda/%.cu $(wildcard cuda/*.h cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(CXX_EMU) -std=c++20 -O2 -DKCU_EMU -Wall -Wextra -Wno-unknown-pragmas -Werror -Icommon -Icuda -x c++ -c $< -o $@
 
-$(BUILD)/emu/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu/%.o) cuda/kcu_ref_host.c common/kv_common.c
+$(BUILD)/emu/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu/%.o) cuda/kcu_ref_host.c common/kv_common.c common/kv_afile.c
 	$(CC) $(CSTD) -O2 -Icommon -Icuda -c cuda/kcu_ref_host.c -o $(BUILD)/emu/kcu_ref_host.o
 	$(CC) $(CSTD) -O2 -Icommon -c common/kv_common.c -o $(BUILD)/emu/kv_common.o
-	$(CXX_EMU) -o $@ $(EMU_CU:%=$(BUILD)/emu/%.o) $(BUILD)/emu/kcu_ref_host.o $(BUILD)/emu/kv_common.o -lpthread -lm
+	$(CC) $(CSTD) -O2 -Icommon -c common/kv_afile.c -o $(BUILD)/emu/kv_afile.o
+	$(CXX_EMU) -o $@ $(EMU_CU:%=$(BUILD)/emu/%.o) $(BUILD)/emu/kcu_ref_host.o $(BUILD)/emu/kv_common.o \
+	  $(BUILD)/emu/kv_afile.o -lpthread -lm
 
 cuda-emu: $(BUILD)/emu/gpu_check_emu
 	$(BUILD)/emu/gpu_check_emu --out $(BUILD)/emu/report.json

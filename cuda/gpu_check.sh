@@ -35,6 +35,7 @@ t0=$(date +%s)
 CFL="-std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Icommon -Icuda"
 $CC $CFL -c cuda/kcu_ref_host.c -o "$B/kcu_ref_host.o"
 $CC $CFL -c common/kv_common.c -o "$B/kv_common.o"
+$CC $CFL -c common/kv_afile.c -o "$B/kv_afile.o"
 for f in dense_decode hsa stage1 probes gpu_check; do
     rm -f "$B/$f.o"
     "$NVCC" -arch="$KCU_ARCH" -std=c++17 -O3 -Icommon -Icuda \
@@ -45,7 +46,7 @@ for f in dense_decode hsa stage1 probes gpu_check; do
     [ -s "$B/$f.o" ] || { echo "gpu_check.sh: cuda/$f.cu failed to compile" >&2; exit 1; }
 done
 "$NVCC" -arch="$KCU_ARCH" -o "$B/gpu_check" "$B/gpu_check.o" "$B/dense_decode.o" "$B/hsa.o" \
-    "$B/stage1.o" "$B/probes.o" "$B/kcu_ref_host.o" "$B/kv_common.o" -lm
+    "$B/stage1.o" "$B/probes.o" "$B/kcu_ref_host.o" "$B/kv_common.o" "$B/kv_afile.o" -lpthread -lm
 echo "gpu_check.sh: built $B/gpu_check in $(( $(date +%s) - t0 )) s"
 [ -n "${KCU_BUILD_ONLY:-}" ] && exit 0
 
