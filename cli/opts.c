@@ -179,40 +179,24 @@ int cli_opts_unused(cli_opts *o)
 int cli_parse_i64_list_in(cli_opts *o, const char *name, const char *s, int64_t lo, int64_t hi, int64_t *out,
                           int max)
 {
-    int n = 0;
-    char buf[64], what[96];
+    char what[80];
     kv_err err;
     snprintf(what, sizeof what, "--%s", name);
-    if (!s || !*s) {
-        cli_error(o->prog, "%s: expected a comma list of integers in [%lld, %lld], got ''", what, (long long)lo,
-                  (long long)hi);
-        return -1;
-    }
-    while (*s) {
-        const char *c = strchr(s, ',');
-        size_t len = c ? (size_t)(c - s) : strlen(s);
-        if (n >= max) {
-            cli_error(o->prog, "%s: at most %d values in the list", what, max);
-            return -1;
-        }
-        if (len == 0 || len >= sizeof buf) {
-            cli_error(o->prog, "%s: expected a comma list of integers in [%lld, %lld], got an item of %zu characters",
-                      what, (long long)lo, (long long)hi, len);
-            return -1;
-        }
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        if (kv_parse_i64_in(what, buf, lo, hi, &out[n], &err) != 0) {
-            cli_error(o->prog, "%s", err.msg);
-            return -1;
-        }
-        n++;
-        s += len;
-        if (*s == ',' && !*++s) {
-            cli_error(o->prog, "%s: the list ends with a comma", what);
-            return -1;
-        }
-    }
+    const int n = kv_parse_i64_list(what, s ? s : "", lo, hi, 0, out, max, &err);
+    if (n < 0) cli_error(o->prog, "%s", err.msg);
+    return n;
+}
+
+int cli_opt_i64_list(cli_opts *o, const char *name, const char *def, int64_t lo, int64_t hi, int ranges, int64_t *out,
+                     int max)
+{
+    const char *v = cli_opt_str(o, name, def);
+    if (!v) return 0;
+    char what[80];
+    kv_err err;
+    snprintf(what, sizeof what, "--%s", name);
+    int n = kv_parse_i64_list(what, v, lo, hi, ranges, out, max, &err);
+    if (n < 0) cli_error(o->prog, "%s", err.msg);
     return n;
 }
 

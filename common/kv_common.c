@@ -268,34 +268,32 @@ int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, doubl
     return 0;
 }
 
-/* One index: decimal digits only (no sign, no space), at most INT32_MAX. */
-static const char *parse_index(const char *s, long long *v)
+int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, int ranges, int64_t *out, int max,
+                      kv_err *err)
 {
-    long long x = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        x = x * 10 + (*p - '0');
-        if (x > INT32_MAX) return NULL;
-    }
-    if (p == s) return NULL;
-    *v = x;
-    return p;
-}
-
-int kv_parse_index_list(const char *s, int *out, int max)
-{
+    const char *p = s ? s : "";
     int n = 0;
-    if (!s || !*s) return -1;
-    while (*s) {
-        long long a, b;
-        if (!(s = parse_index(s, &a))) return -1;
+    for (;;) {
+        const char *c = strchr(p, ',');
+        const size_t len = c ? (size_t)(c - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return kv_errf(err, "%s: expected a comma list of integers%s, got '%s'", what, ranges ? " or a-b ranges" : "",
+                           s ? s : "");
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *dash = ranges ? strchr(item + 1, '-') : NULL; /* item + 1: a leading '-' is a sign */
+        if (dash) *dash = '\0';
+        int64_t a = 0, b = 0;
+        if (kv_parse_i64_in(what, item, lo, hi, &a, err) != 0) return -1;
         b = a;
-        if (*s == '-' && (!(s = parse_index(s + 1, &b)) || b < a)) return -1;
-        if (b - a >= (long long)max - n) return -1;
-        for (long long l = a; l <= b; l++)
-            out[n++] = (int)l;
-        if (*s == ',' && s[1]) s++;
-        else if (*s) return -1;
+        if (dash && kv_parse_i64_in(what, dash + 1, lo, hi, &b, err) != 0) return -1;
+        if (b < a)
+            return kv_errf(err, "%s: range %s-%s runs backwards", what, item, dash + 1);
+        if (b - a >= (int64_t)(max - n))
+            return kv_errf(err, "%s: more than %d values in '%s'", what, max, s);
+        for (int64_t v = a; v <= b; v++) out[n++] = v;
+        if (!c) return n;
+        p = c + 1;
     }
-    return n;
 }
