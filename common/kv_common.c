@@ -210,9 +210,8 @@ double kv_now_s(void)
 
 int kv_parse_int64(const char *s, int64_t *out)
 {
-    /* strtoll would skip leading white space and take a '+': a typed number
-     * is an optional '-' and digits, nothing else */
-    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+    /* strtoll alone would also take leading blanks and a '+' */
+    if (!s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
         return -1;
     char *end;
     errno = 0;
@@ -236,7 +235,9 @@ int kv_parse_int64(const char *s, int64_t *out)
 
 int kv_parse_double(const char *s, double *out)
 {
-    if (!s || !*s)
+    /* strtod alone would also take leading blanks, a '+' and hex floats */
+    if (!s || !((*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == 'n' || *s == 'i' || *s == 'N' ||
+                *s == 'I') || strpbrk(s, "xX"))
         return -1;
     char *end;
     errno = 0;

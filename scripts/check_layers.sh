@@ -45,6 +45,8 @@ for d in $FOLDERS; do
             o=$(owner "$h")
             [ -n "$o" ] || continue
             case "$ok" in *" $o "*) continue ;; esac
+            # the command line's own fuzz harness drives the subcommands
+            [ "$f" = tests/fuzz_cli.c ] && [ "$h" = cli.h ] && continue
             echo "check_layers: $f includes $o/$h: $d may include only: $(allowed "$d")" >&2
             bad=1
         done
