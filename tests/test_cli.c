@@ -73,9 +73,10 @@ Test(cli, fidelity_json, .timeout = 120)
  * starts with its usage line; params --help names the flags a user needs. */
 Test(cli, help_everywhere)
 {
-    static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect", "serve",
+    static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect",
                                        "predict", "plan",   "sweep",  "report",   "golden", "compare",
-                                       "generate", "replay", "validate", "kvdump", "eval"};
+                                       "generate", "replay", "validate", "kvdump", "eval",   "serve",
+                                       "check-published"};
     const size_t n = sizeof cmds / sizeof cmds[0];
     cli_result r;
     cli_run(&r, "--help");
