@@ -181,7 +181,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
         return CLI_USAGE;
     }
-    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT64_C(1) << 40, 0, s->budgets, RKV_MAX_SETS);
+    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT32_MAX, 0, s->budgets, RKV_MAX_SETS);
     if (nb < 1) return CLI_USAGE;
     if (nm * nb > RKV_MAX_SETS) {
         cli_error(o->prog, "%d methods x %d budgets = %d runs; at most %d at once", nm, nb, nm * nb, RKV_MAX_SETS);
@@ -213,7 +213,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
         int64_t lay[1024];
-        const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;
         if (n > 0) {
             for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];

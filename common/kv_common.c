@@ -209,7 +209,9 @@ double kv_now_s(void)
 
 int kv_parse_int64(const char *s, int64_t *out)
 {
-    if (!s || !*s)
+    /* strtoll would skip leading white space and take a '+': a typed number
+     * is an optional '-' and digits, nothing else */
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
         return -1;
     char *end;
     errno = 0;

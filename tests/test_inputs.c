@@ -241,7 +241,7 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
     /* {args, flag, what the message must also say} */
     const char *cases[][3] = {
         {"fidelity --model smollm2-135m --context 512 --layers 4294967296", "--layers", "[0, 29]"},
-        {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "'2147483648'"},
+        {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "2147483648 is out of range"},
         {"fidelity --model smollm2-135m --context 512 --layers 9223372036854775807", "--layers", "[0, 29]"},
         {"params --rho nan", "--rho", "[0, 1]"},
         {"params --rho 1.5", "--rho", "[0, 1]"},
@@ -287,17 +287,19 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
 
 Test(inputs, index_lists_are_digits_in_int32)
 {
-    int v[1024];
-    cr_assert_eq(kv_parse_index_list("0-3,8", v, 1024), 5);
+    int64_t v[1024];
+    kv_err err;
+    cr_assert_eq(kv_parse_i64_list("--layers", "0-3,8", 0, INT32_MAX, 1, v, 1024, &err), 5);
     cr_assert_eq(v[0], 0);
     cr_assert_eq(v[3], 3);
     cr_assert_eq(v[4], 8);
-    cr_assert_eq(kv_parse_index_list("2147483647", v, 1024), 1);
+    cr_assert_eq(kv_parse_i64_list("--layers", "2147483647", 0, INT32_MAX, 1, v, 1024, &err), 1);
     cr_assert_eq(v[0], 2147483647);
     const char *bad[] = {"2147483648", "4294967296", "9223372036854775807", "99999999999999999999", "", "0,",
                          ",0", "+1", " 1", "-1", "3-1", "0-2000000", "1x", "0--3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_eq(kv_parse_index_list(bad[i], v, 1024), -1, "'%s' accepted", bad[i]);
+        cr_assert_eq(kv_parse_i64_list("--layers", bad[i], 0, INT32_MAX, 1, v, 1024, &err), -1, "'%s' accepted",
+                     bad[i]);
 }
 
 Test(inputs, sweep_spec_numbers_are_ranged)
