@@ -109,14 +109,19 @@ deps:
 # failure under CI=true or KVSIM_NO_SKIP=1); check-tests then requires at
 # least MIN_TESTS tests run and passed, and every test classified by its
 # oracle (tests/ORACLES.tsv, scripts/test_oracles.py).
-MIN_TESTS ?= 180
+# --jobs 1: with two tests that have a .timeout running at once, Criterion
+# 2.4.1's runner itself leaks 48 bytes (calloc inside libcriterion, after the
+# summary line) and LeakSanitizer fails the run although every test passed
+# (reproduced: --filter '@(golden|golden_cli)/*' leaks with --jobs 2, not 1).
+TEST_JOBS ?= 1
+MIN_TESTS ?= 215
 test:
 	@sh scripts/deps.sh
 	@$(MAKE) --no-print-directory test-after-deps
 
 test-after-deps: check-layers model-try $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim install-check
 	KVSIM_BIN=$(abspath $(BUILD)/san/kvsim) ASAN_OPTIONS=detect_leaks=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1 sh scripts/test_run.sh $(BUILD) --jobs 2
+	  UBSAN_OPTIONS=print_stacktrace=1 sh scripts/test_run.sh $(BUILD) --jobs $(TEST_JOBS)
 	@$(MAKE) --no-print-directory check-tests
 
 check-tests:

@@ -19,8 +19,9 @@ tests/ORACLES.tsv: "suite/name<TAB>oracle<TAB>why". The oracle is one of
 
 The first four are independent of the code under test; property and self are
 not. Prints the counts and the independent share; exits 1 when the share is
-below 80%, when a test has no row, when a row names no test, or when an
-oracle is not one of the above.
+below 80%, when a test has no row, when a row names no test, when an oracle
+is not one of the above, or when a test skips with cr_skip_test instead of
+KV_SKIP (tests/kv_skip.h).
 
     python3 scripts/test_oracles.py            # counts and share
     python3 scripts/test_oracles.py --list     # every test with its oracle
@@ -37,6 +38,20 @@ GOAL = 0.80
 
 # Test(suite, name ...) or ParameterizedTest(type *p, suite, name ...)
 TEST_RE = re.compile(r"^\s*(Parameterized)?Test\(\s*(?:[^,()]*\*\s*\w+\s*,\s*)?(\w+)\s*,\s*(\w+)", re.M)
+
+
+def direct_skips(errors):
+    """A test skips through KV_SKIP (tests/kv_skip.h) so that the skip is counted,
+    named, and a failure in CI; a direct cr_skip_test/cr_skip is none of these."""
+    tdir = os.path.join(ROOT, "tests")
+    for fn in sorted(os.listdir(tdir)):
+        if fn == "kv_skip.h" or not (fn.endswith(".c") or fn.endswith(".h")):
+            continue
+        with open(os.path.join(tdir, fn), encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if re.search(r"\bcr_skip(_test)?\s*\(", line):
+                    errors.append("tests/%s:%d: skip through KV_SKIP(\"reason\") (tests/kv_skip.h), not cr_skip_test: "
+                                  "the skip is then counted, named in make test's summary, and a failure in CI" % (fn, n))
 
 
 def declared_tests():
@@ -76,6 +91,7 @@ def read_table(errors):
 
 def main():
     errors = []
+    direct_skips(errors)
     tests = declared_tests()
     rows = read_table(errors)
     for key, where in sorted(tests.items(), key=lambda kv: kv[1]):

@@ -27,6 +27,13 @@ static trc_reader *open_sample(const char *path)
     return r;
 }
 
+/* The sample (scripts/trace_samples.sh): smollm2-135m (d 64, G 3), S = 300,
+ * t = 64, max_new 50, 3 steps, batch 2. By hand (docs/algorithm.md "RocketKV —
+ * the budget split"): S' = 350, c = 5.46875, ρ = 0.2 + 0.06·log₂c = 0.34707,
+ * c^ρ = 1.80344, capacity = ⌊350/1.80344⌋ = 194, P = 194 − 50 = 144;
+ * c₂ = 194/64 = 3.03125, p = ⌈1.741⌉ = 2, r = ⌊64·2/3.03125⌋ = 42, k = 32.
+ * The replay's cache starts at C0 = P = 144 and grows to 144 + 3 = 147 slots;
+ * 300 + 3 = 303 tokens exist. */
 Test(replay, plan_of_the_rocketkv_sample)
 {
     trc_reader *r = open_sample(SAMPLE);
