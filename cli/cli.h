@@ -48,8 +48,11 @@ int cli_opt_i64_in(cli_opts *o, const char *name, int64_t def, int64_t lo, int64
 int cli_opt_f64_in(cli_opts *o, const char *name, double def, double lo, double hi, double *out);
 /* Reports an unknown option; returns -1 if there is one. */
 int cli_opts_unused(cli_opts *o);
-/* Comma list of integers ("256,1024,4K"); returns count or -1. */
-int cli_parse_i64_list(const char *s, int64_t *out, int max);
+/* --name as a comma list of integers in [lo, hi] ("256,1024,4K"; with
+ * ranges also "0-3,8"), def when absent (NULL: absent gives 0). Returns the
+ * count, or -1 after printing one error line (kv_parse_i64_list). */
+int cli_opt_i64_list(cli_opts *o, const char *name, const char *def, int64_t lo, int64_t hi, int ranges, int64_t *out,
+                     int max);
 
 /* Prints "kvsim <cmd>: <msg>" to stderr. */
 void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -64,12 +67,14 @@ int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_plan_slo(int argc, char **argv); /* kvsim plan --slo (cmd_plan.c hands over) */
 int cmd_sweep(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_check_published(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

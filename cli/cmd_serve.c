@@ -48,7 +48,7 @@ static void csv_row(FILE *fp, const cli_serve_setup *s, double rate, const srv_r
 static void text_report(FILE *fp, const cli_serve_setup *s, double rate, const srv_result *r, const cli_serve_summary *m)
 {
     const srv_config *c = &s->cfg;
-    fprintf(fp, "%s on %s, TP %d, %s", s->model.name, s->hw.name, c->tp, c->method);
+    fprintf(fp, "%s on %s, TP %d, %s, %s", s->model.name, s->hw.name, c->tp, s->engine.name, c->method);
     const rkv_method_type *mt = rkv_method_find(c->method);
     if (mt && !mt->traits.dense) fprintf(fp, " t=%lld", (long long)c->rq.budget);
     fprintf(fp, "; max_num_seqs %lld, max_batched_tokens %lld; KV pool %.2f GB per rank (%lld blocks of %lld tokens)\n",
@@ -221,8 +221,8 @@ int cmd_serve(int argc, char **argv)
     int nr = 0;
     out_mode om;
     memset(&om, 0, sizeof om);
-    int rc = parse_all(&o, &s, rates, &nr, &om);
     const char *out = cli_opt_str(&o, "out", NULL);
+    int rc = parse_all(&o, &s, rates, &nr, &om);
     if (rc != CLI_OK) {
         cli_serve_setup_free(&s);
         return rc;

@@ -22,6 +22,9 @@ static void help(void)
            "  --method LIST      methods (full,rocketkv)     --budget LIST   token budgets (1024)\n"
            "  --context LIST     prompt lengths (32K)        --batch LIST    batch sizes (1)\n"
            "  --tp LIST          tensor-parallel ranks (1)   --harness LIST  engine,gpt-fast (engine)\n"
+           "  --engine NAME      engines/ memory policy for every point (vllm, trtllm, sglang, gpt-fast)\n"
+           "  --mem-fraction F   the engine's memory fraction in (0, 1] (its default)\n"
+           "  --weight-dtype T   weight type of the linear layers (bf16): %s\n"
            "  --new N            new tokens per sequence (50)\n"
            "  --workload W       score fidelity on workload W (a YAML file, or 'builtin')\n"
            "  --no-fidelity      drop the spec's fidelity section (speed and memory columns only)\n"
@@ -32,7 +35,8 @@ static void help(void)
            "  --out FILE         the CSV (required)\n"
            "  --shard i/N        run only the i-th (1-based) of N disjoint parts; merge them with --merge\n"
            "  --resume           continue FILE.partial from an interrupted run (nothing recomputed)\n"
-           "  --merge F...       merge complete shard CSVs into --out (same bytes as an unsharded run)\n");
+           "  --merge F...       merge complete shard CSVs into --out (same bytes as an unsharded run)\n",
+           sim_weight_dtype_help);
 }
 
 static int split_names(const char *s, char *out, size_t cap, int max)
@@ -85,17 +89,14 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         if ((n = split_names(v, s->methods[0], sizeof s->methods[0], SWP_MAX_AXIS)) < 1) goto bad;
         s->nmethods = n;
     }
-    struct { const char *name; int64_t *dst; int *count; } ints[] = {
-        {"budget", s->budgets, &s->nbudgets}, {"context", s->contexts, &s->ncontexts},
-        {"batch", s->batches, &s->nbatches}, {"tp", s->tps, &s->ntp}};
+    /* the ranges of the spec file's keys (sweep/spec.c) */
+    struct { const char *name; int64_t *dst; int *count; int64_t hi; } ints[] = {
+        {"budget", s->budgets, &s->nbudgets, INT64_C(1) << 40}, {"context", s->contexts, &s->ncontexts, INT64_C(1) << 40},
+        {"batch", s->batches, &s->nbatches, 1 << 20}, {"tp", s->tps, &s->ntp, 1024}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((v = cli_opt_str(o, ints[i].name, NULL))) {
-            if ((n = cli_parse_i64_list(v, ints[i].dst, SWP_MAX_AXIS)) < 1) goto bad;
-            for (int k = 0; k < n; k++)
-                if (ints[i].dst[k] < 1) {
-                    cli_error(o->prog, "--%s: values must be positive, got %lld", ints[i].name, (long long)ints[i].dst[k]);
-                    return CLI_USAGE;
-                }
+            if ((n = cli_opt_i64_list(o, ints[i].name, NULL, 1, ints[i].hi, 0, ints[i].dst, SWP_MAX_AXIS)) < 1)
+                return CLI_USAGE;
             *ints[i].count = n;
         }
     if ((v = cli_opt_str(o, "harness", NULL))) {
@@ -109,6 +110,17 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         s->nharness = n;
     }
     if (cli_opt_i64(o, "new", s->max_new, &s->max_new)) return CLI_USAGE;
+    if ((v = cli_opt_str(o, "engine", NULL))) snprintf(s->engine, sizeof s->engine, "%s", v);
+    if (cli_opt_f64_in(o, "mem-fraction", s->mem_fraction, 0.01, 1.0, &s->mem_fraction)) return CLI_USAGE;
+    if ((v = cli_opt_str(o, "weight-dtype", NULL))) {
+        sim_weight_dtype wd;
+        kv_err e;
+        if (sim_weight_dtype_parse(v, 4096.0, &wd, &e) != 0) {
+            cli_error(o->prog, "%s", e.msg);
+            return CLI_USAGE;
+        }
+        snprintf(s->weight_dtype, sizeof s->weight_dtype, "%s", v);
+    }
     if ((v = cli_opt_str(o, "workload", NULL))) {
         s->fidelity = 1;
         snprintf(s->workload, sizeof s->workload, "%s", v);
@@ -131,6 +143,8 @@ bad:
     return CLI_USAGE;
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_sweep(int argc, char **argv)
 {
     static const char *const flags[] = {"help", "resume", "merge", "no-fidelity", NULL};

@@ -165,23 +165,15 @@ int cli_opts_unused(cli_opts *o)
     return 0;
 }
 
-int cli_parse_i64_list(const char *s, int64_t *out, int max)
+int cli_opt_i64_list(cli_opts *o, const char *name, const char *def, int64_t lo, int64_t hi, int ranges, int64_t *out,
+                     int max)
 {
-    int n = 0;
-    char buf[64];
-    while (*s) {
-        const char *c = strchr(s, ',');
-        size_t len = c ? (size_t)(c - s) : strlen(s);
-        if (len == 0 || len >= sizeof buf || n >= max)
-            return -1;
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        if (kv_parse_int64(buf, &out[n]) != 0)
-            return -1;
-        n++;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
+    const char *v = cli_opt_str(o, name, def);
+    if (!v) return 0;
+    char what[80];
+    kv_err err;
+    snprintf(what, sizeof what, "--%s", name);
+    int n = kv_parse_i64_list(what, v, lo, hi, ranges, out, max, &err);
+    if (n < 0) cli_error(o->prog, "%s", err.msg);
     return n;
 }

@@ -295,26 +295,32 @@ int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, doubl
     return 0;
 }
 
-int kv_parse_index_list(const char *s, int *out, int max)
+int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, int ranges, int64_t *out, int max,
+                      kv_err *err)
 {
+    const char *p = s ? s : "";
     int n = 0;
-    while (*s) {
-        char *end;
-        long a = strtol(s, &end, 10), b = a;
-        if (end == s) return -1;
-        s = end;
-        if (*s == '-') {
-            s++;
-            b = strtol(s, &end, 10);
-            if (end == s || b < a) return -1;
-            s = end;
-        }
-        for (long l = a; l <= b; l++) {
-            if (n >= max || l < 0) return -1;
-            out[n++] = (int)l;
-        }
-        if (*s == ',') s++;
-        else if (*s) return -1;
+    for (;;) {
+        const char *c = strchr(p, ',');
+        const size_t len = c ? (size_t)(c - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return kv_errf(err, "%s: expected a comma list of integers%s, got '%s'", what, ranges ? " or a-b ranges" : "",
+                           s ? s : "");
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *dash = ranges ? strchr(item + 1, '-') : NULL; /* item + 1: a leading '-' is a sign */
+        if (dash) *dash = '\0';
+        int64_t a = 0, b = 0;
+        if (kv_parse_i64_in(what, item, lo, hi, &a, err) != 0) return -1;
+        b = a;
+        if (dash && kv_parse_i64_in(what, dash + 1, lo, hi, &b, err) != 0) return -1;
+        if (b < a)
+            return kv_errf(err, "%s: range %s-%s runs backwards", what, item, dash + 1);
+        if (b - a >= (int64_t)(max - n))
+            return kv_errf(err, "%s: more than %d values in '%s'", what, max, s);
+        for (int64_t v = a; v <= b; v++) out[n++] = v;
+        if (!c) return n;
+        p = c + 1;
     }
-    return n;
 }

@@ -90,7 +90,11 @@ int kv_parse_double(const char *s, double *out);   /* whole string */
  * "--layers" or a "file:line:col: key"), the text and the allowed range. */
 int kv_parse_i64_in(const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out, kv_err *err);
 int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, double *out, kv_err *err);
-/* "0,5,31" or "0-3,8": non-negative indices, at most max; returns the count or -1. */
-int kv_parse_index_list(const char *s, int *out, int max);
+/* The one comma-list parser: "256,1024,4K", or with `ranges` also "0-3,8"
+ * (a-b with a <= b, both ends included). Every value goes through
+ * kv_parse_i64_in with [lo, hi]; no empty item, no trailing comma, at most
+ * max values. Returns the count, or -1 with err naming `what`. */
+int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, int ranges, int64_t *out, int max,
+                      kv_err *err);
 
 #endif

@@ -256,15 +256,13 @@ double hw_transfer_efficiency(const hw_model *h, double bytes)
 /* 128 × 128 output tiles, one per SM per wave (NVIDIA, "Matrix Multiplication
  * Background User's Guide": tile and wave quantization). Skinny products
  * (m < 128, decode) run narrower tiles and split K, so neither rule applies
- * below one full tile row or one full wave. */
+ * below one full tile row. */
 double hw_gemm_efficiency(const hw_model *h, double m, double n)
 {
     if (m < 128.0 || n <= 0.0)
         return h->compute_efficiency;
     const double tm = ceil(m / 128.0), tn = ceil(n / 128.0), tiles = tm * tn;
     const double tile_q = (m * n) / (tm * 128.0 * tn * 128.0);
-    if (tiles < (double)h->sm_count)
-        return h->compute_efficiency * tile_q;
     const double waves = ceil(tiles / (double)h->sm_count);
     const double wave_q = tiles / (waves * (double)h->sm_count);
     return h->compute_efficiency * tile_q * wave_q;

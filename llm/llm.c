@@ -79,6 +79,9 @@ static int get_int(const llm_gguf_file *g, const char *arch, const char *key, in
     return 0;
 }
 
+/* Long by design: the llama keys are read and checked one by one (each
+ * check beside the key it guards), then every weight tensor is loaded into
+ * one arena. */
 int llm_model_load(const char *path, llm_model **out, kv_err *err)
 {
     *out = NULL;

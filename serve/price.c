@@ -13,7 +13,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     rkv_request rq = c->rq;
     rq.context = 1;
     rq.max_new = 1;
-    if (rkv_params_resolve("full", &rq, &pr->full, err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &pr->full, err) != 0)
         return -1;
     sim_config_defaults(&pr->c, c->model, c->hw, &pr->full);
     pr->c.tp = c->tp;
@@ -26,7 +26,10 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     pr->fixed = malloc((size_t)pr->nfixed * sizeof *pr->fixed);
     for (int64_t i = 0; i < pr->nfixed; i++) pr->fixed[i] = NAN;
     pr->L = c->model->num_hidden_layers;
-    pr->is_full = !strcmp(c->method, "full");
+    const rkv_method_type *mt = rkv_method_get(c->method, err);
+    if (!mt)
+        return -1;
+    pr->is_full = mt->traits.dense;
     return 0;
 }
 

@@ -51,7 +51,7 @@ double srv_token_bytes(const srv_config *c)
     rkv_request rq = c->rq;
     rq.context = 1;
     rq.max_new = 1;
-    if (rkv_params_resolve("full", &rq, &p, &err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, &err) != 0)
         return NAN;
     sim_config_defaults(&x, c->model, c->hw, &p);
     x.tp = c->tp;
@@ -60,29 +60,43 @@ double srv_token_bytes(const srv_config *c)
     return (double)c->model->num_hidden_layers * s.hkv * 2.0 * p.d * (double)rkv_dtype_bytes(p.kv_dtype);
 }
 
-int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_err *err)
+int srv_pool_bytes(const srv_config *c, const eng_engine *e, double mem_fraction, double *pool, kv_err *err)
 {
     rkv_request rq = c->rq;
-    rq.context = c->max_batched_tokens;
+    rq.context = 1;
     rq.max_new = 1;
-    rq.model_max_len = c->max_batched_tokens + 1;
     rkv_params p;
-    if (rkv_params_resolve("full", &rq, &p, err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0)
         return -1;
     sim_config x;
     sim_config_defaults(&x, c->model, c->hw, &p);
     x.tp = c->tp;
     x.weight_bytes_per_param = c->weight_bytes_per_param;
-    x.prefill_chunk = c->max_batched_tokens;
-    sim_memory m;
-    if (sim_memory_compute(&x, &m, err) != 0)
+    sim_rank_shape s;
+    if (sim_rank_shape_compute(&x, &s, err) != 0)
         return -1;
-    const double act = m.prefill_peak_bytes - m.weights_bytes - m.kv_bytes - m.aux_bytes;
-    *pool = (double)c->hw->usable_capacity_bytes * mem_fraction - m.weights_bytes - act - m.reserve_bytes;
+    const mdl_model *m = c->model;
+    eng_pool_in in;
+    memset(&in, 0, sizeof in);
+    /* the device as CUDA reports it, and what its context takes (hwmodels/) */
+    in.device_total_bytes = (double)c->hw->device_total_bytes;
+    in.context_bytes = (double)c->hw->context_bytes;
+    in.weights_bytes = s.weights_bytes;
+    in.kv_bytes_per_token = srv_token_bytes(c);
+    /* a token's live activations at a layer's widest point: residual, normed
+     * input, q/k/v, attention output, gate/up/act (memory.c's count) */
+    in.act_bytes_per_token = (4.0 * m->hidden_size + (s.hq + 2.0 * s.hkv) * m->head_dim +
+                              3.0 * m->intermediate_size / c->tp) * x.act_bytes;
+    in.vocab = m->vocab_size;
+    in.tp = c->tp;
+    eng_pool out;
+    if (eng_kv_pool(e, mem_fraction, &in, m->max_position_embeddings, &out, err) != 0)
+        return -1;
+    *pool = out.kv_pool_bytes;
     if (*pool <= 0.0)
-        return kv_errf(err, "no room for a KV pool on %s at TP %d: weights %.2f GB, activations %.2f GB, reserve "
-                       "%.2f GB, memory fraction %.2f of %.2f GB", c->hw->name, c->tp, m.weights_bytes / 1e9,
-                       act / 1e9, m.reserve_bytes / 1e9, mem_fraction, (double)c->hw->usable_capacity_bytes / 1e9);
+        return kv_errf(err, "no room for a KV pool on %s at TP %d under %s's memory policy (weights %.2f GB per rank, "
+                       "activations %.2f GB, runtime %.2f GB)", c->hw->name, c->tp, e->name, s.weights_bytes / 1e9,
+                       out.activation_bytes / 1e9, out.runtime_bytes / 1e9);
     return 0;
 }
 

@@ -65,6 +65,11 @@ static int config_for(const sim_plan_in *in, const rkv_request *rq, sim_config *
     c->tp = in->tp;
     c->harness = in->harness;
     c->cuda_graphs = in->cuda_graphs;
+    if (in->weight_bytes_per_param > 0.0) {
+        c->weight_bytes_per_param = in->weight_bytes_per_param;
+        c->weight_compute = in->weight_compute;
+    }
+    sim_config_set_engine(c, in->engine, in->mem_fraction);
     return 0;
 }
 

@@ -38,7 +38,10 @@ static int instance(srv_config *c, const mdl_model *m, const hw_model *h, const 
     c->max_num_seqs = 256;
     c->max_batched_tokens = 8192;
     c->block_tokens = 16;
-    return srv_pool_bytes(c, 0.9, &c->pool_bytes, err);
+    static eng_engine e;
+    if (eng_load("vllm", &e, err) != 0)
+        return -1;
+    return srv_pool_bytes(c, &e, 0.0, &c->pool_bytes, err);
 }
 
 /* Median steps/s of 3 runs; *batch: mean decode sequences per step. */
@@ -74,7 +77,7 @@ static double ceiling_calls_per_s(const mdl_model *m, const hw_model *h)
     rq.max_new = 256;
     rkv_params p;
     kv_err err;
-    if (rkv_params_resolve("full", &rq, &p, &err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, &err) != 0)
         return 0.0;
     sim_config c;
     sim_config_defaults(&c, m, h, &p);

@@ -108,7 +108,7 @@ Test(models, loader_error_paths)
                  "tests/data/bad/model_unknown_key.yaml:6:1: unknown key 'hiden_size' (did you mean 'hidden_size'? "
                  "expected one of: source, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, "
                  "hidden_size, intermediate_size, vocab_size, max_position_embeddings, rope_theta, "
-                 "tie_word_embeddings, torch_dtype, attention_bias)");
+                 "tie_word_embeddings, torch_dtype, attention_bias, weight_dtype)");
     expect_error("tests/data/bad/model_missing_key.yaml",
                  "tests/data/bad/model_missing_key.yaml:1:1: missing key 'vocab_size'");
     expect_error("tests/data/bad/model_wrong_type.yaml",
