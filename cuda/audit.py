@@ -49,7 +49,7 @@ ISSUE_PER_SM_CYCLE = 4        # four schedulers, one warp instruction each per c
 # H200 shares the GH100 die and clocks).
 CLOCK_HZ = 1.98e9
 # Assumptions of the model (not measured here):
-HBM_LATENCY_S = 600e-9        # loaded global-load latency under streaming traffic
+HBM_LATENCY_S = 600e-9        # global-load latency when a hwmodels file has no dram_latency_s
 SMEM_LAT_CYC = 30             # dependent shared-memory load, cycles
 BARRIER_CYC = 100             # one __syncthreads of a 1024-thread block, cycles
 EXP_INSTR = 40                # one double exp(), SASS instructions (polynomial + scaling)
@@ -256,7 +256,8 @@ def hw_model(name):
         if m:
             hw[m.group(1)] = float(m.group(2))
     return {"name": name, "bw": hw["hbm_bandwidth_bytes_per_s"], "stream_eff": hw["stream_read_efficiency"],
-            "sms": int(hw["sm_count"]), "launch_s": hw["launch_graph_s"], "issue_eff": hw["compute_efficiency"]}
+            "sms": int(hw["sm_count"]), "launch_s": hw["launch_graph_s"], "issue_eff": hw["compute_efficiency"],
+            "latency_s": hw.get("dram_latency_s", HBM_LATENCY_S)}
 
 
 def stream_kernel(k, blocks, nbytes, hw):
@@ -271,7 +272,7 @@ def stream_kernel(k, blocks, nbytes, hw):
     warp_instr = nbytes / ml["load_bytes_per_warp"] * ml["instructions"]
     t_issue = waves * per_sm * (warp_instr / blocks) / (ISSUE_PER_SM_CYCLE * CLOCK_HZ * hw["issue_eff"])
     inflight = active * per_sm * warps * ml["load_bytes_per_warp"]
-    t_lat = nbytes * HBM_LATENCY_S / inflight
+    t_lat = nbytes * hw["latency_s"] / inflight
     t = max(t_bw, t_issue, t_lat)
     bound = "bandwidth" if t == t_bw else "issue" if t == t_issue else "latency"
     return {"blocks": blocks, "waves": waves, "bytes": nbytes, "t_bandwidth_s": t_bw, "t_issue_s": t_issue,
@@ -477,7 +478,7 @@ def main():
         for name, k in sorted(kernels.items()):
             f.write("%s %d\n" % (name, k["regs"]))
     doc = {"kind": "kvsim-cuda-audit", "arch": ARCH, "measured": False,
-           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency_s": HBM_LATENCY_S,
+           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency": "hwmodels/<hw>.yaml dram_latency_s (else 600 ns)",
                      "smem_latency_cycles": SMEM_LAT_CYC, "barrier_cycles": BARRIER_CYC,
                      "bandwidth": "hwmodels/<hw>.yaml hbm_bandwidth_bytes_per_s x stream_read_efficiency",
                      "launch": "hwmodels/<hw>.yaml launch_graph_s per kernel",

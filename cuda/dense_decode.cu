@@ -188,7 +188,9 @@ __global__ void __launch_bounds__(ATT_THREADS, GMAX <= 4 ? 4 : 2) attend_split_k
  * rescale of l and acc (one expf), then the tile's exp and weighted V rows.
  * Same block, row-group merge and workspace layout as v1 (the combine
  * kernel is shared). Launched for G ∈ {1, 2, 4, 8} (a.version == 2); other
- * G run v1. */
+ * G run v1. Over 80 lines on purpose, as v1: q, m, l and acc live in
+ * registers across the load, score, rescale and accumulate phases, which
+ * helper functions would not change but would hide. */
 template <int D, int G>
 __global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v2_kernel(kcu_attend_args a)
 {
