@@ -11,6 +11,9 @@
 #define DEFAULT_GGUF KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define MAX_SETS 64
 #define MAX_PK LLM_EVAL_MAX_PK
+#define EVAL_TEXT_MAX ((size_t)1 << 28) /* bytes of --text read at most (256 MiB) */
+#define PK_MIN_CONTEXT 128   /* passkey: room for the intro, the key and one filler */
+#define PK_EXTRA_TOKENS 265  /* passkey: prompt up to context + 256 tokens, + 9 decoded */
 
 static void help(void)
 {
@@ -181,23 +184,22 @@ int cmd_eval(int argc, char **argv)
     const char *path = cli_opt_str(&o, "gguf", DEFAULT_GGUF), *text = cli_opt_str(&o, "text", "/usr/share/common-licenses/GPL-3"),
                *ml = cli_opt_str(&o, "method", "full,snapkv,rocketkv"), *dts = cli_opt_str(&o, "dtype", "bf16");
     int64_t S, N, offset, trials, threads, budgets[MAX_SETS], ctxs[MAX_PK], depths[MAX_PK];
-    if (cli_opt_i64(&o, "context", 1024, &S) || cli_opt_i64(&o, "new", 64, &N) || cli_opt_i64(&o, "offset", 0, &offset) ||
-        cli_opt_i64(&o, "trials", 1, &trials) || cli_opt_i64(&o, "threads", 0, &threads))
+    /* lengths are checked against the model's context_length once it is loaded */
+    if (cli_opt_i64_in(&o, "context", 1024, 1, INT32_MAX, &S) || cli_opt_i64_in(&o, "new", 64, 1, INT32_MAX, &N) ||
+        cli_opt_i64_in(&o, "offset", 0, 0, INT32_MAX, &offset) || cli_opt_i64_in(&o, "trials", 1, 1, 1000, &trials) ||
+        cli_opt_i64_in(&o, "threads", 0, 0, 64, &threads))
         return CLI_USAGE;
     const int json = cli_opt_flag(&o, "json"), passkey = cli_opt_flag(&o, "passkey");
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;
     }
-    int nb = cli_opt_i64_list(&o, "budget", "256", 1, INT64_C(1) << 40, 0, budgets, MAX_SETS);
-    int nc = nb < 1 ? -1 : cli_opt_i64_list(&o, "contexts", "512,1024,2048", 1, INT64_C(1) << 40, 0, ctxs, MAX_PK);
+    int nb = cli_opt_i64_list(&o, "budget", "256", 1, INT32_MAX, 0, budgets, MAX_SETS);
+    int nc = nb < 1 ? -1 : cli_opt_i64_list(&o, "contexts", "512,1024,2048", PK_MIN_CONTEXT, INT32_MAX, 0, ctxs,
+                                                    MAX_PK);
     int nd = nc < 1 ? -1 : cli_opt_i64_list(&o, "depths", "0,25,50,75,100", 0, 100, 0, depths, MAX_PK);
     if (nd < 1 || cli_opts_unused(&o) != 0)
         return CLI_USAGE;
-    if (S < 1 || N < 1 || offset < 0 || trials < 1 || trials > 1000 || threads < 0) {
-        cli_error(o.prog, "bad --context, --new, --offset or --trials");
-        return CLI_USAGE;
-    }
     rkv_dtype dt;
     if (rkv_dtype_parse(dts, &dt) != 0 || dt > RKV_DTYPE_FP32) {
         cli_error(o.prog, "--dtype: expected bf16, fp16 or fp32");
@@ -212,10 +214,28 @@ int cmd_eval(int argc, char **argv)
         return CLI_USAGE;
     kv_err err;
     llm_model *m = NULL;
+    if (!passkey && cli_in_check(&o, "text", text, EVAL_TEXT_MAX) != 0)
+        return CLI_USAGE;
     if (llm_model_load(path, &m, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         return CLI_FAIL;
     }
+    /* every length up front, against the model's trained context (each
+     * passkey prompt takes up to 256 tokens more than asked, plus 9 generated) */
+    if (!passkey && S + N > m->c.ctx_train) {
+        cli_error(o.prog, "--context %lld + --new %lld = %lld tokens; the model's context_length is %d", (long long)S,
+                  (long long)N, (long long)(S + N), m->c.ctx_train);
+        llm_model_free(m);
+        return CLI_USAGE;
+    }
+    for (int c = 0; passkey && c < nc; c++)
+        if (ctxs[c] + PK_EXTRA_TOKENS > m->c.ctx_train) {
+            cli_error(o.prog, "--contexts: %lld is out of range; allowed [%d, %d] (the model's context_length %d "
+                      "less %d tokens of passkey prompt and answer)", (long long)ctxs[c], PK_MIN_CONTEXT,
+                      m->c.ctx_train - PK_EXTRA_TOKENS, m->c.ctx_train, PK_EXTRA_TOKENS);
+            llm_model_free(m);
+            return CLI_USAGE;
+        }
     int rc = CLI_FAIL;
     char *buf = NULL;
     int32_t *tok = NULL;
@@ -223,7 +243,7 @@ int cmd_eval(int argc, char **argv)
     double t0 = kv_now_s();
     if (!passkey) {
         size_t tn;
-        if (kv_read_file(text, (size_t)64 << 20, &buf, &tn, &err) != 0) { cli_error(o.prog, "%s", err.msg); goto out; }
+        if (kv_read_text(text, EVAL_TEXT_MAX, &buf, &tn, &err) != 0) { cli_error(o.prog, "--text: %s", err.msg); goto out; }
         tok = malloc((tn + 1) * sizeof *tok);
         if (!tok) goto out;
         ntok = llm_tokenize(m->tok, buf, tn, tok, (int64_t)tn + 1);

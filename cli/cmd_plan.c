@@ -164,22 +164,21 @@ int cmd_plan(int argc, char **argv)
         cli_error(o.prog, "--hw and --method take comma lists of at most %d names", MAXL);
         return CLI_USAGE;
     }
-    int nc = cli_opt_i64_list(&o, "context", "32K", 1, INT64_C(1) << 40, 0, ctx, MAXL);
-    int nb = nc < 1 ? -1 : cli_opt_i64_list(&o, "budget", "1024", 1, INT64_C(1) << 40, 0, budgets, MAXL);
+    /* contexts are checked against the model by sim_plan (rkv_check_request) */
+    int nc = cli_opt_i64_list(&o, "context", "32K", 1, INT32_MAX, 0, ctx, MAXL);
+    int nb = nc < 1 ? -1 : cli_opt_i64_list(&o, "budget", "1024", 1, INT32_MAX, 0, budgets, MAXL);
     int nt = nb < 1 ? -1 : cli_opt_i64_list(&o, "tp", "1", 1, 1024, 0, tps, MAXL);
     if (nt < 1)
         return CLI_USAGE;
     sim_plan_in in;
     memset(&in, 0, sizeof in);
     int64_t newt, maxb;
-    if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK || cli_opt_f64(&o, "tpot-slo", 0, &in.tpot_slo_s) ||
-        cli_opt_f64(&o, "target-tokens-per-s", 0, &in.target_tokens_per_s) || cli_opt_i64(&o, "new", 50, &newt) ||
-        cli_opt_i64(&o, "max-batch", 4096, &maxb))
+    /* 0 turns the SLO and the target off; --new is checked against the model by sim_plan */
+    if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK ||
+        cli_opt_f64_in(&o, "tpot-slo", 0, 0, 3600, &in.tpot_slo_s) ||
+        cli_opt_f64_in(&o, "target-tokens-per-s", 0, 0, 1e12, &in.target_tokens_per_s) ||
+        cli_opt_i64_in(&o, "new", 50, 0, INT32_MAX, &newt) || cli_opt_i64_in(&o, "max-batch", 4096, 1, 1 << 20, &maxb))
         return CLI_USAGE;
-    if (in.tpot_slo_s < 0 || in.target_tokens_per_s < 0 || maxb < 1) {
-        cli_error(o.prog, "--tpot-slo and --target-tokens-per-s must be >= 0, --max-batch >= 1");
-        return CLI_USAGE;
-    }
     const char *dt = cli_opt_str(&o, "dtype", "bf16");
     static mdl_model model;
     kv_err err;

@@ -164,7 +164,7 @@ static int plan_row(cli_opts *o, cli_serve_setup *st, const plan_args *a, slo_ro
     st->cfg.tp = w->tp;
     w->fits = 1;
     if (st->pool_bytes_flag > 0.0) st->cfg.pool_bytes = st->pool_bytes_flag;
-    else if (srv_pool_bytes(&st->cfg, &st->engine, st->mem_fraction, &st->cfg.pool_bytes, &err) != 0) {
+    else if (srv_pool_bytes(&st->cfg, &st->cfg.pool_bytes, &err) != 0) {
         w->fits = 0; /* the weights leave no pool: a result, not an error */
         return CLI_OK;
     }

@@ -19,7 +19,8 @@ static void help(void)
            "  --tp N             tensor-parallel ranks; figures are per rank (1)\n"
            "  --harness H        engine (a well-built engine, default) | gpt-fast (the paper's harness:\n"
            "                     S x S mask, SDPA-math dense decode, peak measured after prefill)\n"
-           "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults\n"
+           "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults; one measured\n"
+           "                     on another device than --hw is refused unless --calibration-any\n"
            "  --cuda-graphs X    on (default) | off: launch cost per kernel\n"
            "  --engine NAME      serving engine's memory policy (engines/: vllm, trtllm, sglang, gpt-fast);\n"
            "                     sets the harness; memory then includes its KV pool\n"
@@ -111,7 +112,7 @@ static void print_text(const cli_run_setup *s, const sim_config *c, const sim_re
  * output; its length is the flags'. */
 int cmd_predict(int argc, char **argv)
 {
-    static const char *const flags[] = {"json", "help", NULL};
+    static const char *const flags[] = {"json", "help", "calibration-any", NULL};
     cli_opts o;
     if (cli_opts_parse(&o, "kvsim predict", argc, argv, flags) != 0)
         return CLI_USAGE;
@@ -130,8 +131,8 @@ int cmd_predict(int argc, char **argv)
     sim_harness harness;
     int graphs;
     int64_t batch, tp;
-    if (cli_sim_options(&o, &harness, &graphs) != CLI_OK || cli_opt_i64(&o, "batch", 1, &batch) ||
-        cli_opt_i64(&o, "tp", 1, &tp))
+    if (cli_sim_options(&o, &harness, &graphs) != CLI_OK || cli_opt_i64_in(&o, "batch", 1, 1, 1 << 20, &batch) ||
+        cli_opt_i64_in(&o, "tp", 1, 1, 1024, &tp))
         return CLI_USAGE;
     if (batch < 1 || tp < 1 || tp > 1024) {
         cli_error(o.prog, "--batch must be >= 1 and --tp in 1..1024, got %lld and %lld", (long long)batch,
@@ -146,6 +147,7 @@ int cmd_predict(int argc, char **argv)
         return rc;
     const char *hwname = cli_opt_str(&o, "hw", "h100-sxm");
     const char *cal = cli_opt_str(&o, "calibration", NULL);
+    const int cal_any = cli_opt_flag(&o, "calibration-any");
     const char *trace = cli_opt_str(&o, "trace", NULL);
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
@@ -157,6 +159,10 @@ int cmd_predict(int argc, char **argv)
     if ((rc = cli_sim_load_hw(&o, hwname, cal, &hw)) != CLI_OK)
         return rc;
     kv_err err;
+    if (!cal_any && hw_calibration_check(&hw, &err) != 0) {
+        cli_error(o.prog, "--calibration: %s", err.msg);
+        return CLI_USAGE;
+    }
     sim_trace *tr = NULL;
     sim_config c, cf;
     sim_config_defaults(&c, &s.model, &hw, &s.cfg.sets[0]);

@@ -64,7 +64,7 @@ int cmd_report(int argc, char **argv)
     ro.gpu_dir = cli_opt_str(&o, "gpu-dir", "reports/gpu");
     ro.notes = cli_opt_str(&o, "notes", NULL);
     int64_t tp;
-    if (cli_opt_i64(&o, "tp", 0, &tp)) return CLI_USAGE;
+    if (cli_opt_i64_in(&o, "tp", 0, 1, 1024, &tp)) return CLI_USAGE;
     ro.tp = tp;
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
@@ -78,6 +78,8 @@ int cmd_report(int argc, char **argv)
         cli_error(o.prog, "--sweep FILE.csv and --out DIR are required");
         return CLI_USAGE;
     }
+    if (cli_in_check(&o, "sweep", ro.sweep_csv, 0) != 0 || cli_out_check(&o, "out", ro.out_dir, 1) != 0)
+        return CLI_USAGE;
     static char cmd[4096];
     size_t n = 0;
     for (int i = 0; i < argc && n < sizeof cmd - 2; i++) {

@@ -109,13 +109,8 @@ static int rates_of(cli_opts *o, double *rates, int *n)
     snprintf(buf, sizeof buf, "%s", rl);
     char *save = NULL;
     int idx = 0, si = 1, sn = 1;
-    if (sh) {
-        char extra;
-        if (sscanf(sh, "%d/%d%c", &si, &sn, &extra) != 2 || sn < 1 || si < 1 || si > sn) {
-            cli_error(o->prog, "--shard: expected i/N with 1 <= i <= N (e.g. 2/4), got '%s'", sh);
-            return CLI_USAGE;
-        }
-    }
+    if (sh && cli_parse_shard(o, sh, &si, &sn) != 0)
+        return CLI_USAGE;
     for (char *x = strtok_r(buf, ",", &save); x; x = strtok_r(NULL, ",", &save), idx++) {
         double r;
         kv_err err;
@@ -221,8 +216,11 @@ int cmd_serve(int argc, char **argv)
     int nr = 0;
     out_mode om;
     memset(&om, 0, sizeof om);
-    const char *out = cli_opt_str(&o, "out", NULL);
+    const char *out = cli_opt_str(&o, "out", NULL); /* before parse_all's cli_opts_unused */
     int rc = parse_all(&o, &s, rates, &nr, &om);
+    if (rc == CLI_OK && ((out && cli_out_check(&o, "out", out, 0) != 0) ||
+                         (om.timeline && cli_out_check(&o, "timeline", om.timeline, 0) != 0)))
+        rc = CLI_USAGE; /* before any run */
     if (rc != CLI_OK) {
         cli_serve_setup_free(&s);
         return rc;

@@ -91,7 +91,7 @@ static int axis_flags(cli_opts *o, swp_spec *s)
     }
     /* the ranges of the spec file's keys (sweep/spec.c) */
     struct { const char *name; int64_t *dst; int *count; int64_t hi; } ints[] = {
-        {"budget", s->budgets, &s->nbudgets, INT64_C(1) << 40}, {"context", s->contexts, &s->ncontexts, INT64_C(1) << 40},
+        {"budget", s->budgets, &s->nbudgets, INT32_MAX}, {"context", s->contexts, &s->ncontexts, INT32_MAX},
         {"batch", s->batches, &s->nbatches, 1 << 20}, {"tp", s->tps, &s->ntp, 1024}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((v = cli_opt_str(o, ints[i].name, NULL))) {
@@ -109,7 +109,7 @@ static int axis_flags(cli_opts *o, swp_spec *s)
             }
         s->nharness = n;
     }
-    if (cli_opt_i64(o, "new", s->max_new, &s->max_new)) return CLI_USAGE;
+    if (cli_opt_i64_in(o, "new", s->max_new, 1, 1 << 20, &s->max_new)) return CLI_USAGE;
     if ((v = cli_opt_str(o, "engine", NULL))) snprintf(s->engine, sizeof s->engine, "%s", v);
     if (cli_opt_f64_in(o, "mem-fraction", s->mem_fraction, 0.01, 1.0, &s->mem_fraction)) return CLI_USAGE;
     if ((v = cli_opt_str(o, "weight-dtype", NULL))) {
@@ -126,16 +126,14 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         snprintf(s->workload, sizeof s->workload, "%s", v);
     }
     int64_t x;
-    if (cli_opt_i64(o, "steps", s->fid_steps, &s->fid_steps) || cli_opt_i64(o, "fidelity-context", s->fid_context, &s->fid_context))
+    if (cli_opt_i64_in(o, "steps", s->fid_steps, 1, 1000000, &s->fid_steps) ||
+        cli_opt_i64_in(o, "fidelity-context", s->fid_context, 1, INT32_MAX, &s->fid_context))
         return CLI_USAGE;
     if ((v = cli_opt_str(o, "layers", NULL))) snprintf(s->fid_layers, sizeof s->fid_layers, "%s", v);
-    if (cli_opt_i64(o, "seed", -1, &x)) return CLI_USAGE;
+    if (cli_opt_i64_in(o, "seed", -1, 0, INT64_MAX, &x)) return CLI_USAGE;
     if (x >= 0) { s->seed = (uint64_t)x; s->seed_set = 1; }
-    if (cli_opt_i64(o, "threads", s->threads, &x)) return CLI_USAGE;
-    if (x < 0 || x > 64) {
-        cli_error(o->prog, "--threads must be between 1 and 64, got %lld", (long long)x);
-        return CLI_USAGE;
-    }
+    /* 0 (the spec's default) means one per CPU; a user asks for 1..64 */
+    if (cli_opt_i64_in(o, "threads", s->threads, 1, 64, &x)) return CLI_USAGE;
     s->threads = (int)x;
     return CLI_OK;
 bad:
@@ -163,6 +161,9 @@ int cmd_sweep(int argc, char **argv)
             cli_error(o.prog, "--merge needs the shard CSVs as arguments and --out FILE");
             return CLI_USAGE;
         }
+        if (cli_out_check(&o, "out", out, 0) != 0) return CLI_USAGE;
+        for (int i = 0; i < o.npos; i++)
+            if (cli_in_check(&o, NULL, o.pos[i], 0) != 0) return CLI_USAGE;
         if (swp_merge(o.pos, o.npos, out, &err) != 0) {
             cli_error(o.prog, "%s", err.msg);
             return CLI_FAIL;
@@ -189,11 +190,8 @@ int cmd_sweep(int argc, char **argv)
     const char *shard = cli_opt_str(&o, "shard", NULL);
     if (shard) {
         int i, n;
-        char extra;
-        if (sscanf(shard, "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 1 || i > n) {
-            cli_error(o.prog, "--shard: expected i/N with 1 <= i <= N (e.g. 2/4), got '%s'", shard);
+        if (cli_parse_shard(&o, shard, &i, &n) != 0)
             return CLI_USAGE;
-        }
         ro.index = i - 1;
         ro.count = n;
     }
@@ -202,10 +200,11 @@ int cmd_sweep(int argc, char **argv)
     if (stop) ro.stop_after = atoll(stop);
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
-    if (!out) {
-        cli_error(o.prog, "--out FILE.csv is required");
-        return CLI_USAGE;
-    }
+    /* the CSV and the FILE.partial the rows stream to, checked before any work */
+    char partial[1100];
+    if (cli_out_check(&o, "out", out, 0) != 0) return CLI_USAGE;
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    if (cli_out_check(&o, "out", partial, 0) != 0) return CLI_USAGE;
     swp_sweep *w = swp_sweep_alloc(&spec, &err);
     if (!w) {
         cli_error(o.prog, "%s", err.msg);

@@ -104,7 +104,9 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
     rq->model_max_len = s->model.max_position_embeddings;
     int64_t v;
     double dv;
-    if (cli_opt_i64(o, "context", 32768, &rq->context) || cli_opt_i64(o, "new", 50, &rq->max_new))
+    /* both also checked against the model's max_position_embeddings (rkv_check_request) */
+    if (cli_opt_i64_in(o, "context", 32768, 1, INT32_MAX, &rq->context) ||
+        cli_opt_i64_in(o, "new", 50, 0, INT32_MAX, &rq->max_new))
         return CLI_USAGE;
     const char *dt = cli_opt_str(o, "dtype", "bf16");
     if (rkv_dtype_parse(dt, &rq->kv_dtype) != 0) {
@@ -140,18 +142,18 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
     }
-    if (cli_opt_f64(o, "rho", -1.0, &dv)) return CLI_USAGE;
+    if (cli_opt_f64_in(o, "rho", -1.0, 0.0, 1.0, &dv)) return CLI_USAGE;
     rq->rho = dv;
-    struct { const char *name; int64_t *dst; } ints[] = {
-        {"page-size", &rq->page_size}, {"topr", &rq->topr}, {"topk", &rq->topk}, {"window", &rq->window},
-        {"kernel", &rq->kernel}, {"local-window", &rq->local_window}, {"skip-layers", &rq->skip_layers},
+    /* token counts up to the longest context any model here has (2^24),
+     * dims up to head_dim, layers up to the model's layer count */
+    const int64_t tok = (int64_t)1 << 24;
+    struct { const char *name; int64_t *dst; int64_t lo, hi; } ints[] = {
+        {"page-size", &rq->page_size, 1, tok}, {"topr", &rq->topr, 1, rq->d}, {"topk", &rq->topk, 1, tok},
+        {"window", &rq->window, 1, tok}, {"kernel", &rq->kernel, 1, tok}, {"local-window", &rq->local_window, 0, tok},
+        {"skip-layers", &rq->skip_layers, 0, s->model.num_hidden_layers},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (cli_opt_i64(o, ints[i].name, *ints[i].dst, &v)) return CLI_USAGE;
-        if (v != *ints[i].dst && v <= 0 && strcmp(ints[i].name, "local-window") && strcmp(ints[i].name, "skip-layers")) {
-            cli_error(o->prog, "--%s must be positive, got %lld", ints[i].name, (long long)v);
-            return CLI_USAGE;
-        }
+        if (cli_opt_i64_in(o, ints[i].name, *ints[i].dst, ints[i].lo, ints[i].hi, &v)) return CLI_USAGE;
         *ints[i].dst = v;
     }
     rkv_workload_defaults(&s->wl);
@@ -166,7 +168,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_FAIL;
         }
         int64_t seed;
-        if (cli_opt_i64(o, "seed", (int64_t)s->wl.seed, &seed)) return CLI_USAGE;
+        if (cli_opt_i64_in(o, "seed", (int64_t)s->wl.seed, 0, INT64_MAX, &seed)) return CLI_USAGE;
         s->wl.seed = (uint64_t)seed;
         if (s->wl.nturns > 0) { /* a multi-turn workload sets the first turn's shape */
             rq->context = s->wl.turn_input[0];
@@ -179,7 +181,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
         return CLI_USAGE;
     }
-    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT64_C(1) << 40, 0, s->budgets, RKV_MAX_SETS);
+    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT32_MAX, 0, s->budgets, RKV_MAX_SETS);
     if (nb < 1) return CLI_USAGE;
     if (nm * nb > RKV_MAX_SETS) {
         cli_error(o->prog, "%d methods x %d budgets = %d runs; at most %d at once", nm, nb, nm * nb, RKV_MAX_SETS);
@@ -198,7 +200,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
     s->cfg.model = &s->model;
     s->cfg.wl = &s->wl;
     if (need_run) {
-        if (cli_opt_i64(o, "steps", 8, &s->cfg.steps)) return CLI_USAGE;
+        if (cli_opt_i64_in(o, "steps", 8, 1, INT32_MAX, &s->cfg.steps)) return CLI_USAGE;
         if (s->wl.nturns == 0 && (s->cfg.steps < 1 || s->cfg.steps > rq->max_new)) {
             cli_error(o->prog, "--steps must be between 1 and --new (%lld), got %lld", (long long)rq->max_new,
                       (long long)s->cfg.steps);
@@ -211,7 +213,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
         int64_t lay[1024];
-        const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;
         if (n > 0) {
             for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
@@ -226,11 +228,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         }
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         int64_t th;
-        if (cli_opt_i64(o, "threads", ncpu > 0 ? ncpu : 1, &th)) return CLI_USAGE;
-        if (th < 1 || th > 64) {
-            cli_error(o->prog, "--threads must be between 1 and 64, got %lld", (long long)th);
-            return CLI_USAGE;
-        }
+        if (cli_opt_i64_in(o, "threads", ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu, 1, 64, &th)) return CLI_USAGE;
         s->cfg.threads = (int)th;
     }
     s->json = cli_opt_flag(o, "json");

@@ -14,6 +14,7 @@ const char cli_serve_help[] =
     "  --method X              full, rocketkv, ... (full)\n"
     "  --budget T              token budget of a compressing method (1024)\n"
     "  --dtype D               KV dtype (bf16)\n"
+    "  --weight-dtype T        linear layers' weights: bf16, fp8, int8, int4-g128, ... (the model's, else bf16)\n"
     "  --skip-layers N         layers below stay dense (0)\n"
     "  --tp N                  tensor-parallel ranks of the instance (1)\n"
     "  --cuda-graphs on|off    launch cost per kernel (on)\n"
@@ -83,7 +84,16 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
     c->model = &s->model;
     c->hw = &s->hw;
     c->tp = (int)tp;
-    c->weight_bytes_per_param = 2.0;
+    sim_weight_dtype wd;
+    const char *wt = cli_opt_str(o, "weight-dtype", s->model.weight_dtype[0] ? s->model.weight_dtype : "bf16");
+    if (sim_weight_dtype_parse(wt, (double)s->model.hidden_size, &wd, &err) != 0) {
+        cli_error(o->prog, "--weight-dtype: %s", err.msg);
+        return CLI_USAGE;
+    }
+    c->weight_bytes_per_param = wd.bits / 8.0;
+    c->weight_compute = wd.compute;
+    c->engine = &s->engine;
+    c->mem_fraction = s->mem_fraction;
     if (with_hw_method_tp) {
         const char *m = cli_opt_str(o, "method", "full");
         if (!rkv_method_find(m)) {
@@ -106,7 +116,7 @@ int cli_serve_pool(const char *prog, cli_serve_setup *s)
         s->cfg.pool_bytes = s->pool_bytes_flag;
         return CLI_OK;
     }
-    if (srv_pool_bytes(&s->cfg, &s->engine, s->mem_fraction, &s->cfg.pool_bytes, &err) != 0) {
+    if (srv_pool_bytes(&s->cfg, &s->cfg.pool_bytes, &err) != 0) {
         cli_error(prog, "%s", err.msg);
         return CLI_FAIL;
     }

@@ -34,9 +34,27 @@ typedef struct {
     char tmp[1100];
 } kv_afile;
 
+/* kv_afile_open checks the path first (kv_out_check) and registers the
+ * temporary so that SIGINT, SIGTERM and SIGHUP remove it (an async-signal-safe
+ * unlink from a handler installed on first use, which then re-raises the
+ * signal). kv_afile_commit re-checks the target just before the rename: it
+ * never replaces anything but a regular file or a missing path. */
 int kv_afile_open(kv_afile *f, const char *path, kv_err *err);
 int kv_afile_commit(kv_afile *f, kv_err *err);
 void kv_afile_abort(kv_afile *f);
+
+/* The output-path checks every writing command calls before it computes:
+ * kv_out_check(path): not empty, not too long, the target missing or a
+ * regular file (never a directory, device, fifo or socket), its directory
+ * existing and writable. kv_out_dir_check(dir): for commands that write a
+ * directory of files: not empty, an existing directory that is writable, or
+ * a missing one whose nearest existing ancestor is a writable directory.
+ * Both return 0 or -1 with one line in err naming the path and the rule. */
+int kv_out_check(const char *path, kv_err *err);
+int kv_out_dir_check(const char *dir, kv_err *err);
+/* Inputs whose size is needed (read whole, mapped or seeked): a regular file
+ * of at most max_bytes (0: no limit). "path: not a regular file" otherwise. */
+int kv_in_check(const char *path, uint64_t max_bytes, kv_err *err);
 
 /* ---- JSON emitter -------------------------------------------------------
  * Streams compact, valid JSON; tracks whether a comma is needed. Numbers are
@@ -78,6 +96,9 @@ void kv_stats_compute(const double *data, size_t n, double *scratch, kv_stats *o
  * *len; free it). Errors: "path: cannot open: ...", "path: read error",
  * "path: larger than N bytes". */
 int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err);
+/* A whole regular file (kv_in_check: never a directory, device or fifo) of at
+ * most max_bytes, NUL-terminated (*len excludes the NUL). */
+int kv_read_text(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err);
 
 /* Small helpers */
 double kv_now_s(void); /* monotonic clock, seconds */

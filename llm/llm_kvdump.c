@@ -362,27 +362,11 @@ static int on_qkv(void *ctx, int layer, int64_t pos0, int64_t n, const float *Q,
     return 0;
 }
 
+/* The text a capture tokenizes: a regular file of at most 256 MiB. */
 static char *read_all(const char *path, size_t *n, kv_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
-    if (!b || fread(b, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(b);
-        fclose(fp);
-        kv_errf(err, "%s: read failed", path);
-        return NULL;
-    }
-    fclose(fp);
-    b[sz] = '\0';
-    *n = (size_t)sz;
-    return b;
+    char *b;
+    return kv_read_text(path, (size_t)1 << 28, &b, n, err) == 0 ? b : NULL;
 }
 
 int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,

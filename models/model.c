@@ -65,10 +65,12 @@ int mdl_model_check(const mdl_model *m, const char *where, kv_err *err)
 }
 
 /* ---- YAML loader ---- */
+/* Sizes are at most 2^24 (the GGUF loader's bound, and the longest context
+ * any flag takes): products of two of them stay far inside int64. */
 static int get_size(const kv_yaml_doc *d, const char *key, int *out, kv_err *err)
 {
     int64_t v = 0;
-    if (kv_yaml_int(d, d->root, key, 1, 1, INT_MAX, &v, err) != 0)
+    if (kv_yaml_int(d, d->root, key, 1, 1, 1 << 24, &v, err) != 0)
         return -1;
     *out = (int)v;
     return 0;
@@ -96,7 +98,7 @@ int mdl_model_load(const char *name_or_path, mdl_model *m, kv_err *err)
     rc = rc ? rc : get_size(&d, "intermediate_size", &t.intermediate_size, err);
     rc = rc ? rc : get_size(&d, "vocab_size", &t.vocab_size, err);
     rc = rc ? rc : get_size(&d, "max_position_embeddings", &t.max_position_embeddings, err);
-    rc = rc ? rc : kv_yaml_num(&d, d.root, "rope_theta", 1, 0, 1, INFINITY, &t.rope_theta, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "rope_theta", 1, 1, 1, 1e30, &t.rope_theta, err); /* θ in (1, 1e30] */
     rc = rc ? rc : kv_yaml_bool(&d, d.root, "tie_word_embeddings", 1, &t.tie_word_embeddings, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "torch_dtype", 1, t.torch_dtype, sizeof t.torch_dtype, err);
     rc = rc ? rc : kv_yaml_bool(&d, d.root, "attention_bias", 0, &t.attention_bias, err);

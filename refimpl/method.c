@@ -110,6 +110,11 @@ int rkv_check_request(const rkv_request *rq, const char *method, kv_err *err)
     if (rq->model_max_len > 0 && rq->context > rq->model_max_len)
         return kv_errf(err, "%s: context %lld exceeds the model's max_position_embeddings %lld", method,
                        (long long)rq->context, (long long)rq->model_max_len);
+    /* S' = S + new is capped at the model's range, so more new tokens than
+     * that range can never be generated: refused up front, not simulated */
+    if (rq->model_max_len > 0 && rq->max_new > rq->model_max_len)
+        return kv_errf(err, "%s: --new %lld exceeds the model's max_position_embeddings %lld", method,
+                       (long long)rq->max_new, (long long)rq->model_max_len);
     if (rq->budget < 1)
         return kv_errf(err, "%s: budget must be at least 1 token, got %lld", method, (long long)rq->budget);
     if (rq->topr > rq->d)

@@ -106,7 +106,10 @@ typedef struct {
     rkv_request rq;            /* budget, dtype and overrides; context/max_new come per request */
     int tp;
     int cuda_graphs;
-    double weight_bytes_per_param;
+    double weight_bytes_per_param; /* linear layers, scales included (sim_weight_dtype bits / 8) */
+    hw_dtype weight_compute;       /* the peak weight products run at (sim_weight_dtype.compute) */
+    const eng_engine *engine;      /* memory policy the pool is sized by (srv_pool_bytes) */
+    double mem_fraction;           /* the engine's fraction; <= 0: its default */
     int64_t max_num_seqs;      /* running sequences at most */
     int64_t max_batched_tokens;/* tokens per engine step (decode + prefill chunks) */
     int64_t block_tokens;      /* KV block size, tokens */
@@ -114,10 +117,10 @@ typedef struct {
     int timeline;              /* record one srv_sample per step */
 } srv_config;
 
-/* The KV pool per rank under engine e's memory policy (engines/eng.h:
- * eng_kv_pool, whole blocks) for this model, GPU and TP; mem_fraction <= 0:
- * the engine's default. */
-int srv_pool_bytes(const srv_config *c, const eng_engine *e, double mem_fraction, double *pool, kv_err *err);
+/* The KV pool per rank under c->engine's memory policy, as sim/ sizes it
+ * (sim_memory.kv_pool_bytes: eng_kv_pool, whole pages) for this model, GPU,
+ * TP and weight type. */
+int srv_pool_bytes(const srv_config *c, double *pool, kv_err *err);
 
 /* Full K/V bytes of one token on one rank, all layers (one block = block_tokens of these). */
 double srv_token_bytes(const srv_config *c);

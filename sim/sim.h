@@ -216,7 +216,7 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *s, sim_memor
 /* ---- pieces for a serving simulator (serve/) ---------------------------
  * The same kernels sim_predict sums, priced one engine step at a time.
  * A kernel use: one kernel's bytes (read at contiguous run `run`, 0: stream),
- * FLOPs and launches; its time is max(mem_s, compute_s) + launches × launch. */
+ * FLOPs and launches; its time: sim_kernel_batch_s. */
 typedef struct {
     int kernel;        /* SIM_K_* */
     double bytes;      /* per rank */
@@ -228,7 +228,13 @@ typedef struct {
 /* The attention-side kernels of one decode layer (KV append, the method's
  * attention) for c->batch sequences each reading a; returns how many. */
 int sim_layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a, sim_kernel_use *u);
-void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s);
+/* The bandwidth efficiency at a contiguous run length (0: a stream). */
+double sim_kernel_eff(const sim_config *c, double run);
+/* One attention-side kernel over a batch, as step.c's kern() prices it:
+ * bytes_per_eff = Σ bytes / sim_kernel_eff(run) over the sequences' uses,
+ * bytes and flops their sums (the transfer efficiency is the whole
+ * kernel's): max(memory, compute) + launches. 0 when it moves nothing. */
+double sim_kernel_batch_s(const sim_config *c, double bytes_per_eff, double bytes, double flops, double launches);
 double sim_launch_s(const sim_config *c);                          /* seconds per launch */
 /* A decode step's part that does not depend on the context (GEMVs,
  * elementwise, all-reduces, LM head) for c->batch sequences. */

@@ -472,12 +472,19 @@ double sim_stage1_s(const sim_config *c, const sim_rank_shape *s)
     return stage1(&v, c, s);
 }
 
-void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s)
+double sim_kernel_eff(const sim_config *c, double run)
 {
+    return run > 0.0 ? hw_bandwidth_efficiency(c->hw, run) : c->hw->stream_read_efficiency;
+}
+
+double sim_kernel_batch_s(const sim_config *c, double bytes_per_eff, double bytes, double flops, double launches)
+{
+    if (bytes <= 0.0 && flops <= 0.0)
+        return 0.0;
     const hw_model *h = c->hw;
-    const double eff = u->run > 0.0 ? hw_bandwidth_efficiency(h, u->run) : h->stream_read_efficiency;
-    *mem_s = u->bytes / (h->hbm_bandwidth_bytes_per_s * eff * hw_transfer_efficiency(h, u->bytes));
-    *compute_s = u->flops / (h->bf16_dense_flops * h->compute_efficiency);
+    const double tm = bytes_per_eff / (h->hbm_bandwidth_bytes_per_s * hw_transfer_efficiency(h, bytes));
+    const double tc = flops / (h->bf16_dense_flops * h->compute_efficiency);
+    return (tm > tc ? tm : tc) + launches * sim_launch_s(c);
 }
 
 double sim_launch_s(const sim_config *c)

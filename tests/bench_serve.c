@@ -41,7 +41,8 @@ static int instance(srv_config *c, const mdl_model *m, const hw_model *h, const 
     static eng_engine e;
     if (eng_load("vllm", &e, err) != 0)
         return -1;
-    return srv_pool_bytes(c, &e, 0.0, &c->pool_bytes, err);
+    c->engine = &e;
+    return srv_pool_bytes(c, &c->pool_bytes, err);
 }
 
 /* Median steps/s of 3 runs; *batch: mean decode sequences per step. */
@@ -96,11 +97,9 @@ static double ceiling_calls_per_s(const mdl_model *m, const hw_model *h)
         sim_access_add(&p, &tr, rkv_cache_tokens(&p, i % 512), -1.0, (double)m->num_key_value_heads, &a);
         sim_kernel_use u[SIM_LAYER_USES];
         int n = sim_layer_uses(&c, &s, &a, u);
-        for (int k = 0; k < n; k++) {
-            double tm, tc;
-            sim_kernel_use_times(&c, &u[k], &tm, &tc);
-            t += (tm > tc ? tm : tc) * m->num_hidden_layers;
-        }
+        for (int k = 0; k < n; k++)
+            t += m->num_hidden_layers *
+                 sim_kernel_batch_s(&c, u[k].bytes / sim_kernel_eff(&c, u[k].run), u[k].bytes, u[k].flops, u[k].launches);
         sink += t;
     }
     double t1 = cpu_s();

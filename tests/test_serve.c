@@ -44,7 +44,8 @@ static srv_config instance(const char *method, int64_t budget)
     kv_err err = {""};
     static eng_engine e;
     cr_assert_eq(eng_load("vllm", &e, &err), 0, "%s", err.msg);
-    cr_assert_eq(srv_pool_bytes(&c, &e, 0.0, &c.pool_bytes, &err), 0, "%s", err.msg);
+    c.engine = &e;
+    cr_assert_eq(srv_pool_bytes(&c, &c.pool_bytes, &err), 0, "%s", err.msg);
     return c;
 }
 
@@ -402,4 +403,42 @@ Test(serve_cli, report_draws_latency_and_occupancy)
     cr_assert(cli_one_line(r.err), "%s", r.err);
     remove("/tmp/kvsim-serve-rates.csv");
     remove("/tmp/kvsim-serve-tl.csv");
+}
+
+Test(serve, empirical_and_uniform_lengths)
+{
+    const char *path = "/tmp/kvsim-serve-lengths.csv";
+    FILE *f = fopen(path, "w");
+    fprintf(f, "tokens\n100\n200\n300\n");
+    fclose(f);
+    char spec[64];
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    srv_len pl, ol;
+    kv_err err = {""};
+    cr_assert_eq(srv_len_parse("p", spec, &pl, &err), 0, "%s", err.msg);
+    cr_assert_eq(pl.nvalues, 3);
+    cr_assert_eq(srv_len_parse("o", "uniform:5:7", &ol, &err), 0, "%s", err.msg);
+    srv_traffic t = {2.0, SRV_ARRIVAL_POISSON, 1.0, &pl, &ol, 3000, 9, 100000};
+    srv_workload w;
+    cr_assert_eq(srv_workload_generate(&t, &w, &err), 0, "%s", err.msg);
+    int64_t seen[3] = {0}, oseen[3] = {0};
+    for (int64_t i = 0; i < w.n; i++) {
+        const int64_t p = w.req[i].prompt, o = w.req[i].output;
+        cr_assert(p == 100 || p == 200 || p == 300, "prompt %lld not in the file", (long long)p);
+        cr_assert(o >= 5 && o <= 7, "output %lld outside 5..7", (long long)o);
+        seen[p / 100 - 1]++;
+        oseen[o - 5]++;
+    }
+    for (int k = 0; k < 3; k++) { /* each value drawn with probability 1/3: 1000 ± 4 sigma (25.8) */
+        cr_assert(llabs(seen[k] - 1000) < 104, "value %d drawn %lld times", (k + 1) * 100, (long long)seen[k]);
+        cr_assert(llabs(oseen[k] - 1000) < 104, "output %d drawn %lld times", k + 5, (long long)oseen[k]);
+    }
+    srv_workload_free(&w);
+    srv_len_free(&pl);
+    f = fopen(path, "w");
+    fprintf(f, "tokens\n100\nabc\n");
+    fclose(f);
+    cr_assert_neq(srv_len_parse("--prompt", spec, &pl, &err), 0);
+    cr_assert(strstr(err.msg, ":3:"), "%s", err.msg);
+    remove(path);
 }
