@@ -53,7 +53,7 @@ $(BUILD)/emu/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu/%.o) cuda/kcu_ref_host.c com
 	  $(BUILD)/emu/kv_afile.o -lpthread -lm
 
 cuda-emu: $(BUILD)/emu/gpu_check_emu
-	$(BUILD)/emu/gpu_check_emu --out $(BUILD)/emu/report.json
+	KCU_EMU_REGS=reports/cuda-audit/registers.txt $(BUILD)/emu/gpu_check_emu --out $(BUILD)/emu/report.json
 
 EMU_SELFTEST := emu_selftest emu_selftest_fault
 $(BUILD)/emu/%.o: cuda/%.cc $(wildcard cuda/*.h cuda/*.cuh)
@@ -88,7 +88,8 @@ $(BUILD)/emu-asan/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu-asan/%.o) cuda/kcu_ref_
 
 cuda-emu-asan: $(BUILD)/emu-asan/emu_selftest $(BUILD)/emu-asan/gpu_check_emu
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/emu-asan/emu_selftest
-	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/emu-asan/gpu_check_emu --out $(BUILD)/emu-asan/report.json
+	ASAN_OPTIONS=detect_leaks=1 KCU_EMU_REGS=reports/cuda-audit/registers.txt \
+	  $(BUILD)/emu-asan/gpu_check_emu --out $(BUILD)/emu-asan/report.json
 
 cuda-audit:
 	python3 cuda/audit.py --out reports/cuda-audit --baseline cuda/audit-baseline.json --build $(BUILD)/audit

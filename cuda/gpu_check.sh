@@ -74,6 +74,11 @@ if [ -n "${KCU_EMU:-}" ]; then
     "$CXX" -rdynamic -o "$B/gpu_check" $objs "$B/kcu_ref_host.o" "$B/kv_common.o" "$B/kv_afile.o" -lpthread -lm
     echo "gpu_check.sh: built $B/gpu_check in $(( $(date +%s) - t0 )) s"
     [ -n "${KCU_BUILD_ONLY:-}" ] && exit 0
+    # launch limits with ptxas's register counts (make cuda-audit writes them)
+    if [ -z "${KCU_EMU_REGS:-}" ] && [ -f reports/cuda-audit/registers.txt ]; then
+        KCU_EMU_REGS=reports/cuda-audit/registers.txt
+        export KCU_EMU_REGS
+    fi
     "$B/gpu_check" --out-dir "$OUT_DIR"
     exit $?
 fi

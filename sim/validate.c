@@ -117,7 +117,9 @@ static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *st
 {
     *stage1 = 0;
     if (mt->traits.dense)
-        return !strcmp(what, "step") || !strcmp(what, "step_rif4") ? 1u << SIM_K_ATTN_DENSE : 0u;
+        return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2")
+                   ? 1u << SIM_K_ATTN_DENSE
+                   : 0u;
     if (!mt->traits.stage2)
         return 0u;
     if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3"))
@@ -413,7 +415,7 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
         if (read_timing(&d, x->items[i], i, m, &v->hw, &v->hw_cal, v, err))
             goto free_doc;
     if (v->nrows == 0) {
-        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v1, "
+        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v1, "
              "step_v3, pages_update, score, select, select_v1, select_v3, sparse_attend, stage1)", x->n);
         goto free_doc;
     }
