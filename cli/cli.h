@@ -73,5 +73,6 @@ int cmd_validate(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_workload(int argc, char **argv);
 
 #endif

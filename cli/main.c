@@ -21,6 +21,7 @@ static const cli_command commands[] = {
     {"replay", "replay a trace on the GPU with the CUDA kernels (runs build/kvsim-cuda; make replay-build)", cmd_replay},
     {"validate", "predicted (sim, with and without calibration) vs measured, from a gpu_check report", cmd_validate},
     {"kvdump", "capture a GGUF model's real Q/K/V over a text into a KV dump, or describe one", cmd_kvdump},
+    {"workload", "profile real attention from KV dumps, fit the synthetic generator to it, compare", cmd_workload},
     {"eval", "accuracy under compression: continuation perplexity, greedy agreement, passkey", cmd_eval},
 };
 

@@ -14,6 +14,7 @@ allowed() {
     hwmodels) echo "common" ;;
     engines)  echo "common" ;;
     refimpl)  echo "common models" ;;
+    workload) echo "common models refimpl" ;;
     llm)      echo "common models refimpl" ;;
     traces)   echo "common models refimpl" ;;
     sim)      echo "common models hwmodels engines refimpl traces" ;;
@@ -22,11 +23,11 @@ allowed() {
     sweep)    echo "common models hwmodels engines refimpl llm traces sim" ;;
     report)   echo "common models hwmodels refimpl llm traces sim sweep" ;;
     cuda)     echo "common models hwmodels refimpl traces sim" ;;
-    cli)      echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
-    tests)    echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
+    cli)      echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
+    tests)    echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
     esac
 }
-FOLDERS="common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden cli tests"
+FOLDERS="common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden cli tests"
 # cli/ headers tests may include until the golden writer leaves cli/ (issue 11)
 TEST_CLI_OK="golden.h npy.h"
 

@@ -70,7 +70,7 @@ Test(cli, help_everywhere)
 {
     static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect",
                                        "predict", "plan",   "sweep",  "report",   "golden", "compare",
-                                       "generate", "replay", "validate", "kvdump", "eval",   "serve"};
+                                       "generate", "replay", "validate", "kvdump", "eval",   "serve", "workload"};
     const size_t n = sizeof cmds / sizeof cmds[0];
     cli_result r;
     cli_run(&r, "--help");
