@@ -10,7 +10,7 @@ mkdir -p "$OUT"
 for metric in mass_recall topk_recall stage1_survival; do
     grep ",$metric," "$CSV" | awk -F, '{print $4, $7, $5, $6, $1 "@" $2}' > "$OUT/$metric.dat"
     gnuplot <<GP
-set terminal pngcairo size 720,640 font ",11"
+set terminal pngcairo size 720,640 font ",11" noenhanced
 set output "$OUT/$metric.png"
 set title "$metric: fitted synthetic workload vs real KV dumps (held-out texts)"
 set xlabel "real (mean over held-out dumps; bars: min..max over texts)"
