@@ -51,6 +51,7 @@ LIB_DIRS += serve
 LIB_DIRS += golden
 LIB_DIRS += sweep
 LIB_DIRS += report
+LIB_DIRS += capi
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)) $(wildcard cuda/*_host.c)
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)

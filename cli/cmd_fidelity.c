@@ -33,7 +33,7 @@ static void run_json(kv_json *j, const rkv_params *p, const rkv_fidelity *f)
 {
     kv_json_obj_begin(j);
     kv_json_key(j, "params");
-    cli_params_json(j, p);
+    rkv_params_json(j, p);
     kv_json_key(j, "fidelity");
     kv_json_obj_begin(j);
     kv_json_key(j, "samples"); kv_json_int(j, f->samples);
@@ -60,6 +60,8 @@ static void run_json(kv_json *j, const rkv_params *p, const rkv_fidelity *f)
 /* worst: the largest error, the smallest recall */
 static double worst(int m, const kv_stats *s) { return m == RKV_FID_OUTPUT_REL_ERR ? s->max : s->min; }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_fidelity(int argc, char **argv)
 {
     static const char *const flags[] = {"json", "help", "per-layer", NULL};

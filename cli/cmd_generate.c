@@ -49,8 +49,11 @@ int cmd_generate(int argc, char **argv)
     const char *method = cli_opt_str(&o, "method", NULL);
     const char *dts = cli_opt_str(&o, "dtype", "bf16");
     int64_t max_new, budget, window, threads;
-    if (cli_opt_i64(&o, "max-new", 32, &max_new) || cli_opt_i64(&o, "budget", 256, &budget) ||
-        cli_opt_i64(&o, "window", -1, &window) || cli_opt_i64(&o, "threads", 0, &threads))
+    /* --max-new is checked against the model's context_length once the prompt is tokenized */
+    if (cli_opt_i64_in(&o, "max-new", 32, 0, INT32_MAX, &max_new) ||
+        cli_opt_i64_in(&o, "budget", 256, 1, INT32_MAX, &budget) ||
+        cli_opt_i64_in(&o, "window", -1, 1, (int64_t)1 << 24, &window) ||
+        cli_opt_i64_in(&o, "threads", 0, 0, 64, &threads))
         return CLI_USAGE;
     (void)cli_opt_flag(&o, "greedy");
     const int chat = cli_opt_flag(&o, "chat"), show_ids = cli_opt_flag(&o, "ids"), json = cli_opt_flag(&o, "json"),
@@ -63,10 +66,6 @@ int cmd_generate(int argc, char **argv)
         return CLI_USAGE;
     if (!prompt) {
         cli_error(o.prog, "--prompt is required (kvsim generate --help)");
-        return CLI_USAGE;
-    }
-    if (max_new < 0 || max_new > 1 << 20 || threads < 0 || threads > 64) {
-        cli_error(o.prog, "--max-new must be >= 0 and --threads 0..64");
         return CLI_USAGE;
     }
     rkv_dtype dt;
@@ -100,12 +99,30 @@ int cmd_generate(int argc, char **argv)
     }
     const int64_t cap = (int64_t)strlen(text) + 16;
     ids = malloc((size_t)cap * sizeof *ids);
+    if (max_new > m->c.ctx_train) { /* before the allocation it sizes */
+        cli_error(o.prog, "--max-new: %lld is out of range; allowed [0, %d] (the model's context_length)",
+                  (long long)max_new, m->c.ctx_train);
+        rc = CLI_USAGE;
+        goto out;
+    }
     gen = malloc((size_t)(max_new + 1) * sizeof *gen);
     logits = malloc((size_t)m->c.vocab * sizeof *logits);
     if (!ids || !gen || !logits) goto out;
     const int64_t n = llm_tokenize(m->tok, text, strlen(text), ids, cap);
     if (n < 1) {
         cli_error(o.prog, "the prompt tokenizes to nothing");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (n + max_new > m->c.ctx_train) {
+        cli_error(o.prog, "--prompt (%lld tokens) + --max-new %lld = %lld tokens; the model's context_length is %d",
+                  (long long)n, (long long)max_new, (long long)(n + max_new), m->c.ctx_train);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (window > n) { /* the observation window is the prompt's last W queries */
+        cli_error(o.prog, "--window: %lld is out of range; allowed [1, %lld] (the prompt's tokens)", (long long)window,
+                  (long long)n);
         rc = CLI_USAGE;
         goto out;
     }

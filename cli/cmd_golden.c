@@ -53,6 +53,8 @@ int cmd_golden(int argc, char **argv)
         return CLI_OK;
     }
     const char *out = cli_opt_str(&o, "out", NULL);
+    if (cli_out_check(&o, "out", out, 1) != 0)
+        return CLI_USAGE;
     const int steps_given = cli_opt_str(&o, "steps", NULL) != NULL;
     static cli_run_setup s;
     int rc = cli_run_setup_parse(&o, &s, 1);

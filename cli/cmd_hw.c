@@ -7,16 +7,17 @@
 
 #include "hw.h"
 
-static const char *const hw_flags[] = {"json", "help", NULL};
+static const char *const hw_flags[] = {"json", "help", "calibration-any", NULL};
 
 static void usage(FILE *fp)
 {
     fputs("usage: kvsim hw list [--json]\n"
-          "       kvsim hw show NAME|FILE.yaml [--calibration reports/gpu/RUN.json] [--json]\n"
+          "       kvsim hw show NAME|FILE.yaml [--calibration reports/gpu/RUN.json [--calibration-any]] [--json]\n"
           "\n"
           "list    the bundled GPUs with their headline datasheet figures (dense, SI units)\n"
           "show    every figure of one GPU, the gather-efficiency table and where each number comes from;\n"
-          "        --calibration replaces the efficiency figures with measured ones (hwmodels/README.md)\n",
+          "        --calibration replaces the efficiency figures with measured ones (hwmodels/README.md);\n"
+          "        one measured on another device is refused unless --calibration-any\n",
           fp);
 }
 
@@ -150,6 +151,7 @@ static int do_show(cli_opts *o)
 {
     int json = cli_opt_flag(o, "json");
     const char *cal = cli_opt_str(o, "calibration", NULL);
+    const int cal_any = cli_opt_flag(o, "calibration-any");
     if (cli_opts_unused(o) != 0)
         return CLI_USAGE;
     if (o->npos != 2) {
@@ -161,6 +163,10 @@ static int do_show(cli_opts *o)
     if (hw_model_load(o->pos[1], &h, &err) != 0 || (cal && hw_model_apply_calibration(&h, cal, &err) != 0)) {
         cli_error(o->prog, "%s", err.msg);
         return CLI_FAIL;
+    }
+    if (!cal_any && hw_calibration_check(&h, &err) != 0) {
+        cli_error(o->prog, "--calibration: %s", err.msg);
+        return CLI_USAGE;
     }
     if (json) {
         kv_json j;

@@ -111,8 +111,10 @@ int cmd_inspect(int argc, char **argv)
     }
     const int json = cli_opt_flag(&o, "json");
     int64_t step, layer, head, seq;
-    if (cli_opt_i64(&o, "step", -1, &step) || cli_opt_i64(&o, "layer", -1, &layer) || cli_opt_i64(&o, "head", -1, &head) ||
-        cli_opt_i64(&o, "seq", 0, &seq))
+    /* checked against the trace's header once it is open */
+    if (cli_opt_i64_in(&o, "step", -1, 0, INT64_MAX, &step) ||
+        cli_opt_i64_in(&o, "layer", -1, 0, TRC_MAX_LAYERS - 1, &layer) ||
+        cli_opt_i64_in(&o, "head", -1, 0, INT32_MAX, &head) || cli_opt_i64_in(&o, "seq", 0, 0, INT32_MAX, &seq))
         return CLI_USAGE;
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
@@ -134,7 +136,7 @@ int cmd_inspect(int argc, char **argv)
     const trc_header *h = trc_get_header(r);
     if (one) {
         int rc = CLI_USAGE;
-        if (seq < 0 || seq >= h->batch || step >= h->steps)
+        if (seq >= h->batch || step >= h->steps)
             cli_error(o.prog, "--seq %lld --step %lld: the trace has %d sequences of %lld steps", (long long)seq,
                       (long long)step, h->batch, (long long)h->steps);
         else

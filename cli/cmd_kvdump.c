@@ -31,7 +31,8 @@ int cmd_kvdump(int argc, char **argv)
                *text = cli_opt_str(&o, "text", NULL), *out = cli_opt_str(&o, "out", NULL),
                *dts = cli_opt_str(&o, "dtype", "bf16");
     int64_t tokens, offset;
-    if (cli_opt_i64(&o, "tokens", 0, &tokens) || cli_opt_i64(&o, "offset", 0, &offset))
+    /* both also checked against the model and the text by kvd_capture */
+    if (cli_opt_i64_in(&o, "tokens", 0, 1, INT32_MAX, &tokens) || cli_opt_i64_in(&o, "offset", 0, 0, INT32_MAX, &offset))
         return CLI_USAGE;
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
@@ -66,10 +67,13 @@ int cmd_kvdump(int argc, char **argv)
         cli_error(o.prog, "--dtype: expected bf16, fp16 or fp32, got '%s'", dts);
         return CLI_USAGE;
     }
-    if (!gguf || !text || !out || tokens < 1 || offset < 0) {
+    if (!gguf || !text || !out || tokens < 1) {
         cli_error(o.prog, "--gguf, --text, --out and --tokens N (> 0) are required (kvsim kvdump --help)");
         return CLI_USAGE;
     }
+    if (cli_in_check(&o, "gguf", gguf, 0) != 0 || cli_in_check(&o, "text", text, 0) != 0 ||
+        cli_out_check(&o, "out", out, 0) != 0)
+        return CLI_USAGE;
     if (llm_kvd_capture(gguf, text, offset, tokens, dt, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         llm_kvd_free(f);

@@ -140,7 +140,7 @@ static int do_show(cli_opts *o)
 static int do_import(cli_opts *o)
 {
     const char *name = cli_opt_str(o, "name", NULL), *out = cli_opt_str(o, "out", NULL);
-    if (cli_opts_unused(o) != 0)
+    if (cli_opts_unused(o) != 0 || (out && cli_out_check(o, "out", out, 0) != 0))
         return CLI_USAGE;
     if (o->npos != 2) {
         cli_error(o->prog, "import takes one config.json path");

@@ -36,13 +36,13 @@ int cmd_params(int argc, char **argv)
         kv_json j;
         kv_json_init(&j, stdout);
         if (s.cfg.nsets == 1) {
-            cli_params_json(&j, &s.cfg.sets[0]);
+            rkv_params_json(&j, &s.cfg.sets[0]);
         } else {
             kv_json_obj_begin(&j);
             kv_json_key(&j, "runs");
             kv_json_arr_begin(&j);
             for (int i = 0; i < s.cfg.nsets; i++)
-                cli_params_json(&j, &s.cfg.sets[i]);
+                rkv_params_json(&j, &s.cfg.sets[i]);
             kv_json_arr_end(&j);
             kv_json_obj_end(&j);
         }

@@ -13,16 +13,23 @@ static void help(void)
 {
     printf("usage: kvsim plan --model M --hw LIST --context LIST --method LIST --budget LIST [--tp LIST]\n"
            "                  [--new N] [--dtype D] [--tpot-slo S] [--target-tokens-per-s X]\n"
-           "                  [--harness engine|gpt-fast] [--cuda-graphs on|off] [--max-batch N] [--json|--csv]\n\n"
+           "                  [--harness engine|gpt-fast] [--cuda-graphs on|off] [--max-batch N] [--json|--csv]\n"
+           "                  [--engine NAME [--mem-fraction F]] [--weight-dtype T]\n\n"
            "Capacity planning over every combination of the lists (comma separated):\n"
            "  max_batch       largest batch whose peak memory (prefill and decode, per rank) fits\n"
            "  tokens_per_s    decode throughput of one TP group at max_batch; tpot_s its time per token\n"
            "  slo_batch       largest batch with tpot <= --tpot-slo (seconds), with its tokens/s and tpot\n"
            "  max_context     longest prompt (plus --new tokens) that fits at batch 1\n"
            "  gpus            GPUs for --target-tokens-per-s (at slo_batch when an SLO is given)\n"
+           "  kv_cache_tokens, max_concurrency  with --engine: the engine's KV pool in tokens and how many\n"
+           "                  requests of context + new tokens it holds, as vLLM prints them at start-up\n"
+           "--engine NAME (engines/: vllm, trtllm, sglang, gpt-fast) applies that engine's memory policy and\n"
+           "harness; --mem-fraction F its memory fraction; --weight-dtype T the weights' type (bf16).\n"
            "Method `full` ignores the budget and is listed once. Figures come from kvsim predict's model\n"
            "(sim/README.md). Defaults: --hw h100-sxm --context 32K --method rocketkv,full --budget 1024\n"
-           "--tp 1 --new 50.\n");
+           "--tp 1 --new 50.\n"
+           "With --slo (kvsim plan --slo ttft_p95=2,tpot_p95=0.05 --rate R --help): the largest request rate\n"
+           "per instance within latency SLOs from the serving simulator, and GPUs for R.\n");
 }
 
 static int split_list(const char *s, char out[][64], int max)
@@ -45,7 +52,7 @@ typedef struct {
     const char *hw, *method;
     int dense;  /* the method's traits.dense: the budget does not apply */
     int tp;
-    int64_t budget, context;
+    int64_t budget, context, new_tokens;
     sim_plan_row r;
 } row_t;
 
@@ -73,7 +80,9 @@ static void print_json(const row_t *rows, int n)
         kv_json_key(&j, "slo_tpot_s"); kv_json_num(&j, w->r.slo_tpot_s);
         kv_json_key(&j, "max_context_at_batch1"); kv_json_int(&j, w->r.max_context_at_batch1);
         kv_json_key(&j, "gpus_for_target"); kv_json_int(&j, w->r.gpus_for_target);
-        kv_json_key(&j, "memory"); cli_sim_memory_json(&j, &w->r.mem);
+        kv_json_key(&j, "kv_cache_tokens"); kv_json_int(&j, w->r.mem.kv_cache_tokens);
+        kv_json_key(&j, "max_concurrency"); kv_json_num(&j, w->r.mem.max_concurrency);
+        kv_json_key(&j, "memory"); sim_memory_json(&j, &w->r.mem);
         kv_json_obj_end(&j);
     }
     kv_json_arr_end(&j);
@@ -84,17 +93,19 @@ static void print_csv(const row_t *rows, int n)
 {
     printf("hw,tp,method,budget,context,fits,max_batch,tokens_per_s,tpot_s,slo_batch,slo_tokens_per_s,slo_tpot_s,"
            "max_context_at_batch1,gpus_for_target,weights_bytes,kv_bytes,aux_bytes,workspace_bytes,reserve_bytes,"
-           "peak_bytes,capacity_bytes\n");
+           "peak_bytes,capacity_bytes,kv_cache_tokens,max_concurrency\n");
     for (int i = 0; i < n; i++) {
         const row_t *w = &rows[i];
         const sim_memory *m = &w->r.mem;
         char budget[32] = "";
         if (!w->dense) snprintf(budget, sizeof budget, "%lld", (long long)w->budget);
-        printf("%s,%d,%s,%s,%lld,%d,%lld,%.6g,%.6g,%lld,%.6g,%.6g,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", w->hw,
+        printf("%s,%d,%s,%s,%lld,%d,%lld,%.6g,%.6g,%lld,%.6g,%.6g,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%lld,%.6g\n",
+               w->hw,
                w->tp, w->method, budget, (long long)w->context, w->r.fits, (long long)w->r.max_batch,
                w->r.tokens_per_s, w->r.tpot_s, (long long)w->r.slo_batch, w->r.slo_tokens_per_s, w->r.slo_tpot_s,
                (long long)w->r.max_context_at_batch1, (long long)w->r.gpus_for_target, m->weights_bytes, m->kv_bytes,
-               m->aux_bytes, m->workspace_bytes, m->reserve_bytes, m->peak_bytes, m->capacity_bytes);
+               m->aux_bytes, m->workspace_bytes, m->reserve_bytes, m->peak_bytes, m->capacity_bytes,
+               (long long)m->kv_cache_tokens, m->max_concurrency);
     }
 }
 
@@ -120,10 +131,23 @@ static void print_table(const row_t *rows, int n, int slo, int target)
                w->r.mem.capacity_bytes / 1e9);
     }
     printf("(per rank; batch = largest that fits, tok/s of one TP group at that batch; memory at that batch)\n");
+    for (int i = 0; i < n; i++) {
+        const row_t *w = &rows[i];
+        if (w->r.mem.kv_pool_bytes <= 0.0)
+            continue;
+        printf("%s TP %d %s S=%lld: ", w->hw, w->tp, w->method, (long long)w->context);
+        printf("GPU KV cache size: %lld tokens; Maximum concurrency for %lld tokens per request: %.2fx\n",
+               (long long)w->r.mem.kv_cache_tokens, (long long)(w->context + w->new_tokens), w->r.mem.max_concurrency);
+    }
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_plan(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* planning under latency SLOs: the serving simulator (cmd_plan_slo.c) */
+        if (!strcmp(argv[i], "--slo") || !strncmp(argv[i], "--slo=", 6))
+            return cmd_plan_slo(argc, argv);
     static const char *const flags[] = {"json", "csv", "help", NULL};
     cli_opts o;
     if (cli_opts_parse(&o, "kvsim plan", argc, argv, flags) != 0)
@@ -135,31 +159,26 @@ int cmd_plan(int argc, char **argv)
     static char hws[MAXL][64], methods[MAXL][64];
     int64_t ctx[MAXL], budgets[MAXL], tps[MAXL];
     const char *hl = cli_opt_str(&o, "hw", "h100-sxm"), *ml = cli_opt_str(&o, "method", "rocketkv,full");
-    const char *cl = cli_opt_str(&o, "context", "32K"), *bl = cli_opt_str(&o, "budget", "1024");
-    const char *tl = cli_opt_str(&o, "tp", "1");
     int nh = split_list(hl, hws, MAXL), nm = split_list(ml, methods, MAXL);
-    int nc = cli_parse_i64_list(cl, ctx, MAXL), nb = cli_parse_i64_list(bl, budgets, MAXL);
-    int nt = cli_parse_i64_list(tl, tps, MAXL);
-    if (nh < 1 || nm < 1 || nc < 1 || nb < 1 || nt < 1) {
-        cli_error(o.prog, "--hw, --method, --context, --budget and --tp take comma lists of at most %d items", MAXL);
+    if (nh < 1 || nm < 1) {
+        cli_error(o.prog, "--hw and --method take comma lists of at most %d names", MAXL);
         return CLI_USAGE;
     }
-    for (int i = 0; i < nt; i++)
-        if (tps[i] < 1 || tps[i] > 1024) {
-            cli_error(o.prog, "--tp must be in 1..1024, got %lld", (long long)tps[i]);
-            return CLI_USAGE;
-        }
+    /* contexts are checked against the model by sim_plan (rkv_check_request) */
+    int nc = cli_opt_i64_list(&o, "context", "32K", 1, INT32_MAX, 0, ctx, MAXL);
+    int nb = nc < 1 ? -1 : cli_opt_i64_list(&o, "budget", "1024", 1, INT32_MAX, 0, budgets, MAXL);
+    int nt = nb < 1 ? -1 : cli_opt_i64_list(&o, "tp", "1", 1, 1024, 0, tps, MAXL);
+    if (nt < 1)
+        return CLI_USAGE;
     sim_plan_in in;
     memset(&in, 0, sizeof in);
     int64_t newt, maxb;
-    if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK || cli_opt_f64(&o, "tpot-slo", 0, &in.tpot_slo_s) ||
-        cli_opt_f64(&o, "target-tokens-per-s", 0, &in.target_tokens_per_s) || cli_opt_i64(&o, "new", 50, &newt) ||
-        cli_opt_i64(&o, "max-batch", 4096, &maxb))
+    /* 0 turns the SLO and the target off; --new is checked against the model by sim_plan */
+    if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK ||
+        cli_opt_f64_in(&o, "tpot-slo", 0, 0, 3600, &in.tpot_slo_s) ||
+        cli_opt_f64_in(&o, "target-tokens-per-s", 0, 0, 1e12, &in.target_tokens_per_s) ||
+        cli_opt_i64_in(&o, "new", 50, 0, INT32_MAX, &newt) || cli_opt_i64_in(&o, "max-batch", 4096, 1, 1 << 20, &maxb))
         return CLI_USAGE;
-    if (in.tpot_slo_s < 0 || in.target_tokens_per_s < 0 || maxb < 1) {
-        cli_error(o.prog, "--tpot-slo and --target-tokens-per-s must be >= 0, --max-batch >= 1");
-        return CLI_USAGE;
-    }
     const char *dt = cli_opt_str(&o, "dtype", "bf16");
     static mdl_model model;
     kv_err err;
@@ -167,6 +186,13 @@ int cmd_plan(int argc, char **argv)
         cli_error(o.prog, "%s", err.msg);
         return CLI_FAIL;
     }
+    static eng_engine eng;
+    sim_weight_dtype wd;
+    int prc = cli_sim_policy(&o, &model, &eng, &in.engine, &in.mem_fraction, &wd);
+    if (prc != CLI_OK)
+        return prc;
+    in.weight_bytes_per_param = wd.bits / 8.0;
+    in.weight_compute = wd.compute;
     const int json = cli_opt_flag(&o, "json"), csv = cli_opt_flag(&o, "csv");
     if (json && csv) {
         cli_error(o.prog, "--json and --csv: choose one");
@@ -231,6 +257,7 @@ int cmd_plan(int argc, char **argv)
                         w->tp = in.tp;
                         w->budget = budgets[ib];
                         w->context = ctx[ic];
+                        w->new_tokens = newt;
                         n++;
                     }
                 }

@@ -13,18 +13,23 @@ static void help(void)
            "                     [--tp N] [--trace FILE] [--harness engine|gpt-fast] [--calibration FILE]\n"
            "                     [--cuda-graphs on|off] [--json]\n\n"
            "Roofline prediction of decode speed, time to first token and memory (sim/README.md), with the\n"
-           "same for full attention and the ratios speedup_vs_full and peak_memory_ratio_vs_full.\n\n%s"
+           "same for full attention and the ratios speedup_vs_full and peak_memory_ratio_vs_full.\n\n"
            "  --hw H             GPU name or YAML path (h100-sxm)\n"
            "  --batch B          sequences decoded together (1)\n"
            "  --tp N             tensor-parallel ranks; figures are per rank (1)\n"
            "  --harness H        engine (a well-built engine, default) | gpt-fast (the paper's harness:\n"
            "                     S x S mask, SDPA-math dense decode, peak measured after prefill)\n"
-           "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults\n"
+           "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults; one measured\n"
+           "                     on another device than --hw is refused unless --calibration-any\n"
            "  --cuda-graphs X    on (default) | off: launch cost per kernel\n"
+           "  --engine NAME      serving engine's memory policy (engines/: vllm, trtllm, sglang, gpt-fast);\n"
+           "                     sets the harness; memory then includes its KV pool\n"
+           "  --mem-fraction F   the engine's memory fraction in [0.01, 1] (its default)\n"
+           "  --weight-dtype T   weight type of the linear layers (bf16): %s\n"
            "  --trace FILE       byte counts from a trace (kvsim trace) instead of the analytic counts;\n"
            "                     the model, method parameters and steps are the trace's\n"
-           "  --json             one JSON object\n",
-           cli_run_setup_help);
+           "  --json             one JSON object\n%s",
+           sim_weight_dtype_help, cli_run_setup_help);
 }
 
 static void result_json(kv_json *j, const sim_result *r)
@@ -59,15 +64,16 @@ static void result_json(kv_json *j, const sim_result *r)
     }
     kv_json_obj_end(j);
     kv_json_key(j, "memory");
-    cli_sim_memory_json(j, &r->mem);
+    sim_memory_json(j, &r->mem);
 }
 
 static void print_text(const cli_run_setup *s, const sim_config *c, const sim_result *r, const sim_result *f,
                        const char *source)
 {
     const rkv_params *p = &c->params;
-    printf("%s on %s (TP %d, batch %lld, %s harness, CUDA graphs %s): %s t=%lld, S=%lld, new=%lld\n",
-           s->model.name, c->hw->name, c->tp, (long long)c->batch, sim_harness_name(c->harness),
+    printf("%s on %s (TP %d, batch %lld, %s%s%s harness, weights %.3g bits, CUDA graphs %s): %s t=%lld, S=%lld, "
+           "new=%lld\n", s->model.name, c->hw->name, c->tp, (long long)c->batch, c->engine ? c->engine->name : "",
+           c->engine ? " engine, " : "", sim_harness_name(c->harness), c->weight_bytes_per_param * 8.0,
            c->cuda_graphs ? "on" : "off", p->method->name, (long long)p->budget, (long long)p->S,
            (long long)p->max_new);
     cli_params_print(stdout, p);
@@ -102,9 +108,11 @@ static void print_text(const cli_run_setup *s, const sim_config *c, const sim_re
            f->step_time_s / r->step_time_s, a->peak_bytes / b->peak_bytes, (int)r->steps, source);
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_predict(int argc, char **argv)
 {
-    static const char *const flags[] = {"json", "help", NULL};
+    static const char *const flags[] = {"json", "help", "calibration-any", NULL};
     cli_opts o;
     if (cli_opts_parse(&o, "kvsim predict", argc, argv, flags) != 0)
         return CLI_USAGE;
@@ -123,16 +131,23 @@ int cmd_predict(int argc, char **argv)
     sim_harness harness;
     int graphs;
     int64_t batch, tp;
-    if (cli_sim_options(&o, &harness, &graphs) != CLI_OK || cli_opt_i64(&o, "batch", 1, &batch) ||
-        cli_opt_i64(&o, "tp", 1, &tp))
+    if (cli_sim_options(&o, &harness, &graphs) != CLI_OK || cli_opt_i64_in(&o, "batch", 1, 1, 1 << 20, &batch) ||
+        cli_opt_i64_in(&o, "tp", 1, 1, 1024, &tp))
         return CLI_USAGE;
     if (batch < 1 || tp < 1 || tp > 1024) {
         cli_error(o.prog, "--batch must be >= 1 and --tp in 1..1024, got %lld and %lld", (long long)batch,
                   (long long)tp);
         return CLI_USAGE;
     }
+    static eng_engine eng;
+    const eng_engine *ep;
+    double frac;
+    sim_weight_dtype wd;
+    if ((rc = cli_sim_policy(&o, &s.model, &eng, &ep, &frac, &wd)) != CLI_OK)
+        return rc;
     const char *hwname = cli_opt_str(&o, "hw", "h100-sxm");
     const char *cal = cli_opt_str(&o, "calibration", NULL);
+    const int cal_any = cli_opt_flag(&o, "calibration-any");
     const char *trace = cli_opt_str(&o, "trace", NULL);
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
@@ -144,6 +159,10 @@ int cmd_predict(int argc, char **argv)
     if ((rc = cli_sim_load_hw(&o, hwname, cal, &hw)) != CLI_OK)
         return rc;
     kv_err err;
+    if (!cal_any && hw_calibration_check(&hw, &err) != 0) {
+        cli_error(o.prog, "--calibration: %s", err.msg);
+        return CLI_USAGE;
+    }
     sim_trace *tr = NULL;
     sim_config c, cf;
     sim_config_defaults(&c, &s.model, &hw, &s.cfg.sets[0]);
@@ -174,6 +193,7 @@ int cmd_predict(int argc, char **argv)
     c.tp = (int)tp;
     c.harness = harness;
     c.cuda_graphs = graphs;
+    cli_sim_apply_policy(&c, ep, frac, &wd);
     cf = c;
     cf.params = pf;
     cf.access = NULL;
@@ -187,6 +207,7 @@ int cmd_predict(int argc, char **argv)
     sim_trace_close(tr);
     if (!s.json) {
         print_text(&s, &c, &r, &f, source);
+        cli_sim_print_pool(&r.mem, c.params.S_total);
         return CLI_OK;
     }
     kv_json j;
@@ -195,12 +216,14 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "model"); kv_json_str(&j, s.model.name);
     kv_json_key(&j, "hw"); kv_json_str(&j, hw.name);
     kv_json_key(&j, "calibration"); kv_json_str(&j, hw.calibration);
-    kv_json_key(&j, "harness"); kv_json_str(&j, sim_harness_name(harness));
+    kv_json_key(&j, "harness"); kv_json_str(&j, sim_harness_name(c.harness));
+    kv_json_key(&j, "engine"); if (ep) kv_json_str(&j, ep->name); else kv_json_null(&j);
+    kv_json_key(&j, "weight_dtype"); kv_json_str(&j, wd.name);
     kv_json_key(&j, "cuda_graphs"); kv_json_bool(&j, graphs);
     kv_json_key(&j, "batch"); kv_json_int(&j, batch);
     kv_json_key(&j, "tp"); kv_json_int(&j, tp);
     kv_json_key(&j, "source"); kv_json_str(&j, source);
-    kv_json_key(&j, "params"); cli_params_json(&j, &c.params);
+    kv_json_key(&j, "params"); rkv_params_json(&j, &c.params);
     result_json(&j, &r);
     kv_json_key(&j, "speedup_vs_full"); kv_json_num(&j, f.step_time_s / r.step_time_s);
     kv_json_key(&j, "peak_memory_ratio_vs_full"); kv_json_num(&j, r.mem.peak_bytes / f.mem.peak_bytes);

@@ -48,7 +48,7 @@ static void csv_row(FILE *fp, const cli_serve_setup *s, double rate, const srv_r
 static void text_report(FILE *fp, const cli_serve_setup *s, double rate, const srv_result *r, const cli_serve_summary *m)
 {
     const srv_config *c = &s->cfg;
-    fprintf(fp, "%s on %s, TP %d, %s", s->model.name, s->hw.name, c->tp, c->method);
+    fprintf(fp, "%s on %s, TP %d, %s, %s", s->model.name, s->hw.name, c->tp, s->engine.name, c->method);
     const rkv_method_type *mt = rkv_method_find(c->method);
     if (mt && !mt->traits.dense) fprintf(fp, " t=%lld", (long long)c->rq.budget);
     fprintf(fp, "; max_num_seqs %lld, max_batched_tokens %lld; KV pool %.2f GB per rank (%lld blocks of %lld tokens)\n",
@@ -109,13 +109,8 @@ static int rates_of(cli_opts *o, double *rates, int *n)
     snprintf(buf, sizeof buf, "%s", rl);
     char *save = NULL;
     int idx = 0, si = 1, sn = 1;
-    if (sh) {
-        char extra;
-        if (sscanf(sh, "%d/%d%c", &si, &sn, &extra) != 2 || sn < 1 || si < 1 || si > sn) {
-            cli_error(o->prog, "--shard: expected i/N with 1 <= i <= N (e.g. 2/4), got '%s'", sh);
-            return CLI_USAGE;
-        }
-    }
+    if (sh && cli_parse_shard(o, sh, &si, &sn) != 0)
+        return CLI_USAGE;
     for (char *x = strtok_r(buf, ",", &save); x; x = strtok_r(NULL, ",", &save), idx++) {
         double r;
         kv_err err;
@@ -221,8 +216,11 @@ int cmd_serve(int argc, char **argv)
     int nr = 0;
     out_mode om;
     memset(&om, 0, sizeof om);
+    const char *out = cli_opt_str(&o, "out", NULL); /* before parse_all's cli_opts_unused */
     int rc = parse_all(&o, &s, rates, &nr, &om);
-    const char *out = cli_opt_str(&o, "out", NULL);
+    if (rc == CLI_OK && ((out && cli_out_check(&o, "out", out, 0) != 0) ||
+                         (om.timeline && cli_out_check(&o, "timeline", om.timeline, 0) != 0)))
+        rc = CLI_USAGE; /* before any run */
     if (rc != CLI_OK) {
         cli_serve_setup_free(&s);
         return rc;

@@ -22,6 +22,9 @@ static void help(void)
            "  --method LIST      methods (full,rocketkv)     --budget LIST   token budgets (1024)\n"
            "  --context LIST     prompt lengths (32K)        --batch LIST    batch sizes (1)\n"
            "  --tp LIST          tensor-parallel ranks (1)   --harness LIST  engine,gpt-fast (engine)\n"
+           "  --engine NAME      engines/ memory policy for every point (vllm, trtllm, sglang, gpt-fast)\n"
+           "  --mem-fraction F   the engine's memory fraction in (0, 1] (its default)\n"
+           "  --weight-dtype T   weight type of the linear layers (bf16): %s\n"
            "  --new N            new tokens per sequence (50)\n"
            "  --workload W       score fidelity on workload W (a name under refimpl/workloads/ such as\n"
            "                     smollm2-fitted, the fitted default; a YAML file; 'builtin' = handtuned)\n"
@@ -33,7 +36,8 @@ static void help(void)
            "  --out FILE         the CSV (required)\n"
            "  --shard i/N        run only the i-th (1-based) of N disjoint parts; merge them with --merge\n"
            "  --resume           continue FILE.partial from an interrupted run (nothing recomputed)\n"
-           "  --merge F...       merge complete shard CSVs into --out (same bytes as an unsharded run)\n");
+           "  --merge F...       merge complete shard CSVs into --out (same bytes as an unsharded run)\n",
+           sim_weight_dtype_help);
 }
 
 static int split_names(const char *s, char *out, size_t cap, int max)
@@ -86,17 +90,14 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         if ((n = split_names(v, s->methods[0], sizeof s->methods[0], SWP_MAX_AXIS)) < 1) goto bad;
         s->nmethods = n;
     }
-    struct { const char *name; int64_t *dst; int *count; } ints[] = {
-        {"budget", s->budgets, &s->nbudgets}, {"context", s->contexts, &s->ncontexts},
-        {"batch", s->batches, &s->nbatches}, {"tp", s->tps, &s->ntp}};
+    /* the ranges of the spec file's keys (sweep/spec.c) */
+    struct { const char *name; int64_t *dst; int *count; int64_t hi; } ints[] = {
+        {"budget", s->budgets, &s->nbudgets, INT32_MAX}, {"context", s->contexts, &s->ncontexts, INT32_MAX},
+        {"batch", s->batches, &s->nbatches, 1 << 20}, {"tp", s->tps, &s->ntp, 1024}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((v = cli_opt_str(o, ints[i].name, NULL))) {
-            if ((n = cli_parse_i64_list(v, ints[i].dst, SWP_MAX_AXIS)) < 1) goto bad;
-            for (int k = 0; k < n; k++)
-                if (ints[i].dst[k] < 1) {
-                    cli_error(o->prog, "--%s: values must be positive, got %lld", ints[i].name, (long long)ints[i].dst[k]);
-                    return CLI_USAGE;
-                }
+            if ((n = cli_opt_i64_list(o, ints[i].name, NULL, 1, ints[i].hi, 0, ints[i].dst, SWP_MAX_AXIS)) < 1)
+                return CLI_USAGE;
             *ints[i].count = n;
         }
     if ((v = cli_opt_str(o, "harness", NULL))) {
@@ -109,22 +110,31 @@ static int axis_flags(cli_opts *o, swp_spec *s)
             }
         s->nharness = n;
     }
-    if (cli_opt_i64(o, "new", s->max_new, &s->max_new)) return CLI_USAGE;
+    if (cli_opt_i64_in(o, "new", s->max_new, 1, 1 << 20, &s->max_new)) return CLI_USAGE;
+    if ((v = cli_opt_str(o, "engine", NULL))) snprintf(s->engine, sizeof s->engine, "%s", v);
+    if (cli_opt_f64_in(o, "mem-fraction", s->mem_fraction, 0.01, 1.0, &s->mem_fraction)) return CLI_USAGE;
+    if ((v = cli_opt_str(o, "weight-dtype", NULL))) {
+        sim_weight_dtype wd;
+        kv_err e;
+        if (sim_weight_dtype_parse(v, 4096.0, &wd, &e) != 0) {
+            cli_error(o->prog, "%s", e.msg);
+            return CLI_USAGE;
+        }
+        snprintf(s->weight_dtype, sizeof s->weight_dtype, "%s", v);
+    }
     if ((v = cli_opt_str(o, "workload", NULL))) {
         s->fidelity = 1;
         snprintf(s->workload, sizeof s->workload, "%s", v);
     }
     int64_t x;
-    if (cli_opt_i64(o, "steps", s->fid_steps, &s->fid_steps) || cli_opt_i64(o, "fidelity-context", s->fid_context, &s->fid_context))
+    if (cli_opt_i64_in(o, "steps", s->fid_steps, 1, 1000000, &s->fid_steps) ||
+        cli_opt_i64_in(o, "fidelity-context", s->fid_context, 1, INT32_MAX, &s->fid_context))
         return CLI_USAGE;
     if ((v = cli_opt_str(o, "layers", NULL))) snprintf(s->fid_layers, sizeof s->fid_layers, "%s", v);
-    if (cli_opt_i64(o, "seed", -1, &x)) return CLI_USAGE;
+    if (cli_opt_i64_in(o, "seed", -1, 0, INT64_MAX, &x)) return CLI_USAGE;
     if (x >= 0) { s->seed = (uint64_t)x; s->seed_set = 1; }
-    if (cli_opt_i64(o, "threads", s->threads, &x)) return CLI_USAGE;
-    if (x < 0 || x > 64) {
-        cli_error(o->prog, "--threads must be between 1 and 64, got %lld", (long long)x);
-        return CLI_USAGE;
-    }
+    /* 0 (the spec's default) means one per CPU; a user asks for 1..64 */
+    if (cli_opt_i64_in(o, "threads", s->threads, 1, 64, &x)) return CLI_USAGE;
     s->threads = (int)x;
     return CLI_OK;
 bad:
@@ -132,6 +142,8 @@ bad:
     return CLI_USAGE;
 }
 
+/* A command: flags in the order --help lists them, the library calls, the
+ * output; its length is the flags'. */
 int cmd_sweep(int argc, char **argv)
 {
     static const char *const flags[] = {"help", "resume", "merge", "no-fidelity", NULL};
@@ -150,6 +162,9 @@ int cmd_sweep(int argc, char **argv)
             cli_error(o.prog, "--merge needs the shard CSVs as arguments and --out FILE");
             return CLI_USAGE;
         }
+        if (cli_out_check(&o, "out", out, 0) != 0) return CLI_USAGE;
+        for (int i = 0; i < o.npos; i++)
+            if (cli_in_check(&o, NULL, o.pos[i], 0) != 0) return CLI_USAGE;
         if (swp_merge(o.pos, o.npos, out, &err) != 0) {
             cli_error(o.prog, "%s", err.msg);
             return CLI_FAIL;
@@ -176,11 +191,8 @@ int cmd_sweep(int argc, char **argv)
     const char *shard = cli_opt_str(&o, "shard", NULL);
     if (shard) {
         int i, n;
-        char extra;
-        if (sscanf(shard, "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 1 || i > n) {
-            cli_error(o.prog, "--shard: expected i/N with 1 <= i <= N (e.g. 2/4), got '%s'", shard);
+        if (cli_parse_shard(&o, shard, &i, &n) != 0)
             return CLI_USAGE;
-        }
         ro.index = i - 1;
         ro.count = n;
     }
@@ -189,10 +201,11 @@ int cmd_sweep(int argc, char **argv)
     if (stop) ro.stop_after = atoll(stop);
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
-    if (!out) {
-        cli_error(o.prog, "--out FILE.csv is required");
-        return CLI_USAGE;
-    }
+    /* the CSV and the FILE.partial the rows stream to, checked before any work */
+    char partial[1100];
+    if (cli_out_check(&o, "out", out, 0) != 0) return CLI_USAGE;
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    if (cli_out_check(&o, "out", partial, 0) != 0) return CLI_USAGE;
     swp_sweep *w = swp_sweep_alloc(&spec, &err);
     if (!w) {
         cli_error(o.prog, "%s", err.msg);

@@ -31,13 +31,16 @@ int cmd_trace(int argc, char **argv)
         help();
         return CLI_OK;
     }
+    /* the output path first: a gguf: workload is captured while the options are read */
+    const char *out = cli_opt_str(&o, "out", NULL);
+    if (cli_out_check(&o, "out", out, 0) != 0)
+        return CLI_USAGE;
     static cli_run_setup s;
     int rc = cli_run_setup_parse(&o, &s, 1);
     if (rc != CLI_OK)
         return rc;
-    const char *out = cli_opt_str(&o, "out", NULL);
     int64_t batch;
-    if (cli_opt_i64(&o, "batch", 1, &batch))
+    if (cli_opt_i64_in(&o, "batch", 1, 1, 4096, &batch))
         return CLI_USAGE;
     const int with_fid = cli_opt_flag(&o, "with-fidelity");
     if (o.npos > 0) {
@@ -46,14 +49,6 @@ int cmd_trace(int argc, char **argv)
     }
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
-    if (!out || !*out) {
-        cli_error(o.prog, "--out FILE is required (kvsim trace --help)");
-        return CLI_USAGE;
-    }
-    if (batch < 1 || batch > 4096) {
-        cli_error(o.prog, "--batch must be between 1 and 4096, got %lld", (long long)batch);
-        return CLI_USAGE;
-    }
     if (s.cfg.nsets != 1) {
         cli_error(o.prog, "one method and one budget per trace, got %d combinations", s.cfg.nsets);
         return CLI_USAGE;

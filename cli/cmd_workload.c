@@ -88,12 +88,10 @@ static int parse_geo(cli_opts *o, geo *g)
                   (long long)g->window);
         return -1;
     }
-    const char *ll = cli_opt_str(o, "layers", NULL);
-    g->nlayers = 0;
-    if (ll && (g->nlayers = kv_parse_index_list(ll, g->layers, 1024)) < 1) {
-        cli_error(o->prog, "--layers: expected a list like 0,5,29 or 0-3, got '%s'", ll);
-        return -1;
-    }
+    int64_t lay[1024];
+    g->nlayers = cli_opt_i64_list(o, "layers", NULL, 0, RKV_MAX_MAP_LAYERS * 8, 1, lay, 1024);
+    if (g->nlayers < 0) return -1;
+    for (int i = 0; i < g->nlayers; i++) g->layers[i] = (int)lay[i];
     return 0;
 }
 

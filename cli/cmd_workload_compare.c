@@ -153,15 +153,8 @@ static int parse_cmp(cli_opts *o, cmp_job *J, double *tol, int64_t *seeds)
         J->methods[J->nm++][len] = '\0';
         p += len + (c ? 1 : 0);
     }
-    const char *bl = cli_opt_str(o, "budget", "128,256,512");
-    J->nb = cli_parse_i64_list(bl, J->budgets, MAX_B);
-    for (int b = 0; b < J->nb; b++)
-        if (J->budgets[b] < 1) J->nb = -1;
-    if (J->nb < 1) {
-        cli_error(o->prog, "--budget: expected a comma list of at most %d positive token counts, got '%s'", MAX_B, bl);
-        return -1;
-    }
-    return 0;
+    J->nb = cli_opt_i64_list(o, "budget", "128,256,512", 1, INT32_MAX, 0, J->budgets, MAX_B);
+    return J->nb < 1 ? -1 : 0;
 }
 
 int cmd_workload_compare(cli_opts *o);

@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"compare", "compare a kernel's .npy outputs with a golden directory, stage by stage", cmd_compare},
     {"generate", "generate text with a GGUF llama model, any method's attention in the loop", cmd_generate},
     {"replay", "replay a trace on the GPU with the CUDA kernels (runs build/kvsim-cuda; make replay-build)", cmd_replay},
+    {"check-published", "the simulator against published measurements (validation/published.csv)", cmd_check_published},
     {"validate", "predicted (sim, with and without calibration) vs measured, from a gpu_check report", cmd_validate},
     {"kvdump", "capture a GGUF model's real Q/K/V over a text into a KV dump, or describe one", cmd_kvdump},
     {"workload", "profile real attention from KV dumps, fit the synthetic generator to it, compare", cmd_workload},

@@ -66,61 +66,20 @@ static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
         cli_error(o->prog, "--model conflicts with --workload %.6s...: the model comes from the workload", spec);
         return CLI_USAGE;
     }
-    if (!strncmp(spec, "kvdump:", 7)) {
-        if (llm_kvd_open(spec + 7, &s->dump, &err) != 0) {
-            cli_error(o->prog, "%s", err.msg);
-            return CLI_FAIL;
-        }
-    } else {
-        char gguf[600] = "", text[600] = "";
-        int64_t offset = 0, context, steps;
-        rkv_dtype dt = RKV_DTYPE_BF16;
-        const char *p = spec;
-        while (*p) {
-            const char *c = strchr(p, ',');
-            size_t n = c ? (size_t)(c - p) : strlen(p);
-            char item[600];
-            if (n >= sizeof item) n = sizeof item - 1;
-            memcpy(item, p, n);
-            item[n] = '\0';
-            if (!strncmp(item, "gguf:", 5)) snprintf(gguf, sizeof gguf, "%s", item + 5);
-            else if (!strncmp(item, "text:", 5)) snprintf(text, sizeof text, "%s", item + 5);
-            else if (!strncmp(item, "offset:", 7) && kv_parse_int64(item + 7, &offset) == 0 && offset >= 0) {}
-            else if (!strncmp(item, "dtype:", 6) && rkv_dtype_parse(item + 6, &dt) == 0 && dt <= RKV_DTYPE_FP32) {}
-            else {
-                cli_error(o->prog, "--workload: '%s': expected gguf:FILE, text:FILE, offset:N or dtype:D", item);
-                return CLI_USAGE;
-            }
-            p += n;
-            if (*p == ',') p++;
-        }
-        if (!gguf[0] || !text[0]) {
-            cli_error(o->prog, "--workload gguf:MODEL.gguf,text:FILE[,offset:N]: both gguf: and text: are needed");
-            return CLI_USAGE;
-        }
-        if (cli_opt_i64(o, "context", 32768, &context) || cli_opt_i64(o, "steps", 8, &steps)) return CLI_USAGE;
-        if (context < 1 || steps < 1) {
-            cli_error(o->prog, "--context and --steps must be positive");
-            return CLI_USAGE;
-        }
-        if (llm_kvd_capture(gguf, text, offset, context + steps, dt, &s->dump, &err) != 0) {
-            cli_error(o->prog, "%s", err.msg);
-            return CLI_FAIL;
-        }
+    llm_kvd_spec sp;
+    int64_t context = 0, steps = 0;
+    if (llm_kvd_spec_parse("--workload", spec, &sp, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_USAGE;
     }
-    const llm_kvd_info *in = &s->dump->info;
-    mdl_model *m = &s->model;
-    memset(m, 0, sizeof *m);
-    const char *sp = strchr(in->model, ' ');
-    snprintf(m->name, sizeof m->name, "%.*s", sp ? (int)(sp - in->model) : 63, in->model);
-    snprintf(m->source, sizeof m->source, "%s", in->model);
-    m->num_hidden_layers = in->n_layer;
-    m->num_attention_heads = in->n_head;
-    m->num_key_value_heads = in->n_kv_head;
-    m->head_dim = in->head_dim;
-    m->hidden_size = in->n_head * in->head_dim;
-    m->max_position_embeddings = (int)in->n_tokens;
-    m->rope_theta = in->rope_theta;
+    if (!sp.is_dump && (cli_opt_i64_in(o, "context", 32768, 1, INT64_C(1) << 31, &context) ||
+                        cli_opt_i64_in(o, "steps", 8, 1, INT64_C(1) << 31, &steps)))
+        return CLI_USAGE;
+    if (llm_kvd_spec_load(&sp, context + steps, &s->dump, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    llm_kvd_model(&s->dump->info, &s->model);
     return CLI_OK;
 }
 
@@ -129,7 +88,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
     kv_err err;
     memset(s, 0, sizeof *s);
     const char *wspec = need_run ? cli_opt_str(o, "workload", NULL) : NULL;
-    const int real = wspec && (!strncmp(wspec, "gguf:", 5) || !strncmp(wspec, "kvdump:", 7));
+    const int real = llm_kvd_spec_is(wspec);
     if (real) {
         int rc = real_workload(o, s, wspec);
         if (rc != CLI_OK) return rc;
@@ -147,7 +106,9 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
     rq->model_max_len = s->model.max_position_embeddings;
     int64_t v;
     double dv;
-    if (cli_opt_i64(o, "context", 32768, &rq->context) || cli_opt_i64(o, "new", 50, &rq->max_new))
+    /* both also checked against the model's max_position_embeddings (rkv_check_request) */
+    if (cli_opt_i64_in(o, "context", 32768, 1, INT32_MAX, &rq->context) ||
+        cli_opt_i64_in(o, "new", 50, 0, INT32_MAX, &rq->max_new))
         return CLI_USAGE;
     const char *dt = cli_opt_str(o, "dtype", "bf16");
     if (rkv_dtype_parse(dt, &rq->kv_dtype) != 0) {
@@ -183,18 +144,18 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
     }
-    if (cli_opt_f64(o, "rho", -1.0, &dv)) return CLI_USAGE;
+    if (cli_opt_f64_in(o, "rho", -1.0, 0.0, 1.0, &dv)) return CLI_USAGE;
     rq->rho = dv;
-    struct { const char *name; int64_t *dst; } ints[] = {
-        {"page-size", &rq->page_size}, {"topr", &rq->topr}, {"topk", &rq->topk}, {"window", &rq->window},
-        {"kernel", &rq->kernel}, {"local-window", &rq->local_window}, {"skip-layers", &rq->skip_layers},
+    /* token counts up to the longest context any model here has (2^24),
+     * dims up to head_dim, layers up to the model's layer count */
+    const int64_t tok = (int64_t)1 << 24;
+    struct { const char *name; int64_t *dst; int64_t lo, hi; } ints[] = {
+        {"page-size", &rq->page_size, 1, tok}, {"topr", &rq->topr, 1, rq->d}, {"topk", &rq->topk, 1, tok},
+        {"window", &rq->window, 1, tok}, {"kernel", &rq->kernel, 1, tok}, {"local-window", &rq->local_window, 0, tok},
+        {"skip-layers", &rq->skip_layers, 0, s->model.num_hidden_layers},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (cli_opt_i64(o, ints[i].name, *ints[i].dst, &v)) return CLI_USAGE;
-        if (v != *ints[i].dst && v <= 0 && strcmp(ints[i].name, "local-window") && strcmp(ints[i].name, "skip-layers")) {
-            cli_error(o->prog, "--%s must be positive, got %lld", ints[i].name, (long long)v);
-            return CLI_USAGE;
-        }
+        if (cli_opt_i64_in(o, ints[i].name, *ints[i].dst, ints[i].lo, ints[i].hi, &v)) return CLI_USAGE;
         *ints[i].dst = v;
     }
     rkv_workload_defaults(&s->wl);
@@ -213,7 +174,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             }
         }
         int64_t seed;
-        if (cli_opt_i64(o, "seed", (int64_t)s->wl.seed, &seed)) return CLI_USAGE;
+        if (cli_opt_i64_in(o, "seed", (int64_t)s->wl.seed, 0, INT64_MAX, &seed)) return CLI_USAGE;
         s->wl.seed = (uint64_t)seed;
         if (s->wl.nturns > 0) { /* a multi-turn workload sets the first turn's shape */
             rq->context = s->wl.turn_input[0];
@@ -221,17 +182,13 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         }
     }
     const char *ml = cli_opt_str(o, "method", "rocketkv");
-    const char *bl = cli_opt_str(o, "budget", "1024");
     int nm = split_names(ml, s->methods, RKV_MAX_SETS);
-    int nb = cli_parse_i64_list(bl, s->budgets, RKV_MAX_SETS);
     if (nm < 1) {
         cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
         return CLI_USAGE;
     }
-    if (nb < 1) {
-        cli_error(o->prog, "--budget: expected a comma list of token counts, got '%s'", bl);
-        return CLI_USAGE;
-    }
+    int nb = cli_opt_i64_list(o, "budget", "1024", 1, INT32_MAX, 0, s->budgets, RKV_MAX_SETS);
+    if (nb < 1) return CLI_USAGE;
     if (nm * nb > RKV_MAX_SETS) {
         cli_error(o->prog, "%d methods x %d budgets = %d runs; at most %d at once", nm, nb, nm * nb, RKV_MAX_SETS);
         return CLI_USAGE;
@@ -249,19 +206,23 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
     s->cfg.model = &s->model;
     s->cfg.wl = &s->wl;
     if (need_run) {
-        if (cli_opt_i64(o, "steps", 8, &s->cfg.steps)) return CLI_USAGE;
+        if (cli_opt_i64_in(o, "steps", 8, 1, INT32_MAX, &s->cfg.steps)) return CLI_USAGE;
         if (s->wl.nturns == 0 && (s->cfg.steps < 1 || s->cfg.steps > rq->max_new)) {
             cli_error(o->prog, "--steps must be between 1 and --new (%lld), got %lld", (long long)rq->max_new,
                       (long long)s->cfg.steps);
             return CLI_USAGE;
         }
-        const char *ll = cli_opt_str(o, "layers", NULL);
-        if (ll) {
-            int n = kv_parse_index_list(ll, s->layers, 1024);
-            if (n < 1) {
-                cli_error(o->prog, "--layers: expected a list like 0,5,31 or 0-3, got '%s'", ll);
-                return CLI_USAGE;
-            }
+        if (s->wl.nturns == 0 && s->cfg.steps > rkv_params_decode_steps(&s->cfg.sets[0])) {
+            cli_error(o->prog, "--steps %lld: the model's max length %lld leaves %lld decode positions after a "
+                      "%lld-token prompt", (long long)s->cfg.steps, (long long)s->cfg.sets[0].S_total,
+                      (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
+            return CLI_USAGE;
+        }
+        int64_t lay[1024];
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
+        if (n < 0) return CLI_USAGE;
+        if (n > 0) {
+            for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
             for (int i = 0; i < n; i++)
                 if (s->layers[i] >= s->model.num_hidden_layers) {
                     cli_error(o->prog, "--layers: layer %d does not exist (%s has %d layers)", s->layers[i],
@@ -273,20 +234,11 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         }
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         int64_t th;
-        if (cli_opt_i64(o, "threads", ncpu > 0 ? ncpu : 1, &th)) return CLI_USAGE;
-        if (th < 1 || th > 64) {
-            cli_error(o->prog, "--threads must be between 1 and 64, got %lld", (long long)th);
-            return CLI_USAGE;
-        }
+        if (cli_opt_i64_in(o, "threads", ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu, 1, 64, &th)) return CLI_USAGE;
         s->cfg.threads = (int)th;
     }
     s->json = cli_opt_flag(o, "json");
     return CLI_OK;
-}
-
-void cli_params_json(kv_json *j, const rkv_params *p)
-{
-    rkv_params_json(j, p);
 }
 
 void cli_params_print(FILE *fp, const rkv_params *p)

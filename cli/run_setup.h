@@ -29,8 +29,6 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run);
 /* The options it accepts, for --help texts. */
 extern const char cli_run_setup_help[];
 extern const char cli_run_help[];
-/* Writes one params object (TensorRT-LLM names) to j. */
-void cli_params_json(kv_json *j, const rkv_params *p);
 /* Human one-liner of the resolved parameters. */
 void cli_params_print(FILE *fp, const rkv_params *p);
 /* Prints "\r[done/total pairs]" progress when stderr is a TTY and more than a second passed. */

@@ -14,13 +14,16 @@ const char cli_serve_help[] =
     "  --method X              full, rocketkv, ... (full)\n"
     "  --budget T              token budget of a compressing method (1024)\n"
     "  --dtype D               KV dtype (bf16)\n"
+    "  --weight-dtype T        linear layers' weights: bf16, fp8, int8, int4-g128, ... (the model's, else bf16)\n"
     "  --skip-layers N         layers below stay dense (0)\n"
     "  --tp N                  tensor-parallel ranks of the instance (1)\n"
     "  --cuda-graphs on|off    launch cost per kernel (on)\n"
-    "  --max-num-seqs N        running sequences at most (256)\n"
-    "  --max-batched-tokens N  tokens per engine step, decode + prefill chunks (8192)\n"
-    "  --block-tokens N        KV block size (16)\n"
-    "  --mem-fraction F        share of the GPU's usable memory the engine takes (0.9)\n"
+    "  --engine E              vllm | sglang | trtllm or a YAML (engines/): memory policy, block size and\n"
+    "                          the defaults of the next three (vllm)\n"
+    "  --max-num-seqs N        running sequences at most (the engine's, vllm 256)\n"
+    "  --max-batched-tokens N  tokens per engine step, decode + prefill chunks (the engine's, vllm 8192)\n"
+    "  --block-tokens N        KV block size (the engine's, vllm 16)\n"
+    "  --mem-fraction F        the engine's memory fraction (its default, vllm 0.9)\n"
     "  --kv-pool-bytes B       the KV pool per rank, overriding the memory policy\n"
     "traffic:\n"
     "  --rate R[,R...]         requests/s (a list runs each rate: a sweep)\n"
@@ -54,12 +57,23 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
         cli_error(o->prog, "--harness: a serving instance is an engine (--harness engine)");
         return CLI_USAGE;
     }
+    if (eng_load(cli_opt_str(o, "engine", "vllm"), &s->engine, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_USAGE;
+    }
+    const eng_engine *e = &s->engine;
+    if (e->budget == ENG_BUDGET_NONE || e->harness != ENG_HARNESS_FUSED) {
+        cli_error(o->prog, "--engine %s: no KV pool or no continuous batching; a serving instance needs one", e->name);
+        return CLI_USAGE;
+    }
+    const int64_t def_seqs = e->sampler_seqs > 0 ? e->sampler_seqs : 256;
+    const int64_t def_tokens = e->prefill_chunk_tokens > 0 ? (int64_t)e->prefill_chunk_tokens : e->activation_tokens;
     if (cli_opt_i64_in(o, "budget", 1024, 1, 1 << 24, &budget) || cli_opt_i64_in(o, "skip-layers", 0, 0, 4096, &skip) ||
         (with_hw_method_tp && cli_opt_i64_in(o, "tp", 1, 1, 1024, &tp)) ||
-        cli_opt_i64_in(o, "max-num-seqs", 256, 1, 1 << 16, &c->max_num_seqs) ||
-        cli_opt_i64_in(o, "max-batched-tokens", 8192, 1, 1 << 24, &c->max_batched_tokens) ||
-        cli_opt_i64_in(o, "block-tokens", 16, 1, 4096, &c->block_tokens) ||
-        cli_opt_f64_in(o, "mem-fraction", 0.9, 0.01, 1.0, &s->mem_fraction) ||
+        cli_opt_i64_in(o, "max-num-seqs", def_seqs, 1, 1 << 16, &c->max_num_seqs) ||
+        cli_opt_i64_in(o, "max-batched-tokens", def_tokens, 1, 1 << 24, &c->max_batched_tokens) ||
+        cli_opt_i64_in(o, "block-tokens", e->block_tokens, 1, 4096, &c->block_tokens) ||
+        cli_opt_f64_in(o, "mem-fraction", 0.0, 0.0, 1.0, &s->mem_fraction) ||
         cli_opt_f64_in(o, "kv-pool-bytes", 0.0, 0.0, 1e15, &s->pool_bytes_flag))
         return CLI_USAGE;
     c->rq.budget = budget;
@@ -70,7 +84,16 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
     c->model = &s->model;
     c->hw = &s->hw;
     c->tp = (int)tp;
-    c->weight_bytes_per_param = 2.0;
+    sim_weight_dtype wd;
+    const char *wt = cli_opt_str(o, "weight-dtype", s->model.weight_dtype[0] ? s->model.weight_dtype : "bf16");
+    if (sim_weight_dtype_parse(wt, (double)s->model.hidden_size, &wd, &err) != 0) {
+        cli_error(o->prog, "--weight-dtype: %s", err.msg);
+        return CLI_USAGE;
+    }
+    c->weight_bytes_per_param = wd.bits / 8.0;
+    c->weight_compute = wd.compute;
+    c->engine = &s->engine;
+    c->mem_fraction = s->mem_fraction;
     if (with_hw_method_tp) {
         const char *m = cli_opt_str(o, "method", "full");
         if (!rkv_method_find(m)) {
@@ -93,7 +116,7 @@ int cli_serve_pool(const char *prog, cli_serve_setup *s)
         s->cfg.pool_bytes = s->pool_bytes_flag;
         return CLI_OK;
     }
-    if (srv_pool_bytes(&s->cfg, s->mem_fraction, &s->cfg.pool_bytes, &err) != 0) {
+    if (srv_pool_bytes(&s->cfg, &s->cfg.pool_bytes, &err) != 0) {
         cli_error(prog, "%s", err.msg);
         return CLI_FAIL;
     }
@@ -203,6 +226,9 @@ void cli_serve_json_body(kv_json *j, const cli_serve_setup *s, double rate, cons
     kv_json_key(j, "method"); kv_json_str(j, s->cfg.method);
     kv_json_key(j, "budget"); kv_json_int(j, s->cfg.rq.budget);
     kv_json_key(j, "tp"); kv_json_int(j, s->cfg.tp);
+    kv_json_key(j, "engine"); kv_json_str(j, s->engine.name);
+    kv_json_key(j, "max_num_seqs"); kv_json_int(j, s->cfg.max_num_seqs);
+    kv_json_key(j, "max_batched_tokens"); kv_json_int(j, s->cfg.max_batched_tokens);
     if (s->requests) { kv_json_key(j, "requests_file"); kv_json_str(j, s->requests); }
     else { kv_json_key(j, "rate"); kv_json_num(j, rate); }
     kv_json_key(j, "requests"); kv_json_int(j, r->n);

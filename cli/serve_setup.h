@@ -11,9 +11,10 @@
 typedef struct {
     mdl_model model;
     hw_model hw;
+    eng_engine engine;        /* --engine: memory policy, block size, step limits */
     char method[32];
     srv_config cfg;           /* pool_bytes set by cli_serve_pool */
-    double mem_fraction;      /* --mem-fraction */
+    double mem_fraction;      /* --mem-fraction; 0: the engine's */
     double pool_bytes_flag;   /* --kv-pool-bytes; 0: from the memory policy */
     srv_len prompt, output;
     srv_traffic tr;           /* rate set per run */
@@ -22,7 +23,7 @@ typedef struct {
 } cli_serve_setup;
 
 /* --model --hw --method --budget --dtype --skip-layers --tp --cuda-graphs
- * --max-num-seqs --max-batched-tokens --block-tokens --mem-fraction
+ * --engine --max-num-seqs --max-batched-tokens --block-tokens --mem-fraction
  * --kv-pool-bytes; method/GPU/TP may be given by the caller (plan) instead. */
 int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp);
 /* Resolves the KV pool for s->cfg (the flag or the memory policy). */

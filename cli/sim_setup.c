@@ -30,19 +30,43 @@ int cli_sim_load_hw(cli_opts *o, const char *name, const char *calibration, hw_m
     return CLI_OK;
 }
 
-void cli_sim_memory_json(kv_json *j, const sim_memory *m)
+int cli_sim_policy(cli_opts *o, const mdl_model *m, eng_engine *e, const eng_engine **ep, double *fraction,
+                   sim_weight_dtype *wd)
 {
-    kv_json_obj_begin(j);
-    kv_json_key(j, "weights_bytes"); kv_json_num(j, m->weights_bytes);
-    kv_json_key(j, "kv_bytes"); kv_json_num(j, m->kv_bytes);
-    kv_json_key(j, "aux_bytes"); kv_json_num(j, m->aux_bytes);
-    kv_json_key(j, "workspace_bytes"); kv_json_num(j, m->workspace_bytes);
-    kv_json_key(j, "reserve_bytes"); kv_json_num(j, m->reserve_bytes);
-    kv_json_key(j, "mask_bytes"); kv_json_num(j, m->mask_bytes);
-    kv_json_key(j, "prefill_peak_bytes"); kv_json_num(j, m->prefill_peak_bytes);
-    kv_json_key(j, "decode_peak_bytes"); kv_json_num(j, m->decode_peak_bytes);
-    kv_json_key(j, "peak_bytes"); kv_json_num(j, m->peak_bytes);
-    kv_json_key(j, "capacity_bytes"); kv_json_num(j, m->capacity_bytes);
-    kv_json_key(j, "fits"); kv_json_bool(j, m->fits);
-    kv_json_obj_end(j);
+    kv_err err;
+    const char *en = cli_opt_str(o, "engine", NULL), *wt = cli_opt_str(o, "weight-dtype", m->weight_dtype[0] ? m->weight_dtype : "bf16");
+    *ep = NULL;
+    if (cli_opt_f64_in(o, "mem-fraction", 0.0, 0.01, 1.0, fraction) != 0)
+        return CLI_USAGE;
+    if (*fraction > 0.0 && !en) {
+        cli_error(o->prog, "--mem-fraction needs --engine (vllm, trtllm, sglang, gpt-fast)");
+        return CLI_USAGE;
+    }
+    if (sim_weight_dtype_parse(wt, (double)m->hidden_size, wd, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_USAGE;
+    }
+    if (en) {
+        if (eng_load(en, e, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+        *ep = e;
+    }
+    return CLI_OK;
+}
+
+void cli_sim_apply_policy(sim_config *c, const eng_engine *ep, double fraction, const sim_weight_dtype *wd)
+{
+    c->weight_bytes_per_param = wd->bits / 8.0;
+    c->weight_compute = wd->compute;
+    sim_config_set_engine(c, ep, fraction);
+}
+
+void cli_sim_print_pool(const sim_memory *m, int64_t request_tokens)
+{
+    if (m->kv_pool_bytes <= 0.0 && m->kv_cache_tokens == 0)
+        return;
+    printf("GPU KV cache size: %lld tokens\n", (long long)m->kv_cache_tokens);
+    printf("Maximum concurrency for %lld tokens per request: %.2fx\n", (long long)request_tokens, m->max_concurrency);
 }

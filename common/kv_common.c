@@ -1,5 +1,6 @@
 /* kv_common.c — error record, atomic files, JSON emitter, statistics.
- * See kv_common.h. Nothing here allocates except kv_stats_compute's caller. */
+ * See kv_common.h. Nothing here allocates except kv_stats_compute's caller.
+ * The atomic files and the output-path checks are in kv_afile.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "kv_common.h"
 
@@ -8,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,54 +22,6 @@ int kv_errf(kv_err *err, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
-}
-
-int kv_afile_open(kv_afile *f, const char *path, kv_err *err)
-{
-    memset(f, 0, sizeof *f);
-    if (strlen(path) >= sizeof f->path)
-        return kv_errf(err, "%s: path too long", path);
-    snprintf(f->path, sizeof f->path, "%s", path);
-    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
-    f->fp = fopen(f->tmp, "wb");
-    if (!f->fp)
-        return kv_errf(err, "%s: cannot create temporary file %s: %s", path, f->tmp, strerror(errno));
-    return 0;
-}
-
-int kv_afile_commit(kv_afile *f, kv_err *err)
-{
-    if (!f->fp)
-        return kv_errf(err, "%s: file was not open", f->path);
-    int bad = ferror(f->fp);
-    if (fflush(f->fp) != 0)
-        bad = 1;
-    if (!bad && fsync(fileno(f->fp)) != 0 && errno != EINVAL)
-        bad = 1;
-    int saved = errno;
-    if (fclose(f->fp) != 0)
-        bad = 1;
-    f->fp = NULL;
-    if (bad) {
-        remove(f->tmp);
-        return kv_errf(err, "%s: write failed: %s", f->path, strerror(saved ? saved : EIO));
-    }
-    if (rename(f->tmp, f->path) != 0) {
-        saved = errno;
-        remove(f->tmp);
-        return kv_errf(err, "%s: cannot rename %s into place: %s", f->path, f->tmp, strerror(saved));
-    }
-    return 0;
-}
-
-void kv_afile_abort(kv_afile *f)
-{
-    if (f->fp) {
-        fclose(f->fp);
-        f->fp = NULL;
-    }
-    if (f->tmp[0])
-        remove(f->tmp);
 }
 
 /* ---- JSON ---- */
@@ -227,6 +181,25 @@ int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv
     return 0;
 }
 
+int kv_read_text(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err)
+{
+    struct stat st;
+    *buf = NULL;
+    *len = 0;
+    if (kv_in_check(path, max_bytes, err) != 0 || stat(path, &st) != 0)
+        return -1;
+    /* one byte more than the size: room for the NUL, and a file that grew is refused */
+    if (kv_read_file(path, (size_t)st.st_size + 1, buf, len, err) != 0)
+        return -1;
+    if (*len > max_bytes) {
+        free(*buf);
+        *buf = NULL;
+        return kv_errf(err, "%s: larger than %zu bytes", path, max_bytes);
+    }
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
 double kv_now_s(void)
 {
     struct timespec ts;
@@ -236,7 +209,9 @@ double kv_now_s(void)
 
 int kv_parse_int64(const char *s, int64_t *out)
 {
-    if (!s || !*s)
+    /* strtoll would skip leading white space and take a '+': a typed number
+     * is an optional '-' and digits, nothing else */
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
         return -1;
     char *end;
     errno = 0;
@@ -295,26 +270,32 @@ int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, doubl
     return 0;
 }
 
-int kv_parse_index_list(const char *s, int *out, int max)
+int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, int ranges, int64_t *out, int max,
+                      kv_err *err)
 {
+    const char *p = s ? s : "";
     int n = 0;
-    while (*s) {
-        char *end;
-        long a = strtol(s, &end, 10), b = a;
-        if (end == s) return -1;
-        s = end;
-        if (*s == '-') {
-            s++;
-            b = strtol(s, &end, 10);
-            if (end == s || b < a) return -1;
-            s = end;
-        }
-        for (long l = a; l <= b; l++) {
-            if (n >= max || l < 0) return -1;
-            out[n++] = (int)l;
-        }
-        if (*s == ',') s++;
-        else if (*s) return -1;
+    for (;;) {
+        const char *c = strchr(p, ',');
+        const size_t len = c ? (size_t)(c - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return kv_errf(err, "%s: expected a comma list of integers%s, got '%s'", what, ranges ? " or a-b ranges" : "",
+                           s ? s : "");
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *dash = ranges ? strchr(item + 1, '-') : NULL; /* item + 1: a leading '-' is a sign */
+        if (dash) *dash = '\0';
+        int64_t a = 0, b = 0;
+        if (kv_parse_i64_in(what, item, lo, hi, &a, err) != 0) return -1;
+        b = a;
+        if (dash && kv_parse_i64_in(what, dash + 1, lo, hi, &b, err) != 0) return -1;
+        if (b < a)
+            return kv_errf(err, "%s: range %s-%s runs backwards", what, item, dash + 1);
+        if (b - a >= (int64_t)(max - n))
+            return kv_errf(err, "%s: more than %d values in '%s'", what, max, s);
+        for (int64_t v = a; v <= b; v++) out[n++] = v;
+        if (!c) return n;
+        p = c + 1;
     }
-    return n;
 }

@@ -34,9 +34,27 @@ typedef struct {
     char tmp[1100];
 } kv_afile;
 
+/* kv_afile_open checks the path first (kv_out_check) and registers the
+ * temporary so that SIGINT, SIGTERM and SIGHUP remove it (an async-signal-safe
+ * unlink from a handler installed on first use, which then re-raises the
+ * signal). kv_afile_commit re-checks the target just before the rename: it
+ * never replaces anything but a regular file or a missing path. */
 int kv_afile_open(kv_afile *f, const char *path, kv_err *err);
 int kv_afile_commit(kv_afile *f, kv_err *err);
 void kv_afile_abort(kv_afile *f);
+
+/* The output-path checks every writing command calls before it computes:
+ * kv_out_check(path): not empty, not too long, the target missing or a
+ * regular file (never a directory, device, fifo or socket), its directory
+ * existing and writable. kv_out_dir_check(dir): for commands that write a
+ * directory of files: not empty, an existing directory that is writable, or
+ * a missing one whose nearest existing ancestor is a writable directory.
+ * Both return 0 or -1 with one line in err naming the path and the rule. */
+int kv_out_check(const char *path, kv_err *err);
+int kv_out_dir_check(const char *dir, kv_err *err);
+/* Inputs whose size is needed (read whole, mapped or seeked): a regular file
+ * of at most max_bytes (0: no limit). "path: not a regular file" otherwise. */
+int kv_in_check(const char *path, uint64_t max_bytes, kv_err *err);
 
 /* ---- JSON emitter -------------------------------------------------------
  * Streams compact, valid JSON; tracks whether a comma is needed. Numbers are
@@ -78,6 +96,9 @@ void kv_stats_compute(const double *data, size_t n, double *scratch, kv_stats *o
  * *len; free it). Errors: "path: cannot open: ...", "path: read error",
  * "path: larger than N bytes". */
 int kv_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err);
+/* A whole regular file (kv_in_check: never a directory, device or fifo) of at
+ * most max_bytes, NUL-terminated (*len excludes the NUL). */
+int kv_read_text(const char *path, size_t max_bytes, char **buf, size_t *len, kv_err *err);
 
 /* Small helpers */
 double kv_now_s(void); /* monotonic clock, seconds */
@@ -90,7 +111,11 @@ int kv_parse_double(const char *s, double *out);   /* whole string */
  * "--layers" or a "file:line:col: key"), the text and the allowed range. */
 int kv_parse_i64_in(const char *what, const char *s, int64_t lo, int64_t hi, int64_t *out, kv_err *err);
 int kv_parse_f64_in(const char *what, const char *s, double lo, double hi, double *out, kv_err *err);
-/* "0,5,31" or "0-3,8": non-negative indices, at most max; returns the count or -1. */
-int kv_parse_index_list(const char *s, int *out, int max);
+/* The one comma-list parser: "256,1024,4K", or with `ranges` also "0-3,8"
+ * (a-b with a <= b, both ends included). Every value goes through
+ * kv_parse_i64_in with [lo, hi]; no empty item, no trailing comma, at most
+ * max values. Returns the count, or -1 with err naming `what`. */
+int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, int ranges, int64_t *out, int max,
+                      kv_err *err);
 
 #endif

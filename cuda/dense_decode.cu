@@ -19,6 +19,11 @@
  *       and times both. 2 stays the default until a GPU says otherwise.
  *       CUDA cores only (no mma): FlashInfer's note is that with G = 4
  *       this path should still be bandwidth-bound on H100; unmeasured.
+ * Split count v2 (kcu_attend_split_count, kcu.h): at most one wave of 4
+ * blocks per SM and a 64-row minimum (v1: rounded up, 256 rows — a second
+ * wave at batch 8, 4 splits for a 1K-row gather at batch 1);
+ * __launch_bounds__ states the 4 (G ≤ 4) / 2 (G ≤ 8) resident blocks the
+ * split count assumes.
  * Known limits: d ∈ {64, 128}, G ≤ 8, bf16 K/V.
  *
  * Bytes moved (the figure gpu_check divides by time): rows·2·d·2 for K and
@@ -36,9 +41,9 @@
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms)
 {
-    /* about 4 blocks of 4 warps per SM (123 registers per thread at G <= 4
-     * allow 4 resident), so each SM keeps ~32 KB of K/V loads in flight */
-    return kcu_split_count(max_rows, (int64_t)B * Hkv, 4 * (int64_t)num_sms, 256, 128);
+    /* up to 4 blocks of 4 warps per SM (124 registers per thread at G <= 4
+     * allow 4 resident), one wave: kcu_attend_split_count (kcu.h) */
+    return kcu_attend_split_count(max_rows, (int64_t)B * Hkv, num_sms);
 }
 
 size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
@@ -48,13 +53,15 @@ size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
 }
 
 template <int D, int GMAX, int U>
-__global__ void __launch_bounds__(ATT_THREADS) attend_split_kernel(kcu_attend_args a)
+/* min blocks per SM: 4 at G <= 4 (the split count assumes 4), 2 at G <= 8 */
+__global__ void __launch_bounds__(ATT_THREADS, GMAX <= 4 ? 4 : 2) attend_split_kernel(kcu_attend_args a)
 {
     constexpr int LANES = D / 8;          /* lanes per row */
     constexpr int RGW = 32 / LANES;       /* row groups per warp */
     constexpr int NRG = ATT_WARPS * RGW;  /* row groups per block */
-    __shared__ float sm_m[NRG][GMAX], sm_l[NRG][GMAX];
-    __shared__ float sm_acc[NRG][GMAX][D];
+    KCU_SHARED(float, sm_m, [NRG][GMAX]);
+    KCU_SHARED(float, sm_l, [NRG][GMAX]);
+    KCU_SHARED(float, sm_acc, [NRG][GMAX][D]);
 
     const int G = a.G;
     const int bh = blockIdx.y, split = blockIdx.x;

@@ -33,7 +33,18 @@
  *       those in tile order instead of its own pass over every page, which
  *       halves the serial double exp work of the one-block select. The
  *       normaliser then differs from v1's (and refimpl's) by rounding only.
- *       gpu_check checks and times both. */
+ *       gpu_check checks and times both.
+ *   v3  (a.select_v3, with a.part; npages_cap <= 8192, else v2 runs) the v2
+ *       merge, then each thread keeps its 8 page keys in registers and
+ *       kcu_block_select3 (kcu_dev.cuh) finds the threshold: the passes
+ *       start at the first digit where the block's smallest and largest
+ *       keys differ, lanes with one digit add their weight once
+ *       (__match_any_sync + __reduce_add_sync) to 32-bit shared bins — no
+ *       64-bit compare-and-swap loop — and the bin is found by a parallel
+ *       prefix over the 256 bins instead of one thread walking them. Same
+ *       T and need as v1/v2 by construction; checked on every stage-2 case
+ *       (`<case>/v3-select`). The replayer runs v3. Still one block per
+ *       (sequence, KV head): 8 blocks at batch 1. */
 #include "kcu_cuda.h"
 
 #include "kcu.h"
@@ -50,7 +61,8 @@
  * (a partial page is padded with +inf/−inf: only its tokens count). */
 __global__ void __launch_bounds__(PB_THREADS) hsa_pages_build_kernel(kcu_hsa_args a)
 {
-    __shared__ float smn[PB_PAGES][129], smx[PB_PAGES][129];
+    KCU_SHARED(float, smn, [PB_PAGES][129]);
+    KCU_SHARED(float, smx, [PB_PAGES][129]);
     const int d = a.d, bh = blockIdx.y, b = bh / a.Hkv;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     const int64_t j0 = (int64_t)blockIdx.x * PB_PAGES;
@@ -120,10 +132,13 @@ __global__ void hsa_pages_update_kernel(kcu_hsa_args a)
 template <int GMAX>
 __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
 {
-    __shared__ float qs[GMAX * 128];
-    __shared__ double as[128], gs[128], tau[GMAX];
-    __shared__ int flag[128], dims[128];
-    __shared__ double red[32];
+    KCU_SHARED(float, qs, [GMAX * 128]);
+    KCU_SHARED(double, as, [128]);
+    KCU_SHARED(double, gs, [128]);
+    KCU_SHARED(double, tau, [GMAX]);
+    KCU_SHARED(int, flag, [128]);
+    KCU_SHARED(int, dims, [128]);
+    KCU_SHARED(double, red, [32]);
     const int d = a.d, G = a.G, bh = blockIdx.y, b = bh / a.Hkv, tid = threadIdx.x;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     if (C <= 0 || (int64_t)blockIdx.x * SC_THREADS >= np)
@@ -228,8 +243,9 @@ __global__ void __launch_bounds__(SC_THREADS) hsa_score_kernel(kcu_hsa_args a)
  * granularity: the top ⌈k/p⌉ pages, whole. Positions come out ascending. */
 __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
 {
-    __shared__ kcu_select_smem sm;
-    __shared__ double mh[KCU_MAX_G], zh[KCU_MAX_G];
+    KCU_SHARED(kcu_select_smem, sm, );
+    KCU_SHARED(double, mh, [KCU_MAX_G]);
+    KCU_SHARED(double, zh, [KCU_MAX_G]);
     const int G = a.G, bh = blockIdx.x, b = bh / a.Hkv;
     const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
     const double *sc = a.z + (size_t)bh * G * a.npages_cap;
@@ -294,6 +310,69 @@ __global__ void __launch_bounds__(SEL_THREADS) hsa_select_kernel(kcu_hsa_args a)
         a.count[bh] = (int32_t)(total < pos_cap ? total : pos_cap);
 }
 
+/* v3: the v2 softmax merge, then the page keys kept in registers (KPT per
+ * thread) for kcu_block_select3 — common-prefix skip, warp-aggregated
+ * 32-bit histograms, parallel bin prefix (kcu_dev.cuh) — and the same
+ * index-ordered emit. One block per (sequence, KV head), as v1/v2. */
+template <int KPT>
+__global__ void __launch_bounds__(SEL_THREADS, 1) hsa_select_v3_kernel(kcu_hsa_args a)
+{
+    KCU_SHARED(kcu_select3_smem, sm, );
+    KCU_SHARED(double, mh, [KCU_MAX_G]);
+    KCU_SHARED(double, zh, [KCU_MAX_G]);
+    const int G = a.G, bh = blockIdx.x, b = bh / a.Hkv;
+    const int64_t C = a.len[b], p = a.p, np = kcu_npages(C, p);
+    const double *sc = a.z + (size_t)bh * G * a.npages_cap;
+    double *avg = a.avg + (size_t)bh * a.npages_cap;
+    const int64_t ntiles = (np + SC_THREADS - 1) / SC_THREADS;
+    const int64_t ntiles_cap = (a.npages_cap + SC_THREADS - 1) / SC_THREADS;
+    if (threadIdx.x < (unsigned)G) {
+        const double *pt = a.part + ((size_t)bh * G + threadIdx.x) * ntiles_cap * 2;
+        double m = -INFINITY, z = 0;
+        for (int64_t t = 0; t < ntiles; t++)
+            m = fmax(m, pt[t * 2]);
+        for (int64_t t = 0; t < ntiles; t++)
+            z += pt[t * 2 + 1] * exp(pt[t * 2] - m);
+        mh[threadIdx.x] = m;
+        zh[threadIdx.x] = z;
+    }
+    __syncthreads();
+    const int pg = a.page_granularity;
+    uint64_t key[KPT];
+    int32_t wt[KPT];
+#pragma unroll
+    for (int i = 0; i < KPT; i++) {
+        int64_t j = (int64_t)i * SEL_THREADS + threadIdx.x;
+        key[i] = ~0ull;
+        wt[i] = 0;
+        if (j < np) {
+            double v = 0;
+            for (int h = 0; h < G; h++)
+                v += exp(sc[(size_t)h * a.npages_cap + j] - mh[h]) / zh[h];
+            v /= (double)G;
+            avg[j] = v;
+            key[i] = kcu_desc_key(v);
+            wt[i] = pg ? 1 : (int32_t)kcu_page_count(j, C, p);
+        }
+    }
+    int32_t *pos = a.pos + (size_t)bh * a.pos_cap;
+    const int64_t pos_cap = a.pos_cap;
+    auto keyf = [&](int64_t j) { return kcu_desc_key(avg[j]); };
+    auto wtf = [&](int64_t j) { return pg ? (int64_t)1 : kcu_page_count(j, C, p); };
+    auto whole = [&](int64_t j) { return kcu_page_count(j, C, p); };
+    auto emit = [&](int64_t j, int64_t off, int64_t nj) {
+        for (int64_t t = 0; t < nj && off + t < pos_cap; t++)
+            pos[off + t] = (int32_t)(j * p + t);
+    };
+    uint64_t T;
+    int64_t need;
+    int64_t kk = pg ? (a.k + p - 1) / p : a.k;
+    kcu_block_select3<KPT>(key, wt, kk, &sm, &T, &need);
+    int64_t total = kcu_block_emit(np, keyf, wtf, T, need, pg, whole, emit, &sm);
+    if (threadIdx.x == 0)
+        a.count[bh] = (int32_t)(total < pos_cap ? total : pos_cap);
+}
+
 /* ---------------------------------------------------------- launchers */
 size_t kcu_hsa_part_bytes(int B, int Hkv, int G, int64_t npages_cap)
 {
@@ -337,6 +416,11 @@ cudaError_t kcu_hsa_select(const kcu_hsa_args *a, cudaStream_t st)
 {
     if (a->G < 1 || a->G > KCU_MAX_G || a->p < 1)
         return cudaErrorInvalidValue;
+    if (a->select_v3 && a->part && a->npages_cap <= 8 * SEL_THREADS) {
+        auto k3 = hsa_select_v3_kernel<8>;
+        KCU_LAUNCH(k3, (unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st, *a);
+        return cudaGetLastError();
+    }
     KCU_LAUNCH(hsa_select_kernel, (unsigned)(a->B * a->Hkv), SEL_THREADS, 0, st, *a);
     return cudaGetLastError();
 }

@@ -263,6 +263,19 @@ static inline KCU_HD int kcu_split_count(int64_t C, int64_t work_items, int64_t 
     return want < 1 ? 1 : (int)want;
 }
 
+/* Splits per (sequence, KV head) of split-KV decode attention
+ * (dense_decode.cu's kcu_attend_splits). v2: the grid fills at most one wave
+ * of 4 blocks per SM — floor(slots / work_items) splits, never more — and a
+ * split is at least 64 rows. (v1 rounded up, 9 splits × 64 = 576 blocks for
+ * 528 slots at batch 8: a second wave 9 % full; and its 256-row minimum gave
+ * a 1K-row sparse gather only 4 splits at batch 1.) */
+static inline KCU_HD int kcu_attend_split_count(int64_t rows, int64_t work_items, int num_sms)
+{
+    int64_t slots = 4 * (int64_t)num_sms;
+    int64_t per = work_items > 0 ? slots / work_items : 1;
+    return kcu_split_count(rows, work_items, per * work_items, 64, 128);
+}
+
 /* Keys [*lo, *hi) of split s out of nsplit; chunks are multiples of `granule`
  * keys (except the last), contiguous, in order, covering [0, C) exactly;
  * trailing splits may be empty. */

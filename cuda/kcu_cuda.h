@@ -5,15 +5,23 @@
 #ifndef KCU_CUDA_H
 #define KCU_CUDA_H
 
+/* Shared memory is declared through KCU_SHARED(T, name, dims) (dims: the
+ * array extents, possibly empty) and KCU_DYN_SMEM(T, name); a pointer to
+ * shared elements of arithmetic type T is KCU_SH(T) *. Under nvcc these are
+ * plain __shared__ T and T; in the emulation every element is a checked
+ * cell (kcu_emu.h). */
 #ifdef KCU_EMU
 #include "kcu_emu.h"
-/* k must be a plain name (alias a template instance first). */
-#define KCU_LAUNCH(k, grid, block, smem, st, ...) kcu_emu_launch(k, dim3(grid), dim3(block), (smem), (st), __VA_ARGS__)
-#define KCU_DYN_SMEM(T, name) T *name = (T *)kcu_emu_dyn_smem()
+/* k must be a plain name (alias a template instance first): its text names
+ * the kernel in the emulation's reports and register table. */
+#define KCU_LAUNCH(k, grid, block, smem, st, ...) \
+    kcu_emu_launch(#k, k, dim3(grid), dim3(block), (smem), (st), __VA_ARGS__)
 #else
 #include <cuda_runtime.h>
 #define KCU_LAUNCH(k, grid, block, smem, st, ...) k<<<(grid), (block), (smem), (st)>>>(__VA_ARGS__)
 #define KCU_DYN_SMEM(T, name) extern __shared__ T name[]
+#define KCU_SHARED(T, name, dims) __shared__ T name dims
+#define KCU_SH(T) T
 #endif
 
 #endif

@@ -41,7 +41,7 @@ static __device__ __forceinline__ int64_t kcu_warp_incl_scan(int64_t v)
 
 /* Exclusive prefix sum over the block in thread order; *total = block sum.
  * smem: 33 int64. All threads must call it. */
-static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, int64_t *smem)
+static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, KCU_SH(int64_t) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     int64_t inc = kcu_warp_incl_scan(v);
@@ -59,7 +59,12 @@ static inline __device__ int64_t kcu_block_excl_scan(int64_t v, int64_t *total, 
     __syncthreads();
     int64_t r = smem[warp] + inc - v;
     *total = smem[32];
+    /* Until every thread has read smem, the next call's lane 31 must not
+     * overwrite its warp's slot. (The emulation's self-test deletes this
+     * barrier, KCU_FAULT_SCAN_NO_TAIL_BARRIER, and must see the race.) */
+#ifndef KCU_FAULT_SCAN_NO_TAIL_BARRIER
     __syncthreads();
+#endif
     return r;
 }
 
@@ -78,7 +83,7 @@ static __device__ __forceinline__ double kcu_warp_sum_d(double v)
 }
 
 /* Block max / sum; smem: 32 elements. All threads get the result. */
-static inline __device__ float kcu_block_max(float v, float *smem)
+static inline __device__ float kcu_block_max(float v, KCU_SH(float) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = kcu_warp_max(v);
@@ -92,7 +97,7 @@ static inline __device__ float kcu_block_max(float v, float *smem)
     return r;
 }
 
-static inline __device__ double kcu_block_max_d(double v, double *smem)
+static inline __device__ double kcu_block_max_d(double v, KCU_SH(double) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     for (int o = 16; o > 0; o >>= 1)
@@ -108,7 +113,7 @@ static inline __device__ double kcu_block_max_d(double v, double *smem)
 }
 
 /* Fixed-shape tree: the result depends on blockDim only, not on timing. */
-static inline __device__ double kcu_block_sum_d(double v, double *smem)
+static inline __device__ double kcu_block_sum_d(double v, KCU_SH(double) *smem)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = kcu_warp_sum_d(v);
@@ -124,12 +129,12 @@ static inline __device__ double kcu_block_sum_d(double v, double *smem)
 
 /* Shared state of one block select. */
 typedef struct {
-    unsigned long long hist[KCU_RADIX_BINS];
-    uint64_t prefix;
-    int64_t need;
-    int64_t scan[33];
-    double dsum[32];
-    float fmax[32];
+    KCU_SH(unsigned long long) hist[KCU_RADIX_BINS];
+    KCU_SH(uint64_t) prefix;
+    KCU_SH(int64_t) need;
+    KCU_SH(int64_t) scan[33];
+    KCU_SH(double) dsum[32];
+    KCU_SH(float) fmax[32];
 } kcu_select_smem;
 
 /* Weighted top-k over n candidates, one block: key(j) from kcu_desc_key,
@@ -168,13 +173,181 @@ static inline __device__ void kcu_block_select(int64_t n, int64_t k, KeyFn key, 
         }
         __syncthreads();
         if (threadIdx.x == 0) {
-            uint64_t below;
-            unsigned dg = kcu_radix_pick((const uint64_t *)sm->hist, (uint64_t)sm->need, &below);
+            /* kcu_radix_pick's rule (kcu.h), over the shared bins */
+            uint64_t below = 0, need = (uint64_t)(int64_t)sm->need;
+            unsigned dg = 0;
+            for (; dg < KCU_RADIX_BINS - 1; dg++) {
+                uint64_t h = sm->hist[dg];
+                if (below + h >= need)
+                    break;
+                below += h;
+            }
             sm->need -= (int64_t)below;
             sm->prefix |= (uint64_t)dg << (56 - 8 * pass);
         }
         __syncthreads();
     }
+    *T = sm->prefix;
+    *need = sm->need;
+    __syncthreads();
+}
+
+/* ---- select v3: keys in registers, 32-bit warp-aggregated histograms ----
+ * The same result as kcu_block_select (T and need), found differently:
+ *   - each thread keeps its KPT keys and weights in registers (candidate j
+ *     is thread j % blockDim.x, slot j / blockDim.x), read once;
+ *   - the passes start at the first digit where the smallest and largest
+ *     key differ (digits above it are common to all: the v1 passes there
+ *     find one bin holding everything) — probabilities in (0, 1] share
+ *     their sign and top exponent bits, which v1 spends passes on;
+ *   - per pass, lanes with the same digit are grouped by __match_any_sync
+ *     and one of them adds the group's weight (__reduce_add_sync) to a
+ *     32-bit shared bin: a native shared atomic, no compare-and-swap loop,
+ *     one atomic per distinct digit per warp;
+ *   - the bin is found by a parallel prefix over the 256 bins (8 warps),
+ *     not by one thread walking them.
+ * Requires n <= KPT · blockDim.x and a total weight below 2^31. */
+typedef struct {
+    KCU_SH(unsigned) hist[KCU_RADIX_BINS];
+    KCU_SH(unsigned) wsum[KCU_RADIX_BINS / 32];
+    KCU_SH(uint64_t) kmin[32], kmax[32];
+    KCU_SH(uint64_t) prefix;
+    KCU_SH(int64_t) need;
+    KCU_SH(int64_t) scan[33];
+    KCU_SH(double) dsum[32];
+} kcu_select3_smem;
+
+static __device__ __forceinline__ uint64_t kcu_warp_min_u64(uint64_t v)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        uint64_t t = __shfl_xor_sync(KCU_FULL_MASK, v, o);
+        v = t < v ? t : v;
+    }
+    return v;
+}
+static __device__ __forceinline__ uint64_t kcu_warp_max_u64(uint64_t v)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        uint64_t t = __shfl_xor_sync(KCU_FULL_MASK, v, o);
+        v = t > v ? t : v;
+    }
+    return v;
+}
+
+/* Smallest and largest key over the block (invalid slots hold ~0 / 0). */
+template <int KPT>
+static inline __device__ void kcu_block_key_range(const uint64_t (&key)[KPT], const int32_t (&wt)[KPT],
+                                                  kcu_select3_smem *sm, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t mn = ~0ull, mx = 0;
+#pragma unroll
+    for (int i = 0; i < KPT; i++)
+        if (wt[i] > 0) {
+            mn = key[i] < mn ? key[i] : mn;
+            mx = key[i] > mx ? key[i] : mx;
+        }
+    mn = kcu_warp_min_u64(mn);
+    mx = kcu_warp_max_u64(mx);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    if (lane == 0) {
+        sm->kmin[warp] = mn;
+        sm->kmax[warp] = mx;
+    }
+    __syncthreads();
+    mn = ~0ull;
+    mx = 0;
+    for (int w = 0; w < nw; w++) {
+        uint64_t a = sm->kmin[w], b = sm->kmax[w];
+        mn = a < mn ? a : mn;
+        mx = b > mx ? b : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+/* One pass: histogram of digit `pass` over keys matching the prefix, then
+ * the bin holding the need-th unit (kcu_radix_pick's rule); updates
+ * sm->prefix and sm->need. */
+template <int KPT>
+static inline __device__ void kcu_select3_pass(const uint64_t (&key)[KPT], const int32_t (&wt)[KPT], int pass,
+                                               kcu_select3_smem *sm)
+{
+    for (int b = threadIdx.x; b < KCU_RADIX_BINS; b += blockDim.x)
+        sm->hist[b] = 0u;
+    __syncthreads();
+    /* read before the barrier that precedes this pass's writes of both */
+    const uint64_t prefix = sm->prefix, need = (uint64_t)(int64_t)sm->need;
+#pragma unroll
+    for (int i = 0; i < KPT; i++) {
+        bool in = wt[i] > 0 && kcu_radix_match(key[i], prefix, pass);
+        unsigned act = __ballot_sync(KCU_FULL_MASK, in);
+        if (in) {
+            unsigned dg = kcu_radix_digit(key[i], pass);
+            unsigned peers = __match_any_sync(act, dg);
+            unsigned w = __reduce_add_sync(peers, (unsigned)wt[i]);
+            if ((int)(threadIdx.x & 31) == __ffs(peers) - 1)
+                atomicAdd(&sm->hist[dg], w);
+        }
+    }
+    __syncthreads();
+    /* parallel prefix over the bins: warps 0..7 scan 32 bins each */
+    const int t = threadIdx.x, lane = t & 31;
+    unsigned v = 0, inc = 0;
+    if (t < KCU_RADIX_BINS) {
+        v = sm->hist[t];
+        inc = v;
+        for (int o = 1; o < 32; o <<= 1) {
+            unsigned u = __shfl_up_sync(KCU_FULL_MASK, inc, o);
+            if (lane >= o)
+                inc += u;
+        }
+        if (lane == 31)
+            sm->wsum[t >> 5] = inc;
+    }
+    __syncthreads();
+    if (t < KCU_RADIX_BINS) {
+        uint64_t before = 0;
+        for (int w = 0; w < (t >> 5); w++)
+            before += sm->wsum[w];
+        uint64_t excl = before + inc - v;
+        /* the first bin whose inclusive sum reaches need; bin 255 if none */
+        if ((excl + v >= need && (excl < need || t == 0)) || (t == KCU_RADIX_BINS - 1 && excl + v < need)) {
+            sm->need = (int64_t)need - (int64_t)excl;
+            sm->prefix = prefix | (uint64_t)t << (56 - 8 * pass);
+        }
+    }
+    __syncthreads();
+}
+
+/* kcu_block_select's contract over register-resident keys: *T, *need. */
+template <int KPT>
+static inline __device__ void kcu_block_select3(const uint64_t (&key)[KPT], const int32_t (&wt)[KPT], int64_t k,
+                                                kcu_select3_smem *sm, uint64_t *T, int64_t *need)
+{
+    int64_t tot = 0;
+#pragma unroll
+    for (int i = 0; i < KPT; i++)
+        tot += wt[i];
+    int64_t total;
+    (void)kcu_block_excl_scan(tot, &total, sm->scan);
+    if (k >= total) {
+        *T = ~0ull;
+        *need = 0;
+        return;
+    }
+    uint64_t lo, hi;
+    kcu_block_key_range(key, wt, sm, &lo, &hi);
+    /* digits above the first differing bit are common: start there */
+    int first = lo == hi ? KCU_RADIX_PASSES : __clzll((long long)(lo ^ hi)) / KCU_RADIX_BITS;
+    uint64_t common = first >= KCU_RADIX_PASSES ? lo : lo & ~(~0ull >> (KCU_RADIX_BITS * first));
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        sm->prefix = common;
+        sm->need = k;
+    }
+    __syncthreads();
+    for (int pass = first; pass < KCU_RADIX_PASSES; pass++)
+        kcu_select3_pass(key, wt, pass, sm);
     *T = sm->prefix;
     *need = sm->need;
     __syncthreads();
@@ -186,9 +359,9 @@ static inline __device__ void kcu_block_select(int64_t n, int64_t k, KeyFn key, 
  * ascending index order). wt must be the select's weights. whole: a
  * candidate that is taken at all contributes whole_wt(j) units instead
  * (page granularity). Returns the total. */
-template <class KeyFn, class WtFn, class WholeFn, class EmitFn>
+template <class KeyFn, class WtFn, class WholeFn, class EmitFn, class Smem>
 static inline __device__ int64_t kcu_block_emit(int64_t n, KeyFn key, WtFn wt, uint64_t T, int64_t need, int whole,
-                                         WholeFn whole_wt, EmitFn emit, kcu_select_smem *sm)
+                                         WholeFn whole_wt, EmitFn emit, Smem *sm)
 {
     int64_t eq_carry = 0, off_carry = 0;
     for (int64_t base = 0; base < n; base += blockDim.x) {

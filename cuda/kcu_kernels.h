@@ -65,7 +65,9 @@ typedef struct {
     int32_t *pos;            /* out: [B][Hkv][pos_cap] */
     int64_t pos_cap;         /* >= k + p */
     int32_t *count;          /* out: [B][Hkv] */
-    double *part;            /* ws, v2 only (NULL: v1): kcu_hsa_part_bytes() */
+    double *part;            /* ws, v2 and v3 (NULL: v1): kcu_hsa_part_bytes() */
+    int select_v3;           /* 1: select v3 (keys in registers; needs part and
+                                npages_cap <= 8192, else v2 runs) */
 } kcu_hsa_args;
 
 /* Workspace of the v2 select (per-tile softmax partials). */

@@ -72,14 +72,16 @@ static T *dalloc(size_t n)
     return p;
 }
 template <class T>
-static void h2d(T *d, const T *h, size_t n)
+static void h2d(cudaStream_t st, T *d, const T *h, size_t n)
 {
-    CK(cudaMemcpy(d, h, n * sizeof(T), cudaMemcpyHostToDevice));
+    CK(cudaMemcpyAsync(d, h, n * sizeof(T), cudaMemcpyHostToDevice, st));
+    CK(cudaStreamSynchronize(st));
 }
 template <class T>
-static void d2h(T *h, const T *d, size_t n)
+static void d2h(cudaStream_t st, T *h, const T *d, size_t n)
 {
-    CK(cudaMemcpy(h, d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpyAsync(h, d, n * sizeof(T), cudaMemcpyDeviceToHost, st));
+    CK(cudaStreamSynchronize(st));
 }
 
 /* ------------------------------------------------------------ state */
@@ -180,7 +182,8 @@ static void alloc_all(replay &R)
     h.pos = R.dpos;
     h.pos_cap = p.pos_cap;
     h.count = R.dcount;
-    h.part = R.dpart; /* v2 select */
+    h.part = R.dpart;  /* v2/v3 select partials */
+    h.select_v3 = 1;   /* v3 select (v2 where npages_cap > 8192) */
     R.ha = h;
     const bool sparse = p.kind != KCU_REPLAY_FULL;
     kcu_attend_args a = {R.dK,    R.dV,  p.cap, R.dq,  R.dlen,   sparse ? R.dpos : nullptr, sparse ? R.dcount : nullptr,
@@ -224,7 +227,7 @@ static void launch_step(replay &R, unsigned mask)
 static void set_len(replay &R, int64_t C)
 {
     std::vector<int32_t> len((size_t)R.pl.B, (int32_t)C);
-    h2d(R.dlen, len.data(), len.size());
+    h2d(R.st, R.dlen, len.data(), len.size());
 }
 
 /* ------------------------------------------------------------ stage 1 */
@@ -244,18 +247,18 @@ static int stage1(replay &R, int li, kv_err *err)
                 memcpy(&Qw[((bh * G + g) * w + i) * d], &q[g * d], d * 4);
         }
     }
-    h2d(R.dK1, K1.data(), K1.size());
-    h2d(R.dQw, Qw.data(), Qw.size());
-    CK(cudaMemset(R.dkept, 0xff, R.nbh * p.P * 4));
-    CK(cudaMemset(R.dpooled, 0xff, R.nbh * S * 8));
+    h2d(R.st, R.dK1, K1.data(), K1.size());
+    h2d(R.st, R.dQw, Qw.data(), Qw.size());
+    CK(cudaMemsetAsync(R.dkept, 0xff, R.nbh * p.P * 4, R.st));
+    CK(cudaMemsetAsync(R.dpooled, 0xff, R.nbh * S * 8, R.st));
     CK(kcu_stage1(&R.s1a, R.st));
     CK(cudaStreamSynchronize(R.st));
     if (!R.rep->checked)
         return 0;
     std::vector<int32_t> kept(R.nbh * p.P);
     std::vector<double> pooled(R.nbh * S);
-    d2h(kept.data(), R.dkept, kept.size());
-    d2h(pooled.data(), R.dpooled, pooled.size());
+    d2h(R.st, kept.data(), R.dkept, kept.size());
+    d2h(R.st, pooled.data(), R.dpooled, pooled.size());
     std::vector<int64_t> scr(2 * S);
     char nm[64];
     snprintf(nm, sizeof nm, "layer%d/stage1", layer);
@@ -327,12 +330,12 @@ static int run_layer(replay &R, int li, kv_err *err)
         for (size_t bh = 0; bh < nbh; bh++)
             for (size_t e = (size_t)p.C0 * d; e < (size_t)p.cap * d; e++)
                 Kp[bh * p.cap * d + e] = Vp[bh * p.cap * d + e] = BF16_NAN;
-        h2d(R.dK, Kp.data(), Kp.size());
-        h2d(R.dV, Vp.data(), Vp.size());
+        h2d(R.st, R.dK, Kp.data(), Kp.size());
+        h2d(R.st, R.dV, Vp.data(), Vp.size());
     }
     set_len(R, p.C0);
     if (p.kind != KCU_REPLAY_FULL) {
-        CK(cudaMemset(R.daux, 0xff, nbh * R.rows * p.npages_cap * 2));
+        CK(cudaMemsetAsync(R.daux, 0xff, nbh * R.rows * p.npages_cap * 2, R.st));
         CK(kcu_hsa_pages_build(&R.ha, R.st));
     }
     char nm[64];
@@ -361,25 +364,25 @@ static int run_layer(replay &R, int li, kv_err *err)
         const int64_t C = kcu_replay_cache_tokens(&p, s), slot = C - 1;
         for (size_t bh = 0; bh < nbh; bh++) { /* append this step's token, and its queries */
             const size_t o = (bh * p.cap + slot) * d;
-            h2d(R.dK + o, &R.Kc[o], d);
-            h2d(R.dV + o, &R.Vc[o], d);
+            h2d(R.st, R.dK + o, &R.Kc[o], d);
+            h2d(R.st, R.dV + o, &R.Vc[o], d);
             kcu_replay_gen_query(R.h, (int)(bh / p.Hkv), layer, (int)(bh % p.Hkv), kcu_replay_position(&p, s), 1,
                                  &R.q[bh * G * d]);
         }
-        h2d(R.dq, R.q.data(), R.q.size());
+        h2d(R.st, R.dq, R.q.data(), R.q.size());
         set_len(R, C);
-        CK(cudaMemset(R.dout, 0xff, out.size() * 4));
-        CK(cudaMemset(R.dpos, 0xff, pos.size() * 4));
+        CK(cudaMemsetAsync(R.dout, 0xff, out.size() * 4, R.st));
+        CK(cudaMemsetAsync(R.dpos, 0xff, pos.size() * 4, R.st));
         launch_step(R, 15);
         CK(cudaStreamSynchronize(R.st));
         if (!R.rep->checked)
             continue;
-        d2h(out.data(), R.dout, out.size());
+        d2h(R.st, out.data(), R.dout, out.size());
         if (p.kind != KCU_REPLAY_FULL) {
-            d2h(pos.data(), R.dpos, pos.size());
-            d2h(cnt.data(), R.dcount, cnt.size());
-            d2h(dims.data(), R.ddims, dims.size());
-            d2h(avg.data(), R.davg, avg.size());
+            d2h(R.st, pos.data(), R.dpos, pos.size());
+            d2h(R.st, cnt.data(), R.dcount, cnt.size());
+            d2h(R.st, dims.data(), R.ddims, dims.size());
+            d2h(R.st, avg.data(), R.davg, avg.size());
         }
         const int64_t np = kcu_npages(C, p.p);
         for (int b = 0; b < p.B; b++) {
@@ -428,7 +431,7 @@ static int run_layer(replay &R, int li, kv_err *err)
     if (R.rep->checked && p.kind != KCU_REPLAY_FULL) { /* aux past the last page stays NaN */
         const int64_t np = kcu_npages(kcu_replay_cache_tokens(&p, p.steps - 1), p.p);
         aux.resize(nbh * R.rows * p.npages_cap);
-        d2h(aux.data(), R.daux, aux.size());
+        d2h(R.st, aux.data(), R.daux, aux.size());
         for (size_t bh = 0; bh < nbh; bh++)
             for (int row = 0; row < R.rows; row++)
                 for (int64_t j = np; j < p.npages_cap; j++)
@@ -527,8 +530,8 @@ static void time_layer(replay &R)
         /* dense attention over the uncompressed cache (positions order), same steps */
         R.dKd = dalloc<uint16_t>(R.nbh * p.tokens * d);
         R.dVd = dalloc<uint16_t>(R.nbh * p.tokens * d);
-        h2d(R.dKd, R.K.data(), R.K.size());
-        h2d(R.dVd, R.V.data(), R.V.size());
+        h2d(R.st, R.dKd, R.K.data(), R.K.size());
+        h2d(R.st, R.dVd, R.V.data(), R.V.size());
         kcu_attend_args a = {R.dKd, R.dVd, p.tokens, R.dq, R.dlen, nullptr, nullptr, 0, p.B, p.Hkv, p.G, p.d,
                              R.nsplit_dense, R.dws_dense, R.dout, 2};
         cudaGraphExec_t e = capture(R, [&] { CK(kcu_attend(&a, R.st)); });

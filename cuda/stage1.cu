@@ -51,8 +51,8 @@ static size_t s1_smem_bytes(void)
  * [j0, j0 + 64) (zero past S), and fills St with scaled, causally masked
  * scores: window row i (position S − w + i) sees keys j <= S − w + i. */
 template <int D>
-static __device__ void s1_tile(const kcu_stage1_args &a, int bh, int64_t r0, int64_t j0, float *Qs, float *Ks,
-                               float *St, bool load_q)
+static __device__ void s1_tile(const kcu_stage1_args &a, int bh, int64_t r0, int64_t j0, KCU_SH(float) *Qs,
+                               KCU_SH(float) *Ks, KCU_SH(float) *St, bool load_q)
 {
     const int64_t rows = (int64_t)a.G * a.w;
     const float scale = rsqrtf((float)D);
@@ -110,7 +110,7 @@ template <int D>
 __global__ void __launch_bounds__(S1_THREADS) s1_stats_kernel(kcu_stage1_args a, int64_t nchunks)
 {
     KCU_DYN_SMEM(float, smem);
-    float *Qs = smem, *Ks = Qs + S1_ROWS * (D + 1), *St = Ks + S1_ROWS * (D + 1);
+    KCU_SH(float) *Qs = smem, *Ks = Qs + S1_ROWS * (D + 1), *St = Ks + S1_ROWS * (D + 1);
     const int chunk = blockIdx.x, bh = blockIdx.z;
     const int64_t r0 = (int64_t)blockIdx.y * S1_ROWS, rows = (int64_t)a.G * a.w;
     float m = -INFINITY, l = 0.0f;
@@ -156,7 +156,7 @@ template <int D>
 __global__ void __launch_bounds__(S1_THREADS) s1_votes_kernel(kcu_stage1_args a, int64_t nchunks)
 {
     KCU_DYN_SMEM(float, smem);
-    float *Qs = smem, *Ks = Qs + S1_ROWS * (D + 1), *St = Ks + S1_ROWS * (D + 1);
+    KCU_SH(float) *Qs = smem, *Ks = Qs + S1_ROWS * (D + 1), *St = Ks + S1_ROWS * (D + 1);
     const int bh = blockIdx.y;
     const int64_t j0 = (int64_t)blockIdx.x * S1_KEYS, rows = (int64_t)a.G * a.w, npre = a.S - a.w;
     const float *ML = a.ws + (size_t)a.B * a.Hkv * rows * nchunks * 2 + (size_t)bh * rows * 2;
@@ -197,19 +197,26 @@ __global__ void s1_pool_kernel(kcu_stage1_args a)
  * ascending, then the window. */
 __global__ void __launch_bounds__(S1_SEL_THREADS) s1_select_kernel(kcu_stage1_args a)
 {
-    __shared__ kcu_select_smem sm;
+    KCU_SHARED(kcu_select_smem, sm, );
     const int bh = blockIdx.x;
     const int64_t npre = a.S - a.w;
     const double *pooled = a.pooled + (size_t)bh * a.S;
     int32_t *kept = a.kept + (size_t)bh * a.P;
     auto key = [&](int64_t j) { return kcu_desc_key(pooled[j]); };
     auto one = [](int64_t) { return (int64_t)1; };
-    auto emit = [&](int64_t j, int64_t off, int64_t) { kept[off] = (int32_t)j; };
+    /* kept holds P slots: at most P − w from the prefix (every write is
+     * bounded, whatever the select returns), then the window. */
+    const int64_t nsel = a.P - a.w;
+    auto emit = [&](int64_t j, int64_t off, int64_t) {
+        if (off < nsel)
+            kept[off] = (int32_t)j;
+    };
     uint64_t T;
     int64_t need;
-    kcu_block_select(npre, a.P - a.w, key, one, &sm, &T, &need);
+    kcu_block_select(npre, nsel, key, one, &sm, &T, &need);
     int64_t n = kcu_block_emit(npre, key, one, T, need, 0, one, emit, &sm);
-    for (int64_t i = threadIdx.x; i < a.w; i += S1_SEL_THREADS)
+    n = n < nsel ? n : nsel;
+    for (int64_t i = threadIdx.x; i < a.w && n + i < a.P; i += S1_SEL_THREADS)
         kept[n + i] = (int32_t)(npre + i);
 }
 

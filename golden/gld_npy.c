@@ -82,130 +82,119 @@ static const char *dict_value(const char *h, const char *key)
     return p;
 }
 
+/* The preamble: magic, version, header length; the header text into *h. */
+static int read_header(FILE *fp, const char *path, char **h, size_t *hl, size_t *off, kv_err *err)
+{
+    unsigned char pre[12];
+    if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
+        return kv_errf(err, "%s: offset 0: expected the .npy magic \\x93NUMPY", path);
+    if (pre[6] == 1) {
+        *hl = (size_t)pre[8] | (size_t)pre[9] << 8;
+        *off = 10;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, fp) != 2)
+            return kv_errf(err, "%s: offset 10: truncated header length", path);
+        *hl = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+        *off = 12;
+    } else {
+        return kv_errf(err, "%s: offset 6: format version %d.%d; expected 1.0 or 2.0", path, pre[6], pre[7]);
+    }
+    if (*hl > 65536)
+        return kv_errf(err, "%s: offset 8: header length %zu is implausible", path, *hl);
+    *h = malloc(*hl + 1);
+    if (!*h || fread(*h, 1, *hl, fp) != *hl)
+        return kv_errf(err, "%s: offset %zu: truncated header (expected %zu bytes)", path, *off, *hl);
+    (*h)[*hl] = '\0';
+    return 0;
+}
+
+/* 'shape': (a, b, ...) after the '(' at v. Every dimension and the byte
+ * count are checked against overflow before anything is allocated: a header
+ * saying (2^62, 64) is an error, not a wrapped multiplication. */
+static int parse_shape(const char *v, const char *path, size_t off, gld_npy *a, kv_err *err)
+{
+    const size_t eb = bytes[a->dtype];
+    a->n = 1;
+    while (*v != ')') {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (end == v || errno == ERANGE || x < 0 || a->ndim >= GLD_NPY_MAX_DIMS)
+            return kv_errf(err, "%s: offset %zu: malformed shape (at most %d non-negative dimensions)", path, off,
+                           GLD_NPY_MAX_DIMS);
+        if (x > 0 && a->n > GLD_NPY_MAX_BYTES / (int64_t)eb / x)
+            return kv_errf(err, "%s: offset %zu: shape holds more than %lld bytes", path, off,
+                           (long long)GLD_NPY_MAX_BYTES);
+        a->shape[a->ndim++] = x;
+        a->n *= x;
+        v = end;
+        while (*v == ',' || *v == ' ')
+            v++;
+        if (*v == '\0')
+            return kv_errf(err, "%s: offset %zu: unterminated shape", path, off);
+    }
+    return 0;
+}
+
+/* The header dict: descr, fortran_order, shape. */
+static int parse_dict(const char *h, const char *path, size_t off, gld_npy *a, kv_err *err)
+{
+    const char *v = dict_value(h, "descr");
+    int t = -1;
+    for (int i = 0; v && i < 5; i++)
+        if (v[0] == '\'' && !strncmp(v + 1, descr[i], 3) && v[4] == '\'')
+            t = i;
+    if (t < 0)
+        return kv_errf(err, "%s: offset %zu: dtype %.8s is not one of <f4 <f8 <i4 <i8 <u2", path, off,
+                       v ? v : "(none)");
+    a->dtype = (gld_npy_dtype)t;
+    v = dict_value(h, "fortran_order");
+    if (!v || strncmp(v, "False", 5) != 0)
+        return kv_errf(err, "%s: offset %zu: expected 'fortran_order': False", path, off);
+    v = dict_value(h, "shape");
+    if (!v || *v != '(')
+        return kv_errf(err, "%s: offset %zu: expected 'shape': (...)", path, off);
+    return parse_shape(v + 1, path, off, a, err);
+}
+
+/* The data section: exactly the bytes the shape says, checked against the
+ * file's size before allocating. */
+static int read_data(FILE *fp, const char *path, size_t off, gld_npy *a, kv_err *err)
+{
+    const size_t nb = (size_t)a->n * bytes[a->dtype];
+    long here = ftell(fp), fsize = -1;
+    if (here < 0 || fseek(fp, 0, SEEK_END) != 0 || (fsize = ftell(fp)) < here || fseek(fp, here, SEEK_SET) != 0)
+        return kv_errf(err, "%s: cannot seek", path);
+    if ((uint64_t)(fsize - here) < (uint64_t)nb)
+        return kv_errf(err, "%s: offset %zu: expected %zu data bytes, file has %zu", path, off, nb,
+                       (size_t)(fsize - here));
+    a->data = malloc(nb ? nb : 1);
+    if (!a->data)
+        return kv_errf(err, "%s: out of memory for %zu bytes", path, nb);
+    if (fread(a->data, 1, nb, fp) != nb)
+        return kv_errf(err, "%s: offset %zu: short read of %zu data bytes", path, off, nb);
+    if (fgetc(fp) != EOF)
+        return kv_errf(err, "%s: offset %zu: data continues past the %zu bytes the shape says", path, off + nb, nb);
+    return 0;
+}
+
 int gld_npy_read(const char *path, gld_npy *a, kv_err *err)
 {
     memset(a, 0, sizeof *a);
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return kv_errf(err, "%s: cannot open", path);
-    unsigned char pre[12];
-    int rc = -1;
     char *h = NULL;
-    if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        kv_errf(err, "%s: offset 0: expected the .npy magic \\x93NUMPY", path);
-        goto close_file;
+    size_t hl = 0, off = 0;
+    int rc = read_header(fp, path, &h, &hl, &off, err);
+    if (rc == 0)
+        rc = parse_dict(h, path, off, a, err);
+    if (rc == 0)
+        rc = read_data(fp, path, off + hl, a, err);
+    if (rc != 0) {
+        free(a->data);
+        a->data = NULL;
     }
-    size_t hl, off;
-    if (pre[6] == 1) {
-        hl = (size_t)pre[8] | (size_t)pre[9] << 8;
-        off = 10;
-    } else if (pre[6] == 2 || pre[6] == 3) {
-        if (fread(pre + 10, 1, 2, fp) != 2) {
-            kv_errf(err, "%s: offset 10: truncated header length", path);
-            goto close_file;
-        }
-        hl = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-        off = 12;
-    } else {
-        kv_errf(err, "%s: offset 6: format version %d.%d; expected 1.0 or 2.0", path, pre[6], pre[7]);
-        goto close_file;
-    }
-    if (hl > 65536) {
-        kv_errf(err, "%s: offset 8: header length %zu is implausible", path, hl);
-        goto close_file;
-    }
-    h = malloc(hl + 1);
-    if (!h || fread(h, 1, hl, fp) != hl) {
-        kv_errf(err, "%s: offset %zu: truncated header (expected %zu bytes)", path, off, hl);
-        goto close_file;
-    }
-    h[hl] = '\0';
-    const char *v = dict_value(h, "descr");
-    int t = -1;
-    for (int i = 0; v && i < 5; i++)
-        if (v[0] == '\'' && !strncmp(v + 1, descr[i], 3) && v[4] == '\'')
-            t = i;
-    if (t < 0) {
-        kv_errf(err, "%s: offset %zu: dtype %.8s is not one of <f4 <f8 <i4 <i8 <u2", path, off, v ? v : "(none)");
-        goto close_file;
-    }
-    v = dict_value(h, "fortran_order");
-    if (!v || strncmp(v, "False", 5) != 0) {
-        kv_errf(err, "%s: offset %zu: expected 'fortran_order': False", path, off);
-        goto close_file;
-    }
-    v = dict_value(h, "shape");
-    if (!v || *v != '(') {
-        kv_errf(err, "%s: offset %zu: expected 'shape': (...)", path, off);
-        goto close_file;
-    }
-    v++;
-    /* Every dimension and the byte count are checked against overflow and
-     * against what the file holds before anything is allocated: a header
-     * saying (2^62, 64) is an error, not a wrapped multiplication. */
-    a->n = 1;
-    const size_t eb = bytes[t];
-    while (*v != ')') {
-        char *end;
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (end == v || errno == ERANGE || x < 0 || a->ndim >= GLD_NPY_MAX_DIMS) {
-            kv_errf(err, "%s: offset %zu: malformed shape (at most %d non-negative dimensions)", path, off,
-                    GLD_NPY_MAX_DIMS);
-            goto close_file;
-        }
-        if (x > 0 && a->n > GLD_NPY_MAX_BYTES / (int64_t)eb / x) {
-            kv_errf(err, "%s: offset %zu: shape holds more than %lld bytes", path, off,
-                    (long long)GLD_NPY_MAX_BYTES);
-            goto close_file;
-        }
-        a->shape[a->ndim++] = x;
-        a->n *= x;
-        v = end;
-        while (*v == ',' || *v == ' ')
-            v++;
-        if (*v == '\0') {
-            kv_errf(err, "%s: offset %zu: unterminated shape", path, off);
-            goto close_file;
-        }
-    }
-    a->dtype = (gld_npy_dtype)t;
-    size_t nb = (size_t)a->n * eb;
-    long here = ftell(fp);
-    if (here < 0 || fseek(fp, 0, SEEK_END) != 0) {
-        kv_errf(err, "%s: cannot seek", path);
-        goto close_file;
-    }
-    long fsize = ftell(fp);
-    if (fsize < here || fseek(fp, here, SEEK_SET) != 0) {
-        kv_errf(err, "%s: cannot seek", path);
-        goto close_file;
-    }
-    if ((uint64_t)(fsize - here) < (uint64_t)nb) {
-        kv_errf(err, "%s: offset %zu: expected %zu data bytes, file has %zu", path, off + hl, nb,
-                (size_t)(fsize - here));
-        goto close_file;
-    }
-    a->data = malloc(nb ? nb : 1);
-    if (!a->data) {
-        kv_errf(err, "%s: out of memory for %zu bytes", path, nb);
-        goto close_file;
-    }
-    size_t got = fread(a->data, 1, nb, fp);
-    if (got != nb) {
-        kv_errf(err, "%s: offset %zu: expected %zu data bytes, file has %zu", path, off + hl, nb, got);
-        goto free_data;
-    }
-    if (fgetc(fp) != EOF) {
-        kv_errf(err, "%s: offset %zu: data continues past the %zu bytes the shape says", path, off + hl + nb, nb);
-        goto free_data;
-    }
-    rc = 0;
-    goto close_file;
-free_data:
-    free(a->data);
-    a->data = NULL;
-close_file:
     free(h);
     fclose(fp);
     return rc;

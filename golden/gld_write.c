@@ -235,6 +235,18 @@ static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_params
             kv_json_int(&j, h);
     kv_json_arr_end(&j);
     kv_json_key(&j, "params"); rkv_params_json(&j, p);
+    const rkv_traits *tr = &p->method->traits;
+    char tl[160];
+    rkv_traits_format(tr, tl, sizeof tl);
+    kv_json_key(&j, "traits");
+    kv_json_obj_begin(&j);
+    kv_json_key(&j, "summary"); kv_json_str(&j, tl);
+    kv_json_key(&j, "per_query_head"); kv_json_bool(&j, tr->per_query_head);
+    kv_json_key(&j, "dense"); kv_json_bool(&j, tr->dense);
+    kv_json_key(&j, "stage1"); kv_json_bool(&j, tr->stage1);
+    kv_json_key(&j, "stage2"); kv_json_bool(&j, tr->stage2);
+    kv_json_key(&j, "cache_capped"); kv_json_bool(&j, tr->cache_capped);
+    kv_json_obj_end(&j);
     manifest_rules(&j);
     kv_json_key(&j, "tensors");
     kv_json_arr_begin(&j);
@@ -360,8 +372,10 @@ static void gather(const float *src, const int32_t *pos, int64_t c, int d, float
 static int write_stage1(gld_ctx *g, head_run *r, kv_err *err)
 {
     const rkv_params *p = r->p;
-    const int rows = cache_rows(r), d = r->d;
+    const int rows = p->method->traits.per_query_head ? r->G : 1, d = r->d;
     const int64_t S = r->S, w = r->w, np = S - w, P = p->prompt_budget;
+    if (cache_rows(r) != rows)
+        return kv_errf(err, "internal: %d cache rows for a method with %d selection rows", cache_rows(r), rows);
     if (enter(g, r->kvh, -1, err) != 0)
         return -1;
     int64_t sh[3] = {S, d, 0};
@@ -623,16 +637,17 @@ static int write_attention(gld_ctx *g, const head_run *r, kv_err *err)
     return put_bounded(g, "attention", "out", GLD_NPY_F32, 2, sh, r->o.out, b, err);
 }
 
-/* The HSA stages apply when the method chose one shared set of dims over
- * a shared paged cache (hsa, rocketkv). */
+/* The method's traits (refimpl/rkv.h) decide which stages are written:
+ * stage 2 (HSA: pages, dims, page scores, token scores) and stage 1 (the
+ * SnapKV vote, when the request evicts prompt tokens). */
 static int has_hsa_stages(const head_run *r)
 {
-    return r->o.dims_shared && r->o.ndims > 0 && r->p->page_size > 0 && cache_rows(r) == 1 && r->o.shared;
+    return r->p->method->traits.stage2 && cache_rows(r) == 1 && r->o.shared;
 }
 
 static int has_stage1(const rkv_params *p)
 {
-    return p->evicts && p->window_size > 0 && p->kernel_size > 0 && p->method->prefill;
+    return p->method->traits.stage1 && p->evicts && p->window_size > 0;
 }
 
 static int write_head(gld_ctx *g, head_run *r, int64_t steps, kv_err *err)

@@ -8,7 +8,9 @@
 #include "hw.h"
 
 #include <limits.h>
+#include <ctype.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv_jsonr.h"
@@ -256,15 +258,13 @@ double hw_transfer_efficiency(const hw_model *h, double bytes)
 /* 128 × 128 output tiles, one per SM per wave (NVIDIA, "Matrix Multiplication
  * Background User's Guide": tile and wave quantization). Skinny products
  * (m < 128, decode) run narrower tiles and split K, so neither rule applies
- * below one full tile row or one full wave. */
+ * below one full tile row. */
 double hw_gemm_efficiency(const hw_model *h, double m, double n)
 {
     if (m < 128.0 || n <= 0.0)
         return h->compute_efficiency;
     const double tm = ceil(m / 128.0), tn = ceil(n / 128.0), tiles = tm * tn;
     const double tile_q = (m * n) / (tm * 128.0 * tn * 128.0);
-    if (tiles < (double)h->sm_count)
-        return h->compute_efficiency * tile_q;
     const double waves = ceil(tiles / (double)h->sm_count);
     const double wave_q = tiles / (waves * (double)h->sm_count);
     return h->compute_efficiency * tile_q * wave_q;
@@ -346,6 +346,9 @@ int hw_model_apply_calibration(hw_model *h, const char *json_path, kv_err *err)
         else if (r == 0)
             t.usable_capacity_bytes = (int64_t)x;
     }
+    const kv_jsonr_node *dev = kv_jsonr_get(root, "device");
+    snprintf(t.calibration_device, sizeof t.calibration_device, "%s",
+             dev && dev->kind == KV_JSONR_STR ? dev->str : "");
     if (!rc) {
         snprintf(t.efficiency_source, sizeof t.efficiency_source, "measured: %.200s", json_path);
         snprintf(t.calibration, sizeof t.calibration, "%s", json_path);
@@ -353,4 +356,59 @@ int hw_model_apply_calibration(hw_model *h, const char *json_path, kv_err *err)
     }
     kv_jsonr_free(&d);
     return rc;
+}
+
+/* Lower-cases s into out, separators as spaces, with a space at both ends so
+ * that " word " finds whole words. */
+static void dev_norm(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[n++] = ' ';
+    for (; *s && n + 2 < cap; s++)
+        out[n++] = (*s == '-' || *s == '_') ? ' ' : (char)tolower((unsigned char)*s);
+    out[n++] = ' ';
+    out[n] = '\0';
+}
+
+/* The memory size written as <digits>g / <digits>gb in s (0: none). */
+static long dev_gb(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if (*p == ' ' && isdigit((unsigned char)p[1])) {
+            char *end;
+            long v = strtol(p + 1, &end, 10);
+            if (*end == 'g' && (end[1] == ' ' || (end[1] == 'b' && end[2] == ' ')))
+                return v;
+        }
+    return 0;
+}
+
+int hw_device_matches(const hw_model *h, const char *device)
+{
+    char name[96], dev[256], fam[64];
+    dev_norm(h->name, name, sizeof name);
+    dev_norm(device, dev, sizeof dev);
+    const char *sp = strchr(name + 1, ' ');
+    snprintf(fam, sizeof fam, "%.*s", (int)(sp - name - 1), name + 1);
+    if (!fam[0] || !strstr(dev, fam))
+        return 0;
+    static const char *const variants[] = {" pcie ", " nvl "};
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        if (!strstr(name, variants[i]) != !strstr(dev, variants[i]))
+            return 0;
+    const long a = dev_gb(name), b = dev_gb(dev);
+    return !(a && b && a != b);
+}
+
+int hw_calibration_check(const hw_model *h, kv_err *err)
+{
+    if (!h->calibration[0])
+        return 0;
+    if (!h->calibration_device[0])
+        return kv_errf(err, "%s: the calibration does not say which device it was measured on (key 'device'); "
+                       "--calibration-any applies it to %s anyway", h->calibration, h->name);
+    if (!hw_device_matches(h, h->calibration_device))
+        return kv_errf(err, "%s: measured on '%s', not on %s (%s); --calibration-any applies it anyway",
+                       h->calibration, h->calibration_device, h->name, h->vendor_name);
+    return 0;
 }

@@ -50,6 +50,7 @@ typedef struct {
                                         of its long-read rate (the bytes in flight it needs to fill the pipe) */
     char efficiency_source[256];
     char calibration[512];           /* reports/gpu JSON applied by hw_model_apply_calibration, or "" */
+    char calibration_device[128];    /* the "device" that calibration was measured on (CUDA's name), or "" */
 } hw_model;
 
 int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err);
@@ -79,5 +80,14 @@ double hw_bandwidth_efficiency(const hw_model *h, double run_bytes);
  * fractions of hbm_bandwidth_bytes_per_s. All or nothing: on error h is
  * left as it was. */
 int hw_model_apply_calibration(hw_model *h, const char *json_path, kv_err *err);
+
+/* 1 when a CUDA device name ("NVIDIA H100 80GB HBM3") names the GPU of this
+ * model: the family (the name up to its first '-': h100, a100, l40s...) is in
+ * it, PCIe and NVL variants agree, and a memory size in both (a100-40g, "40GB")
+ * agrees. Case and the separators ' ', '-', '_' do not matter. */
+int hw_device_matches(const hw_model *h, const char *device);
+/* After hw_model_apply_calibration: refuses (-1, one line) a calibration that
+ * does not name its device or was measured on another device than h. */
+int hw_calibration_check(const hw_model *h, kv_err *err);
 
 #endif

@@ -66,6 +66,21 @@ static int tensor_load(const llm_gguf_file *g, const char *name, int64_t ne0, in
     return llm_gguf_tensor_f32(t, dst, err);
 }
 
+/* The metadata reals the forward pass divides by or raises to a power:
+ * RoPE's base θ (inverse frequencies θ^(-2i/d): θ must be finite and > 1,
+ * and fit a float) and RMSNorm's ε (1/sqrt(mean + ε): finite, > 0, and
+ * small next to the activations' mean square). NaN, inf, 0 and negatives
+ * load but then generate garbage (NaN logits: token 0 forever). */
+int llm_check_float_meta(const char *path, double rope_theta, double rms_eps, kv_err *err)
+{
+    if (!(rope_theta > 1.0 && rope_theta <= 1e30))
+        return kv_errf(err, "%s: llama.rope.freq_base = %g: expected a finite number in (1, 1e30]", path, rope_theta);
+    if (!(rms_eps > 0.0 && rms_eps <= 1.0))
+        return kv_errf(err, "%s: llama.attention.layer_norm_rms_epsilon = %g: expected a finite number in (0, 1]",
+                       path, rms_eps);
+    return 0;
+}
+
 static int get_int(const llm_gguf_file *g, const char *arch, const char *key, int *v, kv_err *err)
 {
     char k[128];
@@ -79,6 +94,9 @@ static int get_int(const llm_gguf_file *g, const char *arch, const char *key, in
     return 0;
 }
 
+/* Long by design: the llama keys are read and checked one by one (each
+ * check beside the key it guards), then every weight tensor is loaded into
+ * one arena. */
 int llm_model_load(const char *path, llm_model **out, kv_err *err)
 {
     *out = NULL;
@@ -115,6 +133,8 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
             goto fail;
         }
     }
+    if (llm_check_float_meta(path, th, eps, err) != 0)
+        goto fail;
     c->rope_theta = (float)th;
     c->rms_eps = (float)eps;
     if (c->dim % c->n_head != 0 || c->n_head % c->n_kv_head != 0) {
@@ -137,6 +157,11 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
     const llm_gguf_tensor *emb = llm_gguf_tensor_find(g, "token_embd.weight");
     if (!emb) {
         kv_errf(err, "%s: tensor 'token_embd.weight' is missing", path);
+        goto fail;
+    }
+    if (emb->ne[1] < llm_vocab_size(m->tok) || emb->ne[1] > (1 << 24)) {
+        kv_errf(err, "%s: token_embd.weight has %lld rows; expected between the tokenizer's %d tokens and 2^24",
+                path, (long long)emb->ne[1], llm_vocab_size(m->tok));
         goto fail;
     }
     c->vocab = (int)emb->ne[1];

@@ -92,6 +92,10 @@ typedef struct {
 } llm_model;
 
 int llm_model_load(const char *path, llm_model **out, kv_err *err);
+/* The checks llm_model_load applies to llama.rope.freq_base (finite, in
+ * (1, 1e30]) and llama.attention.layer_norm_rms_epsilon (finite, in (0, 1]);
+ * -1 with one line naming the file, key, value and range. */
+int llm_check_float_meta(const char *path, double rope_theta, double rms_eps, kv_err *err);
 void llm_model_free(llm_model *m);
 
 /* ---------------------------------------------------------------- session */

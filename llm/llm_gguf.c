@@ -298,6 +298,9 @@ static int64_t find_dup(char **names, int64_t n, char ***sorted_out)
     return dup;
 }
 
+/* Long by design: it reads the file in its own order (header, key/values,
+ * tensor infos, alignment, data) with a bounds check at every field; split,
+ * each part would carry the same cursor and repeat the checks. */
 int llm_gguf_parse(const void *buf, size_t n, const char *name, llm_gguf_file **out, kv_err *err)
 {
     char m[600];

@@ -362,27 +362,11 @@ static int on_qkv(void *ctx, int layer, int64_t pos0, int64_t n, const float *Q,
     return 0;
 }
 
+/* The text a capture tokenizes: a regular file of at most 256 MiB. */
 static char *read_all(const char *path, size_t *n, kv_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
-    if (!b || fread(b, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(b);
-        fclose(fp);
-        kv_errf(err, "%s: read failed", path);
-        return NULL;
-    }
-    fclose(fp);
-    b[sz] = '\0';
-    *n = (size_t)sz;
-    return b;
+    char *b;
+    return kv_read_text(path, (size_t)1 << 28, &b, n, err) == 0 ? b : NULL;
 }
 
 int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
@@ -430,4 +414,76 @@ out:
     free(ids);
     free(text);
     return rc;
+}
+
+int llm_kvd_spec_is(const char *s)
+{
+    return s && (!strncmp(s, "kvdump:", 7) || !strncmp(s, "gguf:", 5));
+}
+
+/* One item of a gguf: spec. */
+static int spec_item(const char *what, const char *item, llm_kvd_spec *sp, kv_err *err)
+{
+    if (!strncmp(item, "gguf:", 5) && item[5]) snprintf(sp->path, sizeof sp->path, "%s", item + 5);
+    else if (!strncmp(item, "text:", 5) && item[5]) snprintf(sp->text, sizeof sp->text, "%s", item + 5);
+    else if (!strncmp(item, "offset:", 7)) {
+        char w[128];
+        snprintf(w, sizeof w, "%s offset", what);
+        return kv_parse_i64_in(w, item + 7, 0, INT64_C(1) << 31, &sp->offset, err);
+    } else if (!strncmp(item, "dtype:", 6)) {
+        if (rkv_dtype_parse(item + 6, &sp->dtype) != 0 || sp->dtype > RKV_DTYPE_FP32)
+            return kv_errf(err, "%s: dtype '%s': expected bf16, fp16 or fp32", what, item + 6);
+    } else {
+        return kv_errf(err, "%s: '%s': expected gguf:FILE, text:FILE, offset:N or dtype:D", what, item);
+    }
+    return 0;
+}
+
+int llm_kvd_spec_parse(const char *what, const char *s, llm_kvd_spec *sp, kv_err *err)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->dtype = RKV_DTYPE_BF16;
+    if (!strncmp(s, "kvdump:", 7)) {
+        if (!s[7] || strlen(s + 7) >= sizeof sp->path)
+            return kv_errf(err, "%s: kvdump: needs a file name (at most %zu bytes)", what, sizeof sp->path - 1);
+        sp->is_dump = 1;
+        snprintf(sp->path, sizeof sp->path, "%s", s + 7);
+        return 0;
+    }
+    for (const char *p = s; *p;) {
+        const char *c = strchr(p, ',');
+        const size_t n = c ? (size_t)(c - p) : strlen(p);
+        char item[600];
+        if (n == 0 || n >= sizeof item)
+            return kv_errf(err, "%s: '%s': an empty or over-long item", what, s);
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (spec_item(what, item, sp, err) != 0) return -1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    if (!sp->path[0] || !sp->text[0])
+        return kv_errf(err, "%s: '%s': both gguf:MODEL.gguf and text:FILE are needed", what, s);
+    return 0;
+}
+
+int llm_kvd_spec_load(const llm_kvd_spec *sp, int64_t n_tokens, llm_kvd_file **out, kv_err *err)
+{
+    if (sp->is_dump) return llm_kvd_open(sp->path, out, err);
+    return llm_kvd_capture(sp->path, sp->text, sp->offset, n_tokens, sp->dtype, out, err);
+}
+
+void llm_kvd_model(const llm_kvd_info *in, mdl_model *m)
+{
+    memset(m, 0, sizeof *m);
+    const char *sp = strchr(in->model, ' ');
+    snprintf(m->name, sizeof m->name, "%.*s", sp ? (int)(sp - in->model) : 63, in->model);
+    snprintf(m->source, sizeof m->source, "%s", in->model);
+    m->num_hidden_layers = in->n_layer;
+    m->num_attention_heads = in->n_head;
+    m->num_key_value_heads = in->n_kv_head;
+    m->head_dim = in->head_dim;
+    m->hidden_size = in->n_head * in->head_dim;
+    m->max_position_embeddings = (int)in->n_tokens;
+    m->rope_theta = in->rope_theta;
 }

@@ -71,4 +71,26 @@ void llm_kvd_source(const llm_kvd_file *f, rkv_qkv_source *src);
 int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
                 llm_kvd_file **out, kv_err *err);
 
+/* A real workload as the user names it (--workload, a sweep's workload:):
+ * "kvdump:FILE" (a saved dump) or "gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:D]"
+ * (the model run over tokens offset .. offset+n-1 of the text, dense). */
+typedef struct {
+    int is_dump;              /* 1: kvdump:FILE */
+    char path[600];           /* the dump file, or the GGUF model */
+    char text[600];           /* gguf: the text file */
+    int64_t offset;           /* gguf: first token of the text (0) */
+    rkv_dtype dtype;          /* gguf: the dump's dtype, bf16/fp16/fp32 (bf16) */
+} llm_kvd_spec;
+
+/* 1 when s names a real workload (starts with kvdump: or gguf:). */
+int llm_kvd_spec_is(const char *s);
+/* Parses s strictly; err names `what` (e.g. "--workload"), the item and what is allowed. */
+int llm_kvd_spec_parse(const char *what, const char *s, llm_kvd_spec *sp, kv_err *err);
+/* Opens the dump, or captures n_tokens from the model and text. */
+int llm_kvd_spec_load(const llm_kvd_spec *sp, int64_t n_tokens, llm_kvd_file **out, kv_err *err);
+/* The model shape a dump describes: name (the model file's first word),
+ * layers, heads, head_dim, hidden = heads x head_dim, max length = its
+ * tokens, RoPE theta; the rest zero. */
+void llm_kvd_model(const llm_kvd_info *in, mdl_model *m);
+
 #endif

@@ -193,6 +193,9 @@ static void sort_special(llm_tokenizer *t)
     }
 }
 
+/* Long by design: the tokenizer is built from the GGUF keys in order —
+ * vocabulary and token types, decoded bytes, the byte alphabet, merges,
+ * special tokens, template — each step filling what the next one reads. */
 int llm_tokenizer_load(const llm_gguf_file *g, llm_tokenizer **out, kv_err *err)
 {
     *out = NULL;

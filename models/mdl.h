@@ -26,6 +26,9 @@ typedef struct {
     int tie_word_embeddings;     /* 0/1 */
     char torch_dtype[16];        /* "bfloat16", "float16", "float32" */
     int attention_bias;          /* 0/1: q,k,v projections carry biases (Qwen2); optional key */
+    char weight_dtype[24];       /* "" (torch_dtype), or how the checkpoint stores its linear layers:
+                                    "fp8", "int8", "int8-w8a8", "awq-g128", "gptq-g128", "nvfp4", "mxfp4"
+                                    (from config.json's quantization_config); optional key */
 } mdl_model;
 
 /* Name ("llama3.1-8b") or path to a YAML file. Names are looked up in

@@ -29,7 +29,7 @@ const char *const *mdl_model_names(void) { return model_names; }
 static const char *const yaml_keys[] = {
     "source", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
     "hidden_size", "intermediate_size", "vocab_size", "max_position_embeddings", "rope_theta",
-    "tie_word_embeddings", "torch_dtype", "attention_bias", NULL,
+    "tie_word_embeddings", "torch_dtype", "attention_bias", "weight_dtype", NULL,
 };
 
 static const char *const dtypes[] = {"bfloat16", "float16", "float32", NULL};
@@ -65,10 +65,12 @@ int mdl_model_check(const mdl_model *m, const char *where, kv_err *err)
 }
 
 /* ---- YAML loader ---- */
+/* Sizes are at most 2^24 (the GGUF loader's bound, and the longest context
+ * any flag takes): products of two of them stay far inside int64. */
 static int get_size(const kv_yaml_doc *d, const char *key, int *out, kv_err *err)
 {
     int64_t v = 0;
-    if (kv_yaml_int(d, d->root, key, 1, 1, INT_MAX, &v, err) != 0)
+    if (kv_yaml_int(d, d->root, key, 1, 1, 1 << 24, &v, err) != 0)
         return -1;
     *out = (int)v;
     return 0;
@@ -96,10 +98,11 @@ int mdl_model_load(const char *name_or_path, mdl_model *m, kv_err *err)
     rc = rc ? rc : get_size(&d, "intermediate_size", &t.intermediate_size, err);
     rc = rc ? rc : get_size(&d, "vocab_size", &t.vocab_size, err);
     rc = rc ? rc : get_size(&d, "max_position_embeddings", &t.max_position_embeddings, err);
-    rc = rc ? rc : kv_yaml_num(&d, d.root, "rope_theta", 1, 0, 1, INFINITY, &t.rope_theta, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "rope_theta", 1, 1, 1, 1e30, &t.rope_theta, err); /* θ in (1, 1e30] */
     rc = rc ? rc : kv_yaml_bool(&d, d.root, "tie_word_embeddings", 1, &t.tie_word_embeddings, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "torch_dtype", 1, t.torch_dtype, sizeof t.torch_dtype, err);
     rc = rc ? rc : kv_yaml_bool(&d, d.root, "attention_bias", 0, &t.attention_bias, err);
+    rc = rc ? rc : kv_yaml_str(&d, d.root, "weight_dtype", 0, t.weight_dtype, sizeof t.weight_dtype, err);
     if (!rc && !dtype_ok(t.torch_dtype)) {
         const kv_yaml_node *v = kv_yaml_get(d.root, "torch_dtype");
         rc = kv_yaml_errf(&d, v->line, v->col, err,
@@ -219,6 +222,67 @@ static void import_name(const char *path, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* An integer member of a JSON object, or def when absent. */
+static int64_t jint(const kv_jsonr_node *obj, const char *key, int64_t def)
+{
+    const kv_jsonr_node *v = obj ? kv_jsonr_get(obj, key) : NULL;
+    return v && v->kind == KV_JSONR_NUM && v->num == (double)(int64_t)v->num ? (int64_t)v->num : def;
+}
+
+static const char *jstr(const kv_jsonr_node *obj, const char *key)
+{
+    const kv_jsonr_node *v = obj ? kv_jsonr_get(obj, key) : NULL;
+    return v && v->kind == KV_JSONR_STR ? v->str : "";
+}
+
+/* quantization_config (transformers' QuantizationConfigMixin): quant_method
+ * awq / gptq (bits, group_size), fp8, compressed-tensors (the first config
+ * group's weights: num_bits, type, group_size; input_activations present =
+ * W8A8), modelopt (quant_algo FP8 / NVFP4), mxfp4. Anything else is an
+ * error naming the method: a checkpoint kvsim cannot price. */
+static int import_quant(const kv_jsonr_doc *d, mdl_model *t, kv_err *err)
+{
+    const kv_jsonr_node *q = kv_jsonr_get(d->root, "quantization_config");
+    if (!q || q->kind == KV_JSONR_NULL)
+        return 0;
+    if (q->kind != KV_JSONR_OBJ)
+        return jerr(d, q, err, "quantization_config", "an object", q);
+    const char *m = jstr(q, "quant_method");
+    const int64_t bits = jint(q, "bits", 4), g = jint(q, "group_size", 128);
+    if ((!strcmp(m, "awq") || !strcmp(m, "gptq")) && bits == 4 && g >= 8 && g <= 8192)
+        snprintf(t->weight_dtype, sizeof t->weight_dtype, "%s-g%d", m, (int)g);
+    else if (!strcmp(m, "gptq") && bits == 8)
+        snprintf(t->weight_dtype, sizeof t->weight_dtype, "int8");
+    else if (!strcmp(m, "fp8") || (!strcmp(m, "modelopt") && !strcmp(jstr(q, "quant_algo"), "FP8")))
+        snprintf(t->weight_dtype, sizeof t->weight_dtype, "fp8");
+    else if (!strcmp(m, "modelopt") && !strcmp(jstr(q, "quant_algo"), "NVFP4"))
+        snprintf(t->weight_dtype, sizeof t->weight_dtype, "nvfp4");
+    else if (!strcmp(m, "mxfp4"))
+        snprintf(t->weight_dtype, sizeof t->weight_dtype, "mxfp4");
+    else if (!strcmp(m, "compressed-tensors")) {
+        const kv_jsonr_node *cg = kv_jsonr_get(q, "config_groups");
+        const kv_jsonr_node *g0 = cg && cg->kind == KV_JSONR_OBJ && cg->n > 0 ? cg->items[0] : NULL;
+        const kv_jsonr_node *w = g0 && g0->kind == KV_JSONR_OBJ ? kv_jsonr_get(g0, "weights") : NULL;
+        const kv_jsonr_node *a = g0 && g0->kind == KV_JSONR_OBJ ? kv_jsonr_get(g0, "input_activations") : NULL;
+        const int64_t nb = jint(w, "num_bits", 0), gs = jint(w, "group_size", 0);
+        const int w8a8 = a && a->kind == KV_JSONR_OBJ;
+        if (nb == 8 && !strcmp(jstr(w, "type"), "float"))
+            snprintf(t->weight_dtype, sizeof t->weight_dtype, "fp8");
+        else if (nb == 8)
+            snprintf(t->weight_dtype, sizeof t->weight_dtype, w8a8 ? "int8-w8a8" : "int8");
+        else if (nb == 4 && gs >= 8 && gs <= 8192)
+            snprintf(t->weight_dtype, sizeof t->weight_dtype, "gptq-g%d", (int)gs);
+        else
+            return kv_errf(err, "%s:%d:%d: quantization_config: compressed-tensors with %lld-bit weights "
+                           "(group %lld) is not a weight type kvsim prices", d->path, q->line, q->col,
+                           (long long)nb, (long long)gs);
+    } else
+        return kv_errf(err, "%s:%d:%d: quantization_config: quant_method '%s' (%lld bits) is not a weight "
+                       "type kvsim prices (awq, gptq, fp8, compressed-tensors, modelopt, mxfp4)", d->path, q->line,
+                       q->col, m, (long long)bits);
+    return 0;
+}
+
 int mdl_import_config_json(const char *json_path, const char *name, mdl_model *m, kv_err *err)
 {
     kv_jsonr_doc d;
@@ -297,6 +361,7 @@ int mdl_import_config_json(const char *json_path, const char *name, mdl_model *m
         else
             snprintf(t.torch_dtype, sizeof t.torch_dtype, "%s", v->str);
     }
+    rc = rc ? rc : import_quant(&d, &t, err);
     v = kv_jsonr_get(d.root, "_name_or_path");
     snprintf(t.source, sizeof t.source, "imported from %.180s%s%.60s%s", json_path,
              v && v->kind == KV_JSONR_STR && *v->str ? " (" : "",
@@ -338,6 +403,8 @@ void mdl_model_fprint_yaml(const mdl_model *m, FILE *fp)
             m->tie_word_embeddings ? "true" : "false", m->torch_dtype);
     if (m->attention_bias)
         fputs("attention_bias: true\n", fp);
+    if (m->weight_dtype[0])
+        fprintf(fp, "weight_dtype: %s\n", m->weight_dtype);
 }
 
 int mdl_model_write_yaml(const mdl_model *m, const char *path, kv_err *err)

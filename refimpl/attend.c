@@ -412,7 +412,7 @@ static void topk_core(const double *sd, const float *sf, int64_t n, int64_t k, i
  * bits, 4 passes of 8 bits. tmp: 2n int32. */
 void rkv_rank_desc(const float *scores, int64_t n, int32_t *order, int32_t *rank, int32_t *tmp)
 {
-    uint32_t *key = (uint32_t *)tmp, *key2 = (uint32_t *)rank;
+    uint32_t *key = (uint32_t *)tmp;
     int32_t *src = order, *dst = tmp + n;
     for (int64_t j = 0; j < n; j++) {
         uint32_t u;
@@ -434,7 +434,6 @@ void rkv_rank_desc(const float *scores, int64_t n, int32_t *order, int32_t *rank
         dst = t;
     }
     /* after 4 passes src == order */
-    (void)key2;
     for (int64_t r = 0; r < n; r++)
         rank[order[r]] = (int32_t)r;
 }

@@ -90,12 +90,9 @@ static uint32_t encode_small(double r, int mant, int emin, int bias)
 {
     if (r == 0.0)
         return 0;
-    int e;
-    double f = frexp(r, &e);
-    int ue = e - 1;
+    const int ue = ilogb(r); /* r = 1.m × 2^ue */
     if (ue < emin) /* subnormal: exponent field 0 */
         return (uint32_t)(r / ldexp(1.0, emin - mant));
-    (void)f;
     uint32_t m = (uint32_t)((r / ldexp(1.0, ue) - 1.0) * (double)(1u << mant));
     return ((uint32_t)(ue + bias) << mant) | m;
 }

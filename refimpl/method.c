@@ -88,17 +88,33 @@ int64_t rkv_total_tokens(const rkv_request *rq)
     return s;
 }
 
+int rkv_check_shape(const char *who, int d, int G, kv_err *err)
+{
+    if (d < 2 || d > RKV_MAX_HEAD_DIM || d % 2 != 0)
+        return kv_errf(err, "%s: head_dim %d must be even and in 2..%d", who, d, RKV_MAX_HEAD_DIM);
+    if (G < 1 || G > RKV_MAX_GROUP)
+        return kv_errf(err, "%s: group size %d must be in 1..%d", who, G, RKV_MAX_GROUP);
+    return 0;
+}
+
 int rkv_check_request(const rkv_request *rq, const char *method, kv_err *err)
 {
     if (rq->context < 1)
         return kv_errf(err, "%s: context must be at least 1 token, got %lld", method, (long long)rq->context);
     if (rq->max_new < 0)
         return kv_errf(err, "%s: --new must be >= 0, got %lld", method, (long long)rq->max_new);
-    if (rq->d < 1 || rq->G < 1 || rq->G > 64)
-        return kv_errf(err, "%s: head_dim %d and group size %d must be positive (group <= 64)", method, rq->d, rq->G);
+    if (rkv_check_shape(method, rq->d, rq->G, err) != 0)
+        return -1;
+    if (rq->window > RKV_MAX_WINDOW)
+        return kv_errf(err, "%s: --window %lld exceeds %d", method, (long long)rq->window, RKV_MAX_WINDOW);
     if (rq->model_max_len > 0 && rq->context > rq->model_max_len)
         return kv_errf(err, "%s: context %lld exceeds the model's max_position_embeddings %lld", method,
                        (long long)rq->context, (long long)rq->model_max_len);
+    /* S' = S + new is capped at the model's range, so more new tokens than
+     * that range can never be generated: refused up front, not simulated */
+    if (rq->model_max_len > 0 && rq->max_new > rq->model_max_len)
+        return kv_errf(err, "%s: --new %lld exceeds the model's max_position_embeddings %lld", method,
+                       (long long)rq->max_new, (long long)rq->model_max_len);
     if (rq->budget < 1)
         return kv_errf(err, "%s: budget must be at least 1 token, got %lld", method, (long long)rq->budget);
     if (rq->topr > rq->d)
@@ -188,6 +204,11 @@ int64_t rkv_cache_tokens(const rkv_params *p, int64_t step)
     if (p->method->traits.cache_capped && c > p->budget)
         c = p->budget;
     return c;
+}
+
+int64_t rkv_params_decode_steps(const rkv_params *p)
+{
+    return p->S_total - p->S;
 }
 
 size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens)

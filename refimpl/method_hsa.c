@@ -56,7 +56,7 @@ static void page_fold(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, int
 
 void rkv_stage2_build(rkv_stage2 *s, const rkv_params *p, const rkv_head *h)
 {
-    float row[512];
+    float row[RKV_MAX_HEAD_DIM];
     s->npages = 0;
     for (int64_t j = 0; j < s->cache.n; j++)
         page_fold(s, p, h, j, s->cache.pos[j], row);
@@ -64,13 +64,17 @@ void rkv_stage2_build(rkv_stage2 *s, const rkv_params *p, const rkv_head *h)
 
 void rkv_stage2_append(rkv_stage2 *s, const rkv_params *p, const rkv_head *h)
 {
-    float row[512];
+    float row[RKV_MAX_HEAD_DIM];
     for (int64_t pos = s->seen; pos < h->n; pos++) {
         rkv_list_push(&s->cache, (int32_t)pos);
         page_fold(s, p, h, s->cache.n - 1, (int32_t)pos, row);
     }
     s->seen = h->n;
 }
+
+/* The top-k heap serves both selections of a step: r of the d dimensions and
+ * k of the C cached tokens, so it holds max(C, RKV_MAX_HEAD_DIM). */
+static int64_t heap_len(int64_t C) { return C > RKV_MAX_HEAD_DIM ? C : RKV_MAX_HEAD_DIM; }
 
 size_t rkv_stage2_ws_bytes(const rkv_params *p, int64_t max_tokens)
 {
@@ -79,10 +83,14 @@ size_t rkv_stage2_ws_bytes(const rkv_params *p, int64_t max_tokens)
          + rkv_round64((size_t)max_tokens * 8)              /* per-token average */
          + 2 * rkv_round64((size_t)max_tokens * 4)          /* selected slots, merge */
          + rkv_round64((size_t)np * 8)                      /* page average */
-         + rkv_round64((size_t)(max_tokens > 512 ? max_tokens : 512) * 8) /* top-k heap */
+         + rkv_round64((size_t)heap_len(max_tokens) * 8)    /* top-k heap */
          + rkv_round64(((size_t)max_tokens * (size_t)p->G + 4 * (size_t)p->d) * 4) + 4096;
 }
 
+/* One stage-2 decode step, written as docs/algorithm.md's numbered steps
+ * (1 dims, 2-4 bound scores and softmax, 5 top-k, 6 exact attention) in
+ * order over one carved workspace; kept whole so it reads against the
+ * document step by step. */
 int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const float *q,
                     rkv_step_out *o, void *ws)
 {
@@ -96,11 +104,11 @@ int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const
     int32_t *sel = rkv_carve(&cur, (size_t)C * 4);
     int32_t *merged = rkv_carve(&cur, (size_t)C * 4);
     double *pavg = rkv_carve(&cur, (size_t)np * 8);
-    double *heap = rkv_carve(&cur, (size_t)(C > 512 ? C : 512) * 8);
+    double *heap = rkv_carve(&cur, (size_t)heap_len(C) * 8);
     float *aws = (float *)cur;
 
     /* 1. dims */
-    double a[512], gs[512];
+    double a[RKV_MAX_HEAD_DIM], gs[RKV_MAX_HEAD_DIM];
     for (int i = 0; i < d; i++) {
         a[i] = 0.0;
         gs[i] = 0.0;

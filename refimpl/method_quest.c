@@ -7,8 +7,8 @@
  * Traffic per step and (layer, KV head): the page table once for the group
  * (⌈C/p⌉·2d aux elements), each head's pages (G·tokens·2d; data-dependent
  * when a partial last page is chosen), page scores (2·G·⌈C/p⌉ fp32), and the
- * append plus one page update. docs/algorithm.md's table gives pages·p·2d for
- * G = 1; with GQA each query head reads its own pages, hence G×. */
+ * append plus one page update. docs/algorithm.md's traffic table: pages·p·2d
+ * per query head; with GQA each query head reads its own pages, hence G×. */
 #include "method_internal.h"
 
 #include <math.h>

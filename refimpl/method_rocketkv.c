@@ -3,10 +3,14 @@
  * every prefill reruns stage 1 over the whole history into a temporary cache
  * that stage 2 then serves for that turn).
  *
- * The split (docs/algorithm.md): S' = min(S + max_new, max length); c = S'/t;
+ * The split (docs/algorithm.md "RocketKV — the budget split"):
+ * S' = min(S + max_new, max length); c = S'/t;
  * ρ = min(0.2 + 0.06·log₂c, 0.8) (or 0.5 with `--split even`, or --rho);
  * capacity = ⌊S'/c^ρ⌋ raised to at least min(2·max_new, S');
- * P = capacity − max_new; then stage 2's k, p, r for that capacity.
+ * P = capacity − (S' − S): the prompt keeps what the cache holds once the
+ * S' − S tokens that can still be generated are appended (= capacity −
+ * max_new unless the model's max length caps S'); then stage 2's k, p, r for
+ * that capacity. Decode positions at or past S' are refused (rkv_run).
  * If S' <= t nothing is evicted and stage 2 attends every token (p = 1, r = d,
  * k = S'): the budget covers the whole cache, so reading it all is within
  * budget and the result equals `full` exactly. */

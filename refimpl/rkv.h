@@ -21,6 +21,20 @@
 #include "kv_common.h"
 #include "mdl.h"
 
+/* ------------------------------------------------------------------ limits */
+/* The reference keeps per-dimension and per-query-head rows in fixed arrays
+ * (stage-2 dimension scores, workload queries, rkv_step_out.cache_n); these
+ * bounds are checked in one place, rkv_check_shape, which parameter
+ * resolution, the workload and the runner all call. */
+#define RKV_MAX_HEAD_DIM 512  /* d */
+#define RKV_MAX_GROUP 64      /* G: query heads per KV head */
+#define RKV_MAX_WINDOW 256    /* stage-1 observation window w (queries the runner keeps per turn) */
+#define RKV_MAX_THREADS 64    /* runner worker threads */
+
+/* 0 when d (even, 2 .. RKV_MAX_HEAD_DIM) and G (1 .. RKV_MAX_GROUP) are
+ * within the reference's limits; else -1 with err naming `who`. */
+int rkv_check_shape(const char *who, int d, int G, kv_err *err);
+
 /* ------------------------------------------------------------------ dtypes */
 typedef enum {
     RKV_DTYPE_BF16 = 0,
@@ -191,7 +205,7 @@ typedef struct {
      * ascending positions; cache == NULL means nothing was ever evicted. */
     const int32_t *cache;
     int64_t cache_stride;      /* row stride (entries) when per head */
-    int64_t cache_n[64];       /* entries per row; row 0 only when cache_shared */
+    int64_t cache_n[RKV_MAX_GROUP]; /* entries per row; row 0 only when cache_shared */
     int cache_shared;
 } rkv_step_out;
 
@@ -261,6 +275,10 @@ int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p,
 void rkv_params_json(kv_json *j, const rkv_params *p);
 /* Tokens in the method's cache (per KV head) at decode step `step`, single turn. */
 int64_t rkv_cache_tokens(const rkv_params *p, int64_t step);
+/* Decode steps the model's range leaves after the prompt: S' − S, where S' =
+ * min(S + max_new, max length). Step k decodes position S + k, so steps at or
+ * past S' − S would be past the model's range: rkv_run refuses them. */
+int64_t rkv_params_decode_steps(const rkv_params *p);
 
 /* Scratch sizes (bytes) for prefill/step of one (layer, KV head). */
 size_t rkv_scratch_bytes(const rkv_params *p, int64_t max_tokens);

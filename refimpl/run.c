@@ -71,7 +71,7 @@ typedef struct {
     rkv_step_out so[RKV_MAX_SETS];
     void *ws;
     rkv_s1_memo memo;
-    double fid[64 * RKV_FID_N];
+    double fid[RKV_MAX_GROUP * RKV_FID_N];
 } worker_mem;
 
 static void worker_free(worker_mem *w, int nsets)
@@ -97,7 +97,7 @@ static int worker_alloc(worker_mem *w, const run_shared *rs)
     w->h.V = malloc((size_t)n * (size_t)d * b);
     w->Kf = malloc((size_t)n * (size_t)d * 4);
     w->Vf = malloc((size_t)n * (size_t)d * 4);
-    w->Qw = malloc((size_t)G * 256 * (size_t)d * 4);
+    w->Qw = malloc((size_t)G * RKV_MAX_WINDOW * (size_t)d * 4);
     w->q = malloc((size_t)G * (size_t)d * 4);
     w->ofull = malloc((size_t)G * (size_t)d * 4);
     w->probs = malloc((size_t)G * (size_t)n * 4);
@@ -201,7 +201,7 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
             const rkv_params *p = &c->sets[s];
             int64_t wv = p->window_size > 0 ? p->window_size : 1;
             if (wv > turn_in(c, t)) wv = turn_in(c, t);
-            if (wv > 256) wv = 256;
+            if (wv > RKV_MAX_WINDOW) wv = RKV_MAX_WINDOW; /* resolve refuses more; turn inputs may be shorter */
             /* window queries, laid out (G, w, d) */
             for (int64_t i = 0; i < wv; i++) {
                 rkv_workload_query(c->wl, c->model, layer, kvh, pos - wv + i, t, 0, w->q);
@@ -233,7 +233,7 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
                     return kv_errf(err, "%s: decode step failed", p->method->name);
                 if (step == 0 && c->on_stage1) {
                     int rows = o->cache && !o->cache_shared ? G : 1;
-                    int64_t nk[64];
+                    int64_t nk[RKV_MAX_GROUP];
                     for (int r = 0; r < rows; r++) {
                         nk[r] = 0;
                         if (!o->cache)
@@ -358,8 +358,8 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
         if (cfg->sets[s].kv_dtype != cfg->sets[0].kv_dtype)
             return kv_errf(err, "run: all parameter sets must share one KV dtype");
     }
-    if (G > 64)
-        return kv_errf(err, "run: group size %d exceeds 64", G);
+    if (rkv_check_shape("run", m->head_dim, G, err) != 0)
+        return -1;
     run_shared rs;
     memset(&rs, 0, sizeof rs);
     rs.cfg = cfg;
@@ -370,6 +370,16 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
     rs.nsteps = total_steps(cfg);
     if (rs.nsteps < 1)
         return kv_errf(err, "run: at least one decode step is needed");
+    /* A single turn decodes positions S .. S + steps − 1; each must lie below
+     * S' = min(S + max_new, the model's max length) (docs/algorithm.md, the
+     * prompt-budget rule). Multi-turn workloads are bounded by their turns. */
+    for (int i = 0; i < cfg->nsets && cfg->wl->nturns == 0; i++)
+        if (cfg->steps > rkv_params_decode_steps(&cfg->sets[i]))
+            return kv_errf(err, "run: decode step %lld would be at position %lld, past S' = %lld (min(S + max_new, "
+                           "the model's max length)); at most %lld steps after a %lld-token prompt",
+                           (long long)(cfg->steps - 1), (long long)(cfg->sets[i].S + cfg->steps - 1),
+                           (long long)cfg->sets[i].S_total, (long long)rkv_params_decode_steps(&cfg->sets[i]),
+                           (long long)cfg->sets[i].S);
     if (rs.ntok > INT32_MAX)
         return kv_errf(err, "run: %lld tokens exceed the 2^31 positions the reference indexes", (long long)rs.ntok);
     int *all = NULL;
@@ -403,8 +413,8 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
     int nt = cfg->threads > 0 ? cfg->threads : 1;
     const long npairs = (long)rs.nl * rs.Hkv;
     if (nt > npairs) nt = (int)npairs;
-    pthread_t th[64];
-    if (nt > 64) nt = 64;
+    pthread_t th[RKV_MAX_THREADS];
+    if (nt > RKV_MAX_THREADS) nt = RKV_MAX_THREADS;
     int started = 0;
     for (int i = 0; i < nt; i++)
         if (pthread_create(&th[i], NULL, worker_main, &rs) == 0)

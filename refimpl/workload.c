@@ -249,25 +249,30 @@ void rkv_wl_rope(float *x, int d, int64_t pos, const float *tab)
 int64_t rkv_workload_prompt_len(const rkv_workload *wl, int64_t S);
 int64_t rkv_workload_prompt_len(const rkv_workload *wl, int64_t S) { return wl->nturns > 0 ? wl->turn_input[0] : S; }
 
+/* A real model's keys and values, from the source, after checking its shape. */
+static int real_kv(const rkv_qkv_source *in, const mdl_model *m, int layer, int kv_head, int64_t n, float *K,
+                   float *V, kv_err *err)
+{
+    if (in->head_dim != m->head_dim || in->n_layer != m->num_hidden_layers ||
+        in->n_kv_head != m->num_key_value_heads || in->n_head != m->num_attention_heads)
+        return kv_errf(err, "workload: the KV dump (L=%d Hq=%d Hkv=%d d=%d) does not match model %s", in->n_layer,
+                       in->n_head, in->n_kv_head, in->head_dim, m->name);
+    if (n > in->n_tokens)
+        return kv_errf(err, "workload: %lld tokens needed (context + steps) but the KV dump holds %lld",
+                       (long long)n, (long long)in->n_tokens);
+    in->get(in->ctx, layer, 0, kv_head, 0, n, K);
+    in->get(in->ctx, layer, 1, kv_head, 0, n, V);
+    return 0;
+}
+
 int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head,
                     int64_t n, float *K, float *V, kv_err *err)
 {
     const int d = m->head_dim;
-    if (wl->real.get) { /* a real model's keys and values */
-        const rkv_qkv_source *in = &wl->real;
-        if (in->head_dim != d || in->n_layer != m->num_hidden_layers || in->n_kv_head != m->num_key_value_heads ||
-            in->n_head != m->num_attention_heads)
-            return kv_errf(err, "workload: the KV dump (L=%d Hq=%d Hkv=%d d=%d) does not match model %s", in->n_layer,
-                           in->n_head, in->n_kv_head, in->head_dim, m->name);
-        if (n > in->n_tokens)
-            return kv_errf(err, "workload: %lld tokens needed (context + steps) but the KV dump holds %lld",
-                           (long long)n, (long long)in->n_tokens);
-        in->get(in->ctx, layer, 0, kv_head, 0, n, K);
-        in->get(in->ctx, layer, 1, kv_head, 0, n, V);
-        return 0;
-    }
-    if (d % 2 != 0 || d > 512)
-        return kv_errf(err, "workload: head_dim %d must be even and at most 512", d);
+    if (rkv_check_shape("workload", d, mdl_group_size(m), err) != 0)
+        return -1;
+    if (wl->real.get)
+        return real_kv(&wl->real, m, layer, kv_head, n, K, V, err);
     if (!strcmp(wl->generator, "fitted"))
         return rkv_fitted_kv(wl, m, layer, kv_head, n, K, V, err);
     head_shape hs;
@@ -340,7 +345,7 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
 void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head,
                         int64_t pos, int turn, int decode, float *q)
 {
-    const int d = m->head_dim, G = mdl_group_size(m), h2 = d / 2;
+    const int d = m->head_dim, G = mdl_group_size(m);
     if (wl->real.get) { /* heads kv_head·G .. kv_head·G + G - 1 of the real run (rkv_workload_kv checked the shape) */
         for (int g = 0; g < G; g++)
             wl->real.get(wl->real.ctx, layer, 2, kv_head * G + g, pos, 1, q + (size_t)g * (size_t)d);
@@ -380,7 +385,7 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
     }
     /* the content part persists over a turn (queries of a head stay alike, as
      * SnapKV observed); a drifting decode query takes fresh content */
-    float base[512], eta[512];
+    float base[RKV_MAX_HEAD_DIM], eta[RKV_MAX_HEAD_DIM];
     gsl_rng *rt = gsl_rng_alloc(gsl_rng_taus2);
     gsl_rng_set(rt, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)turn, 4));
     const double keep = drifted ? 0.0 : sqrt(wl->query_persistence), fresh = sqrt(1.0 - keep * keep);
@@ -411,7 +416,6 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
                 qg[i] += (float)wl->needle_strength * sc * nv[i];
         }
     }
-    (void)h2;
     gsl_rng_free(r);
     shape_free(&hs);
 }

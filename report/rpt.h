@@ -42,4 +42,15 @@ typedef struct {
 int rpt_find_gnuplot(char *path, size_t cap, char *png_terminal, size_t tcap, kv_err *err);
 int rpt_write(const rpt_opts *o, rpt_summary *s, kv_err *err);
 
+/* Serving plots (serve_plots.c): latency vs rate from a `kvsim serve --csv`
+ * sweep over rates, KV-pool occupancy and batch over time from a
+ * `kvsim serve --timeline` file; either may be NULL. */
+typedef struct {
+    const char *serve_csv;
+    const char *timeline_csv;
+    const char *out_dir;
+    const char *command;
+} rpt_serve_opts;
+int rpt_serve_write(const rpt_serve_opts *o, rpt_summary *s, kv_err *err);
+
 #endif

@@ -19,8 +19,25 @@ if [ -n "$later" ]; then
     echo "check_citations: $(printf '%s\n' "$later" | wc -l | tr -d ' ') citation(s) outside the repository in files being rewritten (not failed yet):"
     printf '%s\n' "$later" | cut -d: -f1 | sort | uniq -c | sed 's/^/  /'
 fi
+# A citation of a section, docs/algorithm.md "Heading" or docs/design.md "Heading",
+# must name a heading that exists in that file.
+sections=$(git ls-files -z | xargs -0 grep -oHIE 'docs/(algorithm|design)\.md[^"]{0,3}"[^"]+"' -- 2>/dev/null |
+    grep -v '^scripts/check_citations\.sh:' | cut -d: -f2- | sort -u)
+missing=""
+if [ -n "$sections" ]; then
+    missing=$(printf '%s\n' "$sections" | while IFS= read -r c; do
+        f=$(printf '%s' "$c" | sed -n 's/^\(docs\/[a-z]*\.md\).*/\1/p')
+        h=$(printf '%s' "$c" | sed -n 's/^[^"]*"\([^"]*\)"$/\1/p')
+        grep -qF "# $h" "$f" 2>/dev/null || echo "$c"
+    done)
+fi
+if [ -n "$missing" ]; then
+    printf '%s\n' "$missing" | sed 's/^/check_citations: no such section: /' >&2
+    status=1
+fi
 if [ -n "$bad" ]; then
     printf '%s\n' "$bad" | sed 's/^/check_citations: cites something outside the repository: /' >&2
-    exit 1
+    status=1
 fi
+[ "${status:-0}" = 0 ] || exit 1
 echo "check_citations: no tracked file outside the pending list cites ../shared/, ALGORITHM.md, DESIGN.md, STYLE.md or notes/*.md"

@@ -23,13 +23,12 @@ allowed() {
     sweep)    echo "common models hwmodels engines refimpl llm traces sim" ;;
     report)   echo "common models hwmodels refimpl llm traces sim sweep" ;;
     cuda)     echo "common models hwmodels refimpl traces sim" ;;
+    capi)     echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
     cli)      echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
-    tests)    echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
+    tests)    echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden capi" ;;
     esac
 }
-FOLDERS="common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden cli tests"
-# cli/ headers tests may include until the golden writer leaves cli/ (issue 11)
-TEST_CLI_OK="golden.h npy.h"
+FOLDERS="common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden capi cli tests"
 
 owner() { # header basename -> owning folder, or nothing (system / same-folder-only names)
     for d in $FOLDERS; do
@@ -47,9 +46,6 @@ for d in $FOLDERS; do
             o=$(owner "$h")
             [ -n "$o" ] || continue
             case "$ok" in *" $o "*) continue ;; esac
-            if [ "$d" = tests ] && [ "$o" = cli ]; then
-                case " $TEST_CLI_OK " in *" $h "*) continue ;; esac
-            fi
             echo "check_layers: $f includes $o/$h: $d may include only: $(allowed "$d")" >&2
             bad=1
         done
@@ -57,11 +53,11 @@ for d in $FOLDERS; do
 done
 
 # method names: a comparison with a method's name literal outside its own file
-# (cli/cmd_golden.c: until the golden rewrite of issue 11 lands)
 methods='full|exact-topk|streaming|snapkv|snapkv-gqa|quest|sparq|hsa|rocketkv|rocketkv-mt'
 hits=$(grep -nE "str(n)?cmp\([^;]*\"($methods)\"" common/*.[ch] models/*.[ch] hwmodels/*.[ch] refimpl/*.[ch] \
-       llm/*.[ch] traces/*.[ch] sim/*.[ch] sweep/*.[ch] report/*.[ch] cuda/*_host.c cli/*.[ch] 2>/dev/null |
-       grep -v '^refimpl/method_' | grep -v '^cli/cmd_golden\.c:' || true)
+       llm/*.[ch] traces/*.[ch] sim/*.[ch] sweep/*.[ch] report/*.[ch] cuda/*_host.c cli/*.[ch] \
+       engines/*.[ch] serve/*.[ch] golden/*.[ch] capi/*.[ch] 2>/dev/null |
+       grep -v '^refimpl/method_' || true)
 if [ -n "$hits" ]; then
     echo "check_layers: method names compared outside refimpl/method_*.c (use the method's traits):" >&2
     echo "$hits" >&2

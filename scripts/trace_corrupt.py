@@ -221,6 +221,15 @@ def main():
     save("bad_flags.trc", with_step(flags))
     save("trailing_record_bytes.trc", with_step(lambda p, a: p + b"\x00"))
     save("wrong_layer.trc", with_step(lambda p, a: p[:a["layer"]] + var(5) + p[a["layer"] + 1:]))
+
+    def with_stage1(edit):
+        bl = [list(x) for x in blocks]
+        si = [i for i, x in enumerate(bl) if x[0] == "S"][0]
+        bl[si][1] = edit(bytearray(bl[si][1]))
+        return build(bl, batch, steps)
+
+    # decoded in full (every buffer allocated), then refused: the reader must free them
+    save("stage1_trailing_bytes.trc", with_stage1(lambda p: p + b"\x00"))
     os.makedirs(dst, exist_ok=True)
     for name, b in out.items():
         with open(os.path.join(dst, name), "wb") as f:

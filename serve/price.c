@@ -13,12 +13,13 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     rkv_request rq = c->rq;
     rq.context = 1;
     rq.max_new = 1;
-    if (rkv_params_resolve("full", &rq, &pr->full, err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &pr->full, err) != 0)
         return -1;
     sim_config_defaults(&pr->c, c->model, c->hw, &pr->full);
     pr->c.tp = c->tp;
     pr->c.cuda_graphs = c->cuda_graphs;
     pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
+    pr->c.weight_compute = c->weight_compute;
     if (sim_rank_shape_compute(&pr->c, &pr->s, err) != 0)
         return -1;
     pr->launch = sim_launch_s(&pr->c);
@@ -26,7 +27,11 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     pr->fixed = malloc((size_t)pr->nfixed * sizeof *pr->fixed);
     for (int64_t i = 0; i < pr->nfixed; i++) pr->fixed[i] = NAN;
     pr->L = c->model->num_hidden_layers;
-    pr->is_full = !strcmp(c->method, "full");
+    for (int i = 0; i < SRV_EFF_CACHE; i++) pr->effc[i].run = -1.0;
+    const rkv_method_type *mt = rkv_method_get(c->method, err);
+    if (!mt)
+        return -1;
+    pr->is_full = mt->traits.dense;
     return 0;
 }
 
@@ -46,17 +51,13 @@ double srv_price_fixed(srv_pricer *pr, int64_t batch)
     return pr->fixed[batch];
 }
 
-/* One layer's kernels from uses, summed as step.c's kern() does. */
+/* One layer's kernels from uses, each priced as step.c's kern() prices it. */
 static double layer_time(const srv_pricer *pr, const sim_kernel_use *u, int n)
 {
     double t = 0.0;
-    for (int i = 0; i < n; i++) {
-        if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
-            continue;
-        double tm, tc;
-        sim_kernel_use_times(&pr->c, &u[i], &tm, &tc);
-        t += (tm > tc ? tm : tc) + u[i].launches * pr->launch;
-    }
+    for (int i = 0; i < n; i++)
+        t += sim_kernel_batch_s(&pr->c, u[i].bytes / sim_kernel_eff(&pr->c, u[i].run), u[i].bytes, u[i].flops,
+                                u[i].launches);
     return t;
 }
 
@@ -78,37 +79,66 @@ double srv_price_dense_layer(const srv_pricer *pr, int64_t n, int64_t sum_ctx)
     return layer_time(pr, u, nu);
 }
 
-void srv_seq_price(const srv_pricer *pr, srv_slot *sl, int64_t step)
+/* sim_kernel_eff memoised by run length (a pure function of it). */
+static double eff_cached(srv_pricer *pr, double run)
 {
+    uint64_t bits;
+    memcpy(&bits, &run, sizeof bits);
+    const size_t i = (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 52) % SRV_EFF_CACHE;
+    if (pr->effc[i].run != run) {
+        pr->effc[i].run = run;
+        pr->effc[i].eff = sim_kernel_eff(&pr->c, run);
+    }
+    return pr->effc[i].eff;
+}
+
+/* The method-layer price of one sequence at decode step `step`. The access
+ * record is a function of p, the step's traffic() and the exact and aux run
+ * lengths at its cache size (sim_access_add uses C for nothing else): when
+ * those equal the last step's, so does the record, and the price stands. */
+void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
+{
+    const rkv_params *p = &sl->p;
+    rkv_traffic t;
+    p->method->traffic(p, step, &t);
+    const int64_t C = rkv_cache_tokens(p, step);
+    const double er = sim_exact_run_bytes(p, C), ar = sim_aux_run_bytes(p, C);
+    if (sl->have_price && !memcmp(&t, &sl->key_t, sizeof t) && er == sl->key_exact_run && ar == sl->key_aux_run)
+        return;
+    sl->key_t = t;
+    sl->key_exact_run = er;
+    sl->key_aux_run = ar;
+    sl->have_price = 1;
     sim_layer_access a;
     kv_err err;
     sl->src.layer_step(sl->src.ctx, step, sl->src.uniform_from, &a, &err); /* analytic: cannot fail */
-    if (sl->have_price && !memcmp(&a, &sl->last, sizeof a))
-        return;
-    sl->last = a;
-    sl->have_price = 1;
-    memset(sl->tm, 0, sizeof sl->tm);
-    memset(sl->tc, 0, sizeof sl->tc);
+    memset(sl->be, 0, sizeof sl->be);
+    memset(sl->by, 0, sizeof sl->by);
+    memset(sl->fl, 0, sizeof sl->fl);
     memset(sl->la, 0, sizeof sl->la);
     sim_kernel_use u[SIM_LAYER_USES];
     const int nu = sim_layer_uses(&pr->c, &pr->s, &a, u);
     for (int i = 0; i < nu; i++) {
         if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
             continue;
-        double tm, tc;
-        sim_kernel_use_times(&pr->c, &u[i], &tm, &tc);
-        sl->tm[u[i].kernel] += tm;
-        sl->tc[u[i].kernel] += tc;
-        sl->la[u[i].kernel] = u[i].launches;
+        const int k = u[i].kernel;
+        sl->be[k] += u[i].bytes / eff_cached(pr, u[i].run);
+        sl->by[k] += u[i].bytes;
+        sl->fl[k] += u[i].flops;
+        sl->la[k] = u[i].launches;
     }
+    sl->nused = 0;
+    for (int k = 0; k < SIM_K_N; k++)
+        if (sl->la[k] > 0.0) sl->used[sl->nused++] = k;
 }
 
-/* A method layer for the batch: per kernel max(Σ memory, Σ compute) + launches. */
-double srv_price_method_layer(const srv_pricer *pr, const double *tm, const double *tc, const double *la)
+/* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */
+double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
+                              const double *la)
 {
     double t = 0.0;
     for (int k = 0; k < SIM_K_N; k++)
         if (la[k] > 0.0)
-            t += (tm[k] > tc[k] ? tm[k] : tc[k]) + la[k] * pr->launch;
+            t += sim_kernel_batch_s(&pr->c, be[k], by[k], fl[k], la[k]);
     return t;
 }

@@ -51,7 +51,7 @@ double srv_token_bytes(const srv_config *c)
     rkv_request rq = c->rq;
     rq.context = 1;
     rq.max_new = 1;
-    if (rkv_params_resolve("full", &rq, &p, &err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, &err) != 0)
         return NAN;
     sim_config_defaults(&x, c->model, c->hw, &p);
     x.tp = c->tp;
@@ -60,29 +60,29 @@ double srv_token_bytes(const srv_config *c)
     return (double)c->model->num_hidden_layers * s.hkv * 2.0 * p.d * (double)rkv_dtype_bytes(p.kv_dtype);
 }
 
-int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_err *err)
+int srv_pool_bytes(const srv_config *c, double *pool, kv_err *err)
 {
+    if (!c->engine)
+        return kv_errf(err, "serve: no engine to size the KV pool by");
     rkv_request rq = c->rq;
-    rq.context = c->max_batched_tokens;
+    rq.context = 1;
     rq.max_new = 1;
-    rq.model_max_len = c->max_batched_tokens + 1;
     rkv_params p;
-    if (rkv_params_resolve("full", &rq, &p, err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0)
         return -1;
     sim_config x;
     sim_config_defaults(&x, c->model, c->hw, &p);
     x.tp = c->tp;
     x.weight_bytes_per_param = c->weight_bytes_per_param;
-    x.prefill_chunk = c->max_batched_tokens;
+    x.weight_compute = c->weight_compute;
+    sim_config_set_engine(&x, c->engine, c->mem_fraction);
     sim_memory m;
     if (sim_memory_compute(&x, &m, err) != 0)
         return -1;
-    const double act = m.prefill_peak_bytes - m.weights_bytes - m.kv_bytes - m.aux_bytes;
-    *pool = (double)c->hw->usable_capacity_bytes * mem_fraction - m.weights_bytes - act - m.reserve_bytes;
+    *pool = m.kv_pool_bytes;
     if (*pool <= 0.0)
-        return kv_errf(err, "no room for a KV pool on %s at TP %d: weights %.2f GB, activations %.2f GB, reserve "
-                       "%.2f GB, memory fraction %.2f of %.2f GB", c->hw->name, c->tp, m.weights_bytes / 1e9,
-                       act / 1e9, m.reserve_bytes / 1e9, mem_fraction, (double)c->hw->usable_capacity_bytes / 1e9);
+        return kv_errf(err, "no room for a KV pool on %s at TP %d under %s's memory policy (weights %.2f GB per rank)",
+                       c->hw->name, c->tp, c->engine->name, m.weights_bytes / 1e9);
     return 0;
 }
 
@@ -254,7 +254,7 @@ static double price_step(srv_state *st)
 {
     srv_pricer *pr = &st->pr;
     int64_t n_dec = 0, sum_ctx = 0, tokens = 0, nch = 0, nsample = 0;
-    double tm[SIM_K_N] = {0}, tc[SIM_K_N] = {0}, la[SIM_K_N] = {0}, s1 = 0.0;
+    double be[SIM_K_N] = {0}, by[SIM_K_N] = {0}, fl[SIM_K_N] = {0}, la[SIM_K_N] = {0}, s1 = 0.0;
     int64_t *cs = st->cs, *cn = st->cn;
     int uni = 0;
     for (int64_t i = 0; i < st->nsched; i++) {
@@ -270,9 +270,11 @@ static double price_step(srv_state *st)
             if (!pr->is_full) {
                 srv_seq_price(pr, sl, k);
                 uni = sl->src.uniform_from;
-                for (int j = 0; j < SIM_K_N; j++) {
-                    tm[j] += sl->tm[j];
-                    tc[j] += sl->tc[j];
+                for (int q = 0; q < sl->nused; q++) {
+                    const int j = sl->used[q];
+                    be[j] += sl->be[j];
+                    by[j] += sl->by[j];
+                    fl[j] += sl->fl[j];
                     if (sl->la[j] > la[j]) la[j] = sl->la[j];
                 }
             }
@@ -291,7 +293,7 @@ static double price_step(srv_state *st)
     if (n_dec > 0 && Ld > 0.0)
         t += Ld * srv_price_dense_layer(pr, n_dec, sum_ctx);
     if (n_dec > 0 && Lm > 0.0)
-        t += Lm * srv_price_method_layer(pr, tm, tc, la);
+        t += Lm * srv_price_method_layer(pr, be, by, fl, la);
     if (nch > 0 && nsample > 0) { /* the sequences that sample a token this step */
         t += sim_lm_head_s(&pr->c, &pr->s, nsample);
         t += s1;
@@ -486,7 +488,6 @@ int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *e
         }
     }
     r->end_s = st.t;
-    r->area_in_system += 0.0;
     for (int64_t i = 0; i < w->n; i++) r->prompt_tokens += w->req[i].prompt;
     state_free(&st);
     if (rc != 0) srv_result_free(r);

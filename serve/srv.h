@@ -47,6 +47,7 @@
 #define SRV_H
 
 #include <stdint.h>
+#include "eng.h"
 #include "hw.h"
 #include "kv_common.h"
 #include "mdl.h"
@@ -105,7 +106,10 @@ typedef struct {
     rkv_request rq;            /* budget, dtype and overrides; context/max_new come per request */
     int tp;
     int cuda_graphs;
-    double weight_bytes_per_param;
+    double weight_bytes_per_param; /* linear layers, scales included (sim_weight_dtype bits / 8) */
+    hw_dtype weight_compute;       /* the peak weight products run at (sim_weight_dtype.compute) */
+    const eng_engine *engine;      /* memory policy the pool is sized by (srv_pool_bytes) */
+    double mem_fraction;           /* the engine's fraction; <= 0: its default */
     int64_t max_num_seqs;      /* running sequences at most */
     int64_t max_batched_tokens;/* tokens per engine step (decode + prefill chunks) */
     int64_t block_tokens;      /* KV block size, tokens */
@@ -113,10 +117,10 @@ typedef struct {
     int timeline;              /* record one srv_sample per step */
 } srv_config;
 
-/* The engine memory policy until engines/ provides one: the KV pool per rank =
- * usable capacity × mem_fraction − weights − the activations of one forward
- * pass of max_batched_tokens tokens − the runtime reserve (sim's). */
-int srv_pool_bytes(const srv_config *c, double mem_fraction, double *pool, kv_err *err);
+/* The KV pool per rank under c->engine's memory policy, as sim/ sizes it
+ * (sim_memory.kv_pool_bytes: eng_kv_pool, whole pages) for this model, GPU,
+ * TP and weight type. */
+int srv_pool_bytes(const srv_config *c, double *pool, kv_err *err);
 
 /* Full K/V bytes of one token on one rank, all layers (one block = block_tokens of these). */
 double srv_token_bytes(const srv_config *c);
@@ -162,5 +166,29 @@ typedef struct {
     int64_t n;
 } srv_dist;
 void srv_dist_of(const double *x, int64_t n, srv_dist *d); /* NaNs skipped */
+
+/* ---- planning under SLOs (plan.c) ------------------------------------- */
+enum { SRV_SLO_TTFT, SRV_SLO_TPOT, SRV_SLO_ITL, SRV_SLO_E2E, SRV_SLO_METRICS };
+#define SRV_MAX_SLO 8
+typedef struct {
+    int metric;        /* SRV_SLO_* */
+    double pct;        /* percentile 1..100; < 0: the mean */
+    double limit_s;    /* must be <= this */
+} srv_slo;
+int srv_slo_parse(const char *spec, srv_slo *slo, int max, int *n, kv_err *err);
+const char *srv_slo_metric_name(int m);
+
+typedef struct {
+    double rate;                   /* largest rate found meeting every SLO (0: not even at 1e-4 req/s) */
+    double values[SRV_MAX_SLO];    /* each SLO's figure at that rate (at the lowest tried when rate is 0) */
+    int runs;                      /* simulations run */
+} srv_rate_search;
+
+/* The largest rate (requests/s) meeting every SLO, within rel_tol: t's
+ * requests (its seed) at each rate tried; bracketed by doubling from 1 req/s
+ * (or halving), then bisected. Latency grows with the rate for the same
+ * requests, so the search assumes the SLOs hold below the answer. */
+int srv_max_rate(const srv_config *c, const srv_traffic *t, const srv_slo *slo, int nslo, double rel_tol,
+                 srv_rate_search *out, kv_err *err);
 
 #endif

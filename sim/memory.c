@@ -24,7 +24,9 @@
 
 /* Per-rank weights: TP splits query heads (q and o), KV heads (k and v,
  * replicated once N > Hkv), MLP columns and the vocabulary (embedding and LM
- * head); norms are replicated. N = 1 gives mdl_param_count exactly. */
+ * head); norms are replicated. N = 1 gives mdl_param_count exactly. The
+ * linear layers and an untied LM head are stored in the weight type
+ * (weight_bytes_per_param, scales included); embeddings and norms stay bf16. */
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
 {
     const mdl_model *m = c->model;
@@ -43,11 +45,11 @@ int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
     s->qkv_bytes = (h * q_r + 2 * h * kv_r + bias * (q_r + 2 * kv_r) / (q + 2 * kv)) * wb;
     s->o_bytes = q_r * h * wb;
     s->mlp_bytes = 3 * h * I / N * wb;
-    s->norm_bytes = 2 * h * wb;
+    s->norm_bytes = 2 * h * 2.0;
     s->layer_weight_bytes = s->qkv_bytes + s->o_bytes + s->mlp_bytes + s->norm_bytes;
-    s->lm_head_bytes = V * h / N * wb;
-    s->embed_bytes = V * h / N * wb;
-    s->weights_bytes = m->num_hidden_layers * s->layer_weight_bytes + s->embed_bytes + h * wb +
+    s->lm_head_bytes = V * h / N * (m->tie_word_embeddings ? 2.0 : wb);
+    s->embed_bytes = V * h / N * 2.0;
+    s->weights_bytes = m->num_hidden_layers * s->layer_weight_bytes + s->embed_bytes + h * 2.0 +
                        (m->tie_word_embeddings ? 0.0 : s->lm_head_bytes);
     return 0;
 }
@@ -63,6 +65,46 @@ static double gptfast_max_seq(const rkv_params *p)
 static double token_act_elems(const mdl_model *m, const sim_rank_shape *s, int tp)
 {
     return 4.0 * m->hidden_size + (s->hq + 2.0 * s->hkv) * m->head_dim + 3.0 * m->intermediate_size / tp;
+}
+
+/* K + V of one token over every layer of this rank, dense (what a paged pool is sized in). */
+static double pool_token_bytes(const sim_config *c, const sim_rank_shape *s)
+{
+    return (double)c->model->num_hidden_layers * s->hkv * 2.0 * c->params.d * (double)rkv_dtype_bytes(c->params.kv_dtype);
+}
+
+/* An engine's policy (engines/): its KV pool sized as it does at start-up
+ * (eng_kv_pool); every sequence takes whole pages for what the method keeps
+ * (K/V and aux together); a compressing method's prefill briefly holds one
+ * layer of one sequence's full prompt K/V in the pool as well. Context,
+ * activation peak, non-torch memory and CUDA graphs are the reserve. */
+static void engine_pool(const sim_config *c, const sim_rank_shape *s, double kv_now, double one_full_layer,
+                        int compresses, sim_memory *mem)
+{
+    const mdl_model *m = c->model;
+    const eng_engine *e = c->engine;
+    eng_pool_in in = {
+        .device_total_bytes = (double)c->hw->device_total_bytes, .context_bytes = (double)c->hw->context_bytes,
+        .weights_bytes = s->weights_bytes, .kv_bytes_per_token = pool_token_bytes(c, s),
+        .act_bytes_per_token = token_act_elems(m, s, c->tp) * c->act_bytes, .vocab = (double)m->vocab_size,
+        .tp = c->tp,
+    };
+    eng_pool pool;
+    kv_err err;
+    if (eng_kv_pool(e, c->mem_fraction, &in, c->params.S_total, &pool, &err) != 0)
+        memset(&pool, 0, sizeof pool); /* arguments are validated by the callers; nothing fits */
+    const double B = (double)c->batch, page = (double)e->block_tokens * in.kv_bytes_per_token;
+    const double per_seq = kv_now / B, seq_pages = per_seq > 0.0 ? ceil(per_seq / page - 1e-12) : 0.0;
+    mem->kv_pool_bytes = pool.kv_pool_bytes;
+    mem->kv_cache_tokens = pool.kv_tokens;
+    mem->max_concurrency = pool.max_concurrency;
+    mem->workspace_bytes = pool.activation_bytes;
+    mem->reserve_bytes = (double)c->hw->context_bytes + pool.activation_bytes + pool.runtime_bytes + e->cuda_graph_bytes;
+    mem->decode_peak_bytes = mem->weights_bytes + B * seq_pages * page;
+    mem->prefill_peak_bytes = mem->decode_peak_bytes + (compresses ? ceil(one_full_layer / page) * page : 0.0);
+    mem->peak_bytes = fmax(mem->prefill_peak_bytes, mem->decode_peak_bytes) + mem->reserve_bytes;
+    mem->capacity_bytes = mem->weights_bytes + mem->reserve_bytes + pool.kv_pool_bytes;
+    mem->fits = pool.kv_pool_bytes > 0.0 && mem->peak_bytes <= mem->capacity_bytes;
 }
 
 int sim_memory_compute(const sim_config *c, sim_memory *mem, kv_err *err)
@@ -117,6 +159,11 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
         ws_prefill += Bp * s.hq * (double)p->window_size * (double)p->S * 4.0;
 
     const double kv_now = mem->kv_bytes + mem->aux_bytes;
+    if (c->engine && c->engine->budget != ENG_BUDGET_NONE) {
+        engine_pool(c, &s, kv_now, stage1 || p->prompt_budget < p->S ? s.hkv * (double)p->S * 2.0 * d * b : 0.0,
+                    kv_head < full_layer_head, mem);
+        return;
+    }
     if (gptfast) {
         const double ms = gptfast_max_seq(p);
         mem->mask_bytes = ms * ms;

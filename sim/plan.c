@@ -65,6 +65,11 @@ static int config_for(const sim_plan_in *in, const rkv_request *rq, sim_config *
     c->tp = in->tp;
     c->harness = in->harness;
     c->cuda_graphs = in->cuda_graphs;
+    if (in->weight_bytes_per_param > 0.0) {
+        c->weight_bytes_per_param = in->weight_bytes_per_param;
+        c->weight_compute = in->weight_compute;
+    }
+    sim_config_set_engine(c, in->engine, in->mem_fraction);
     return 0;
 }
 
@@ -140,7 +145,13 @@ int sim_plan(const sim_plan_in *in, sim_plan_row *row, kv_err *err)
         }
         tps_for_target = row->slo_tokens_per_s;
     }
-    if (in->target_tokens_per_s > 0.0 && tps_for_target > 0.0)
-        row->gpus_for_target = (int64_t)ceil(in->target_tokens_per_s / tps_for_target) * in->tp;
+    if (in->target_tokens_per_s > 0.0 && tps_for_target > 0.0) {
+        /* a count, so exact in a double and an int64: at most 2^53 */
+        const double g = ceil(in->target_tokens_per_s / tps_for_target) * (double)in->tp;
+        if (!(g <= 9007199254740992.0))
+            return kv_errf(err, "target %g tokens/s needs %g GPUs at %g tokens/s each; more than 2^53 cannot be "
+                           "counted", in->target_tokens_per_s, g, tps_for_target);
+        row->gpus_for_target = (int64_t)g;
+    }
     return 0;
 }

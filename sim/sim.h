@@ -18,6 +18,7 @@
 #define SIM_H
 
 #include <stdint.h>
+#include "eng.h"
 #include "hw.h"
 #include "kv_common.h"
 #include "mdl.h"
@@ -102,6 +103,24 @@ double sim_trace_file_bytes(const sim_trace *t);
 double sim_exact_run_bytes(const rkv_params *p, int64_t cache_tokens);
 double sim_aux_run_bytes(const rkv_params *p, int64_t cache_tokens);
 
+/* ---- weight data types ------------------------------------------------- */
+/* How the linear layers' weights are stored (embeddings and norms stay
+ * bf16): bits per weight including quantisation scales and zeros, and the
+ * type their products run in (which peak applies). */
+typedef struct {
+    char name[24];          /* "bf16", "fp8", "int8", "int4-g128", "awq-g128", "q4_k", ... */
+    double bits;            /* per weight, scales and zeros included */
+    hw_dtype compute;       /* HW_DT_BF16 for weight-only types (dequantised in the kernel) */
+} sim_weight_dtype;
+/* bf16 | fp16 | fp8 (W8A8, per-channel fp32 scale) | int8 (weight-only, per-channel bf16 scale) |
+ * int8-w8a8 | int4-gN (16-bit scale + 16-bit zero per N weights: gpt-fast) | awq-gN / gptq-gN
+ * (fp16 scale + 4-bit zero per N) | nvfp4 (fp8 scale per 16) | mxfp4 (8-bit scale per 32) |
+ * GGUF q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k (ggml block sizes). k: the
+ * reduction length of a per-channel scale (hidden size). 0 ok, -1 unknown (err says what is). */
+int sim_weight_dtype_parse(const char *s, double k, sim_weight_dtype *w, kv_err *err);
+/* The list above, for help text. */
+extern const char sim_weight_dtype_help[];
+
 /* ---- configuration ----------------------------------------------------- */
 typedef enum {
     SIM_HARNESS_ENGINE = 0,   /* a well-built engine: fused kernels, no mask, peak over prefill+decode */
@@ -119,7 +138,10 @@ typedef struct {
     int tp;                            /* tensor-parallel ranks N */
     sim_harness harness;
     int cuda_graphs;                   /* 1: launch_graph_s per kernel; 0: launch_s */
-    double weight_bytes_per_param;     /* 2 (bf16) */
+    double weight_bytes_per_param;     /* linear layers, scales included: weight_dtype.bits / 8 (2: bf16) */
+    hw_dtype weight_compute;           /* the peak the weight products run at (bf16 unless W8A8/FP8/FP4) */
+    const eng_engine *engine;          /* serving engine's memory policy; NULL: the generic reserve */
+    double mem_fraction;               /* engine memory fraction; <= 0: the engine's default */
     double act_bytes;                  /* activation element bytes: 2 */
     int64_t prefill_chunk;             /* tokens per prefill chunk; 0: harness default */
     double reserve_bytes;              /* runtime reserve; < 0: default (sim_config_defaults) */
@@ -127,8 +149,10 @@ typedef struct {
     int64_t steps;                     /* decode steps timed; 0: max(1, new - 1) */
 } sim_config;
 
-/* B = 1, N = 1, engine, CUDA graphs on, bf16 weights and activations. */
+/* B = 1, N = 1, engine harness, no engine policy, CUDA graphs on, bf16 weights and activations. */
 void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p);
+/* Applies an engine (NULL: none): its memory policy, harness and prefill chunk. */
+void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fraction);
 
 /* ---- results ----------------------------------------------------------- */
 typedef struct {
@@ -141,8 +165,12 @@ typedef struct {
     double prefill_peak_bytes;  /* weights + KV while prefilling (one layer full) + workspace */
     double decode_peak_bytes;
     double peak_bytes;          /* engine: max of both + reserve; gpt-fast: decode peak, as it measures */
-    double capacity_bytes;      /* usable_capacity_bytes */
+    double capacity_bytes;      /* usable_capacity_bytes; with an engine: weights + reserve + its KV pool */
     int fits;                   /* max(prefill, decode) peak + reserve <= capacity */
+    /* with an engine (sim_config.engine, budget other than none): its pool, as it sizes it */
+    double kv_pool_bytes;       /* whole pages the engine allocates for KV */
+    int64_t kv_cache_tokens;    /* "GPU KV cache size: N tokens" */
+    double max_concurrency;     /* "Maximum concurrency for S+new tokens per request: X" */
 } sim_memory;
 
 typedef struct {
@@ -164,6 +192,11 @@ typedef struct {
 
 /* Memory only (cheap; what the planner iterates). */
 int sim_memory_compute(const sim_config *c, sim_memory *m, kv_err *err);
+/* The breakdown as one JSON object (the key already written): {weights_bytes,
+ * kv_bytes, aux_bytes, workspace_bytes, reserve_bytes, mask_bytes,
+ * prefill_peak_bytes, decode_peak_bytes, peak_bytes, capacity_bytes, fits,
+ * kv_pool_bytes, kv_cache_tokens, max_concurrency}. */
+void sim_memory_json(kv_json *j, const sim_memory *m);
 /* Time and memory. */
 int sim_predict(const sim_config *c, sim_result *r, kv_err *err);
 
@@ -183,7 +216,7 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *s, sim_memor
 /* ---- pieces for a serving simulator (serve/) ---------------------------
  * The same kernels sim_predict sums, priced one engine step at a time.
  * A kernel use: one kernel's bytes (read at contiguous run `run`, 0: stream),
- * FLOPs and launches; its time is max(mem_s, compute_s) + launches × launch. */
+ * FLOPs and launches; its time: sim_kernel_batch_s. */
 typedef struct {
     int kernel;        /* SIM_K_* */
     double bytes;      /* per rank */
@@ -195,7 +228,13 @@ typedef struct {
 /* The attention-side kernels of one decode layer (KV append, the method's
  * attention) for c->batch sequences each reading a; returns how many. */
 int sim_layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_layer_access *a, sim_kernel_use *u);
-void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s);
+/* The bandwidth efficiency at a contiguous run length (0: a stream). */
+double sim_kernel_eff(const sim_config *c, double run);
+/* One attention-side kernel over a batch, as step.c's kern() prices it:
+ * bytes_per_eff = Σ bytes / sim_kernel_eff(run) over the sequences' uses,
+ * bytes and flops their sums (the transfer efficiency is the whole
+ * kernel's): max(memory, compute) + launches. 0 when it moves nothing. */
+double sim_kernel_batch_s(const sim_config *c, double bytes_per_eff, double bytes, double flops, double launches);
 double sim_launch_s(const sim_config *c);                          /* seconds per launch */
 /* A decode step's part that does not depend on the context (GEMVs,
  * elementwise, all-reduces, LM head) for c->batch sequences. */
@@ -221,6 +260,10 @@ typedef struct {
     double tpot_slo_s;           /* 0: none */
     double target_tokens_per_s;  /* 0: none */
     int64_t max_batch_limit;     /* search cap (default 4096) */
+    double weight_bytes_per_param; /* 0: 2 (bf16) */
+    hw_dtype weight_compute;
+    const eng_engine *engine;    /* NULL: generic reserve */
+    double mem_fraction;         /* <= 0: the engine's default */
 } sim_plan_in;
 
 typedef struct {

@@ -4,11 +4,18 @@
  * append (RoPE + append + page metadata), the method's attention kernels
  * (dense scan; or aux scoring, top-k, sparse gather attention), O GEMV,
  * all-reduce, MLP GEMVs, all-reduce; once per step the LM head. Each kernel:
- *   max(bytes / (bandwidth × eff(run)), FLOPs / (peak × compute_eff)) + launches × launch cost
+ *   launches × launch cost + max(bytes / (bandwidth × eff(run) × eff(bytes)),
+ *                                FLOPs / (peak(type) × eff(shape)))
  * with eff(run) = hw_bandwidth_efficiency(run bytes) for gathers and the
- * streaming efficiency for long reads. All-reduce (ring): fixed latency +
- * 2(N−1)/N · bytes / link bandwidth. Decode time is summed step by step as
- * the cache grows; nothing is averaged before it is summed.
+ * streaming efficiency for long reads, eff(bytes) = hw_transfer_efficiency
+ * (a kernel moving few bytes cannot fill the memory pipe), peak(type) the
+ * weight type's peak for the weight products (hw_peak_flops) and bf16 for
+ * attention, eff(shape) = hw_gemm_efficiency (tile and wave quantization).
+ * All-reduce: the cheapest of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
+ * — tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size) — and,
+ * over NVLink, one-shot — fixed + α + (N−1) · bytes / link (custom all-reduce);
+ * the link is NVLink, or PCIe where the part has none. Decode time is summed
+ * step by step as the cache grows; nothing is averaged before it is summed.
  *
  * gpt-fast (the paper's harness) differs in three places: dense decode is
  * SDPA's math path over the whole max_seq_length cache under a mask (scores
@@ -26,9 +33,6 @@ const char *const sim_kernel_names[SIM_K_N] = {"elementwise", "qkv_gemv", "kv_ap
                                                "aux_score",   "topk",     "attn_sparse", "o_gemv",
                                                "mlp_gemv",    "allreduce", "lm_head"};
 
-/* PCIe Gen4 x16, one direction, for GPUs without NVLink (an assumption). */
-#define SIM_PCIE_BYTES_PER_S 25e9
-
 int sim_harness_parse(const char *s, sim_harness *h)
 {
     if (!strcmp(s, "engine")) *h = SIM_HARNESS_ENGINE;
@@ -38,6 +42,16 @@ int sim_harness_parse(const char *s, sim_harness *h)
 }
 
 const char *sim_harness_name(sim_harness h) { return h == SIM_HARNESS_GPT_FAST ? "gpt-fast" : "engine"; }
+
+void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fraction)
+{
+    c->engine = e;
+    c->mem_fraction = mem_fraction;
+    if (!e)
+        return;
+    c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
+    c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
+}
 
 void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p)
 {
@@ -50,6 +64,7 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
     c->harness = SIM_HARNESS_ENGINE;
     c->cuda_graphs = 1;
     c->weight_bytes_per_param = 2.0;
+    c->weight_compute = HW_DT_BF16;
     c->act_bytes = 2.0;
     c->reserve_bytes = -1.0;
 }
@@ -58,6 +73,7 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
 typedef struct {
     const hw_model *h;
     double bw, flops, launch, link;
+    double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
     double memo_run[SIM_K_N], memo_eff[SIM_K_N];
     sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
     double weight;   /* multiplier applied when accumulating (layers, 1/steps) */
@@ -74,13 +90,15 @@ static double eff_of(dev *v, int k, double run)
     return v->memo_eff[k];
 }
 
-/* One kernel: bytes read or written with run length `run` (0: stream). Returns seconds. */
-static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
+/* One kernel: bytes read or written with run length `run` (0: stream); its
+ * FLOPs at `peak` × `ceff`. Returns seconds. */
+static double kern_at(dev *v, int k, double bytes, double run, double flops, double launches, double peak,
+                      double ceff)
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return 0.0;
-    double tm = bytes / (v->bw * eff_of(v, k, run));
-    double tc = flops / v->flops;
+    double tm = bytes / (v->bw * eff_of(v, k, run) * hw_transfer_efficiency(v->h, bytes));
+    double tc = flops / (peak * ceff);
     double t = (tm > tc ? tm : tc) + launches * v->launch;
     if (v->r) {
         v->r->kernel_s[k] += v->weight * t;
@@ -92,11 +110,40 @@ static double kern(dev *v, int k, double bytes, double run, double flops, double
     return t;
 }
 
+/* Attention and elementwise work: bf16 at the flat compute efficiency. */
+static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
+{
+    return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency);
+}
+
+/* A product with the weights: m rows (tokens) × n output columns, at the weight type's peak. */
+static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n)
+{
+    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency(v->h, m, n));
+}
+
+/* The cheapest of ring, tree and — over NVLink — one-shot (every rank reads
+ * its N − 1 peers' buffers directly: α + (N − 1) · bytes / link; vLLM's
+ * csrc/custom_all_reduce.cuh and gpt-fast's intra-node all-reduce use it for
+ * small messages). See the file header comment for ring and tree. */
+static double allreduce_time(const hw_model *h, double link, int tp, double bytes)
+{
+    const double a = h->link_latency_s, n = (double)tp;
+    const double ring = 2.0 * (n - 1.0) * a + 2.0 * (n - 1.0) / n * bytes / link;
+    const double tree = 2.0 * ceil(log2(n)) * a + 2.0 * bytes / link;
+    double best = ring < tree ? ring : tree;
+    if (h->nvlink_bytes_per_s > 0.0) {
+        const double oneshot = a + (n - 1.0) * bytes / link;
+        best = oneshot < best ? oneshot : best;
+    }
+    return h->allreduce_latency_s + best;
+}
+
 static double allreduce(dev *v, int tp, double bytes)
 {
     if (tp <= 1)
         return 0.0;
-    double t = v->h->allreduce_latency_s + 2.0 * (tp - 1) / tp * bytes / v->link;
+    double t = allreduce_time(v->h, v->link, tp, bytes);
     if (v->r) {
         v->r->kernel_s[SIM_K_ALLREDUCE] += v->weight * t;
         v->r->kernel_launches[SIM_K_ALLREDUCE] += v->weight;
@@ -128,9 +175,10 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     const double mlp_io = (2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
     const double ew_io = (4.0 * h + 2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
     t += L * kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + B * ew_io, 0, 0, gf ? 5 : 3);
-    t += L * kern(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 0, 2.0 * B * s->qkv_bytes / wb, 1);
-    t += L * kern(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 0, 2.0 * B * s->o_bytes / wb, 1);
-    t += L * kern(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 0, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2);
+    const double dq = (s->hq + 2.0 * s->hkv) * m->head_dim, im = (double)m->intermediate_size / c->tp;
+    t += L * kern_gemm(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 2.0 * B * s->qkv_bytes / wb, 1, B, dq);
+    t += L * kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 2.0 * B * s->o_bytes / wb, 1, B, h);
+    t += L * kern_gemm(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2, B, im);
     v->weight = w0 * L * 2.0; /* two per layer */
     t += L * 2.0 * allreduce(v, c->tp, B * h * ab);
     v->weight = w0 * L;
@@ -139,10 +187,11 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     v->weight = w0;
     /* embedding row, final norm, LM head, logits (fp32), sampling */
     const double vocab_r = (double)m->vocab_size / c->tp;
-    const double io = B * (h * wb + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
-    t += kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + h * wb + io, 0, 2.0 * B * s->lm_head_bytes / wb, 4);
+    const double io = B * (h * 2.0 + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
+    const double lm_params = vocab_r * h; /* the LM head's products, whatever it is stored in */
+    t += kern_gemm(v, SIM_K_LM_HEAD, s->lm_head_bytes + h * 2.0 + io, 2.0 * B * lm_params, 4, B, vocab_r);
     t += allreduce(v, c->tp, B * vocab_r * 4.0); /* gather of the logits */
-    add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * wb);
+    add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * 2.0);
     add_bytes(v, SIM_CAT_OTHER, io);
     return t;
 }
@@ -243,9 +292,14 @@ static double pf_gemm(dev *v, const sim_config *c, const sim_rank_shape *s, doub
 {
     const mdl_model *m = c->model;
     const double h = m->hidden_size, ab = c->act_bytes, wb = c->weight_bytes_per_param, d = c->params.d;
-    const double gemm_w = s->qkv_bytes + s->o_bytes + s->mlp_bytes;
-    double io = T * (2.0 * h + (s->hq + 2.0 * s->hkv) * d + 3.0 * m->intermediate_size / c->tp) * ab * 2.0;
-    return kern(v, SIM_K_MLP, gemm_w + io, 0, 2.0 * T * gemm_w / wb, 4);
+    const double dq = (s->hq + 2.0 * s->hkv) * d, im = (double)m->intermediate_size / c->tp;
+    /* each product at its own shape (T rows × its output columns): QKV, O, gate+up, down */
+    double t = kern_gemm(v, SIM_K_QKV, s->qkv_bytes + T * (h + dq) * ab, 2.0 * T * s->qkv_bytes / wb, 1, T, dq);
+    t += kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + T * (s->hq * d + h) * ab, 2.0 * T * s->o_bytes / wb, 1, T, h);
+    t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes * 2.0 / 3.0 + T * (h + 2.0 * im) * ab,
+                   2.0 * T * s->mlp_bytes * 2.0 / 3.0 / wb, 1, T, 2.0 * im);
+    t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes / 3.0 + T * (im + h) * ab, 2.0 * T * s->mlp_bytes / 3.0 / wb, 2, T, h);
+    return t;
 }
 
 static double pf_attn(dev *v, const sim_config *c, const sim_rank_shape *s, double B, int64_t s0, double n)
@@ -264,8 +318,8 @@ static double pf_elementwise(dev *v, const sim_config *c, const sim_rank_shape *
 
 static double pf_lm_head(dev *v, const sim_config *c, const sim_rank_shape *s, double B)
 {
-    const double h = c->model->hidden_size, wb = c->weight_bytes_per_param;
-    return kern(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * c->act_bytes, 0, 2.0 * B * s->lm_head_bytes / wb, 3);
+    const double h = c->model->hidden_size, vocab_r = (double)c->model->vocab_size / c->tp;
+    return kern_gemm(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * c->act_bytes, 2.0 * B * vocab_r * h, 3, B, vocab_r);
 }
 
 /* Stage 1 of c->batch sequences, all layers (window scores, pooling, top-k,
@@ -319,8 +373,9 @@ static void dev_init(dev *v, const sim_config *c)
     v->h = c->hw;
     v->bw = c->hw->hbm_bandwidth_bytes_per_s;
     v->flops = c->hw->bf16_dense_flops * c->hw->compute_efficiency;
+    v->peak_w = hw_peak_flops(c->hw, c->weight_compute);
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
-    v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : SIM_PCIE_BYTES_PER_S;
+    v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : c->hw->pcie_bytes_per_s;
     for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
 }
 
@@ -417,12 +472,19 @@ double sim_stage1_s(const sim_config *c, const sim_rank_shape *s)
     return stage1(&v, c, s);
 }
 
-void sim_kernel_use_times(const sim_config *c, const sim_kernel_use *u, double *mem_s, double *compute_s)
+double sim_kernel_eff(const sim_config *c, double run)
 {
+    return run > 0.0 ? hw_bandwidth_efficiency(c->hw, run) : c->hw->stream_read_efficiency;
+}
+
+double sim_kernel_batch_s(const sim_config *c, double bytes_per_eff, double bytes, double flops, double launches)
+{
+    if (bytes <= 0.0 && flops <= 0.0)
+        return 0.0;
     const hw_model *h = c->hw;
-    const double eff = u->run > 0.0 ? hw_bandwidth_efficiency(h, u->run) : h->stream_read_efficiency;
-    *mem_s = u->bytes / (h->hbm_bandwidth_bytes_per_s * eff);
-    *compute_s = u->flops / (h->bf16_dense_flops * h->compute_efficiency);
+    const double tm = bytes_per_eff / (h->hbm_bandwidth_bytes_per_s * hw_transfer_efficiency(h, bytes));
+    const double tc = flops / (h->bf16_dense_flops * h->compute_efficiency);
+    return (tm > tc ? tm : tc) + launches * sim_launch_s(c);
 }
 
 double sim_launch_s(const sim_config *c)

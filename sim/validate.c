@@ -120,13 +120,13 @@ static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *st
         return !strcmp(what, "step") || !strcmp(what, "step_rif4") ? 1u << SIM_K_ATTN_DENSE : 0u;
     if (!mt->traits.stage2)
         return 0u;
-    if (!strcmp(what, "step") || !strcmp(what, "step_v1"))
+    if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3"))
         return 1u << SIM_K_KV_APPEND | 1u << SIM_K_AUX_SCORE | 1u << SIM_K_TOPK | 1u << SIM_K_ATTN_SPARSE;
     if (!strcmp(what, "pages_update"))
         return 1u << SIM_K_KV_APPEND;
     if (!strcmp(what, "score"))
         return 1u << SIM_K_AUX_SCORE;
-    if (!strcmp(what, "select") || !strcmp(what, "select_v1"))
+    if (!strcmp(what, "select") || !strcmp(what, "select_v1") || !strcmp(what, "select_v3"))
         return 1u << SIM_K_TOPK;
     if (!strcmp(what, "sparse_attend"))
         return 1u << SIM_K_ATTN_SPARSE;
@@ -285,7 +285,7 @@ static void derive(sim_validate *v)
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
         const rkv_method_type *mt = rkv_method_find(r->method);
-        if (!mt || mt->traits.dense || (strcmp(r->what, "step") && strcmp(r->what, "step_v1")))
+        if (!mt || mt->traits.dense || (strcmp(r->what, "step") && strcmp(r->what, "step_v1") && strcmp(r->what, "step_v3")))
             continue;
         const sim_validate_row *f = find_row(v, rkv_method_baseline()->name, "step", r->context, -1, r->batch);
         if (!f)
@@ -403,7 +403,7 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
             goto free_doc;
     if (v->nrows == 0) {
         jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v1, "
-             "pages_update, score, select, select_v1, sparse_attend, stage1)", x->n);
+             "step_v3, pages_update, score, select, select_v1, select_v3, sparse_attend, stage1)", x->n);
         goto free_doc;
     }
     derive(v);

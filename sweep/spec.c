@@ -107,10 +107,13 @@ static int int_list(const kv_yaml_doc *d, const kv_yaml_node *map, const char *k
         return 0;
     for (size_t i = 0; i < n; i++) {
         int64_t v;
-        if (it[i]->quoted || kv_parse_int64(it[i]->text, &v) != 0 || v < min || v > max)
-            return kv_yaml_errf(d, it[i]->line, it[i]->col, err,
-                                "key '%s': expected an integer in %lld..%lld (e.g. 1024 or 32K), got '%s'", key,
-                                (long long)min, (long long)max, it[i]->text);
+        kv_err e;
+        char what[64];
+        snprintf(what, sizeof what, "key '%s'", key);
+        if (it[i]->quoted || kv_parse_i64_in(what, it[i]->text, min, max, &v, &e) != 0)
+            return kv_yaml_errf(d, it[i]->line, it[i]->col, err, "%s",
+                                it[i]->quoted ? "a quoted string where an integer (e.g. 1024 or 32K) is expected"
+                                              : e.msg);
         dst[i] = v;
     }
     *count = (int)n;
@@ -133,9 +136,12 @@ static int read_fidelity(const kv_yaml_doc *d, const kv_yaml_node *f, swp_spec *
         return -1;
     const kv_yaml_node *c = kv_yaml_get(f, "context");
     if (c) {
-        if (c->kind != KV_YAML_SCALAR || c->quoted || kv_parse_int64(c->text, &v) != 0 || v < 1)
-            return kv_yaml_errf(d, c->line, c->col, err, "key 'context': expected a positive integer (e.g. 4096 or 4K), got '%s'",
-                                c->kind == KV_YAML_SCALAR ? c->text : "a collection");
+        kv_err e;
+        if (c->kind != KV_YAML_SCALAR || c->quoted)
+            return kv_yaml_errf(d, c->line, c->col, err, "key 'context': expected an integer (e.g. 4096 or 4K), got %s",
+                                c->kind == KV_YAML_SCALAR ? "a quoted string" : "a collection");
+        if (kv_parse_i64_in("key 'context'", c->text, 1, INT32_MAX, &v, &e) != 0)
+            return kv_yaml_errf(d, c->line, c->col, err, "%s", e.msg);
         s->fid_context = v;
     }
     if (kv_yaml_get(f, "seed")) {
@@ -170,8 +176,8 @@ int swp_spec_load(const char *path, swp_spec *s, kv_err *err)
         str_list(&d, r, "models", s->models[0], sizeof s->models[0], &s->nmodels, err) != 0 ||
         str_list(&d, r, "hw", s->hw[0], sizeof s->hw[0], &s->nhw, err) != 0 ||
         str_list(&d, r, "methods", s->methods[0], sizeof s->methods[0], &s->nmethods, err) != 0 ||
-        int_list(&d, r, "budgets", s->budgets, 1, INT64_C(1) << 40, &s->nbudgets, err) != 0 ||
-        int_list(&d, r, "contexts", s->contexts, 1, INT64_C(1) << 40, &s->ncontexts, err) != 0 ||
+        int_list(&d, r, "budgets", s->budgets, 1, INT32_MAX, &s->nbudgets, err) != 0 ||
+        int_list(&d, r, "contexts", s->contexts, 1, INT32_MAX, &s->ncontexts, err) != 0 ||
         int_list(&d, r, "batches", s->batches, 1, 1 << 20, &s->nbatches, err) != 0 ||
         int_list(&d, r, "tp", s->tps, 1, 1024, &s->ntp, err) != 0 ||
         kv_yaml_int(&d, r, "new", 0, 1, 1 << 20, &s->max_new, err) != 0)

@@ -40,6 +40,8 @@ struct swp_sweep {
     int *fid_have;                         /* (nfidkeys) */
     double *fid_val;                       /* (nfidkeys, NFID) */
     char id[65];
+    eng_engine engine;                     /* spec.engine loaded (when set) */
+    char engine_hash[65];
 };
 
 int64_t swp_sweep_points(const swp_sweep *w) { return w->npoints; }
@@ -53,8 +55,8 @@ void swp_sweep_free(swp_sweep *w)
     free(w);
 }
 
-/* workload: kvdump:FILE (a saved dump) or gguf:MODEL.gguf,text:FILE[,offset:N]
- * (captured now, as many tokens as the longest fidelity context needs): the
+/* workload: kvdump:FILE (a saved dump) or gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:D]
+ * (llm_kvd_spec; captured now, as many tokens as the longest fidelity context needs): the
  * model's real Q/K/V. Every model of the sweep must have the dump's shape. */
 static int real_workload(swp_sweep *w, kv_err *err)
 {
@@ -64,32 +66,11 @@ static int real_workload(swp_sweep *w, kv_err *err)
         int64_t ctx = s->fid_context > 0 ? s->fid_context : s->contexts[c];
         if (ctx + s->fid_steps > need) need = ctx + s->fid_steps;
     }
-    if (!strncmp(s->workload, "kvdump:", 7)) {
-        const char *path = s->workload + 7;
-        if (llm_kvd_open(path, &w->dump, err) != 0 || swp_sha256_file(path, w->wl_hash, err) != 0)
-            return -1;
-    } else {
-        char gguf[600] = "", text[600] = "", item[600];
-        int64_t offset = 0;
-        for (const char *p = s->workload; *p;) {
-            const char *c = strchr(p, ',');
-            size_t n = c ? (size_t)(c - p) : strlen(p);
-            if (n >= sizeof item) n = sizeof item - 1;
-            memcpy(item, p, n);
-            item[n] = '\0';
-            if (!strncmp(item, "gguf:", 5)) snprintf(gguf, sizeof gguf, "%s", item + 5);
-            else if (!strncmp(item, "text:", 5)) snprintf(text, sizeof text, "%s", item + 5);
-            else if (!(strncmp(item, "offset:", 7) == 0 && kv_parse_int64(item + 7, &offset) == 0 && offset >= 0))
-                return kv_errf(err, "workload '%s': '%s': expected gguf:FILE, text:FILE or offset:N", s->workload, item);
-            p += n;
-            if (*p == ',') p++;
-        }
-        if (!gguf[0] || !text[0])
-            return kv_errf(err, "workload '%s': both gguf:MODEL.gguf and text:FILE are needed", s->workload);
-        if (swp_sha256_file(text, w->wl_hash, err) != 0 ||
-            llm_kvd_capture(gguf, text, offset, need, RKV_DTYPE_BF16, &w->dump, err) != 0)
-            return -1;
-    }
+    llm_kvd_spec sp;
+    if (llm_kvd_spec_parse("workload", s->workload, &sp, err) != 0 ||
+        swp_sha256_file(sp.is_dump ? sp.path : sp.text, w->wl_hash, err) != 0 ||
+        llm_kvd_spec_load(&sp, need, &w->dump, err) != 0)
+        return -1;
     const llm_kvd_info *in = &w->dump->info;
     if (in->n_tokens < need)
         return kv_errf(err, "workload '%s': %lld tokens, but fidelity needs %lld (context + steps)", s->workload,
@@ -143,6 +124,8 @@ static void make_id(swp_sweep *w)
     tadd(&t, "kvsim-sweep-v1\n");
     for (int i = 0; i < s->nmodels; i++) tadd(&t, "model %s %s\n", w->models[i].name, w->model_hash[i]);
     for (int i = 0; i < s->nharness; i++) tadd(&t, "harness %s\n", sim_harness_name(s->harness[i]));
+    if (s->engine[0]) tadd(&t, "engine %s %s %.17g\n", w->engine.name, w->engine_hash, s->mem_fraction);
+    if (s->weight_dtype[0]) tadd(&t, "weight_dtype %s\n", s->weight_dtype);
     for (int i = 0; i < s->nhw; i++) tadd(&t, "hw %s %s %s\n", w->hws[i].name, w->hw_hash[i], w->hws[i].calibration);
     for (int i = 0; i < s->ntp; i++) tadd(&t, "tp %lld\n", (long long)s->tps[i]);
     for (int i = 0; i < s->ncontexts; i++) tadd(&t, "context %lld\n", (long long)s->contexts[i]);
@@ -183,6 +166,9 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
     for (int i = 0; i < s->nhw; i++)
         if (hw_model_load(s->hw[i], &w->hws[i], err) != 0 || swp_sha256_file(w->hws[i].path, w->hw_hash[i], err) != 0)
             goto fail;
+    if (s->engine[0] && (eng_load(s->engine, &w->engine, err) != 0 ||
+                         swp_sha256_file(w->engine.path, w->engine_hash, err) != 0))
+        goto fail;
     /* (method, budget) combinations; full once */
     for (int i = 0; i < s->nmethods; i++) {
         const rkv_method_type *mt = rkv_method_get(s->methods[i], err);
@@ -234,7 +220,7 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
     rkv_workload_defaults(&w->wl);
     snprintf(w->wl_hash, sizeof w->wl_hash, "builtin");
     if (s->fidelity) {
-        if (!strncmp(s->workload, "kvdump:", 7) || !strncmp(s->workload, "gguf:", 5)) {
+        if (llm_kvd_spec_is(s->workload)) {
             if (real_workload(w, err) != 0)
                 goto fail;
         } else if (s->workload[0] && strcmp(s->workload, "builtin")) {
@@ -255,11 +241,11 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             goto fail;
         }
         if (s->fid_layers[0]) {
-            w->nlayers = kv_parse_index_list(s->fid_layers, w->layers, 1024);
-            if (w->nlayers < 1) {
-                kv_errf(err, "fidelity layers: expected a list like 0,8,16 or 0-3, got '%s'", s->fid_layers);
+            int64_t lay[1024];
+            w->nlayers = kv_parse_i64_list("fidelity layers", s->fid_layers, 0, 1023, 1, lay, 1024, err);
+            if (w->nlayers < 1)
                 goto fail;
-            }
+            for (int i = 0; i < w->nlayers; i++) w->layers[i] = (int)lay[i];
             for (int m = 0; m < s->nmodels; m++)
                 for (int i = 0; i < w->nlayers; i++)
                     if (w->layers[i] >= w->models[m].num_hidden_layers) {
@@ -391,6 +377,15 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     c.batch = pt->batch;
     c.tp = (int)pt->tp;
     c.harness = s->harness[pt->harness];
+    if (s->weight_dtype[0]) {
+        sim_weight_dtype wd;
+        if (sim_weight_dtype_parse(s->weight_dtype, (double)m->hidden_size, &wd, err) != 0)
+            return -1;
+        c.weight_bytes_per_param = wd.bits / 8.0;
+        c.weight_compute = wd.compute;
+    }
+    if (s->engine[0])
+        sim_config_set_engine(&c, &w->engine, s->mem_fraction);
     cf = c;
     cf.params = pf;
     static sim_result r, f;

@@ -48,6 +48,9 @@ typedef struct {
     int64_t tps[SWP_MAX_AXIS];
     sim_harness harness[2];
     int64_t max_new;                        /* new tokens per sequence (50) */
+    char engine[512];                       /* "" none, or an engines/ name or YAML path (every point) */
+    double mem_fraction;                    /* engine memory fraction; 0: the engine's default */
+    char weight_dtype[24];                  /* "" = bf16; sim_weight_dtype_parse names */
     /* fidelity (optional) */
     int fidelity;                           /* 1: score every (model, method, budget, context) */
     char workload[512];                     /* "" or "builtin": the built-in synthetic workload */

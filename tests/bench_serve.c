@@ -38,7 +38,11 @@ static int instance(srv_config *c, const mdl_model *m, const hw_model *h, const 
     c->max_num_seqs = 256;
     c->max_batched_tokens = 8192;
     c->block_tokens = 16;
-    return srv_pool_bytes(c, 0.9, &c->pool_bytes, err);
+    static eng_engine e;
+    if (eng_load("vllm", &e, err) != 0)
+        return -1;
+    c->engine = &e;
+    return srv_pool_bytes(c, &c->pool_bytes, err);
 }
 
 /* Median steps/s of 3 runs; *batch: mean decode sequences per step. */
@@ -74,7 +78,7 @@ static double ceiling_calls_per_s(const mdl_model *m, const hw_model *h)
     rq.max_new = 256;
     rkv_params p;
     kv_err err;
-    if (rkv_params_resolve("full", &rq, &p, &err) != 0)
+    if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, &err) != 0)
         return 0.0;
     sim_config c;
     sim_config_defaults(&c, m, h, &p);
@@ -93,11 +97,9 @@ static double ceiling_calls_per_s(const mdl_model *m, const hw_model *h)
         sim_access_add(&p, &tr, rkv_cache_tokens(&p, i % 512), -1.0, (double)m->num_key_value_heads, &a);
         sim_kernel_use u[SIM_LAYER_USES];
         int n = sim_layer_uses(&c, &s, &a, u);
-        for (int k = 0; k < n; k++) {
-            double tm, tc;
-            sim_kernel_use_times(&c, &u[k], &tm, &tc);
-            t += (tm > tc ? tm : tc) * m->num_hidden_layers;
-        }
+        for (int k = 0; k < n; k++)
+            t += m->num_hidden_layers *
+                 sim_kernel_batch_s(&c, u[k].bytes / sim_kernel_eff(&c, u[k].run), u[k].bytes, u[k].flops, u[k].launches);
         sink += t;
     }
     double t1 = cpu_s();

@@ -32,6 +32,11 @@ Test(cli, bad_usage_is_exit_2_with_one_line)
     cli_run(&r, "fidelity --model smollm2-135m --context 512 --layers 30");
     cr_assert_eq(r.rc, 2);
     cr_assert(cli_one_line(r.err) && strstr(r.err, "layer 30 does not exist"), "%s", r.err);
+    /* smollm2-135m's 8192 positions leave 2 decode steps after 8190 prompt tokens */
+    cli_run(&r, "fidelity --model smollm2-135m --context 8190 --new 50 --steps 3 --layers 0");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(cli_one_line(r.err) && strstr(r.err, "--steps 3: the model's max length 8192 leaves 2 decode positions"),
+              "%s", r.err);
     cli_run(&r, "frobnicate");
     cr_assert_eq(r.rc, 2);
     cli_run(&r, "params --context 200000");
@@ -70,7 +75,8 @@ Test(cli, help_everywhere)
 {
     static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect",
                                        "predict", "plan",   "sweep",  "report",   "golden", "compare",
-                                       "generate", "replay", "validate", "kvdump", "eval",   "serve", "workload"};
+                                       "generate", "replay", "validate", "kvdump", "eval",   "serve",
+                                       "check-published", "workload"};
     const size_t n = sizeof cmds / sizeof cmds[0];
     cli_result r;
     cli_run(&r, "--help");

@@ -223,7 +223,7 @@ Test(hwmodels, transfer_and_gemm_shape_efficiency)
     cr_assert_float_eq(hw_transfer_efficiency(&h, 9.0 * half), 0.9, 1e-12);
     /* 4096 × 4096: 32 × 32 = 1024 tiles over 132 SMs = 8 waves (1056 slots) */
     cr_assert_float_eq(hw_gemm_efficiency(&h, 4096, 4096), 0.7 * 1024.0 / 1056.0, 1e-12);
-    /* 200 rows: 2 tile rows of 128 (tile quantization 200/256), 64 tiles < 132 SMs (one partial wave: split-K) */
-    cr_assert_float_eq(hw_gemm_efficiency(&h, 200, 4096), 0.7 * 200.0 / 256.0, 1e-12);
+    /* 200 rows: 2 tile rows of 128 (tile quantization 200/256), 64 tiles fill 64 of 132 SMs in one wave */
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 200, 4096), 0.7 * 200.0 / 256.0 * 64.0 / 132.0, 1e-12);
     cr_assert_float_eq(hw_gemm_efficiency(&h, 8, 4096), 0.7, 1e-12, "skinny: narrower tiles");
 }

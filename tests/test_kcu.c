@@ -290,6 +290,17 @@ Test(kcu, split_ranges_cover_exactly_in_order)
     cr_assert_eq(kcu_split_count(1000, 8, 264, 256, 64), 3);
     cr_assert_eq(kcu_split_count(100, 8, 264, 256, 64), 1);
     cr_assert_eq(kcu_split_count(1 << 20, 1, 264, 256, 64), 64);
+    /* attention splits, 132 SMs = 528 slots: batch 8 × 8 KV heads = 64
+     * items -> floor(528 / 64) = 8 splits (512 blocks, one wave; rounding up
+     * gave 9 = 576 blocks, two waves); batch 1: 528 / 8 = 66; a 1027-row
+     * sparse gather: 1027 / 64 = 16 splits of at least 64 rows. */
+    cr_assert_eq(kcu_attend_split_count(32818, 64, 132), 8);
+    cr_assert_eq(kcu_attend_split_count(32818, 8, 132), 66);
+    cr_assert_eq(kcu_attend_split_count(1027, 8, 132), 16);
+    cr_assert_eq(kcu_attend_split_count(1000, 1000, 132), 1); /* more items than slots */
+    for (int64_t items = 1; items <= 600; items++) /* never a second wave unless one split already overfills */
+        cr_assert(items > 528 || kcu_attend_split_count(1 << 20, items, 132) * items <= 528, "items %ld",
+                  (long)items);
 }
 
 Test(kcu, page_math)
@@ -781,11 +792,15 @@ Test(kcu_refimpl, stage1_kept_equals_refimpl_up_to_near_ties)
     free(tb);
 }
 
-/* The GPU check's budget split equals rkv_params_resolve("rocketkv"). */
+/* The GPU check's budget split equals rkv_params_resolve("rocketkv") on
+ * every case of the 7 × 4 sweep. A case refimpl refuses is not skipped: it
+ * is counted and fails the test with its reason (a silent skip would let a
+ * resolver regression shrink the sweep to nothing). */
 Test(kcu_refimpl, rocketkv_split_equals_params_resolve)
 {
     int64_t Ss[] = {100, 4099, 16384, 32768, 65536, 96256, 131072};
     int64_t ts[] = {64, 256, 1024, 4096};
+    int refused = 0, compared = 0;
     for (int a = 0; a < 7; a++)
         for (int b = 0; b < 4; b++) {
             rkv_request rq;
@@ -795,8 +810,12 @@ Test(kcu_refimpl, rocketkv_split_equals_params_resolve)
             rq.model_max_len = 131072;
             rkv_params p;
             kv_err err;
-            if (rkv_params_resolve("rocketkv", &rq, &p, &err) != 0)
+            if (rkv_params_resolve("rocketkv", &rq, &p, &err) != 0) {
+                cr_log_error("S=%ld t=%ld: rkv_params_resolve refused: %s", (long)Ss[a], (long)ts[b], err.msg);
+                refused++;
                 continue;
+            }
+            compared++;
             kcu_rkv_split o;
             kcu_rkv_split_compute(Ss[a], 50, ts[b], 131072, 128, -1.0, &o);
             cr_assert(o.capacity == p.capacity && o.P == p.prompt_budget && o.p == p.page_size && o.r == p.topr &&
@@ -805,4 +824,6 @@ Test(kcu_refimpl, rocketkv_split_equals_params_resolve)
                       (long)ts[b], (long)o.capacity, (long)o.P, (long)o.p, (long)o.r, (long)o.k, (long)p.capacity,
                       (long)p.prompt_budget, (long)p.page_size, (long)p.topr, (long)p.topk);
         }
+    cr_assert(refused == 0 && compared == 7 * 4, "%d of 28 cases refused by rkv_params_resolve, %d compared", refused,
+              compared);
 }

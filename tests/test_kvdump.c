@@ -192,3 +192,47 @@ Test(kvdump, capture_from_model_is_causal)
     llm_kvd_free(a);
     llm_kvd_free(b);
 }
+
+/* The one parser of a real workload's name (kvsim --workload and a sweep's workload: key). */
+Test(kvdump, workload_spec_parse)
+{
+    llm_kvd_spec sp;
+    kv_err err = {""};
+    cr_assert(llm_kvd_spec_is("kvdump:x.kvd") && llm_kvd_spec_is("gguf:m.gguf,text:t") && !llm_kvd_spec_is("w.yaml"));
+    cr_assert_eq(llm_kvd_spec_parse("--workload", "kvdump:a/b.kvd", &sp, &err), 0, "%s", err.msg);
+    cr_assert(sp.is_dump && !strcmp(sp.path, "a/b.kvd"));
+    cr_assert_eq(llm_kvd_spec_parse("--workload", "gguf:m.gguf,text:t.txt,offset:4K,dtype:fp16", &sp, &err), 0, "%s",
+                 err.msg);
+    cr_assert(!sp.is_dump && !strcmp(sp.path, "m.gguf") && !strcmp(sp.text, "t.txt"));
+    cr_assert_eq(sp.offset, 4096);
+    cr_assert_eq(sp.dtype, RKV_DTYPE_FP16);
+    cr_assert_eq(llm_kvd_spec_parse("--workload", "text:t.txt,gguf:m.gguf", &sp, &err), 0, "%s", err.msg);
+    cr_assert(sp.offset == 0 && sp.dtype == RKV_DTYPE_BF16, "defaults: offset 0, bf16");
+    static const struct { const char *spec, *needle; } bad[] = {
+        {"gguf:m.gguf", "both gguf:"},           {"gguf:m.gguf,text:t,offset:-1", "out of range"},
+        {"gguf:m.gguf,text:t,offset:3x", "3x"},   {"gguf:m.gguf,text:t,dtype:fp8-e4m3", "bf16, fp16 or fp32"},
+        {"gguf:m.gguf,text:t,seed:1", "'seed:1'"}, {"gguf:m.gguf,,text:t", "empty"},
+        {"kvdump:", "needs a file"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(llm_kvd_spec_parse("--workload", bad[i].spec, &sp, &err), -1, "%s accepted", bad[i].spec);
+        cr_assert(strstr(err.msg, "--workload") && strstr(err.msg, bad[i].needle), "%s: %s", bad[i].spec, err.msg);
+    }
+}
+
+/* The model a dump describes, field by field (SmolLM2-135M's shape). */
+Test(kvdump, model_from_dump_header)
+{
+    llm_kvd_info in = {.n_layer = 30, .n_head = 9, .n_kv_head = 3, .head_dim = 64, .n_tokens = 4096,
+                       .dtype = RKV_DTYPE_BF16, .rope_theta = 100000.0};
+    snprintf(in.model, sizeof in.model, "SmolLM2-135M-Instruct.Q4_1.gguf sha256:abc");
+    mdl_model m;
+    llm_kvd_model(&in, &m);
+    cr_assert_str_eq(m.name, "SmolLM2-135M-Instruct.Q4_1.gguf");
+    cr_assert_str_eq(m.source, in.model);
+    cr_assert(m.num_hidden_layers == 30 && m.num_attention_heads == 9 && m.num_key_value_heads == 3 && m.head_dim == 64);
+    cr_assert_eq(m.hidden_size, 576); /* 9 x 64 */
+    cr_assert_eq(m.max_position_embeddings, 4096);
+    cr_assert_float_eq(m.rope_theta, 100000.0, 0.0);
+    cr_assert_eq(mdl_group_size(&m), 3);
+}

@@ -143,7 +143,8 @@ Test(llm, methods_in_the_decode_loop)
     run(m, ids, n, STEPS, "exact-topk", 4096, other, lo);
     cr_assert_eq(memcmp(dense, other, sizeof dense), 0);
     /* rocketkv with a budget covering S' = n + STEPS evicts nothing and attends
-     * every token (docs/algorithm.md, "S' <= t"): bit-identical to dense */
+     * every token (step 4 of docs/algorithm.md "RocketKV — the budget split"):
+     * bit-identical to dense */
     run(m, ids, n, STEPS, "rocketkv", n + STEPS, other, lo);
     cr_assert_eq(memcmp(dense, other, sizeof dense), 0);
     cr_assert_eq(memcmp(ld, lo, (size_t)m->c.vocab * 4), 0, "rocketkv at t >= S' differs from dense attention");

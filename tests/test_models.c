@@ -108,13 +108,13 @@ Test(models, loader_error_paths)
                  "tests/data/bad/model_unknown_key.yaml:6:1: unknown key 'hiden_size' (did you mean 'hidden_size'? "
                  "expected one of: source, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, "
                  "hidden_size, intermediate_size, vocab_size, max_position_embeddings, rope_theta, "
-                 "tie_word_embeddings, torch_dtype, attention_bias)");
+                 "tie_word_embeddings, torch_dtype, attention_bias, weight_dtype)");
     expect_error("tests/data/bad/model_missing_key.yaml",
                  "tests/data/bad/model_missing_key.yaml:1:1: missing key 'vocab_size'");
     expect_error("tests/data/bad/model_wrong_type.yaml",
-                 "tests/data/bad/model_wrong_type.yaml:5:11: key 'head_dim': expected a positive integer, got '12x'");
+                 "tests/data/bad/model_wrong_type.yaml:5:11: key 'head_dim': expected an integer in [1, 16777216], got '12x'");
     expect_error("tests/data/bad/model_nonpositive.yaml", "tests/data/bad/model_nonpositive.yaml:7:20: key "
-                 "'intermediate_size': expected a positive integer, got '0'");
+                 "'intermediate_size': expected an integer in [1, 16777216], got '0'");
     expect_error("tests/data/bad/model_heads.yaml", "tests/data/bad/model_heads.yaml:4:22: key "
                  "'num_key_value_heads': 5 does not divide num_attention_heads (32) evenly");
     expect_error("tests/data/bad/model_bool.yaml", "tests/data/bad/model_bool.yaml:11:22: key "

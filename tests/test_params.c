@@ -131,6 +131,54 @@ Test(params, context_beyond_model_length_is_an_error)
     cr_assert(strstr(err.msg, "max_position_embeddings"), "%s", err.msg);
 }
 
+/* The prompt-budget rule when the model's max length caps S' (docs/algorithm.md):
+ * S = 32700, max_new = 100, max length 32768 → S' = 32768 and only S' − S = 68
+ * tokens can be generated. t = 1024: c = 32, ρ = 0.2 + 0.06·5 = 0.5,
+ * capacity = ⌊32768/√32⌋ = ⌊5792.62⌋ = 5792 (above min(2·100, S') = 200);
+ * P = 5792 − 68 = 5724 (capacity − max_new would waste 32 slots: 5692).
+ * c₂ = 5792/1024 = 5.65625 → p = ⌈2.378⌉ = 3, r = ⌊128·3/5.65625⌋ = 67, k = 512.
+ * A run may decode 68 steps (positions 32700 .. 32767); a 69th is refused. */
+Test(params, prompt_budget_when_max_length_caps_s_prime)
+{
+    rkv_request rq;
+    rkv_request_defaults(&rq);
+    rq.context = 32700;
+    rq.max_new = 100;
+    rq.model_max_len = 32768;
+    rq.budget = 1024;
+    rkv_params p;
+    kv_err err = {""};
+    cr_assert_eq(rkv_params_resolve("rocketkv", &rq, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(p.S_total, 32768);
+    cr_assert_float_eq(p.rho, 0.5, 1e-12);
+    cr_assert_eq(p.capacity, 5792);
+    cr_assert_eq(p.prompt_budget, 5724);
+    cr_assert_eq(p.page_size, 3);
+    cr_assert_eq(p.topr, 67);
+    cr_assert_eq(p.topk, 512);
+    cr_assert_eq(rkv_params_decode_steps(&p), 68);
+    /* the run refuses a decode position past the model's range, before any work */
+    mdl_model m;
+    memset(&m, 0, sizeof m);
+    m.num_hidden_layers = 1;
+    m.num_attention_heads = 4;
+    m.num_key_value_heads = 1;
+    m.head_dim = 128;
+    m.max_position_embeddings = 32768;
+    rkv_workload wl;
+    rkv_workload_defaults(&wl);
+    rkv_run_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.model = &m;
+    cfg.wl = &wl;
+    cfg.nsets = 1;
+    cfg.sets[0] = p;
+    cfg.steps = 69;
+    cfg.threads = 1;
+    cr_assert_eq(rkv_run(&cfg, NULL, &err), -1);
+    cr_assert(strstr(err.msg, "decode step 68 would be at position 32768, past S' = 32768"), "%s", err.msg);
+}
+
 Test(params, baselines)
 {
     rkv_params q = resolve("quest", 32768, 1024, 50);

@@ -42,7 +42,10 @@ static srv_config instance(const char *method, int64_t budget)
     c.max_batched_tokens = 4096;
     c.block_tokens = 16;
     kv_err err = {""};
-    cr_assert_eq(srv_pool_bytes(&c, 0.9, &c.pool_bytes, &err), 0, "%s", err.msg);
+    static eng_engine e;
+    cr_assert_eq(eng_load("vllm", &e, &err), 0, "%s", err.msg);
+    c.engine = &e;
+    cr_assert_eq(srv_pool_bytes(&c, &c.pool_bytes, &err), 0, "%s", err.msg);
     return c;
 }
 
@@ -306,4 +309,136 @@ Test(serve_cli, bad_input_one_line)
         cr_assert(cli_one_line(r.err), "%s: %s", bad[i], r.err);
         cr_assert_str_eq(r.out, "");
     }
+}
+
+Test(serve_plan, slo_parse)
+{
+    srv_slo s[SRV_MAX_SLO];
+    int n;
+    kv_err err = {""};
+    cr_assert_eq(srv_slo_parse("ttft_p95=2,tpot_p99=0.05,e2e_mean=30", s, SRV_MAX_SLO, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    cr_assert(s[0].metric == SRV_SLO_TTFT && s[0].pct == 95.0 && s[0].limit_s == 2.0);
+    cr_assert(s[1].metric == SRV_SLO_TPOT && s[1].pct == 99.0 && s[1].limit_s == 0.05);
+    cr_assert(s[2].metric == SRV_SLO_E2E && s[2].pct < 0.0 && s[2].limit_s == 30.0);
+    const char *bad[] = {"ttft=2", "foo_p95=1", "ttft_p95=-1", "ttft_q95=1", "ttft_p101=1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_neq(srv_slo_parse(bad[i], s, SRV_MAX_SLO, &n, &err), 0, "'%s' accepted", bad[i]);
+}
+
+/* The rate found meets the SLO; 3% more (past the 1% bisection bracket) does not. */
+Test(serve_plan, max_rate_is_the_boundary)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    static srv_len pl, ol;
+    kv_err err = {""};
+    cr_assert_eq(srv_len_parse("p", "lognormal:2000:0.5", &pl, &err), 0);
+    cr_assert_eq(srv_len_parse("o", "uniform:100:300", &ol, &err), 0);
+    srv_traffic t = {1.0, SRV_ARRIVAL_POISSON, 1.0, &pl, &ol, 400, 2, M.max_position_embeddings};
+    srv_slo slo[1];
+    int n;
+    cr_assert_eq(srv_slo_parse("ttft_p95=0.5", slo, 1, &n, &err), 0);
+    srv_rate_search s;
+    cr_assert_eq(srv_max_rate(&c, &t, slo, 1, 0.01, &s, &err), 0, "%s", err.msg);
+    cr_assert_gt(s.rate, 0.0);
+    cr_assert_leq(s.values[0], 0.5);
+    double v[2];
+    for (int k = 0; k < 2; k++) {
+        srv_traffic x = t;
+        x.rate = s.rate * (k == 0 ? 1.0 : 1.03);
+        srv_workload w;
+        srv_result r;
+        cr_assert_eq(srv_workload_generate(&x, &w, &err), 0);
+        cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+        double sc[400];
+        v[k] = srv_percentile(r.ttft_s, r.n, 95, sc);
+        srv_result_free(&r);
+        srv_workload_free(&w);
+    }
+    cr_assert_float_eq(v[0], s.values[0], 1e-12, "the search's figure is a rerun's");
+    cr_assert_gt(v[1], 0.5, "ttft p95 %g at 1.03 x %g req/s still meets 0.5 s", v[1], s.rate);
+}
+
+Test(serve_cli, plan_slo_table)
+{
+    static cli_result r;
+    cli_run(&r, "plan --slo ttft_p95=1,tpot_p95=0.05 --rate 20 --method full,rocketkv --budget 256 "
+                "--prompt fixed:4096 --output fixed:100 --num-requests 100 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"method\":\"full\"") && strstr(r.out, "\"method\":\"rocketkv\"") &&
+              strstr(r.out, "\"max_rate_per_instance\":") && strstr(r.out, "\"gpus\":"), "%s", r.out);
+    cli_run(&r, "plan --slo ttft_p95 --rate 20");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(cli_one_line(r.err), "%s", r.err);
+}
+
+Test(serve_cli, report_draws_latency_and_occupancy)
+{
+    static cli_result r;
+    cli_run(&r, "serve --rate 2,6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --csv --out "
+                "/tmp/kvsim-serve-rates.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "serve --rate 6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --timeline "
+                "/tmp/kvsim-serve-tl.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "report --serve /tmp/kvsim-serve-rates.csv --timeline /tmp/kvsim-serve-tl.csv --out /tmp/kvsim-serve-rep");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    const char *files[] = {"README.md", "ttft_vs_rate.png", "tpot_vs_rate.svg", "occupancy.png", "occupancy.gp"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "/tmp/kvsim-serve-rep/%s", files[i]);
+        FILE *f = fopen(p, "rb");
+        cr_assert(f, "%s missing", p);
+        fclose(f);
+    }
+    /* the timeline has one row per engine step: a header and as many rows as the run's steps */
+    FILE *f = fopen("/tmp/kvsim-serve-tl.csv", "r");
+    int lines = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;) lines += ch == '\n';
+    fclose(f);
+    cr_assert_gt(lines, 100, "%d timeline rows", lines);
+    cli_run(&r, "report --serve /tmp/kvsim-serve-tl.csv --out /tmp/kvsim-serve-rep");
+    cr_assert_eq(r.rc, 1, "a timeline is not a rate sweep: %s", r.err);
+    cr_assert(cli_one_line(r.err), "%s", r.err);
+    remove("/tmp/kvsim-serve-rates.csv");
+    remove("/tmp/kvsim-serve-tl.csv");
+}
+
+Test(serve, empirical_and_uniform_lengths)
+{
+    const char *path = "/tmp/kvsim-serve-lengths.csv";
+    FILE *f = fopen(path, "w");
+    fprintf(f, "tokens\n100\n200\n300\n");
+    fclose(f);
+    char spec[64];
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    srv_len pl, ol;
+    kv_err err = {""};
+    cr_assert_eq(srv_len_parse("p", spec, &pl, &err), 0, "%s", err.msg);
+    cr_assert_eq(pl.nvalues, 3);
+    cr_assert_eq(srv_len_parse("o", "uniform:5:7", &ol, &err), 0, "%s", err.msg);
+    srv_traffic t = {2.0, SRV_ARRIVAL_POISSON, 1.0, &pl, &ol, 3000, 9, 100000};
+    srv_workload w;
+    cr_assert_eq(srv_workload_generate(&t, &w, &err), 0, "%s", err.msg);
+    int64_t seen[3] = {0}, oseen[3] = {0};
+    for (int64_t i = 0; i < w.n; i++) {
+        const int64_t p = w.req[i].prompt, o = w.req[i].output;
+        cr_assert(p == 100 || p == 200 || p == 300, "prompt %lld not in the file", (long long)p);
+        cr_assert(o >= 5 && o <= 7, "output %lld outside 5..7", (long long)o);
+        seen[p / 100 - 1]++;
+        oseen[o - 5]++;
+    }
+    for (int k = 0; k < 3; k++) { /* each value drawn with probability 1/3: 1000 ± 4 sigma (25.8) */
+        cr_assert(llabs(seen[k] - 1000) < 104, "value %d drawn %lld times", (k + 1) * 100, (long long)seen[k]);
+        cr_assert(llabs(oseen[k] - 1000) < 104, "output %d drawn %lld times", k + 5, (long long)oseen[k]);
+    }
+    srv_workload_free(&w);
+    srv_len_free(&pl);
+    f = fopen(path, "w");
+    fprintf(f, "tokens\n100\nabc\n");
+    fclose(f);
+    cr_assert_neq(srv_len_parse("--prompt", spec, &pl, &err), 0);
+    cr_assert(strstr(err.msg, ":3:"), "%s", err.msg);
+    remove(path);
 }

@@ -56,7 +56,7 @@ static hw_model ideal_h100(void)
     h.stream_read_efficiency = 1.0;
     h.n_runs = 0;
     h.compute_efficiency = 1.0;
-    h.launch_s = h.launch_graph_s = h.allreduce_latency_s = 0.0;
+    h.launch_s = h.launch_graph_s = h.allreduce_latency_s = h.link_latency_s = h.dram_latency_s = 0.0;
     return h;
 }
 
@@ -395,4 +395,26 @@ Test(sim, planner_slo_boundary_and_gpus)
     cr_assert(r.step_time_s > in.tpot_slo_s);
     cr_assert_eq(row.gpus_for_target, (int64_t)ceil(12345.0 / row.slo_tokens_per_s) * 2);
     cr_assert_eq(row.max_context_at_batch1, 131072, "8B fits its whole context window on 2 x 80 GB");
+}
+
+/* The memory breakdown's JSON, every key in order, written out by hand. */
+Test(sim, memory_json_by_hand)
+{
+    sim_memory m = {.weights_bytes = 16e9, .kv_bytes = 4.5e9, .aux_bytes = 0.25e9, .workspace_bytes = 1e8,
+                    .reserve_bytes = 1e9, .mask_bytes = 0, .prefill_peak_bytes = 2.1e10, .decode_peak_bytes = 2.085e10,
+                    .peak_bytes = 2.2e10, .capacity_bytes = 8e10, .fits = 1, .kv_pool_bytes = 5e9,
+                    .kv_cache_tokens = 40960, .max_concurrency = 1.25};
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&buf, &n);
+    kv_json j;
+    kv_json_init(&j, fp);
+    sim_memory_json(&j, &m);
+    fclose(fp);
+    cr_assert_str_eq(buf, "{\"weights_bytes\":16000000000,\"kv_bytes\":4500000000,\"aux_bytes\":250000000,"
+                          "\"workspace_bytes\":100000000,\"reserve_bytes\":1000000000,\"mask_bytes\":0,"
+                          "\"prefill_peak_bytes\":21000000000,\"decode_peak_bytes\":20850000000,"
+                          "\"peak_bytes\":22000000000,\"capacity_bytes\":80000000000,\"fits\":true,"
+                          "\"kv_pool_bytes\":5000000000,\"kv_cache_tokens\":40960,\"max_concurrency\":1.25}\n");
+    free(buf);
 }

@@ -406,6 +406,7 @@ static const bad_case bad_cases[] = {
     {"bad_flags.trc", "record flags"},
     {"trailing_record_bytes.trc", "trailing bytes"},
     {"wrong_layer.trc", "layer"},
+    {"stage1_trailing_bytes.trc", "trailing bytes after the last stage-1 record"},
 };
 
 Test(traces, reader_rejects_every_corrupt_sample)
@@ -527,7 +528,7 @@ Test(traces, cli_exit_codes_and_no_partial_file)
     snprintf(args, sizeof args, "trace --model smollm2-135m --context 300 --budget 64,128 --steps 2 --layers 0 --out %s", out);
     cr_assert_eq(run_cli(args, NULL), 2);
     snprintf(args, sizeof args, "trace --model smollm2-135m --context 300 --budget 64 --steps 2 --layers 0 --out /nonexistent/dir/x.trc");
-    cr_assert_eq(run_cli(args, NULL), 1);
+    cr_assert_eq(run_cli(args, NULL), 2, "an output directory that does not exist is refused up front");
     snprintf(args, sizeof args, "trace --model smollm2-135m --context 300 --budget 64 --steps 2 --layers 0,3 --batch 2 --out %s", out);
     cr_assert_eq(run_cli(args, NULL), 0);
     snprintf(args, sizeof args, "inspect %s --step 1 --layer 3 --head 2 --seq 1", out);

@@ -69,15 +69,17 @@ Test(validate, fixture_rows_speedups_and_matrix, .init = load_models)
      * context, C = S + 1 = 32769 cached tokens (one more than the fixture's
      * cache_tokens), so one layer reads K and V of 8 KV heads × 32769 tokens × 128
      * dims × 2 bytes = 134,221,824 B, streamed at the datasheet's
-     * 3.35e12 B/s × h100-sxm.yaml's stream efficiency 0.89, plus one CUDA-graph
-     * launch (3 µs): 48.018 µs (its 0.54 GFLOP take 0.78 µs at 0.7 × 989.4e12, so
-     * memory bounds it). Calibrated from the fixture: 3.0e12 B/s and a 2 µs graph
-     * launch: 46.741 µs. Against the fixture's 50 µs: -3.96% and -6.52%. */
-    const double dense = 134221824.0 / (3.35e12 * 0.89) + 3e-6, dense_cal = 134221824.0 / 3.0e12 + 2e-6;
+     * 3.35e12 B/s × h100-sxm.yaml's stream efficiency 0.89 × the transfer-size
+     * efficiency B / (B + 3.35e12 × dram_latency_s 6e-7) = 0.98525, plus one
+     * CUDA-graph launch (3 µs): 48.692 µs (its 0.54 GFLOP take 0.78 µs at 0.7 ×
+     * 989.4e12, so memory bounds it). Calibrated from the fixture: 3.0e12 B/s and a
+     * 2 µs graph launch: 47.411 µs. Against the fixture's 50 µs: -2.62% and -5.18%. */
+    const double B = 134221824.0, xfer = B / (B + 3.35e12 * 6e-7);
+    const double dense = B / (3.35e12 * 0.89 * xfer) + 3e-6, dense_cal = B / (3.0e12 * xfer) + 2e-6;
     cr_assert(fabs(f1->pred_s - dense) <= 1e-9 * dense, "dense step %.9g s, by hand %.9g s", f1->pred_s, dense);
     cr_assert(fabs(f1->pred_cal_s - dense_cal) <= 1e-9 * dense_cal, "%.9g vs %.9g", f1->pred_cal_s, dense_cal);
-    cr_assert_float_eq(f1->err_pct, -3.9636, 5e-4);
-    cr_assert_float_eq(f1->err_cal_pct, -6.5188, 5e-4);
+    cr_assert_float_eq(f1->err_pct, -2.6152, 5e-4);
+    cr_assert_float_eq(f1->err_cal_pct, -5.1788, 5e-4);
     /* calibration from the same file changed the device (stream read 3.0e12 vs 0.89 × 3.35e12) */
     cr_assert_float_eq(v.hw_cal.stream_read_efficiency, 3.0e12 / g_hw.hbm_bandwidth_bytes_per_s, 1e-12);
     cr_assert(fabs(f1->pred_cal_s - f1->pred_s) > 1e-9);
@@ -105,9 +107,10 @@ Test(validate, fixture_rows_speedups_and_matrix, .init = load_models)
     sim_result res;
     cr_assert_eq(sim_predict(&c, &res, &err), 0, "%s", err.msg);
     cr_assert_float_eq(f1->pred_s, res.kernel_s[SIM_K_ATTN_DENSE] / g_m.num_hidden_layers, 1e-15);
-    /* batch 8 reads 8x the KV: about 8x the dense time (launch cost aside) */
+    /* batch 8 reads 8x the KV: about 8x the dense time (launch cost aside, and the
+     * 8x larger transfer streams slightly better: 0.99813 vs 0.98525 of the rate) */
     const sim_validate_row *f8 = row_of(&v, "full", "step", 0, 8);
-    cr_assert(f8->pred_s > 7.5 * f1->pred_s && f8->pred_s < 8.0 * f1->pred_s);
+    cr_assert(f8->pred_s > 7.4 * f1->pred_s && f8->pred_s < 8.0 * f1->pred_s, "%g", f8->pred_s / f1->pred_s);
     /* speedups: measured from the medians, predicted from the predictions */
     cr_assert_eq(v.nspeedup, 3);
     const sim_validate_speedup *s = &v.speedup[0];

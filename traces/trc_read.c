@@ -8,10 +8,14 @@
  * It loads the whole file (traces are tens of MB); it does not mmap. */
 #include "trc_internal.h"
 
+/* trc_open loads the whole file: at most 64 GiB. */
+#define TRC_MAX_FILE_BYTES ((uint64_t)1 << 36)
+
 #include <errno.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Fuzz builds (make fuzz) accept wrong checksums so that mutations reach the
  * decoders behind them; every other build checks them. */
@@ -396,28 +400,27 @@ fail:
     return -1;
 }
 
+/* The reader loads the whole file, so it takes only a regular file (never a
+ * device or fifo that reads without end) and reads exactly its size. */
 int trc_open(const char *path, trc_reader **out, kv_err *err)
 {
     *out = NULL;
+    struct stat st;
+    if (kv_in_check(path, TRC_MAX_FILE_BYTES, err) != 0 || stat(path, &st) != 0)
+        return -1;
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return kv_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) { free(buf); fclose(fp); return kv_errf(err, "%s: out of memory", path); }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    int rerr = ferror(fp);
+    const size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) { fclose(fp); return kv_errf(err, "%s: out of memory for %zu bytes", path, n); }
+    size_t got = fread(buf, 1, n, fp);
+    int rerr = ferror(fp), grew = got == n && fgetc(fp) != EOF;
     fclose(fp);
-    if (rerr) { free(buf); return kv_errf(err, "%s: read error", path); }
+    if (rerr || got != n || grew) {
+        free(buf);
+        return kv_errf(err, "%s: %s", path, rerr ? "read error" : "the file changed size while it was read");
+    }
     if (trc_open_mem(buf, n, path, out, err) != 0) { free(buf); return -1; }
     (*out)->owned = buf;
     return 0;
@@ -650,7 +653,7 @@ const trc_record *trc_step_find(const trc_reader *r, const trc_step *st, int lay
     return NULL;
 }
 
-int trc_read_stage1(trc_reader *r, int seq, trc_stage1 *s1, kv_err *err)
+static int stage1_decode(trc_reader *r, int seq, trc_stage1 *s1, kv_err *err)
 {
     const trc_header *h = &r->h;
     if (seq < 0 || seq >= h->batch)
@@ -684,6 +687,16 @@ int trc_read_stage1(trc_reader *r, int seq, trc_stage1 *s1, kv_err *err)
     for (int i = 0; i < nrec; i++)
         for (int k = 0; k < s1->rec[i].nrows; k++) s1->rec[i].pos[k] = s1->buf + s1->offs[(size_t)i * 64 + (size_t)k];
     return 0;
+}
+
+/* A refused block leaves s1 freed and zeroed (its buffers were grown for
+ * records that are now invalid), so no caller path can leak them. */
+int trc_read_stage1(trc_reader *r, int seq, trc_stage1 *s1, kv_err *err)
+{
+    if (stage1_decode(r, seq, s1, err) == 0)
+        return 0;
+    trc_stage1_free(s1);
+    return -1;
 }
 
 void trc_stage1_free(trc_stage1 *s1)

@@ -1,0 +1,502 @@
+#!/usr/bin/env python3
+"""cuda/audit.py — the static audit of kvsim's CUDA kernels (make cuda-audit).
+
+No GPU is needed: every figure comes from nvcc/ptxas and the SASS of the
+cubin (nvdisasm), plus a static time model. Nothing here is a measurement.
+
+  python3 cuda/audit.py [--out reports/cuda-audit] [--baseline cuda/audit-baseline.json]
+                        [--write-baseline] [--build build/audit]
+
+Per kernel (ptxas -v, sm_90): registers, spill bytes, stack, static shared
+memory, threads per block (its __launch_bounds__ or the launcher's block) and
+occupancy at that block size. From the SASS: global loads by width and the
+share of 128-bit ones, compare-and-swap instructions and whether one sits in
+a loop (a CAS retry loop), and the main loop — the loop moving the most
+global-load bytes per iteration — with its instructions per iteration and
+instructions per 2 KB moved per warp.
+
+Estimates (static; the model is stated in README.md, section "CUDA
+kernels: static audit"): per kernel and pipeline, on h100-sxm and h200, the
+larger of a bandwidth, an issue and a latency bound, plus one graph launch.
+
+Gate (exit 1): any spill; a kernel of the baseline gone; a kernel whose
+128-bit load share fell below its baseline; a CAS loop where the baseline
+had none. --write-baseline records the current figures as the baseline.
+"""
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCES = ["dense_decode", "hsa", "stage1", "probes"]
+ARCH = "sm_90"
+
+# ---------------------------------------------------------------- machine
+# Hopper SM limits (CUDA C++ Programming Guide, "Compute Capabilities",
+# table "Technical Specifications per Compute Capability", 9.0).
+SM_REGS = 65536
+SM_MAX_THREADS = 2048
+SM_MAX_WARPS = 64
+SM_MAX_BLOCKS = 32
+SM_SMEM = 228 * 1024          # per SM; 1 KiB of it reserved per block
+REG_ALLOC_UNIT = 256          # registers allocated per warp in units of 256
+ISSUE_PER_SM_CYCLE = 4        # four schedulers, one warp instruction each per cycle
+# Clock: H100 SXM5 and H200 SXM max boost 1,980 MHz (NVIDIA H100 datasheet;
+# H200 shares the GH100 die and clocks).
+CLOCK_HZ = 1.98e9
+# Assumptions of the model (not measured here):
+HBM_LATENCY_S = 600e-9        # loaded global-load latency under streaming traffic
+SMEM_LAT_CYC = 30             # dependent shared-memory load, cycles
+BARRIER_CYC = 100             # one __syncthreads of a 1024-thread block, cycles
+EXP_INSTR = 40                # one double exp(), SASS instructions (polynomial + scaling)
+KEY3_INSTR = 24               # select v3: one register key through one radix pass
+HW_MODELS = ["h100-sxm", "h200"]
+
+# Threads per block of kernels launched without __launch_bounds__ (the
+# launcher's block size at d = 128; file:function that sets it).
+BLOCK_OF = {
+    "attend_combine_kernel": 128,    # dense_decode.cu launch(): D threads
+    "hsa_pages_update_kernel": 128,  # hsa.cu kcu_hsa_pages_update(): d threads
+    "s1_merge_kernel": 256,          # stage1.cu s1_launch()
+    "s1_pool_kernel": 256,
+    "s1_keep_all_kernel": 256,       # stage1.cu kcu_stage1()
+    "fill_bf16_kernel": 256,         # probes.cu kcu_fill_bf16()
+    "fill_f32_kernel": 256,
+    "probe_empty_kernel": 32,
+}
+
+
+def die(msg):
+    print("cuda-audit: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def find_tool(name, build):
+    """nvcc's directory, PATH, then a PyPI wheel installed under build/tools."""
+    for d in ["/usr/local/cuda/bin"] + os.environ.get("PATH", "").split(os.pathsep):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    tools = os.path.join(build, "..", "tools")
+    for dp, _, fs in os.walk(tools):
+        if name in fs:
+            return os.path.join(dp, name)
+    if name == "nvdisasm":
+        print("cuda-audit: nvdisasm not found; installing PyPI nvidia-cuda-nvdisasm into build/tools", file=sys.stderr)
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", tools,
+                            "nvidia-cuda-nvdisasm"])
+        if r.returncode == 0:
+            for dp, _, fs in os.walk(tools):
+                if name in fs:
+                    return os.path.join(dp, name)
+    die(name + " not found (CUDA toolkit, or pip install nvidia-cuda-nvdisasm)")
+
+
+def demangle(names):
+    filt = shutil.which("c++filt")
+    if not filt:
+        return {n: n for n in names}
+    out = subprocess.run([filt], input="\n".join(names), capture_output=True, text=True).stdout.split("\n")
+    return {n: out[i] for i, n in enumerate(names)}
+
+
+def base_name(dem):
+    """'void attend_split_kernel<128, 4, 2>(kcu_attend_args)' -> 'attend_split_kernel'."""
+    m = re.match(r"(?:void\s+)?([A-Za-z_]\w*)", dem)
+    return m.group(1) if m else dem
+
+
+# ------------------------------------------------------------------ build
+def compile_cubin(nvcc, src, build):
+    cu = os.path.join(ROOT, "cuda", src + ".cu")
+    cubin = os.path.join(build, src + ".cubin")
+    log = os.path.join(build, src + ".ptxas")
+    if os.path.exists(cubin) and os.path.exists(log) and os.path.getmtime(cubin) >= max(
+            os.path.getmtime(p) for p in [cu] + [os.path.join(ROOT, "cuda", f) for f in os.listdir(
+                os.path.join(ROOT, "cuda")) if f.endswith((".h", ".cuh"))]):
+        return cubin, open(log).read()
+    cmd = [nvcc, "-arch=" + ARCH, "-std=c++17", "-O3", "-I" + os.path.join(ROOT, "common"),
+           "-I" + os.path.join(ROOT, "cuda"), "-cubin", "-Xptxas", "-v", "-o", cubin, cu]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        die("nvcc failed on %s:\n%s" % (cu, r.stderr))
+    open(log, "w").write(r.stderr)
+    return cubin, r.stderr
+
+
+def parse_ptxas(text):
+    k, cur = {}, None
+    for ln in text.splitlines():
+        m = re.search(r"Compiling entry function '(\S+)'", ln)
+        if m:
+            cur = m.group(1)
+            k[cur] = {"regs": 0, "spill_store_bytes": 0, "spill_load_bytes": 0, "stack_bytes": 0, "smem_bytes": 0}
+            continue
+        if cur is None:
+            continue
+        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", ln)
+        if m:
+            k[cur]["stack_bytes"], k[cur]["spill_store_bytes"], k[cur]["spill_load_bytes"] = map(int, m.groups())
+        m = re.search(r"Used (\d+) registers", ln)
+        if m:
+            k[cur]["regs"] = int(m.group(1))
+            s = re.search(r"(\d+) bytes smem", ln)
+            k[cur]["smem_bytes"] = int(s.group(1)) if s else 0
+    return k
+
+
+# ------------------------------------------------------------------- SASS
+INSN = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:\{\s*)?(@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)\s*([^;]*);")
+
+
+def parse_sass(text):
+    """{function: [(addr, opcode, operands)], labels {name: addr}}."""
+    funcs, cur, pending = {}, None, []
+    for ln in text.splitlines():
+        m = re.match(r"\s*\.text\.(\S+):", ln)
+        if m:
+            cur = m.group(1)
+            funcs[cur] = {"insns": [], "labels": {}}
+            pending = []
+            continue
+        if cur is None:
+            continue
+        m = re.match(r"\s*(\.L_x_\d+):", ln)
+        if m:
+            pending.append(m.group(1))
+            continue
+        m = INSN.search(ln)
+        if m:
+            addr = int(m.group(1), 16)
+            for lb in pending:
+                funcs[cur]["labels"][lb] = addr
+            pending = []
+            funcs[cur]["insns"].append((addr, m.group(3), m.group(4)))
+    return funcs
+
+
+def load_bytes(op):
+    """Bytes per thread of a global load opcode (LDG.E.128 -> 16), 0 if not one."""
+    if not (op.startswith("LDG") or op == "LD" or op.startswith("LD.")):
+        return 0
+    for w, b in ((".128", 16), (".64", 8), (".U16", 2), (".S16", 2), (".U8", 1), (".S8", 1)):
+        if w in op:
+            return b
+    return 4
+
+
+def analyse(fn):
+    insns, labels = fn["insns"], fn["labels"]
+    loads = [load_bytes(op) for _, op, _ in insns]
+    n_ldg = sum(1 for b in loads if b)
+    n_128 = sum(1 for b in loads if b == 16)
+    loops = []
+    for i, (addr, op, arg) in enumerate(insns):
+        if op.startswith("BRA"):
+            m = re.search(r"(\.L_x_\d+)", arg)
+            if m and m.group(1) in labels and labels[m.group(1)] <= addr:
+                t = labels[m.group(1)]
+                j0 = next(j for j, x in enumerate(insns) if x[0] == t)
+                loops.append((j0, i))
+    cas = [i for i, (_, op, _) in enumerate(insns) if "CAS" in op]
+    cas_loop = any(j0 <= c <= j1 for c in cas for j0, j1 in loops)
+    main = None
+    for j0, j1 in loops:
+        lb = sum(loads[j0:j1 + 1])
+        body = sum(1 for _, op, _ in insns[j0:j1 + 1] if op != "NOP")
+        key = (lb, -body)
+        if lb and (main is None or key > main[0]):
+            main = (key, j0, j1, lb, body)
+    res = {"sass_instructions": sum(1 for _, op, _ in insns if op != "NOP"), "global_loads": n_ldg,
+           "global_loads_128": n_128, "share_128": round(n_128 / n_ldg, 4) if n_ldg else None,
+           "cas_instructions": len(cas), "cas_loop": cas_loop, "loops": len(loops), "main_loop": None}
+    if main:
+        _, j0, j1, lb, body = main
+        bw = 32 * lb
+        res["main_loop"] = {"first_pc": insns[j0][0], "last_pc": insns[j1][0], "instructions": body,
+                            "load_bytes_per_warp": bw, "instructions_per_2kb": round(body * 2048.0 / bw, 1),
+                            "loads_128_in_loop": sum(1 for b in loads[j0:j1 + 1] if b == 16),
+                            "byte_share_128": round(sum(b for b in loads[j0:j1 + 1] if b == 16) / lb, 4)}
+    return res
+
+
+def occupancy(regs, smem, threads):
+    warps = (threads + 31) // 32
+    rpw = (regs * 32 + REG_ALLOC_UNIT - 1) // REG_ALLOC_UNIT * REG_ALLOC_UNIT if regs else REG_ALLOC_UNIT
+    by_regs = (SM_REGS // rpw) // warps
+    by_threads = SM_MAX_THREADS // (warps * 32)
+    by_smem = SM_SMEM // (smem + 1024)
+    blocks = max(0, min(SM_MAX_BLOCKS, by_regs, by_threads, by_smem))
+    lim = min((by_regs, "registers"), (by_threads, "threads"), (by_smem, "shared memory"), (SM_MAX_BLOCKS, "blocks"))
+    return {"threads": threads, "blocks_per_sm": blocks, "occupancy": round(blocks * warps / SM_MAX_WARPS, 3),
+            "limited_by": lim[1]}
+
+
+def launch_threads(src_text, fname):
+    m = re.search(r"__launch_bounds__\((\w+)(?:,[^)]*)?\)\s*" + re.escape(fname) + r"\b", src_text)
+    if not m:
+        return BLOCK_OF.get(fname)
+    v = m.group(1)
+    if v.isdigit():
+        return int(v)
+    d = re.search(r"#define\s+" + v + r"\s+(\d+)", src_text)
+    return int(d.group(1)) if d else None
+
+
+# -------------------------------------------------------------- estimates
+def hw_model(name):
+    path = os.path.join(ROOT, "hwmodels", name + ".yaml")
+    hw = {}
+    for ln in open(path):
+        m = re.match(r"(\w+):\s*([0-9.eE+-]+)\s*(#.*)?$", ln)
+        if m:
+            hw[m.group(1)] = float(m.group(2))
+    return {"name": name, "bw": hw["hbm_bandwidth_bytes_per_s"], "stream_eff": hw["stream_read_efficiency"],
+            "sms": int(hw["sm_count"]), "launch_s": hw["launch_graph_s"], "issue_eff": hw["compute_efficiency"]}
+
+
+def stream_kernel(k, blocks, nbytes, hw):
+    """Streaming kernel: max of bandwidth, issue and latency bounds (README)."""
+    ml = k["main_loop"]
+    occ = max(1, k["occupancy"]["blocks_per_sm"])
+    warps = (k["occupancy"]["threads"] + 31) // 32
+    per_sm = min(occ, math.ceil(blocks / hw["sms"]))
+    waves = math.ceil(blocks / (hw["sms"] * occ))
+    active = min(hw["sms"], blocks)
+    t_bw = nbytes / (hw["bw"] * hw["stream_eff"])
+    warp_instr = nbytes / ml["load_bytes_per_warp"] * ml["instructions"]
+    t_issue = waves * per_sm * (warp_instr / blocks) / (ISSUE_PER_SM_CYCLE * CLOCK_HZ * hw["issue_eff"])
+    inflight = active * per_sm * warps * ml["load_bytes_per_warp"]
+    t_lat = nbytes * HBM_LATENCY_S / inflight
+    t = max(t_bw, t_issue, t_lat)
+    bound = "bandwidth" if t == t_bw else "issue" if t == t_issue else "latency"
+    return {"blocks": blocks, "waves": waves, "bytes": nbytes, "t_bandwidth_s": t_bw, "t_issue_s": t_issue,
+            "t_latency_s": t_lat, "bound": bound, "est_s": t + hw["launch_s"]}
+
+
+def select_kernel(k, n, hw, version, g=4, passes=8, bins=256):
+    """One 1024-thread block per (sequence, KV head): the group-mean pass
+    (G double exp per page; v1 twice: normaliser, then mean), then 8 radix
+    passes, then the index-ordered emit (two block scans per 1024 pages).
+    v1/v2 pass: the SASS histogram loop over n/1024 keys per thread, one
+    thread's serial scan of 256 bins, 3 barriers; CAS retries not modelled.
+    v3 pass: KEY3_INSTR per register key (ballot, match, reduce, atomic),
+    a 5-step shuffle scan of the bins, 4 barriers."""
+    warps, per_thread = 32, math.ceil(n / 1024)
+    avg = (2 if version == 1 else 1) * warps * per_thread * g * EXP_INSTR / ISSUE_PER_SM_CYCLE
+    if version == 3:
+        per_pass = warps * per_thread * KEY3_INSTR / ISSUE_PER_SM_CYCLE + 5 * SMEM_LAT_CYC + 4 * BARRIER_CYC
+    else:
+        hist = next((l for l in k.get("loops_detail", []) if l["atomics"]), None)
+        body = hist["instructions"] if hist else 20
+        per_pass = (warps * per_thread * body / ISSUE_PER_SM_CYCLE + bins * (SMEM_LAT_CYC + 8) + 3 * BARRIER_CYC)
+    emit = per_thread * 2 * (5 * SMEM_LAT_CYC + 3 * BARRIER_CYC)
+    t = (avg + passes * per_pass + emit) / (CLOCK_HZ * hw["issue_eff"])
+    return {"version": version, "blocks_per_bh": 1, "pages": n, "est_s": t + hw["launch_s"],
+            "bound": "latency (one block, serial passes)", "cas_retries_modelled": False}
+
+
+def estimates(kernels, shapes_bin):
+    out = []
+    by = {}
+    for name, k in kernels.items():
+        by.setdefault(k["demangled"], k)
+
+    def find(prefix):
+        for dem, k in by.items():
+            if re.sub(r"^void ", "", dem).startswith(prefix):
+                return k
+        die("kernel %s not found in the cubins" % prefix)
+    dense = find("attend_split_kernel<128, 4, 2>")
+    score = find("hsa_score_kernel<4>")
+    select = find("hsa_select_kernel")
+    select3 = find("hsa_select_v3_kernel<8>")
+    for hwn in HW_MODELS:
+        hw = hw_model(hwn)
+        cases = [(32768, 2048, 1), (131072, 2048, 1), (32768, 2048, 8), (131072, 2048, 8)]
+        args = [str(hw["sms"])] + [str(x) for c in cases for x in c]
+        shp = [json.loads(l) for l in subprocess.run([shapes_bin] + args, capture_output=True, text=True,
+                                                     check=True).stdout.splitlines()]
+        for s in shp:
+            B, hkv = s["batch"], s["hkv"]
+            nbh = B * hkv
+            dense_b = nbh * s["dense_rows"] * s["d"] * 2 * 2
+            d = stream_kernel(dense, s["dense_nsplit"] * nbh, dense_b, hw)
+            np_ = s["npages"]
+            aux_b = nbh * np_ * s["r"] * 2
+            sc = stream_kernel(score, math.ceil(np_ / 256) * nbh, aux_b, hw) if score and score["main_loop"] else None
+            se1 = select_kernel(select, np_, hw, 2)
+            se = select_kernel(select3, np_, hw, 3)
+            ga = stream_kernel(dense, s["sparse_nsplit"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
+            step = (sc["est_s"] if sc else float("nan")) + se["est_s"] + ga["est_s"] + hw["launch_s"]
+            out.append({"hw": hwn, "ctx": s["ctx"], "budget": s["budget"], "batch": B, "capacity": s["capacity"],
+                        "page_size": s["p"], "topr": s["r"], "topk": s["k"], "pages": np_,
+                        "dense": d, "score": sc, "select": se, "select_v2": se1, "sparse_attend": ga,
+                        "dense_fraction_of_stream": d["t_bandwidth_s"] / (d["est_s"] - hw["launch_s"]),
+                        "rocketkv_step_s": step, "speedup_vs_dense": d["est_s"] / step})
+        sel74 = select_kernel(select3, 7400, hw, 3)
+        sel74v2 = select_kernel(select, 7400, hw, 2)
+        out.append({"hw": hwn, "select_7400_pages_s": sel74["est_s"], "select_7400_pages_no_launch_s":
+                    sel74["est_s"] - hw["launch_s"], "select_v2_7400_pages_s": sel74v2["est_s"]})
+    return out
+
+
+# ------------------------------------------------------------------ main
+def loops_detail(fn):
+    insns, labels = fn["insns"], fn["labels"]
+    res = []
+    for i, (addr, op, arg) in enumerate(insns):
+        if op.startswith("BRA"):
+            m = re.search(r"(\.L_x_\d+)", arg)
+            if m and m.group(1) in labels and labels[m.group(1)] <= addr:
+                j0 = next(j for j, x in enumerate(insns) if x[0] == labels[m.group(1)])
+                body = insns[j0:i + 1]
+                res.append({"instructions": sum(1 for _, o, _ in body if o != "NOP"),
+                            "atomics": sum(1 for _, o, _ in body if o.startswith(("ATOMS", "ATOM", "RED")))})
+    return res
+
+
+def gate(kernels, base):
+    bad = []
+    for name, k in sorted(kernels.items()):
+        if k["spill_store_bytes"] or k["spill_load_bytes"]:
+            bad.append("%s: spills %d B stores, %d B loads" % (k["demangled"], k["spill_store_bytes"],
+                                                              k["spill_load_bytes"]))
+    for name, b in sorted(base.items()):
+        k = kernels.get(name)
+        if not k:
+            bad.append("%s: in the baseline but no longer compiled" % b.get("demangled", name))
+            continue
+        if b.get("share_128") is not None and (k["share_128"] or 0) + 1e-9 < b["share_128"]:
+            bad.append("%s: 128-bit load share %.3f < baseline %.3f" % (k["demangled"], k["share_128"] or 0,
+                                                                      b["share_128"]))
+        kl = (k["main_loop"] or {}).get("byte_share_128", 0.0)
+        if b.get("loop_byte_share_128") is not None and kl + 1e-9 < b["loop_byte_share_128"]:
+            bad.append("%s: main-loop bytes by 128-bit loads %.3f < baseline %.3f" % (k["demangled"], kl,
+                                                                                    b["loop_byte_share_128"]))
+        if k["cas_loop"] and not b.get("cas_loop"):
+            bad.append("%s: a compare-and-swap loop (none in the baseline)" % k["demangled"])
+    for name, k in sorted(kernels.items()):
+        if name not in base and k["cas_loop"]:
+            bad.append("%s: new kernel with a compare-and-swap loop" % k["demangled"])
+    return bad
+
+
+def fmt_us(s):
+    return "%.1f" % (s * 1e6) if s is not None and s == s else "-"
+
+
+def write_md(path, kernels, est, bad):
+    L = ["# CUDA static audit (make cuda-audit)", "",
+         "Static figures from ptxas and the sm_90 SASS; the time figures are **ESTIMATES of a static model "
+         "(README, \"CUDA kernels: static audit\"), not measurements**.", "",
+         "| kernel | regs | spill B | smem B | threads | blocks/SM | occ. | LDG | 128-bit | CAS loop | "
+         "loop instr | instr / 2 KB | loop bytes 128-bit |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, k in sorted(kernels.items(), key=lambda x: x[1]["demangled"]):
+        ml = k["main_loop"] or {}
+        o = k["occupancy"] or {}
+        L.append("| `%s` | %d | %d | %d | %s | %s | %s | %d | %s | %s | %s | %s | %s |" % (
+            k["demangled"].replace("void ", "").split("(")[0], k["regs"],
+            k["spill_store_bytes"] + k["spill_load_bytes"], k["smem_bytes"], o.get("threads", "-"),
+            o.get("blocks_per_sm", "-"), o.get("occupancy", "-"), k["global_loads"],
+            "-" if k["share_128"] is None else "%.0f%%" % (100 * k["share_128"]), "yes" if k["cas_loop"] else "no",
+            ml.get("instructions", "-"), ml.get("instructions_per_2kb", "-"),
+            "%.0f%%" % (100 * ml["byte_share_128"]) if ml else "-"))
+    L += ["", "## Goal estimates (ESTIMATED, static model — no GPU has run these kernels)", "",
+          "| hw | ctx | batch | dense µs | dense / stream | score µs | select v3 (v2) µs | gather µs | "
+          "RocketKV step µs | speed-up vs dense |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for e in est:
+        if "dense" in e:
+            L.append("| %s | %d | %d | %s (%s) | %.0f%% | %s | %s (%s) | %s | %s | %.2f× |" % (
+                e["hw"], e["ctx"], e["batch"], fmt_us(e["dense"]["est_s"]), e["dense"]["bound"],
+                100 * e["dense_fraction_of_stream"], fmt_us(e["score"]["est_s"] if e["score"] else None),
+                fmt_us(e["select"]["est_s"]), fmt_us(e["select_v2"]["est_s"]), fmt_us(e["sparse_attend"]["est_s"]), fmt_us(e["rocketkv_step_s"]),
+                e["speedup_vs_dense"]))
+    for e in est:
+        if "select_7400_pages_s" in e:
+            L.append("")
+            L.append("- %s: stage-2 select v3 at 7,400 pages (8 KV heads, batch 1): ESTIMATED %s µs incl. one graph "
+                     "launch (%s µs without; v2 %s µs); goal ≤ 10 µs." % (
+                         e["hw"], fmt_us(e["select_7400_pages_s"]), fmt_us(e["select_7400_pages_no_launch_s"]),
+                         fmt_us(e["select_v2_7400_pages_s"])))
+    L += ["", "## Gate", ""] + (["- FAIL: " + b for b in bad] if bad else ["- pass (no spills, no lost 128-bit "
+                                                                          "loads, no new CAS loop)"])
+    open(path, "w").write("\n".join(L) + "\n")
+
+
+def main():
+    a = sys.argv[1:]
+    out = a[a.index("--out") + 1] if "--out" in a else os.path.join(ROOT, "reports", "cuda-audit")
+    basef = a[a.index("--baseline") + 1] if "--baseline" in a else os.path.join(ROOT, "cuda", "audit-baseline.json")
+    build = a[a.index("--build") + 1] if "--build" in a else os.path.join(ROOT, "build", "audit")
+    os.makedirs(build, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
+    nvcc = find_tool("nvcc", build)
+    nvdisasm = find_tool("nvdisasm", build)
+    shapes = os.path.join(build, "audit_shapes")
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-O2", "-I" + os.path.join(ROOT, "cuda"),
+                    "-I" + os.path.join(ROOT, "common"), os.path.join(ROOT, "cuda", "audit_shapes.c"), "-o", shapes,
+                    "-lm"], check=True)
+    kernels = {}
+    for src in SOURCES:
+        cubin, log = compile_cubin(nvcc, src, build)
+        res = parse_ptxas(log)
+        sass = parse_sass(subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True,
+                                         check=True).stdout)
+        dem = demangle(list(res))
+        text = open(os.path.join(ROOT, "cuda", src + ".cu")).read()
+        for name, r in res.items():
+            fn = sass.get(name, {"insns": [], "labels": {}})
+            k = dict(r)
+            k.update({"file": "cuda/%s.cu" % src, "demangled": dem[name]})
+            k.update(analyse(fn))
+            k["loops_detail"] = loops_detail(fn)
+            th = launch_threads(text, base_name(dem[name]))
+            k["occupancy"] = occupancy(k["regs"], k["smem_bytes"], th) if th else None
+            kernels[name] = k
+    est = estimates(kernels, shapes)
+    keep = {n: {"demangled": k["demangled"], "share_128": k["share_128"], "cas_loop": k["cas_loop"],
+                "loop_byte_share_128": (k["main_loop"] or {}).get("byte_share_128"), "regs": k["regs"]}
+            for n, k in kernels.items()}
+    if "--write-baseline" in a:
+        base = keep
+    elif os.path.exists(basef):
+        base = json.load(open(basef))["kernels"]
+    else:
+        die("no baseline %s (make cuda-audit-baseline writes it)" % basef)
+    bad = gate(kernels, base)
+    # the emulation's register table (kcu_emu.h, KCU_EMU_REGS)
+    with open(os.path.join(out, "registers.txt"), "w") as f:
+        for name, k in sorted(kernels.items()):
+            f.write("%s %d\n" % (name, k["regs"]))
+    doc = {"kind": "kvsim-cuda-audit", "arch": ARCH, "measured": False,
+           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency_s": HBM_LATENCY_S,
+                     "smem_latency_cycles": SMEM_LAT_CYC, "barrier_cycles": BARRIER_CYC,
+                     "bandwidth": "hwmodels/<hw>.yaml hbm_bandwidth_bytes_per_s x stream_read_efficiency",
+                     "launch": "hwmodels/<hw>.yaml launch_graph_s per kernel",
+                     "issue": "4 warp instructions per SM cycle x hwmodels/<hw>.yaml compute_efficiency"},
+           "kernels": kernels, "estimates": est, "gate": {"pass": not bad, "failures": bad}}
+    tmp = os.path.join(out, "audit.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, os.path.join(out, "audit.json"))
+    write_md(os.path.join(out, "audit.md"), kernels, est, bad)
+    if "--write-baseline" in a:
+        with open(basef, "w") as f:
+            json.dump({"kind": "kvsim-cuda-audit-baseline", "kernels": keep}, f, indent=1, sort_keys=True)
+            f.write("\n")
+        print("cuda-audit: baseline written to " + os.path.relpath(basef, ROOT))
+    print(open(os.path.join(out, "audit.md")).read())
+    if bad:
+        print("cuda-audit: %d regression(s) against %s" % (len(bad), os.path.relpath(basef, ROOT)), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+/* dense_decode_check.cu — the checks and timings of dense_decode.cu, beside it:
+ * dense and sparse split-KV attention against kcu_ref_attend (double), split
+ * vs one split, 2 vs 4 rows in flight; the dense step timed at one layer.
+ * Called by gpu_check.cu (the driver); shared helpers in gpu_check.h. */
+#include "gpu_check.h"
+
+/* ------------------------------------------------- attention checks */
+void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, bool sparse,
+                         uint64_t seed)
+{
+    if (c->only && !strstr(name, c->only))
+        return;
+    uint64_t s = seed;
+    int64_t cap = *std::max_element(lens.begin(), lens.end());
+    size_t nkv = (size_t)B * Hkv * cap * d;
+    std::vector<uint16_t> K = rand_bf16(nkv, &s, 1.0, 0), V = rand_bf16(nkv, &s, 1.0, 0);
+    std::vector<float> q = rand_f32((size_t)B * Hkv * G * d, &s, 1.5);
+    int64_t idx_cap = 0;
+    std::vector<int32_t> idx, count;
+    if (sparse) {
+        idx_cap = cap;
+        idx.assign((size_t)B * Hkv * idx_cap, -1);
+        count.assign((size_t)B * Hkv, 0);
+    }
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < Hkv; h++) {
+            size_t bh = (size_t)b * Hkv + h;
+            std::vector<char> keep((size_t)cap, 0);
+            if (sparse) {
+                int32_t n = 0;
+                for (int64_t t = 0; t < lens[b]; t++)
+                    if (kcu_rng_uniform(&s) < 0.3 || t == lens[b] - 1) {
+                        idx[bh * idx_cap + n++] = (int32_t)t;
+                        keep[t] = 1;
+                    }
+                count[bh] = n;
+            } else
+                for (int64_t t = 0; t < lens[b]; t++)
+                    keep[t] = 1;
+            for (int64_t t = 0; t < cap; t++)
+                if (!keep[t])
+                    for (int e = 0; e < d; e++) {
+                        K[(bh * cap + t) * d + e] = BF16_NAN;
+                        V[(bh * cap + t) * d + e] = BF16_NAN;
+                    }
+        }
+    uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv);
+    float *dq = dalloc<float>(c, q.size()), *dout = dalloc<float>(c, q.size()), *dout1 = dalloc<float>(c, q.size());
+    int32_t *dlen = dalloc<int32_t>(c, B), *didx = nullptr, *dcount = nullptr;
+    h2d(c, dK, K);
+    h2d(c, dV, V);
+    h2d(c, dq, q);
+    h2d(c, dlen, lens);
+    if (sparse) {
+        didx = dalloc<int32_t>(c, idx.size());
+        dcount = dalloc<int32_t>(c, count.size());
+        h2d(c, didx, idx);
+        h2d(c, dcount, count);
+    }
+    int nsplit = kcu_attend_splits(cap, B, Hkv, c->sms);
+    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
+    kcu_attend_args a = {dK, dV, cap, dq, dlen, didx, dcount, idx_cap, B, Hkv, G, d, nsplit, dws, dout, 2};
+    CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
+    CK(kcu_attend(&a, c->st));
+    kcu_attend_args a1 = a;
+    a1.nsplit = 1;
+    a1.out = dout1;
+    CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), c->st));
+    CK(kcu_attend(&a1, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    std::vector<float> out = d2h(c, dout, q.size()), out1 = d2h(c, dout1, q.size());
+    kcu_attend_args a4 = a; /* v1b: four rows in flight */
+    a4.rows_in_flight = 4;
+    a4.out = dout1;
+    CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), c->st));
+    CK(kcu_attend(&a4, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    std::vector<float> out4 = d2h(c, dout1, q.size());
+
+    std::vector<double> ref(q.size());
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < Hkv; h++) {
+            size_t bh = (size_t)b * Hkv + h;
+            kcu_ref_attend(K.data() + bh * cap * d, V.data() + bh * cap * d, d, G, q.data() + bh * G * d,
+                           sparse ? idx.data() + bh * idx_cap : nullptr, sparse ? count[bh] : lens[b],
+                           ref.data() + bh * G * d);
+        }
+    double mabs = 0, mrel = 0, mref = 0, msplit = 0;
+    long long bad = tol_compare(out.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs, &mrel);
+    double mabs4 = 0, mrel4 = 0;
+    long long bad4 = tol_compare(out4.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs4, &mrel4);
+    for (size_t i = 0; i < ref.size(); i++) {
+        mref = std::max(mref, fabs(ref[i]));
+        double dd = fabs((double)out[i] - out1[i]);
+        msplit = (dd > msplit || dd != dd) ? dd : msplit;
+    }
+    bool split_ok = msplit <= 2e-3 * mref;
+    add_check(c, name, bad == 0 && bad4 == 0 && split_ok, std::max(mabs, mabs4), std::max(mrel, mrel4), 0,
+              "B=%d Hkv=%d G=%d d=%d max_len=%lld splits=%d: %lld outside 1e-4+1e-3|ref|, max abs %.2e "
+              "(4 rows in flight: %lld, %.2e); split vs 1 split max diff %.2e",
+              B, Hkv, G, d, (long long)cap, nsplit, bad, mabs, bad4, mabs4, msplit);
+    cudaFree(dK);
+    cudaFree(dV);
+    cudaFree(dq);
+    cudaFree(dout);
+    cudaFree(dout1);
+    cudaFree(dlen);
+    cudaFree(dws);
+    if (sparse) {
+        cudaFree(didx);
+        cudaFree(dcount);
+    }
+}
+
+void time_dense(gc_ctx *c, long long ctx, int B)
+{
+    size_t nkv = (size_t)B * HKV * ctx * DH;
+    uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv);
+    float *dq = dalloc<float>(c, (size_t)B * HKV * GQ * DH), *dout = dalloc<float>(c, (size_t)B * HKV * GQ * DH);
+    int32_t *dlen = dalloc<int32_t>(c, B);
+    CK(kcu_fill_bf16(dK, (int64_t)nkv, 1, 1.0f, c->st));
+    CK(kcu_fill_bf16(dV, (int64_t)nkv, 2, 1.0f, c->st));
+    CK(kcu_fill_f32(dq, (int64_t)B * HKV * GQ * DH, 3, 1.0f, c->st));
+    std::vector<int32_t> lens(B, (int32_t)ctx);
+    h2d(c, dlen, lens);
+    int nsplit = kcu_attend_splits(ctx, B, HKV, c->sms);
+    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
+    kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, GQ, DH, nsplit, dws, dout, 2};
+    for (int rif : {2, 4}) {
+        a.rows_in_flight = rif;
+        cudaGraphExec_t ex = capture(c, [&] { CK(kcu_attend(&a, c->st)); });
+        timing_result tr = {rif == 2 ? "step" : "step_rif4", "full", ctx, 0, B, ctx, 0, 0, 0, 0, 0,
+                            (double)nkv * 2 * 2, 0, 0};
+        time_graph(c, ex, tr);
+        CK(cudaGraphExecDestroy(ex));
+    }
+    cudaFree(dK);
+    cudaFree(dV);
+    cudaFree(dq);
+    cudaFree(dout);
+    cudaFree(dlen);
+    cudaFree(dws);
+}

@@ -1,0 +1,262 @@
+/* hsa_check.cu — the checks and timings of hsa.cu (stage 2), beside it:
+ * pages, dims, scores bit-exact, the select of every version (v1, v2, v3)
+ * exact on identical scores and tie-aware end to end, sparse attention over
+ * the GPU's selection; the RocketKV step and its parts timed.
+ * Called by gpu_check.cu (the driver); shared helpers in gpu_check.h. */
+#include "gpu_check.h"
+
+/* --------------------------------------------------- stage-2 checks */
+static std::vector<int64_t> takes_from_pos(const int32_t *pos, int64_t n, int64_t npages, int64_t p)
+{
+    std::vector<int64_t> t((size_t)npages, 0);
+    for (int64_t i = 0; i < n; i++)
+        if (pos[i] >= 0 && pos[i] / p < npages)
+            t[(size_t)(pos[i] / p)]++;
+    return t;
+}
+
+static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
+                        int64_t k, int page_gran, int quantized, uint64_t seed, int version)
+{
+    if (c->only && !strstr(name, c->only))
+        return;
+    uint64_t s = seed;
+    int64_t cap = *std::max_element(lens.begin(), lens.end());
+    int64_t npc = kcu_npages(cap, p) + 3, rows = kcu_aux_rows(d, p), pos_cap = k + p;
+    size_t nkv = (size_t)B * Hkv * cap * d, nbh = (size_t)B * Hkv;
+    std::vector<uint16_t> K = rand_bf16(nkv, &s, 1.0, quantized), V = rand_bf16(nkv, &s, 1.0, 0);
+    if (quantized) /* period 2p: whole pages repeat, so page scores tie */
+        for (size_t bh = 0; bh < nbh; bh++) {
+            std::vector<uint16_t> blk(K.begin() + bh * cap * d, K.begin() + (bh + 1) * cap * d);
+            dup_rows(blk, (size_t)cap, d, (size_t)(2 * p));
+            std::copy(blk.begin(), blk.end(), K.begin() + bh * cap * d);
+        }
+    std::vector<float> q = rand_f32(nbh * G * d, &s, 1.0);
+    for (size_t bh = 0; bh < nbh; bh++)
+        for (int64_t t = lens[bh / Hkv]; t < cap; t++)
+            for (int e = 0; e < d; e++)
+                K[(bh * cap + t) * d + e] = V[(bh * cap + t) * d + e] = BF16_NAN;
+    uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv), *daux = dalloc<uint16_t>(c, nbh * rows * npc);
+    float *dq = dalloc<float>(c, q.size()), *dout = dalloc<float>(c, q.size());
+    double *davg = dalloc<double>(c, nbh * npc), *dsc = dalloc<double>(c, nbh * G * npc);
+    int32_t *dlen = dalloc<int32_t>(c, B), *ddims = dalloc<int32_t>(c, nbh * d), *dpos = dalloc<int32_t>(c, nbh * pos_cap),
+            *dcount = dalloc<int32_t>(c, nbh);
+    h2d(c, dK, K);
+    h2d(c, dV, V);
+    h2d(c, dq, q);
+    CK(cudaMemsetAsync(daux, 0xff, nbh * rows * npc * sizeof(uint16_t), c->st));
+    CK(cudaMemsetAsync(dsc, 0xff, nbh * G * npc * sizeof(double), c->st));
+    CK(cudaMemsetAsync(dpos, 0xff, nbh * pos_cap * sizeof(int32_t), c->st));
+    /* build over len − 1 tokens, then append the last one through update */
+    std::vector<int32_t> lm1(lens);
+    for (auto &x : lm1)
+        x -= 1;
+    h2d(c, dlen, lm1);
+    double *dpart = version >= 2 ? dalloc<double>(c, kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
+    kcu_hsa_args a = {dK, cap, dlen, B,    Hkv,  G,     d,     p,       npc,    daux, dq,
+                      r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3};
+    CK(kcu_hsa_pages_build(&a, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    h2d(c, dlen, lens);
+    CK(kcu_hsa_pages_update(&a, c->st));
+    CK(kcu_hsa_score(&a, c->st));
+    CK(kcu_hsa_select(&a, c->st));
+    int nsplit = kcu_attend_splits(pos_cap, B, Hkv, c->sms);
+    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
+    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2};
+    CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
+    CK(kcu_attend(&at, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    std::vector<uint16_t> aux = d2h(c, daux, nbh * rows * npc);
+    std::vector<double> sc = d2h(c, dsc, nbh * G * npc);
+    std::vector<float> out = d2h(c, dout, q.size());
+    std::vector<double> avg = d2h(c, davg, nbh * npc);
+    std::vector<int32_t> dims = d2h(c, ddims, nbh * d), pos = d2h(c, dpos, nbh * pos_cap), cnt = d2h(c, dcount, nbh);
+
+    long long aux_bad = 0, dims_bad = 0, sc_bad = 0, sel_bad = 0, e2e_bad = 0, e2e_diff = 0, pad_bad = 0;
+    double avg_rel = 0, mabs = 0, mrel = 0;
+    long long att_bad = 0;
+    std::vector<uint16_t> raux((size_t)rows * npc);
+    for (size_t bh = 0; bh < nbh; bh++) {
+        int64_t C = lens[bh / Hkv], np = kcu_npages(C, p);
+        const uint16_t *Kh = K.data() + bh * cap * d;
+        kcu_ref_pages_build(Kh, C, d, p, npc, raux.data());
+        const uint16_t *ga = aux.data() + bh * rows * npc;
+        for (int64_t row = 0; row < rows; row++) {
+            for (int64_t j = 0; j < np; j++)
+                aux_bad += ga[row * npc + j] != raux[row * npc + j];
+            for (int64_t j = np; j < npc; j++)
+                pad_bad += ga[row * npc + j] != 0xffff;
+        }
+        /* dims, signs, τ, page scores: from the GPU's aux (already checked) */
+        std::vector<int32_t> rd(d);
+        std::vector<double> gsum(d), tau(G), ravg(np), scratch(4 * d);
+        const float *qh = q.data() + bh * G * d;
+        int rr = kcu_ref_hsa_dims(qh, G, d, r, rd.data(), gsum.data(), tau.data(), scratch.data());
+        for (int t = 0; t < rr; t++)
+            dims_bad += dims[bh * d + t] != rd[t];
+        std::vector<double> rsc((size_t)G * np);
+        kcu_ref_hsa_page_scores(ga, npc, d, p, G, qh, rd.data(), rr, gsum.data(), tau.data(), np, rsc.data());
+        std::vector<double> gsc((size_t)G * np);
+        for (int h = 0; h < G; h++)
+            for (int64_t j = 0; j < np; j++) {
+                double g = sc[(bh * G + h) * npc + j];
+                gsc[(size_t)h * np + j] = g;
+                sc_bad += memcmp(&g, &rsc[(size_t)h * np + j], sizeof g) != 0;
+            }
+        /* group mean from the GPU's scores */
+        kcu_ref_hsa_average(gsc.data(), G, np, C, p, ravg.data());
+        const double *gavg = avg.data() + bh * npc;
+        for (int64_t j = 0; j < np; j++)
+            avg_rel = std::max(avg_rel, fabs(gavg[j] - ravg[j]) / (fabs(ravg[j]) + 1e-300));
+        /* selection on the GPU's own avg: exact */
+        std::vector<int32_t> rpos((size_t)pos_cap + p);
+        std::vector<uint64_t> keys(np);
+        std::vector<int64_t> take(np), w(np);
+        int64_t rn = kcu_ref_hsa_select(gavg, np, C, p, k, page_gran, rpos.data(), keys.data(), take.data(), w.data());
+        const int32_t *gp = pos.data() + bh * pos_cap;
+        if (rn != cnt[bh])
+            sel_bad++;
+        else
+            for (int64_t i = 0; i < rn; i++)
+                sel_bad += gp[i] != rpos[i];
+        /* end to end: CPU scores -> CPU avg -> CPU select vs GPU, tie-aware */
+        std::vector<double> cavg(np);
+        kcu_ref_hsa_average(rsc.data(), G, np, C, p, cavg.data());
+        int64_t cn = kcu_ref_hsa_select(cavg.data(), np, C, p, k, page_gran, rpos.data(), keys.data(), take.data(),
+                                        w.data());
+        std::vector<int64_t> tref = takes_from_pos(rpos.data(), cn, np, p), tgot = takes_from_pos(gp, cnt[bh], np, p);
+        int64_t nd = 0;
+        e2e_bad += kcu_compare_takes(cavg.data(), tref.data(), tgot.data(), np, 1e-9, &nd);
+        e2e_diff += nd;
+        /* sparse attention over the GPU's selection */
+        std::vector<double> ref((size_t)G * d);
+        kcu_ref_attend(Kh, V.data() + bh * cap * d, d, G, qh, gp, cnt[bh], ref.data());
+        att_bad += tol_compare(out.data() + bh * G * d, ref.data(), ref.size(), 1e-4, 1e-3, &mabs, &mrel);
+    }
+    char nm[160];
+    if (version >= 2) { /* pages and score do not depend on the version */
+        snprintf(nm, sizeof nm, "%s/v%d-select", name, version);
+        add_check(c, nm, avg_rel <= 1e-12 && sel_bad == 0 && e2e_bad == 0, 0, avg_rel, e2e_diff,
+                  "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
+                  "differing pages, %lld not near-ties",
+                  (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff,
+                  e2e_bad);
+        cudaFree(dpart);
+        goto free_dev;
+    }
+    snprintf(nm, sizeof nm, "%s/pages", name);
+    add_check(c, nm, aux_bad == 0 && pad_bad == 0, 0, 0, 0,
+              "p=%lld: %lld aux values differ (bit-exact rule), %lld padding values overwritten", (long long)p,
+              aux_bad, pad_bad);
+    snprintf(nm, sizeof nm, "%s/score", name);
+    add_check(c, nm, dims_bad == 0 && sc_bad == 0, 0, 0, 0, "r=%d: %lld dims differ, %lld page scores not bit-exact", r,
+              dims_bad, sc_bad);
+    snprintf(nm, sizeof nm, "%s/select", name);
+    add_check(c, nm, avg_rel <= 1e-12 && sel_bad == 0 && e2e_bad == 0, 0, avg_rel, e2e_diff,
+              "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
+              "differing pages, %lld not near-ties",
+              (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff, e2e_bad);
+    snprintf(nm, sizeof nm, "%s/sparse-attend", name);
+    add_check(c, nm, att_bad == 0, mabs, mrel, 0, "%lld outputs outside 1e-4+1e-3|ref|, max abs %.2e", att_bad, mabs);
+free_dev:
+    cudaFree(dK);
+    cudaFree(dV);
+    cudaFree(daux);
+    cudaFree(dq);
+    cudaFree(dsc);
+    cudaFree(dout);
+    cudaFree(davg);
+    cudaFree(dlen);
+    cudaFree(ddims);
+    cudaFree(dpos);
+    cudaFree(dcount);
+    cudaFree(dws);
+}
+
+void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
+                      int64_t k, int page_gran, int quantized, uint64_t seed)
+{
+    check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 1);
+    check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 3);
+    check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 2);
+}
+
+void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
+{
+    kcu_rkv_split sp;
+    kcu_rkv_split_compute(ctx, 50, budget, MODEL_MAX, DH, -1.0, &sp);
+    int64_t C = sp.capacity, p = sp.p, k = sp.k, npc = kcu_npages(C, p), pos_cap = k + p;
+    int r = (int)sp.r, rows = kcu_aux_rows(DH, p);
+    size_t nbh = (size_t)B * HKV, nkv = nbh * C * DH;
+    uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv), *daux = dalloc<uint16_t>(c, nbh * rows * npc);
+    float *dq = dalloc<float>(c, nbh * GQ * DH), *dout = dalloc<float>(c, nbh * GQ * DH);
+    double *davg = dalloc<double>(c, nbh * npc), *dsc = dalloc<double>(c, nbh * GQ * npc);
+    int32_t *dlen = dalloc<int32_t>(c, B), *ddims = dalloc<int32_t>(c, nbh * DH), *dpos = dalloc<int32_t>(c, nbh * pos_cap),
+            *dcount = dalloc<int32_t>(c, nbh);
+    CK(kcu_fill_bf16(dK, (int64_t)nkv, 11, 1.0f, c->st));
+    CK(kcu_fill_bf16(dV, (int64_t)nkv, 12, 1.0f, c->st));
+    CK(kcu_fill_f32(dq, (int64_t)nbh * GQ * DH, 13, 1.0f, c->st));
+    std::vector<int32_t> lens(B, (int32_t)C);
+    h2d(c, dlen, lens);
+    double *dpart = dalloc<double>(c, kcu_hsa_part_bytes(B, HKV, GQ, npc) / 8);
+    kcu_hsa_args h = {dK, C, dlen, B,    HKV,   GQ,   DH,      p,      npc,  daux, dq,
+                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0};
+    kcu_hsa_args h1 = h, h3 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
+    h1.part = nullptr;
+    h3.select_v3 = 1;
+    CK(kcu_hsa_pages_build(&h, c->st));
+    int nsplit = kcu_attend_splits(pos_cap, B, HKV, c->sms);
+    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
+    kcu_attend_args a = {dK, dV, C, dq, dlen, dpos, dcount, pos_cap, B, HKV, GQ, DH, nsplit, dws, dout, 2};
+    CK(cudaStreamSynchronize(c->st));
+    /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,
+     * exact K+V rows, q, page update (read + write of 2d aux + the token) */
+    double aux_b = (double)nbh * npc * r * 2, kv_b = (double)nbh * k * 2 * DH * 2;
+    double q_b = (double)nbh * GQ * DH * 4, upd_b = (double)nbh * (2 * 2 * DH * 2 + DH * 2);
+    timing_result base = {"", "rocketkv", ctx, budget, B, C, p, r, k, 0, 0, 0, 0, 0};
+    struct part {
+        const char *what;
+        double bytes;
+        int mask, version;
+    } parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
+                 {"step_v1", aux_b + kv_b + q_b + upd_b, 15, 1},
+                 {"pages_update", upd_b, 1, 2},
+                 {"score", aux_b + q_b, 2, 2},
+                 {"select", 0, 4, 2},
+                 {"select_v1", 0, 4, 1},
+                 {"step_v3", aux_b + kv_b + q_b + upd_b, 15, 3},
+                 {"select_v3", 0, 4, 3},
+                 {"sparse_attend", kv_b + q_b, 8, 2}};
+    for (auto &pt : parts) {
+        const kcu_hsa_args *hv = pt.version == 2 ? &h : pt.version == 3 ? &h3 : &h1;
+        cudaGraphExec_t ex = capture(c, [&] {
+            if (pt.mask & 1)
+                CK(kcu_hsa_pages_update(hv, c->st));
+            if (pt.mask & 2)
+                CK(kcu_hsa_score(hv, c->st));
+            if (pt.mask & 4)
+                CK(kcu_hsa_select(hv, c->st));
+            if (pt.mask & 8)
+                CK(kcu_attend(&a, c->st));
+        });
+        timing_result tr = base;
+        tr.what = pt.what;
+        tr.bytes = pt.bytes;
+        time_graph(c, ex, tr);
+        CK(cudaGraphExecDestroy(ex));
+    }
+    cudaFree(dK);
+    cudaFree(dV);
+    cudaFree(daux);
+    cudaFree(dq);
+    cudaFree(dout);
+    cudaFree(dsc);
+    cudaFree(davg);
+    cudaFree(dlen);
+    cudaFree(ddims);
+    cudaFree(dpos);
+    cudaFree(dcount);
+    cudaFree(dws);
+    cudaFree(dpart);
+}

@@ -1,0 +1,68 @@
+/* llm_eval.h — a method's accuracy in the model's own output, its attention
+ * inside the decode loop (`kvsim eval` parses flags and prints what this
+ * computes):
+ *
+ *  - continuation: the prompt (S tokens of a real text) is processed once,
+ *    densely; for every method × budget a session starts from a copy of
+ *    that cache, runs the method's stage 1, then teacher-forces the next N
+ *    tokens of the text through the method's decode steps: perplexity of
+ *    those N tokens and the share of steps whose greedy (argmax) token
+ *    equals dense attention's.
+ *  - passkey: a 5-digit key hidden at depths 0–100 % of filler text at
+ *    several contexts; each method must generate the key greedily after
+ *    "The pass key is".
+ *
+ * It does not sample, batch or cache results between runs. */
+#ifndef LLM_EVAL_H
+#define LLM_EVAL_H
+
+#include <stdint.h>
+#include "llm.h"
+
+#define LLM_EVAL_MAX_PK 16 /* passkey contexts, and depths */
+
+/* One method × budget (or the dense reference). */
+typedef struct {
+    char method[32];
+    int64_t budget;              /* t; 0 for the dense reference */
+    rkv_params p;                /* resolved for the current prompt */
+    double nll;                  /* continuation: summed negative log-likelihood (nats) */
+    int64_t agree;               /* greedy tokens equal to the reference's */
+    int64_t n;                   /* tokens scored */
+    int pk_ok[LLM_EVAL_MAX_PK][LLM_EVAL_MAX_PK]; /* passkey successes per (context, depth) */
+} llm_eval_set;
+
+/* ---- arithmetic (unit-tested by hand) ---- */
+/* One teacher-forced step: adds -log softmax(logits)[target] to e->nll and
+ * counts it; the greedy token (ties to the lower id) is written to *ref
+ * when e is the reference (is_ref), else compared with it. */
+void llm_eval_score(llm_eval_set *e, const float *logits, int V, int32_t target, int32_t *ref, int is_ref);
+double llm_eval_perplexity(const llm_eval_set *e); /* exp(nll / n) */
+double llm_eval_agreement(const llm_eval_set *e);  /* agree / n */
+
+/* The key of one passkey trial, 10000 .. 99999, deterministic in its cell. */
+int llm_eval_passkey_key(int64_t context, int64_t depth, int trial);
+/* 1 when the generated text holds the key as five digits ("%05d"). */
+int llm_eval_passkey_found(const char *generated, int key);
+/* One (method, context) row over nd depths: the mean accuracy, and the
+ * successes the method kept of the reference's, Σ min(method, full) / Σ full
+ * (full_fails when the reference never succeeded: vs_full is then 0). */
+typedef struct {
+    double mean;
+    double vs_full;
+    int full_fails;
+} llm_eval_pk_row;
+void llm_eval_passkey_row(const llm_eval_set *e, const llm_eval_set *full, int c, int nd, int trials,
+                          llm_eval_pk_row *row);
+
+/* ---- runs over a model ---- */
+/* Resolves e->p for a prompt of S tokens and N new ones. */
+int llm_eval_resolve(llm_eval_set *e, const llm_model *m, int64_t S, int64_t N, rkv_dtype dt, kv_err *err);
+/* Continuation over tok[0 .. S+N): the reference first, then every set (resolved). */
+int llm_eval_continuation(const llm_model *m, const int32_t *tok, int64_t S, int64_t N, llm_eval_set *sets, int ns,
+                          llm_eval_set *full, rkv_dtype dt, int threads, kv_err *err);
+/* Passkey over contexts × depths (percent) × trials; fills pk_ok. */
+int llm_eval_passkey(const llm_model *m, const int64_t *ctxs, int nc, const int64_t *depths, int nd, int trials,
+                     llm_eval_set *sets, int ns, llm_eval_set *full, rkv_dtype dt, int threads, kv_err *err);
+
+#endif

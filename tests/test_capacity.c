@@ -1,0 +1,255 @@
+/* test_capacity.c — weight data types (bits with scales, which peak), the
+ * weight footprint by hand, an engine's KV pool through sim_memory_compute
+ * against the engine's own rule written out here, the fits verdict at the
+ * pool's boundary, tensor-parallel all-reduce (ring vs tree) by hand, and the
+ * CLI flags (--engine, --mem-fraction, --weight-dtype) with their errors.
+ * Runs from the repository root (make test does). */
+#include <criterion/criterion.h>
+#include "cli_util.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+static mdl_model load_model(const char *name)
+{
+    mdl_model m;
+    kv_err err = {""};
+    cr_assert_eq(mdl_model_load(name, &m, &err), 0, "%s", err.msg);
+    return m;
+}
+
+static hw_model load_hw(const char *name)
+{
+    hw_model h;
+    kv_err err = {""};
+    cr_assert_eq(hw_model_load(name, &h, &err), 0, "%s", err.msg);
+    return h;
+}
+
+static rkv_params resolve(const mdl_model *m, const char *method, int64_t S, int64_t new_tokens)
+{
+    rkv_request rq;
+    rkv_params p;
+    kv_err err = {""};
+    rkv_request_defaults(&rq);
+    rq.d = m->head_dim;
+    rq.G = mdl_group_size(m);
+    rq.model_max_len = m->max_position_embeddings;
+    rq.context = S;
+    rq.budget = 256;
+    rq.max_new = new_tokens;
+    cr_assert_eq(rkv_params_resolve(method, &rq, &p, &err), 0, "%s", err.msg);
+    return p;
+}
+
+static double bits_of(const char *name, double k)
+{
+    sim_weight_dtype w;
+    kv_err err = {""};
+    cr_assert_eq(sim_weight_dtype_parse(name, k, &w, &err), 0, "%s: %s", name, err.msg);
+    return w.bits;
+}
+
+Test(capacity, weight_dtype_bits_include_scales)
+{
+    cr_assert_eq(bits_of("bf16", 4096), 16.0);
+    cr_assert_eq(bits_of("int4-g32", 4096), 4.0 + 32.0 / 32.0, "bf16 scale + bf16 zero per 32");
+    cr_assert_eq(bits_of("awq-g128", 4096), 4.0 + 20.0 / 128.0, "fp16 scale + 4-bit zero per 128");
+    cr_assert_eq(bits_of("int8", 4096), 8.0 + 16.0 / 4096.0, "bf16 scale per output channel");
+    cr_assert_eq(bits_of("fp8", 8192), 8.0 + 32.0 / 8192.0);
+    cr_assert_eq(bits_of("q8_0", 4096), 34.0 * 8.0 / 32.0, "ggml block_q8_0: 32 weights in 34 bytes");
+    cr_assert_eq(bits_of("q4_k", 4096), 144.0 * 8.0 / 256.0, "block_q4_K: 256 weights in 144 bytes");
+    cr_assert_eq(bits_of("q6_k", 4096), 210.0 * 8.0 / 256.0);
+    cr_assert_eq(bits_of("nvfp4", 4096), 4.5);
+    sim_weight_dtype w;
+    kv_err err = {""};
+    cr_assert_eq(sim_weight_dtype_parse("fp8", 4096, &w, &err), 0);
+    cr_assert_eq(w.compute, HW_DT_FP8, "W8A8 FP8 runs at the FP8 peak");
+    cr_assert_eq(sim_weight_dtype_parse("int4-g128", 4096, &w, &err), 0);
+    cr_assert_eq(w.compute, HW_DT_BF16, "weight-only: dequantised to bf16");
+    cr_assert_eq(sim_weight_dtype_parse("int4-g33", 4096, &w, &err), -1);
+    cr_assert_str_eq(err.msg, "--weight-dtype: 'int4-g33': the group size must be a power of two in 8..8192");
+    cr_assert_eq(sim_weight_dtype_parse("int3", 4096, &w, &err), -1);
+    cr_assert(strstr(err.msg, "--weight-dtype: unknown 'int3' (expected one of: bf16,"), "%s", err.msg);
+}
+
+/* Linear layers and the untied LM head in the weight type; embedding and norms bf16. */
+Test(capacity, weight_footprint_by_hand)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 1024, 2);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.weight_bytes_per_param = 5.0 / 8.0; /* int4-g32 */
+    sim_memory mem;
+    kv_err err = {""};
+    cr_assert_eq(sim_memory_compute(&c, &mem, &err), 0, "%s", err.msg);
+    const double H = 4096, q = 4096, kv = 1024, I = 14336, V = 128256, L = 32;
+    const double linear = L * (H * q + 2 * H * kv + q * H + 3 * H * I) + V * H; /* + LM head */
+    const double bf16 = V * H + L * 2 * H + H;                                  /* embedding, norms */
+    cr_assert_float_eq(mem.weights_bytes, linear * 5.0 / 8.0 + bf16 * 2.0, 1.0);
+}
+
+/* vLLM's pool for Llama-3.1-8B on one H100, worked from the engine's rule. */
+Test(capacity, engine_pool_through_the_simulator)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    eng_engine e;
+    kv_err err = {""};
+    cr_assert_eq(eng_load("vllm", &e, &err), 0, "%s", err.msg);
+    rkv_params p = resolve(&m, "full", 8191, 1); /* 8192 tokens per request */
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    sim_config_set_engine(&c, &e, 0.0);
+    sim_memory mem;
+    cr_assert_eq(sim_memory_compute(&c, &mem, &err), 0, "%s", err.msg);
+    const double W = 2.0 * 8030261248.0, tok = 131072.0;
+    /* activation per token: 4h + (hq + 2hkv)d + 3I elements in bf16 */
+    const double act = 8192.0 * (4.0 * 4096 + 6144 + 3 * 14336) * 2.0 + 256.0 * 128256.0 * 4.0 * 3.0;
+    const double avail = 0.9 * 85045477376.0 - W - act - 128849019.0;
+    const int64_t blocks = (int64_t)floor(avail / (16.0 * tok));
+    cr_assert_eq(mem.kv_cache_tokens, 16 * blocks);
+    cr_assert_float_eq(mem.max_concurrency, (double)blocks / 512.0, 1e-12);
+    /* the largest batch is the pool's whole requests */
+    int64_t b;
+    cr_assert_eq(sim_max_batch(&c, 100000, &b, &err), 0);
+    cr_assert_eq(b, blocks / 512);
+    /* --mem-fraction shrinks it; a fraction below the weights leaves nothing to fit */
+    sim_config_set_engine(&c, &e, 0.15);
+    cr_assert_eq(sim_memory_compute(&c, &mem, &err), 0);
+    cr_assert_eq(mem.kv_cache_tokens, 0);
+    cr_assert(!mem.fits);
+}
+
+/* Two all-reduces per layer: the cheapest of ring, tree and one-shot, by hand. */
+Test(capacity, allreduce_ring_or_tree)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("a100-80g");
+    rkv_params p = resolve(&m, "full", 1024, 2);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.tp = 8;
+    sim_result r;
+    kv_err err = {""};
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    const double a = h.link_latency_s, bw = h.nvlink_bytes_per_s, n = 8;
+    const double bytes = 4096 * 2.0; /* one token's hidden state in bf16 */
+    const double ring = 2 * (n - 1) * a + 2 * (n - 1) / n * bytes / bw, tree = 2 * 3 * a + 2 * bytes / bw;
+    const double one = a + (n - 1) * bytes / bw;
+    cr_assert(one < tree && tree < ring, "a small message: one-shot, then tree, then ring");
+    const double logits = 128256.0 / 8 * 4.0;
+    const double ring_l = 2 * (n - 1) * a + 2 * (n - 1) / n * logits / bw, tree_l = 2 * 3 * a + 2 * logits / bw;
+    const double one_l = a + (n - 1) * logits / bw;
+    const double want = 64.0 * (h.allreduce_latency_s + one) + h.allreduce_latency_s + fmin(fmin(ring_l, tree_l), one_l);
+    cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], want, 1e-12);
+}
+
+/* FP8 weights read half the bytes and run at the FP8 peak once compute bound. */
+Test(capacity, fp8_weights_halve_bytes_and_double_peak)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 128, 2);
+    sim_config c, c8;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.batch = 2048; /* compute bound GEMMs */
+    c8 = c;
+    c8.weight_bytes_per_param = 1.0 + 4.0 / 4096.0;
+    c8.weight_compute = HW_DT_FP8;
+    sim_result r, r8;
+    kv_err err = {""};
+    cr_assert_eq(sim_predict(&c, &r, &err), 0);
+    cr_assert_eq(sim_predict(&c8, &r8, &err), 0);
+    cr_assert_float_eq(r8.kernel_s[SIM_K_MLP] / r.kernel_s[SIM_K_MLP], 0.5, 0.02, "%g",
+                       r8.kernel_s[SIM_K_MLP] / r.kernel_s[SIM_K_MLP]);
+}
+
+Test(capacity, cli_flags)
+{
+    cli_result r;
+    cli_run(&r, "plan --engine vllm --method full --context 8191 --new 1 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"kv_cache_tokens\":"), "%s", r.out);
+    cr_assert(strstr(r.out, "\"max_concurrency\":"), "%s", r.out);
+    cli_run(&r, "plan --engine vllm --method full --context 8191 --new 1");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "GPU KV cache size: ") && strstr(r.out, "Maximum concurrency for 8192 tokens per request: "),
+              "%s", r.out);
+    cli_run(&r, "predict --engine sglang --mem-fraction 0.8 --weight-dtype fp8 --context 4K");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "predict --mem-fraction 0.8");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--mem-fraction needs --engine"), "%s", r.err);
+    cli_run(&r, "predict --engine vllm --mem-fraction 1.5");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--mem-fraction"), "%s", r.err);
+    cli_run(&r, "plan --engine nope");
+    cr_assert_eq(r.rc, 1);
+    cli_run(&r, "predict --weight-dtype int4-g7");
+    cr_assert_eq(r.rc, 2);
+    cli_run(&r, "sweep --engine trtllm --weight-dtype int8 --method full --context 1K --out /tmp/kvsim-cap-sweep.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+}
+
+/* A two-point set made here: the predicted figure is the simulator's own (kvsim plan), so the
+ * error is known exactly; a threshold below it fails the run, one above passes. */
+Test(capacity, check_published_errors_and_thresholds)
+{
+    cli_result r;
+    cli_run(&r, "plan --engine vllm --method full --context 8191 --new 1 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    const char *k = strstr(r.out, "\"kv_cache_tokens\":");
+    cr_assert(k);
+    const long long tokens = atoll(k + strlen("\"kv_cache_tokens\":"));
+    FILE *f = fopen("/tmp/kvsim-cap-set.csv", "w");
+    cr_assert(f);
+    fprintf(f, "id,category,metric,model,hw,engine,weight_dtype,kv_dtype,method,budget,context,new,batch,tp,harness,"
+               "ref,measured,source\n");
+    /* measured 10%% above the prediction: error -1/11 */
+    fprintf(f, "a,kv_capacity,kv_cache_tokens,llama3.1-8b,h100-sxm,vllm,bf16,bf16,full,0,8191,1,1,1,-,-,%.17g,\"x\"\n",
+            1.1 * (double)tokens);
+    fprintf(f, "b,fit,fits,llama3.1-8b,h100-sxm,vllm,bf16,bf16,full,0,8191,1,1,1,-,-,1,\"y, with a comma\"\n");
+    fclose(f);
+    f = fopen("/tmp/kvsim-cap-thr.csv", "w");
+    fprintf(f, "category,median_max,p90_max\nkv_capacity,0.05,0.05\nfit,0,0\n");
+    fclose(f);
+    cli_run(&r, "check-published --set /tmp/kvsim-cap-set.csv --thresholds /tmp/kvsim-cap-thr.csv");
+    cr_assert_eq(r.rc, 1, "9.1%% is past a 5%% threshold: %s", r.out);
+    cr_assert(strstr(r.out, "-9.1%"), "%s", r.out);
+    cr_assert(strstr(r.out, "1 of 1 verdicts right"), "%s", r.out);
+    f = fopen("/tmp/kvsim-cap-thr.csv", "w");
+    fprintf(f, "category,median_max,p90_max\nkv_capacity,0.1,0.1\nfit,0,0\n");
+    fclose(f);
+    cli_run(&r, "check-published --set /tmp/kvsim-cap-set.csv --thresholds /tmp/kvsim-cap-thr.csv");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    f = fopen("/tmp/kvsim-cap-set.csv", "a");
+    fprintf(f, "c,decode,tokens_per_s,llama3.1-8b,h100-sxm,-,bf16,bf16,full,0,8191,1,1x,1,-,-,5,\"z\"\n");
+    fclose(f);
+    cli_run(&r, "check-published --set /tmp/kvsim-cap-set.csv --thresholds /tmp/kvsim-cap-thr.csv");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, "/tmp/kvsim-cap-set.csv:4: column 'batch'"), "%s", r.err);
+    remove("/tmp/kvsim-cap-set.csv");
+    remove("/tmp/kvsim-cap-thr.csv");
+}
+
+/* The committed set: at least 30 points, every category, three GPU generations, and within its thresholds. */
+Test(capacity, committed_set_within_thresholds)
+{
+    cli_result r;
+    cli_run(&r, "check-published");
+    cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+    int n = 0;
+    cr_assert_eq(sscanf(strstr(r.out, " points from ") - 3, "%d", &n), 1);
+    cr_assert(n >= 30, "%d points", n);
+    const char *need[] = {"-h100-", "-a100-", "-l40s-", "decode ", "ttft ", "kv_capacity ", "speedup ", "fit "};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        cr_assert(strstr(r.out, need[i]), "no %s point", need[i]);
+    static char set[65536];
+    cli_slurp("validation/published.csv", set, sizeof set);
+    cr_assert(strstr(set, ",fp8,fp8-e4m3,") && strstr(set, ",bf16,bf16,"), "bf16 and FP8 rows");
+}
