@@ -88,5 +88,6 @@ int cmd_check_published(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_workload(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ allowed() {
     hwmodels) echo "common" ;;
     engines)  echo "common" ;;
     refimpl)  echo "common models" ;;
+    workload) echo "common models refimpl" ;;
     llm)      echo "common models refimpl" ;;
     traces)   echo "common models refimpl" ;;
     sim)      echo "common models hwmodels engines refimpl traces" ;;
@@ -22,12 +23,12 @@ allowed() {
     sweep)    echo "common models hwmodels engines refimpl llm traces sim" ;;
     report)   echo "common models hwmodels refimpl llm traces sim sweep" ;;
     cuda)     echo "common models hwmodels refimpl traces sim" ;;
-    capi)     echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
-    cli)      echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden" ;;
-    tests)    echo "common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden capi" ;;
+    capi)     echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
+    cli)      echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden" ;;
+    tests)    echo "common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden capi" ;;
     esac
 }
-FOLDERS="common models hwmodels engines refimpl llm traces sim serve sweep report cuda golden capi cli tests"
+FOLDERS="common models hwmodels engines refimpl workload llm traces sim serve sweep report cuda golden capi cli tests"
 
 owner() { # header basename -> owning folder, or nothing (system / same-folder-only names)
     for d in $FOLDERS; do
