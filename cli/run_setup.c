@@ -219,7 +219,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
         int64_t lay[1024];
-        const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;
         if (n > 0) {
             for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
