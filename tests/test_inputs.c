@@ -240,16 +240,16 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
 {
     /* {args, flag, what the message must also say} */
     const char *cases[][3] = {
-        {"fidelity --model smollm2-135m --context 512 --layers 4294967296", "--layers", "allowed [0, 1023]"},
+        {"fidelity --model smollm2-135m --context 512 --layers 4294967296", "--layers", "allowed [0, 29]"},
         {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "2147483648 is out of"},
-        {"fidelity --model smollm2-135m --context 512 --layers 9223372036854775807", "--layers", "[0, 1023]"},
-        {"fidelity --model smollm2-135m --context 512 --layers 30", "--layers", "layer 30 does not exist"},
+        {"fidelity --model smollm2-135m --context 512 --layers 9223372036854775807", "--layers", "[0, 29]"},
+        {"fidelity --model smollm2-135m --context 512 --layers 0-30", "--layers", "30 is out of range"},
         {"params --rho nan", "--rho", "[0, 1]"},
         {"params --rho 1.5", "--rho", "[0, 1]"},
         {"params --rho inf", "--rho", "finite"},
         {"params --local-window -1", "--local-window", "allowed [0, "},
         {"params --skip-layers 31 --model smollm2-135m", "--skip-layers", "[0, 30]"},
-        {"params --budget 2199023255552", "--budget", "1099511627776"},
+        {"params --budget 4294967296", "--budget", "allowed [1, 2147483647]"},
         {"params --budget 1,,2", "--budget", "comma list"},
         {"params --context 99999999999999999999", "--context", "integer"},
         {"params --topr 65 --model smollm2-135m", "--topr", "[1, 64]"},
