@@ -219,16 +219,11 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
         int64_t lay[1024];
+        /* the model's layers: the refusal names its range (tests/test_cli.c) */
         const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;
         if (n > 0) {
             for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
-            for (int i = 0; i < n; i++)
-                if (s->layers[i] >= s->model.num_hidden_layers) {
-                    cli_error(o->prog, "--layers: layer %d does not exist (%s has %d layers)", s->layers[i],
-                              s->model.name, s->model.num_hidden_layers);
-                    return CLI_USAGE;
-                }
             s->cfg.layers = s->layers;
             s->cfg.nlayers = n;
         }
