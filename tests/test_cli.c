@@ -31,7 +31,7 @@ Test(cli, bad_usage_is_exit_2_with_one_line)
     cr_assert(cli_one_line(r.err) && strstr(r.err, "--steps"), "%s", r.err);
     cli_run(&r, "fidelity --model smollm2-135m --context 512 --layers 30");
     cr_assert_eq(r.rc, 2);
-    cr_assert(cli_one_line(r.err) && strstr(r.err, "layer 30 does not exist"), "%s", r.err);
+    cr_assert(cli_one_line(r.err) && strstr(r.err, "--layers: 30 is out of range; allowed [0, 29]"), "%s", r.err);
     /* smollm2-135m's 8192 positions leave 2 decode steps after 8190 prompt tokens */
     cli_run(&r, "fidelity --model smollm2-135m --context 8190 --new 50 --steps 3 --layers 0");
     cr_assert_eq(r.rc, 2);
