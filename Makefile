@@ -43,6 +43,7 @@ LIB_DIRS += models
 LIB_DIRS += hwmodels
 LIB_DIRS += engines
 LIB_DIRS += refimpl
+LIB_DIRS += workload
 LIB_DIRS += llm
 LIB_DIRS += traces
 LIB_DIRS += sim

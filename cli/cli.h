@@ -51,9 +51,6 @@ int cli_opts_unused(cli_opts *o);
 /* --name as a comma list of integers in [lo, hi] ("256,1024,4K"; with
  * ranges also "0-3,8"), def when absent (NULL: absent gives 0). Returns the
  * count, or -1 after printing one error line (kv_parse_i64_list). */
-/* The same for a list already in hand (s), named --name in errors. */
-int cli_parse_i64_list_in(cli_opts *o, const char *name, const char *s, int64_t lo, int64_t hi, int64_t *out,
-                          int max);
 int cli_opt_i64_list(cli_opts *o, const char *name, const char *def, int64_t lo, int64_t hi, int ranges, int64_t *out,
                      int max);
 /* "--shard i/N": 1 <= i <= N <= CLI_MAX_SHARDS, each part a strict integer;
@@ -91,5 +88,6 @@ int cmd_check_published(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_kvdump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_workload(int argc, char **argv);
 
 #endif

@@ -9,8 +9,9 @@ static void help(void)
 {
     printf("usage: kvsim fidelity --model M --method X --budget T --context S [--new N] [--steps N]\n"
            "                      [--workload FILE] [--layers LIST] [--seed N] [--json] [--per-layer]\n\n"
-           "Runs the CPU reference of each method against dense attention on a synthetic\n"
-           "workload and reports output error, attention-mass recall, top-k recall and\n"
+           "Runs the CPU reference of each method against dense attention on a workload (by\n"
+           "default the synthetic one fitted to SmolLM2's real attention) and reports output\n"
+           "error, attention-mass recall, top-k recall and\n"
            "stage-1 survival (mean, p50, p95, worst) over every (step, layer, query head).\n\n%s%s"
            "  --per-layer        also print the per-layer table (always in --json)\n"
            "  --json             one JSON object: params + fidelity (\"runs\" array for several)\n",
@@ -116,7 +117,7 @@ int cmd_fidelity(int argc, char **argv)
         printf("model %s, context %lld, %lld decode steps, %d layers x %d KV heads x G=%d, workload %s seed %llu, %s KV\n",
                s.model.name, (long long)s.rq.context, (long long)s.cfg.steps,
                fid[0].nlayers, s.model.num_key_value_heads, mdl_group_size(&s.model),
-               s.wl.path[0] ? s.wl.path : "synthetic (built-in)", (unsigned long long)s.wl.seed,
+               s.wl.path[0] ? s.wl.path : "handtuned (built-in)", (unsigned long long)s.wl.seed,
                rkv_dtype_name(s.rq.kv_dtype));
         for (int i = 0; i < s.cfg.nsets; i++) {
             const rkv_params *p = &s.cfg.sets[i];

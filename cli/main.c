@@ -22,6 +22,7 @@ static const cli_command commands[] = {
     {"check-published", "the simulator against published measurements (validation/published.csv)", cmd_check_published},
     {"validate", "predicted (sim, with and without calibration) vs measured, from a gpu_check report", cmd_validate},
     {"kvdump", "capture a GGUF model's real Q/K/V over a text into a KV dump, or describe one", cmd_kvdump},
+    {"workload", "profile real attention from KV dumps, fit the synthetic generator to it, compare", cmd_workload},
     {"eval", "accuracy under compression: continuation perplexity, greedy agreement, passkey", cmd_eval},
 };
 

@@ -176,17 +176,6 @@ int cli_opts_unused(cli_opts *o)
     return o->bad ? -1 : 0;
 }
 
-int cli_parse_i64_list_in(cli_opts *o, const char *name, const char *s, int64_t lo, int64_t hi, int64_t *out,
-                          int max)
-{
-    char what[80];
-    kv_err err;
-    snprintf(what, sizeof what, "--%s", name);
-    const int n = kv_parse_i64_list(what, s ? s : "", lo, hi, 0, out, max, &err);
-    if (n < 0) cli_error(o->prog, "%s", err.msg);
-    return n;
-}
-
 int cli_opt_i64_list(cli_opts *o, const char *name, const char *def, int64_t lo, int64_t hi, int ranges, int64_t *out,
                      int max)
 {

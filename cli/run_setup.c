@@ -25,7 +25,9 @@ const char cli_run_setup_help[] =
 
 const char cli_run_help[] =
     "  --steps N          decode steps simulated (8; at most --new)\n"
-    "  --workload W       synthetic workload knobs (YAML file; default: built-in), or real Q/K/V:\n"
+    "  --workload W       synthetic workload: a YAML file or a name under refimpl/workloads/ (default\n"
+    "                     smollm2-fitted, fitted to SmolLM2's real attention; handtuned: the hand-set\n"
+    "                     generator), or real Q/K/V:\n"
     "                     gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:bf16|fp16|fp32] runs the model over\n"
     "                     tokens N .. N+context+steps-1 of the text; kvdump:FILE reads a saved KV dump\n"
     "                     (kvsim kvdump). The model's shape then comes from the file (no --model).\n"
@@ -163,9 +165,13 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
             snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
             llm_kvd_source(s->dump, &s->wl.real);
-        } else if (wf && rkv_workload_load(wf, &s->wl, &err) != 0) {
-            cli_error(o->prog, "%s", err.msg);
-            return CLI_FAIL;
+        } else {
+            char wpath[1024]; /* a path or a name (refimpl/workloads/NAME.yaml); the fitted one by default */
+            if (rkv_workload_find(wf ? wf : RKV_DEFAULT_WORKLOAD, wpath, sizeof wpath, &err) != 0 ||
+                rkv_workload_load(wpath, &s->wl, &err) != 0) {
+                cli_error(o->prog, "%s", err.msg);
+                return CLI_FAIL;
+            }
         }
         int64_t seed;
         if (cli_opt_i64_in(o, "seed", (int64_t)s->wl.seed, 0, INT64_MAX, &seed)) return CLI_USAGE;
@@ -213,7 +219,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             return CLI_USAGE;
         }
         int64_t lay[1024];
-        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
+        const int n = cli_opt_i64_list(o, "layers", NULL, 0, 1023, 1, lay, 1024);
         if (n < 0) return CLI_USAGE;
         if (n > 0) {
             for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];

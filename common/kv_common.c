@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "kv_common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -209,9 +210,8 @@ double kv_now_s(void)
 
 int kv_parse_int64(const char *s, int64_t *out)
 {
-    /* strtoll would skip leading white space and take a '+': a typed number
-     * is an optional '-' and digits, nothing else */
-    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+    /* strtoll alone would also take leading blanks and a '+' */
+    if (!s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
         return -1;
     char *end;
     errno = 0;
@@ -235,7 +235,9 @@ int kv_parse_int64(const char *s, int64_t *out)
 
 int kv_parse_double(const char *s, double *out)
 {
-    if (!s || !*s)
+    /* strtod alone would also take leading blanks, a '+' and hex floats */
+    if (!s || !((*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == 'n' || *s == 'i' || *s == 'N' ||
+                *s == 'I') || strpbrk(s, "xX"))
         return -1;
     char *end;
     errno = 0;
@@ -286,6 +288,11 @@ int kv_parse_i64_list(const char *what, const char *s, int64_t lo, int64_t hi, i
         item[len] = '\0';
         char *dash = ranges ? strchr(item + 1, '-') : NULL; /* item + 1: a leading '-' is a sign */
         if (dash) *dash = '\0';
+        /* an item is [-]digits[K|M]: no sign '+', no blanks (strtoll would take them) */
+        if (!(isdigit((unsigned char)item[0]) || item[0] == '-') || (dash && !isdigit((unsigned char)dash[1]))) {
+            if (dash) *dash = '-';
+            return kv_errf(err, "%s: '%s': expected digits", what, item);
+        }
         int64_t a = 0, b = 0;
         if (kv_parse_i64_in(what, item, lo, hi, &a, err) != 0) return -1;
         b = a;

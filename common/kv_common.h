@@ -102,8 +102,8 @@ int kv_read_text(const char *path, size_t max_bytes, char **buf, size_t *len, kv
 
 /* Small helpers */
 double kv_now_s(void); /* monotonic clock, seconds */
-int kv_parse_int64(const char *s, int64_t *out);   /* whole string, base 10, optional K/M suffix (x1024) */
-int kv_parse_double(const char *s, double *out);   /* whole string */
+int kv_parse_int64(const char *s, int64_t *out);   /* whole string, base 10, optional K/M suffix (x1024); no blank or + first */
+int kv_parse_double(const char *s, double *out);   /* whole string; no blank, + or hex float */
 /* The strict parsers every number a user types goes through (flags and YAML
  * keys alike): the whole string, base 10 (integers take an optional K/M
  * suffix, x1024), no wrap-around, NaN and inf refused, the value within

@@ -49,7 +49,7 @@ ISSUE_PER_SM_CYCLE = 4        # four schedulers, one warp instruction each per c
 # H200 shares the GH100 die and clocks).
 CLOCK_HZ = 1.98e9
 # Assumptions of the model (not measured here):
-HBM_LATENCY_S = 600e-9        # loaded global-load latency under streaming traffic
+HBM_LATENCY_S = 600e-9        # global-load latency when a hwmodels file has no dram_latency_s
 SMEM_LAT_CYC = 30             # dependent shared-memory load, cycles
 BARRIER_CYC = 100             # one __syncthreads of a 1024-thread block, cycles
 EXP_INSTR = 40                # one double exp(), SASS instructions (polynomial + scaling)
@@ -256,7 +256,8 @@ def hw_model(name):
         if m:
             hw[m.group(1)] = float(m.group(2))
     return {"name": name, "bw": hw["hbm_bandwidth_bytes_per_s"], "stream_eff": hw["stream_read_efficiency"],
-            "sms": int(hw["sm_count"]), "launch_s": hw["launch_graph_s"], "issue_eff": hw["compute_efficiency"]}
+            "sms": int(hw["sm_count"]), "launch_s": hw["launch_graph_s"], "issue_eff": hw["compute_efficiency"],
+            "latency_s": hw.get("dram_latency_s", HBM_LATENCY_S)}
 
 
 def stream_kernel(k, blocks, nbytes, hw):
@@ -271,7 +272,7 @@ def stream_kernel(k, blocks, nbytes, hw):
     warp_instr = nbytes / ml["load_bytes_per_warp"] * ml["instructions"]
     t_issue = waves * per_sm * (warp_instr / blocks) / (ISSUE_PER_SM_CYCLE * CLOCK_HZ * hw["issue_eff"])
     inflight = active * per_sm * warps * ml["load_bytes_per_warp"]
-    t_lat = nbytes * HBM_LATENCY_S / inflight
+    t_lat = nbytes * hw["latency_s"] / inflight
     t = max(t_bw, t_issue, t_lat)
     bound = "bandwidth" if t == t_bw else "issue" if t == t_issue else "latency"
     return {"blocks": blocks, "waves": waves, "bytes": nbytes, "t_bandwidth_s": t_bw, "t_issue_s": t_issue,
@@ -311,7 +312,8 @@ def estimates(kernels, shapes_bin):
             if re.sub(r"^void ", "", dem).startswith(prefix):
                 return k
         die("kernel %s not found in the cubins" % prefix)
-    dense = find("attend_split_kernel<128, 4, 2>")
+    dense = find("attend_split_v2_kernel<128, 4>")
+    dense1 = find("attend_split_kernel<128, 4, 2>")
     score = find("hsa_score_kernel<4>")
     select = find("hsa_select_kernel")
     select3 = find("hsa_select_v3_kernel<8>")
@@ -326,6 +328,7 @@ def estimates(kernels, shapes_bin):
             nbh = B * hkv
             dense_b = nbh * s["dense_rows"] * s["d"] * 2 * 2
             d = stream_kernel(dense, s["dense_nsplit"] * nbh, dense_b, hw)
+            d1 = stream_kernel(dense1, s["dense_nsplit"] * nbh, dense_b, hw)
             np_ = s["npages"]
             aux_b = nbh * np_ * s["r"] * 2
             sc = stream_kernel(score, math.ceil(np_ / 256) * nbh, aux_b, hw) if score and score["main_loop"] else None
@@ -335,7 +338,7 @@ def estimates(kernels, shapes_bin):
             step = (sc["est_s"] if sc else float("nan")) + se["est_s"] + ga["est_s"] + hw["launch_s"]
             out.append({"hw": hwn, "ctx": s["ctx"], "budget": s["budget"], "batch": B, "capacity": s["capacity"],
                         "page_size": s["p"], "topr": s["r"], "topk": s["k"], "pages": np_,
-                        "dense": d, "score": sc, "select": se, "select_v2": se1, "sparse_attend": ga,
+                        "dense": d, "dense_v1": d1, "score": sc, "select": se, "select_v2": se1, "sparse_attend": ga,
                         "dense_fraction_of_stream": d["t_bandwidth_s"] / (d["est_s"] - hw["launch_s"]),
                         "rocketkv_step_s": step, "speedup_vs_dense": d["est_s"] / step})
         sel74 = select_kernel(select3, 7400, hw, 3)
@@ -407,12 +410,13 @@ def write_md(path, kernels, est, bad):
             ml.get("instructions", "-"), ml.get("instructions_per_2kb", "-"),
             "%.0f%%" % (100 * ml["byte_share_128"]) if ml else "-"))
     L += ["", "## Goal estimates (ESTIMATED, static model — no GPU has run these kernels)", "",
-          "| hw | ctx | batch | dense µs | dense / stream | score µs | select v3 (v2) µs | gather µs | "
+          "| hw | ctx | batch | dense v2 µs (v1) | dense v2 / stream | score µs | select v3 (v2) µs | gather µs | "
           "RocketKV step µs | speed-up vs dense |", "|---|---|---|---|---|---|---|---|---|---|"]
     for e in est:
         if "dense" in e:
-            L.append("| %s | %d | %d | %s (%s) | %.0f%% | %s | %s (%s) | %s | %s | %.2f× |" % (
+            L.append("| %s | %d | %d | %s %s (%s) | %.0f%% | %s | %s (%s) | %s | %s | %.2f× |" % (
                 e["hw"], e["ctx"], e["batch"], fmt_us(e["dense"]["est_s"]), e["dense"]["bound"],
+                fmt_us(e["dense_v1"]["est_s"]),
                 100 * e["dense_fraction_of_stream"], fmt_us(e["score"]["est_s"] if e["score"] else None),
                 fmt_us(e["select"]["est_s"]), fmt_us(e["select_v2"]["est_s"]), fmt_us(e["sparse_attend"]["est_s"]), fmt_us(e["rocketkv_step_s"]),
                 e["speedup_vs_dense"]))
@@ -474,7 +478,7 @@ def main():
         for name, k in sorted(kernels.items()):
             f.write("%s %d\n" % (name, k["regs"]))
     doc = {"kind": "kvsim-cuda-audit", "arch": ARCH, "measured": False,
-           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency_s": HBM_LATENCY_S,
+           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency": "hwmodels/<hw>.yaml dram_latency_s (else 600 ns)",
                      "smem_latency_cycles": SMEM_LAT_CYC, "barrier_cycles": BARRIER_CYC,
                      "bandwidth": "hwmodels/<hw>.yaml hbm_bandwidth_bytes_per_s x stream_read_efficiency",
                      "launch": "hwmodels/<hw>.yaml launch_graph_s per kernel",

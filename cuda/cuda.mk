@@ -20,7 +20,8 @@
 #   make cuda-audit-baseline  record the current audit as the baseline
 #
 # gpu_check.sh needs only nvcc and a C compiler: the CPU reference it links
-# (cuda/kcu_ref_host.c, common/kv_common.c) uses libc and libm alone, so a
+# (cuda/kcu_ref_host.c, common/kv_common.c, common/kv_afile.c) uses libc, libm and
+# pthreads alone, so a
 # bare GPU machine without GSL or libyaml builds it.
 .PHONY: gpu-check gpu-check-build gpu-check-emu cuda-emu cuda-emu-selftest cuda-emu-asan cuda-audit \
 	cuda-audit-baseline
@@ -44,13 +45,15 @@ $(BUILD)/emu/%.o: cuda/%.cu $(wildcard cuda/*.h cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(CXX_EMU) $(EMU_FLAGS) -O2 -Icommon -Icuda -x c++ -c $< -o $@
 
-$(BUILD)/emu/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu/%.o) cuda/kcu_ref_host.c common/kv_common.c
+$(BUILD)/emu/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu/%.o) cuda/kcu_ref_host.c common/kv_common.c common/kv_afile.c
 	$(CC) $(CSTD) -O2 -Icommon -Icuda -c cuda/kcu_ref_host.c -o $(BUILD)/emu/kcu_ref_host.o
 	$(CC) $(CSTD) -O2 -Icommon -c common/kv_common.c -o $(BUILD)/emu/kv_common.o
-	$(CXX_EMU) -rdynamic -o $@ $(EMU_CU:%=$(BUILD)/emu/%.o) $(BUILD)/emu/kcu_ref_host.o $(BUILD)/emu/kv_common.o -lpthread -lm
+	$(CC) $(CSTD) -O2 -Icommon -c common/kv_afile.c -o $(BUILD)/emu/kv_afile.o
+	$(CXX_EMU) -rdynamic -o $@ $(EMU_CU:%=$(BUILD)/emu/%.o) $(BUILD)/emu/kcu_ref_host.o $(BUILD)/emu/kv_common.o \
+	  $(BUILD)/emu/kv_afile.o -lpthread -lm
 
 cuda-emu: $(BUILD)/emu/gpu_check_emu
-	$(BUILD)/emu/gpu_check_emu --out $(BUILD)/emu/report.json
+	KCU_EMU_REGS=reports/cuda-audit/registers.txt $(BUILD)/emu/gpu_check_emu --out $(BUILD)/emu/report.json
 
 EMU_SELFTEST := emu_selftest emu_selftest_fault
 $(BUILD)/emu/%.o: cuda/%.cc $(wildcard cuda/*.h cuda/*.cuh)
@@ -75,15 +78,18 @@ $(BUILD)/emu-asan/%.o: cuda/%.cc $(wildcard cuda/*.h cuda/*.cuh)
 $(BUILD)/emu-asan/emu_selftest: $(EMU_SELFTEST:%=$(BUILD)/emu-asan/%.o)
 	$(CXX_EMU) $(EMU_SAN) -rdynamic -o $@ $^ -lpthread
 
-$(BUILD)/emu-asan/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu-asan/%.o) cuda/kcu_ref_host.c common/kv_common.c
+$(BUILD)/emu-asan/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu-asan/%.o) cuda/kcu_ref_host.c common/kv_common.c \
+  common/kv_afile.c
 	$(CC) $(CSTD) $(EMU_SAN) -O1 -Icommon -Icuda -c cuda/kcu_ref_host.c -o $(BUILD)/emu-asan/kcu_ref_host.o
 	$(CC) $(CSTD) $(EMU_SAN) -O1 -Icommon -c common/kv_common.c -o $(BUILD)/emu-asan/kv_common.o
+	$(CC) $(CSTD) $(EMU_SAN) -O1 -Icommon -c common/kv_afile.c -o $(BUILD)/emu-asan/kv_afile.o
 	$(CXX_EMU) $(EMU_SAN) -rdynamic -o $@ $(EMU_CU:%=$(BUILD)/emu-asan/%.o) $(BUILD)/emu-asan/kcu_ref_host.o \
-	  $(BUILD)/emu-asan/kv_common.o -lpthread -lm
+	  $(BUILD)/emu-asan/kv_common.o $(BUILD)/emu-asan/kv_afile.o -lpthread -lm
 
 cuda-emu-asan: $(BUILD)/emu-asan/emu_selftest $(BUILD)/emu-asan/gpu_check_emu
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/emu-asan/emu_selftest
-	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/emu-asan/gpu_check_emu --out $(BUILD)/emu-asan/report.json
+	ASAN_OPTIONS=detect_leaks=1 KCU_EMU_REGS=reports/cuda-audit/registers.txt \
+	  $(BUILD)/emu-asan/gpu_check_emu --out $(BUILD)/emu-asan/report.json
 
 cuda-audit:
 	python3 cuda/audit.py --out reports/cuda-audit --baseline cuda/audit-baseline.json --build $(BUILD)/audit

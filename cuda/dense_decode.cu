@@ -3,9 +3,9 @@
  * with a log-sum-exp merge. The same kernel serves `full` and stage 2's
  * sparse gather, as rkv_attend does on the CPU.
  *
- * Versions (only the last is in this file; no GPU has run it yet; its
- * logic passes gpu_check's checks under the CPU emulation, `make cuda-emu`,
- * at small shapes):
+ * Versions (all in this file; no GPU has run any; their logic passes
+ * gpu_check's checks under the CPU emulation, `make cuda-emu`, at small
+ * shapes):
  *   v1  split kernel + separate combine kernel. Block = 4 warps; a row of K
  *       (and of V) is read once, 16 bytes per lane (d/8 lanes per row), and
  *       applied to all G query heads of the group (q pre-scaled by 1/√d in
@@ -19,6 +19,12 @@
  *       and times both. 2 stays the default until a GPU says otherwise.
  *       CUDA cores only (no mma): FlashInfer's note is that with G = 4
  *       this path should still be bandwidth-bound on H100; unmeasured.
+ *   v2  (a.version == 2; G ∈ {1, 2, 4, 8}, other G run v1)
+ *       attend_split_v2_kernel<D, G>: G a template constant, 4 rows per
+ *       lane group per tile, one online-softmax rescale per tile and head
+ *       (v1: one per row, two expf and eight multiplies each). gpu_check
+ *       checks it on every attention case and times it (`step_v2`); the
+ *       audit's instructions per 2 KB compare the two.
  * Split count v2 (kcu_attend_split_count, kcu.h): at most one wave of 4
  * blocks per SM and a 64-row minimum (v1: rounded up, 256 rows — a second
  * wave at batch 8, 4 splits for a 1K-row gather at batch 1);
@@ -176,6 +182,135 @@ __global__ void __launch_bounds__(ATT_THREADS, GMAX <= 4 ? 4 : 2) attend_split_k
     }
 }
 
+/* v2: G a compile-time constant (no per-head `h >= G` branch), four rows
+ * per lane group per tile, and one online-softmax update per tile and head
+ * instead of one per row: the tile's scores first, then its max, one
+ * rescale of l and acc (one expf), then the tile's exp and weighted V rows.
+ * Same block, row-group merge and workspace layout as v1 (the combine
+ * kernel is shared). Launched for G ∈ {1, 2, 4, 8} (a.version == 2); other
+ * G run v1. Over 80 lines on purpose, as v1: q, m, l and acc live in
+ * registers across the load, score, rescale and accumulate phases, which
+ * helper functions would not change but would hide. */
+template <int D, int G>
+__global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v2_kernel(kcu_attend_args a)
+{
+    constexpr int LANES = D / 8, RGW = 32 / LANES, NRG = ATT_WARPS * RGW, U = 4;
+    KCU_SHARED(float, sm_m, [NRG][G]);
+    KCU_SHARED(float, sm_l, [NRG][G]);
+    KCU_SHARED(float, sm_acc, [NRG][G][D]);
+    const int bh = blockIdx.y, split = blockIdx.x, b = bh / a.Hkv;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int rg = warp * RGW + lane / LANES, sl = lane % LANES;
+    int64_t n = a.idx ? (int64_t)a.count[bh] : (int64_t)a.len[b], lo, hi;
+    kcu_split_range(n, a.nsplit, split, ATT_GRANULE, &lo, &hi);
+    const float scale = rsqrtf((float)D);
+    float qf[G][8], m[G], l[G], acc[G][8];
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            qf[h][e] = a.q[((size_t)bh * G + h) * D + sl * 8 + e] * scale;
+            acc[h][e] = 0.0f;
+        }
+    }
+    const uint16_t *Kb = a.K + (size_t)bh * a.cap * D + sl * 8;
+    const uint16_t *Vb = a.V + (size_t)bh * a.cap * D + sl * 8;
+    const int32_t *ib = a.idx ? a.idx + (size_t)bh * a.idx_cap : nullptr;
+    for (int64_t t0 = lo; t0 < hi; t0 += U * NRG) { /* uniform trip count: shuffles see every lane */
+        uint4 ku[U], vu[U];
+        bool valid[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            int64_t t = t0 + u * NRG + rg;
+            valid[u] = t < hi;
+            ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
+            if (valid[u]) {
+                int64_t row = ib ? (int64_t)ib[t] : t;
+                ku[u] = __ldg(reinterpret_cast<const uint4 *>(Kb + row * D));
+                vu[u] = __ldg(reinterpret_cast<const uint4 *>(Vb + row * D));
+            }
+        }
+        float s[U][G];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float kf[8];
+            kcu_unpack8(ku[u], kf);
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                float x = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    x = fmaf(qf[h][e], kf[e], x);
+#pragma unroll
+                for (int o = LANES / 2; o > 0; o >>= 1)
+                    x += __shfl_xor_sync(KCU_FULL_MASK, x, o);
+                s[u][h] = valid[u] ? x : -INFINITY;
+            }
+        }
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            float mt = m[h];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                mt = fmaxf(mt, s[u][h]);
+            if (mt == -INFINITY)
+                continue; /* no valid row yet for this lane group */
+            float f = m[h] == -INFINITY ? 0.0f : expf(m[h] - mt);
+            l[h] *= f;
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                acc[h][e] *= f;
+            m[h] = mt;
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float vf[8];
+            kcu_unpack8(vu[u], vf);
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                float p = s[u][h] == -INFINITY ? 0.0f : expf(s[u][h] - m[h]);
+                l[h] += p;
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    acc[h][e] = fmaf(p, vf[e], acc[h][e]);
+            }
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        if (sl == 0) {
+            sm_m[rg][h] = m[h];
+            sm_l[rg][h] = l[h];
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            sm_acc[rg][h][sl * 8 + e] = acc[h][e];
+    }
+    __syncthreads();
+    size_t part = (size_t)bh * a.nsplit + split; /* row groups merged in order, as v1 */
+    float *ml = a.ws + part * G * 2;
+    float *pacc = a.ws + (size_t)a.B * a.Hkv * a.nsplit * G * 2 + part * G * D;
+    for (int it = threadIdx.x; it < G * D; it += ATT_THREADS) {
+        int h = it / D, i = it % D;
+        float M = -INFINITY, L = 0.0f, A = 0.0f;
+        for (int r = 0; r < NRG; r++)
+            M = fmaxf(M, sm_m[r][h]);
+        if (M != -INFINITY)
+            for (int r = 0; r < NRG; r++) {
+                float f = sm_m[r][h] == -INFINITY ? 0.0f : expf(sm_m[r][h] - M);
+                L = fmaf(sm_l[r][h], f, L);
+                A = fmaf(sm_acc[r][h][i], f, A);
+            }
+        pacc[(size_t)h * D + i] = A;
+        if (i == 0) {
+            ml[h * 2] = M;
+            ml[h * 2 + 1] = L;
+        }
+    }
+}
+
 /* One block per (sequence, KV head, query head); splits merged in order. */
 __global__ void attend_combine_kernel(kcu_attend_args a)
 {
@@ -197,11 +332,21 @@ __global__ void attend_combine_kernel(kcu_attend_args a)
     }
 }
 
+/* The v2 split kernel for G ∈ {1, 2, 4, 8}, else NULL. */
+template <int D>
+static void (*split_v2(int G))(kcu_attend_args)
+{
+    return G == 1 ? attend_split_v2_kernel<D, 1> : G == 2 ? attend_split_v2_kernel<D, 2>
+         : G == 4 ? attend_split_v2_kernel<D, 4> : G == 8 ? attend_split_v2_kernel<D, 8> : nullptr;
+}
+
 template <int D, int GMAX>
 static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 {
     dim3 grid((unsigned)a->nsplit, (unsigned)(a->B * a->Hkv));
     auto split_k = a->rows_in_flight == 4 ? attend_split_kernel<D, GMAX, 4> : attend_split_kernel<D, GMAX, 2>;
+    if (a->version == 2 && split_v2<D>(a->G))
+        split_k = split_v2<D>(a->G);
     KCU_LAUNCH(split_k, grid, ATT_THREADS, 0, st, *a);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
@@ -212,7 +357,7 @@ static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 
 cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st)
 {
-    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 ||
+    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 || a->version < 0 || a->version > 2 ||
         (a->rows_in_flight != 0 && a->rows_in_flight != 2 && a->rows_in_flight != 4))
         return cudaErrorInvalidValue;
     if (a->d == 128)

@@ -59,7 +59,7 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     }
     int nsplit = kcu_attend_splits(cap, B, Hkv, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
-    kcu_attend_args a = {dK, dV, cap, dq, dlen, didx, dcount, idx_cap, B, Hkv, G, d, nsplit, dws, dout, 2};
+    kcu_attend_args a = {dK, dV, cap, dq, dlen, didx, dcount, idx_cap, B, Hkv, G, d, nsplit, dws, dout, 2, 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&a, c->st));
     kcu_attend_args a1 = a;
@@ -76,6 +76,13 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     CK(kcu_attend(&a4, c->st));
     CK(cudaStreamSynchronize(c->st));
     std::vector<float> out4 = d2h(c, dout1, q.size());
+    kcu_attend_args a2 = a; /* v2: compile-time G, one softmax update per tile (v1 where G ∉ {1, 2, 4, 8}) */
+    a2.version = 2;
+    a2.out = dout1;
+    CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), c->st));
+    CK(kcu_attend(&a2, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    std::vector<float> out2 = d2h(c, dout1, q.size());
 
     std::vector<double> ref(q.size());
     for (int b = 0; b < B; b++)
@@ -89,16 +96,19 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     long long bad = tol_compare(out.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs, &mrel);
     double mabs4 = 0, mrel4 = 0;
     long long bad4 = tol_compare(out4.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs4, &mrel4);
+    double mabs2 = 0, mrel2 = 0;
+    long long bad2 = tol_compare(out2.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs2, &mrel2);
     for (size_t i = 0; i < ref.size(); i++) {
         mref = std::max(mref, fabs(ref[i]));
         double dd = fabs((double)out[i] - out1[i]);
         msplit = (dd > msplit || dd != dd) ? dd : msplit;
     }
     bool split_ok = msplit <= 2e-3 * mref;
-    add_check(c, name, bad == 0 && bad4 == 0 && split_ok, std::max(mabs, mabs4), std::max(mrel, mrel4), 0,
+    add_check(c, name, bad == 0 && bad4 == 0 && bad2 == 0 && split_ok, std::max(mabs, std::max(mabs4, mabs2)),
+              std::max(mrel, std::max(mrel4, mrel2)), 0,
               "B=%d Hkv=%d G=%d d=%d max_len=%lld splits=%d: %lld outside 1e-4+1e-3|ref|, max abs %.2e "
-              "(4 rows in flight: %lld, %.2e); split vs 1 split max diff %.2e",
-              B, Hkv, G, d, (long long)cap, nsplit, bad, mabs, bad4, mabs4, msplit);
+              "(4 rows in flight: %lld, %.2e; v2: %lld, %.2e); split vs 1 split max diff %.2e",
+              B, Hkv, G, d, (long long)cap, nsplit, bad, mabs, bad4, mabs4, bad2, mabs2, msplit);
     cudaFree(dK);
     cudaFree(dV);
     cudaFree(dq);
@@ -125,12 +135,13 @@ void time_dense(gc_ctx *c, long long ctx, int B)
     h2d(c, dlen, lens);
     int nsplit = kcu_attend_splits(ctx, B, HKV, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
-    kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, GQ, DH, nsplit, dws, dout, 2};
-    for (int rif : {2, 4}) {
-        a.rows_in_flight = rif;
+    kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
+    for (int rif : {2, 4, 0}) { /* 0: v2 */
+        a.rows_in_flight = rif ? rif : 2;
+        a.version = rif ? 1 : 2;
         cudaGraphExec_t ex = capture(c, [&] { CK(kcu_attend(&a, c->st)); });
-        timing_result tr = {rif == 2 ? "step" : "step_rif4", "full", ctx, 0, B, ctx, 0, 0, 0, 0, 0,
-                            (double)nkv * 2 * 2, 0, 0};
+        timing_result tr = {rif == 2 ? "step" : rif == 4 ? "step_rif4" : "step_v2", "full", ctx, 0, B, ctx, 0, 0, 0,
+                            0, 0, (double)nkv * 2 * 2, 0, 0};
         time_graph(c, ex, tr);
         CK(cudaGraphExecDestroy(ex));
     }

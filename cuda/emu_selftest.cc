@@ -10,7 +10,9 @@
  *                   cudaMemcpy with no sync (an injected ordering bug): a
  *                   stream-order report and the stale (poisoned) bytes; the
  *                   fixed version (copy on the stream) is clean and right
- *   ballot / match  values against hand-computed masks
+ *   ballot / match  values against hand-computed masks and sums
+ *   regs-limit      a register table (as make cuda-audit writes) makes a
+ *                   launch of 128 registers × 1024 threads fail, × 512 pass
  *   exited-lane     a full-mask shuffle after half the warp returned
  *   divergent       two branches of one warp at different collectives
  *   mask-self       a lane calling a shuffle whose mask omits it
@@ -116,27 +118,32 @@ static void case_stream(void)
     cudaFree(d);
 }
 
-/* out[lane] = ballot(lane % 3 == 0); out[32 + lane] = match_any(lane / 4) */
+/* out[lane] = ballot(lane % 3 == 0); out[32 + lane] = match_any(lane / 4);
+ * out[64 + lane] = reduce_add over the lanes of its group of 4 */
 __global__ void warp_vote_kernel(unsigned *out)
 {
     int lane = threadIdx.x & 31;
     out[lane] = __ballot_sync(KCU_FULL_MASK, lane % 3 == 0);
-    out[32 + lane] = __match_any_sync(KCU_FULL_MASK, lane / 4);
+    unsigned grp = __match_any_sync(KCU_FULL_MASK, lane / 4);
+    out[32 + lane] = grp;
+    out[64 + lane] = __reduce_add_sync(grp, (unsigned)lane);
     __syncwarp();
 }
 
 static void case_vote(void)
 {
     unsigned *d;
-    cudaMalloc(&d, 64 * sizeof(unsigned));
+    cudaMalloc(&d, 96 * sizeof(unsigned));
     kcu_emu_errors_reset();
     KCU_LAUNCH(warp_vote_kernel, 1, 32, 0, (cudaStream_t)0, d);
     unsigned want_b = 0;
     for (int l = 0; l < 32; l += 3)
         want_b |= 1u << l; /* lanes 0, 3, ..., 30 */
     long bad = 0;
-    for (int l = 0; l < 32; l++)
-        bad += d[l] != want_b || d[32 + l] != 0xfu << (l / 4 * 4);
+    for (int l = 0; l < 32; l++) { /* group g = l / 4 holds lanes 4g..4g+3: sum 16g + 6 */
+        unsigned g = (unsigned)l / 4;
+        bad += d[l] != want_b || d[32 + l] != 0xfu << (g * 4) || d[64 + l] != 16 * g + 6;
+    }
     expect(bad == 0 && kcu_emu_errors(nullptr) == 0, "ballot-match", "ballot %#x (want %#x), %ld wrong lanes", d[0],
            want_b, bad);
     cudaFree(d);
@@ -225,6 +232,31 @@ static void case_limits(void)
     cudaFree(d);
 }
 
+static void case_regs(void)
+{
+    const char *path = "build/emu/selftest-regs.txt";
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        expect(false, "regs-limit", "cannot write %s", path);
+        return;
+    }
+    fprintf(f, "_Z10dyn_kernelPf 128\n"); /* dyn_kernel(float *), mangled as nvcc does */
+    fclose(f);
+    kcu_emu_regs_load(path);
+    float *d;
+    cudaMalloc(&d, 1024 * sizeof(float));
+    kcu_emu_errors_reset();
+    KCU_LAUNCH(dyn_kernel, 1, 1024, 4096, (cudaStream_t)0, d);
+    cudaError_t e1 = cudaGetLastError();
+    KCU_LAUNCH(dyn_kernel, 1, 512, 2048, (cudaStream_t)0, d);
+    cudaError_t e2 = cudaGetLastError();
+    expect(e1 == cudaErrorInvalidConfiguration && e2 == cudaSuccess, "regs-limit",
+           "128 regs x 1024 threads: %d, x 512: %d (want 9, 0)", (int)e1, (int)e2);
+    kcu_emu_regs_load(nullptr);
+    kcu_emu_errors_reset();
+    cudaFree(d);
+}
+
 __global__ void order_kernel(unsigned *slot, unsigned *order)
 {
     if (threadIdx.x == 0)
@@ -256,6 +288,7 @@ int main(void)
     case_vote();
     case_warp_errors();
     case_limits();
+    case_regs();
     case_order();
     printf("emu_selftest: %d case(s) failed\n", g_fail);
     return g_fail;

@@ -1,8 +1,8 @@
 #!/bin/sh
 # gpu_check.sh — the one GPU check: builds the kernels and the check driver
 # with nvcc and cc only (no GSL, libyaml or OpenBLAS needed: the CPU
-# reference it links is cuda/kcu_ref_host.c + common/kv_common.c, libc and
-# libm), checks every kernel against that reference, runs the small checks
+# reference it links is cuda/kcu_ref_host.c + common/kv_common.c + kv_afile.c, libc,
+# libm and pthreads), checks every kernel against that reference, runs the small checks
 # under compute-sanitizer (memcheck, racecheck, synccheck, initcheck) when
 # it is installed, runs the probes, times the fixed matrix, writes
 # reports/gpu/<device>-<date>.json (what `kvsim validate` reads), the
@@ -62,6 +62,7 @@ if [ -n "${KCU_EMU:-}" ]; then
     echo "gpu_check.sh: emulation build with $CXX (kcu_emu.h)"
     $CC $CFL -c cuda/kcu_ref_host.c -o "$B/kcu_ref_host.o"
     $CC $CFL -c common/kv_common.c -o "$B/kv_common.o"
+    $CC $CFL -c common/kv_afile.c -o "$B/kv_afile.o"
     for f in $SRCS; do
         [ "$B/$f.o" -nt "cuda/$f.cu" ] && [ -z "$(find cuda -name '*.h' -newer "$B/$f.o")" ] && \
             [ -z "$(find cuda -name '*.cuh' -newer "$B/$f.o")" ] && continue
@@ -70,9 +71,14 @@ if [ -n "${KCU_EMU:-}" ]; then
     objs=""
     for f in $SRCS; do objs="$objs $B/$f.o"; done
     # shellcheck disable=SC2086
-    "$CXX" -rdynamic -o "$B/gpu_check" $objs "$B/kcu_ref_host.o" "$B/kv_common.o" -lpthread -lm
+    "$CXX" -rdynamic -o "$B/gpu_check" $objs "$B/kcu_ref_host.o" "$B/kv_common.o" "$B/kv_afile.o" -lpthread -lm
     echo "gpu_check.sh: built $B/gpu_check in $(( $(date +%s) - t0 )) s"
     [ -n "${KCU_BUILD_ONLY:-}" ] && exit 0
+    # launch limits with ptxas's register counts (make cuda-audit writes them)
+    if [ -z "${KCU_EMU_REGS:-}" ] && [ -f reports/cuda-audit/registers.txt ]; then
+        KCU_EMU_REGS=reports/cuda-audit/registers.txt
+        export KCU_EMU_REGS
+    fi
     "$B/gpu_check" --out-dir "$OUT_DIR"
     exit $?
 fi
@@ -90,6 +96,7 @@ mkdir -p "$B" "$OUT_DIR"
 echo "gpu_check.sh: building with $NVCC -arch=$KCU_ARCH"
 $CC $CFL -c cuda/kcu_ref_host.c -o "$B/kcu_ref_host.o"
 $CC $CFL -c common/kv_common.c -o "$B/kv_common.o"
+$CC $CFL -c common/kv_afile.c -o "$B/kv_afile.o"
 for f in $SRCS; do
     rm -f "$B/$f.o"
     # -lineinfo: compute-sanitizer reports name source lines
@@ -103,7 +110,7 @@ done
 objs=""
 for f in $SRCS; do objs="$objs $B/$f.o"; done
 # shellcheck disable=SC2086
-"$NVCC" -arch="$KCU_ARCH" -o "$B/gpu_check" $objs "$B/kcu_ref_host.o" "$B/kv_common.o" -lm
+"$NVCC" -arch="$KCU_ARCH" -o "$B/gpu_check" $objs "$B/kcu_ref_host.o" "$B/kv_common.o" "$B/kv_afile.o" -lpthread -lm
 echo "gpu_check.sh: built $B/gpu_check in $(( $(date +%s) - t0 )) s"
 [ -n "${KCU_BUILD_ONLY:-}" ] && exit 0
 

@@ -63,7 +63,7 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
     CK(kcu_hsa_select(&a, c->st));
     int nsplit = kcu_attend_splits(pos_cap, B, Hkv, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
-    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2};
+    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2, 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&at, c->st));
     CK(cudaStreamSynchronize(c->st));
@@ -208,7 +208,7 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     CK(kcu_hsa_pages_build(&h, c->st));
     int nsplit = kcu_attend_splits(pos_cap, B, HKV, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
-    kcu_attend_args a = {dK, dV, C, dq, dlen, dpos, dcount, pos_cap, B, HKV, GQ, DH, nsplit, dws, dout, 2};
+    kcu_attend_args a = {dK, dV, C, dq, dlen, dpos, dcount, pos_cap, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
     CK(cudaStreamSynchronize(c->st));
     /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,
      * exact K+V rows, q, page update (read + write of 2d aux + the token) */

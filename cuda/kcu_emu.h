@@ -855,6 +855,20 @@ static inline int kcu_emu_regs(const std::string &name)
     return it == kcu_emu_g.regs.end() ? -1 : it->second;
 }
 
+/* Replaces the register table with the file at path (NULL: none). */
+static inline void kcu_emu_regs_load(const char *path)
+{
+    {
+        std::lock_guard<std::mutex> l(kcu_emu_g.mu);
+        kcu_emu_g.regs.clear();
+        kcu_emu_g.regs_loaded = false;
+    }
+    if (path)
+        setenv("KCU_EMU_REGS", path, 1);
+    else
+        unsetenv("KCU_EMU_REGS");
+}
+
 /* Runs one block: nt OS threads, barrier, warps, shared arenas. */
 template <class Fn>
 static inline void kcu_emu_run_block(const char *kname, dim3 bi, unsigned nt, size_t smem, Fn &&body)
@@ -931,7 +945,16 @@ static inline void kcu_emu_launch(const char *kname, void (*k)(P...), dim3 grid,
     if (bad) {
         snprintf(why, sizeof why, "%s: grid (%u,%u,%u) block %u smem %zu regs %d", bad, grid.x, grid.y, grid.z, nt,
                  smem, regs);
+        bool was;
+        {
+            std::lock_guard<std::mutex> l(kcu_emu_g.mu);
+            was = kcu_emu_g.sticky;
+        }
         kcu_emu_fail("launch-limit", "%s", why);
+        { /* a configuration error is returned once, not sticky (as on the device) */
+            std::lock_guard<std::mutex> l(kcu_emu_g.mu);
+            kcu_emu_g.sticky = was;
+        }
         kcu_emu_g.last = cudaErrorInvalidConfiguration;
         return;
     }

@@ -38,7 +38,9 @@ typedef struct {
     int nsplit;              /* splits per (b, kv head), from kcu_attend_splits */
     float *ws;               /* kcu_attend_ws_bytes() */
     float *out;              /* [B][Hkv·G][d] */
-    int rows_in_flight;      /* rows per lane group per iteration: 2 (0 = 2) or 4 */
+    int rows_in_flight;      /* v1: rows per lane group per iteration: 2 (0 = 2) or 4 */
+    int version;             /* 1 (0 = 1) or 2: dense_decode.cu's split kernel v2
+                                (G ∈ {1, 2, 4, 8}; other G run v1) */
 } kcu_attend_args;
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);

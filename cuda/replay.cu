@@ -187,7 +187,7 @@ static void alloc_all(replay &R)
     R.ha = h;
     const bool sparse = p.kind != KCU_REPLAY_FULL;
     kcu_attend_args a = {R.dK,    R.dV,  p.cap, R.dq,  R.dlen,   sparse ? R.dpos : nullptr, sparse ? R.dcount : nullptr,
-                         sparse ? p.pos_cap : 0, p.B, p.Hkv, p.G,   p.d, R.nsplit, R.dws, R.dout, 2};
+                         sparse ? p.pos_cap : 0, p.B, p.Hkv, p.G,   p.d, R.nsplit, R.dws, R.dout, 2, 1};
     R.aa = a;
 }
 
@@ -533,7 +533,7 @@ static void time_layer(replay &R)
         h2d(R.st, R.dKd, R.K.data(), R.K.size());
         h2d(R.st, R.dVd, R.V.data(), R.V.size());
         kcu_attend_args a = {R.dKd, R.dVd, p.tokens, R.dq, R.dlen, nullptr, nullptr, 0, p.B, p.Hkv, p.G, p.d,
-                             R.nsplit_dense, R.dws_dense, R.dout, 2};
+                             R.nsplit_dense, R.dws_dense, R.dout, 2, 1};
         cudaGraphExec_t e = capture(R, [&] { CK(kcu_attend(&a, R.st)); });
         for (int64_t s = 0; s < p.steps; s++) {
             set_len(R, p.S + s + 1);

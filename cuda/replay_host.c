@@ -8,6 +8,7 @@
 #include "kcu_replay.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,37 @@ int kcu_replay_tolerance(rkv_dtype kv, double *atol, double *rtol)
     *atol = 1e-4;
     *rtol = 1e-3;
     return 0;
+}
+
+/* A fitted workload's head classes are not in the trace header: they are
+ * read back from the workload file the header names, whose FNV-1a-64 must
+ * equal the one the header recorded. Loaded by kcu_replay_plan_make. */
+static rkv_workload replay_fitted;
+static int replay_fitted_ok;
+
+static int load_fitted(const trc_header *h, kv_err *err)
+{
+    FILE *fp = fopen(h->wl.path, "rb");
+    if (!fp) return kv_errf(err, "fitted workload %s (named by the trace): cannot open", h->wl.path);
+    uint64_t fnv = 1469598103934665603ull;
+    int c;
+    while ((c = getc(fp)) != EOF) fnv = (fnv ^ (uint64_t)(unsigned char)c) * 1099511628211ull;
+    fclose(fp);
+    fnv &= 0x7fffffffffffffffull; /* as the trace writer stores it */
+    if (fnv != h->workload_hash)
+        return kv_errf(err, "fitted workload %s changed since the trace was written (FNV-1a-64 %016llx, trace %016llx)",
+                       h->wl.path, (unsigned long long)fnv, (unsigned long long)h->workload_hash);
+    if (rkv_workload_load(h->wl.path, &replay_fitted, err) != 0) return -1;
+    replay_fitted.seed = h->wl.seed;
+    replay_fitted_ok = 1;
+    return 0;
+}
+
+static rkv_workload replay_wl(const trc_header *h, int seq)
+{
+    rkv_workload wl = replay_fitted_ok && !strcmp(h->wl.generator, "fitted") ? replay_fitted : h->wl;
+    wl.seed = h->wl.seed + (uint64_t)seq;
+    return wl;
 }
 
 int kcu_replay_plan_make(const trc_header *h, kcu_replay_plan *pl, kv_err *err)
@@ -43,6 +75,8 @@ int kcu_replay_plan_make(const trc_header *h, kcu_replay_plan *pl, kv_err *err)
                        "with stage 1 once at the prefill: full, hsa and rocketkv)", m);
     if (h->wl.nturns > 0)
         return kv_errf(err, "a multi-turn workload (%d turns): replay runs single-turn traces only", h->wl.nturns);
+    if (!strcmp(h->wl.generator, "fitted") && load_fitted(h, err) != 0)
+        return -1;
     if (pl->kind != KCU_REPLAY_FULL && (p->local_window > 0 || p->skip_layers > 0))
         return kv_errf(err, "%s with local_window %lld / skip_layers %lld: the stage-2 kernels implement neither", m,
                        (long long)p->local_window, (long long)p->skip_layers);
@@ -131,8 +165,7 @@ int64_t kcu_replay_slot_of(const int32_t *slot2pos, int64_t n, int32_t pos)
 int kcu_replay_gen_kv(const trc_header *h, const kcu_replay_plan *pl, int seq, int layer, int kv_head, uint16_t *K,
                       uint16_t *V, float *Kf, float *Vf, kv_err *err)
 {
-    rkv_workload wl = h->wl;
-    wl.seed = h->wl.seed + (uint64_t)seq;
+    rkv_workload wl = replay_wl(h, seq);
     if (rkv_workload_kv(&wl, &h->model, layer, kv_head, pl->tokens, Kf, Vf, err) != 0)
         return -1;
     rkv_encode(RKV_DTYPE_BF16, Kf, (size_t)pl->tokens * (size_t)pl->d, K);
@@ -142,8 +175,7 @@ int kcu_replay_gen_kv(const trc_header *h, const kcu_replay_plan *pl, int seq, i
 
 void kcu_replay_gen_query(const trc_header *h, int seq, int layer, int kv_head, int64_t pos, int decode, float *q)
 {
-    rkv_workload wl = h->wl;
-    wl.seed = h->wl.seed + (uint64_t)seq;
+    rkv_workload wl = replay_wl(h, seq);
     rkv_workload_query(&wl, &h->model, layer, kv_head, pos, 0, decode, q);
 }
 

@@ -24,14 +24,27 @@ fuzz:
 	@sh scripts/deps.sh
 	@$(MAKE) --no-print-directory fuzz-after-deps
 
+# The command line (tests/fuzz_cli.c): the CLI sources but main.c, built so
+# that cli_opts_unused returns to the harness instead of letting a command
+# compute (-DKVSIM_FUZZ_CLI). Its seeds and crash samples: tests/data/fuzz_cli/.
+# It works in a temporary directory, so every path it is given is absolute.
+CLI_FUZZ_SRC := $(filter-out cli/main.c,$(wildcard cli/*.c))
+$(BUILD)/fuzz/fuzz_cli: tests/fuzz_cli.c tests/fuzz_cli_argv.h $(LIB_SRC) $(CLI_FUZZ_SRC) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -DKVSIM_FUZZ_CLI -Icli $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(LIB_SRC) \
+	  $(CLI_FUZZ_SRC) $(LIBS) -o $@
+
 fuzz-after-deps: $(FUZZ_BIN)
 	@for b in $(FUZZ_BIN); do \
 	  n=$$(basename $$b); \
-	  case $$n in fuzz_trace) art=tests/data/traces;; *) art=tests/data/fuzz;; esac; \
+	  seeds="traces/samples tests/data models hwmodels"; extra=""; \
+	  case $$n in fuzz_trace) art=tests/data/traces;; \
+	    fuzz_cli) art=tests/data/fuzz_cli; seeds=$(CURDIR)/tests/data/fuzz_cli; extra=-close_fd_mask=3;; \
+	    *) art=tests/data/fuzz;; esac; \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$n $$art; \
 	  echo "make fuzz: $$n for $(FUZZ_SECONDS) s (crashes to $$art/)"; \
-	  $$b -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -artifact_prefix=$$art/crash-$$n- \
-	    $(BUILD)/fuzz/corpus-$$n traces/samples tests/data models hwmodels >$(BUILD)/fuzz/$$n.log 2>&1 \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -artifact_prefix=$(CURDIR)/$$art/crash-$$n- $$extra \
+	    $(abspath $(BUILD))/fuzz/corpus-$$n $$seeds >$(BUILD)/fuzz/$$n.log 2>&1 \
 	    || { tail -30 $(BUILD)/fuzz/$$n.log; echo "make fuzz: $$n found a crash (input in $$art/)"; exit 1; }; \
 	  tail -1 $(BUILD)/fuzz/$$n.log; \
 	done
@@ -41,7 +54,7 @@ fuzz-after-deps: $(FUZZ_BIN)
 fuzz-tokenizer: model
 	@mkdir -p $(BUILD)/fuzz/tok-corpus
 	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -Icommon -Imodels -Irefimpl -Illm tests/fuzz_tokenizer.c \
-	  llm/llm_tok.c llm/llm_gguf.c common/kv_common.c -lm -o $(BUILD)/fuzz/fuzz_tokenizer
+	  llm/llm_tok.c llm/llm_gguf.c common/kv_common.c common/kv_afile.c -lpthread -lm -o $(BUILD)/fuzz/fuzz_tokenizer
 	@head -c 2000 /usr/share/common-licenses/GPL-3 > $(BUILD)/fuzz/tok-corpus/gpl3 || true
 	cd $(BUILD)/fuzz && KVSIM_GGUF=$(abspath $(MODEL_GGUF)) ./fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=512 -rss_limit_mb=4096 tok-corpus

@@ -283,6 +283,8 @@ static int import_quant(const kv_jsonr_doc *d, mdl_model *t, kv_err *err)
     return 0;
 }
 
+/* Long by design: the config.json keys read one after another, each with its
+ * Hugging Face default or check beside it. */
 int mdl_import_config_json(const char *json_path, const char *name, mdl_model *m, kv_err *err)
 {
     kv_jsonr_doc d;

@@ -333,6 +333,22 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
  * and why its default is realistic). All knobs are read from a YAML workload
  * file; defaults below. */
 #define RKV_MAX_TURNS 16
+#define RKV_MAX_CLASSES 8      /* head classes of a fitted workload */
+#define RKV_MAX_MAP_LAYERS 128 /* layers of the model a fitted workload was measured on */
+#define RKV_MAX_MAP_HEADS 64   /* its query heads per layer */
+#define RKV_REC_BANDS 3        /* recency bands of the fitted generator */
+/* The query side of one head class of the fitted generator (refimpl/workload_fitted.c):
+ * weights in logit units (a weight a adds a to q.k/sqrt(d) on a key carrying the feature). */
+typedef struct {
+    char name[24];
+    double sink;               /* on the sink tokens */
+    double hh;                 /* per unit of a heavy hitter's salience */
+    double rec[RKV_REC_BANDS]; /* on the recency bands (decaying with distance over rec_span[b]) */
+    double focus;              /* on keys of the query's focus topic */
+    double content;            /* spread of the low-rank content logits */
+    double noise;              /* iid query noise per dim (in key-noise units) */
+    double persistence;        /* share of content variance a head's queries share */
+} rkv_head_class;
 
 /* Real queries, keys and values (after RoPE) from elsewhere — a KV dump or a
  * model's run (llm/llm_kvdump.h implements it): refimpl only calls get. */
@@ -347,7 +363,8 @@ typedef struct {
 
 typedef struct {
     char path[512];            /* "" for the built-in default; the source's description for a KV dump */
-    char generator[32];        /* "synthetic", or "kvdump": real Q/K/V from `real` */
+    char generator[32];        /* "handtuned" (the hand-set generator; "synthetic" is read as it), "fitted"
+                                  (refimpl/workload_fitted.c), or "kvdump": real Q/K/V from `real` */
     rkv_qkv_source real;       /* generator "kvdump" (real.get != NULL): a real model's run */
     uint64_t seed;
     int key_rank;              /* rank of the key subspace */
@@ -371,6 +388,14 @@ typedef struct {
     double head_diversity;     /* spread of per-head query perturbations */
     double value_noise;
     double rope_theta;         /* 0: take the model's */
+    /* generator "fitted" only: the key side is shared by all heads, the query side is per class */
+    double hh_fraction;        /* share of tokens that are heavy hitters */
+    double hh_sigma;           /* their salience: exp(N(0, hh_sigma)) */
+    double rec_span[RKV_REC_BANDS]; /* tokens over which each recency band decays */
+    int nclasses;
+    rkv_head_class cls[RKV_MAX_CLASSES];
+    int map_layers, map_heads; /* class_map: the class of each (layer, query head) of the measured model */
+    uint8_t class_map[RKV_MAX_MAP_LAYERS][RKV_MAX_MAP_HEADS];
     int nturns;                /* multi-turn: (input, output) tokens per turn */
     int64_t turn_input[RKV_MAX_TURNS];
     int64_t turn_output[RKV_MAX_TURNS];
@@ -378,6 +403,10 @@ typedef struct {
 
 void rkv_workload_defaults(rkv_workload *wl);
 int rkv_workload_load(const char *path, rkv_workload *wl, kv_err *err);
+/* A workload file by path, or by name: refimpl/workloads/NAME.yaml ($KVSIM_DATA first). */
+int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err);
+/* The workload kvsim uses when none is named (fidelity, sweep, make run). */
+#define RKV_DEFAULT_WORKLOAD "smollm2-fitted"
 
 /* Generates K and V (after RoPE) of positions 0 .. n-1 for one (layer, KV
  * head), in f32, deterministic in (seed, layer, kv_head). K, V: (n, d). */

@@ -174,6 +174,52 @@ static void fidelity_step(const run_shared *rs, worker_mem *w, const rkv_step_ou
     }
 }
 
+/* The prefill of turn t (history ends at pos) for every set: the window
+ * queries laid out (G, w, d), then the method's stage 1. */
+static int prefill_sets(run_shared *rs, worker_mem *w, const rkv_method_type *const *mt, int layer, int kvh, int t,
+                        int64_t pos, kv_err *err)
+{
+    const rkv_run_cfg *c = rs->cfg;
+    const int d = rs->d, G = rs->G;
+    for (int s = 0; s < c->nsets; s++) {
+        const rkv_params *p = &c->sets[s];
+        int64_t wv = p->window_size > 0 ? p->window_size : 1;
+        if (wv > turn_in(c, t)) wv = turn_in(c, t);
+        if (wv > RKV_MAX_WINDOW) wv = RKV_MAX_WINDOW; /* resolve refuses more; turn inputs may be shorter */
+        for (int64_t i = 0; i < wv; i++) {
+            rkv_workload_query(c->wl, c->model, layer, kvh, pos - wv + i, t, 0, w->q);
+            for (int g = 0; g < G; g++)
+                memcpy(w->Qw + ((size_t)g * (size_t)wv + (size_t)i) * (size_t)d, w->q + (size_t)g * (size_t)d,
+                       (size_t)d * 4);
+        }
+        rkv_prefill_in in = {.n_end = pos, .w = wv, .Qw = w->Qw, .turn = t, .memo = &w->memo};
+        if (mt[s]->prefill(w->state[s], p, &w->h, &in, w->ws) != 0)
+            return kv_errf(err, "%s: stage 1 failed at layer %d, KV head %d", p->method->name, layer, kvh);
+    }
+    return 0;
+}
+
+/* After the first decode step: what stage 1 kept of the first turn's input,
+ * per row (G rows when each query head keeps its own cache), to the writer. */
+static int report_stage1(const rkv_run_cfg *c, const rkv_step_out *o, int s, int layer, int kvh, int G, kv_err *err)
+{
+    const int rows = o->cache && !o->cache_shared ? G : 1;
+    int64_t nk[RKV_MAX_GROUP];
+    for (int r = 0; r < rows; r++) {
+        nk[r] = 0;
+        if (!o->cache)
+            nk[r] = turn_in(c, 0);
+        else {
+            const int32_t *cr = o->cache_shared ? o->cache : o->cache + (size_t)r * (size_t)o->cache_stride;
+            int64_t cn = o->cache_shared ? o->cache_n[0] : o->cache_n[r];
+            while (nk[r] < cn && cr[nk[r]] < turn_in(c, 0)) nk[r]++;
+        }
+    }
+    if (c->on_stage1(c->ctx, s, layer, kvh, rows, o->cache, o->cache_stride, nk) != 0)
+        return kv_errf(err, "stage-1 record rejected by the writer");
+    return 0;
+}
+
 static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
 {
     const rkv_run_cfg *c = rs->cfg;
@@ -197,22 +243,8 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
     for (int t = 0; t < nturns_of(c); t++) {
         pos += turn_in(c, t);
         w->h.n = pos;
-        for (int s = 0; s < c->nsets; s++) {
-            const rkv_params *p = &c->sets[s];
-            int64_t wv = p->window_size > 0 ? p->window_size : 1;
-            if (wv > turn_in(c, t)) wv = turn_in(c, t);
-            if (wv > RKV_MAX_WINDOW) wv = RKV_MAX_WINDOW; /* resolve refuses more; turn inputs may be shorter */
-            /* window queries, laid out (G, w, d) */
-            for (int64_t i = 0; i < wv; i++) {
-                rkv_workload_query(c->wl, c->model, layer, kvh, pos - wv + i, t, 0, w->q);
-                for (int g = 0; g < G; g++)
-                    memcpy(w->Qw + ((size_t)g * (size_t)wv + (size_t)i) * (size_t)d, w->q + (size_t)g * (size_t)d,
-                           (size_t)d * 4);
-            }
-            rkv_prefill_in in = {.n_end = pos, .w = wv, .Qw = w->Qw, .turn = t, .memo = &w->memo};
-            if (mt[s]->prefill(w->state[s], p, &w->h, &in, w->ws) != 0)
-                return kv_errf(err, "%s: stage 1 failed at layer %d, KV head %d", p->method->name, layer, kvh);
-        }
+        if (prefill_sets(rs, w, mt, layer, kvh, t, pos, err) != 0)
+            return -1;
         for (int64_t j = 0; j < turn_out(c, t); j++, step++) {
             w->h.n = pos + 1;
             rkv_workload_query(c->wl, c->model, layer, kvh, pos, t, 1, w->q);
@@ -231,22 +263,8 @@ static int run_pair(run_shared *rs, worker_mem *w, int li, int kvh, kv_err *err)
                 const rkv_params *p = &c->sets[s];
                 if (mt[s]->step(w->state[s], p, &w->h, w->q, o, w->ws) != 0)
                     return kv_errf(err, "%s: decode step failed", p->method->name);
-                if (step == 0 && c->on_stage1) {
-                    int rows = o->cache && !o->cache_shared ? G : 1;
-                    int64_t nk[RKV_MAX_GROUP];
-                    for (int r = 0; r < rows; r++) {
-                        nk[r] = 0;
-                        if (!o->cache)
-                            nk[r] = turn_in(c, 0);
-                        else {
-                            const int32_t *cr = o->cache_shared ? o->cache : o->cache + (size_t)r * (size_t)o->cache_stride;
-                            int64_t cn = o->cache_shared ? o->cache_n[0] : o->cache_n[r];
-                            while (nk[r] < cn && cr[nk[r]] < turn_in(c, 0)) nk[r]++;
-                        }
-                    }
-                    if (c->on_stage1(c->ctx, s, layer, kvh, rows, o->cache, o->cache_stride, nk) != 0)
-                        return kv_errf(err, "stage-1 record rejected by the writer");
-                }
+                if (step == 0 && c->on_stage1 && report_stage1(c, o, s, layer, kvh, G, err) != 0)
+                    return -1;
                 double *fid = NULL;
                 if (c->fidelity) {
                     fidelity_step(rs, w, o, pos + 1, w->fid);
@@ -345,7 +363,36 @@ void rkv_fidelity_free(rkv_fidelity *fid)
 /* OpenBLAS runs single-threaded inside our workers: threads belong to pairs. */
 void openblas_set_num_threads(int n);
 
-int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
+/* Worker threads over the (layer, KV head) pairs (the calling thread does
+ * them when none starts), progress reported about every 0.25 s. */
+static void run_workers(run_shared *rs, const rkv_run_cfg *cfg)
+{
+    openblas_set_num_threads(1);
+    int nt = cfg->threads > 0 ? cfg->threads : 1;
+    const long npairs = (long)rs->nl * rs->Hkv;
+    if (nt > npairs) nt = (int)npairs;
+    pthread_t th[RKV_MAX_THREADS];
+    if (nt > RKV_MAX_THREADS) nt = RKV_MAX_THREADS;
+    int started = 0;
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&th[i], NULL, worker_main, rs) == 0)
+            started++;
+    if (started == 0)
+        worker_main(rs);
+    while (cfg->on_progress && started > 0) {
+        long done = atomic_load(&rs->done);
+        cfg->on_progress(cfg->ctx, done, npairs);
+        if (done >= npairs || atomic_load(&rs->failed))
+            break;
+        struct timespec ts = {0, 250000000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* The sets against the model and each other (shape, one KV dtype, limits). */
+static int check_sets(const rkv_run_cfg *cfg, kv_err *err)
 {
     const mdl_model *m = cfg->model;
     if (cfg->nsets < 1 || cfg->nsets > RKV_MAX_SETS)
@@ -358,8 +405,15 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
         if (cfg->sets[s].kv_dtype != cfg->sets[0].kv_dtype)
             return kv_errf(err, "run: all parameter sets must share one KV dtype");
     }
-    if (rkv_check_shape("run", m->head_dim, G, err) != 0)
+    return rkv_check_shape("run", m->head_dim, G, err);
+}
+
+int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
+{
+    const mdl_model *m = cfg->model;
+    if (check_sets(cfg, err) != 0)
         return -1;
+    const int G = mdl_group_size(m);
     run_shared rs;
     memset(&rs, 0, sizeof rs);
     rs.cfg = cfg;
@@ -409,28 +463,7 @@ int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
     atomic_init(&rs.done, 0);
     atomic_init(&rs.failed, 0);
     pthread_mutex_init(&rs.mu, NULL);
-    openblas_set_num_threads(1);
-    int nt = cfg->threads > 0 ? cfg->threads : 1;
-    const long npairs = (long)rs.nl * rs.Hkv;
-    if (nt > npairs) nt = (int)npairs;
-    pthread_t th[RKV_MAX_THREADS];
-    if (nt > RKV_MAX_THREADS) nt = RKV_MAX_THREADS;
-    int started = 0;
-    for (int i = 0; i < nt; i++)
-        if (pthread_create(&th[i], NULL, worker_main, &rs) == 0)
-            started++;
-    if (started == 0)
-        worker_main(&rs);
-    while (cfg->on_progress && started > 0) {
-        long done = atomic_load(&rs.done);
-        cfg->on_progress(cfg->ctx, done, npairs);
-        if (done >= npairs || atomic_load(&rs.failed))
-            break;
-        struct timespec ts = {0, 250000000};
-        nanosleep(&ts, NULL);
-    }
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    run_workers(&rs, cfg);
     pthread_mutex_destroy(&rs.mu);
     int rc = 0;
     if (atomic_load(&rs.failed)) {

@@ -32,6 +32,7 @@
  * (seed, layer, head); a query from a stream seeded by (seed, layer, head,
  * position), so any subset of queries can be regenerated alone. */
 #include "rkv.h"
+#include "workload_internal.h"
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_randist.h>
@@ -44,7 +45,7 @@
 void rkv_workload_defaults(rkv_workload *wl)
 {
     memset(wl, 0, sizeof *wl);
-    snprintf(wl->generator, sizeof wl->generator, "synthetic");
+    snprintf(wl->generator, sizeof wl->generator, "handtuned");
     wl->seed = 1;
     wl->key_rank = 32;
     wl->topic_run_mean = 192.0;
@@ -78,7 +79,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static unsigned long stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t tag)
+unsigned long rkv_wl_stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t tag)
 {
     uint64_t h = mix64(seed ^ 0x6b76736d5f776c31ull);
     h = mix64(h ^ a);
@@ -89,7 +90,7 @@ static unsigned long stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t
 }
 
 /* Random unit vector supported on dims [lo, hi) of each RoPE half. */
-static void unit_in_band(gsl_rng *r, int d, int lo, int hi, float *v)
+void rkv_wl_unit_in_band(gsl_rng *r, int d, int lo, int hi, float *v)
 {
     memset(v, 0, (size_t)d * sizeof *v);
     double n2 = 0.0;
@@ -136,19 +137,19 @@ static int shape_build(const rkv_workload *wl, int d, int layer, int kvh, int64_
     gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
     if (!r)
         return -1;
-    gsl_rng_set(r, stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, 0, 1));
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, 0, 1));
     const int h2 = d / 2;
     for (int t = 0; t < nt; t++) {
-        unit_in_band(r, d, h2 - h2 / 4, h2, hs->topic + (size_t)t * (size_t)d);
+        rkv_wl_unit_in_band(r, d, h2 - h2 / 4, h2, hs->topic + (size_t)t * (size_t)d);
         for (int i = 0; i < d; i++)
             hs->topic_v[(size_t)t * (size_t)d + (size_t)i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
     }
     for (int i = 0; i < d * rk; i++)
         hs->A[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0 / sqrt((double)rk));
-    unit_in_band(r, d, h2 - h2 / 8, h2, hs->sink);
-    unit_in_band(r, d, h2 / 8, h2 / 2, hs->rec);
+    rkv_wl_unit_in_band(r, d, h2 - h2 / 8, h2, hs->sink);
+    rkv_wl_unit_in_band(r, d, h2 / 8, h2 / 2, hs->rec);
     for (int j = 0; j < nn && j < 64; j++) {
-        unit_in_band(r, d, 0, h2, hs->needle + (size_t)j * (size_t)d);
+        rkv_wl_unit_in_band(r, d, 0, h2, hs->needle + (size_t)j * (size_t)d);
         int64_t lo = wl->sink_tokens + 1, hi = S - 64;
         hs->needle_pos[j] = hi > lo ? lo + (int64_t)gsl_rng_uniform_int(r, (unsigned long)(hi - lo)) : lo;
     }
@@ -169,7 +170,7 @@ static void shape_free(head_shape *hs)
     free(hs->needle);
 }
 
-static double theta_of(const rkv_workload *wl, const mdl_model *m)
+double rkv_wl_theta(const rkv_workload *wl, const mdl_model *m)
 {
     return wl->rope_theta > 0 ? wl->rope_theta : (m->rope_theta > 0 ? m->rope_theta : 10000.0);
 }
@@ -190,7 +191,7 @@ static int rope_ntab;
 static float *rope_retired[64]; /* grown-out tables, reachable until exit */
 static int rope_nretired;
 
-static const float *rope_get(double theta, int d, int64_t n)
+const float *rkv_wl_rope_get(double theta, int d, int64_t n)
 {
     pthread_mutex_lock(&rope_mu);
     rope_table *t = NULL;
@@ -233,7 +234,7 @@ static const float *rope_get(double theta, int d, int64_t n)
 }
 
 /* In-place RoPE at position pos (HF rotate_half layout), from the table. */
-static void rope(float *x, int d, int64_t pos, const float *tab)
+void rkv_wl_rope(float *x, int d, int64_t pos, const float *tab)
 {
     const int h2 = d / 2;
     const float *cs = tab + (size_t)pos * (size_t)h2 * 2;
@@ -272,6 +273,8 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
         return -1;
     if (wl->real.get)
         return real_kv(&wl->real, m, layer, kv_head, n, K, V, err);
+    if (!strcmp(wl->generator, "fitted"))
+        return rkv_fitted_kv(wl, m, layer, kv_head, n, K, V, err);
     head_shape hs;
     int64_t S = wl->nturns > 0 ? wl->turn_input[0] : n;
     if (shape_build(wl, d, layer, kv_head, S, &hs) != 0) {
@@ -283,9 +286,9 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
         shape_free(&hs);
         return kv_errf(err, "workload: out of memory");
     }
-    gsl_rng_set(r, stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, 0, 2));
-    const double theta = theta_of(wl, m);
-    const float *tab = rope_get(theta, d, n);
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, 0, 2));
+    const double theta = rkv_wl_theta(wl, m);
+    const float *tab = rkv_wl_rope_get(theta, d, n);
     const int rk = wl->key_rank, h2 = d / 2;
     const float sc = hs.scale;
     if (!tab) {
@@ -328,7 +331,7 @@ int rkv_workload_kv(const rkv_workload *wl, const mdl_model *m, int layer, int k
                     k[i] = 0.5f * k[i]; /* the needle stands out from its run */
                     v[i] = (float)gsl_ran_gaussian_ziggurat(r, 2.0);
                 }
-        rope(k, d, t, tab);
+        rkv_wl_rope(k, d, t, tab);
         for (int j = 0; j < wl->needles && j < 64; j++)
             if (hs.needle_pos[j] == t) /* planted after RoPE: queries match it exactly */
                 for (int i = 0; i < d; i++)
@@ -348,6 +351,10 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
             wl->real.get(wl->real.ctx, layer, 2, kv_head * G + g, pos, 1, q + (size_t)g * (size_t)d);
         return;
     }
+    if (!strcmp(wl->generator, "fitted")) {
+        rkv_fitted_query(wl, m, layer, kv_head, pos, decode, q);
+        return;
+    }
     head_shape hs;
     int64_t S = wl->nturns > 0 ? wl->turn_input[0] : pos;
     if (shape_build(wl, d, layer, kv_head, S, &hs) != 0) {
@@ -356,7 +363,7 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
         return;
     }
     gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
-    gsl_rng_set(r, stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)pos + 1, 3));
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)pos + 1, 3));
     const float sc = hs.scale;
     /* the turn's focus is a deterministic rotation of the head's topics */
     int nf = wl->focus_topics > 0 ? (wl->focus_topics < 16 ? wl->focus_topics : 16) : 1;
@@ -380,7 +387,7 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
      * SnapKV observed); a drifting decode query takes fresh content */
     float base[RKV_MAX_HEAD_DIM], eta[RKV_MAX_HEAD_DIM];
     gsl_rng *rt = gsl_rng_alloc(gsl_rng_taus2);
-    gsl_rng_set(rt, stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)turn, 4));
+    gsl_rng_set(rt, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)turn, 4));
     const double keep = drifted ? 0.0 : sqrt(wl->query_persistence), fresh = sqrt(1.0 - keep * keep);
     for (int j = 0; j < wl->key_rank; j++) {
         double a = gsl_ran_gaussian_ziggurat(rt, 1.0), b = gsl_ran_gaussian_ziggurat(r, 1.0);
@@ -395,14 +402,14 @@ void rkv_workload_query(const rkv_workload *wl, const mdl_model *m, int layer, i
         base[i] = (float)wl->query_content * a + (float)wl->query_focus * sc * c[i] + sc * hs.sink[i]
                 + (float)(wl->recency_strength * hs.recency_gain) * sc * hs.rec[i];
     }
-    const float *tab = rope_get(theta_of(wl, m), d, pos + 1);
+    const float *tab = rkv_wl_rope_get(rkv_wl_theta(wl, m), d, pos + 1);
     for (int g = 0; g < G; g++) {
         float *qg = q + (size_t)g * (size_t)d;
         float gain = (float)(1.0 + gsl_ran_gaussian_ziggurat(r, wl->head_diversity));
         for (int i = 0; i < d; i++)
             qg[i] = base[i] * gain + (float)gsl_ran_gaussian_ziggurat(r, wl->query_noise);
         if (tab)
-            rope(qg, d, pos, tab);
+            rkv_wl_rope(qg, d, pos, tab);
         if (needle >= 0) {
             const float *nv = hs.needle + (size_t)needle * (size_t)d;
             for (int i = 0; i < d; i++)

@@ -16,12 +16,110 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifndef KVSIM_DATADIR
+#define KVSIM_DATADIR "."
+#endif
+
+int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err)
+{
+    static const char *const known[] = {"smollm2-fitted", "handtuned", "multiturn", NULL};
+    return kv_data_find("refimpl/workloads", KVSIM_DATADIR, name_or_path, "workload", known, path, cap, err);
+}
+
 static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "classes", "class_map", NULL,
 };
+
+/* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
+static int item_f64(const kv_yaml_doc *d, const kv_yaml_node *v, const char *key, double lo, double hi, double *out,
+                    kv_err *err)
+{
+    char what[600];
+    snprintf(what, sizeof what, "%s:%d:%d: key '%s'", d->path, v->line, v->col, key);
+    if (v->kind != KV_YAML_SCALAR)
+        return kv_errf(err, "%s: expected a number", what);
+    return kv_parse_f64_in(what, v->text, lo, hi, out, err);
+}
+
+/* classes: a list of {name, sink, hh, rec: [a, b, c], focus, content, noise, persistence}. */
+static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workload *wl, kv_err *err)
+{
+    static const char *const ckeys[] = {"name", "sink", "hh", "rec", "focus", "content", "noise", "persistence", NULL};
+    if (seq->kind != KV_YAML_SEQ || seq->n < 1 || seq->n > RKV_MAX_CLASSES)
+        return kv_yaml_errf(d, seq->line, seq->col, err, "key 'classes': expected a list of 1 to %d head classes",
+                            RKV_MAX_CLASSES);
+    for (size_t i = 0; i < seq->n; i++) {
+        const kv_yaml_node *c = seq->items[i];
+        rkv_head_class *hc = &wl->cls[i];
+        memset(hc, 0, sizeof *hc);
+        if (c->kind != KV_YAML_MAP)
+            return kv_yaml_errf(d, c->line, c->col, err, "class %zu: expected a mapping", i + 1);
+        if (kv_yaml_check_keys(d, c, ckeys, err) != 0 || kv_yaml_str(d, c, "name", 1, hc->name, sizeof hc->name, err) != 0)
+            return -1;
+        struct { const char *k; double *dst; double lo, hi; } f[] = {
+            {"sink", &hc->sink, -100, 100}, {"hh", &hc->hh, -100, 100}, {"focus", &hc->focus, -100, 100},
+            {"content", &hc->content, 0, 100}, {"noise", &hc->noise, 0, 100}, {"persistence", &hc->persistence, 0, 1},
+        };
+        for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+            if (kv_yaml_num(d, c, f[k].k, 1, f[k].lo, 0, f[k].hi, f[k].dst, err) != 0) return -1;
+        const kv_yaml_node *rec = kv_yaml_get(c, "rec");
+        if (!rec || rec->kind != KV_YAML_SEQ || rec->n != RKV_REC_BANDS)
+            return kv_yaml_errf(d, rec ? rec->line : c->line, rec ? rec->col : c->col, err,
+                                "class %zu: key 'rec': expected a list of %d numbers", i + 1, RKV_REC_BANDS);
+        for (int b = 0; b < RKV_REC_BANDS; b++)
+            if (item_f64(d, rec->items[b], "rec", -100, 100, &hc->rec[b], err) != 0) return -1;
+    }
+    wl->nclasses = (int)seq->n;
+    return 0;
+}
+
+/* class_map: one list per measured layer of class names, one per query head. */
+static int read_class_map(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workload *wl, kv_err *err)
+{
+    if (seq->kind != KV_YAML_SEQ || seq->n < 1 || seq->n > RKV_MAX_MAP_LAYERS)
+        return kv_yaml_errf(d, seq->line, seq->col, err, "key 'class_map': expected a list of 1 to %d layers",
+                            RKV_MAX_MAP_LAYERS);
+    for (size_t l = 0; l < seq->n; l++) {
+        const kv_yaml_node *row = seq->items[l];
+        if (row->kind != KV_YAML_SEQ || row->n < 1 || row->n > RKV_MAX_MAP_HEADS ||
+            (l > 0 && (int)row->n != wl->map_heads))
+            return kv_yaml_errf(d, row->line, row->col, err,
+                                "class_map layer %zu: expected a list of class names, one per query head (%d)", l,
+                                l > 0 ? wl->map_heads : RKV_MAX_MAP_HEADS);
+        wl->map_heads = (int)row->n;
+        for (size_t h = 0; h < row->n; h++) {
+            const kv_yaml_node *v = row->items[h];
+            int c = -1;
+            for (int k = 0; v->kind == KV_YAML_SCALAR && k < wl->nclasses; k++)
+                if (!strcmp(v->text, wl->cls[k].name)) c = k;
+            if (c < 0)
+                return kv_yaml_errf(d, v->line, v->col, err, "class_map layer %zu head %zu: '%s' is not a class name", l,
+                                    h, v->kind == KV_YAML_SCALAR ? v->text : "(not a scalar)");
+            wl->class_map[l][h] = (uint8_t)c;
+        }
+    }
+    wl->map_layers = (int)seq->n;
+    return 0;
+}
+
+/* The fitted generator's keys: rec_span, classes, class_map (all required), hh_fraction, hh_sigma. */
+static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload *wl, kv_err *err)
+{
+    const kv_yaml_node *rs = kv_yaml_get(r, "rec_span"), *cl = kv_yaml_get(r, "classes"), *cm = kv_yaml_get(r, "class_map");
+    if (!rs || !cl || !cm)
+        return kv_yaml_errf(d, 1, 1, err, "generator 'fitted' needs keys rec_span, classes and class_map");
+    if (kv_yaml_num(d, r, "hh_fraction", 0, 0.0, 0, 1.0, &wl->hh_fraction, err) != 0 ||
+        kv_yaml_num(d, r, "hh_sigma", 0, 0.0, 0, 10.0, &wl->hh_sigma, err) != 0)
+        return -1;
+    if (rs->kind != KV_YAML_SEQ || rs->n != RKV_REC_BANDS)
+        return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': expected a list of %d token counts", RKV_REC_BANDS);
+    for (int b = 0; b < RKV_REC_BANDS; b++)
+        if (item_f64(d, rs->items[b], "rec_span", 1.0, 1e9, &wl->rec_span[b], err) != 0) return -1;
+    return read_classes(d, cl, wl, err) != 0 || read_class_map(d, cm, wl, err) != 0 ? -1 : 0;
+}
 
 static int read_turns(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workload *wl, kv_err *err)
 {
@@ -57,10 +155,21 @@ int rkv_workload_load(const char *path, rkv_workload *out, kv_err *err)
     int64_t i64;
     int rc = kv_yaml_check_keys(&d, r, keys, err);
     if (rc == 0 && kv_yaml_str(&d, r, "generator", 0, wl.generator, sizeof wl.generator, err) != 0) rc = -1;
-    if (rc == 0 && strcmp(wl.generator, "synthetic") != 0) {
+    if (rc == 0 && !strcmp(wl.generator, "synthetic")) /* the hand-tuned generator's old name */
+        snprintf(wl.generator, sizeof wl.generator, "handtuned");
+    if (rc == 0 && strcmp(wl.generator, "handtuned") != 0 && strcmp(wl.generator, "fitted") != 0) {
         const kv_yaml_node *g = kv_yaml_get(r, "generator");
-        rc = kv_yaml_errf(&d, g->line, g->col, err, "key 'generator': expected 'synthetic', got '%s'", wl.generator);
+        rc = kv_yaml_errf(&d, g->line, g->col, err, "key 'generator': expected 'fitted' or 'handtuned' ('synthetic'), got '%s'",
+                          wl.generator);
     }
+    if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
+        static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "classes", "class_map"};
+        for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
+            const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
+            if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);
+        }
+    }
+    if (rc == 0 && !strcmp(wl.generator, "fitted") && read_fitted(&d, r, &wl, err) != 0) rc = -1;
     if (rc == 0) {
         i64 = (int64_t)wl.seed;
         if (kv_yaml_int(&d, r, "seed", 0, 0, INT64_MAX, &i64, err) != 0) rc = -1;

@@ -117,7 +117,9 @@ static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *st
 {
     *stage1 = 0;
     if (mt->traits.dense)
-        return !strcmp(what, "step") || !strcmp(what, "step_rif4") ? 1u << SIM_K_ATTN_DENSE : 0u;
+        return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2")
+                   ? 1u << SIM_K_ATTN_DENSE
+                   : 0u;
     if (!mt->traits.stage2)
         return 0u;
     if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3"))
@@ -321,6 +323,64 @@ static void derive(sim_validate *v)
             }
 }
 
+/* The report's header: kind, device, date, comment, not aborted, and the
+ * kernel checks' pass flags (counted). */
+static int read_header(const kv_jsonr_doc *d, const kv_jsonr_node *root, sim_validate *v, kv_err *err)
+{
+    const kv_jsonr_node *x;
+    char kind[64], jp[64];
+    if (root->kind != KV_JSONR_OBJ) {
+        jerr(err, d, root, "$", "expected a JSON object (a gpu_check report), got %s", got_of(root));
+        return -1;
+    }
+    if (get_str(d, root, "", "kind", kind, sizeof kind, err))
+        return -1;
+    if (strcmp(kind, "kvsim-gpu-check")) {
+        jerr(err, d, kv_jsonr_get(root, "kind"), "kind", "expected \"kvsim-gpu-check\", got \"%s\"", kind);
+        return -1;
+    }
+    if (get_str(d, root, "", "device", v->device, sizeof v->device, err) ||
+        get_str(d, root, "", "date", v->date, sizeof v->date, err))
+        return -1;
+    if ((x = kv_jsonr_get(root, "comment")) && x->kind == KV_JSONR_STR)
+        snprintf(v->comment, sizeof v->comment, "%s", x->str);
+    if (!(x = member(d, root, "", "aborted", jp, sizeof jp, err)))
+        return -1;
+    if (x->kind == KV_JSONR_STR) {
+        jerr(err, d, x, jp, "the GPU run aborted (\"%s\"): its timings are incomplete and its probes null; "
+             "nothing to validate", x->str);
+        return -1;
+    }
+    if (x->kind != KV_JSONR_NULL) {
+        jerr(err, d, x, jp, "expected null or a string, got %s", got_of(x));
+        return -1;
+    }
+    if (!(x = member(d, root, "", "all_checks_pass", jp, sizeof jp, err)))
+        return -1;
+    if (x->kind != KV_JSONR_BOOL) {
+        jerr(err, d, x, jp, "expected true or false, got %s", got_of(x));
+        return -1;
+    }
+    v->all_checks_pass = x->boolean;
+    if (!(x = member(d, root, "", "checks", jp, sizeof jp, err)))
+        return -1;
+    if (x->kind != KV_JSONR_ARR) {
+        jerr(err, d, x, jp, "expected an array, got %s", got_of(x));
+        return -1;
+    }
+    for (size_t i = 0; i < x->n; i++) {
+        const kv_jsonr_node *c = x->items[i], *pass = kv_jsonr_get(c, "pass");
+        snprintf(jp, sizeof jp, "checks[%zu].pass", i);
+        if (!pass || pass->kind != KV_JSONR_BOOL) {
+            jerr(err, d, pass ? pass : c, jp, "expected true or false%s", pass ? "" : " (missing)");
+            return -1;
+        }
+        v->nchecks++;
+        v->nchecks_failed += !pass->boolean;
+    }
+    return 0;
+}
+
 int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m, sim_validate *v, kv_err *err)
 {
     memset(v, 0, sizeof *v);
@@ -329,57 +389,10 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
     if (kv_jsonr_load_file(&d, path, err) != 0)
         return -1;
     const kv_jsonr_node *root = d.root, *x;
-    char kind[64], jp[64];
+    char jp[64];
     int rc = -1;
-    if (root->kind != KV_JSONR_OBJ) {
-        jerr(err, &d, root, "$", "expected a JSON object (a gpu_check report), got %s", got_of(root));
+    if (read_header(&d, root, v, err) != 0)
         goto free_doc;
-    }
-    if (get_str(&d, root, "", "kind", kind, sizeof kind, err))
-        goto free_doc;
-    if (strcmp(kind, "kvsim-gpu-check")) {
-        jerr(err, &d, kv_jsonr_get(root, "kind"), "kind", "expected \"kvsim-gpu-check\", got \"%s\"", kind);
-        goto free_doc;
-    }
-    if (get_str(&d, root, "", "device", v->device, sizeof v->device, err) ||
-        get_str(&d, root, "", "date", v->date, sizeof v->date, err))
-        goto free_doc;
-    if ((x = kv_jsonr_get(root, "comment")) && x->kind == KV_JSONR_STR)
-        snprintf(v->comment, sizeof v->comment, "%s", x->str);
-    if (!(x = member(&d, root, "", "aborted", jp, sizeof jp, err)))
-        goto free_doc;
-    if (x->kind == KV_JSONR_STR) {
-        jerr(err, &d, x, jp, "the GPU run aborted (\"%s\"): its timings are incomplete and its probes null; "
-             "nothing to validate", x->str);
-        goto free_doc;
-    }
-    if (x->kind != KV_JSONR_NULL) {
-        jerr(err, &d, x, jp, "expected null or a string, got %s", got_of(x));
-        goto free_doc;
-    }
-    if (!(x = member(&d, root, "", "all_checks_pass", jp, sizeof jp, err)))
-        goto free_doc;
-    if (x->kind != KV_JSONR_BOOL) {
-        jerr(err, &d, x, jp, "expected true or false, got %s", got_of(x));
-        goto free_doc;
-    }
-    v->all_checks_pass = x->boolean;
-    if (!(x = member(&d, root, "", "checks", jp, sizeof jp, err)))
-        goto free_doc;
-    if (x->kind != KV_JSONR_ARR) {
-        jerr(err, &d, x, jp, "expected an array, got %s", got_of(x));
-        goto free_doc;
-    }
-    for (size_t i = 0; i < x->n; i++) {
-        const kv_jsonr_node *c = x->items[i], *pass = kv_jsonr_get(c, "pass");
-        snprintf(jp, sizeof jp, "checks[%zu].pass", i);
-        if (!pass || pass->kind != KV_JSONR_BOOL) {
-            jerr(err, &d, pass ? pass : c, jp, "expected true or false%s", pass ? "" : " (missing)");
-            goto free_doc;
-        }
-        v->nchecks++;
-        v->nchecks_failed += !pass->boolean;
-    }
     /* calibration from the same file (its own strict checks, file:line:col) */
     v->hw = *hw;
     v->hw_cal = *hw;
@@ -402,7 +415,7 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
         if (read_timing(&d, x->items[i], i, m, &v->hw, &v->hw_cal, v, err))
             goto free_doc;
     if (v->nrows == 0) {
-        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v1, "
+        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v1, "
              "step_v3, pages_update, score, select, select_v1, select_v3, sparse_attend, stage1)", x->n);
         goto free_doc;
     }

@@ -10,7 +10,8 @@
  *   harness: [engine, gpt-fast]
  *   new: 50
  *   fidelity:                        # optional: score each (model, method, budget, context)
- *     workload: builtin              # or a workload YAML path
+ *     workload: smollm2-fitted       # the default; a name under refimpl/workloads/, a YAML path,
+ *                                    # builtin (the hand-tuned generator's defaults), kvdump:/gguf:
  *     steps: 4
  *     context: 4096                  # optional: score at this prompt length instead
  *     layers: "0,8,16,24"            # optional
@@ -127,7 +128,7 @@ static int read_fidelity(const kv_yaml_doc *d, const kv_yaml_node *f, swp_spec *
     if (kv_yaml_check_keys(d, f, keys, err) != 0)
         return -1;
     s->fidelity = 1;
-    snprintf(s->workload, sizeof s->workload, "builtin");
+    snprintf(s->workload, sizeof s->workload, "%s", RKV_DEFAULT_WORKLOAD);
     int64_t v;
     if (kv_yaml_str(d, f, "workload", 0, s->workload, sizeof s->workload, err) != 0 ||
         kv_yaml_int(d, f, "steps", 0, 1, 1000000, &s->fid_steps, err) != 0 ||

@@ -224,7 +224,9 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
             if (real_workload(w, err) != 0)
                 goto fail;
         } else if (s->workload[0] && strcmp(s->workload, "builtin")) {
-            if (rkv_workload_load(s->workload, &w->wl, err) != 0 || swp_sha256_file(s->workload, w->wl_hash, err) != 0)
+            char wpath[1024]; /* a path, or a name under refimpl/workloads/ (smollm2-fitted, handtuned) */
+            if (rkv_workload_find(s->workload, wpath, sizeof wpath, err) != 0 ||
+                rkv_workload_load(wpath, &w->wl, err) != 0 || swp_sha256_file(wpath, w->wl_hash, err) != 0)
                 goto fail;
             if (w->wl.nturns > 0) {
                 kv_errf(err, "%s: a multi-turn workload; sweeps score single-turn generations (use kvsim fidelity)",

@@ -5,7 +5,7 @@
  * elements) converted to f32.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Imodels tests/fuzz_gguf.c \
- *         models/gguf.c common/kv_common.c -lm -o fuzz_gguf
+ *         models/gguf.c common/kv_common.c common/kv_afile.c -lpthread -lm -o fuzz_gguf
  *   ./fuzz_gguf -max_total_time=60 -max_len=65536 corpus/     (a seed: the head of a real .gguf) */
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * as the loaders do.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon tests/fuzz_yaml.c \
- *         common/kv_yaml.c common/kv_jsonr.c common/kv_common.c -lyaml -lm -o fuzz_yaml
+ *         common/kv_yaml.c common/kv_jsonr.c common/kv_common.c common/kv_afile.c -lyaml -lpthread -lm -o fuzz_yaml
  *   ./fuzz_yaml -max_total_time=60 models/ hwmodels/     (the data files are a good corpus) */
 #include <stdint.h>
 #include <stdlib.h>

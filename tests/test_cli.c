@@ -76,7 +76,7 @@ Test(cli, help_everywhere)
     static const char *const cmds[] = {"params", "fidelity", "model",  "hw",       "trace",  "inspect",
                                        "predict", "plan",   "sweep",  "report",   "golden", "compare",
                                        "generate", "replay", "validate", "kvdump", "eval",   "serve",
-                                       "check-published"};
+                                       "check-published", "workload"};
     const size_t n = sizeof cmds / sizeof cmds[0];
     cli_result r;
     cli_run(&r, "--help");

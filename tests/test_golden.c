@@ -193,8 +193,7 @@ static void f64_candidate(const char *golden, const char *cand, const char *extr
 /* Random configurations: models of different G and d (llama3.1-8b G 4 d
  * 128, smollm2-135m G 3 d 64, qwen2.5-7b G 7 d 128), every method the f64
  * implementation knows, contexts and budgets drawn from a fixed generator. */
-Test(golden, float64_implementation_passes_on_random_configurations, .init = make_tmp, .fini = rm_tmp,
-     .timeout = 600)
+Test(golden, float64_implementation_passes_on_random_configurations, .init = make_tmp, .fini = rm_tmp)
 {
     static const char *const models[] = {"llama3.1-8b", "smollm2-135m", "qwen2.5-7b"};
     static const char *const methods[] = {"rocketkv", "hsa", "snapkv", "snapkv-gqa", "streaming", "full"};
@@ -222,7 +221,7 @@ Test(golden, float64_implementation_passes_on_random_configurations, .init = mak
     cr_assert_eq(n, 12);
 }
 
-Test(golden, damaged_candidates_fail, .init = make_tmp, .fini = rm_tmp, .timeout = 300)
+Test(golden, damaged_candidates_fail, .init = make_tmp, .fini = rm_tmp)
 {
     char g[128], c[128];
     static char buf[1 << 16];
@@ -247,7 +246,7 @@ Test(golden, damaged_candidates_fail, .init = make_tmp, .fini = rm_tmp, .timeout
     cr_assert(run_compare(g, c, 1, buf, sizeof buf), "%s", buf);
 }
 
-Test(golden, a_partial_candidate_is_checked_on_what_it_supplies, .init = make_tmp, .fini = rm_tmp, .timeout = 300)
+Test(golden, a_partial_candidate_is_checked_on_what_it_supplies, .init = make_tmp, .fini = rm_tmp)
 {
     char g[128], c[128];
     static char buf[1 << 16];
@@ -272,7 +271,7 @@ Test(golden, a_partial_candidate_is_checked_on_what_it_supplies, .init = make_tm
 
 /* Every method is written; the manifest states G, d, the maximum length and
  * each index tensor's convention; every KV head gets its directory. */
-Test(golden, every_method_and_head_with_the_manifest_keys, .init = make_tmp, .fini = rm_tmp, .timeout = 300)
+Test(golden, every_method_and_head_with_the_manifest_keys, .init = make_tmp, .fini = rm_tmp)
 {
     static char buf[1 << 16];
     for (int i = 0; rkv_methods[i]; i++) {
@@ -341,8 +340,7 @@ Test(golden, compare_rejects_a_directory_without_manifest, .init = make_tmp, .fi
 
 /* The thin CLI: flags in, one library call, verdict out; bad numbers are
  * one line with the flag and the range, exit 2, nothing written. */
-Test(golden_cli, golden_then_compare_with_every_head_and_several_steps, .init = make_tmp, .fini = rm_tmp,
-     .timeout = 300)
+Test(golden_cli, golden_then_compare_with_every_head_and_several_steps, .init = make_tmp, .fini = rm_tmp)
 {
     char args[512], g[128], c[128];
     snprintf(g, sizeof g, "%s/g", tmpdir);

@@ -240,15 +240,16 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
 {
     /* {args, flag, what the message must also say} */
     const char *cases[][3] = {
-        {"fidelity --model smollm2-135m --context 512 --layers 4294967296", "--layers", "[0, 29]"},
-        {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "2147483648 is out of range"},
-        {"fidelity --model smollm2-135m --context 512 --layers 9223372036854775807", "--layers", "[0, 29]"},
+        {"fidelity --model smollm2-135m --context 512 --layers 4294967296", "--layers", "allowed [0, 1023]"},
+        {"fidelity --model smollm2-135m --context 512 --layers 2147483648", "--layers", "2147483648 is out of"},
+        {"fidelity --model smollm2-135m --context 512 --layers 9223372036854775807", "--layers", "[0, 1023]"},
+        {"fidelity --model smollm2-135m --context 512 --layers 30", "--layers", "layer 30 does not exist"},
         {"params --rho nan", "--rho", "[0, 1]"},
         {"params --rho 1.5", "--rho", "[0, 1]"},
         {"params --rho inf", "--rho", "finite"},
         {"params --local-window -1", "--local-window", "allowed [0, "},
         {"params --skip-layers 31 --model smollm2-135m", "--skip-layers", "[0, 30]"},
-        {"params --budget 4294967296", "--budget", "2147483647"},
+        {"params --budget 2199023255552", "--budget", "1099511627776"},
         {"params --budget 1,,2", "--budget", "comma list"},
         {"params --context 99999999999999999999", "--context", "integer"},
         {"params --topr 65 --model smollm2-135m", "--topr", "[1, 64]"},
@@ -285,21 +286,23 @@ Test(inputs, numbers_are_ranged_with_the_flag_named)
         expect_usage(cases[i][0], cases[i][1], cases[i][2], NULL);
 }
 
-Test(inputs, index_lists_are_digits_in_int32)
+Test(inputs, index_lists_are_ranged_without_wrap)
 {
     int64_t v[1024];
     kv_err err;
-    cr_assert_eq(kv_parse_i64_list("--layers", "0-3,8", 0, INT32_MAX, 1, v, 1024, &err), 5);
+    cr_assert_eq(kv_parse_i64_list("--layers", "0-3,8", 0, INT32_MAX, 1, v, 1024, &err), 5, "%s", err.msg);
     cr_assert_eq(v[0], 0);
     cr_assert_eq(v[3], 3);
     cr_assert_eq(v[4], 8);
-    cr_assert_eq(kv_parse_i64_list("--layers", "2147483647", 0, INT32_MAX, 1, v, 1024, &err), 1);
+    cr_assert_eq(kv_parse_i64_list("--layers", "2147483647", 0, INT32_MAX, 1, v, 1024, &err), 1, "%s", err.msg);
     cr_assert_eq(v[0], 2147483647);
     const char *bad[] = {"2147483648", "4294967296", "9223372036854775807", "99999999999999999999", "", "0,",
                          ",0", "+1", " 1", "-1", "3-1", "0-2000000", "1x", "0--3"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_eq(kv_parse_i64_list("--layers", bad[i], 0, INT32_MAX, 1, v, 1024, &err), -1, "'%s' accepted",
-                     bad[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = '\0';
+        cr_assert_eq(kv_parse_i64_list("--layers", bad[i], 0, INT32_MAX, 1, v, 1024, &err), -1, "'%s' accepted", bad[i]);
+        cr_assert(strstr(err.msg, "--layers"), "'%s': %s", bad[i], err.msg);
+    }
 }
 
 Test(inputs, sweep_spec_numbers_are_ranged)

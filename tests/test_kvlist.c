@@ -40,6 +40,9 @@ Test(kv_list, refusals_name_what_was_parsed)
     refused("11", 0, 10, 0, 16, "allowed [0, 10]");
     refused("-1", 0, 10, 0, 16, "allowed [0, 10]");
     refused("3x", 0, 10, 0, 16, "3x");
+    refused("+1", 0, 10, 0, 16, "expected digits");  /* strtoll would take a sign and blanks */
+    refused(" 1", 0, 10, 0, 16, "expected digits");
+    refused("1- 3", 0, 10, 1, 16, "expected digits");
     refused("0-3", 0, 10, 0, 16, "0-3");             /* no ranges here */
     refused("4-2", 0, 10, 1, 16, "backwards");
     refused("0-40", 0, 31, 1, 64, "allowed [0, 31]"); /* a range end checked too */

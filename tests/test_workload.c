@@ -22,7 +22,7 @@ static void expect_error(const char *path, const char *msg)
 Test(workload, loader_errors_name_file_line_col)
 {
     expect_error("tests/data/bad/workload_generator.yaml",
-                 "tests/data/bad/workload_generator.yaml:1:12: key 'generator': expected 'synthetic', got 'recorded'");
+                 "tests/data/bad/workload_generator.yaml:1:12: key 'generator': expected 'fitted' or 'handtuned' ('synthetic'), got 'recorded'");
     expect_error("tests/data/bad/workload_out_of_range.yaml",
                  "tests/data/bad/workload_out_of_range.yaml:1:15: key 'decode_drift': expected a number in [0, 1], got '1.5'");
     expect_error("tests/data/bad/workload_turn_zero.yaml",
@@ -44,10 +44,10 @@ Test(workload, default_file_is_the_builtin_default)
 {
     rkv_workload a, b;
     kv_err err = {""};
-    cr_assert_eq(rkv_workload_load("refimpl/workloads/default.yaml", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(rkv_workload_load("refimpl/workloads/handtuned.yaml", &a, &err), 0, "%s", err.msg);
     rkv_workload_defaults(&b);
     memset(a.path, 0, sizeof a.path);
-    cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "refimpl/workloads/default.yaml drifted from rkv_workload_defaults()");
+    cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "refimpl/workloads/handtuned.yaml drifted from rkv_workload_defaults()");
 }
 
 static mdl_model tiny(void)

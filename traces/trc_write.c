@@ -492,7 +492,8 @@ int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int w
     h.model = *m;
     h.params = cfg.sets[0];
     h.wl = wl;
-    h.workload_hash = wl.path[0] ? fnv1a64_file(wl.path) : 0;
+    /* bit 63 cleared: integer header fields are at most 2^63-1 (traces/FORMAT.md) */
+    h.workload_hash = wl.path[0] ? fnv1a64_file(wl.path) & 0x7fffffffffffffffull : 0;
     h.kv_page_tokens = TRC_KV_PAGE_TOKENS;
     h.sector_bytes = TRC_SECTOR_BYTES;
     h.steps = w.nsteps;

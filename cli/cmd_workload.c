@@ -1,0 +1,308 @@
+/* cmd_workload.c — `kvsim workload profile | fit | compare`: measure a real
+ * model's attention (KV dumps), fit the synthetic generator to it, and check
+ * the fit on held-out dumps (workload/wl.h has the definitions). */
+#include "cli.h"
+#include "llm_kvdump.h"
+#include "kv_yaml.h"
+#include "wl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_DUMPS 32
+
+static void help(void)
+{
+    printf("usage: kvsim workload profile DUMP.kvd [--context C] [--window W] [--steps N] [--layers LIST] [--json]\n"
+           "       kvsim workload profile --workload FILE|NAME --model M [same options]\n"
+           "       kvsim workload fit DUMP.kvd... --out PROFILE.yaml [--classes K] [--context C] [--window W] [--steps N]\n"
+           "       kvsim workload compare --workload FILE|NAME DUMP.kvd... [--context C] [--steps N] [--new N]\n"
+           "                              [--method LIST] [--budget LIST] [--tolerance X] [--seeds N] [--csv FILE]\n\n"
+           "profile: per (layer, query head) attention statistics (entropy, top-k mass, sink mass, locality,\n"
+           "  heavy-hitter persistence, key/query channel outliers, page-bound tightness, stage-1 vote mass),\n"
+           "  one pass over a KV dump (kvsim kvdump) or a synthetic workload.\n"
+           "fit: fits the fitted generator's head classes to the dumps' statistics; writes a workload YAML.\n"
+           "compare: mass recall, top-k recall and stage-1 survival of every method x budget on the dumps\n"
+           "  (mean over dumps) and on the workload at the dumps' shape; exit 1 when a figure differs by more\n"
+           "  than --tolerance or the method ranking differs.\n\n"
+           "  --context C      prompt tokens (4096)      --window W   stage-1 window (32)\n"
+           "  --steps N        decode steps (32)         --layers L   layers (all)\n"
+           "  --classes K      head classes (6)          --threads N  worker threads (number of CPUs)\n"
+           "  --method LIST    (exact-topk,rocketkv,quest,sparq,snapkv-gqa,streaming)\n"
+           "  --budget LIST    (128,256,512)             --new N      new tokens the split plans for (50)\n"
+           "  --tolerance X    (0.05)                    --seeds N    synthetic seeds averaged (1)\n");
+}
+
+/* The model shape a dump implies (as cli/run_setup.c does for --workload kvdump:). */
+static void model_of_dump(const llm_kvd_file *f, mdl_model *m)
+{
+    const llm_kvd_info *in = &f->info;
+    memset(m, 0, sizeof *m);
+    const char *sp = strchr(in->model, ' ');
+    snprintf(m->name, sizeof m->name, "%.*s", sp ? (int)(sp - in->model) : 63, in->model);
+    snprintf(m->source, sizeof m->source, "%s", in->model);
+    m->num_hidden_layers = in->n_layer;
+    m->num_attention_heads = in->n_head;
+    m->num_key_value_heads = in->n_kv_head;
+    m->head_dim = in->head_dim;
+    m->hidden_size = in->n_head * in->head_dim;
+    m->max_position_embeddings = (int)in->n_tokens;
+    m->rope_theta = in->rope_theta;
+}
+
+static void dump_workload(const llm_kvd_file *f, rkv_workload *wl)
+{
+    rkv_workload_defaults(wl);
+    snprintf(wl->generator, sizeof wl->generator, "kvdump");
+    snprintf(wl->path, sizeof wl->path, "%s", f->info.source);
+    llm_kvd_source(f, &wl->real);
+}
+
+/* Loads a workload by path or by name (refimpl/workloads/NAME.yaml). */
+int cli_workload_load(const char *spec, rkv_workload *wl, kv_err *err);
+int cli_workload_load(const char *spec, rkv_workload *wl, kv_err *err)
+{
+    char path[1024];
+    if (rkv_workload_find(spec, path, sizeof path, err) != 0) return -1;
+    return rkv_workload_load(path, wl, err);
+}
+
+typedef struct {
+    int64_t context, window, steps;
+    int threads;
+    int layers[1024], nlayers;
+} geo;
+
+static int parse_geo(cli_opts *o, geo *g)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t th;
+    if (cli_opt_i64_in(o, "context", 4096, 64, 1 << 22, &g->context) ||
+        cli_opt_i64_in(o, "window", 32, 1, 4096, &g->window) || cli_opt_i64_in(o, "steps", 32, 1, 4096, &g->steps) ||
+        cli_opt_i64_in(o, "threads", ncpu > 0 ? ncpu : 1, 1, 64, &th))
+        return -1;
+    g->threads = (int)th;
+    if (g->context < 2 * g->window) {
+        cli_error(o->prog, "--context %lld must be at least twice --window %lld", (long long)g->context,
+                  (long long)g->window);
+        return -1;
+    }
+    int64_t lay[1024];
+    g->nlayers = cli_opt_i64_list(o, "layers", NULL, 0, RKV_MAX_MAP_LAYERS * 8, 1, lay, 1024);
+    if (g->nlayers < 0) return -1;
+    for (int i = 0; i < g->nlayers; i++) g->layers[i] = (int)lay[i];
+    return 0;
+}
+
+static int check_layers(const char *prog, const geo *g, const mdl_model *m)
+{
+    for (int i = 0; i < g->nlayers; i++)
+        if (g->layers[i] >= m->num_hidden_layers) {
+            cli_error(prog, "--layers: layer %d does not exist (%d layers)", g->layers[i], m->num_hidden_layers);
+            return -1;
+        }
+    return 0;
+}
+
+static void print_profile(const wl_profile *p, int json)
+{
+    double mean[WL_NSTAT] = {0};
+    const int n = p->nlayers * p->nheads;
+    if (json) {
+        kv_json j;
+        kv_json_init(&j, stdout);
+        kv_json_obj_begin(&j);
+        kv_json_key(&j, "context"); kv_json_int(&j, p->context);
+        kv_json_key(&j, "window"); kv_json_int(&j, p->window);
+        kv_json_key(&j, "steps"); kv_json_int(&j, p->steps);
+        kv_json_key(&j, "heads");
+        kv_json_arr_begin(&j);
+        for (int i = 0; i < n; i++) {
+            double v[WL_NSTAT];
+            wl_stats_vec(&p->h[i], v);
+            kv_json_obj_begin(&j);
+            kv_json_key(&j, "layer"); kv_json_int(&j, p->layer_ids[i / p->nheads]);
+            kv_json_key(&j, "head"); kv_json_int(&j, i % p->nheads);
+            for (int s = 0; s < WL_NSTAT; s++) {
+                kv_json_key(&j, wl_stat_names[s]);
+                kv_json_num(&j, v[s]);
+            }
+            kv_json_obj_end(&j);
+        }
+        kv_json_arr_end(&j);
+        kv_json_obj_end(&j);
+        return;
+    }
+    printf("context %lld, window %lld, %lld decode steps; means over the decode steps\n", (long long)p->context,
+           (long long)p->window, (long long)p->steps);
+    printf("layer head");
+    for (int s = 0; s < WL_NSTAT; s++) printf(" %*s", s < WL_NK ? 8 : 11, wl_stat_names[s]);
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        double v[WL_NSTAT];
+        wl_stats_vec(&p->h[i], v);
+        printf("%5d %4d", p->layer_ids[i / p->nheads], i % p->nheads);
+        for (int s = 0; s < WL_NSTAT; s++) {
+            printf(" %*.4f", s < WL_NK ? 8 : 11, v[s]);
+            mean[s] += v[s] / n;
+        }
+        printf("\n");
+    }
+    printf(" mean     ");
+    for (int s = 0; s < WL_NSTAT; s++) printf(" %*.4f", s < WL_NK ? 8 : 11, mean[s]);
+    printf("\n");
+}
+
+static int do_profile(cli_opts *o)
+{
+    geo g;
+    kv_err err;
+    if (parse_geo(o, &g) != 0) return CLI_USAGE;
+    const char *ws = cli_opt_str(o, "workload", NULL), *mname = cli_opt_str(o, "model", NULL);
+    int json = cli_opt_flag(o, "json");
+    if ((ws != NULL) == (o->npos == 2)) {
+        cli_error(o->prog, "profile: give one DUMP.kvd, or --workload with --model");
+        return CLI_USAGE;
+    }
+    if (o->npos > 2) {
+        cli_error(o->prog, "profile: one dump at a time, got %d", o->npos - 1);
+        return CLI_USAGE;
+    }
+    if (cli_opts_unused(o) != 0) return CLI_USAGE;
+    llm_kvd_file *f = NULL;
+    mdl_model m;
+    rkv_workload wl;
+    if (ws) {
+        if (mdl_model_load(mname ? mname : "smollm2-135m", &m, &err) != 0 || cli_workload_load(ws, &wl, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+    } else {
+        if (llm_kvd_open(o->pos[1], &f, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+        model_of_dump(f, &m);
+        dump_workload(f, &wl);
+    }
+    wl_profile p;
+    int rc = CLI_OK;
+    if (check_layers(o->prog, &g, &m) != 0) rc = CLI_USAGE;
+    else if (wl_profile_run(&wl, &m, g.context, g.window, g.steps, g.nlayers ? g.layers : NULL, g.nlayers, g.threads,
+                            &p, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        rc = CLI_FAIL;
+    } else {
+        print_profile(&p, json);
+        wl_profile_free(&p);
+    }
+    llm_kvd_free(f);
+    return rc;
+}
+
+/* Opens the dumps named by the positional arguments from index 1; all of one shape. */
+static int open_dumps(cli_opts *o, llm_kvd_file **f, int *nf, mdl_model *m)
+{
+    kv_err err;
+    *nf = 0;
+    if (o->npos < 2 || o->npos - 1 > MAX_DUMPS) {
+        cli_error(o->prog, "expected 1 to %d KV dumps, got %d", MAX_DUMPS, o->npos - 1);
+        return CLI_USAGE;
+    }
+    for (int i = 1; i < o->npos; i++) {
+        if (llm_kvd_open(o->pos[i], &f[*nf], &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+        mdl_model mi;
+        model_of_dump(f[*nf], &mi);
+        (*nf)++;
+        if (i == 1) *m = mi;
+        else if (mi.num_hidden_layers != m->num_hidden_layers || mi.num_attention_heads != m->num_attention_heads ||
+                 mi.num_key_value_heads != m->num_key_value_heads || mi.head_dim != m->head_dim) {
+            cli_error(o->prog, "%s: a different model shape from %s", o->pos[i], o->pos[1]);
+            return CLI_FAIL;
+        }
+    }
+    return CLI_OK;
+}
+
+static int do_fit(cli_opts *o)
+{
+    geo g;
+    kv_err err;
+    int64_t classes;
+    if (parse_geo(o, &g) != 0 || cli_opt_i64_in(o, "classes", 6, 1, RKV_MAX_CLASSES, &classes)) return CLI_USAGE;
+    const char *out = cli_opt_str(o, "out", NULL);
+    if (!out) {
+        cli_error(o->prog, "fit: --out PROFILE.yaml is required");
+        return CLI_USAGE;
+    }
+    if (g.nlayers) {
+        cli_error(o->prog, "fit: --layers is not accepted (every layer is fitted)");
+        return CLI_USAGE;
+    }
+    if (cli_opts_unused(o) != 0) return CLI_USAGE;
+    llm_kvd_file *f[MAX_DUMPS];
+    int nf = 0, rc;
+    mdl_model m;
+    wl_profile p[MAX_DUMPS];
+    int np = 0;
+    double t0 = kv_now_s();
+    if ((rc = open_dumps(o, f, &nf, &m)) != CLI_OK) goto out;
+    for (int i = 0; i < nf; i++, np++) {
+        rkv_workload wl;
+        dump_workload(f[i], &wl);
+        if (wl_profile_run(&wl, &m, g.context, g.window, g.steps, NULL, 0, g.threads, &p[i], &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            rc = CLI_FAIL;
+            goto out;
+        }
+    }
+    double t1 = kv_now_s();
+    wl_fit_cfg cfg = {.classes = (int)classes, .context = g.context, .window = g.window, .steps = g.steps,
+                      .threads = g.threads, .seed = 1};
+    rkv_workload fw;
+    if (wl_fit(p, np, &m, &cfg, &fw, stderr, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        rc = CLI_FAIL;
+        goto out;
+    }
+    char header[8192];
+    int hl = snprintf(header, sizeof header,
+                      "# Fitted by `kvsim workload fit` (workload/wl_fit.c) to %s at context %lld, window %lld, %lld "
+                      "decode steps, %lld head classes, from:\n",
+                      m.source, (long long)g.context, (long long)g.window, (long long)g.steps, (long long)classes);
+    for (int i = 0; i < nf && hl < (int)sizeof header - 600; i++)
+        hl += snprintf(header + hl, sizeof header - (size_t)hl, "#   %s\n", f[i]->info.source);
+    if (wl_write_yaml(&fw, out, header, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        rc = CLI_FAIL;
+        goto out;
+    }
+    fprintf(stderr, "kvsim workload fit: %s: %d classes from %d dumps; profiling %.2f s, fitting %.2f s wall, %d threads\n",
+            out, (int)classes, nf, t1 - t0, kv_now_s() - t1, g.threads);
+out:
+    for (int i = 0; i < np; i++) wl_profile_free(&p[i]);
+    for (int i = 0; i < nf; i++) llm_kvd_free(f[i]);
+    return rc;
+}
+
+int cmd_workload_compare(cli_opts *o);
+
+int cmd_workload(int argc, char **argv)
+{
+    static const char *const flags[] = {"json", "help", NULL};
+    cli_opts o;
+    if (cli_opts_parse(&o, "kvsim workload", argc, argv, flags) != 0) return CLI_USAGE;
+    if (cli_opt_flag(&o, "help") || o.npos < 1) {
+        help();
+        return o.npos < 1 && !cli_opt_flag(&o, "help") ? CLI_USAGE : CLI_OK;
+    }
+    if (!strcmp(o.pos[0], "profile")) return do_profile(&o);
+    if (!strcmp(o.pos[0], "fit")) return do_fit(&o);
+    if (!strcmp(o.pos[0], "compare")) return cmd_workload_compare(&o);
+    cli_error(o.prog, "unknown action '%s' (profile, fit or compare)", o.pos[0]);
+    return CLI_USAGE;
+}

@@ -1,0 +1,228 @@
+/* workload_fitted.c — the fitted generator (generator "fitted"): keys that
+ * carry every feature real attention uses, and queries whose weights on
+ * those features are fitted per head class to a real model's attention
+ * (`kvsim workload fit`, workload/wl_fit.c).
+ *
+ * What real attention has that the hand-tuned generator (workload.c) lacks,
+ * measured with `kvsim workload profile` on SmolLM2-135M dumps of Debian
+ * texts (reports/workload-fit/):
+ *  - heavy hitters: a few tokens (punctuation, line starts, frequent words)
+ *    draw attention from every query of a head, whatever it asks, and keep
+ *    it over decode steps (H2O, Zhang et al. 2023, "heavy hitters"). Here a
+ *    share hh_fraction of keys carries a salience exp(N(0, hh_sigma)) on a
+ *    direction every query of the head weights by its class's `hh`;
+ *  - recency at several scales: some heads attend the previous few tokens,
+ *    others a paragraph. RoPE alone gives a decay that recurs (a few
+ *    cosines), so keys and queries carry random Fourier features of the
+ *    kernel exp(−|Δ|/rec_span[b]) per band (add_rec), whose class weight
+ *    sets how much that band's locality adds to the logit;
+ *  - heads that differ within a layer and a GQA group: the weights are per
+ *    query head class, the class of every (layer, query head) is fitted.
+ * Sinks (StreamingLLM), topic runs (clustered content), low-rank content and
+ * outlier key channels are as in the hand-tuned generator.
+ *
+ * Logit units: a query weight a on a unit direction a key carries with
+ * weight b adds a·b to q·k/√d (both carry d^(1/4) per unit).
+ *
+ * A target model of another shape maps its layer l to the measured model's
+ * layer round(l·(L_src − 1)/(L − 1)) (relative depth) and its query head j
+ * to j mod Hq_src. Streams: shape (seed, layer, kv head, 0, 11), keys (…, 12),
+ * a query (…, pos + 1, 13), a head's persistent content (…, head, 14). */
+#include "rkv.h"
+#include "workload_internal.h"
+
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int d, rk, nt;
+    float scale;       /* d^(1/4) */
+    float *topic;      /* (nt, d) unit centroids, low frequencies */
+    float *topic_v;    /* (nt, d) value means */
+    float *A;          /* (d, rk) content basis, entries N(0, (d·rk)^(-1/2)) */
+    float sink[512];   /* unit, the 2 lowest frequencies */
+    float hh[512];     /* unit, the next 2 */
+    float cmask[512];  /* 1 on the content dims (content and noise live only there), else 0 */
+    int rec_lo[RKV_REC_BANDS], rec_n[RKV_REC_BANDS]; /* band b's features: pairs (i, i + d/2), i in [rec_lo, rec_lo + rec_n) */
+    float omega[RKV_REC_BANDS][256]; /* their angular frequencies: |Cauchy| / rec_span[b] */
+    int focus[RKV_MAX_MAP_HEADS][16]; /* focus topics of each query head of the group */
+} fit_shape;
+
+static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, int kvh, fit_shape *fs)
+{
+    const int d = m->head_dim, h2 = d / 2, G = mdl_group_size(m);
+    memset(fs, 0, sizeof *fs);
+    fs->d = d;
+    fs->rk = wl->key_rank > 0 ? wl->key_rank : 1;
+    fs->nt = wl->num_topics;
+    fs->scale = (float)pow((double)d, 0.25);
+    fs->topic = malloc((size_t)fs->nt * (size_t)d * sizeof(float));
+    fs->topic_v = malloc((size_t)fs->nt * (size_t)d * sizeof(float));
+    fs->A = malloc((size_t)d * (size_t)fs->rk * sizeof(float));
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
+    if (!fs->topic || !fs->topic_v || !fs->A || !r) {
+        if (r) gsl_rng_free(r);
+        return -1;
+    }
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, 0, 11));
+    /* disjoint dims (pairs i, i + d/2), so that no feature leaks noise into another's logit:
+     * recency [0, h2/2) (a third per band), content and noise [h2/2, h2 - h2/4), topics
+     * [h2 - h2/4, h2 - 2), heavy hitters h2 - 2 and the sink h2 - 1 (the lowest frequencies,
+     * which RoPE barely turns) */
+    const int top_lo = h2 - h2 / 4, top_hi = h2 - 2;
+    int dc = 0;
+    for (int i = 0; i < h2; i++) {
+        float c = (i >= h2 / 2 && i < top_lo) ? 1.0f : 0.0f;
+        fs->cmask[i] = fs->cmask[i + h2] = c;
+        dc += 2 * (int)c;
+    }
+    for (int t = 0; t < fs->nt; t++) {
+        rkv_wl_unit_in_band(r, d, top_lo, top_hi, fs->topic + (size_t)t * (size_t)d);
+        for (int i = 0; i < d; i++)
+            fs->topic_v[(size_t)t * (size_t)d + (size_t)i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+    }
+    /* content logit std = the class's `content`: dc·σ²·√rk/√d = 1 */
+    const double asd = sqrt(sqrt((double)d) / ((double)dc * sqrt((double)fs->rk)));
+    for (int i = 0; i < d * fs->rk; i++) fs->A[i] = fs->cmask[i / fs->rk] * (float)gsl_ran_gaussian_ziggurat(r, asd);
+    rkv_wl_unit_in_band(r, d, h2 - 1, h2, fs->sink);
+    rkv_wl_unit_in_band(r, d, h2 - 2, h2 - 1, fs->hh);
+    /* recency: random Fourier features of the kernel exp(-|Δ|/span) (Rahimi & Recht 2007): frequencies
+     * drawn from its spectral density, a Cauchy of scale 1/span; on the mid-to-low frequency dims */
+    for (int b = 0; b < RKV_REC_BANDS; b++) { /* [0, h2/2) split between the bands */
+        fs->rec_lo[b] = b * (h2 / 2) / RKV_REC_BANDS;
+        fs->rec_n[b] = (b + 1) * (h2 / 2) / RKV_REC_BANDS - fs->rec_lo[b];
+    }
+    for (int b = 0; b < RKV_REC_BANDS; b++)
+        for (int j = 0; j < fs->rec_n[b]; j++)
+            fs->omega[b][j] = (float)(fabs(gsl_ran_cauchy(r, 1.0)) / wl->rec_span[b]);
+    int nf = wl->focus_topics < 16 ? wl->focus_topics : 16;
+    for (int g = 0; g < G && g < RKV_MAX_MAP_HEADS; g++)
+        for (int f = 0; f < nf; f++) fs->focus[g][f] = (int)gsl_rng_uniform_int(r, (unsigned long)fs->nt);
+    gsl_rng_free(r);
+    return 0;
+}
+
+static void fshape_free(fit_shape *fs)
+{
+    free(fs->topic);
+    free(fs->topic_v);
+    free(fs->A);
+}
+
+/* Adds the recency features of position t (after RoPE): per band, pairs
+ * (cos ωt, sin ωt)·sc/√n, times the class weight w[b] for a query (w NULL: a key,
+ * weight 1). A query at p and a key at t then add Σ_b w_b·mean_j cos(ω_bj (p − t)),
+ * whose expectation is Σ_b w_b·exp(−|p − t|/rec_span[b]). */
+static void add_rec(const fit_shape *fs, int64_t t, float sc, const double *w, float *x)
+{
+    const int h2 = fs->d / 2; /* the bands' dims are disjoint: no cross-band terms */
+    for (int b = 0; b < RKV_REC_BANDS; b++) {
+        const float wb = sc / sqrtf((float)fs->rec_n[b]) * (float)(w ? w[b] : 1.0);
+        for (int j = 0; j < fs->rec_n[b]; j++) {
+            double ang = fmod((double)fs->omega[b][j] * (double)t, 2.0 * M_PI);
+            x[fs->rec_lo[b] + j] += wb * (float)cos(ang);
+            x[fs->rec_lo[b] + j + h2] += wb * (float)sin(ang);
+        }
+    }
+}
+
+/* The class of query head j of layer l of model m (relative depth, head index modulo). */
+static const rkv_head_class *class_of(const rkv_workload *wl, const mdl_model *m, int layer, int j)
+{
+    const int L = m->num_hidden_layers;
+    int sl = 0;
+    if (wl->map_layers > 1 && L > 1)
+        sl = (int)floor((double)layer * (wl->map_layers - 1) / (double)(L - 1) + 0.5);
+    if (sl >= wl->map_layers) sl = wl->map_layers - 1;
+    int sh = wl->map_heads > 0 ? j % wl->map_heads : 0;
+    int c = wl->map_layers > 0 ? wl->class_map[sl][sh] : 0;
+    return &wl->cls[c < wl->nclasses ? c : 0];
+}
+
+int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head, int64_t n, float *K, float *V,
+                  kv_err *err)
+{
+    const int d = m->head_dim, h2 = d / 2;
+    if (d < 16)
+        return kv_errf(err, "workload: the fitted generator needs head_dim >= 16, got %d", d);
+    fit_shape fs;
+    const float *tab = rkv_wl_rope_get(rkv_wl_theta(wl, m), d, n);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
+    if (fshape_build(wl, m, layer, kv_head, &fs) != 0 || !tab || !r) {
+        fshape_free(&fs);
+        if (r) gsl_rng_free(r);
+        return kv_errf(err, "workload: out of memory");
+    }
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, 0, 12));
+    const float sc = fs.scale, ts = (float)wl->topic_strength * sc;
+    const double pswitch = wl->topic_run_mean > 1 ? 1.0 / wl->topic_run_mean : 1.0;
+    int topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
+    float e[256];
+    for (int64_t t = 0; t < n; t++) {
+        if (gsl_rng_uniform(r) < pswitch) topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
+        float *k = K + (size_t)t * (size_t)d, *v = V + (size_t)t * (size_t)d;
+        const float *c = fs.topic + (size_t)topic * (size_t)d, *cv = fs.topic_v + (size_t)topic * (size_t)d;
+        float hh = 0.0f;
+        if (gsl_rng_uniform(r) < wl->hh_fraction) hh = (float)exp(gsl_ran_gaussian_ziggurat(r, wl->hh_sigma));
+        const float sink = t < wl->sink_tokens ? sc : 0.0f;
+        for (int j = 0; j < fs.rk; j++) e[j] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+        for (int i = 0; i < d; i++) {
+            float a = 0.0f;
+            for (int j = 0; j < fs.rk; j++) a += fs.A[(size_t)i * (size_t)fs.rk + (size_t)j] * e[j];
+            k[i] = a + ts * c[i] + sc * hh * fs.hh[i] + sink * fs.sink[i] +
+                   fs.cmask[i] * (float)gsl_ran_gaussian_ziggurat(r, wl->key_noise);
+            v[i] = cv[i] + (float)gsl_ran_gaussian_ziggurat(r, wl->value_noise);
+        }
+        for (int o = 0; o < wl->outlier_channels && o < h2; o++) /* lowest frequencies, both halves */
+            k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
+        rkv_wl_rope(k, d, t, tab);
+        add_rec(&fs, t, sc, NULL, k);
+    }
+    gsl_rng_free(r);
+    fshape_free(&fs);
+    return 0;
+}
+
+void rkv_fitted_query(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head, int64_t pos, int decode,
+                      float *q)
+{
+    const int d = m->head_dim, G = mdl_group_size(m);
+    fit_shape fs;
+    const float *tab = rkv_wl_rope_get(rkv_wl_theta(wl, m), d, pos + 1);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2), *rh = gsl_rng_alloc(gsl_rng_taus2);
+    if (fshape_build(wl, m, layer, kv_head, &fs) != 0 || !tab || !r || !rh) {
+        memset(q, 0, (size_t)G * (size_t)d * sizeof *q);
+        goto out;
+    }
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)pos + 1, 13));
+    const float sc = fs.scale;
+    const int nf = wl->focus_topics < 16 ? wl->focus_topics : 16;
+    for (int g = 0; g < G; g++) {
+        const rkv_head_class *hc = class_of(wl, m, layer, kv_head * G + g);
+        float *qg = q + (size_t)g * (size_t)d;
+        int topic = fs.focus[g < RKV_MAX_MAP_HEADS ? g : 0][gsl_rng_uniform_int(r, (unsigned long)nf)];
+        if (decode && gsl_rng_uniform(r) < wl->decode_drift) topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
+        /* content: a head-persistent part and a fresh part */
+        gsl_rng_set(rh, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)g, 14));
+        const double keep = sqrt(hc->persistence), fresh = sqrt(1.0 - hc->persistence);
+        float eta[256];
+        for (int j = 0; j < fs.rk; j++)
+            eta[j] = (float)(keep * gsl_ran_gaussian_ziggurat(rh, 1.0) + fresh * gsl_ran_gaussian_ziggurat(r, 1.0));
+        const float *c = fs.topic + (size_t)topic * (size_t)d;
+        for (int i = 0; i < d; i++) {
+            float a = 0.0f;
+            for (int j = 0; j < fs.rk; j++) a += fs.A[(size_t)i * (size_t)fs.rk + (size_t)j] * eta[j];
+            qg[i] = (float)hc->content * a +
+                    sc * ((float)hc->sink * fs.sink[i] + (float)hc->hh * fs.hh[i] + (float)hc->focus * c[i]) +
+                    fs.cmask[i] * (float)gsl_ran_gaussian_ziggurat(r, hc->noise);
+        }
+        rkv_wl_rope(qg, d, pos, tab);
+        add_rec(&fs, pos, sc, hc->rec, qg);
+    }
+out:
+    if (r) gsl_rng_free(r);
+    if (rh) gsl_rng_free(rh);
+    fshape_free(&fs);
+}

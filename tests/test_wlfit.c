@@ -1,0 +1,233 @@
+/* test_wlfit.c — attention statistics (workload/wl_profile.c) on inputs whose
+ * attention is known by hand, the fitted generator's logit contract (a class
+ * weight a on a feature adds exactly a to q.k/sqrt(d)), and the fitted YAML's
+ * reader and writer. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rkv.h"
+#include "wl.h"
+
+/* All keys zero: every score is 0, attention is uniform over the p + 1 keys. */
+Test(wlfit, uniform_attention_statistics_by_hand)
+{
+    const int d = 16;
+    const int64_t C = 512, w = 32, steps = 4, n = C + steps, nq = w + steps;
+    float *K = calloc((size_t)n * d, sizeof *K), *Q = malloc((size_t)nq * d * sizeof *Q);
+    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+    for (int64_t i = 0; i < nq * d; i++) Q[i] = (float)((i % 7) - 3);
+    wl_head_stats s;
+    wl_head_measure(K, Q, d, C, w, steps, &s, ws);
+    double topk[WL_NK] = {0}, sink = 0, loc = 0, vm = 0;
+    for (int64_t st = 0; st < steps; st++) {
+        double np = (double)(C + st + 1);
+        for (int k = 0; k < WL_NK; k++) topk[k] += fmin(wl_topk_k[k], np) / np / steps;
+        sink += 4.0 / np / steps;
+        loc += 64.0 / np / steps;
+        /* kept: the first C/8 prefix positions (equal votes: lower index wins), the window, the new tokens */
+        vm += ((double)C / 8 + w + (double)st + 1) / np / steps;
+    }
+    cr_assert_float_eq(s.entropy, 1.0, 1e-6);
+    for (int k = 0; k < WL_NK; k++) cr_assert_float_eq(s.topk_mass[k], topk[k], 1e-5, "k=%d", wl_topk_k[k]);
+    cr_assert_float_eq(s.sink_mass, sink, 1e-6);
+    cr_assert_float_eq(s.local_mass, loc, 1e-6);
+    cr_assert_float_eq(s.vote_mass, vm, 1e-6);
+    cr_assert_float_eq(s.hh_persist, 1.0, 1e-12);  /* the same lowest 64 every step */
+    cr_assert_float_eq(s.vote_recall, 1.0, 1e-12); /* positions 0..63 are kept */
+    cr_assert_float_eq(s.page_recall, 1.0, 1e-6);
+    cr_assert_float_eq(s.page_gap, 0.0, 1e-12);
+    cr_assert_float_eq(s.recent_topk, 4.0 / 128.0, 1e-12); /* the top 128 are positions 0..127: only 0..3 count */
+    free(K);
+    free(Q);
+    free(ws);
+}
+
+/* One key aligned with every query: mass e^a / (e^a + p) on it, by hand. */
+Test(wlfit, single_spike_mass)
+{
+    const int d = 16;
+    const int64_t C = 256, w = 32, steps = 2, n = C + steps, nq = w + steps;
+    float *K = calloc((size_t)n * d, sizeof *K), *Q = calloc((size_t)nq * d, sizeof *Q);
+    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+    K[0] = 1.0f;                                        /* key 0 = e_0 */
+    for (int64_t i = 0; i < nq; i++) Q[i * d] = 12.0f;  /* q.k0/sqrt(16) = 3 */
+    wl_head_stats s;
+    wl_head_measure(K, Q, d, C, w, steps, &s, ws);
+    double top1 = 0, sink = 0; /* positions 1..3 score 0 like the rest */
+    for (int64_t st = 0; st < steps; st++) {
+        top1 += exp(3.0) / (exp(3.0) + (double)(C + st)) / steps;
+        sink += (exp(3.0) + 3.0) / (exp(3.0) + (double)(C + st)) / steps;
+    }
+    cr_assert_float_eq(s.sink_mass, sink, 1e-6);
+    cr_assert_float_eq(s.topk_mass[0], top1, 1e-6);
+    free(K);
+    free(Q);
+    free(ws);
+}
+
+Test(wlfit, channel_outlier_ratio)
+{
+    float X[4 * 5];
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < 5; i++) X[j * 5 + i] = i == 2 ? (j % 2 ? -10.0f : 10.0f) : (j % 2 ? 1.0f : -1.0f);
+    cr_assert_float_eq(wl_channel_outlier(X, 4, 5), 10.0, 1e-9); /* RMS 10 over a median of 1 */
+}
+
+static mdl_model shape(void)
+{
+    mdl_model m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.name, sizeof m.name, "t");
+    m.num_hidden_layers = 2;
+    m.num_attention_heads = 2;
+    m.num_key_value_heads = 1;
+    m.head_dim = 32;
+    m.rope_theta = 10000.0;
+    return m;
+}
+
+static rkv_workload one_class(rkv_head_class c)
+{
+    rkv_workload wl;
+    rkv_workload_defaults(&wl);
+    snprintf(wl.generator, sizeof wl.generator, "fitted");
+    wl.sink_tokens = 1;
+    wl.outlier_scale = 0.0;
+    wl.hh_fraction = 0.05;
+    wl.hh_sigma = 0.5;
+    wl.rec_span[0] = 4;
+    wl.rec_span[1] = 48;
+    wl.rec_span[2] = 512;
+    wl.key_rank = 8;
+    wl.nclasses = 1;
+    wl.cls[0] = c;
+    wl.map_layers = wl.map_heads = 1;
+    return wl;
+}
+
+/* A class weight a on the sink alone: the sink key scores a·cos(p·θ_{d/2-1}) (the
+ * lowest RoPE frequency turns it), every other key exactly 0 (disjoint dims). */
+Test(wlfit, fitted_sink_weight_is_its_logit)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "s", .sink = 5.0});
+    const int d = m.head_dim;
+    const int64_t n = 300, p = 299;
+    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(&wl, &m, 1, 0, p, 0, 1, q);
+    const double theta = pow(10000.0, -2.0 * (d / 2 - 1) / d);
+    for (int g = 0; g < 2; g++)
+        for (int64_t t = 0; t < n; t++) {
+            double sc = 0;
+            for (int i = 0; i < d; i++) sc += (double)q[g * d + i] * K[t * d + i];
+            sc /= sqrt((double)d);
+            double want = t == 0 ? 5.0 * cos((double)p * theta) : 0.0;
+            cr_assert_float_eq(sc, want, 1e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc, want);
+        }
+    free(K);
+    free(V);
+}
+
+/* Recency weight a: a key at the query's own position scores a exactly (every
+ * Fourier feature's cosine is 1 at distance 0); far keys average to ~0. */
+Test(wlfit, fitted_recency_decays)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "r", .rec = {4.0, 0, 0}});
+    const int d = m.head_dim;
+    const int64_t n = 2048;
+    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K, V, &err), 0, "%s", err.msg);
+    double far = 0;
+    for (int64_t p = 1024; p < 2048; p += 64) {
+        rkv_workload_query(&wl, &m, 0, 0, p, 0, 1, q);
+        double self = 0, f = 0;
+        for (int i = 0; i < d; i++) self += (double)q[i] * K[p * d + i];
+        cr_assert_float_eq(self / sqrt((double)d), 4.0, 1e-3);
+        for (int64_t t = 0; t < 512; t++) {
+            double s = 0;
+            for (int i = 0; i < d; i++) s += (double)q[i] * K[t * d + i];
+            f += s / sqrt((double)d) / 512;
+        }
+        far += f / 16;
+    }
+    cr_assert(fabs(far) < 0.4, "mean far score %g (the weight is 4)", far);
+    free(K);
+    free(V);
+}
+
+Test(wlfit, fitted_yaml_round_trip_and_errors)
+{
+    rkv_workload a = one_class((rkv_head_class){.name = "sink-0", .sink = 3.25, .hh = -1.5, .rec = {1, 2, 3},
+                                                .focus = 0.5, .content = 1.25, .noise = 0.1, .persistence = 0.4});
+    a.nclasses = 2;
+    a.cls[1] = (rkv_head_class){.name = "local-1", .rec = {6, 0, 0}, .persistence = 1};
+    a.map_layers = 2;
+    a.map_heads = 3;
+    const uint8_t map[2][3] = {{0, 1, 0}, {1, 1, 0}};
+    for (int l = 0; l < 2; l++) memcpy(a.class_map[l], map[l], 3);
+    kv_err err;
+    const char *path = "build/test_wlfit.yaml";
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    rkv_workload b;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(b.generator, "fitted");
+    cr_assert_eq(b.nclasses, 2);
+    cr_assert_eq(b.map_layers, 2);
+    cr_assert_eq(b.map_heads, 3);
+    for (int l = 0; l < 2; l++) cr_assert_eq(memcmp(b.class_map[l], map[l], 3), 0);
+    cr_assert_str_eq(b.cls[1].name, "local-1");
+    cr_assert_float_eq(b.cls[0].sink, 3.25, 1e-12);
+    cr_assert_float_eq(b.cls[0].rec[2], 3.0, 1e-12);
+    cr_assert_float_eq(b.cls[0].persistence, 0.4, 1e-12);
+    cr_assert_float_eq(b.rec_span[1], 48.0, 1e-12);
+    FILE *fp = fopen(path, "w");
+    fputs("generator: fitted\nrec_span: [4, 48, 512]\nclasses:\n"
+          "  - {name: a, sink: 1, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5}\n"
+          "class_map:\n  - [a, b]\n", fp);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit.yaml:6:9: class_map layer 0 head 1: 'b' is not a class name");
+    fp = fopen(path, "w");
+    fputs("generator: fitted\nrec_span: [4, 48]\nclasses: []\nclass_map: []\n", fp);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit.yaml:2:11: key 'rec_span': expected a list of 3 token counts");
+    fp = fopen(path, "w");
+    fputs("generator: handtuned\nhh_sigma: 1\n", fp);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit.yaml:2:11: key 'hh_sigma' belongs to generator 'fitted'");
+    remove(path);
+}
+
+#include "cli_util.h"
+
+/* The command line: a synthetic profile runs; bad numbers are refused with the flag and range. */
+Test(wlfit, cli_profile_and_bad_flags)
+{
+    cli_result r;
+    cli_run(&r, "workload profile --workload smollm2-fitted --model smollm2-135m --layers 29 --context 128 "
+                "--window 16 --steps 2 --threads 1");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "context 128, window 16, 2 decode steps"), "%s", r.out);
+    cr_assert(strstr(r.out, " mean "), "%s", r.out);
+    cli_run(&r, "workload profile --workload smollm2-fitted --context 10");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--context") && strstr(r.err, "10"), "%s", r.err);
+    cli_run(&r, "workload fit x.kvd --classes 9 --out /tmp/never.yaml");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--classes"), "%s", r.err);
+    cr_assert_eq(access("/tmp/never.yaml", F_OK), -1, "partial output written");
+    cli_run(&r, "workload fit x.kvd");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--out"), "%s", r.err);
+    cli_run(&r, "workload compare --workload smollm2-fitted x.kvd --tolerance 2");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--tolerance"), "%s", r.err);
+}

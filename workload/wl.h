@@ -1,0 +1,98 @@
+/* wl.h — measuring attention and fitting the synthetic generator to it.
+ *
+ *  - profile: per (layer, query head), the statistics that decide every
+ *    compression method's fidelity (attention entropy, top-k mass, sink mass,
+ *    locality, heavy-hitter persistence over decode steps, key/query channel
+ *    outliers, page min/max bound tightness, and how well stage-1 votes of
+ *    the prompt's last window predict decode attention), measured in one pass
+ *    over any rkv_workload: a real KV dump (models/kvdump.h) or the generator.
+ *  - fit: the query-side knobs of refimpl's "fitted" generator per head
+ *    class (k-means over the heads' statistics), so that the generator's
+ *    statistics match the real dumps'; written as a workload YAML.
+ *  - compare: fidelity (mass recall, top-k recall, stage-1 survival) of every
+ *    method x budget on real dumps vs a synthetic workload of the same shape.
+ *
+ * Geometry of one measurement (the same as `kvsim fidelity` on a dump): the
+ * prompt is positions 0 .. C-1, its last `window` queries vote (stage 1),
+ * and `steps` decode queries at positions C .. C+steps-1 each attend keys
+ * 0 .. p (causal, the new keys included). */
+#ifndef WL_H
+#define WL_H
+
+#include <stdint.h>
+#include "kv_common.h"
+#include "mdl.h"
+#include "rkv.h"
+
+#define WL_NK 7                      /* top-k mass curve points */
+extern const int wl_topk_k[WL_NK];   /* 1, 4, 16, 64, 256, 1024, 4096 */
+#define WL_SINK 4                    /* sink mass: the first 4 positions */
+#define WL_LOCAL 64                  /* locality: mass on the newest 64 positions */
+#define WL_HH 64                     /* heavy hitters: the top 64 positions */
+#define WL_PAGE 16                   /* page size of the bound-tightness statistic */
+#define WL_PAGES 16                  /* pages selected by the bound */
+#define WL_POOL 7                    /* stage-1 vote pooling kernel (max) */
+#define WL_RECENT 128                /* recent_topk: the ranking's top 128 */
+
+/* Statistics of one (layer, query head), means over the decode steps. */
+typedef struct {
+    double entropy;          /* attention entropy / ln(p + 1), in [0, 1] */
+    double topk_mass[WL_NK]; /* mass of the k largest weights (k clipped to p + 1) */
+    double sink_mass;        /* mass on positions 0 .. WL_SINK-1 */
+    double local_mass;       /* mass on positions p-WL_LOCAL+1 .. p */
+    double hh_persist;       /* |top-WL_HH(step i) ∩ top-WL_HH(step 0)| / WL_HH, mean over i >= 1 */
+    double vote_mass;        /* decode mass on the stage-1 kept set (top C/8 pooled window votes + window) */
+    double vote_recall;      /* share of the decode top-WL_HH inside that kept set */
+    double page_recall;      /* decode mass in the WL_PAGES pages of highest min/max bound over that of the true best pages */
+    double page_gap;         /* mean over pages of (bound - true max score), score units (q.k/sqrt(d)) */
+    double k_outlier;        /* largest key channel RMS / median channel RMS (the KV head's keys) */
+    double q_outlier;        /* the same for this head's queries */
+    double recent_topk;      /* share of the top-WL_RECENT positions among the first 4 and the newest
+                                WL_RECENT - 4: how local the ranking is (streaming's top-k recall at t = WL_RECENT) */
+} wl_head_stats;
+
+#define WL_NSTAT (WL_NK + 11)
+/* The statistics as a flat vector (the order of wl_stat_names). */
+void wl_stats_vec(const wl_head_stats *s, double *v);
+extern const char *const wl_stat_names[WL_NSTAT];
+
+typedef struct {
+    int nlayers, nheads;     /* layers measured, query heads per layer */
+    int *layer_ids;          /* (nlayers) */
+    wl_head_stats *h;        /* (nlayers, nheads) */
+    int64_t context, window, steps;
+    int head_dim;
+} wl_profile;
+
+/* Measures wl (real or synthetic) on model m: all layers, or the nlayers of
+ * layers. threads >= 1 workers over (layer, KV head) pairs. Deterministic. */
+int wl_profile_run(const rkv_workload *wl, const mdl_model *m, int64_t context, int64_t window, int64_t steps,
+                   const int *layers, int nlayers, int threads, wl_profile *out, kv_err *err);
+void wl_profile_free(wl_profile *p);
+
+/* Statistics of one head from its keys K (p_last + 1, d; rows 0 .. C+steps-1)
+ * and its queries Q (window + steps, d; positions C-window .. C+steps-1).
+ * ws: wl_head_ws_floats(C + steps, window + steps, d) floats. k_outlier is computed by the caller. */
+size_t wl_head_ws_floats(int64_t n, int64_t nq, int d);
+void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t window, int64_t steps,
+                     wl_head_stats *out, float *ws);
+/* Largest / median channel RMS of rows (n, d). */
+double wl_channel_outlier(const float *X, int64_t n, int d);
+
+/* ---- fitting ---- */
+typedef struct {
+    int classes;             /* head classes (k-means) */
+    int64_t context, window, steps;
+    int threads;
+    uint64_t seed;
+} wl_fit_cfg;
+
+/* Fits the fitted generator to the mean statistics of the dumps' profiles
+ * (all of the same model shape) and fills wl (generator "fitted"). log, if
+ * non-NULL, receives one line per class. */
+int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_cfg *cfg, rkv_workload *wl,
+           FILE *log, kv_err *err);
+/* Writes a fitted workload as YAML (atomically). header: comment lines. */
+int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, kv_err *err);
+
+#endif

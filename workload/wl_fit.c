@@ -1,0 +1,411 @@
+/* wl_fit.c — fitting the fitted generator (refimpl/workload_fitted.c) to
+ * real attention statistics.
+ *
+ *  1. Every (layer, query head)'s statistics are averaged over the dumps.
+ *  2. The heads are grouped into `classes` classes by k-means over the
+ *     fidelity-deciding statistics (top-k mass at 16 .. 1024, sink mass,
+ *     locality, entropy, vote mass, persistence); farthest-point
+ *     initialisation from the head of largest sink mass, 30 Lloyd rounds, ties
+ *     to the lower index: deterministic.
+ *  3. The key side is fixed (below, with why); each class's query weights are
+ *     fitted, first the sink and 48-token recency weights by alternating
+ *     bisection on sink and local mass (they dominate everything else), then
+ *     all nine by coordinate search (step doubling / halving) so that the
+ *     generator's statistics, measured by the same code on one synthetic
+ *     (layer, KV head) whose query heads all belong to the class, match the
+ *     class mean in weighted least squares. Classes run on `threads` threads.
+ *
+ * The objective's weights: each statistic is in [0, 1]; all count 1 except
+ * the top-k points that the budgets of interest hit (k = 64 .. 1024: 2). */
+#include "wl.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NQK 9 /* query knobs fitted per class */
+static const double knob_lo[NQK] = {-4, -4, -8, -8, -8, -4, 0, 0, 0};
+static const double knob_hi[NQK] = {40, 20, 20, 20, 20, 20, 20, 10, 1};
+
+static double *knob(rkv_head_class *c, int i)
+{
+    double *p[NQK] = {&c->sink, &c->hh, &c->rec[0], &c->rec[1], &c->rec[2], &c->focus, &c->content, &c->noise,
+                      &c->persistence};
+    return p[i];
+}
+
+/* Statistics that enter the objective, and their weights (indices into wl_stats_vec). */
+static const int obj_idx[] = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 17};
+static const double obj_w[] = {1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 2};
+#define NOBJ ((int)(sizeof obj_idx / sizeof obj_idx[0]))
+/* Clustering features. */
+static const int feat_idx[] = {2, 3, 4, 5, 7, 8, 9, 10, 11};
+#define NFEAT ((int)(sizeof feat_idx / sizeof feat_idx[0]))
+
+static double loss(const double *got, const double *want)
+{
+    double s = 0.0;
+    for (int i = 0; i < NOBJ; i++) {
+        double e = got[obj_idx[i]] - want[obj_idx[i]];
+        s += obj_w[i] * e * e;
+    }
+    return s;
+}
+
+/* The key side every fitted workload shares (not fitted): one sink token
+ * (attention sinks sit on the first token), heavy hitters on 5% of tokens with
+ * lognormal salience, recency bands of 4, 48 and 512 tokens, topic runs of
+ * 64 tokens over 64 topics, rank-16 content, four outlier channels. */
+static void key_side(rkv_workload *wl, double outlier_scale)
+{
+    rkv_workload_defaults(wl);
+    snprintf(wl->generator, sizeof wl->generator, "fitted");
+    wl->sink_tokens = 1;
+    wl->hh_fraction = 0.05;
+    wl->hh_sigma = 0.5;
+    wl->rec_span[0] = 4;
+    wl->rec_span[1] = 48;
+    wl->rec_span[2] = 512;
+    wl->topic_run_mean = 64;
+    wl->num_topics = 64;
+    wl->topic_strength = 1.0;
+    wl->key_rank = 16;
+    wl->key_noise = 0.25;
+    wl->outlier_channels = 4;
+    wl->outlier_scale = outlier_scale;
+    wl->focus_topics = 2;
+    wl->decode_drift = 0.1;
+    wl->needles = 0;
+    wl->nclasses = 1;
+    wl->map_layers = 1;
+    wl->map_heads = 1;
+}
+
+/* k-means over the heads' features; cls[i] receives each head's class. */
+static void kmeans(const double *X, int n, int k, int *cls)
+{
+    double *C = calloc((size_t)k * NFEAT, sizeof *C), *dmin = malloc((size_t)n * sizeof *dmin);
+    int first = 0;
+    for (int i = 1; i < n; i++)
+        if (X[(size_t)i * NFEAT + 5] > X[(size_t)first * NFEAT + 5]) first = i; /* feature 5: sink mass */
+    memcpy(C, X + (size_t)first * NFEAT, NFEAT * sizeof *C);
+    for (int i = 0; i < n; i++) dmin[i] = INFINITY;
+    for (int c = 1; c < k; c++) { /* farthest point from the chosen centres */
+        int far = 0;
+        for (int i = 0; i < n; i++) {
+            double dd = 0;
+            for (int f = 0; f < NFEAT; f++) dd += pow(X[(size_t)i * NFEAT + f] - C[(size_t)(c - 1) * NFEAT + f], 2);
+            if (dd < dmin[i]) dmin[i] = dd;
+            if (dmin[i] > dmin[far]) far = i;
+        }
+        memcpy(C + (size_t)c * NFEAT, X + (size_t)far * NFEAT, NFEAT * sizeof *C);
+    }
+    for (int it = 0; it < 30; it++) {
+        for (int i = 0; i < n; i++) {
+            double best = INFINITY;
+            for (int c = 0; c < k; c++) {
+                double dd = 0;
+                for (int f = 0; f < NFEAT; f++) dd += pow(X[(size_t)i * NFEAT + f] - C[(size_t)c * NFEAT + f], 2);
+                if (dd < best) {
+                    best = dd;
+                    cls[i] = c;
+                }
+            }
+        }
+        for (int c = 0; c < k; c++) {
+            int cnt = 0;
+            double acc[NFEAT] = {0};
+            for (int i = 0; i < n; i++)
+                if (cls[i] == c) {
+                    cnt++;
+                    for (int f = 0; f < NFEAT; f++) acc[f] += X[(size_t)i * NFEAT + f];
+                }
+            for (int f = 0; cnt > 0 && f < NFEAT; f++) C[(size_t)c * NFEAT + f] = acc[f] / cnt;
+        }
+    }
+    free(C);
+    free(dmin);
+}
+
+/* The starting point of the search, from the class's masses: with the
+ * background (neither sink nor the newest WL_LOCAL) at logit 0 over about C
+ * keys, a sink logit s gives sink/background = e^s/C, and a logit r on the
+ * newest WL_LOCAL keys gives local/background = WL_LOCAL·e^r/C; r goes to the
+ * 48-token band, whose kernel averages about 0.6 over the newest 64. */
+static rkv_head_class initial(const double *want, int64_t C)
+{
+    const double sink = want[8], local = want[9], bg = fmax(1.0 - sink - local, 0.02);
+    rkv_head_class c = {.hh = 1, .focus = 1, .content = 1, .noise = 0.3, .persistence = 0.5};
+    c.sink = sink > 1e-3 ? log((double)C * sink / bg) : 0.0;
+    double r = local > 1e-3 ? log((double)C * local / (WL_LOCAL * bg)) : 0.0;
+    c.rec[1] = r > 0 ? r / 0.6 : 0.0;
+    return c;
+}
+
+/* ---- fitting one class ---- */
+typedef struct {
+    const mdl_model *m;
+    const wl_fit_cfg *cfg;
+    rkv_workload base;     /* key side, one class */
+    const float *K;        /* (n, d) synthetic keys of layer 0, KV head 0 */
+    double want[WL_NSTAT];
+    rkv_head_class cls;    /* in: initial, out: fitted */
+    double loss;
+    double got[WL_NSTAT];  /* the fitted class's statistics */
+    int evals;
+} class_fit;
+
+/* The generator's statistics for class c, averaged over the G heads. */
+static int eval_class(class_fit *cf, const rkv_head_class *c, double *got, float *Q, float *qrow, float *ws)
+{
+    rkv_workload wl = cf->base;
+    wl.cls[0] = *c;
+    const mdl_model *m = cf->m;
+    const int d = m->head_dim, G = mdl_group_size(m);
+    const int64_t C = cf->cfg->context, w = cf->cfg->window, st = cf->cfg->steps, nq = w + st;
+    for (int64_t i = 0; i < nq; i++) {
+        int64_t pos = C - w + i;
+        rkv_workload_query(&wl, m, 0, 0, pos, 0, pos >= C, qrow);
+        for (int g = 0; g < G; g++)
+            memcpy(Q + ((size_t)g * (size_t)nq + (size_t)i) * (size_t)d, qrow + (size_t)g * (size_t)d, (size_t)d * sizeof *Q);
+    }
+    memset(got, 0, WL_NSTAT * sizeof *got);
+    for (int g = 0; g < G; g++) {
+        wl_head_stats hs;
+        double v[WL_NSTAT];
+        wl_head_measure(cf->K, Q + (size_t)g * (size_t)nq * (size_t)d, d, C, w, st, &hs, ws);
+        wl_stats_vec(&hs, v);
+        for (int i = 0; i < WL_NSTAT; i++) got[i] += v[i] / G;
+    }
+    cf->evals++;
+    return 0;
+}
+
+static void fit_class(class_fit *cf)
+{
+    const mdl_model *m = cf->m;
+    const int d = m->head_dim, G = mdl_group_size(m);
+    const int64_t n = cf->cfg->context + cf->cfg->steps, nq = cf->cfg->window + cf->cfg->steps;
+    float *Q = malloc((size_t)G * (size_t)nq * (size_t)d * sizeof *Q), *qrow = malloc((size_t)G * (size_t)d * sizeof *qrow);
+    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+    double got[WL_NSTAT], step[NQK];
+    if (!Q || !qrow || !ws) {
+        cf->loss = INFINITY;
+        goto out;
+    }
+    for (int i = 0; i < NQK; i++) step[i] = i == NQK - 1 ? 0.2 : 1.0;
+    /* stage A: the two masses that dominate the rest, each monotone in its weight, by
+     * alternating bisection (sink weight for sink mass, 48-token recency for local mass) */
+    for (int round = 0; round < 2; round++)
+        for (int which = 0; which < 2; which++) {
+            const int k = which == 0 ? 0 : 3, stat = which == 0 ? 8 : 9;
+            double lo = knob_lo[k], hi = which == 0 ? 24.0 : 16.0;
+            for (int it = 0; it < 8; it++) {
+                rkv_head_class c = cf->cls;
+                *knob(&c, k) = 0.5 * (lo + hi);
+                eval_class(cf, &c, got, Q, qrow, ws);
+                if (got[stat] < cf->want[stat]) lo = *knob(&c, k);
+                else hi = *knob(&c, k);
+            }
+            *knob(&cf->cls, k) = 0.5 * (lo + hi);
+        }
+    /* stage B: every weight, coordinate search on the whole objective */
+    eval_class(cf, &cf->cls, got, Q, qrow, ws);
+    cf->loss = loss(got, cf->want);
+    memcpy(cf->got, got, sizeof got);
+    for (int sweep = 0; sweep < 4; sweep++)
+        for (int i = 0; i < NQK; i++) {
+            for (int dir = -1; dir <= 1; dir += 2) {
+                int moved = 0;
+                for (;;) { /* keep going while it helps, doubling the step */
+                    rkv_head_class c = cf->cls;
+                    double x = *knob(&c, i) + dir * step[i];
+                    if (x < knob_lo[i] || x > knob_hi[i]) break;
+                    *knob(&c, i) = x;
+                    eval_class(cf, &c, got, Q, qrow, ws);
+                    double l = loss(got, cf->want);
+                    if (!(l < cf->loss - 1e-6)) break;
+                    memcpy(cf->got, got, sizeof got);
+                    cf->cls = c;
+                    cf->loss = l;
+                    moved = 1;
+                    step[i] *= 2.0;
+                }
+                if (moved) break;
+            }
+            step[i] *= 0.5;
+        }
+out:
+    free(Q);
+    free(qrow);
+    free(ws);
+}
+
+typedef struct {
+    class_fit *cf;
+    int n, next;
+    pthread_mutex_t mu;
+} fit_pool;
+
+static void *fit_worker(void *arg)
+{
+    fit_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n) return NULL;
+        fit_class(&p->cf[i]);
+    }
+}
+
+static void class_name(const double *want, int c, char *out, size_t cap)
+{
+    const char *kind = want[8] > 0.5 ? "sink" : want[9] > 0.4 ? "local" : want[3] > 0.5 ? "sparse" : "spread";
+    snprintf(out, cap, "%s-%d", kind, c);
+}
+
+/* Per-head mean statistics over the profiles: (nl·nh, WL_NSTAT). */
+static double *mean_stats(const wl_profile *profs, int nprof)
+{
+    const size_t nh = (size_t)profs[0].nlayers * (size_t)profs[0].nheads;
+    double *S = calloc(nh * WL_NSTAT, sizeof *S);
+    for (int p = 0; S && p < nprof; p++)
+        for (size_t h = 0; h < nh; h++) {
+            double v[WL_NSTAT];
+            wl_stats_vec(&profs[p].h[h], v);
+            for (int i = 0; i < WL_NSTAT; i++) S[h * WL_NSTAT + i] += v[i] / nprof;
+        }
+    return S;
+}
+
+static int fit_classes(class_fit *cf, int k, int threads)
+{
+    fit_pool pool = {.cf = cf, .n = k};
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_t th[16];
+    int nt = threads < 1 ? 1 : threads > 16 ? 16 : threads, started = 0;
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&th[started], NULL, fit_worker, &pool) == 0) started++;
+    if (!started) fit_worker(&pool);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&pool.mu);
+    return 0;
+}
+
+int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_cfg *cfg, rkv_workload *wl, FILE *log,
+           kv_err *err)
+{
+    const int nl = profs[0].nlayers, nh = profs[0].nheads, k = cfg->classes;
+    const int nheads = nl * nh;
+    if (nl > RKV_MAX_MAP_LAYERS || nh > RKV_MAX_MAP_HEADS || k < 1 || k > RKV_MAX_CLASSES || k > nheads)
+        return kv_errf(err, "workload fit: %d layers x %d heads, %d classes: at most %d x %d and %d classes (<= heads)",
+                       nl, nh, k, RKV_MAX_MAP_LAYERS, RKV_MAX_MAP_HEADS, RKV_MAX_CLASSES);
+    for (int p = 1; p < nprof; p++)
+        if (profs[p].nlayers != nl || profs[p].nheads != nh)
+            return kv_errf(err, "workload fit: the profiles differ in shape (%d x %d vs %d x %d)", profs[p].nlayers,
+                           profs[p].nheads, nl, nh);
+    double *S = mean_stats(profs, nprof), *X = malloc((size_t)nheads * NFEAT * sizeof *X);
+    int *cls = calloc((size_t)nheads, sizeof *cls);
+    class_fit *cf = calloc((size_t)k, sizeof *cf);
+    const int64_t n = cfg->context + cfg->steps;
+    float *K = malloc((size_t)n * (size_t)m->head_dim * sizeof *K), *V = malloc((size_t)n * (size_t)m->head_dim * sizeof *V);
+    int rc = -1;
+    if (!S || !X || !cls || !cf || !K || !V) {
+        kv_errf(err, "workload fit: out of memory");
+        goto out;
+    }
+    for (int h = 0; h < nheads; h++)
+        for (int f = 0; f < NFEAT; f++) X[(size_t)h * NFEAT + f] = S[(size_t)h * WL_NSTAT + feat_idx[f]];
+    kmeans(X, nheads, k, cls);
+    /* key side: outlier scale from the median key-outlier ratio (a 1-D search) */
+    double kout = 0;
+    for (int h = 0; h < nheads; h++) kout += S[(size_t)h * WL_NSTAT + 15] / nheads;
+    rkv_workload base;
+    double best_os = 0, best_e = INFINITY;
+    for (double os = 0; os <= 12.0; os += 1.0) {
+        key_side(&base, os);
+        base.seed = cfg->seed;
+        if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
+        double e = fabs(wl_channel_outlier(K, cfg->context, m->head_dim) - kout);
+        if (e < best_e) {
+            best_e = e;
+            best_os = os;
+        }
+    }
+    key_side(&base, best_os);
+    base.seed = cfg->seed;
+    if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
+    for (int c = 0; c < k; c++) {
+        int cnt = 0;
+        for (int h = 0; h < nheads; h++)
+            if (cls[h] == c) {
+                cnt++;
+                for (int i = 0; i < WL_NSTAT; i++) cf[c].want[i] += S[(size_t)h * WL_NSTAT + i];
+            }
+        for (int i = 0; i < WL_NSTAT; i++) cf[c].want[i] /= cnt > 0 ? cnt : 1;
+        cf[c].m = m;
+        cf[c].cfg = cfg;
+        cf[c].base = base;
+        cf[c].K = K;
+        cf[c].cls = initial(cf[c].want, cfg->context);
+        class_name(cf[c].want, c, cf[c].cls.name, sizeof cf[c].cls.name);
+    }
+    fit_classes(cf, k, cfg->threads);
+    *wl = base;
+    wl->nclasses = k;
+    wl->map_layers = nl;
+    wl->map_heads = nh;
+    for (int c = 0; c < k; c++) wl->cls[c] = cf[c].cls;
+    for (int h = 0; h < nheads; h++) wl->class_map[h / nh][h % nh] = (uint8_t)cls[h];
+    for (int c = 0; log && c < k; c++) {
+        int cnt = 0;
+        for (int h = 0; h < nheads; h++) cnt += cls[h] == c;
+        fprintf(log, "class %-10s %3d heads, loss %.4f after %d evaluations; statistic real/fitted:", cf[c].cls.name, cnt,
+                cf[c].loss, cf[c].evals);
+        for (int i = 0; i < NOBJ; i++)
+            fprintf(log, " %s %.3f/%.3f", wl_stat_names[obj_idx[i]], cf[c].want[obj_idx[i]], cf[c].got[obj_idx[i]]);
+        fprintf(log, "\n");
+    }
+    rc = 0;
+out:
+    free(S);
+    free(X);
+    free(cls);
+    free(cf);
+    free(K);
+    free(V);
+    return rc;
+}
+
+int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, kv_err *err)
+{
+    kv_afile f;
+    if (kv_afile_open(&f, path, err) != 0) return -1;
+    FILE *fp = f.fp;
+    fputs(header, fp);
+    fprintf(fp, "generator: fitted\nseed: %llu\n", (unsigned long long)wl->seed);
+    fprintf(fp, "# key side (shared by every head; workload/wl_fit.c says why these values)\n");
+    fprintf(fp, "sink_tokens: %d\nhh_fraction: %.4g\nhh_sigma: %.4g\nrec_span: [%.6g, %.6g, %.6g]\n", wl->sink_tokens,
+            wl->hh_fraction, wl->hh_sigma, wl->rec_span[0], wl->rec_span[1], wl->rec_span[2]);
+    fprintf(fp, "topic_run_mean: %.6g\nnum_topics: %d\ntopic_strength: %.6g\nkey_rank: %d\nkey_noise: %.6g\n",
+            wl->topic_run_mean, wl->num_topics, wl->topic_strength, wl->key_rank, wl->key_noise);
+    fprintf(fp, "outlier_channels: %d\noutlier_scale: %.6g\nfocus_topics: %d\ndecode_drift: %.6g\nneedles: 0\n",
+            wl->outlier_channels, wl->outlier_scale, wl->focus_topics, wl->decode_drift);
+    fprintf(fp, "# query side per head class (logit units)\nclasses:\n");
+    for (int c = 0; c < wl->nclasses; c++) {
+        const rkv_head_class *h = &wl->cls[c];
+        fprintf(fp, "  - {name: %s, sink: %.4f, hh: %.4f, rec: [%.4f, %.4f, %.4f], focus: %.4f, content: %.4f, "
+                    "noise: %.4f, persistence: %.4f}\n",
+                h->name, h->sink, h->hh, h->rec[0], h->rec[1], h->rec[2], h->focus, h->content, h->noise, h->persistence);
+    }
+    fprintf(fp, "# the class of each query head, one row per layer of the measured model\nclass_map:\n");
+    for (int l = 0; l < wl->map_layers; l++) {
+        fprintf(fp, "  - [");
+        for (int h = 0; h < wl->map_heads; h++)
+            fprintf(fp, "%s%s", h ? ", " : "", wl->cls[wl->class_map[l][h]].name);
+        fprintf(fp, "]  # layer %d\n", l);
+    }
+    return kv_afile_commit(&f, err);
+}

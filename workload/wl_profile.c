@@ -1,0 +1,345 @@
+/* wl_profile.c — per (layer, query head) attention statistics of a workload,
+ * one pass: each (layer, KV head)'s keys and its heads' window and decode
+ * queries are read once; dense attention of those queries is computed once
+ * and every statistic comes from it (definitions in wl.h). */
+#include "wl.h"
+
+#include <gsl/gsl_blas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+const int wl_topk_k[WL_NK] = {1, 4, 16, 64, 256, 1024, 4096};
+
+const char *const wl_stat_names[WL_NSTAT] = {
+    "topk1", "topk4", "topk16", "topk64", "topk256", "topk1024", "topk4096", "entropy", "sink_mass",
+    "local_mass", "hh_persist", "vote_mass", "vote_recall", "page_recall", "page_gap", "k_outlier", "q_outlier",
+    "recent_topk",
+};
+
+void wl_stats_vec(const wl_head_stats *s, double *v)
+{
+    for (int i = 0; i < WL_NK; i++) v[i] = s->topk_mass[i];
+    double r[] = {s->entropy, s->sink_mass, s->local_mass, s->hh_persist, s->vote_mass,
+                  s->vote_recall, s->page_recall, s->page_gap, s->k_outlier, s->q_outlier, s->recent_topk};
+    memcpy(v + WL_NK, r, sizeof r);
+}
+
+/* Scratch: scores (n), probs (n), sorted copy and page scratch (2n), kept
+ * mask (n), step-0 top set (n), top marks (n), votes (2n doubles), all
+ * scores (nq, n) with nq <= n, page min/max (2 n d / WL_PAGE) with d <= n. */
+size_t wl_head_ws_floats(int64_t n, int64_t nq, int d)
+{
+    return (size_t)n * 12 + (size_t)nq * (size_t)n + 2 * (size_t)(n / WL_PAGE + 1) * (size_t)d + 1024;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* softmax of the scores row[0..p] into pr (sc: the scores, copied). */
+static void softmax_row(const float *row, int64_t p, float *sc, float *pr)
+{
+    float mx = -INFINITY;
+    for (int64_t j = 0; j <= p; j++) {
+        sc[j] = row[j];
+        if (sc[j] > mx) mx = sc[j];
+    }
+    double z = 0.0;
+    for (int64_t j = 0; j <= p; j++) z += exp((double)(sc[j] - mx));
+    for (int64_t j = 0; j <= p; j++) pr[j] = (float)(exp((double)(sc[j] - mx)) / z);
+}
+
+/* Marks the WL_HH largest of pr[0..n) (ties to the lower index) in mark (1.0f), others 0. */
+static void mark_top(const float *pr, int64_t n, int64_t k, float *tmp, float *mark)
+{
+    memcpy(tmp, pr, (size_t)n * sizeof *tmp);
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_desc);
+    float thr = tmp[(k < n ? k : n) - 1];
+    int64_t above = 0;
+    for (int64_t j = 0; j < n; j++) above += pr[j] > thr;
+    int64_t eq_left = (k < n ? k : n) - above;
+    for (int64_t j = 0; j < n; j++) {
+        mark[j] = pr[j] > thr ? 1.0f : 0.0f;
+        if (pr[j] == thr && eq_left > 0) {
+            mark[j] = 1.0f;
+            eq_left--;
+        }
+    }
+}
+
+/* Page statistics of one decode query: the WL_PAGES pages (of WL_PAGE keys,
+ * complete pages only) with the highest min/max upper bound vs the pages of
+ * most true mass; adds recall and the mean bound gap. */
+static void page_stats(const float *pmin, const float *pmax, const float *q, const float *sc, const float *pr, int d,
+                       int64_t p, float *ws, double *recall, double *gap)
+{
+    const int64_t np = (p + 1) / WL_PAGE;
+    if (np <= WL_PAGES) {
+        *recall += 1.0;
+        return;
+    }
+    float *bound = ws, *mass = ws + np, *tmp = ws + 2 * np;
+    const float s = 1.0f / sqrtf((float)d);
+    double g = 0.0;
+    for (int64_t pg = 0; pg < np; pg++) {
+        double ub = 0.0, m = 0.0;
+        float best = -INFINITY;
+        const float *lo = pmin + (size_t)pg * (size_t)d, *hi = pmax + (size_t)pg * (size_t)d;
+        for (int i = 0; i < d; i++) ub += q[i] * lo[i] > q[i] * hi[i] ? q[i] * lo[i] : q[i] * hi[i];
+        for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
+            m += pr[j];
+            best = sc[j] > best ? sc[j] : best;
+        }
+        bound[pg] = (float)(ub * s);
+        mass[pg] = (float)m;
+        g += bound[pg] - best;
+    }
+    /* mass of the top pages by bound, and of the top pages by mass */
+    mark_top(bound, np, WL_PAGES, tmp, tmp + np);
+    double got = 0.0;
+    for (int64_t pg = 0; pg < np; pg++) got += tmp[np + pg] * mass[pg];
+    memcpy(tmp, mass, (size_t)np * sizeof *tmp);
+    qsort(tmp, (size_t)np, sizeof *tmp, cmp_desc);
+    double best = 0.0;
+    for (int i = 0; i < WL_PAGES; i++) best += tmp[i];
+    *recall += best > 0 ? got / best : 1.0;
+    *gap += g / (double)np;
+}
+
+/* The stage-1 kept set: window votes (summed probabilities of the window
+ * queries over the prefix 0 .. C-w-1), max-pooled over WL_POOL, top C/8 kept, plus the window. */
+static void stage1_kept(const float *S, int64_t n, int64_t C, int64_t w, float *sc, float *pr, double *votes, float *tmp,
+                        float *kept)
+{
+    const int64_t pre = C - w;
+    memset(votes, 0, (size_t)(2 * pre) * sizeof *votes);
+    for (int64_t i = 0; i < w; i++) {
+        softmax_row(S + (size_t)i * (size_t)n, pre + i, sc, pr);
+        for (int64_t j = 0; j < pre; j++) votes[j] += pr[j];
+    }
+    rkv_pool1d(votes, pre, WL_POOL, RKV_POOL_MAX, votes + pre);
+    for (int64_t j = 0; j < pre; j++) pr[j] = (float)votes[pre + j];
+    int64_t P = C / 8 < pre ? C / 8 : pre;
+    mark_top(pr, pre, P > 0 ? P : 1, tmp, kept);
+    for (int64_t j = pre; j < C; j++) kept[j] = 1.0f;
+}
+
+void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w, int64_t steps,
+                     wl_head_stats *out, float *ws)
+{
+    const int64_t n = C + steps, nq = w + steps, npg = n / WL_PAGE;
+    float *sc = ws, *pr = ws + n, *tmp = ws + 2 * n, *kept = ws + 4 * n, *top0 = ws + 5 * n, *mk = ws + 6 * n;
+    double *votes = (double *)(void *)(ws + ((7 * n + 1) & ~(int64_t)1)); /* 2n doubles, 8-byte aligned */
+    float *S = ws + 12 * n, *pmin = S + (size_t)nq * (size_t)n, *pmax = pmin + (size_t)(npg + 1) * (size_t)d;
+    /* every score at once: S = Q Kᵀ / √d, (nq, n); causality is applied per row */
+    gsl_matrix_float_const_view Qv = gsl_matrix_float_const_view_array(Q, (size_t)nq, (size_t)d);
+    gsl_matrix_float_const_view Kv = gsl_matrix_float_const_view_array(K, (size_t)n, (size_t)d);
+    gsl_matrix_float_view Sv = gsl_matrix_float_view_array(S, (size_t)nq, (size_t)n);
+    gsl_blas_sgemm(CblasNoTrans, CblasTrans, 1.0f / sqrtf((float)d), &Qv.matrix, &Kv.matrix, 0.0f, &Sv.matrix);
+    for (int64_t pg = 0; pg < npg; pg++) /* page min/max per channel, the bound Quest reads */
+        for (int i = 0; i < d; i++) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
+                float v = K[(size_t)j * (size_t)d + (size_t)i];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            pmin[(size_t)pg * (size_t)d + (size_t)i] = lo;
+            pmax[(size_t)pg * (size_t)d + (size_t)i] = hi;
+        }
+    memset(out, 0, sizeof *out);
+    stage1_kept(S, n, C, w, sc, pr, votes, tmp, kept);
+    for (int64_t st = 0; st < steps; st++) {
+        const int64_t p = C + st, np = p + 1;
+        const float *q = Q + (size_t)(w + st) * (size_t)d;
+        softmax_row(S + (size_t)(w + st) * (size_t)n, p, sc, pr);
+        double H = 0.0, sink = 0.0, loc = 0.0, vm = 0.0;
+        for (int64_t j = 0; j < np; j++) {
+            if (pr[j] > 0) H -= pr[j] * log(pr[j]);
+            if (j < WL_SINK) sink += pr[j];
+            if (j > p - WL_LOCAL) loc += pr[j];
+            if (j < C && kept[j] > 0) vm += pr[j];
+            else if (j >= C) vm += pr[j]; /* generated tokens are always kept */
+        }
+        out->entropy += H / log((double)np);
+        out->sink_mass += sink;
+        out->local_mass += loc;
+        out->vote_mass += vm;
+        memcpy(tmp, pr, (size_t)np * sizeof *tmp);
+        qsort(tmp, (size_t)np, sizeof *tmp, cmp_desc);
+        double cum = 0.0;
+        int64_t r = 0;
+        for (int ki = 0; ki < WL_NK; ki++) {
+            int64_t k = wl_topk_k[ki] < np ? wl_topk_k[ki] : np;
+            for (; r < k; r++) cum += tmp[r];
+            out->topk_mass[ki] += cum;
+        }
+        mark_top(pr, np, WL_HH, tmp, mk);
+        double in_kept = 0.0, inter = 0.0;
+        for (int64_t j = 0; j < np; j++) {
+            in_kept += mk[j] * (j >= C ? 1.0f : kept[j]);
+            if (st > 0 && j < C) inter += mk[j] * top0[j];
+        }
+        out->vote_recall += in_kept / (double)(WL_HH < np ? WL_HH : np);
+        if (st == 0) memcpy(top0, mk, (size_t)C * sizeof *top0);
+        else out->hh_persist += inter / (double)WL_HH;
+        const int64_t kr = WL_RECENT < np ? WL_RECENT : np; /* mk is free again: the top-WL_RECENT marks */
+        mark_top(pr, np, kr, tmp, mk);
+        double rec = 0.0;
+        for (int64_t j = 0; j < np; j++) rec += mk[j] * (j < WL_SINK || j > p - (kr - WL_SINK) ? 1.0f : 0.0f);
+        out->recent_topk += rec / (double)kr;
+        page_stats(pmin, pmax, q, sc, pr, d, p, tmp, &out->page_recall, &out->page_gap);
+    }
+    const double s = 1.0 / (double)steps;
+    out->entropy *= s;
+    out->sink_mass *= s;
+    out->local_mass *= s;
+    out->vote_mass *= s;
+    out->vote_recall *= s;
+    out->page_recall *= s;
+    out->page_gap *= s;
+    out->recent_topk *= s;
+    for (int ki = 0; ki < WL_NK; ki++) out->topk_mass[ki] *= s;
+    out->hh_persist = steps > 1 ? out->hh_persist / (double)(steps - 1) : 1.0;
+    out->q_outlier = wl_channel_outlier(Q, w + steps, d);
+}
+
+double wl_channel_outlier(const float *X, int64_t n, int d)
+{
+    double rms[512], srt[512];
+    for (int i = 0; i < d; i++) {
+        double a = 0.0;
+        for (int64_t j = 0; j < n; j++) a += (double)X[(size_t)j * (size_t)d + (size_t)i] * X[(size_t)j * (size_t)d + (size_t)i];
+        rms[i] = srt[i] = sqrt(a / (double)n);
+    }
+    double mx = 0.0;
+    for (int i = 0; i < d; i++) mx = rms[i] > mx ? rms[i] : mx;
+    /* median by insertion sort (d <= 512) */
+    for (int i = 1; i < d; i++)
+        for (int j = i; j > 0 && srt[j - 1] > srt[j]; j--) {
+            double t = srt[j];
+            srt[j] = srt[j - 1];
+            srt[j - 1] = t;
+        }
+    double med = d % 2 ? srt[d / 2] : 0.5 * (srt[d / 2 - 1] + srt[d / 2]);
+    return med > 0 ? mx / med : 0.0;
+}
+
+/* ---- over a workload ---- */
+typedef struct {
+    const rkv_workload *wl;
+    const mdl_model *m;
+    int64_t C, w, steps;
+    const int *layers;
+    int nl, Hkv, G;
+    wl_profile *out;
+    pthread_mutex_t mu;
+    int next, failed;
+    kv_err err;
+} prof_job;
+
+static int prof_pair(prof_job *j, int li, int kvh, float *K, float *V, float *Q, float *ws)
+{
+    const int d = j->m->head_dim, G = j->G;
+    const int64_t n = j->C + j->steps, nq = j->w + j->steps;
+    kv_err e;
+    if (rkv_workload_kv(j->wl, j->m, j->layers[li], kvh, n, K, V, &e) != 0) {
+        pthread_mutex_lock(&j->mu);
+        if (!j->failed) j->err = e;
+        j->failed = 1;
+        pthread_mutex_unlock(&j->mu);
+        return -1;
+    }
+    double ko = wl_channel_outlier(K, j->C, d);
+    float *qrow = ws; /* G·d scratch before the measurement scratch */
+    for (int64_t i = 0; i < nq; i++) {
+        int64_t pos = j->C - j->w + i;
+        rkv_workload_query(j->wl, j->m, j->layers[li], kvh, pos, 0, pos >= j->C, qrow);
+        for (int g = 0; g < G; g++)
+            memcpy(Q + ((size_t)g * (size_t)nq + (size_t)i) * (size_t)d, qrow + (size_t)g * (size_t)d,
+                   (size_t)d * sizeof *Q);
+    }
+    for (int g = 0; g < G; g++) {
+        wl_head_stats *hs = &j->out->h[(size_t)li * (size_t)j->out->nheads + (size_t)(kvh * G + g)];
+        wl_head_measure(K, Q + (size_t)g * (size_t)nq * (size_t)d, d, j->C, j->w, j->steps, hs, ws + (size_t)G * (size_t)d);
+        hs->k_outlier = ko;
+    }
+    return 0;
+}
+
+static void *prof_worker(void *arg)
+{
+    prof_job *j = arg;
+    const int d = j->m->head_dim;
+    const int64_t n = j->C + j->steps, nq = j->w + j->steps;
+    float *K = malloc((size_t)n * (size_t)d * sizeof *K), *V = malloc((size_t)n * (size_t)d * sizeof *V);
+    float *Q = malloc((size_t)j->G * (size_t)nq * (size_t)d * sizeof *Q);
+    float *ws = malloc((wl_head_ws_floats(n, nq, d) + (size_t)j->G * (size_t)d) * sizeof *ws);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        int t = j->failed ? -1 : j->next++;
+        if (!K || !V || !Q || !ws) {
+            if (!j->failed) kv_errf(&j->err, "workload profile: out of memory");
+            j->failed = 1;
+            t = -1;
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (t < 0 || t >= j->nl * j->Hkv) break;
+        if (prof_pair(j, t / j->Hkv, t % j->Hkv, K, V, Q, ws) != 0) break;
+    }
+    free(K);
+    free(V);
+    free(Q);
+    free(ws);
+    return NULL;
+}
+
+int wl_profile_run(const rkv_workload *wl, const mdl_model *m, int64_t C, int64_t w, int64_t steps,
+                   const int *layers, int nlayers, int threads, wl_profile *out, kv_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (C < 2 * w || w < 1 || steps < 1 || C > (int64_t)1 << 24)
+        return kv_errf(err, "workload profile: context %lld must be at least twice the window %lld (>= 1), steps >= 1",
+                       (long long)C, (long long)w);
+    const int L = m->num_hidden_layers;
+    out->nlayers = layers ? nlayers : L;
+    out->nheads = m->num_attention_heads;
+    out->context = C;
+    out->window = w;
+    out->steps = steps;
+    out->head_dim = m->head_dim;
+    out->layer_ids = malloc((size_t)out->nlayers * sizeof *out->layer_ids);
+    out->h = calloc((size_t)out->nlayers * (size_t)out->nheads, sizeof *out->h);
+    if (!out->layer_ids || !out->h) {
+        wl_profile_free(out);
+        return kv_errf(err, "workload profile: out of memory");
+    }
+    for (int i = 0; i < out->nlayers; i++) out->layer_ids[i] = layers ? layers[i] : i;
+    prof_job j = {.wl = wl, .m = m, .C = C, .w = w, .steps = steps, .layers = out->layer_ids, .nl = out->nlayers,
+                  .Hkv = m->num_key_value_heads, .G = mdl_group_size(m), .out = out};
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_t th[64];
+    int nt = threads < 1 ? 1 : (threads > 64 ? 64 : threads), started = 0;
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&th[started], NULL, prof_worker, &j) == 0) started++;
+    if (started == 0) prof_worker(&j);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j.mu);
+    if (j.failed) {
+        *err = j.err;
+        wl_profile_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void wl_profile_free(wl_profile *p)
+{
+    free(p->layer_ids);
+    free(p->h);
+    memset(p, 0, sizeof *p);
+}
