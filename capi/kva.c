@@ -407,11 +407,15 @@ int kva_golden_write(const char *model, const char *method, int64_t budget, int6
     rkv_params p;
     if (resolve(model, method, budget, context, max_new, &m, &rq, &p, err) != 0)
         return -1;
-    rkv_workload wl;
+    /* the CLI's default workload (kvsim golden without --workload), so both write the same bytes */
+    static rkv_workload wl;
+    char wpath[1024];
+    kv_err e;
     rkv_workload_defaults(&wl);
+    if (rkv_workload_find(RKV_DEFAULT_WORKLOAD, wpath, sizeof wpath, &e) != 0 || rkv_workload_load(wpath, &wl, &e) != 0)
+        return fail(err, e.msg);
     wl.seed = seed;
     gld_opts o = {.layer = layer, .kv_head = kv_head, .steps = steps};
-    kv_err e;
     return gld_write(&m, &wl, &p, &o, dir, &e) == 0 ? 0 : fail(err, e.msg);
 }
 
