@@ -87,6 +87,7 @@ $(BUILD)/emu-asan/gpu_check_emu: $(EMU_CU:%=$(BUILD)/emu-asan/%.o) cuda/kcu_ref_
 	  $(BUILD)/emu-asan/kv_common.o $(BUILD)/emu-asan/kv_afile.o -lpthread -lm
 
 cuda-emu-asan: $(BUILD)/emu-asan/emu_selftest $(BUILD)/emu-asan/gpu_check_emu
+	@mkdir -p $(BUILD)/emu
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/emu-asan/emu_selftest
 	ASAN_OPTIONS=detect_leaks=1 KCU_EMU_REGS=reports/cuda-audit/registers.txt \
 	  $(BUILD)/emu-asan/gpu_check_emu --out $(BUILD)/emu-asan/report.json

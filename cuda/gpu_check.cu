@@ -487,6 +487,8 @@ int main(int argc, char **argv)
         (void)quick;
         (void)no_time;
         (void)small;
+        cudaFree(c->flush);
+        cudaStreamDestroy(c->st);
         return nfail_emu ? 1 : 0;
     }
 #endif
@@ -524,5 +526,7 @@ int main(int argc, char **argv)
     for (auto &c : c->checks)
         nfail += !c.pass;
     printf("%d checks, %d failed; report %s; %.1f s\n", (int)c->checks.size(), nfail, out, kv_now_s() - t0);
+    cudaFree(c->flush);
+    cudaStreamDestroy(c->st);
     return (rc || nfail) ? 1 : 0;
 }
