@@ -46,6 +46,10 @@ int cli_opt_flag(cli_opts *o, const char *name);
  * inf or wrapped value is refused with the flag's name and the range. */
 int cli_opt_i64_in(cli_opts *o, const char *name, int64_t def, int64_t lo, int64_t hi, int64_t *out);
 int cli_opt_f64_in(cli_opts *o, const char *name, double def, double lo, double hi, double *out);
+/* A comma list of names ("h100-sxm,h200") into out, an array of max
+ * strings of cap bytes each (out + i*cap); no empty item, none of cap bytes
+ * or more. Returns the count or -1. */
+int cli_split_names(const char *s, char *out, size_t cap, int max);
 /* Reports an unknown option; returns -1 if there is one. */
 int cli_opts_unused(cli_opts *o);
 /* --name as a comma list of integers in [lo, hi] ("256,1024,4K"; with

@@ -32,22 +32,6 @@ static void help(void)
            "per instance within latency SLOs from the serving simulator, and GPUs for R.\n");
 }
 
-static int split_list(const char *s, char out[][64], int max)
-{
-    int n = 0;
-    while (*s) {
-        const char *c = strchr(s, ',');
-        size_t len = c ? (size_t)(c - s) : strlen(s);
-        if (len == 0 || len >= 64 || n >= max) return -1;
-        memcpy(out[n], s, len);
-        out[n][len] = '\0';
-        n++;
-        s += len;
-        if (*s == ',') s++;
-    }
-    return n;
-}
-
 typedef struct {
     const char *hw, *method;
     int dense;  /* the method's traits.dense: the budget does not apply */
@@ -159,7 +143,8 @@ int cmd_plan(int argc, char **argv)
     static char hws[MAXL][64], methods[MAXL][64];
     int64_t ctx[MAXL], budgets[MAXL], tps[MAXL];
     const char *hl = cli_opt_str(&o, "hw", "h100-sxm"), *ml = cli_opt_str(&o, "method", "rocketkv,full");
-    int nh = split_list(hl, hws, MAXL), nm = split_list(ml, methods, MAXL);
+    int nh = cli_split_names(hl, hws[0], sizeof hws[0], MAXL);
+    int nm = cli_split_names(ml, methods[0], sizeof methods[0], MAXL);
     if (nh < 1 || nm < 1) {
         cli_error(o.prog, "--hw and --method take comma lists of at most %d names", MAXL);
         return CLI_USAGE;

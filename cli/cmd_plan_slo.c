@@ -24,19 +24,6 @@ static void help(void)
            cli_serve_help);
 }
 
-static int split_list(const char *s, char out[][64], int max)
-{
-    int n = 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *save = NULL;
-    for (char *x = strtok_r(buf, ",", &save); x; x = strtok_r(NULL, ",", &save)) {
-        if (n >= max || strlen(x) >= 64) return -1;
-        snprintf(out[n++], 64, "%s", x);
-    }
-    return n;
-}
-
 typedef struct {
     char hw[64], method[64];
     int tp, fits;
@@ -120,8 +107,8 @@ static int parse(cli_opts *o, cli_serve_setup *st, plan_args *a)
     int rc;
     if ((rc = cli_serve_instance(o, st, 0)) != CLI_OK || (rc = cli_serve_traffic(o, st)) != CLI_OK)
         return rc;
-    a->nh = split_list(cli_opt_str(o, "hw", "h100-sxm"), a->hws, MAXL);
-    a->nm = split_list(cli_opt_str(o, "method", "full,rocketkv"), a->methods, MAXL);
+    a->nh = cli_split_names(cli_opt_str(o, "hw", "h100-sxm"), a->hws[0], sizeof a->hws[0], MAXL);
+    a->nm = cli_split_names(cli_opt_str(o, "method", "full,rocketkv"), a->methods[0], sizeof a->methods[0], MAXL);
     a->nt = cli_opt_i64_list(o, "tp", "1", 1, 1024, 0, a->tps, MAXL);
     if (a->nt < 0) return CLI_USAGE;
     a->json = cli_opt_flag(o, "json");

@@ -40,22 +40,6 @@ static void help(void)
            sim_weight_dtype_help);
 }
 
-static int split_names(const char *s, char *out, size_t cap, int max)
-{
-    int n = 0;
-    while (*s) {
-        const char *c = strchr(s, ',');
-        size_t len = c ? (size_t)(c - s) : strlen(s);
-        if (len == 0 || len >= cap || n >= max) return -1;
-        memcpy(out + (size_t)n * cap, s, len);
-        out[(size_t)n * cap + len] = '\0';
-        n++;
-        s += len;
-        if (*s == ',') s++;
-    }
-    return n;
-}
-
 typedef struct {
     double t0;
     int64_t start;
@@ -79,15 +63,15 @@ static int axis_flags(cli_opts *o, swp_spec *s)
     const char *v;
     int n;
     if ((v = cli_opt_str(o, "model", NULL))) {
-        if ((n = split_names(v, s->models[0], sizeof s->models[0], SWP_MAX_AXIS)) < 1) goto bad;
+        if ((n = cli_split_names(v, s->models[0], sizeof s->models[0], SWP_MAX_AXIS)) < 1) goto bad;
         s->nmodels = n;
     }
     if ((v = cli_opt_str(o, "hw", NULL))) {
-        if ((n = split_names(v, s->hw[0], sizeof s->hw[0], SWP_MAX_AXIS)) < 1) goto bad;
+        if ((n = cli_split_names(v, s->hw[0], sizeof s->hw[0], SWP_MAX_AXIS)) < 1) goto bad;
         s->nhw = n;
     }
     if ((v = cli_opt_str(o, "method", NULL))) {
-        if ((n = split_names(v, s->methods[0], sizeof s->methods[0], SWP_MAX_AXIS)) < 1) goto bad;
+        if ((n = cli_split_names(v, s->methods[0], sizeof s->methods[0], SWP_MAX_AXIS)) < 1) goto bad;
         s->nmethods = n;
     }
     /* the ranges of the spec file's keys (sweep/spec.c) */
@@ -102,7 +86,7 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         }
     if ((v = cli_opt_str(o, "harness", NULL))) {
         char h[2][32];
-        if ((n = split_names(v, h[0], sizeof h[0], 2)) < 1) goto bad;
+        if ((n = cli_split_names(v, h[0], sizeof h[0], 2)) < 1) goto bad;
         for (int k = 0; k < n; k++)
             if (sim_harness_parse(h[k], &s->harness[k]) != 0) {
                 cli_error(o->prog, "--harness: expected engine or gpt-fast, got '%s'", h[k]);

@@ -162,6 +162,23 @@ int cli_opt_f64_in(cli_opts *o, const char *name, double def, double lo, double 
     return 0;
 }
 
+int cli_split_names(const char *s, char *out, size_t cap, int max)
+{
+    int n = 0;
+    if (!s || !*s) return -1;
+    while (*s) {
+        const char *c = strchr(s, ',');
+        size_t len = c ? (size_t)(c - s) : strlen(s);
+        if (len == 0 || len >= cap || n >= max) return -1;
+        memcpy(out + (size_t)n * cap, s, len);
+        out[(size_t)n * cap + len] = '\0';
+        n++;
+        s += len;
+        if (*s == ',' && !*++s) return -1; /* a trailing comma */
+    }
+    return n;
+}
+
 int cli_opts_unused(cli_opts *o)
 {
     for (int i = 0; i < o->n; i++)

@@ -35,22 +35,6 @@ const char cli_run_help[] =
     "  --seed N           workload seed (1)\n"
     "  --threads N        worker threads (number of CPUs)\n";
 
-static int split_names(const char *s, char out[][32], int max)
-{
-    int n = 0;
-    while (*s) {
-        const char *c = strchr(s, ',');
-        size_t len = c ? (size_t)(c - s) : strlen(s);
-        if (len == 0 || len >= 32 || n >= max) return -1;
-        memcpy(out[n], s, len);
-        out[n][len] = '\0';
-        n++;
-        s += len;
-        if (*s == ',') s++;
-    }
-    return n;
-}
-
 void cli_run_setup_free(cli_run_setup *s)
 {
     llm_kvd_free(s->dump);
@@ -182,7 +166,7 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         }
     }
     const char *ml = cli_opt_str(o, "method", "rocketkv");
-    int nm = split_names(ml, s->methods, RKV_MAX_SETS);
+    int nm = cli_split_names(ml, s->methods[0], sizeof s->methods[0], RKV_MAX_SETS);
     if (nm < 1) {
         cli_error(o->prog, "--method: expected a comma list of method names, got '%s'", ml);
         return CLI_USAGE;
