@@ -17,7 +17,8 @@
  *              selected: (n) cache slots, ascending — or (G, n) per query
  *              head, rows padded with −1 at the end
  *   attention  out (G, d) f32
- * K/V are float32 holding exactly the KV dtype's values. */
+ * K/V are float32 holding exactly the KV dtype's values (any of rkv.h's
+ * dtypes), page_min/page_max the aux dtype's. */
 #define _POSIX_C_SOURCE 200809L
 #include "gld_internal.h"
 #include "kcu_ref.h"
@@ -181,6 +182,11 @@ static void manifest_rules(kv_json *j)
     kv_json_key(j, "bound_rule");
     kv_json_str(j, "|actual - expected| <= bound elementwise (NAME_bound.npy), bound = kappa * u * M, "
                    "M = sum of |terms| of the element propagated through softmax to first order; NaN fails");
+    kv_json_key(j, "storage");
+    kv_json_str(j, "every float tensor is float32 or float64; k_prompt, k_new, v_new, k_cache and v_cache hold "
+                   "exactly the kv_dtype's values and page_min, page_max the aux_dtype's (each dtype's values are "
+                   "float32 values), so a kernel storing them in kv_dtype converts without rounding and the bounds, "
+                   "which cover only the arithmetic, hold for every kv_dtype");
     kv_json_key(j, "kappa"); kv_json_num(j, GLD_KAPPA);
     kv_json_key(j, "unit_roundoff"); kv_json_num(j, GLD_U32);
     kv_json_key(j, "set_rule");
@@ -220,6 +226,8 @@ static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_params
     kv_json_key(&j, "model"); kv_json_str(&j, m->name);
     kv_json_key(&j, "max_position_embeddings"); kv_json_int(&j, m->max_position_embeddings);
     kv_json_key(&j, "method"); kv_json_str(&j, p->method->name);
+    kv_json_key(&j, "kv_dtype"); kv_json_str(&j, rkv_dtype_name(p->kv_dtype));
+    kv_json_key(&j, "aux_dtype"); kv_json_str(&j, rkv_dtype_name(p->aux_dtype));
     kv_json_key(&j, "G"); kv_json_int(&j, p->G);
     kv_json_key(&j, "d"); kv_json_int(&j, p->d);
     kv_json_key(&j, "budget"); kv_json_int(&j, p->budget);
@@ -267,7 +275,7 @@ typedef struct {
     int layer, kvh, d, G;
     int64_t S, n, w;     /* prompt, tokens after the last step, stage-1 window */
     float *Kf, *Vf;      /* (n, d) the KV dtype's values as f32 */
-    uint16_t *K, *V;     /* (n, d) bf16 */
+    void *K, *V;         /* (n, d) in the KV dtype */
     float *Qw;           /* (G, w, d) window queries */
     float *q;            /* (G, d) this step's queries */
     int32_t *ident;      /* (n) 0 .. n-1: the cache of a method that never evicts */
@@ -292,8 +300,8 @@ static int head_start(head_run *r, kv_err *err)
     const size_t n = (size_t)r->n, d = (size_t)r->d, G = (size_t)r->G;
     r->Kf = malloc(sizeof(float) * n * d);
     r->Vf = malloc(sizeof(float) * n * d);
-    r->K = malloc(2 * n * d);
-    r->V = malloc(2 * n * d);
+    r->K = malloc(rkv_dtype_bytes(p->kv_dtype) * n * d);
+    r->V = malloc(rkv_dtype_bytes(p->kv_dtype) * n * d);
     r->Qw = malloc(sizeof(float) * G * (size_t)(r->w > 0 ? r->w : 1) * d);
     r->q = malloc(sizeof(float) * G * d);
     r->ident = malloc(sizeof(int32_t) * n);
@@ -462,35 +470,30 @@ static int write_step_inputs(gld_ctx *g, head_run *r, int64_t *C, kv_err *err)
     return put_input(g, "cache_positions", GLD_NPY_I32, nd - 1, csh, cpos, err);
 }
 
-/* HSA stage 2 (pages, dims, page scores, token scores), recomputed with
- * kcu_ref (bit-identical to refimpl's arithmetic, tests/test_kcu.c) to
- * expose the intermediate tensors; dims are checked against refimpl's. */
+/* HSA stage 2 (pages, dims, page scores, token scores), recomputed to
+ * expose the intermediate tensors with refimpl's arithmetic: page bounds as
+ * method_hsa.c's page_fold keeps them (each key element rounded to the aux
+ * dtype, then min and max per page), dims and τ by kcu_ref_hsa_dims, page
+ * scores by kcu_page_bound/kcu_page_score_acc (f32, ascending dims), the
+ * group mean by kcu_ref_hsa_average (bit-identical to refimpl's,
+ * tests/test_kcu.c); dims are checked against refimpl's. */
 typedef struct {
     int64_t np;
     int r;
-    uint16_t *kc, *aux;
-    float *pm;                 /* (2, np, d): minima then maxima */
+    float *pm;                 /* (2, np, d): minima then maxima, the aux dtype's values */
     double *gsum, *tau, *z, *zb, *avg, *ab, *dsc, *dscb, *tok, *tokb;
-    int32_t *dims, *cpos;
+    int32_t *dims;
     void *scr;
 } hsa_bufs;
 
 static void hsa_free(hsa_bufs *b)
 {
-    free(b->kc); free(b->aux); free(b->pm); free(b->gsum); free(b->tau); free(b->z); free(b->zb); free(b->avg);
-    free(b->ab); free(b->dsc); free(b->dscb); free(b->tok); free(b->tokb); free(b->dims); free(b->cpos); free(b->scr);
+    free(b->pm); free(b->gsum); free(b->tau); free(b->z); free(b->zb); free(b->avg);
+    free(b->ab); free(b->dsc); free(b->dscb); free(b->tok); free(b->tokb); free(b->dims); free(b->scr);
 }
 
-static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
+static int hsa_alloc(hsa_bufs *b, int64_t C, int64_t np, int d, int G)
 {
-    const rkv_params *p = r->p;
-    const int d = r->d, G = r->G;
-    const int64_t pg = p->page_size, np = kcu_npages(C, pg);
-    const int rows = kcu_aux_rows(d, pg);
-    b->np = np;
-    b->r = (int)(p->topr < d ? p->topr : d);
-    b->kc = malloc(2 * (size_t)C * (size_t)d);
-    b->aux = malloc(2 * (size_t)rows * (size_t)np);
     b->pm = malloc(sizeof(float) * (size_t)np * (size_t)d * 2);
     b->gsum = malloc(sizeof(double) * (size_t)d);
     b->tau = malloc(sizeof(double) * (size_t)G);
@@ -503,23 +506,60 @@ static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
     b->tok = malloc(sizeof(double) * (size_t)C);
     b->tokb = malloc(sizeof(double) * (size_t)C);
     b->dims = malloc(sizeof(int32_t) * (size_t)d);
-    b->cpos = malloc(sizeof(int32_t) * (size_t)C);
     b->scr = malloc((size_t)d * 32);
-    if (!b->kc || !b->aux || !b->pm || !b->gsum || !b->tau || !b->z || !b->zb || !b->avg || !b->ab || !b->dsc ||
-        !b->dscb || !b->tok || !b->tokb || !b->dims || !b->cpos || !b->scr)
+    return b->pm && b->gsum && b->tau && b->z && b->zb && b->avg && b->ab && b->dsc && b->dscb && b->tok &&
+                   b->tokb && b->dims && b->scr
+               ? 0
+               : -1;
+}
+
+/* Page j's element-wise minimum (pm) and maximum (pm + np·d) over the keys
+ * at cache slots j·pg .. j·pg + count − 1 (positions cp), each rounded to the
+ * aux dtype first. */
+static void pages_build(const head_run *r, const int32_t *cp, int64_t C, int64_t pg, int64_t np, float *pm)
+{
+    const int d = r->d;
+    const rkv_dtype aux = r->p->aux_dtype;
+    for (int64_t j = 0; j < np; j++) {
+        float *mn = pm + (size_t)j * (size_t)d, *mx = pm + (size_t)(np + j) * (size_t)d;
+        for (int64_t t = j * pg; t < j * pg + kcu_page_count(j, C, pg); t++)
+            for (int i = 0; i < d; i++) {
+                const float v = rkv_quantize(aux, r->Kf[(size_t)cp[t] * (size_t)d + (size_t)i]);
+                if (t == j * pg || v < mn[i]) mn[i] = v;
+                if (t == j * pg || v > mx[i]) mx[i] = v;
+            }
+    }
+}
+
+/* Stage 2 step 3: z_h(j) = (Σ_{i∈I} q_h[i]·K̂_j[i], f32, ascending dims) / τ_h. */
+static void page_scores(const head_run *r, const hsa_bufs *b)
+{
+    const int d = r->d;
+    for (int h = 0; h < r->G; h++)
+        for (int64_t j = 0; j < b->np; j++) {
+            float s = 0.0f;
+            for (int t = 0; t < b->r; t++) {
+                const int i = b->dims[t];
+                s = kcu_page_score_acc(s, r->q[(size_t)h * (size_t)d + (size_t)i],
+                                       kcu_page_bound(b->gsum[i], b->pm[(size_t)j * (size_t)d + (size_t)i],
+                                                      b->pm[(size_t)(b->np + j) * (size_t)d + (size_t)i]));
+            }
+            b->z[(size_t)h * (size_t)b->np + (size_t)j] = (double)s / b->tau[h];
+        }
+}
+
+static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
+{
+    const rkv_params *p = r->p;
+    const int d = r->d, G = r->G;
+    const int64_t pg = p->page_size, np = kcu_npages(C, pg);
+    b->np = np;
+    b->r = (int)(p->topr < d ? p->topr : d);
+    if (hsa_alloc(b, C, np, d, G) != 0)
         return kv_errf(err, "out of memory for stage 2");
     const int32_t *cp;
     cache_row(r, 0, &cp);
-    memcpy(b->cpos, cp, sizeof(int32_t) * (size_t)C);
-    for (int64_t t = 0; t < C; t++)
-        memcpy(b->kc + (size_t)t * (size_t)d, r->K + (size_t)cp[t] * (size_t)d, 2 * (size_t)d);
-    kcu_ref_pages_build(b->kc, C, d, pg, np, b->aux);
-    for (int64_t j = 0; j < np; j++)
-        for (int i = 0; i < d; i++) {
-            b->pm[(size_t)j * (size_t)d + (size_t)i] = kcu_bf16_to_f32(b->aux[kcu_aux_min_off(i, j, np)]);
-            b->pm[(size_t)(np + j) * (size_t)d + (size_t)i] =
-                kcu_bf16_to_f32(b->aux[kcu_aux_max_off(i, j, np, d, pg)]);
-        }
+    pages_build(r, cp, C, pg, np, b->pm);
     kcu_ref_hsa_dims(r->q, G, d, b->r, b->dims, b->gsum, b->tau, b->scr);
     for (int i = 0; i < d; i++) {
         b->dsc[i] = 0;
@@ -530,7 +570,7 @@ static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
     for (int t = 0; t < b->r; t++)
         if (b->dims[t] != r->o.dims[t])
             return kv_errf(err, "internal mismatch: kcu dims differ from refimpl's at %d", t);
-    kcu_ref_hsa_page_scores(b->aux, np, d, pg, G, r->q, b->dims, b->r, b->gsum, b->tau, np, b->z);
+    page_scores(r, b);
     gld_bound_page_scores(r->q, G, d, b->dims, b->r, b->pm, b->pm + (size_t)np * (size_t)d, np, b->gsum, b->tau,
                           b->z, b->zb);
     kcu_ref_hsa_average(b->z, G, np, C, pg, b->avg);
@@ -672,9 +712,6 @@ static int write_head(gld_ctx *g, head_run *r, int64_t steps, kv_err *err)
 static int check_request(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, const gld_opts *o,
                          kv_err *err)
 {
-    if (p->kv_dtype != RKV_DTYPE_BF16 || p->aux_dtype != RKV_DTYPE_BF16)
-        return kv_errf(err, "only bf16 KV and aux are written (got %s / %s)", rkv_dtype_name(p->kv_dtype),
-                       rkv_dtype_name(p->aux_dtype));
     if (wl->nturns > 1)
         return kv_errf(err, "a multi-turn workload (%d turns) is not written; golden files cover one turn",
                        wl->nturns);

@@ -305,6 +305,67 @@ Test(golden, every_method_and_head_with_the_manifest_keys, .init = make_tmp, .fi
     }
 }
 
+/* Every KV dtype the reference stores, and an aux dtype other than the KV
+ * one: the manifest names both, every K/V input element is a value of the
+ * KV dtype (rounding it to the dtype leaves it unchanged, rkv_quantize),
+ * and the float64 implementation (which rounds page bounds to a differing
+ * aux dtype itself) passes with every stage, so the bounds hold for each. */
+Test(golden, every_kv_dtype_passes_the_float64_implementation, .init = make_tmp, .fini = rm_tmp)
+{
+    static const struct { rkv_dtype kv, aux; } dts[] = {
+        {RKV_DTYPE_FP16, RKV_DTYPE_FP16}, {RKV_DTYPE_FP32, RKV_DTYPE_FP32}, {RKV_DTYPE_FP8_E4M3, RKV_DTYPE_FP8_E4M3},
+        {RKV_DTYPE_FP8_E5M2, RKV_DTYPE_FP8_E5M2}, {RKV_DTYPE_FP32, RKV_DTYPE_BF16},
+    };
+    static char buf[1 << 16];
+    char g[128], c[128], path[300];
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        snprintf(g, sizeof g, "%s/g%zu", tmpdir, i);
+        mdl_model m;
+        kv_err err;
+        cr_assert_eq(mdl_model_load("smollm2-135m", &m, &err), 0, "%s", err.msg);
+        rkv_request rq;
+        rkv_request_defaults(&rq);
+        rq.context = 400;
+        rq.budget = 64;
+        rq.d = m.head_dim;
+        rq.G = mdl_group_size(&m);
+        rq.model_max_len = m.max_position_embeddings;
+        rq.kv_dtype = dts[i].kv;
+        rq.aux_dtype = dts[i].aux;
+        rq.aux_dtype_set = 1;
+        rkv_params p;
+        cr_assert_eq(rkv_params_resolve("rocketkv", &rq, &p, &err), 0, "%s", err.msg);
+        rkv_workload wl;
+        rkv_workload_defaults(&wl);
+        gld_opts o = {.layer = 1, .kv_head = -1, .steps = 2};
+        cr_assert_eq(gld_write(&m, &wl, &p, &o, g, &err), 0, "%s: %s", rkv_dtype_name(dts[i].kv), err.msg);
+        f64_candidate(g, c, "");
+        cr_assert(run_compare(g, c, 1, buf, sizeof buf), "kv %s aux %s:\n%s", rkv_dtype_name(dts[i].kv),
+                  rkv_dtype_name(dts[i].aux), buf);
+        cr_assert(strstr(buf, "0 missing"), "%s", buf);
+        snprintf(path, sizeof path, "%s/manifest.json", g);
+        kv_jsonr_doc doc;
+        cr_assert_eq(kv_jsonr_load_file(&doc, path, &err), 0, "%s", err.msg);
+        const kv_jsonr_node *kd = kv_jsonr_get(doc.root, "kv_dtype"), *ad = kv_jsonr_get(doc.root, "aux_dtype");
+        cr_assert(kd && ad && !strcmp(kd->str, rkv_dtype_name(dts[i].kv)) && !strcmp(ad->str, rkv_dtype_name(dts[i].aux)));
+        cr_assert(kv_jsonr_get(doc.root, "storage"));
+        kv_jsonr_free(&doc);
+        static const char *const inputs[] = {"kvh0/step1/k_cache.npy", "kvh2/step0/v_cache.npy",
+                                             "kvh1/prefill/k_prompt.npy"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s", g, inputs[k]);
+            gld_npy a;
+            cr_assert_eq(gld_npy_read(path, &a, &err), 0, "%s", err.msg);
+            const float *x = a.data;
+            for (int64_t e = 0; e < a.n; e++)
+                cr_assert(rkv_quantize(dts[i].kv, x[e]) == x[e], "%s[%lld] = %.9g is not a %s value", path,
+                          (long long)e, (double)x[e], rkv_dtype_name(dts[i].kv));
+            gld_npy_free(&a);
+        }
+    }
+}
+
 /* Decode positions run S .. S + steps − 1 and a model has 0 .. max − 1. */
 /* Decode positions run S .. S + steps − 1 and a model has 0 .. max − 1: a
  * prompt filling all 8192 positions of smollm2-135m leaves none to decode. */
