@@ -142,6 +142,37 @@ static int put_set(gld_ctx *g, const char *stage, const char *name, const char *
     return 0;
 }
 
+/* ------------------------------------------------------- turns */
+/* Decode step s's position and turn (rkv_run's walk): S + s in a single
+ * turn; with a multi-turn workload, each turn's input then its outputs. −1
+ * past the last output. */
+static int64_t step_pos(const rkv_workload *wl, int64_t S, int64_t s, int *turn)
+{
+    *turn = 0;
+    if (wl->nturns == 0)
+        return S + s;
+    int64_t pos = 0;
+    for (int t = 0; t < wl->nturns; t++) {
+        pos += wl->turn_input[t];
+        if (s < wl->turn_output[t]) {
+            *turn = t;
+            return pos + s;
+        }
+        s -= wl->turn_output[t];
+        pos += wl->turn_output[t];
+    }
+    return -1;
+}
+
+/* The position where turn t's input ends (its stage 1 sees positions below it). */
+static int64_t turn_end(const rkv_workload *wl, int t)
+{
+    int64_t pos = 0;
+    for (int u = 0; u < t; u++)
+        pos += wl->turn_input[u] + wl->turn_output[u];
+    return pos + wl->turn_input[t];
+}
+
 /* ------------------------------------------------------------ manifest */
 static void manifest_tensor(kv_json *j, const gld_entry *e)
 {
@@ -209,8 +240,8 @@ static void manifest_rules(kv_json *j)
                    "kvh<H>/prefill/ and kvh<H>/step<s>/ hold each head's tensors");
 }
 
-static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_params *p, const gld_opts *o,
-                          kv_err *err)
+static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_workload *wl, const rkv_params *p,
+                          const gld_opts *o, kv_err *err)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/manifest.json", g->dir);
@@ -233,8 +264,27 @@ static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_params
     kv_json_key(&j, "budget"); kv_json_int(&j, p->budget);
     kv_json_key(&j, "context"); kv_json_int(&j, p->S);
     kv_json_key(&j, "steps"); kv_json_int(&j, o->steps);
+    int t;
     kv_json_key(&j, "first_decode_position"); kv_json_int(&j, p->S);
-    kv_json_key(&j, "last_decode_position"); kv_json_int(&j, p->S + o->steps - 1);
+    kv_json_key(&j, "last_decode_position"); kv_json_int(&j, step_pos(wl, p->S, o->steps - 1, &t));
+    kv_json_key(&j, "decode_positions");
+    kv_json_arr_begin(&j);
+    for (int64_t s = 0; s < o->steps; s++)
+        kv_json_int(&j, step_pos(wl, p->S, s, &t));
+    kv_json_arr_end(&j);
+    kv_json_key(&j, "turns");
+    kv_json_arr_begin(&j);
+    for (int u = 0; u < (wl->nturns > 0 ? wl->nturns : 1); u++) {
+        kv_json_obj_begin(&j);
+        kv_json_key(&j, "input"); kv_json_int(&j, wl->nturns > 0 ? wl->turn_input[u] : p->S);
+        kv_json_key(&j, "output"); kv_json_int(&j, wl->nturns > 0 ? wl->turn_output[u] : p->S_total - p->S);
+        kv_json_key(&j, "first_step");
+        int64_t first = 0;
+        for (int v = 0; v < u; v++) first += wl->turn_output[v];
+        kv_json_int(&j, first);
+        kv_json_obj_end(&j);
+    }
+    kv_json_arr_end(&j);
     kv_json_key(&j, "layer"); kv_json_int(&j, o->layer);
     kv_json_key(&j, "kv_heads");
     kv_json_arr_begin(&j);
@@ -273,7 +323,8 @@ typedef struct {
     const rkv_workload *wl;
     const rkv_params *p;
     int layer, kvh, d, G;
-    int64_t S, n, w;     /* prompt, tokens after the last step, stage-1 window */
+    int64_t S, n, w;     /* prompt, tokens after the last step, stage-1 window of the first turn */
+    int64_t wcap;        /* window queries Qw has room for (any turn's window) */
     float *Kf, *Vf;      /* (n, d) the KV dtype's values as f32 */
     void *K, *V;         /* (n, d) in the KV dtype */
     float *Qw;           /* (G, w, d) window queries */
@@ -302,7 +353,7 @@ static int head_start(head_run *r, kv_err *err)
     r->Vf = malloc(sizeof(float) * n * d);
     r->K = malloc(rkv_dtype_bytes(p->kv_dtype) * n * d);
     r->V = malloc(rkv_dtype_bytes(p->kv_dtype) * n * d);
-    r->Qw = malloc(sizeof(float) * G * (size_t)(r->w > 0 ? r->w : 1) * d);
+    r->Qw = malloc(sizeof(float) * G * (size_t)r->wcap * d);
     r->q = malloc(sizeof(float) * G * d);
     r->ident = malloc(sizeof(int32_t) * n);
     r->st = calloc(1, p->method->state_bytes(p, r->n));
@@ -338,14 +389,41 @@ static int head_start(head_run *r, kv_err *err)
     return 0;
 }
 
-/* Decode step s: the token at position S + s is appended, then attended. */
-static int head_step(head_run *r, int64_t s, kv_err *err)
+/* Decode step s: the token at position pos (of turn t) is appended, then attended. */
+static int head_step(head_run *r, int64_t s, int64_t pos, int t, kv_err *err)
 {
-    const int64_t pos = r->S + s;
-    rkv_workload_query(r->wl, r->m, r->layer, r->kvh, pos, 0, 1, r->q);
+    rkv_workload_query(r->wl, r->m, r->layer, r->kvh, pos, t, 1, r->q);
     r->hd.n = pos + 1;
     if (r->p->method->step(r->st, r->p, &r->hd, r->q, &r->o, r->ws) != 0)
         return kv_errf(err, "the reference's step %lld failed", (long long)s);
+    return 0;
+}
+
+/* Window of turn t >= 1's stage 1, as rkv_run takes it: the method's window
+ * (at least 1), at most the turn's input and RKV_MAX_WINDOW. */
+static int64_t turn_window(const rkv_params *p, const rkv_workload *wl, int t)
+{
+    int64_t w = p->window_size > 0 ? p->window_size : 1;
+    if (w > wl->turn_input[t]) w = wl->turn_input[t];
+    return w > RKV_MAX_WINDOW ? RKV_MAX_WINDOW : w;
+}
+
+/* The prefill of turn t >= 1, whose input ends at position end − 1: the
+ * turn's window queries, then the method's stage 1 (rkv_run's order). */
+static int head_prefill(head_run *r, int t, int64_t end, kv_err *err)
+{
+    const rkv_params *p = r->p;
+    const int64_t w = turn_window(p, r->wl, t);
+    const size_t d = (size_t)r->d, G = (size_t)r->G;
+    for (int64_t i = 0; i < w; i++) {
+        rkv_workload_query(r->wl, r->m, r->layer, r->kvh, end - w + i, t, 0, r->q);
+        for (size_t h = 0; h < G; h++)
+            memcpy(r->Qw + (h * (size_t)w + (size_t)i) * d, r->q + h * d, sizeof(float) * d);
+    }
+    r->hd.n = end;
+    rkv_prefill_in in = {.n_end = end, .w = w, .Qw = r->Qw, .turn = t};
+    if (p->method->prefill && p->method->prefill(r->st, p, &r->hd, &in, r->ws) != 0)
+        return kv_errf(err, "the reference's prefill of turn %d failed", t);
     return 0;
 }
 
@@ -690,12 +768,21 @@ static int has_stage1(const rkv_params *p)
     return p->method->traits.stage1 && p->evicts && p->window_size > 0;
 }
 
+/* Every step of one KV head; a step that opens a later turn first runs that
+ * turn's prefill (and any turn's before it), as rkv_run does. */
 static int write_head(gld_ctx *g, head_run *r, int64_t steps, kv_err *err)
 {
     if (head_start(r, err) != 0)
         return -1;
+    int turn = 0;
     for (int64_t s = 0; s < steps; s++) {
-        if (head_step(r, s, err) != 0)
+        int t;
+        const int64_t pos = step_pos(r->wl, r->S, s, &t);
+        for (int u = turn + 1; u <= t; u++)
+            if (head_prefill(r, u, turn_end(r->wl, u), err) != 0)
+                return -1;
+        turn = t;
+        if (head_step(r, s, pos, t, err) != 0)
             return -1;
         if (s == 0 && has_stage1(r->p) && r->w > 0 && write_stage1(g, r, err) != 0)
             return -1;
@@ -712,22 +799,27 @@ static int write_head(gld_ctx *g, head_run *r, int64_t steps, kv_err *err)
 static int check_request(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, const gld_opts *o,
                          kv_err *err)
 {
-    if (wl->nturns > 1)
-        return kv_errf(err, "a multi-turn workload (%d turns) is not written; golden files cover one turn",
-                       wl->nturns);
+    if (wl->nturns > 0 && p->S != wl->turn_input[0])
+        return kv_errf(err, "a multi-turn workload's first input (%lld tokens) must be the request's context (%lld)",
+                       (long long)wl->turn_input[0], (long long)p->S);
     if (o->layer < 0 || o->layer >= m->num_hidden_layers)
         return kv_errf(err, "layer %d out of range (%s has %d layers)", o->layer, m->name, m->num_hidden_layers);
     if (o->kv_head < -1 || o->kv_head >= m->num_key_value_heads)
         return kv_errf(err, "kv head %d out of range (%s has %d KV heads)", o->kv_head, m->name,
                        m->num_key_value_heads);
-    const int64_t room = p->S_total - p->S > 1 ? p->S_total - p->S : 1;
+    int64_t room = p->S_total - p->S > 1 ? p->S_total - p->S : 1;
+    if (wl->nturns > 0)
+        for (int t = room = 0; t < wl->nturns; t++)
+            room += wl->turn_output[t];
     if (o->steps < 1 || o->steps > room)
-        return kv_errf(err, "--steps must be between 1 and %lld (the tokens generated after the prompt), got %lld",
-                       (long long)room, (long long)o->steps);
-    /* Decode positions are S .. S + steps − 1; a model has positions 0 .. max − 1. */
-    if (p->S + o->steps > (int64_t)m->max_position_embeddings)
+        return kv_errf(err, "--steps must be between 1 and %lld (the tokens generated after the prompt%s), got %lld",
+                       (long long)room, wl->nturns > 0 ? "s of every turn" : "", (long long)o->steps);
+    /* Decode positions are S .. S + steps − 1 (multi-turn: step_pos); a model has positions 0 .. max − 1. */
+    int t;
+    const int64_t last = step_pos(wl, p->S, o->steps - 1, &t);
+    if (last >= (int64_t)m->max_position_embeddings)
         return kv_errf(err, "decode position %lld is past %s's maximum length %d (positions 0 .. %d): "
-                       "--context + --steps must be at most %d", (long long)(p->S + o->steps - 1), m->name,
+                       "--context + --steps must be at most %d", (long long)last, m->name,
                        m->max_position_embeddings, m->max_position_embeddings - 1, m->max_position_embeddings);
     return 0;
 }
@@ -747,14 +839,18 @@ int gld_write(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, c
     for (int h = 0; h < m->num_key_value_heads && rc == 0; h++) {
         if (o->kv_head >= 0 && h != o->kv_head)
             continue;
+        int t;
         head_run r = {.m = m, .wl = wl, .p = p, .layer = o->layer, .kvh = h, .d = p->d, .G = p->G, .S = p->S,
-                      .n = p->S + o->steps};
+                      .n = step_pos(wl, p->S, o->steps - 1, &t) + 1};
         r.w = p->window_size > 0 ? (p->window_size < p->S ? p->window_size : p->S) : 0;
+        r.wcap = r.w > 1 ? r.w : 1;
+        for (int u = 1; u < wl->nturns; u++)
+            r.wcap = turn_window(p, wl, u) > r.wcap ? turn_window(p, wl, u) : r.wcap;
         rc = write_head(&g, &r, o->steps, err);
         head_free(&r);
     }
     if (rc == 0)
-        rc = write_manifest(&g, m, p, o, err);
+        rc = write_manifest(&g, m, wl, p, o, err);
     free(g.t);
     return rc;
 }
