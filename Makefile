@@ -116,7 +116,7 @@ deps:
 # summary line) and LeakSanitizer fails the run although every test passed
 # (reproduced: --filter '@(golden|golden_cli)/*' leaks with --jobs 2, not 1).
 TEST_JOBS ?= 1
-MIN_TESTS ?= 215
+MIN_TESTS ?= 282
 test:
 	@sh scripts/deps.sh
 	@$(MAKE) --no-print-directory test-after-deps
