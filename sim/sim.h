@@ -111,6 +111,10 @@ typedef struct {
     char name[24];          /* "bf16", "fp8", "int8", "int4-g128", "awq-g128", "q4_k", ... */
     double bits;            /* per weight, scales and zeros included */
     hw_dtype compute;       /* HW_DT_BF16 for weight-only types (dequantised in the kernel) */
+    double dequant_ops;     /* CUDA-core instructions per weight to turn it into the compute type before
+                               its product (unpack, convert, scale/zero); 0 when the tensor cores take it as
+                               stored (bf16, fp8, int8-w8a8, fp4). Priced at fp32_flops / 2 lane-ops/s,
+                               serialised with the weight stream (step.c) */
 } sim_weight_dtype;
 /* bf16 | fp16 | fp8 (W8A8, per-channel fp32 scale) | int8 (weight-only, per-channel bf16 scale) |
  * int8-w8a8 | int4-gN (16-bit scale + 16-bit zero per N weights: gpt-fast) | awq-gN / gptq-gN
@@ -140,6 +144,7 @@ typedef struct {
     int cuda_graphs;                   /* 1: launch_graph_s per kernel; 0: launch_s */
     double weight_bytes_per_param;     /* linear layers, scales included: weight_dtype.bits / 8 (2: bf16) */
     hw_dtype weight_compute;           /* the peak the weight products run at (bf16 unless W8A8/FP8/FP4) */
+    double weight_dequant_ops;         /* sim_weight_dtype.dequant_ops of the linear layers (0: bf16) */
     const eng_engine *engine;          /* serving engine's memory policy; NULL: the generic reserve */
     double mem_fraction;               /* engine memory fraction; <= 0: the engine's default */
     double act_bytes;                  /* activation element bytes: 2 */
@@ -151,6 +156,8 @@ typedef struct {
 
 /* B = 1, N = 1, engine harness, no engine policy, CUDA graphs on, bf16 weights and activations. */
 void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p);
+/* The linear layers' weight type: bytes per weight, compute type, dequantisation work. */
+void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w);
 /* Applies an engine (NULL: none): its memory policy, harness and prefill chunk. */
 void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fraction);
 
@@ -262,6 +269,7 @@ typedef struct {
     int64_t max_batch_limit;     /* search cap (default 4096) */
     double weight_bytes_per_param; /* 0: 2 (bf16) */
     hw_dtype weight_compute;
+    double weight_dequant_ops;     /* sim_weight_dtype.dequant_ops (0: none) */
     const eng_engine *engine;    /* NULL: generic reserve */
     double mem_fraction;         /* <= 0: the engine's default */
 } sim_plan_in;

@@ -93,6 +93,38 @@ Test(capacity, weight_footprint_by_hand)
     cr_assert_float_eq(mem.weights_bytes, linear * 5.0 / 8.0 + bf16 * 2.0, 1.0);
 }
 
+/* Weight-only types add weights x dequant_ops / (fp32_flops / 2) per step,
+ * serialised after the stream: the step difference against the same bytes
+ * without dequantisation, by hand from the shape. */
+Test(capacity, dequant_adds_lane_instructions_per_weight)
+{
+    sim_weight_dtype w;
+    kv_err err = {""};
+    cr_assert_eq(sim_weight_dtype_parse("int8", 4096, &w, &err), 0);
+    cr_assert_eq(w.dequant_ops, 1.0, "one int8 -> bf16 conversion per weight");
+    cr_assert_eq(sim_weight_dtype_parse("int4-g32", 4096, &w, &err), 0);
+    cr_assert_eq(w.dequant_ops, 1.5, "tinygemm: 12 instructions per 8 nibbles");
+    cr_assert_eq(sim_weight_dtype_parse("fp8", 4096, &w, &err), 0);
+    cr_assert_eq(w.dequant_ops, 0.0, "FP8 tensor cores take the stored type");
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("a100-80g");
+    rkv_params p = resolve(&m, "full", 1024, 8);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    cr_assert_eq(sim_weight_dtype_parse("int4-g32", (double)m.hidden_size, &w, &err), 0);
+    sim_config_set_weight_dtype(&c, &w);
+    cr_assert_float_eq(c.weight_bytes_per_param, 5.0 / 8.0, 1e-12);
+    sim_result q, z;
+    cr_assert_eq(sim_predict(&c, &q, &err), 0, "%s", err.msg);
+    c.weight_dequant_ops = 0.0;
+    cr_assert_eq(sim_predict(&c, &z, &err), 0, "%s", err.msg);
+    const double H = 4096, qd = 4096, kv = 1024, I = 14336, V = 128256, L = 32;
+    const double weights = L * (H * qd + 2 * H * kv + qd * H + 3 * H * I) + V * H; /* untied LM head too */
+    const double want = weights * 1.5 / (19.5e12 / 2.0);                          /* A100: 19.5 TFLOPS fp32 */
+    cr_assert_float_eq(q.step_time_s - z.step_time_s, want, want * 1e-9, "%g vs %g", q.step_time_s - z.step_time_s, want);
+    cr_assert(want > 1e-3 && want < 2e-3, "about 1 ms for 7.5e9 weights: %g", want);
+}
+
 /* vLLM's pool for Llama-3.1-8B on one H100, worked from the engine's rule. */
 Test(capacity, engine_pool_through_the_simulator)
 {
