@@ -17,7 +17,7 @@ static const char *const eng_name_list[] = {"vllm", "trtllm", "sglang", "gpt-fas
 const char *const *eng_names(void) { return eng_name_list; }
 
 static const char *const budget_names[] = {"total", "free", "static", "none", NULL};
-static const char *const harness_names[] = {"fused", "gpt-fast", NULL};
+static const char *const harness_names[] = {"fused", "gpt-fast", "per-head", NULL};
 
 const char *eng_budget_name(eng_budget b) { return budget_names[b]; }
 

@@ -145,6 +145,8 @@ typedef struct {
     double weight_bytes_per_param;     /* linear layers, scales included: weight_dtype.bits / 8 (2: bf16) */
     hw_dtype weight_compute;           /* the peak the weight products run at (bf16 unless W8A8/FP8/FP4) */
     double weight_dequant_ops;         /* sim_weight_dtype.dequant_ops of the linear layers (0: bf16) */
+    int kv_reads_per_query_head;       /* 1: decode attention reads a KV head's K/V once per query head
+                                          (G-fold under GQA: eng ENG_HARNESS_PER_HEAD); 0: once per KV head */
     const eng_engine *engine;          /* serving engine's memory policy; NULL: the generic reserve */
     double mem_fraction;               /* engine memory fraction; <= 0: the engine's default */
     double act_bytes;                  /* activation element bytes: 2 */

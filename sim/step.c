@@ -29,6 +29,10 @@
  * the link is NVLink, or PCIe where the part has none. Decode time is summed
  * step by step as the cache grows; nothing is averaged before it is summed.
  *
+ * An engine whose decode attention runs one thread block per query head
+ * (sim_config.kv_reads_per_query_head: TensorRT-LLM's masked MHA kernel
+ * before its MQA/GQA optimisation) reads each KV head's K/V G times.
+ *
  * gpt-fast (the paper's harness) differs in three places: dense decode is
  * SDPA's math path over the whole max_seq_length cache under a mask (scores
  * materialised in bf16, GQA by repeat_interleave fused into the products so
@@ -62,6 +66,7 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
     if (!e)
         return;
     c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
+    c->kv_reads_per_query_head = e->harness == ENG_HARNESS_PER_HEAD;
     c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
 }
 
@@ -264,7 +269,8 @@ static int layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_la
             bytes = kvr * G;
             extra = (double)c->batch * s->hq * ms * 2.0 * 4.0 + ms;
             launches = 5;
-        }
+        } else if (c->kv_reads_per_query_head)
+            bytes *= (double)p->G; /* one thread block per query head, each reading its KV head */
         u[n++] = (sim_kernel_use){SIM_K_ATTN_DENSE, bytes + extra, 0, f * a->flops[SIM_CAT_KV_FULL], launches};
         dense[0] = bytes;
         dense[1] = extra;

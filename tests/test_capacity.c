@@ -125,6 +125,35 @@ Test(capacity, dequant_adds_lane_instructions_per_weight)
     cr_assert(want > 1e-3 && want < 2e-3, "about 1 ms for 7.5e9 weights: %g", want);
 }
 
+/* An engine with harness per-head (TensorRT-LLM's masked MHA before its GQA
+ * optimisation) reads each KV head's K/V once per query head: G = 4 times the
+ * dense scan's bytes of the same step under a fused engine (Llama-3.1-8B,
+ * 32 query / 8 KV heads), every other kernel unchanged. */
+Test(capacity, per_head_engine_reads_kv_once_per_query_head)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    eng_engine e;
+    kv_err err = {""};
+    cr_assert_eq(eng_load("validation/engines/trtllm-v0.6.yaml", &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e.harness, ENG_HARNESS_PER_HEAD);
+    rkv_params p = resolve(&m, "full", 4096, 4);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.batch = 8;
+    sim_config_set_engine(&c, &e, 0.0);
+    cr_assert_eq(c.kv_reads_per_query_head, 1);
+    cr_assert_eq(c.harness, SIM_HARNESS_ENGINE);
+    sim_result a, b;
+    cr_assert_eq(sim_predict(&c, &a, &err), 0, "%s", err.msg);
+    c.kv_reads_per_query_head = 0;
+    cr_assert_eq(sim_predict(&c, &b, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(a.kernel_bytes[SIM_K_ATTN_DENSE], 4.0 * b.kernel_bytes[SIM_K_ATTN_DENSE],
+                       1e-9 * a.kernel_bytes[SIM_K_ATTN_DENSE]);
+    cr_assert_eq(a.kernel_s[SIM_K_MLP], b.kernel_s[SIM_K_MLP]);
+    cr_assert(a.step_time_s > b.step_time_s);
+}
+
 /* vLLM's pool for Llama-3.1-8B on one H100, worked from the engine's rule. */
 Test(capacity, engine_pool_through_the_simulator)
 {
