@@ -10,9 +10,16 @@
  * (per-step, per-layer bytes and contiguous runs by access category). The
  * sim never looks inside either.
  *
+ * Pipeline parallelism (sim_config.pp = P): each stage holds ⌈L/P⌉ layers
+ * (the first also the embedding, the last the LM head: a rank's memory is the
+ * heavier end stage's); a decode round of the batch is the whole model's step
+ * at the micro-batch size b = ⌈B/m⌉ plus (P − 1) activation hops (link latency
+ * + b·h·2 bytes over the link), with m = min(P, B) micro-batches in flight
+ * (an engine) or m = 1 (gpt-fast): tokens/s = B / round; with m < P the
+ * pipeline idles (the bubble) — a round costs what a full one does.
+ *
  * It deliberately does not model: queueing or continuous batching (every
- * sequence of a batch is at the same step), L2 hits, kernel overlap, or
- * pipeline parallelism. "Does not fit" is a result (sim_memory.fits), never
+ * sequence of a batch is at the same step), L2 hits, or kernel overlap. "Does not fit" is a result (sim_memory.fits), never
  * an error. */
 #ifndef SIM_H
 #define SIM_H
@@ -140,6 +147,7 @@ typedef struct {
     rkv_params params;                 /* resolved method (context, new tokens, budget) */
     int64_t batch;                     /* B sequences, all at the same step */
     int tp;                            /* tensor-parallel ranks N */
+    int pp;                            /* pipeline stages P (0 or 1: none); P × N GPUs in all */
     sim_harness harness;
     int cuda_graphs;                   /* 1: launch_graph_s per kernel; 0: launch_s */
     double weight_bytes_per_param;     /* linear layers, scales included: weight_dtype.bits / 8 (2: bf16) */
@@ -216,7 +224,8 @@ typedef struct {
     double layer_weight_bytes;   /* one layer's weights on one rank */
     double qkv_bytes, o_bytes, mlp_bytes, norm_bytes;
     double lm_head_bytes, embed_bytes;
-    double weights_bytes;        /* everything resident on one rank */
+    double weights_bytes;        /* everything resident on one rank (the heaviest pipeline stage) */
+    int stage_layers;            /* layers on one pipeline stage: ⌈L / P⌉ (L without pipeline) */
 } sim_rank_shape;
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err);
 /* sim_memory_compute for an already computed shape. */

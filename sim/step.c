@@ -85,6 +85,7 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
     c->params = *p;
     c->batch = 1;
     c->tp = 1;
+    c->pp = 1;
     c->harness = SIM_HARNESS_ENGINE;
     c->cuda_graphs = 1;
     c->weight_bytes_per_param = 2.0;
@@ -422,8 +423,48 @@ static void dev_init(dev *v, const sim_config *c)
     for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
 }
 
+/* Pipeline parallelism (sim.h): the whole model's step at the micro-batch
+ * size (same TP shape, no pipeline), plus the stage hops; memory is the
+ * pipeline rank's; TTFT is the whole batch's prefill plus the hops of its
+ * prompt activations. Kernel figures are the micro-batch's, all layers. */
+static double pp_hop_s(const sim_config *c, double tokens)
+{
+    const hw_model *h = c->hw;
+    const double link = h->nvlink_bytes_per_s > 0.0 ? h->nvlink_bytes_per_s : h->pcie_bytes_per_s;
+    return h->link_latency_s + tokens * c->model->hidden_size * c->act_bytes / link;
+}
+
+static int predict_pipeline(const sim_config *c, sim_result *r, kv_err *err)
+{
+    const int P = c->pp;
+    const int64_t m = c->harness == SIM_HARNESS_GPT_FAST ? 1 : (c->batch < P ? c->batch : P);
+    sim_rank_shape s;
+    if (sim_rank_shape_compute(c, &s, err) != 0)
+        return -1;
+    sim_config one = *c, whole;
+    one.pp = 1;
+    whole = one;
+    one.batch = (c->batch + m - 1) / m;
+    sim_result w;
+    if (sim_predict(&one, r, err) != 0 || sim_predict(&whole, &w, err) != 0)
+        return -1;
+    const double hops = (P - 1.0) * pp_hop_s(c, (double)one.batch);
+    r->first_step_s += hops;
+    r->last_step_s += hops;
+    r->decode_s += (double)r->steps * hops;
+    r->step_time_s = r->decode_s / (double)r->steps;
+    r->tokens_per_s = (double)c->batch * (double)r->steps / r->decode_s;
+    r->prefill_s = w.prefill_s + (P - 1.0) * pp_hop_s(c, (double)c->batch * (double)c->params.S);
+    r->stage1_s = w.stage1_s;
+    r->ttft_s = r->prefill_s;
+    sim_memory_of_shape(c, &s, &r->mem);
+    return 0;
+}
+
 int sim_predict(const sim_config *c, sim_result *r, kv_err *err)
 {
+    if (c->pp > 1)
+        return predict_pipeline(c, r, err);
     const mdl_model *m = c->model;
     const rkv_params *p = &c->params;
     memset(r, 0, sizeof *r);

@@ -154,6 +154,49 @@ Test(capacity, per_head_engine_reads_kv_once_per_query_head)
     cr_assert(a.step_time_s > b.step_time_s);
 }
 
+/* Pipeline parallelism: a stage's memory (half the layers and the heavier
+ * end: the untied LM head + final norm) and a decode round (the whole model's
+ * step at the micro-batch size + P - 1 activation hops), by hand. */
+Test(capacity, pipeline_stage_memory_and_round_by_hand)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 4096, 16);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    cr_assert_eq(c.pp, 1);
+    c.batch = 8;
+    c.pp = 2;
+    sim_result r, q;
+    kv_err err = {""};
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    const double H = 4096, qd = 4096, kv = 1024, I = 14336, V = 128256;
+    const double layer = (H * qd + 2 * H * kv + qd * H + 3 * H * I + 2 * H) * 2.0;
+    const double head = (V * H + H) * 2.0; /* untied LM head + final norm > embedding V·H·2 */
+    cr_assert_float_eq(r.mem.weights_bytes, 16 * layer + head, 1.0);
+    const double kv_tok = 16 * 8 * 128 * 2 * 2.0; /* 16 layers x 8 KV heads x d x K,V x bf16 */
+    cr_assert_float_eq(r.mem.kv_bytes, 8.0 * (4096 + 16) * kv_tok, 1.0, "%g", r.mem.kv_bytes);
+    /* an engine keeps min(P, B) = 2 micro-batches of 4 in flight */
+    sim_config one = c;
+    one.pp = 1;
+    one.batch = 4;
+    cr_assert_eq(sim_predict(&one, &q, &err), 0, "%s", err.msg);
+    const double hop = 2e-6 + 4.0 * H * 2.0 / 450e9; /* link latency + 4 tokens' hidden state over NVLink 4 */
+    cr_assert_float_eq(r.decode_s, q.decode_s + (double)q.steps * hop, 1e-12);
+    cr_assert_float_eq(r.tokens_per_s, 8.0 * (double)q.steps / (q.decode_s + (double)q.steps * hop), 1e-6);
+    /* gpt-fast: one batch through the stages in turn (m = 1) */
+    c.harness = SIM_HARNESS_GPT_FAST;
+    one = c;
+    one.pp = 1;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(sim_predict(&one, &q, &err), 0, "%s", err.msg);
+    const double hop8 = 2e-6 + 8.0 * H * 2.0 / 450e9;
+    cr_assert_float_eq(r.step_time_s, q.step_time_s + hop8, 1e-12);
+    c.pp = 33;
+    cr_assert_eq(sim_predict(&c, &r, &err), -1);
+    cr_assert_str_eq(err.msg, "--pp 33: more pipeline stages than the 32 layers of llama3.1-8b");
+}
+
 /* vLLM's pool for Llama-3.1-8B on one H100, worked from the engine's rule. */
 Test(capacity, engine_pool_through_the_simulator)
 {
@@ -255,6 +298,15 @@ Test(capacity, cli_flags)
     cr_assert_eq(r.rc, 2);
     cli_run(&r, "sweep --engine trtllm --weight-dtype int8 --method full --context 1K --out /tmp/kvsim-cap-sweep.csv");
     cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "predict --method full --context 1K --pp 2 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"pp\":2"), "%s", r.out);
+    cli_run(&r, "predict --method full --context 1K --pp 0");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--pp: 0 is out of range; allowed [1, 1024]"), "%s", r.err);
+    cli_run(&r, "predict --method full --context 1K --pp 33");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--pp 33: more pipeline stages than the 32 layers of llama3.1-8b"), "%s", r.err);
 }
 
 /* A two-point set made here: the predicted figure is the simulator's own (kvsim plan), so the
