@@ -68,11 +68,12 @@ Test(engines, loader_error_paths)
 }
 
 /* The `serving:` block of the two engine versions the serving validation
- * models (values as written in their files); an engine without one steps
+ * models (validation/engines/, values as written there); an engine without one steps
  * with no host time, mixed steps, one scheduler pass per step. */
 Test(engines, serving_block_loads)
 {
-    eng_engine s = load_ok("sglang-v0.3"), v = load_ok("vllm-v0.6"), n = load_ok("vllm");
+    eng_engine s = load_ok("validation/engines/sglang-v0.3.yaml"), v = load_ok("validation/engines/vllm-v0.6-multistep.yaml"),
+               n = load_ok("vllm");
     cr_assert_eq(s.serving.host_step_s, 0.0025);
     cr_assert_eq(s.serving.prefill_alone, 1);
     cr_assert_eq(s.serving.scheduler_steps, 1);

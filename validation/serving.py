@@ -28,7 +28,7 @@ def simulate(kvsim, row, seed, cache, engines=None):
     key = tuple(row[k] for k in ("engine", "model", "hw", "tp", "rate", "num_prompts", "prompt", "output"))
     if key not in cache:
         rate = "100000" if row["rate"] == "inf" else row["rate"]
-        engine = f"{engines}/{row['engine']}.yaml" if engines else row["engine"]
+        engine = f"{engines or 'validation/engines'}/{row['engine']}.yaml"
         cmd = [kvsim, "serve", "--engine", engine, "--model", row["model"], "--hw", row["hw"],
                "--tp", row["tp"], "--rate", rate, "--num-requests", row["num_prompts"], "--prompt", row["prompt"],
                "--output", row["output"], "--seed", str(seed), "--json"]
@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--kvsim", default="build/kvsim")
     ap.add_argument("--csv", default="validation/serving.csv")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engines", help="a folder of engine files to use instead of the bundled ones")
+    ap.add_argument("--engines", help="the folder of the rows' engine files (default validation/engines)")
     a = ap.parse_args()
     cache, lat, sat, held = {}, [], [], []
     print(f"{'id':28} {'metric':14} {'published':>10} {'kvsim':>10} {'error':>8}  use")
