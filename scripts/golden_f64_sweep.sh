@@ -1,19 +1,20 @@
 #!/bin/sh
 # scripts/golden_f64_sweep.sh [KVSIM] — the float64 implementation
-# (tests/golden_f64.py) against `kvsim golden` on 54 configurations: 3 models
-# (G, d = 4, 128; 3, 64; 7, 128) x 6 methods x 3 seeds, contexts, budgets and
+# (tests/golden_f64.py) against `kvsim golden` on 60 configurations: 3 models
+# (G, d = 4, 128; 3, 64; 7, 128) x 10 methods (every method) x 2 seeds,
+# contexts, budgets and
 # the KV dtype (bf16, fp16, fp32, fp8-e4m3, fp8-e5m2 in turn) spread by a
 # fixed rule, every KV head, 2 steps. Prints one line per
 # configuration (verdict, worst |a-e|/bound) and exits 1 if any fails.
-# docs/golden.md quotes its worst ratio. About 3 minutes on 2 cores.
+# docs/golden.md quotes its worst ratio. About 4 minutes on 2 cores.
 set -u
 K=${1:-build/kvsim}
 dir=$(mktemp -d /tmp/kvsim-golden-sweep.XXXXXX)
 trap 'rm -rf "$dir"' EXIT INT TERM
 i=0; bad=0
 for model in llama3.1-8b smollm2-135m qwen2.5-7b; do
-for method in rocketkv hsa snapkv snapkv-gqa streaming full; do
-for seed in 1 2 3; do
+for method in rocketkv rocketkv-mt hsa snapkv snapkv-gqa streaming full exact-topk quest sparq; do
+for seed in 1 2; do
     i=$((i + 1))
     ctx=$((300 + (seed * 337 + i * 53) % 1500)); bud=$((32 + (seed * 97 + i * 31) % 400))
     dt=$(echo bf16 fp16 fp32 fp8-e4m3 fp8-e5m2 | cut -d' ' -f$((i % 5 + 1)))

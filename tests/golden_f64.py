@@ -11,7 +11,8 @@ relative paths, for `kvsim compare GOLDEN CANDIDATE`.
 selected slot by one not selected, dup repeats one, oob writes an entry past
 the cache, value adds 1e-3 to one output element. --only writes just the
 named tensors (a partial candidate). Methods: full, streaming, snapkv,
-snapkv-gqa, hsa, rocketkv; another method exits with status 3.
+snapkv-gqa, hsa, rocketkv, rocketkv-mt, exact-topk, quest, sparq (every
+method); an unknown one exits with status 3.
 """
 import json
 import os
@@ -19,8 +20,9 @@ import sys
 
 import numpy as np
 
-GROUPED_STAGE1 = {"rocketkv": True, "snapkv-gqa": True, "snapkv": False}
-HSA = {"hsa", "rocketkv"}
+GROUPED_STAGE1 = {"rocketkv": True, "rocketkv-mt": True, "snapkv-gqa": True, "snapkv": False}
+HSA = {"hsa", "rocketkv", "rocketkv-mt"}
+PER_HEAD = {"exact-topk", "quest", "sparq"}
 ALL_CACHE = {"full", "streaming", "snapkv", "snapkv-gqa"}
 
 
@@ -76,7 +78,16 @@ def round_to(x, dtype):
         u = x.view(np.uint32).astype(np.uint64)
         u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
         return u.astype(np.uint32).view(np.float32).astype(np.float64)
-    sys.exit(3)  # an fp8 aux dtype under a wider KV dtype: not implemented here
+    # fp8 (OCP OFP8): e4m3 3 significand bits, smallest normal 2^-6, finite
+    # values past 448 saturate; e5m2 2 bits, 2^-14, past 57344 infinite
+    mant, emin, top, sat = {"fp8-e4m3": (3, -6, 448.0, True), "fp8-e5m2": (2, -14, 57344.0, False)}[dtype]
+    ax = np.abs(x.astype(np.float64))
+    with np.errstate(divide="ignore"):
+        e = np.maximum(np.floor(np.log2(ax)), emin)
+    ulp = np.exp2(e - mant)
+    r = np.round(ax / ulp) * ulp  # numpy rounds halves to even
+    r = np.where(r > top, top if sat else np.inf, r)
+    return np.copysign(r, x.astype(np.float64))
 
 
 def hsa_stages(q, kc, prm, aux_round):
@@ -121,8 +132,79 @@ def attend(q, k, v):
     return p @ v.astype(np.float64)
 
 
+def exact_topk_rows(q, kc, prm):
+    """exact-topk: per query head, the top t keys by exact score (softmax is
+    monotone, so the logits rank as the probabilities do)."""
+    C, d = kc.shape
+    k = min(prm["topk"], C)
+    return [topk_asc(kc.astype(np.float64) @ qh.astype(np.float64), k) for qh in q]
+
+
+def quest_rows(q, kc, prm, aux_round):
+    """Quest: pages of page_size slots with min and max over all dims (the
+    aux dtype's values), per head the bound Σ_i max(q_i·min_i, q_i·max_i),
+    the topk/page_size best whole pages (every page when the whole sequence
+    fits the budget or there are fewer pages)."""
+    C, pg = kc.shape[0], prm["page_size"]
+    npg = (C + pg - 1) // pg
+    kc64 = kc.astype(np.float64)
+    pmin = aux_round(np.stack([kc64[j * pg:(j + 1) * pg].min(0) for j in range(npg)]))
+    pmax = aux_round(np.stack([kc64[j * pg:(j + 1) * pg].max(0) for j in range(npg)]))
+    nsel = prm["topk"] // pg
+    if prm["total_tokens"] <= prm["budget"] or nsel > npg:
+        nsel = npg
+    rows = []
+    for qh in q.astype(np.float64):
+        score = np.maximum(qh * pmin, qh * pmax).sum(1)
+        pages = topk_asc(score, nsel)
+        rows.append(np.concatenate([np.arange(j * pg, min(C, (j + 1) * pg)) for j in pages]))
+    return rows
+
+
+def sparq_head(qh, kc, vc, prm):
+    """SparQ for one query head: the top-r |q| dims, approximate softmax over
+    those columns at temperature √(d·‖q_I‖₁/‖q‖₁), exact attention over the
+    top-k of it, blended with mean V by the captured mass when k < C."""
+    C, d = kc.shape
+    q64 = qh.astype(np.float64)
+    dims = topk_asc(np.abs(q64), min(prm["topr"], d))
+    l1 = np.abs(q64).sum()
+    tau = np.sqrt(d * (np.abs(q64[dims]).sum() / l1 if l1 > 0 else 1.0))
+    p = softmax(kc[:, dims].astype(np.float64) @ q64[dims] / tau)
+    k = min(prm["topk"], C)
+    sel = topk_asc(p, k)
+    o = attend(qh, kc[sel], vc[sel])
+    if prm.get("mean_v", 1) and k < C:
+        alpha = p[sel].sum()
+        o = alpha * o + (1 - alpha) * vc.astype(np.float64).mean(0)
+    return sel, o
+
+
+def per_head_step(g, method, prm, aux_round):
+    """exact-topk, quest, sparq: a selection per query head, written as a
+    (G, width) array, each row ascending and padded with -1 to the longest
+    (a quest head whose pages include the partial last one selects fewer)."""
+    q, kc, vc = g["q"], g["k_cache"], g["v_cache"]
+    G = q.shape[0]
+    o = np.empty((G, q.shape[1]))
+    if method == "sparq":
+        res = [sparq_head(q[h], kc, vc, prm) for h in range(G)]
+        rows, o = [r[0] for r in res], np.stack([r[1] for r in res])
+    else:
+        rows = exact_topk_rows(q, kc, prm) if method == "exact-topk" else quest_rows(q, kc, prm, aux_round)
+        for h in range(G):
+            o[h] = attend(q[h], kc[rows[h]], vc[rows[h]])
+    width = max(len(r) for r in rows)
+    sel = np.full((G, width), -1, dtype=np.int32)
+    for h, r in enumerate(rows):
+        sel[h, :len(r)] = np.sort(r)
+    return {"selected": sel, "out": o.astype(np.float32)}
+
+
 def step(g, method, prm, aux_round):
     """One decode step: every stage's arrays from the step's inputs."""
+    if method in PER_HEAD:
+        return per_head_step(g, method, prm, aux_round)
     q, kc, vc = g["q"], g["k_cache"], g["v_cache"]
     G = q.shape[0]
     out = {}
@@ -179,7 +261,7 @@ def main(argv):
     gold, dst = args
     man = json.load(open(os.path.join(gold, "manifest.json")))
     method, prm = man["method"], man["params"]
-    if method not in HSA | ALL_CACHE:
+    if method not in HSA | ALL_CACHE | PER_HEAD:
         return 3
     # K/V inputs hold the kv_dtype's values exactly; page bounds are the
     # aux_dtype's: identity when the two are equal (min and max of values of
