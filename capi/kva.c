@@ -23,8 +23,18 @@ static int fail(char *err, const char *msg)
 }
 
 /* A request for `method` on `model`, resolved as `kvsim params` does. */
+static int resolve_dtype(const char *model, const char *method, int64_t budget, int64_t context, int64_t max_new,
+                         rkv_dtype kv_dtype, mdl_model *m, rkv_request *rq, rkv_params *p, char *err);
+
 static int resolve(const char *model, const char *method, int64_t budget, int64_t context, int64_t max_new,
                    mdl_model *m, rkv_request *rq, rkv_params *p, char *err)
+{
+    return resolve_dtype(model, method, budget, context, max_new, RKV_DTYPE_BF16, m, rq, p, err);
+}
+
+/* resolve with the KV dtype (the aux dtype follows it, as the CLI's). */
+static int resolve_dtype(const char *model, const char *method, int64_t budget, int64_t context, int64_t max_new,
+                         rkv_dtype kv_dtype, mdl_model *m, rkv_request *rq, rkv_params *p, char *err)
 {
     kv_err e;
     if (mdl_model_load(model, m, &e) != 0)
@@ -36,6 +46,7 @@ static int resolve(const char *model, const char *method, int64_t budget, int64_
     rq->d = m->head_dim;
     rq->G = mdl_group_size(m);
     rq->model_max_len = m->max_position_embeddings;
+    rq->kv_dtype = kv_dtype;
     if (rkv_params_resolve(method, rq, p, &e) != 0)
         return fail(err, e.msg);
     return 0;
@@ -400,12 +411,19 @@ int kva_attend(const float *q, int G, int d, const float *k, const float *v, int
 
 /* ---- golden files ------------------------------------------------------- */
 int kva_golden_write(const char *model, const char *method, int64_t budget, int64_t context, int64_t max_new,
-                     int layer, int kv_head, int64_t steps, uint64_t seed, const char *dir, char *err)
+                     int layer, int kv_head, int64_t steps, uint64_t seed, const char *kv_dtype, const char *dir,
+                     char *err)
 {
     mdl_model m;
     rkv_request rq;
     rkv_params p;
-    if (resolve(model, method, budget, context, max_new, &m, &rq, &p, err) != 0)
+    rkv_dtype dt = RKV_DTYPE_BF16;
+    if (kv_dtype && rkv_dtype_parse(kv_dtype, &dt) != 0) {
+        snprintf(err, KVA_ERR_LEN, "kv_dtype: unknown '%s' (expected bf16, fp16, fp32, fp8-e4m3, fp8-e5m2)",
+                 kv_dtype);
+        return -1;
+    }
+    if (resolve_dtype(model, method, budget, context, max_new, dt, &m, &rq, &p, err) != 0)
         return -1;
     /* the CLI's default workload (kvsim golden without --workload), so both write the same bytes */
     static rkv_workload wl;

@@ -79,9 +79,12 @@ int kva_decode(const char *method, int64_t budget, int64_t max_new, const float 
                int64_t *count, char *err);
 
 /* ---- golden files (golden/gld.h) */
-/* kv_head −1: every KV head. */
+/* kv_head −1: every KV head. kv_dtype: bf16, fp16, fp32, fp8-e4m3 or
+ * fp8-e5m2 (NULL: bf16), the page bounds in the same dtype, as `kvsim golden
+ * --dtype`; another name is an error. */
 int kva_golden_write(const char *model, const char *method, int64_t budget, int64_t context, int64_t max_new,
-                     int layer, int kv_head, int64_t steps, uint64_t seed, const char *dir, char *err);
+                     int layer, int kv_head, int64_t steps, uint64_t seed, const char *kv_dtype, const char *dir,
+                     char *err);
 int kva_golden_compare(const char *expected, const char *actual, int all_stages, double atol, gld_result *res,
                        char *err);
 

@@ -70,7 +70,7 @@ _decl("kva_hsa_select", _f, _c.c_int, _c.c_int, _f, _i64, _i64, _i64, _i64, _c.c
       _c.POINTER(_i64), _i32, _c.POINTER(_c.c_int), _d, _d, _s)
 _decl("kva_attend", _f, _c.c_int, _c.c_int, _f, _f, _i64, _i32, _i64, _f, _s)
 _decl("kva_decode", _s, _i64, _i64, _f, _f, _i64, _i64, _c.c_int, _c.c_int, _f, _i64, _f, _f, _i32, _c.POINTER(_i64), _s)
-_decl("kva_golden_write", _s, _s, _i64, _i64, _i64, _c.c_int, _c.c_int, _i64, _c.c_uint64, _s, _s)
+_decl("kva_golden_write", _s, _s, _i64, _i64, _i64, _c.c_int, _c.c_int, _i64, _c.c_uint64, _s, _s, _s)
 _decl("kva_golden_compare", _s, _s, _c.c_int, _c.c_double, _c.POINTER(GldResult), _s)
 
 

@@ -93,11 +93,13 @@ def load(path: str) -> Golden:
 
 
 def write(path: str, model: str, method: str, budget: int, context: int, max_new: int = 50, layer: int = 0,
-          kv_head: int = 0, steps: int = 1, seed: int = 1) -> Golden:
-    """Writes a golden directory (kv_head=-1: every KV head) and opens it."""
+          kv_head: int = 0, steps: int = 1, seed: int = 1, kv_dtype: str = "bf16") -> Golden:
+    """Writes a golden directory (kv_head=-1: every KV head) and opens it.
+    kv_dtype: bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2 (`kvsim golden --dtype`;
+    the page bounds in the same dtype); another name raises KvsimError."""
     err = _lib.err_buf()
     _lib.check(_lib.lib.kva_golden_write(_lib.enc(model), _lib.enc(method), budget, context, max_new, layer, kv_head,
-                                         steps, seed, _lib.enc(path), err), err)
+                                         steps, seed, _lib.enc(kv_dtype), _lib.enc(path), err), err)
     return Golden(path)
 
 

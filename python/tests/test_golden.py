@@ -111,3 +111,33 @@ def test_the_cli_writes_the_same_bytes(goldens, tmp_path, method, budget, contex
         assert digest(os.path.join(g.path, e["file"])) == digest(os.path.join(d, e["file"])), e["file"]
     assert digest(os.path.join(g.path, "manifest.json")) == digest(os.path.join(d, "manifest.json"))
     shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("kv_dtype", ["fp8-e4m3", "fp16"])
+def test_write_with_a_kv_dtype_matches_the_cli(tmp_path, kv_dtype):
+    """kvsim.golden.write(kv_dtype=...) writes the bytes of `kvsim golden --dtype`;
+    the K cache holds that dtype's values (fp8-e4m3: at most 4 significand bits),
+    not bf16's."""
+    import subprocess
+    import sys
+    lib, cli = str(tmp_path / "lib"), str(tmp_path / "cli")
+    g = kvsim.golden.write(lib, "smollm2-135m", "hsa", 96, 500, layer=1, steps=2, seed=3, kv_dtype=kv_dtype)
+    subprocess.check_call([sys.executable, "-m", "kvsim", "golden", "--model", "smollm2-135m", "--method", "hsa",
+                           "--budget", "96", "--context", "500", "--layer", "1", "--steps", "2", "--seed", "3",
+                           "--dtype", kv_dtype, "--out", cli], stdout=subprocess.DEVNULL)
+    assert g.manifest["kv_dtype"] == kv_dtype and g.manifest["aux_dtype"] == kv_dtype
+    names = sorted(os.path.relpath(os.path.join(a, f), lib) for a, _, fs in os.walk(lib) for f in fs)
+    assert names == sorted(os.path.relpath(os.path.join(a, f), cli) for a, _, fs in os.walk(cli) for f in fs)
+    for n in names:
+        with open(os.path.join(lib, n), "rb") as a, open(os.path.join(cli, n), "rb") as b:
+            assert a.read() == b.read(), n
+    k = g.tensors(0, 0)["k_cache"]
+    # low mantissa bits beyond the dtype's are zero: 3 kept for e4m3, 10 for fp16
+    keep = {"fp8-e4m3": 3, "fp16": 10}[kv_dtype]
+    assert not np.any(k.view(np.uint32) & np.uint32((1 << (23 - keep)) - 1) & np.uint32(0x7FFFFF))
+
+
+def test_write_refuses_an_unknown_kv_dtype(tmp_path):
+    with pytest.raises(kvsim.KvsimError, match="kv_dtype: unknown 'int4'"):
+        kvsim.golden.write(str(tmp_path / "g"), "smollm2-135m", "hsa", 96, 500, kv_dtype="int4")
+    assert not os.path.exists(str(tmp_path / "g"))
