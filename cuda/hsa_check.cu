@@ -22,16 +22,21 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
         return;
     uint64_t s = seed;
     int64_t cap = *std::max_element(lens.begin(), lens.end());
-    int64_t npc = kcu_npages(cap, p) + 3, rows = kcu_aux_rows(d, p), pos_cap = k + p;
+    int64_t npc = kcu_hsa_npages_cap(cap, p) + 8, rows = kcu_aux_rows(d, p), pos_cap = k + p;
     size_t nkv = (size_t)B * Hkv * cap * d, nbh = (size_t)B * Hkv;
     std::vector<uint16_t> K = rand_bf16(nkv, &s, 1.0, quantized), V = rand_bf16(nkv, &s, 1.0, 0);
-    if (quantized) /* period 2p: whole pages repeat, so page scores tie */
+    if (quantized == 1) /* period 2p: whole pages repeat, so page scores tie */
         for (size_t bh = 0; bh < nbh; bh++) {
             std::vector<uint16_t> blk(K.begin() + bh * cap * d, K.begin() + (bh + 1) * cap * d);
             dup_rows(blk, (size_t)cap, d, (size_t)(2 * p));
             std::copy(blk.begin(), blk.end(), K.begin() + bh * cap * d);
         }
     std::vector<float> q = rand_f32(nbh * G * d, &s, 1.0);
+    if (quantized == 2) /* q = 0: every full page ties (select v4: one bin holds them all) */
+        std::fill(q.begin(), q.end(), 0.0f);
+    if (quantized == 3) /* q ~ 1e-6: distinct page means within one select v4 bin (its radix passes) */
+        for (auto &x : q)
+            x *= 1e-6f;
     for (size_t bh = 0; bh < nbh; bh++)
         for (int64_t t = lens[bh / Hkv]; t < cap; t++)
             for (int e = 0; e < d; e++)
@@ -52,18 +57,25 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
     for (auto &x : lm1)
         x -= 1;
     h2d(c, dlen, lm1);
-    double *dpart = version >= 2 ? dalloc<double>(c, kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
+    double *dpart = version == 2 || version == 3 ? dalloc<double>(c, kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
+    /* v4 (score v2 + select v4): its workspace zeroed once, as the API asks */
+    double *dws4 = version == 4 ? dalloc<double>(c, kcu_hsa_ws4_bytes(B, Hkv, npc) / 8 + 1) : nullptr;
+    if (dws4)
+        CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, Hkv, npc), c->st));
     kcu_hsa_args a = {dK, cap, dlen, B,    Hkv,  G,     d,     p,       npc,    daux, dq,
-                      r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3};
+                      r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3,
+                      version == 4, dws4};
     CK(kcu_hsa_pages_build(&a, c->st));
     CK(cudaStreamSynchronize(c->st));
     h2d(c, dlen, lens);
     CK(kcu_hsa_pages_update(&a, c->st));
     CK(kcu_hsa_score(&a, c->st));
     CK(kcu_hsa_select(&a, c->st));
-    int nsplit = kcu_attend_splits(pos_cap, B, Hkv, c->sms);
+    /* v4: the gather is dense_decode.cu v3 with its split count */
+    int nsplit = version == 4 ? kcu_gather_splits(pos_cap, B, Hkv, c->sms) : kcu_attend_splits(pos_cap, B, Hkv, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
-    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2, 1};
+    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2,
+                          version == 4 ? 3 : 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&at, c->st));
     CK(cudaStreamSynchronize(c->st));
@@ -135,7 +147,15 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
         att_bad += tol_compare(out.data() + bh * G * d, ref.data(), ref.size(), 1e-4, 1e-3, &mabs, &mrel);
     }
     char nm[160];
-    if (version >= 2) { /* pages and score do not depend on the version */
+    if (version == 4) { /* score v2 (the same bit-exact rule) and select v4 */
+        snprintf(nm, sizeof nm, "%s/v2-score", name);
+        add_check(c, nm, dims_bad == 0 && sc_bad == 0, 0, 0, 0, "r=%d: %lld dims differ, %lld page scores not bit-exact",
+                  r, dims_bad, sc_bad);
+        snprintf(nm, sizeof nm, "%s/v3-gather", name);
+        add_check(c, nm, att_bad == 0, mabs, mrel, 0, "%d splits: %lld outputs outside 1e-4+1e-3|ref|, max abs %.2e",
+                  nsplit, att_bad, mabs);
+    }
+    if (version >= 2) { /* pages do not depend on the version */
         snprintf(nm, sizeof nm, "%s/v%d-select", name, version);
         add_check(c, nm, avg_rel <= 1e-12 && sel_bad == 0 && e2e_bad == 0, 0, avg_rel, e2e_diff,
                   "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
@@ -143,6 +163,7 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
                   (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff,
                   e2e_bad);
         cudaFree(dpart);
+        cudaFree(dws4);
         goto free_dev;
     }
     snprintf(nm, sizeof nm, "%s/pages", name);
@@ -180,13 +201,14 @@ void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::v
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 1);
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 3);
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 2);
+    check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 4);
 }
 
 void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
 {
     kcu_rkv_split sp;
     kcu_rkv_split_compute(ctx, 50, budget, MODEL_MAX, DH, -1.0, &sp);
-    int64_t C = sp.capacity, p = sp.p, k = sp.k, npc = kcu_npages(C, p), pos_cap = k + p;
+    int64_t C = sp.capacity, p = sp.p, k = sp.k, npc = kcu_hsa_npages_cap(C, p), pos_cap = k + p;
     int r = (int)sp.r, rows = kcu_aux_rows(DH, p);
     size_t nbh = (size_t)B * HKV, nkv = nbh * C * DH;
     uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv), *daux = dalloc<uint16_t>(c, nbh * rows * npc);
@@ -201,14 +223,24 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     h2d(c, dlen, lens);
     double *dpart = dalloc<double>(c, kcu_hsa_part_bytes(B, HKV, GQ, npc) / 8);
     kcu_hsa_args h = {dK, C, dlen, B,    HKV,   GQ,   DH,      p,      npc,  daux, dq,
-                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0};
-    kcu_hsa_args h1 = h, h3 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
+                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0, 0, nullptr};
+    kcu_hsa_args h1 = h, h3 = h, h4 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
     h1.part = nullptr;
     h3.select_v3 = 1;
+    double *dws4 = dalloc<double>(c, kcu_hsa_ws4_bytes(B, HKV, npc) / 8 + 1);
+    CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, HKV, npc), c->st));
+    h4.v4 = 1; /* score v2 + select v4 */
+    h4.ws4 = dws4;
+    int nsplit3 = kcu_gather_splits(pos_cap, B, HKV, c->sms); /* gather v3 */
+    float *dws3 = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit3) / 4);
     CK(kcu_hsa_pages_build(&h, c->st));
     int nsplit = kcu_attend_splits(pos_cap, B, HKV, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
     kcu_attend_args a = {dK, dV, C, dq, dlen, dpos, dcount, pos_cap, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
+    kcu_attend_args a3 = a;
+    a3.version = 3;
+    a3.nsplit = nsplit3;
+    a3.ws = dws3;
     CK(cudaStreamSynchronize(c->st));
     /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,
      * exact K+V rows, q, page update (read + write of 2d aux + the token) */
@@ -227,9 +259,13 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
                  {"select_v1", 0, 4, 1},
                  {"step_v3", aux_b + kv_b + q_b + upd_b, 15, 3},
                  {"select_v3", 0, 4, 3},
+                 {"step_v4", aux_b + kv_b + q_b + upd_b, 15, 4},
+                 {"score_v2", aux_b + q_b, 2, 4},
+                 {"select_v4", 0, 4, 4},
+                 {"sparse_attend_v3", kv_b + q_b, 8, 4},
                  {"sparse_attend", kv_b + q_b, 8, 2}};
     for (auto &pt : parts) {
-        const kcu_hsa_args *hv = pt.version == 2 ? &h : pt.version == 3 ? &h3 : &h1;
+        const kcu_hsa_args *hv = pt.version == 2 ? &h : pt.version == 3 ? &h3 : pt.version == 4 ? &h4 : &h1;
         cudaGraphExec_t ex = capture(c, [&] {
             if (pt.mask & 1)
                 CK(kcu_hsa_pages_update(hv, c->st));
@@ -237,8 +273,8 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
                 CK(kcu_hsa_score(hv, c->st));
             if (pt.mask & 4)
                 CK(kcu_hsa_select(hv, c->st));
-            if (pt.mask & 8)
-                CK(kcu_attend(&a, c->st));
+            if (pt.mask & 8) /* v4 steps gather with dense v3 */
+                CK(kcu_attend(pt.version == 4 ? &a3 : &a, c->st));
         });
         timing_result tr = base;
         tr.what = pt.what;
@@ -259,4 +295,6 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     cudaFree(dcount);
     cudaFree(dws);
     cudaFree(dpart);
+    cudaFree(dws4);
+    cudaFree(dws3);
 }

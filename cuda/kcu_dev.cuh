@@ -28,6 +28,18 @@ static __device__ __forceinline__ void kcu_unpack8(uint4 u, float *f)
     f[7] = __uint_as_float(u.w & 0xffff0000u);
 }
 
+/* A global load that bypasses L1 (data another block wrote in this launch,
+ * after its __threadfence). */
+template <class T>
+static __device__ __forceinline__ T kcu_ld_cg(const T *p)
+{
+#ifdef KCU_EMU
+    return *(const volatile T *)p;
+#else
+    return __ldcg(p);
+#endif
+}
+
 static __device__ __forceinline__ int64_t kcu_warp_incl_scan(int64_t v)
 {
     int lane = threadIdx.x & 31;

@@ -539,6 +539,7 @@ static inline void *kcu_emu_dyn_smem(size_t scale)
 #define KCU_DYN_SMEM(T, name) kcu_sh<T> *name = (kcu_sh<T> *)kcu_emu_dyn_smem(sizeof(kcu_sh<T>) / sizeof(T))
 
 static inline uint4 __ldg(const uint4 *p) { return *p; }
+static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline uint4 __ldcs(const uint4 *p) { return *p; }
 static inline float __uint_as_float(unsigned u)
 {
