@@ -111,6 +111,7 @@ typedef struct {
     double *votes;           /* [B][Hkv][S] (prefix columns used) */
     double *pooled;          /* [B][Hkv][S] */
     int32_t *kept;           /* [B][Hkv][P] ascending */
+    int select_v2;           /* 1: select v2 (32-bit warp-aggregated bins, no CAS loop) */
 } kcu_stage1_args;
 
 size_t kcu_stage1_ws_bytes(int64_t S, int B, int Hkv, int G, int64_t w);
