@@ -20,7 +20,10 @@
  *       thread per column; select: one 1024-thread block per KV head, 8-pass
  *       radix over the pooled doubles, ascending emit. Twice the minimal
  *       FLOPs (two score passes) and about G·w·S·d·4 FLOP each: this runs
- *       once per prefill and is not tuned. */
+ *       once per prefill and is not tuned.
+ *   v2  (a.select_v2) the select through kcu_block_select32: 32-bit
+ *       warp-aggregated bins and a parallel bin prefix, no compare-and-swap
+ *       loop (v1's 64-bit bins compile to one). The rest as v1. */
 #include "kcu_cuda.h"
 
 #include "kcu.h"
