@@ -236,6 +236,39 @@ void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::v
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 4);
 }
 
+/* One timed graph of the RocketKV step or a part of it: which kernels
+ * (mask: 1 page update, 2 score, 4 select, 8 attention) of which stage-2
+ * version (v4 gathers with dense v3: a3; the others with dense v2: a). */
+struct rkv_part {
+    const char *what;
+    double bytes;
+    int mask, version;
+};
+
+static void time_parts(gc_ctx *c, const rkv_part *parts, int n, const kcu_hsa_args *const hv_of[5],
+                       const kcu_attend_args *a, const kcu_attend_args *a3, const timing_result &base)
+{
+    for (int i = 0; i < n; i++) {
+        const rkv_part &pt = parts[i];
+        const kcu_hsa_args *hv = hv_of[pt.version];
+        cudaGraphExec_t ex = capture(c, [&] {
+            if (pt.mask & 1)
+                CK(kcu_hsa_pages_update(hv, c->st));
+            if (pt.mask & 2)
+                CK(kcu_hsa_score(hv, c->st));
+            if (pt.mask & 4)
+                CK(kcu_hsa_select(hv, c->st));
+            if (pt.mask & 8)
+                CK(kcu_attend(pt.version == 4 ? a3 : a, c->st));
+        });
+        timing_result tr = base;
+        tr.what = pt.what;
+        tr.bytes = pt.bytes;
+        time_graph(c, ex, tr);
+        CK(cudaGraphExecDestroy(ex));
+    }
+}
+
 void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
 {
     kcu_rkv_split sp;
@@ -279,11 +312,7 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     double aux_b = (double)nbh * npc * r * 2, kv_b = (double)nbh * k * 2 * DH * 2;
     double q_b = (double)nbh * GQ * DH * 4, upd_b = (double)nbh * (2 * 2 * DH * 2 + DH * 2);
     timing_result base = {"", "rocketkv", ctx, budget, B, C, p, r, k, 0, 0, 0, 0, 0};
-    struct part {
-        const char *what;
-        double bytes;
-        int mask, version;
-    } parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
+    const rkv_part parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
                  {"step_v1", aux_b + kv_b + q_b + upd_b, 15, 1},
                  {"pages_update", upd_b, 1, 2},
                  {"score", aux_b + q_b, 2, 2},
@@ -296,37 +325,10 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
                  {"select_v4", 0, 4, 4},
                  {"sparse_attend_v3", kv_b + q_b, 8, 4},
                  {"sparse_attend", kv_b + q_b, 8, 2}};
-    for (auto &pt : parts) {
-        const kcu_hsa_args *hv = pt.version == 2 ? &h : pt.version == 3 ? &h3 : pt.version == 4 ? &h4 : &h1;
-        cudaGraphExec_t ex = capture(c, [&] {
-            if (pt.mask & 1)
-                CK(kcu_hsa_pages_update(hv, c->st));
-            if (pt.mask & 2)
-                CK(kcu_hsa_score(hv, c->st));
-            if (pt.mask & 4)
-                CK(kcu_hsa_select(hv, c->st));
-            if (pt.mask & 8) /* v4 steps gather with dense v3 */
-                CK(kcu_attend(pt.version == 4 ? &a3 : &a, c->st));
-        });
-        timing_result tr = base;
-        tr.what = pt.what;
-        tr.bytes = pt.bytes;
-        time_graph(c, ex, tr);
-        CK(cudaGraphExecDestroy(ex));
-    }
-    cudaFree(dK);
-    cudaFree(dV);
-    cudaFree(daux);
-    cudaFree(dq);
-    cudaFree(dout);
-    cudaFree(dsc);
-    cudaFree(davg);
-    cudaFree(dlen);
-    cudaFree(ddims);
-    cudaFree(dpos);
-    cudaFree(dcount);
-    cudaFree(dws);
-    cudaFree(dpart);
-    cudaFree(dws4);
-    cudaFree(dws3);
+    const kcu_hsa_args *hv[5] = {&h1, &h1, &h, &h3, &h4}; /* by stage-2 version */
+    time_parts(c, parts, (int)(sizeof parts / sizeof parts[0]), hv, &a, &a3, base);
+    for (void *ptr : {(void *)dK, (void *)dV, (void *)daux, (void *)dq, (void *)dout, (void *)dsc, (void *)davg,
+                      (void *)dlen, (void *)ddims, (void *)dpos, (void *)dcount, (void *)dws, (void *)dpart,
+                      (void *)dws4, (void *)dws3})
+        cudaFree(ptr);
 }
