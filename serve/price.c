@@ -92,20 +92,6 @@ static double eff_cached(srv_pricer *pr, double run)
     return pr->effc[i].eff;
 }
 
-static void price_key(const rkv_params *p, int64_t step, srv_price_key *k)
-{
-    memset(k, 0, sizeof *k);
-    p->method->traffic(p, step, &k->t);
-    const int64_t C = rkv_cache_tokens(p, step);
-    k->exact_run = sim_exact_run_bytes(p, C);
-    k->aux_run = sim_aux_run_bytes(p, C);
-    k->method = p->method;
-    k->d = p->d;
-    k->G = p->G;
-    k->kv_dtype = p->kv_dtype;
-    k->aux_dtype = p->aux_dtype;
-}
-
 /* The price of one access record, as step.c's kern() prices each use. */
 static void price_record(srv_pricer *pr, const sim_layer_access *a, srv_seq_cost *c)
 {
@@ -132,29 +118,104 @@ static void price_record(srv_pricer *pr, const sim_layer_access *a, srv_seq_cost
         }
 }
 
-/* The method-layer price of one sequence at decode step `step`. It is a
- * function of the access record, and the record of the key (traffic(step),
- * the run lengths at the step's cache size, and the params sim_access_add
- * reads): it stands through sim_access_until(step); after that the key is
- * recomputed, and the record priced again only when the key changed. Exact:
- * the same bytes as pricing the record at every step. */
+/* The reference price: sim_access_add's record of a method layer
+ * (sim_access_analytic's layer_step) from traffic(step), priced use by use. */
+void srv_seq_cost_record(srv_pricer *pr, const rkv_params *p, int hkv, int64_t step, srv_seq_cost *c)
+{
+    rkv_traffic t;
+    p->method->traffic(p, step, &t);
+    sim_layer_access a;
+    memset(&a, 0, sizeof a);
+    sim_access_add(p, &t, rkv_cache_tokens(p, step), -1.0, (double)hkv, &a);
+    price_record(pr, &a, c);
+}
+
+void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_seq_form *f)
+{
+    const mdl_model *m = pr->c.model;
+    f->H = (double)hkv;
+    f->f = (double)pr->c.batch * pr->s.hkv / m->num_key_value_heads;
+    f->b = (double)rkv_dtype_bytes(p->kv_dtype);
+    f->ba = (double)rkv_dtype_bytes(p->aux_dtype);
+    f->g = p->method->traits.per_query_head ? 1.0 : (double)p->G;
+    f->G = (double)p->G;
+    f->row = (double)p->d * f->b;
+    f->reads_G = pr->c.kv_reads_per_query_head ? (double)pr->c.params.G : 1.0;
+    f->direct = pr->c.harness != SIM_HARNESS_GPT_FAST && pr->c.batch == 1;
+}
+
+/* bytes / run length, or 0 (stream): access.c's runs_of */
+static double runs_of(double bytes, double run)
+{
+    return run > 0.0 && bytes > 0.0 ? bytes / run : 0.0;
+}
+
+/* the run length layer_uses reads back from (bytes, runs) */
+static double run_back(double bytes, double runs)
+{
+    return runs > 0.0 ? bytes / runs : 0.0;
+}
+
+static void put(srv_pricer *pr, srv_seq_cost *c, int k, double bytes, double run, double flops)
+{
+    if (bytes <= 0.0 && flops <= 0.0)
+        return;
+    c->u[c->n].be = bytes / eff_cached(pr, run);
+    c->u[c->n].by = bytes;
+    c->u[c->n].fl = flops;
+    c->u[c->n].la = 1.0;
+    c->u[c->n++].k = k;
+}
+
+/* The same price without the record: add_traffic (sim/access.c) into an
+ * empty record, then layer_uses (sim/step.c) at batch 1 under the engine
+ * harness, then price_record, written out for one sequence with the same
+ * floating-point operations in the same order (so the same bits: checked
+ * against srv_seq_cost_record for every method in tests/test_serve.c). With
+ * the engine harness each kernel takes at most one use, in ascending kernel
+ * order, so price_record's per-kernel sums are the uses themselves. */
+void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params *p, int64_t step, srv_seq_cost *c)
+{
+    rkv_traffic t;
+    p->method->traffic(p, step, &t);
+    const int64_t C = rkv_cache_tokens(p, step);
+    const double H = f->H;
+    const double ex = H * (double)t.kv_exact, full = H * (double)t.kv_full, aux = H * (double)t.aux;
+    const double wr = H * (double)t.kv_write, sc = H * (double)t.scores;
+    /* the record: bytes as above, runs and FLOPs as add_traffic counts them */
+    const double r_ex = runs_of(ex, sim_exact_run_bytes(p, C)), r_aux = runs_of(aux, sim_aux_run_bytes(p, C));
+    const double r_wr = runs_of(wr, f->row);
+    const double fl_full = 2.0 * f->G * full / f->b, fl_ex = 2.0 * f->g * ex / f->b, fl_aux = 2.0 * f->g * aux / f->ba;
+    /* layer_uses: bytes scaled by f, run lengths read back */
+    const double F = f->f;
+    const double by_ex = F * ex, by_full = F * full, by_aux = F * aux, by_wr = F * wr, by_sc = F * sc;
+    c->n = 0;
+    put(pr, c, SIM_K_KV_APPEND, by_wr, run_back(wr, r_wr), 0.0);
+    if (by_full > 0.0)
+        put(pr, c, SIM_K_ATTN_DENSE, f->reads_G != 1.0 ? by_full * f->reads_G : by_full, 0.0, F * fl_full);
+    if (by_aux > 0.0 || by_sc > 0.0) {
+        put(pr, c, SIM_K_AUX_SCORE, by_aux + by_sc / 2.0, run_back(aux, r_aux), F * fl_aux);
+        put(pr, c, SIM_K_TOPK, by_sc / 2.0, 0.0, 0.0);
+    }
+    if (by_ex > 0.0)
+        put(pr, c, SIM_K_ATTN_SPARSE, by_ex, run_back(ex, r_ex), F * fl_ex);
+}
+
+/* The method-layer price of one sequence at decode step `step`: a function
+ * of its access record, which stands through sim_access_until(step); after
+ * that it is priced again (directly, or through the record under gpt-fast's
+ * harness). Exact: the same bytes as pricing the record at every step. */
 void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
 {
     if (sl->have_price && step <= sl->until)
         return;
     const rkv_params *p = &sl->p;
-    srv_price_key k;
-    price_key(p, step, &k);
     sl->until = sim_access_until(p, step);
-    if (sl->have_price && !memcmp(&k, &sl->key, sizeof k))
-        return;
-    sl->key = k;
     sl->have_price = 1;
-    /* the analytic record of a method layer (sim_access_analytic's layer_step), from the key's traffic */
-    sim_layer_access a;
-    memset(&a, 0, sizeof a);
-    sim_access_add(p, &k.t, rkv_cache_tokens(p, step), -1.0, (double)sl->actx.num_kv_heads, &a);
-    price_record(pr, &a, &sl->cost);
+    if (sl->form.direct)
+        srv_seq_cost_direct(pr, &sl->form, p, step, &sl->cost);
+    else
+        srv_seq_cost_record(pr, p, sl->actx.num_kv_heads, step, &sl->cost);
 }
 
 /* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */

@@ -131,6 +131,7 @@ static int slot_acquire(srv_state *st, int64_t req, kv_err *err)
         return kv_errf(err, "request %lld (prompt %lld, output %lld): %s", (long long)req, (long long)rq->prompt,
                        (long long)rq->output, err->msg);
     sim_access_analytic(&sl->src, &sl->actx, st->c->model, &sl->p);
+    srv_seq_form_init(&st->pr, &sl->p, sl->actx.num_kv_heads, &sl->form);
     rkv_storage sto;
     sl->p.method->storage(&sl->p, &sto);
     sl->comp_bytes_per_token = st->token_bytes * (double)(sto.kv_bytes + sto.aux_bytes) /

@@ -7,16 +7,17 @@
 
 #define SRV_EFF_CACHE 4096
 
-/* Everything a sequence's method-layer price is a function of: the access
- * record sim_access_add builds from traffic t and the run lengths at the
- * step's cache size, and the params that record reads (dtypes, d, G, the
- * method's traits). All 8-byte fields: compared with memcmp. */
+/* What srv_seq_cost_direct needs of a sequence besides its params, fixed
+ * at admission: the factors add_traffic and layer_uses apply. */
 typedef struct {
-    rkv_traffic t;
-    double exact_run, aux_run;        /* bytes: sim_exact_run_bytes, sim_aux_run_bytes at C */
-    const rkv_method_type *method;
-    int64_t d, G, kv_dtype, aux_dtype;
-} srv_price_key;
+    double H;        /* KV heads the traffic is scaled by (the model's) */
+    double f;        /* layer_uses' scale: batch × this rank's share of the KV heads */
+    double b, ba;    /* bytes per K/V element, per aux element */
+    double g, G;     /* query heads sharing an exact/aux read (1 per query head); query heads per KV head */
+    double row;      /* bytes of one token row of one head (the K/V append's run) */
+    double reads_G;  /* dense reads repeated per query head (kv_reads_per_query_head): G, else 1 */
+    int direct;      /* 1: the engine harness at batch 1, where the direct price applies */
+} srv_seq_form;
 
 /* One layer's method attention of one sequence: for each kernel it launches
  * (ascending kernel id), Σ bytes / efficiency, bytes, FLOPs and launches. */
@@ -34,7 +35,7 @@ typedef struct {
     double comp_bytes_per_token;  /* method layers, one rank: stored K/V + aux per cached token */
     double stage1_s;              /* stage 1 of this sequence (0: none) */
     int compresses;               /* the footprint changes at the end of the prefill */
-    srv_price_key key;            /* what the price below was computed from */
+    srv_seq_form form;            /* the direct price's factors */
     int64_t until;                /* the price holds through this decode step (sim_access_until) */
     int have_price;
     srv_seq_cost cost;            /* the price: one layer, this sequence */
@@ -57,6 +58,9 @@ void srv_pricer_free(srv_pricer *pr);
 double srv_price_fixed(srv_pricer *pr, int64_t batch);
 double srv_price_dense_layer(const srv_pricer *pr, int64_t n, int64_t sum_ctx);
 void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step);
+void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_seq_form *f);
+void srv_seq_cost_record(srv_pricer *pr, const rkv_params *p, int hkv, int64_t step, srv_seq_cost *c);
+void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params *p, int64_t step, srv_seq_cost *c);
 double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
                               const double *la);
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "srv_internal.h"
 
 static mdl_model M;
 static hw_model H;
@@ -589,4 +589,66 @@ Test(serve, admit_reserve_prevents_preemption)
     cr_assert_gt(pre[0], 0, "the pool was meant to overflow without a reserve");
     cr_assert_eq(pre[1], 0, "%lld preemptions with the whole output reserved", (long long)pre[1]);
     srv_workload_free(&w);
+}
+
+/* serve's direct price of a sequence's method layer (srv_seq_cost_direct,
+ * the record's arithmetic written out) against the reference path (the
+ * access record sim_access_add builds, priced use by use through
+ * sim_layer_uses): the same kernels, and the same bits of every Σ bytes /
+ * efficiency, bytes, FLOPs and launches, for every method, budget, prompt
+ * and decode step, at TP 1 and 2, bf16 and fp8 K/V (aux fp8 and bf16), and
+ * with the dense scan read once per query head. */
+Test(serve, direct_price_equals_record)
+{
+    load();
+    const int64_t budgets[3] = {64, 256, 1024}, prompts[4] = {100, 1000, 5000, 20000}, out = 600;
+    const struct { int tp; rkv_dtype kv, aux; int per_head; } v[3] = {
+        {1, RKV_DTYPE_BF16, RKV_DTYPE_BF16, 0}, {2, RKV_DTYPE_FP8_E4M3, RKV_DTYPE_FP8_E4M3, 1},
+        {1, RKV_DTYPE_FP8_E4M3, RKV_DTYPE_BF16, 0}};
+    int64_t compared = 0, kernels = 0;
+    for (int iv = 0; iv < 3; iv++)
+        for (const rkv_method_type *const *m = rkv_methods; *m; m++)
+            for (int ib = 0; ib < 3; ib++) {
+                srv_config c = instance((*m)->name, budgets[ib]);
+                c.tp = v[iv].tp;
+                c.rq.kv_dtype = v[iv].kv;
+                c.rq.aux_dtype = v[iv].aux;
+                c.rq.aux_dtype_set = 1;
+                srv_pricer pr;
+                kv_err err = {""};
+                cr_assert_eq(srv_pricer_init(&pr, &c, &err), 0, "%s", err.msg);
+                pr.c.kv_reads_per_query_head = v[iv].per_head;
+                for (int ip = 0; ip < 4; ip++) {
+                    rkv_request rq = c.rq;
+                    rq.context = prompts[ip];
+                    rq.max_new = out;
+                    rkv_params p;
+                    if (rkv_params_resolve((*m)->name, &rq, &p, &err) != 0)
+                        continue; /* a budget the method refuses for this request */
+                    srv_seq_form f;
+                    srv_seq_form_init(&pr, &p, M.num_key_value_heads, &f);
+                    cr_assert(f.direct);
+                    for (int64_t k = 0; k < out; k++) {
+                        srv_seq_cost a, b;
+                        srv_seq_cost_record(&pr, &p, M.num_key_value_heads, k, &a);
+                        srv_seq_cost_direct(&pr, &f, &p, k, &b);
+                        cr_assert_eq(a.n, b.n, "%s t=%lld S=%lld step %lld: %d kernels, direct %d", (*m)->name,
+                                     (long long)budgets[ib], (long long)prompts[ip], (long long)k, a.n, b.n);
+                        for (int q = 0; q < a.n; q++) {
+                            const double x[4] = {a.u[q].be, a.u[q].by, a.u[q].fl, a.u[q].la};
+                            const double y[4] = {b.u[q].be, b.u[q].by, b.u[q].fl, b.u[q].la};
+                            cr_assert_eq(a.u[q].k, b.u[q].k);
+                            cr_assert(!memcmp(x, y, sizeof x), "%s t=%lld S=%lld step %lld kernel %d: record "
+                                      "(%.17g %.17g %.17g %g), direct (%.17g %.17g %.17g %g)", (*m)->name,
+                                      (long long)budgets[ib], (long long)prompts[ip], (long long)k, a.u[q].k, x[0],
+                                      x[1], x[2], x[3], y[0], y[1], y[2], y[3]);
+                        }
+                        compared++;
+                        kernels += a.n;
+                    }
+                }
+                srv_pricer_free(&pr);
+            }
+    cr_assert_gt(compared, 50000, "%lld steps compared", (long long)compared);
+    cr_assert_gt(kernels, 3 * compared, "the stage-2 methods' four kernels were compared (%lld)", (long long)kernels);
 }
