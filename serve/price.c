@@ -142,6 +142,16 @@ void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_s
     f->row = (double)p->d * f->b;
     f->reads_G = pr->c.kv_reads_per_query_head ? (double)pr->c.params.G : 1.0;
     f->direct = pr->c.harness != SIM_HARNESS_GPT_FAST && pr->c.batch == 1;
+    const rkv_traits *tr = &p->method->traits;
+    f->s2 = f->direct && tr->stage2 && !tr->cache_capped && p->page_size >= 1 && p->topk >= 0 &&
+            (tr->exact_read == RKV_READ_ROW || tr->exact_read == RKV_READ_PAGE) && tr->aux_read == RKV_READ_DIMS_PAGES;
+    f->pg = p->page_size;
+    const int64_t K = p->granularity == RKV_GRAN_PAGE && f->pg > 1 ? (p->topk + f->pg - 1) / f->pg * f->pg : p->topk;
+    const int64_t lw = p->local_window > 0 ? p->local_window : 0;
+    f->c_sat = K + lw > p->topk + 1 ? K + lw : p->topk + 1;
+    f->aux_np = (p->topr < p->d ? p->topr : p->d) * (int64_t)rkv_dtype_bytes(p->aux_dtype);
+    f->scores_np = 2 * (int64_t)p->G * 4;
+    f->aux_elem = f->ba;
 }
 
 /* bytes / run length, or 0 (stream): access.c's runs_of */
@@ -201,21 +211,52 @@ void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params
         put(pr, c, SIM_K_ATTN_SPARSE, by_ex, run_back(ex, r_ex), F * fl_ex);
 }
 
+/* The saturated stage-2 form (srv_seq_form): the aux-score and top-k uses
+ * at np pages, the append and sparse uses kept from the last price. The
+ * same operations as srv_seq_cost_direct on traffic() of that step. */
+static void price_stage2(srv_pricer *pr, const srv_seq_form *f, int64_t np, srv_seq_cost *c)
+{
+    const double aux = f->H * (double)(np * f->aux_np), sc = f->H * (double)(np * f->scores_np);
+    const double r_aux = runs_of(aux, (double)np * f->aux_elem);
+    const double fl_aux = 2.0 * f->g * aux / f->ba;
+    const double F = f->f, by_aux = F * aux, by_sc = F * sc;
+    double run = run_back(aux, r_aux), bytes = by_aux + by_sc / 2.0;
+    c->u[1].be = bytes / eff_cached(pr, run);
+    c->u[1].by = bytes;
+    c->u[1].fl = F * fl_aux;
+    bytes = by_sc / 2.0;
+    c->u[2].be = bytes / eff_cached(pr, 0.0);
+    c->u[2].by = bytes;
+}
+
 /* The method-layer price of one sequence at decode step `step`: a function
  * of its access record, which stands through sim_access_until(step); after
- * that it is priced again (directly, or through the record under gpt-fast's
- * harness). Exact: the same bytes as pricing the record at every step. */
+ * that it is priced again: in the saturated stage-2 form when it applies
+ * (the record then stands to the end of the page), else directly, or
+ * through the record under gpt-fast's harness. Exact: the same bytes as
+ * pricing the record at every step (tests/test_serve.c). */
 void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
 {
     if (sl->have_price && step <= sl->until)
         return;
     const rkv_params *p = &sl->p;
+    const srv_seq_form *f = &sl->form;
+    if (sl->saturated) { /* C only grows: still saturated */
+        const int64_t C = rkv_cache_tokens(p, step), np = (C + f->pg - 1) / f->pg;
+        price_stage2(pr, f, np, &sl->cost);
+        sl->until = rkv_step_until_cache_tokens(p, step, np * f->pg);
+        return;
+    }
     sl->until = sim_access_until(p, step);
     sl->have_price = 1;
-    if (sl->form.direct)
-        srv_seq_cost_direct(pr, &sl->form, p, step, &sl->cost);
-    else
+    if (!f->direct) {
         srv_seq_cost_record(pr, p, sl->actx.num_kv_heads, step, &sl->cost);
+        return;
+    }
+    srv_seq_cost_direct(pr, f, p, step, &sl->cost);
+    const srv_seq_cost *c = &sl->cost;
+    sl->saturated = f->s2 && rkv_cache_tokens(p, step) >= f->c_sat && c->n == 4 && c->u[0].k == SIM_K_KV_APPEND &&
+                    c->u[1].k == SIM_K_AUX_SCORE && c->u[2].k == SIM_K_TOPK && c->u[3].k == SIM_K_ATTN_SPARSE;
 }
 
 /* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */

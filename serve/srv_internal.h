@@ -17,6 +17,16 @@ typedef struct {
     double row;      /* bytes of one token row of one head (the K/V append's run) */
     double reads_G;  /* dense reads repeated per query head (kv_reads_per_query_head): G, else 1 */
     int direct;      /* 1: the engine harness at batch 1, where the direct price applies */
+    /* Stage 2 once saturated (traits stage2, exact reads of rows or pages,
+     * aux reads dims-major over pages; C >= c_sat): the attended rows and
+     * the append are constant and only the page count np = ceil(C / pg)
+     * moves the aux and score traffic (np·aux_np and np·scores_np bytes per
+     * KV head) and the aux run (np·aux_elem bytes). */
+    int s2;          /* 1: the saturated stage-2 form applies from c_sat on */
+    int64_t c_sat;   /* tokens: max(K' + local window, topk + 1), K' = topk rounded up to pages when page-grained */
+    int64_t pg;      /* tokens per page */
+    int64_t aux_np, scores_np; /* bytes per page per KV head: min(r, d)·aux bytes; 2·G·4 */
+    double aux_elem; /* bytes of one aux element */
 } srv_seq_form;
 
 /* One layer's method attention of one sequence: for each kernel it launches
@@ -38,6 +48,7 @@ typedef struct {
     srv_seq_form form;            /* the direct price's factors */
     int64_t until;                /* the price holds through this decode step (sim_access_until) */
     int have_price;
+    int saturated;                /* cost was priced at C >= form.c_sat in the stage-2 form (kernels append, aux score, top-k, sparse) */
     srv_seq_cost cost;            /* the price: one layer, this sequence */
 } srv_slot;
 

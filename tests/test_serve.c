@@ -591,13 +591,30 @@ Test(serve, admit_reserve_prevents_preemption)
     srv_workload_free(&w);
 }
 
+static void same_cost(const srv_seq_cost *a, const srv_seq_cost *b, const char *what, const char *m, int64_t t,
+                      int64_t S, int64_t k)
+{
+    cr_assert_eq(a->n, b->n, "%s %s t=%lld S=%lld step %lld: %d kernels, %d", what, m, (long long)t, (long long)S,
+                 (long long)k, a->n, b->n);
+    for (int q = 0; q < a->n; q++) {
+        const double x[4] = {a->u[q].be, a->u[q].by, a->u[q].fl, a->u[q].la};
+        const double y[4] = {b->u[q].be, b->u[q].by, b->u[q].fl, b->u[q].la};
+        cr_assert_eq(a->u[q].k, b->u[q].k);
+        cr_assert(!memcmp(x, y, sizeof x), "%s %s t=%lld S=%lld step %lld kernel %d: record (%.17g %.17g %.17g %g), "
+                  "%s (%.17g %.17g %.17g %g)", what, m, (long long)t, (long long)S, (long long)k, a->u[q].k, x[0], x[1],
+                  x[2], x[3], what, y[0], y[1], y[2], y[3]);
+    }
+}
+
 /* serve's direct price of a sequence's method layer (srv_seq_cost_direct,
- * the record's arithmetic written out) against the reference path (the
- * access record sim_access_add builds, priced use by use through
- * sim_layer_uses): the same kernels, and the same bits of every Σ bytes /
- * efficiency, bytes, FLOPs and launches, for every method, budget, prompt
- * and decode step, at TP 1 and 2, bf16 and fp8 K/V (aux fp8 and bf16), and
- * with the dense scan read once per query head. */
+ * the record's arithmetic written out), and srv_seq_price walked step by
+ * step (kept through sim_access_until, the saturated stage-2 form), against
+ * the reference path at every step (the access record sim_access_add
+ * builds, priced use by use through sim_layer_uses): the same kernels, and
+ * the same bits of every Σ bytes / efficiency, bytes, FLOPs and launches,
+ * for every method, budget, prompt and decode step, at TP 1 and 2, bf16 and
+ * fp8 K/V (aux fp8 and bf16), and with the dense scan read once per query
+ * head. */
 Test(serve, direct_price_equals_record)
 {
     load();
@@ -605,7 +622,7 @@ Test(serve, direct_price_equals_record)
     const struct { int tp; rkv_dtype kv, aux; int per_head; } v[3] = {
         {1, RKV_DTYPE_BF16, RKV_DTYPE_BF16, 0}, {2, RKV_DTYPE_FP8_E4M3, RKV_DTYPE_FP8_E4M3, 1},
         {1, RKV_DTYPE_FP8_E4M3, RKV_DTYPE_BF16, 0}};
-    int64_t compared = 0, kernels = 0;
+    int64_t compared = 0, kernels = 0, saturated = 0;
     for (int iv = 0; iv < 3; iv++)
         for (const rkv_method_type *const *m = rkv_methods; *m; m++)
             for (int ib = 0; ib < 3; ib++) {
@@ -628,21 +645,19 @@ Test(serve, direct_price_equals_record)
                     srv_seq_form f;
                     srv_seq_form_init(&pr, &p, M.num_key_value_heads, &f);
                     cr_assert(f.direct);
+                    static srv_slot sl;
+                    memset(&sl, 0, sizeof sl);
+                    sl.p = p;
+                    sl.form = f;
+                    sl.actx.num_kv_heads = M.num_key_value_heads;
                     for (int64_t k = 0; k < out; k++) {
                         srv_seq_cost a, b;
                         srv_seq_cost_record(&pr, &p, M.num_key_value_heads, k, &a);
                         srv_seq_cost_direct(&pr, &f, &p, k, &b);
-                        cr_assert_eq(a.n, b.n, "%s t=%lld S=%lld step %lld: %d kernels, direct %d", (*m)->name,
-                                     (long long)budgets[ib], (long long)prompts[ip], (long long)k, a.n, b.n);
-                        for (int q = 0; q < a.n; q++) {
-                            const double x[4] = {a.u[q].be, a.u[q].by, a.u[q].fl, a.u[q].la};
-                            const double y[4] = {b.u[q].be, b.u[q].by, b.u[q].fl, b.u[q].la};
-                            cr_assert_eq(a.u[q].k, b.u[q].k);
-                            cr_assert(!memcmp(x, y, sizeof x), "%s t=%lld S=%lld step %lld kernel %d: record "
-                                      "(%.17g %.17g %.17g %g), direct (%.17g %.17g %.17g %g)", (*m)->name,
-                                      (long long)budgets[ib], (long long)prompts[ip], (long long)k, a.u[q].k, x[0],
-                                      x[1], x[2], x[3], y[0], y[1], y[2], y[3]);
-                        }
+                        same_cost(&a, &b, "direct", (*m)->name, budgets[ib], prompts[ip], k);
+                        srv_seq_price(&pr, &sl, k);
+                        same_cost(&a, &sl.cost, "srv_seq_price", (*m)->name, budgets[ib], prompts[ip], k);
+                        saturated += sl.saturated;
                         compared++;
                         kernels += a.n;
                     }
@@ -650,5 +665,6 @@ Test(serve, direct_price_equals_record)
                 srv_pricer_free(&pr);
             }
     cr_assert_gt(compared, 50000, "%lld steps compared", (long long)compared);
+    cr_assert_gt(saturated, 20000, "the saturated stage-2 form was walked (%lld steps)", (long long)saturated);
     cr_assert_gt(kernels, 3 * compared, "the stage-2 methods' four kernels were compared (%lld)", (long long)kernels);
 }
