@@ -107,15 +107,13 @@ static void price_record(srv_pricer *pr, const sim_layer_access *a, srv_seq_cost
         fl[k] += u[i].flops;
         la[k] = u[i].launches;
     }
-    c->n = 0;
-    for (int k = 0; k < SIM_K_N; k++)
-        if (la[k] > 0.0) {
-            c->u[c->n].be = be[k];
-            c->u[c->n].by = by[k];
-            c->u[c->n].fl = fl[k];
-            c->u[c->n].la = la[k];
-            c->u[c->n++].k = k;
-        }
+    for (int k = SIM_K_KV_APPEND; k <= SIM_K_ATTN_SPARSE; k++) {
+        const int j = k - SIM_K_KV_APPEND;
+        c->be[j] = be[k];
+        c->by[j] = by[k];
+        c->fl[j] = fl[k];
+        c->la[j] = la[k];
+    }
 }
 
 /* The reference price: sim_access_add's record of a method layer
@@ -170,11 +168,11 @@ static void put(srv_pricer *pr, srv_seq_cost *c, int k, double bytes, double run
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return;
-    c->u[c->n].be = bytes / eff_cached(pr, run);
-    c->u[c->n].by = bytes;
-    c->u[c->n].fl = flops;
-    c->u[c->n].la = 1.0;
-    c->u[c->n++].k = k;
+    const int j = k - SIM_K_KV_APPEND;
+    c->be[j] = bytes / eff_cached(pr, run);
+    c->by[j] = bytes;
+    c->fl[j] = flops;
+    c->la[j] = 1.0;
 }
 
 /* The same price without the record: add_traffic (sim/access.c) into an
@@ -199,7 +197,7 @@ void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params
     /* layer_uses: bytes scaled by f, run lengths read back */
     const double F = f->f;
     const double by_ex = F * ex, by_full = F * full, by_aux = F * aux, by_wr = F * wr, by_sc = F * sc;
-    c->n = 0;
+    memset(c, 0, sizeof *c);
     put(pr, c, SIM_K_KV_APPEND, by_wr, run_back(wr, r_wr), 0.0);
     if (by_full > 0.0)
         put(pr, c, SIM_K_ATTN_DENSE, f->reads_G != 1.0 ? by_full * f->reads_G : by_full, 0.0, F * fl_full);
@@ -220,13 +218,14 @@ static void price_stage2(srv_pricer *pr, const srv_seq_form *f, int64_t np, srv_
     const double r_aux = runs_of(aux, (double)np * f->aux_elem);
     const double fl_aux = 2.0 * f->g * aux / f->ba;
     const double F = f->f, by_aux = F * aux, by_sc = F * sc;
+    const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
     double run = run_back(aux, r_aux), bytes = by_aux + by_sc / 2.0;
-    c->u[1].be = bytes / eff_cached(pr, run);
-    c->u[1].by = bytes;
-    c->u[1].fl = F * fl_aux;
+    c->be[a] = bytes / eff_cached(pr, run);
+    c->by[a] = bytes;
+    c->fl[a] = F * fl_aux;
     bytes = by_sc / 2.0;
-    c->u[2].be = bytes / eff_cached(pr, 0.0);
-    c->u[2].by = bytes;
+    c->be[t] = bytes / eff_cached(pr, 0.0);
+    c->by[t] = bytes;
 }
 
 /* The method-layer price of one sequence at decode step `step`: a function
@@ -255,8 +254,10 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
     }
     srv_seq_cost_direct(pr, f, p, step, &sl->cost);
     const srv_seq_cost *c = &sl->cost;
-    sl->saturated = f->s2 && rkv_cache_tokens(p, step) >= f->c_sat && c->n == 4 && c->u[0].k == SIM_K_KV_APPEND &&
-                    c->u[1].k == SIM_K_AUX_SCORE && c->u[2].k == SIM_K_TOPK && c->u[3].k == SIM_K_ATTN_SPARSE;
+    const double *la = c->la - SIM_K_KV_APPEND; /* by kernel id */
+    sl->saturated = f->s2 && rkv_cache_tokens(p, step) >= f->c_sat && la[SIM_K_KV_APPEND] > 0.0 &&
+                    la[SIM_K_ATTN_DENSE] == 0.0 && la[SIM_K_AUX_SCORE] > 0.0 && la[SIM_K_TOPK] > 0.0 &&
+                    la[SIM_K_ATTN_SPARSE] > 0.0;
 }
 
 /* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */

@@ -293,14 +293,16 @@ static double price_step(srv_state *st)
             sum_ctx += sl->p.S + k + 1;
             nsample++;
             if (!pr->is_full) {
-                srv_seq_price(pr, sl, k);
+                if (!sl->have_price || k > sl->until) /* else the price stands (srv_seq_price's first test) */
+                    srv_seq_price(pr, sl, k);
                 uni = sl->src.uniform_from;
-                for (int q = 0; q < sl->cost.n; q++) {
-                    const int j = sl->cost.u[q].k;
-                    be[j] += sl->cost.u[q].be;
-                    by[j] += sl->cost.u[q].by;
-                    fl[j] += sl->cost.u[q].fl;
-                    if (sl->cost.u[q].la > la[j]) la[j] = sl->cost.u[q].la;
+                const srv_seq_cost *co = &sl->cost;
+                for (int q = 0; q < SRV_ATT_K; q++) {
+                    const int j = SIM_K_KV_APPEND + q;
+                    be[j] += co->be[q];
+                    by[j] += co->by[q];
+                    fl[j] += co->fl[q];
+                    if (co->la[q] > la[j]) la[j] = co->la[q];
                 }
             }
         } else {

@@ -29,11 +29,14 @@ typedef struct {
     double aux_elem; /* bytes of one aux element */
 } srv_seq_form;
 
-/* One layer's method attention of one sequence: for each kernel it launches
- * (ascending kernel id), Σ bytes / efficiency, bytes, FLOPs and launches. */
+/* One layer's method attention of one sequence, per attention kernel
+ * (index kernel - SIM_K_KV_APPEND: append, dense, aux score, top-k,
+ * sparse, the only kernels layer_uses names): Σ bytes / efficiency, bytes,
+ * FLOPs and launches; all 0 for a kernel it does not launch. Adding a 0 to
+ * the batch's sums leaves them as they were (they are never -0). */
+#define SRV_ATT_K (SIM_K_ATTN_SPARSE - SIM_K_KV_APPEND + 1)
 typedef struct {
-    struct { double be, by, fl, la; int k; } u[SIM_LAYER_USES]; /* a layer's uses name at most this many kernels */
-    int n;
+    double be[SRV_ATT_K], by[SRV_ATT_K], fl[SRV_ATT_K], la[SRV_ATT_K];
 } srv_seq_cost;
 
 /* A running sequence's resolved method and its priced method-layer attention. */
