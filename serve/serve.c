@@ -103,7 +103,9 @@ static int64_t blocks_comp(const srv_state *st, const srv_slot *sl, int64_t C, i
 {
     const double L = st->c->model->num_hidden_layers;
     const double skip = sl->p.skip_layers < L ? (double)sl->p.skip_layers : L;
-    const double bytes = sl->comp_bytes_per_token * (double)C * (L - skip) / L + st->token_bytes * (double)tokens * skip / L;
+    double bytes = sl->comp_bytes_per_token * (double)C * (L - skip) / L;
+    if (skip > 0.0) /* else the dense layers' term is +0, which adds nothing */
+        bytes += st->token_bytes * (double)tokens * skip / L;
     return blocks_of_bytes(st, bytes);
 }
 
@@ -585,6 +587,36 @@ double srv_percentile(const double *x, int64_t n, double p, double *scratch)
     return scratch[lo] + (pos - (double)lo) * (scratch[hi] - scratch[lo]);
 }
 
+/* Puts the k-th smallest of a[lo..hi] at a[k], smaller-or-equal ones
+ * before it and greater-or-equal ones after (Hoare's selection, median of
+ * three pivots; equal keys stop both scans, so ties split evenly). The
+ * value at a rank is the sorted array's, whatever order the rest is in. */
+static void select_rank(double *a, int64_t lo, int64_t hi, int64_t k)
+{
+    while (hi > lo) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        double x = a[lo], y = a[mid], z = a[hi];
+        const double piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < piv) i++;
+            while (a[j] > piv) j--;
+            if (i <= j) {
+                const double t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        /* a[lo..j] <= piv <= a[i..hi], and a[j+1..i-1] == piv */
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return;
+    }
+}
+
+/* Mean in the input's order; the percentiles from the order statistics
+ * they need (numpy's linear rule), selected rank by rank in ascending order
+ * over what is left above the last: the same values a full sort gives. */
 void srv_dist_of(const double *x, int64_t n, srv_dist *d)
 {
     double *sc = malloc((size_t)(n > 0 ? n : 1) * sizeof *sc);
@@ -594,13 +626,18 @@ void srv_dist_of(const double *x, int64_t n, srv_dist *d)
         if (!isnan(x[i])) { sum += x[i]; sc[m++] = x[i]; }
     d->n = m;
     d->mean = m ? sum / (double)m : NAN;
-    qsort(sc, (size_t)m, sizeof *sc, cmp_double);
     const double ps[4] = {50, 90, 95, 99};
     double *out[4] = {&d->p50, &d->p90, &d->p95, &d->p99};
+    int64_t done = 0; /* sc[0..done-1]: the smallest done values; every rank selected so far in place */
     for (int k = 0; k < 4; k++) {
         if (m == 0) { *out[k] = NAN; continue; }
         const double pos = ps[k] / 100.0 * (double)(m - 1);
         const int64_t lo = (int64_t)floor(pos), hi = lo + 1 < m ? lo + 1 : lo;
+        for (int64_t r = lo; r <= hi; r++)
+            if (r >= done) {
+                select_rank(sc, done, m - 1, r);
+                done = r + 1;
+            }
         *out[k] = sc[lo] + (pos - (double)lo) * (sc[hi] - sc[lo]);
     }
     free(sc);

@@ -665,3 +665,52 @@ Test(serve, direct_price_equals_record)
     cr_assert_gt(saturated, 20000, "the saturated stage-2 form was walked (%lld steps)", (long long)saturated);
     cr_assert_gt(kernels, 3 * compared, "the stage-2 methods' four kernels were compared (%lld)", (long long)kernels);
 }
+
+static int cmp_d(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* srv_dist_of selects the order statistics instead of sorting: the same
+ * bits as a full qsort then numpy's linear rule (written here), on arrays of
+ * 1..3000 values, with many ties (values drawn from a few levels), sorted
+ * and reversed runs, and NaNs skipped; the mean in the input's order. */
+Test(serve, dist_selection_equals_sort)
+{
+    uint64_t st = 88172645463325252ull;
+    double *x = malloc(3000 * sizeof *x), *y = malloc(3000 * sizeof *y);
+    int cases = 0;
+    for (int64_t n = 1; n <= 3000; n = n < 20 ? n + 1 : n * 13 / 10)
+        for (int kind = 0; kind < 4; kind++) {
+            for (int64_t i = 0; i < n; i++) {
+                st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+                const double u = (double)(st >> 11) / 9007199254740992.0;
+                x[i] = kind == 0 ? u : kind == 1 ? floor(u * 5.0) : kind == 2 ? (double)i : (double)(n - i);
+                if (kind == 0 && st % 17 == 0) x[i] = NAN;
+            }
+            srv_dist d;
+            srv_dist_of(x, n, &d);
+            int64_t m = 0;
+            double sum = 0.0;
+            for (int64_t i = 0; i < n; i++)
+                if (!isnan(x[i])) { sum += x[i]; y[m++] = x[i]; }
+            qsort(y, (size_t)m, sizeof *y, cmp_d);
+            cr_assert_eq(d.n, m);
+            if (m == 0) continue;
+            const double ps[4] = {50, 90, 95, 99}, got[4] = {d.p50, d.p90, d.p95, d.p99};
+            for (int k = 0; k < 4; k++) {
+                const double pos = ps[k] / 100.0 * (double)(m - 1);
+                const int64_t lo = (int64_t)floor(pos), hi = lo + 1 < m ? lo + 1 : lo;
+                const double want = y[lo] + (pos - (double)lo) * (y[hi] - y[lo]);
+                cr_assert(!memcmp(&want, &got[k], sizeof want), "n %lld kind %d p%g: %.17g, sorted %.17g",
+                          (long long)n, kind, ps[k], got[k], want);
+            }
+            const double mean = sum / (double)m;
+            cr_assert(!memcmp(&mean, &d.mean, sizeof mean));
+            cases++;
+        }
+    free(x);
+    free(y);
+    cr_assert_gt(cases, 150);
+}
