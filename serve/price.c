@@ -23,6 +23,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     if (sim_rank_shape_compute(&pr->c, &pr->s, err) != 0)
         return -1;
     pr->launch = sim_launch_s(&pr->c);
+    pr->eff_stream = sim_kernel_eff(&pr->c, 0.0);
     pr->nfixed = c->max_num_seqs + 1;
     pr->fixed = malloc((size_t)pr->nfixed * sizeof *pr->fixed);
     for (int64_t i = 0; i < pr->nfixed; i++) pr->fixed[i] = NAN;
@@ -144,6 +145,7 @@ void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_s
     f->s2 = f->direct && tr->stage2 && !tr->cache_capped && p->page_size >= 1 && p->topk >= 0 &&
             (tr->exact_read == RKV_READ_ROW || tr->exact_read == RKV_READ_PAGE) && tr->aux_read == RKV_READ_DIMS_PAGES;
     f->pg = p->page_size;
+    f->kept = p->prompt_budget < p->S ? p->prompt_budget : p->S;
     const int64_t K = p->granularity == RKV_GRAN_PAGE && f->pg > 1 ? (p->topk + f->pg - 1) / f->pg * f->pg : p->topk;
     const int64_t lw = p->local_window > 0 ? p->local_window : 0;
     f->c_sat = K + lw > p->topk + 1 ? K + lw : p->topk + 1;
@@ -224,7 +226,7 @@ static void price_stage2(srv_pricer *pr, const srv_seq_form *f, int64_t np, srv_
     c->by[a] = bytes;
     c->fl[a] = F * fl_aux;
     bytes = by_sc / 2.0;
-    c->be[t] = bytes / eff_cached(pr, 0.0);
+    c->be[t] = bytes / pr->eff_stream;
     c->by[t] = bytes;
 }
 
@@ -240,10 +242,10 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
         return;
     const rkv_params *p = &sl->p;
     const srv_seq_form *f = &sl->form;
-    if (sl->saturated) { /* C only grows: still saturated */
-        const int64_t C = rkv_cache_tokens(p, step), np = (C + f->pg - 1) / f->pg;
+    if (sl->saturated) { /* C only grows: still saturated; the record stands to the page's end */
+        const int64_t C = f->kept + step + 1, np = (C + f->pg - 1) / f->pg;
         price_stage2(pr, f, np, &sl->cost);
-        sl->until = rkv_step_until_cache_tokens(p, step, np * f->pg);
+        sl->until = step + (np * f->pg - C);
         return;
     }
     sl->until = sim_access_until(p, step);

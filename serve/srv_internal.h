@@ -25,6 +25,7 @@ typedef struct {
     int s2;          /* 1: the saturated stage-2 form applies from c_sat on */
     int64_t c_sat;   /* tokens: max(K' + local window, topk + 1), K' = topk rounded up to pages when page-grained */
     int64_t pg;      /* tokens per page */
+    int64_t kept;    /* prompt tokens kept: C = kept + step + 1 (rkv_cache_tokens; stage 2 is never capped) */
     int64_t aux_np, scores_np; /* bytes per page per KV head: min(r, d)·aux bytes; 2·G·4 */
     double aux_elem; /* bytes of one aux element */
 } srv_seq_form;
@@ -60,6 +61,7 @@ typedef struct {
     sim_rank_shape s;
     rkv_params full;
     double launch;
+    double eff_stream;            /* sim_kernel_eff of a stream (run 0) */
     double *fixed;                /* (nfixed) sim_decode_fixed_s per batch; NaN until asked */
     struct { double run, eff; } effc[SRV_EFF_CACHE]; /* sim_kernel_eff by run length, direct mapped; run < 0: empty */
     int64_t nfixed;
