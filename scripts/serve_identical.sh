@@ -9,7 +9,7 @@ set -u
 REF=$1
 NEW=$2
 METHODS="full exact-topk streaming snapkv snapkv-gqa quest sparq hsa rocketkv rocketkv-mt"
-# 1: the bench's instance (8B on H100, t=256, lognormal prompts ~1K)
+# 1: the bench's model, GPU, budget and lengths (8B on H100, t=256, lognormal prompts ~1K)
 C1="--model llama3.1-8b --hw h100-sxm --budget 256 --rate 8 --num-requests 1500 --prompt lognormal:1024:0.6 --output uniform:64:512 --seed 3"
 # 2: long prompts, fp8 KV, two dense layers, SGLang's step loop, t=1024
 C2="--model qwen2.5-7b --hw h200 --budget 1024 --dtype fp8-e4m3 --skip-layers 2 --engine sglang --rate 1.5 --num-requests 300 --prompt uniform:2000:16000 --output uniform:100:400 --seed 5"

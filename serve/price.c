@@ -1,7 +1,9 @@
 /* price.c — one engine step priced with sim/'s kernels (srv.h's "Pricing").
  * The decode-only part that does not depend on the context is cached per
  * batch size (exact: a pure function of the batch); a sequence's method-layer
- * attention is re-priced only when its access record changes. */
+ * attention is re-priced only when its access record changes, directly from
+ * its traffic (the record's arithmetic written out, the same bits) or, for a
+ * saturated stage-2 method, from its page count. */
 #include "srv_internal.h"
 
 #include <math.h>
