@@ -264,13 +264,14 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
                     la[SIM_K_ATTN_SPARSE] > 0.0;
 }
 
-/* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */
-double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
-                              const double *la)
+/* A method layer for the batch: each kernel over the batch's sums (one
+ * batched kernel per layer), in ascending kernel order; the sums are an
+ * srv_seq_cost's layout (the attention kernels). */
+double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum)
 {
     double t = 0.0;
-    for (int k = 0; k < SIM_K_N; k++)
-        if (la[k] > 0.0)
-            t += sim_kernel_batch_s(&pr->c, be[k], by[k], fl[k], la[k]);
+    for (int k = 0; k < SRV_ATT_K; k++)
+        if (sum->la[k] > 0.0)
+            t += sim_kernel_batch_s(&pr->c, sum->be[k], sum->by[k], sum->fl[k], sum->la[k]);
     return t;
 }

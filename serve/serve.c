@@ -281,7 +281,9 @@ static double price_step(srv_state *st)
 {
     srv_pricer *pr = &st->pr;
     int64_t n_dec = 0, sum_ctx = 0, tokens = 0, nch = 0, nsample = 0;
-    double be[SIM_K_N] = {0}, by[SIM_K_N] = {0}, fl[SIM_K_N] = {0}, la[SIM_K_N] = {0}, s1 = 0.0;
+    srv_seq_cost sum; /* the batch's method-layer sums, sequence by sequence in schedule order */
+    memset(&sum, 0, sizeof sum);
+    double s1 = 0.0;
     int64_t *cs = st->cs, *cn = st->cn;
     int uni = 0;
     for (int64_t i = 0; i < st->nsched; i++) {
@@ -300,11 +302,10 @@ static double price_step(srv_state *st)
                 uni = sl->src.uniform_from;
                 const srv_seq_cost *co = &sl->cost;
                 for (int q = 0; q < SRV_ATT_K; q++) {
-                    const int j = SIM_K_KV_APPEND + q;
-                    be[j] += co->be[q];
-                    by[j] += co->by[q];
-                    fl[j] += co->fl[q];
-                    if (co->la[q] > la[j]) la[j] = co->la[q];
+                    sum.be[q] += co->be[q];
+                    sum.by[q] += co->by[q];
+                    sum.fl[q] += co->fl[q];
+                    sum.la[q] = co->la[q] > sum.la[q] ? co->la[q] : sum.la[q];
                 }
             }
         } else {
@@ -322,7 +323,7 @@ static double price_step(srv_state *st)
     if (n_dec > 0 && Ld > 0.0)
         t += Ld * srv_price_dense_layer(pr, n_dec, sum_ctx);
     if (n_dec > 0 && Lm > 0.0)
-        t += Lm * srv_price_method_layer(pr, be, by, fl, la);
+        t += Lm * srv_price_method_layer(pr, &sum);
     if (nch > 0 && nsample > 0) { /* the sequences that sample a token this step */
         t += sim_lm_head_s(&pr->c, &pr->s, nsample);
         t += s1;

@@ -77,7 +77,6 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step);
 void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_seq_form *f);
 void srv_seq_cost_record(srv_pricer *pr, const rkv_params *p, int hkv, int64_t step, srv_seq_cost *c);
 void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params *p, int64_t step, srv_seq_cost *c);
-double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
-                              const double *la);
+double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum);
 
 #endif
