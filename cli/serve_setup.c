@@ -92,6 +92,7 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
     }
     c->weight_bytes_per_param = wd.bits / 8.0;
     c->weight_compute = wd.compute;
+    c->weight_dequant_ops = wd.dequant_ops;
     c->engine = &s->engine;
     c->mem_fraction = s->mem_fraction;
     if (with_hw_method_tp) {
