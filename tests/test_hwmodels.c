@@ -252,4 +252,17 @@ Test(hwmodels, fp8_gemm_curve_reproduces_deepgemm_table)
     cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_BF16, 4096, 4096, 742), 0.7 * 1024.0 / 1056.0, 1e-12);
     hw_model a = load_ok("a100-80g"); /* no FP8 curve: the flat share */
     cr_assert_float_eq(hw_gemm_efficiency_dt(&a, HW_DT_FP8, 8, 4096, 742), a.compute_efficiency, 1e-12);
+    /* the files carry what the fit script (a second implementation of the model) finds */
+    FILE *p = popen("python3 hwmodels/fit_fp8_gemm.py", "r");
+    cr_assert(p, "python3 hwmodels/fit_fp8_gemm.py");
+    double e = 0, kh = 0;
+    cr_assert_eq(fscanf(p, "fp8_gemm_efficiency %lf fp8_gemm_k_half %lf", &e, &kh), 2);
+    while (fgetc(p) != EOF) {} /* its per-row lines: read them all so the script is not cut off */
+    cr_assert_eq(pclose(p), 0);
+    static const char *const hopper[] = {"h100-sxm", "h100-pcie", "h100-nvl", "h200"};
+    for (size_t i = 0; i < 4; i++) {
+        hw_model x = load_ok(hopper[i]);
+        cr_assert_float_eq(x.fp8_gemm_efficiency, e, 5e-4, "%s: %g, the fit %g", hopper[i], x.fp8_gemm_efficiency, e);
+        cr_assert_float_eq(x.fp8_gemm_k_half, kh, 0.5, "%s: %g, the fit %g", hopper[i], x.fp8_gemm_k_half, kh);
+    }
 }
