@@ -138,6 +138,9 @@ static int fp8_gemm_sourced(const kv_yaml_doc *d, kv_err *err)
     return 0;
 }
 
+/* Reads every key of the schema, then checks each figure's unit, one line
+ * per key in file order: a list of fields, kept as one so a new key is one
+ * line in each half. */
 int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
 {
     char path[512];
