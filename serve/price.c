@@ -22,6 +22,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     pr->c.cuda_graphs = c->cuda_graphs;
     pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
     pr->c.weight_compute = c->weight_compute;
+    pr->c.weight_dequant_ops = c->weight_dequant_ops;
     if (sim_rank_shape_compute(&pr->c, &pr->s, err) != 0)
         return -1;
     pr->launch = sim_launch_s(&pr->c);

@@ -76,6 +76,7 @@ int srv_pool_bytes(const srv_config *c, double *pool, kv_err *err)
     x.tp = c->tp;
     x.weight_bytes_per_param = c->weight_bytes_per_param;
     x.weight_compute = c->weight_compute;
+    x.weight_dequant_ops = c->weight_dequant_ops;
     sim_config_set_engine(&x, c->engine, c->mem_fraction);
     sim_memory m;
     if (sim_memory_compute(&x, &m, err) != 0)

@@ -443,6 +443,41 @@ Test(serve, empirical_and_uniform_lengths)
     remove(path);
 }
 
+/* An int4-g128 instance prices the dequantisation of its weights: one request
+ * alone, against the same instance with dequant_ops 0, every decode step and
+ * the one prefill pass (1000 tokens, one chunk) cost W × 1.5 / (fp32_flops / 2)
+ * more, W = Llama-3.1-8B's linear-layer and (untied) LM-head weights counted
+ * from its dimensions here, 1.5 tinygemm's instructions per int4 weight, one
+ * lane instruction per clock (H100: 66.9e12 / 2). */
+Test(serve, int4_prices_dequantisation)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    sim_weight_dtype wd;
+    kv_err err = {""};
+    cr_assert_eq(sim_weight_dtype_parse("int4-g128", (double)M.hidden_size, &wd, &err), 0, "%s", err.msg);
+    c.weight_bytes_per_param = wd.bits / 8.0;
+    c.weight_compute = wd.compute;
+    c.weight_dequant_ops = wd.dequant_ops;
+    cr_assert_eq(c.weight_dequant_ops, 1.5);
+    srv_config z = c;
+    z.weight_dequant_ops = 0.0;
+    srv_request q[2] = {{1.0, 1000, 20}, {1001.0, 1000, 20}};
+    srv_workload w = {q, 2};
+    srv_result r, r0;
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(srv_run(&z, &w, &r0, &err), 0, "%s", err.msg);
+    const double h = 4096, qkv = 4096 + 2 * 1024, I = 14336, L = 32, V = 128256;
+    const double W = L * (h * qkv + h * h + 3 * h * I) + V * h;
+    const double dq = W * 1.5 / (66.9e12 / 2.0);
+    for (int i = 0; i < 2; i++) {
+        rel_eq(r.tpot_s[i] - r0.tpot_s[i], dq, 1e-6, "TPOT: dequantisation per decode step");
+        rel_eq(r.ttft_s[i] - r0.ttft_s[i], dq, 1e-6, "TTFT: one prefill pass");
+    }
+    srv_result_free(&r);
+    srv_result_free(&r0);
+}
+
 /* sim_access_until (the methods' traffic_until and the run lengths) against
  * the definition, step by step: for every method, budget and request shape,
  * traffic(), sim_exact_run_bytes and sim_aux_run_bytes are the same at every
