@@ -4,6 +4,7 @@
  * step attends through the method). */
 #include "cli.h"
 #include "llm.h"
+#include "rope_opts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static void help(void)
            "  --json             one JSON object: prompt ids, generated ids, text, timings\n"
            "  --threads N        BLAS threads (number of CPUs)\n",
            DEFAULT_GGUF);
+    cli_rope_help();
 }
 
 int cmd_generate(int argc, char **argv)
@@ -62,7 +64,8 @@ int cmd_generate(int argc, char **argv)
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;
     }
-    if (cli_opts_unused(&o) != 0)
+    llm_rope_override rov;
+    if (cli_rope_opts(&o, &rov) != 0 || cli_opts_unused(&o) != 0)
         return CLI_USAGE;
     if (!prompt) {
         cli_error(o.prog, "--prompt is required (kvsim generate --help)");
@@ -85,7 +88,13 @@ int cmd_generate(int argc, char **argv)
         cli_error(o.prog, "%s", err.msg);
         return CLI_FAIL;
     }
+    if (llm_model_set_rope(m, &rov, &err) != 0) {
+        cli_error(o.prog, "%s", err.msg);
+        llm_model_free(m);
+        return CLI_USAGE;
+    }
     const double t_load = kv_now_s() - t0;
+    const int64_t mctx = llm_model_max_context(m); /* context_length, or RoPE scaling's */
     size_t tl = strlen(prompt) + 4096;
     text = malloc(tl);
     if (!text) goto out;
@@ -99,9 +108,9 @@ int cmd_generate(int argc, char **argv)
     }
     const int64_t cap = (int64_t)strlen(text) + 16;
     ids = malloc((size_t)cap * sizeof *ids);
-    if (max_new > m->c.ctx_train) { /* before the allocation it sizes */
-        cli_error(o.prog, "--max-new: %lld is out of range; allowed [0, %d] (the model's context_length)",
-                  (long long)max_new, m->c.ctx_train);
+    if (max_new > mctx) { /* before the allocation it sizes */
+        cli_error(o.prog, "--max-new: %lld is out of range; allowed [0, %lld] (the model's context)",
+                  (long long)max_new, (long long)mctx);
         rc = CLI_USAGE;
         goto out;
     }
@@ -114,9 +123,9 @@ int cmd_generate(int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
-    if (n + max_new > m->c.ctx_train) {
-        cli_error(o.prog, "--prompt (%lld tokens) + --max-new %lld = %lld tokens; the model's context_length is %d",
-                  (long long)n, (long long)max_new, (long long)(n + max_new), m->c.ctx_train);
+    if (n + max_new > mctx) {
+        cli_error(o.prog, "--prompt (%lld tokens) + --max-new %lld = %lld tokens; the model's context is %lld",
+                  (long long)n, (long long)max_new, (long long)(n + max_new), (long long)mctx);
         rc = CLI_USAGE;
         goto out;
     }
