@@ -1,7 +1,7 @@
 /* llm.h — a llama-family model from a GGUF file, run on the CPU: the
  * tokenizer (GPT-2 byte-level BPE from the file's vocabulary and merges, its
  * pre-tokenizer, special tokens, the chat template), and the forward pass
- * (RMSNorm, RoPE with the file's theta, GQA attention, SwiGLU MLP, tied or
+ * (RMSNorm, RoPE with the file's theta and scaling (llm_rope.h), GQA attention, SwiGLU MLP, tied or
  * separate output head).
  *
  * Weights are dequantised to f32 once at load; every matrix product goes
