@@ -293,27 +293,22 @@ static int print_positions(const eval_out *x, const double *nll, int64_t n, cons
  * (it always runs, as the reference). Returns the count or -1 (error printed). */
 static int parse_sets(const char *prog, const char *ml, const int64_t *budgets, int nb, llm_eval_set *sets)
 {
+    char names[16][32];
+    const int nn = cli_split_names(ml, names[0], sizeof names[0], 16);
+    if (nn < 1) { cli_error(prog, "--method: bad list '%s'", ml); return -1; }
     int ns = 0;
-    for (const char *p = ml; *p;) {
-        const char *c = strchr(p, ',');
-        size_t n = c ? (size_t)(c - p) : strlen(p);
-        if (n == 0 || n >= 32) { cli_error(prog, "--method: bad list '%s'", ml); return -1; }
-        char name[32];
-        memcpy(name, p, n);
-        name[n] = '\0';
+    for (int i = 0; i < nn; i++) {
         kv_err merr;
-        const rkv_method_type *mt = rkv_method_get(name, &merr);
+        const rkv_method_type *mt = rkv_method_get(names[i], &merr);
         if (!mt) { cli_error(prog, "--method: %s", merr.msg); return -1; }
         if (!mt->traits.dense) /* the dense baseline always runs, as the reference */
             for (int b = 0; b < nb; b++) {
                 if (ns >= MAX_SETS) { cli_error(prog, "at most %d method x budget runs", MAX_SETS); return -1; }
                 memset(&sets[ns], 0, sizeof sets[ns]);
-                snprintf(sets[ns].method, sizeof sets[ns].method, "%s", name);
+                snprintf(sets[ns].method, sizeof sets[ns].method, "%.31s", names[i]);
                 sets[ns].budget = budgets[b];
                 ns++;
             }
-        p += n;
-        if (*p == ',') p++;
     }
     return ns;
 }
