@@ -178,6 +178,7 @@ int cmd_plan(int argc, char **argv)
         return prc;
     in.weight_bytes_per_param = wd.bits / 8.0;
     in.weight_compute = wd.compute;
+    in.weight_dequant_ops = wd.dequant_ops;
     const int json = cli_opt_flag(&o, "json"), csv = cli_opt_flag(&o, "csv");
     if (json && csv) {
         cli_error(o.prog, "--json and --csv: choose one");

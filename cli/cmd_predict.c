@@ -10,13 +10,15 @@
 static void help(void)
 {
     printf("usage: kvsim predict --model M --hw H --method X --budget T --context S [--new N] [--batch B]\n"
-           "                     [--tp N] [--trace FILE] [--harness engine|gpt-fast] [--calibration FILE]\n"
+           "                     [--tp N] [--pp P] [--trace FILE] [--harness engine|gpt-fast] [--calibration FILE]\n"
            "                     [--cuda-graphs on|off] [--json]\n\n"
            "Roofline prediction of decode speed, time to first token and memory (sim/README.md), with the\n"
            "same for full attention and the ratios speedup_vs_full and peak_memory_ratio_vs_full.\n\n"
            "  --hw H             GPU name or YAML path (h100-sxm)\n"
            "  --batch B          sequences decoded together (1)\n"
            "  --tp N             tensor-parallel ranks; figures are per rank (1)\n"
+           "  --pp P             pipeline stages (1): each holds 1/P of the layers; decode rounds of\n"
+           "                     min(P, B) micro-batches plus P - 1 activation hops (sim/README.md)\n"
            "  --harness H        engine (a well-built engine, default) | gpt-fast (the paper's harness:\n"
            "                     S x S mask, SDPA-math dense decode, peak measured after prefill)\n"
            "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults; one measured\n"
@@ -71,8 +73,10 @@ static void print_text(const cli_run_setup *s, const sim_config *c, const sim_re
                        const char *source)
 {
     const rkv_params *p = &c->params;
-    printf("%s on %s (TP %d, batch %lld, %s%s%s harness, weights %.3g bits, CUDA graphs %s): %s t=%lld, S=%lld, "
-           "new=%lld\n", s->model.name, c->hw->name, c->tp, (long long)c->batch, c->engine ? c->engine->name : "",
+    char pps[16] = "";
+    if (c->pp > 1) snprintf(pps, sizeof pps, ", PP %d", c->pp);
+    printf("%s on %s (TP %d%s, batch %lld, %s%s%s harness, weights %.3g bits, CUDA graphs %s): %s t=%lld, S=%lld, "
+           "new=%lld\n", s->model.name, c->hw->name, c->tp, pps, (long long)c->batch, c->engine ? c->engine->name : "",
            c->engine ? " engine, " : "", sim_harness_name(c->harness), c->weight_bytes_per_param * 8.0,
            c->cuda_graphs ? "on" : "off", p->method->name, (long long)p->budget, (long long)p->S,
            (long long)p->max_new);
@@ -130,9 +134,9 @@ int cmd_predict(int argc, char **argv)
     }
     sim_harness harness;
     int graphs;
-    int64_t batch, tp;
+    int64_t batch, tp, pp;
     if (cli_sim_options(&o, &harness, &graphs) != CLI_OK || cli_opt_i64_in(&o, "batch", 1, 1, 1 << 20, &batch) ||
-        cli_opt_i64_in(&o, "tp", 1, 1, 1024, &tp))
+        cli_opt_i64_in(&o, "tp", 1, 1, 1024, &tp) || cli_opt_i64_in(&o, "pp", 1, 1, 1024, &pp))
         return CLI_USAGE;
     if (batch < 1 || tp < 1 || tp > 1024) {
         cli_error(o.prog, "--batch must be >= 1 and --tp in 1..1024, got %lld and %lld", (long long)batch,
@@ -191,6 +195,7 @@ int cmd_predict(int argc, char **argv)
     }
     c.batch = batch;
     c.tp = (int)tp;
+    c.pp = (int)pp;
     c.harness = harness;
     c.cuda_graphs = graphs;
     cli_sim_apply_policy(&c, ep, frac, &wd);
@@ -222,6 +227,7 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "cuda_graphs"); kv_json_bool(&j, graphs);
     kv_json_key(&j, "batch"); kv_json_int(&j, batch);
     kv_json_key(&j, "tp"); kv_json_int(&j, tp);
+    if (pp > 1) { kv_json_key(&j, "pp"); kv_json_int(&j, pp); }
     kv_json_key(&j, "source"); kv_json_str(&j, source);
     kv_json_key(&j, "params"); rkv_params_json(&j, &c.params);
     result_json(&j, &r);

@@ -58,8 +58,7 @@ int cli_sim_policy(cli_opts *o, const mdl_model *m, eng_engine *e, const eng_eng
 
 void cli_sim_apply_policy(sim_config *c, const eng_engine *ep, double fraction, const sim_weight_dtype *wd)
 {
-    c->weight_bytes_per_param = wd->bits / 8.0;
-    c->weight_compute = wd->compute;
+    sim_config_set_weight_dtype(c, wd);
     sim_config_set_engine(c, ep, fraction);
 }
 

@@ -17,7 +17,7 @@ static const char *const eng_name_list[] = {"vllm", "trtllm", "sglang", "gpt-fas
 const char *const *eng_names(void) { return eng_name_list; }
 
 static const char *const budget_names[] = {"total", "free", "static", "none", NULL};
-static const char *const harness_names[] = {"fused", "gpt-fast", NULL};
+static const char *const harness_names[] = {"fused", "gpt-fast", "per-head", NULL};
 
 const char *eng_budget_name(eng_budget b) { return budget_names[b]; }
 
@@ -151,10 +151,15 @@ int eng_kv_pool(const eng_engine *e, double fraction, const eng_pool_in *in, int
         return kv_errf(err, "engine %s: memory fraction %g is above 1", e->name, fraction);
     const double f = fraction > 0.0 ? fraction : e->mem_fraction;
     out->fraction = f;
-    /* the profiling pass: activation_tokens through the widest layer, plus the
-     * sampler's dummy run over sampler_seqs full-vocabulary fp32 rows */
-    out->activation_bytes = (double)e->activation_tokens * in->act_bytes_per_token +
-                            (double)e->sampler_seqs * in->vocab * 4.0 * e->sampler_copies;
+    /* the profiling pass: activation_tokens through the widest layer, then the
+     * sampler's dummy run over sampler_seqs full-vocabulary rows of
+     * sampler_copies fp32 buffers. The forward's activations are freed before
+     * the sampler runs (vllm/v1/worker/gpu_model_runner.py profile_run:
+     * _dummy_run, then _dummy_sampler_run on the last hidden states only), so
+     * the peak is the larger of the two, not their sum. */
+    const double fwd = (double)e->activation_tokens * in->act_bytes_per_token;
+    const double smp = (double)e->sampler_seqs * in->vocab * 4.0 * e->sampler_copies;
+    out->activation_bytes = fwd > smp ? fwd : smp;
     out->runtime_bytes = e->runtime_bytes + (in->tp > 1 ? e->runtime_tp_bytes : 0.0);
     const double avail = kv_avail(e, f, in, out);
     const double block_bytes = (double)e->block_tokens * in->kv_bytes_per_token;

@@ -32,7 +32,10 @@ typedef enum {
 
 typedef enum {
     ENG_HARNESS_FUSED = 0,   /* fused kernels, dense decode reads K/V once */
-    ENG_HARNESS_GPT_FAST = 1 /* the RocketKV paper's harness: S×S mask, SDPA-math decode */
+    ENG_HARNESS_GPT_FAST = 1,/* the RocketKV paper's harness: S×S mask, SDPA-math decode */
+    ENG_HARNESS_PER_HEAD = 2 /* fused kernels, but decode attention runs one thread block per QUERY head, each
+                                reading its KV head's K/V: G-fold K/V reads under GQA (TensorRT-LLM's masked
+                                MHA before its GQA optimisation, NVIDIA/TensorRT-LLM PR #524, 2023-12) */
 } eng_harness;
 
 typedef struct {

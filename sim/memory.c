@@ -49,8 +49,15 @@ int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
     s->layer_weight_bytes = s->qkv_bytes + s->o_bytes + s->mlp_bytes + s->norm_bytes;
     s->lm_head_bytes = V * h / N * (m->tie_word_embeddings ? 2.0 : wb);
     s->embed_bytes = V * h / N * 2.0;
-    s->weights_bytes = m->num_hidden_layers * s->layer_weight_bytes + s->embed_bytes + h * 2.0 +
-                       (m->tie_word_embeddings ? 0.0 : s->lm_head_bytes);
+    const int P = c->pp > 1 ? c->pp : 1, L = m->num_hidden_layers;
+    if (P > L)
+        return kv_errf(err, "--pp %d: more pipeline stages than the %d layers of %s", P, L, m->name);
+    s->stage_layers = (L + P - 1) / P;
+    /* the ends: embedding (first stage), final norm + LM head (last); a tied
+     * head shares the embedding's table only when both sit on one stage */
+    const double head = h * 2.0 + (m->tie_word_embeddings ? (P > 1 ? s->embed_bytes : 0.0) : s->lm_head_bytes);
+    const double ends = P > 1 ? fmax(s->embed_bytes, head) : s->embed_bytes + head;
+    s->weights_bytes = s->stage_layers * s->layer_weight_bytes + ends;
     return 0;
 }
 
@@ -70,7 +77,7 @@ static double token_act_elems(const mdl_model *m, const sim_rank_shape *s, int t
 /* K + V of one token over every layer of this rank, dense (what a paged pool is sized in). */
 static double pool_token_bytes(const sim_config *c, const sim_rank_shape *s)
 {
-    return (double)c->model->num_hidden_layers * s->hkv * 2.0 * c->params.d * (double)rkv_dtype_bytes(c->params.kv_dtype);
+    return (double)s->stage_layers * s->hkv * 2.0 * c->params.d * (double)rkv_dtype_bytes(c->params.kv_dtype);
 }
 
 /* An engine's policy (engines/): its KV pool sized as it does at start-up
@@ -134,8 +141,9 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
     if (gptfast && p->method->traits.dense)
         kv_head = gptfast_max_seq(p) * 2.0 * d * b;
     mem->weights_bytes = s.weights_bytes;
-    mem->kv_bytes = B * s.hkv * ((L - skip) * kv_head + skip * full_layer_head);
-    mem->aux_bytes = B * s.hkv * (L - skip) * aux_head;
+    const double stage = (double)s.stage_layers / L; /* a pipeline stage's share of the layers */
+    mem->kv_bytes = stage * B * s.hkv * ((L - skip) * kv_head + skip * full_layer_head);
+    mem->aux_bytes = stage * B * s.hkv * (L - skip) * aux_head;
     mem->capacity_bytes = (double)c->hw->usable_capacity_bytes;
 
     /* decode workspace: one token's activations (fp32, in and out), logits,
@@ -171,7 +179,7 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
         mem->decode_peak_bytes = mem->weights_bytes + kv_now + mem->mask_bytes + ws_decode;
         /* prefill: a full max_seq K/V for every layer; a compressing method also
          * builds its compressed cache before the full one is freed */
-        double full_all = B * s.hkv * L * ms * 2.0 * d * b;
+        double full_all = B * s.hkv * s.stage_layers * ms * 2.0 * d * b;
         double kv_pre = p->method->traits.dense ? kv_now : full_all + kv_now;
         mem->prefill_peak_bytes = mem->weights_bytes + kv_pre + mem->mask_bytes + ws_prefill;
         mem->workspace_bytes = ws_decode;

@@ -68,6 +68,7 @@ static int config_for(const sim_plan_in *in, const rkv_request *rq, sim_config *
     if (in->weight_bytes_per_param > 0.0) {
         c->weight_bytes_per_param = in->weight_bytes_per_param;
         c->weight_compute = in->weight_compute;
+        c->weight_dequant_ops = in->weight_dequant_ops;
     }
     sim_config_set_engine(c, in->engine, in->mem_fraction);
     return 0;

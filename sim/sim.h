@@ -10,9 +10,16 @@
  * (per-step, per-layer bytes and contiguous runs by access category). The
  * sim never looks inside either.
  *
+ * Pipeline parallelism (sim_config.pp = P): each stage holds ⌈L/P⌉ layers
+ * (the first also the embedding, the last the LM head: a rank's memory is the
+ * heavier end stage's); a decode round of the batch is the whole model's step
+ * at the micro-batch size b = ⌈B/m⌉ plus (P − 1) activation hops (link latency
+ * + b·h·2 bytes over the link), with m = min(P, B) micro-batches in flight
+ * (an engine) or m = 1 (gpt-fast): tokens/s = B / round; with m < P the
+ * pipeline idles (the bubble) — a round costs what a full one does.
+ *
  * It deliberately does not model: queueing or continuous batching (every
- * sequence of a batch is at the same step), L2 hits, kernel overlap, or
- * pipeline parallelism. "Does not fit" is a result (sim_memory.fits), never
+ * sequence of a batch is at the same step), L2 hits, or kernel overlap. "Does not fit" is a result (sim_memory.fits), never
  * an error. */
 #ifndef SIM_H
 #define SIM_H
@@ -111,6 +118,10 @@ typedef struct {
     char name[24];          /* "bf16", "fp8", "int8", "int4-g128", "awq-g128", "q4_k", ... */
     double bits;            /* per weight, scales and zeros included */
     hw_dtype compute;       /* HW_DT_BF16 for weight-only types (dequantised in the kernel) */
+    double dequant_ops;     /* CUDA-core instructions per weight to turn it into the compute type before
+                               its product (unpack, convert, scale/zero); 0 when the tensor cores take it as
+                               stored (bf16, fp8, int8-w8a8, fp4). Priced at fp32_flops / 2 lane-ops/s,
+                               serialised with the weight stream (step.c) */
 } sim_weight_dtype;
 /* bf16 | fp16 | fp8 (W8A8, per-channel fp32 scale) | int8 (weight-only, per-channel bf16 scale) |
  * int8-w8a8 | int4-gN (16-bit scale + 16-bit zero per N weights: gpt-fast) | awq-gN / gptq-gN
@@ -136,10 +147,14 @@ typedef struct {
     rkv_params params;                 /* resolved method (context, new tokens, budget) */
     int64_t batch;                     /* B sequences, all at the same step */
     int tp;                            /* tensor-parallel ranks N */
+    int pp;                            /* pipeline stages P (0 or 1: none); P × N GPUs in all */
     sim_harness harness;
     int cuda_graphs;                   /* 1: launch_graph_s per kernel; 0: launch_s */
     double weight_bytes_per_param;     /* linear layers, scales included: weight_dtype.bits / 8 (2: bf16) */
     hw_dtype weight_compute;           /* the peak the weight products run at (bf16 unless W8A8/FP8/FP4) */
+    double weight_dequant_ops;         /* sim_weight_dtype.dequant_ops of the linear layers (0: bf16) */
+    int kv_reads_per_query_head;       /* 1: decode attention reads a KV head's K/V once per query head
+                                          (G-fold under GQA: eng ENG_HARNESS_PER_HEAD); 0: once per KV head */
     const eng_engine *engine;          /* serving engine's memory policy; NULL: the generic reserve */
     double mem_fraction;               /* engine memory fraction; <= 0: the engine's default */
     double act_bytes;                  /* activation element bytes: 2 */
@@ -151,6 +166,8 @@ typedef struct {
 
 /* B = 1, N = 1, engine harness, no engine policy, CUDA graphs on, bf16 weights and activations. */
 void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p);
+/* The linear layers' weight type: bytes per weight, compute type, dequantisation work. */
+void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w);
 /* Applies an engine (NULL: none): its memory policy, harness and prefill chunk. */
 void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fraction);
 
@@ -207,7 +224,8 @@ typedef struct {
     double layer_weight_bytes;   /* one layer's weights on one rank */
     double qkv_bytes, o_bytes, mlp_bytes, norm_bytes;
     double lm_head_bytes, embed_bytes;
-    double weights_bytes;        /* everything resident on one rank */
+    double weights_bytes;        /* everything resident on one rank (the heaviest pipeline stage) */
+    int stage_layers;            /* layers on one pipeline stage: ⌈L / P⌉ (L without pipeline) */
 } sim_rank_shape;
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err);
 /* sim_memory_compute for an already computed shape. */
@@ -262,6 +280,7 @@ typedef struct {
     int64_t max_batch_limit;     /* search cap (default 4096) */
     double weight_bytes_per_param; /* 0: 2 (bf16) */
     hw_dtype weight_compute;
+    double weight_dequant_ops;     /* sim_weight_dtype.dequant_ops (0: none) */
     const eng_engine *engine;    /* NULL: generic reserve */
     double mem_fraction;         /* <= 0: the engine's default */
 } sim_plan_in;

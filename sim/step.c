@@ -11,11 +11,27 @@
  * (a kernel moving few bytes cannot fill the memory pipe), peak(type) the
  * weight type's peak for the weight products (hw_peak_flops) and bf16 for
  * attention, eff(shape) = hw_gemm_efficiency (tile and wave quantization).
+ * A weight-only quantised product (int8, int4-gN, AWQ/GPTQ, GGUF) adds its
+ * dequantisation, weights × dequant_ops / (fp32_flops / 2) — CUDA-core
+ * instructions at one per lane per clock — after the max, not inside it: the
+ * kernels that run these types at batch 1 (gpt-fast's Triton int8 GEMV,
+ * tinygemm) convert each loaded tile before its products without a software
+ * pipeline, so conversion and loads do not overlap (Frantar et al., "MARLIN:
+ * Mixed-Precision Auto-Regressive Parallel Inference on Large Language
+ * Models", arXiv:2408.11743, Section 3: overlapping them needs explicit
+ * multi-stage pipelining, which is what lets Marlin approach the ideal 4x).
+ * Checked against gpt-fast's own int8 / int4 rows (validation/published.csv):
+ * the measured step exceeds the bf16-calibrated stream time by 0.10-0.18 ps
+ * per weight on an A100, i.e. 1.0-1.7 lane instructions per weight.
  * All-reduce: the cheapest of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
  * — tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size) — and,
  * over NVLink, one-shot — fixed + α + (N−1) · bytes / link (custom all-reduce);
  * the link is NVLink, or PCIe where the part has none. Decode time is summed
  * step by step as the cache grows; nothing is averaged before it is summed.
+ *
+ * An engine whose decode attention runs one thread block per query head
+ * (sim_config.kv_reads_per_query_head: TensorRT-LLM's masked MHA kernel
+ * before its MQA/GQA optimisation) reads each KV head's K/V G times.
  *
  * gpt-fast (the paper's harness) differs in three places: dense decode is
  * SDPA's math path over the whole max_seq_length cache under a mask (scores
@@ -50,7 +66,15 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
     if (!e)
         return;
     c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
+    c->kv_reads_per_query_head = e->harness == ENG_HARNESS_PER_HEAD;
     c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
+}
+
+void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w)
+{
+    c->weight_bytes_per_param = w->bits / 8.0;
+    c->weight_compute = w->compute;
+    c->weight_dequant_ops = w->dequant_ops;
 }
 
 void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, const rkv_params *p)
@@ -61,10 +85,12 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
     c->params = *p;
     c->batch = 1;
     c->tp = 1;
+    c->pp = 1;
     c->harness = SIM_HARNESS_ENGINE;
     c->cuda_graphs = 1;
     c->weight_bytes_per_param = 2.0;
     c->weight_compute = HW_DT_BF16;
+    c->weight_dequant_ops = 0.0;
     c->act_bytes = 2.0;
     c->reserve_bytes = -1.0;
 }
@@ -74,6 +100,7 @@ typedef struct {
     const hw_model *h;
     double bw, flops, launch, link;
     double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
+    double dq_s;     /* seconds of dequantisation per weight (0: the tensor cores take the stored type) */
     double memo_run[SIM_K_N], memo_eff[SIM_K_N];
     sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
     double weight;   /* multiplier applied when accumulating (layers, 1/steps) */
@@ -91,15 +118,16 @@ static double eff_of(dev *v, int k, double run)
 }
 
 /* One kernel: bytes read or written with run length `run` (0: stream); its
- * FLOPs at `peak` × `ceff`. Returns seconds. */
+ * FLOPs at `peak` × `ceff`; `serial` seconds that overlap neither (weight
+ * dequantisation). Returns seconds. */
 static double kern_at(dev *v, int k, double bytes, double run, double flops, double launches, double peak,
-                      double ceff)
+                      double ceff, double serial)
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return 0.0;
     double tm = bytes / (v->bw * eff_of(v, k, run) * hw_transfer_efficiency(v->h, bytes));
     double tc = flops / (peak * ceff);
-    double t = (tm > tc ? tm : tc) + launches * v->launch;
+    double t = (tm > tc ? tm : tc) + serial + launches * v->launch;
     if (v->r) {
         v->r->kernel_s[k] += v->weight * t;
         v->r->kernel_launches[k] += v->weight * launches;
@@ -113,13 +141,26 @@ static double kern_at(dev *v, int k, double bytes, double run, double flops, dou
 /* Attention and elementwise work: bf16 at the flat compute efficiency. */
 static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
 {
-    return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency);
+    return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency, 0.0);
 }
 
-/* A product with the weights: m rows (tokens) × n output columns, at the weight type's peak. */
+/* A product with the weights: m rows (tokens) × n output columns, at the
+ * weight type's peak; its flops / (2m) weights are dequantised once per pass. */
 static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n)
 {
-    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency(v->h, m, n));
+    const double dq = m > 0.0 ? flops / (2.0 * m) * v->dq_s : 0.0;
+    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency(v->h, m, n), dq);
+}
+
+/* The LM head: quantised with the linear layers unless tied to the (bf16) embedding. */
+static double kern_lm_head(dev *v, const mdl_model *m, double bytes, double flops, double launches, double rows,
+                           double n)
+{
+    const double dq = v->dq_s;
+    if (m->tie_word_embeddings) v->dq_s = 0.0;
+    const double t = kern_gemm(v, SIM_K_LM_HEAD, bytes, flops, launches, rows, n);
+    v->dq_s = dq;
+    return t;
 }
 
 /* The cheapest of ring, tree and — over NVLink — one-shot (every rank reads
@@ -189,7 +230,7 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     const double vocab_r = (double)m->vocab_size / c->tp;
     const double io = B * (h * 2.0 + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
     const double lm_params = vocab_r * h; /* the LM head's products, whatever it is stored in */
-    t += kern_gemm(v, SIM_K_LM_HEAD, s->lm_head_bytes + h * 2.0 + io, 2.0 * B * lm_params, 4, B, vocab_r);
+    t += kern_lm_head(v, m, s->lm_head_bytes + h * 2.0 + io, 2.0 * B * lm_params, 4, B, vocab_r);
     t += allreduce(v, c->tp, B * vocab_r * 4.0); /* gather of the logits */
     add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * 2.0);
     add_bytes(v, SIM_CAT_OTHER, io);
@@ -229,7 +270,8 @@ static int layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_la
             bytes = kvr * G;
             extra = (double)c->batch * s->hq * ms * 2.0 * 4.0 + ms;
             launches = 5;
-        }
+        } else if (c->kv_reads_per_query_head)
+            bytes *= (double)p->G; /* one thread block per query head, each reading its KV head */
         u[n++] = (sim_kernel_use){SIM_K_ATTN_DENSE, bytes + extra, 0, f * a->flops[SIM_CAT_KV_FULL], launches};
         dense[0] = bytes;
         dense[1] = extra;
@@ -319,7 +361,7 @@ static double pf_elementwise(dev *v, const sim_config *c, const sim_rank_shape *
 static double pf_lm_head(dev *v, const sim_config *c, const sim_rank_shape *s, double B)
 {
     const double h = c->model->hidden_size, vocab_r = (double)c->model->vocab_size / c->tp;
-    return kern_gemm(v, SIM_K_LM_HEAD, s->lm_head_bytes + B * h * c->act_bytes, 2.0 * B * vocab_r * h, 3, B, vocab_r);
+    return kern_lm_head(v, c->model, s->lm_head_bytes + B * h * c->act_bytes, 2.0 * B * vocab_r * h, 3, B, vocab_r);
 }
 
 /* Stage 1 of c->batch sequences, all layers (window scores, pooling, top-k,
@@ -374,13 +416,55 @@ static void dev_init(dev *v, const sim_config *c)
     v->bw = c->hw->hbm_bandwidth_bytes_per_s;
     v->flops = c->hw->bf16_dense_flops * c->hw->compute_efficiency;
     v->peak_w = hw_peak_flops(c->hw, c->weight_compute);
+    /* one lane instruction per clock: fp32_flops counts an FMA as 2 */
+    v->dq_s = c->weight_dequant_ops > 0.0 && c->hw->fp32_flops > 0.0 ? c->weight_dequant_ops / (c->hw->fp32_flops / 2.0) : 0.0;
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
     v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : c->hw->pcie_bytes_per_s;
     for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
 }
 
+/* Pipeline parallelism (sim.h): the whole model's step at the micro-batch
+ * size (same TP shape, no pipeline), plus the stage hops; memory is the
+ * pipeline rank's; TTFT is the whole batch's prefill plus the hops of its
+ * prompt activations. Kernel figures are the micro-batch's, all layers. */
+static double pp_hop_s(const sim_config *c, double tokens)
+{
+    const hw_model *h = c->hw;
+    const double link = h->nvlink_bytes_per_s > 0.0 ? h->nvlink_bytes_per_s : h->pcie_bytes_per_s;
+    return h->link_latency_s + tokens * c->model->hidden_size * c->act_bytes / link;
+}
+
+static int predict_pipeline(const sim_config *c, sim_result *r, kv_err *err)
+{
+    const int P = c->pp;
+    const int64_t m = c->harness == SIM_HARNESS_GPT_FAST ? 1 : (c->batch < P ? c->batch : P);
+    sim_rank_shape s;
+    if (sim_rank_shape_compute(c, &s, err) != 0)
+        return -1;
+    sim_config one = *c, whole;
+    one.pp = 1;
+    whole = one;
+    one.batch = (c->batch + m - 1) / m;
+    sim_result w;
+    if (sim_predict(&one, r, err) != 0 || sim_predict(&whole, &w, err) != 0)
+        return -1;
+    const double hops = (P - 1.0) * pp_hop_s(c, (double)one.batch);
+    r->first_step_s += hops;
+    r->last_step_s += hops;
+    r->decode_s += (double)r->steps * hops;
+    r->step_time_s = r->decode_s / (double)r->steps;
+    r->tokens_per_s = (double)c->batch * (double)r->steps / r->decode_s;
+    r->prefill_s = w.prefill_s + (P - 1.0) * pp_hop_s(c, (double)c->batch * (double)c->params.S);
+    r->stage1_s = w.stage1_s;
+    r->ttft_s = r->prefill_s;
+    sim_memory_of_shape(c, &s, &r->mem);
+    return 0;
+}
+
 int sim_predict(const sim_config *c, sim_result *r, kv_err *err)
 {
+    if (c->pp > 1)
+        return predict_pipeline(c, r, err);
     const mdl_model *m = c->model;
     const rkv_params *p = &c->params;
     memset(r, 0, sizeof *r);

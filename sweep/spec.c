@@ -9,6 +9,9 @@
  *   tp: [1]
  *   harness: [engine, gpt-fast]
  *   new: 50
+ *   engine: vllm                     # optional, every point: an engines/ name or YAML path
+ *   mem_fraction: 0.85               # optional (needs engine): its memory fraction, 0.01..1
+ *   weight_dtype: int4-g128          # optional: the linear layers' type (bf16)
  *   fidelity:                        # optional: score each (model, method, budget, context)
  *     workload: smollm2-fitted       # the default; a name under refimpl/workloads/, a YAML path,
  *                                    # builtin (the hand-tuned generator's defaults), kvdump:/gguf:
@@ -157,10 +160,29 @@ static int read_fidelity(const kv_yaml_doc *d, const kv_yaml_node *f, swp_spec *
     return 0;
 }
 
+/* engine, mem_fraction (only with an engine) and weight_dtype (a name sim_weight_dtype_parse knows). */
+static int read_policy(const kv_yaml_doc *d, const kv_yaml_node *r, swp_spec *s, kv_err *err)
+{
+    if (kv_yaml_str(d, r, "engine", 0, s->engine, sizeof s->engine, err) != 0 ||
+        kv_yaml_num(d, r, "mem_fraction", 0, 0.01, 0, 1.0, &s->mem_fraction, err) != 0 ||
+        kv_yaml_str(d, r, "weight_dtype", 0, s->weight_dtype, sizeof s->weight_dtype, err) != 0)
+        return -1;
+    const kv_yaml_node *f = kv_yaml_get(r, "mem_fraction"), *w = kv_yaml_get(r, "weight_dtype");
+    if (f && !s->engine[0])
+        return kv_yaml_errf(d, f->line, f->col, err, "key 'mem_fraction': needs key 'engine' (vllm, trtllm, sglang, "
+                            "gpt-fast)");
+    sim_weight_dtype wd;
+    kv_err e;
+    if (w && sim_weight_dtype_parse(s->weight_dtype, 4096.0, &wd, &e) != 0)
+        return kv_yaml_errf(d, w->line, w->col, err, "key 'weight_dtype': %s", e.msg);
+    return 0;
+}
+
 int swp_spec_load(const char *path, swp_spec *s, kv_err *err)
 {
     static const char *const keys[] = {"models", "hw", "methods", "budgets", "contexts", "batches", "tp",
-                                       "harness", "new", "fidelity", NULL};
+                                       "harness", "new", "engine", "mem_fraction", "weight_dtype", "fidelity",
+                                       NULL};
     kv_yaml_doc d;
     memset(&d, 0, sizeof d);
     swp_spec_defaults(s);
@@ -180,7 +202,7 @@ int swp_spec_load(const char *path, swp_spec *s, kv_err *err)
         int_list(&d, r, "contexts", s->contexts, 1, INT32_MAX, &s->ncontexts, err) != 0 ||
         int_list(&d, r, "batches", s->batches, 1, 1 << 20, &s->nbatches, err) != 0 ||
         int_list(&d, r, "tp", s->tps, 1, 1024, &s->ntp, err) != 0 ||
-        kv_yaml_int(&d, r, "new", 0, 1, 1 << 20, &s->max_new, err) != 0)
+        kv_yaml_int(&d, r, "new", 0, 1, 1 << 20, &s->max_new, err) != 0 || read_policy(&d, r, s, err) != 0)
         goto done;
     {
         const kv_yaml_node *it[SWP_MAX_AXIS];

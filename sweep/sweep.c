@@ -381,8 +381,7 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
         sim_weight_dtype wd;
         if (sim_weight_dtype_parse(s->weight_dtype, (double)m->hidden_size, &wd, err) != 0)
             return -1;
-        c.weight_bytes_per_param = wd.bits / 8.0;
-        c.weight_compute = wd.compute;
+        sim_config_set_weight_dtype(&c, &wd);
     }
     if (s->engine[0])
         sim_config_set_engine(&c, &w->engine, s->mem_fraction);

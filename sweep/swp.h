@@ -66,7 +66,8 @@ typedef struct {
  * 32K, batch 1, TP 1, engine, 50 new tokens, no fidelity. */
 void swp_spec_defaults(swp_spec *s);
 /* Strict YAML (kv_yaml): keys models, hw, methods, budgets, contexts,
- * batches, tp, harness (each a scalar or a list), new, and a `fidelity:`
+ * batches, tp, harness (each a scalar or a list), new, engine, mem_fraction
+ * (0.01..1, only with engine), weight_dtype, and a `fidelity:`
  * mapping {workload, steps, context, layers, seed, threads}. Errors carry
  * file:line:col. */
 int swp_spec_load(const char *path, swp_spec *s, kv_err *err);

@@ -93,6 +93,110 @@ Test(capacity, weight_footprint_by_hand)
     cr_assert_float_eq(mem.weights_bytes, linear * 5.0 / 8.0 + bf16 * 2.0, 1.0);
 }
 
+/* Weight-only types add weights x dequant_ops / (fp32_flops / 2) per step,
+ * serialised after the stream: the step difference against the same bytes
+ * without dequantisation, by hand from the shape. */
+Test(capacity, dequant_adds_lane_instructions_per_weight)
+{
+    sim_weight_dtype w;
+    kv_err err = {""};
+    cr_assert_eq(sim_weight_dtype_parse("int8", 4096, &w, &err), 0);
+    cr_assert_eq(w.dequant_ops, 1.0, "one int8 -> bf16 conversion per weight");
+    cr_assert_eq(sim_weight_dtype_parse("int4-g32", 4096, &w, &err), 0);
+    cr_assert_eq(w.dequant_ops, 1.5, "tinygemm: 12 instructions per 8 nibbles");
+    cr_assert_eq(sim_weight_dtype_parse("fp8", 4096, &w, &err), 0);
+    cr_assert_eq(w.dequant_ops, 0.0, "FP8 tensor cores take the stored type");
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("a100-80g");
+    rkv_params p = resolve(&m, "full", 1024, 8);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    cr_assert_eq(sim_weight_dtype_parse("int4-g32", (double)m.hidden_size, &w, &err), 0);
+    sim_config_set_weight_dtype(&c, &w);
+    cr_assert_float_eq(c.weight_bytes_per_param, 5.0 / 8.0, 1e-12);
+    sim_result q, z;
+    cr_assert_eq(sim_predict(&c, &q, &err), 0, "%s", err.msg);
+    c.weight_dequant_ops = 0.0;
+    cr_assert_eq(sim_predict(&c, &z, &err), 0, "%s", err.msg);
+    const double H = 4096, qd = 4096, kv = 1024, I = 14336, V = 128256, L = 32;
+    const double weights = L * (H * qd + 2 * H * kv + qd * H + 3 * H * I) + V * H; /* untied LM head too */
+    const double want = weights * 1.5 / (19.5e12 / 2.0);                          /* A100: 19.5 TFLOPS fp32 */
+    cr_assert_float_eq(q.step_time_s - z.step_time_s, want, want * 1e-9, "%g vs %g", q.step_time_s - z.step_time_s, want);
+    cr_assert(want > 1e-3 && want < 2e-3, "about 1 ms for 7.5e9 weights: %g", want);
+}
+
+/* An engine with harness per-head (TensorRT-LLM's masked MHA before its GQA
+ * optimisation) reads each KV head's K/V once per query head: G = 4 times the
+ * dense scan's bytes of the same step under a fused engine (Llama-3.1-8B,
+ * 32 query / 8 KV heads), every other kernel unchanged. */
+Test(capacity, per_head_engine_reads_kv_once_per_query_head)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    eng_engine e;
+    kv_err err = {""};
+    cr_assert_eq(eng_load("validation/engines/trtllm-v0.6.yaml", &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e.harness, ENG_HARNESS_PER_HEAD);
+    rkv_params p = resolve(&m, "full", 4096, 4);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.batch = 8;
+    sim_config_set_engine(&c, &e, 0.0);
+    cr_assert_eq(c.kv_reads_per_query_head, 1);
+    cr_assert_eq(c.harness, SIM_HARNESS_ENGINE);
+    sim_result a, b;
+    cr_assert_eq(sim_predict(&c, &a, &err), 0, "%s", err.msg);
+    c.kv_reads_per_query_head = 0;
+    cr_assert_eq(sim_predict(&c, &b, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(a.kernel_bytes[SIM_K_ATTN_DENSE], 4.0 * b.kernel_bytes[SIM_K_ATTN_DENSE],
+                       1e-9 * a.kernel_bytes[SIM_K_ATTN_DENSE]);
+    cr_assert_eq(a.kernel_s[SIM_K_MLP], b.kernel_s[SIM_K_MLP]);
+    cr_assert(a.step_time_s > b.step_time_s);
+}
+
+/* Pipeline parallelism: a stage's memory (half the layers and the heavier
+ * end: the untied LM head + final norm) and a decode round (the whole model's
+ * step at the micro-batch size + P - 1 activation hops), by hand. */
+Test(capacity, pipeline_stage_memory_and_round_by_hand)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 4096, 16);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    cr_assert_eq(c.pp, 1);
+    c.batch = 8;
+    c.pp = 2;
+    sim_result r, q;
+    kv_err err = {""};
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    const double H = 4096, qd = 4096, kv = 1024, I = 14336, V = 128256;
+    const double layer = (H * qd + 2 * H * kv + qd * H + 3 * H * I + 2 * H) * 2.0;
+    const double head = (V * H + H) * 2.0; /* untied LM head + final norm > embedding V·H·2 */
+    cr_assert_float_eq(r.mem.weights_bytes, 16 * layer + head, 1.0);
+    const double kv_tok = 16 * 8 * 128 * 2 * 2.0; /* 16 layers x 8 KV heads x d x K,V x bf16 */
+    cr_assert_float_eq(r.mem.kv_bytes, 8.0 * (4096 + 16) * kv_tok, 1.0, "%g", r.mem.kv_bytes);
+    /* an engine keeps min(P, B) = 2 micro-batches of 4 in flight */
+    sim_config one = c;
+    one.pp = 1;
+    one.batch = 4;
+    cr_assert_eq(sim_predict(&one, &q, &err), 0, "%s", err.msg);
+    const double hop = 2e-6 + 4.0 * H * 2.0 / 450e9; /* link latency + 4 tokens' hidden state over NVLink 4 */
+    cr_assert_float_eq(r.decode_s, q.decode_s + (double)q.steps * hop, 1e-12);
+    cr_assert_float_eq(r.tokens_per_s, 8.0 * (double)q.steps / (q.decode_s + (double)q.steps * hop), 1e-6);
+    /* gpt-fast: one batch through the stages in turn (m = 1) */
+    c.harness = SIM_HARNESS_GPT_FAST;
+    one = c;
+    one.pp = 1;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(sim_predict(&one, &q, &err), 0, "%s", err.msg);
+    const double hop8 = 2e-6 + 8.0 * H * 2.0 / 450e9;
+    cr_assert_float_eq(r.step_time_s, q.step_time_s + hop8, 1e-12);
+    c.pp = 33;
+    cr_assert_eq(sim_predict(&c, &r, &err), -1);
+    cr_assert_str_eq(err.msg, "--pp 33: more pipeline stages than the 32 layers of llama3.1-8b");
+}
+
 /* vLLM's pool for Llama-3.1-8B on one H100, worked from the engine's rule. */
 Test(capacity, engine_pool_through_the_simulator)
 {
@@ -108,8 +212,11 @@ Test(capacity, engine_pool_through_the_simulator)
     sim_memory mem;
     cr_assert_eq(sim_memory_compute(&c, &mem, &err), 0, "%s", err.msg);
     const double W = 2.0 * 8030261248.0, tok = 131072.0;
-    /* activation per token: 4h + (hq + 2hkv)d + 3I elements in bf16 */
-    const double act = 8192.0 * (4.0 * 4096 + 6144 + 3 * 14336) * 2.0 + 256.0 * 128256.0 * 4.0 * 3.0;
+    /* the larger of the forward (per token: 4h + (hq + 2hkv)d + 3I elements in bf16) and the
+     * sampler's dummy run (1024 rows x vocab x 4 B x 9.6 buffers) */
+    const double fwd = 8192.0 * (4.0 * 4096 + 6144 + 3 * 14336) * 2.0, smp = 1024.0 * 128256.0 * 4.0 * 9.6;
+    const double act = fwd > smp ? fwd : smp;
+    cr_assert(smp > fwd, "the sampler's peak dominates on a 128K vocabulary");
     const double avail = 0.9 * 85045477376.0 - W - act - 128849019.0;
     const int64_t blocks = (int64_t)floor(avail / (16.0 * tok));
     cr_assert_eq(mem.kv_cache_tokens, 16 * blocks);
@@ -194,6 +301,15 @@ Test(capacity, cli_flags)
     cr_assert_eq(r.rc, 2);
     cli_run(&r, "sweep --engine trtllm --weight-dtype int8 --method full --context 1K --out /tmp/kvsim-cap-sweep.csv");
     cr_assert_eq(r.rc, 0, "%s", r.err);
+    cli_run(&r, "predict --method full --context 1K --pp 2 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"pp\":2"), "%s", r.out);
+    cli_run(&r, "predict --method full --context 1K --pp 0");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--pp: 0 is out of range; allowed [1, 1024]"), "%s", r.err);
+    cli_run(&r, "predict --method full --context 1K --pp 33");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--pp 33: more pipeline stages than the 32 layers of llama3.1-8b"), "%s", r.err);
 }
 
 /* A two-point set made here: the predicted figure is the simulator's own (kvsim plan), so the

@@ -290,6 +290,66 @@ Test(sweep, spec_file_errors_name_the_spot)
     cr_assert(s.fidelity && s.fid_steps == 3 && s.fid_context == 1024 && !strcmp(s.fid_layers, "0,1"));
 }
 
+/* engine, mem_fraction and weight_dtype in a spec: strict (file:line:col),
+ * and a spec run gives the same bytes as the same sweep given by flags. */
+Test(sweep, spec_engine_mem_fraction_weight_dtype)
+{
+    char d[64], p[128];
+    tmpdir(d, sizeof d);
+    snprintf(p, sizeof p, "%s/s.yaml", d);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"models: llama3.1-8b\nengine: vllm\nmem_fraction: 1.5\n", "s.yaml:3:15: key 'mem_fraction'"},
+        {"models: llama3.1-8b\nmem_fraction: 0.8\n", "s.yaml:2:15: key 'mem_fraction': needs key 'engine'"},
+        {"models: llama3.1-8b\nweight_dtype: int3\n", "s.yaml:2:15: key 'weight_dtype': --weight-dtype: unknown 'int3'"},
+        {"models: llama3.1-8b\nweight_dtype: int4-g33\n", "s.yaml:2:15: key 'weight_dtype': --weight-dtype: 'int4-g33'"},
+        {"models: llama3.1-8b\nengine: vllm\nmem_fraction: \"0.8\"\n", "s.yaml:3:15:"},
+    };
+    swp_spec s;
+    kv_err err = {""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(p, "w");
+        fputs(bad[i].text, f);
+        fclose(f);
+        cr_assert_neq(swp_spec_load(p, &s, &err), 0, "case %zu loaded", i);
+        cr_assert(strstr(err.msg, bad[i].want), "case %zu: %s", i, err.msg);
+    }
+    FILE *f = fopen(p, "w");
+    fputs("models: llama3.1-8b\nmethods: [full, rocketkv]\nbudgets: 512\ncontexts: 8K\nbatches: [1, 4]\n"
+          "engine: vllm\nmem_fraction: 0.85\nweight_dtype: int4-g128\n", f);
+    fclose(f);
+    cr_assert_eq(swp_spec_load(p, &s, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(s.engine, "vllm");
+    cr_assert_eq(s.mem_fraction, 0.85);
+    cr_assert_str_eq(s.weight_dtype, "int4-g128");
+    char a[256], b[256], args[1024];
+    snprintf(a, sizeof a, "%s/spec.csv", d);
+    snprintf(b, sizeof b, "%s/flags.csv", d);
+    snprintf(args, sizeof args, "sweep %s --out %s", p, a);
+    cli_result r;
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    snprintf(args, sizeof args, "sweep --model llama3.1-8b --method full,rocketkv --budget 512 --context 8K "
+             "--batch 1,4 --engine vllm --mem-fraction 0.85 --weight-dtype int4-g128 --out %s", b);
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    char *x = body(a), *y = body(b);
+    cr_assert_str_eq(x, y, "a spec and the same flags give the same rows");
+    cr_assert(strstr(x, "int4-g128") || strstr(x, "weight"), "the weight type reaches the rows");
+    free(x);
+    free(y);
+    snprintf(args, sizeof args, "sweep --model llama3.1-8b --method full,rocketkv --budget 512 --context 8K "
+             "--batch 1,4 --out %s", b);
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    x = body(a);
+    y = body(b);
+    cr_assert(strcmp(x, y) != 0, "bf16 without an engine prices differently");
+    free(x);
+    free(y);
+}
+
 static const char *const plots[] = {"speedup_vs_budget", "speedup_vs_budget_methods", "memory_vs_context",
                                     "max_batch_vs_context", "fidelity_vs_budget", "pareto", "pareto_memory",
                                     "roofline", "predicted_vs_measured", NULL};
