@@ -57,7 +57,7 @@ typedef struct {
 
 /* The channel spectrum (chan_spread > 0): real keys vary on every channel, and
  * the few channels where both queries and keys are large carry most of the
- * score variance (SparQ's premise, Ribar et al. 2024, arXiv:2312.04985 §3),
+ * score variance (SparQ's premise: heavy-tailed query components, Ribar et al. 2024, arXiv:2312.04985),
  * while the many small ones loosen Quest's page min/max bounds. Content and
  * noise move to every pair but the heavy-hitter and sink pairs (h2-2, h2-1),
  * pair p scaled by s_p = exp(N(0, chan_spread)) in both queries and keys
