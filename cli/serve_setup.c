@@ -18,9 +18,9 @@ const char cli_serve_help[] =
     "  --skip-layers N         layers below stay dense (0)\n"
     "  --tp N                  tensor-parallel ranks of the instance (1)\n"
     "  --cuda-graphs on|off    launch cost per kernel (on)\n"
-    "  --engine E              vllm | sglang | trtllm or a YAML (engines/): memory policy, block size and\n"
-    "                          the defaults of the next three (vllm)\n"
-    "  --max-num-seqs N        running sequences at most (the engine's, vllm 256)\n"
+    "  --engine E              vllm | sglang | trtllm or a YAML (engines/): memory policy, block size, step\n"
+    "                          loop (its serving: block) and the defaults of the next three (vllm)\n"
+    "  --max-num-seqs N        running sequences at most (the engine's, vllm 1024)\n"
     "  --max-batched-tokens N  tokens per engine step, decode + prefill chunks (the engine's, vllm 8192)\n"
     "  --block-tokens N        KV block size (the engine's, vllm 16)\n"
     "  --mem-fraction F        the engine's memory fraction (its default, vllm 0.9)\n"
@@ -66,7 +66,9 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
         cli_error(o->prog, "--engine %s: no KV pool or no continuous batching; a serving instance needs one", e->name);
         return CLI_USAGE;
     }
-    const int64_t def_seqs = e->sampler_seqs > 0 ? e->sampler_seqs : 256;
+    const int64_t def_seqs = e->serving.max_running > 0 ? e->serving.max_running
+                             : e->sampler_seqs > 0      ? e->sampler_seqs
+                                                        : 256;
     const int64_t def_tokens = e->prefill_chunk_tokens > 0 ? (int64_t)e->prefill_chunk_tokens : e->activation_tokens;
     if (cli_opt_i64_in(o, "budget", 1024, 1, 1 << 24, &budget) || cli_opt_i64_in(o, "skip-layers", 0, 0, 4096, &skip) ||
         (with_hw_method_tp && cli_opt_i64_in(o, "tp", 1, 1, 1024, &tp)) ||
@@ -94,6 +96,11 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
     c->weight_compute = wd.compute;
     c->engine = &s->engine;
     c->mem_fraction = s->mem_fraction;
+    c->host_step_s = e->serving.host_step_s; /* the engine's step loop (engines/ `serving:`) */
+    c->host_seq_s = e->serving.host_seq_s;
+    c->prefill_alone = e->serving.prefill_alone;
+    c->scheduler_steps = e->serving.scheduler_steps;
+    c->admit_reserve = e->serving.admit_reserve;
     if (with_hw_method_tp) {
         const char *m = cli_opt_str(o, "method", "full");
         if (!rkv_method_find(m)) {

@@ -24,7 +24,7 @@ const char *eng_budget_name(eng_budget b) { return budget_names[b]; }
 static const char *const yaml_keys[] = {
     "display_name", "budget", "harness", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs",
     "sampler_copies", "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens",
-    "sources", NULL,
+    "sources", "serving", NULL,
 };
 
 /* Every figure carries a source. */
@@ -71,6 +71,47 @@ static int load_sources(const kv_yaml_doc *d, kv_err *err)
     return 0;
 }
 
+/* ---- the optional `serving:` block (its own keys and sources) ---------- */
+static const char *const serving_keys[] = {"host_step_s", "host_seq_s", "prefill_alone", "scheduler_steps",
+                                           "max_running", "admit_reserve", "sources", NULL};
+static const char *const serving_sourced[] = {"host_step_s", "host_seq_s", "prefill_alone", "scheduler_steps",
+                                              "max_running", "admit_reserve", NULL};
+
+static int load_serving(const kv_yaml_doc *d, eng_serving *sv, kv_err *err)
+{
+    sv->scheduler_steps = 1;
+    const kv_yaml_node *b = kv_yaml_get(d->root, "serving");
+    if (!b)
+        return 0;
+    if (b->kind != KV_YAML_MAP)
+        return kv_yaml_errf(d, b->line, b->col, err, "key 'serving': expected a mapping");
+    int rc = kv_yaml_check_keys(d, b, serving_keys, err);
+    rc = rc ? rc : kv_yaml_num(d, b, "host_step_s", 1, 0, 0, 1, &sv->host_step_s, err);
+    rc = rc ? rc : kv_yaml_num(d, b, "host_seq_s", 1, 0, 0, 1, &sv->host_seq_s, err);
+    rc = rc ? rc : kv_yaml_bool(d, b, "prefill_alone", 1, &sv->prefill_alone, err);
+    rc = rc ? rc : kv_yaml_int(d, b, "scheduler_steps", 1, 1, 1024, &sv->scheduler_steps, err);
+    rc = rc ? rc : kv_yaml_int(d, b, "max_running", 1, 0, 1 << 16, &sv->max_running, err);
+    rc = rc ? rc : kv_yaml_num(d, b, "admit_reserve", 1, 0, 0, 1, &sv->admit_reserve, err);
+    if (rc)
+        return rc;
+    const kv_yaml_node *src = kv_yaml_get(b, "sources");
+    if (!src || src->kind != KV_YAML_MAP)
+        return kv_yaml_errf(d, src ? src->line : b->line, src ? src->col : b->col, err,
+                            "serving: missing mapping 'sources' (every figure needs a source)");
+    if (kv_yaml_check_keys(d, src, serving_sourced, err) != 0)
+        return -1;
+    for (int i = 0; serving_sourced[i]; i++) {
+        const kv_yaml_node *v = kv_yaml_get(src, serving_sourced[i]);
+        if (!v)
+            return kv_yaml_errf(d, src->line, src->col, err,
+                                "missing key '%s' in 'serving: sources' (every figure needs a source)", serving_sourced[i]);
+        if (v->kind != KV_YAML_SCALAR || !v->text[0])
+            return kv_yaml_errf(d, v->line, v->col, err, "serving: sources: key '%s': expected a non-empty string",
+                                serving_sourced[i]);
+    }
+    return 0;
+}
+
 int eng_load(const char *name_or_path, eng_engine *e, kv_err *err)
 {
     char path[512];
@@ -103,6 +144,7 @@ int eng_load(const char *name_or_path, eng_engine *e, kv_err *err)
         rc = kv_yaml_errf(&d, n->line, n->col, err, "key 'mem_fraction': must be 0 when budget is 'none'");
     }
     rc = rc ? rc : load_sources(&d, err);
+    rc = rc ? rc : load_serving(&d, &t.serving, err);
     kv_yaml_free(&d);
     if (rc == 0) {
         t.budget = (eng_budget)budget;

@@ -38,6 +38,20 @@ typedef enum {
                                 MHA before its GQA optimisation, NVIDIA/TensorRT-LLM PR #524, 2023-12) */
 } eng_harness;
 
+/* How the engine steps under load (`kvsim serve`), the optional `serving:`
+ * block of an engine file; absent: all zero (the step is the GPU's time,
+ * prefill chunks ride with decodes, scheduling every step). */
+typedef struct {
+    double host_step_s;           /* CPU time per scheduler pass the GPU waits for (not overlapped), s */
+    double host_seq_s;            /* the same per sequence in the step (output processing, detokenisation), s */
+    int prefill_alone;            /* 1: a step that prefills carries no decodes; prefills go first */
+    int64_t scheduler_steps;      /* decode steps per scheduler pass (vLLM --num-scheduler-steps); >= 1 */
+    int64_t max_running;          /* running requests at most; 0: sampler_seqs (vLLM max_num_seqs), else 256 */
+    double admit_reserve;         /* > 0: admission also reserves the new request's whole output and this
+                                     fraction of every running request's remaining output (SGLang's
+                                     new_token_ratio); 0: the prompt's blocks only (vLLM) */
+} eng_serving;
+
 typedef struct {
     char name[64];                /* file stem: "vllm" */
     char path[512];
@@ -53,6 +67,7 @@ typedef struct {
     double runtime_tp_bytes;      /* added per rank when TP > 1 (NCCL buffers), bytes */
     double cuda_graph_bytes;      /* graph pool, bytes; taken outside the KV budget */
     double prefill_chunk_tokens;  /* tokens per prefill chunk the engine schedules (0: whole prompt) */
+    eng_serving serving;          /* step loop under load (serve/) */
 } eng_engine;
 
 /* Loads engines/NAME.yaml (or a path). 0, or -1 with err = "file:line:col: ...". */

@@ -206,6 +206,16 @@ int64_t rkv_cache_tokens(const rkv_params *p, int64_t step)
     return c;
 }
 
+int64_t rkv_step_until_cache_tokens(const rkv_params *p, int64_t step, int64_t c_end)
+{
+    /* C(j) = kept + j + 1 until the cap, then the cap: C(j) <= c_end while
+     * j - step <= c_end - C(step), and forever once the cap is <= c_end */
+    if (p->method->traits.cache_capped && c_end >= p->budget)
+        return INT64_MAX;
+    const int64_t more = c_end - rkv_cache_tokens(p, step);
+    return more > INT64_MAX - step ? INT64_MAX : step + more;
+}
+
 int64_t rkv_params_decode_steps(const rkv_params *p)
 {
     return p->S_total - p->S;

@@ -221,6 +221,20 @@ void rkv_stage2_traffic(const rkv_params *p, int64_t step, rkv_traffic *t)
     stage2_traffic(p, rkv_cache_tokens(p, step), t);
 }
 
+/* stage2_traffic is a function of C alone: the attended rows k(C) grow with
+ * C until C reaches K + local_window (K = topk, or its whole pages), and are
+ * constant after; the page count ceil(C / pg) steps at every page. So the
+ * traffic stands while C stays in its page once k(C) is constant. */
+int64_t rkv_stage2_traffic_until(const rkv_params *p, int64_t step)
+{
+    const int64_t C = rkv_cache_tokens(p, step), pg = p->page_size > 0 ? p->page_size : 1;
+    int64_t K = p->topk;
+    if (p->granularity == RKV_GRAN_PAGE && pg > 1)
+        K = (p->topk + pg - 1) / pg * pg;
+    const int64_t c_end = C < K + p->local_window ? C : (C + pg - 1) / pg * pg;
+    return rkv_step_until_cache_tokens(p, step, c_end);
+}
+
 /* ---- the `hsa` method: stage 2 over the uncompressed cache ---- */
 static int hsa_resolve(const rkv_request *rq, rkv_params *p, kv_err *err)
 {
@@ -288,6 +302,7 @@ const rkv_method_type rkv_method_hsa = {
     .prefill = hsa_prefill,
     .step = hsa_step,
     .traffic = rkv_stage2_traffic,
+    .traffic_until = rkv_stage2_traffic_until,
     .storage = hsa_storage,
     .data_independent = 1,
 };

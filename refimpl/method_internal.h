@@ -72,6 +72,7 @@ int rkv_stage2_step(rkv_stage2 *s, const rkv_params *p, const rkv_head *h, const
 size_t rkv_stage2_ws_bytes(const rkv_params *p, int64_t max_tokens);
 /* Analytic stage-2 bytes at decode step `step` (the traffic() of hsa, rocketkv, rocketkv-mt). */
 void rkv_stage2_traffic(const rkv_params *p, int64_t step, rkv_traffic *t);
+int64_t rkv_stage2_traffic_until(const rkv_params *p, int64_t step);
 
 /* Fills the common fields of o for a shared attention over `pos` and attends. */
 void rkv_attend_shared(const rkv_head *h, const float *q, const int32_t *pos, int64_t n,

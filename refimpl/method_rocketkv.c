@@ -141,6 +141,7 @@ const rkv_method_type rkv_method_rocketkv = {
     .prefill = rk_prefill,
     .step = rk_step,
     .traffic = rkv_stage2_traffic,
+    .traffic_until = rkv_stage2_traffic_until,
     .storage = rk_storage,
     .data_independent = 1,
 };
@@ -156,6 +157,7 @@ const rkv_method_type rkv_method_rocketkv_mt = {
     .prefill = mt_prefill,
     .step = rk_step,
     .traffic = rkv_stage2_traffic,
+    .traffic_until = rkv_stage2_traffic_until,
     .storage = rk_storage,
     .data_independent = 1,
 };

@@ -253,6 +253,11 @@ typedef struct rkv_method_type {
     /* Analytic bytes of decode step `step` (0-based) of a single-turn
      * generation, and what is stored at the end. */
     void (*traffic)(const rkv_params *p, int64_t step, rkv_traffic *t);
+    /* The last step u >= step with traffic(p, j) == traffic(p, step) for
+     * every j in [step, u] (INT64_MAX: from step on). Optional: NULL means
+     * "may change at step + 1". Lets a caller skip re-pricing a sequence
+     * (serve/); checked against traffic() step by step in tests/test_serve.c. */
+    int64_t (*traffic_until)(const rkv_params *p, int64_t step);
     void (*storage)(const rkv_params *p, rkv_storage *s);
     /* 1 when traffic() equals what step() counts for every input. */
     int data_independent;
@@ -275,6 +280,10 @@ int rkv_params_resolve(const char *method, const rkv_request *rq, rkv_params *p,
 void rkv_params_json(kv_json *j, const rkv_params *p);
 /* Tokens in the method's cache (per KV head) at decode step `step`, single turn. */
 int64_t rkv_cache_tokens(const rkv_params *p, int64_t step);
+/* The last step u >= step whose cache holds at most c_end tokens
+ * (rkv_cache_tokens is non-decreasing in the step; INT64_MAX when a capped
+ * cache never exceeds c_end). c_end >= rkv_cache_tokens(p, step). */
+int64_t rkv_step_until_cache_tokens(const rkv_params *p, int64_t step, int64_t c_end);
 /* Decode steps the model's range leaves after the prompt: S' − S, where S' =
  * min(S + max_new, max length). Step k decodes position S + k, so steps at or
  * past S' − S would be past the model's range: rkv_run refuses them. */

@@ -92,44 +92,69 @@ static double eff_cached(srv_pricer *pr, double run)
     return pr->effc[i].eff;
 }
 
-/* The method-layer price of one sequence at decode step `step`. The access
- * record is a function of p, the step's traffic() and the exact and aux run
- * lengths at its cache size (sim_access_add uses C for nothing else): when
- * those equal the last step's, so does the record, and the price stands. */
-void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
+static void price_key(const rkv_params *p, int64_t step, srv_price_key *k)
 {
-    const rkv_params *p = &sl->p;
-    rkv_traffic t;
-    p->method->traffic(p, step, &t);
+    memset(k, 0, sizeof *k);
+    p->method->traffic(p, step, &k->t);
     const int64_t C = rkv_cache_tokens(p, step);
-    const double er = sim_exact_run_bytes(p, C), ar = sim_aux_run_bytes(p, C);
-    if (sl->have_price && !memcmp(&t, &sl->key_t, sizeof t) && er == sl->key_exact_run && ar == sl->key_aux_run)
-        return;
-    sl->key_t = t;
-    sl->key_exact_run = er;
-    sl->key_aux_run = ar;
-    sl->have_price = 1;
-    sim_layer_access a;
-    kv_err err;
-    sl->src.layer_step(sl->src.ctx, step, sl->src.uniform_from, &a, &err); /* analytic: cannot fail */
-    memset(sl->be, 0, sizeof sl->be);
-    memset(sl->by, 0, sizeof sl->by);
-    memset(sl->fl, 0, sizeof sl->fl);
-    memset(sl->la, 0, sizeof sl->la);
+    k->exact_run = sim_exact_run_bytes(p, C);
+    k->aux_run = sim_aux_run_bytes(p, C);
+    k->method = p->method;
+    k->d = p->d;
+    k->G = p->G;
+    k->kv_dtype = p->kv_dtype;
+    k->aux_dtype = p->aux_dtype;
+}
+
+/* The price of one access record, as step.c's kern() prices each use. */
+static void price_record(srv_pricer *pr, const sim_layer_access *a, srv_seq_cost *c)
+{
+    double be[SIM_K_N] = {0}, by[SIM_K_N] = {0}, fl[SIM_K_N] = {0}, la[SIM_K_N] = {0};
     sim_kernel_use u[SIM_LAYER_USES];
-    const int nu = sim_layer_uses(&pr->c, &pr->s, &a, u);
+    const int nu = sim_layer_uses(&pr->c, &pr->s, a, u);
     for (int i = 0; i < nu; i++) {
         if (u[i].bytes <= 0.0 && u[i].flops <= 0.0)
             continue;
         const int k = u[i].kernel;
-        sl->be[k] += u[i].bytes / eff_cached(pr, u[i].run);
-        sl->by[k] += u[i].bytes;
-        sl->fl[k] += u[i].flops;
-        sl->la[k] = u[i].launches;
+        be[k] += u[i].bytes / eff_cached(pr, u[i].run);
+        by[k] += u[i].bytes;
+        fl[k] += u[i].flops;
+        la[k] = u[i].launches;
     }
-    sl->nused = 0;
+    c->n = 0;
     for (int k = 0; k < SIM_K_N; k++)
-        if (sl->la[k] > 0.0) sl->used[sl->nused++] = k;
+        if (la[k] > 0.0) {
+            c->u[c->n].be = be[k];
+            c->u[c->n].by = by[k];
+            c->u[c->n].fl = fl[k];
+            c->u[c->n].la = la[k];
+            c->u[c->n++].k = k;
+        }
+}
+
+/* The method-layer price of one sequence at decode step `step`. It is a
+ * function of the access record, and the record of the key (traffic(step),
+ * the run lengths at the step's cache size, and the params sim_access_add
+ * reads): it stands through sim_access_until(step); after that the key is
+ * recomputed, and the record priced again only when the key changed. Exact:
+ * the same bytes as pricing the record at every step. */
+void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
+{
+    if (sl->have_price && step <= sl->until)
+        return;
+    const rkv_params *p = &sl->p;
+    srv_price_key k;
+    price_key(p, step, &k);
+    sl->until = sim_access_until(p, step);
+    if (sl->have_price && !memcmp(&k, &sl->key, sizeof k))
+        return;
+    sl->key = k;
+    sl->have_price = 1;
+    /* the analytic record of a method layer (sim_access_analytic's layer_step), from the key's traffic */
+    sim_layer_access a;
+    memset(&a, 0, sizeof a);
+    sim_access_add(p, &k.t, rkv_cache_tokens(p, step), -1.0, (double)sl->actx.num_kv_heads, &a);
+    price_record(pr, &a, &sl->cost);
 }
 
 /* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */

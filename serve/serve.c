@@ -38,6 +38,7 @@ typedef struct {
     int64_t pool_blocks, used_blocks;
     double block_bytes, token_bytes;
     int64_t next_arrival, in_system;
+    int64_t ms_left;              /* decode steps left in the current multi-step run */
     double t, t_area;
     int64_t samples_cap;
 } srv_state;
@@ -190,15 +191,19 @@ static void schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
     st->used_blocks += need;
 }
 
+enum { SCHED_ALL, SCHED_PREFILL, SCHED_DECODE }; /* which running sequences a step takes */
+
 /* Running sequences first, in admission order; a sequence that needs blocks
  * the pool has not got preempts from the tail (possibly itself). Returns 1
  * when something was preempted. */
-static int schedule_running(srv_state *st, int64_t *budget)
+static int schedule_running(srv_state *st, int64_t *budget, int mode)
 {
     int preempted = 0;
     for (int64_t i = 0; i < st->nrun && *budget > 0; i++) {
         const int64_t req = st->run[i];
         rq_state *s = &st->q[req];
+        if ((mode == SCHED_PREFILL && s->decoding) || (mode == SCHED_DECODE && !s->decoding))
+            continue;
         int64_t n, need;
         if (s->decoding) {
             n = 1;
@@ -223,9 +228,22 @@ static int schedule_running(srv_state *st, int64_t *budget)
     return preempted;
 }
 
-/* Waiting requests, first come first served, while budget, seats and blocks last. */
+/* Blocks admit_reserve keeps back for the running requests' remaining output. */
+static int64_t reserved_blocks(const srv_state *st)
+{
+    if (st->c->admit_reserve <= 0.0)
+        return 0;
+    int64_t left = 0;
+    for (int64_t i = 0; i < st->nrun; i++)
+        left += st->w->req[st->run[i]].output - st->q[st->run[i]].g;
+    return (int64_t)ceil(st->c->admit_reserve * (double)blocks_full(st, left));
+}
+
+/* Waiting requests, first come first served, while budget, seats and blocks
+ * last (with admit_reserve: blocks for the whole request and the reserve). */
 static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
 {
+    int64_t reserve = st->wcount > 0 ? reserved_blocks(st) : 0;
     while (st->wcount > 0 && *budget > 0 && st->nrun < st->c->max_num_seqs) {
         const int64_t req = st->wq[st->whead];
         rq_state *s = &st->q[req];
@@ -234,6 +252,12 @@ static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
         const int64_t need = blocks_full(st, n);
         if (need > st->pool_blocks - st->used_blocks)
             break;
+        if (st->c->admit_reserve > 0.0) { /* the whole request beside the reserve */
+            const int64_t whole = blocks_full(st, st->w->req[req].prompt + st->w->req[req].output);
+            if (whole + reserve > st->pool_blocks - st->used_blocks)
+                break;
+            reserve += whole - need; /* its output joins what stays reserved */
+        }
         st->whead = (st->whead + 1) % st->w->n;
         st->wcount--;
         if (slot_acquire(st, req, err) != 0)
@@ -270,12 +294,12 @@ static double price_step(srv_state *st)
             if (!pr->is_full) {
                 srv_seq_price(pr, sl, k);
                 uni = sl->src.uniform_from;
-                for (int q = 0; q < sl->nused; q++) {
-                    const int j = sl->used[q];
-                    be[j] += sl->be[j];
-                    by[j] += sl->by[j];
-                    fl[j] += sl->fl[j];
-                    if (sl->la[j] > la[j]) la[j] = sl->la[j];
+                for (int q = 0; q < sl->cost.n; q++) {
+                    const int j = sl->cost.u[q].k;
+                    be[j] += sl->cost.u[q].be;
+                    by[j] += sl->cost.u[q].by;
+                    fl[j] += sl->cost.u[q].fl;
+                    if (sl->cost.u[q].la > la[j]) la[j] = sl->cost.u[q].la;
                 }
             }
         } else {
@@ -433,13 +457,44 @@ static void state_free(srv_state *st)
     free(st->free_slots);
 }
 
+/* What the next step runs (srv.h's step loop). Returns 1 when the step is a
+ * scheduler pass (host time charged), 0 inside a multi-step run, -1 on error. */
+static int schedule_step(srv_state *st, kv_err *err)
+{
+    const srv_config *c = st->c;
+    int64_t budget = c->max_batched_tokens;
+    st->nsched = 0;
+    if (st->ms_left > 0) { /* inside a multi-step decode run: no scheduler pass */
+        st->ms_left--;
+        schedule_running(st, &budget, SCHED_DECODE);
+        if (st->nsched > 0)
+            return 0;
+        st->ms_left = 0;
+    }
+    if (c->prefill_alone) { /* prefills first, alone */
+        const int preempted = schedule_running(st, &budget, SCHED_PREFILL);
+        if (!preempted && schedule_waiting(st, &budget, err) != 0)
+            return -1;
+        if (st->nsched > 0)
+            return 1;
+        budget = c->max_batched_tokens;
+    }
+    const int preempted = schedule_running(st, &budget, SCHED_ALL);
+    if (!c->prefill_alone && !preempted && schedule_waiting(st, &budget, err) != 0)
+        return -1;
+    int decode_only = st->nsched > 0;
+    for (int64_t i = 0; i < st->nsched && decode_only; i++)
+        decode_only = st->q[st->sched[i].req].decoding;
+    if (decode_only && c->scheduler_steps > 1)
+        st->ms_left = c->scheduler_steps - 1;
+    return 1;
+}
+
 /* One engine step at st->t; 1 when it ran, 0 when nothing could run. */
 static int step_once(srv_state *st, kv_err *err)
 {
-    int64_t budget = st->c->max_batched_tokens;
-    st->nsched = 0;
-    const int preempted = schedule_running(st, &budget);
-    if (!preempted && schedule_waiting(st, &budget, err) != 0)
+    const int pass = schedule_step(st, err);
+    if (pass < 0)
         return -1;
     if (st->nsched == 0)
         return 0;
@@ -448,7 +503,9 @@ static int step_once(srv_state *st, kv_err *err)
         n_dec += st->q[st->sched[i].req].decoding;
         tokens += st->sched[i].n;
     }
-    const double dt = price_step(st);
+    double dt = price_step(st);
+    if (pass) /* the scheduler pass's CPU time the GPU waits for */
+        dt += st->c->host_step_s + st->c->host_seq_s * (double)st->nsched;
     st->r->area_running += (double)st->nrun * dt;
     st->r->area_kv_blocks += (double)st->used_blocks * dt;
     advance(st, st->t + dt);

@@ -38,11 +38,26 @@
  *  the token budget) and its per-step decode times exactly.
  * The dense attention (full, and the layers below skip_layers) is affine in
  * the context: it is priced from Σ context over the batch; other methods'
- * layers are priced per sequence, re-priced only when its access record
- * changes (exact: the record is the whole input of the price).
+ * layers are priced per sequence: a price stands through sim_access_until
+ * (the method's traffic_until and the run lengths, checked step by step in
+ * tests/test_serve.c), then is recomputed only if its key changed — exact:
+ * the same bytes as pricing every sequence at every step.
+ *
+ * The engine's step loop (engines/ `serving:`, copied here by the CLI): each
+ * scheduler pass adds host_step_s + host_seq_s × (sequences in its step) of
+ * CPU time the GPU waits for (scheduling, input preparation, output
+ * processing and detokenisation not overlapped with the GPU); with
+ * prefill_alone a pass that can prefill (a running prompt's next chunk, or an
+ * admission) runs a prefill-only step and the decodes wait (SGLang without
+ * mixed chunks, vLLM V0 without chunked prefill); with scheduler_steps n a
+ * decode pass runs n decode steps before the scheduler looks at the queue
+ * again (vLLM multi-step), its host time paid once; with admit_reserve r > 0 a
+ * request is admitted only when the free blocks also hold its whole output
+ * and r × every running request's remaining output (SGLang's new_token_ratio:
+ * admission that rarely has to preempt).
  *
  * Deliberately not modelled: swap preemption, prefix caching, speculative
- * decoding, CPU/scheduler overhead, detokenisation, the network. */
+ * decoding, the network. */
 #ifndef SRV_H
 #define SRV_H
 
@@ -114,6 +129,12 @@ typedef struct {
     int64_t max_batched_tokens;/* tokens per engine step (decode + prefill chunks) */
     int64_t block_tokens;      /* KV block size, tokens */
     double pool_bytes;         /* KV pool per rank (srv_pool_bytes) */
+    /* the engine's step loop (eng_serving; all zero: the GPU's time only, mixed steps) */
+    double host_step_s;        /* CPU time per scheduler pass the GPU waits for, s */
+    double host_seq_s;         /* the same per sequence in the pass's step, s */
+    int prefill_alone;         /* a step that prefills carries no decodes; prefills go first */
+    int64_t scheduler_steps;   /* decode steps per scheduler pass (<= 1: one) */
+    double admit_reserve;      /* > 0: admission reserves the new output and this share of running outputs */
     int timeline;              /* record one srv_sample per step */
 } srv_config;
 

@@ -7,6 +7,24 @@
 
 #define SRV_EFF_CACHE 4096
 
+/* Everything a sequence's method-layer price is a function of: the access
+ * record sim_access_add builds from traffic t and the run lengths at the
+ * step's cache size, and the params that record reads (dtypes, d, G, the
+ * method's traits). All 8-byte fields: compared with memcmp. */
+typedef struct {
+    rkv_traffic t;
+    double exact_run, aux_run;        /* bytes: sim_exact_run_bytes, sim_aux_run_bytes at C */
+    const rkv_method_type *method;
+    int64_t d, G, kv_dtype, aux_dtype;
+} srv_price_key;
+
+/* One layer's method attention of one sequence: for each kernel it launches
+ * (ascending kernel id), Σ bytes / efficiency, bytes, FLOPs and launches. */
+typedef struct {
+    struct { double be, by, fl, la; int k; } u[SIM_LAYER_USES]; /* a layer's uses name at most this many kernels */
+    int n;
+} srv_seq_cost;
+
 /* A running sequence's resolved method and its priced method-layer attention. */
 typedef struct {
     int64_t req;                  /* request index; -1 when free */
@@ -16,12 +34,10 @@ typedef struct {
     double comp_bytes_per_token;  /* method layers, one rank: stored K/V + aux per cached token */
     double stage1_s;              /* stage 1 of this sequence (0: none) */
     int compresses;               /* the footprint changes at the end of the prefill */
-    rkv_traffic key_t;            /* the record's whole input besides p: traffic(step) and the run */
-    double key_exact_run, key_aux_run;/* lengths at the step's cache size (sim_access_add's only use of it) */
+    srv_price_key key;            /* what the price below was computed from */
+    int64_t until;                /* the price holds through this decode step (sim_access_until) */
     int have_price;
-    /* per kernel, one layer: Σ bytes / efficiency, bytes, FLOPs, launches */
-    double be[SIM_K_N], by[SIM_K_N], fl[SIM_K_N], la[SIM_K_N];
-    int used[SIM_K_N], nused;     /* the kernels with a nonzero entry above, ascending */
+    srv_seq_cost cost;            /* the price: one layer, this sequence */
 } srv_slot;
 
 typedef struct {

@@ -56,6 +56,34 @@ double sim_aux_run_bytes(const rkv_params *p, int64_t cache_tokens)
     return aux_run(p, cache_tokens);
 }
 
+/* The largest C' >= C with run_bytes(k, p, C'') == run_bytes(k, p, C) for C'' in [C, C']. */
+static int64_t run_until(rkv_read_layout k, const rkv_params *p, int64_t C)
+{
+    const int64_t pg = p->page_size > 0 ? p->page_size : 1;
+    switch (k) {
+    case RKV_READ_REGION:
+    case RKV_READ_DIMS_TOKENS: return C;
+    case RKV_READ_DIMS_PAGES: return (C + pg - 1) / pg * pg;
+    case RKV_READ_ROW:
+    case RKV_READ_PAGE:
+    case RKV_READ_STREAM: break;
+    }
+    return INT64_MAX;
+}
+
+int64_t sim_access_until(const rkv_params *p, int64_t step)
+{
+    if (!p->method->traffic_until)
+        return step;
+    const int64_t u = p->method->traffic_until(p, step), C = rkv_cache_tokens(p, step);
+    /* exact_run: the whole region while topk >= C (grows with C), the layout's run after */
+    int64_t c_end = p->topk >= C ? C : run_until(p->method->traits.exact_read, p, C);
+    const int64_t ca = run_until(p->method->traits.aux_read, p, C);
+    if (ca < c_end) c_end = ca;
+    const int64_t ur = rkv_step_until_cache_tokens(p, step, c_end);
+    return ur < u ? ur : u;
+}
+
 /* bytes / run length, or 0 (stream) */
 static double runs_of(double bytes, double run)
 {

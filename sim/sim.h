@@ -109,6 +109,11 @@ double sim_trace_file_bytes(const sim_trace *t);
  * dimension). 0 means "one long stream". */
 double sim_exact_run_bytes(const rkv_params *p, int64_t cache_tokens);
 double sim_aux_run_bytes(const rkv_params *p, int64_t cache_tokens);
+/* The last decode step u >= step over which the analytic access record of a
+ * method layer (sim_access_analytic, layers >= skip_layers) is the same as at
+ * `step`: traffic() (the method's traffic_until; without one, step) and both
+ * run lengths above unchanged. */
+int64_t sim_access_until(const rkv_params *p, int64_t step);
 
 /* ---- weight data types ------------------------------------------------- */
 /* How the linear layers' weights are stored (embeddings and norms stay

@@ -54,7 +54,7 @@ Test(engines, loader_error_paths)
     expect_error("tests/data/bad/engine_unknown_key.yaml",
                  "tests/data/bad/engine_unknown_key.yaml:13:1: unknown key 'block_size' (expected one of: display_name, budget, harness, mem_fraction, block_tokens, "
                  "activation_tokens, sampler_seqs, sampler_copies, runtime_bytes, runtime_tp_bytes, "
-                 "cuda_graph_bytes, prefill_chunk_tokens, sources)");
+                 "cuda_graph_bytes, prefill_chunk_tokens, sources, serving)");
     expect_error("tests/data/bad/engine_budget.yaml", "tests/data/bad/engine_budget.yaml:4:9: key 'budget': "
                  "'everything' is not allowed; expected one of: total, free, static, none");
     expect_error("tests/data/bad/engine_fraction.yaml", "tests/data/bad/engine_fraction.yaml:6:15: key "
@@ -63,6 +63,29 @@ Test(engines, loader_error_paths)
                  "'block_tokens': expected an integer in [1, 1048576], got '16x'");
     expect_error("tests/data/bad/engine_missing_source.yaml", "tests/data/bad/engine_missing_source.yaml:16:3: "
                  "missing key 'block_tokens' in 'sources' (every figure needs a source)");
+    expect_error("tests/data/bad/engine_serving_source.yaml", "tests/data/bad/engine_serving_source.yaml:35:5: "
+                 "missing key 'admit_reserve' in 'serving: sources' (every figure needs a source)");
+}
+
+/* The `serving:` block of the two engine versions the serving validation
+ * models (validation/engines/, values as written there); an engine without one steps
+ * with no host time, mixed steps, one scheduler pass per step. */
+Test(engines, serving_block_loads)
+{
+    eng_engine s = load_ok("validation/engines/sglang-v0.3.yaml"), v = load_ok("validation/engines/vllm-v0.6-multistep.yaml"),
+               n = load_ok("vllm");
+    cr_assert_eq(s.serving.host_step_s, 0.0025);
+    cr_assert_eq(s.serving.prefill_alone, 1);
+    cr_assert_eq(s.serving.scheduler_steps, 1);
+    cr_assert_eq(s.serving.max_running, 2047);
+    cr_assert_eq(s.serving.admit_reserve, 0.1);
+    cr_assert_eq(v.serving.host_step_s, 0.020);
+    cr_assert_eq(v.serving.scheduler_steps, 10);
+    cr_assert_eq(v.serving.max_running, 256);
+    cr_assert_eq(v.serving.admit_reserve, 0.0);
+    cr_assert_eq(n.serving.host_step_s, 0.0);
+    cr_assert_eq(n.serving.prefill_alone, 0);
+    cr_assert_eq(n.serving.scheduler_steps, 1);
 }
 
 /* A made-up device and model, round numbers, so every rule can be worked by hand. */

@@ -442,3 +442,151 @@ Test(serve, empirical_and_uniform_lengths)
     cr_assert(strstr(err.msg, ":3:"), "%s", err.msg);
     remove(path);
 }
+
+/* sim_access_until (the methods' traffic_until and the run lengths) against
+ * the definition, step by step: for every method, budget and request shape,
+ * traffic(), sim_exact_run_bytes and sim_aux_run_bytes are the same at every
+ * step of [step, until]; for the stage-2 methods (which declare traffic_until)
+ * they differ at until + 1, so a price is not kept past its page. */
+static int same_access(const rkv_params *p, int64_t a, int64_t b)
+{
+    rkv_traffic ta, tb;
+    p->method->traffic(p, a, &ta);
+    p->method->traffic(p, b, &tb);
+    const int64_t ca = rkv_cache_tokens(p, a), cb = rkv_cache_tokens(p, b);
+    return !memcmp(&ta, &tb, sizeof ta) && sim_exact_run_bytes(p, ca) == sim_exact_run_bytes(p, cb) &&
+           sim_aux_run_bytes(p, ca) == sim_aux_run_bytes(p, cb);
+}
+
+Test(serve, access_until_is_exact)
+{
+    load();
+    const int64_t budgets[3] = {64, 256, 1024}, prompts[4] = {100, 1000, 5000, 20000}, outs[2] = {50, 700};
+    int checked = 0, maximal = 0;
+    for (const rkv_method_type *const *m = rkv_methods; *m; m++)
+        for (int ib = 0; ib < 3; ib++)
+            for (int ip = 0; ip < 4; ip++)
+                for (int io = 0; io < 2; io++) {
+                    srv_config c = instance((*m)->name, budgets[ib]);
+                    rkv_request rq = c.rq;
+                    rq.context = prompts[ip];
+                    rq.max_new = outs[io];
+                    rkv_params p;
+                    kv_err err = {""};
+                    if (rkv_params_resolve((*m)->name, &rq, &p, &err) != 0)
+                        continue; /* a budget the method refuses for this request */
+                    const int64_t last = outs[io] - 1;
+                    for (int64_t k = 0; k <= last; k++) {
+                        const int64_t u = sim_access_until(&p, k);
+                        cr_assert_geq(u, k, "%s: until %lld < step %lld", (*m)->name, (long long)u, (long long)k);
+                        const int64_t hi = u < last ? u : last;
+                        for (int64_t j = k + 1; j <= hi; j++)
+                            cr_assert(same_access(&p, k, j), "%s t=%lld S=%lld: access at step %lld differs from step %lld "
+                                      "inside until %lld", (*m)->name, (long long)budgets[ib], (long long)prompts[ip],
+                                      (long long)j, (long long)k, (long long)u);
+                        if ((*m)->traffic_until && u < last) {
+                            cr_assert(!same_access(&p, k, u + 1), "%s: until %lld is not the last step with step %lld's "
+                                      "access", (*m)->name, (long long)u, (long long)k);
+                            maximal++;
+                        }
+                        checked++;
+                    }
+                }
+    cr_assert_gt(maximal, 1000, "the stage-2 methods' intervals were checked (%d)", maximal);
+    cr_assert_gt(checked, 20000);
+}
+
+/* The engine's host time (srv.h's step loop): one request alone, every step
+ * one scheduler pass with one sequence, so each step is predict's plus
+ * host_step_s + host_seq_s — TTFT by one per prefill chunk, E2E by one per
+ * step (prompt 10000 at a 4096-token budget: 3 chunks). */
+Test(serve, host_time_per_pass_alone)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    c.host_step_s = 1e-3;
+    c.host_seq_s = 2e-4;
+    const int64_t S = 10000, out = 40, chunks = 3;
+    srv_request q[2] = {{1000.0, S, out}, {2000.0, S, out}};
+    srv_workload w = {q, 2};
+    srv_result r;
+    kv_err err = {""};
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    sim_result p = predict(&c, S, out);
+    const double h = 1e-3 + 2e-4;
+    for (int i = 0; i < 2; i++) {
+        rel_eq(r.ttft_s[i], p.ttft_s + (double)chunks * h, 1e-9, "TTFT + one host time per chunk");
+        rel_eq(r.e2e_s[i], p.ttft_s + p.decode_s + (double)(chunks + out - 1) * h, 1e-9, "E2E + one per step");
+    }
+    rel_eq(r.itl_s[0], p.first_step_s + h, 1e-9, "first ITL");
+    srv_result_free(&r);
+}
+
+/* With scheduler_steps n the host time is paid once per n decode steps: a
+ * request alone decodes out - 1 steps in ceil((out - 1) / n) passes. */
+Test(serve, multi_step_pays_host_once_per_pass)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    c.host_step_s = 5e-3;
+    c.scheduler_steps = 10;
+    const int64_t S = 1000, out = 36; /* one chunk; 35 decode steps in 4 passes */
+    srv_request q[1] = {{1.0, S, out}};
+    srv_workload w = {q, 1};
+    srv_result r;
+    kv_err err = {""};
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    sim_result p = predict(&c, S, out);
+    rel_eq(r.ttft_s[0], p.ttft_s + 5e-3, 1e-9, "TTFT: the prefill pass");
+    rel_eq(r.e2e_s[0], p.ttft_s + p.decode_s + 5e-3 * (1 + 4), 1e-9, "E2E: 1 + ceil(35 / 10) passes");
+    srv_result_free(&r);
+}
+
+/* prefill_alone: no step both prefills and decodes, and requests still all
+ * finish; without it, under the same load, some steps do both. */
+Test(serve, prefill_alone_never_mixes)
+{
+    load();
+    srv_workload w = poisson(6.0, 300, "uniform:100:2000", "uniform:20:300", 11);
+    int mixed[2] = {0, 0};
+    for (int alone = 0; alone < 2; alone++) {
+        srv_config c = instance("full", 1024);
+        c.prefill_alone = alone;
+        c.timeline = 1;
+        srv_result r;
+        kv_err err = {""};
+        cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(r.completed, w.n);
+        for (int64_t i = 0; i < r.nsamples; i++)
+            mixed[alone] += r.samples[i].decode_seqs > 0 && r.samples[i].tokens > r.samples[i].decode_seqs;
+        srv_result_free(&r);
+    }
+    cr_assert_gt(mixed[0], 10, "mixed steps without prefill_alone (%d)", mixed[0]);
+    cr_assert_eq(mixed[1], 0, "%d steps prefilled and decoded with prefill_alone", mixed[1]);
+    srv_workload_free(&w);
+}
+
+/* admit_reserve 1 with token-granular blocks: every admitted request has its
+ * whole output reserved, so the pool never runs out and nothing is
+ * preempted; with 0 the same load preempts. */
+Test(serve, admit_reserve_prevents_preemption)
+{
+    load();
+    srv_workload w = poisson(20.0, 600, "uniform:500:3000", "uniform:20:600", 3);
+    int64_t pre[2];
+    for (int k = 0; k < 2; k++) {
+        srv_config c = instance("full", 1024);
+        c.block_tokens = 1;
+        c.pool_bytes = 3e9;
+        c.admit_reserve = k ? 1.0 : 0.0;
+        srv_result r;
+        kv_err err = {""};
+        cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(r.completed, w.n);
+        pre[k] = r.preemptions;
+        srv_result_free(&r);
+    }
+    cr_assert_gt(pre[0], 0, "the pool was meant to overflow without a reserve");
+    cr_assert_eq(pre[1], 0, "%lld preemptions with the whole output reserved", (long long)pre[1]);
+    srv_workload_free(&w);
+}

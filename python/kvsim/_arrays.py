@@ -1,12 +1,13 @@
 """NumPy in, pointers out: dtype/shape checks with clear messages, no copy when
 the array is already C-contiguous of the right dtype."""
 import ctypes
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def as_c(name: str, a, dtype, ndim: int) -> np.ndarray:
+def as_c(name: str, a: ArrayLike, dtype: "type[np.generic]", ndim: int) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != ndim:
         raise ValueError("%s: expected %d dimensions, got shape %s" % (name, ndim, arr.shape))
@@ -20,7 +21,7 @@ def want(name: str, arr: np.ndarray, axis: int, n: int, what: str) -> None:
         raise ValueError("%s: axis %d is %d, expected %d (%s)" % (name, axis, arr.shape[axis], n, what))
 
 
-def ptr(arr: np.ndarray, ctype):
+def ptr(arr: np.ndarray, ctype: Any) -> Any:
     return arr.ctypes.data_as(ctypes.POINTER(ctype))
 
 

@@ -1,7 +1,7 @@
 """Loads libkvsim.so and declares the C API (capi/kva.h) for ctypes."""
 import ctypes
 import os
-from typing import Optional
+from typing import Any, Optional
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _REPO = os.path.dirname(os.path.dirname(_HERE))
@@ -28,8 +28,9 @@ def data_dir() -> Optional[str]:
     return d if os.path.isdir(d) else None
 
 
-if data_dir() and not os.environ.get("KVSIM_DATA"):
-    os.environ["KVSIM_DATA"] = data_dir()
+_data = data_dir()
+if _data and not os.environ.get("KVSIM_DATA"):
+    os.environ["KVSIM_DATA"] = _data
 
 lib = ctypes.CDLL(_find("libkvsim.so", "KVSIM_LIB"))
 
@@ -48,7 +49,7 @@ class GldResult(_c.Structure):
     _fields_ = [("nstages", _c.c_int), ("st", GldStage * 16), ("checked", _i64), ("passed", _c.c_int)]
 
 
-def _decl(name, *args):
+def _decl(name: str, *args: Any) -> Any:
     fn = getattr(lib, name)
     fn.argtypes = list(args)
     fn.restype = _c.c_int
@@ -73,20 +74,22 @@ _decl("kva_golden_write", _s, _s, _i64, _i64, _i64, _c.c_int, _c.c_int, _i64, _c
 _decl("kva_golden_compare", _s, _s, _c.c_int, _c.c_double, _c.POINTER(GldResult), _s)
 
 
-def err_buf():
+def err_buf() -> "ctypes.Array[ctypes.c_char]":
     return _c.create_string_buffer(ERR_LEN)
 
 
-def check(rc: int, err) -> None:
+def check(rc: int, err: "ctypes.Array[ctypes.c_char]") -> None:
     if rc != 0:
         raise KvsimError(err.value.decode(errors="replace"))
 
 
-def call_json(fn, *args) -> str:
+def call_json(fn: Any, *args: Any) -> str:
     """Calls a kva_* function that returns JSON text; returns the text."""
     out = _c.c_void_p()
     err = err_buf()
     check(fn(*args, _c.byref(out), err), err)
+    if not out.value:
+        raise KvsimError("%s returned no text" % getattr(fn, "__name__", "the library"))
     try:
         return _c.string_at(out.value).decode()
     finally:
@@ -98,7 +101,9 @@ def enc(s: str) -> bytes:
 
 
 def version() -> str:
-    return lib.kva_version().decode()
+    """The C library's version (KV_VERSION), which is the package's."""
+    v: bytes = lib.kva_version()
+    return v.decode()
 
 
 def binary() -> str:

@@ -3,7 +3,7 @@ import ctypes
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -64,14 +64,26 @@ class Golden:
         return int(self.manifest["steps"])
 
     def load(self, file: str) -> np.ndarray:
-        return np.load(os.path.join(self.path, file))
+        """One .npy file of the golden (a manifest entry's "file"), as stored."""
+        a: np.ndarray = np.load(os.path.join(self.path, file))
+        return a
 
     def tensors(self, kv_head: int, step: int = 0) -> Dict[str, np.ndarray]:
-        """Every tensor of (kv_head, step); step −1 is the prefill (stage 1)."""
+        """Every tensor of (kv_head, step) by name; step −1 is the prefill
+        (stage 1). Dtypes and shapes are docs/golden.md's table, e.g. q float32
+        (G, d); k_cache, v_cache float32 (C, d), or (G, C, d) per head;
+        cache_positions int32 (C,); page_min, page_max float32 (npages, d);
+        dims int32 (r,); page_scores float64 (G, npages); token_scores
+        float64 (C,); selected int32 (n,) or (G, n) padded with −1; out
+        float32 (G, d); prefill: k_prompt float32 (S, d), q_window float32
+        (G, w, d), votes and pooled float64 (S − w,), kept int32 (P,) — with
+        a leading G axis where each head selects alone (snapkv). Each bounded
+        tensor X has X_bound float64 of X's shape."""
         return {t["name"]: self.load(t["file"]) for t in self.manifest["tensors"]
                 if t["kv_head"] == kv_head and t["step"] == step}
 
-    def entries(self, name: Optional[str] = None) -> List[dict]:
+    def entries(self, name: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The manifest's tensor entries (all, or those named `name`)."""
         return [t for t in self.manifest["tensors"] if name is None or t["name"] == name]
 
 
@@ -89,8 +101,13 @@ def write(path: str, model: str, method: str, budget: int, context: int, max_new
     return Golden(path)
 
 
-def compare(golden, candidate: str, all_stages: bool = False, atol: float = 0.0) -> CompareResult:
-    """Compares the candidate directory's tensors with the golden's (same relative paths)."""
+def compare(golden: Union[Golden, str], candidate: str, all_stages: bool = False, atol: float = 0.0) -> CompareResult:
+    """Compares the candidate directory's tensors with the golden's (same
+    relative paths, same dtypes and shapes as the golden's; docs/golden.md's
+    rules: index sets exactly, floats within their bound plus atol). Tensors
+    the candidate lacks are listed as missing (a failure with all_stages).
+    Returns CompareResult, one StageResult per stage; KvsimError when the
+    library cannot compare (no tensor at all, atol < 0, unreadable files)."""
     gpath = golden.path if isinstance(golden, Golden) else golden
     res = _lib.GldResult()
     err = _lib.err_buf()

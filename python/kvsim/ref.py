@@ -1,11 +1,20 @@
 """The exact reference, bit-identical to `kvsim golden` and to refimpl.
 
-K/V/q are float32 arrays; values that are not bf16 are rounded to bf16 first,
-as the reference stores its cache (golden files already hold bf16 values)."""
+Inputs are NumPy arrays (or anything np.asarray takes: lists, a CPU torch
+tensor's .numpy()). q, k, v are float32; a C-contiguous float32 array is
+handed to the C library as it is, without a copy; another layout, or another
+real dtype (float64, float16, ints), is converted to a C-contiguous float32
+copy; a complex or object array, or the wrong number of dimensions, raises
+TypeError/ValueError naming the argument. K/V values that are not bf16 are
+rounded to bf16 inside the library, as the reference stores its cache
+(golden files already hold bf16 values). Errors the C library reports raise
+kvsim.KvsimError carrying its message. Outputs are fresh C-contiguous arrays
+the library wrote into (no copy on the way out)."""
 import ctypes
-from typing import NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lib
 from ._arrays import as_c, ptr, want
@@ -28,7 +37,7 @@ class HSAResult(NamedTuple):
     token_scores: np.ndarray
 
 
-def snapkv_select(q_window, k, prompt_budget: int, window: Optional[int] = None, kernel: int = 63,
+def snapkv_select(q_window: ArrayLike, k: ArrayLike, prompt_budget: int, window: Optional[int] = None, kernel: int = 63,
                   pool: str = "max", per_head: bool = False) -> SnapKVResult:
     """Stage 1 (SnapKV vote) at the end of a prefill of S tokens.
 
@@ -62,17 +71,22 @@ def snapkv_select(q_window, k, prompt_budget: int, window: Optional[int] = None,
     kept = kept[:, :nk.value]
     if not voted:
         votes, pooled = votes[:, :0], pooled[:, :0]
-    sq = (lambda a: a) if per_head else (lambda a: a[0])
-    return SnapKVResult(sq(kept), sq(votes), sq(pooled))
+    if per_head:
+        return SnapKVResult(kept, votes, pooled)
+    return SnapKVResult(kept[0], votes[0], pooled[0])
 
 
-def hsa_select(q, k, page_size: int, topr: int, topk: int, granularity: str = "token",
+def hsa_select(q: ArrayLike, k: ArrayLike, page_size: int, topr: int, topk: int, granularity: str = "token",
                local_window: int = 0) -> HSAResult:
     """Hybrid sparse attention's selection (stage 2) of one decode step.
 
-    q: float32 (G, d) the group's queries; k: float32 (C, d) the cache.
-    Returns HSAResult: the top-k cache slots (or ceil(k/p) whole pages with
-    granularity="page"), plus the newest local_window slots.
+    q: float32 (G, d) the group's queries; k: float32 (C, d) the cache
+    (slot j = row j; page j = slots j·page_size .. (j+1)·page_size − 1).
+    Returns HSAResult: selected int32 (n,) the top-k cache slots (n = min(topk, C);
+    ties to the lower slot), or ceil(topk/page_size) whole pages with
+    granularity="page", plus the newest local_window slots; dims int32 (r,)
+    the top-r dims; page_scores float64 (G, ceil(C/page_size)); token_scores
+    float64 (C,).
     """
     qq = as_c("q", q, np.float32, 2)
     kk = as_c("k", k, np.float32, 2)
@@ -95,7 +109,7 @@ def hsa_select(q, k, page_size: int, topr: int, topk: int, granularity: str = "t
     return HSAResult(sel[:n.value], dims[:r.value], ps[:, :npg], ts[:C])
 
 
-def attend(q, k, v, positions=None) -> np.ndarray:
+def attend(q: ArrayLike, k: ArrayLike, v: ArrayLike, positions: Optional[ArrayLike] = None) -> np.ndarray:
     """Attention of q: float32 (G, d) over rows `positions` (int32 (n,), or every
     row when None) of k, v: float32 (N, d); softmax(q·k/√d)·v as refimpl computes
     it. Returns float32 (G, d)."""
@@ -115,24 +129,28 @@ def attend(q, k, v, positions=None) -> np.ndarray:
     return out
 
 
-def hsa_step(q, k_cache, v_cache, page_size: int, topr: int, topk: int, granularity: str = "token",
-             local_window: int = 0):
+def hsa_step(q: ArrayLike, k_cache: ArrayLike, v_cache: ArrayLike, page_size: int, topr: int, topk: int,
+             granularity: str = "token", local_window: int = 0) -> Tuple[HSAResult, np.ndarray]:
     """One decode step of hsa (and of rocketkv's stage 2 over its compressed
-    cache): (HSAResult, out float32 (G, d))."""
+    cache): q float32 (G, d), k_cache and v_cache float32 (C, d) →
+    (HSAResult, out float32 (G, d))."""
     sel = hsa_select(q, k_cache, page_size, topr, topk, granularity, local_window)
     return sel, attend(q, k_cache, v_cache, sel.selected)
 
 
-def rocketkv_step(q, k_cache, v_cache, params: dict):
+def rocketkv_step(q: ArrayLike, k_cache: ArrayLike, v_cache: ArrayLike, params: Dict[str, Any]) -> Tuple[HSAResult, np.ndarray]:
     """rocketkv's decode step over its cache (after stage 1), with the resolved
-    parameters of kvsim.params(...)["params"]: (HSAResult, out float32 (G, d))."""
+    parameters of kvsim.params(...)["params"] (or a golden manifest's "params"):
+    q float32 (G, d), k_cache and v_cache float32 (C, d) → (HSAResult, out
+    float32 (G, d))."""
     return hsa_step(q, k_cache, v_cache, params["page_size"], params["topr"], params["topk"],
                     params["granularity"], params["local_window"])
 
 
-def dense_step(q, k_cache, v_cache):
-    """full / streaming / snapkv(-gqa) decode step: attention over the whole
-    cache (per head for a (G, C, d) cache). Returns float32 (G, d)."""
+def dense_step(q: ArrayLike, k_cache: ArrayLike, v_cache: ArrayLike) -> np.ndarray:
+    """full / streaming / snapkv(-gqa) decode step: q float32 (G, d) attends
+    the whole cache, k_cache and v_cache float32 (C, d), or per head for a
+    (G, C, d) cache (snapkv). Returns float32 (G, d)."""
     kc = np.asarray(k_cache)
     if kc.ndim == 3:
         return np.stack([attend(np.asarray(q)[h:h + 1], kc[h], np.asarray(v_cache)[h])[0] for h in range(kc.shape[0])])
@@ -143,10 +161,11 @@ class DecodeResult(NamedTuple):
     """out: float32 (steps, G, d); positions[s][h]: int32 ascending absolute
     positions query head h attended at step s."""
     out: np.ndarray
-    positions: list
+    positions: List[List[np.ndarray]]
 
 
-def decode(method: str, k, v, q, budget: int, q_window=None, max_new: Optional[int] = None) -> DecodeResult:
+def decode(method: str, k: ArrayLike, v: ArrayLike, q: ArrayLike, budget: int, q_window: Optional[ArrayLike] = None,
+           max_new: Optional[int] = None) -> DecodeResult:
     """Any method of kvsim (full, exact-topk, streaming, snapkv, snapkv-gqa,
     quest, sparq, hsa, rocketkv, rocketkv-mt) as refimpl runs it: a prefill of
     the first S = N − steps positions, then one decode step per row of q.

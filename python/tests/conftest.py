@@ -4,7 +4,7 @@ import pytest
 
 import kvsim
 
-MIN_PASSED = 44
+MIN_PASSED = 57
 
 
 def pytest_configure(config):

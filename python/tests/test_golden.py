@@ -87,19 +87,26 @@ def test_golden_refuses_positions_past_the_model_length(tmp_path):
         kvsim.golden.write(str(tmp_path / "g"), "smollm2-135m", "full", 64, 8192, max_new=0)
 
 
-def test_the_cli_writes_the_same_bytes(goldens, tmp_path):
-    """`python -m kvsim golden` (the CLI) and kvsim.golden.write (the library) agree byte for byte."""
+@pytest.mark.parametrize("method,budget,context,kv_head", [("snapkv", 128, 600, "0"), ("hsa", 128, 700, "1"),
+                                                           ("rocketkv", 96, 900, "all")])
+def test_the_cli_writes_the_same_bytes(goldens, tmp_path, method, budget, context, kv_head):
+    """`python -m kvsim golden` (the CLI) and kvsim.golden.write (the library, the
+    goldens fixture) agree byte for byte, so kvsim.ref's bit-identity with the
+    goldens (test_ref.py) is bit-identity with the CLI."""
     import subprocess
     import sys
-    g = goldens["snapkv"]
+    g = goldens[method]
     d = str(tmp_path / "cli")
-    subprocess.check_call([sys.executable, "-m", "kvsim", "golden", "--model", "smollm2-135m", "--method", "snapkv",
-                           "--budget", "128", "--context", "600", "--layer", "1", "--kv-head", "0", "--steps", "2",
-                           "--seed", "5", "--out", d], stdout=subprocess.DEVNULL)
+    subprocess.check_call([sys.executable, "-m", "kvsim", "golden", "--model", "smollm2-135m", "--method", method,
+                           "--budget", str(budget), "--context", str(context), "--layer", "1", "--kv-head", kv_head,
+                           "--steps", "2", "--seed", "5", "--out", d], stdout=subprocess.DEVNULL)
     # digests, not the bytes: pytest would spend minutes diffing two large byte strings
     def digest(path):
         with open(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
+    def files(root):
+        return sorted(os.path.relpath(os.path.join(a, f), root) for a, _, fs in os.walk(root) for f in fs)
+    assert files(d) == files(g.path)
     for e in g.entries():
         assert digest(os.path.join(g.path, e["file"])) == digest(os.path.join(d, e["file"])), e["file"]
     assert digest(os.path.join(g.path, "manifest.json")) == digest(os.path.join(d, "manifest.json"))

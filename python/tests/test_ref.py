@@ -1,5 +1,7 @@
 """kvsim.ref is bit-identical to `kvsim golden` (the CLI and the C library
 write the golden; the reference here recomputes each stage from its inputs)."""
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,43 @@ def test_decode_runs_rocketkv_stage1_from_the_window_queries(goldens):
         assert np.array_equal(r.out[s], g.tensors(0, s)["out"])
     with pytest.raises(kvsim.KvsimError, match="q_window"):
         kvsim.ref.decode("rocketkv", k, v, q, g.manifest["budget"], max_new=50)
+
+
+def _addr(p):
+    return ctypes.cast(p, ctypes.c_void_p).value
+
+
+def test_arrays_reach_the_library_without_a_copy(monkeypatch):
+    """C-contiguous float32 inputs are handed to the C library at their own
+    address; other layouts or dtypes are converted (a copy, same values)."""
+    seen = []
+    real = kvsim._lib.lib.kva_attend
+
+    def spy(q, G, d, k, v, n, idx, nidx, out, err):
+        seen.append((_addr(q), _addr(k), _addr(v), _addr(idx)))
+        return real(q, G, d, k, v, n, idx, nidx, out, err)
+
+    monkeypatch.setattr(kvsim._lib.lib, "kva_attend", spy)
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((2, 16)).astype(np.float32)
+    k = rng.standard_normal((9, 16)).astype(np.float32)
+    v = rng.standard_normal((9, 16)).astype(np.float32)
+    idx = np.array([1, 4, 8], np.int32)
+    out = kvsim.ref.attend(q, k, v, idx)
+    assert seen[-1] == (q.ctypes.data, k.ctypes.data, v.ctypes.data, idx.ctypes.data)
+    kf = np.asfortranarray(k)
+    out2 = kvsim.ref.attend(q, kf, v.astype(np.float64), idx.astype(np.int64))
+    assert seen[-1][0] == q.ctypes.data and seen[-1][1] != kf.ctypes.data
+    assert np.array_equal(out, out2)
+
+
+def test_outputs_are_fresh_arrays_of_the_documented_dtypes():
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal((3, 32)).astype(np.float32)
+    k = rng.standard_normal((50, 32)).astype(np.float32)
+    r = kvsim.ref.hsa_select(q, k, 4, 8, 10)
+    assert (r.selected.dtype, r.dims.dtype, r.page_scores.dtype, r.token_scores.dtype) == \
+        (np.int32, np.int32, np.float64, np.float64)
+    assert r.selected.shape == (10,) and r.dims.shape == (8,)
+    assert r.page_scores.shape == (3, 13) and r.token_scores.shape == (50,)
+    assert r.selected.flags.c_contiguous and r.page_scores.flags.c_contiguous
