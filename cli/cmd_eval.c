@@ -146,29 +146,79 @@ static void print_passkey(const eval_out *x)
  * (it always runs, as the reference). Returns the count or -1 (error printed). */
 static int parse_sets(const char *prog, const char *ml, const int64_t *budgets, int nb, llm_eval_set *sets)
 {
+    char names[16][32];
+    const int nn = cli_split_names(ml, names[0], sizeof names[0], 16);
+    if (nn < 1) { cli_error(prog, "--method: bad list '%s'", ml); return -1; }
     int ns = 0;
-    for (const char *p = ml; *p;) {
-        const char *c = strchr(p, ',');
-        size_t n = c ? (size_t)(c - p) : strlen(p);
-        if (n == 0 || n >= 32) { cli_error(prog, "--method: bad list '%s'", ml); return -1; }
-        char name[32];
-        memcpy(name, p, n);
-        name[n] = '\0';
+    for (int i = 0; i < nn; i++) {
         kv_err merr;
-        const rkv_method_type *mt = rkv_method_get(name, &merr);
+        const rkv_method_type *mt = rkv_method_get(names[i], &merr);
         if (!mt) { cli_error(prog, "--method: %s", merr.msg); return -1; }
         if (!mt->traits.dense) /* the dense baseline always runs, as the reference */
             for (int b = 0; b < nb; b++) {
                 if (ns >= MAX_SETS) { cli_error(prog, "at most %d method x budget runs", MAX_SETS); return -1; }
                 memset(&sets[ns], 0, sizeof sets[ns]);
-                snprintf(sets[ns].method, sizeof sets[ns].method, "%s", name);
+                snprintf(sets[ns].method, sizeof sets[ns].method, "%.31s", names[i]);
                 sets[ns].budget = budgets[b];
                 ns++;
             }
-        p += n;
-        if (*p == ',') p++;
     }
     return ns;
+}
+
+/* Every length up front, against the model's trained context (each passkey
+ * prompt takes up to PK_EXTRA_TOKENS more than asked, the answer included);
+ * -1 with the refusal printed. */
+static int check_lengths(const char *prog, const llm_model *m, int passkey, int64_t S, int64_t N, const int64_t *ctxs,
+                         int nc)
+{
+    if (!passkey && S + N > m->c.ctx_train) {
+        cli_error(prog, "--context %lld + --new %lld = %lld tokens; the model's context_length is %d", (long long)S,
+                  (long long)N, (long long)(S + N), m->c.ctx_train);
+        return -1;
+    }
+    for (int c = 0; passkey && c < nc; c++)
+        if (ctxs[c] + PK_EXTRA_TOKENS > m->c.ctx_train) {
+            cli_error(prog, "--contexts: %lld is out of range; allowed [%d, %d] (the model's context_length %d "
+                      "less %d tokens of passkey prompt and answer)", (long long)ctxs[c], PK_MIN_CONTEXT,
+                      m->c.ctx_train - PK_EXTRA_TOKENS, m->c.ctx_train, PK_EXTRA_TOKENS);
+            return -1;
+        }
+    return 0;
+}
+
+/* Continuation perplexity: the text's tokens (offset .. offset+S+N-1 must
+ * exist), each set resolved, then llm_eval_continuation. A CLI status. */
+static int run_continuation(const char *prog, const llm_model *m, const char *text, int64_t offset, int64_t S,
+                            int64_t N, llm_eval_set *sets, int ns, llm_eval_set *full, rkv_dtype dt, int threads,
+                            int64_t *ntok)
+{
+    kv_err err;
+    char *buf = NULL;
+    int32_t *tok = NULL;
+    size_t tn;
+    int rc = CLI_FAIL;
+    if (kv_read_text(text, EVAL_TEXT_MAX, &buf, &tn, &err) != 0) { cli_error(prog, "--text: %s", err.msg); goto out; }
+    tok = malloc((tn + 1) * sizeof *tok);
+    if (!tok) goto out;
+    *ntok = llm_tokenize(m->tok, buf, tn, tok, (int64_t)tn + 1);
+    if (offset + S + N > *ntok) {
+        cli_error(prog, "%s has %lld tokens; --offset %lld + --context %lld + --new %lld do not fit", text,
+                  (long long)*ntok, (long long)offset, (long long)S, (long long)N);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    for (int i = 0; i < ns; i++)
+        if (llm_eval_resolve(&sets[i], m, S, N, dt, &err) != 0) { cli_error(prog, "%s", err.msg); rc = CLI_USAGE; goto out; }
+    if (llm_eval_continuation(m, tok + offset, S, N, sets, ns, full, dt, threads, &err) != 0) {
+        cli_error(prog, "%s", err.msg);
+        goto out;
+    }
+    rc = CLI_OK;
+out:
+    free(buf);
+    free(tok);
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -220,45 +270,17 @@ int cmd_eval(int argc, char **argv)
         cli_error(o.prog, "%s", err.msg);
         return CLI_FAIL;
     }
-    /* every length up front, against the model's trained context (each
-     * passkey prompt takes up to 256 tokens more than asked, plus 9 generated) */
-    if (!passkey && S + N > m->c.ctx_train) {
-        cli_error(o.prog, "--context %lld + --new %lld = %lld tokens; the model's context_length is %d", (long long)S,
-                  (long long)N, (long long)(S + N), m->c.ctx_train);
+    if (check_lengths(o.prog, m, passkey, S, N, ctxs, nc) != 0) {
         llm_model_free(m);
         return CLI_USAGE;
     }
-    for (int c = 0; passkey && c < nc; c++)
-        if (ctxs[c] + PK_EXTRA_TOKENS > m->c.ctx_train) {
-            cli_error(o.prog, "--contexts: %lld is out of range; allowed [%d, %d] (the model's context_length %d "
-                      "less %d tokens of passkey prompt and answer)", (long long)ctxs[c], PK_MIN_CONTEXT,
-                      m->c.ctx_train - PK_EXTRA_TOKENS, m->c.ctx_train, PK_EXTRA_TOKENS);
-            llm_model_free(m);
-            return CLI_USAGE;
-        }
     int rc = CLI_FAIL;
-    char *buf = NULL;
-    int32_t *tok = NULL;
     int64_t ntok = 0;
     double t0 = kv_now_s();
     if (!passkey) {
-        size_t tn;
-        if (kv_read_text(text, EVAL_TEXT_MAX, &buf, &tn, &err) != 0) { cli_error(o.prog, "--text: %s", err.msg); goto out; }
-        tok = malloc((tn + 1) * sizeof *tok);
-        if (!tok) goto out;
-        ntok = llm_tokenize(m->tok, buf, tn, tok, (int64_t)tn + 1);
-        if (offset + S + N > ntok) {
-            cli_error(o.prog, "%s has %lld tokens; --offset %lld + --context %lld + --new %lld do not fit", text,
-                      (long long)ntok, (long long)offset, (long long)S, (long long)N);
-            rc = CLI_USAGE;
+        if ((rc = run_continuation(o.prog, m, text, offset, S, N, sets, ns, &full, dt, (int)threads, &ntok)) != CLI_OK)
             goto out;
-        }
-        for (int i = 0; i < ns; i++)
-            if (llm_eval_resolve(&sets[i], m, S, N, dt, &err) != 0) { cli_error(o.prog, "%s", err.msg); rc = CLI_USAGE; goto out; }
-        if (llm_eval_continuation(m, tok + offset, S, N, sets, ns, &full, dt, (int)threads, &err) != 0) {
-            cli_error(o.prog, "%s", err.msg);
-            goto out;
-        }
+        rc = CLI_FAIL;
     } else if (llm_eval_passkey(m, ctxs, nc, depths, nd, (int)trials, sets, ns, &full, dt, (int)threads, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         goto out;
@@ -270,8 +292,6 @@ int cmd_eval(int argc, char **argv)
     else print_passkey(&x);
     rc = CLI_OK;
 out:
-    free(buf);
-    free(tok);
     llm_model_free(m);
     return rc;
 }

@@ -18,7 +18,8 @@ static void help(void)
            "  --out DIR          output directory (created)\n"
            "  --layer L          layer (0)\n"
            "  --kv-head H|all    one KV head (0) or every KV head\n"
-           "  --steps N          decode steps, 1 .. --new; S + N must not pass the model's maximum length (1)\n"
+           "  --steps N          decode steps, 1 .. --new (a multi-turn workload: its outputs of every turn);\n"
+           "                     decode positions must stay below the model's maximum length (1)\n"
            "  --workload W       synthetic workload YAML, or real Q/K/V (gguf:..., kvdump:...)\n"
            "  --seed N           workload seed (1)\n",
            cli_run_setup_help);

@@ -1,9 +1,10 @@
 /* cmd_inspect.c — `kvsim inspect FILE`: a trace's header and totals (bytes
  * per access category per step, sectors and KV pages touched, compression
  * achieved against dense attention, size per attended position), or one
- * record in readable text. Everything it prints comes from trc_* calls. */
+ * record in readable text. The totals come from trc_summary_read
+ * (traces/trc_summary.h); everything it prints comes from trc_* calls. */
 #include "cli.h"
-#include "trc.h"
+#include "trc_summary.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +18,6 @@ static void help(void)
            "their mean, sectors and KV pages touched, the compression achieved against\n"
            "dense attention, and bytes per attended position. With --step/--layer/--head,\n"
            "prints that record: attended positions, dims, bytes, sectors.\n");
-}
-
-static const char *const cat_names[6] = {"weights", "kv_exact", "kv_full", "aux", "kv_write", "scores"};
-
-typedef struct {
-    int64_t position, positions, poslist_bytes, block_bytes;
-    int64_t cat[6], sectors_kv, sectors_aux, pages_kv, full_bytes;
-} step_tot;
-
-static void cats(const rkv_traffic *t, int64_t *c)
-{
-    c[0] = t->weights; c[1] = t->kv_exact; c[2] = t->kv_full; c[3] = t->aux; c[4] = t->kv_write; c[5] = t->scores;
 }
 
 static void print_list(const int32_t *p, int64_t n)
@@ -64,10 +53,10 @@ static int show_record(trc_reader *r, int seq, int64_t step, int layer, int head
     printf("cache_tokens %lld, pages_scored %lld, sectors_kv %lld, sectors_aux %lld, pages_kv %lld\n",
            (long long)x->cache_tokens, (long long)x->pages_scored, (long long)x->sectors_kv, (long long)x->sectors_aux,
            (long long)x->pages_kv);
-    int64_t c[6];
-    cats(&x->bytes, c);
+    int64_t c[TRC_NCAT];
+    trc_traffic_cats(&x->bytes, c);
     printf("bytes:");
-    for (int k = 0; k < 6; k++) printf(" %s %lld", cat_names[k], (long long)c[k]);
+    for (int k = 0; k < TRC_NCAT; k++) printf(" %s %lld", trc_cat_names[k], (long long)c[k]);
     printf("\n");
     for (int g = 0; g < x->nrows; g++) {
         printf("attended%s (%lld): ", x->shared ? " (all query heads)" : "", (long long)x->count[g]);
@@ -87,16 +76,61 @@ static int show_record(trc_reader *r, int seq, int64_t step, int layer, int head
     return CLI_OK;
 }
 
-static void tot_json(kv_json *j, const step_tot *t, double div)
+static void tot_json(kv_json *j, const trc_step_totals *t, double div)
 {
     kv_json_obj_begin(j);
-    for (int k = 0; k < 6; k++) { kv_json_key(j, cat_names[k]); kv_json_num(j, (double)t->cat[k] / div); }
+    for (int k = 0; k < TRC_NCAT; k++) { kv_json_key(j, trc_cat_names[k]); kv_json_num(j, (double)t->cat[k] / div); }
     kv_json_key(j, "sectors_kv"); kv_json_num(j, (double)t->sectors_kv / div);
     kv_json_key(j, "sectors_aux"); kv_json_num(j, (double)t->sectors_aux / div);
     kv_json_key(j, "pages_kv"); kv_json_num(j, (double)t->pages_kv / div);
     kv_json_key(j, "attended_positions"); kv_json_num(j, (double)t->positions / div);
     kv_json_key(j, "full_kv_bytes"); kv_json_num(j, (double)t->full_bytes / div);
     kv_json_obj_end(j);
+}
+
+static void print_json(trc_reader *r, const trc_summary *s)
+{
+    kv_json j;
+    kv_json_init(&j, stdout);
+    kv_json_obj_begin(&j);
+    kv_json_key(&j, "header"); kv_json_obj_begin(&j); trc_header_json(r, &j); kv_json_obj_end(&j);
+    kv_json_key(&j, "file_bytes"); kv_json_int(&j, (long long)trc_file_bytes(r));
+    kv_json_key(&j, "stage1_retained"); kv_json_int(&j, s->stage1_retained);
+    kv_json_key(&j, "attended_positions"); kv_json_int(&j, s->all.positions);
+    kv_json_key(&j, "bytes_per_position_lists"); kv_json_num(&j, s->bytes_per_position_lists);
+    kv_json_key(&j, "bytes_per_position_blocks"); kv_json_num(&j, s->bytes_per_position_blocks);
+    kv_json_key(&j, "compression_vs_full"); kv_json_num(&j, s->compression);
+    kv_json_key(&j, "mean_per_step"); tot_json(&j, &s->all, (double)s->steps);
+    kv_json_key(&j, "per_step"); kv_json_arr_begin(&j);
+    for (int64_t k = 0; k < s->steps; k++) tot_json(&j, &s->step[k], 1.0);
+    kv_json_arr_end(&j);
+    kv_json_obj_end(&j);
+    printf("\n");
+}
+
+static void print_text(const char *path, trc_reader *r, const trc_summary *s)
+{
+    const trc_header *h = trc_get_header(r);
+    const double ns = (double)s->steps;
+    printf("%s: kvsim trace v%d, %zu bytes\n", path, h->version, trc_file_bytes(r));
+    trc_header_fprint(r, stdout);
+    printf("\nper decode step, summed over %d layers x %d KV heads x %d sequences (bytes):\n", h->nlayers,
+           h->kv_heads, h->batch);
+    printf("  %5s %9s", "step", "position");
+    for (int m = 0; m < TRC_NCAT; m++) printf(" %12s", trc_cat_names[m]);
+    printf(" %11s %11s %9s\n", "sectors_kv", "sectors_aux", "pages_kv");
+    for (int64_t k = 0; k <= s->steps; k++) {
+        const trc_step_totals *t = k < s->steps ? &s->step[k] : &s->all;
+        const double dv = k < s->steps ? 1.0 : ns;
+        if (k < s->steps) printf("  %5lld %9lld", (long long)k, (long long)t->position);
+        else printf("  %5s %9s", "mean", "");
+        for (int m = 0; m < TRC_NCAT; m++) printf(" %12.0f", (double)t->cat[m] / dv);
+        printf(" %11.0f %11.0f %9.0f\n", (double)t->sectors_kv / dv, (double)t->sectors_aux / dv, (double)t->pages_kv / dv);
+    }
+    printf("\nstage-1 retained positions: %lld\n", (long long)s->stage1_retained);
+    printf("attended positions: %lld; %.3f bytes each in position lists, %.3f with whole step blocks\n",
+           (long long)s->all.positions, s->bytes_per_position_lists, s->bytes_per_position_blocks);
+    printf("compression achieved vs full attention (K/V + aux bytes read): %.2fx\n", s->compression);
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -134,108 +168,24 @@ int cmd_inspect(int argc, char **argv)
         return CLI_FAIL;
     }
     const trc_header *h = trc_get_header(r);
+    int rc = CLI_USAGE;
+    trc_summary s;
     if (one) {
-        int rc = CLI_USAGE;
         if (seq >= h->batch || step >= h->steps)
             cli_error(o.prog, "--seq %lld --step %lld: the trace has %d sequences of %lld steps", (long long)seq,
                       (long long)step, h->batch, (long long)h->steps);
         else
             rc = show_record(r, (int)seq, step, (int)layer, (int)head);
-        trc_close(r);
-        return rc;
-    }
-    step_tot *tot = calloc((size_t)h->steps, sizeof *tot), all = {0};
-    trc_step st = {0};
-    int64_t stage1 = 0;
-    const int64_t kvb = (int64_t)rkv_dtype_bytes(h->params.kv_dtype);
-    if (!tot) {
-        trc_close(r);
-        cli_error(o.prog, "out of memory");
-        return CLI_FAIL;
-    }
-    for (int s = 0; s < h->batch; s++) {
-        trc_stage1 s1 = {0};
-        if (trc_read_stage1(r, s, &s1, &err) != 0) goto bad;
-        for (int i = 0; i < s1.nrec; i++)
-            for (int k = 0; k < s1.rec[i].nrows; k++) stage1 += s1.rec[i].count[k];
-        trc_stage1_free(&s1);
-        for (int64_t k = 0; k < h->steps; k++) {
-            if (trc_read_step(r, s, k, &st, &err) != 0) goto bad;
-            step_tot *t = &tot[k];
-            t->position = st.position;
-            t->block_bytes += st.block_bytes;
-            t->positions += st.positions;
-            for (int i = 0; i < st.nrec; i++) {
-                const trc_record *x = &st.rec[i];
-                int64_t c[6];
-                cats(&x->bytes, c);
-                for (int m = 0; m < 6; m++) t->cat[m] += c[m];
-                t->sectors_kv += x->sectors_kv;
-                t->sectors_aux += x->sectors_aux;
-                t->pages_kv += x->pages_kv;
-                t->poslist_bytes += x->poslist_bytes;
-                t->full_bytes += (st.position + 1) * 2 * h->d * kvb;
-            }
-        }
-    }
-    trc_step_free(&st);
-    for (int64_t k = 0; k < h->steps; k++) {
-        const step_tot *t = &tot[k];
-        for (int m = 0; m < 6; m++) all.cat[m] += t->cat[m];
-        all.sectors_kv += t->sectors_kv; all.sectors_aux += t->sectors_aux; all.pages_kv += t->pages_kv;
-        all.positions += t->positions; all.poslist_bytes += t->poslist_bytes; all.block_bytes += t->block_bytes;
-        all.full_bytes += t->full_bytes;
-    }
-    const double read = (double)(all.cat[1] + all.cat[2] + all.cat[3]);
-    const double compression = read > 0 ? (double)all.full_bytes / read : 0.0;
-    const double bpp_list = all.positions ? (double)all.poslist_bytes / (double)all.positions : 0.0;
-    const double bpp_block = all.positions ? (double)all.block_bytes / (double)all.positions : 0.0;
-    const double ns = (double)h->steps;
-    if (json) {
-        kv_json j;
-        kv_json_init(&j, stdout);
-        kv_json_obj_begin(&j);
-        kv_json_key(&j, "header"); kv_json_obj_begin(&j); trc_header_json(r, &j); kv_json_obj_end(&j);
-        kv_json_key(&j, "file_bytes"); kv_json_int(&j, (long long)trc_file_bytes(r));
-        kv_json_key(&j, "stage1_retained"); kv_json_int(&j, stage1);
-        kv_json_key(&j, "attended_positions"); kv_json_int(&j, all.positions);
-        kv_json_key(&j, "bytes_per_position_lists"); kv_json_num(&j, bpp_list);
-        kv_json_key(&j, "bytes_per_position_blocks"); kv_json_num(&j, bpp_block);
-        kv_json_key(&j, "compression_vs_full"); kv_json_num(&j, compression);
-        kv_json_key(&j, "mean_per_step"); tot_json(&j, &all, ns);
-        kv_json_key(&j, "per_step"); kv_json_arr_begin(&j);
-        for (int64_t k = 0; k < h->steps; k++) tot_json(&j, &tot[k], 1.0);
-        kv_json_arr_end(&j);
-        kv_json_obj_end(&j);
-        printf("\n");
+    } else if (trc_summary_read(r, &s, &err) != 0) {
+        cli_error(o.prog, "%s", err.msg);
+        rc = CLI_FAIL;
+        trc_summary_free(&s);
     } else {
-        printf("%s: kvsim trace v%d, %zu bytes\n", o.pos[0], h->version, trc_file_bytes(r));
-        trc_header_fprint(r, stdout);
-        printf("\nper decode step, summed over %d layers x %d KV heads x %d sequences (bytes):\n", h->nlayers,
-               h->kv_heads, h->batch);
-        printf("  %5s %9s", "step", "position");
-        for (int m = 0; m < 6; m++) printf(" %12s", cat_names[m]);
-        printf(" %11s %11s %9s\n", "sectors_kv", "sectors_aux", "pages_kv");
-        for (int64_t k = 0; k <= h->steps; k++) {
-            const step_tot *t = k < h->steps ? &tot[k] : &all;
-            const double dv = k < h->steps ? 1.0 : ns;
-            if (k < h->steps) printf("  %5lld %9lld", (long long)k, (long long)t->position);
-            else printf("  %5s %9s", "mean", "");
-            for (int m = 0; m < 6; m++) printf(" %12.0f", (double)t->cat[m] / dv);
-            printf(" %11.0f %11.0f %9.0f\n", (double)t->sectors_kv / dv, (double)t->sectors_aux / dv, (double)t->pages_kv / dv);
-        }
-        printf("\nstage-1 retained positions: %lld\n", (long long)stage1);
-        printf("attended positions: %lld; %.3f bytes each in position lists, %.3f with whole step blocks\n",
-               (long long)all.positions, bpp_list, bpp_block);
-        printf("compression achieved vs full attention (K/V + aux bytes read): %.2fx\n", compression);
+        if (json) print_json(r, &s);
+        else print_text(o.pos[0], r, &s);
+        trc_summary_free(&s);
+        rc = CLI_OK;
     }
-    free(tot);
     trc_close(r);
-    return CLI_OK;
-bad:
-    cli_error(o.prog, "%s", err.msg);
-    trc_step_free(&st);
-    free(tot);
-    trc_close(r);
-    return CLI_FAIL;
+    return rc;
 }

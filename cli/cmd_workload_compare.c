@@ -141,20 +141,67 @@ static int parse_cmp(cli_opts *o, cmp_job *J, double *tol, int64_t *seeds)
         return -1;
     }
     const char *ml = cli_opt_str(o, "method", "exact-topk,rocketkv,quest,sparq,snapkv-gqa,streaming");
-    J->nm = 0;
-    for (const char *p = ml; *p;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == 0 || len >= 32 || J->nm >= MAX_M) {
-            cli_error(o->prog, "--method: expected a comma list of at most %d method names, got '%s'", MAX_M, ml);
-            return -1;
-        }
-        memcpy(J->methods[J->nm], p, len);
-        J->methods[J->nm++][len] = '\0';
-        p += len + (c ? 1 : 0);
+    J->nm = cli_split_names(ml, J->methods[0], sizeof J->methods[0], MAX_M);
+    if (J->nm < 1) {
+        cli_error(o->prog, "--method: expected a comma list of at most %d method names, got '%s'", MAX_M, ml);
+        return -1;
     }
     J->nb = cli_opt_i64_list(o, "budget", "128,256,512", 1, INT32_MAX, 0, J->budgets, MAX_B);
     return J->nb < 1 ? -1 : 0;
+}
+
+/* The model shape a dump describes (the synthetic workload runs on it too). */
+static void dump_shape(const llm_kvd_info *in, mdl_model *m)
+{
+    snprintf(m->name, sizeof m->name, "%s", "dump-shape");
+    m->num_hidden_layers = in->n_layer;
+    m->num_attention_heads = in->n_head;
+    m->num_key_value_heads = in->n_kv_head;
+    m->head_dim = in->head_dim;
+    m->hidden_size = in->n_head * in->head_dim;
+    m->max_position_embeddings = (int)in->n_tokens;
+    m->rope_theta = in->rope_theta;
+}
+
+/* Budget b of every method: the mean (and range) over the real dumps, and
+ * the mean over the synthetic workload's seeds, into J->c[·][b]. -1 with
+ * the error printed. */
+static int run_cell_budget(cmp_job *J, const mdl_model *m, llm_kvd_file *const *f, int nf, const rkv_workload *syn,
+                           int64_t seeds, int b, cli_opts *o)
+{
+    kv_err err;
+    double acc[MAX_M][3] = {{0}}, mn[MAX_M][3], mx[MAX_M][3], sacc[MAX_M][3] = {{0}};
+    for (int i = 0; i < MAX_M; i++)
+        for (int k = 0; k < 3; k++) {
+            mn[i][k] = INFINITY;
+            mx[i][k] = -INFINITY;
+        }
+    for (int d = 0; d < nf; d++) {
+        rkv_workload wl;
+        rkv_workload_defaults(&wl);
+        snprintf(wl.generator, sizeof wl.generator, "kvdump");
+        llm_kvd_source(f[d], &wl.real);
+        if (run_budget(J, m, &wl, b, acc, mn, mx, 1.0 / nf, &err) != 0) {
+            cli_error(o->prog, "%s: %s", o->pos[d + 1], err.msg);
+            return -1;
+        }
+    }
+    for (int64_t s = 0; s < seeds; s++) {
+        rkv_workload wl = *syn;
+        wl.seed = syn->seed + (uint64_t)s;
+        if (run_budget(J, m, &wl, b, sacc, NULL, NULL, 1.0 / (double)seeds, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return -1;
+        }
+    }
+    for (int i = 0; i < J->nm; i++)
+        for (int k = 0; k < 3; k++) {
+            J->c[i][b].real[k] = acc[i][k];
+            J->c[i][b].real_min[k] = mn[i][k];
+            J->c[i][b].real_max[k] = mx[i][k];
+            J->c[i][b].syn[k] = sacc[i][k];
+        }
+    return 0;
 }
 
 int cmd_workload_compare(cli_opts *o);
@@ -187,53 +234,13 @@ int cmd_workload_compare(cli_opts *o)
             rc = CLI_FAIL;
             goto out;
         }
-    {
-        const llm_kvd_info *in = &f[0]->info;
-        snprintf(m.name, sizeof m.name, "%s", "dump-shape");
-        m.num_hidden_layers = in->n_layer;
-        m.num_attention_heads = in->n_head;
-        m.num_key_value_heads = in->n_kv_head;
-        m.head_dim = in->head_dim;
-        m.hidden_size = in->n_head * in->head_dim;
-        m.max_position_embeddings = (int)in->n_tokens;
-        m.rope_theta = in->rope_theta;
-    }
+    dump_shape(&f[0]->info, &m);
     double t0 = kv_now_s();
-    for (int b = 0; b < J.nb; b++) {
-        double acc[MAX_M][3] = {{0}}, mn[MAX_M][3], mx[MAX_M][3], sacc[MAX_M][3] = {{0}};
-        for (int i = 0; i < MAX_M; i++)
-            for (int k = 0; k < 3; k++) {
-                mn[i][k] = INFINITY;
-                mx[i][k] = -INFINITY;
-            }
-        for (int d = 0; d < nf; d++) {
-            rkv_workload wl;
-            rkv_workload_defaults(&wl);
-            snprintf(wl.generator, sizeof wl.generator, "kvdump");
-            llm_kvd_source(f[d], &wl.real);
-            if (run_budget(&J, &m, &wl, b, acc, mn, mx, 1.0 / nf, &err) != 0) {
-                cli_error(o->prog, "%s: %s", o->pos[d + 1], err.msg);
-                rc = CLI_FAIL;
-                goto out;
-            }
+    for (int b = 0; b < J.nb; b++)
+        if (run_cell_budget(&J, &m, f, nf, &syn, seeds, b, o) != 0) {
+            rc = CLI_FAIL;
+            goto out;
         }
-        for (int64_t s = 0; s < seeds; s++) {
-            rkv_workload wl = syn;
-            wl.seed = syn.seed + (uint64_t)s;
-            if (run_budget(&J, &m, &wl, b, sacc, NULL, NULL, 1.0 / (double)seeds, &err) != 0) {
-                cli_error(o->prog, "%s", err.msg);
-                rc = CLI_FAIL;
-                goto out;
-            }
-        }
-        for (int i = 0; i < J.nm; i++)
-            for (int k = 0; k < 3; k++) {
-                J.c[i][b].real[k] = acc[i][k];
-                J.c[i][b].real_min[k] = mn[i][k];
-                J.c[i][b].real_max[k] = mx[i][k];
-                J.c[i][b].syn[k] = sacc[i][k];
-            }
-    }
     printf("context %lld, %lld decode steps, shape of %s (L=%d Hq=%d Hkv=%d d=%d); real: mean over %d dump(s); "
            "synthetic: %s, %lld seed(s)\n",
            (long long)J.context, (long long)J.steps, f[0]->info.model, m.num_hidden_layers, m.num_attention_heads,

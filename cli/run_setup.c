@@ -67,22 +67,10 @@ static int real_workload(cli_opts *o, cli_run_setup *s, const char *spec)
     return CLI_OK;
 }
 
-int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
+/* The request's shape from the model, then every params flag (context, new,
+ * dtypes, split, granularity, pool, rho, the integer overrides). */
+static int parse_request(cli_opts *o, cli_run_setup *s)
 {
-    kv_err err;
-    memset(s, 0, sizeof *s);
-    const char *wspec = need_run ? cli_opt_str(o, "workload", NULL) : NULL;
-    const int real = llm_kvd_spec_is(wspec);
-    if (real) {
-        int rc = real_workload(o, s, wspec);
-        if (rc != CLI_OK) return rc;
-    } else {
-        const char *model = cli_opt_str(o, "model", "llama3.1-8b");
-        if (mdl_model_load(model, &s->model, &err) != 0) {
-            cli_error(o->prog, "%s", err.msg);
-            return CLI_FAIL;
-        }
-    }
     rkv_request *rq = &s->rq;
     rkv_request_defaults(rq);
     rq->d = s->model.head_dim;
@@ -142,29 +130,43 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
         if (cli_opt_i64_in(o, ints[i].name, *ints[i].dst, ints[i].lo, ints[i].hi, &v)) return CLI_USAGE;
         *ints[i].dst = v;
     }
-    rkv_workload_defaults(&s->wl);
-    if (need_run) {
-        const char *wf = cli_opt_str(o, "workload", NULL);
-        if (real) {
-            snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
-            snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
-            llm_kvd_source(s->dump, &s->wl.real);
-        } else {
-            char wpath[1024]; /* a path or a name (refimpl/workloads/NAME.yaml); the fitted one by default */
-            if (rkv_workload_find(wf ? wf : RKV_DEFAULT_WORKLOAD, wpath, sizeof wpath, &err) != 0 ||
-                rkv_workload_load(wpath, &s->wl, &err) != 0) {
-                cli_error(o->prog, "%s", err.msg);
-                return CLI_FAIL;
-            }
-        }
-        int64_t seed;
-        if (cli_opt_i64_in(o, "seed", (int64_t)s->wl.seed, 0, INT64_MAX, &seed)) return CLI_USAGE;
-        s->wl.seed = (uint64_t)seed;
-        if (s->wl.nturns > 0) { /* a multi-turn workload sets the first turn's shape */
-            rq->context = s->wl.turn_input[0];
-            rq->max_new = s->wl.turn_output[0];
+    return CLI_OK;
+}
+
+/* --workload (real Q/K/V, or a YAML path or name) and --seed; a multi-turn
+ * workload sets the first turn's shape. */
+static int parse_workload(cli_opts *o, cli_run_setup *s, int real)
+{
+    kv_err err;
+    rkv_request *rq = &s->rq;
+    const char *wf = cli_opt_str(o, "workload", NULL);
+    if (real) {
+        snprintf(s->wl.generator, sizeof s->wl.generator, "kvdump");
+        snprintf(s->wl.path, sizeof s->wl.path, "%s", s->dump->info.source);
+        llm_kvd_source(s->dump, &s->wl.real);
+    } else {
+        char wpath[1024]; /* a path or a name (refimpl/workloads/NAME.yaml); the fitted one by default */
+        if (rkv_workload_find(wf ? wf : RKV_DEFAULT_WORKLOAD, wpath, sizeof wpath, &err) != 0 ||
+            rkv_workload_load(wpath, &s->wl, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
         }
     }
+    int64_t seed;
+    if (cli_opt_i64_in(o, "seed", (int64_t)s->wl.seed, 0, INT64_MAX, &seed)) return CLI_USAGE;
+    s->wl.seed = (uint64_t)seed;
+    if (s->wl.nturns > 0) { /* a multi-turn workload sets the first turn's shape */
+        rq->context = s->wl.turn_input[0];
+        rq->max_new = s->wl.turn_output[0];
+    }
+    return CLI_OK;
+}
+
+/* --method × --budget: every combination resolved into cfg.sets. */
+static int resolve_sets(cli_opts *o, cli_run_setup *s)
+{
+    kv_err err;
+    rkv_request *rq = &s->rq;
     const char *ml = cli_opt_str(o, "method", "rocketkv");
     int nm = cli_split_names(ml, s->methods[0], sizeof s->methods[0], RKV_MAX_SETS);
     if (nm < 1) {
@@ -187,35 +189,64 @@ int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
             }
             s->cfg.nsets++;
         }
+    return CLI_OK;
+}
+
+/* The run's flags: --steps (within --new and the model's length), --layers, --threads. */
+static int parse_run(cli_opts *o, cli_run_setup *s)
+{
+    const rkv_request *rq = &s->rq;
+    if (cli_opt_i64_in(o, "steps", 8, 1, INT32_MAX, &s->cfg.steps)) return CLI_USAGE;
+    if (s->wl.nturns == 0 && (s->cfg.steps < 1 || s->cfg.steps > rq->max_new)) {
+        cli_error(o->prog, "--steps must be between 1 and --new (%lld), got %lld", (long long)rq->max_new,
+                  (long long)s->cfg.steps);
+        return CLI_USAGE;
+    }
+    if (s->wl.nturns == 0 && s->cfg.steps > rkv_params_decode_steps(&s->cfg.sets[0])) {
+        cli_error(o->prog, "--steps %lld: the model's max length %lld leaves %lld decode positions after a "
+                  "%lld-token prompt", (long long)s->cfg.steps, (long long)s->cfg.sets[0].S_total,
+                  (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
+        return CLI_USAGE;
+    }
+    int64_t lay[1024];
+    /* the model's layers: the refusal names its range (tests/test_cli.c) */
+    const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
+    if (n < 0) return CLI_USAGE;
+    if (n > 0) {
+        for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
+        s->cfg.layers = s->layers;
+        s->cfg.nlayers = n;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t th;
+    if (cli_opt_i64_in(o, "threads", ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu, 1, 64, &th)) return CLI_USAGE;
+    s->cfg.threads = (int)th;
+    return CLI_OK;
+}
+
+int cli_run_setup_parse(cli_opts *o, cli_run_setup *s, int need_run)
+{
+    kv_err err;
+    memset(s, 0, sizeof *s);
+    const char *wspec = need_run ? cli_opt_str(o, "workload", NULL) : NULL;
+    const int real = llm_kvd_spec_is(wspec);
+    int rc;
+    if (real) {
+        if ((rc = real_workload(o, s, wspec)) != CLI_OK) return rc;
+    } else {
+        const char *model = cli_opt_str(o, "model", "llama3.1-8b");
+        if (mdl_model_load(model, &s->model, &err) != 0) {
+            cli_error(o->prog, "%s", err.msg);
+            return CLI_FAIL;
+        }
+    }
+    if ((rc = parse_request(o, s)) != CLI_OK) return rc;
+    rkv_workload_defaults(&s->wl);
+    if (need_run && (rc = parse_workload(o, s, real)) != CLI_OK) return rc;
+    if ((rc = resolve_sets(o, s)) != CLI_OK) return rc;
     s->cfg.model = &s->model;
     s->cfg.wl = &s->wl;
-    if (need_run) {
-        if (cli_opt_i64_in(o, "steps", 8, 1, INT32_MAX, &s->cfg.steps)) return CLI_USAGE;
-        if (s->wl.nturns == 0 && (s->cfg.steps < 1 || s->cfg.steps > rq->max_new)) {
-            cli_error(o->prog, "--steps must be between 1 and --new (%lld), got %lld", (long long)rq->max_new,
-                      (long long)s->cfg.steps);
-            return CLI_USAGE;
-        }
-        if (s->wl.nturns == 0 && s->cfg.steps > rkv_params_decode_steps(&s->cfg.sets[0])) {
-            cli_error(o->prog, "--steps %lld: the model's max length %lld leaves %lld decode positions after a "
-                      "%lld-token prompt", (long long)s->cfg.steps, (long long)s->cfg.sets[0].S_total,
-                      (long long)rkv_params_decode_steps(&s->cfg.sets[0]), (long long)rq->context);
-            return CLI_USAGE;
-        }
-        int64_t lay[1024];
-        /* the model's layers: the refusal names its range (tests/test_cli.c) */
-        const int n = cli_opt_i64_list(o, "layers", NULL, 0, s->model.num_hidden_layers - 1, 1, lay, 1024);
-        if (n < 0) return CLI_USAGE;
-        if (n > 0) {
-            for (int i = 0; i < n; i++) s->layers[i] = (int)lay[i];
-            s->cfg.layers = s->layers;
-            s->cfg.nlayers = n;
-        }
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        int64_t th;
-        if (cli_opt_i64_in(o, "threads", ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu, 1, 64, &th)) return CLI_USAGE;
-        s->cfg.threads = (int)th;
-    }
+    if (need_run && (rc = parse_run(o, s)) != CLI_OK) return rc;
     s->json = cli_opt_flag(o, "json");
     return CLI_OK;
 }

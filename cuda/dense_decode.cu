@@ -58,6 +58,10 @@ size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
     return parts * 2 * sizeof(float) + parts * d * sizeof(float);
 }
 
+/* v1 (the file comment's steps: load, score, online softmax per row group,
+ * row-group merge in shared memory). Over 80 lines on purpose: q, m, l and
+ * acc live in registers across every phase, which helper functions would
+ * not change but would hide. */
 template <int D, int GMAX, int U>
 /* min blocks per SM: 4 at G <= 4 (the split count assumes 4), 2 at G <= 8 */
 __global__ void __launch_bounds__(ATT_THREADS, GMAX <= 4 ? 4 : 2) attend_split_kernel(kcu_attend_args a)

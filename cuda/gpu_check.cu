@@ -400,60 +400,100 @@ static void run_checks_small(gc_ctx *c)
     run_checks_edges(c);
 }
 
-int main(int argc, char **argv)
-{
-    gc_ctx run;
-    gc_ctx *c = &run;
-    const char *out = NULL, *smi = NULL, *out_dir = NULL;
-    char out_buf[1024];
+/* The driver's flags. */
+struct gc_args {
+    const char *out = NULL, *smi = NULL, *out_dir = NULL, *only = NULL;
     bool quick = false, no_time = false, emu_full = false, small = false;
+};
+
+/* argv into a; 2 (usage printed) or 0. */
+static int parse_args(int argc, char **argv, gc_args *a)
+{
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            out = argv[++i];
+            a->out = argv[++i];
         else if (!strcmp(argv[i], "--out-dir") && i + 1 < argc)
-            out_dir = argv[++i];
+            a->out_dir = argv[++i];
         else if (!strcmp(argv[i], "--smi") && i + 1 < argc)
-            smi = argv[++i];
+            a->smi = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
-            quick = true;
+            a->quick = true;
         else if (!strcmp(argv[i], "--checks-only"))
-            no_time = true;
+            a->no_time = true;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
-            c->only = argv[++i];
+            a->only = argv[++i];
         else if (!strcmp(argv[i], "--emu-full"))
-            emu_full = true;
+            a->emu_full = true;
         else if (!strcmp(argv[i], "--small"))
-            small = true;
+            a->small = true;
         else {
             fprintf(stderr, "usage: gpu_check (--out FILE | --out-dir DIR) [--quick] [--checks-only] [--smi TEXT]"
                             " [--only NAME] [--emu-full] [--small]\n");
             return 2;
         }
     }
-    if (!out && !out_dir) {
+    if (!a->out && !a->out_dir) {
         fprintf(stderr, "gpu_check: --out FILE or --out-dir DIR is required\n");
         return 2;
     }
+    return 0;
+}
+
+/* DIR/<device slug>-<UTC date>.json into buf (n bytes). */
+static void default_out(const char *dir, const char *device, char *buf, size_t n)
+{
+    char slug[256];
+    size_t k = 0;
+    for (const char *c = device; *c && k + 1 < sizeof slug; c++) {
+        char ch = (char)tolower((unsigned char)*c);
+        if (isalnum((unsigned char)ch))
+            slug[k++] = ch;
+        else if (k && slug[k - 1] != '-')
+            slug[k++] = '-';
+    }
+    while (k && slug[k - 1] == '-')
+        k--;
+    slug[k] = 0;
+    char date[16];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    snprintf(buf, n, "%s/%s-%s.json", dir, slug, date);
+}
+
+/* The timed runs: dense and the RocketKV step at each (context, batch,
+ * budget), stage 1 at each context (--quick: 32K, batch 1 only). */
+static void run_timings(gc_ctx *c, bool quick)
+{
+    long long ctxs[] = {32768, 65536, 131072}, budgets[] = {256, 1024, 4096};
+    int batches[] = {1, 8};
+    for (long long ctx : ctxs)
+        for (int b : batches) {
+            if (quick && (ctx > 32768 || b > 1))
+                continue;
+            time_dense(c, ctx, b);
+            for (long long t : budgets)
+                time_rocketkv(c, ctx, t, b);
+        }
+    for (long long ctx : ctxs)
+        if (!quick || ctx == 32768)
+            time_stage1(c, ctx, 1024);
+}
+
+int main(int argc, char **argv)
+{
+    gc_ctx run;
+    gc_ctx *c = &run;
+    gc_args a;
+    char out_buf[1024];
+    if (parse_args(argc, argv, &a) != 0)
+        return 2;
+    const char *out = a.out, *smi = a.smi;
+    c->only = a.only;
     double t0 = kv_now_s();
     cudaDeviceProp pr;
     CK(cudaGetDeviceProperties(&pr, 0));
-    if (!out) { /* DIR/<device slug>-<UTC date>.json */
-        char slug[256];
-        size_t n = 0;
-        for (const char *c = pr.name; *c && n + 1 < sizeof slug; c++) {
-            char ch = (char)tolower((unsigned char)*c);
-            if (isalnum((unsigned char)ch))
-                slug[n++] = ch;
-            else if (n && slug[n - 1] != '-')
-                slug[n++] = '-';
-        }
-        while (n && slug[n - 1] == '-')
-            n--;
-        slug[n] = 0;
-        char date[16];
-        time_t now = time(NULL);
-        strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
-        snprintf(out_buf, sizeof out_buf, "%s/%s-%s.json", out_dir, slug, date);
+    if (!out) {
+        default_out(a.out_dir, pr.name, out_buf, sizeof out_buf);
         out = out_buf;
     }
     c->sms = pr.multiProcessorCount;
@@ -471,7 +511,7 @@ int main(int argc, char **argv)
     printf("gpu_check on %s (cc %d.%d, %d SMs, L2 %zu B)\n", pr.name, pr.major, pr.minor, c->sms, c->l2);
 
 #ifdef KCU_EMU
-    if (emu_full)
+    if (a.emu_full)
         run_checks(c);
     else
         run_checks_small(c);
@@ -484,42 +524,26 @@ int main(int argc, char **argv)
             return 1;
         printf("%d emulated checks, %d failed; report %s; %.1f s\n", (int)c->checks.size(), nfail_emu, out,
                kv_now_s() - t0);
-        (void)quick;
-        (void)no_time;
-        (void)small;
         cudaFree(c->flush);
         cudaStreamDestroy(c->st);
         return nfail_emu ? 1 : 0;
     }
 #endif
-    if (emu_full) {
+    if (a.emu_full) {
         fprintf(stderr, "gpu_check: --emu-full exists only in the CPU emulation build (make cuda-emu)\n");
         return 2;
     }
-    if (small) /* the emulation's list (compute-sanitizer runs) */
+    if (a.small) /* the emulation's list (compute-sanitizer runs) */
         run_checks_small(c);
     else
         run_checks(c);
     printf("checks done in %.1f s\n", kv_now_s() - t0);
 
     probe_out none = {NAN, NAN, NAN, NAN, {}};
-    probe_out po = small && no_time ? none : run_probes(c, quick);
+    probe_out po = a.small && a.no_time ? none : run_probes(c, a.quick);
 
-    if (!no_time) {
-        long long ctxs[] = {32768, 65536, 131072}, budgets[] = {256, 1024, 4096};
-        int batches[] = {1, 8};
-        for (long long ctx : ctxs)
-            for (int b : batches) {
-                if (quick && (ctx > 32768 || b > 1))
-                    continue;
-                time_dense(c, ctx, b);
-                for (long long t : budgets)
-                    time_rocketkv(c, ctx, t, b);
-            }
-        for (long long ctx : ctxs)
-            if (!quick || ctx == 32768)
-                time_stage1(c, ctx, 1024);
-    }
+    if (!a.no_time)
+        run_timings(c, a.quick);
     int rc = write_report(c, out, pr, smi, po);
     print_table(c, po.read_bps);
     int nfail = 0;

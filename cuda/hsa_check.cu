@@ -15,6 +15,124 @@ static std::vector<int64_t> takes_from_pos(const int32_t *pos, int64_t n, int64_
     return t;
 }
 
+/* The stage-2 run's inputs and what the GPU returned, on the host. */
+struct hsa_run {
+    int Hkv, G, d, r, page_gran;
+    int64_t cap, p, k, npc, rows, pos_cap;
+    const std::vector<int32_t> *lens;
+    std::vector<uint16_t> K, V, aux;
+    std::vector<float> q, out;
+    std::vector<double> sc, avg;
+    std::vector<int32_t> dims, pos, cnt;
+};
+
+/* What the checks found, summed over every (sequence, KV head). */
+struct hsa_tally {
+    long long aux_bad = 0, pad_bad = 0, dims_bad = 0, sc_bad = 0, sel_bad = 0, e2e_bad = 0, e2e_diff = 0, att_bad = 0;
+    double avg_rel = 0, mabs = 0, mrel = 0;
+};
+
+/* One (sequence, KV head) bh against kcu_ref: pages bit-exact, dims and page
+ * scores from the GPU's aux bit-exact, the group mean, the selection on the
+ * GPU's own mean exact, end to end tie-aware, sparse attention within tolerance. */
+static void verify_head(const hsa_run &R, size_t bh, hsa_tally &t)
+{
+    const int G = R.G, d = R.d;
+    const int64_t p = R.p, npc = R.npc, rows = R.rows, pos_cap = R.pos_cap, cap = R.cap;
+    int64_t C = (*R.lens)[bh / R.Hkv], np = kcu_npages(C, p);
+    std::vector<uint16_t> raux((size_t)rows * npc);
+    const uint16_t *Kh = R.K.data() + bh * cap * d;
+    kcu_ref_pages_build(Kh, C, d, p, npc, raux.data());
+    const uint16_t *ga = R.aux.data() + bh * rows * npc;
+    for (int64_t row = 0; row < rows; row++) {
+        for (int64_t j = 0; j < np; j++)
+            t.aux_bad += ga[row * npc + j] != raux[row * npc + j];
+        for (int64_t j = np; j < npc; j++)
+            t.pad_bad += ga[row * npc + j] != 0xffff;
+    }
+    /* dims, signs, τ, page scores: from the GPU's aux (already checked) */
+    std::vector<int32_t> rd(d);
+    std::vector<double> gsum(d), tau(G), ravg(np), scratch(4 * d);
+    const float *qh = R.q.data() + bh * G * d;
+    int rr = kcu_ref_hsa_dims(qh, G, d, R.r, rd.data(), gsum.data(), tau.data(), scratch.data());
+    for (int i = 0; i < rr; i++)
+        t.dims_bad += R.dims[bh * d + i] != rd[i];
+    std::vector<double> rsc((size_t)G * np);
+    kcu_ref_hsa_page_scores(ga, npc, d, p, G, qh, rd.data(), rr, gsum.data(), tau.data(), np, rsc.data());
+    std::vector<double> gsc((size_t)G * np);
+    for (int h = 0; h < G; h++)
+        for (int64_t j = 0; j < np; j++) {
+            double g = R.sc[(bh * G + h) * npc + j];
+            gsc[(size_t)h * np + j] = g;
+            t.sc_bad += memcmp(&g, &rsc[(size_t)h * np + j], sizeof g) != 0;
+        }
+    /* group mean from the GPU's scores */
+    kcu_ref_hsa_average(gsc.data(), G, np, C, p, ravg.data());
+    const double *gavg = R.avg.data() + bh * npc;
+    for (int64_t j = 0; j < np; j++)
+        t.avg_rel = std::max(t.avg_rel, fabs(gavg[j] - ravg[j]) / (fabs(ravg[j]) + 1e-300));
+    /* selection on the GPU's own avg: exact */
+    std::vector<int32_t> rpos((size_t)pos_cap + p);
+    std::vector<uint64_t> keys(np);
+    std::vector<int64_t> take(np), w(np);
+    int64_t rn = kcu_ref_hsa_select(gavg, np, C, p, R.k, R.page_gran, rpos.data(), keys.data(), take.data(), w.data());
+    const int32_t *gp = R.pos.data() + bh * pos_cap;
+    if (rn != R.cnt[bh])
+        t.sel_bad++;
+    else
+        for (int64_t i = 0; i < rn; i++)
+            t.sel_bad += gp[i] != rpos[i];
+    /* end to end: CPU scores -> CPU avg -> CPU select vs GPU, tie-aware */
+    std::vector<double> cavg(np);
+    kcu_ref_hsa_average(rsc.data(), G, np, C, p, cavg.data());
+    int64_t cn = kcu_ref_hsa_select(cavg.data(), np, C, p, R.k, R.page_gran, rpos.data(), keys.data(), take.data(),
+                                    w.data());
+    std::vector<int64_t> tref = takes_from_pos(rpos.data(), cn, np, p), tgot = takes_from_pos(gp, R.cnt[bh], np, p);
+    int64_t nd = 0;
+    t.e2e_bad += kcu_compare_takes(cavg.data(), tref.data(), tgot.data(), np, 1e-9, &nd);
+    t.e2e_diff += nd;
+    /* sparse attention over the GPU's selection */
+    std::vector<double> ref((size_t)G * d);
+    kcu_ref_attend(Kh, R.V.data() + bh * cap * d, d, G, qh, gp, R.cnt[bh], ref.data());
+    t.att_bad += tol_compare(R.out.data() + bh * G * d, ref.data(), ref.size(), 1e-4, 1e-3, &t.mabs, &t.mrel);
+}
+
+/* The checks' verdicts: v1 reports pages, score, select and sparse attention;
+ * v2 and v3 only their select (pages and score do not depend on the version). */
+static void report_hsa(gc_ctx *c, const char *name, const hsa_tally &t, int version, int64_t p, int r, int64_t k,
+                       int page_gran)
+{
+    char nm[160];
+    if (version >= 2) {
+        snprintf(nm, sizeof nm, "%s/v%d-select", name, version);
+        add_check(c, nm, t.avg_rel <= 1e-12 && t.sel_bad == 0 && t.e2e_bad == 0, 0, t.avg_rel, t.e2e_diff,
+                  "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
+                  "differing pages, %lld not near-ties",
+                  (long long)k, page_gran ? " (page granularity)" : "", t.avg_rel, t.sel_bad, (long long)t.e2e_diff,
+                  t.e2e_bad);
+        return;
+    }
+    snprintf(nm, sizeof nm, "%s/pages", name);
+    add_check(c, nm, t.aux_bad == 0 && t.pad_bad == 0, 0, 0, 0,
+              "p=%lld: %lld aux values differ (bit-exact rule), %lld padding values overwritten", (long long)p,
+              t.aux_bad, t.pad_bad);
+    snprintf(nm, sizeof nm, "%s/score", name);
+    add_check(c, nm, t.dims_bad == 0 && t.sc_bad == 0, 0, 0, 0, "r=%d: %lld dims differ, %lld page scores not bit-exact",
+              r, t.dims_bad, t.sc_bad);
+    snprintf(nm, sizeof nm, "%s/select", name);
+    add_check(c, nm, t.avg_rel <= 1e-12 && t.sel_bad == 0 && t.e2e_bad == 0, 0, t.avg_rel, t.e2e_diff,
+              "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
+              "differing pages, %lld not near-ties",
+              (long long)k, page_gran ? " (page granularity)" : "", t.avg_rel, t.sel_bad, (long long)t.e2e_diff,
+              t.e2e_bad);
+    snprintf(nm, sizeof nm, "%s/sparse-attend", name);
+    add_check(c, nm, t.att_bad == 0, t.mabs, t.mrel, 0, "%lld outputs outside 1e-4+1e-3|ref|, max abs %.2e", t.att_bad,
+              t.mabs);
+}
+
+/* Stage 2 of version `version` on random K/V/q (quantized: pages repeat so
+ * scores tie): build over len − 1 tokens, append the last through update,
+ * score, select, attend; then every (sequence, KV head) checked on the host. */
 static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,
                         int64_t k, int page_gran, int quantized, uint64_t seed, int version)
 {
@@ -67,111 +185,24 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&at, c->st));
     CK(cudaStreamSynchronize(c->st));
-    std::vector<uint16_t> aux = d2h(c, daux, nbh * rows * npc);
-    std::vector<double> sc = d2h(c, dsc, nbh * G * npc);
-    std::vector<float> out = d2h(c, dout, q.size());
-    std::vector<double> avg = d2h(c, davg, nbh * npc);
-    std::vector<int32_t> dims = d2h(c, ddims, nbh * d), pos = d2h(c, dpos, nbh * pos_cap), cnt = d2h(c, dcount, nbh);
-
-    long long aux_bad = 0, dims_bad = 0, sc_bad = 0, sel_bad = 0, e2e_bad = 0, e2e_diff = 0, pad_bad = 0;
-    double avg_rel = 0, mabs = 0, mrel = 0;
-    long long att_bad = 0;
-    std::vector<uint16_t> raux((size_t)rows * npc);
-    for (size_t bh = 0; bh < nbh; bh++) {
-        int64_t C = lens[bh / Hkv], np = kcu_npages(C, p);
-        const uint16_t *Kh = K.data() + bh * cap * d;
-        kcu_ref_pages_build(Kh, C, d, p, npc, raux.data());
-        const uint16_t *ga = aux.data() + bh * rows * npc;
-        for (int64_t row = 0; row < rows; row++) {
-            for (int64_t j = 0; j < np; j++)
-                aux_bad += ga[row * npc + j] != raux[row * npc + j];
-            for (int64_t j = np; j < npc; j++)
-                pad_bad += ga[row * npc + j] != 0xffff;
-        }
-        /* dims, signs, τ, page scores: from the GPU's aux (already checked) */
-        std::vector<int32_t> rd(d);
-        std::vector<double> gsum(d), tau(G), ravg(np), scratch(4 * d);
-        const float *qh = q.data() + bh * G * d;
-        int rr = kcu_ref_hsa_dims(qh, G, d, r, rd.data(), gsum.data(), tau.data(), scratch.data());
-        for (int t = 0; t < rr; t++)
-            dims_bad += dims[bh * d + t] != rd[t];
-        std::vector<double> rsc((size_t)G * np);
-        kcu_ref_hsa_page_scores(ga, npc, d, p, G, qh, rd.data(), rr, gsum.data(), tau.data(), np, rsc.data());
-        std::vector<double> gsc((size_t)G * np);
-        for (int h = 0; h < G; h++)
-            for (int64_t j = 0; j < np; j++) {
-                double g = sc[(bh * G + h) * npc + j];
-                gsc[(size_t)h * np + j] = g;
-                sc_bad += memcmp(&g, &rsc[(size_t)h * np + j], sizeof g) != 0;
-            }
-        /* group mean from the GPU's scores */
-        kcu_ref_hsa_average(gsc.data(), G, np, C, p, ravg.data());
-        const double *gavg = avg.data() + bh * npc;
-        for (int64_t j = 0; j < np; j++)
-            avg_rel = std::max(avg_rel, fabs(gavg[j] - ravg[j]) / (fabs(ravg[j]) + 1e-300));
-        /* selection on the GPU's own avg: exact */
-        std::vector<int32_t> rpos((size_t)pos_cap + p);
-        std::vector<uint64_t> keys(np);
-        std::vector<int64_t> take(np), w(np);
-        int64_t rn = kcu_ref_hsa_select(gavg, np, C, p, k, page_gran, rpos.data(), keys.data(), take.data(), w.data());
-        const int32_t *gp = pos.data() + bh * pos_cap;
-        if (rn != cnt[bh])
-            sel_bad++;
-        else
-            for (int64_t i = 0; i < rn; i++)
-                sel_bad += gp[i] != rpos[i];
-        /* end to end: CPU scores -> CPU avg -> CPU select vs GPU, tie-aware */
-        std::vector<double> cavg(np);
-        kcu_ref_hsa_average(rsc.data(), G, np, C, p, cavg.data());
-        int64_t cn = kcu_ref_hsa_select(cavg.data(), np, C, p, k, page_gran, rpos.data(), keys.data(), take.data(),
-                                        w.data());
-        std::vector<int64_t> tref = takes_from_pos(rpos.data(), cn, np, p), tgot = takes_from_pos(gp, cnt[bh], np, p);
-        int64_t nd = 0;
-        e2e_bad += kcu_compare_takes(cavg.data(), tref.data(), tgot.data(), np, 1e-9, &nd);
-        e2e_diff += nd;
-        /* sparse attention over the GPU's selection */
-        std::vector<double> ref((size_t)G * d);
-        kcu_ref_attend(Kh, V.data() + bh * cap * d, d, G, qh, gp, cnt[bh], ref.data());
-        att_bad += tol_compare(out.data() + bh * G * d, ref.data(), ref.size(), 1e-4, 1e-3, &mabs, &mrel);
-    }
-    char nm[160];
-    if (version >= 2) { /* pages and score do not depend on the version */
-        snprintf(nm, sizeof nm, "%s/v%d-select", name, version);
-        add_check(c, nm, avg_rel <= 1e-12 && sel_bad == 0 && e2e_bad == 0, 0, avg_rel, e2e_diff,
-                  "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
-                  "differing pages, %lld not near-ties",
-                  (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff,
-                  e2e_bad);
-        cudaFree(dpart);
-        goto free_dev;
-    }
-    snprintf(nm, sizeof nm, "%s/pages", name);
-    add_check(c, nm, aux_bad == 0 && pad_bad == 0, 0, 0, 0,
-              "p=%lld: %lld aux values differ (bit-exact rule), %lld padding values overwritten", (long long)p,
-              aux_bad, pad_bad);
-    snprintf(nm, sizeof nm, "%s/score", name);
-    add_check(c, nm, dims_bad == 0 && sc_bad == 0, 0, 0, 0, "r=%d: %lld dims differ, %lld page scores not bit-exact", r,
-              dims_bad, sc_bad);
-    snprintf(nm, sizeof nm, "%s/select", name);
-    add_check(c, nm, avg_rel <= 1e-12 && sel_bad == 0 && e2e_bad == 0, 0, avg_rel, e2e_diff,
-              "k=%lld%s: avg max rel err %.2e; %lld positions differ on identical scores; end to end %lld "
-              "differing pages, %lld not near-ties",
-              (long long)k, page_gran ? " (page granularity)" : "", avg_rel, sel_bad, (long long)e2e_diff, e2e_bad);
-    snprintf(nm, sizeof nm, "%s/sparse-attend", name);
-    add_check(c, nm, att_bad == 0, mabs, mrel, 0, "%lld outputs outside 1e-4+1e-3|ref|, max abs %.2e", att_bad, mabs);
-free_dev:
-    cudaFree(dK);
-    cudaFree(dV);
-    cudaFree(daux);
-    cudaFree(dq);
-    cudaFree(dsc);
-    cudaFree(dout);
-    cudaFree(davg);
-    cudaFree(dlen);
-    cudaFree(ddims);
-    cudaFree(dpos);
-    cudaFree(dcount);
-    cudaFree(dws);
+    hsa_run R;
+    R.Hkv = Hkv; R.G = G; R.d = d; R.r = r; R.page_gran = page_gran;
+    R.cap = cap; R.p = p; R.k = k; R.npc = npc; R.rows = rows; R.pos_cap = pos_cap; R.lens = &lens;
+    R.K.swap(K); R.V.swap(V); R.q.swap(q);
+    R.aux = d2h(c, daux, nbh * rows * npc);
+    R.sc = d2h(c, dsc, nbh * G * npc);
+    R.out = d2h(c, dout, R.q.size());
+    R.avg = d2h(c, davg, nbh * npc);
+    R.dims = d2h(c, ddims, nbh * d);
+    R.pos = d2h(c, dpos, nbh * pos_cap);
+    R.cnt = d2h(c, dcount, nbh);
+    hsa_tally t;
+    for (size_t bh = 0; bh < nbh; bh++)
+        verify_head(R, bh, t);
+    report_hsa(c, name, t, version, p, r, k, page_gran);
+    for (void *ptr : {(void *)dpart, (void *)dK, (void *)dV, (void *)daux, (void *)dq, (void *)dsc, (void *)dout,
+                      (void *)davg, (void *)dlen, (void *)ddims, (void *)dpos, (void *)dcount, (void *)dws})
+        cudaFree(ptr); /* cudaFree(nullptr) does nothing */
 }
 
 void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p, int r,

@@ -562,6 +562,54 @@ static void usage(FILE *fp)
           fp);
 }
 
+/* replay's flags. */
+struct replay_args {
+    const char *trace = nullptr;
+    bool check = false, time_it = false, json = false;
+    int reps = 20;
+};
+
+/* argv (after "replay") into a; -1 to exit 0 (help printed), 2 on a usage
+ * error (message printed), else 0. --reps goes through the strict parser:
+ * at least 10 repetitions. */
+static int parse_args(int argc, char **argv, replay_args *a)
+{
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--trace") && i + 1 < argc)
+            a->trace = argv[++i];
+        else if (!strncmp(argv[i], "--trace=", 8))
+            a->trace = argv[i] + 8;
+        else if (!strcmp(argv[i], "--check"))
+            a->check = true;
+        else if (!strcmp(argv[i], "--time"))
+            a->time_it = true;
+        else if (!strcmp(argv[i], "--json"))
+            a->json = true;
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            int64_t v;
+            kv_err err;
+            if (kv_parse_i64_in("--reps", argv[++i], 10, 1000000, &v, &err) != 0) {
+                fprintf(stderr, "kvsim replay: %s\n", err.msg);
+                return 2;
+            }
+            a->reps = (int)v;
+        } else if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return -1;
+        } else {
+            fprintf(stderr, "kvsim replay: unknown or incomplete option '%s' (kvsim-cuda replay --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!a->trace) {
+        fprintf(stderr, "kvsim replay: --trace FILE is required\n");
+        return 2;
+    }
+    if (!a->check && !a->time_it)
+        a->check = true;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "replay")) {
@@ -572,40 +620,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "kvsim-cuda: the one subcommand is 'replay' (kvsim-cuda replay --help)\n");
         return 2;
     }
-    const char *trace = nullptr;
-    bool check = false, time_it = false, json = false;
-    int reps = 20;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--trace") && i + 1 < argc)
-            trace = argv[++i];
-        else if (!strncmp(argv[i], "--trace=", 8))
-            trace = argv[i] + 8;
-        else if (!strcmp(argv[i], "--check"))
-            check = true;
-        else if (!strcmp(argv[i], "--time"))
-            time_it = true;
-        else if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "kvsim replay: unknown or incomplete option '%s' (kvsim-cuda replay --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!trace) {
-        fprintf(stderr, "kvsim replay: --trace FILE is required\n");
-        return 2;
-    }
-    if (reps < 10) {
-        fprintf(stderr, "kvsim replay: --reps %d: at least 10 repetitions\n", reps);
-        return 2;
-    }
-    if (!check && !time_it)
-        check = true;
+    replay_args a;
+    const int prc = parse_args(argc, argv, &a);
+    if (prc != 0)
+        return prc < 0 ? 0 : prc;
+    const char *trace = a.trace;
+    const bool check = a.check, time_it = a.time_it, json = a.json;
+    const int reps = a.reps;
     kv_err err;
     replay R;
     if (trc_open(trace, &R.r, &err) != 0) {

@@ -40,12 +40,14 @@
 typedef struct {
     int layer;         /* layer to write */
     int kv_head;       /* KV head, or -1 for every KV head of the model */
-    int64_t steps;     /* decode steps >= 1: positions S .. S + steps - 1 */
+    int64_t steps;     /* decode steps >= 1: positions S .. S + steps - 1 (multi-turn: over the turns) */
 } gld_opts;
 
-/* Writes DIR (created if absent). Refuses decode positions at or past the
- * model's maximum length (S + steps > max_position_embeddings), multi-turn
- * workloads and KV/aux dtypes other than bf16. */
+/* Writes DIR (created if absent), for any KV and aux dtype (the manifest
+ * names both; arrays are float32 holding their values exactly). Refuses
+ * decode positions at or past the model's maximum length (S + steps >
+ * max_position_embeddings). A multi-turn workload's steps run over its
+ * turns as rkv_run walks them (steps: at most every turn's outputs). */
 int gld_write(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, const gld_opts *o, const char *dir,
               kv_err *err);
 

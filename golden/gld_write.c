@@ -17,7 +17,8 @@
  *              selected: (n) cache slots, ascending — or (G, n) per query
  *              head, rows padded with −1 at the end
  *   attention  out (G, d) f32
- * K/V are float32 holding exactly the KV dtype's values. */
+ * K/V are float32 holding exactly the KV dtype's values (any of rkv.h's
+ * dtypes), page_min/page_max the aux dtype's. */
 #define _POSIX_C_SOURCE 200809L
 #include "gld_internal.h"
 #include "kcu_ref.h"
@@ -141,6 +142,37 @@ static int put_set(gld_ctx *g, const char *stage, const char *name, const char *
     return 0;
 }
 
+/* ------------------------------------------------------- turns */
+/* Decode step s's position and turn (rkv_run's walk): S + s in a single
+ * turn; with a multi-turn workload, each turn's input then its outputs. −1
+ * past the last output. */
+static int64_t step_pos(const rkv_workload *wl, int64_t S, int64_t s, int *turn)
+{
+    *turn = 0;
+    if (wl->nturns == 0)
+        return S + s;
+    int64_t pos = 0;
+    for (int t = 0; t < wl->nturns; t++) {
+        pos += wl->turn_input[t];
+        if (s < wl->turn_output[t]) {
+            *turn = t;
+            return pos + s;
+        }
+        s -= wl->turn_output[t];
+        pos += wl->turn_output[t];
+    }
+    return -1;
+}
+
+/* The position where turn t's input ends (its stage 1 sees positions below it). */
+static int64_t turn_end(const rkv_workload *wl, int t)
+{
+    int64_t pos = 0;
+    for (int u = 0; u < t; u++)
+        pos += wl->turn_input[u] + wl->turn_output[u];
+    return pos + wl->turn_input[t];
+}
+
 /* ------------------------------------------------------------ manifest */
 static void manifest_tensor(kv_json *j, const gld_entry *e)
 {
@@ -181,6 +213,11 @@ static void manifest_rules(kv_json *j)
     kv_json_key(j, "bound_rule");
     kv_json_str(j, "|actual - expected| <= bound elementwise (NAME_bound.npy), bound = kappa * u * M, "
                    "M = sum of |terms| of the element propagated through softmax to first order; NaN fails");
+    kv_json_key(j, "storage");
+    kv_json_str(j, "every float tensor is float32 or float64; k_prompt, k_new, v_new, k_cache and v_cache hold "
+                   "exactly the kv_dtype's values and page_min, page_max the aux_dtype's (each dtype's values are "
+                   "float32 values), so a kernel storing them in kv_dtype converts without rounding and the bounds, "
+                   "which cover only the arithmetic, hold for every kv_dtype");
     kv_json_key(j, "kappa"); kv_json_num(j, GLD_KAPPA);
     kv_json_key(j, "unit_roundoff"); kv_json_num(j, GLD_U32);
     kv_json_key(j, "set_rule");
@@ -203,8 +240,8 @@ static void manifest_rules(kv_json *j)
                    "kvh<H>/prefill/ and kvh<H>/step<s>/ hold each head's tensors");
 }
 
-static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_params *p, const gld_opts *o,
-                          kv_err *err)
+static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_workload *wl, const rkv_params *p,
+                          const gld_opts *o, kv_err *err)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/manifest.json", g->dir);
@@ -220,13 +257,34 @@ static int write_manifest(const gld_ctx *g, const mdl_model *m, const rkv_params
     kv_json_key(&j, "model"); kv_json_str(&j, m->name);
     kv_json_key(&j, "max_position_embeddings"); kv_json_int(&j, m->max_position_embeddings);
     kv_json_key(&j, "method"); kv_json_str(&j, p->method->name);
+    kv_json_key(&j, "kv_dtype"); kv_json_str(&j, rkv_dtype_name(p->kv_dtype));
+    kv_json_key(&j, "aux_dtype"); kv_json_str(&j, rkv_dtype_name(p->aux_dtype));
     kv_json_key(&j, "G"); kv_json_int(&j, p->G);
     kv_json_key(&j, "d"); kv_json_int(&j, p->d);
     kv_json_key(&j, "budget"); kv_json_int(&j, p->budget);
     kv_json_key(&j, "context"); kv_json_int(&j, p->S);
     kv_json_key(&j, "steps"); kv_json_int(&j, o->steps);
+    int t;
     kv_json_key(&j, "first_decode_position"); kv_json_int(&j, p->S);
-    kv_json_key(&j, "last_decode_position"); kv_json_int(&j, p->S + o->steps - 1);
+    kv_json_key(&j, "last_decode_position"); kv_json_int(&j, step_pos(wl, p->S, o->steps - 1, &t));
+    kv_json_key(&j, "decode_positions");
+    kv_json_arr_begin(&j);
+    for (int64_t s = 0; s < o->steps; s++)
+        kv_json_int(&j, step_pos(wl, p->S, s, &t));
+    kv_json_arr_end(&j);
+    kv_json_key(&j, "turns");
+    kv_json_arr_begin(&j);
+    for (int u = 0; u < (wl->nturns > 0 ? wl->nturns : 1); u++) {
+        kv_json_obj_begin(&j);
+        kv_json_key(&j, "input"); kv_json_int(&j, wl->nturns > 0 ? wl->turn_input[u] : p->S);
+        kv_json_key(&j, "output"); kv_json_int(&j, wl->nturns > 0 ? wl->turn_output[u] : p->S_total - p->S);
+        kv_json_key(&j, "first_step");
+        int64_t first = 0;
+        for (int v = 0; v < u; v++) first += wl->turn_output[v];
+        kv_json_int(&j, first);
+        kv_json_obj_end(&j);
+    }
+    kv_json_arr_end(&j);
     kv_json_key(&j, "layer"); kv_json_int(&j, o->layer);
     kv_json_key(&j, "kv_heads");
     kv_json_arr_begin(&j);
@@ -265,9 +323,10 @@ typedef struct {
     const rkv_workload *wl;
     const rkv_params *p;
     int layer, kvh, d, G;
-    int64_t S, n, w;     /* prompt, tokens after the last step, stage-1 window */
+    int64_t S, n, w;     /* prompt, tokens after the last step, stage-1 window of the first turn */
+    int64_t wcap;        /* window queries Qw has room for (any turn's window) */
     float *Kf, *Vf;      /* (n, d) the KV dtype's values as f32 */
-    uint16_t *K, *V;     /* (n, d) bf16 */
+    void *K, *V;         /* (n, d) in the KV dtype */
     float *Qw;           /* (G, w, d) window queries */
     float *q;            /* (G, d) this step's queries */
     int32_t *ident;      /* (n) 0 .. n-1: the cache of a method that never evicts */
@@ -292,9 +351,9 @@ static int head_start(head_run *r, kv_err *err)
     const size_t n = (size_t)r->n, d = (size_t)r->d, G = (size_t)r->G;
     r->Kf = malloc(sizeof(float) * n * d);
     r->Vf = malloc(sizeof(float) * n * d);
-    r->K = malloc(2 * n * d);
-    r->V = malloc(2 * n * d);
-    r->Qw = malloc(sizeof(float) * G * (size_t)(r->w > 0 ? r->w : 1) * d);
+    r->K = malloc(rkv_dtype_bytes(p->kv_dtype) * n * d);
+    r->V = malloc(rkv_dtype_bytes(p->kv_dtype) * n * d);
+    r->Qw = malloc(sizeof(float) * G * (size_t)r->wcap * d);
     r->q = malloc(sizeof(float) * G * d);
     r->ident = malloc(sizeof(int32_t) * n);
     r->st = calloc(1, p->method->state_bytes(p, r->n));
@@ -330,14 +389,41 @@ static int head_start(head_run *r, kv_err *err)
     return 0;
 }
 
-/* Decode step s: the token at position S + s is appended, then attended. */
-static int head_step(head_run *r, int64_t s, kv_err *err)
+/* Decode step s: the token at position pos (of turn t) is appended, then attended. */
+static int head_step(head_run *r, int64_t s, int64_t pos, int t, kv_err *err)
 {
-    const int64_t pos = r->S + s;
-    rkv_workload_query(r->wl, r->m, r->layer, r->kvh, pos, 0, 1, r->q);
+    rkv_workload_query(r->wl, r->m, r->layer, r->kvh, pos, t, 1, r->q);
     r->hd.n = pos + 1;
     if (r->p->method->step(r->st, r->p, &r->hd, r->q, &r->o, r->ws) != 0)
         return kv_errf(err, "the reference's step %lld failed", (long long)s);
+    return 0;
+}
+
+/* Window of turn t >= 1's stage 1, as rkv_run takes it: the method's window
+ * (at least 1), at most the turn's input and RKV_MAX_WINDOW. */
+static int64_t turn_window(const rkv_params *p, const rkv_workload *wl, int t)
+{
+    int64_t w = p->window_size > 0 ? p->window_size : 1;
+    if (w > wl->turn_input[t]) w = wl->turn_input[t];
+    return w > RKV_MAX_WINDOW ? RKV_MAX_WINDOW : w;
+}
+
+/* The prefill of turn t >= 1, whose input ends at position end − 1: the
+ * turn's window queries, then the method's stage 1 (rkv_run's order). */
+static int head_prefill(head_run *r, int t, int64_t end, kv_err *err)
+{
+    const rkv_params *p = r->p;
+    const int64_t w = turn_window(p, r->wl, t);
+    const size_t d = (size_t)r->d, G = (size_t)r->G;
+    for (int64_t i = 0; i < w; i++) {
+        rkv_workload_query(r->wl, r->m, r->layer, r->kvh, end - w + i, t, 0, r->q);
+        for (size_t h = 0; h < G; h++)
+            memcpy(r->Qw + (h * (size_t)w + (size_t)i) * d, r->q + h * d, sizeof(float) * d);
+    }
+    r->hd.n = end;
+    rkv_prefill_in in = {.n_end = end, .w = w, .Qw = r->Qw, .turn = t};
+    if (p->method->prefill && p->method->prefill(r->st, p, &r->hd, &in, r->ws) != 0)
+        return kv_errf(err, "the reference's prefill of turn %d failed", t);
     return 0;
 }
 
@@ -462,35 +548,30 @@ static int write_step_inputs(gld_ctx *g, head_run *r, int64_t *C, kv_err *err)
     return put_input(g, "cache_positions", GLD_NPY_I32, nd - 1, csh, cpos, err);
 }
 
-/* HSA stage 2 (pages, dims, page scores, token scores), recomputed with
- * kcu_ref (bit-identical to refimpl's arithmetic, tests/test_kcu.c) to
- * expose the intermediate tensors; dims are checked against refimpl's. */
+/* HSA stage 2 (pages, dims, page scores, token scores), recomputed to
+ * expose the intermediate tensors with refimpl's arithmetic: page bounds as
+ * method_hsa.c's page_fold keeps them (each key element rounded to the aux
+ * dtype, then min and max per page), dims and τ by kcu_ref_hsa_dims, page
+ * scores by kcu_page_bound/kcu_page_score_acc (f32, ascending dims), the
+ * group mean by kcu_ref_hsa_average (bit-identical to refimpl's,
+ * tests/test_kcu.c); dims are checked against refimpl's. */
 typedef struct {
     int64_t np;
     int r;
-    uint16_t *kc, *aux;
-    float *pm;                 /* (2, np, d): minima then maxima */
+    float *pm;                 /* (2, np, d): minima then maxima, the aux dtype's values */
     double *gsum, *tau, *z, *zb, *avg, *ab, *dsc, *dscb, *tok, *tokb;
-    int32_t *dims, *cpos;
+    int32_t *dims;
     void *scr;
 } hsa_bufs;
 
 static void hsa_free(hsa_bufs *b)
 {
-    free(b->kc); free(b->aux); free(b->pm); free(b->gsum); free(b->tau); free(b->z); free(b->zb); free(b->avg);
-    free(b->ab); free(b->dsc); free(b->dscb); free(b->tok); free(b->tokb); free(b->dims); free(b->cpos); free(b->scr);
+    free(b->pm); free(b->gsum); free(b->tau); free(b->z); free(b->zb); free(b->avg);
+    free(b->ab); free(b->dsc); free(b->dscb); free(b->tok); free(b->tokb); free(b->dims); free(b->scr);
 }
 
-static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
+static int hsa_alloc(hsa_bufs *b, int64_t C, int64_t np, int d, int G)
 {
-    const rkv_params *p = r->p;
-    const int d = r->d, G = r->G;
-    const int64_t pg = p->page_size, np = kcu_npages(C, pg);
-    const int rows = kcu_aux_rows(d, pg);
-    b->np = np;
-    b->r = (int)(p->topr < d ? p->topr : d);
-    b->kc = malloc(2 * (size_t)C * (size_t)d);
-    b->aux = malloc(2 * (size_t)rows * (size_t)np);
     b->pm = malloc(sizeof(float) * (size_t)np * (size_t)d * 2);
     b->gsum = malloc(sizeof(double) * (size_t)d);
     b->tau = malloc(sizeof(double) * (size_t)G);
@@ -503,23 +584,60 @@ static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
     b->tok = malloc(sizeof(double) * (size_t)C);
     b->tokb = malloc(sizeof(double) * (size_t)C);
     b->dims = malloc(sizeof(int32_t) * (size_t)d);
-    b->cpos = malloc(sizeof(int32_t) * (size_t)C);
     b->scr = malloc((size_t)d * 32);
-    if (!b->kc || !b->aux || !b->pm || !b->gsum || !b->tau || !b->z || !b->zb || !b->avg || !b->ab || !b->dsc ||
-        !b->dscb || !b->tok || !b->tokb || !b->dims || !b->cpos || !b->scr)
+    return b->pm && b->gsum && b->tau && b->z && b->zb && b->avg && b->ab && b->dsc && b->dscb && b->tok &&
+                   b->tokb && b->dims && b->scr
+               ? 0
+               : -1;
+}
+
+/* Page j's element-wise minimum (pm) and maximum (pm + np·d) over the keys
+ * at cache slots j·pg .. j·pg + count − 1 (positions cp), each rounded to the
+ * aux dtype first. */
+static void pages_build(const head_run *r, const int32_t *cp, int64_t C, int64_t pg, int64_t np, float *pm)
+{
+    const int d = r->d;
+    const rkv_dtype aux = r->p->aux_dtype;
+    for (int64_t j = 0; j < np; j++) {
+        float *mn = pm + (size_t)j * (size_t)d, *mx = pm + (size_t)(np + j) * (size_t)d;
+        for (int64_t t = j * pg; t < j * pg + kcu_page_count(j, C, pg); t++)
+            for (int i = 0; i < d; i++) {
+                const float v = rkv_quantize(aux, r->Kf[(size_t)cp[t] * (size_t)d + (size_t)i]);
+                if (t == j * pg || v < mn[i]) mn[i] = v;
+                if (t == j * pg || v > mx[i]) mx[i] = v;
+            }
+    }
+}
+
+/* Stage 2 step 3: z_h(j) = (Σ_{i∈I} q_h[i]·K̂_j[i], f32, ascending dims) / τ_h. */
+static void page_scores(const head_run *r, const hsa_bufs *b)
+{
+    const int d = r->d;
+    for (int h = 0; h < r->G; h++)
+        for (int64_t j = 0; j < b->np; j++) {
+            float s = 0.0f;
+            for (int t = 0; t < b->r; t++) {
+                const int i = b->dims[t];
+                s = kcu_page_score_acc(s, r->q[(size_t)h * (size_t)d + (size_t)i],
+                                       kcu_page_bound(b->gsum[i], b->pm[(size_t)j * (size_t)d + (size_t)i],
+                                                      b->pm[(size_t)(b->np + j) * (size_t)d + (size_t)i]));
+            }
+            b->z[(size_t)h * (size_t)b->np + (size_t)j] = (double)s / b->tau[h];
+        }
+}
+
+static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
+{
+    const rkv_params *p = r->p;
+    const int d = r->d, G = r->G;
+    const int64_t pg = p->page_size, np = kcu_npages(C, pg);
+    b->np = np;
+    b->r = (int)(p->topr < d ? p->topr : d);
+    if (hsa_alloc(b, C, np, d, G) != 0)
         return kv_errf(err, "out of memory for stage 2");
     const int32_t *cp;
     cache_row(r, 0, &cp);
-    memcpy(b->cpos, cp, sizeof(int32_t) * (size_t)C);
-    for (int64_t t = 0; t < C; t++)
-        memcpy(b->kc + (size_t)t * (size_t)d, r->K + (size_t)cp[t] * (size_t)d, 2 * (size_t)d);
-    kcu_ref_pages_build(b->kc, C, d, pg, np, b->aux);
-    for (int64_t j = 0; j < np; j++)
-        for (int i = 0; i < d; i++) {
-            b->pm[(size_t)j * (size_t)d + (size_t)i] = kcu_bf16_to_f32(b->aux[kcu_aux_min_off(i, j, np)]);
-            b->pm[(size_t)(np + j) * (size_t)d + (size_t)i] =
-                kcu_bf16_to_f32(b->aux[kcu_aux_max_off(i, j, np, d, pg)]);
-        }
+    pages_build(r, cp, C, pg, np, b->pm);
     kcu_ref_hsa_dims(r->q, G, d, b->r, b->dims, b->gsum, b->tau, b->scr);
     for (int i = 0; i < d; i++) {
         b->dsc[i] = 0;
@@ -530,7 +648,7 @@ static int hsa_compute(const head_run *r, int64_t C, hsa_bufs *b, kv_err *err)
     for (int t = 0; t < b->r; t++)
         if (b->dims[t] != r->o.dims[t])
             return kv_errf(err, "internal mismatch: kcu dims differ from refimpl's at %d", t);
-    kcu_ref_hsa_page_scores(b->aux, np, d, pg, G, r->q, b->dims, b->r, b->gsum, b->tau, np, b->z);
+    page_scores(r, b);
     gld_bound_page_scores(r->q, G, d, b->dims, b->r, b->pm, b->pm + (size_t)np * (size_t)d, np, b->gsum, b->tau,
                           b->z, b->zb);
     kcu_ref_hsa_average(b->z, G, np, C, pg, b->avg);
@@ -650,12 +768,21 @@ static int has_stage1(const rkv_params *p)
     return p->method->traits.stage1 && p->evicts && p->window_size > 0;
 }
 
+/* Every step of one KV head; a step that opens a later turn first runs that
+ * turn's prefill (and any turn's before it), as rkv_run does. */
 static int write_head(gld_ctx *g, head_run *r, int64_t steps, kv_err *err)
 {
     if (head_start(r, err) != 0)
         return -1;
+    int turn = 0;
     for (int64_t s = 0; s < steps; s++) {
-        if (head_step(r, s, err) != 0)
+        int t;
+        const int64_t pos = step_pos(r->wl, r->S, s, &t);
+        for (int u = turn + 1; u <= t; u++)
+            if (head_prefill(r, u, turn_end(r->wl, u), err) != 0)
+                return -1;
+        turn = t;
+        if (head_step(r, s, pos, t, err) != 0)
             return -1;
         if (s == 0 && has_stage1(r->p) && r->w > 0 && write_stage1(g, r, err) != 0)
             return -1;
@@ -672,25 +799,27 @@ static int write_head(gld_ctx *g, head_run *r, int64_t steps, kv_err *err)
 static int check_request(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, const gld_opts *o,
                          kv_err *err)
 {
-    if (p->kv_dtype != RKV_DTYPE_BF16 || p->aux_dtype != RKV_DTYPE_BF16)
-        return kv_errf(err, "only bf16 KV and aux are written (got %s / %s)", rkv_dtype_name(p->kv_dtype),
-                       rkv_dtype_name(p->aux_dtype));
-    if (wl->nturns > 1)
-        return kv_errf(err, "a multi-turn workload (%d turns) is not written; golden files cover one turn",
-                       wl->nturns);
+    if (wl->nturns > 0 && p->S != wl->turn_input[0])
+        return kv_errf(err, "a multi-turn workload's first input (%lld tokens) must be the request's context (%lld)",
+                       (long long)wl->turn_input[0], (long long)p->S);
     if (o->layer < 0 || o->layer >= m->num_hidden_layers)
         return kv_errf(err, "layer %d out of range (%s has %d layers)", o->layer, m->name, m->num_hidden_layers);
     if (o->kv_head < -1 || o->kv_head >= m->num_key_value_heads)
         return kv_errf(err, "kv head %d out of range (%s has %d KV heads)", o->kv_head, m->name,
                        m->num_key_value_heads);
-    const int64_t room = p->S_total - p->S > 1 ? p->S_total - p->S : 1;
+    int64_t room = p->S_total - p->S > 1 ? p->S_total - p->S : 1;
+    if (wl->nturns > 0)
+        for (int t = room = 0; t < wl->nturns; t++)
+            room += wl->turn_output[t];
     if (o->steps < 1 || o->steps > room)
-        return kv_errf(err, "--steps must be between 1 and %lld (the tokens generated after the prompt), got %lld",
-                       (long long)room, (long long)o->steps);
-    /* Decode positions are S .. S + steps − 1; a model has positions 0 .. max − 1. */
-    if (p->S + o->steps > (int64_t)m->max_position_embeddings)
+        return kv_errf(err, "--steps must be between 1 and %lld (the tokens generated after the prompt%s), got %lld",
+                       (long long)room, wl->nturns > 0 ? "s of every turn" : "", (long long)o->steps);
+    /* Decode positions are S .. S + steps − 1 (multi-turn: step_pos); a model has positions 0 .. max − 1. */
+    int t;
+    const int64_t last = step_pos(wl, p->S, o->steps - 1, &t);
+    if (last >= (int64_t)m->max_position_embeddings)
         return kv_errf(err, "decode position %lld is past %s's maximum length %d (positions 0 .. %d): "
-                       "--context + --steps must be at most %d", (long long)(p->S + o->steps - 1), m->name,
+                       "--context + --steps must be at most %d", (long long)last, m->name,
                        m->max_position_embeddings, m->max_position_embeddings - 1, m->max_position_embeddings);
     return 0;
 }
@@ -710,14 +839,18 @@ int gld_write(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, c
     for (int h = 0; h < m->num_key_value_heads && rc == 0; h++) {
         if (o->kv_head >= 0 && h != o->kv_head)
             continue;
+        int t;
         head_run r = {.m = m, .wl = wl, .p = p, .layer = o->layer, .kvh = h, .d = p->d, .G = p->G, .S = p->S,
-                      .n = p->S + o->steps};
+                      .n = step_pos(wl, p->S, o->steps - 1, &t) + 1};
         r.w = p->window_size > 0 ? (p->window_size < p->S ? p->window_size : p->S) : 0;
+        r.wcap = r.w > 1 ? r.w : 1;
+        for (int u = 1; u < wl->nturns; u++)
+            r.wcap = turn_window(p, wl, u) > r.wcap ? turn_window(p, wl, u) : r.wcap;
         rc = write_head(&g, &r, o->steps, err);
         head_free(&r);
     }
     if (rc == 0)
-        rc = write_manifest(&g, m, p, o, err);
+        rc = write_manifest(&g, m, wl, p, o, err);
     free(g.t);
     return rc;
 }

@@ -121,6 +121,9 @@ static int get_f64(const kv_yaml_doc *d, const char *key, int required, double *
     return kv_yaml_num(d, d->root, key, required, 0, 0, INFINITY, out, err);
 }
 
+/* Reads every key of the schema, then checks each figure's unit, one line
+ * per key in file order: a list of fields, kept as one so a new key is one
+ * line in each half. */
 int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
 {
     char path[512];

@@ -254,6 +254,9 @@ void llm_session_free(llm_session *s)
     free(s);
 }
 
+/* Every buffer of a session sized once for max_tokens (one line each, one
+ * out-of-memory exit), then the RoPE table: an allocation list kept whole so
+ * llm_session_free's list can be read against it. */
 int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session **out, kv_err *err)
 {
     *out = NULL;

@@ -143,6 +143,147 @@ static void make_id(swp_sweep *w)
     swp_sha256_hex(&h, w->id);
 }
 
+/* Models, hardware and engine loaded, each with the SHA-256 of its file. */
+static int load_inputs(swp_sweep *w, kv_err *err)
+{
+    const swp_spec *s = &w->spec;
+    if (s->path[0] && swp_sha256_file(s->path, w->spec_hash, err) != 0)
+        return -1;
+    for (int i = 0; i < s->nmodels; i++)
+        if (mdl_model_load(s->models[i], &w->models[i], err) != 0 ||
+            swp_sha256_file(w->models[i].path, w->model_hash[i], err) != 0)
+            return -1;
+    for (int i = 0; i < s->nhw; i++)
+        if (hw_model_load(s->hw[i], &w->hws[i], err) != 0 || swp_sha256_file(w->hws[i].path, w->hw_hash[i], err) != 0)
+            return -1;
+    if (s->engine[0] && (eng_load(s->engine, &w->engine, err) != 0 ||
+                         swp_sha256_file(w->engine.path, w->engine_hash, err) != 0))
+        return -1;
+    return 0;
+}
+
+/* (method, budget) combinations; a dense method once (the budget does not apply). */
+static int make_combos(swp_sweep *w, kv_err *err)
+{
+    const swp_spec *s = &w->spec;
+    for (int i = 0; i < s->nmethods; i++) {
+        const rkv_method_type *mt = rkv_method_get(s->methods[i], err);
+        if (!mt)
+            return -1;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(s->methods[i], s->methods[j]))
+                return kv_errf(err, "method '%s' listed twice", s->methods[i]);
+        const int dense = mt->traits.dense;
+        for (int b = 0; b < (dense ? 1 : s->nbudgets); b++) {
+            w->combo_method[w->ncombo] = i;
+            w->combo_budget[w->ncombo] = dense ? 0 : s->budgets[b];
+            w->ncombo++;
+        }
+    }
+    return 0;
+}
+
+/* Every (model, context, method, budget) resolves and every (model, TP) splits. */
+static int check_points(swp_sweep *w, kv_err *err)
+{
+    const swp_spec *s = &w->spec;
+    char msg[sizeof err->msg];
+    for (int m = 0; m < s->nmodels; m++) {
+        for (int c = 0; c < s->ncontexts; c++)
+            for (int k = 0; k < w->ncombo; k++) {
+                rkv_request rq = base_request(w, &w->models[m], s->contexts[c], w->combo_budget[k]);
+                rkv_params p;
+                if (rkv_params_resolve(s->methods[w->combo_method[k]], &rq, &p, err) != 0) {
+                    snprintf(msg, sizeof msg, "%s", err->msg);
+                    return kv_errf(err, "%s, context %lld: %s", w->models[m].name, (long long)s->contexts[c], msg);
+                }
+            }
+        for (int t = 0; t < s->ntp; t++) {
+            rkv_request rq = base_request(w, &w->models[m], s->contexts[0], 0);
+            rkv_params p;
+            sim_config cfg;
+            sim_rank_shape sh;
+            if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0) return -1;
+            sim_config_defaults(&cfg, &w->models[m], &w->hws[0], &p);
+            cfg.tp = (int)s->tps[t];
+            if (sim_rank_shape_compute(&cfg, &sh, err) != 0) {
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                return kv_errf(err, "%s at TP %lld: %s", w->models[m].name, (long long)s->tps[t], msg);
+            }
+        }
+    }
+    return 0;
+}
+
+/* The fidelity workload: real Q/K/V (kvdump:, gguf:), a single-turn YAML
+ * (path or name under refimpl/workloads/), or the built-in generator. */
+static int fid_workload(swp_sweep *w, kv_err *err)
+{
+    const swp_spec *s = &w->spec;
+    if (llm_kvd_spec_is(s->workload))
+        return real_workload(w, err);
+    if (!s->workload[0] || !strcmp(s->workload, "builtin"))
+        return 0;
+    char wpath[1024]; /* a path, or a name under refimpl/workloads/ (smollm2-fitted, handtuned) */
+    if (rkv_workload_find(s->workload, wpath, sizeof wpath, err) != 0 ||
+        rkv_workload_load(wpath, &w->wl, err) != 0 || swp_sha256_file(wpath, w->wl_hash, err) != 0)
+        return -1;
+    if (w->wl.nturns > 0)
+        return kv_errf(err, "%s: a multi-turn workload; sweeps score single-turn generations (use kvsim fidelity)",
+                       s->workload);
+    return 0;
+}
+
+/* Fidelity layers: a list of layer ids every model has. */
+static int fid_layers(swp_sweep *w, kv_err *err)
+{
+    const swp_spec *s = &w->spec;
+    int64_t lay[1024];
+    w->nlayers = kv_parse_i64_list("fidelity layers", s->fid_layers, 0, 1023, 1, lay, 1024, err);
+    if (w->nlayers < 1)
+        return -1;
+    for (int i = 0; i < w->nlayers; i++) w->layers[i] = (int)lay[i];
+    for (int m = 0; m < s->nmodels; m++)
+        for (int i = 0; i < w->nlayers; i++)
+            if (w->layers[i] >= w->models[m].num_hidden_layers)
+                return kv_errf(err, "fidelity layers: layer %d does not exist (%s has %d layers)", w->layers[i],
+                               w->models[m].name, w->models[m].num_hidden_layers);
+    return 0;
+}
+
+/* The fidelity half of a sweep: workload, seed, steps, layers, context,
+ * threads and the per-key result slots. */
+static int fid_setup(swp_sweep *w, kv_err *err)
+{
+    swp_spec *s = &w->spec;
+    if (fid_workload(w, err) != 0)
+        return -1;
+    if (s->seed_set) w->wl.seed = s->seed;
+    if (s->fid_steps < 1 || s->fid_steps > s->max_new)
+        return kv_errf(err, "fidelity steps must be between 1 and new (%lld), got %lld", (long long)s->max_new,
+                       (long long)s->fid_steps);
+    if (s->fid_layers[0] && fid_layers(w, err) != 0)
+        return -1;
+    if (s->fid_context > 0)
+        for (int m = 0; m < s->nmodels; m++)
+            for (int k = 0; k < w->ncombo; k++) {
+                rkv_request rq = base_request(w, &w->models[m], s->fid_context, w->combo_budget[k]);
+                rkv_params p;
+                if (rkv_params_resolve(s->methods[w->combo_method[k]], &rq, &p, err) != 0) return -1;
+            }
+    if (s->threads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        s->threads = ncpu > 0 ? (ncpu > 64 ? 64 : (int)ncpu) : 1;
+    }
+    w->nfidctx = s->fid_context > 0 ? 1 : s->ncontexts;
+    w->nfidkeys = (int64_t)s->nmodels * w->nfidctx * w->ncombo;
+    w->fid_have = calloc((size_t)w->nfidkeys, sizeof *w->fid_have);
+    w->fid_val = calloc((size_t)w->nfidkeys * NFID, sizeof *w->fid_val);
+    if (!w->fid_have || !w->fid_val)
+        return kv_errf(err, "out of memory");
+    return 0;
+}
+
 swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
 {
     swp_sweep *w = calloc(1, sizeof *w);
@@ -151,129 +292,19 @@ swp_sweep *swp_sweep_alloc(const swp_spec *spec, kv_err *err)
         return NULL;
     }
     w->spec = *spec;
-    swp_spec *s = &w->spec;
+    const swp_spec *s = &w->spec;
     if (s->nmodels < 1 || s->nhw < 1 || s->nmethods < 1 || s->nbudgets < 1 || s->ncontexts < 1 || s->nbatches < 1 ||
         s->ntp < 1 || s->nharness < 1) {
         kv_errf(err, "every axis needs at least one value (models, hw, methods, budgets, contexts, batches, tp, harness)");
         goto fail;
     }
-    if (s->path[0] && swp_sha256_file(s->path, w->spec_hash, err) != 0)
+    if (load_inputs(w, err) != 0 || make_combos(w, err) != 0 || check_points(w, err) != 0)
         goto fail;
-    for (int i = 0; i < s->nmodels; i++)
-        if (mdl_model_load(s->models[i], &w->models[i], err) != 0 ||
-            swp_sha256_file(w->models[i].path, w->model_hash[i], err) != 0)
-            goto fail;
-    for (int i = 0; i < s->nhw; i++)
-        if (hw_model_load(s->hw[i], &w->hws[i], err) != 0 || swp_sha256_file(w->hws[i].path, w->hw_hash[i], err) != 0)
-            goto fail;
-    if (s->engine[0] && (eng_load(s->engine, &w->engine, err) != 0 ||
-                         swp_sha256_file(w->engine.path, w->engine_hash, err) != 0))
-        goto fail;
-    /* (method, budget) combinations; full once */
-    for (int i = 0; i < s->nmethods; i++) {
-        const rkv_method_type *mt = rkv_method_get(s->methods[i], err);
-        if (!mt)
-            goto fail;
-        for (int j = 0; j < i; j++)
-            if (!strcmp(s->methods[i], s->methods[j])) {
-                kv_errf(err, "method '%s' listed twice", s->methods[i]);
-                goto fail;
-            }
-        const int dense = mt->traits.dense; /* the budget does not apply: once */
-        for (int b = 0; b < (dense ? 1 : s->nbudgets); b++) {
-            w->combo_method[w->ncombo] = i;
-            w->combo_budget[w->ncombo] = dense ? 0 : s->budgets[b];
-            w->ncombo++;
-        }
-    }
-    /* every (model, context, method, budget) resolves and every (model, TP) splits */
-    for (int m = 0; m < s->nmodels; m++) {
-        for (int c = 0; c < s->ncontexts; c++)
-            for (int k = 0; k < w->ncombo; k++) {
-                rkv_request rq = base_request(w, &w->models[m], s->contexts[c], w->combo_budget[k]);
-                rkv_params p;
-                if (rkv_params_resolve(s->methods[w->combo_method[k]], &rq, &p, err) != 0) {
-                    char msg[sizeof err->msg];
-                    snprintf(msg, sizeof msg, "%s", err->msg);
-                    kv_errf(err, "%s, context %lld: %s", w->models[m].name, (long long)s->contexts[c], msg);
-                    goto fail;
-                }
-            }
-        for (int t = 0; t < s->ntp; t++) {
-            rkv_request rq = base_request(w, &w->models[m], s->contexts[0], 0);
-            rkv_params p;
-            sim_config cfg;
-            sim_rank_shape sh;
-            if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0) goto fail;
-            sim_config_defaults(&cfg, &w->models[m], &w->hws[0], &p);
-            cfg.tp = (int)s->tps[t];
-            if (sim_rank_shape_compute(&cfg, &sh, err) != 0) {
-                char msg[sizeof err->msg];
-                snprintf(msg, sizeof msg, "%s", err->msg);
-                kv_errf(err, "%s at TP %lld: %s", w->models[m].name, (long long)s->tps[t], msg);
-                goto fail;
-            }
-        }
-    }
     w->npoints = (int64_t)s->nmodels * s->nharness * s->nhw * s->ntp * s->ncontexts * s->nbatches * w->ncombo;
-    /* fidelity */
     rkv_workload_defaults(&w->wl);
     snprintf(w->wl_hash, sizeof w->wl_hash, "builtin");
-    if (s->fidelity) {
-        if (llm_kvd_spec_is(s->workload)) {
-            if (real_workload(w, err) != 0)
-                goto fail;
-        } else if (s->workload[0] && strcmp(s->workload, "builtin")) {
-            char wpath[1024]; /* a path, or a name under refimpl/workloads/ (smollm2-fitted, handtuned) */
-            if (rkv_workload_find(s->workload, wpath, sizeof wpath, err) != 0 ||
-                rkv_workload_load(wpath, &w->wl, err) != 0 || swp_sha256_file(wpath, w->wl_hash, err) != 0)
-                goto fail;
-            if (w->wl.nturns > 0) {
-                kv_errf(err, "%s: a multi-turn workload; sweeps score single-turn generations (use kvsim fidelity)",
-                        s->workload);
-                goto fail;
-            }
-        }
-        if (s->seed_set) w->wl.seed = s->seed;
-        if (s->fid_steps < 1 || s->fid_steps > s->max_new) {
-            kv_errf(err, "fidelity steps must be between 1 and new (%lld), got %lld", (long long)s->max_new,
-                    (long long)s->fid_steps);
-            goto fail;
-        }
-        if (s->fid_layers[0]) {
-            int64_t lay[1024];
-            w->nlayers = kv_parse_i64_list("fidelity layers", s->fid_layers, 0, 1023, 1, lay, 1024, err);
-            if (w->nlayers < 1)
-                goto fail;
-            for (int i = 0; i < w->nlayers; i++) w->layers[i] = (int)lay[i];
-            for (int m = 0; m < s->nmodels; m++)
-                for (int i = 0; i < w->nlayers; i++)
-                    if (w->layers[i] >= w->models[m].num_hidden_layers) {
-                        kv_errf(err, "fidelity layers: layer %d does not exist (%s has %d layers)", w->layers[i],
-                                w->models[m].name, w->models[m].num_hidden_layers);
-                        goto fail;
-                    }
-        }
-        if (s->fid_context > 0)
-            for (int m = 0; m < s->nmodels; m++)
-                for (int k = 0; k < w->ncombo; k++) {
-                    rkv_request rq = base_request(w, &w->models[m], s->fid_context, w->combo_budget[k]);
-                    rkv_params p;
-                    if (rkv_params_resolve(s->methods[w->combo_method[k]], &rq, &p, err) != 0) goto fail;
-                }
-        if (s->threads <= 0) {
-            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-            s->threads = ncpu > 0 ? (ncpu > 64 ? 64 : (int)ncpu) : 1;
-        }
-        w->nfidctx = s->fid_context > 0 ? 1 : s->ncontexts;
-        w->nfidkeys = (int64_t)s->nmodels * w->nfidctx * w->ncombo;
-        w->fid_have = calloc((size_t)w->nfidkeys, sizeof *w->fid_have);
-        w->fid_val = calloc((size_t)w->nfidkeys * NFID, sizeof *w->fid_val);
-        if (!w->fid_have || !w->fid_val) {
-            kv_errf(err, "out of memory");
-            goto fail;
-        }
-    }
+    if (s->fidelity && fid_setup(w, err) != 0)
+        goto fail;
     make_id(w);
     return w;
 fail:
@@ -642,95 +673,83 @@ static int resume_read(swp_sweep *w, const char *partial, const swp_run_opts *o,
     return 0;
 }
 
-int swp_run(swp_sweep *w, const char *out, const swp_run_opts *opts, swp_run_stats *st, kv_err *err)
+/* --resume on a finished OUT (no OUT.partial): 1 when OUT is this sweep's
+ * complete shard (nothing to compute), else 0. t is scratch. */
+static int already_complete(const swp_sweep *w, const char *out, const char *partial, const swp_run_opts *o,
+                            swp_table *t, swp_run_stats *st, kv_err *err)
 {
-    swp_run_opts o = *opts;
-    if (o.count < 1) { o.count = 1; o.index = 0; }
-    if (o.index < 0 || o.index >= o.count)
-        return kv_errf(err, "shard %d of %d does not exist", o.index + 1, o.count);
-    memset(st, 0, sizeof *st);
-    const double t0 = kv_now_s();
-    char partial[1100];
-    if (strlen(out) + 9 > sizeof partial)
-        return kv_errf(err, "%s: path too long", out);
-    snprintf(partial, sizeof partial, "%s.partial", out);
-    uint8_t *done = calloc((size_t)w->npoints, 1);
-    static text hdr;
-    swp_table t, fin;
-    memset(&t, 0, sizeof t);
-    memset(&fin, 0, sizeof fin);
-    row_ref *rows = NULL;
-    int fd = -1, rc = -1;
-    if (!done) { kv_errf(err, "out of memory"); goto done; }
-    for (int64_t i = 0; i < w->npoints; i++) {
-        swp_point p;
-        swp_point_at(w, i, &p);
-        st->total += swp_point_shard(w, &p, o.count) == o.index;
-    }
-    if (o.resume && !exists(partial) && exists(out)) {
-        /* already finished: nothing to compute when it is this sweep's complete shard */
-        if (swp_table_load(out, 0, &t, err) == 0 && check_columns(&t, out, err) == 0) {
-            const char *id = swp_table_meta(&t, "id");
-            if (id && !strcmp(id, w->id) && (int64_t)t.nrows == st->total) {
-                st->resumed = st->total;
-                rc = 0;
-                goto done;
-            }
+    if (!o->resume || exists(partial) || !exists(out))
+        return 0;
+    if (swp_table_load(out, 0, t, err) == 0 && check_columns(t, out, err) == 0) {
+        const char *id = swp_table_meta(t, "id");
+        if (id && !strcmp(id, w->id) && (int64_t)t->nrows == st->total) {
+            st->resumed = st->total;
+            return 1;
         }
-        swp_table_free(&t);
     }
-    header_text(w, &o, &hdr);
-    if (o.resume && exists(partial)) {
+    swp_table_free(t);
+    return 0;
+}
+
+/* OUT.partial opened for appending: resumed (its rows marked in done) with
+ * --resume, or created with the header text; the file descriptor or -1. */
+static int open_partial(swp_sweep *w, const char *partial, const swp_run_opts *o, const text *hdr, uint8_t *done,
+                        swp_table *t, swp_run_stats *st, kv_err *err)
+{
+    if (o->resume && exists(partial)) {
         /* killed before its header was whole: nothing to resume, start it again */
         FILE *pf = fopen(partial, "rb");
-        char head[sizeof hdr.buf];
-        size_t got = pf ? fread(head, 1, hdr.n, pf) : 0;
+        char head[sizeof hdr->buf];
+        size_t got = pf ? fread(head, 1, hdr->n, pf) : 0;
         if (pf) fclose(pf);
-        if (pf && got < hdr.n && memcmp(head, hdr.buf, got) == 0) remove(partial);
+        if (pf && got < hdr->n && memcmp(head, hdr->buf, got) == 0) remove(partial);
     }
+    int fd;
     if (exists(partial)) {
-        if (!o.resume) {
-            kv_errf(err, "%s exists (an interrupted sweep): add --resume to continue it, or remove it", partial);
-            goto done;
-        }
-        if (resume_read(w, partial, &o, done, &t, st, err) != 0)
-            goto done;
+        if (!o->resume)
+            return kv_errf(err, "%s exists (an interrupted sweep): add --resume to continue it, or remove it", partial);
+        if (resume_read(w, partial, o, done, t, st, err) != 0)
+            return -1;
         fd = open(partial, O_WRONLY | O_APPEND);
     } else {
         fd = open(partial, O_WRONLY | O_CREAT | O_EXCL, 0644);
-        if (fd >= 0 && (write_all(fd, hdr.buf, hdr.n) != 0 || fsync(fd) != 0)) {
-            kv_errf(err, "%s: write failed: %s", partial, strerror(errno));
-            goto done;
+        if (fd >= 0 && (write_all(fd, hdr->buf, hdr->n) != 0 || fsync(fd) != 0)) {
+            close(fd);
+            return kv_errf(err, "%s: write failed: %s", partial, strerror(errno));
         }
     }
-    if (fd < 0) {
-        kv_errf(err, "%s: cannot open for writing: %s", partial, strerror(errno));
-        goto done;
-    }
+    if (fd < 0)
+        return kv_errf(err, "%s: cannot open for writing: %s", partial, strerror(errno));
+    return fd;
+}
+
+/* Computes this shard's points not yet done, one row each appended to fd
+ * (synced every second, progress every 0.25 s). 0 when all are done, 1 when
+ * stopped early (stop_after), -1 on error. */
+static int compute_points(swp_sweep *w, int fd, const char *partial, const swp_run_opts *o, const uint8_t *done,
+                          swp_run_stats *st, kv_err *err)
+{
     double last_sync = kv_now_s(), last_prog = 0.0;
     int64_t ndone = st->resumed;
     for (int64_t i = 0; i < w->npoints; i++) {
         swp_point p;
         swp_point_at(w, i, &p);
-        if (swp_point_shard(w, &p, o.count) != o.index || done[i])
+        if (swp_point_shard(w, &p, o->count) != o->index || done[i])
             continue;
         if (p.fid_key >= 0) {
             if (w->fid_have[p.fid_key]) st->fid_reused++;
-            else if (fid_ensure(w, &p, &o, st, err) != 0) goto done;
+            else if (fid_ensure(w, &p, o, st, err) != 0) return -1;
         }
         char line[2048];
         if (row_text(w, &p, line, sizeof line, err) != 0) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            kv_errf(err, "point %lld (%s, %s, %s t=%lld, context %lld, batch %lld, TP %lld): %s", (long long)i,
-                    w->models[p.model].name, w->hws[p.hw].name, w->spec.methods[p.method], (long long)p.budget,
-                    (long long)p.context, (long long)p.batch, (long long)p.tp, msg);
-            goto done;
+            return kv_errf(err, "point %lld (%s, %s, %s t=%lld, context %lld, batch %lld, TP %lld): %s", (long long)i,
+                           w->models[p.model].name, w->hws[p.hw].name, w->spec.methods[p.method], (long long)p.budget,
+                           (long long)p.context, (long long)p.batch, (long long)p.tp, msg);
         }
-        if (write_all(fd, line, strlen(line)) != 0) {
-            kv_errf(err, "%s: write failed: %s", partial, strerror(errno));
-            goto done;
-        }
+        if (write_all(fd, line, strlen(line)) != 0)
+            return kv_errf(err, "%s: write failed: %s", partial, strerror(errno));
         st->computed++;
         ndone++;
         double now = kv_now_s();
@@ -738,23 +757,27 @@ int swp_run(swp_sweep *w, const char *out, const swp_run_opts *opts, swp_run_sta
             fsync(fd);
             last_sync = now;
         }
-        if (o.on_progress && (now - last_prog >= 0.25 || ndone == st->total)) {
-            o.on_progress(o.ctx, ndone, st->total);
+        if (o->on_progress && (now - last_prog >= 0.25 || ndone == st->total)) {
+            o->on_progress(o->ctx, ndone, st->total);
             last_prog = now;
         }
-        if (o.stop_after > 0 && st->computed >= o.stop_after && ndone < st->total) {
+        if (o->stop_after > 0 && st->computed >= o->stop_after && ndone < st->total) {
             fsync(fd);
-            rc = 1;
-            goto done;
+            return 1;
         }
     }
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        kv_errf(err, "%s: fsync failed: %s", partial, strerror(errno));
-        goto done;
-    }
-    close(fd);
-    fd = -1;
-    /* finish from the text of OUT.partial, exactly as a merge does */
+    return 0;
+}
+
+/* OUT written from the text of OUT.partial, exactly as a merge does, then
+ * OUT.partial removed. */
+static int finish_from_partial(const swp_sweep *w, const char *partial, const char *out, const swp_run_stats *st,
+                               kv_err *err)
+{
+    swp_table fin;
+    memset(&fin, 0, sizeof fin);
+    row_ref *rows = NULL;
+    int rc = -1;
     if (swp_table_load(partial, 0, &fin, err) != 0 || check_columns(&fin, partial, err) != 0)
         goto done;
     if ((int64_t)fin.nrows != st->total) {
@@ -776,11 +799,55 @@ int swp_run(swp_sweep *w, const char *out, const swp_run_opts *opts, swp_run_sta
     }
     rc = 0;
 done:
-    if (fd >= 0) close(fd);
     free(rows);
+    swp_table_free(&fin);
+    return rc;
+}
+
+int swp_run(swp_sweep *w, const char *out, const swp_run_opts *opts, swp_run_stats *st, kv_err *err)
+{
+    swp_run_opts o = *opts;
+    if (o.count < 1) { o.count = 1; o.index = 0; }
+    if (o.index < 0 || o.index >= o.count)
+        return kv_errf(err, "shard %d of %d does not exist", o.index + 1, o.count);
+    memset(st, 0, sizeof *st);
+    const double t0 = kv_now_s();
+    char partial[1100];
+    if (strlen(out) + 9 > sizeof partial)
+        return kv_errf(err, "%s: path too long", out);
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    uint8_t *done = calloc((size_t)w->npoints, 1);
+    static text hdr;
+    swp_table t;
+    memset(&t, 0, sizeof t);
+    int fd = -1, rc = -1;
+    if (!done) { kv_errf(err, "out of memory"); goto done; }
+    for (int64_t i = 0; i < w->npoints; i++) {
+        swp_point p;
+        swp_point_at(w, i, &p);
+        st->total += swp_point_shard(w, &p, o.count) == o.index;
+    }
+    if (already_complete(w, out, partial, &o, &t, st, err)) {
+        rc = 0;
+        goto done;
+    }
+    header_text(w, &o, &hdr);
+    if ((fd = open_partial(w, partial, &o, &hdr, done, &t, st, err)) < 0)
+        goto done;
+    if ((rc = compute_points(w, fd, partial, &o, done, st, err)) != 0)
+        goto done;
+    rc = -1;
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        kv_errf(err, "%s: fsync failed: %s", partial, strerror(errno));
+        goto done;
+    }
+    close(fd);
+    fd = -1;
+    rc = finish_from_partial(w, partial, out, st, err);
+done:
+    if (fd >= 0) close(fd);
     free(done);
     swp_table_free(&t);
-    swp_table_free(&fin);
     st->wall_s = kv_now_s() - t0;
     return rc;
 }

@@ -65,15 +65,31 @@ def stage1(kp, qw, P, w, kernel, pool, grouped):
     return sq(votes), sq(pooled), sq(kept.astype(np.int32))
 
 
-def hsa_stages(q, kc, prm):
-    """HSA: page min/max, dims by Σ_h|q|, page scores over the sign-chosen
-    bound, per-head softmax over tokens averaged over heads, top-k tokens."""
+def round_to(x, dtype):
+    """float32 values rounded to dtype (nearest, ties to even), as float64."""
+    x = np.asarray(x, dtype=np.float32)
+    if dtype == "fp32":
+        return x.astype(np.float64)
+    if dtype == "fp16":
+        return x.astype(np.float16).astype(np.float64)
+    if dtype == "bf16":
+        u = x.view(np.uint32).astype(np.uint64)
+        u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+        return u.astype(np.uint32).view(np.float32).astype(np.float64)
+    sys.exit(3)  # an fp8 aux dtype under a wider KV dtype: not implemented here
+
+
+def hsa_stages(q, kc, prm, aux_round):
+    """HSA: page min/max (rounded to the aux dtype: rounding is monotone, so
+    min then round equals round then min), dims by Σ_h|q|, page scores over
+    the sign-chosen bound, per-head softmax over tokens averaged over heads,
+    top-k tokens."""
     G, d = q.shape
     C, pg = kc.shape[0], prm["page_size"]
     npg = (C + pg - 1) // pg
     kc64 = kc.astype(np.float64)
-    pmin = np.stack([kc64[j * pg:(j + 1) * pg].min(0) for j in range(npg)])
-    pmax = np.stack([kc64[j * pg:(j + 1) * pg].max(0) for j in range(npg)])
+    pmin = aux_round(np.stack([kc64[j * pg:(j + 1) * pg].min(0) for j in range(npg)]))
+    pmax = aux_round(np.stack([kc64[j * pg:(j + 1) * pg].max(0) for j in range(npg)]))
     q64 = q.astype(np.float64)
     dsc = np.abs(q64).sum(0)
     r = min(prm["topr"], d)
@@ -105,13 +121,13 @@ def attend(q, k, v):
     return p @ v.astype(np.float64)
 
 
-def step(g, method, prm):
+def step(g, method, prm, aux_round):
     """One decode step: every stage's arrays from the step's inputs."""
     q, kc, vc = g["q"], g["k_cache"], g["v_cache"]
     G = q.shape[0]
     out = {}
     if method in HSA:
-        out = hsa_stages(q, kc, prm)
+        out = hsa_stages(q, kc, prm, aux_round)
         rows = [out["selected"]] * G
     elif method in ALL_CACHE:
         C = kc.shape[-2]
@@ -165,6 +181,11 @@ def main(argv):
     method, prm = man["method"], man["params"]
     if method not in HSA | ALL_CACHE:
         return 3
+    # K/V inputs hold the kv_dtype's values exactly; page bounds are the
+    # aux_dtype's: identity when the two are equal (min and max of values of
+    # a dtype are values of it), rounded otherwise
+    kvd, auxd = man.get("kv_dtype", "bf16"), man.get("aux_dtype", "bf16")
+    aux_round = (lambda a: a) if auxd == kvd else (lambda a: round_to(a, auxd))
     load = lambda rel: np.load(os.path.join(gold, rel))
     first = True
     for h in man["kv_heads"]:
@@ -186,7 +207,7 @@ def main(argv):
         for s in range(man["steps"]):
             d = "kvh%d/step%d/" % (h, s)
             g = {k: load(d + k + ".npy") for k in ("q", "k_cache", "v_cache")}
-            cand = step(g, method, prm)
+            cand = step(g, method, prm, aux_round)
             if first and brk:
                 damage(cand, brk)
             first = False

@@ -305,6 +305,173 @@ Test(golden, every_method_and_head_with_the_manifest_keys, .init = make_tmp, .fi
     }
 }
 
+/* Every KV dtype the reference stores, and an aux dtype other than the KV
+ * one: the manifest names both, every K/V input element is a value of the
+ * KV dtype (rounding it to the dtype leaves it unchanged, rkv_quantize),
+ * and the float64 implementation (which rounds page bounds to a differing
+ * aux dtype itself) passes with every stage, so the bounds hold for each. */
+Test(golden, every_kv_dtype_passes_the_float64_implementation, .init = make_tmp, .fini = rm_tmp)
+{
+    static const struct { rkv_dtype kv, aux; } dts[] = {
+        {RKV_DTYPE_FP16, RKV_DTYPE_FP16}, {RKV_DTYPE_FP32, RKV_DTYPE_FP32}, {RKV_DTYPE_FP8_E4M3, RKV_DTYPE_FP8_E4M3},
+        {RKV_DTYPE_FP8_E5M2, RKV_DTYPE_FP8_E5M2}, {RKV_DTYPE_FP32, RKV_DTYPE_BF16},
+    };
+    static char buf[1 << 16];
+    char g[128], c[128], path[300];
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        snprintf(g, sizeof g, "%s/g%zu", tmpdir, i);
+        mdl_model m;
+        kv_err err;
+        cr_assert_eq(mdl_model_load("smollm2-135m", &m, &err), 0, "%s", err.msg);
+        rkv_request rq;
+        rkv_request_defaults(&rq);
+        rq.context = 400;
+        rq.budget = 64;
+        rq.d = m.head_dim;
+        rq.G = mdl_group_size(&m);
+        rq.model_max_len = m.max_position_embeddings;
+        rq.kv_dtype = dts[i].kv;
+        rq.aux_dtype = dts[i].aux;
+        rq.aux_dtype_set = 1;
+        rkv_params p;
+        cr_assert_eq(rkv_params_resolve("rocketkv", &rq, &p, &err), 0, "%s", err.msg);
+        rkv_workload wl;
+        rkv_workload_defaults(&wl);
+        gld_opts o = {.layer = 1, .kv_head = -1, .steps = 2};
+        cr_assert_eq(gld_write(&m, &wl, &p, &o, g, &err), 0, "%s: %s", rkv_dtype_name(dts[i].kv), err.msg);
+        f64_candidate(g, c, "");
+        cr_assert(run_compare(g, c, 1, buf, sizeof buf), "kv %s aux %s:\n%s", rkv_dtype_name(dts[i].kv),
+                  rkv_dtype_name(dts[i].aux), buf);
+        cr_assert(strstr(buf, "0 missing"), "%s", buf);
+        snprintf(path, sizeof path, "%s/manifest.json", g);
+        kv_jsonr_doc doc;
+        cr_assert_eq(kv_jsonr_load_file(&doc, path, &err), 0, "%s", err.msg);
+        const kv_jsonr_node *kd = kv_jsonr_get(doc.root, "kv_dtype"), *ad = kv_jsonr_get(doc.root, "aux_dtype");
+        cr_assert(kd && ad && !strcmp(kd->str, rkv_dtype_name(dts[i].kv)) && !strcmp(ad->str, rkv_dtype_name(dts[i].aux)));
+        cr_assert(kv_jsonr_get(doc.root, "storage"));
+        kv_jsonr_free(&doc);
+        static const char *const inputs[] = {"kvh0/step1/k_cache.npy", "kvh2/step0/v_cache.npy",
+                                             "kvh1/prefill/k_prompt.npy"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s", g, inputs[k]);
+            gld_npy a;
+            cr_assert_eq(gld_npy_read(path, &a, &err), 0, "%s", err.msg);
+            const float *x = a.data;
+            for (int64_t e = 0; e < a.n; e++)
+                cr_assert(rkv_quantize(dts[i].kv, x[e]) == x[e], "%s[%lld] = %.9g is not a %s value", path,
+                          (long long)e, (double)x[e], rkv_dtype_name(dts[i].kv));
+            gld_npy_free(&a);
+        }
+    }
+}
+
+/* ---- multi-turn ----
+ * tests/data/golden_multiturn.yaml: turns (300 in, 2 out), (40, 3), (24, 2).
+ * Decode positions by hand: 300, 301; 300+2+40 = 342, 343, 344; 342+3+24 =
+ * 369, 370. The oracles: the float64 implementation passes every stage, and
+ * each step's attended positions (cache_positions[selected]) equal those
+ * rkv_run's own multi-turn walk hands its on_step callback. */
+#define MT_STEPS 7
+#define MT_HEADS 3
+typedef struct {
+    int64_t position[MT_STEPS];
+    int32_t pos[MT_STEPS][MT_HEADS][8][512]; /* (step, KV head, row, attended) */
+    int64_t count[MT_STEPS][MT_HEADS][8];
+    int rows[MT_STEPS][MT_HEADS];
+} mt_seen;
+
+static int mt_on_step(void *ctx, const rkv_record *rec)
+{
+    mt_seen *m = ctx;
+    const rkv_step_out *o = rec->so;
+    if (rec->step >= MT_STEPS || rec->kv_head >= MT_HEADS || rec->layer != 0) return -1;
+    m->position[rec->step] = rec->position;
+    const int rows = o->shared ? 1 : 3;
+    m->rows[rec->step][rec->kv_head] = rows;
+    for (int r = 0; r < rows; r++) {
+        if (o->count[r] > 512) return -1;
+        m->count[rec->step][rec->kv_head][r] = o->count[r];
+        memcpy(m->pos[rec->step][rec->kv_head][r], o->pos + (size_t)r * (size_t)o->cap, sizeof(int32_t) * (size_t)o->count[r]);
+    }
+    return 0;
+}
+
+static void multi_turn_case(const char *method, char *buf, size_t nbuf)
+{
+    static const int64_t want_pos[MT_STEPS] = {300, 301, 342, 343, 344, 369, 370};
+    static mt_seen seen;
+    memset(&seen, 0, sizeof seen);
+    char g[128], c[128], path[300];
+    snprintf(g, sizeof g, "%s/%s", tmpdir, method);
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    mdl_model m;
+    kv_err err;
+    rkv_workload wl;
+    cr_assert_eq(rkv_workload_load(KVSIM_DATADIR "/tests/data/golden_multiturn.yaml", &wl, &err), 0, "%s", err.msg);
+    cr_assert_eq(wl.nturns, 3);
+    cr_assert_eq(mdl_model_load("smollm2-135m", &m, &err), 0, "%s", err.msg);
+    rkv_request rq;
+    rkv_request_defaults(&rq);
+    rq.context = wl.turn_input[0];
+    rq.max_new = wl.turn_output[0];
+    rq.budget = 64;
+    rq.d = m.head_dim;
+    rq.G = mdl_group_size(&m);
+    rq.model_max_len = m.max_position_embeddings;
+    rkv_run_cfg cfg = {.model = &m, .wl = &wl, .nsets = 1, .threads = 1};
+    cr_assert_eq(rkv_params_resolve(method, &rq, &cfg.sets[0], &err), 0, "%s", err.msg);
+    gld_opts o = {.layer = 0, .kv_head = -1, .steps = MT_STEPS};
+    cr_assert_eq(gld_write(&m, &wl, &cfg.sets[0], &o, g, &err), 0, "%s: %s", method, err.msg);
+    f64_candidate(g, c, "");
+    cr_assert(run_compare(g, c, 1, buf, nbuf), "%s multi-turn:\n%s", method, buf);
+    cr_assert(strstr(buf, "0 missing"), "%s", buf);
+    const int layer0[1] = {0};
+    cfg.layers = layer0;
+    cfg.nlayers = 1;
+    cfg.on_step = mt_on_step;
+    cfg.ctx = &seen;
+    cr_assert_eq(rkv_run(&cfg, NULL, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/manifest.json", g);
+    kv_jsonr_doc doc;
+    cr_assert_eq(kv_jsonr_load_file(&doc, path, &err), 0, "%s", err.msg);
+    const kv_jsonr_node *dp = kv_jsonr_get(doc.root, "decode_positions"), *tu = kv_jsonr_get(doc.root, "turns");
+    cr_assert(dp && dp->n == MT_STEPS && tu && tu->n == 3);
+    for (int s = 0; s < MT_STEPS; s++) {
+        cr_assert_eq((int64_t)dp->items[s]->num, want_pos[s], "step %d", s);
+        cr_assert_eq(seen.position[s], want_pos[s], "rkv_run step %d", s);
+        for (int h = 0; h < MT_HEADS; h++) {
+            gld_npy cp, sel;
+            snprintf(path, sizeof path, "%s/kvh%d/step%d/cache_positions.npy", g, h, s);
+            cr_assert_eq(gld_npy_read(path, &cp, &err), 0, "%s", err.msg);
+            snprintf(path, sizeof path, "%s/kvh%d/step%d/selected.npy", g, h, s);
+            cr_assert_eq(gld_npy_read(path, &sel, &err), 0, "%s", err.msg);
+            const int rows = seen.rows[s][h], cache_rows = cp.ndim == 2 ? (int)cp.shape[0] : 1;
+            const int64_t C = cp.shape[cp.ndim - 1], n = sel.shape[sel.ndim - 1];
+            cr_assert_eq(sel.ndim == 2 ? (int)sel.shape[0] : 1, rows, "%s step %d head %d", method, s, h);
+            for (int r = 0; r < rows; r++) {
+                const int32_t *cr = (const int32_t *)cp.data + (size_t)(cache_rows > 1 ? r : 0) * (size_t)C;
+                const int32_t *sr = (const int32_t *)sel.data + (size_t)r * (size_t)n;
+                int64_t k = 0;
+                for (; k < n && sr[k] >= 0; k++)
+                    cr_assert_eq(cr[sr[k]], seen.pos[s][h][r][k], "%s step %d head %d row %d: attended %lld", method,
+                                 s, h, r, (long long)k);
+                cr_assert_eq(k, seen.count[s][h][r], "%s step %d head %d row %d", method, s, h, r);
+            }
+            gld_npy_free(&cp);
+            gld_npy_free(&sel);
+        }
+    }
+    kv_jsonr_free(&doc);
+}
+
+Test(golden, multi_turn_matches_the_reference_run_and_the_float64_implementation, .init = make_tmp, .fini = rm_tmp)
+{
+    static char buf[1 << 16];
+    multi_turn_case("rocketkv", buf, sizeof buf);
+    multi_turn_case("snapkv", buf, sizeof buf);
+}
+
 /* Decode positions run S .. S + steps − 1 and a model has 0 .. max − 1. */
 /* Decode positions run S .. S + steps − 1 and a model has 0 .. max − 1: a
  * prompt filling all 8192 positions of smollm2-135m leaves none to decode. */

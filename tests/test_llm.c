@@ -17,6 +17,7 @@
 #include "cli_util.h"
 #include "kv_jsonr.h"
 #include "llm.h"
+#include "llm_gen.h"
 
 #define MODEL_PATH KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define GOLDEN_PATH KVSIM_DATADIR "/tests/data/gguf_golden.json"
@@ -373,4 +374,111 @@ Test(llm, cli_generate_and_fidelity_on_real_model)
                          "--method snapkv,rocketkv --budget 16 --layers 0,29 --json"), 0);
     cr_assert_eq(run_cli("fidelity --workload gguf:" KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf,"
                          "text:/usr/share/common-licenses/GPL-3 --model llama3.1-8b --context 48 --steps 2 --new 2"), 2);
+}
+
+/* ---- llm_gen: the decode loop behind `kvsim generate` ----
+ * Expected values: llama.cpp's greedy ids (tests/data/gguf_golden.json,
+ * prompt 0, f16 KV cache as llama.cpp keeps it) for the first five tokens —
+ * the two runners agree there and part at the sixth, where llama.cpp's Q8_1
+ * activation rounding decides (matches_llama_cpp_golden checks every step
+ * teacher-forced); and the stopping rule of llm_gen.h worked by hand: an
+ * end token is kept as the last id and not streamed, k tokens take k − 1
+ * decode forwards, the streamed text is the prompt then each token's bytes. */
+typedef struct {
+    char buf[8192];
+    size_t n;
+    int calls;
+} text_sink;
+
+static void sink(void *ctx, const char *b, size_t n)
+{
+    text_sink *t = ctx;
+    cr_assert_lt(t->n + n, sizeof t->buf);
+    memcpy(t->buf + t->n, b, n);
+    t->n += n;
+    t->buf[t->n] = '\0';
+    t->calls++;
+}
+
+static void token_text(const llm_model *m, const int32_t *ids, int64_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        size_t bl;
+        const char *b = llm_token_bytes(m->tok, ids[i], &bl);
+        cr_assert_lt(o + bl, cap);
+        memcpy(out + o, b, bl);
+        o += bl;
+    }
+    out[o] = '\0';
+}
+
+Test(llm, generate_loop_matches_llama_cpp_and_its_stopping_rule)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    kv_err err;
+    llm_gen_result r;
+    text_sink ts = {.n = 0};
+    /* 1. five greedy tokens, dense, f16 KV */
+    static const int32_t want[5] = {7042, 30, 198, 198, 504}; /* llama.cpp's first five greedy ids */
+    llm_gen_cfg c = {.prompt = "The capital of France is", .max_new = 5, .kv_dtype = RKV_DTYPE_FP16, .threads = 1,
+                     .window = -1, .budget = 1, .on_text = sink, .ctx = &ts};
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n_prompt, 5);
+    cr_assert_eq(r.n, 5);
+    cr_assert_eq(r.n_decode, 4);
+    for (int i = 0; i < 5; i++) cr_assert_eq(r.ids[i], want[i], "token %d: %d, llama.cpp %d", i, r.ids[i], want[i]);
+    char expect[8192];
+    token_text(m, r.ids, r.n, expect, sizeof expect);
+    cr_assert_str_eq(r.gen_text, expect);
+    cr_assert_eq(ts.calls, 6, "the prompt and five tokens");
+    cr_assert(ts.n == strlen(c.prompt) + strlen(expect) && !strncmp(ts.buf, c.prompt, strlen(c.prompt)) &&
+              !strcmp(ts.buf + strlen(c.prompt), expect), "streamed '%s'", ts.buf);
+    llm_gen_result_free(&r);
+    /* 2. an answered turn: the first token is the end-of-turn token */
+    c.prompt = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?";
+    c.max_new = 4;
+    ts.n = 0; ts.calls = 0;
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n, 1, "stopped after %lld tokens", (long long)r.n);
+    cr_assert_eq(r.ids[0], llm_token_eot(m->tok));
+    cr_assert_eq(r.n_decode, 0);
+    cr_assert_str_eq(ts.buf, c.prompt, "the end token is not streamed");
+    llm_gen_result_free(&r);
+    c.ignore_eos = 1;
+    c.max_new = 2;
+    ts.n = 0; ts.calls = 0;
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.ids[0], llm_token_eot(m->tok));
+    cr_assert_eq(r.n_decode, 1);
+    cr_assert_eq(ts.calls, 3);
+    llm_gen_result_free(&r);
+    /* 3. nothing wanted: the prompt alone */
+    c.max_new = 0;
+    ts.n = 0; ts.calls = 0;
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), 0, "%s", err.msg);
+    cr_assert(r.n == 0 && r.n_decode == 0 && ts.calls == 1 && r.gen_text[0] == '\0');
+    llm_gen_result_free(&r);
+    /* 4. requests out of range for this model and prompt */
+    c.on_text = NULL;
+    c.max_new = m->c.ctx_train + 1;
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), LLM_GEN_EREQUEST);
+    cr_assert(strstr(err.msg, "context_length"), "%s", err.msg);
+    llm_gen_result_free(&r);
+    c.max_new = 1;
+    c.window = 1000;
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), LLM_GEN_EREQUEST);
+    cr_assert(strstr(err.msg, "--window"), "%s", err.msg);
+    llm_gen_result_free(&r);
+    c.window = -1;
+    c.method = "nope";
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), LLM_GEN_EREQUEST);
+    llm_gen_result_free(&r);
+    c.method = NULL;
+    c.kv_dtype = RKV_DTYPE_FP8_E4M3;
+    cr_assert_eq(llm_gen_run(m, &c, &r, &err), LLM_GEN_EREQUEST);
+    llm_gen_result_free(&r);
+    llm_model_free(m);
 }

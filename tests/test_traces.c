@@ -15,7 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kv_jsonr.h"
 #include "trc.h"
+#include "trc_summary.h"
 
 static mdl_model model;
 static rkv_workload wl;
@@ -507,6 +509,61 @@ Test(traces, samples_match_their_expected_inspect_json)
         expect_identical(got, want);
     }
     remove(got);
+}
+
+/* trc_summary_read, the library call behind `kvsim inspect`, against
+ * tests/trace_reader.py's sums (a second implementation written from
+ * traces/FORMAT.md): every per-step field exactly, the stage-1 count, and the
+ * ratios, on each committed sample. */
+static double num_of(const kv_jsonr_node *o, const char *k)
+{
+    const kv_jsonr_node *v = kv_jsonr_get(o, k);
+    cr_assert(v && v->kind == KV_JSONR_NUM, "trace_reader.py output: '%s' missing", k);
+    return v->num;
+}
+
+Test(traces, summary_matches_second_reader)
+{
+    static const char *const samples[] = {"rocketkv", "quest", "snapkv"};
+    char path[256], out[256], cmd[1024];
+    snprintf(out, sizeof out, "/tmp/kvsim_test_summary_%ld.json", (long)getpid());
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        snprintf(path, sizeof path, "traces/samples/%s.trc", samples[i]);
+        snprintf(cmd, sizeof cmd, "python3 tests/trace_reader.py %s > %s", path, out);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+        kv_jsonr_doc doc;
+        kv_err err;
+        cr_assert_eq(kv_jsonr_load_file(&doc, out, &err), 0, "%s", err.msg);
+        trc_reader *r;
+        cr_assert_eq(trc_open(path, &r, &err), 0, "%s", err.msg);
+        trc_summary s;
+        cr_assert_eq(trc_summary_read(r, &s, &err), 0, "%s", err.msg);
+        const kv_jsonr_node *ps = kv_jsonr_get(doc.root, "per_step");
+        cr_assert(ps && ps->kind == KV_JSONR_ARR && (int64_t)ps->n == s.steps, "%s: %lld steps", path,
+                  (long long)s.steps);
+        for (int64_t k = 0; k < s.steps; k++) {
+            const kv_jsonr_node *w = ps->items[k];
+            const trc_step_totals *t = &s.step[k];
+            for (int c = 0; c < TRC_NCAT; c++)
+                cr_assert_eq(t->cat[c], (int64_t)num_of(w, trc_cat_names[c]), "%s step %lld %s", path, (long long)k,
+                             trc_cat_names[c]);
+            cr_assert_eq(t->sectors_kv, (int64_t)num_of(w, "sectors_kv"));
+            cr_assert_eq(t->sectors_aux, (int64_t)num_of(w, "sectors_aux"));
+            cr_assert_eq(t->pages_kv, (int64_t)num_of(w, "pages_kv"));
+            cr_assert_eq(t->positions, (int64_t)num_of(w, "attended_positions"));
+            cr_assert_eq(t->full_bytes, (int64_t)num_of(w, "full_kv_bytes"));
+        }
+        cr_assert_eq(s.stage1_retained, (int64_t)num_of(doc.root, "stage1_retained"));
+        cr_assert_eq(s.all.positions, (int64_t)num_of(doc.root, "attended_positions"));
+        cr_assert_float_eq(s.compression, num_of(doc.root, "compression_vs_full"), 1e-12 * s.compression);
+        cr_assert_float_eq(s.bytes_per_position_lists, num_of(doc.root, "bytes_per_position_lists"), 1e-12);
+        cr_assert_float_eq(s.bytes_per_position_blocks, num_of(doc.root, "bytes_per_position_blocks"), 1e-12);
+        cr_assert(s.all.positions > 0 && s.compression > 1.0, "%s: a sample that attends nothing tests nothing", path);
+        trc_summary_free(&s);
+        trc_close(r);
+        kv_jsonr_free(&doc);
+    }
+    remove(out);
 }
 
 /* The second reader is not vacuous: a trace whose step block has one flipped

@@ -187,93 +187,97 @@ static int parse_string_field(cur *c, const trc_field *f, trc_header *h, const u
     return 0;
 }
 
-static int parse_header(trc_reader *r, cur *c)
+/* An integer field's value into the header (range-checked for int fields). */
+static int put_int_field(cur *c, const trc_field *f, char *base, uint64_t v, size_t vat)
 {
-    trc_header *h = &r->h;
-    uint64_t nf, nturn_lists[2] = {0, 0};
-    unsigned char seen[256] = {0};
-    if (rd_max(c, &nf, 4096, "header field count") != 0)
-        return -1;
-    for (uint64_t i = 0; i < nf; i++) {
-        unsigned kind = 0;
-        uint64_t nl = 0;
-        const uint8_t *name = NULL;
-        const size_t at = c->pos;
-        if (rd_u8(c, &kind, "field kind") || rd_max(c, &nl, 64, "field name length") || rd_bytes(c, (size_t)nl, &name, "field name"))
-            return -1;
-        const trc_field *f = field_find((const char *)name, (size_t)nl);
-        if (f && trc_field_kind(f->type) != (int)kind) {
-            c->pos = at;
-            return bad(c, "%s: field kind %llu, expected %llu", f->name, kind, (unsigned)trc_field_kind(f->type));
+    const int64_t x = trc_unzigzag(v);
+    if (f->type == TRC_F_INT) {
+        if (x < -2147483647 || x > 2147483647) {
+            c->pos = vat;
+            return bad(c, "%s = %llu does not fit an int (limit %llu)", f->name, (unsigned long long)x, 2147483647ull);
         }
-        if (f) {
-            if (seen[f - trc_fields]++)
-                return kv_errf(c->err, "%s: offset %zu: %s: duplicate field, expected each name once", c->r->name, at, f->name);
-        }
-        uint64_t v = 0, n = 0;
-        const uint8_t *s = NULL;
-        const size_t vat = c->pos;
-        char *base = f ? (char *)h + f->off : NULL;
-        switch (kind) {
-        case TRC_K_INT:
-            if (rd_var(c, &v, "integer field")) return -1;
-            if (!f) break;
-            {
-                const int64_t x = trc_unzigzag(v);
-                if (f->type == TRC_F_INT) {
-                    if (x < -2147483647 || x > 2147483647) {
-                        c->pos = vat;
-                        return bad(c, "%s = %llu does not fit an int (limit %llu)", f->name, (unsigned long long)x, 2147483647ull);
-                    }
-                    *(int *)(void *)base = (int)x;
-                } else if (f->type == TRC_F_I64) {
-                    *(int64_t *)(void *)base = x;
-                } else {
-                    *(uint64_t *)(void *)base = (uint64_t)x;
-                }
+        *(int *)(void *)base = (int)x;
+    } else if (f->type == TRC_F_I64) {
+        *(int64_t *)(void *)base = x;
+    } else {
+        *(uint64_t *)(void *)base = (uint64_t)x;
+    }
+    return 0;
+}
+
+/* A list field (layer ids, or a turn list whose length goes to nturn_lists);
+ * f NULL: an unknown field, read and skipped. */
+static int parse_list_field(cur *c, const trc_field *f, trc_header *h, size_t vat, uint64_t nturn_lists[2])
+{
+    uint64_t n = 0, v = 0;
+    const uint64_t max = f && f->type == TRC_F_LAYERS ? TRC_MAX_LAYERS : f ? RKV_MAX_TURNS : 1u << 20;
+    if (rd_max(c, &n, max, "list length")) return -1;
+    for (uint64_t k = 0; k < n; k++) {
+        if (rd_var(c, &v, "list item")) return -1;
+        const int64_t x = trc_unzigzag(v);
+        if (!f) continue;
+        if (f->type == TRC_F_LAYERS) {
+            if (x < 0 || x >= TRC_MAX_LAYERS || (k > 0 && x <= h->layers[k - 1])) {
+                c->pos = vat;
+                return bad(c, "%s: layer ids must be ascending, distinct and below %llu (item %llu)", f->name,
+                           TRC_MAX_LAYERS, k);
             }
-            break;
-        case TRC_K_F64:
-            if (rd_bytes(c, 8, &s, "f64 field")) return -1;
-            if (f) { v = trc_rd64(s); memcpy(base, &v, 8); }
-            break;
-        case TRC_K_STR:
-            if (rd_max(c, &n, 4096, "string length") || rd_bytes(c, (size_t)n, &s, "string")) return -1;
-            if (f && parse_string_field(c, f, h, s, (size_t)n, vat)) return -1;
-            break;
-        case TRC_K_LIST: {
-            const uint64_t max = f && f->type == TRC_F_LAYERS ? TRC_MAX_LAYERS : f ? RKV_MAX_TURNS : 1u << 20;
-            if (rd_max(c, &n, max, "list length")) return -1;
-            for (uint64_t k = 0; k < n; k++) {
-                if (rd_var(c, &v, "list item")) return -1;
-                const int64_t x = trc_unzigzag(v);
-                if (!f) continue;
-                if (f->type == TRC_F_LAYERS) {
-                    if (x < 0 || x >= TRC_MAX_LAYERS || (k > 0 && x <= h->layers[k - 1])) {
-                        c->pos = vat;
-                        return bad(c, "%s: layer ids must be ascending, distinct and below %llu (item %llu)", f->name,
-                                   TRC_MAX_LAYERS, k);
-                    }
-                    h->layers[k] = (int)x;
-                } else {
-                    (f->type == TRC_F_TURNS_IN ? h->wl.turn_input : h->wl.turn_output)[k] = x;
-                }
-            }
-            if (f && f->type == TRC_F_LAYERS) h->nlayers = (int)n;
-            if (f && f->type != TRC_F_LAYERS) nturn_lists[f->type == TRC_F_TURNS_OUT] = n;
-            break;
-        }
-        default:
-            c->pos = at;
-            return bad(c, "%s: unknown field kind %llu, expected 1..%llu", "header", kind, 4);
+            h->layers[k] = (int)x;
+        } else {
+            (f->type == TRC_F_TURNS_IN ? h->wl.turn_input : h->wl.turn_output)[k] = x;
         }
     }
-    if (at_end(c, "header fields"))
+    if (f && f->type == TRC_F_LAYERS) h->nlayers = (int)n;
+    if (f && f->type != TRC_F_LAYERS) nturn_lists[f->type == TRC_F_TURNS_OUT] = n;
+    return 0;
+}
+
+/* One header field: kind, name, value; a known name must have its kind and
+ * appear once (seen), an unknown one is skipped. */
+static int parse_field(trc_reader *r, cur *c, unsigned char seen[256], uint64_t nturn_lists[2])
+{
+    trc_header *h = &r->h;
+    unsigned kind = 0;
+    uint64_t nl = 0;
+    const uint8_t *name = NULL;
+    const size_t at = c->pos;
+    if (rd_u8(c, &kind, "field kind") || rd_max(c, &nl, 64, "field name length") || rd_bytes(c, (size_t)nl, &name, "field name"))
         return -1;
-    for (size_t i = 0; i < trc_nfields; i++)
-        if (!seen[i])
-            return kv_errf(c->err, "%s: header: required field '%s' is missing", r->name, trc_fields[i].name);
-    /* shapes */
+    const trc_field *f = field_find((const char *)name, (size_t)nl);
+    if (f && trc_field_kind(f->type) != (int)kind) {
+        c->pos = at;
+        return bad(c, "%s: field kind %llu, expected %llu", f->name, kind, (unsigned)trc_field_kind(f->type));
+    }
+    if (f && seen[f - trc_fields]++)
+        return kv_errf(c->err, "%s: offset %zu: %s: duplicate field, expected each name once", c->r->name, at, f->name);
+    uint64_t v = 0, n = 0;
+    const uint8_t *s = NULL;
+    const size_t vat = c->pos;
+    char *base = f ? (char *)h + f->off : NULL;
+    switch (kind) {
+    case TRC_K_INT:
+        if (rd_var(c, &v, "integer field")) return -1;
+        return f ? put_int_field(c, f, base, v, vat) : 0;
+    case TRC_K_F64:
+        if (rd_bytes(c, 8, &s, "f64 field")) return -1;
+        if (f) { v = trc_rd64(s); memcpy(base, &v, 8); }
+        return 0;
+    case TRC_K_STR:
+        if (rd_max(c, &n, 4096, "string length") || rd_bytes(c, (size_t)n, &s, "string")) return -1;
+        return f && parse_string_field(c, f, h, s, (size_t)n, vat) ? -1 : 0;
+    case TRC_K_LIST:
+        return parse_list_field(c, f, h, vat, nturn_lists);
+    default:
+        c->pos = at;
+        return bad(c, "%s: unknown field kind %llu, expected 1..%llu", "header", kind, 4);
+    }
+}
+
+/* The decoded header's shapes against each other and the file's size; sets
+ * G, d, version and the token count the records may reach. */
+static int check_header(trc_reader *r, cur *c, const uint64_t nturn_lists[2])
+{
+    trc_header *h = &r->h;
     kv_err e2;
     const mdl_model *m = &h->model;
     if (strcmp(h->format, "kvsim-trace"))
@@ -309,6 +313,23 @@ static int parse_header(trc_reader *r, cur *c)
         return kv_errf(c->err, "%s: header: %lld tokens exceed 2^31-1 positions", r->name, (long long)tok);
     r->max_tok = tok;
     return 0;
+}
+
+static int parse_header(trc_reader *r, cur *c)
+{
+    uint64_t nf, nturn_lists[2] = {0, 0};
+    unsigned char seen[256] = {0};
+    if (rd_max(c, &nf, 4096, "header field count") != 0)
+        return -1;
+    for (uint64_t i = 0; i < nf; i++)
+        if (parse_field(r, c, seen, nturn_lists) != 0)
+            return -1;
+    if (at_end(c, "header fields"))
+        return -1;
+    for (size_t i = 0; i < trc_nfields; i++)
+        if (!seen[i])
+            return kv_errf(c->err, "%s: header: required field '%s' is missing", r->name, trc_fields[i].name);
+    return check_header(r, c, nturn_lists);
 }
 
 /* ------------------------------------------------------------ open */
@@ -530,6 +551,87 @@ static int check_id(cur *c, uint64_t got, uint64_t want, const char *what)
     return bad(c, "%s %llu, expected %llu", what, got, want);
 }
 
+/* A record's dims bitmaps (ndim_rows of them, ndims bits set below d each)
+ * into b; offs[64 + k] receives row k's offset. fat: the flags' offset. */
+static int read_dims(const trc_reader *r, cur *c, ibuf *b, trc_record *x, size_t *offs, size_t fat, kv_err *err)
+{
+    const trc_header *h = &r->h;
+    uint64_t u;
+    if (rd_max(c, &u, (uint64_t)h->d, "ndims")) return -1;
+    x->ndims = (int64_t)u;
+    if (x->ndims == 0 && x->dims_shared) return kv_errf(err, "%s: offset %zu: record flags: dims_shared set with 0 dims", r->name, fat);
+    x->ndim_rows = x->ndims == 0 ? 0 : x->dims_shared ? 1 : h->G;
+    const size_t nb = (size_t)(h->d + 7) / 8;
+    for (int k = 0; k < x->ndim_rows; k++) {
+        const uint8_t *bm = NULL;
+        const size_t at = c->pos;
+        if (rd_bytes(c, nb, &bm, "dims bitmap") || ibuf_grow(c, b, (uint64_t)h->d)) return -1;
+        offs[64 + k] = b->used;
+        int64_t cnt = 0;
+        for (int dd = 0; dd < (int)nb * 8; dd++)
+            if (bm[dd >> 3] >> (dd & 7) & 1) {
+                if (dd >= h->d) { c->pos = at; return bad(c, "%s: dim %llu set, expected below d = %llu", "dims bitmap", (unsigned)dd, (unsigned)h->d); }
+                (*b->buf)[b->used + (size_t)cnt++] = dd;
+            }
+        if (cnt != x->ndims) { c->pos = at; return bad(c, "%s: %llu dims set, expected ndims = %llu", "dims bitmap", (unsigned long long)cnt, (unsigned long long)x->ndims); }
+        b->used += (size_t)cnt;
+    }
+    return 0;
+}
+
+/* Record i of a step block (layer, KV head, flags, counts, bytes, position
+ * lists, dims, fidelity), every field checked; positions below ntok. */
+static int read_record(const trc_reader *r, cur *c, ibuf *b, int i, int64_t ntok, trc_record *x, size_t *offs,
+                       int64_t *npos, kv_err *err)
+{
+    const trc_header *h = &r->h;
+    const int G = h->G;
+    const uint64_t big = (uint64_t)1 << 62;
+    unsigned flags = 0;
+    uint64_t cat[6], tc[3], u, v = 0;
+    if (rd_var(c, &v, "layer") || check_id(c, v, (uint64_t)h->layers[i / h->kv_heads], "layer")) return -1;
+    if (rd_var(c, &v, "KV head") || check_id(c, v, (uint64_t)(i % h->kv_heads), "KV head")) return -1;
+    x->layer = h->layers[i / h->kv_heads];
+    x->kv_head = i % h->kv_heads;
+    const size_t fat = c->pos;
+    if (rd_u8(c, &flags, "flags")) return -1;
+    if ((flags & ~7u) || !!(flags & 4) != h->fidelity) {
+        c->pos = fat;
+        return bad(c, "%s 0x%02llx, expected bits 0-2 only and bit 2 = %llu (header fidelity)", "record flags", flags, (unsigned)h->fidelity);
+    }
+    x->shared = flags & 1;
+    x->dims_shared = !!(flags & 2);
+    x->has_fid = !!(flags & 4);
+    if (rd_max(c, &u, (uint64_t)ntok, "cache_tokens")) return -1;
+    x->cache_tokens = (int64_t)u;
+    if (rd_max(c, &u, (uint64_t)ntok, "pages_scored")) return -1;
+    x->pages_scored = (int64_t)u;
+    for (int k = 0; k < 6; k++) if (rd_max(c, &cat[k], big, "bytes")) return -1;
+    for (int k = 0; k < 3; k++) if (rd_max(c, &tc[k], big, "sectors/pages")) return -1;
+    x->bytes = (rkv_traffic){(int64_t)cat[0], (int64_t)cat[1], (int64_t)cat[2], (int64_t)cat[3], (int64_t)cat[4], (int64_t)cat[5]};
+    x->sectors_kv = (int64_t)tc[0];
+    x->sectors_aux = (int64_t)tc[1];
+    x->pages_kv = (int64_t)tc[2];
+    x->nrows = x->shared ? 1 : G;
+    const size_t pl0 = c->pos;
+    for (int k = 0; k < x->nrows; k++) {
+        if (rd_poslist(c, b, ntok, &x->count[k], &offs[k])) return -1;
+        *npos += x->count[k];
+    }
+    x->poslist_bytes = (int64_t)(c->pos - pl0);
+    if (read_dims(r, c, b, x, offs, fat, err)) return -1;
+    if (x->has_fid) {
+        const uint8_t *fb = NULL;
+        if (rd_bytes(c, (size_t)G * RKV_FID_N * 4, &fb, "fidelity")) return -1;
+        for (int g = 0; g < G; g++)
+            for (int m = 0; m < RKV_FID_N; m++) {
+                uint32_t w32 = trc_rd32(fb + ((size_t)g * RKV_FID_N + (size_t)m) * 4);
+                memcpy(&x->fid[g][m], &w32, 4);
+            }
+    }
+    return 0;
+}
+
 int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *err)
 {
     const trc_header *h = &r->h;
@@ -541,7 +643,7 @@ int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *er
     if (block_at(r, boff, TRC_BLK_STEP, &c, err)) return -1;
     /* the whole block: type, length, payload, CRC32C (before the cursor moves) */
     const int64_t block_bytes = (int64_t)(c.end - c.pos) + 9;
-    const int G = h->G, nrec = h->nlayers * h->kv_heads;
+    const int nrec = h->nlayers * h->kv_heads;
     uint64_t v = 0, pos = 0;
     if (rd_var(&c, &v, "sequence") || check_id(&c, v, (uint64_t)seq, "sequence")) return -1;
     if (rd_var(&c, &v, "step") || check_id(&c, v, (uint64_t)step, "step")) return -1;
@@ -558,73 +660,10 @@ int trc_read_step(trc_reader *r, int seq, int64_t step, trc_step *st, kv_err *er
     st->position = (int64_t)pos;
     st->block_bytes = block_bytes;
     ibuf b = {&st->buf, &st->buf_cap, 0, r->limit};
-    const int64_t ntok = (int64_t)pos + 1;
-    const uint64_t big = (uint64_t)1 << 62;
     int64_t npos = 0;
-    for (int i = 0; i < nrec; i++) {
-        trc_record *x = &st->rec[i];
-        size_t *offs = st->offs + (size_t)i * 128;
-        unsigned flags = 0;
-        uint64_t cat[6], tc[3], u;
-        if (rd_var(&c, &v, "layer") || check_id(&c, v, (uint64_t)h->layers[i / h->kv_heads], "layer")) return -1;
-        if (rd_var(&c, &v, "KV head") || check_id(&c, v, (uint64_t)(i % h->kv_heads), "KV head")) return -1;
-        x->layer = h->layers[i / h->kv_heads];
-        x->kv_head = i % h->kv_heads;
-        const size_t fat = c.pos;
-        if (rd_u8(&c, &flags, "flags")) return -1;
-        if ((flags & ~7u) || !!(flags & 4) != h->fidelity) {
-            c.pos = fat;
-            return bad(&c, "%s 0x%02llx, expected bits 0-2 only and bit 2 = %llu (header fidelity)", "record flags", flags, (unsigned)h->fidelity);
-        }
-        x->shared = flags & 1;
-        x->dims_shared = !!(flags & 2);
-        x->has_fid = !!(flags & 4);
-        if (rd_max(&c, &u, (uint64_t)ntok, "cache_tokens")) return -1;
-        x->cache_tokens = (int64_t)u;
-        if (rd_max(&c, &u, (uint64_t)ntok, "pages_scored")) return -1;
-        x->pages_scored = (int64_t)u;
-        for (int k = 0; k < 6; k++) if (rd_max(&c, &cat[k], big, "bytes")) return -1;
-        for (int k = 0; k < 3; k++) if (rd_max(&c, &tc[k], big, "sectors/pages")) return -1;
-        x->bytes = (rkv_traffic){(int64_t)cat[0], (int64_t)cat[1], (int64_t)cat[2], (int64_t)cat[3], (int64_t)cat[4], (int64_t)cat[5]};
-        x->sectors_kv = (int64_t)tc[0];
-        x->sectors_aux = (int64_t)tc[1];
-        x->pages_kv = (int64_t)tc[2];
-        x->nrows = x->shared ? 1 : G;
-        const size_t pl0 = c.pos;
-        for (int k = 0; k < x->nrows; k++) {
-            if (rd_poslist(&c, &b, ntok, &x->count[k], &offs[k])) return -1;
-            npos += x->count[k];
-        }
-        x->poslist_bytes = (int64_t)(c.pos - pl0);
-        if (rd_max(&c, &u, (uint64_t)h->d, "ndims")) return -1;
-        x->ndims = (int64_t)u;
-        if (x->ndims == 0 && x->dims_shared) return kv_errf(err, "%s: offset %zu: record flags: dims_shared set with 0 dims", r->name, fat);
-        x->ndim_rows = x->ndims == 0 ? 0 : x->dims_shared ? 1 : G;
-        const size_t nb = (size_t)(h->d + 7) / 8;
-        for (int k = 0; k < x->ndim_rows; k++) {
-            const uint8_t *bm = NULL;
-            const size_t at = c.pos;
-            if (rd_bytes(&c, nb, &bm, "dims bitmap") || ibuf_grow(&c, &b, (uint64_t)h->d)) return -1;
-            offs[64 + k] = b.used;
-            int64_t cnt = 0;
-            for (int dd = 0; dd < (int)nb * 8; dd++)
-                if (bm[dd >> 3] >> (dd & 7) & 1) {
-                    if (dd >= h->d) { c.pos = at; return bad(&c, "%s: dim %llu set, expected below d = %llu", "dims bitmap", (unsigned)dd, (unsigned)h->d); }
-                    (*b.buf)[b.used + (size_t)cnt++] = dd;
-                }
-            if (cnt != x->ndims) { c.pos = at; return bad(&c, "%s: %llu dims set, expected ndims = %llu", "dims bitmap", (unsigned long long)cnt, (unsigned long long)x->ndims); }
-            b.used += (size_t)cnt;
-        }
-        if (x->has_fid) {
-            const uint8_t *fb = NULL;
-            if (rd_bytes(&c, (size_t)G * RKV_FID_N * 4, &fb, "fidelity")) return -1;
-            for (int g = 0; g < G; g++)
-                for (int m = 0; m < RKV_FID_N; m++) {
-                    uint32_t w32 = trc_rd32(fb + ((size_t)g * RKV_FID_N + (size_t)m) * 4);
-                    memcpy(&x->fid[g][m], &w32, 4);
-                }
-        }
-    }
+    for (int i = 0; i < nrec; i++)
+        if (read_record(r, &c, &b, i, (int64_t)pos + 1, &st->rec[i], st->offs + (size_t)i * 128, &npos, err))
+            return -1;
     if (at_end(&c, "last record")) return -1;
     for (int i = 0; i < nrec; i++) { /* buffers may have moved while growing */
         trc_record *x = &st->rec[i];

@@ -446,6 +446,133 @@ static int64_t run_steps(const rkv_run_cfg *c)
     return n;
 }
 
+/* The writer's shape and the file's header from cfg (w->cfg, whose single
+ * parameter set is recorded): layers ascending, distinct and in range. */
+static int writer_init(trc_writer *w, trc_header *h, const char *path, int batch, int with_fidelity, kv_err *err)
+{
+    const rkv_run_cfg *cfg = w->cfg;
+    const mdl_model *m = cfg->model;
+    w->p = &cfg->sets[0];
+    w->Hkv = m->num_key_value_heads;
+    w->G = mdl_group_size(m);
+    w->d = m->head_dim;
+    w->nsteps = run_steps(cfg);
+    w->ntok = rkv_run_tokens(cfg);
+    w->with_fid = with_fidelity;
+    w->wbytes = mdl_layer_params(m) * 2;
+    memset(h, 0, sizeof *h);
+    for (int i = 0; i < TRC_MAX_LAYERS; i++) w->lidx[i] = -1;
+    if (cfg->layers) {
+        for (int i = 0; i < cfg->nlayers; i++) {
+            if (cfg->layers[i] < 0 || cfg->layers[i] >= m->num_hidden_layers ||
+                (i > 0 && cfg->layers[i] <= cfg->layers[i - 1]))
+                return kv_errf(err, "%s: layers must be ascending, distinct and in range", path);
+            w->lidx[cfg->layers[i]] = i;
+            h->layers[i] = cfg->layers[i];
+        }
+        w->nl = cfg->nlayers;
+    } else {
+        for (int i = 0; i < m->num_hidden_layers; i++) w->lidx[i] = h->layers[i] = i;
+        w->nl = m->num_hidden_layers;
+    }
+    snprintf(h->format, sizeof h->format, "kvsim-trace");
+    snprintf(h->kvsim_version, sizeof h->kvsim_version, "%s", KV_VERSION);
+    h->model = *m;
+    h->params = cfg->sets[0];
+    h->wl = *cfg->wl;
+    /* bits 63 and 62 cleared: header integers are svarints, and the zigzag of a value
+     * of 2^62 or more is a varint above 2^63-1, which every reader refuses */
+    h->workload_hash = cfg->wl->path[0] ? fnv1a64_file(cfg->wl->path) & 0x3fffffffffffffffull : 0;
+    h->kv_page_tokens = TRC_KV_PAGE_TOKENS;
+    h->sector_bytes = TRC_SECTOR_BYTES;
+    h->steps = w->nsteps;
+    h->batch = batch;
+    h->kv_heads = w->Hkv;
+    h->nlayers = w->nl;
+    h->fidelity = with_fidelity;
+    h->weights_bytes_per_layer = w->wbytes;
+    return 0;
+}
+
+/* Per-pair buffers and the block offsets of batch sequences; -1 when out of memory. */
+static int writer_alloc(trc_writer *w, int batch)
+{
+    const size_t np = (size_t)w->nl * (size_t)w->Hkv;
+    w->pairs = calloc(np, sizeof *w->pairs);
+    w->s1_off = calloc((size_t)batch, 8);
+    w->d_off = calloc((size_t)batch * (size_t)w->nsteps, 8);
+    if (!w->pairs || !w->s1_off || !w->d_off)
+        return -1;
+    for (size_t i = 0; i < np; i++) {
+        w->pairs[i].step_end = calloc((size_t)w->nsteps, sizeof(size_t));
+        w->pairs[i].position = calloc((size_t)w->nsteps, sizeof(int64_t));
+        if (!w->pairs[i].step_end || !w->pairs[i].position)
+            return -1;
+    }
+    return 0;
+}
+
+/* Runs the reference once per sequence (seed + s) and emits its blocks;
+ * *own accumulates the writer's CPU time on this thread since *t0. */
+static int record_sequences(trc_writer *w, rkv_run_cfg *cfg, rkv_workload *wl, uint64_t seed0, int batch, double *own,
+                            double *t0, kv_err *err)
+{
+    const size_t np = (size_t)w->nl * (size_t)w->Hkv;
+    for (int s = 0; s < batch; s++) {
+        w->seq = s;
+        wl->seed = seed0 + (uint64_t)s;
+        for (size_t i = 0; i < np; i++) {
+            w->pairs[i].rec.n = 0;
+            w->pairs[i].s1.n = 0;
+            w->pairs[i].steps_done = 0;
+        }
+        rkv_fidelity fid[1];
+        *own += thread_cpu_s() - *t0;
+        if (rkv_run(cfg, w->with_fid ? fid : NULL, err) != 0)
+            return -1;
+        *t0 = thread_cpu_s();
+        if (w->with_fid)
+            rkv_fidelity_free(&fid[0]);
+        if (emit_sequence(w, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The index block (every sequence's stage-1 and step block offsets) and the
+ * footer; hb is reused as the index's buffer. -2 when out of memory. */
+static int write_index_footer(trc_writer *w, int batch, trc_buf *hb, kv_err *err)
+{
+    hb->n = 0;
+    if (trc_buf_reserve(hb, 20 + 10 * (size_t)batch * (size_t)(w->nsteps + 1)) != 0)
+        return -2;
+    trc_put_varint(hb, (uint64_t)batch);
+    trc_put_varint(hb, (uint64_t)w->nsteps);
+    for (int s = 0; s < batch; s++) trc_put_varint(hb, w->s1_off[s]);
+    for (size_t i = 0; i < (size_t)batch * (size_t)w->nsteps; i++) trc_put_varint(hb, w->d_off[i]);
+    const uint64_t index_off = w->off;
+    if (block_write(w, TRC_BLK_INDEX, hb, err) != 0)
+        return -1;
+    uint8_t foot[16];
+    trc_le64(foot, index_off);
+    memcpy(foot + 8, TRC_FOOTER_MAGIC, 4);
+    trc_le32(foot + 12, trc_crc32c(0, foot, 12));
+    out_bytes(w, foot, 16);
+    return 0;
+}
+
+static void fill_stats(const trc_writer *w, double own, int64_t file_bytes, trc_write_stats *stats)
+{
+    const size_t np = (size_t)w->nl * (size_t)w->Hkv;
+    stats->writer_cpu_s = own;
+    stats->file_bytes = file_bytes;
+    stats->positions = 0;
+    for (size_t i = 0; i < np; i++) {
+        stats->writer_cpu_s += w->pairs[i].cpu_s;
+        stats->positions += w->pairs[i].positions;
+    }
+}
+
 int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int with_fidelity, trc_write_stats *stats,
                    kv_err *err)
 {
@@ -464,59 +591,12 @@ int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int w
     rkv_workload wl = *cfg_in->wl;
     cfg.wl = &wl;
     w.cfg = &cfg;
-    w.p = &cfg.sets[0];
-    w.Hkv = m->num_key_value_heads;
-    w.G = mdl_group_size(m);
-    w.d = m->head_dim;
-    w.nsteps = run_steps(&cfg);
-    w.ntok = rkv_run_tokens(&cfg);
-    w.with_fid = with_fidelity;
-    w.wbytes = mdl_layer_params(m) * 2;
     trc_header h;
-    memset(&h, 0, sizeof h);
-    for (int i = 0; i < TRC_MAX_LAYERS; i++) w.lidx[i] = -1;
-    if (cfg.layers) {
-        for (int i = 0; i < cfg.nlayers; i++) {
-            if (cfg.layers[i] < 0 || cfg.layers[i] >= m->num_hidden_layers || (i > 0 && cfg.layers[i] <= cfg.layers[i - 1]))
-                return kv_errf(err, "%s: layers must be ascending, distinct and in range", path);
-            w.lidx[cfg.layers[i]] = i;
-            h.layers[i] = cfg.layers[i];
-        }
-        w.nl = cfg.nlayers;
-    } else {
-        for (int i = 0; i < m->num_hidden_layers; i++) w.lidx[i] = h.layers[i] = i;
-        w.nl = m->num_hidden_layers;
-    }
-    snprintf(h.format, sizeof h.format, "kvsim-trace");
-    snprintf(h.kvsim_version, sizeof h.kvsim_version, "%s", KV_VERSION);
-    h.model = *m;
-    h.params = cfg.sets[0];
-    h.wl = wl;
-    /* bit 63 cleared: integer header fields are at most 2^63-1 (traces/FORMAT.md) */
-    /* bits 63 and 62 cleared: header integers are svarints, and the zigzag of a value
-     * of 2^62 or more is a varint above 2^63-1, which every reader refuses */
-    h.workload_hash = wl.path[0] ? fnv1a64_file(wl.path) & 0x3fffffffffffffffull : 0;
-    h.kv_page_tokens = TRC_KV_PAGE_TOKENS;
-    h.sector_bytes = TRC_SECTOR_BYTES;
-    h.steps = w.nsteps;
-    h.batch = batch;
-    h.kv_heads = w.Hkv;
-    h.nlayers = w.nl;
-    h.fidelity = with_fidelity;
-    h.weights_bytes_per_layer = w.wbytes;
-    const size_t np = (size_t)w.nl * (size_t)w.Hkv;
+    if (writer_init(&w, &h, path, batch, with_fidelity, err) != 0)
+        return -1;
     trc_buf hb = {0};
-    w.pairs = calloc(np, sizeof *w.pairs);
-    w.s1_off = calloc((size_t)batch, 8);
-    w.d_off = calloc((size_t)batch * (size_t)w.nsteps, 8);
-    if (!w.pairs || !w.s1_off || !w.d_off || header_encode(&h, &hb) != 0)
+    if (writer_alloc(&w, batch) != 0 || header_encode(&h, &hb) != 0)
         goto oom;
-    for (size_t i = 0; i < np; i++) {
-        w.pairs[i].step_end = calloc((size_t)w.nsteps, sizeof(size_t));
-        w.pairs[i].position = calloc((size_t)w.nsteps, sizeof(int64_t));
-        if (!w.pairs[i].step_end || !w.pairs[i].position)
-            goto oom;
-    }
     if (kv_afile_open(&w.f, path, err) != 0)
         goto fail;
     out_bytes(&w, TRC_MAGIC, 8);
@@ -529,55 +609,21 @@ int trc_record_run(const char *path, const rkv_run_cfg *cfg_in, int batch, int w
     cfg.on_step = on_step;
     cfg.ctx = &w;
     cfg.fidelity = with_fidelity;
-    for (int s = 0; s < batch; s++) {
-        w.seq = s;
-        wl.seed = cfg_in->wl->seed + (uint64_t)s;
-        for (size_t i = 0; i < np; i++) {
-            w.pairs[i].rec.n = 0;
-            w.pairs[i].s1.n = 0;
-            w.pairs[i].steps_done = 0;
-        }
-        rkv_fidelity fid[1];
-        own += thread_cpu_s() - t0;
-        if (rkv_run(&cfg, with_fidelity ? fid : NULL, err) != 0)
-            goto fail_file;
-        t0 = thread_cpu_s();
-        if (with_fidelity)
-            rkv_fidelity_free(&fid[0]);
-        if (emit_sequence(&w, err) != 0)
-            goto fail_file;
-    }
-    /* index, footer */
-    hb.n = 0;
-    if (trc_buf_reserve(&hb, 20 + 10 * (size_t)batch * (size_t)(w.nsteps + 1)) != 0)
-        goto oom_file;
-    trc_put_varint(&hb, (uint64_t)batch);
-    trc_put_varint(&hb, (uint64_t)w.nsteps);
-    for (int s = 0; s < batch; s++) trc_put_varint(&hb, w.s1_off[s]);
-    for (size_t i = 0; i < (size_t)batch * (size_t)w.nsteps; i++) trc_put_varint(&hb, w.d_off[i]);
-    const uint64_t index_off = w.off;
-    if (block_write(&w, TRC_BLK_INDEX, &hb, err) != 0)
+    if (record_sequences(&w, &cfg, &wl, cfg_in->wl->seed, batch, &own, &t0, err) != 0)
         goto fail_file;
-    uint8_t foot[16];
-    trc_le64(foot, index_off);
-    memcpy(foot + 8, TRC_FOOTER_MAGIC, 4);
-    trc_le32(foot + 12, trc_crc32c(0, foot, 12));
-    out_bytes(&w, foot, 16);
+    const int irc = write_index_footer(&w, batch, &hb, err);
+    if (irc == -2)
+        goto oom_file;
+    if (irc != 0)
+        goto fail_file;
     trc_buf_free(&hb);
     const int64_t file_bytes = (int64_t)w.off;
     if (kv_afile_commit(&w.f, err) != 0) {
         writer_free(&w);
         return -1;
     }
-    if (stats) {
-        stats->writer_cpu_s = own + thread_cpu_s() - t0;
-        stats->file_bytes = file_bytes;
-        stats->positions = 0;
-        for (size_t i = 0; i < np; i++) {
-            stats->writer_cpu_s += w.pairs[i].cpu_s;
-            stats->positions += w.pairs[i].positions;
-        }
-    }
+    if (stats)
+        fill_stats(&w, own + thread_cpu_s() - t0, file_bytes, stats);
     writer_free(&w);
     return 0;
 oom_file:

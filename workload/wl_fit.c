@@ -328,6 +328,10 @@ static int fit_classes(class_fit *cf, int k, int threads)
     return 0;
 }
 
+/* The fit in its order: heads clustered on their statistics, the key-side
+ * outlier scale searched, each class fitted (in parallel), the map written,
+ * the log; each step reads the buffers of the one before, so they stay in
+ * one frame. */
 int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_cfg *cfg, rkv_workload *wl, FILE *log,
            kv_err *err)
 {

@@ -147,6 +147,36 @@ static void stage1_kept(const float *S, int64_t n, int64_t C, int64_t w, float *
     for (int64_t j = pre; j < C; j++) kept[j] = 1.0f;
 }
 
+/* Per-channel min and max of each complete page of WL_PAGE keys: the bound Quest reads. */
+static void page_minmax(const float *K, int64_t npg, int d, float *pmin, float *pmax)
+{
+    for (int64_t pg = 0; pg < npg; pg++)
+        for (int i = 0; i < d; i++) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
+                float v = K[(size_t)j * (size_t)d + (size_t)i];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            pmin[(size_t)pg * (size_t)d + (size_t)i] = lo;
+            pmax[(size_t)pg * (size_t)d + (size_t)i] = hi;
+        }
+}
+
+/* Variance of each channel over rows 0 .. n-1 of X (n, d). */
+static void channel_var(const float *X, int64_t n, int d, double *var)
+{
+    for (int i = 0; i < d; i++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            double v = X[(size_t)j * (size_t)d + (size_t)i];
+            s1 += v;
+            s2 += v * v;
+        }
+        var[i] = s2 / (double)n - (s1 / (double)n) * (s1 / (double)n);
+    }
+}
+
 void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w, int64_t steps,
                      wl_head_stats *out, float *ws)
 {
@@ -159,28 +189,10 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
     gsl_matrix_float_const_view Kv = gsl_matrix_float_const_view_array(K, (size_t)n, (size_t)d);
     gsl_matrix_float_view Sv = gsl_matrix_float_view_array(S, (size_t)nq, (size_t)n);
     gsl_blas_sgemm(CblasNoTrans, CblasTrans, 1.0f / sqrtf((float)d), &Qv.matrix, &Kv.matrix, 0.0f, &Sv.matrix);
-    for (int64_t pg = 0; pg < npg; pg++) /* page min/max per channel, the bound Quest reads */
-        for (int i = 0; i < d; i++) {
-            float lo = INFINITY, hi = -INFINITY;
-            for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
-                float v = K[(size_t)j * (size_t)d + (size_t)i];
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
-            pmin[(size_t)pg * (size_t)d + (size_t)i] = lo;
-            pmax[(size_t)pg * (size_t)d + (size_t)i] = hi;
-        }
+    page_minmax(K, npg, d, pmin, pmax);
     memset(out, 0, sizeof *out);
     double kvar[512]; /* per channel variance of the prompt's keys */
-    for (int i = 0; i < d; i++) {
-        double s1 = 0.0, s2 = 0.0;
-        for (int64_t j = 0; j < C; j++) {
-            double v = K[(size_t)j * (size_t)d + (size_t)i];
-            s1 += v;
-            s2 += v * v;
-        }
-        kvar[i] = s2 / (double)C - (s1 / (double)C) * (s1 / (double)C);
-    }
+    channel_var(K, C, d, kvar);
     stage1_kept(S, n, C, w, sc, pr, votes, tmp, kept);
     for (int64_t st = 0; st < steps; st++) {
         const int64_t p = C + st, np = p + 1;
