@@ -1,20 +1,23 @@
 /* cmd_validate.c — `kvsim validate reports/gpu/FILE.json [--hw NAME]
- * [--model M] [--json]`: predicted (sim, default and calibrated from the same
+ * [--model M] [--audit FILE] [--json]`: predicted (sim, default and calibrated from the same
  * report) vs measured, per kernel and per step, time and speedup, with the
  * error in percent (sim/sim_validate.h does the work; this file prints). */
 #include "cli.h"
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hw.h"
 #include "kv_jsonr.h"
 #include "mdl.h"
 #include "sim_validate.h"
 
+#define DEFAULT_AUDIT "reports/cuda-audit/audit.json"
+
 static void help(void)
 {
-    printf("usage: kvsim validate reports/gpu/FILE.json [--hw NAME] [--model M] [--json]\n\n"
+    printf("usage: kvsim validate reports/gpu/FILE.json [--hw NAME] [--model M] [--audit FILE] [--json]\n\n"
            "Predicted vs measured for every timing of a gpu_check report (make gpu-check): the sim's time for\n"
            "the same layer, cache size and batch, with the hardware model's efficiency figures and calibrated\n"
            "from the report's own probes; error %% = 100 (predicted - measured) / measured, for each kernel,\n"
@@ -22,7 +25,9 @@ static void help(void)
            "32K/64K/128K x budgets 256/1024/4096 x batch 1/8) present in the report.\n\n"
            "  --hw NAME     GPU model to price with (default: inferred from the report's device name)\n"
            "  --model M     model whose shape the GPU timed (llama3.1-8b)\n"
-           "  --json        one JSON object\n");
+           "  --json        one JSON object\n"
+           "  --audit FILE  static estimates of make cuda-audit to print beside the sim's assumed efficiencies\n"
+           "                (default: reports/cuda-audit/audit.json when it exists; estimates, not measurements)\n");
 }
 
 /* The bundled hardware model a device name most likely is, or NULL. */
@@ -64,7 +69,64 @@ static void num_or_null(kv_json *j, double x)
         kv_json_null(j);
 }
 
-static void print_json(const sim_validate *v, const mdl_model *m)
+/* The static estimates of make cuda-audit for the priced hardware model,
+ * beside the efficiencies the sim assumes (sim_validate.h, sim_audit). */
+static void print_audit_human(const sim_audit *a)
+{
+    printf("\nstatic estimates (%s, make cuda-audit; ESTIMATES of a static model, not measurements) on %s;\n"
+           "the sim assumes stream_read_efficiency %.3f, compute_efficiency %.3f\n",
+           a->path, a->hw, a->sim_stream_eff, a->sim_compute_eff);
+    printf("%-10s %7s %5s %10s %-34s %10s %12s\n", "kernel", "context", "batch", "est_us", "bound", "bytes_MB",
+           "implied_eff");
+    for (int i = 0; i < a->nrows; i++) {
+        const sim_audit_row *r = &a->rows[i];
+        printf("%-10s %7lld %5lld %10.2f %-34s ", r->kernel, (long long)r->context, (long long)r->batch,
+               r->est_s * 1e6, r->bound);
+        if (r->bytes > 0)
+            printf("%10.2f %12.3f\n", r->bytes / 1e6, r->implied_stream_eff);
+        else
+            printf("%10s %12s\n", "-", "-");
+    }
+}
+
+static void print_audit_json(kv_json *j, const sim_audit *a)
+{
+    kv_json_key(j, "static_estimates");
+    kv_json_obj_begin(j);
+    kv_json_key(j, "path");
+    kv_json_str(j, a->path);
+    kv_json_key(j, "measured");
+    kv_json_bool(j, 0);
+    kv_json_key(j, "sim_stream_read_efficiency");
+    kv_json_num(j, a->sim_stream_eff);
+    kv_json_key(j, "sim_compute_efficiency");
+    kv_json_num(j, a->sim_compute_eff);
+    kv_json_key(j, "rows");
+    kv_json_arr_begin(j);
+    for (int i = 0; i < a->nrows; i++) {
+        const sim_audit_row *r = &a->rows[i];
+        kv_json_obj_begin(j);
+        kv_json_key(j, "kernel");
+        kv_json_str(j, r->kernel);
+        kv_json_key(j, "context");
+        kv_json_int(j, r->context);
+        kv_json_key(j, "batch");
+        kv_json_int(j, r->batch);
+        kv_json_key(j, "est_s");
+        kv_json_num(j, r->est_s);
+        kv_json_key(j, "bound");
+        kv_json_str(j, r->bound);
+        kv_json_key(j, "bytes");
+        kv_json_num(j, r->bytes);
+        kv_json_key(j, "implied_stream_efficiency");
+        num_or_null(j, r->implied_stream_eff);
+        kv_json_obj_end(j);
+    }
+    kv_json_arr_end(j);
+    kv_json_obj_end(j);
+}
+
+static void print_json(const sim_validate *v, const mdl_model *m, const sim_audit *a)
 {
     kv_json j;
     kv_json_init(&j, stdout);
@@ -129,6 +191,8 @@ static void print_json(const sim_validate *v, const mdl_model *m)
     for (int i = 0; i < v->nmissing; i++)
         kv_json_str(&j, v->missing[i]);
     kv_json_arr_end(&j);
+    if (a)
+        print_audit_json(&j, a);
     kv_json_obj_end(&j);
     fputc('\n', stdout);
 }
@@ -182,6 +246,9 @@ int cmd_validate(int argc, char **argv)
     }
     const int json = cli_opt_flag(&o, "json");
     const char *hwname = cli_opt_str(&o, "hw", NULL), *model = cli_opt_str(&o, "model", "llama3.1-8b");
+    const char *audit = cli_opt_str(&o, "audit", NULL);
+    if (!audit && access(DEFAULT_AUDIT, R_OK) == 0)
+        audit = DEFAULT_AUDIT;
     if (cli_opts_unused(&o) != 0)
         return CLI_USAGE;
     if (o.npos != 1) {
@@ -211,10 +278,19 @@ int cmd_validate(int argc, char **argv)
         cli_error(o.prog, "%s", err.msg);
         return CLI_FAIL;
     }
+    static sim_audit au; /* 64 rows: too large for the stack of a fuzzed call */
+    if (audit && sim_audit_load(audit, &hw, &au, &err) != 0) {
+        cli_error(o.prog, "%s", err.msg);
+        sim_validate_free(&v);
+        return CLI_FAIL;
+    }
     if (json)
-        print_json(&v, &m);
-    else
+        print_json(&v, &m, audit ? &au : NULL);
+    else {
         print_human(&v, &m);
+        if (audit)
+            print_audit_human(&au);
+    }
     sim_validate_free(&v);
     return CLI_OK;
 }

@@ -12,7 +12,8 @@ memory, threads per block (its __launch_bounds__ or the launcher's block) and
 occupancy at that block size. From the SASS: global loads by width and the
 share of 128-bit ones, compare-and-swap instructions and whether one sits in
 a loop (a CAS retry loop), and the main loop — the loop moving the most
-global-load bytes per iteration — with its instructions per iteration and
+128-bit global-load bytes per iteration (then the most bytes, then the
+fewest instructions) — with its instructions per iteration and
 instructions per 2 KB moved per warp.
 
 Estimates (static; the model is stated in README.md, section "CUDA
@@ -207,8 +208,12 @@ def analyse(fn):
     main = None
     for j0, j1 in loops:
         lb = sum(loads[j0:j1 + 1])
+        b128 = sum(b for b in loads[j0:j1 + 1] if b == 16)
         body = sum(1 for _, op, _ in insns[j0:j1 + 1] if op != "NOP")
-        key = (lb, -body)
+        # the most 128-bit bytes, then the fewest instructions: of nested
+        # loops the inner one (an outer loop adding only narrow loads, such as
+        # dense v3's staging of the position list, is not the main loop)
+        key = (b128, 0 if b128 else lb, -body)
         if lb and (main is None or key > main[0]):
             main = (key, j0, j1, lb, body)
     res = {"sass_instructions": sum(1 for _, op, _ in insns if op != "NOP"), "global_loads": n_ldg,
@@ -270,7 +275,9 @@ def stream_kernel(k, blocks, nbytes, hw):
     active = min(hw["sms"], blocks)
     t_bw = nbytes / (hw["bw"] * hw["stream_eff"])
     warp_instr = nbytes / ml["load_bytes_per_warp"] * ml["instructions"]
-    t_issue = waves * per_sm * (warp_instr / blocks) / (ISSUE_PER_SM_CYCLE * CLOCK_HZ * hw["issue_eff"])
+    # an SM issues at most one instruction per resident warp per cycle
+    issue = min(ISSUE_PER_SM_CYCLE, per_sm * warps)
+    t_issue = waves * per_sm * (warp_instr / blocks) / (issue * CLOCK_HZ * hw["issue_eff"])
     inflight = active * per_sm * warps * ml["load_bytes_per_warp"]
     t_lat = nbytes * hw["latency_s"] / inflight
     t = max(t_bw, t_issue, t_lat)
@@ -301,6 +308,39 @@ def select_kernel(k, n, hw, version, g=4, passes=8, bins=256):
             "bound": "latency (one block, serial passes)", "cas_retries_modelled": False}
 
 
+SEL4_TILE, SEL4_RANK_MAX = 256, 64   # select v4: pages per block; candidates ranked by counting
+SC2_TILE = 256                       # score v2: pages per block (hsa.cu)
+
+
+def select_v4_kernel(n, nbh, hw, g=4, d=128):
+    """Select v4 (hsa.cu), one launch: phase 1 in ceil(n/256)·B·Hkv blocks of
+    1024 threads (1 per SM: waves over the SMs), each one DRAM latency (the
+    scores) + 8 warps × G double exp + 4 barriers + its 4096-bin histogram
+    (4 bins per thread, zeroed and flushed); then the last block per row: one
+    DRAM latency (histogram, avg), 4 block scans (5 dependent shared loads +
+    3 barriers each: the bin, compaction, two for the emit) and the in-bin
+    select by counting, assuming the threshold's 1/64-octave bin holds at
+    most 64 pages (2 rounds × 64 candidates × 6 instructions, one warp)."""
+    lat = hw["latency_s"]
+    clk = CLOCK_HZ * hw["issue_eff"]
+    blocks = math.ceil(n / SEL4_TILE) * nbh
+    waves = math.ceil(blocks / hw["sms"])
+    p1 = lat + (8 * g * EXP_INSTR / ISSUE_PER_SM_CYCLE + 2 * EXP_INSTR + 4 * BARRIER_CYC +
+                32 * 8 / ISSUE_PER_SM_CYCLE) / clk
+    last = lat + (4 * (5 * SMEM_LAT_CYC + 3 * BARRIER_CYC) + 2 * SEL4_RANK_MAX * 6) / clk
+    t = waves * p1 + last
+    return {"version": 4, "blocks": blocks, "waves": waves, "pages": n, "est_s": t + hw["launch_s"],
+            "bound": "latency (waves + last block)", "assumed_bin_pages_max": SEL4_RANK_MAX}
+
+
+def dims_table(d, hw):
+    """The dims/sign/τ table that hsa_pages_update_v2_kernel builds after
+    folding the token (no launch of its own): one DRAM latency (q) and the
+    d-step rank count (4 instructions per step, one dependent shared load
+    per 4 steps)."""
+    return {"est_s": hw["latency_s"] + (4 * d + d / 4 * SMEM_LAT_CYC) / (CLOCK_HZ * hw["issue_eff"])}
+
+
 def estimates(kernels, shapes_bin):
     out = []
     by = {}
@@ -317,6 +357,8 @@ def estimates(kernels, shapes_bin):
     score = find("hsa_score_kernel<4>")
     select = find("hsa_select_kernel")
     select3 = find("hsa_select_v3_kernel<8>")
+    score2 = find("hsa_score_v2_kernel<4>")
+    dense3 = find("attend_split_v3_kernel<128, 4>")
     for hwn in HW_MODELS:
         hw = hw_model(hwn)
         cases = [(32768, 2048, 1), (131072, 2048, 1), (32768, 2048, 8), (131072, 2048, 8)]
@@ -329,6 +371,7 @@ def estimates(kernels, shapes_bin):
             dense_b = nbh * s["dense_rows"] * s["d"] * 2 * 2
             d = stream_kernel(dense, s["dense_nsplit"] * nbh, dense_b, hw)
             d1 = stream_kernel(dense1, s["dense_nsplit"] * nbh, dense_b, hw)
+            d3 = stream_kernel(dense3, s["dense_nsplit"] * nbh, dense_b, hw)
             np_ = s["npages"]
             aux_b = nbh * np_ * s["r"] * 2
             sc = stream_kernel(score, math.ceil(np_ / 256) * nbh, aux_b, hw) if score and score["main_loop"] else None
@@ -336,15 +379,27 @@ def estimates(kernels, shapes_bin):
             se = select_kernel(select3, np_, hw, 3)
             ga = stream_kernel(dense, s["sparse_nsplit"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
             step = (sc["est_s"] if sc else float("nan")) + se["est_s"] + ga["est_s"] + hw["launch_s"]
+            npc8 = (np_ + 7) // 8 * 8
+            sc2 = stream_kernel(score2, math.ceil(npc8 / SC2_TILE) * nbh, aux_b, hw)
+            se4 = select_v4_kernel(npc8, nbh, hw)
+            ga3 = stream_kernel(dense3, s["sparse_nsplit_v3"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
+            step4 = sc2["est_s"] + se4["est_s"] + ga3["est_s"] + hw["launch_s"] + dims_table(s["d"], hw)["est_s"]
             out.append({"hw": hwn, "ctx": s["ctx"], "budget": s["budget"], "batch": B, "capacity": s["capacity"],
                         "page_size": s["p"], "topr": s["r"], "topk": s["k"], "pages": np_,
                         "dense": d, "dense_v1": d1, "score": sc, "select": se, "select_v2": se1, "sparse_attend": ga,
                         "dense_fraction_of_stream": d["t_bandwidth_s"] / (d["est_s"] - hw["launch_s"]),
-                        "rocketkv_step_s": step, "speedup_vs_dense": d["est_s"] / step})
+                        "rocketkv_step_s": step, "speedup_vs_dense": d["est_s"] / step,
+                        "score_v2": sc2, "select_v4": se4, "sparse_attend_v3": ga3, "rocketkv_step_v4_s": step4,
+                        "speedup_v4_vs_dense": d["est_s"] / step4, "dense_v3": d3,
+                        "dense_v3_fraction_of_stream": d3["t_bandwidth_s"] / (d3["est_s"] - hw["launch_s"]),
+                        "speedup_v4_vs_dense_v3": d3["est_s"] / step4})
         sel74 = select_kernel(select3, 7400, hw, 3)
         sel74v2 = select_kernel(select, 7400, hw, 2)
+        sel74v4 = select_v4_kernel(7400, 8, hw)
         out.append({"hw": hwn, "select_7400_pages_s": sel74["est_s"], "select_7400_pages_no_launch_s":
-                    sel74["est_s"] - hw["launch_s"], "select_v2_7400_pages_s": sel74v2["est_s"]})
+                    sel74["est_s"] - hw["launch_s"], "select_v2_7400_pages_s": sel74v2["est_s"],
+                    "select_v4_7400_pages_s": sel74v4["est_s"],
+                    "select_v4_7400_pages_no_launch_s": sel74v4["est_s"] - hw["launch_s"]})
     return out
 
 
@@ -409,6 +464,24 @@ def write_md(path, kernels, est, bad):
             "-" if k["share_128"] is None else "%.0f%%" % (100 * k["share_128"]), "yes" if k["cas_loop"] else "no",
             ml.get("instructions", "-"), ml.get("instructions_per_2kb", "-"),
             "%.0f%%" % (100 * ml["byte_share_128"]) if ml else "-"))
+    L += ["", "## Stage 2 v4 (score v2 + select v4 + gather with dense v3), ESTIMATED", "",
+          "| hw | ctx | batch | dense v3 µs | dense v3 / stream | score v2 µs (v1) | select v4 µs (v3) | gather v3 µs (v2) | "
+          "RocketKV step v4 µs (v3) | speed-up vs dense v2 | vs dense v3 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in est:
+        if "select_v4" in e:
+            L.append("| %s | %d | %d | %s %s | %.0f%% | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %.2f× | %.2f× |" % (
+                e["hw"], e["ctx"], e["batch"], fmt_us(e["dense_v3"]["est_s"]), e["dense_v3"]["bound"],
+                100 * e["dense_v3_fraction_of_stream"], fmt_us(e["score_v2"]["est_s"]),
+                fmt_us(e["score"]["est_s"] if e["score"] else None), fmt_us(e["select_v4"]["est_s"]),
+                fmt_us(e["select"]["est_s"]), fmt_us(e["sparse_attend_v3"]["est_s"]),
+                fmt_us(e["sparse_attend"]["est_s"]), fmt_us(e["rocketkv_step_v4_s"]),
+                fmt_us(e["rocketkv_step_s"]), e["speedup_v4_vs_dense"], e["speedup_v4_vs_dense_v3"]))
+    for e in est:
+        if "select_v4_7400_pages_s" in e:
+            L.append("")
+            L.append("- %s: stage-2 select v4 at 7,400 pages (8 KV heads, batch 1): ESTIMATED %s µs incl. its one "
+                     "graph launch (%s µs without); goal ≤ 10 µs." % (
+                         e["hw"], fmt_us(e["select_v4_7400_pages_s"]), fmt_us(e["select_v4_7400_pages_no_launch_s"])))
     L += ["", "## Goal estimates (ESTIMATED, static model — no GPU has run these kernels)", "",
           "| hw | ctx | batch | dense v2 µs (v1) | dense v2 / stream | score µs | select v3 (v2) µs | gather µs | "
           "RocketKV step µs | speed-up vs dense |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -478,7 +551,8 @@ def main():
         for name, k in sorted(kernels.items()):
             f.write("%s %d\n" % (name, k["regs"]))
     doc = {"kind": "kvsim-cuda-audit", "arch": ARCH, "measured": False,
-           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency": "hwmodels/<hw>.yaml dram_latency_s (else 600 ns)",
+           "model": {"exp_instructions": EXP_INSTR, "select3_key_instructions": KEY3_INSTR, "select4_tile_pages": SEL4_TILE,
+                     "select4_assumed_bin_pages_max": SEL4_RANK_MAX, "clock_hz": CLOCK_HZ, "issue_per_sm_cycle": ISSUE_PER_SM_CYCLE, "hbm_latency": "hwmodels/<hw>.yaml dram_latency_s (else 600 ns)",
                      "smem_latency_cycles": SMEM_LAT_CYC, "barrier_cycles": BARRIER_CYC,
                      "bandwidth": "hwmodels/<hw>.yaml hbm_bandwidth_bytes_per_s x stream_read_efficiency",
                      "launch": "hwmodels/<hw>.yaml launch_graph_s per kernel",

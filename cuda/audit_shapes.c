@@ -37,9 +37,10 @@ int main(int argc, char **argv)
             kcu_rkv_split sp;
             kcu_rkv_split_compute(ctx, MAX_NEW, t, MODEL_MAX, DH, -1.0, &sp);
             printf(", \"capacity\": %lld, \"p\": %lld, \"r\": %lld, \"k\": %lld, \"npages\": %lld, "
-                   "\"sparse_nsplit\": %d",
+                   "\"sparse_nsplit\": %d, \"sparse_nsplit_v3\": %d",
                    (long long)sp.capacity, (long long)sp.p, (long long)sp.r, (long long)sp.k,
-                   (long long)kcu_npages(sp.capacity, sp.p), attend_splits(sp.k + sp.p, B, sms));
+                   (long long)kcu_npages(sp.capacity, sp.p), attend_splits(sp.k + sp.p, B, sms),
+                   kcu_gather_split_count(sp.k + sp.p, (int64_t)B * HKV, sms));
         }
         printf("}\n");
     }

@@ -25,6 +25,13 @@
  *       (v1: one per row, two expf and eight multiplies each). gpu_check
  *       checks it on every attention case and times it (`step_v2`); the
  *       audit's instructions per 2 KB compare the two.
+ *   v3  (a.version == 3; G ∈ {1, 2, 4, 8}) attend_split_v3_kernel<D, G>:
+ *       a transposing butterfly for the row scores, one exp per lane, and
+ *       the sparse form's position list staged in shared memory per
+ *       256-row segment (comment at the kernel). For the sparse gather,
+ *       kcu_gather_splits: a 32-row minimum split (one tile of 4 warps),
+ *       so a 512-row gather at batch 1 gets 16 splits (128 blocks), v2's
+ *       64-row minimum 8.
  * Split count v2 (kcu_attend_split_count, kcu.h): at most one wave of 4
  * blocks per SM and a 64-row minimum (v1: rounded up, 256 rows — a second
  * wave at batch 8, 4 splits for a 1K-row gather at batch 1);
@@ -50,6 +57,11 @@ int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms)
     /* up to 4 blocks of 4 warps per SM (124 registers per thread at G <= 4
      * allow 4 resident), one wave: kcu_attend_split_count (kcu.h) */
     return kcu_attend_split_count(max_rows, (int64_t)B * Hkv, num_sms);
+}
+
+int kcu_gather_splits(int64_t max_rows, int B, int Hkv, int num_sms)
+{
+    return kcu_gather_split_count(max_rows, (int64_t)B * Hkv, num_sms);
 }
 
 size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
@@ -315,6 +327,174 @@ __global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v2_k
     }
 }
 
+/* v3 (a.version == 3; G ∈ {1, 2, 4, 8}, other G run v1): v2's tile, with
+ *   - a transposing butterfly for the row scores: a lane's U·G partial dots
+ *     (U = min(4, lanes per row / G) rows per tile) are halved at each xor
+ *     step — a lane keeps one half and sends the other — so U·G − 1
+ *     shuffles leave each lane one whole score, (head, row) = its lane
+ *     number's top bits, where v2 spent U·G·log2(lanes) shuffles and adds;
+ *   - the online softmax on that one score per lane: the tile max over the
+ *     U lanes of a head, one exp for p and one for the rescale factor per
+ *     lane (v2: U·G + G exps per lane), then U·G + G broadcasts of p and f
+ *     for the P·V update that every lane does for its 8 dims of all heads;
+ *   - sparse form: each 256-row segment of the split's position list staged
+ *     in shared memory first (no index load in front of every K/V load).
+ * Same block, merge and workspace as v1/v2 (the combine kernel is shared).
+ * Over 80 lines on purpose, as v2: the registers live across the phases. */
+template <int D, int G>
+__global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v3_kernel(kcu_attend_args a)
+{
+    constexpr int LANES = D / 8, RGW = 32 / LANES, NRG = ATT_WARPS * RGW;
+    constexpr int U = LANES / G < 4 ? LANES / G : 4, V = U * G;
+    constexpr int LB = LANES == 16 ? 4 : 3, VB = V == 16 ? 4 : V == 8 ? 3 : V == 4 ? 2 : V == 2 ? 1 : 0;
+    constexpr int SH = LB - VB;                 /* lane bits below a value's index */
+    constexpr int SEG = 256;                    /* staged positions per segment */
+    KCU_SHARED(float, sm_m, [NRG][G]);
+    KCU_SHARED(float, sm_l, [NRG][G]);
+    KCU_SHARED(float, sm_acc, [NRG][G][D]);
+    KCU_SHARED(int32_t, sidx, [SEG]);
+    const int bh = blockIdx.y, split = blockIdx.x, b = bh / a.Hkv;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int rg = warp * RGW + lane / LANES, sl = lane % LANES;
+    const int vi = sl >> SH, vh = vi / U, vu = vi % U; /* this lane's (head, row) after the butterfly */
+    int64_t n = a.idx ? (int64_t)a.count[bh] : (int64_t)a.len[b], lo, hi;
+    kcu_split_range(n, a.nsplit, split, ATT_GRANULE, &lo, &hi);
+    const float scale = rsqrtf((float)D);
+    float qf[G][8], acc[G][8], m = -INFINITY, l = 0.0f; /* m, l: head vh's */
+#pragma unroll
+    for (int h = 0; h < G; h++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            qf[h][e] = a.q[((size_t)bh * G + h) * D + sl * 8 + e] * scale;
+            acc[h][e] = 0.0f;
+        }
+    const uint16_t *Kb = a.K + (size_t)bh * a.cap * D + sl * 8;
+    const uint16_t *Vb = a.V + (size_t)bh * a.cap * D + sl * 8;
+    const int32_t *ib = a.idx ? a.idx + (size_t)bh * a.idx_cap : nullptr;
+    for (int64_t s0 = lo; s0 < hi; s0 += SEG) { /* uniform trip counts: collectives see every lane */
+        const int64_t s1 = s0 + SEG < hi ? s0 + SEG : hi;
+        if (ib) {
+            for (int64_t t = s0 + threadIdx.x; t < s1; t += ATT_THREADS)
+                sidx[t - s0] = ib[t];
+            __syncthreads();
+        }
+        for (int64_t t0 = s0; t0 < s1; t0 += U * NRG) {
+            uint4 ku[U], vu4[U];
+            bool valid[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                int64_t t = t0 + u * NRG + rg;
+                valid[u] = t < s1;
+                ku[u] = vu4[u] = make_uint4(0, 0, 0, 0);
+                if (valid[u]) {
+                    int64_t row = ib ? (int64_t)sidx[t - s0] : t;
+                    ku[u] = __ldg(reinterpret_cast<const uint4 *>(Kb + row * D));
+                    vu4[u] = __ldg(reinterpret_cast<const uint4 *>(Vb + row * D));
+                }
+            }
+            float x[V]; /* partial dots, index h·U + u */
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                float kf[8];
+                kcu_unpack8(ku[u], kf);
+#pragma unroll
+                for (int h = 0; h < G; h++) {
+                    float y = 0.0f;
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        y = fmaf(qf[h][e], kf[e], y);
+                    x[h * U + u] = y;
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < 4; k++) { /* transposing butterfly (VB <= 4 steps) */
+                if (k >= VB)
+                    break;
+                const int o = LANES >> (k + 1);
+                const bool up = sl & o;
+#pragma unroll
+                for (int i = 0; i < V / 2; i++) {
+                    if (i >= (V >> k) / 2)
+                        break;
+                    float send = up ? x[i] : x[i + (V >> k) / 2];
+                    float keep = up ? x[i + (V >> k) / 2] : x[i];
+                    x[i] = keep + __shfl_xor_sync(KCU_FULL_MASK, send, o);
+                }
+            }
+#pragma unroll
+            for (int o = (LANES >> (VB + 1)); o > 0; o >>= 1) /* lanes sharing one value */
+                x[0] += __shfl_xor_sync(KCU_FULL_MASK, x[0], o);
+            bool my_valid = false;
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                my_valid |= u == vu && valid[u];
+            const float s = my_valid ? x[0] : -INFINITY;
+            float mt = s;
+#pragma unroll
+            for (int o = 1 << SH; o < (U << SH); o <<= 1)
+                mt = fmaxf(mt, __shfl_xor_sync(KCU_FULL_MASK, mt, o));
+            const float mn = fmaxf(m, mt);
+            const float f = m == -INFINITY ? 0.0f : expf(m - mn);
+            const float pr = s == -INFINITY ? 0.0f : expf(s - mn);
+            l = l * f + pr;
+            m = mn;
+            float vf[U][8];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                kcu_unpack8(vu4[u], vf[u]);
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                const float fh = __shfl_sync(KCU_FULL_MASK, f, ((h * U) << SH) + (lane & ~(LANES - 1)));
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    acc[h][e] *= fh;
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    const float p = __shfl_sync(KCU_FULL_MASK, pr, ((h * U + u) << SH) + (lane & ~(LANES - 1)));
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        acc[h][e] = fmaf(p, vf[u][e], acc[h][e]);
+                }
+            }
+        }
+        if (ib)
+            __syncthreads(); /* every lane has read sidx before the next segment's writes */
+    }
+#pragma unroll
+    for (int o = 1 << SH; o < (U << SH); o <<= 1) /* head vh's l over its U lanes */
+        l += __shfl_xor_sync(KCU_FULL_MASK, l, o);
+    if ((sl & ((1 << SH) * U - 1)) == 0) { /* the (vh, u = 0) lane */
+        sm_m[rg][vh] = m;
+        sm_l[rg][vh] = l;
+    }
+#pragma unroll
+    for (int h = 0; h < G; h++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            sm_acc[rg][h][sl * 8 + e] = acc[h][e];
+    __syncthreads();
+    size_t part = (size_t)bh * a.nsplit + split; /* row groups merged in order, as v1 */
+    float *ml = a.ws + part * G * 2;
+    float *pacc = a.ws + (size_t)a.B * a.Hkv * a.nsplit * G * 2 + part * G * D;
+    for (int it = threadIdx.x; it < G * D; it += ATT_THREADS) {
+        int h = it / D, i = it % D;
+        float M = -INFINITY, L = 0.0f, A = 0.0f;
+        for (int r = 0; r < NRG; r++)
+            M = fmaxf(M, sm_m[r][h]);
+        if (M != -INFINITY)
+            for (int r = 0; r < NRG; r++) {
+                float f = sm_m[r][h] == -INFINITY ? 0.0f : expf(sm_m[r][h] - M);
+                L = fmaf(sm_l[r][h], f, L);
+                A = fmaf(sm_acc[r][h][i], f, A);
+            }
+        pacc[(size_t)h * D + i] = A;
+        if (i == 0) {
+            ml[h * 2] = M;
+            ml[h * 2 + 1] = L;
+        }
+    }
+}
+
 /* One block per (sequence, KV head, query head); splits merged in order. */
 __global__ void attend_combine_kernel(kcu_attend_args a)
 {
@@ -344,6 +524,14 @@ static void (*split_v2(int G))(kcu_attend_args)
          : G == 4 ? attend_split_v2_kernel<D, 4> : G == 8 ? attend_split_v2_kernel<D, 8> : nullptr;
 }
 
+/* The v3 split kernel for G ∈ {1, 2, 4, 8}, else NULL. */
+template <int D>
+static void (*split_v3(int G))(kcu_attend_args)
+{
+    return G == 1 ? attend_split_v3_kernel<D, 1> : G == 2 ? attend_split_v3_kernel<D, 2>
+         : G == 4 ? attend_split_v3_kernel<D, 4> : G == 8 ? attend_split_v3_kernel<D, 8> : nullptr;
+}
+
 template <int D, int GMAX>
 static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 {
@@ -351,6 +539,8 @@ static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
     auto split_k = a->rows_in_flight == 4 ? attend_split_kernel<D, GMAX, 4> : attend_split_kernel<D, GMAX, 2>;
     if (a->version == 2 && split_v2<D>(a->G))
         split_k = split_v2<D>(a->G);
+    if (a->version == 3 && split_v3<D>(a->G))
+        split_k = split_v3<D>(a->G);
     KCU_LAUNCH(split_k, grid, ATT_THREADS, 0, st, *a);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
@@ -361,7 +551,7 @@ static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 
 cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st)
 {
-    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 || a->version < 0 || a->version > 2 ||
+    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 || a->version < 0 || a->version > 3 ||
         (a->rows_in_flight != 0 && a->rows_in_flight != 2 && a->rows_in_flight != 4))
         return cudaErrorInvalidValue;
     if (a->d == 128)

@@ -58,7 +58,8 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
         h2d(c, dcount, count);
     }
     int nsplit = kcu_attend_splits(cap, B, Hkv, c->sms);
-    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
+    int nsplit3 = sparse ? kcu_gather_splits(cap, B, Hkv, c->sms) : nsplit; /* v3's gather split count */
+    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, std::max(nsplit, nsplit3)) / sizeof(float));
     kcu_attend_args a = {dK, dV, cap, dq, dlen, didx, dcount, idx_cap, B, Hkv, G, d, nsplit, dws, dout, 2, 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&a, c->st));
@@ -83,6 +84,14 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     CK(kcu_attend(&a2, c->st));
     CK(cudaStreamSynchronize(c->st));
     std::vector<float> out2 = d2h(c, dout1, q.size());
+    kcu_attend_args a3 = a; /* v3: butterfly scores, staged positions; the gather's split count when sparse */
+    a3.version = 3;
+    a3.out = dout1;
+    a3.nsplit = nsplit3;
+    CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), c->st));
+    CK(kcu_attend(&a3, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    std::vector<float> out3 = d2h(c, dout1, q.size());
 
     std::vector<double> ref(q.size());
     for (int b = 0; b < B; b++)
@@ -98,6 +107,12 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     long long bad4 = tol_compare(out4.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs4, &mrel4);
     double mabs2 = 0, mrel2 = 0;
     long long bad2 = tol_compare(out2.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs2, &mrel2);
+    double mabs3 = 0, mrel3 = 0;
+    long long bad3 = tol_compare(out3.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs3, &mrel3);
+    char nm3[160];
+    snprintf(nm3, sizeof nm3, "%s/v3", name);
+    add_check(c, nm3, bad3 == 0, mabs3, mrel3, 0, "v3 (G=%d d=%d, %d splits): %lld outside 1e-4+1e-3|ref|, max abs %.2e",
+              G, d, a3.nsplit, bad3, mabs3);
     for (size_t i = 0; i < ref.size(); i++) {
         mref = std::max(mref, fabs(ref[i]));
         double dd = fabs((double)out[i] - out1[i]);
@@ -136,11 +151,12 @@ void time_dense(gc_ctx *c, long long ctx, int B)
     int nsplit = kcu_attend_splits(ctx, B, HKV, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
     kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
-    for (int rif : {2, 4, 0}) { /* 0: v2 */
-        a.rows_in_flight = rif ? rif : 2;
-        a.version = rif ? 1 : 2;
+    for (int rif : {2, 4, 0, -1}) { /* 0: v2, -1: v3 */
+        a.rows_in_flight = rif > 0 ? rif : 2;
+        a.version = rif > 0 ? 1 : rif == 0 ? 2 : 3;
         cudaGraphExec_t ex = capture(c, [&] { CK(kcu_attend(&a, c->st)); });
-        timing_result tr = {rif == 2 ? "step" : rif == 4 ? "step_rif4" : "step_v2", "full", ctx, 0, B, ctx, 0, 0, 0,
+        timing_result tr = {rif == 2 ? "step" : rif == 4 ? "step_rif4" : rif == 0 ? "step_v2" : "step_v3", "full", ctx,
+                            0, B, ctx, 0, 0, 0,
                             0, 0, (double)nkv * 2 * 2, 0, 0};
         time_graph(c, ex, tr);
         CK(cudaGraphExecDestroy(ex));

@@ -343,12 +343,17 @@ static void print_table(gc_ctx *c, double read_bps)
  * G = 1 and G = 8 through stage 2 at d = 128, k at or above the tokens
  * cached (the select's early exit: every page), batch > 1 with odd
  * lengths, a length of one token, pages that do not divide the length
- * (p = 5, 7), stage 1 with batch 2 and G = 1. */
+ * (p = 5, 7), stage 1 with batch 2 and G = 1; dense v3 at G = 1 (d = 64) and
+ * G = 2 (d = 128), and a sparse list longer than one 256-row staged segment
+ * per split (on the emulation's 4 SMs). */
 static void run_checks_edges(gc_ctx *c)
 {
     check_attend(c, "dense/b2-g8-d128-odd", 2, 1, 8, 128, {257, 3}, false, 21);
     check_attend(c, "dense/b3-g3-d64-odd", 3, 1, 3, 64, {77, 1, 130}, false, 22);
     check_attend(c, "sparse/b2-g2-d64", 2, 1, 2, 64, {301, 45}, true, 23);
+    check_attend(c, "dense/b1-g1-d64-77", 1, 1, 1, 64, {77}, false, 29);
+    check_attend(c, "dense/b1-g2-d128-200", 1, 1, 2, 128, {200}, false, 30);
+    check_attend(c, "sparse/b2-h8-g4-d128-2000", 2, 8, 4, 128, {2000, 333}, true, 31); /* ~600 rows: 1 split, 3 segments on the emulation */
     check_hsa(c, "hsa/g1-d128-b2-p5", 2, 1, 1, 128, {333, 101}, 5, 24, 64, 0, 0, 24);
     check_hsa(c, "hsa/g8-d128-p7", 1, 1, 8, 128, {299}, 7, 33, 97, 0, 0, 25);
     check_hsa(c, "hsa/k-ge-total-b2", 2, 1, 4, 64, {50, 37}, 5, 16, 200, 0, 0, 26);
@@ -373,6 +378,8 @@ static void run_checks(gc_ctx *c)
     check_hsa(c, "hsa/page-gran-p4", 1, 2, 4, 128, {2000}, 4, 32, 129, 1, 0, 11);
     check_hsa(c, "hsa/g8-d64-p16", 1, 2, 8, 64, {4099}, 16, 20, 500, 0, 0, 12);
     check_hsa(c, "hsa/new-page", 1, 2, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
+    check_hsa(c, "hsa/flat-1500-pages", 1, 1, 4, 64, {3001}, 2, 16, 501, 0, 2, 14);
+    check_hsa(c, "hsa/near-flat-600-pages", 1, 1, 4, 64, {1201}, 2, 16, 301, 0, 3, 15);
     check_stage1(c, "stage1/s4099-w32-k63", 1, 2, 4, 128, 4099, 32, 1000, 63, 0, 14);
     check_stage1(c, "stage1/s1110-g8-d64-k7", 1, 2, 8, 64, 1110, 8, 300, 7, 0, 15);
     check_stage1(c, "stage1/ties-s2000", 1, 1, 4, 128, 2000, 32, 500, 63, 1, 16);
@@ -393,6 +400,8 @@ static void run_checks_small(gc_ctx *c)
     check_hsa(c, "hsa/page-gran-p4", 1, 1, 4, 128, {700}, 4, 32, 129, 1, 0, 11);
     check_hsa(c, "hsa/g8-d64-p16", 1, 1, 8, 64, {1500}, 16, 20, 500, 0, 0, 12);
     check_hsa(c, "hsa/new-page", 1, 1, 4, 128, {1597}, 3, 61, 128, 0, 0, 13);
+    check_hsa(c, "hsa/flat-1500-pages", 1, 1, 4, 64, {3001}, 2, 16, 501, 0, 2, 14);
+    check_hsa(c, "hsa/near-flat-600-pages", 1, 1, 4, 64, {1201}, 2, 16, 301, 0, 3, 15);
     check_stage1(c, "stage1/s700-w32-k63", 1, 1, 4, 128, 700, 32, 200, 63, 0, 14);
     check_stage1(c, "stage1/s300-g8-d64-k7", 1, 1, 8, 64, 300, 8, 100, 7, 0, 15);
     check_stage1(c, "stage1/ties-s500", 1, 1, 4, 128, 500, 32, 150, 63, 1, 16);

@@ -1,5 +1,5 @@
 /* hsa_check.cu — the checks and timings of hsa.cu (stage 2), beside it:
- * pages, dims, scores bit-exact, the select of every version (v1, v2, v3)
+ * pages, dims, scores bit-exact, the select of every version (v1–v4)
  * exact on identical scores and tie-aware end to end, sparse attention over
  * the GPU's selection; the RocketKV step and its parts timed.
  * Called by gpu_check.cu (the driver); shared helpers in gpu_check.h. */
@@ -98,11 +98,21 @@ static void verify_head(const hsa_run &R, size_t bh, hsa_tally &t)
 }
 
 /* The checks' verdicts: v1 reports pages, score, select and sparse attention;
- * v2 and v3 only their select (pages and score do not depend on the version). */
+ * v2 and v3 only their select (pages and score do not depend on the version);
+ * v4 its score (v2, the same bit-exact rule), its gather (dense v3) and its
+ * select. */
 static void report_hsa(gc_ctx *c, const char *name, const hsa_tally &t, int version, int64_t p, int r, int64_t k,
                        int page_gran)
 {
     char nm[160];
+    if (version == 4) {
+        snprintf(nm, sizeof nm, "%s/v2-score", name);
+        add_check(c, nm, t.dims_bad == 0 && t.sc_bad == 0, 0, 0, 0,
+                  "r=%d: %lld dims differ, %lld page scores not bit-exact", r, t.dims_bad, t.sc_bad);
+        snprintf(nm, sizeof nm, "%s/v3-gather", name);
+        add_check(c, nm, t.att_bad == 0, t.mabs, t.mrel, 0, "%lld outputs outside 1e-4+1e-3|ref|, max abs %.2e",
+                  t.att_bad, t.mabs);
+    }
     if (version >= 2) {
         snprintf(nm, sizeof nm, "%s/v%d-select", name, version);
         add_check(c, nm, t.avg_rel <= 1e-12 && t.sel_bad == 0 && t.e2e_bad == 0, 0, t.avg_rel, t.e2e_diff,
@@ -140,16 +150,21 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
         return;
     uint64_t s = seed;
     int64_t cap = *std::max_element(lens.begin(), lens.end());
-    int64_t npc = kcu_npages(cap, p) + 3, rows = kcu_aux_rows(d, p), pos_cap = k + p;
+    int64_t npc = kcu_hsa_npages_cap(cap, p) + 8, rows = kcu_aux_rows(d, p), pos_cap = k + p;
     size_t nkv = (size_t)B * Hkv * cap * d, nbh = (size_t)B * Hkv;
     std::vector<uint16_t> K = rand_bf16(nkv, &s, 1.0, quantized), V = rand_bf16(nkv, &s, 1.0, 0);
-    if (quantized) /* period 2p: whole pages repeat, so page scores tie */
+    if (quantized == 1) /* period 2p: whole pages repeat, so page scores tie */
         for (size_t bh = 0; bh < nbh; bh++) {
             std::vector<uint16_t> blk(K.begin() + bh * cap * d, K.begin() + (bh + 1) * cap * d);
             dup_rows(blk, (size_t)cap, d, (size_t)(2 * p));
             std::copy(blk.begin(), blk.end(), K.begin() + bh * cap * d);
         }
     std::vector<float> q = rand_f32(nbh * G * d, &s, 1.0);
+    if (quantized == 2) /* q = 0: every full page ties (select v4: one bin holds them all) */
+        std::fill(q.begin(), q.end(), 0.0f);
+    if (quantized == 3) /* q ~ 1e-6: distinct page means within one select v4 bin (its radix passes) */
+        for (auto &x : q)
+            x *= 1e-6f;
     for (size_t bh = 0; bh < nbh; bh++)
         for (int64_t t = lens[bh / Hkv]; t < cap; t++)
             for (int e = 0; e < d; e++)
@@ -170,18 +185,25 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
     for (auto &x : lm1)
         x -= 1;
     h2d(c, dlen, lm1);
-    double *dpart = version >= 2 ? dalloc<double>(c, kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
+    double *dpart = version == 2 || version == 3 ? dalloc<double>(c, kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
+    /* v4 (score v2 + select v4): its workspace zeroed once, as the API asks */
+    double *dws4 = version == 4 ? dalloc<double>(c, kcu_hsa_ws4_bytes(B, Hkv, npc) / 8 + 1) : nullptr;
+    if (dws4)
+        CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, Hkv, npc), c->st));
     kcu_hsa_args a = {dK, cap, dlen, B,    Hkv,  G,     d,     p,       npc,    daux, dq,
-                      r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3};
+                      r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3,
+                      version == 4, dws4};
     CK(kcu_hsa_pages_build(&a, c->st));
     CK(cudaStreamSynchronize(c->st));
     h2d(c, dlen, lens);
     CK(kcu_hsa_pages_update(&a, c->st));
     CK(kcu_hsa_score(&a, c->st));
     CK(kcu_hsa_select(&a, c->st));
-    int nsplit = kcu_attend_splits(pos_cap, B, Hkv, c->sms);
+    /* v4: the gather is dense_decode.cu v3 with its split count */
+    int nsplit = version == 4 ? kcu_gather_splits(pos_cap, B, Hkv, c->sms) : kcu_attend_splits(pos_cap, B, Hkv, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
-    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2, 1};
+    kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2,
+                          version == 4 ? 3 : 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&at, c->st));
     CK(cudaStreamSynchronize(c->st));
@@ -201,7 +223,7 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
         verify_head(R, bh, t);
     report_hsa(c, name, t, version, p, r, k, page_gran);
     for (void *ptr : {(void *)dpart, (void *)dK, (void *)dV, (void *)daux, (void *)dq, (void *)dsc, (void *)dout,
-                      (void *)davg, (void *)dlen, (void *)ddims, (void *)dpos, (void *)dcount, (void *)dws})
+                      (void *)davg, (void *)dlen, (void *)ddims, (void *)dpos, (void *)dcount, (void *)dws, (void *)dws4})
         cudaFree(ptr); /* cudaFree(nullptr) does nothing */
 }
 
@@ -211,13 +233,47 @@ void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::v
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 1);
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 3);
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 2);
+    check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 4);
+}
+
+/* One timed graph of the RocketKV step or a part of it: which kernels
+ * (mask: 1 page update, 2 score, 4 select, 8 attention) of which stage-2
+ * version (v4 gathers with dense v3: a3; the others with dense v2: a). */
+struct rkv_part {
+    const char *what;
+    double bytes;
+    int mask, version;
+};
+
+static void time_parts(gc_ctx *c, const rkv_part *parts, int n, const kcu_hsa_args *const hv_of[5],
+                       const kcu_attend_args *a, const kcu_attend_args *a3, const timing_result &base)
+{
+    for (int i = 0; i < n; i++) {
+        const rkv_part &pt = parts[i];
+        const kcu_hsa_args *hv = hv_of[pt.version];
+        cudaGraphExec_t ex = capture(c, [&] {
+            if (pt.mask & 1)
+                CK(kcu_hsa_pages_update(hv, c->st));
+            if (pt.mask & 2)
+                CK(kcu_hsa_score(hv, c->st));
+            if (pt.mask & 4)
+                CK(kcu_hsa_select(hv, c->st));
+            if (pt.mask & 8)
+                CK(kcu_attend(pt.version == 4 ? a3 : a, c->st));
+        });
+        timing_result tr = base;
+        tr.what = pt.what;
+        tr.bytes = pt.bytes;
+        time_graph(c, ex, tr);
+        CK(cudaGraphExecDestroy(ex));
+    }
 }
 
 void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
 {
     kcu_rkv_split sp;
     kcu_rkv_split_compute(ctx, 50, budget, MODEL_MAX, DH, -1.0, &sp);
-    int64_t C = sp.capacity, p = sp.p, k = sp.k, npc = kcu_npages(C, p), pos_cap = k + p;
+    int64_t C = sp.capacity, p = sp.p, k = sp.k, npc = kcu_hsa_npages_cap(C, p), pos_cap = k + p;
     int r = (int)sp.r, rows = kcu_aux_rows(DH, p);
     size_t nbh = (size_t)B * HKV, nkv = nbh * C * DH;
     uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv), *daux = dalloc<uint16_t>(c, nbh * rows * npc);
@@ -232,25 +288,31 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     h2d(c, dlen, lens);
     double *dpart = dalloc<double>(c, kcu_hsa_part_bytes(B, HKV, GQ, npc) / 8);
     kcu_hsa_args h = {dK, C, dlen, B,    HKV,   GQ,   DH,      p,      npc,  daux, dq,
-                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0};
-    kcu_hsa_args h1 = h, h3 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
+                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0, 0, nullptr};
+    kcu_hsa_args h1 = h, h3 = h, h4 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
     h1.part = nullptr;
     h3.select_v3 = 1;
+    double *dws4 = dalloc<double>(c, kcu_hsa_ws4_bytes(B, HKV, npc) / 8 + 1);
+    CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, HKV, npc), c->st));
+    h4.v4 = 1; /* score v2 + select v4 */
+    h4.ws4 = dws4;
+    int nsplit3 = kcu_gather_splits(pos_cap, B, HKV, c->sms); /* gather v3 */
+    float *dws3 = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit3) / 4);
     CK(kcu_hsa_pages_build(&h, c->st));
     int nsplit = kcu_attend_splits(pos_cap, B, HKV, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
     kcu_attend_args a = {dK, dV, C, dq, dlen, dpos, dcount, pos_cap, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
+    kcu_attend_args a3 = a;
+    a3.version = 3;
+    a3.nsplit = nsplit3;
+    a3.ws = dws3;
     CK(cudaStreamSynchronize(c->st));
     /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,
      * exact K+V rows, q, page update (read + write of 2d aux + the token) */
     double aux_b = (double)nbh * npc * r * 2, kv_b = (double)nbh * k * 2 * DH * 2;
     double q_b = (double)nbh * GQ * DH * 4, upd_b = (double)nbh * (2 * 2 * DH * 2 + DH * 2);
     timing_result base = {"", "rocketkv", ctx, budget, B, C, p, r, k, 0, 0, 0, 0, 0};
-    struct part {
-        const char *what;
-        double bytes;
-        int mask, version;
-    } parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
+    const rkv_part parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
                  {"step_v1", aux_b + kv_b + q_b + upd_b, 15, 1},
                  {"pages_update", upd_b, 1, 2},
                  {"score", aux_b + q_b, 2, 2},
@@ -258,36 +320,15 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
                  {"select_v1", 0, 4, 1},
                  {"step_v3", aux_b + kv_b + q_b + upd_b, 15, 3},
                  {"select_v3", 0, 4, 3},
+                 {"step_v4", aux_b + kv_b + q_b + upd_b, 15, 4},
+                 {"score_v2", aux_b + q_b, 2, 4},
+                 {"select_v4", 0, 4, 4},
+                 {"sparse_attend_v3", kv_b + q_b, 8, 4},
                  {"sparse_attend", kv_b + q_b, 8, 2}};
-    for (auto &pt : parts) {
-        const kcu_hsa_args *hv = pt.version == 2 ? &h : pt.version == 3 ? &h3 : &h1;
-        cudaGraphExec_t ex = capture(c, [&] {
-            if (pt.mask & 1)
-                CK(kcu_hsa_pages_update(hv, c->st));
-            if (pt.mask & 2)
-                CK(kcu_hsa_score(hv, c->st));
-            if (pt.mask & 4)
-                CK(kcu_hsa_select(hv, c->st));
-            if (pt.mask & 8)
-                CK(kcu_attend(&a, c->st));
-        });
-        timing_result tr = base;
-        tr.what = pt.what;
-        tr.bytes = pt.bytes;
-        time_graph(c, ex, tr);
-        CK(cudaGraphExecDestroy(ex));
-    }
-    cudaFree(dK);
-    cudaFree(dV);
-    cudaFree(daux);
-    cudaFree(dq);
-    cudaFree(dout);
-    cudaFree(dsc);
-    cudaFree(davg);
-    cudaFree(dlen);
-    cudaFree(ddims);
-    cudaFree(dpos);
-    cudaFree(dcount);
-    cudaFree(dws);
-    cudaFree(dpart);
+    const kcu_hsa_args *hv[5] = {&h1, &h1, &h, &h3, &h4}; /* by stage-2 version */
+    time_parts(c, parts, (int)(sizeof parts / sizeof parts[0]), hv, &a, &a3, base);
+    for (void *ptr : {(void *)dK, (void *)dV, (void *)daux, (void *)dq, (void *)dout, (void *)dsc, (void *)davg,
+                      (void *)dlen, (void *)ddims, (void *)dpos, (void *)dcount, (void *)dws, (void *)dpart,
+                      (void *)dws4, (void *)dws3})
+        cudaFree(ptr);
 }

@@ -276,6 +276,16 @@ static inline KCU_HD int kcu_attend_split_count(int64_t rows, int64_t work_items
     return kcu_split_count(rows, work_items, per * work_items, 64, 128);
 }
 
+/* Splits of a sparse gather for dense_decode.cu v3 (kcu_gather_splits): the
+ * same one-wave rule with a 32-row minimum (one 4-warp tile of v3 at d =
+ * 128, G = 4), so short position lists still spread over the SMs. */
+static inline KCU_HD int kcu_gather_split_count(int64_t rows, int64_t work_items, int num_sms)
+{
+    int64_t slots = 4 * (int64_t)num_sms;
+    int64_t per = work_items > 0 ? slots / work_items : 1;
+    return kcu_split_count(rows, work_items, per * work_items, 32, 128);
+}
+
 /* Keys [*lo, *hi) of split s out of nsplit; chunks are multiples of `granule`
  * keys (except the last), contiguous, in order, covering [0, C) exactly;
  * trailing splits may be empty. */

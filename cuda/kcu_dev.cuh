@@ -28,6 +28,18 @@ static __device__ __forceinline__ void kcu_unpack8(uint4 u, float *f)
     f[7] = __uint_as_float(u.w & 0xffff0000u);
 }
 
+/* A global load that bypasses L1 (data another block wrote in this launch,
+ * after its __threadfence). */
+template <class T>
+static __device__ __forceinline__ T kcu_ld_cg(const T *p)
+{
+#ifdef KCU_EMU
+    return *(const volatile T *)p;
+#else
+    return __ldcg(p);
+#endif
+}
+
 static __device__ __forceinline__ int64_t kcu_warp_incl_scan(int64_t v)
 {
     int lane = threadIdx.x & 31;
@@ -265,6 +277,8 @@ static inline __device__ void kcu_block_key_range(const uint64_t (&key)[KPT], co
     *hi = mx;
 }
 
+static inline __device__ void kcu_select3_pick(kcu_select3_smem *sm, uint64_t prefix, uint64_t need, int pass);
+
 /* One pass: histogram of digit `pass` over keys matching the prefix, then
  * the bin holding the need-th unit (kcu_radix_pick's rule); updates
  * sm->prefix and sm->need. */
@@ -290,6 +304,64 @@ static inline __device__ void kcu_select3_pass(const uint64_t (&key)[KPT], const
         }
     }
     __syncthreads();
+    kcu_select3_pick(sm, prefix, need, pass);
+}
+
+/* kcu_block_select's contract (*T, *need) over keys and weights given as
+ * functions of the index, for any n: the passes of v3 (32-bit shared bins
+ * filled warp-aggregated with __match_any_sync + __reduce_add_sync, no
+ * compare-and-swap loop; the bin found by a parallel prefix), all 8 of
+ * them. The total weight must stay below 2^32. */
+template <class KeyFn, class WtFn>
+static inline __device__ void kcu_block_select32(int64_t n, int64_t k, KeyFn key, WtFn wt, kcu_select3_smem *sm,
+                                                 uint64_t *T, int64_t *need)
+{
+    int64_t tot = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
+        tot += wt(j);
+    int64_t total;
+    (void)kcu_block_excl_scan(tot, &total, sm->scan);
+    if (k >= total) {
+        *T = ~0ull;
+        *need = 0;
+        return;
+    }
+    if (threadIdx.x == 0) {
+        sm->prefix = 0;
+        sm->need = k;
+    }
+    __syncthreads();
+    for (int pass = 0; pass < KCU_RADIX_PASSES; pass++) {
+        for (int b = threadIdx.x; b < KCU_RADIX_BINS; b += blockDim.x)
+            sm->hist[b] = 0u;
+        __syncthreads();
+        const uint64_t prefix = sm->prefix, nd = (uint64_t)(int64_t)sm->need;
+        for (int64_t base = 0; base < n; base += blockDim.x) { /* uniform trip count for the collectives */
+            const int64_t j = base + threadIdx.x;
+            const uint64_t kj = j < n ? key(j) : 0ull;
+            const bool in = j < n && kcu_radix_match(kj, prefix, pass);
+            const unsigned act = __ballot_sync(KCU_FULL_MASK, in);
+            if (in) {
+                unsigned dg = kcu_radix_digit(kj, pass);
+                unsigned peers = __match_any_sync(act, dg);
+                unsigned w = __reduce_add_sync(peers, (unsigned)wt(j));
+                if ((int)(threadIdx.x & 31) == __ffs(peers) - 1)
+                    atomicAdd(&sm->hist[dg], w);
+            }
+        }
+        __syncthreads();
+        kcu_select3_pick(sm, prefix, nd, pass);
+    }
+    *T = sm->prefix;
+    *need = sm->need;
+    __syncthreads();
+}
+
+/* After a pass's histogram: the bin holding the need-th unit by a parallel
+ * prefix over the 256 bins (warps 0..7 scan 32 each; kcu_radix_pick's rule),
+ * into sm->prefix and sm->need. Every thread calls it. */
+static inline __device__ void kcu_select3_pick(kcu_select3_smem *sm, uint64_t prefix, uint64_t need, int pass)
+{
     /* parallel prefix over the bins: warps 0..7 scan 32 bins each */
     const int t = threadIdx.x, lane = t & 31;
     unsigned v = 0, inc = 0;

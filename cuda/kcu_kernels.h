@@ -39,11 +39,13 @@ typedef struct {
     float *ws;               /* kcu_attend_ws_bytes() */
     float *out;              /* [B][Hkv·G][d] */
     int rows_in_flight;      /* v1: rows per lane group per iteration: 2 (0 = 2) or 4 */
-    int version;             /* 1 (0 = 1) or 2: dense_decode.cu's split kernel v2
-                                (G ∈ {1, 2, 4, 8}; other G run v1) */
+    int version;             /* 1 (0 = 1), 2 or 3: dense_decode.cu's split kernel
+                                v2 / v3 (G ∈ {1, 2, 4, 8}; other G run v1) */
 } kcu_attend_args;
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);
+/* Splits for a sparse gather with v3 (32-row minimum, kcu_gather_split_count). */
+int kcu_gather_splits(int64_t max_rows, int B, int Hkv, int num_sms);
 size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit);
 cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st);
 
@@ -70,14 +72,27 @@ typedef struct {
     double *part;            /* ws, v2 and v3 (NULL: v1): kcu_hsa_part_bytes() */
     int select_v3;           /* 1: select v3 (keys in registers; needs part and
                                 npages_cap <= 8192, else v2 runs) */
+    /* stage 2 v4 (hsa.cu): score v2 and select v4 run as a pair */
+    int v4;                  /* 1: score v2 + select v4 (needs ws4, npages_cap a
+                                multiple of 8; select v4 needs npages_cap <= 8192,
+                                else select v3 runs on score v2's z) */
+    void *ws4;               /* kcu_hsa_ws4_bytes(), zeroed once before first use;
+                                every select v4 leaves its counters zeroed again */
 } kcu_hsa_args;
+
+/* Workspace of stage 2 v4 (dims table, per-tile partials, histograms). */
+size_t kcu_hsa_ws4_bytes(int B, int Hkv, int64_t npages_cap);
+/* A row stride (npages_cap) for C cached tokens in pages of p that v4 can
+ * use: ⌈C/p⌉ rounded up to a multiple of 8 (16-byte aux rows). */
+int64_t kcu_hsa_npages_cap(int64_t C, int64_t p);
 
 /* Workspace of the v2 select (per-tile softmax partials). */
 size_t kcu_hsa_part_bytes(int B, int Hkv, int G, int64_t npages_cap);
 
 /* Page min/max of tokens 0 .. len[b]-1 (once, over the stage-1 cache). */
 cudaError_t kcu_hsa_pages_build(const kcu_hsa_args *a, cudaStream_t st);
-/* Fold token len[b]-1 (just appended) into its page. */
+/* Fold token len[b]-1 (just appended) into its page. v4 (a.v4): also builds
+ * this step's dims/sign/τ table from q for kcu_hsa_score (run it first). */
 cudaError_t kcu_hsa_pages_update(const kcu_hsa_args *a, cudaStream_t st);
 /* Steps 1–3: dims, signs, τ, page scores z = s/τ. */
 cudaError_t kcu_hsa_score(const kcu_hsa_args *a, cudaStream_t st);
@@ -96,6 +111,7 @@ typedef struct {
     double *votes;           /* [B][Hkv][S] (prefix columns used) */
     double *pooled;          /* [B][Hkv][S] */
     int32_t *kept;           /* [B][Hkv][P] ascending */
+    int select_v2;           /* 1: select v2 (32-bit warp-aggregated bins, no CAS loop) */
 } kcu_stage1_args;
 
 size_t kcu_stage1_ws_bytes(int64_t S, int B, int Hkv, int G, int64_t w);

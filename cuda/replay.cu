@@ -157,7 +157,7 @@ static void alloc_all(replay &R)
         R.dpooled = dalloc<double>(nbh * p.S);
         R.dkept = dalloc<int32_t>(nbh * p.P);
         kcu_stage1_args s = {R.dK1, p.S, p.S, R.dQw, p.w, p.P, p.kernel, p.B, p.Hkv, p.G, p.d,
-                             R.dws1, R.dvotes, R.dpooled, R.dkept};
+                             R.dws1, R.dvotes, R.dpooled, R.dkept, 0};
         R.s1a = s;
     }
     kcu_hsa_args h;

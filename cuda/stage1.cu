@@ -20,7 +20,10 @@
  *       thread per column; select: one 1024-thread block per KV head, 8-pass
  *       radix over the pooled doubles, ascending emit. Twice the minimal
  *       FLOPs (two score passes) and about G·w·S·d·4 FLOP each: this runs
- *       once per prefill and is not tuned. */
+ *       once per prefill and is not tuned.
+ *   v2  (a.select_v2) the select through kcu_block_select32: 32-bit
+ *       warp-aggregated bins and a parallel bin prefix, no compare-and-swap
+ *       loop (v1's 64-bit bins compile to one). The rest as v1. */
 #include "kcu_cuda.h"
 
 #include "kcu.h"
@@ -220,6 +223,33 @@ __global__ void __launch_bounds__(S1_SEL_THREADS) s1_select_kernel(kcu_stage1_ar
         kept[n + i] = (int32_t)(npre + i);
 }
 
+/* v2 (a.select_v2): the same selection through kcu_block_select32 — 32-bit
+ * warp-aggregated shared bins and a parallel prefix over them, no 64-bit
+ * compare-and-swap loop (v1's kcu_block_select has one; the audit's
+ * baseline records it). Same T and need by construction; checked as
+ * `<case>/v2-select`. */
+__global__ void __launch_bounds__(S1_SEL_THREADS) s1_select_v2_kernel(kcu_stage1_args a)
+{
+    KCU_SHARED(kcu_select3_smem, sm, );
+    const int bh = blockIdx.x;
+    const int64_t npre = a.S - a.w, nsel = a.P - a.w;
+    const double *pooled = a.pooled + (size_t)bh * a.S;
+    int32_t *kept = a.kept + (size_t)bh * a.P;
+    auto key = [&](int64_t j) { return kcu_desc_key(pooled[j]); };
+    auto one = [](int64_t) { return (int64_t)1; };
+    auto emit = [&](int64_t j, int64_t off, int64_t) {
+        if (off < nsel)
+            kept[off] = (int32_t)j;
+    };
+    uint64_t T;
+    int64_t need;
+    kcu_block_select32(npre, nsel, key, one, &sm, &T, &need);
+    int64_t n = kcu_block_emit(npre, key, one, T, need, 0, one, emit, &sm);
+    n = n < nsel ? n : nsel;
+    for (int64_t i = threadIdx.x; i < a.w && n + i < a.P; i += S1_SEL_THREADS)
+        kept[n + i] = (int32_t)(npre + i);
+}
+
 /* Nothing to evict: keep 0..S−1. */
 __global__ void s1_keep_all_kernel(kcu_stage1_args a)
 {
@@ -260,7 +290,10 @@ static cudaError_t s1_launch(const kcu_stage1_args *a, cudaStream_t st)
     KCU_LAUNCH(s1_pool_kernel, g4, 256, 0, st, *a);
     if ((e = cudaGetLastError()))
         return e;
-    KCU_LAUNCH(s1_select_kernel, (unsigned)nbh, S1_SEL_THREADS, 0, st, *a);
+    if (a->select_v2)
+        KCU_LAUNCH(s1_select_v2_kernel, (unsigned)nbh, S1_SEL_THREADS, 0, st, *a);
+    else
+        KCU_LAUNCH(s1_select_kernel, (unsigned)nbh, S1_SEL_THREADS, 0, st, *a);
     return cudaGetLastError();
 }
 

@@ -29,11 +29,16 @@ void check_stage1(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, int
     CK(cudaMemsetAsync(dv, 0xff, nbh * S * 8, c->st));
     CK(cudaMemsetAsync(dp, 0xff, nbh * S * 8, c->st));
     CK(cudaMemsetAsync(dkept, 0xff, nbh * P * 4, c->st));
-    kcu_stage1_args a = {dK, S, S, dQ, w, P, kern, B, Hkv, G, d, dws, dv, dp, dkept};
+    kcu_stage1_args a = {dK, S, S, dQ, w, P, kern, B, Hkv, G, d, dws, dv, dp, dkept, 0};
     CK(kcu_stage1(&a, c->st));
     CK(cudaStreamSynchronize(c->st));
     std::vector<double> votes = d2h(c, dv, nbh * S), pooled = d2h(c, dp, nbh * S);
     std::vector<int32_t> kept = d2h(c, dkept, nbh * P);
+    a.select_v2 = 1; /* select v2 on the same pooled scores */
+    CK(cudaMemsetAsync(dkept, 0xff, nbh * P * 4, c->st));
+    CK(kcu_stage1(&a, c->st));
+    CK(cudaStreamSynchronize(c->st));
+    std::vector<int32_t> kept2 = d2h(c, dkept, nbh * P);
     if (S <= P) { /* nothing evicted: kept must be 0..S-1 */
         long long bad = 0;
         for (size_t bh = 0; bh < nbh; bh++)
@@ -55,7 +60,7 @@ void check_stage1(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, int
     std::vector<double> rv(S), rp(S);
     std::vector<int32_t> rk(S > P ? P : S);
     std::vector<unsigned char> scratch((size_t)S * 24);
-    long long vote_bad = 0, sel_bad = 0, e2e_bad = 0, e2e_diff = 0;
+    long long vote_bad = 0, sel_bad = 0, sel2_bad = 0, e2e_bad = 0, e2e_diff = 0;
     double vmax_rel = 0;
     for (size_t bh = 0; bh < nbh; bh++) {
         int64_t n = kcu_ref_stage1(K.data() + bh * S * d, S, d, G, Qw.data() + bh * G * w * d, w, P, kern, rv.data(),
@@ -77,10 +82,15 @@ void check_stage1(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, int
         std::vector<uint64_t> keys(npre);
         std::vector<int64_t> take(npre);
         int64_t m = kcu_topk_host(gpool, npre, P - w, ck.data(), keys.data(), take.data());
-        for (int64_t i = 0; i < m; i++)
+        const int32_t *gk2 = kept2.data() + bh * P;
+        for (int64_t i = 0; i < m; i++) {
             sel_bad += gk[i] != ck[i];
-        for (int64_t i = 0; i < w; i++)
+            sel2_bad += gk2[i] != ck[i];
+        }
+        for (int64_t i = 0; i < w; i++) {
             sel_bad += gk[m + i] != (int32_t)(npre + i);
+            sel2_bad += gk2[m + i] != (int32_t)(npre + i);
+        }
         /* end to end, tie-aware on the CPU's pooled scores */
         std::vector<int64_t> tref(npre, 0), tgot(npre, 0);
         for (int64_t i = 0; i < n - w; i++)
@@ -100,6 +110,9 @@ void check_stage1(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, int
     add_check(c, nm, sel_bad == 0 && e2e_bad == 0, 0, 0, e2e_diff,
               "P=%lld kernel=%lld: %lld kept differ on identical scores; end to end %lld differ, %lld not near-ties",
               (long long)P, (long long)kern, sel_bad, e2e_diff, e2e_bad);
+    snprintf(nm, sizeof nm, "%s/v2-select", name);
+    add_check(c, nm, sel2_bad == 0, 0, 0, 0, "P=%lld: %lld kept differ from the CPU's select on the GPU's pooled scores",
+              (long long)P, sel2_bad);
     cudaFree(dK);
     cudaFree(dQ);
     cudaFree(dws);
@@ -120,7 +133,7 @@ void time_stage1(gc_ctx *c, long long ctx, long long budget)
     int32_t *dkept = dalloc<int32_t>(c, (size_t)HKV * P);
     CK(kcu_fill_bf16(dK, (int64_t)nkv, 21, 1.0f, c->st));
     CK(kcu_fill_f32(dQ, (int64_t)HKV * GQ * w * DH, 22, 1.0f, c->st));
-    kcu_stage1_args a = {dK, S, S, dQ, w, P, 63, 1, HKV, GQ, DH, dws, dv, dp, dkept};
+    kcu_stage1_args a = {dK, S, S, dQ, w, P, 63, 1, HKV, GQ, DH, dws, dv, dp, dkept, 0};
     CK(kcu_stage1(&a, c->st)); /* sets the shared-memory attribute outside capture */
     cudaGraphExec_t ex = capture(c, [&] { CK(kcu_stage1(&a, c->st)); });
     timing_result tr = {"stage1", "rocketkv", ctx, budget, 1, S, 0, 0, 0, 0, 0, (double)nkv * 2 * 2, 0, 0};

@@ -11,12 +11,12 @@
  * the kernels the measured graph ran:
  * (by the method's traits, refimpl/rkv.h: a dense method, or a stage-2 one
  * such as rocketkv; the report's other methods are refused):
- *   dense     step, step_rif4         attn_dense
- *   stage 2   step, step_v1           kv_append + aux_score + topk + attn_sparse
- *             pages_update            kv_append
- *             score                   aux_score
- *             select, select_v1       topk
- *             sparse_attend           attn_sparse
+ *   dense     step, step_rif4, step_v2, step_v3       attn_dense
+ *   stage 2   step, step_v1, step_v3, step_v4          kv_append + aux_score + topk + attn_sparse
+ *             pages_update                             kv_append
+ *             score, score_v2                          aux_score
+ *             select, select_v1, select_v3, select_v4  topk
+ *             sparse_attend, sparse_attend_v3          attn_sparse
  *             stage1 (with stage 1)   the sim's whole stage 1 per layer (incl. its page build)
  * "End to end" is the measured `step` graph (the whole attention step of a
  * layer); the report holds no whole-model step. Speedup = full `step` /
@@ -83,5 +83,35 @@ double sim_validate_err_pct(double pred, double meas);
  * a string". */
 int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m, sim_validate *v, kv_err *err);
 void sim_validate_free(sim_validate *v); /* accepts NULL */
+
+/* ---- static estimates beside the sim (reports/cuda-audit/audit.json) ----
+ * `make cuda-audit` writes, per hardware model, a static time estimate of
+ * each kernel (cuda/audit.py; README "CUDA kernels: static audit") — not a
+ * measurement. sim_audit_load reads the rows of one hardware model: per
+ * (context, batch) the dense v2 and v3 attention, score v2, select v4 and
+ * the v3 sparse gather, with the bytes each streams and the efficiency the
+ * estimate implies, bytes / ((est − launch_graph_s) · hbm_bandwidth), to set
+ * beside the hardware model's assumed stream_read_efficiency (what the sim
+ * prices streaming reads with). Rows of other hardware models are skipped. */
+#define SIM_AUDIT_MAX 64
+
+typedef struct {
+    char kernel[24];             /* "dense v2", "dense v3", "score v2", "select v4", "gather v3" */
+    int64_t context, batch;
+    double est_s;                /* static estimate incl. one launch_graph_s */
+    double bytes;                /* streamed; 0 for select */
+    char bound[48];              /* "bandwidth", "issue", "latency", ... */
+    double implied_stream_eff;   /* see above; NAN without bytes */
+} sim_audit_row;
+
+typedef struct {
+    char path[256];
+    char hw[64];
+    double sim_stream_eff, sim_compute_eff; /* the hardware model's assumptions */
+    int nrows;
+    sim_audit_row rows[SIM_AUDIT_MAX];
+} sim_audit;
+
+int sim_audit_load(const char *path, const hw_model *hw, sim_audit *a, kv_err *err);
 
 #endif

@@ -117,20 +117,21 @@ static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *st
 {
     *stage1 = 0;
     if (mt->traits.dense)
-        return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2")
+        return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2") || !strcmp(what, "step_v3")
                    ? 1u << SIM_K_ATTN_DENSE
                    : 0u;
     if (!mt->traits.stage2)
         return 0u;
-    if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3"))
+    if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3") || !strcmp(what, "step_v4"))
         return 1u << SIM_K_KV_APPEND | 1u << SIM_K_AUX_SCORE | 1u << SIM_K_TOPK | 1u << SIM_K_ATTN_SPARSE;
     if (!strcmp(what, "pages_update"))
         return 1u << SIM_K_KV_APPEND;
-    if (!strcmp(what, "score"))
+    if (!strcmp(what, "score") || !strcmp(what, "score_v2"))
         return 1u << SIM_K_AUX_SCORE;
-    if (!strcmp(what, "select") || !strcmp(what, "select_v1") || !strcmp(what, "select_v3"))
+    if (!strcmp(what, "select") || !strcmp(what, "select_v1") || !strcmp(what, "select_v3") ||
+        !strcmp(what, "select_v4"))
         return 1u << SIM_K_TOPK;
-    if (!strcmp(what, "sparse_attend"))
+    if (!strcmp(what, "sparse_attend") || !strcmp(what, "sparse_attend_v3"))
         return 1u << SIM_K_ATTN_SPARSE;
     if (!strcmp(what, "stage1") && mt->traits.stage1) {
         *stage1 = 1;
@@ -287,7 +288,8 @@ static void derive(sim_validate *v)
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
         const rkv_method_type *mt = rkv_method_find(r->method);
-        if (!mt || mt->traits.dense || (strcmp(r->what, "step") && strcmp(r->what, "step_v1") && strcmp(r->what, "step_v3")))
+        if (!mt || mt->traits.dense || (strcmp(r->what, "step") && strcmp(r->what, "step_v1") && strcmp(r->what, "step_v3") &&
+                                              strcmp(r->what, "step_v4")))
             continue;
         const sim_validate_row *f = find_row(v, rkv_method_baseline()->name, "step", r->context, -1, r->batch);
         if (!f)
@@ -416,7 +418,8 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
             goto free_doc;
     if (v->nrows == 0) {
         jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v1, "
-             "step_v3, pages_update, score, select, select_v1, select_v3, sparse_attend, stage1)", x->n);
+             "step_v3, step_v4, pages_update, score, score_v2, select, select_v1, select_v3, select_v4, sparse_attend, "
+             "sparse_attend_v3, stage1)", x->n);
         goto free_doc;
     }
     derive(v);

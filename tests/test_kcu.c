@@ -303,6 +303,23 @@ Test(kcu, split_ranges_cover_exactly_in_order)
                   (long)items);
 }
 
+/* dense_decode.cu v3's gather split count: the one-wave rule with a 32-row
+ * minimum. Worked by hand at 132 SMs (528 slots), 8 KV heads at batch 1
+ * (66 splits wanted): k + p = 2050 rows -> 2050 / 32 = 64 splits; 514 ->
+ * 16 (v2's 64-row minimum: 8); 131 -> 4; 10 rows -> 1; batch 8 (64 items):
+ * floor(528 / 64) = 8 whatever the length. */
+Test(kcu, gather_split_count)
+{
+    cr_assert_eq(kcu_gather_split_count(2050, 8, 132), 64);
+    cr_assert_eq(kcu_gather_split_count(514, 8, 132), 16);
+    cr_assert_eq(kcu_attend_split_count(514, 8, 132), 8);
+    cr_assert_eq(kcu_gather_split_count(131, 8, 132), 4);
+    cr_assert_eq(kcu_gather_split_count(10, 8, 132), 1);
+    cr_assert_eq(kcu_gather_split_count(1 << 20, 64, 132), 8);
+    for (int64_t items = 1; items <= 528; items++) /* one wave at most */
+        cr_assert(kcu_gather_split_count(1 << 20, items, 132) * items <= 528, "items %ld", (long)items);
+}
+
 Test(kcu, page_math)
 {
     cr_assert_eq(kcu_npages(10, 3), 4);

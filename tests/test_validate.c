@@ -242,3 +242,65 @@ Test(validate, cli_table_json_and_one_line_errors)
     cli_run(&r, "validate " FIXTURE " --bogus 1");
     cr_assert_eq(r.rc, 2);
 }
+
+#define AUDIT_FIXTURE "tests/data/cuda-audit/fixture-not-measured.json"
+
+/* sim_audit_load over the synthetic audit fixture: only h100-sxm rows with
+ * a dense estimate (the h200 row and the select-at-7.4K row are skipped);
+ * the implied efficiency is bytes / ((est − launch_graph_s) · HBM
+ * bandwidth), here with h100-sxm.yaml's 3 µs and 3.35 TB/s written out. */
+Test(validate, audit_estimates_beside_the_sim, .init = load_models)
+{
+    static sim_audit a;
+    kv_err err;
+    cr_assert_eq(sim_audit_load(AUDIT_FIXTURE, &g_hw, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.nrows, 6);
+    cr_assert_float_eq(a.sim_stream_eff, 0.89, 1e-12);
+    cr_assert_float_eq(a.sim_compute_eff, 0.7, 1e-12);
+    cr_assert_str_eq(a.rows[0].kernel, "dense v2");
+    cr_assert_float_eq(a.rows[0].implied_stream_eff, 134217728.0 / ((53e-6 - 3e-6) * 3.35e12), 1e-9);
+    cr_assert_str_eq(a.rows[1].kernel, "dense v3");
+    cr_assert_str_eq(a.rows[1].bound, "issue");
+    cr_assert_float_eq(a.rows[1].implied_stream_eff, 134217728.0 / ((43e-6 - 3e-6) * 3.35e12), 1e-9);
+    cr_assert_str_eq(a.rows[3].kernel, "select v4");
+    cr_assert(isnan(a.rows[3].implied_stream_eff) && a.rows[3].bytes == 0.0);
+    cr_assert_str_eq(a.rows[4].kernel, "gather v3");
+    cr_assert_float_eq(a.rows[4].implied_stream_eff, 1e6 / (1e-6 * 3.35e12), 1e-9);
+    cr_assert_str_eq(a.rows[5].kernel, "dense v2"); /* an older audit: only the keys it has */
+    cr_assert_eq(a.rows[5].context, 131072);
+    cr_assert_eq(a.rows[5].batch, 8);
+    /* not an audit, and a malformed estimate */
+    cr_assert_eq(sim_audit_load(FIXTURE, &g_hw, &a, &err), -1);
+    cr_assert(strstr(err.msg, "not a kvsim cuda-audit file") != NULL, "%s", err.msg);
+    char path[] = "/tmp/kvsim_audit_bad_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"kind\": \"kvsim-cuda-audit\", \"estimates\": [{\"hw\": \"h100-sxm\", \"ctx\": 1, \"batch\": 1, "
+          "\"dense\": {\"est_s\": -1}}]}",
+          f);
+    fclose(f);
+    cr_assert_eq(sim_audit_load(path, &g_hw, &a, &err), -1);
+    cr_assert(strstr(err.msg, "\"dense\" at ctx 1 batch 1 is not an object with a positive est_s") != NULL, "%s",
+              err.msg);
+    remove(path);
+}
+
+Test(validate, cli_prints_the_audit_beside_the_sim)
+{
+    cli_result r;
+    cli_run(&r, "validate " FIXTURE " --audit " AUDIT_FIXTURE);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "ESTIMATES of a static model, not measurements") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "the sim assumes stream_read_efficiency 0.890, compute_efficiency 0.700") != NULL, "%s",
+              r.out);
+    /* 134217728 / (50 µs · 3.35 TB/s) = 0.801 */
+    cr_assert(strstr(r.out, "dense v2     32768     1      53.00 bandwidth") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "134.22        0.801") != NULL, "%s", r.out);
+    cli_run(&r, "validate " FIXTURE " --audit " AUDIT_FIXTURE " --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"static_estimates\"") != NULL, "%s", r.out);
+    cli_run(&r, "validate " FIXTURE " --audit tests/data/cuda-audit/no-such.json");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(cli_one_line(r.err), "%s", r.err);
+}
