@@ -5,6 +5,7 @@
  * runs it, text or JSON out. */
 #include "cli.h"
 #include "llm_gen.h"
+#include "rope_opts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ static void help(void)
            "  --json             one JSON object: prompt ids, generated ids, text, timings\n"
            "  --threads N        BLAS threads (number of CPUs)\n",
            DEFAULT_GGUF);
+    cli_rope_help();
 }
 
 static void stream(void *ctx, const char *b, size_t n)
@@ -110,8 +112,10 @@ int cmd_generate(int argc, char **argv)
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;
     }
-    if (cli_opts_unused(&o) != 0)
+    llm_rope_override rov;
+    if (cli_rope_opts(&o, &rov) != 0 || cli_opts_unused(&o) != 0)
         return CLI_USAGE;
+    c.rope = &rov;
     if (!c.prompt) {
         cli_error(o.prog, "--prompt is required (kvsim generate --help)");
         return CLI_USAGE;

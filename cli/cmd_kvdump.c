@@ -2,6 +2,7 @@
  * Q/K/V over a text into a KV dump (llm/KVDUMP.md), or describe one. */
 #include "cli.h"
 #include "llm_kvdump.h"
+#include "rope_opts.h"
 
 #include <string.h>
 
@@ -14,6 +15,7 @@ static void help(void)
            "queries, keys (after RoPE, Hugging Face rotate-half order) and values, checksummed,\n"
            "written atomically. `kvsim fidelity --workload kvdump:FILE.kvd` replays it.\n\n"
            "  --dtype D   bf16 (default), fp16 or fp32\n");
+    cli_rope_help();
 }
 
 int cmd_kvdump(int argc, char **argv)
@@ -38,7 +40,8 @@ int cmd_kvdump(int argc, char **argv)
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
         return CLI_USAGE;
     }
-    if (cli_opts_unused(&o) != 0)
+    llm_rope_override rov;
+    if (cli_rope_opts(&o, &rov) != 0 || cli_opts_unused(&o) != 0)
         return CLI_USAGE;
     kv_err err;
     llm_kvd_file *f = NULL;
@@ -74,7 +77,7 @@ int cmd_kvdump(int argc, char **argv)
     if (cli_in_check(&o, "gguf", gguf, 0) != 0 || cli_in_check(&o, "text", text, 0) != 0 ||
         cli_out_check(&o, "out", out, 0) != 0)
         return CLI_USAGE;
-    if (llm_kvd_capture(gguf, text, offset, tokens, dt, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
+    if (llm_kvd_capture_rope(gguf, text, offset, tokens, dt, &rov, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         llm_kvd_free(f);
         return CLI_FAIL;

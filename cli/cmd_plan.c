@@ -12,7 +12,7 @@
 static void help(void)
 {
     printf("usage: kvsim plan --model M --hw LIST --context LIST --method LIST --budget LIST [--tp LIST]\n"
-           "                  [--new N] [--dtype D] [--tpot-slo S] [--target-tokens-per-s X]\n"
+           "                  [--pp P] [--new N] [--dtype D] [--tpot-slo S] [--target-tokens-per-s X]\n"
            "                  [--harness engine|gpt-fast] [--cuda-graphs on|off] [--max-batch N] [--json|--csv]\n"
            "                  [--engine NAME [--mem-fraction F]] [--weight-dtype T]\n\n"
            "Capacity planning over every combination of the lists (comma separated):\n"
@@ -25,6 +25,8 @@ static void help(void)
            "                  requests of context + new tokens it holds, as vLLM prints them at start-up\n"
            "--engine NAME (engines/: vllm, trtllm, sglang, gpt-fast) applies that engine's memory policy and\n"
            "harness; --mem-fraction F its memory fraction; --weight-dtype T the weights' type (bf16).\n"
+           "--pp P (1..1024, 1): P pipeline stages of TP ranks each; memory is a stage rank's, tokens/s the\n"
+           "pipeline's (decode rounds of min(P, batch) micro-batches), gpus counts TP x PP per instance.\n"
            "Method `full` ignores the budget and is listed once. Figures come from kvsim predict's model\n"
            "(sim/README.md). Defaults: --hw h100-sxm --context 32K --method rocketkv,full --budget 1024\n"
            "--tp 1 --new 50.\n"
@@ -35,7 +37,7 @@ static void help(void)
 typedef struct {
     const char *hw, *method;
     int dense;  /* the method's traits.dense: the budget does not apply */
-    int tp;
+    int tp, pp;
     int64_t budget, context, new_tokens;
     sim_plan_row r;
 } row_t;
@@ -50,6 +52,7 @@ static void print_json(const row_t *rows, int n)
         kv_json_obj_begin(&j);
         kv_json_key(&j, "hw"); kv_json_str(&j, w->hw);
         kv_json_key(&j, "tp"); kv_json_int(&j, w->tp);
+        if (w->pp > 1) { kv_json_key(&j, "pp"); kv_json_int(&j, w->pp); }
         kv_json_key(&j, "method"); kv_json_str(&j, w->method);
         kv_json_key(&j, "budget");
         if (!w->dense) kv_json_int(&j, w->budget);
@@ -77,19 +80,19 @@ static void print_csv(const row_t *rows, int n)
 {
     printf("hw,tp,method,budget,context,fits,max_batch,tokens_per_s,tpot_s,slo_batch,slo_tokens_per_s,slo_tpot_s,"
            "max_context_at_batch1,gpus_for_target,weights_bytes,kv_bytes,aux_bytes,workspace_bytes,reserve_bytes,"
-           "peak_bytes,capacity_bytes,kv_cache_tokens,max_concurrency\n");
+           "peak_bytes,capacity_bytes,kv_cache_tokens,max_concurrency,pp\n");
     for (int i = 0; i < n; i++) {
         const row_t *w = &rows[i];
         const sim_memory *m = &w->r.mem;
         char budget[32] = "";
         if (!w->dense) snprintf(budget, sizeof budget, "%lld", (long long)w->budget);
-        printf("%s,%d,%s,%s,%lld,%d,%lld,%.6g,%.6g,%lld,%.6g,%.6g,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%lld,%.6g\n",
+        printf("%s,%d,%s,%s,%lld,%d,%lld,%.6g,%.6g,%lld,%.6g,%.6g,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%lld,%.6g,%d\n",
                w->hw,
                w->tp, w->method, budget, (long long)w->context, w->r.fits, (long long)w->r.max_batch,
                w->r.tokens_per_s, w->r.tpot_s, (long long)w->r.slo_batch, w->r.slo_tokens_per_s, w->r.slo_tpot_s,
                (long long)w->r.max_context_at_batch1, (long long)w->r.gpus_for_target, m->weights_bytes, m->kv_bytes,
                m->aux_bytes, m->workspace_bytes, m->reserve_bytes, m->peak_bytes, m->capacity_bytes,
-               (long long)m->kv_cache_tokens, m->max_concurrency);
+               (long long)m->kv_cache_tokens, m->max_concurrency, w->pp);
     }
 }
 
@@ -114,12 +117,18 @@ static void print_table(const row_t *rows, int n, int slo, int target)
         printf(" %8.2f %8.2f %8.2f\n", w->r.mem.peak_bytes / 1e9, (w->r.mem.kv_bytes + w->r.mem.aux_bytes) / 1e9,
                w->r.mem.capacity_bytes / 1e9);
     }
-    printf("(per rank; batch = largest that fits, tok/s of one TP group at that batch; memory at that batch)\n");
+    if (n > 0 && rows[0].pp > 1)
+        printf("(per rank of one of %d pipeline stages; batch = largest that fits, tok/s of the TP x PP pipeline at that "
+               "batch; memory at that batch)\n", rows[0].pp);
+    else
+        printf("(per rank; batch = largest that fits, tok/s of one TP group at that batch; memory at that batch)\n");
     for (int i = 0; i < n; i++) {
         const row_t *w = &rows[i];
         if (w->r.mem.kv_pool_bytes <= 0.0)
             continue;
-        printf("%s TP %d %s S=%lld: ", w->hw, w->tp, w->method, (long long)w->context);
+        char pps[32] = "";
+        if (w->pp > 1) snprintf(pps, sizeof pps, " PP %d", w->pp);
+        printf("%s TP %d%s %s S=%lld: ", w->hw, w->tp, pps, w->method, (long long)w->context);
         printf("GPU KV cache size: %lld tokens; Maximum concurrency for %lld tokens per request: %.2fx\n",
                (long long)w->r.mem.kv_cache_tokens, (long long)(w->context + w->new_tokens), w->r.mem.max_concurrency);
     }
@@ -157,12 +166,13 @@ int cmd_plan(int argc, char **argv)
         return CLI_USAGE;
     sim_plan_in in;
     memset(&in, 0, sizeof in);
-    int64_t newt, maxb;
+    int64_t newt, maxb, pp;
     /* 0 turns the SLO and the target off; --new is checked against the model by sim_plan */
     if (cli_sim_options(&o, &in.harness, &in.cuda_graphs) != CLI_OK ||
         cli_opt_f64_in(&o, "tpot-slo", 0, 0, 3600, &in.tpot_slo_s) ||
         cli_opt_f64_in(&o, "target-tokens-per-s", 0, 0, 1e12, &in.target_tokens_per_s) ||
-        cli_opt_i64_in(&o, "new", 50, 0, INT32_MAX, &newt) || cli_opt_i64_in(&o, "max-batch", 4096, 1, 1 << 20, &maxb))
+        cli_opt_i64_in(&o, "new", 50, 0, INT32_MAX, &newt) || cli_opt_i64_in(&o, "max-batch", 4096, 1, 1 << 20, &maxb) ||
+        cli_opt_i64_in(&o, "pp", 1, 1, 1024, &pp))
         return CLI_USAGE;
     const char *dt = cli_opt_str(&o, "dtype", "bf16");
     static mdl_model model;
@@ -201,6 +211,7 @@ int cmd_plan(int argc, char **argv)
     in.rq.max_new = newt;
     in.model = &model;
     in.max_batch_limit = maxb;
+    in.pp = (int)pp;
     const rkv_method_type *mts[MAXL];
     for (int i = 0; i < nm; i++)
         if (!(mts[i] = rkv_method_get(methods[i], &err))) {
@@ -241,6 +252,7 @@ int cmd_plan(int argc, char **argv)
                         w->method = methods[im];
                         w->dense = mts[im]->traits.dense;
                         w->tp = in.tp;
+                        w->pp = in.pp;
                         w->budget = budgets[ib];
                         w->context = ctx[ic];
                         w->new_tokens = newt;

@@ -26,6 +26,8 @@ static void help(void)
            "  --mem-fraction F   the engine's memory fraction in (0, 1] (its default)\n"
            "  --weight-dtype T   weight type of the linear layers (bf16): %s\n"
            "  --new N            new tokens per sequence (50)\n"
+           "  --pp P             pipeline stages at every point, 1..1024 (1): a stage rank's memory,\n"
+           "                     the pipeline's tokens/s (kvsim predict --pp)\n"
            "  --workload W       score fidelity on workload W (a name under refimpl/workloads/ such as\n"
            "                     smollm2-fitted, the fitted default; a YAML file; 'builtin' = handtuned)\n"
            "  --no-fidelity      drop the spec's fidelity section (speed and memory columns only)\n"
@@ -95,6 +97,7 @@ static int axis_flags(cli_opts *o, swp_spec *s)
         s->nharness = n;
     }
     if (cli_opt_i64_in(o, "new", s->max_new, 1, 1 << 20, &s->max_new)) return CLI_USAGE;
+    if (cli_opt_i64_in(o, "pp", s->pp, 1, 1024, &s->pp)) return CLI_USAGE;
     if ((v = cli_opt_str(o, "engine", NULL))) snprintf(s->engine, sizeof s->engine, "%s", v);
     if (cli_opt_f64_in(o, "mem-fraction", s->mem_fraction, 0.01, 1.0, &s->mem_fraction)) return CLI_USAGE;
     if ((v = cli_opt_str(o, "weight-dtype", NULL))) {

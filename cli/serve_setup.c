@@ -34,6 +34,23 @@ const char cli_serve_help[] =
     "  --seed S                (0)\n"
     "  --requests FILE         replay a log instead: CSV arrival_s,prompt_tokens,output_tokens\n";
 
+/* --weight-dtype (the model's own type by default): bytes per weight with
+ * scales, the peak the products run at, dequantisation instructions. */
+static int set_weight_dtype(cli_opts *o, cli_serve_setup *s)
+{
+    sim_weight_dtype wd;
+    kv_err err;
+    const char *wt = cli_opt_str(o, "weight-dtype", s->model.weight_dtype[0] ? s->model.weight_dtype : "bf16");
+    if (sim_weight_dtype_parse(wt, (double)s->model.hidden_size, &wd, &err) != 0) {
+        cli_error(o->prog, "--weight-dtype: %s", err.msg);
+        return CLI_USAGE;
+    }
+    s->cfg.weight_bytes_per_param = wd.bits / 8.0;
+    s->cfg.weight_compute = wd.compute;
+    s->cfg.weight_dequant_ops = wd.dequant_ops;
+    return CLI_OK;
+}
+
 int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
 {
     srv_config *c = &s->cfg;
@@ -86,14 +103,8 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
     c->model = &s->model;
     c->hw = &s->hw;
     c->tp = (int)tp;
-    sim_weight_dtype wd;
-    const char *wt = cli_opt_str(o, "weight-dtype", s->model.weight_dtype[0] ? s->model.weight_dtype : "bf16");
-    if (sim_weight_dtype_parse(wt, (double)s->model.hidden_size, &wd, &err) != 0) {
-        cli_error(o->prog, "--weight-dtype: %s", err.msg);
+    if (set_weight_dtype(o, s) != CLI_OK)
         return CLI_USAGE;
-    }
-    c->weight_bytes_per_param = wd.bits / 8.0;
-    c->weight_compute = wd.compute;
     c->engine = &s->engine;
     c->mem_fraction = s->mem_fraction;
     c->host_step_s = e->serving.host_step_s; /* the engine's step loop (engines/ `serving:`) */

@@ -37,7 +37,7 @@ static int load_fitted(const trc_header *h, kv_err *err)
     int c;
     while ((c = getc(fp)) != EOF) fnv = (fnv ^ (uint64_t)(unsigned char)c) * 1099511628211ull;
     fclose(fp);
-    fnv &= 0x7fffffffffffffffull; /* as the trace writer stores it */
+    fnv &= 0x3fffffffffffffffull; /* as the trace writer stores it (bits 63 and 62 cleared) */
     if (fnv != h->workload_hash)
         return kv_errf(err, "fitted workload %s changed since the trace was written (FNV-1a-64 %016llx, trace %016llx)",
                        h->wl.path, (unsigned long long)fnv, (unsigned long long)h->workload_hash);

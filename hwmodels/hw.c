@@ -31,7 +31,8 @@ static const char *const yaml_keys[] = {
     "l2_bytes", "bf16_dense_flops", "fp8_dense_flops", "int8_dense_ops", "fp4_dense_flops", "fp32_flops",
     "sm_count", "interconnect", "nvlink_bytes_per_s", "pcie_bytes_per_s", "link_latency_s",
     "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
-    "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "efficiency_source", "sources", NULL,
+    "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "fp8_gemm_efficiency", "fp8_gemm_k_half",
+    "efficiency_source", "sources", NULL,
 };
 
 /* Figures that must each carry a source (price only when given). */
@@ -121,6 +122,22 @@ static int get_f64(const kv_yaml_doc *d, const char *key, int required, double *
     return kv_yaml_num(d, d->root, key, required, 0, 0, INFINITY, out, err);
 }
 
+/* The FP8 curve is measured data: both keys together, with a source. */
+static int fp8_gemm_sourced(const kv_yaml_doc *d, kv_err *err)
+{
+    const kv_yaml_node *e = kv_yaml_get(d->root, "fp8_gemm_efficiency");
+    const kv_yaml_node *k = kv_yaml_get(d->root, "fp8_gemm_k_half");
+    if (!e && !k)
+        return 0;
+    if (!e || !k)
+        return kv_yaml_errf(d, (e ? e : k)->line, (e ? e : k)->col, err,
+                            "fp8_gemm_efficiency and fp8_gemm_k_half go together (both or neither)");
+    const kv_yaml_node *src = kv_yaml_get(d->root, "sources");
+    if (!src || !kv_yaml_get(src, "fp8_gemm_efficiency"))
+        return kv_yaml_errf(d, e->line, e->col, err, "fp8_gemm_efficiency needs a 'sources' entry (measured data)");
+    return 0;
+}
+
 /* Reads every key of the schema, then checks each figure's unit, one line
  * per key in file order: a list of fields, kept as one so a new key is one
  * line in each half. */
@@ -163,6 +180,9 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, d.root, "launch_graph_s", 1, 0, 1, INFINITY, &t.launch_graph_s, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "allreduce_latency_s", 1, 0, 1, INFINITY, &t.allreduce_latency_s, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "dram_latency_s", 1, 0, 1, INFINITY, &t.dram_latency_s, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "fp8_gemm_efficiency", 0, 0, 1, 1, &t.fp8_gemm_efficiency, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "fp8_gemm_k_half", 0, 0, 0, 1e6, &t.fp8_gemm_k_half, err);
+    rc = rc ? rc : fp8_gemm_sourced(&d, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "efficiency_source", 1, t.efficiency_source,
                                sizeof t.efficiency_source, err);
     t.sm_count = (int)sm;
@@ -262,15 +282,32 @@ double hw_transfer_efficiency(const hw_model *h, double bytes)
  * Background User's Guide": tile and wave quantization). Skinny products
  * (m < 128, decode) run narrower tiles and split K, so neither rule applies
  * below one full tile row. */
-double hw_gemm_efficiency(const hw_model *h, double m, double n)
+static double tile_wave_q(const hw_model *h, double m, double n)
 {
     if (m < 128.0 || n <= 0.0)
-        return h->compute_efficiency;
+        return 1.0;
     const double tm = ceil(m / 128.0), tn = ceil(n / 128.0), tiles = tm * tn;
     const double tile_q = (m * n) / (tm * 128.0 * tn * 128.0);
     const double waves = ceil(tiles / (double)h->sm_count);
     const double wave_q = tiles / (waves * (double)h->sm_count);
-    return h->compute_efficiency * tile_q * wave_q;
+    return tile_q * wave_q;
+}
+
+double hw_gemm_efficiency(const hw_model *h, double m, double n)
+{
+    return h->compute_efficiency * tile_wave_q(h, m, n);
+}
+
+/* FP8 products on a part with a measured FP8 curve: each output tile pays a
+ * fixed cost (pipeline fill, scale promotion, epilogue) worth k_half
+ * reduction steps, so a product of depth k runs at e·k / (k + k_half)
+ * before tile and wave quantization (fit to DeepGEMM's table: hwmodels/README.md). */
+double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n, double k)
+{
+    if (dt != HW_DT_FP8 || h->fp8_gemm_efficiency <= 0.0 || h->fp8_dense_flops <= 0.0)
+        return hw_gemm_efficiency(h, m, n);
+    const double depth = k > 0.0 ? k / (k + h->fp8_gemm_k_half) : 1.0;
+    return h->fp8_gemm_efficiency * depth * tile_wave_q(h, m, n);
 }
 
 /* ---- calibration from reports/gpu/ ---- */

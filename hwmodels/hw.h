@@ -48,6 +48,8 @@ typedef struct {
     double allreduce_latency_s;      /* per all-reduce, fixed part (launch and synchronisation) */
     double dram_latency_s;           /* DRAM latency: a kernel moving B bytes streams at B / (B + bw·latency)
                                         of its long-read rate (the bytes in flight it needs to fill the pipe) */
+    double fp8_gemm_efficiency;      /* optional: FP8 GEMM share of fp8 peak at unbounded depth; 0 = compute_efficiency */
+    double fp8_gemm_k_half;          /* optional: reduction depth (elements) at which an FP8 GEMM reaches half of it */
     char efficiency_source[256];
     char calibration[512];           /* reports/gpu JSON applied by hw_model_apply_calibration, or "" */
     char calibration_device[128];    /* the "device" that calibration was measured on (CUDA's name), or "" */
@@ -67,6 +69,10 @@ double hw_transfer_efficiency(const hw_model *h, double bytes);
  * compute_efficiency × tile quantization (m, n rounded up to 128 × 128 tiles)
  * × wave quantization (tiles over sm_count). */
 double hw_gemm_efficiency(const hw_model *h, double m, double n);
+/* The same for a product of depth k in type dt: FP8 on a part with
+ * fp8_gemm_efficiency uses fp8_gemm_efficiency · k / (k + fp8_gemm_k_half)
+ * in place of compute_efficiency; every other case is hw_gemm_efficiency. */
+double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n, double k);
 const char *const *hw_model_names(void);
 /* Bandwidth efficiency for reads made of contiguous runs of run_bytes
  * (log-linear interpolation in the table, clamped at its ends; runs at least

@@ -3,7 +3,7 @@
  * Per layer, for a batch of B tokens at positions pos0 .. pos0+B-1:
  *   xb = RMSNorm(x) · attn_norm
  *   Q = xb Wqᵀ, K = xb Wkᵀ, V = xb Wvᵀ          (sgemm)
- *   RoPE(Q, K) with the file's theta, interleaved pairs (GGUF layout), then
+ *   RoPE(Q, K) with the file's theta and scaling (llm_rope.h), interleaved pairs (GGUF layout), then
  *   Q and K reordered to HF rotate-half order; K, V appended to the cache
  *   prompt: causal softmax(Q Kᵀ/√d) V per head over the whole cache (sgemm)
  *   decode: the method's step() over the rkv_head of each KV head
@@ -124,15 +124,8 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
     if (llm_gguf_opt_f64(g, "llama.rope.freq_base", &th, err) < 0 ||
         llm_gguf_get_f64(g, "llama.attention.layer_norm_rms_epsilon", &eps, err) != 0)
         goto fail;
-    {
-        llm_gguf_str st;
-        if (llm_gguf_find(g, "llama.rope.scaling.type") && llm_gguf_get_str(g, "llama.rope.scaling.type", &st, NULL) == 0 &&
-            !(st.n == 4 && !memcmp(st.p, "none", 4))) {
-            kv_errf(err, "%s: llama.rope.scaling.type '%.*s' is not implemented (only unscaled RoPE)", path, (int)st.n,
-                    st.p);
-            goto fail;
-        }
-    }
+    if (llm_rope_from_gguf(g, "llama", c->ctx_train, &c->rope, err) != 0)
+        goto fail;
     if (llm_check_float_meta(path, th, eps, err) != 0)
         goto fail;
     c->rope_theta = (float)th;
@@ -219,6 +212,20 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err)
 fail:
     llm_model_free(m);
     return -1;
+}
+
+int llm_model_set_rope(llm_model *m, const llm_rope_override *ov, kv_err *err)
+{
+    llm_rope r = m->c.rope;
+    if (llm_rope_apply_override(&r, ov, err) != 0)
+        return -1;
+    m->c.rope = r;
+    return 0;
+}
+
+int64_t llm_model_max_context(const llm_model *m)
+{
+    return llm_rope_max_context(&m->c.rope, m->c.ctx_train);
 }
 
 void llm_model_free(llm_model *m)
@@ -324,13 +331,8 @@ int llm_session_new(const llm_model *m, const llm_session_cfg *cfg, llm_session 
         !s->rope_sin || !s->x || !s->xb || !s->q || !s->att || !s->k || !s->v || !s->hb || !s->hb2 || !s->kf ||
         !s->vf || !s->sc || !s->qh || !s->oh || !s->aws)
         goto oom;
-    /* RoPE table: angle = pos · theta^(-2i/d), in double */
-    for (int64_t t = 0; t < T; t++)
-        for (int i = 0; i < d / 2; i++) {
-            double f = pow((double)c->rope_theta, -2.0 * (double)i / (double)d), a = (double)t * f;
-            s->rope_cos[t * (d / 2) + i] = (float)cos(a);
-            s->rope_sin[t * (d / 2) + i] = (float)sin(a);
-        }
+    /* RoPE table (llm_rope.h): angle = pos · θ^(-2i/d), scaled as the model's rope says */
+    llm_rope_table(&c->rope, (double)c->rope_theta, d, 0, T, s->rope_cos, s->rope_sin);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(cfg->threads > 0 ? cfg->threads : (ncpu > 0 ? (int)ncpu : 1));
     *out = s;
@@ -397,18 +399,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
         y[i] = x[i] * r * w[i];
 }
 
-/* Interleaved RoPE on one head (GGUF layout), written back in HF rotate-half order. */
-static void rope_head(float *x, int d, const float *cs, const float *sn)
-{
-    float t[256];
-    for (int i = 0; i < d / 2; i++) {
-        const float a = x[2 * i], b = x[2 * i + 1];
-        t[i] = a * cs[i] - b * sn[i];
-        t[i + d / 2] = a * sn[i] + b * cs[i];
-    }
-    memcpy(x, t, (size_t)d * sizeof *x);
-}
-
 static void decode_rows(const rkv_head *h, const void *base, int64_t n, float *dst)
 {
     rkv_decode(h->dtype, base, (size_t)n * (size_t)h->d, dst);
@@ -449,9 +439,33 @@ static void attend_causal(llm_session *s, const rkv_head *h, int64_t pos0, int64
         memcpy(out_rows + (size_t)r * out_stride + (size_t)qhead * (size_t)d, s->oh + r * d, (size_t)d * 4);
 }
 
+/* One decode step of KV head h at layer l through the method (dense when
+ * none, or before its stage 1): q_row, o_row (Hq·d) of one token. */
+static int decode_step(llm_session *s, int l, int h, const float *q_row, float *o_row, kv_err *err)
+{
+    const int d = s->m->c.head_dim, G = s->G, Hk = s->m->c.n_kv_head;
+    rkv_head *hh = &s->heads[l * Hk + h];
+    const float *q = q_row + (size_t)h * (size_t)G * (size_t)d; /* heads h·G .. h·G+G-1 */
+    float *o = o_row + (size_t)h * (size_t)G * (size_t)d;
+    if (s->state && s->prefilled) {
+        rkv_step_out *so = &s->so;
+        so->bytes = (rkv_traffic){0};
+        so->ndims = 0;
+        so->pages_scored = 0;
+        so->cache = NULL;
+        if (s->mt[l]->step(s->state[l * Hk + h], s->cfg.method, hh, q, so, s->mws) != 0)
+            return kv_errf(err, "%s: decode step failed at layer %d, KV head %d", s->cfg.method->method->name, l, h);
+        memcpy(o, so->out, (size_t)G * (size_t)d * 4);
+    } else {
+        rkv_attend(hh, q, NULL, hh->n, o, NULL, s->aws);
+    }
+    return 0;
+}
+
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* One batch of B tokens through every layer. decode: B == 1 and attention through the method. */
+/* One batch of B tokens through every layer. decode: attention through the
+ * method, row by row (B > 1: teacher forcing, the tokens known in advance). */
 static int forward(llm_session *s, const int32_t *ids, int64_t B, int decode, kv_err *err)
 {
     const llm_model *m = s->m;
@@ -477,8 +491,8 @@ static int forward(llm_session *s, const int32_t *ids, int64_t B, int decode, kv
         matmul(s->v, s->xb, W->wv, (size_t)B, (size_t)D, kd);
         for (int64_t r = 0; r < B; r++) {
             const float *cs = s->rope_cos + (pos0 + r) * (d / 2), *sn = s->rope_sin + (pos0 + r) * (d / 2);
-            for (int h = 0; h < Hq; h++) rope_head(s->q + (size_t)r * qd + (size_t)h * (size_t)d, d, cs, sn);
-            for (int h = 0; h < Hk; h++) rope_head(s->k + (size_t)r * kd + (size_t)h * (size_t)d, d, cs, sn);
+            for (int h = 0; h < Hq; h++) llm_rope_rotate(s->q + (size_t)r * qd + (size_t)h * (size_t)d, d, cs, sn);
+            for (int h = 0; h < Hk; h++) llm_rope_rotate(s->k + (size_t)r * kd + (size_t)h * (size_t)d, d, cs, sn);
             /* keep the last wmax queries for the method's stage 1 */
             memcpy(s->qring + ((size_t)l * (size_t)s->wmax + (size_t)((pos0 + r) % s->wmax)) * qd,
                    s->q + (size_t)r * qd, qd * 4);
@@ -495,20 +509,10 @@ static int forward(llm_session *s, const int32_t *ids, int64_t B, int decode, kv
             }
             hh->n = pos0 + B;
             if (decode) {
-                const float *q = s->q + (size_t)h * (size_t)G * (size_t)d; /* heads h·G .. h·G+G-1 */
-                float *o = s->att + (size_t)h * (size_t)G * (size_t)d;
-                if (s->state && s->prefilled) {
-                    rkv_step_out *so = &s->so;
-                    so->bytes = (rkv_traffic){0};
-                    so->ndims = 0;
-                    so->pages_scored = 0;
-                    so->cache = NULL;
-                    if (s->mt[l]->step(s->state[l * Hk + h], s->cfg.method, hh, q, so, s->mws) != 0)
-                        return kv_errf(err, "%s: decode step failed at layer %d, KV head %d",
-                                       s->cfg.method->method->name, l, h);
-                    memcpy(o, so->out, (size_t)G * (size_t)d * 4);
-                } else {
-                    rkv_attend(hh, q, NULL, hh->n, o, NULL, s->aws);
+                /* teacher-forced rows in order, each seeing the cache up to its own position */
+                for (int64_t r = 0; r < B; r++) {
+                    hh->n = pos0 + r + 1;
+                    if (decode_step(s, l, h, s->q + (size_t)r * qd, s->att + (size_t)r * qd, err) != 0) return -1;
                 }
             } else {
                 decode_rows(hh, hh->K, hh->n, s->kf);
@@ -596,6 +600,21 @@ int llm_decode(llm_session *s, int32_t id, float *logits, kv_err *err)
         return -1;
     if (logits)
         logits_of(s, 1, 0, 1, logits);
+    return 0;
+}
+
+int llm_decode_forced(llm_session *s, const int32_t *ids, int64_t n, float *logits, kv_err *err)
+{
+    if (s->state && !s->prefilled && method_prefill(s, err) != 0)
+        return -1;
+    const int V = s->m->c.vocab;
+    for (int64_t a = 0; a < n; a += LLM_CHUNK) {
+        const int64_t B = n - a < LLM_CHUNK ? n - a : LLM_CHUNK;
+        if (forward(s, ids + a, B, 1, err) != 0)
+            return -1;
+        if (logits)
+            logits_of(s, B, 0, B, logits + (size_t)a * (size_t)V);
+    }
     return 0;
 }
 

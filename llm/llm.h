@@ -1,7 +1,7 @@
 /* llm.h — a llama-family model from a GGUF file, run on the CPU: the
  * tokenizer (GPT-2 byte-level BPE from the file's vocabulary and merges, its
  * pre-tokenizer, special tokens, the chat template), and the forward pass
- * (RMSNorm, RoPE with the file's theta, GQA attention, SwiGLU MLP, tied or
+ * (RMSNorm, RoPE with the file's theta and scaling (llm_rope.h), GQA attention, SwiGLU MLP, tied or
  * separate output head).
  *
  * Weights are dequantised to f32 once at load; every matrix product goes
@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "llm_gguf.h"
+#include "llm_rope.h"
 #include "kv_common.h"
 #include "rkv.h"
 
@@ -64,6 +65,7 @@ typedef struct {
     int vocab;
     int ctx_train;     /* llama.context_length */
     float rope_theta;
+    llm_rope rope;     /* RoPE scaling: the file's rope.scaling.* keys, then any override */
     float rms_eps;
     int tied;          /* output head = token embeddings */
 } llm_config;
@@ -96,6 +98,12 @@ int llm_model_load(const char *path, llm_model **out, kv_err *err);
  * (1, 1e30]) and llama.attention.layer_norm_rms_epsilon (finite, in (0, 1]);
  * -1 with one line naming the file, key, value and range. */
 int llm_check_float_meta(const char *path, double rope_theta, double rms_eps, kv_err *err);
+/* Applies command-line RoPE scaling overrides on top of the file's (checked
+ * by llm_rope_check); sessions made afterwards use them. */
+int llm_model_set_rope(llm_model *m, const llm_rope_override *ov, kv_err *err);
+/* The longest context the model is meant for: context_length, or
+ * original_context_length × factor under RoPE scaling, whichever is larger. */
+int64_t llm_model_max_context(const llm_model *m);
 void llm_model_free(llm_model *m);
 
 /* ---------------------------------------------------------------- session */
@@ -131,6 +139,13 @@ int llm_prefill(llm_session *s, const int32_t *ids, int64_t n, float *logits, in
 /* One decode step for token id at the next position, attention through the
  * method's step() (or dense). logits: (vocab). */
 int llm_decode(llm_session *s, int32_t id, float *logits, kv_err *err);
+
+/* Teacher forcing: n decode steps for the known tokens ids[0..n), each
+ * attending through the method over the cache up to its own position,
+ * exactly as n llm_decode calls would (same method calls in the same order
+ * per (layer, KV head)); the projections and MLP run as one batch of up to
+ * 128 rows, so it is several times faster. logits: (n, vocab) or NULL. */
+int llm_decode_forced(llm_session *s, const int32_t *ids, int64_t n, float *logits, kv_err *err);
 
 /* Index of the largest logit (lowest index on ties). */
 int32_t llm_argmax(const float *logits, int n);

@@ -9,10 +9,16 @@
 
 void llm_eval_score(llm_eval_set *e, const float *logits, int V, int32_t target, int32_t *ref, int is_ref)
 {
-    e->nll -= llm_logprob(logits, V, target);
+    const double nl = -llm_logprob(logits, V, target);
     const int32_t a = llm_argmax(logits, V);
     if (is_ref) *ref = a;
-    e->agree += is_ref || a == *ref;
+    const int ok = is_ref || a == *ref;
+    if (e->tok_nll && e->n < e->cap) {
+        e->tok_nll[e->n] = nl;
+        e->tok_agree[e->n] = ok;
+    }
+    e->nll += nl;
+    e->agree += ok;
     e->n++;
 }
 
@@ -83,34 +89,46 @@ static int64_t max_window(const llm_eval_set *sets, int ns)
 }
 
 /* ---- continuation perplexity ---- */
+#define FORCE_ROWS 128 /* teacher-forced tokens per llm_decode_forced call */
+
+/* Scores the N continuation tokens of one set: l0 predicts tok[S]; then
+ * teacher-forced decode steps in batches (lg: FORCE_ROWS × V scratch). */
+static int score_set(const llm_model *m, llm_session *s, const float *l0, float *lg, const int32_t *tok, int64_t S,
+                     int64_t N, llm_eval_set *e, int32_t *ref, int is_ref, kv_err *err)
+{
+    const int V = m->c.vocab;
+    llm_eval_score(e, l0, V, tok[S], &ref[0], is_ref);
+    for (int64_t a = 0; a + 1 < N; a += FORCE_ROWS) {
+        const int64_t b = N - 1 - a < FORCE_ROWS ? N - 1 - a : FORCE_ROWS;
+        if (llm_decode_forced(s, tok + S + a, b, lg, err) != 0) return -1;
+        for (int64_t r = 0; r < b; r++)
+            llm_eval_score(e, lg + (size_t)r * (size_t)V, V, tok[S + a + r + 1], &ref[a + r + 1], is_ref);
+    }
+    return 0;
+}
+
 int llm_eval_continuation(const llm_model *m, const int32_t *tok, int64_t S, int64_t N, llm_eval_set *sets, int ns,
                             llm_eval_set *full, rkv_dtype dt, int threads, kv_err *err)
 {
     const int V = m->c.vocab;
     const int64_t T = S + N + 1;
-    float *l0 = malloc((size_t)V * 4), *lg = malloc((size_t)V * 4);
+    float *l0 = malloc((size_t)V * 4), *lg = malloc((size_t)FORCE_ROWS * (size_t)V * 4);
     int32_t *ref = malloc((size_t)N * sizeof *ref);
     llm_session *sd = NULL;
     int rc = -1;
     if (!l0 || !lg || !ref) { kv_errf(err, "out of memory"); goto out; }
+    if (full->ntext >= LLM_EVAL_MAX_TEXTS) { kv_errf(err, "at most %d texts", LLM_EVAL_MAX_TEXTS); goto out; }
     llm_session_cfg cfg = {.max_tokens = T, .kv_dtype = dt, .threads = threads, .keep_queries = max_window(sets, ns)};
     if (llm_session_new(m, &cfg, &sd, err) != 0 || llm_prefill(sd, tok, S, l0, 0, 0, err) != 0) goto out;
     for (int k = -1; k < ns; k++) {
         llm_eval_set *e = k < 0 ? full : &sets[k];
         llm_session *s = fork_from(m, sd, k < 0 ? NULL : &e->p, T, dt, threads, err);
         if (!s) goto out;
-        memcpy(lg, l0, (size_t)V * 4);
-        e->nll = 0.0;
-        e->agree = 0;
-        e->n = 0;
-        for (int64_t i = 0; i < N; i++) {
-            llm_eval_score(e, lg, V, tok[S + i], &ref[i], k < 0);
-            if (i + 1 < N && llm_decode(s, tok[S + i], lg, err) != 0) {
-                llm_session_free(s);
-                goto out;
-            }
-        }
+        e->goff[e->ntext] = e->n;
+        const int bad = score_set(m, s, l0, lg, tok, S, N, e, ref, k < 0, err);
         llm_session_free(s);
+        if (bad) goto out;
+        e->goff[++e->ntext] = e->n;
         fprintf(stderr, "\r  %d/%d runs", k + 2, ns + 1);
     }
     fprintf(stderr, "\n");
@@ -118,6 +136,59 @@ int llm_eval_continuation(const llm_model *m, const int32_t *tok, int64_t S, int
 out:
     llm_session_free(sd);
     free(l0); free(lg); free(ref);
+    return rc;
+}
+
+int llm_eval_positions(const llm_model *m, const int32_t *tok, int64_t n, double *nll, int threads, kv_err *err)
+{
+    const int V = m->c.vocab;
+    float *lg = malloc((size_t)FORCE_ROWS * (size_t)V * 4);
+    llm_session *s = NULL;
+    int rc = -1;
+    llm_session_cfg cfg = {.max_tokens = n, .kv_dtype = RKV_DTYPE_FP32, .threads = threads};
+    if (!lg) { kv_errf(err, "out of memory"); goto out; }
+    if (llm_session_new(m, &cfg, &s, err) != 0) goto out;
+    for (int64_t a = 0; a < n; a += FORCE_ROWS) {
+        const int64_t b = n - a < FORCE_ROWS ? n - a : FORCE_ROWS;
+        if (llm_prefill(s, tok + a, b, lg, 1, 0, err) != 0) goto out;
+        for (int64_t r = 0; r < b && a + r + 1 < n; r++)
+            nll[a + r] = -llm_logprob(lg + (size_t)r * (size_t)V, V, tok[a + r + 1]);
+        fprintf(stderr, "\r  %lld/%lld tokens", (long long)(a + b), (long long)n);
+    }
+    fprintf(stderr, "\n");
+    rc = 0;
+out:
+    llm_session_free(s);
+    free(lg);
+    return rc;
+}
+
+/* ---- intervals ---- */
+int llm_eval_ratio_ci(const llm_eval_set *e, const llm_eval_set *full, const kv_boot_cfg *b, double *lo, double *hi)
+{
+    if (!e->tok_nll || !full->tok_nll || e->n != full->n || e->n > e->cap || e->ntext != full->ntext ||
+        kv_boot_mean(e->tok_nll, full->tok_nll, e->goff, e->ntext, b, lo, hi) != 0)
+        return -1;
+    *lo = exp(*lo);
+    *hi = exp(*hi);
+    return 0;
+}
+
+int llm_eval_agreement_ci(const llm_eval_set *e, const kv_boot_cfg *b, double *lo, double *hi)
+{
+    if (!e->tok_agree || e->n > e->cap) return -1;
+    return kv_boot_mean(e->tok_agree, NULL, e->goff, e->ntext, b, lo, hi);
+}
+
+int llm_eval_passkey_ci(const llm_eval_set *e, int c, int nd, int trials, const kv_boot_cfg *b, double *lo, double *hi)
+{
+    const int64_t n = (int64_t)nd * trials, goff[2] = {0, n};
+    double *x = malloc((size_t)n * sizeof *x);
+    if (!x) return -1;
+    for (int di = 0, i = 0; di < nd; di++)
+        for (int t = 0; t < trials; t++) x[i++] = t < e->pk_ok[c][di];
+    const int rc = kv_boot_mean(x, NULL, goff, 1, b, lo, hi);
+    free(x);
     return rc;
 }
 

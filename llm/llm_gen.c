@@ -35,9 +35,10 @@ static int gen_tokens(const llm_model *m, const llm_gen_cfg *cfg, llm_gen_result
         snprintf(r->text, tl, "%s", cfg->prompt);
     }
     const int64_t cap = (int64_t)strlen(r->text) + 16;
-    if (cfg->max_new > m->c.ctx_train) { /* before the allocation it sizes */
-        kv_errf(err, "--max-new: %lld is out of range; allowed [0, %d] (the model's context_length)",
-                (long long)cfg->max_new, m->c.ctx_train);
+    const int64_t mctx = llm_model_max_context(m); /* context_length, or RoPE scaling's */
+    if (cfg->max_new > mctx) { /* before the allocation it sizes */
+        kv_errf(err, "--max-new: %lld is out of range; allowed [0, %lld] (the model's context: context_length, or RoPE scaling's)",
+                (long long)cfg->max_new, (long long)mctx);
         return LLM_GEN_EREQUEST;
     }
     r->prompt_ids = malloc((size_t)cap * sizeof *r->prompt_ids);
@@ -49,9 +50,9 @@ static int gen_tokens(const llm_model *m, const llm_gen_cfg *cfg, llm_gen_result
         return LLM_GEN_EREQUEST;
     }
     r->n_prompt = n;
-    if (n + cfg->max_new > m->c.ctx_train) {
-        kv_errf(err, "--prompt (%lld tokens) + --max-new %lld = %lld tokens; the model's context_length is %d",
-                (long long)n, (long long)cfg->max_new, (long long)(n + cfg->max_new), m->c.ctx_train);
+    if (n + cfg->max_new > mctx) {
+        kv_errf(err, "--prompt (%lld tokens) + --max-new %lld = %lld tokens; the model's context (context_length, or RoPE scaling's) is %lld",
+                (long long)n, (long long)cfg->max_new, (long long)(n + cfg->max_new), (long long)mctx);
         return LLM_GEN_EREQUEST;
     }
     if (cfg->window > n) { /* the observation window is the prompt's last W queries */
@@ -167,6 +168,10 @@ int llm_generate(const char *path, const llm_gen_cfg *cfg, llm_gen_result *r, kv
     const double t0 = kv_now_s();
     if (llm_model_load(path, &m, err) != 0)
         return -1;
+    if (cfg->rope && llm_model_set_rope(m, cfg->rope, err) != 0) {
+        llm_model_free(m);
+        return LLM_GEN_EREQUEST;
+    }
     const double load_s = kv_now_s() - t0;
     const int rc = llm_gen_run(m, cfg, r, err);
     r->load_s = load_s;

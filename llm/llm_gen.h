@@ -32,6 +32,7 @@ typedef struct {
     int64_t window;          /* observation window override, ≥ 1; ≤ 0: the method's default */
     rkv_dtype kv_dtype;      /* KV cache storage: bf16, fp16 or fp32 */
     int threads;             /* BLAS threads; 0: number of CPUs */
+    const llm_rope_override *rope; /* llm_generate: RoPE scaling over the file's; NULL: the file's */
     /* Streamed text, may be NULL: called once with the (formatted) prompt
      * after the prefill, then once with each generated token's bytes. */
     void (*on_text)(void *ctx, const char *bytes, size_t n);

@@ -372,6 +372,12 @@ static char *read_all(const char *path, size_t *n, kv_err *err)
 int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
                 llm_kvd_file **out, kv_err *err)
 {
+    return llm_kvd_capture_rope(gguf_path, text_path, offset, n_tokens, dtype, NULL, out, err);
+}
+
+int llm_kvd_capture_rope(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens,
+                         rkv_dtype dtype, const llm_rope_override *rope, llm_kvd_file **out, kv_err *err)
+{
     *out = NULL;
     size_t tn;
     char *text = read_all(text_path, &tn, err);
@@ -381,6 +387,7 @@ int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset
     int32_t *ids = NULL;
     int rc = -1;
     if (llm_model_load(gguf_path, &m, err) != 0) goto out;
+    if (rope && llm_model_set_rope(m, rope, err) != 0) goto out;
     ids = malloc((tn + 1) * sizeof *ids);
     if (!ids) { kv_errf(err, "out of memory"); goto out; }
     const int64_t nt = llm_tokenize(m->tok, text, tn, ids, (int64_t)tn + 1);
@@ -396,8 +403,12 @@ int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset
     llm_kvd_sha256_hex(m->g->base, m->g->size, mh);
     const char *mb = strrchr(gguf_path, '/');
     snprintf(in.model, sizeof in.model, "%.50s sha256:%.64s", mb ? mb + 1 : gguf_path, mh);
-    snprintf(in.source, sizeof in.source, "%.200s sha256:%.64s tokens %lld..%lld of %lld", text_path, th,
-             (long long)offset, (long long)(offset + n_tokens - 1), (long long)nt);
+    const llm_rope *rp = &m->c.rope;
+    char rs[96] = "";
+    if (rp->type != LLM_ROPE_NONE)
+        snprintf(rs, sizeof rs, ", rope %s x%g of %lld", llm_rope_type_name(rp->type), rp->factor, (long long)rp->orig_ctx);
+    snprintf(in.source, sizeof in.source, "%.180s sha256:%.64s tokens %lld..%lld of %lld%.48s", text_path, th,
+             (long long)offset, (long long)(offset + n_tokens - 1), (long long)nt, rs);
     llm_kvd_file *f;
     if (llm_kvd_alloc(&in, &f, err) != 0) goto out;
     cap_ctx cc = {.f = f, .Hq = m->c.n_head, .Hk = m->c.n_kv_head, .d = m->c.head_dim};

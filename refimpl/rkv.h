@@ -401,6 +401,9 @@ typedef struct {
     double hh_fraction;        /* share of tokens that are heavy hitters */
     double hh_sigma;           /* their salience: exp(N(0, hh_sigma)) */
     double rec_span[RKV_REC_BANDS]; /* tokens over which each recency band decays */
+    double chan_spread;        /* channel spectrum of the content: 0 = content on a quarter of the dims, equal
+                                  scales (the first fitted profiles); > 0 = on every dim but the sink and
+                                  heavy-hitter pairs, pair scales exp(N(0, chan_spread)) shared by queries and keys */
     int nclasses;
     rkv_head_class cls[RKV_MAX_CLASSES];
     int map_layers, map_heads; /* class_map: the class of each (layer, query head) of the measured model */

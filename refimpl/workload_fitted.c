@@ -17,7 +17,12 @@
  *    kernel exp(−|Δ|/rec_span[b]) per band (add_rec), whose class weight
  *    sets how much that band's locality adds to the logit;
  *  - heads that differ within a layer and a GQA group: the weights are per
- *    query head class, the class of every (layer, query head) is fitted.
+ *    query head class, the class of every (layer, query head) is fitted;
+ *  - keys that vary on every channel, with a heavy-tailed channel spectrum
+ *    shared by queries and keys (chan_spread, chan_spectrum below): real keys
+ *    vary about as much inside a page of 16 as over the whole prompt
+ *    (`k_page_spread` 2.7 of an iid 3.5, against 1.4 with content on a quarter
+ *    of the dims), which is what loosens Quest's page bounds.
  * Sinks (StreamingLLM), topic runs (clustered content), low-rank content and
  * outlier key channels are as in the hand-tuned generator.
  *
@@ -44,11 +49,39 @@ typedef struct {
     float *A;          /* (d, rk) content basis, entries N(0, (d·rk)^(-1/2)) */
     float sink[512];   /* unit, the 2 lowest frequencies */
     float hh[512];     /* unit, the next 2 */
-    float cmask[512];  /* 1 on the content dims (content and noise live only there), else 0 */
+    float cmask[512];  /* the content dims' scale (content and noise live only there), else 0 */
     int rec_lo[RKV_REC_BANDS], rec_n[RKV_REC_BANDS]; /* band b's features: pairs (i, i + d/2), i in [rec_lo, rec_lo + rec_n) */
     float omega[RKV_REC_BANDS][256]; /* their angular frequencies: |Cauchy| / rec_span[b] */
     int focus[RKV_MAX_MAP_HEADS][16]; /* focus topics of each query head of the group */
 } fit_shape;
+
+/* The channel spectrum (chan_spread > 0): real keys vary on every channel, and
+ * the few channels where both queries and keys are large carry most of the
+ * score variance (SparQ's premise: heavy-tailed query components, Ribar et al. 2024, arXiv:2312.04985),
+ * while the many small ones loosen Quest's page min/max bounds. Content and
+ * noise move to every pair but the heavy-hitter and sink pairs (h2-2, h2-1),
+ * pair p scaled by s_p = exp(N(0, chan_spread)) in both queries and keys
+ * (its score variance ∝ s_p⁴), normalised to mean s_p² = 1. Own stream (…, 0, 15),
+ * so the other draws do not move. */
+static int chan_spectrum(const rkv_workload *wl, int layer, int kvh, int h2, float *cmask, double *dc)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
+    if (!r) return -1;
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, 0, 15));
+    double s2 = 0.0;
+    for (int i = 0; i < h2 - 2; i++) {
+        cmask[i] = (float)exp(gsl_ran_gaussian_ziggurat(r, wl->chan_spread));
+        s2 += (double)cmask[i] * cmask[i];
+    }
+    const float norm = (float)sqrt((double)(h2 - 2) / s2);
+    for (int i = 0; i < h2; i++) {
+        cmask[i] = i < h2 - 2 ? cmask[i] * norm : 0.0f;
+        cmask[i + h2] = cmask[i];
+    }
+    *dc = 2.0 * (double)(h2 - 2);
+    gsl_rng_free(r);
+    return 0;
+}
 
 static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, int kvh, fit_shape *fs)
 {
@@ -72,11 +105,15 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
      * [h2 - h2/4, h2 - 2), heavy hitters h2 - 2 and the sink h2 - 1 (the lowest frequencies,
      * which RoPE barely turns) */
     const int top_lo = h2 - h2 / 4, top_hi = h2 - 2;
-    int dc = 0;
+    double dc = 0.0; /* Σ cmask²: the content dims, counted by scale² */
     for (int i = 0; i < h2; i++) {
         float c = (i >= h2 / 2 && i < top_lo) ? 1.0f : 0.0f;
         fs->cmask[i] = fs->cmask[i + h2] = c;
-        dc += 2 * (int)c;
+        dc += 2.0 * c;
+    }
+    if (wl->chan_spread > 0 && chan_spectrum(wl, layer, kvh, h2, fs->cmask, &dc) != 0) {
+        gsl_rng_free(r);
+        return -1;
     }
     for (int t = 0; t < fs->nt; t++) {
         rkv_wl_unit_in_band(r, d, top_lo, top_hi, fs->topic + (size_t)t * (size_t)d);
@@ -84,7 +121,7 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
             fs->topic_v[(size_t)t * (size_t)d + (size_t)i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
     }
     /* content logit std = the class's `content`: dc·σ²·√rk/√d = 1 */
-    const double asd = sqrt(sqrt((double)d) / ((double)dc * sqrt((double)fs->rk)));
+    const double asd = sqrt(sqrt((double)d) / (dc * sqrt((double)fs->rk)));
     for (int i = 0; i < d * fs->rk; i++) fs->A[i] = fs->cmask[i / fs->rk] * (float)gsl_ran_gaussian_ziggurat(r, asd);
     rkv_wl_unit_in_band(r, d, h2 - 1, h2, fs->sink);
     rkv_wl_unit_in_band(r, d, h2 - 2, h2 - 1, fs->hh);

@@ -69,6 +69,19 @@ int64_t rpt_inum(const char *s)
     return isnan(v) ? 0 : (int64_t)v;
 }
 
+/* The workload of the sweep's fidelity columns: the word after "# workload " in
+ * its header ("none" when it ran without one, "?" when the header has no such line). */
+static void workload_of(const swp_table *t, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    for (size_t i = 0; i < t->ncomments; i++)
+        if (!strncmp(t->comments[i], "# workload ", 11)) {
+            const char *w = t->comments[i] + 11;
+            size_t n = strcspn(w, " ");
+            snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), w);
+        }
+}
+
 static int load_rows(rpt *r, kv_err *err)
 {
     if (swp_table_load(r->o->sweep_csv, 0, &r->t, err) != 0)
@@ -258,10 +271,17 @@ int rpt_write(const rpt_opts *o, rpt_summary *s, kv_err *err)
     r.md = md.fp;
     const char *id = swp_table_meta(&r.t, "id"), *pts = swp_table_meta(&r.t, "points");
     fprintf(r.md, "# kvsim report: %s on %s\n\n", r.model, r.hw);
+    char wname[256];
+    workload_of(&r.t, wname, sizeof wname);
     fprintf(r.md, "Made by `kvsim report` (kvsim %s) from `%s` (%zu rows; sweep id `%.16s…`, %s points). Every figure "
-            "is a prediction of kvsim's roofline model (sim/README.md) unless it says *measured*; fidelity figures come "
-            "from the CPU reference on a synthetic workload.\n\n",
+            "is a prediction of kvsim's roofline model (sim/README.md) unless it says *measured*. ",
             KV_VERSION, o->sweep_csv, r.n, id ? id : "?", pts ? pts : "?");
+    if (!strcmp(wname, "none"))
+        fprintf(r.md, "It has no accuracy figures: the sweep ran without a workload.\n\n");
+    else
+        fprintf(r.md, "**Accuracy (fidelity) figures come from the CPU reference on workload `%s`**%s (the `# workload` "
+                "line of the sweep header below names its file, SHA-256 and scoring setting).\n\n", wname,
+                !strcmp(wname, "builtin") ? " — the hand-tuned generator, refimpl/workload.c" : "");
     if (o->command) fprintf(r.md, "Command:\n\n```\n%s\n```\n\n", o->command);
     fprintf(r.md, "Slices shown (where a plot holds other axes fixed): model %s, GPU %s, TP %lld, batch %lld, %s harness, "
             "reference method %s at t=%lld, largest context %lld.\n\n",
@@ -279,7 +299,7 @@ int rpt_write(const rpt_opts *o, rpt_summary *s, kv_err *err)
             goto done;
     } else {
         fprintf(r.md, "## Fidelity and Pareto front\n\nNot drawn: the sweep ran without a workload (no fidelity "
-                "columns). Add `--workload builtin` (or a `fidelity:` section in the spec).\n\n");
+                "columns). Add `--workload smollm2-fitted` (or a `fidelity:` section in the spec).\n\n");
     }
     if (rpt_plot_roofline(&r, err) != 0 || rpt_plot_measured(&r, err) != 0)
         goto done;

@@ -1,7 +1,9 @@
 /* price.c — one engine step priced with sim/'s kernels (srv.h's "Pricing").
  * The decode-only part that does not depend on the context is cached per
  * batch size (exact: a pure function of the batch); a sequence's method-layer
- * attention is re-priced only when its access record changes. */
+ * attention is re-priced only when its access record changes, directly from
+ * its traffic (the record's arithmetic written out, the same bits) or, for a
+ * saturated stage-2 method, from its page count. */
 #include "srv_internal.h"
 
 #include <math.h>
@@ -20,9 +22,11 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
     pr->c.cuda_graphs = c->cuda_graphs;
     pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
     pr->c.weight_compute = c->weight_compute;
+    pr->c.weight_dequant_ops = c->weight_dequant_ops;
     if (sim_rank_shape_compute(&pr->c, &pr->s, err) != 0)
         return -1;
     pr->launch = sim_launch_s(&pr->c);
+    pr->eff_stream = sim_kernel_eff(&pr->c, 0.0);
     pr->nfixed = c->max_num_seqs + 1;
     pr->fixed = malloc((size_t)pr->nfixed * sizeof *pr->fixed);
     for (int64_t i = 0; i < pr->nfixed; i++) pr->fixed[i] = NAN;
@@ -92,20 +96,6 @@ static double eff_cached(srv_pricer *pr, double run)
     return pr->effc[i].eff;
 }
 
-static void price_key(const rkv_params *p, int64_t step, srv_price_key *k)
-{
-    memset(k, 0, sizeof *k);
-    p->method->traffic(p, step, &k->t);
-    const int64_t C = rkv_cache_tokens(p, step);
-    k->exact_run = sim_exact_run_bytes(p, C);
-    k->aux_run = sim_aux_run_bytes(p, C);
-    k->method = p->method;
-    k->d = p->d;
-    k->G = p->G;
-    k->kv_dtype = p->kv_dtype;
-    k->aux_dtype = p->aux_dtype;
-}
-
 /* The price of one access record, as step.c's kern() prices each use. */
 static void price_record(srv_pricer *pr, const sim_layer_access *a, srv_seq_cost *c)
 {
@@ -121,49 +111,168 @@ static void price_record(srv_pricer *pr, const sim_layer_access *a, srv_seq_cost
         fl[k] += u[i].flops;
         la[k] = u[i].launches;
     }
-    c->n = 0;
-    for (int k = 0; k < SIM_K_N; k++)
-        if (la[k] > 0.0) {
-            c->u[c->n].be = be[k];
-            c->u[c->n].by = by[k];
-            c->u[c->n].fl = fl[k];
-            c->u[c->n].la = la[k];
-            c->u[c->n++].k = k;
-        }
+    for (int k = SIM_K_KV_APPEND; k <= SIM_K_ATTN_SPARSE; k++) {
+        const int j = k - SIM_K_KV_APPEND;
+        c->be[j] = be[k];
+        c->by[j] = by[k];
+        c->fl[j] = fl[k];
+        c->la[j] = la[k];
+    }
 }
 
-/* The method-layer price of one sequence at decode step `step`. It is a
- * function of the access record, and the record of the key (traffic(step),
- * the run lengths at the step's cache size, and the params sim_access_add
- * reads): it stands through sim_access_until(step); after that the key is
- * recomputed, and the record priced again only when the key changed. Exact:
- * the same bytes as pricing the record at every step. */
+/* The reference price: sim_access_add's record of a method layer
+ * (sim_access_analytic's layer_step) from traffic(step), priced use by use. */
+void srv_seq_cost_record(srv_pricer *pr, const rkv_params *p, int hkv, int64_t step, srv_seq_cost *c)
+{
+    rkv_traffic t;
+    p->method->traffic(p, step, &t);
+    sim_layer_access a;
+    memset(&a, 0, sizeof a);
+    sim_access_add(p, &t, rkv_cache_tokens(p, step), -1.0, (double)hkv, &a);
+    price_record(pr, &a, c);
+}
+
+void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_seq_form *f)
+{
+    const mdl_model *m = pr->c.model;
+    f->H = (double)hkv;
+    f->f = (double)pr->c.batch * pr->s.hkv / m->num_key_value_heads;
+    f->b = (double)rkv_dtype_bytes(p->kv_dtype);
+    f->ba = (double)rkv_dtype_bytes(p->aux_dtype);
+    f->g = p->method->traits.per_query_head ? 1.0 : (double)p->G;
+    f->G = (double)p->G;
+    f->row = (double)p->d * f->b;
+    f->reads_G = pr->c.kv_reads_per_query_head ? (double)pr->c.params.G : 1.0;
+    f->direct = pr->c.harness != SIM_HARNESS_GPT_FAST && pr->c.batch == 1;
+    const rkv_traits *tr = &p->method->traits;
+    f->s2 = f->direct && tr->stage2 && !tr->cache_capped && p->page_size >= 1 && p->topk >= 0 &&
+            (tr->exact_read == RKV_READ_ROW || tr->exact_read == RKV_READ_PAGE) && tr->aux_read == RKV_READ_DIMS_PAGES;
+    f->pg = p->page_size;
+    f->kept = p->prompt_budget < p->S ? p->prompt_budget : p->S;
+    const int64_t K = p->granularity == RKV_GRAN_PAGE && f->pg > 1 ? (p->topk + f->pg - 1) / f->pg * f->pg : p->topk;
+    const int64_t lw = p->local_window > 0 ? p->local_window : 0;
+    f->c_sat = K + lw > p->topk + 1 ? K + lw : p->topk + 1;
+    f->aux_np = (p->topr < p->d ? p->topr : p->d) * (int64_t)rkv_dtype_bytes(p->aux_dtype);
+    f->scores_np = 2 * (int64_t)p->G * 4;
+    f->aux_elem = f->ba;
+}
+
+/* bytes / run length, or 0 (stream): access.c's runs_of */
+static double runs_of(double bytes, double run)
+{
+    return run > 0.0 && bytes > 0.0 ? bytes / run : 0.0;
+}
+
+/* the run length layer_uses reads back from (bytes, runs) */
+static double run_back(double bytes, double runs)
+{
+    return runs > 0.0 ? bytes / runs : 0.0;
+}
+
+static void put(srv_pricer *pr, srv_seq_cost *c, int k, double bytes, double run, double flops)
+{
+    if (bytes <= 0.0 && flops <= 0.0)
+        return;
+    const int j = k - SIM_K_KV_APPEND;
+    c->be[j] = bytes / eff_cached(pr, run);
+    c->by[j] = bytes;
+    c->fl[j] = flops;
+    c->la[j] = 1.0;
+}
+
+/* The same price without the record: add_traffic (sim/access.c) into an
+ * empty record, then layer_uses (sim/step.c) at batch 1 under the engine
+ * harness, then price_record, written out for one sequence with the same
+ * floating-point operations in the same order (so the same bits: checked
+ * against srv_seq_cost_record for every method in tests/test_serve.c). With
+ * the engine harness each kernel takes at most one use, in ascending kernel
+ * order, so price_record's per-kernel sums are the uses themselves. */
+void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params *p, int64_t step, srv_seq_cost *c)
+{
+    rkv_traffic t;
+    p->method->traffic(p, step, &t);
+    const int64_t C = rkv_cache_tokens(p, step);
+    const double H = f->H;
+    const double ex = H * (double)t.kv_exact, full = H * (double)t.kv_full, aux = H * (double)t.aux;
+    const double wr = H * (double)t.kv_write, sc = H * (double)t.scores;
+    /* the record: bytes as above, runs and FLOPs as add_traffic counts them */
+    const double r_ex = runs_of(ex, sim_exact_run_bytes(p, C)), r_aux = runs_of(aux, sim_aux_run_bytes(p, C));
+    const double r_wr = runs_of(wr, f->row);
+    const double fl_full = 2.0 * f->G * full / f->b, fl_ex = 2.0 * f->g * ex / f->b, fl_aux = 2.0 * f->g * aux / f->ba;
+    /* layer_uses: bytes scaled by f, run lengths read back */
+    const double F = f->f;
+    const double by_ex = F * ex, by_full = F * full, by_aux = F * aux, by_wr = F * wr, by_sc = F * sc;
+    memset(c, 0, sizeof *c);
+    put(pr, c, SIM_K_KV_APPEND, by_wr, run_back(wr, r_wr), 0.0);
+    if (by_full > 0.0)
+        put(pr, c, SIM_K_ATTN_DENSE, f->reads_G != 1.0 ? by_full * f->reads_G : by_full, 0.0, F * fl_full);
+    if (by_aux > 0.0 || by_sc > 0.0) {
+        put(pr, c, SIM_K_AUX_SCORE, by_aux + by_sc / 2.0, run_back(aux, r_aux), F * fl_aux);
+        put(pr, c, SIM_K_TOPK, by_sc / 2.0, 0.0, 0.0);
+    }
+    if (by_ex > 0.0)
+        put(pr, c, SIM_K_ATTN_SPARSE, by_ex, run_back(ex, r_ex), F * fl_ex);
+}
+
+/* The saturated stage-2 form (srv_seq_form): the aux-score and top-k uses
+ * at np pages, the append and sparse uses kept from the last price. The
+ * same operations as srv_seq_cost_direct on traffic() of that step. */
+static void price_stage2(srv_pricer *pr, const srv_seq_form *f, int64_t np, srv_seq_cost *c)
+{
+    const double aux = f->H * (double)(np * f->aux_np), sc = f->H * (double)(np * f->scores_np);
+    const double r_aux = runs_of(aux, (double)np * f->aux_elem);
+    const double fl_aux = 2.0 * f->g * aux / f->ba;
+    const double F = f->f, by_aux = F * aux, by_sc = F * sc;
+    const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
+    double run = run_back(aux, r_aux), bytes = by_aux + by_sc / 2.0;
+    c->be[a] = bytes / eff_cached(pr, run);
+    c->by[a] = bytes;
+    c->fl[a] = F * fl_aux;
+    bytes = by_sc / 2.0;
+    c->be[t] = bytes / pr->eff_stream;
+    c->by[t] = bytes;
+}
+
+/* The method-layer price of one sequence at decode step `step`: a function
+ * of its access record, which stands through sim_access_until(step); after
+ * that it is priced again: in the saturated stage-2 form when it applies
+ * (the record then stands to the end of the page), else directly, or
+ * through the record under gpt-fast's harness. Exact: the same bytes as
+ * pricing the record at every step (tests/test_serve.c). */
 void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
 {
     if (sl->have_price && step <= sl->until)
         return;
     const rkv_params *p = &sl->p;
-    srv_price_key k;
-    price_key(p, step, &k);
-    sl->until = sim_access_until(p, step);
-    if (sl->have_price && !memcmp(&k, &sl->key, sizeof k))
+    const srv_seq_form *f = &sl->form;
+    if (sl->saturated) { /* C only grows: still saturated; the record stands to the page's end */
+        const int64_t C = f->kept + step + 1, np = (C + f->pg - 1) / f->pg;
+        price_stage2(pr, f, np, &sl->cost);
+        sl->until = step + (np * f->pg - C);
         return;
-    sl->key = k;
+    }
+    sl->until = sim_access_until(p, step);
     sl->have_price = 1;
-    /* the analytic record of a method layer (sim_access_analytic's layer_step), from the key's traffic */
-    sim_layer_access a;
-    memset(&a, 0, sizeof a);
-    sim_access_add(p, &k.t, rkv_cache_tokens(p, step), -1.0, (double)sl->actx.num_kv_heads, &a);
-    price_record(pr, &a, &sl->cost);
+    if (!f->direct) {
+        srv_seq_cost_record(pr, p, sl->actx.num_kv_heads, step, &sl->cost);
+        return;
+    }
+    srv_seq_cost_direct(pr, f, p, step, &sl->cost);
+    const srv_seq_cost *c = &sl->cost;
+    const double *la = c->la - SIM_K_KV_APPEND; /* by kernel id */
+    sl->saturated = f->s2 && rkv_cache_tokens(p, step) >= f->c_sat && la[SIM_K_KV_APPEND] > 0.0 &&
+                    la[SIM_K_ATTN_DENSE] == 0.0 && la[SIM_K_AUX_SCORE] > 0.0 && la[SIM_K_TOPK] > 0.0 &&
+                    la[SIM_K_ATTN_SPARSE] > 0.0;
 }
 
-/* A method layer for the batch: each kernel over the batch's sums (one batched kernel per layer). */
-double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
-                              const double *la)
+/* A method layer for the batch: each kernel over the batch's sums (one
+ * batched kernel per layer), in ascending kernel order; the sums are an
+ * srv_seq_cost's layout (the attention kernels). */
+double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum)
 {
     double t = 0.0;
-    for (int k = 0; k < SIM_K_N; k++)
-        if (la[k] > 0.0)
-            t += sim_kernel_batch_s(&pr->c, be[k], by[k], fl[k], la[k]);
+    for (int k = 0; k < SRV_ATT_K; k++)
+        if (sum->la[k] > 0.0)
+            t += sim_kernel_batch_s(&pr->c, sum->be[k], sum->by[k], sum->fl[k], sum->la[k]);
     return t;
 }

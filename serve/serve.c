@@ -76,6 +76,7 @@ int srv_pool_bytes(const srv_config *c, double *pool, kv_err *err)
     x.tp = c->tp;
     x.weight_bytes_per_param = c->weight_bytes_per_param;
     x.weight_compute = c->weight_compute;
+    x.weight_dequant_ops = c->weight_dequant_ops;
     sim_config_set_engine(&x, c->engine, c->mem_fraction);
     sim_memory m;
     if (sim_memory_compute(&x, &m, err) != 0)
@@ -103,7 +104,9 @@ static int64_t blocks_comp(const srv_state *st, const srv_slot *sl, int64_t C, i
 {
     const double L = st->c->model->num_hidden_layers;
     const double skip = sl->p.skip_layers < L ? (double)sl->p.skip_layers : L;
-    const double bytes = sl->comp_bytes_per_token * (double)C * (L - skip) / L + st->token_bytes * (double)tokens * skip / L;
+    double bytes = sl->comp_bytes_per_token * (double)C * (L - skip) / L;
+    if (skip > 0.0) /* else the dense layers' term is +0, which adds nothing */
+        bytes += st->token_bytes * (double)tokens * skip / L;
     return blocks_of_bytes(st, bytes);
 }
 
@@ -131,6 +134,7 @@ static int slot_acquire(srv_state *st, int64_t req, kv_err *err)
         return kv_errf(err, "request %lld (prompt %lld, output %lld): %s", (long long)req, (long long)rq->prompt,
                        (long long)rq->output, err->msg);
     sim_access_analytic(&sl->src, &sl->actx, st->c->model, &sl->p);
+    srv_seq_form_init(&st->pr, &sl->p, sl->actx.num_kv_heads, &sl->form);
     rkv_storage sto;
     sl->p.method->storage(&sl->p, &sto);
     sl->comp_bytes_per_token = st->token_bytes * (double)(sto.kv_bytes + sto.aux_bytes) /
@@ -278,7 +282,9 @@ static double price_step(srv_state *st)
 {
     srv_pricer *pr = &st->pr;
     int64_t n_dec = 0, sum_ctx = 0, tokens = 0, nch = 0, nsample = 0;
-    double be[SIM_K_N] = {0}, by[SIM_K_N] = {0}, fl[SIM_K_N] = {0}, la[SIM_K_N] = {0}, s1 = 0.0;
+    srv_seq_cost sum; /* the batch's method-layer sums, sequence by sequence in schedule order */
+    memset(&sum, 0, sizeof sum);
+    double s1 = 0.0;
     int64_t *cs = st->cs, *cn = st->cn;
     int uni = 0;
     for (int64_t i = 0; i < st->nsched; i++) {
@@ -292,14 +298,15 @@ static double price_step(srv_state *st)
             sum_ctx += sl->p.S + k + 1;
             nsample++;
             if (!pr->is_full) {
-                srv_seq_price(pr, sl, k);
+                if (!sl->have_price || k > sl->until) /* else the price stands (srv_seq_price's first test) */
+                    srv_seq_price(pr, sl, k);
                 uni = sl->src.uniform_from;
-                for (int q = 0; q < sl->cost.n; q++) {
-                    const int j = sl->cost.u[q].k;
-                    be[j] += sl->cost.u[q].be;
-                    by[j] += sl->cost.u[q].by;
-                    fl[j] += sl->cost.u[q].fl;
-                    if (sl->cost.u[q].la > la[j]) la[j] = sl->cost.u[q].la;
+                const srv_seq_cost *co = &sl->cost;
+                for (int q = 0; q < SRV_ATT_K; q++) {
+                    sum.be[q] += co->be[q];
+                    sum.by[q] += co->by[q];
+                    sum.fl[q] += co->fl[q];
+                    sum.la[q] = co->la[q] > sum.la[q] ? co->la[q] : sum.la[q];
                 }
             }
         } else {
@@ -317,7 +324,7 @@ static double price_step(srv_state *st)
     if (n_dec > 0 && Ld > 0.0)
         t += Ld * srv_price_dense_layer(pr, n_dec, sum_ctx);
     if (n_dec > 0 && Lm > 0.0)
-        t += Lm * srv_price_method_layer(pr, be, by, fl, la);
+        t += Lm * srv_price_method_layer(pr, &sum);
     if (nch > 0 && nsample > 0) { /* the sequences that sample a token this step */
         t += sim_lm_head_s(&pr->c, &pr->s, nsample);
         t += s1;
@@ -582,6 +589,36 @@ double srv_percentile(const double *x, int64_t n, double p, double *scratch)
     return scratch[lo] + (pos - (double)lo) * (scratch[hi] - scratch[lo]);
 }
 
+/* Puts the k-th smallest of a[lo..hi] at a[k], smaller-or-equal ones
+ * before it and greater-or-equal ones after (Hoare's selection, median of
+ * three pivots; equal keys stop both scans, so ties split evenly). The
+ * value at a rank is the sorted array's, whatever order the rest is in. */
+static void select_rank(double *a, int64_t lo, int64_t hi, int64_t k)
+{
+    while (hi > lo) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        double x = a[lo], y = a[mid], z = a[hi];
+        const double piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < piv) i++;
+            while (a[j] > piv) j--;
+            if (i <= j) {
+                const double t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        /* a[lo..j] <= piv <= a[i..hi], and a[j+1..i-1] == piv */
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return;
+    }
+}
+
+/* Mean in the input's order; the percentiles from the order statistics
+ * they need (numpy's linear rule), selected rank by rank in ascending order
+ * over what is left above the last: the same values a full sort gives. */
 void srv_dist_of(const double *x, int64_t n, srv_dist *d)
 {
     double *sc = malloc((size_t)(n > 0 ? n : 1) * sizeof *sc);
@@ -591,13 +628,18 @@ void srv_dist_of(const double *x, int64_t n, srv_dist *d)
         if (!isnan(x[i])) { sum += x[i]; sc[m++] = x[i]; }
     d->n = m;
     d->mean = m ? sum / (double)m : NAN;
-    qsort(sc, (size_t)m, sizeof *sc, cmp_double);
     const double ps[4] = {50, 90, 95, 99};
     double *out[4] = {&d->p50, &d->p90, &d->p95, &d->p99};
+    int64_t done = 0; /* sc[0..done-1]: the smallest done values; every rank selected so far in place */
     for (int k = 0; k < 4; k++) {
         if (m == 0) { *out[k] = NAN; continue; }
         const double pos = ps[k] / 100.0 * (double)(m - 1);
         const int64_t lo = (int64_t)floor(pos), hi = lo + 1 < m ? lo + 1 : lo;
+        for (int64_t r = lo; r <= hi; r++)
+            if (r >= done) {
+                select_rank(sc, done, m - 1, r);
+                done = r + 1;
+            }
         *out[k] = sc[lo] + (pos - (double)lo) * (sc[hi] - sc[lo]);
     }
     free(sc);

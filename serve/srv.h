@@ -123,6 +123,8 @@ typedef struct {
     int cuda_graphs;
     double weight_bytes_per_param; /* linear layers, scales included (sim_weight_dtype bits / 8) */
     hw_dtype weight_compute;       /* the peak weight products run at (sim_weight_dtype.compute) */
+    double weight_dequant_ops;     /* CUDA-core instructions per weight of weight-only types
+                                      (sim_weight_dtype.dequant_ops; 0: none) */
     const eng_engine *engine;      /* memory policy the pool is sized by (srv_pool_bytes) */
     double mem_fraction;           /* the engine's fraction; <= 0: its default */
     int64_t max_num_seqs;      /* running sequences at most */

@@ -7,22 +7,37 @@
 
 #define SRV_EFF_CACHE 4096
 
-/* Everything a sequence's method-layer price is a function of: the access
- * record sim_access_add builds from traffic t and the run lengths at the
- * step's cache size, and the params that record reads (dtypes, d, G, the
- * method's traits). All 8-byte fields: compared with memcmp. */
+/* What srv_seq_cost_direct needs of a sequence besides its params, fixed
+ * at admission: the factors add_traffic and layer_uses apply. */
 typedef struct {
-    rkv_traffic t;
-    double exact_run, aux_run;        /* bytes: sim_exact_run_bytes, sim_aux_run_bytes at C */
-    const rkv_method_type *method;
-    int64_t d, G, kv_dtype, aux_dtype;
-} srv_price_key;
+    double H;        /* KV heads the traffic is scaled by (the model's) */
+    double f;        /* layer_uses' scale: batch × this rank's share of the KV heads */
+    double b, ba;    /* bytes per K/V element, per aux element */
+    double g, G;     /* query heads sharing an exact/aux read (1 per query head); query heads per KV head */
+    double row;      /* bytes of one token row of one head (the K/V append's run) */
+    double reads_G;  /* dense reads repeated per query head (kv_reads_per_query_head): G, else 1 */
+    int direct;      /* 1: the engine harness at batch 1, where the direct price applies */
+    /* Stage 2 once saturated (traits stage2, exact reads of rows or pages,
+     * aux reads dims-major over pages; C >= c_sat): the attended rows and
+     * the append are constant and only the page count np = ceil(C / pg)
+     * moves the aux and score traffic (np·aux_np and np·scores_np bytes per
+     * KV head) and the aux run (np·aux_elem bytes). */
+    int s2;          /* 1: the saturated stage-2 form applies from c_sat on */
+    int64_t c_sat;   /* tokens: max(K' + local window, topk + 1), K' = topk rounded up to pages when page-grained */
+    int64_t pg;      /* tokens per page */
+    int64_t kept;    /* prompt tokens kept: C = kept + step + 1 (rkv_cache_tokens; stage 2 is never capped) */
+    int64_t aux_np, scores_np; /* bytes per page per KV head: min(r, d)·aux bytes; 2·G·4 */
+    double aux_elem; /* bytes of one aux element */
+} srv_seq_form;
 
-/* One layer's method attention of one sequence: for each kernel it launches
- * (ascending kernel id), Σ bytes / efficiency, bytes, FLOPs and launches. */
+/* One layer's method attention of one sequence, per attention kernel
+ * (index kernel - SIM_K_KV_APPEND: append, dense, aux score, top-k,
+ * sparse, the only kernels layer_uses names): Σ bytes / efficiency, bytes,
+ * FLOPs and launches; all 0 for a kernel it does not launch. Adding a 0 to
+ * the batch's sums leaves them as they were (they are never -0). */
+#define SRV_ATT_K (SIM_K_ATTN_SPARSE - SIM_K_KV_APPEND + 1)
 typedef struct {
-    struct { double be, by, fl, la; int k; } u[SIM_LAYER_USES]; /* a layer's uses name at most this many kernels */
-    int n;
+    double be[SRV_ATT_K], by[SRV_ATT_K], fl[SRV_ATT_K], la[SRV_ATT_K];
 } srv_seq_cost;
 
 /* A running sequence's resolved method and its priced method-layer attention. */
@@ -34,9 +49,10 @@ typedef struct {
     double comp_bytes_per_token;  /* method layers, one rank: stored K/V + aux per cached token */
     double stage1_s;              /* stage 1 of this sequence (0: none) */
     int compresses;               /* the footprint changes at the end of the prefill */
-    srv_price_key key;            /* what the price below was computed from */
+    srv_seq_form form;            /* the direct price's factors */
     int64_t until;                /* the price holds through this decode step (sim_access_until) */
     int have_price;
+    int saturated;                /* cost was priced at C >= form.c_sat in the stage-2 form (kernels append, aux score, top-k, sparse) */
     srv_seq_cost cost;            /* the price: one layer, this sequence */
 } srv_slot;
 
@@ -45,6 +61,7 @@ typedef struct {
     sim_rank_shape s;
     rkv_params full;
     double launch;
+    double eff_stream;            /* sim_kernel_eff of a stream (run 0) */
     double *fixed;                /* (nfixed) sim_decode_fixed_s per batch; NaN until asked */
     struct { double run, eff; } effc[SRV_EFF_CACHE]; /* sim_kernel_eff by run length, direct mapped; run < 0: empty */
     int64_t nfixed;
@@ -57,7 +74,9 @@ void srv_pricer_free(srv_pricer *pr);
 double srv_price_fixed(srv_pricer *pr, int64_t batch);
 double srv_price_dense_layer(const srv_pricer *pr, int64_t n, int64_t sum_ctx);
 void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step);
-double srv_price_method_layer(const srv_pricer *pr, const double *be, const double *by, const double *fl,
-                              const double *la);
+void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_seq_form *f);
+void srv_seq_cost_record(srv_pricer *pr, const rkv_params *p, int hkv, int64_t step, srv_seq_cost *c);
+void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params *p, int64_t step, srv_seq_cost *c);
+double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum);
 
 #endif

@@ -63,6 +63,7 @@ static int config_for(const sim_plan_in *in, const rkv_request *rq, sim_config *
         return -1;
     sim_config_defaults(c, in->model, in->hw, &p);
     c->tp = in->tp;
+    c->pp = in->pp > 1 ? in->pp : 1;
     c->harness = in->harness;
     c->cuda_graphs = in->cuda_graphs;
     if (in->weight_bytes_per_param > 0.0) {
@@ -148,7 +149,7 @@ int sim_plan(const sim_plan_in *in, sim_plan_row *row, kv_err *err)
     }
     if (in->target_tokens_per_s > 0.0 && tps_for_target > 0.0) {
         /* a count, so exact in a double and an int64: at most 2^53 */
-        const double g = ceil(in->target_tokens_per_s / tps_for_target) * (double)in->tp;
+        const double g = ceil(in->target_tokens_per_s / tps_for_target) * (double)in->tp * (in->pp > 1 ? in->pp : 1);
         if (!(g <= 9007199254740992.0))
             return kv_errf(err, "target %g tokens/s needs %g GPUs at %g tokens/s each; more than 2^53 cannot be "
                            "counted", in->target_tokens_per_s, g, tps_for_target);

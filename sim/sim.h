@@ -278,6 +278,7 @@ typedef struct {
     const char *method;
     rkv_request rq;              /* context, max_new, budget and overrides */
     int tp;
+    int pp;                      /* pipeline stages (0 or 1: none); gpus_for_target counts tp × pp */
     sim_harness harness;
     int cuda_graphs;
     double tpot_slo_s;           /* 0: none */

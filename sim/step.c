@@ -100,6 +100,7 @@ typedef struct {
     const hw_model *h;
     double bw, flops, launch, link;
     double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
+    hw_dtype wdt;    /* the weight products' compute type (which efficiency curve) */
     double dq_s;     /* seconds of dequantisation per weight (0: the tensor cores take the stored type) */
     double memo_run[SIM_K_N], memo_eff[SIM_K_N];
     sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
@@ -144,12 +145,13 @@ static double kern(dev *v, int k, double bytes, double run, double flops, double
     return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency, 0.0);
 }
 
-/* A product with the weights: m rows (tokens) × n output columns, at the
- * weight type's peak; its flops / (2m) weights are dequantised once per pass. */
-static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n)
+/* A product with the weights: m rows (tokens) × n output columns, reduction
+ * depth kd, at the weight type's peak and its efficiency by shape; its
+ * flops / (2m) weights are dequantised once per pass. */
+static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n, double kd)
 {
     const double dq = m > 0.0 ? flops / (2.0 * m) * v->dq_s : 0.0;
-    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency(v->h, m, n), dq);
+    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency_dt(v->h, v->wdt, m, n, kd), dq);
 }
 
 /* The LM head: quantised with the linear layers unless tied to the (bf16) embedding. */
@@ -158,7 +160,7 @@ static double kern_lm_head(dev *v, const mdl_model *m, double bytes, double flop
 {
     const double dq = v->dq_s;
     if (m->tie_word_embeddings) v->dq_s = 0.0;
-    const double t = kern_gemm(v, SIM_K_LM_HEAD, bytes, flops, launches, rows, n);
+    const double t = kern_gemm(v, SIM_K_LM_HEAD, bytes, flops, launches, rows, n, m->hidden_size);
     v->dq_s = dq;
     return t;
 }
@@ -217,9 +219,14 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     const double ew_io = (4.0 * h + 2.0 * h + 3.0 * m->intermediate_size / c->tp) * ab;
     t += L * kern(v, SIM_K_ELEMENTWISE, s->norm_bytes + B * ew_io, 0, 0, gf ? 5 : 3);
     const double dq = (s->hq + 2.0 * s->hkv) * m->head_dim, im = (double)m->intermediate_size / c->tp;
-    t += L * kern_gemm(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 2.0 * B * s->qkv_bytes / wb, 1, B, dq);
-    t += L * kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 2.0 * B * s->o_bytes / wb, 1, B, h);
-    t += L * kern_gemm(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2, B, im);
+    /* one MLP kernel time for gate+up (2/3 of the FLOPs, depth h) and down (1/3, depth im):
+     * at e·k / (k + k_half) per product their sum is the depth 1 / ((2/3)/h + (1/3)/im) */
+    const double mlp_k = 1.0 / (2.0 / 3.0 / h + 1.0 / 3.0 / im);
+    t += L * kern_gemm(v, SIM_K_QKV, s->qkv_bytes + B * qkv_io, 2.0 * B * s->qkv_bytes / wb, 1, B, dq, h);
+    t += L * kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + B * o_io, 2.0 * B * s->o_bytes / wb, 1, B, h,
+                       s->hq * (double)m->head_dim);
+    t += L * kern_gemm(v, SIM_K_MLP, s->mlp_bytes + B * mlp_io, 2.0 * B * s->mlp_bytes / wb, gf ? 3 : 2, B, im,
+                       mlp_k);
     v->weight = w0 * L * 2.0; /* two per layer */
     t += L * 2.0 * allreduce(v, c->tp, B * h * ab);
     v->weight = w0 * L;
@@ -336,11 +343,13 @@ static double pf_gemm(dev *v, const sim_config *c, const sim_rank_shape *s, doub
     const double h = m->hidden_size, ab = c->act_bytes, wb = c->weight_bytes_per_param, d = c->params.d;
     const double dq = (s->hq + 2.0 * s->hkv) * d, im = (double)m->intermediate_size / c->tp;
     /* each product at its own shape (T rows × its output columns): QKV, O, gate+up, down */
-    double t = kern_gemm(v, SIM_K_QKV, s->qkv_bytes + T * (h + dq) * ab, 2.0 * T * s->qkv_bytes / wb, 1, T, dq);
-    t += kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + T * (s->hq * d + h) * ab, 2.0 * T * s->o_bytes / wb, 1, T, h);
+    double t = kern_gemm(v, SIM_K_QKV, s->qkv_bytes + T * (h + dq) * ab, 2.0 * T * s->qkv_bytes / wb, 1, T, dq, h);
+    t += kern_gemm(v, SIM_K_O_PROJ, s->o_bytes + T * (s->hq * d + h) * ab, 2.0 * T * s->o_bytes / wb, 1, T, h,
+                   s->hq * d);
     t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes * 2.0 / 3.0 + T * (h + 2.0 * im) * ab,
-                   2.0 * T * s->mlp_bytes * 2.0 / 3.0 / wb, 1, T, 2.0 * im);
-    t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes / 3.0 + T * (im + h) * ab, 2.0 * T * s->mlp_bytes / 3.0 / wb, 2, T, h);
+                   2.0 * T * s->mlp_bytes * 2.0 / 3.0 / wb, 1, T, 2.0 * im, h);
+    t += kern_gemm(v, SIM_K_MLP, s->mlp_bytes / 3.0 + T * (im + h) * ab, 2.0 * T * s->mlp_bytes / 3.0 / wb, 2, T, h,
+                   im);
     return t;
 }
 
@@ -416,6 +425,7 @@ static void dev_init(dev *v, const sim_config *c)
     v->bw = c->hw->hbm_bandwidth_bytes_per_s;
     v->flops = c->hw->bf16_dense_flops * c->hw->compute_efficiency;
     v->peak_w = hw_peak_flops(c->hw, c->weight_compute);
+    v->wdt = c->weight_compute;
     /* one lane instruction per clock: fp32_flops counts an FMA as 2 */
     v->dq_s = c->weight_dequant_ops > 0.0 && c->hw->fp32_flops > 0.0 ? c->weight_dequant_ops / (c->hw->fp32_flops / 2.0) : 0.0;
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;

@@ -9,6 +9,7 @@
  *   tp: [1]
  *   harness: [engine, gpt-fast]
  *   new: 50
+ *   pp: 2                            # optional: pipeline stages at every point, 1..1024 (1)
  *   engine: vllm                     # optional, every point: an engines/ name or YAML path
  *   mem_fraction: 0.85               # optional (needs engine): its memory fraction, 0.01..1
  *   weight_dtype: int4-g128          # optional: the linear layers' type (bf16)
@@ -49,6 +50,7 @@ void swp_spec_defaults(swp_spec *s)
     s->nharness = 1;
     s->harness[0] = SIM_HARNESS_ENGINE;
     s->max_new = 50;
+    s->pp = 1;
     s->fid_steps = 8;
     s->seed = 1;
 }
@@ -181,8 +183,8 @@ static int read_policy(const kv_yaml_doc *d, const kv_yaml_node *r, swp_spec *s,
 int swp_spec_load(const char *path, swp_spec *s, kv_err *err)
 {
     static const char *const keys[] = {"models", "hw", "methods", "budgets", "contexts", "batches", "tp",
-                                       "harness", "new", "engine", "mem_fraction", "weight_dtype", "fidelity",
-                                       NULL};
+                                       "harness", "new", "pp", "engine", "mem_fraction", "weight_dtype",
+                                       "fidelity", NULL};
     kv_yaml_doc d;
     memset(&d, 0, sizeof d);
     swp_spec_defaults(s);
@@ -202,7 +204,8 @@ int swp_spec_load(const char *path, swp_spec *s, kv_err *err)
         int_list(&d, r, "contexts", s->contexts, 1, INT32_MAX, &s->ncontexts, err) != 0 ||
         int_list(&d, r, "batches", s->batches, 1, 1 << 20, &s->nbatches, err) != 0 ||
         int_list(&d, r, "tp", s->tps, 1, 1024, &s->ntp, err) != 0 ||
-        kv_yaml_int(&d, r, "new", 0, 1, 1 << 20, &s->max_new, err) != 0 || read_policy(&d, r, s, err) != 0)
+        kv_yaml_int(&d, r, "new", 0, 1, 1 << 20, &s->max_new, err) != 0 ||
+        kv_yaml_int(&d, r, "pp", 0, 1, 1024, &s->pp, err) != 0 || read_policy(&d, r, s, err) != 0)
         goto done;
     {
         const kv_yaml_node *it[SWP_MAX_AXIS];

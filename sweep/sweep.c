@@ -133,6 +133,7 @@ static void make_id(swp_sweep *w)
     for (int i = 0; i < w->ncombo; i++)
         tadd(&t, "point %s %lld\n", s->methods[w->combo_method[i]], (long long)w->combo_budget[i]);
     tadd(&t, "new %lld\n", (long long)s->max_new);
+    if (s->pp > 1) tadd(&t, "pp %lld\n", (long long)s->pp);
     if (s->fidelity)
         tadd(&t, "fidelity %s %s seed %llu steps %lld context %lld layers %s\n", w->wl.path[0] ? w->wl.path : "builtin",
              w->wl_hash, (unsigned long long)w->wl.seed, (long long)s->fid_steps, (long long)s->fid_context,
@@ -206,6 +207,7 @@ static int check_points(swp_sweep *w, kv_err *err)
             if (rkv_params_resolve(rkv_method_baseline()->name, &rq, &p, err) != 0) return -1;
             sim_config_defaults(&cfg, &w->models[m], &w->hws[0], &p);
             cfg.tp = (int)s->tps[t];
+            cfg.pp = (int)s->pp;
             if (sim_rank_shape_compute(&cfg, &sh, err) != 0) {
                 snprintf(msg, sizeof msg, "%s", err->msg);
                 return kv_errf(err, "%s at TP %lld: %s", w->models[m].name, (long long)s->tps[t], msg);
@@ -407,6 +409,7 @@ static int row_text(swp_sweep *w, const swp_point *pt, char *line, size_t cap, k
     sim_config_defaults(&c, m, h, &p);
     c.batch = pt->batch;
     c.tp = (int)pt->tp;
+    c.pp = (int)s->pp;
     c.harness = s->harness[pt->harness];
     if (s->weight_dtype[0]) {
         sim_weight_dtype wd;
@@ -465,6 +468,7 @@ static void header_text(const swp_sweep *w, const swp_run_opts *o, text *t)
     for (int i = 0; i < s->nhw; i++)
         tadd(t, "# hw %s %s sha256 %s%s%s\n", w->hws[i].name, w->hws[i].path, w->hw_hash[i],
              w->hws[i].calibration[0] ? " calibration " : "", w->hws[i].calibration);
+    if (s->pp > 1) tadd(t, "# pp %lld (every point: a stage rank's memory, the pipeline's tokens/s)\n", (long long)s->pp);
     if (s->fidelity)
         tadd(t, "# workload %s sha256 %s seed %llu steps %lld context %s layers %s threads-independent\n",
              w->wl.path[0] ? w->wl.path : "builtin", w->wl_hash, (unsigned long long)w->wl.seed,

@@ -48,6 +48,7 @@ typedef struct {
     int64_t tps[SWP_MAX_AXIS];
     sim_harness harness[2];
     int64_t max_new;                        /* new tokens per sequence (50) */
+    int64_t pp;                             /* pipeline stages at every point (1: none), 1..1024 */
     char engine[512];                       /* "" none, or an engines/ name or YAML path (every point) */
     double mem_fraction;                    /* engine memory fraction; 0: the engine's default */
     char weight_dtype[24];                  /* "" = bf16; sim_weight_dtype_parse names */
@@ -66,7 +67,7 @@ typedef struct {
  * 32K, batch 1, TP 1, engine, 50 new tokens, no fidelity. */
 void swp_spec_defaults(swp_spec *s);
 /* Strict YAML (kv_yaml): keys models, hw, methods, budgets, contexts,
- * batches, tp, harness (each a scalar or a list), new, engine, mem_fraction
+ * batches, tp, harness (each a scalar or a list), new, pp (1..1024), engine, mem_fraction
  * (0.01..1, only with engine), weight_dtype, and a `fidelity:`
  * mapping {workload, steps, context, layers, seed, threads}. Errors carry
  * file:line:col. */

@@ -100,7 +100,12 @@ Test(hwmodels, loader_error_paths)
                  "hbm_bandwidth_bytes_per_s, l2_bytes, bf16_dense_flops, fp8_dense_flops, int8_dense_ops, "
                  "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, pcie_bytes_per_s, "
                  "link_latency_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, compute_efficiency, "
-                 "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, efficiency_source, sources)");
+                 "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, fp8_gemm_efficiency, fp8_gemm_k_half, "
+                 "efficiency_source, sources)");
+    expect_error("tests/data/bad/hw_fp8_curve_half.yaml", "tests/data/bad/hw_fp8_curve_half.yaml:34:22: "
+                 "fp8_gemm_efficiency and fp8_gemm_k_half go together (both or neither)");
+    expect_error("tests/data/bad/hw_fp8_curve_source.yaml", "tests/data/bad/hw_fp8_curve_source.yaml:34:22: "
+                 "fp8_gemm_efficiency needs a 'sources' entry (measured data)");
     expect_error("tests/data/bad/hw_device_total_unit.yaml", "tests/data/bad/hw_device_total_unit.yaml:3:21: key "
                  "'device_total_bytes': 85 is not within 90%..115% of hbm_capacity_bytes; expected bytes");
 }
@@ -226,4 +231,38 @@ Test(hwmodels, transfer_and_gemm_shape_efficiency)
     /* 200 rows: 2 tile rows of 128 (tile quantization 200/256), 64 tiles fill 64 of 132 SMs in one wave */
     cr_assert_float_eq(hw_gemm_efficiency(&h, 200, 4096), 0.7 * 200.0 / 256.0 * 64.0 / 132.0, 1e-12);
     cr_assert_float_eq(hw_gemm_efficiency(&h, 8, 4096), 0.7, 1e-12, "skinny: narrower tiles");
+}
+
+/* The FP8 curve against the table it was fit to, DeepGEMM's README (commit
+ * a6d97a1, "Normal GEMMs for dense models", M = 4096 on an H800: same FP8
+ * peak and 132 SMs as the H100 SXM): achieved TFLOPS = peak × efficiency
+ * within 2% for each of the six rows. Other types keep compute_efficiency. */
+Test(hwmodels, fp8_gemm_curve_reproduces_deepgemm_table)
+{
+    hw_model h = load_ok("h100-sxm");
+    static const double rows[][4] = {{4096, 2112, 7168, 1058}, {4096, 24576, 1536, 990}, {4096, 32768, 512, 590},
+                                     {4096, 7168, 16384, 1358}, {4096, 4096, 7168, 1304}, {4096, 7168, 2048, 1025}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const double got = 1978.9 * hw_gemm_efficiency_dt(&h, HW_DT_FP8, rows[i][0], rows[i][1], rows[i][2]);
+        cr_assert(fabs(got / rows[i][3] - 1.0) < 0.02, "M=%g N=%g K=%g: %.0f TFLOPS, DeepGEMM %g", rows[i][0],
+                  rows[i][1], rows[i][2], got, rows[i][3]);
+    }
+    /* the formula written out: 0.741 · K / (K + 742) × tile and wave quantization (1024 tiles, 8 waves) */
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_FP8, 4096, 4096, 742), 0.741 * 0.5 * 1024.0 / 1056.0, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_BF16, 4096, 4096, 742), 0.7 * 1024.0 / 1056.0, 1e-12);
+    hw_model a = load_ok("a100-80g"); /* no FP8 curve: the flat share */
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&a, HW_DT_FP8, 8, 4096, 742), a.compute_efficiency, 1e-12);
+    /* the files carry what the fit script (a second implementation of the model) finds */
+    FILE *p = popen("python3 hwmodels/fit_fp8_gemm.py", "r");
+    cr_assert(p, "python3 hwmodels/fit_fp8_gemm.py");
+    double e = 0, kh = 0;
+    cr_assert_eq(fscanf(p, "fp8_gemm_efficiency %lf fp8_gemm_k_half %lf", &e, &kh), 2);
+    while (fgetc(p) != EOF) {} /* its per-row lines: read them all so the script is not cut off */
+    cr_assert_eq(pclose(p), 0);
+    static const char *const hopper[] = {"h100-sxm", "h100-pcie", "h100-nvl", "h200"};
+    for (size_t i = 0; i < 4; i++) {
+        hw_model x = load_ok(hopper[i]);
+        cr_assert_float_eq(x.fp8_gemm_efficiency, e, 5e-4, "%s: %g, the fit %g", hopper[i], x.fp8_gemm_efficiency, e);
+        cr_assert_float_eq(x.fp8_gemm_k_half, kh, 0.5, "%s: %g, the fit %g", hopper[i], x.fp8_gemm_k_half, kh);
+    }
 }

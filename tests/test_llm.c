@@ -158,6 +158,71 @@ Test(llm, methods_in_the_decode_loop)
     llm_model_free(m);
 }
 
+/* Logits of `steps` teacher-forced tokens after n0 prompt tokens, by
+ * llm_decode one at a time (forced 0) or llm_decode_forced (forced 1). */
+static void forced_logits(const llm_model *m, const int32_t *ids, int64_t n0, int steps, const char *method,
+                          int64_t budget, int forced, float *lg)
+{
+    kv_err err;
+    rkv_params p;
+    llm_session_cfg cfg = {.max_tokens = n0 + steps + 1, .kv_dtype = RKV_DTYPE_FP32, .threads = 1};
+    if (method) {
+        rkv_request rq;
+        rkv_request_defaults(&rq);
+        rq.d = m->c.head_dim;
+        rq.G = m->c.n_head / m->c.n_kv_head;
+        rq.context = n0;
+        rq.max_new = steps;
+        rq.budget = budget;
+        rq.kv_dtype = RKV_DTYPE_FP32;
+        cr_assert_eq(rkv_params_resolve(method, &rq, &p, &err), 0, "%s", err.msg);
+        cfg.method = &p;
+    }
+    llm_session *s;
+    const size_t V = (size_t)m->c.vocab;
+    cr_assert_eq(llm_session_new(m, &cfg, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(llm_prefill(s, ids, n0, NULL, 0, 1, &err), 0, "%s", err.msg);
+    if (forced)
+        cr_assert_eq(llm_decode_forced(s, ids + n0, steps, lg, &err), 0, "%s", err.msg);
+    else
+        for (int i = 0; i < steps; i++) cr_assert_eq(llm_decode(s, ids[n0 + i], lg + (size_t)i * V, &err), 0, "%s", err.msg);
+    llm_session_free(s);
+}
+
+Test(llm, teacher_forcing_equals_step_by_step_decode)
+{
+    /* llm_decode_forced runs the same method steps as llm_decode, in the
+     * same order per (layer, KV head); only the projections are batched
+     * (sgemm instead of sgemv), which changes float rounding: with an fp32
+     * KV cache logits agree within 2e-3 (the runner's own tolerance against
+     * an f64 forward pass; a bf16 cache can round a key differently and
+     * moves logits by up to ~0.04).
+     * Dense attention and streaming (whose selection cannot flip on a
+     * rounding difference: sinks plus the newest tokens) are checked. */
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    int32_t ids[256];
+    const char *text = "Once upon a time, in a small village by the sea, there lived an old fisherman who went out "
+                       "every morning before dawn. His boat was small and his nets were old, but he knew the water.";
+    const int64_t n = tok(m, text, ids, 256), n0 = 16, steps = n - n0;
+    cr_assert_geq(steps, 20);
+    const size_t V = (size_t)m->c.vocab;
+    float *a = malloc((size_t)steps * V * 4), *b = malloc((size_t)steps * V * 4);
+    const char *methods[] = {NULL, "streaming"};
+    for (int k = 0; k < 2; k++) {
+        forced_logits(m, ids, n0, (int)steps, methods[k], 12, 0, a);
+        forced_logits(m, ids, n0, (int)steps, methods[k], 12, 1, b);
+        double worst = 0.0;
+        for (size_t i = 0; i < (size_t)steps * V; i++) worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+        cr_log_info("%s: largest logit difference %.2e over %lld steps", methods[k] ? methods[k] : "dense", worst,
+                    (long long)steps);
+        cr_assert(worst <= 2e-3, "%s: forced decode differs by %.3e", methods[k] ? methods[k] : "dense", worst);
+    }
+    free(a);
+    free(b);
+    llm_model_free(m);
+}
+
 /* ---- agreement with llama.cpp and with an exact reference ----
  * llama.cpp multiplies Q4_1 weights by activations rounded to Q8_1 (and keeps
  * K/V in f16); this runner dequantises weights to f32 and multiplies in f32.
@@ -374,6 +439,61 @@ Test(llm, cli_generate_and_fidelity_on_real_model)
                          "--method snapkv,rocketkv --budget 16 --layers 0,29 --json"), 0);
     cr_assert_eq(run_cli("fidelity --workload gguf:" KVSIM_DATADIR "/build/model/SmolLM2-135M-Instruct.Q4_1.gguf,"
                          "text:/usr/share/common-licenses/GPL-3 --model llama3.1-8b --context 48 --steps 2 --new 2"), 2);
+}
+
+/* kvsim eval on the real model: continuation over three texts with a
+ * bootstrap interval per ratio and agreement (each containing its point
+ * value; scored tokens = texts × --new), and --positions with buckets whose
+ * token counts add up to the pass and whose intervals hold the perplexity;
+ * the same command twice gives the same bytes (seeded bootstrap). */
+Test(llm, cli_eval_intervals_and_positions)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    llm_model_free(m);
+    cli_result r;
+    const char *cont = "eval --text /usr/share/common-licenses/GPL-3,/usr/share/common-licenses/GPL-2,"
+                       "/usr/include/stdlib.h --context 40 --new 6 --method streaming --budget 16 --resamples 200 --json";
+    cli_run(&r, cont);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    kv_jsonr_doc d;
+    kv_err err;
+    cr_assert_eq(kv_jsonr_load_mem(&d, "eval", r.out, strlen(r.out), &err), 0, "%s", err.msg);
+    const kv_jsonr_node *runs = kv_jsonr_get(d.root, "runs");
+    cr_assert(runs && runs->n == 2);
+    const kv_jsonr_node *e = runs->items[1];
+    cr_assert_eq((int)kv_jsonr_get(e, "tokens_scored")->num, 18);
+    const kv_jsonr_node *rc = kv_jsonr_get(e, "perplexity_ratio_ci"), *ac = kv_jsonr_get(e, "greedy_agreement_ci");
+    const double ratio = kv_jsonr_get(e, "perplexity_ratio")->num, agree = kv_jsonr_get(e, "greedy_agreement")->num;
+    cr_assert(rc && ac && rc->n == 2 && ac->n == 2);
+    cr_assert(rc->items[0]->num <= ratio * (1 + 1e-9) && ratio <= rc->items[1]->num * (1 + 1e-9), "%s", r.out);
+    cr_assert(ac->items[0]->num <= agree && agree <= ac->items[1]->num, "%s", r.out);
+    cr_assert_eq((int)kv_jsonr_get(kv_jsonr_get(d.root, "bootstrap"), "resamples")->num, 200);
+    kv_jsonr_free(&d);
+    static char first[65536];
+    snprintf(first, sizeof first, "%s", r.out);
+    cli_run(&r, cont);
+    char *w1 = strstr(first, "\"wall_s\""), *w2 = strstr(r.out, "\"wall_s\"");
+    cr_assert(w1 && w2);
+    *w1 = *w2 = '\0'; /* all but the wall time */
+    cr_assert_str_eq(r.out, first, "same input and seed, different output");
+    cli_run(&r, "eval --positions --context 300 --buckets 100,200,300 --resamples 200 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert_eq(kv_jsonr_load_mem(&d, "pos", r.out, strlen(r.out), &err), 0, "%s", err.msg);
+    const kv_jsonr_node *b = kv_jsonr_get(d.root, "buckets");
+    cr_assert(b && b->n == 3);
+    int64_t total = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const double p = kv_jsonr_get(b->items[i], "perplexity")->num;
+        const kv_jsonr_node *ci = kv_jsonr_get(b->items[i], "perplexity_ci");
+        total += (int64_t)kv_jsonr_get(b->items[i], "tokens")->num;
+        cr_assert(ci->items[0]->num <= p * (1 + 1e-9) && p <= ci->items[1]->num * (1 + 1e-9) && p > 1.0, "%s", r.out);
+    }
+    cr_assert_eq(total, 299, "300 tokens predict 299");
+    kv_jsonr_free(&d);
+    cli_run(&r, "eval --positions --text /usr/share/common-licenses/GPL-3,/usr/include/stdlib.h");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--text") && strstr(r.err, "one file"), "%s", r.err);
 }
 
 /* ---- llm_gen: the decode loop behind `kvsim generate` ----

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "srv_internal.h"
 
 static mdl_model M;
 static hw_model H;
@@ -443,6 +443,41 @@ Test(serve, empirical_and_uniform_lengths)
     remove(path);
 }
 
+/* An int4-g128 instance prices the dequantisation of its weights: one request
+ * alone, against the same instance with dequant_ops 0, every decode step and
+ * the one prefill pass (1000 tokens, one chunk) cost W × 1.5 / (fp32_flops / 2)
+ * more, W = Llama-3.1-8B's linear-layer and (untied) LM-head weights counted
+ * from its dimensions here, 1.5 tinygemm's instructions per int4 weight, one
+ * lane instruction per clock (H100: 66.9e12 / 2). */
+Test(serve, int4_prices_dequantisation)
+{
+    load();
+    srv_config c = instance("full", 1024);
+    sim_weight_dtype wd;
+    kv_err err = {""};
+    cr_assert_eq(sim_weight_dtype_parse("int4-g128", (double)M.hidden_size, &wd, &err), 0, "%s", err.msg);
+    c.weight_bytes_per_param = wd.bits / 8.0;
+    c.weight_compute = wd.compute;
+    c.weight_dequant_ops = wd.dequant_ops;
+    cr_assert_eq(c.weight_dequant_ops, 1.5);
+    srv_config z = c;
+    z.weight_dequant_ops = 0.0;
+    srv_request q[2] = {{1.0, 1000, 20}, {1001.0, 1000, 20}};
+    srv_workload w = {q, 2};
+    srv_result r, r0;
+    cr_assert_eq(srv_run(&c, &w, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(srv_run(&z, &w, &r0, &err), 0, "%s", err.msg);
+    const double h = 4096, qkv = 4096 + 2 * 1024, I = 14336, L = 32, V = 128256;
+    const double W = L * (h * qkv + h * h + 3 * h * I) + V * h;
+    const double dq = W * 1.5 / (66.9e12 / 2.0);
+    for (int i = 0; i < 2; i++) {
+        rel_eq(r.tpot_s[i] - r0.tpot_s[i], dq, 1e-6, "TPOT: dequantisation per decode step");
+        rel_eq(r.ttft_s[i] - r0.ttft_s[i], dq, 1e-6, "TTFT: one prefill pass");
+    }
+    srv_result_free(&r);
+    srv_result_free(&r0);
+}
+
 /* sim_access_until (the methods' traffic_until and the run lengths) against
  * the definition, step by step: for every method, budget and request shape,
  * traffic(), sim_exact_run_bytes and sim_aux_run_bytes are the same at every
@@ -589,4 +624,128 @@ Test(serve, admit_reserve_prevents_preemption)
     cr_assert_gt(pre[0], 0, "the pool was meant to overflow without a reserve");
     cr_assert_eq(pre[1], 0, "%lld preemptions with the whole output reserved", (long long)pre[1]);
     srv_workload_free(&w);
+}
+
+static void same_cost(const srv_seq_cost *a, const srv_seq_cost *b, const char *what, const char *m, int64_t t,
+                      int64_t S, int64_t k)
+{
+    for (int q = 0; q < SRV_ATT_K; q++) {
+        const double x[4] = {a->be[q], a->by[q], a->fl[q], a->la[q]};
+        const double y[4] = {b->be[q], b->by[q], b->fl[q], b->la[q]};
+        cr_assert(!memcmp(x, y, sizeof x), "%s %s t=%lld S=%lld step %lld kernel %d: record (%.17g %.17g %.17g %g), "
+                  "%s (%.17g %.17g %.17g %g)", what, m, (long long)t, (long long)S, (long long)k,
+                  q + SIM_K_KV_APPEND, x[0], x[1], x[2], x[3], what, y[0], y[1], y[2], y[3]);
+    }
+}
+
+/* serve's direct price of a sequence's method layer (srv_seq_cost_direct,
+ * the record's arithmetic written out), and srv_seq_price walked step by
+ * step (kept through sim_access_until, the saturated stage-2 form), against
+ * the reference path at every step (the access record sim_access_add
+ * builds, priced use by use through sim_layer_uses): the same kernels, and
+ * the same bits of every Σ bytes / efficiency, bytes, FLOPs and launches,
+ * for every method, budget, prompt and decode step, at TP 1 and 2, bf16 and
+ * fp8 K/V (aux fp8 and bf16), and with the dense scan read once per query
+ * head. */
+Test(serve, direct_price_equals_record)
+{
+    load();
+    const int64_t budgets[3] = {64, 256, 1024}, prompts[4] = {100, 1000, 5000, 20000}, out = 600;
+    const struct { int tp; rkv_dtype kv, aux; int per_head; } v[3] = {
+        {1, RKV_DTYPE_BF16, RKV_DTYPE_BF16, 0}, {2, RKV_DTYPE_FP8_E4M3, RKV_DTYPE_FP8_E4M3, 1},
+        {1, RKV_DTYPE_FP8_E4M3, RKV_DTYPE_BF16, 0}};
+    int64_t compared = 0, kernels = 0, saturated = 0;
+    for (int iv = 0; iv < 3; iv++)
+        for (const rkv_method_type *const *m = rkv_methods; *m; m++)
+            for (int ib = 0; ib < 3; ib++) {
+                srv_config c = instance((*m)->name, budgets[ib]);
+                c.tp = v[iv].tp;
+                c.rq.kv_dtype = v[iv].kv;
+                c.rq.aux_dtype = v[iv].aux;
+                c.rq.aux_dtype_set = 1;
+                srv_pricer pr;
+                kv_err err = {""};
+                cr_assert_eq(srv_pricer_init(&pr, &c, &err), 0, "%s", err.msg);
+                pr.c.kv_reads_per_query_head = v[iv].per_head;
+                for (int ip = 0; ip < 4; ip++) {
+                    rkv_request rq = c.rq;
+                    rq.context = prompts[ip];
+                    rq.max_new = out;
+                    rkv_params p;
+                    if (rkv_params_resolve((*m)->name, &rq, &p, &err) != 0)
+                        continue; /* a budget the method refuses for this request */
+                    srv_seq_form f;
+                    srv_seq_form_init(&pr, &p, M.num_key_value_heads, &f);
+                    cr_assert(f.direct);
+                    static srv_slot sl;
+                    memset(&sl, 0, sizeof sl);
+                    sl.p = p;
+                    sl.form = f;
+                    sl.actx.num_kv_heads = M.num_key_value_heads;
+                    for (int64_t k = 0; k < out; k++) {
+                        srv_seq_cost a, b;
+                        srv_seq_cost_record(&pr, &p, M.num_key_value_heads, k, &a);
+                        srv_seq_cost_direct(&pr, &f, &p, k, &b);
+                        same_cost(&a, &b, "direct", (*m)->name, budgets[ib], prompts[ip], k);
+                        srv_seq_price(&pr, &sl, k);
+                        same_cost(&a, &sl.cost, "srv_seq_price", (*m)->name, budgets[ib], prompts[ip], k);
+                        saturated += sl.saturated;
+                        compared++;
+                        for (int q = 0; q < SRV_ATT_K; q++) kernels += a.la[q] > 0.0;
+                    }
+                }
+                srv_pricer_free(&pr);
+            }
+    cr_assert_gt(compared, 50000, "%lld steps compared", (long long)compared);
+    cr_assert_gt(saturated, 20000, "the saturated stage-2 form was walked (%lld steps)", (long long)saturated);
+    cr_assert_gt(kernels, 3 * compared, "the stage-2 methods' four kernels were compared (%lld)", (long long)kernels);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* srv_dist_of selects the order statistics instead of sorting: the same
+ * bits as a full qsort then numpy's linear rule (written here), on arrays of
+ * 1..3000 values, with many ties (values drawn from a few levels), sorted
+ * and reversed runs, and NaNs skipped; the mean in the input's order. */
+Test(serve, dist_selection_equals_sort)
+{
+    uint64_t st = 88172645463325252ull;
+    double *x = malloc(3000 * sizeof *x), *y = malloc(3000 * sizeof *y);
+    int cases = 0;
+    for (int64_t n = 1; n <= 3000; n = n < 20 ? n + 1 : n * 13 / 10)
+        for (int kind = 0; kind < 4; kind++) {
+            for (int64_t i = 0; i < n; i++) {
+                st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+                const double u = (double)(st >> 11) / 9007199254740992.0;
+                x[i] = kind == 0 ? u : kind == 1 ? floor(u * 5.0) : kind == 2 ? (double)i : (double)(n - i);
+                if (kind == 0 && st % 17 == 0) x[i] = NAN;
+            }
+            srv_dist d;
+            srv_dist_of(x, n, &d);
+            int64_t m = 0;
+            double sum = 0.0;
+            for (int64_t i = 0; i < n; i++)
+                if (!isnan(x[i])) { sum += x[i]; y[m++] = x[i]; }
+            qsort(y, (size_t)m, sizeof *y, cmp_d);
+            cr_assert_eq(d.n, m);
+            if (m == 0) continue;
+            const double ps[4] = {50, 90, 95, 99}, got[4] = {d.p50, d.p90, d.p95, d.p99};
+            for (int k = 0; k < 4; k++) {
+                const double pos = ps[k] / 100.0 * (double)(m - 1);
+                const int64_t lo = (int64_t)floor(pos), hi = lo + 1 < m ? lo + 1 : lo;
+                const double want = y[lo] + (pos - (double)lo) * (y[hi] - y[lo]);
+                cr_assert(!memcmp(&want, &got[k], sizeof want), "n %lld kind %d p%g: %.17g, sorted %.17g",
+                          (long long)n, kind, ps[k], got[k], want);
+            }
+            const double mean = sum / (double)m;
+            cr_assert(!memcmp(&mean, &d.mean, sizeof mean));
+            cases++;
+        }
+    free(x);
+    free(y);
+    cr_assert_gt(cases, 150);
 }

@@ -67,6 +67,48 @@ Test(wlfit, single_spike_mass)
     free(ws);
 }
 
+/* sparq_share by hand: d = 16, so r = 1 channel. Keys alternate ±1 on channel
+ * 0 and ±2 on channel 1 (variances 1 and 4), 0 elsewhere; every query is
+ * (3, 1, 0, …) or (1, -3, 0, …) by step: Σ q_i²·var_i = 9 + 4 = 13 and 1 + 36 = 37;
+ * the largest |q_i| is channel 0 (share 9/13), then channel 1 (share 36/37). */
+Test(wlfit, sparq_share_by_hand)
+{
+    const int d = 16;
+    const int64_t C = 256, w = 32, steps = 2, n = C + steps, nq = w + steps;
+    float *K = calloc((size_t)n * d, sizeof *K), *Q = calloc((size_t)nq * d, sizeof *Q);
+    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+    for (int64_t t = 0; t < n; t++) {
+        K[t * d] = t % 2 ? 1.0f : -1.0f;
+        K[t * d + 1] = t % 2 ? -2.0f : 2.0f;
+    }
+    for (int64_t i = 0; i < nq; i++) {
+        int second = i >= w && (i - w) % 2 == 1;
+        Q[i * d] = second ? 1.0f : 3.0f;
+        Q[i * d + 1] = second ? -3.0f : 1.0f;
+    }
+    wl_head_stats s;
+    wl_head_measure(K, Q, d, C, w, steps, &s, ws);
+    cr_assert_float_eq(s.sparq_share, 0.5 * (9.0 / 13.0 + 36.0 / 37.0), 1e-9, "%g", s.sparq_share);
+    free(K);
+    free(Q);
+    free(ws);
+}
+
+/* Page spread by hand, 256 rows of d = 3: channel 0 alternates ±1 (every page
+ * of 16 spans 2, std 1: ratio 2), channel 1 is the ramp 0, 1, …, 255 (each
+ * page spans 15, std √((256² − 1)/12)), channel 2 is constant (skipped). */
+Test(wlfit, page_spread_by_hand)
+{
+    float X[256 * 3];
+    for (int j = 0; j < 256; j++) {
+        X[j * 3] = j % 2 ? 1.0f : -1.0f;
+        X[j * 3 + 1] = (float)j;
+        X[j * 3 + 2] = 7.0f;
+    }
+    const double ramp = 15.0 / sqrt((256.0 * 256.0 - 1.0) / 12.0);
+    cr_assert_float_eq(wl_page_spread(X, 256, 3), 0.5 * (2.0 + ramp), 1e-6);
+}
+
 Test(wlfit, channel_outlier_ratio)
 {
     float X[4 * 5];
@@ -132,6 +174,35 @@ Test(wlfit, fitted_sink_weight_is_its_logit)
     free(V);
 }
 
+/* The channel spectrum (chan_spread > 0) moves content and noise onto every
+ * pair but the sink and heavy-hitter pairs: the sink's logit contract holds
+ * as before (the sink query has weight on the sink pair only). */
+Test(wlfit, fitted_sink_contract_with_channel_spectrum)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "s", .sink = 3.0});
+    wl.chan_spread = 1.5;
+    wl.key_noise = 0.5;
+    const int d = m.head_dim;
+    const int64_t n = 200, p = 199;
+    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(&wl, &m, 0, 0, p, 0, 1, q);
+    const double theta = pow(10000.0, -2.0 * (d / 2 - 1) / d);
+    double var0 = 0.0; /* the keys do vary on the highest-frequency pair now (content + noise) */
+    for (int64_t t = 0; t < n; t++) {
+        double sc = 0;
+        for (int i = 0; i < d; i++) sc += (double)q[i] * K[t * d + i];
+        sc /= sqrt((double)d);
+        cr_assert_float_eq(sc, t == 0 ? 3.0 * cos((double)p * theta) : 0.0, 1e-4, "key %lld: %g", (long long)t, sc);
+        var0 += (double)K[t * d] * K[t * d] / (double)n;
+    }
+    cr_assert(var0 > 0.05, "channel 0 key power %g: the spectrum puts content there", var0);
+    free(K);
+    free(V);
+}
+
 /* Recency weight a: a key at the query's own position scores a exactly (every
  * Fourier feature's cosine is 1 at distance 0); far keys average to ~0. */
 Test(wlfit, fitted_recency_decays)
@@ -167,6 +238,7 @@ Test(wlfit, fitted_yaml_round_trip_and_errors)
                                                 .focus = 0.5, .content = 1.25, .noise = 0.1, .persistence = 0.4});
     a.nclasses = 2;
     a.cls[1] = (rkv_head_class){.name = "local-1", .rec = {6, 0, 0}, .persistence = 1};
+    a.chan_spread = 0.75;
     a.map_layers = 2;
     a.map_heads = 3;
     const uint8_t map[2][3] = {{0, 1, 0}, {1, 1, 0}};
@@ -186,6 +258,7 @@ Test(wlfit, fitted_yaml_round_trip_and_errors)
     cr_assert_float_eq(b.cls[0].rec[2], 3.0, 1e-12);
     cr_assert_float_eq(b.cls[0].persistence, 0.4, 1e-12);
     cr_assert_float_eq(b.rec_span[1], 48.0, 1e-12);
+    cr_assert_float_eq(b.chan_spread, 0.75, 1e-12);
     FILE *fp = fopen(path, "w");
     fputs("generator: fitted\nrec_span: [4, 48, 512]\nclasses:\n"
           "  - {name: a, sink: 1, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5}\n"
@@ -203,6 +276,13 @@ Test(wlfit, fitted_yaml_round_trip_and_errors)
     fclose(fp);
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg, "build/test_wlfit.yaml:2:11: key 'hh_sigma' belongs to generator 'fitted'");
+    fp = fopen(path, "w");
+    fputs("generator: fitted\nchan_spread: 5\nrec_span: [4, 48, 512]\nclasses:\n"
+          "  - {name: a, sink: 1, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5}\n"
+          "class_map:\n  - [a]\n", fp);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit.yaml:2:14: key 'chan_spread': expected a number in [0, 4], got '5'");
     remove(path);
 }
 

@@ -480,8 +480,9 @@ static int writer_init(trc_writer *w, trc_header *h, const char *path, int batch
     h->model = *m;
     h->params = cfg->sets[0];
     h->wl = *cfg->wl;
-    /* bit 63 cleared: integer header fields are at most 2^63-1 (traces/FORMAT.md) */
-    h->workload_hash = cfg->wl->path[0] ? fnv1a64_file(cfg->wl->path) & 0x7fffffffffffffffull : 0;
+    /* bits 63 and 62 cleared: header integers are svarints, and the zigzag of a value
+     * of 2^62 or more is a varint above 2^63-1, which every reader refuses */
+    h->workload_hash = cfg->wl->path[0] ? fnv1a64_file(cfg->wl->path) & 0x3fffffffffffffffull : 0;
     h->kv_page_tokens = TRC_KV_PAGE_TOKENS;
     h->sector_bytes = TRC_SECTOR_BYTES;
     h->steps = w->nsteps;

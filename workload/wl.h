@@ -49,9 +49,14 @@ typedef struct {
     double q_outlier;        /* the same for this head's queries */
     double recent_topk;      /* share of the top-WL_RECENT positions among the first 4 and the newest
                                 WL_RECENT - 4: how local the ranking is (streaming's top-k recall at t = WL_RECENT) */
+    double k_page_spread;    /* keys' page coherence: mean over channels of (mean min..max range over the prompt's
+                                pages of WL_PAGE keys) / (the channel's std over the prompt); 3.53 for iid
+                                Gaussian keys, lower when neighbouring keys are alike (Quest's bounds tighten) */
+    double sparq_share;      /* share of the score variance Σ_i q_i²·var(k_i) (var over the prompt's keys) in
+                                the d/16 channels of largest |q_i|: what SparQ's r = d/16 channels see */
 } wl_head_stats;
 
-#define WL_NSTAT (WL_NK + 11)
+#define WL_NSTAT (WL_NK + 13)
 /* The statistics as a flat vector (the order of wl_stat_names). */
 void wl_stats_vec(const wl_head_stats *s, double *v);
 extern const char *const wl_stat_names[WL_NSTAT];
@@ -72,12 +77,14 @@ void wl_profile_free(wl_profile *p);
 
 /* Statistics of one head from its keys K (p_last + 1, d; rows 0 .. C+steps-1)
  * and its queries Q (window + steps, d; positions C-window .. C+steps-1).
- * ws: wl_head_ws_floats(C + steps, window + steps, d) floats. k_outlier is computed by the caller. */
+ * ws: wl_head_ws_floats(C + steps, window + steps, d) floats. k_outlier and k_page_spread are computed by the caller. */
 size_t wl_head_ws_floats(int64_t n, int64_t nq, int d);
 void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t window, int64_t steps,
                      wl_head_stats *out, float *ws);
 /* Largest / median channel RMS of rows (n, d). */
 double wl_channel_outlier(const float *X, int64_t n, int d);
+/* k_page_spread of rows (n, d): complete pages of WL_PAGE rows. */
+double wl_page_spread(const float *X, int64_t n, int d);
 
 /* ---- fitting ---- */
 typedef struct {

@@ -36,8 +36,8 @@ static double *knob(rkv_head_class *c, int i)
 }
 
 /* Statistics that enter the objective, and their weights (indices into wl_stats_vec). */
-static const int obj_idx[] = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 17};
-static const double obj_w[] = {1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 2};
+static const int obj_idx[] = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 17, 19};
+static const double obj_w[] = {1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 2, 1};
 #define NOBJ ((int)(sizeof obj_idx / sizeof obj_idx[0]))
 /* Clustering features. */
 static const int feat_idx[] = {2, 3, 4, 5, 7, 8, 9, 10, 11};
@@ -57,7 +57,7 @@ static double loss(const double *got, const double *want)
  * (attention sinks sit on the first token), heavy hitters on 5% of tokens with
  * lognormal salience, recency bands of 4, 48 and 512 tokens, topic runs of
  * 64 tokens over 64 topics, rank-16 content, four outlier channels. */
-static void key_side(rkv_workload *wl, double outlier_scale)
+static void key_side(rkv_workload *wl, double outlier_scale, double chan_spread)
 {
     rkv_workload_defaults(wl);
     snprintf(wl->generator, sizeof wl->generator, "fitted");
@@ -74,6 +74,7 @@ static void key_side(rkv_workload *wl, double outlier_scale)
     wl->key_noise = 0.25;
     wl->outlier_channels = 4;
     wl->outlier_scale = outlier_scale;
+    wl->chan_spread = chan_spread;
     wl->focus_topics = 2;
     wl->decode_drift = 0.1;
     wl->needles = 0;
@@ -280,6 +281,39 @@ static double *mean_stats(const wl_profile *profs, int nprof)
     return S;
 }
 
+static double mean_of(const double *S, int nheads, int stat)
+{
+    double a = 0.0;
+    for (int h = 0; h < nheads; h++) a += S[(size_t)h * WL_NSTAT + stat] / nheads;
+    return a;
+}
+
+/* The key side's channel spectrum: the chan_spread (0 .. 2.5 in steps of 0.25;
+ * 0 = content on a quarter of the dims) whose synthetic keys of (layer 0, KV
+ * head 0) have the real keys' mean page spread (statistic 18, k_page_spread):
+ * how much keys vary inside a page of 16, which sets how loose Quest's page
+ * bounds are. K, V: scratch of (C + steps, d). */
+static double fit_spread(const double *S, int nheads, const mdl_model *m, const wl_fit_cfg *cfg, double os, float *K,
+                         float *V)
+{
+    const double want = mean_of(S, nheads, 18);
+    const int64_t n = cfg->context + cfg->steps;
+    double best = 0.0, best_e = INFINITY;
+    for (int k = 0; k <= 10; k++) {
+        rkv_workload base;
+        kv_err e;
+        key_side(&base, os, 0.25 * k);
+        base.seed = cfg->seed;
+        if (rkv_workload_kv(&base, m, 0, 0, n, K, V, &e) != 0) break;
+        const double got = wl_page_spread(K, cfg->context, m->head_dim);
+        if (fabs(got - want) < best_e) {
+            best_e = fabs(got - want);
+            best = 0.25 * k;
+        }
+    }
+    return best;
+}
+
 static int fit_classes(class_fit *cf, int k, int threads)
 {
     fit_pool pool = {.cf = cf, .n = k};
@@ -329,7 +363,7 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     rkv_workload base;
     double best_os = 0, best_e = INFINITY;
     for (double os = 0; os <= 12.0; os += 1.0) {
-        key_side(&base, os);
+        key_side(&base, os, 0.0);
         base.seed = cfg->seed;
         if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
         double e = fabs(wl_channel_outlier(K, cfg->context, m->head_dim) - kout);
@@ -338,7 +372,8 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
             best_os = os;
         }
     }
-    key_side(&base, best_os);
+    const double spread = fit_spread(S, nheads, m, cfg, best_os, K, V);
+    key_side(&base, best_os, spread);
     base.seed = cfg->seed;
     if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
     for (int c = 0; c < k; c++) {
@@ -363,6 +398,8 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     wl->map_heads = nh;
     for (int c = 0; c < k; c++) wl->cls[c] = cf[c].cls;
     for (int h = 0; h < nheads; h++) wl->class_map[h / nh][h % nh] = (uint8_t)cls[h];
+    if (log) fprintf(log, "key side: outlier_scale %.0f (real k_outlier %.2f), chan_spread %.2f (real k_page_spread %.3f)\n",
+                     best_os, kout, spread, mean_of(S, nheads, 18));
     for (int c = 0; log && c < k; c++) {
         int cnt = 0;
         for (int h = 0; h < nheads; h++) cnt += cls[h] == c;
@@ -393,6 +430,7 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
     fprintf(fp, "# key side (shared by every head; workload/wl_fit.c says why these values)\n");
     fprintf(fp, "sink_tokens: %d\nhh_fraction: %.4g\nhh_sigma: %.4g\nrec_span: [%.6g, %.6g, %.6g]\n", wl->sink_tokens,
             wl->hh_fraction, wl->hh_sigma, wl->rec_span[0], wl->rec_span[1], wl->rec_span[2]);
+    fprintf(fp, "chan_spread: %.4g\n", wl->chan_spread);
     fprintf(fp, "topic_run_mean: %.6g\nnum_topics: %d\ntopic_strength: %.6g\nkey_rank: %d\nkey_noise: %.6g\n",
             wl->topic_run_mean, wl->num_topics, wl->topic_strength, wl->key_rank, wl->key_noise);
     fprintf(fp, "outlier_channels: %d\noutlier_scale: %.6g\nfocus_topics: %d\ndecode_drift: %.6g\nneedles: 0\n",

@@ -15,14 +15,15 @@ const int wl_topk_k[WL_NK] = {1, 4, 16, 64, 256, 1024, 4096};
 const char *const wl_stat_names[WL_NSTAT] = {
     "topk1", "topk4", "topk16", "topk64", "topk256", "topk1024", "topk4096", "entropy", "sink_mass",
     "local_mass", "hh_persist", "vote_mass", "vote_recall", "page_recall", "page_gap", "k_outlier", "q_outlier",
-    "recent_topk",
+    "recent_topk", "k_page_spread", "sparq_share",
 };
 
 void wl_stats_vec(const wl_head_stats *s, double *v)
 {
     for (int i = 0; i < WL_NK; i++) v[i] = s->topk_mass[i];
     double r[] = {s->entropy, s->sink_mass, s->local_mass, s->hh_persist, s->vote_mass,
-                  s->vote_recall, s->page_recall, s->page_gap, s->k_outlier, s->q_outlier, s->recent_topk};
+                  s->vote_recall, s->page_recall, s->page_gap, s->k_outlier, s->q_outlier, s->recent_topk,
+                  s->k_page_spread, s->sparq_share};
     memcpy(v + WL_NK, r, sizeof r);
 }
 
@@ -110,6 +111,24 @@ static void page_stats(const float *pmin, const float *pmax, const float *q, con
     *gap += g / (double)np;
 }
 
+/* Share of q's score variance Σ_i q_i²·kvar_i in its max(1, d/16) channels of
+ * largest |q_i| (ties to the lower channel). */
+static double sparq_share(const float *q, const double *kvar, int d)
+{
+    const int r = d / 16 > 1 ? d / 16 : 1;
+    double tot = 0.0, top = 0.0;
+    unsigned char used[512] = {0};
+    for (int i = 0; i < d; i++) tot += (double)q[i] * q[i] * kvar[i];
+    for (int k = 0; k < r; k++) {
+        int best = -1;
+        for (int i = 0; i < d; i++)
+            if (!used[i] && (best < 0 || fabsf(q[i]) > fabsf(q[best]))) best = i;
+        used[best] = 1;
+        top += (double)q[best] * q[best] * kvar[best];
+    }
+    return tot > 0 ? top / tot : 1.0;
+}
+
 /* The stage-1 kept set: window votes (summed probabilities of the window
  * queries over the prefix 0 .. C-w-1), max-pooled over WL_POOL, top C/8 kept, plus the window. */
 static void stage1_kept(const float *S, int64_t n, int64_t C, int64_t w, float *sc, float *pr, double *votes, float *tmp,
@@ -128,6 +147,36 @@ static void stage1_kept(const float *S, int64_t n, int64_t C, int64_t w, float *
     for (int64_t j = pre; j < C; j++) kept[j] = 1.0f;
 }
 
+/* Per-channel min and max of each complete page of WL_PAGE keys: the bound Quest reads. */
+static void page_minmax(const float *K, int64_t npg, int d, float *pmin, float *pmax)
+{
+    for (int64_t pg = 0; pg < npg; pg++)
+        for (int i = 0; i < d; i++) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
+                float v = K[(size_t)j * (size_t)d + (size_t)i];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            pmin[(size_t)pg * (size_t)d + (size_t)i] = lo;
+            pmax[(size_t)pg * (size_t)d + (size_t)i] = hi;
+        }
+}
+
+/* Variance of each channel over rows 0 .. n-1 of X (n, d). */
+static void channel_var(const float *X, int64_t n, int d, double *var)
+{
+    for (int i = 0; i < d; i++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            double v = X[(size_t)j * (size_t)d + (size_t)i];
+            s1 += v;
+            s2 += v * v;
+        }
+        var[i] = s2 / (double)n - (s1 / (double)n) * (s1 / (double)n);
+    }
+}
+
 void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w, int64_t steps,
                      wl_head_stats *out, float *ws)
 {
@@ -140,18 +189,10 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
     gsl_matrix_float_const_view Kv = gsl_matrix_float_const_view_array(K, (size_t)n, (size_t)d);
     gsl_matrix_float_view Sv = gsl_matrix_float_view_array(S, (size_t)nq, (size_t)n);
     gsl_blas_sgemm(CblasNoTrans, CblasTrans, 1.0f / sqrtf((float)d), &Qv.matrix, &Kv.matrix, 0.0f, &Sv.matrix);
-    for (int64_t pg = 0; pg < npg; pg++) /* page min/max per channel, the bound Quest reads */
-        for (int i = 0; i < d; i++) {
-            float lo = INFINITY, hi = -INFINITY;
-            for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
-                float v = K[(size_t)j * (size_t)d + (size_t)i];
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
-            pmin[(size_t)pg * (size_t)d + (size_t)i] = lo;
-            pmax[(size_t)pg * (size_t)d + (size_t)i] = hi;
-        }
+    page_minmax(K, npg, d, pmin, pmax);
     memset(out, 0, sizeof *out);
+    double kvar[512]; /* per channel variance of the prompt's keys */
+    channel_var(K, C, d, kvar);
     stage1_kept(S, n, C, w, sc, pr, votes, tmp, kept);
     for (int64_t st = 0; st < steps; st++) {
         const int64_t p = C + st, np = p + 1;
@@ -193,6 +234,7 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
         for (int64_t j = 0; j < np; j++) rec += mk[j] * (j < WL_SINK || j > p - (kr - WL_SINK) ? 1.0f : 0.0f);
         out->recent_topk += rec / (double)kr;
         page_stats(pmin, pmax, q, sc, pr, d, p, tmp, &out->page_recall, &out->page_gap);
+        out->sparq_share += sparq_share(q, kvar, d);
     }
     const double s = 1.0 / (double)steps;
     out->entropy *= s;
@@ -203,6 +245,7 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
     out->page_recall *= s;
     out->page_gap *= s;
     out->recent_topk *= s;
+    out->sparq_share *= s;
     for (int ki = 0; ki < WL_NK; ki++) out->topk_mass[ki] *= s;
     out->hh_persist = steps > 1 ? out->hh_persist / (double)(steps - 1) : 1.0;
     out->q_outlier = wl_channel_outlier(Q, w + steps, d);
@@ -227,6 +270,36 @@ double wl_channel_outlier(const float *X, int64_t n, int d)
         }
     double med = d % 2 ? srt[d / 2] : 0.5 * (srt[d / 2 - 1] + srt[d / 2]);
     return med > 0 ? mx / med : 0.0;
+}
+
+double wl_page_spread(const float *X, int64_t n, int d)
+{
+    const int64_t np = n / WL_PAGE;
+    if (np < 1 || n < 2) return 0.0;
+    double acc = 0.0;
+    int used = 0;
+    for (int i = 0; i < d; i++) {
+        double s1 = 0.0, s2 = 0.0, rng = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            double v = X[(size_t)j * (size_t)d + (size_t)i];
+            s1 += v;
+            s2 += v * v;
+        }
+        const double var = s2 / (double)n - (s1 / (double)n) * (s1 / (double)n);
+        if (!(var > 1e-12)) continue; /* a constant channel has no spread to compare */
+        for (int64_t pg = 0; pg < np; pg++) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int64_t j = pg * WL_PAGE; j < (pg + 1) * WL_PAGE; j++) {
+                float v = X[(size_t)j * (size_t)d + (size_t)i];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            rng += hi - lo;
+        }
+        acc += rng / (double)np / sqrt(var);
+        used++;
+    }
+    return used ? acc / used : 0.0;
 }
 
 /* ---- over a workload ---- */
@@ -254,7 +327,7 @@ static int prof_pair(prof_job *j, int li, int kvh, float *K, float *V, float *Q,
         pthread_mutex_unlock(&j->mu);
         return -1;
     }
-    double ko = wl_channel_outlier(K, j->C, d);
+    double ko = wl_channel_outlier(K, j->C, d), kps = wl_page_spread(K, j->C, d);
     float *qrow = ws; /* G·d scratch before the measurement scratch */
     for (int64_t i = 0; i < nq; i++) {
         int64_t pos = j->C - j->w + i;
@@ -267,6 +340,7 @@ static int prof_pair(prof_job *j, int li, int kvh, float *K, float *V, float *Q,
         wl_head_stats *hs = &j->out->h[(size_t)li * (size_t)j->out->nheads + (size_t)(kvh * G + g)];
         wl_head_measure(K, Q + (size_t)g * (size_t)nq * (size_t)d, d, j->C, j->w, j->steps, hs, ws + (size_t)G * (size_t)d);
         hs->k_outlier = ko;
+        hs->k_page_spread = kps;
     }
     return 0;
 }
