@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli_util.h"
+#include "published.h"
 #include "sim_validate.h"
 
 #define FIXTURE "tests/data/gpu/fixture-not-measured.json"
@@ -303,4 +304,81 @@ Test(validate, cli_prints_the_audit_beside_the_sim)
     cli_run(&r, "validate " FIXTURE " --audit tests/data/cuda-audit/no-such.json");
     cr_assert_eq(r.rc, 1);
     cr_assert(cli_one_line(r.err), "%s", r.err);
+}
+
+/* Writes text to a fresh temporary file; its path in path (a mkstemp template). */
+static void write_temp(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    cr_assert(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* sim/published.c: the set's CSV loader (quotes, comments, a short row refused with path:line), a
+ * field refused by name, the per-category median / nearest-rank p90 and the thresholds loader. */
+Test(sim, published_loader_and_stats)
+{
+    kv_err err;
+    static sim_pub_row rows[SIM_PUB_MAX_ROWS];
+    int n = -1;
+    char set[] = "/tmp/kvsim_pub_set_XXXXXX";
+    write_temp(set, "id,category,...\n"
+                    "p1,decode,tokens_per_s,llama3.1-8b,h100-sxm,-,bf16,bf16,full,0,12x,200,1,1,-,-,104.9,"
+                    "\"say \"\"hi\"\", ok\"\n"
+                    "# a comment\n"
+                    "\n"
+                    "p2,decode,tokens_per_s,llama3.1-8b,h100-sxm,-,bf16,bf16,full,0,5,200,1,1,-,-,104.9\n");
+    cr_assert_eq(sim_pub_load_rows(set, rows, &n, &err), -1);
+    char want[128];
+    snprintf(want, sizeof want, "%s:5: 17 fields, expected 18 (id, ..., source)", set);
+    cr_assert_str_eq(err.msg, want);
+    cr_assert_eq(n, 1); /* the row before the short one was read, with its fields */
+    cr_assert_eq(rows[0].line, 2);
+    cr_assert_str_eq(rows[0].f[SIM_PUB_F_ID], "p1");
+    cr_assert_str_eq(rows[0].f[SIM_PUB_F_HW], "h100-sxm");
+    cr_assert_str_eq(rows[0].f[SIM_PUB_F_CTX], "12x");
+    cr_assert_str_eq(rows[0].f[SIM_PUB_F_MEAS], "104.9");
+    cr_assert_str_eq(rows[0].f[SIM_PUB_F_SOURCE], "say \"hi\", ok");
+    /* its context '12x' is refused naming the file, line and column */
+    sim_pub_result o;
+    cr_assert_eq(sim_pub_eval_row(set, ".", &rows[0], &o, &err), -1);
+    snprintf(want, sizeof want, "%s:2: column 'context'", set);
+    cr_assert(strstr(err.msg, want) == err.msg, "%s", err.msg);
+    remove(set);
+    /* decode |err| 0.10 0.02 0.05 0.30 0.01 0.03 0.07 0.04 0.06 0.08 -> sorted 0.01 0.02 0.03 0.04 0.05
+     * 0.06 0.07 0.08 0.10 0.30: median (0.05+0.06)/2 = 0.055, p90 nearest rank ceil(0.9*10) = 9 -> 0.10,
+     * worst row 6; speedup 0.04 0.08 0.02 0.06 -> median (0.04+0.06)/2 = 0.05, p90 rank ceil(3.6) = 4
+     * -> 0.08, worst row 5; the ttft row counts in neither. */
+    const sim_pub_result res[15] = {{0, 1, 1, 0.10},  {1, 1, 1, 0.5},   {0, 1, 1, -0.02}, {3, 1, 1, 0.04},
+                                    {0, 1, 1, 0.05},  {3, 1, 1, -0.08}, {0, 1, 1, -0.30}, {3, 1, 1, 0.02},
+                                    {0, 1, 1, 0.01},  {3, 1, 1, 0.06},  {0, 1, 1, 0.03},  {0, 1, 1, -0.07},
+                                    {0, 1, 1, 0.04},  {0, 1, 1, 0.06},  {0, 1, 1, -0.08}};
+    double med = -1, p90 = -1;
+    int w = -2;
+    cr_assert_eq(sim_pub_cat_stats(res, 15, 0, &med, &p90, &w), 10);
+    cr_assert_float_eq(med, 0.055, 1e-15);
+    cr_assert_float_eq(p90, 0.10, 1e-15);
+    cr_assert_eq(w, 6);
+    cr_assert_eq(sim_pub_cat_stats(res, 15, 3, &med, &p90, &w), 4);
+    cr_assert_float_eq(med, 0.05, 1e-15);
+    cr_assert_float_eq(p90, 0.08, 1e-15);
+    cr_assert_eq(w, 5);
+    cr_assert_eq(sim_pub_cat_stats(res, 15, 2, &med, &p90, &w), 0);
+    cr_assert_eq(w, -1);
+    /* thresholds: a listed category read, the others unbounded; an unknown one refused */
+    double tmed[SIM_PUB_NCAT], tp90[SIM_PUB_NCAT];
+    char thr[] = "/tmp/kvsim_pub_thr_XXXXXX";
+    write_temp(thr, "category,median_max,p90_max\n# note\nttft,0.1,0.25\n");
+    cr_assert_eq(sim_pub_load_thresholds(thr, tmed, tp90, &err), 0, "%s", err.msg);
+    cr_assert(tmed[1] == 0.1 && tp90[1] == 0.25 && isinf(tmed[0]) && isinf(tp90[4]));
+    remove(thr);
+    char thr2[] = "/tmp/kvsim_pub_thr_XXXXXX";
+    write_temp(thr2, "category,median_max,p90_max\nprefill,0.1,0.2\n");
+    cr_assert_eq(sim_pub_load_thresholds(thr2, tmed, tp90, &err), -1);
+    snprintf(want, sizeof want, "%s:2: unknown category 'prefill'", thr2);
+    cr_assert_str_eq(err.msg, want);
+    remove(thr2);
 }
