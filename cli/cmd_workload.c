@@ -34,23 +34,6 @@ static void help(void)
            "  --tolerance X    (0.05)                    --seeds N    synthetic seeds averaged (1)\n");
 }
 
-/* The model shape a dump implies (as cli/run_setup.c does for --workload kvdump:). */
-static void model_of_dump(const llm_kvd_file *f, mdl_model *m)
-{
-    const llm_kvd_info *in = &f->info;
-    memset(m, 0, sizeof *m);
-    const char *sp = strchr(in->model, ' ');
-    snprintf(m->name, sizeof m->name, "%.*s", sp ? (int)(sp - in->model) : 63, in->model);
-    snprintf(m->source, sizeof m->source, "%s", in->model);
-    m->num_hidden_layers = in->n_layer;
-    m->num_attention_heads = in->n_head;
-    m->num_key_value_heads = in->n_kv_head;
-    m->head_dim = in->head_dim;
-    m->hidden_size = in->n_head * in->head_dim;
-    m->max_position_embeddings = (int)in->n_tokens;
-    m->rope_theta = in->rope_theta;
-}
-
 static void dump_workload(const llm_kvd_file *f, rkv_workload *wl)
 {
     rkv_workload_defaults(wl);
@@ -183,7 +166,7 @@ static int do_profile(cli_opts *o)
             cli_error(o->prog, "%s", err.msg);
             return CLI_FAIL;
         }
-        model_of_dump(f, &m);
+        llm_kvd_model(&f->info, &m);
         dump_workload(f, &wl);
     }
     wl_profile p;
@@ -216,7 +199,7 @@ static int open_dumps(cli_opts *o, llm_kvd_file **f, int *nf, mdl_model *m)
             return CLI_FAIL;
         }
         mdl_model mi;
-        model_of_dump(f[*nf], &mi);
+        llm_kvd_model(&f[*nf]->info, &mi);
         (*nf)++;
         if (i == 1) *m = mi;
         else if (mi.num_hidden_layers != m->num_hidden_layers || mi.num_attention_heads != m->num_attention_heads ||

@@ -150,19 +150,6 @@ static int parse_cmp(cli_opts *o, cmp_job *J, double *tol, int64_t *seeds)
     return J->nb < 1 ? -1 : 0;
 }
 
-/* The model shape a dump describes (the synthetic workload runs on it too). */
-static void dump_shape(const llm_kvd_info *in, mdl_model *m)
-{
-    snprintf(m->name, sizeof m->name, "%s", "dump-shape");
-    m->num_hidden_layers = in->n_layer;
-    m->num_attention_heads = in->n_head;
-    m->num_key_value_heads = in->n_kv_head;
-    m->head_dim = in->head_dim;
-    m->hidden_size = in->n_head * in->head_dim;
-    m->max_position_embeddings = (int)in->n_tokens;
-    m->rope_theta = in->rope_theta;
-}
-
 /* Budget b of every method: the mean (and range) over the real dumps, and
  * the mean over the synthetic workload's seeds, into J->c[·][b]. -1 with
  * the error printed. */
@@ -234,7 +221,7 @@ int cmd_workload_compare(cli_opts *o)
             rc = CLI_FAIL;
             goto out;
         }
-    dump_shape(&f[0]->info, &m);
+    llm_kvd_model(&f[0]->info, &m);
     double t0 = kv_now_s();
     for (int b = 0; b < J.nb; b++)
         if (run_cell_budget(&J, &m, f, nf, &syn, seeds, b, o) != 0) {
