@@ -31,7 +31,7 @@ static const char csv_header[] =
     "e2e_p90_s,e2e_p95_s,e2e_p99_s,requests_per_s,output_tokens_per_s,kv_occupancy_mean,kv_occupancy_max,"
     "running_mean,preemptions,steps\n";
 
-static void csv_row(FILE *fp, const cli_serve_setup *s, double rate, const srv_result *r, const cli_serve_summary *m)
+static void csv_row(FILE *fp, const cli_serve_setup *s, double rate, const srv_result *r, const srv_summary *m)
 {
     fprintf(fp, "%s,%s,%s,%lld,%d,%.17g,%lld,%lld", s->model.name, s->hw.name, s->cfg.method,
             (long long)s->cfg.rq.budget, s->cfg.tp, rate, (long long)r->n, (long long)r->completed);
@@ -45,7 +45,7 @@ static void csv_row(FILE *fp, const cli_serve_setup *s, double rate, const srv_r
             (long long)r->steps);
 }
 
-static void text_report(FILE *fp, const cli_serve_setup *s, double rate, const srv_result *r, const cli_serve_summary *m)
+static void text_report(FILE *fp, const cli_serve_setup *s, double rate, const srv_result *r, const srv_summary *m)
 {
     const srv_config *c = &s->cfg;
     fprintf(fp, "%s on %s, TP %d, %s, %s", s->model.name, s->hw.name, c->tp, s->engine.name, c->method);
@@ -146,8 +146,8 @@ static int run_one(cli_opts *o, cli_serve_setup *s, double rate, const out_mode 
         srv_workload_free(&w);
         return CLI_FAIL;
     }
-    cli_serve_summary m;
-    cli_serve_summarize(&w, &r, rate, &m);
+    srv_summary m;
+    srv_summarize(&w, &r, rate, &m);
     if (om->json) {
         kv_json_obj_begin(j);
         cli_serve_json_body(j, s, rate, &r, &m);

@@ -36,17 +36,8 @@ extern const char cli_serve_help[];
 /* The workload of one run: the log, or generated at rate. */
 int cli_serve_workload(const char *prog, const cli_serve_setup *s, double rate, srv_workload *w);
 
-/* Summary of one run, the figures every output form prints. */
-typedef struct {
-    srv_dist ttft, tpot, itl, e2e;
-    double duration_s, requests_per_s, output_tokens_per_s, input_tokens_per_s;
-    double kv_occupancy_mean, kv_occupancy_max, running_mean;
-    double mean_in_system, rate_times_e2e, measured_rate_times_e2e;
-    int64_t lost_tokens;      /* Σ |tokens received − output asked| */
-} cli_serve_summary;
-void cli_serve_summarize(const srv_workload *w, const srv_result *r, double rate, cli_serve_summary *m);
 /* The keys of one run (an object's body: the caller opened the object). */
 void cli_serve_json_body(kv_json *j, const cli_serve_setup *s, double rate, const srv_result *r,
-                         const cli_serve_summary *m);
+                         const srv_summary *m);
 
 #endif

@@ -4,6 +4,7 @@
 #include "srv_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { Q_FUTURE, Q_WAITING, Q_RUNNING, Q_DONE };
@@ -643,4 +644,28 @@ void srv_dist_of(const double *x, int64_t n, srv_dist *d)
         *out[k] = sc[lo] + (pos - (double)lo) * (sc[hi] - sc[lo]);
     }
     free(sc);
+}
+
+void srv_summarize(const srv_workload *w, const srv_result *r, double rate, srv_summary *m)
+{
+    memset(m, 0, sizeof *m);
+    srv_dist_of(r->ttft_s, r->n, &m->ttft);
+    srv_dist_of(r->tpot_s, r->n, &m->tpot);
+    srv_dist_of(r->itl_s, r->n_itl, &m->itl);
+    srv_dist_of(r->e2e_s, r->n, &m->e2e);
+    m->duration_s = r->end_s - r->first_arrival_s;
+    m->requests_per_s = (double)r->completed / m->duration_s;
+    m->output_tokens_per_s = (double)r->output_tokens / m->duration_s;
+    m->input_tokens_per_s = (double)r->prompt_tokens / m->duration_s;
+    const double denom = r->end_s * (double)r->pool_blocks;
+    m->kv_occupancy_mean = denom > 0.0 ? r->area_kv_blocks / denom : 0.0;
+    m->kv_occupancy_max = r->pool_blocks > 0 ? (double)r->max_kv_blocks / (double)r->pool_blocks : 0.0;
+    m->running_mean = r->end_s > 0.0 ? r->area_running / r->end_s : 0.0;
+    /* Little: time-average requests in the system over [0, end] against
+     * arrival rate × mean time in the system */
+    m->mean_in_system = r->area_in_system / r->end_s;
+    m->rate_times_e2e = rate * m->e2e.mean;
+    m->measured_rate_times_e2e = (double)r->completed / r->end_s * m->e2e.mean;
+    for (int64_t i = 0; i < w->n; i++)
+        m->lost_tokens += llabs(r->tokens_out[i] - w->req[i].output);
 }

@@ -190,6 +190,25 @@ typedef struct {
 } srv_dist;
 void srv_dist_of(const double *x, int64_t n, srv_dist *d); /* NaNs skipped */
 
+/* Summary of one run, the figures every output form prints: latency
+ * distributions; rates over [first arrival, end]; pool occupancy and running
+ * requests as time averages over [0, end]; Little's law both ways (time-average
+ * requests in the system against offered rate × mean e2e and completed/end ×
+ * mean e2e); Σ |tokens received − output asked| over the workload w. */
+typedef struct {
+    srv_dist ttft, tpot, itl, e2e;
+    double duration_s;         /* end_s − first_arrival_s */
+    double requests_per_s, output_tokens_per_s, input_tokens_per_s; /* over duration_s */
+    double kv_occupancy_mean;  /* ∫ blocks dt / (end_s × pool_blocks) */
+    double kv_occupancy_max;   /* max blocks / pool_blocks */
+    double running_mean;       /* ∫ running dt / end_s */
+    double mean_in_system;     /* ∫ in system dt / end_s */
+    double rate_times_e2e;     /* offered rate × mean e2e */
+    double measured_rate_times_e2e; /* completed / end_s × mean e2e */
+    int64_t lost_tokens;       /* Σ |tokens received − output asked| */
+} srv_summary;
+void srv_summarize(const srv_workload *w, const srv_result *r, double rate, srv_summary *m);
+
 /* ---- planning under SLOs (plan.c) ------------------------------------- */
 enum { SRV_SLO_TTFT, SRV_SLO_TPOT, SRV_SLO_ITL, SRV_SLO_E2E, SRV_SLO_METRICS };
 #define SRV_MAX_SLO 8

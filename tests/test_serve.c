@@ -749,3 +749,38 @@ Test(serve, dist_selection_equals_sort)
     free(y);
     cr_assert_gt(cases, 150);
 }
+
+/* srv_summarize on a run written by hand: two requests, every figure worked
+ * from the fields below. */
+Test(serve, summary_worked_by_hand)
+{
+    srv_request req[2] = {{1.0, 100, 3}, {2.0, 50, 2}};
+    srv_workload w = {req, 2};
+    double ttft[2] = {0.5, 0.25}, tpot[2] = {0.1, 0.2}, e2e[2] = {0.7, 0.45};
+    double itl[3] = {0.1, 0.1, 0.2};
+    int64_t out[2] = {3, 1};   /* the second request got one token of two: 1 lost */
+    srv_result r = {0};
+    r.n = 2;
+    r.ttft_s = ttft; r.tpot_s = tpot; r.e2e_s = e2e; r.itl_s = itl; r.n_itl = 3;
+    r.tokens_out = out;
+    r.completed = 2; r.output_tokens = 5; r.prompt_tokens = 150;
+    r.first_arrival_s = 1.0; r.end_s = 5.0;
+    r.area_in_system = 1.15; r.area_running = 2.0; r.area_kv_blocks = 10.0;
+    r.pool_blocks = 4; r.max_kv_blocks = 3;
+    srv_summary m;
+    srv_summarize(&w, &r, 0.5, &m);
+    cr_assert_float_eq(m.duration_s, 4.0, 1e-15);
+    cr_assert_float_eq(m.requests_per_s, 2.0 / 4.0, 1e-15);
+    cr_assert_float_eq(m.output_tokens_per_s, 5.0 / 4.0, 1e-15);
+    cr_assert_float_eq(m.input_tokens_per_s, 150.0 / 4.0, 1e-15);
+    cr_assert_float_eq(m.kv_occupancy_mean, 10.0 / (5.0 * 4.0), 1e-15);
+    cr_assert_float_eq(m.kv_occupancy_max, 3.0 / 4.0, 1e-15);
+    cr_assert_float_eq(m.running_mean, 2.0 / 5.0, 1e-15);
+    cr_assert_float_eq(m.mean_in_system, 1.15 / 5.0, 1e-15);
+    cr_assert_float_eq(m.e2e.mean, 0.575, 1e-15);
+    cr_assert_float_eq(m.rate_times_e2e, 0.5 * 0.575, 1e-15);
+    cr_assert_float_eq(m.measured_rate_times_e2e, 2.0 / 5.0 * 0.575, 1e-15);
+    cr_assert_float_eq(m.ttft.p50, 0.375, 1e-15);  /* numpy: halfway between 0.25 and 0.5 */
+    cr_assert_eq(m.itl.n, 3);
+    cr_assert_eq(m.lost_tokens, 1);
+}
