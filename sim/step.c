@@ -191,9 +191,11 @@ static double allreduce_time(const hw_model *h, double link, int tp, double byte
  * messages up to kOneShotThreshBytes = 256 KiB (one-shot) and
  * kTwoShotThreshBytes = 10 MiB (two-shot: reduce-scatter then all-gather by
  * direct reads), torch/csrc/distributed/c10d/intra_node_comm.cu. Each is two
- * graph nodes — the copy of the input into the peer-visible buffer, then the
- * kernel — with a barrier per pass (α) and no NCCL fixed cost; larger
- * messages fall back to NCCL. */
+ * graph nodes — the output's new_zeros fill, then the kernel, which copies its
+ * input into the peer-visible buffer itself — with a barrier per pass (α) and
+ * no NCCL fixed cost; larger messages fall back to NCCL. Not modelled: at 8
+ * ranks on a hybrid-cube-mesh board (gpt-fast's A100s) the HCM variant runs
+ * instead, with a second barrier and a relay read. */
 #define SIM_INC_ONESHOT_BYTES (256.0 * 1024.0)
 #define SIM_INC_TWOSHOT_BYTES (10.0 * 1024.0 * 1024.0)
 static double allreduce_intra_node(const dev *v, int tp, double bytes)
