@@ -68,6 +68,8 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
     c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
     c->kv_reads_per_query_head = e->harness == ENG_HARNESS_PER_HEAD;
     c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
+    if (!e->cuda_graphs) /* an engine that launches plainly: launch_s per kernel, whatever the default */
+        c->cuda_graphs = 0;
 }
 
 void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w)
