@@ -71,6 +71,8 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
     c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
     c->kv_reads_per_query_head = e->harness == ENG_HARNESS_PER_HEAD;
     c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
+    if (!e->cuda_graphs) /* an engine that launches plainly: launch_s per kernel, whatever the default */
+        c->cuda_graphs = 0;
 }
 
 void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w)
@@ -122,15 +124,15 @@ static double eff_of(dev *v, int k, double run)
     return v->memo_eff[k];
 }
 
-/* One kernel: bytes read or written with run length `run` (0: stream); its
- * FLOPs at `peak` × `ceff`; `serial` seconds that overlap neither (weight
- * dequantisation). Returns seconds. */
-static double kern_at(dev *v, int k, double bytes, double run, double flops, double launches, double peak,
+/* One kernel: bytes read or written at `meff` of the bandwidth (before the
+ * transfer-size efficiency); its FLOPs at `peak` × `ceff`; `serial` seconds
+ * that overlap neither (weight dequantisation). Returns seconds. */
+static double kern_at(dev *v, int k, double bytes, double meff, double flops, double launches, double peak,
                       double ceff, double serial)
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return 0.0;
-    double tm = bytes / (v->bw * eff_of(v, k, run) * hw_transfer_efficiency(v->h, bytes));
+    double tm = bytes / (v->bw * meff * hw_transfer_efficiency(v->h, bytes));
     double tc = flops / (peak * ceff);
     double t = (tm > tc ? tm : tc) + serial + launches * v->launch;
     if (v->r) {
@@ -146,16 +148,19 @@ static double kern_at(dev *v, int k, double bytes, double run, double flops, dou
 /* Attention and elementwise work: bf16 at the flat compute efficiency. */
 static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
 {
-    return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency, 0.0);
+    return kern_at(v, k, bytes, eff_of(v, k, run), flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency,
+                   0.0);
 }
 
 /* A product with the weights: m rows (tokens) × n output columns, reduction
- * depth kd, at the weight type's peak and its efficiency by shape; its
- * flops / (2m) weights are dequantised once per pass. */
+ * depth kd, at the weight type's peak and its efficiency by shape, its
+ * operands read at the type's GEMM read efficiency; its flops / (2m) weights
+ * are dequantised once per pass. */
 static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n, double kd)
 {
     const double dq = m > 0.0 ? flops / (2.0 * m) * v->dq_s : 0.0;
-    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency_dt(v->h, v->wdt, m, n, kd), dq);
+    return kern_at(v, k, bytes, hw_gemm_read_efficiency(v->h, v->wdt), flops, launches, v->peak_w,
+                   hw_gemm_efficiency_dt(v->h, v->wdt, m, n, kd), dq);
 }
 
 /* The LM head: quantised with the linear layers unless tied to the (bf16) embedding. */

@@ -315,6 +315,38 @@ Test(capacity, fp8_weights_halve_bytes_and_double_peak)
                        r8.kernel_s[SIM_K_MLP] / r.kernel_s[SIM_K_MLP], want);
 }
 
+/* A memory-bound FP8 product (decode, one sequence) reads its operands at the
+ * part's FP8 GEMM read efficiency (h100-sxm: 0.741, fit to DeepGEMM's M = 64 / 128
+ * rows), a bf16 one at the streaming efficiency (0.89); both after the
+ * transfer-size efficiency bytes / (bytes + bw · 0.6 us), plus one graph launch. */
+Test(capacity, fp8_gemm_reads_at_the_gemm_read_efficiency)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 128, 2);
+    sim_config c, c8;
+    sim_config_defaults(&c, &m, &h, &p);
+    c8 = c;
+    c8.weight_bytes_per_param = 1.0 + 4.0 / 4096.0;
+    c8.weight_compute = HW_DT_FP8;
+    sim_result r, r8;
+    kv_err err = {""};
+    cr_assert_eq(sim_predict(&c, &r, &err), 0);
+    cr_assert_eq(sim_predict(&c8, &r8, &err), 0);
+    const double L = m.num_hidden_layers, bw = 3.35e12;
+    const double eff[2] = {0.89, 0.741};
+    const sim_result *res[2] = {&r, &r8};
+    for (int i = 0; i < 2; i++) {
+        const double b = res[i]->kernel_bytes[SIM_K_QKV] / L;
+        const double want = b / (bw * eff[i] * (b / (b + bw * 6e-7))) + 3e-6;
+        cr_assert_float_eq(res[i]->kernel_s[SIM_K_QKV] / L, want, 1e-12, "%s: %g s vs %g s", i ? "fp8" : "bf16",
+                           res[i]->kernel_s[SIM_K_QKV] / L, want);
+    }
+    hw_model l = load_hw("l40s"); /* no FP8 curve: FP8 products stream like any read */
+    cr_assert_float_eq(hw_gemm_read_efficiency(&l, HW_DT_FP8), l.stream_read_efficiency, 1e-15);
+    cr_assert_float_eq(hw_gemm_read_efficiency(&h, HW_DT_BF16), 0.89, 1e-15);
+}
+
 Test(capacity, cli_flags)
 {
     cli_result r;
