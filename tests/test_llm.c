@@ -418,6 +418,7 @@ Test(llm, cli_exit_codes_without_model)
     cr_assert_eq(run_cli("eval --depths 0,101 --passkey"), 2);
     cr_assert_eq(run_cli("kvdump --info /nonexistent.kvd"), 1);
     cr_assert_eq(run_cli("kvdump --gguf x.gguf"), 2);
+    cr_assert_eq(run_cli("kvdump --gguf x.gguf --text x --tokens 4 --out /tmp/kvsim-never.kvd --threads 65"), 2);
     cr_assert_eq(run_cli("fidelity --workload gguf:x.gguf --context 8 --steps 1 --new 1"), 2); /* no text: */
     cr_assert_eq(run_cli("fidelity --workload kvdump:/nonexistent.kvd"), 1);
 }
