@@ -288,12 +288,13 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
     int preempted = 0;
     int64_t left = *budget, ns = st->nsched, fast = 0;
     sched_item *const sched = st->sched;
+    const int ref = st->c->reference;
     for (int64_t i = 0; i < st->nrun && left > 0; i++) {
         const int64_t req = st->run[i];
         rq_state *s = &st->q[req];
         if (mode != SCHED_ALL && s->decoding != (mode == SCHED_DECODE))
             continue;
-        if (s->decoding && s->blk_b == s->blocks && s->g - 1 < s->blk_next) {
+        if (s->decoding && s->blk_b == s->blocks && s->g - 1 < s->blk_next) { /* never under reference: blk_b stays -1 */
             sched[ns].req = req;
             sched[ns++].n = 1;
             fast++;
@@ -306,8 +307,11 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
             n = s->target - s->filled < left ? s->target - s->filled : left;
             need = blocks_full(st, s->filled + n) - s->blocks;
             if (need < 0) need = 0;
-        } else {
+        } else if (!ref) {
             need = decode_need(st, req, s->g - 1);
+        } else { /* the definition */
+            need = blocks_after_decode(st, req, s->g - 1) - s->blocks;
+            if (need < 0) need = 0;
         }
         int self = 0;
         while (need > st->pool_blocks - st->used_blocks) {
@@ -399,6 +403,22 @@ static void cost_sums(const srv_seq_cost *const *cv, int64_t n, srv_seq_cost *su
     memcpy(sum->la, b, sizeof b);
 }
 
+/* srv_config.reference: every decoding sequence's method-layer price from
+ * its access record at this step, kept for this step only (srv_seq_price_at
+ * then leaves it). */
+static void price_reference(srv_state *st)
+{
+    for (int64_t i = 0; i < st->nsched; i++) {
+        const rq_state *s = &st->q[st->sched[i].req];
+        srv_slot *sl = &st->slots[s->slot];
+        if (!s->decoding)
+            continue;
+        srv_seq_cost_record(&st->pr, &sl->p, sl->actx.num_kv_heads, s->g - 1, &sl->cost);
+        sl->have_price = 1;
+        sl->until = s->g - 1;
+    }
+}
+
 /* The price of the scheduled step (srv.h's "Pricing"). */
 static double price_step(srv_state *st)
 {
@@ -413,6 +433,8 @@ static double price_step(srv_state *st)
     const rq_state *const q = st->q;
     srv_slot *const slots = st->slots;
     const int is_full = pr->is_full;
+    if (st->c->reference && !is_full)
+        price_reference(st);
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &sched[i];
         const rq_state *s = &q[it->req];
