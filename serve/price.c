@@ -19,7 +19,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
         return -1;
     sim_config_defaults(&pr->c, c->model, c->hw, &pr->full);
     pr->c.tp = c->tp;
-    pr->c.cuda_graphs = c->cuda_graphs;
+    pr->c.cuda_graphs = c->cuda_graphs && (!c->engine || c->engine->cuda_graphs);
     pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
     pr->c.weight_compute = c->weight_compute;
     pr->c.weight_dequant_ops = c->weight_dequant_ops;
