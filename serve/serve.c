@@ -517,39 +517,41 @@ static void apply_step(srv_state *st, double t)
     const srv_request *const wr = st->w->req;
     double *const itl = r->itl_s;
     int64_t *const tokens_out = r->tokens_out;
-    int64_t dec = 0;
+    int64_t dec = 0, n_itl = r->n_itl;
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &sched[i];
         rq_state *s = &q[it->req];
         const srv_request *rq = &wr[it->req];
         if (s->decoding) {
             dec++;
-            itl[r->n_itl++] = t - s->last_token_s;
+            itl[n_itl++] = t - s->last_token_s;
             s->g++;
             s->last_token_s = t;
             tokens_out[it->req]++;
             if (s->g == rq->output)
                 finish(st, it->req, t);
             continue;
-        } else {
-            s->filled += it->n;
-            st->r->prefill_tokens += it->n;
-            if (s->filled < s->target)
-                continue;
-            s->decoding = 1;
-            const srv_slot *sl = &st->slots[s->slot];
-            if (sl->compresses) { /* stage 1 ends: the compressed cache replaces the full one */
-                int64_t nb = blocks_of_bytes(st, comp_bytes(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g));
-                if (nb < s->blocks) {
-                    st->used_blocks -= s->blocks - nb;
-                    s->blocks = nb;
-                }
+        }
+        s->filled += it->n;
+        r->prefill_tokens += it->n;
+        if (s->filled < s->target)
+            continue;
+        s->decoding = 1;
+        const srv_slot *sl = &st->slots[s->slot];
+        if (sl->compresses) { /* stage 1 ends: the compressed cache replaces the full one */
+            int64_t nb = blocks_of_bytes(st, comp_bytes(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g));
+            if (nb < s->blocks) {
+                st->used_blocks -= s->blocks - nb;
+                s->blocks = nb;
             }
         }
+        r->n_itl = n_itl; /* emit_token counts a gap when the prefill was a recompute */
         emit_token(st, it->req, t);
+        n_itl = r->n_itl;
         if (s->g == rq->output)
             finish(st, it->req, t);
     }
+    r->n_itl = n_itl;
     r->decode_steps_seq += dec;
     r->output_tokens += dec;
     if (!st->finished)
