@@ -41,6 +41,10 @@ static void help(void)
            "  --trials N           keys per (context, depth) (1)\n"
            "  --positions          perplexity by position bucket instead (one text)\n"
            "  --buckets LIST       --positions: bucket ends in tokens (1024, doubling up to --context)\n"
+           "  --nll-out FILE       --positions: also write every token's negative log-likelihood (nats),\n"
+           "                       little-endian float64, --context - 1 values (value i predicts token i+1)\n"
+           "  --pairs              also the paired perplexity ratio of every two compressed runs, with\n"
+           "                       its interval and whether it excludes 1\n"
            "  --resamples B        bootstrap resamples, [100, 100000] (%d)\n"
            "  --json               one JSON object\n"
            "  --threads N          BLAS threads (number of CPUs)\n"
@@ -66,6 +70,7 @@ typedef struct {
     const llm_eval_set *sets, *full;
     int ns;
     double wall;               /* seconds */
+    int pairs;                 /* --pairs: paired ratios between the compressed methods */
 } eval_out;
 
 static void json_rope(kv_json *j, const eval_out *x)
@@ -137,6 +142,46 @@ static void json_run(kv_json *j, const eval_out *x, const llm_eval_set *e, int i
     kv_json_obj_end(j);
 }
 
+/* --pairs: for every two compressed runs a < b (in --method × --budget
+ * order), the paired perplexity ratio a / b on the same scored tokens and
+ * its interval (the bootstrap of the ratio to full, with b as the
+ * reference); "separated" when the interval excludes 1. Narrower than
+ * comparing the two intervals against full: the texts' own difficulty
+ * cancels in the pair. */
+static void print_pairs(const eval_out *x, kv_json *j)
+{
+    if (j) {
+        kv_json_key(j, "pairs");
+        kv_json_arr_begin(j);
+    } else {
+        printf("\nPaired perplexity ratios (row a over b on the same tokens):\n\n"
+               "| a | b | ratio a/b | CI | separated |\n|---|---|---:|---:|---|\n");
+    }
+    for (int a = 0; a < x->ns; a++)
+        for (int b = a + 1; b < x->ns; b++) {
+            const llm_eval_set *ea = &x->sets[a], *eb = &x->sets[b];
+            const double r = llm_eval_perplexity(ea) / llm_eval_perplexity(eb);
+            double lo, hi;
+            if (llm_eval_ratio_ci(ea, eb, &x->boot, &lo, &hi) != 0) lo = hi = NAN;
+            const int sep = lo > 1.0 || hi < 1.0;
+            if (j) {
+                kv_json_obj_begin(j);
+                kv_json_key(j, "a"); kv_json_str(j, ea->method);
+                kv_json_key(j, "a_budget"); kv_json_int(j, ea->budget);
+                kv_json_key(j, "b"); kv_json_str(j, eb->method);
+                kv_json_key(j, "b_budget"); kv_json_int(j, eb->budget);
+                kv_json_key(j, "perplexity_ratio"); kv_json_num(j, r);
+                json_ci(j, "perplexity_ratio_ci", lo, hi);
+                kv_json_key(j, "separated"); kv_json_bool(j, sep);
+                kv_json_obj_end(j);
+            } else {
+                printf("| %s t=%lld | %s t=%lld | %.3f | %.3f–%.3f | %s |\n", ea->method, (long long)ea->budget,
+                       eb->method, (long long)eb->budget, r, lo, hi, sep ? "yes" : "no");
+            }
+        }
+    if (j) kv_json_arr_end(j);
+}
+
 static void print_json(const eval_out *x, int passkey)
 {
     kv_json j;
@@ -164,6 +209,7 @@ static void print_json(const eval_out *x, int passkey)
     kv_json_arr_begin(&j);
     for (int k = -1; k < x->ns; k++) json_run(&j, x, k < 0 ? x->full : &x->sets[k], k < 0, passkey);
     kv_json_arr_end(&j);
+    if (x->pairs) print_pairs(x, &j);
     kv_json_key(&j, "wall_s"); kv_json_num(&j, x->wall);
     kv_json_obj_end(&j);
     printf("\n");
@@ -196,6 +242,7 @@ static void print_continuation(const eval_out *x)
         printf("| %s | %lld | %.3f | %.3f | %.3f–%.3f | %.3f | %.3f–%.3f |\n", e->method, (long long)e->budget, ppl,
                ppl / full_ppl, rl, rh, llm_eval_agreement(e), al, ah);
     }
+    if (x->pairs) print_pairs(x, NULL);
     fprintf(stderr, "kvsim eval: %.1f s wall\n", x->wall);
 }
 
@@ -354,9 +401,33 @@ static void free_scores(llm_eval_set *sets, int ns, llm_eval_set *full)
     }
 }
 
+/* --nll-out: the n - 1 per-token values as little-endian float64 (bytes
+ * written one by one, so the file is the same on any host), atomically. */
+static int write_nll(const char *prog, const char *path, const double *nll, int64_t n)
+{
+    kv_afile f;
+    kv_err err;
+    if (kv_afile_open(&f, path, &err) != 0) {
+        cli_error(prog, "%s", err.msg);
+        return -1;
+    }
+    for (int64_t i = 0; i + 1 < n; i++) {
+        uint64_t u;
+        unsigned char b[8];
+        memcpy(&u, &nll[i], sizeof u);
+        for (int k = 0; k < 8; k++) b[k] = (unsigned char)(u >> (8 * k));
+        fwrite(b, 1, sizeof b, f.fp);
+    }
+    if (kv_afile_commit(&f, &err) != 0) {
+        cli_error(prog, "--nll-out: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* --positions over the first text; the bucket ends default to 1024, 2048, … up to S. */
 static int run_positions(const char *prog, const llm_model *m, eval_out *x, const int32_t *tok, const int64_t *ends,
-                         int nb, int threads, int json)
+                         int nb, int threads, int json, const char *nll_out)
 {
     int64_t def[40];
     if (nb == 0) {
@@ -376,6 +447,10 @@ static int run_positions(const char *prog, const llm_model *m, eval_out *x, cons
         return CLI_FAIL;
     }
     x->wall = kv_now_s() - t0;
+    if (nll_out && write_nll(prog, nll_out, nll, x->S) != 0) {
+        free(nll);
+        return CLI_FAIL;
+    }
     const int rc = print_positions(x, nll, x->S, ends, nb, json);
     free(nll);
     return rc == 0 ? CLI_OK : CLI_FAIL;
@@ -384,7 +459,7 @@ static int run_positions(const char *prog, const llm_model *m, eval_out *x, cons
 /* Long by design: flags, then the model and its limits, then one of the three runs. */
 int cmd_eval(int argc, char **argv)
 {
-    static const char *const flags[] = {"help", "json", "passkey", "positions", "beyond-context", NULL};
+    static const char *const flags[] = {"help", "json", "passkey", "positions", "beyond-context", "pairs", NULL};
     cli_opts o;
     if (cli_opts_parse(&o, "kvsim eval", argc, argv, flags) != 0)
         return CLI_USAGE;
@@ -393,7 +468,8 @@ int cmd_eval(int argc, char **argv)
         return CLI_OK;
     }
     const char *path = cli_opt_str(&o, "gguf", DEFAULT_GGUF), *tl = cli_opt_str(&o, "text", "/usr/share/common-licenses/GPL-3"),
-               *ml = cli_opt_str(&o, "method", "full,snapkv,rocketkv"), *dts = cli_opt_str(&o, "dtype", "bf16");
+               *ml = cli_opt_str(&o, "method", "full,snapkv,rocketkv"), *dts = cli_opt_str(&o, "dtype", "bf16"),
+               *nll_out = cli_opt_str(&o, "nll-out", NULL);
     int64_t S, N, offset, trials, threads, resamples, budgets[MAX_SETS], ctxs[MAX_PK], depths[MAX_PK], ends[40];
     /* lengths are checked against the model's context once it is loaded */
     if (cli_opt_i64_in(&o, "context", 1024, 1, INT32_MAX, &S) || cli_opt_i64_in(&o, "new", 64, 1, INT32_MAX, &N) ||
@@ -402,7 +478,8 @@ int cmd_eval(int argc, char **argv)
         cli_opt_i64_in(&o, "resamples", KV_BOOT_RESAMPLES, 100, 100000, &resamples))
         return CLI_USAGE;
     const int json = cli_opt_flag(&o, "json"), passkey = cli_opt_flag(&o, "passkey"),
-              positions = cli_opt_flag(&o, "positions"), beyond = cli_opt_flag(&o, "beyond-context");
+              positions = cli_opt_flag(&o, "positions"), beyond = cli_opt_flag(&o, "beyond-context"),
+              pairs = cli_opt_flag(&o, "pairs");
     llm_rope_override rov;
     if (cli_rope_opts(&o, &rov) != 0)
         return CLI_USAGE;
@@ -421,6 +498,16 @@ int cmd_eval(int argc, char **argv)
         cli_error(o.prog, "--passkey and --positions: choose one");
         return CLI_USAGE;
     }
+    if (pairs && (passkey || positions)) {
+        cli_error(o.prog, "--pairs: only for the continuation (not with --passkey or --positions)");
+        return CLI_USAGE;
+    }
+    if (nll_out && !positions) {
+        cli_error(o.prog, "--nll-out: only with --positions");
+        return CLI_USAGE;
+    }
+    if (nll_out && cli_out_check(&o, "nll-out", nll_out, 0) != 0)
+        return CLI_USAGE;
     for (int b = 1; b < nbk; b++)
         if (ends[b] <= ends[b - 1]) {
             cli_error(o.prog, "--buckets: %lld after %lld: expected increasing ends", (long long)ends[b],
@@ -486,7 +573,7 @@ int cmd_eval(int argc, char **argv)
     double t0 = kv_now_s();
     eval_out x = {path, texts, ntext, ntok, dt, &m->c.rope,
                   {(int)resamples, KV_BOOT_LEVEL, KV_BOOT_SEED}, offset, S, N, trials, ctxs, depths, nc, nd,
-                  sets, &full, ns, 0.0};
+                  sets, &full, ns, 0.0, pairs};
     if (!passkey && alloc_scores(sets, ns, &full, (int64_t)ntext * N) != 0) { cli_error(o.prog, "out of memory"); goto out; }
     for (int i = 0; !passkey && !positions && i < ns; i++)
         if (llm_eval_resolve(&sets[i], m, S, N, dt, &err) != 0) { cli_error(o.prog, "%s", err.msg); rc = CLI_USAGE; goto out; }
@@ -500,7 +587,7 @@ int cmd_eval(int argc, char **argv)
             goto out;
         }
         if (positions) {
-            rc = run_positions(o.prog, m, &x, tok, ends, nbk, (int)threads, json);
+            rc = run_positions(o.prog, m, &x, tok, ends, nbk, (int)threads, json, nll_out);
             goto out;
         }
         if (llm_eval_continuation(m, tok + offset, S, N, sets, ns, &full, dt, (int)threads, &err) != 0) {

@@ -14,7 +14,8 @@ static void help(void)
            "Runs the model densely over tokens N0 .. N0+N-1 of the text and stores every layer's\n"
            "queries, keys (after RoPE, Hugging Face rotate-half order) and values, checksummed,\n"
            "written atomically. `kvsim fidelity --workload kvdump:FILE.kvd` replays it.\n\n"
-           "  --dtype D   bf16 (default), fp16 or fp32\n");
+           "  --dtype D   bf16 (default), fp16 or fp32\n"
+           "  --threads N BLAS threads, [0, 64] (0: the number of CPUs)\n");
     cli_rope_help();
 }
 
@@ -32,9 +33,10 @@ int cmd_kvdump(int argc, char **argv)
     const char *info = cli_opt_str(&o, "info", NULL), *gguf = cli_opt_str(&o, "gguf", NULL),
                *text = cli_opt_str(&o, "text", NULL), *out = cli_opt_str(&o, "out", NULL),
                *dts = cli_opt_str(&o, "dtype", "bf16");
-    int64_t tokens, offset;
+    int64_t tokens, offset, threads;
     /* both also checked against the model and the text by kvd_capture */
-    if (cli_opt_i64_in(&o, "tokens", 0, 1, INT32_MAX, &tokens) || cli_opt_i64_in(&o, "offset", 0, 0, INT32_MAX, &offset))
+    if (cli_opt_i64_in(&o, "tokens", 0, 1, INT32_MAX, &tokens) || cli_opt_i64_in(&o, "offset", 0, 0, INT32_MAX, &offset) ||
+        cli_opt_i64_in(&o, "threads", 0, 0, 64, &threads))
         return CLI_USAGE;
     if (o.npos > 0) {
         cli_error(o.prog, "unexpected argument '%s'", o.pos[0]);
@@ -77,7 +79,7 @@ int cmd_kvdump(int argc, char **argv)
     if (cli_in_check(&o, "gguf", gguf, 0) != 0 || cli_in_check(&o, "text", text, 0) != 0 ||
         cli_out_check(&o, "out", out, 0) != 0)
         return CLI_USAGE;
-    if (llm_kvd_capture_rope(gguf, text, offset, tokens, dt, &rov, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
+    if (llm_kvd_capture_rope(gguf, text, offset, tokens, dt, &rov, (int)threads, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);
         llm_kvd_free(f);
         return CLI_FAIL;

@@ -23,7 +23,8 @@ static void help(void)
            "                     S x S mask, SDPA-math dense decode, peak measured after prefill)\n"
            "  --calibration F    measured efficiencies (reports/gpu/*.json) replace the defaults; one measured\n"
            "                     on another device than --hw is refused unless --calibration-any\n"
-           "  --cuda-graphs X    on (default) | off: launch cost per kernel\n"
+           "  --cuda-graphs X    on (default) | off: launch cost per kernel (an engine whose file says\n"
+           "                     cuda_graphs: false launches plainly either way)\n"
            "  --engine NAME      serving engine's memory policy (engines/: vllm, trtllm, sglang, gpt-fast);\n"
            "                     sets the harness; memory then includes its KV pool\n"
            "  --mem-fraction F   the engine's memory fraction in [0.01, 1] (its default)\n"
@@ -224,7 +225,7 @@ int cmd_predict(int argc, char **argv)
     kv_json_key(&j, "harness"); kv_json_str(&j, sim_harness_name(c.harness));
     kv_json_key(&j, "engine"); if (ep) kv_json_str(&j, ep->name); else kv_json_null(&j);
     kv_json_key(&j, "weight_dtype"); kv_json_str(&j, wd.name);
-    kv_json_key(&j, "cuda_graphs"); kv_json_bool(&j, graphs);
+    kv_json_key(&j, "cuda_graphs"); kv_json_bool(&j, c.cuda_graphs);
     kv_json_key(&j, "batch"); kv_json_int(&j, batch);
     kv_json_key(&j, "tp"); kv_json_int(&j, tp);
     if (pp > 1) { kv_json_key(&j, "pp"); kv_json_int(&j, pp); }

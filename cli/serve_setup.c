@@ -17,7 +17,7 @@ const char cli_serve_help[] =
     "  --weight-dtype T        linear layers' weights: bf16, fp8, int8, int4-g128, ... (the model's, else bf16)\n"
     "  --skip-layers N         layers below stay dense (0)\n"
     "  --tp N                  tensor-parallel ranks of the instance (1)\n"
-    "  --cuda-graphs on|off    launch cost per kernel (on)\n"
+    "  --cuda-graphs on|off    launch cost per kernel (on; an engine file with cuda_graphs: false launches plainly)\n"
     "  --engine E              vllm | sglang | trtllm or a YAML (engines/): memory policy, block size, step\n"
     "                          loop (its serving: block) and the defaults of the next three (vllm)\n"
     "  --max-num-seqs N        running sequences at most (the engine's, vllm 1024)\n"

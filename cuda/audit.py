@@ -33,7 +33,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ["dense_decode", "hsa", "stage1", "probes"]
+SOURCES = ["dense_decode", "hsa", "hsa_score_v2", "hsa_score_v3", "hsa_select_v4", "stage1", "probes"]
 ARCH = "sm_90"
 
 # ---------------------------------------------------------------- machine
@@ -206,7 +206,10 @@ def analyse(fn):
     cas = [i for i, (_, op, _) in enumerate(insns) if "CAS" in op]
     cas_loop = any(j0 <= c <= j1 for c in cas for j0, j1 in loops)
     main = None
-    for j0, j1 in loops:
+    # a kernel streaming through the read-only path (LDG...CONSTANT, __ldg): its main loop is one of
+    # those loops (dense v4's in-kernel split merge reads with ld.cg, 128-bit too, and is not it)
+    ro = [(j0, j1) for j0, j1 in loops if any(load_bytes(op) and ".CONSTANT" in op for _, op, _ in insns[j0:j1 + 1])]
+    for j0, j1 in ro or loops:
         lb = sum(loads[j0:j1 + 1])
         b128 = sum(b for b in loads[j0:j1 + 1] if b == 16)
         body = sum(1 for _, op, _ in insns[j0:j1 + 1] if op != "NOP")
@@ -241,9 +244,14 @@ def occupancy(regs, smem, threads):
             "limited_by": lim[1]}
 
 
-def launch_threads(src_text, fname):
+def launch_threads(src_text, fname, dem=""):
     m = re.search(r"__launch_bounds__\((\w+)(?:,[^)]*)?\)\s*" + re.escape(fname) + r"\b", src_text)
-    if not m:
+    if not m:   # GMAX * 32 (hsa_score_v3_kernel): the template argument times a constant
+        m2 = re.search(r"template <int (\w+)>\s*__global__ void __launch_bounds__\(\1 \* (\d+)\)\s*" +
+                       re.escape(fname) + r"\b", src_text)
+        t = re.search(r"<(\d+)>", dem)
+        if m2 and t:
+            return int(t.group(1)) * int(m2.group(2))
         return BLOCK_OF.get(fname)
     v = m.group(1)
     if v.isdigit():
@@ -265,8 +273,12 @@ def hw_model(name):
             "latency_s": hw.get("dram_latency_s", HBM_LATENCY_S)}
 
 
-def stream_kernel(k, blocks, nbytes, hw):
-    """Streaming kernel: max of bandwidth, issue and latency bounds (README)."""
+def stream_kernel(k, blocks, nbytes, hw, replicas=1):
+    """Streaming kernel: max of bandwidth, issue and latency bounds (README).
+    replicas: warps of a block that each load the same bytes (score v2: 2
+    head-half warps; score v3: one warp per head) — each runs the main loop
+    over them, so its instructions count that many times, and only
+    1/replicas of the bytes in flight are distinct."""
     ml = k["main_loop"]
     occ = max(1, k["occupancy"]["blocks_per_sm"])
     warps = (k["occupancy"]["threads"] + 31) // 32
@@ -274,15 +286,16 @@ def stream_kernel(k, blocks, nbytes, hw):
     waves = math.ceil(blocks / (hw["sms"] * occ))
     active = min(hw["sms"], blocks)
     t_bw = nbytes / (hw["bw"] * hw["stream_eff"])
-    warp_instr = nbytes / ml["load_bytes_per_warp"] * ml["instructions"]
+    warp_instr = replicas * nbytes / ml["load_bytes_per_warp"] * ml["instructions"]
     # an SM issues at most one instruction per resident warp per cycle
     issue = min(ISSUE_PER_SM_CYCLE, per_sm * warps)
     t_issue = waves * per_sm * (warp_instr / blocks) / (issue * CLOCK_HZ * hw["issue_eff"])
-    inflight = active * per_sm * warps * ml["load_bytes_per_warp"]
+    inflight = active * per_sm * warps * ml["load_bytes_per_warp"] / replicas
     t_lat = nbytes * hw["latency_s"] / inflight
     t = max(t_bw, t_issue, t_lat)
     bound = "bandwidth" if t == t_bw else "issue" if t == t_issue else "latency"
-    return {"blocks": blocks, "waves": waves, "bytes": nbytes, "t_bandwidth_s": t_bw, "t_issue_s": t_issue,
+    return {"blocks": blocks, "waves": waves, "bytes": nbytes, "replicas": replicas, "t_bandwidth_s": t_bw,
+            "t_issue_s": t_issue,
             "t_latency_s": t_lat, "bound": bound, "est_s": t + hw["launch_s"]}
 
 
@@ -341,6 +354,49 @@ def dims_table(d, hw):
     return {"est_s": hw["latency_s"] + (4 * d + d / 4 * SMEM_LAT_CYC) / (CLOCK_HZ * hw["issue_eff"])}
 
 
+def combine_kernel(comb, nsplit, hw):
+    """v1–v3's split merge, attend_combine_kernel (dense_decode.cu launch()), a
+    second launch after the split kernel: its launch plus one DRAM latency per
+    round of loads — each round covers the splits one iteration of its loop
+    reads (its SASS: 3 loads per split, so global loads / 3), since the merge
+    chain waits for them. The partials were just written (L2): the DRAM
+    latency is an upper bound."""
+    per_round = max(1, comb["global_loads"] // 3)
+    return {"est_s": hw["launch_s"] + math.ceil(nsplit / per_round) * hw["latency_s"],
+            "rounds": math.ceil(nsplit / per_round)}
+
+
+def merge_v4(nsplit, g, d, hw):
+    """Dense v4's split merge inside the kernel (attend_v4_merge), in the last
+    block of each (sequence, KV head): one latency for the ticket, the (m, l)
+    reads (⌈nsplit/32⌉ rounds), then ⌈G·D/4/128⌉ 16-byte runs per thread ×
+    ⌈nsplit/8⌉ rounds (8 splits' loads in flight), one DRAM latency each."""
+    rounds = 1 + math.ceil(nsplit / 32) + math.ceil(g * d / 4 / 128) * math.ceil(nsplit / 8)
+    return {"est_s": rounds * hw["latency_s"], "rounds": rounds}
+
+
+DADD_LAT_CYC = 8   # one dependent double add (assumed; the τ sums are sequential chains)
+
+
+def score_v3_table(k, d, r, g, hw):
+    """Score v3's prologue (hsa_score_v3.cu hsa_sc3_table), in every block:
+    q and the row length arrive after one DRAM latency; the fold's loads
+    wait for the length (a second latency) but are consumed after the rank
+    count. Then, in cycles: the G-step sums per dim (a DADD chain), the
+    rank loop over d dims (its SASS instructions per dim, from the loop with
+    the most DSETP.GT, or the ‖q‖₁ DADD chain it carries if longer), ‖q[I]‖₁
+    (an r-step DADD chain), the ro/qs fill (two dependent shared loads per
+    item) and 4 barriers."""
+    rank = max((l for l in k.get("loops_detail", []) if l.get("dsetp_gt")), key=lambda l: l["dsetp_gt"],
+               default=None)
+    per_dim = max(DADD_LAT_CYC, rank["instructions"] / rank["dsetp_gt"]) if rank else 16
+    threads = k["occupancy"]["threads"]
+    cyc = (g * DADD_LAT_CYC + d * per_dim + r * DADD_LAT_CYC + math.ceil(r * g / threads) * 2 * SMEM_LAT_CYC +
+           4 * BARRIER_CYC)
+    t = max(2 * hw["latency_s"], hw["latency_s"] + cyc / (CLOCK_HZ * hw["issue_eff"]))
+    return {"est_s": t, "rank_cycles_per_dim": per_dim, "cycles": cyc}
+
+
 def estimates(kernels, shapes_bin):
     out = []
     by = {}
@@ -359,6 +415,9 @@ def estimates(kernels, shapes_bin):
     select3 = find("hsa_select_v3_kernel<8>")
     score2 = find("hsa_score_v2_kernel<4>")
     dense3 = find("attend_split_v3_kernel<128, 4>")
+    score3 = find("hsa_score_v3_kernel<4>")
+    dense4 = find("attend_split_v4_kernel<128, 4>")
+    comb = find("attend_combine_kernel")
     for hwn in HW_MODELS:
         hw = hw_model(hwn)
         cases = [(32768, 2048, 1), (131072, 2048, 1), (32768, 2048, 8), (131072, 2048, 8)]
@@ -372,18 +431,38 @@ def estimates(kernels, shapes_bin):
             d = stream_kernel(dense, s["dense_nsplit"] * nbh, dense_b, hw)
             d1 = stream_kernel(dense1, s["dense_nsplit"] * nbh, dense_b, hw)
             d3 = stream_kernel(dense3, s["dense_nsplit"] * nbh, dense_b, hw)
+            cmb = combine_kernel(comb, s["dense_nsplit"], hw)
+            for x in (d, d1, d3):   # v1–v3: + the combine kernel (a second launch)
+                x["combine_s"] = cmb["est_s"]
+                x["est_s"] += cmb["est_s"]
+            d4 = stream_kernel(dense4, s["dense_nsplit"] * nbh, dense_b, hw)
+            d4["merge_s"] = merge_v4(s["dense_nsplit"], s["g"], s["d"], hw)["est_s"]
+            d4["est_s"] += d4["merge_s"]
             np_ = s["npages"]
             aux_b = nbh * np_ * s["r"] * 2
             sc = stream_kernel(score, math.ceil(np_ / 256) * nbh, aux_b, hw) if score and score["main_loop"] else None
             se1 = select_kernel(select, np_, hw, 2)
             se = select_kernel(select3, np_, hw, 3)
             ga = stream_kernel(dense, s["sparse_nsplit"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
+            ga["combine_s"] = combine_kernel(comb, s["sparse_nsplit"], hw)["est_s"]
+            ga["est_s"] += ga["combine_s"]
             step = (sc["est_s"] if sc else float("nan")) + se["est_s"] + ga["est_s"] + hw["launch_s"]
             npc8 = (np_ + 7) // 8 * 8
-            sc2 = stream_kernel(score2, math.ceil(npc8 / SC2_TILE) * nbh, aux_b, hw)
+            sc2 = stream_kernel(score2, math.ceil(npc8 / SC2_TILE) * nbh, aux_b, hw, replicas=2)
             se4 = select_v4_kernel(npc8, nbh, hw)
             ga3 = stream_kernel(dense3, s["sparse_nsplit_v3"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
+            ga3["combine_s"] = combine_kernel(comb, s["sparse_nsplit_v3"], hw)["est_s"]
+            ga3["est_s"] += ga3["combine_s"]
+            ga4 = stream_kernel(dense4, s["sparse_nsplit_v3"] * nbh, nbh * s["k"] * s["d"] * 2 * 2, hw)
+            ga4["merge_s"] = merge_v4(s["sparse_nsplit_v3"], s["g"], s["d"], hw)["est_s"]
+            ga4["est_s"] += ga4["merge_s"]
             step4 = sc2["est_s"] + se4["est_s"] + ga3["est_s"] + hw["launch_s"] + dims_table(s["d"], hw)["est_s"]
+            # v5: score v3 folds the token and builds the table itself (no page-update launch)
+            sc3 = stream_kernel(score3, math.ceil(npc8 / SC2_TILE) * nbh, aux_b, hw, replicas=s["g"])
+            tb3 = score_v3_table(score3, s["d"], s["r"], s["g"], hw)
+            sc3["prologue_s"] = tb3["est_s"]
+            sc3["est_s"] += tb3["est_s"] * sc3["waves"]
+            step5 = sc3["est_s"] + se4["est_s"] + ga4["est_s"]
             out.append({"hw": hwn, "ctx": s["ctx"], "budget": s["budget"], "batch": B, "capacity": s["capacity"],
                         "page_size": s["p"], "topr": s["r"], "topk": s["k"], "pages": np_,
                         "dense": d, "dense_v1": d1, "score": sc, "select": se, "select_v2": se1, "sparse_attend": ga,
@@ -392,7 +471,10 @@ def estimates(kernels, shapes_bin):
                         "score_v2": sc2, "select_v4": se4, "sparse_attend_v3": ga3, "rocketkv_step_v4_s": step4,
                         "speedup_v4_vs_dense": d["est_s"] / step4, "dense_v3": d3,
                         "dense_v3_fraction_of_stream": d3["t_bandwidth_s"] / (d3["est_s"] - hw["launch_s"]),
-                        "speedup_v4_vs_dense_v3": d3["est_s"] / step4})
+                        "speedup_v4_vs_dense_v3": d3["est_s"] / step4,
+                        "score_v3": sc3, "rocketkv_step_v5_s": step5, "speedup_v5_vs_dense_v3": d3["est_s"] / step5,
+                        "dense_v4": d4, "sparse_attend_v4": ga4, "speedup_v5_vs_dense_v4": d4["est_s"] / step5,
+                        "dense_v4_fraction_of_stream": d4["t_bandwidth_s"] / (d4["est_s"] - hw["launch_s"])})
         sel74 = select_kernel(select3, 7400, hw, 3)
         sel74v2 = select_kernel(select, 7400, hw, 2)
         sel74v4 = select_v4_kernel(7400, 8, hw)
@@ -414,7 +496,8 @@ def loops_detail(fn):
                 j0 = next(j for j, x in enumerate(insns) if x[0] == labels[m.group(1)])
                 body = insns[j0:i + 1]
                 res.append({"instructions": sum(1 for _, o, _ in body if o != "NOP"),
-                            "atomics": sum(1 for _, o, _ in body if o.startswith(("ATOMS", "ATOM", "RED")))})
+                            "atomics": sum(1 for _, o, _ in body if o.startswith(("ATOMS", "ATOM", "RED"))),
+                            "dsetp_gt": sum(1 for _, o, _ in body if o.startswith("DSETP.GT"))})
     return res
 
 
@@ -464,6 +547,24 @@ def write_md(path, kernels, est, bad):
             "-" if k["share_128"] is None else "%.0f%%" % (100 * k["share_128"]), "yes" if k["cas_loop"] else "no",
             ml.get("instructions", "-"), ml.get("instructions_per_2kb", "-"),
             "%.0f%%" % (100 * ml["byte_share_128"]) if ml else "-"))
+    L += ["", "## Stage 2 v5 (score v3: fold + dims table + scores in one launch; select v4; gather with dense v4), ESTIMATED",
+          "", "| hw | ctx | batch | dense v4 µs (merge) | dense v3 µs (combine) | score v3 µs (its prologue) | "
+          "score v2 µs + update launch + table µs | select v4 µs | gather v4 µs (merge) | RocketKV step v5 µs | "
+          "step v4 µs | v5 vs dense v4 | v5 vs dense v3 | v4 vs dense v3 |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in est:
+        if "score_v3" in e:
+            L.append("| %s | %d | %d | %s (%s) | %s (%s) | %s (%s) | %s + %s | %s | %s (%s) | %s | %s | %.2f× | %.2f× | "
+                     "%.2f× |" % (
+                e["hw"], e["ctx"], e["batch"], fmt_us(e["dense_v4"]["est_s"]), fmt_us(e["dense_v4"]["merge_s"]),
+                fmt_us(e["dense_v3"]["est_s"]), fmt_us(e["dense_v3"]["combine_s"]), fmt_us(e["score_v3"]["est_s"]),
+                fmt_us(e["score_v3"]["prologue_s"]), fmt_us(e["score_v2"]["est_s"]),
+                fmt_us(e["rocketkv_step_v4_s"] - e["score_v2"]["est_s"] - e["select_v4"]["est_s"] -
+                       e["sparse_attend_v3"]["est_s"]),
+                fmt_us(e["select_v4"]["est_s"]), fmt_us(e["sparse_attend_v4"]["est_s"]),
+                fmt_us(e["sparse_attend_v4"]["merge_s"]),
+                fmt_us(e["rocketkv_step_v5_s"]), fmt_us(e["rocketkv_step_v4_s"]), e["speedup_v5_vs_dense_v4"],
+                e["speedup_v5_vs_dense_v3"], e["speedup_v4_vs_dense_v3"]))
     L += ["", "## Stage 2 v4 (score v2 + select v4 + gather with dense v3), ESTIMATED", "",
           "| hw | ctx | batch | dense v3 µs | dense v3 / stream | score v2 µs (v1) | select v4 µs (v3) | gather v3 µs (v2) | "
           "RocketKV step v4 µs (v3) | speed-up vs dense v2 | vs dense v3 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -526,13 +627,15 @@ def main():
                                          check=True).stdout)
         dem = demangle(list(res))
         text = open(os.path.join(ROOT, "cuda", src + ".cu")).read()
+        for inc in re.findall(r'#include "(\w+\.cuh)"', text):   # block-size macros may live there
+            text += open(os.path.join(ROOT, "cuda", inc)).read()
         for name, r in res.items():
             fn = sass.get(name, {"insns": [], "labels": {}})
             k = dict(r)
             k.update({"file": "cuda/%s.cu" % src, "demangled": dem[name]})
             k.update(analyse(fn))
             k["loops_detail"] = loops_detail(fn)
-            th = launch_threads(text, base_name(dem[name]))
+            th = launch_threads(text, base_name(dem[name]), dem[name])
             k["occupancy"] = occupancy(k["regs"], k["smem_bytes"], th) if th else None
             kernels[name] = k
     est = estimates(kernels, shapes)

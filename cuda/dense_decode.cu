@@ -32,6 +32,15 @@
  *       kcu_gather_splits: a 32-row minimum split (one tile of 4 warps),
  *       so a 512-row gather at batch 1 gets 16 splits (128 blocks), v2's
  *       64-row minimum 8.
+ *   v4  (a.version == 4; G ∈ {1, 2, 4, 8}) attend_split_v4_kernel<D, G>:
+ *       v3 with no branch around the tile's loads (rows past the end load
+ *       the segment's first row, whose p is 0: 341 SASS instructions per
+ *       2 KB at d = 64, G = 4, v3 351) and the split merge in the kernel —
+ *       the last split block of each (sequence, KV head), found by a ticket
+ *       in ws (zeroed once by the caller, left zero by each call), merges
+ *       the partials — so one launch per call, not two. Checked as
+ *       `<case>/v4` (called twice: the tickets must come back to zero);
+ *       stage 2 v5 gathers with it; gpu_check times `step_v4`.
  * Split count v2 (kcu_attend_split_count, kcu.h): at most one wave of 4
  * blocks per SM and a 64-row minimum (v1: rounded up, 256 rows — a second
  * wave at batch 8, 4 splits for a 1K-row gather at batch 1);
@@ -67,7 +76,8 @@ int kcu_gather_splits(int64_t max_rows, int B, int Hkv, int num_sms)
 size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit)
 {
     size_t parts = (size_t)B * Hkv * nsplit * G;
-    return parts * 2 * sizeof(float) + parts * d * sizeof(float);
+    /* + v4's ticket per (sequence, KV head) */
+    return parts * 2 * sizeof(float) + parts * d * sizeof(float) + (size_t)B * Hkv * sizeof(unsigned);
 }
 
 /* v1 (the file comment's steps: load, score, online softmax per row group,
@@ -327,6 +337,72 @@ __global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v2_k
     }
 }
 
+/* v4's split merge, in the last split block of its (sequence, KV head) to
+ * finish (ticket after __threadfence, so the others' partials are
+ * visible). Warp w owns heads w and w + 4: its lanes read the splits' (m,
+ * l), the largest m is M, each split's weight exp(m_s − M) goes to shared
+ * memory (w, reusing the tile accumulators: nsplit·G floats fit, as the
+ * launcher checks) and L = Σ_s l_s·w_s is a warp sum. Then each thread
+ * merges 16-byte runs of the accumulators, splits in order, 8 splits'
+ * loads in flight; the ticket is zeroed for the next call. */
+template <int D, int G>
+static __device__ void attend_v4_merge(const kcu_attend_args &a, KCU_SH(float) *w)
+{
+    KCU_SHARED(int, sm_last, [1]);
+    KCU_SHARED(float, sm_L, [G]);
+    const int bh = blockIdx.y, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, ns = a.nsplit;
+    const size_t nparts = (size_t)a.B * a.Hkv * ns;
+    unsigned *ticket = reinterpret_cast<unsigned *>(a.ws + nparts * G * (2 + D));
+    __threadfence();
+    __syncthreads(); /* every thread's partials written (and w free: sm_acc was read) */
+    if (tid == 0)
+        sm_last[0] = atomicAdd(&ticket[bh], 1u) == (unsigned)ns - 1u;
+    __syncthreads();
+    if (!sm_last[0])
+        return;
+    __threadfence();
+    const float *ml = a.ws + (size_t)bh * ns * G * 2;
+    const float *pacc = a.ws + nparts * G * 2 + (size_t)bh * ns * G * D;
+    for (int h = warp; h < G; h += ATT_WARPS) {
+        float M = -INFINITY;
+        for (int s = lane; s < ns; s += 32)
+            M = fmaxf(M, kcu_ld_cg(ml + ((size_t)s * G + h) * 2));
+        for (int o = 16; o > 0; o >>= 1)
+            M = fmaxf(M, __shfl_xor_sync(KCU_FULL_MASK, M, o));
+        float L = 0.0f;
+        for (int s = lane; s < ns; s += 32) {
+            const float m = kcu_ld_cg(ml + ((size_t)s * G + h) * 2);
+            const float ws = m == -INFINITY ? 0.0f : expf(m - M);
+            w[s * G + h] = ws;
+            L = fmaf(kcu_ld_cg(ml + ((size_t)s * G + h) * 2 + 1), ws, L);
+        }
+        for (int o = 16; o > 0; o >>= 1)
+            L += __shfl_xor_sync(KCU_FULL_MASK, L, o);
+        if (lane == 0)
+            sm_L[h] = L;
+    }
+    __syncthreads();
+    for (int q = tid; q < G * D / 4; q += ATT_THREADS) { /* 4 outputs of head q·4 / D */
+        const int h = q * 4 / D;
+        float A[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 8
+        for (int s = 0; s < ns; s++) {
+            const uint4 v = kcu_ld_cg_u4(reinterpret_cast<const uint4 *>(pacc + (size_t)s * G * D) + q);
+            const float ws = w[s * G + h];
+            A[0] = fmaf(__uint_as_float(v.x), ws, A[0]);
+            A[1] = fmaf(__uint_as_float(v.y), ws, A[1]);
+            A[2] = fmaf(__uint_as_float(v.z), ws, A[2]);
+            A[3] = fmaf(__uint_as_float(v.w), ws, A[3]);
+        }
+        const float L = sm_L[h];
+        float *o = a.out + (size_t)bh * G * D + q * 4;
+        for (int e = 0; e < 4; e++)
+            o[e] = L > 0.0f ? A[e] / L : 0.0f;
+    }
+    if (tid == 0)
+        ticket[bh] = 0u;
+}
+
 /* v3 (a.version == 3; G ∈ {1, 2, 4, 8}, other G run v1): v2's tile, with
  *   - a transposing butterfly for the row scores: a lane's U·G partial dots
  *     (U = min(4, lanes per row / G) rows per tile) are halved at each xor
@@ -341,8 +417,8 @@ __global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v2_k
  *     in shared memory first (no index load in front of every K/V load).
  * Same block, merge and workspace as v1/v2 (the combine kernel is shared).
  * Over 80 lines on purpose, as v2: the registers live across the phases. */
-template <int D, int G>
-__global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v3_kernel(kcu_attend_args a)
+template <int D, int G, bool V4>
+static __device__ __forceinline__ void attend_v3_body(const kcu_attend_args &a)
 {
     constexpr int LANES = D / 8, RGW = 32 / LANES, NRG = ATT_WARPS * RGW;
     constexpr int U = LANES / G < 4 ? LANES / G : 4, V = U * G;
@@ -385,6 +461,13 @@ __global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v3_k
             for (int u = 0; u < U; u++) {
                 int64_t t = t0 + u * NRG + rg;
                 valid[u] = t < s1;
+                if (V4) { /* past the end: the segment's first row (finite K/V; its p is 0) — no branch */
+                    const int64_t tc = valid[u] ? t : s0;
+                    const int64_t row = ib ? (int64_t)sidx[tc - s0] : tc;
+                    ku[u] = __ldg(reinterpret_cast<const uint4 *>(Kb + row * D));
+                    vu4[u] = __ldg(reinterpret_cast<const uint4 *>(Vb + row * D));
+                    continue;
+                }
                 ku[u] = vu4[u] = make_uint4(0, 0, 0, 0);
                 if (valid[u]) {
                     int64_t row = ib ? (int64_t)sidx[t - s0] : t;
@@ -493,6 +576,26 @@ __global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v3_k
             ml[h * 2 + 1] = L;
         }
     }
+    if (V4)
+        attend_v4_merge<D, G>(a, &sm_acc[0][0][0]);
+}
+
+/* v3: the split kernel; attend_combine_kernel merges the splits. */
+template <int D, int G>
+__global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v3_kernel(kcu_attend_args a)
+{
+    attend_v3_body<D, G, false>(a);
+}
+
+/* v4 (a.version == 4): v3 with no branch around the tile's loads (rows
+ * past the end load the segment's first row, whose p is 0) and the split
+ * merge inside the kernel: the last split block of each (sequence, KV head)
+ * (a ticket in the workspace) merges every split's partial into out — one
+ * launch per call where v1–v3 run two (split, combine). */
+template <int D, int G>
+__global__ void __launch_bounds__(ATT_THREADS, G <= 4 ? 4 : 2) attend_split_v4_kernel(kcu_attend_args a)
+{
+    attend_v3_body<D, G, true>(a);
 }
 
 /* One block per (sequence, KV head, query head); splits merged in order. */
@@ -524,6 +627,14 @@ static void (*split_v2(int G))(kcu_attend_args)
          : G == 4 ? attend_split_v2_kernel<D, 4> : G == 8 ? attend_split_v2_kernel<D, 8> : nullptr;
 }
 
+/* The v4 split kernel (merge included) for G ∈ {1, 2, 4, 8}, else NULL. */
+template <int D>
+static void (*split_v4(int G))(kcu_attend_args)
+{
+    return G == 1 ? attend_split_v4_kernel<D, 1> : G == 2 ? attend_split_v4_kernel<D, 2>
+         : G == 4 ? attend_split_v4_kernel<D, 4> : G == 8 ? attend_split_v4_kernel<D, 8> : nullptr;
+}
+
 /* The v3 split kernel for G ∈ {1, 2, 4, 8}, else NULL. */
 template <int D>
 static void (*split_v3(int G))(kcu_attend_args)
@@ -536,10 +647,16 @@ template <int D, int GMAX>
 static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 {
     dim3 grid((unsigned)a->nsplit, (unsigned)(a->B * a->Hkv));
+    /* v4: no combine launch; its merge weights (nsplit·G floats) reuse the
+     * tile accumulators' shared memory (NRG·G·D floats, NRG = 4·32/(D/8)) */
+    if (a->version == 4 && split_v4<D>(a->G) && (int64_t)a->nsplit <= (int64_t)(ATT_WARPS * 32 / (D / 8)) * D) {
+        KCU_LAUNCH(split_v4<D>(a->G), grid, ATT_THREADS, 0, st, *a);
+        return cudaGetLastError();
+    }
     auto split_k = a->rows_in_flight == 4 ? attend_split_kernel<D, GMAX, 4> : attend_split_kernel<D, GMAX, 2>;
     if (a->version == 2 && split_v2<D>(a->G))
         split_k = split_v2<D>(a->G);
-    if (a->version == 3 && split_v3<D>(a->G))
+    if (a->version >= 3 && split_v3<D>(a->G))
         split_k = split_v3<D>(a->G);
     KCU_LAUNCH(split_k, grid, ATT_THREADS, 0, st, *a);
     cudaError_t e = cudaGetLastError();
@@ -551,7 +668,7 @@ static cudaError_t launch(const kcu_attend_args *a, cudaStream_t st)
 
 cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st)
 {
-    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 || a->version < 0 || a->version > 3 ||
+    if (a->G < 1 || a->G > KCU_MAX_G || a->nsplit < 1 || a->B < 1 || a->Hkv < 1 || a->version < 0 || a->version > 4 ||
         (a->rows_in_flight != 0 && a->rows_in_flight != 2 && a->rows_in_flight != 4))
         return cudaErrorInvalidValue;
     if (a->d == 128)

@@ -92,6 +92,16 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     CK(kcu_attend(&a3, c->st));
     CK(cudaStreamSynchronize(c->st));
     std::vector<float> out3 = d2h(c, dout1, q.size());
+    kcu_attend_args a5 = a3; /* v4: v3 + the split merge in the last block (its ticket: ws zeroed once) */
+    a5.version = 4;
+    CK(cudaMemsetAsync(dws, 0, kcu_attend_ws_bytes(B, Hkv, G, d, std::max(nsplit, nsplit3)), c->st));
+    std::vector<float> out5[2];
+    for (int rep = 0; rep < 2; rep++) { /* twice: the first call must leave its tickets at zero */
+        CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), c->st));
+        CK(kcu_attend(&a5, c->st));
+        CK(cudaStreamSynchronize(c->st));
+        out5[rep] = d2h(c, dout1, q.size());
+    }
 
     std::vector<double> ref(q.size());
     for (int b = 0; b < B; b++)
@@ -109,6 +119,14 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     long long bad2 = tol_compare(out2.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs2, &mrel2);
     double mabs3 = 0, mrel3 = 0;
     long long bad3 = tol_compare(out3.data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs3, &mrel3);
+    double mabs5 = 0, mrel5 = 0;
+    long long bad5 = tol_compare(out5[0].data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs5, &mrel5);
+    bool same5 = memcmp(out5[0].data(), out5[1].data(), out5[0].size() * sizeof(float)) == 0;
+    char nm5[160];
+    snprintf(nm5, sizeof nm5, "%s/v4", name);
+    add_check(c, nm5, bad5 == 0 && same5, mabs5, mrel5, 0,
+              "v4 (G=%d d=%d, %d splits, merged in the kernel): %lld outside 1e-4+1e-3|ref|, max abs %.2e; "
+              "second call %s", G, d, a5.nsplit, bad5, mabs5, same5 ? "identical" : "DIFFERS");
     char nm3[160];
     snprintf(nm3, sizeof nm3, "%s/v3", name);
     add_check(c, nm3, bad3 == 0, mabs3, mrel3, 0, "v3 (G=%d d=%d, %d splits): %lld outside 1e-4+1e-3|ref|, max abs %.2e",
@@ -151,11 +169,13 @@ void time_dense(gc_ctx *c, long long ctx, int B)
     int nsplit = kcu_attend_splits(ctx, B, HKV, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
     kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
-    for (int rif : {2, 4, 0, -1}) { /* 0: v2, -1: v3 */
+    CK(cudaMemsetAsync(dws, 0, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit), c->st)); /* v4's tickets */
+    for (int rif : {2, 4, 0, -1, -2}) { /* 0: v2, -1: v3, -2: v4 */
         a.rows_in_flight = rif > 0 ? rif : 2;
-        a.version = rif > 0 ? 1 : rif == 0 ? 2 : 3;
+        a.version = rif > 0 ? 1 : rif == 0 ? 2 : rif == -1 ? 3 : 4;
         cudaGraphExec_t ex = capture(c, [&] { CK(kcu_attend(&a, c->st)); });
-        timing_result tr = {rif == 2 ? "step" : rif == 4 ? "step_rif4" : rif == 0 ? "step_v2" : "step_v3", "full", ctx,
+        timing_result tr = {rif == 2 ? "step" : rif == 4 ? "step_rif4" : rif == 0 ? "step_v2" : rif == -1 ? "step_v3"
+                            : "step_v4", "full", ctx,
                             0, B, ctx, 0, 0, 0,
                             0, 0, (double)nkv * 2 * 2, 0, 0};
         time_graph(c, ex, tr);

@@ -100,16 +100,22 @@ static void verify_head(const hsa_run &R, size_t bh, hsa_tally &t)
 /* The checks' verdicts: v1 reports pages, score, select and sparse attention;
  * v2 and v3 only their select (pages and score do not depend on the version);
  * v4 its score (v2, the same bit-exact rule), its gather (dense v3) and its
- * select. */
+ * select; v5 as v4 with score v3, plus its token fold (the aux bit-exact). */
 static void report_hsa(gc_ctx *c, const char *name, const hsa_tally &t, int version, int64_t p, int r, int64_t k,
                        int page_gran)
 {
     char nm[160];
-    if (version == 4) {
-        snprintf(nm, sizeof nm, "%s/v2-score", name);
+    if (version == 5) {
+        snprintf(nm, sizeof nm, "%s/v5-fold", name);
+        add_check(c, nm, t.aux_bad == 0 && t.pad_bad == 0, 0, 0, 0,
+                  "p=%lld: %lld aux values differ (bit-exact rule), %lld padding values overwritten", (long long)p,
+                  t.aux_bad, t.pad_bad);
+    }
+    if (version >= 4) {
+        snprintf(nm, sizeof nm, "%s/v%d-score", name, version == 5 ? 3 : 2);
         add_check(c, nm, t.dims_bad == 0 && t.sc_bad == 0, 0, 0, 0,
                   "r=%d: %lld dims differ, %lld page scores not bit-exact", r, t.dims_bad, t.sc_bad);
-        snprintf(nm, sizeof nm, "%s/v3-gather", name);
+        snprintf(nm, sizeof nm, version == 5 ? "%s/v5-gather" : "%s/v3-gather", name); /* v5: dense v4 */
         add_check(c, nm, t.att_bad == 0, t.mabs, t.mrel, 0, "%lld outputs outside 1e-4+1e-3|ref|, max abs %.2e",
                   t.att_bad, t.mabs);
     }
@@ -187,23 +193,25 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
     h2d(c, dlen, lm1);
     double *dpart = version == 2 || version == 3 ? dalloc<double>(c, kcu_hsa_part_bytes(B, Hkv, G, npc) / 8) : nullptr;
     /* v4 (score v2 + select v4): its workspace zeroed once, as the API asks */
-    double *dws4 = version == 4 ? dalloc<double>(c, kcu_hsa_ws4_bytes(B, Hkv, npc) / 8 + 1) : nullptr;
+    double *dws4 = version >= 4 ? dalloc<double>(c, kcu_hsa_ws4_bytes(B, Hkv, npc) / 8 + 1) : nullptr;
     if (dws4)
         CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, Hkv, npc), c->st));
     kcu_hsa_args a = {dK, cap, dlen, B,    Hkv,  G,     d,     p,       npc,    daux, dq,
                       r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3,
-                      version == 4, dws4};
+                      version >= 4, dws4, version == 5};
     CK(kcu_hsa_pages_build(&a, c->st));
     CK(cudaStreamSynchronize(c->st));
     h2d(c, dlen, lens);
     CK(kcu_hsa_pages_update(&a, c->st));
     CK(kcu_hsa_score(&a, c->st));
     CK(kcu_hsa_select(&a, c->st));
-    /* v4: the gather is dense_decode.cu v3 with its split count */
-    int nsplit = version == 4 ? kcu_gather_splits(pos_cap, B, Hkv, c->sms) : kcu_attend_splits(pos_cap, B, Hkv, c->sms);
+    /* v4, v5: the gather is dense_decode.cu v3 with its split count */
+    int nsplit = version >= 4 ? kcu_gather_splits(pos_cap, B, Hkv, c->sms) : kcu_attend_splits(pos_cap, B, Hkv, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
+    /* v5 gathers with dense v4 (the split merge in the kernel: its tickets zeroed once) */
+    CK(cudaMemsetAsync(dws, 0, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit), c->st));
     kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2,
-                          version == 4 ? 3 : 1};
+                          version == 5 ? 4 : version == 4 ? 3 : 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&at, c->st));
     CK(cudaStreamSynchronize(c->st));
@@ -234,19 +242,22 @@ void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::v
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 3);
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 2);
     check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 4);
+    check_hsa_v(c, name, B, Hkv, G, d, lens, p, r, k, page_gran, quantized, seed, 5);
 }
 
 /* One timed graph of the RocketKV step or a part of it: which kernels
  * (mask: 1 page update, 2 score, 4 select, 8 attention) of which stage-2
- * version (v4 gathers with dense v3: a3; the others with dense v2: a). */
+ * version (v5 gathers with dense v4: a4; v4 with dense v3: a3; the others
+ * with dense v2: a). */
 struct rkv_part {
     const char *what;
     double bytes;
     int mask, version;
 };
 
-static void time_parts(gc_ctx *c, const rkv_part *parts, int n, const kcu_hsa_args *const hv_of[5],
-                       const kcu_attend_args *a, const kcu_attend_args *a3, const timing_result &base)
+static void time_parts(gc_ctx *c, const rkv_part *parts, int n, const kcu_hsa_args *const hv_of[6],
+                       const kcu_attend_args *a, const kcu_attend_args *a3, const kcu_attend_args *a4,
+                       const timing_result &base)
 {
     for (int i = 0; i < n; i++) {
         const rkv_part &pt = parts[i];
@@ -259,7 +270,7 @@ static void time_parts(gc_ctx *c, const rkv_part *parts, int n, const kcu_hsa_ar
             if (pt.mask & 4)
                 CK(kcu_hsa_select(hv, c->st));
             if (pt.mask & 8)
-                CK(kcu_attend(pt.version == 4 ? a3 : a, c->st));
+                CK(kcu_attend(pt.version == 5 ? a4 : pt.version == 4 ? a3 : a, c->st));
         });
         timing_result tr = base;
         tr.what = pt.what;
@@ -288,7 +299,7 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     h2d(c, dlen, lens);
     double *dpart = dalloc<double>(c, kcu_hsa_part_bytes(B, HKV, GQ, npc) / 8);
     kcu_hsa_args h = {dK, C, dlen, B,    HKV,   GQ,   DH,      p,      npc,  daux, dq,
-                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0, 0, nullptr};
+                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0, 0, nullptr, 0};
     kcu_hsa_args h1 = h, h3 = h, h4 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
     h1.part = nullptr;
     h3.select_v3 = 1;
@@ -296,6 +307,8 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, HKV, npc), c->st));
     h4.v4 = 1; /* score v2 + select v4 */
     h4.ws4 = dws4;
+    kcu_hsa_args h5 = h4; /* v5: score v3 (fold + table + score in one launch) + select v4 */
+    h5.score_v3 = 1;
     int nsplit3 = kcu_gather_splits(pos_cap, B, HKV, c->sms); /* gather v3 */
     float *dws3 = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit3) / 4);
     CK(kcu_hsa_pages_build(&h, c->st));
@@ -306,6 +319,9 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     a3.version = 3;
     a3.nsplit = nsplit3;
     a3.ws = dws3;
+    kcu_attend_args a4 = a3; /* v5's gather: dense v4, the merge in the kernel (tickets zeroed once) */
+    a4.version = 4;
+    CK(cudaMemsetAsync(dws3, 0, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit3), c->st));
     CK(cudaStreamSynchronize(c->st));
     /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,
      * exact K+V rows, q, page update (read + write of 2d aux + the token) */
@@ -320,13 +336,16 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
                  {"select_v1", 0, 4, 1},
                  {"step_v3", aux_b + kv_b + q_b + upd_b, 15, 3},
                  {"select_v3", 0, 4, 3},
+                 {"step_v5", aux_b + kv_b + q_b + upd_b, 15, 5},
+                 {"score_v3", aux_b + q_b + upd_b, 2, 5},
+                 {"sparse_attend_v4", kv_b + q_b, 8, 5},
                  {"step_v4", aux_b + kv_b + q_b + upd_b, 15, 4},
                  {"score_v2", aux_b + q_b, 2, 4},
                  {"select_v4", 0, 4, 4},
                  {"sparse_attend_v3", kv_b + q_b, 8, 4},
                  {"sparse_attend", kv_b + q_b, 8, 2}};
-    const kcu_hsa_args *hv[5] = {&h1, &h1, &h, &h3, &h4}; /* by stage-2 version */
-    time_parts(c, parts, (int)(sizeof parts / sizeof parts[0]), hv, &a, &a3, base);
+    const kcu_hsa_args *hv[6] = {&h1, &h1, &h, &h3, &h4, &h5}; /* by stage-2 version */
+    time_parts(c, parts, (int)(sizeof parts / sizeof parts[0]), hv, &a, &a3, &a4, base);
     for (void *ptr : {(void *)dK, (void *)dV, (void *)daux, (void *)dq, (void *)dout, (void *)dsc, (void *)davg,
                       (void *)dlen, (void *)ddims, (void *)dpos, (void *)dcount, (void *)dws, (void *)dpart,
                       (void *)dws4, (void *)dws3})

@@ -40,6 +40,17 @@ static __device__ __forceinline__ T kcu_ld_cg(const T *p)
 #endif
 }
 
+/* kcu_ld_cg of 16 bytes (one 128-bit load on the device). */
+static __device__ __forceinline__ uint4 kcu_ld_cg_u4(const uint4 *p)
+{
+#ifdef KCU_EMU
+    const volatile unsigned *u = (const volatile unsigned *)p;
+    return make_uint4(u[0], u[1], u[2], u[3]);
+#else
+    return __ldcg(p);
+#endif
+}
+
 static __device__ __forceinline__ int64_t kcu_warp_incl_scan(int64_t v)
 {
     int lane = threadIdx.x & 31;

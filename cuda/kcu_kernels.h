@@ -36,11 +36,13 @@ typedef struct {
     int64_t idx_cap;
     int B, Hkv, G, d;
     int nsplit;              /* splits per (b, kv head), from kcu_attend_splits */
-    float *ws;               /* kcu_attend_ws_bytes() */
+    float *ws;               /* kcu_attend_ws_bytes(); v4: zeroed once before first use
+                                (its tickets; every v4 call leaves them zero) */
     float *out;              /* [B][Hkv·G][d] */
     int rows_in_flight;      /* v1: rows per lane group per iteration: 2 (0 = 2) or 4 */
-    int version;             /* 1 (0 = 1), 2 or 3: dense_decode.cu's split kernel
-                                v2 / v3 (G ∈ {1, 2, 4, 8}; other G run v1) */
+    int version;             /* 1 (0 = 1), 2, 3 or 4: dense_decode.cu's split kernel
+                                v2 / v3 / v4 (G ∈ {1, 2, 4, 8}; other G run v1);
+                                v4 merges the splits itself (no combine launch) */
 } kcu_attend_args;
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);
@@ -78,6 +80,11 @@ typedef struct {
                                 else select v3 runs on score v2's z) */
     void *ws4;               /* kcu_hsa_ws4_bytes(), zeroed once before first use;
                                 every select v4 leaves its counters zeroed again */
+    /* stage 2 v5 (hsa_score_v3.cu): v4 with the page update inside the score */
+    int score_v3;            /* 1 (with v4): kcu_hsa_pages_update launches nothing
+                                and kcu_hsa_score runs score v3, which folds the
+                                new token and builds the dims table itself: one
+                                launch where v4 ran two. Call both, in that order. */
 } kcu_hsa_args;
 
 /* Workspace of stage 2 v4 (dims table, per-tile partials, histograms). */

@@ -51,7 +51,8 @@ typedef struct {
     int r;                       /* dims of the estimate */
     int64_t k;                   /* tokens attended exactly */
     int page_granularity;
-    int64_t npages_cap;          /* aux row stride: ⌈cap/p⌉ + 1 (one NaN-poisoned page past the end) */
+    int64_t npages_cap;          /* aux row stride: ⌈cap/p⌉ + 1 (one NaN-poisoned page past the end)
+                                    rounded up to a multiple of 8 (stage 2 v5's 16-byte rows) */
     int64_t pos_cap;             /* selected-position slots per (sequence, KV head): k + p */
     double atol, rtol;           /* output tolerance for the KV dtype */
 } kcu_replay_plan;

@@ -10,8 +10,10 @@
  * kept positions followed by the generated tokens (compacted slots,
  * traces/FORMAT.md), so stage-2 checks do not inherit a stage-1 near-tie.
  * Each decode step appends its token's row (rows past the cache stay NaN),
- * then runs the method's kernels: full = kcu_attend (dense); hsa / rocketkv
- * = pages_update, score, select (v2), kcu_attend over the selection.
+ * then runs the method's kernels, the newest versions: full = kcu_attend
+ * (dense v4); hsa / rocketkv = stage 2 v5 (pages_update, which launches
+ * nothing there, score v3 folding the token, select v4), kcu_attend over the
+ * selection (dense v4, the gather split count); stage 1 with select v2.
  *
  * --check (the default): stage-1 kept sets and stage-2 selected positions
  * equal the trace's exactly, differing candidates split into near-ties
@@ -106,7 +108,7 @@ struct replay {
     uint16_t *dK, *dV, *daux;
     float *dq, *dout, *dws, *dws_dense;
     int32_t *dlen, *ddims, *dpos, *dcount;
-    double *dz, *davg, *dpart;
+    double *dz, *davg, *dws4;
     uint16_t *dKd, *dVd;              /* dense timing: [bh][tokens][d] */
     /* stage 1 */
     uint16_t *dK1;
@@ -141,12 +143,16 @@ static void alloc_all(replay &R)
     R.ddims = dalloc<int32_t>(nbh * d);
     R.dpos = dalloc<int32_t>(nbh * p.pos_cap);
     R.dcount = dalloc<int32_t>(nbh);
-    R.dpart = dalloc<double>(kcu_hsa_part_bytes(p.B, p.Hkv, p.G, p.npages_cap) / 8 + 1);
-    const int64_t sparse_rows = p.kind == KCU_REPLAY_FULL ? p.cap : p.pos_cap;
-    R.nsplit = kcu_attend_splits(sparse_rows, p.B, p.Hkv, R.sms);
+    /* stage 2 v5's workspace (dims table, tile partials, select v4's counters): zeroed once */
+    R.dws4 = dalloc<double>(kcu_hsa_ws4_bytes(p.B, p.Hkv, p.npages_cap) / 8 + 1);
+    CK(cudaMemsetAsync(R.dws4, 0, kcu_hsa_ws4_bytes(p.B, p.Hkv, p.npages_cap), R.st));
+    R.nsplit = p.kind == KCU_REPLAY_FULL ? kcu_attend_splits(p.cap, p.B, p.Hkv, R.sms)
+                                         : kcu_gather_splits(p.pos_cap, p.B, p.Hkv, R.sms);
     R.dws = dalloc<float>(kcu_attend_ws_bytes(p.B, p.Hkv, p.G, p.d, R.nsplit) / 4 + 1);
+    CK(cudaMemsetAsync(R.dws, 0, kcu_attend_ws_bytes(p.B, p.Hkv, p.G, p.d, R.nsplit), R.st)); /* v4's tickets */
     R.nsplit_dense = kcu_attend_splits(p.tokens, p.B, p.Hkv, R.sms);
     R.dws_dense = dalloc<float>(kcu_attend_ws_bytes(p.B, p.Hkv, p.G, p.d, R.nsplit_dense) / 4 + 1);
+    CK(cudaMemsetAsync(R.dws_dense, 0, kcu_attend_ws_bytes(p.B, p.Hkv, p.G, p.d, R.nsplit_dense), R.st));
     R.dKd = R.dVd = nullptr;
     R.dK1 = nullptr;
     if (p.kind == KCU_REPLAY_ROCKETKV && p.P < p.S) {
@@ -157,7 +163,7 @@ static void alloc_all(replay &R)
         R.dpooled = dalloc<double>(nbh * p.S);
         R.dkept = dalloc<int32_t>(nbh * p.P);
         kcu_stage1_args s = {R.dK1, p.S, p.S, R.dQw, p.w, p.P, p.kernel, p.B, p.Hkv, p.G, p.d,
-                             R.dws1, R.dvotes, R.dpooled, R.dkept, 0};
+                             R.dws1, R.dvotes, R.dpooled, R.dkept, 1 /* select v2 */};
         R.s1a = s;
     }
     kcu_hsa_args h;
@@ -182,18 +188,19 @@ static void alloc_all(replay &R)
     h.pos = R.dpos;
     h.pos_cap = p.pos_cap;
     h.count = R.dcount;
-    h.part = R.dpart;  /* v2/v3 select partials */
-    h.select_v3 = 1;   /* v3 select (v2 where npages_cap > 8192) */
+    h.v4 = 1;          /* select v4 (v1 on score v3's z where npages_cap > 8192) */
+    h.score_v3 = 1;    /* stage 2 v5: score v3 folds the token and builds the dims table */
+    h.ws4 = R.dws4;
     R.ha = h;
     const bool sparse = p.kind != KCU_REPLAY_FULL;
     kcu_attend_args a = {R.dK,    R.dV,  p.cap, R.dq,  R.dlen,   sparse ? R.dpos : nullptr, sparse ? R.dcount : nullptr,
-                         sparse ? p.pos_cap : 0, p.B, p.Hkv, p.G,   p.d, R.nsplit, R.dws, R.dout, 2, 1};
+                         sparse ? p.pos_cap : 0, p.B, p.Hkv, p.G,   p.d, R.nsplit, R.dws, R.dout, 2, 4};
     R.aa = a;
 }
 
 static void free_all(replay &R)
 {
-    void *ps[] = {R.dK, R.dV, R.dq, R.dout, R.dlen, R.daux, R.dz, R.davg, R.ddims, R.dpos, R.dcount, R.dpart,
+    void *ps[] = {R.dK, R.dV, R.dq, R.dout, R.dlen, R.daux, R.dz, R.davg, R.ddims, R.dpos, R.dcount, R.dws4,
                   R.dws, R.dws_dense, R.dKd, R.dVd, R.dK1};
     for (void *p : ps)
         if (p)
@@ -521,7 +528,7 @@ static void time_layer(replay &R)
     CK(cudaGraphExecDestroy(ex));
     if (p.kind != KCU_REPLAY_FULL) { /* each kernel at the last step */
         const struct { const char *what; unsigned mask; } parts[] = {
-            {"pages_update", 1}, {"score", 2}, {"select", 4}, {"sparse_attend", 8}};
+            {"score_v3", 3}, {"select_v4", 4}, {"sparse_attend_v4", 8}};
         for (auto &pt : parts) {
             cudaGraphExec_t e = capture(R, [&] { launch_step(R, pt.mask); });
             time_graph(R, e, pt.what, p.method, p.steps - 1, kcu_replay_cache_tokens(&p, p.steps - 1), R.reps);
@@ -533,7 +540,7 @@ static void time_layer(replay &R)
         h2d(R.st, R.dKd, R.K.data(), R.K.size());
         h2d(R.st, R.dVd, R.V.data(), R.V.size());
         kcu_attend_args a = {R.dKd, R.dVd, p.tokens, R.dq, R.dlen, nullptr, nullptr, 0, p.B, p.Hkv, p.G, p.d,
-                             R.nsplit_dense, R.dws_dense, R.dout, 2, 1};
+                             R.nsplit_dense, R.dws_dense, R.dout, 2, 4};
         cudaGraphExec_t e = capture(R, [&] { CK(kcu_attend(&a, R.st)); });
         for (int64_t s = 0; s < p.steps; s++) {
             set_len(R, p.S + s + 1);

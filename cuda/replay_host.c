@@ -123,7 +123,8 @@ int kcu_replay_plan_make(const trc_header *h, kcu_replay_plan *pl, kv_err *err)
         if (pl->k < 1)
             return kv_errf(err, "%s: topk %lld", m, (long long)pl->k);
     }
-    pl->npages_cap = (pl->cap + pl->p - 1) / pl->p + 1;
+    /* one NaN page past the end, rounded up to 8 pages (16-byte aux rows: stage 2 v5) */
+    pl->npages_cap = ((pl->cap + pl->p - 1) / pl->p + 1 + 7) / 8 * 8;
     pl->pos_cap = pl->k + pl->p;
     return 0;
 }

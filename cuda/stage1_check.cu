@@ -134,14 +134,18 @@ void time_stage1(gc_ctx *c, long long ctx, long long budget)
     CK(kcu_fill_bf16(dK, (int64_t)nkv, 21, 1.0f, c->st));
     CK(kcu_fill_f32(dQ, (int64_t)HKV * GQ * w * DH, 22, 1.0f, c->st));
     kcu_stage1_args a = {dK, S, S, dQ, w, P, 63, 1, HKV, GQ, DH, dws, dv, dp, dkept, 0};
-    CK(kcu_stage1(&a, c->st)); /* sets the shared-memory attribute outside capture */
-    cudaGraphExec_t ex = capture(c, [&] { CK(kcu_stage1(&a, c->st)); });
-    timing_result tr = {"stage1", "rocketkv", ctx, budget, 1, S, 0, 0, 0, 0, 0, (double)nkv * 2 * 2, 0, 0};
     int save = c->reps;
     c->reps = 10;
-    time_graph(c, ex, tr);
+    for (int v2 = 0; v2 <= 1; v2++) { /* stage 1 with select v1, then with select v2 (no CAS loop) */
+        a.select_v2 = v2;
+        CK(kcu_stage1(&a, c->st)); /* sets the shared-memory attribute outside capture */
+        cudaGraphExec_t ex = capture(c, [&] { CK(kcu_stage1(&a, c->st)); });
+        timing_result tr = {v2 ? "stage1_v2" : "stage1", "rocketkv", ctx, budget, 1, S, 0, 0, 0, 0, 0,
+                            (double)nkv * 2 * 2, 0, 0};
+        time_graph(c, ex, tr);
+        CK(cudaGraphExecDestroy(ex));
+    }
     c->reps = save;
-    CK(cudaGraphExecDestroy(ex));
     cudaFree(dK);
     cudaFree(dQ);
     cudaFree(dws);

@@ -24,14 +24,15 @@ const char *eng_budget_name(eng_budget b) { return budget_names[b]; }
 static const char *const yaml_keys[] = {
     "display_name", "budget", "harness", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs",
     "sampler_copies", "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens",
-    "sources", "serving", NULL,
+    "cuda_graphs", "sources", "serving", NULL,
 };
 
-/* Every figure carries a source. */
+/* Every figure carries a source; the optional keys (the tail from OPTIONAL_FROM) only when given. */
 static const char *const sourced_keys[] = {
     "budget", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs", "sampler_copies",
-    "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens", NULL,
+    "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens", "cuda_graphs", NULL,
 };
+#define OPTIONAL_FROM 10
 
 /* A scalar that must be one of names; its index in *out. */
 static int get_enum(const kv_yaml_doc *d, const char *key, const char *const *names, int *out, kv_err *err)
@@ -61,6 +62,8 @@ static int load_sources(const kv_yaml_doc *d, kv_err *err)
         return -1;
     for (int i = 0; sourced_keys[i]; i++) {
         const kv_yaml_node *v = kv_yaml_get(src, sourced_keys[i]);
+        if (!v && i >= OPTIONAL_FROM && !kv_yaml_get(d->root, sourced_keys[i]))
+            continue;
         if (!v)
             return kv_yaml_errf(d, src->line, src->col, err,
                                 "missing key '%s' in 'sources' (every figure needs a source)", sourced_keys[i]);
@@ -139,6 +142,8 @@ int eng_load(const char *name_or_path, eng_engine *e, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, r, "runtime_tp_bytes", 1, 0, 0, 1e12, &t.runtime_tp_bytes, err);
     rc = rc ? rc : kv_yaml_num(&d, r, "cuda_graph_bytes", 1, 0, 0, 1e12, &t.cuda_graph_bytes, err);
     rc = rc ? rc : kv_yaml_num(&d, r, "prefill_chunk_tokens", 1, 0, 0, 1e9, &t.prefill_chunk_tokens, err);
+    t.cuda_graphs = 1;
+    rc = rc ? rc : kv_yaml_bool(&d, r, "cuda_graphs", 0, &t.cuda_graphs, err);
     if (!rc && budget == ENG_BUDGET_NONE && t.mem_fraction != 0.0) {
         const kv_yaml_node *n = kv_yaml_get(r, "mem_fraction");
         rc = kv_yaml_errf(&d, n->line, n->col, err, "key 'mem_fraction': must be 0 when budget is 'none'");

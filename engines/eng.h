@@ -67,6 +67,8 @@ typedef struct {
     double runtime_tp_bytes;      /* added per rank when TP > 1 (NCCL buffers), bytes */
     double cuda_graph_bytes;      /* graph pool, bytes; taken outside the KV budget */
     double prefill_chunk_tokens;  /* tokens per prefill chunk the engine schedules (0: whole prompt) */
+    int cuda_graphs;              /* 1: replays captured CUDA graphs (hw launch_graph_s per kernel); 0: plain
+                                     launches (launch_s). Optional key, default 1 */
     eng_serving serving;          /* step loop under load (serve/) */
 } eng_engine;
 

@@ -32,7 +32,7 @@ static const char *const yaml_keys[] = {
     "sm_count", "interconnect", "nvlink_bytes_per_s", "pcie_bytes_per_s", "link_latency_s",
     "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
     "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "fp8_gemm_efficiency", "fp8_gemm_k_half",
-    "efficiency_source", "sources", NULL,
+    "fp8_gemm_read_efficiency", "efficiency_source", "sources", NULL,
 };
 
 /* Figures that must each carry a source (price only when given). */
@@ -127,14 +127,22 @@ static int fp8_gemm_sourced(const kv_yaml_doc *d, kv_err *err)
 {
     const kv_yaml_node *e = kv_yaml_get(d->root, "fp8_gemm_efficiency");
     const kv_yaml_node *k = kv_yaml_get(d->root, "fp8_gemm_k_half");
-    if (!e && !k)
-        return 0;
+    if (!e && !k) {
+        const kv_yaml_node *r = kv_yaml_get(d->root, "fp8_gemm_read_efficiency");
+        return r ? kv_yaml_errf(d, r->line, r->col, err,
+                                "fp8_gemm_read_efficiency needs the FP8 curve (fp8_gemm_efficiency, fp8_gemm_k_half)")
+                 : 0;
+    }
     if (!e || !k)
         return kv_yaml_errf(d, (e ? e : k)->line, (e ? e : k)->col, err,
                             "fp8_gemm_efficiency and fp8_gemm_k_half go together (both or neither)");
     const kv_yaml_node *src = kv_yaml_get(d->root, "sources");
     if (!src || !kv_yaml_get(src, "fp8_gemm_efficiency"))
         return kv_yaml_errf(d, e->line, e->col, err, "fp8_gemm_efficiency needs a 'sources' entry (measured data)");
+    const kv_yaml_node *r = kv_yaml_get(d->root, "fp8_gemm_read_efficiency");
+    if (r && !kv_yaml_get(src, "fp8_gemm_read_efficiency"))
+        return kv_yaml_errf(d, r->line, r->col, err,
+                            "fp8_gemm_read_efficiency needs a 'sources' entry (measured data)");
     return 0;
 }
 
@@ -182,6 +190,8 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, d.root, "dram_latency_s", 1, 0, 1, INFINITY, &t.dram_latency_s, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "fp8_gemm_efficiency", 0, 0, 1, 1, &t.fp8_gemm_efficiency, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "fp8_gemm_k_half", 0, 0, 0, 1e6, &t.fp8_gemm_k_half, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "fp8_gemm_read_efficiency", 0, 0, 1, 1, &t.fp8_gemm_read_efficiency,
+                               err);
     rc = rc ? rc : fp8_gemm_sourced(&d, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "efficiency_source", 1, t.efficiency_source,
                                sizeof t.efficiency_source, err);
@@ -308,6 +318,17 @@ double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n,
         return hw_gemm_efficiency(h, m, n);
     const double depth = k > 0.0 ? k / (k + h->fp8_gemm_k_half) : 1.0;
     return h->fp8_gemm_efficiency * depth * tile_wave_q(h, m, n);
+}
+
+/* DeepGEMM's M = 64 / 128 rows (hwmodels/README.md) stream their FP8 weights
+ * at 45-80% of HBM peak, below a plain streaming read: a tile's operands
+ * arrive through a pipeline of TMA loads that few rows of work cannot keep
+ * full. */
+double hw_gemm_read_efficiency(const hw_model *h, hw_dtype dt)
+{
+    if (dt == HW_DT_FP8 && h->fp8_gemm_read_efficiency > 0.0 && h->fp8_dense_flops > 0.0)
+        return h->fp8_gemm_read_efficiency;
+    return h->stream_read_efficiency;
 }
 
 /* ---- calibration from reports/gpu/ ---- */

@@ -50,6 +50,8 @@ typedef struct {
                                         of its long-read rate (the bytes in flight it needs to fill the pipe) */
     double fp8_gemm_efficiency;      /* optional: FP8 GEMM share of fp8 peak at unbounded depth; 0 = compute_efficiency */
     double fp8_gemm_k_half;          /* optional: reduction depth (elements) at which an FP8 GEMM reaches half of it */
+    double fp8_gemm_read_efficiency; /* optional: fraction of hbm_bandwidth an FP8 GEMM reaches reading its operands
+                                        (memory-bound, few rows); 0 = stream_read_efficiency */
     char efficiency_source[256];
     char calibration[512];           /* reports/gpu JSON applied by hw_model_apply_calibration, or "" */
     char calibration_device[128];    /* the "device" that calibration was measured on (CUDA's name), or "" */
@@ -73,6 +75,10 @@ double hw_gemm_efficiency(const hw_model *h, double m, double n);
  * fp8_gemm_efficiency uses fp8_gemm_efficiency · k / (k + fp8_gemm_k_half)
  * in place of compute_efficiency; every other case is hw_gemm_efficiency. */
 double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n, double k);
+/* Fraction of hbm_bandwidth a GEMM in type dt reaches on its operand
+ * traffic: fp8_gemm_read_efficiency for FP8 on a part that has it, else
+ * stream_read_efficiency (before hw_transfer_efficiency). */
+double hw_gemm_read_efficiency(const hw_model *h, hw_dtype dt);
 const char *const *hw_model_names(void);
 /* Bandwidth efficiency for reads made of contiguous runs of run_bytes
  * (log-linear interpolation in the table, clamped at its ends; runs at least

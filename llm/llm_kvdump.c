@@ -372,11 +372,12 @@ static char *read_all(const char *path, size_t *n, kv_err *err)
 int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
                 llm_kvd_file **out, kv_err *err)
 {
-    return llm_kvd_capture_rope(gguf_path, text_path, offset, n_tokens, dtype, NULL, out, err);
+    return llm_kvd_capture_rope(gguf_path, text_path, offset, n_tokens, dtype, NULL, 0, out, err);
 }
 
 int llm_kvd_capture_rope(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens,
-                         rkv_dtype dtype, const llm_rope_override *rope, llm_kvd_file **out, kv_err *err)
+                         rkv_dtype dtype, const llm_rope_override *rope, int threads, llm_kvd_file **out,
+                         kv_err *err)
 {
     *out = NULL;
     size_t tn;
@@ -412,7 +413,8 @@ int llm_kvd_capture_rope(const char *gguf_path, const char *text_path, int64_t o
     llm_kvd_file *f;
     if (llm_kvd_alloc(&in, &f, err) != 0) goto out;
     cap_ctx cc = {.f = f, .Hq = m->c.n_head, .Hk = m->c.n_kv_head, .d = m->c.head_dim};
-    llm_session_cfg cfg = {.max_tokens = n_tokens, .kv_dtype = RKV_DTYPE_FP32, .on_qkv = on_qkv, .ctx = &cc};
+    llm_session_cfg cfg = {.max_tokens = n_tokens, .kv_dtype = RKV_DTYPE_FP32, .threads = threads, .on_qkv = on_qkv,
+                           .ctx = &cc};
     if (llm_session_new(m, &cfg, &s, err) != 0 || llm_prefill(s, ids + offset, n_tokens, NULL, 0, 0, err) != 0) {
         llm_kvd_free(f);
         goto out;

@@ -71,10 +71,12 @@ void llm_kvd_source(const llm_kvd_file *f, rkv_qkv_source *src);
 
 int llm_kvd_capture(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens, rkv_dtype dtype,
                 llm_kvd_file **out, kv_err *err);
-/* The same with RoPE scaling overrides on top of the file's (NULL: none);
- * the source string then names the scaling used ("rope yarn x4 of 8192"). */
+/* The same with RoPE scaling overrides on top of the file's (NULL: none)
+ * and `threads` BLAS threads (0: the number of CPUs); the source string then
+ * names the scaling used ("rope yarn x4 of 8192"). */
 int llm_kvd_capture_rope(const char *gguf_path, const char *text_path, int64_t offset, int64_t n_tokens,
-                         rkv_dtype dtype, const llm_rope_override *rope, llm_kvd_file **out, kv_err *err);
+                         rkv_dtype dtype, const llm_rope_override *rope, int threads, llm_kvd_file **out,
+                         kv_err *err);
 
 /* A real workload as the user names it (--workload, a sweep's workload:):
  * "kvdump:FILE" (a saved dump) or "gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:D]"

@@ -1,9 +1,10 @@
 #!/bin/sh
-# serve_identical.sh REF_KVSIM NEW_KVSIM — `kvsim serve --json` of every
-# method x 3 instance/traffic configurations from two binaries, compared byte
-# for byte (stdout, stderr, exit status). Used to show a speed change to
-# serve/ leaves its output unchanged: build the reference from the commit
-# before (git worktree + make build/kvsim), then run this.
+# serve_identical.sh REF_KVSIM NEW_KVSIM — `kvsim serve --json` and its
+# per-step --timeline of every method x 4 instance/traffic configurations
+# from two binaries, compared byte for byte (stdout, stderr, exit status,
+# timeline file). Used to show a speed change to serve/ leaves its output
+# unchanged: build the reference from the commit before (git worktree + make
+# build/kvsim), then run this.
 #   sh scripts/serve_identical.sh /tmp/ref/build/kvsim build/kvsim
 set -u
 REF=$1
@@ -15,25 +16,37 @@ C1="--model llama3.1-8b --hw h100-sxm --budget 256 --rate 8 --num-requests 1500 
 C2="--model qwen2.5-7b --hw h200 --budget 1024 --dtype fp8-e4m3 --skip-layers 2 --engine sglang --rate 1.5 --num-requests 300 --prompt uniform:2000:16000 --output uniform:100:400 --seed 5"
 # 3: 70B at TP 4, a small KV pool (preemption), bursty arrivals, multi-step vLLM, no CUDA graphs, t=512
 C3="--model llama3.1-70b --hw a100-80g --tp 4 --budget 512 --cuda-graphs off --engine validation/engines/vllm-v0.6-multistep.yaml --kv-pool-bytes 4e9 --rate 6 --arrival gamma --burstiness 0.5 --num-requests 800 --prompt lognormal:2000:0.5 --output lognormal:200:0.7 --seed 7"
+# 4: SGLang v0.3's step loop (prefills alone, the admission reserve), a pool small enough to preempt, bursts
+C4="--model llama3.1-8b --hw h100-sxm --budget 256 --engine validation/engines/sglang-v0.3.yaml --kv-pool-bytes 4e9 --rate 20 --arrival gamma --burstiness 0.3 --num-requests 1200 --prompt lognormal:1500:0.6 --output uniform:32:700 --seed 11"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
 n=0
 for m in $METHODS; do
     i=0
-    for cfg in "$C1" "$C2" "$C3"; do
+    for cfg in "$C1" "$C2" "$C3" "$C4"; do
         i=$((i + 1))
+        rm -f "$T/ref.tl.csv" "$T/new.tl.csv"
         # shellcheck disable=SC2086
-        "$REF" serve --method "$m" $cfg --json >"$T/ref.out" 2>"$T/ref.err"; echo $? >>"$T/ref.err"
+        "$REF" serve --method "$m" $cfg --json --timeline "$T/ref.tl.csv" >"$T/ref.out" 2>"$T/ref.err"
+        echo $? >>"$T/ref.err"
         # shellcheck disable=SC2086
-        "$NEW" serve --method "$m" $cfg --json >"$T/new.out" 2>"$T/new.err"; echo $? >>"$T/new.err"
+        "$NEW" serve --method "$m" $cfg --json --timeline "$T/new.tl.csv" >"$T/new.out" 2>"$T/new.err"
+        echo $? >>"$T/new.err"
         n=$((n + 1))
-        if cmp -s "$T/ref.out" "$T/new.out" && cmp -s "$T/ref.err" "$T/new.err"; then
-            echo "same  $m config $i ($(wc -c <"$T/new.out") bytes, exit $(tail -n1 "$T/new.err"))"
+        # a run that fails writes no timeline: then neither may have one
+        tl=same
+        if [ -e "$T/ref.tl.csv" ] || [ -e "$T/new.tl.csv" ]; then
+            cmp -s "$T/ref.tl.csv" "$T/new.tl.csv" 2>/dev/null || tl=diff
+        fi
+        if cmp -s "$T/ref.out" "$T/new.out" && cmp -s "$T/ref.err" "$T/new.err" && [ $tl = same ]; then
+            steps=$([ -e "$T/new.tl.csv" ] && echo "$(($(wc -l <"$T/new.tl.csv") - 1)) steps" || echo "no timeline")
+            echo "same  $m config $i ($(wc -c <"$T/new.out") bytes, $steps, exit $(tail -n1 "$T/new.err"))"
         else
             echo "DIFF  $m config $i"
             diff "$T/ref.out" "$T/new.out" | head -5
             diff "$T/ref.err" "$T/new.err" | head -5
+            [ $tl = same ] || cmp "$T/ref.tl.csv" "$T/new.tl.csv" 2>&1 | head -2
             fail=1
         fi
     done

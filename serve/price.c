@@ -19,7 +19,7 @@ int srv_pricer_init(srv_pricer *pr, const srv_config *c, kv_err *err)
         return -1;
     sim_config_defaults(&pr->c, c->model, c->hw, &pr->full);
     pr->c.tp = c->tp;
-    pr->c.cuda_graphs = c->cuda_graphs;
+    pr->c.cuda_graphs = c->cuda_graphs && (!c->engine || c->engine->cuda_graphs);
     pr->c.weight_bytes_per_param = c->weight_bytes_per_param;
     pr->c.weight_compute = c->weight_compute;
     pr->c.weight_dequant_ops = c->weight_dequant_ops;
@@ -43,6 +43,10 @@ void srv_pricer_free(srv_pricer *pr)
 {
     free(pr->fixed);
     pr->fixed = NULL;
+    if (pr->s2tab)
+        for (int i = 0; i < SRV_S2_AUX; i++) free(pr->s2tab[i].v);
+    free(pr->s2tab);
+    pr->s2tab = NULL;
 }
 
 double srv_price_fixed(srv_pricer *pr, int64_t batch)
@@ -233,6 +237,38 @@ static void price_stage2(srv_pricer *pr, const srv_seq_form *f, int64_t np, srv_
     c->by[t] = bytes;
 }
 
+/* The memo a saturated form's prices go to (srv_pricer.s2tab), NULL when
+ * its factors are not the pricer's key or its aux bytes per page are past
+ * the memo's reach. */
+static srv_s2_table *stage2_table(srv_pricer *pr, const srv_seq_form *f)
+{
+    const double key[6] = {f->H, f->f, f->g, f->ba, (double)f->scores_np, f->aux_elem};
+    if (!pr->s2tab) {
+        pr->s2tab = calloc(SRV_S2_AUX, sizeof *pr->s2tab);
+        memcpy(pr->s2key, key, sizeof key);
+    }
+    return memcmp(pr->s2key, key, sizeof key) == 0 && f->aux_np < SRV_S2_AUX ? &pr->s2tab[f->aux_np] : NULL;
+}
+
+/* price_stage2, the price kept in the memo tb (NULL: none) for
+ * srv_seq_s2_hit: a stored price is the same bits as pricing again. */
+static void price_stage2_memo(srv_pricer *pr, const srv_seq_form *f, srv_s2_table *tb, int64_t np, srv_seq_cost *c)
+{
+    price_stage2(pr, f, np, c);
+    if (!tb || np >= SRV_S2_PAGES)
+        return;
+    if (np >= tb->n) { /* grows by doubling: a few times per run */
+        int64_t n = tb->n ? tb->n : 256;
+        while (n <= np) n *= 2;
+        tb->v = realloc(tb->v, (size_t)n * sizeof *tb->v);
+        for (int64_t i = tb->n; i < n; i++) tb->v[i][0] = -1.0;
+        tb->n = n;
+    }
+    double *e = tb->v[np];
+    const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
+    e[0] = c->be[a], e[1] = c->by[a], e[2] = c->fl[a], e[3] = c->be[t], e[4] = c->by[t];
+}
+
 /* The method-layer price of one sequence at decode step `step`: a function
  * of its access record, which stands through sim_access_until(step); after
  * that it is priced again: in the saturated stage-2 form when it applies
@@ -246,8 +282,10 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
     const rkv_params *p = &sl->p;
     const srv_seq_form *f = &sl->form;
     if (sl->saturated) { /* C only grows: still saturated; the record stands to the page's end */
+        if (srv_seq_s2_hit(sl, step))
+            return;
         const int64_t C = f->kept + step + 1, np = (C + f->pg - 1) / f->pg;
-        price_stage2(pr, f, np, &sl->cost);
+        price_stage2_memo(pr, f, sl->s2, np, &sl->cost);
         sl->until = step + (np * f->pg - C);
         return;
     }
@@ -263,6 +301,7 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
     sl->saturated = f->s2 && rkv_cache_tokens(p, step) >= f->c_sat && la[SIM_K_KV_APPEND] > 0.0 &&
                     la[SIM_K_ATTN_DENSE] == 0.0 && la[SIM_K_AUX_SCORE] > 0.0 && la[SIM_K_TOPK] > 0.0 &&
                     la[SIM_K_ATTN_SPARSE] > 0.0;
+    sl->s2 = sl->saturated ? stage2_table(pr, f) : NULL;
 }
 
 /* A method layer for the batch: each kernel over the batch's sums (one

@@ -16,6 +16,8 @@ typedef struct {
     int64_t filled;       /* of target, prefilled */
     int64_t g;            /* tokens generated */
     int64_t blocks;       /* KV blocks held */
+    int64_t blk_b;        /* the block count blk_next was found for (-1: none yet) */
+    int64_t blk_next;     /* decode steps before this one need at most blk_b blocks (decode_need) */
     int32_t slot;
     int decoding;         /* prefill done at this admission */
     double last_token_s;
@@ -35,9 +37,13 @@ typedef struct {
     int64_t *wq, whead, wcount;   /* waiting: a ring of n, wq[whead] first */
     sched_item *sched;
     int64_t nsched;
+    int64_t sched_dec, sched_tokens; /* of this step's schedule: decoding sequences, tokens */
+    int finished;                 /* a sequence finished in this step (the running list has holes) */
     int64_t *cs, *cn;             /* (max_num_seqs) this step's prefill chunks: start, tokens */
+    const srv_seq_cost **cv;      /* (max_num_seqs) this step's decoding sequences' prices */
     int64_t pool_blocks, used_blocks;
     double block_bytes, token_bytes;
+    double layers;                /* the model's layers */
     int64_t next_arrival, in_system;
     int64_t ms_left;              /* decode steps left in the current multi-step run */
     double t, t_area;
@@ -99,26 +105,96 @@ static int64_t blocks_full(const srv_state *st, int64_t tokens)
     return (tokens + st->c->block_tokens - 1) / st->c->block_tokens;
 }
 
-/* Blocks a compressed sequence holds with C tokens cached on its method
+/* Bytes a compressed sequence holds with C tokens cached on its method
  * layers and `tokens` tokens of full K/V on the layers below skip_layers. */
-static int64_t blocks_comp(const srv_state *st, const srv_slot *sl, int64_t C, int64_t tokens)
+static double comp_bytes(const srv_state *st, const srv_slot *sl, int64_t C, int64_t tokens)
 {
-    const double L = st->c->model->num_hidden_layers;
-    const double skip = sl->p.skip_layers < L ? (double)sl->p.skip_layers : L;
+    const double L = st->layers, skip = sl->skip;
     double bytes = sl->comp_bytes_per_token * (double)C * (L - skip) / L;
     if (skip > 0.0) /* else the dense layers' term is +0, which adds nothing */
         bytes += st->token_bytes * (double)tokens * skip / L;
-    return blocks_of_bytes(st, bytes);
+    return bytes;
 }
 
-/* Blocks the sequence holds after decode step `k` (its cache then has
- * prompt + k + 1 tokens of history). */
+/* Bytes a compressed sequence holds after decode step `k` (its cache then
+ * has prompt + k + 1 tokens of history). */
+static double comp_bytes_after(const srv_state *st, int64_t req, const srv_slot *sl, int64_t k)
+{
+    return comp_bytes(st, sl, rkv_cache_tokens(&sl->p, k), st->w->req[req].prompt + k + 1);
+}
+
+/* Blocks the sequence holds after decode step `k`. */
 static int64_t blocks_after_decode(const srv_state *st, int64_t req, int64_t k)
 {
-    const rq_state *s = &st->q[req];
+    const srv_slot *sl = &st->slots[st->q[req].slot];
+    return sl->compresses ? blocks_of_bytes(st, comp_bytes_after(st, req, sl, k))
+                          : blocks_full(st, st->w->req[req].prompt + k + 1);
+}
+
+/* The first decode step after k0 at which the sequence needs more than b
+ * blocks (B(k0) <= b), INT64_MAX when none of its decode steps does; y0:
+ * its bytes after k0 when it compresses. B(k) = blocks_after_decode is
+ * non-decreasing in k: C(k) (rkv_cache_tokens) and the token count are, and
+ * comp_bytes/blocks_of_bytes/blocks_full apply only operations monotone in
+ * them (products with non-negative factors, a sum, a division by a positive
+ * size, ceil), each correctly rounded, so monotone in floating point too.
+ * Full K/V: k >= b × block - prompt, exactly. Compressed: B itself, searched
+ * from a guess (the bytes grow by about bytes_step a step), widened by
+ * doubling until B(lo) <= b < B(hi), then bisected: two evaluations per
+ * block when the guess is right. */
+static int64_t first_step_over(const srv_state *st, int64_t req, int64_t k0, int64_t b, double y0)
+{
+    const srv_request *rq = &st->w->req[req];
+    const srv_slot *sl = &st->slots[st->q[req].slot];
+    const int64_t kmax = rq->output - 2; /* the last decode step: the token before the last */
+    if (!sl->compresses)
+        return b * st->c->block_tokens - rq->prompt;
+    if (kmax <= k0)
+        return INT64_MAX;
+    const double x = sl->bytes_step > 0.0 ? ceil(((double)b * st->block_bytes - y0) / sl->bytes_step) : INFINITY;
+    const int64_t g = x < 1.0 ? k0 + 1 : x >= (double)(kmax - k0) ? kmax : k0 + (int64_t)x;
+    int64_t lo = k0, hi = g;
+    if (blocks_after_decode(st, req, g) <= b) { /* at or after the guess: double upwards */
+        for (int64_t d = 1;; d *= 2) {
+            if (hi == kmax)
+                return INT64_MAX;
+            lo = hi;
+            hi = kmax - lo > d ? lo + d : kmax;
+            if (blocks_after_decode(st, req, hi) > b)
+                break;
+        }
+    } else { /* before it: double downwards */
+        for (int64_t d = 1; hi - k0 > 1; d *= 2) {
+            const int64_t t = hi - k0 > d ? hi - d : k0 + 1;
+            if (blocks_after_decode(st, req, t) <= b) {
+                lo = t;
+                break;
+            }
+            hi = t;
+        }
+    }
+    while (hi - lo > 1) { /* B(lo) <= b < B(hi) */
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (blocks_after_decode(st, req, mid) > b) hi = mid;
+        else lo = mid;
+    }
+    return hi;
+}
+
+/* Blocks decode step k needs beyond those the sequence holds, B(k) - held
+ * (or 0), and the first step that will need more than it then holds. The
+ * caller skips this while k is before that step and the count is the one
+ * it was found for (a fact about the request, so it survives preemption). */
+static int64_t decode_need(srv_state *st, int64_t req, int64_t k)
+{
+    rq_state *s = &st->q[req];
     const srv_slot *sl = &st->slots[s->slot];
-    const int64_t tokens = st->w->req[req].prompt + k + 1;
-    return sl->compresses ? blocks_comp(st, sl, rkv_cache_tokens(&sl->p, k), tokens) : blocks_full(st, tokens);
+    const double y = sl->compresses ? comp_bytes_after(st, req, sl, k) : 0.0;
+    int64_t need = (sl->compresses ? blocks_of_bytes(st, y) : blocks_full(st, st->w->req[req].prompt + k + 1)) - s->blocks;
+    if (need < 0) need = 0;
+    s->blk_b = s->blocks + need;
+    s->blk_next = first_step_over(st, req, k, s->blk_b, y);
+    return need;
 }
 
 static int slot_acquire(srv_state *st, int64_t req, kv_err *err)
@@ -141,6 +217,8 @@ static int slot_acquire(srv_state *st, int64_t req, kv_err *err)
     sl->comp_bytes_per_token = st->token_bytes * (double)(sto.kv_bytes + sto.aux_bytes) /
                                ((double)sl->p.capacity * 2.0 * sl->p.d * (double)rkv_dtype_bytes(sl->p.kv_dtype));
     sl->compresses = !st->pr.is_full;
+    sl->skip = sl->p.skip_layers < st->layers ? (double)sl->p.skip_layers : st->layers;
+    sl->bytes_step = comp_bytes(st, sl, 1, 1) - comp_bytes(st, sl, 0, 0);
     sim_config x1 = st->pr.c;
     x1.params = sl->p;
     sl->stage1_s = sim_stage1_s(&x1, &st->pr.s);
@@ -192,6 +270,8 @@ static void preempt(srv_state *st, int64_t req)
 static void schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
 {
     st->sched[st->nsched++] = (sched_item){req, n};
+    st->sched_dec += st->q[req].decoding;
+    st->sched_tokens += n;
     st->q[req].blocks += need;
     st->used_blocks += need;
 }
@@ -200,24 +280,35 @@ enum { SCHED_ALL, SCHED_PREFILL, SCHED_DECODE }; /* which running sequences a st
 
 /* Running sequences first, in admission order; a sequence that needs blocks
  * the pool has not got preempts from the tail (possibly itself). Returns 1
- * when something was preempted. */
+ * when something was preempted. A decoding sequence before its next block
+ * (decode_need's 0) takes the short way: one token, no blocks, nothing to
+ * preempt; the schedule's counters are kept locally meanwhile. */
 static int schedule_running(srv_state *st, int64_t *budget, int mode)
 {
     int preempted = 0;
-    for (int64_t i = 0; i < st->nrun && *budget > 0; i++) {
+    int64_t left = *budget, ns = st->nsched, fast = 0;
+    sched_item *const sched = st->sched;
+    for (int64_t i = 0; i < st->nrun && left > 0; i++) {
         const int64_t req = st->run[i];
         rq_state *s = &st->q[req];
-        if ((mode == SCHED_PREFILL && s->decoding) || (mode == SCHED_DECODE && !s->decoding))
+        if (mode != SCHED_ALL && s->decoding != (mode == SCHED_DECODE))
             continue;
-        int64_t n, need;
-        if (s->decoding) {
-            n = 1;
-            need = blocks_after_decode(st, req, s->g - 1) - s->blocks;
-        } else {
-            n = s->target - s->filled < *budget ? s->target - s->filled : *budget;
-            need = blocks_full(st, s->filled + n) - s->blocks;
+        if (s->decoding && s->blk_b == s->blocks && s->g - 1 < s->blk_next) {
+            sched[ns].req = req;
+            sched[ns++].n = 1;
+            fast++;
+            left--;
+            continue;
         }
-        if (need < 0) need = 0;
+        st->nsched = ns;
+        int64_t n = 1, need;
+        if (!s->decoding) {
+            n = s->target - s->filled < left ? s->target - s->filled : left;
+            need = blocks_full(st, s->filled + n) - s->blocks;
+            if (need < 0) need = 0;
+        } else {
+            need = decode_need(st, req, s->g - 1);
+        }
         int self = 0;
         while (need > st->pool_blocks - st->used_blocks) {
             const int64_t victim = st->run[st->nrun - 1];
@@ -228,8 +319,13 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
         }
         if (self) break;
         schedule(st, req, n, need);
-        *budget -= n;
+        ns = st->nsched;
+        left -= n;
     }
+    st->nsched = ns;
+    st->sched_dec += fast;
+    st->sched_tokens += fast;
+    *budget = left;
     return preempted;
 }
 
@@ -278,37 +374,59 @@ static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
     return 0;
 }
 
+/* The batch's method-layer sums of n sequences' prices, sequence by
+ * sequence in the given order: Σ be, by, fl and max la per kernel. Two
+ * passes of ten running sums each, so that each pass's sums stay in
+ * registers (the order of each sum's additions is the same). */
+static void cost_sums(const srv_seq_cost *const *cv, int64_t n, srv_seq_cost *sum)
+{
+    double a[SRV_ATT_K] = {0}, b[SRV_ATT_K] = {0};
+    for (int64_t i = 0; i < n; i++)
+        for (int q = 0; q < SRV_ATT_K; q++) {
+            a[q] += cv[i]->be[q];
+            b[q] += cv[i]->by[q];
+        }
+    memcpy(sum->be, a, sizeof a);
+    memcpy(sum->by, b, sizeof b);
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    for (int64_t i = 0; i < n; i++)
+        for (int q = 0; q < SRV_ATT_K; q++) {
+            a[q] += cv[i]->fl[q];
+            b[q] = b[q] > cv[i]->la[q] ? b[q] : cv[i]->la[q]; /* max; launches are never NaN or -0 */
+        }
+    memcpy(sum->fl, a, sizeof a);
+    memcpy(sum->la, b, sizeof b);
+}
+
 /* The price of the scheduled step (srv.h's "Pricing"). */
 static double price_step(srv_state *st)
 {
     srv_pricer *pr = &st->pr;
     int64_t n_dec = 0, sum_ctx = 0, tokens = 0, nch = 0, nsample = 0;
-    srv_seq_cost sum; /* the batch's method-layer sums, sequence by sequence in schedule order */
-    memset(&sum, 0, sizeof sum);
+    const srv_seq_cost **cv = st->cv; /* the decoding sequences' prices, in schedule order */
+    int64_t ncv = 0;
     double s1 = 0.0;
     int64_t *cs = st->cs, *cn = st->cn;
     int uni = 0;
+    const sched_item *const sched = st->sched;
+    const rq_state *const q = st->q;
+    srv_slot *const slots = st->slots;
+    const int is_full = pr->is_full;
     for (int64_t i = 0; i < st->nsched; i++) {
-        const sched_item *it = &st->sched[i];
-        const rq_state *s = &st->q[it->req];
-        srv_slot *sl = &st->slots[s->slot];
+        const sched_item *it = &sched[i];
+        const rq_state *s = &q[it->req];
+        srv_slot *sl = &slots[s->slot];
         tokens += it->n;
         if (s->decoding) {
             const int64_t k = s->g - 1;
             n_dec++;
             sum_ctx += sl->p.S + k + 1;
             nsample++;
-            if (!pr->is_full) {
-                if (!sl->have_price || k > sl->until) /* else the price stands (srv_seq_price's first test) */
-                    srv_seq_price(pr, sl, k);
+            if (!is_full) {
+                srv_seq_price_at(pr, sl, k);
                 uni = sl->src.uniform_from;
-                const srv_seq_cost *co = &sl->cost;
-                for (int q = 0; q < SRV_ATT_K; q++) {
-                    sum.be[q] += co->be[q];
-                    sum.by[q] += co->by[q];
-                    sum.fl[q] += co->fl[q];
-                    sum.la[q] = co->la[q] > sum.la[q] ? co->la[q] : sum.la[q];
-                }
+                cv[ncv++] = &sl->cost;
             }
         } else {
             cs[nch] = s->filled;
@@ -319,6 +437,8 @@ static double price_step(srv_state *st)
             }
         }
     }
+    srv_seq_cost sum;
+    cost_sums(cv, ncv, &sum);
     const double L = pr->L;
     const double Ld = pr->is_full ? L : (double)uni, Lm = L - Ld;
     double t = nch == 0 ? srv_price_fixed(pr, n_dec) : sim_prefill_pass_s(&pr->c, &pr->s, tokens, cs, cn, (int)nch);
@@ -346,6 +466,7 @@ static void finish(srv_state *st, int64_t req, double t)
     r->tpot_s[req] = rq->output > 1 ? (r->e2e_s[req] - r->ttft_s[req]) / (double)(rq->output - 1) : NAN;
     r->completed++;
     st->in_system--;
+    st->finished = 1;
 }
 
 static void emit_token(srv_state *st, int64_t req, double t)
@@ -363,15 +484,31 @@ static void emit_token(srv_state *st, int64_t req, double t)
 }
 
 /* The step ends at t: tokens come out, prompts that ended compress, finished
- * requests leave (their blocks and seats freed). */
+ * requests leave (their blocks and seats freed). A decoding sequence's token
+ * (never its first: that comes from the prefill) is emit_token's second
+ * case, written out with the counters kept locally. */
 static void apply_step(srv_state *st, double t)
 {
+    srv_result *r = st->r;
+    const sched_item *const sched = st->sched;
+    rq_state *const q = st->q;
+    const srv_request *const wr = st->w->req;
+    double *const itl = r->itl_s;
+    int64_t *const tokens_out = r->tokens_out;
+    int64_t dec = 0;
     for (int64_t i = 0; i < st->nsched; i++) {
-        const sched_item *it = &st->sched[i];
-        rq_state *s = &st->q[it->req];
-        const srv_request *rq = &st->w->req[it->req];
+        const sched_item *it = &sched[i];
+        rq_state *s = &q[it->req];
+        const srv_request *rq = &wr[it->req];
         if (s->decoding) {
-            st->r->decode_steps_seq++;
+            dec++;
+            itl[r->n_itl++] = t - s->last_token_s;
+            s->g++;
+            s->last_token_s = t;
+            tokens_out[it->req]++;
+            if (s->g == rq->output)
+                finish(st, it->req, t);
+            continue;
         } else {
             s->filled += it->n;
             st->r->prefill_tokens += it->n;
@@ -380,7 +517,7 @@ static void apply_step(srv_state *st, double t)
             s->decoding = 1;
             const srv_slot *sl = &st->slots[s->slot];
             if (sl->compresses) { /* stage 1 ends: the compressed cache replaces the full one */
-                int64_t nb = blocks_comp(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g);
+                int64_t nb = blocks_of_bytes(st, comp_bytes(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g));
                 if (nb < s->blocks) {
                     st->used_blocks -= s->blocks - nb;
                     s->blocks = nb;
@@ -391,6 +528,11 @@ static void apply_step(srv_state *st, double t)
         if (s->g == rq->output)
             finish(st, it->req, t);
     }
+    r->decode_steps_seq += dec;
+    r->output_tokens += dec;
+    if (!st->finished)
+        return;
+    st->finished = 0;
     int64_t m = 0; /* drop finished sequences from the running list, order kept */
     for (int64_t i = 0; i < st->nrun; i++)
         if (st->q[st->run[i]].phase == Q_RUNNING)
@@ -425,6 +567,7 @@ static int state_init(srv_state *st, const srv_config *c, const srv_workload *w,
     if (srv_pricer_init(&st->pr, c, err) != 0)
         return -1;
     st->token_bytes = srv_token_bytes(c);
+    st->layers = c->model->num_hidden_layers;
     st->block_bytes = st->token_bytes * (double)c->block_tokens;
     st->pool_blocks = (int64_t)floor(c->pool_bytes / st->block_bytes);
     r->pool_blocks = st->pool_blocks;
@@ -444,10 +587,14 @@ static int state_init(srv_state *st, const srv_config *c, const srv_workload *w,
     st->sched = calloc(S, sizeof *st->sched);
     st->cs = calloc(S, sizeof *st->cs);
     st->cn = calloc(S, sizeof *st->cn);
+    st->cv = calloc(S, sizeof *st->cv);
     st->slots = calloc(S, sizeof *st->slots);
     st->free_slots = calloc(S, sizeof *st->free_slots);
     for (size_t i = 0; i < S; i++) st->free_slots[st->nfree_slots++] = (int64_t)(S - 1 - i);
-    for (size_t i = 0; i < n; i++) st->q[i].slot = -1;
+    for (size_t i = 0; i < n; i++) {
+        st->q[i].slot = -1;
+        st->q[i].blk_b = -1;
+    }
     r->first_arrival_s = w->req[0].arrival_s;
     return 0;
 }
@@ -461,6 +608,7 @@ static void state_free(srv_state *st)
     free(st->sched);
     free(st->cs);
     free(st->cn);
+    free(st->cv);
     free(st->slots);
     free(st->free_slots);
 }
@@ -471,7 +619,7 @@ static int schedule_step(srv_state *st, kv_err *err)
 {
     const srv_config *c = st->c;
     int64_t budget = c->max_batched_tokens;
-    st->nsched = 0;
+    st->nsched = st->sched_dec = st->sched_tokens = 0;
     if (st->ms_left > 0) { /* inside a multi-step decode run: no scheduler pass */
         st->ms_left--;
         schedule_running(st, &budget, SCHED_DECODE);
@@ -490,9 +638,7 @@ static int schedule_step(srv_state *st, kv_err *err)
     const int preempted = schedule_running(st, &budget, SCHED_ALL);
     if (!c->prefill_alone && !preempted && schedule_waiting(st, &budget, err) != 0)
         return -1;
-    int decode_only = st->nsched > 0;
-    for (int64_t i = 0; i < st->nsched && decode_only; i++)
-        decode_only = st->q[st->sched[i].req].decoding;
+    const int decode_only = st->nsched > 0 && st->sched_dec == st->nsched;
     if (decode_only && c->scheduler_steps > 1)
         st->ms_left = c->scheduler_steps - 1;
     return 1;
@@ -506,11 +652,7 @@ static int step_once(srv_state *st, kv_err *err)
         return -1;
     if (st->nsched == 0)
         return 0;
-    int64_t n_dec = 0, tokens = 0;
-    for (int64_t i = 0; i < st->nsched; i++) {
-        n_dec += st->q[st->sched[i].req].decoding;
-        tokens += st->sched[i].n;
-    }
+    const int64_t n_dec = st->sched_dec, tokens = st->sched_tokens;
     double dt = price_step(st);
     if (pass) /* the scheduler pass's CPU time the GPU waits for */
         dt += st->c->host_step_s + st->c->host_seq_s * (double)st->nsched;

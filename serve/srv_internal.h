@@ -6,6 +6,15 @@
 #include "srv.h"
 
 #define SRV_EFF_CACHE 4096
+#define SRV_S2_AUX 1024           /* aux bytes per page per KV head the stage-2 memo covers */
+#define SRV_S2_PAGES (1 << 22)    /* pages it covers */
+
+/* Stage-2 prices by page count np: be, by, fl of the aux score, be, by of
+ * the top-k (the uses price_stage2 writes); be < 0: not priced yet. */
+typedef struct {
+    double (*v)[5];               /* (n) */
+    int64_t n;
+} srv_s2_table;
 
 /* What srv_seq_cost_direct needs of a sequence besides its params, fixed
  * at admission: the factors add_traffic and layer_uses apply. */
@@ -49,11 +58,14 @@ typedef struct {
     double comp_bytes_per_token;  /* method layers, one rank: stored K/V + aux per cached token */
     double stage1_s;              /* stage 1 of this sequence (0: none) */
     int compresses;               /* the footprint changes at the end of the prefill */
+    double skip;                  /* layers below skip_layers (at most the model's): full K/V */
+    double bytes_step;            /* about what a decode step adds to its bytes (a search's first guess) */
     srv_seq_form form;            /* the direct price's factors */
     int64_t until;                /* the price holds through this decode step (sim_access_until) */
     int have_price;
     int saturated;                /* cost was priced at C >= form.c_sat in the stage-2 form (kernels append, aux score, top-k, sparse) */
     srv_seq_cost cost;            /* the price: one layer, this sequence */
+    srv_s2_table *s2;             /* once saturated: the pricer's memo for its form (NULL: none) */
 } srv_slot;
 
 typedef struct {
@@ -65,6 +77,11 @@ typedef struct {
     double *fixed;                /* (nfixed) sim_decode_fixed_s per batch; NaN until asked */
     struct { double run, eff; } effc[SRV_EFF_CACHE]; /* sim_kernel_eff by run length, direct mapped; run < 0: empty */
     int64_t nfixed;
+    /* the saturated stage-2 price by aux bytes per page and page count (a
+     * pure function of those and the form's other factors: s2key, the
+     * first saturated form's; forms that differ are priced every time) */
+    double s2key[6];              /* H, f, g, ba, scores_np, aux_elem (set with s2tab) */
+    srv_s2_table *s2tab;          /* (SRV_S2_AUX) by aux_np; NULL until a form is saturated */
     int L;
     int is_full;
 } srv_pricer;
@@ -78,5 +95,34 @@ void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_s
 void srv_seq_cost_record(srv_pricer *pr, const rkv_params *p, int hkv, int64_t step, srv_seq_cost *c);
 void srv_seq_cost_direct(srv_pricer *pr, const srv_seq_form *f, const rkv_params *p, int64_t step, srv_seq_cost *c);
 double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum);
+
+/* A saturated sequence's price at decode step `step` from its memo
+ * (srv_slot.s2): 1 with the aux-score and top-k uses and `until` set (the
+ * record then stands to the end of the page) when the memo holds the page
+ * count's price, else 0 and nothing changed. */
+static inline int srv_seq_s2_hit(srv_slot *sl, int64_t step)
+{
+    const srv_seq_form *f = &sl->form;
+    const srv_s2_table *tb = sl->s2;
+    const int64_t C = f->kept + step + 1, np = (C + f->pg - 1) / f->pg;
+    if (!tb || np >= tb->n || tb->v[np][0] < 0.0)
+        return 0;
+    const double *e = tb->v[np];
+    const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
+    sl->cost.be[a] = e[0], sl->cost.by[a] = e[1], sl->cost.fl[a] = e[2], sl->cost.be[t] = e[3], sl->cost.by[t] = e[4];
+    sl->until = step + (np * f->pg - C);
+    return 1;
+}
+
+/* srv_seq_price with its commonest cases inline: the price stands, or a
+ * saturated sequence's next page is in the memo. */
+static inline void srv_seq_price_at(srv_pricer *pr, srv_slot *sl, int64_t step)
+{
+    if (sl->have_price && step <= sl->until)
+        return;
+    if (sl->saturated && srv_seq_s2_hit(sl, step))
+        return;
+    srv_seq_price(pr, sl, step);
+}
 
 #endif

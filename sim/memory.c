@@ -23,8 +23,8 @@
 #include <string.h>
 
 /* Per-rank weights: TP splits query heads (q and o), KV heads (k and v,
- * replicated once N > Hkv), MLP columns and the vocabulary (embedding and LM
- * head); norms are replicated. N = 1 gives mdl_param_count exactly. The
+ * replicated once N > Hkv), MLP columns and — except under gpt-fast — the
+ * vocabulary (embedding and LM head); norms are replicated. N = 1 gives mdl_param_count exactly. The
  * linear layers and an untied LM head are stored in the weight type
  * (weight_bytes_per_param, scales included); embeddings and norms stay bf16. */
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
@@ -47,8 +47,13 @@ int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
     s->mlp_bytes = 3 * h * I / N * wb;
     s->norm_bytes = 2 * h * 2.0;
     s->layer_weight_bytes = s->qkv_bytes + s->o_bytes + s->mlp_bytes + s->norm_bytes;
-    s->lm_head_bytes = V * h / N * (m->tie_word_embeddings ? 2.0 : wb);
-    s->embed_bytes = V * h / N * 2.0;
+    /* gpt-fast's tp.py (apply_tp) shards only the attention and feed-forward
+     * linears: every rank holds the whole embedding and LM head, computes all
+     * logits and gathers nothing (its README's per-rank model size, memory
+     * bandwidth / tokens/s, is exactly that: 18.16 GB for Llama-2-70B at TP 8) */
+    s->vocab_ranks = c->harness == SIM_HARNESS_GPT_FAST ? 1 : N;
+    s->lm_head_bytes = V * h / s->vocab_ranks * (m->tie_word_embeddings ? 2.0 : wb);
+    s->embed_bytes = V * h / s->vocab_ranks * 2.0;
     const int P = c->pp > 1 ? c->pp : 1, L = m->num_hidden_layers;
     if (P > L)
         return kv_errf(err, "--pp %d: more pipeline stages than the %d layers of %s", P, L, m->name);
@@ -151,7 +156,7 @@ void sim_memory_of_shape(const sim_config *c, const sim_rank_shape *sp, sim_memo
     rkv_traffic t;
     int64_t last = p->S_total - p->S - 1;
     p->method->traffic(p, last > 0 ? last : 0, &t);
-    const double vocab_r = (double)m->vocab_size * s.hq / m->num_attention_heads;
+    const double vocab_r = (double)m->vocab_size / s.vocab_ranks;
     double ws_decode = B * (2.0 * token_act_elems(m, &s, c->tp) * 4.0 + vocab_r * 4.0 + s.hkv * (double)t.scores / 2.0 +
                             s.hq * 64.0 * (d + 2.0) * 4.0);
     /* prefill workspace: one chunk's activations (in and out), last logits.

@@ -229,6 +229,8 @@ typedef struct {
     double layer_weight_bytes;   /* one layer's weights on one rank */
     double qkv_bytes, o_bytes, mlp_bytes, norm_bytes;
     double lm_head_bytes, embed_bytes;
+    int vocab_ranks;             /* ranks the vocabulary (embedding, LM head) is split over: the TP degree, or 1
+                                  * where the harness replicates it on every rank (gpt-fast) */
     double weights_bytes;        /* everything resident on one rank (the heaviest pipeline stage) */
     int stage_layers;            /* layers on one pipeline stage: ⌈L / P⌉ (L without pipeline) */
 } sim_rank_shape;

@@ -11,13 +11,15 @@
  * the kernels the measured graph ran:
  * (by the method's traits, refimpl/rkv.h: a dense method, or a stage-2 one
  * such as rocketkv; the report's other methods are refused):
- *   dense     step, step_rif4, step_v2, step_v3       attn_dense
- *   stage 2   step, step_v1, step_v3, step_v4          kv_append + aux_score + topk + attn_sparse
+ *   dense     step, step_rif4, step_v2, step_v3, step_v4   attn_dense
+ *   stage 2   step, step_v1, step_v3, step_v4, step_v5 kv_append + aux_score + topk + attn_sparse
  *             pages_update                             kv_append
  *             score, score_v2                          aux_score
+ *             score_v3 (folds the token too)           kv_append + aux_score
  *             select, select_v1, select_v3, select_v4  topk
- *             sparse_attend, sparse_attend_v3          attn_sparse
- *             stage1 (with stage 1)   the sim's whole stage 1 per layer (incl. its page build)
+ *             sparse_attend, sparse_attend_v3, _v4     attn_sparse
+ *             stage1, stage1_v2 (select v2) (with stage 1)   the sim's whole stage 1 per layer
+ *                                      (incl. its page build)
  * "End to end" is the measured `step` graph (the whole attention step of a
  * layer); the report holds no whole-model step. Speedup = full `step` /
  * rocketkv `step` at the same (context, batch), measured and predicted.

@@ -26,19 +26,22 @@
  * All-reduce: the cheapest of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
  * — tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size) — and,
  * over NVLink, one-shot — fixed + α + (N−1) · bytes / link (custom all-reduce);
- * the link is NVLink, or PCIe where the part has none. Decode time is summed
+ * the link is NVLink, or PCIe where the part has none; under gpt-fast, PyTorch's
+ * IntraNodeComm instead (allreduce_intra_node). Decode time is summed
  * step by step as the cache grows; nothing is averaged before it is summed.
  *
  * An engine whose decode attention runs one thread block per query head
  * (sim_config.kv_reads_per_query_head: TensorRT-LLM's masked MHA kernel
  * before its MQA/GQA optimisation) reads each KV head's K/V G times.
  *
- * gpt-fast (the paper's harness) differs in three places: dense decode is
+ * gpt-fast (the paper's harness) differs in four places: dense decode is
  * SDPA's math path over the whole max_seq_length cache under a mask (scores
  * materialised in bf16, GQA by repeat_interleave fused into the products so
  * that each query head reads its K/V: G-fold reads), the sparse path is unfused PyTorch ops (the
  * selected K/V gathered into a compact copy, then attended), and it launches
- * more, smaller kernels. Prefill (both harnesses) is chunked and compute bound
+ * more, smaller kernels; under TP it shards only the attention and MLP linears
+ * (whole LM head per rank, no logits gather: sim_rank_shape.vocab_ranks) and
+ * all-reduces through IntraNodeComm. Prefill (both harnesses) is chunked and compute bound
  * with an efficient attention kernel. */
 #include "sim.h"
 
@@ -68,6 +71,8 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
     c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
     c->kv_reads_per_query_head = e->harness == ENG_HARNESS_PER_HEAD;
     c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
+    if (!e->cuda_graphs) /* an engine that launches plainly: launch_s per kernel, whatever the default */
+        c->cuda_graphs = 0;
 }
 
 void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w)
@@ -99,6 +104,7 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
 typedef struct {
     const hw_model *h;
     double bw, flops, launch, link;
+    int intra_node;  /* all-reduce by PyTorch IntraNodeComm (gpt-fast) instead of NCCL */
     double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
     hw_dtype wdt;    /* the weight products' compute type (which efficiency curve) */
     double dq_s;     /* seconds of dequantisation per weight (0: the tensor cores take the stored type) */
@@ -118,15 +124,15 @@ static double eff_of(dev *v, int k, double run)
     return v->memo_eff[k];
 }
 
-/* One kernel: bytes read or written with run length `run` (0: stream); its
- * FLOPs at `peak` × `ceff`; `serial` seconds that overlap neither (weight
- * dequantisation). Returns seconds. */
-static double kern_at(dev *v, int k, double bytes, double run, double flops, double launches, double peak,
+/* One kernel: bytes read or written at `meff` of the bandwidth (before the
+ * transfer-size efficiency); its FLOPs at `peak` × `ceff`; `serial` seconds
+ * that overlap neither (weight dequantisation). Returns seconds. */
+static double kern_at(dev *v, int k, double bytes, double meff, double flops, double launches, double peak,
                       double ceff, double serial)
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return 0.0;
-    double tm = bytes / (v->bw * eff_of(v, k, run) * hw_transfer_efficiency(v->h, bytes));
+    double tm = bytes / (v->bw * meff * hw_transfer_efficiency(v->h, bytes));
     double tc = flops / (peak * ceff);
     double t = (tm > tc ? tm : tc) + serial + launches * v->launch;
     if (v->r) {
@@ -142,16 +148,19 @@ static double kern_at(dev *v, int k, double bytes, double run, double flops, dou
 /* Attention and elementwise work: bf16 at the flat compute efficiency. */
 static double kern(dev *v, int k, double bytes, double run, double flops, double launches)
 {
-    return kern_at(v, k, bytes, run, flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency, 0.0);
+    return kern_at(v, k, bytes, eff_of(v, k, run), flops, launches, v->h->bf16_dense_flops, v->h->compute_efficiency,
+                   0.0);
 }
 
 /* A product with the weights: m rows (tokens) × n output columns, reduction
- * depth kd, at the weight type's peak and its efficiency by shape; its
- * flops / (2m) weights are dequantised once per pass. */
+ * depth kd, at the weight type's peak and its efficiency by shape, its
+ * operands read at the type's GEMM read efficiency; its flops / (2m) weights
+ * are dequantised once per pass. */
 static double kern_gemm(dev *v, int k, double bytes, double flops, double launches, double m, double n, double kd)
 {
     const double dq = m > 0.0 ? flops / (2.0 * m) * v->dq_s : 0.0;
-    return kern_at(v, k, bytes, 0, flops, launches, v->peak_w, hw_gemm_efficiency_dt(v->h, v->wdt, m, n, kd), dq);
+    return kern_at(v, k, bytes, hw_gemm_read_efficiency(v->h, v->wdt), flops, launches, v->peak_w,
+                   hw_gemm_efficiency_dt(v->h, v->wdt, m, n, kd), dq);
 }
 
 /* The LM head: quantised with the linear layers unless tied to the (bf16) embedding. */
@@ -167,8 +176,8 @@ static double kern_lm_head(dev *v, const mdl_model *m, double bytes, double flop
 
 /* The cheapest of ring, tree and — over NVLink — one-shot (every rank reads
  * its N − 1 peers' buffers directly: α + (N − 1) · bytes / link; vLLM's
- * csrc/custom_all_reduce.cuh and gpt-fast's intra-node all-reduce use it for
- * small messages). See the file header comment for ring and tree. */
+ * csrc/custom_all_reduce.cuh uses it for small messages), each after NCCL's
+ * fixed cost. See the file header comment for ring and tree. */
 static double allreduce_time(const hw_model *h, double link, int tp, double bytes)
 {
     const double a = h->link_latency_s, n = (double)tp;
@@ -182,11 +191,33 @@ static double allreduce_time(const hw_model *h, double link, int tp, double byte
     return h->allreduce_latency_s + best;
 }
 
+/* gpt-fast's tensor parallelism runs with ENABLE_INTRA_NODE_COMM=1 (its
+ * README's torchrun command): PyTorch's IntraNodeComm replaces NCCL for
+ * messages up to kOneShotThreshBytes = 256 KiB (one-shot) and
+ * kTwoShotThreshBytes = 10 MiB (two-shot: reduce-scatter then all-gather by
+ * direct reads), torch/csrc/distributed/c10d/intra_node_comm.cu. Each is two
+ * graph nodes — the output's new_zeros fill, then the kernel, which copies its
+ * input into the peer-visible buffer itself — with a barrier per pass (α) and
+ * no NCCL fixed cost; larger messages fall back to NCCL. Not modelled: at 8
+ * ranks on a hybrid-cube-mesh board (gpt-fast's A100s) the HCM variant runs
+ * instead, with a second barrier and a relay read. */
+#define SIM_INC_ONESHOT_BYTES (256.0 * 1024.0)
+#define SIM_INC_TWOSHOT_BYTES (10.0 * 1024.0 * 1024.0)
+static double allreduce_intra_node(const dev *v, int tp, double bytes)
+{
+    const double a = v->h->link_latency_s, n = (double)tp;
+    if (v->h->nvlink_bytes_per_s <= 0.0 || bytes > SIM_INC_TWOSHOT_BYTES)
+        return allreduce_time(v->h, v->link, tp, bytes);
+    if (bytes <= SIM_INC_ONESHOT_BYTES)
+        return 2.0 * v->launch + a + (n - 1.0) * bytes / v->link;
+    return 2.0 * v->launch + 2.0 * a + 2.0 * (n - 1.0) / n * bytes / v->link;
+}
+
 static double allreduce(dev *v, int tp, double bytes)
 {
     if (tp <= 1)
         return 0.0;
-    double t = allreduce_time(v->h, v->link, tp, bytes);
+    double t = v->intra_node ? allreduce_intra_node(v, tp, bytes) : allreduce_time(v->h, v->link, tp, bytes);
     if (v->r) {
         v->r->kernel_s[SIM_K_ALLREDUCE] += v->weight * t;
         v->r->kernel_launches[SIM_K_ALLREDUCE] += v->weight;
@@ -234,11 +265,12 @@ static double step_fixed(dev *v, const sim_config *c, const sim_rank_shape *s)
     add_bytes(v, SIM_CAT_OTHER, B * (ew_io + qkv_io + o_io + mlp_io));
     v->weight = w0;
     /* embedding row, final norm, LM head, logits (fp32), sampling */
-    const double vocab_r = (double)m->vocab_size / c->tp;
+    const double vocab_r = (double)m->vocab_size / s->vocab_ranks;
     const double io = B * (h * 2.0 + 2.0 * h * ab + vocab_r * 4.0 * 2.0);
     const double lm_params = vocab_r * h; /* the LM head's products, whatever it is stored in */
     t += kern_lm_head(v, m, s->lm_head_bytes + h * 2.0 + io, 2.0 * B * lm_params, 4, B, vocab_r);
-    t += allreduce(v, c->tp, B * vocab_r * 4.0); /* gather of the logits */
+    if (s->vocab_ranks > 1) /* gather of the logits (none where every rank computes them all) */
+        t += allreduce(v, s->vocab_ranks, B * vocab_r * 4.0);
     add_bytes(v, SIM_CAT_WEIGHTS, s->lm_head_bytes + h * 2.0);
     add_bytes(v, SIM_CAT_OTHER, io);
     return t;
@@ -369,7 +401,7 @@ static double pf_elementwise(dev *v, const sim_config *c, const sim_rank_shape *
 
 static double pf_lm_head(dev *v, const sim_config *c, const sim_rank_shape *s, double B)
 {
-    const double h = c->model->hidden_size, vocab_r = (double)c->model->vocab_size / c->tp;
+    const double h = c->model->hidden_size, vocab_r = (double)c->model->vocab_size / s->vocab_ranks;
     return kern_lm_head(v, c->model, s->lm_head_bytes + B * h * c->act_bytes, 2.0 * B * vocab_r * h, 3, B, vocab_r);
 }
 
@@ -430,6 +462,7 @@ static void dev_init(dev *v, const sim_config *c)
     v->dq_s = c->weight_dequant_ops > 0.0 && c->hw->fp32_flops > 0.0 ? c->weight_dequant_ops / (c->hw->fp32_flops / 2.0) : 0.0;
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
     v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : c->hw->pcie_bytes_per_s;
+    v->intra_node = c->harness == SIM_HARNESS_GPT_FAST;
     for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
 }
 

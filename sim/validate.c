@@ -117,23 +117,27 @@ static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *st
 {
     *stage1 = 0;
     if (mt->traits.dense)
-        return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2") || !strcmp(what, "step_v3")
+        return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2") || !strcmp(what, "step_v3") ||
+                       !strcmp(what, "step_v4")
                    ? 1u << SIM_K_ATTN_DENSE
                    : 0u;
     if (!mt->traits.stage2)
         return 0u;
-    if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3") || !strcmp(what, "step_v4"))
+    if (!strcmp(what, "step") || !strcmp(what, "step_v1") || !strcmp(what, "step_v3") || !strcmp(what, "step_v4") ||
+        !strcmp(what, "step_v5"))
         return 1u << SIM_K_KV_APPEND | 1u << SIM_K_AUX_SCORE | 1u << SIM_K_TOPK | 1u << SIM_K_ATTN_SPARSE;
     if (!strcmp(what, "pages_update"))
         return 1u << SIM_K_KV_APPEND;
     if (!strcmp(what, "score") || !strcmp(what, "score_v2"))
         return 1u << SIM_K_AUX_SCORE;
+    if (!strcmp(what, "score_v3")) /* folds the token too: stage 2 v5's page update */
+        return 1u << SIM_K_KV_APPEND | 1u << SIM_K_AUX_SCORE;
     if (!strcmp(what, "select") || !strcmp(what, "select_v1") || !strcmp(what, "select_v3") ||
         !strcmp(what, "select_v4"))
         return 1u << SIM_K_TOPK;
-    if (!strcmp(what, "sparse_attend") || !strcmp(what, "sparse_attend_v3"))
+    if (!strcmp(what, "sparse_attend") || !strcmp(what, "sparse_attend_v3") || !strcmp(what, "sparse_attend_v4"))
         return 1u << SIM_K_ATTN_SPARSE;
-    if (!strcmp(what, "stage1") && mt->traits.stage1) {
+    if ((!strcmp(what, "stage1") || !strcmp(what, "stage1_v2")) && mt->traits.stage1) {
         *stage1 = 1;
         return ~0u;
     }
@@ -417,9 +421,9 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
         if (read_timing(&d, x->items[i], i, m, &v->hw, &v->hw_cal, v, err))
             goto free_doc;
     if (v->nrows == 0) {
-        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v1, "
-             "step_v3, step_v4, pages_update, score, score_v2, select, select_v1, select_v3, select_v4, sparse_attend, "
-             "sparse_attend_v3, stage1)", x->n);
+        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v1, step_v4 (dense), "
+             "step_v3, step_v4, step_v5, pages_update, score, score_v2, score_v3, select, select_v1, select_v3, select_v4, sparse_attend, "
+             "sparse_attend_v3, sparse_attend_v4, stage1, stage1_v2)", x->n);
         goto free_doc;
     }
     derive(v);

@@ -256,6 +256,41 @@ Test(capacity, allreduce_ring_or_tree)
     cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], want, 1e-12);
 }
 
+/* gpt-fast under TP (its tp.py, README ENABLE_INTRA_NODE_COMM=1): every rank
+ * holds the whole embedding and LM head and gathers no logits; a layer's two
+ * all-reduces are IntraNodeComm's one-shot (two graph nodes + one link
+ * latency + the N - 1 peers' bytes), by hand. */
+Test(capacity, gptfast_tp_replicates_vocab_and_reduces_one_shot)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("a100-80g");
+    rkv_params p = resolve(&m, "full", 1024, 2);
+    sim_config c;
+    sim_config_defaults(&c, &m, &h, &p);
+    c.tp = 8;
+    sim_rank_shape se, sg;
+    kv_err err = {""};
+    cr_assert_eq(sim_rank_shape_compute(&c, &se, &err), 0, "%s", err.msg);
+    c.harness = SIM_HARNESS_GPT_FAST;
+    cr_assert_eq(sim_rank_shape_compute(&c, &sg, &err), 0, "%s", err.msg);
+    const double table = 128256.0 * 4096 * 2.0; /* vocab x hidden x bf16 */
+    cr_assert_eq(se.lm_head_bytes, table / 8);
+    cr_assert_eq(sg.lm_head_bytes, table, "gpt-fast: the whole LM head on every rank");
+    cr_assert_eq(sg.embed_bytes, table);
+    cr_assert(fabs(sg.weights_bytes - se.weights_bytes - 2.0 * (table - table / 8)) < 1.0);
+    sim_result r;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(r.kernel_launches[SIM_K_ALLREDUCE], 64.0, "two per layer, no logits gather");
+    const double bytes = 4096 * 2.0, one = 2.0 * h.launch_graph_s + h.link_latency_s + 7.0 * bytes / h.nvlink_bytes_per_s;
+    cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], 64.0 * one, 1e-12);
+    /* without NVLink IntraNodeComm does not apply: NCCL over PCIe */
+    h.nvlink_bytes_per_s = 0.0;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    const double a = h.link_latency_s, pb = h.pcie_bytes_per_s;
+    const double ring = 14 * a + 2 * 7.0 / 8 * bytes / pb, tree = 6 * a + 2 * bytes / pb;
+    cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], 64.0 * (h.allreduce_latency_s + fmin(ring, tree)), 1e-12);
+}
+
 /* FP8 weights read half the bytes and run at the FP8 peak once compute bound. */
 Test(capacity, fp8_weights_halve_bytes_and_double_peak)
 {
@@ -278,6 +313,38 @@ Test(capacity, fp8_weights_halve_bytes_and_double_peak)
     const double want = 0.5 * 0.7 / (0.741 * k / (k + 742.0));
     cr_assert_float_eq(r8.kernel_s[SIM_K_MLP] / r.kernel_s[SIM_K_MLP], want, 0.01, "%g vs %g",
                        r8.kernel_s[SIM_K_MLP] / r.kernel_s[SIM_K_MLP], want);
+}
+
+/* A memory-bound FP8 product (decode, one sequence) reads its operands at the
+ * part's FP8 GEMM read efficiency (h100-sxm: 0.741, fit to DeepGEMM's M = 64 / 128
+ * rows), a bf16 one at the streaming efficiency (0.89); both after the
+ * transfer-size efficiency bytes / (bytes + bw · 0.6 us), plus one graph launch. */
+Test(capacity, fp8_gemm_reads_at_the_gemm_read_efficiency)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 128, 2);
+    sim_config c, c8;
+    sim_config_defaults(&c, &m, &h, &p);
+    c8 = c;
+    c8.weight_bytes_per_param = 1.0 + 4.0 / 4096.0;
+    c8.weight_compute = HW_DT_FP8;
+    sim_result r, r8;
+    kv_err err = {""};
+    cr_assert_eq(sim_predict(&c, &r, &err), 0);
+    cr_assert_eq(sim_predict(&c8, &r8, &err), 0);
+    const double L = m.num_hidden_layers, bw = 3.35e12;
+    const double eff[2] = {0.89, 0.741};
+    const sim_result *res[2] = {&r, &r8};
+    for (int i = 0; i < 2; i++) {
+        const double b = res[i]->kernel_bytes[SIM_K_QKV] / L;
+        const double want = b / (bw * eff[i] * (b / (b + bw * 6e-7))) + 3e-6;
+        cr_assert_float_eq(res[i]->kernel_s[SIM_K_QKV] / L, want, 1e-12, "%s: %g s vs %g s", i ? "fp8" : "bf16",
+                           res[i]->kernel_s[SIM_K_QKV] / L, want);
+    }
+    hw_model l = load_hw("l40s"); /* no FP8 curve: FP8 products stream like any read */
+    cr_assert_float_eq(hw_gemm_read_efficiency(&l, HW_DT_FP8), l.stream_read_efficiency, 1e-15);
+    cr_assert_float_eq(hw_gemm_read_efficiency(&h, HW_DT_BF16), 0.89, 1e-15);
 }
 
 Test(capacity, cli_flags)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eng.h"
+#include "sim.h"
 
 static eng_engine load_ok(const char *name)
 {
@@ -54,7 +55,7 @@ Test(engines, loader_error_paths)
     expect_error("tests/data/bad/engine_unknown_key.yaml",
                  "tests/data/bad/engine_unknown_key.yaml:13:1: unknown key 'block_size' (expected one of: display_name, budget, harness, mem_fraction, block_tokens, "
                  "activation_tokens, sampler_seqs, sampler_copies, runtime_bytes, runtime_tp_bytes, "
-                 "cuda_graph_bytes, prefill_chunk_tokens, sources, serving)");
+                 "cuda_graph_bytes, prefill_chunk_tokens, cuda_graphs, sources, serving)");
     expect_error("tests/data/bad/engine_budget.yaml", "tests/data/bad/engine_budget.yaml:4:9: key 'budget': "
                  "'everything' is not allowed; expected one of: total, free, static, none");
     expect_error("tests/data/bad/engine_fraction.yaml", "tests/data/bad/engine_fraction.yaml:6:15: key "
@@ -65,6 +66,53 @@ Test(engines, loader_error_paths)
                  "missing key 'block_tokens' in 'sources' (every figure needs a source)");
     expect_error("tests/data/bad/engine_serving_source.yaml", "tests/data/bad/engine_serving_source.yaml:35:5: "
                  "missing key 'admit_reserve' in 'serving: sources' (every figure needs a source)");
+    expect_error("tests/data/bad/engine_graphs_type.yaml", "tests/data/bad/engine_graphs_type.yaml:15:14: key "
+                 "'cuda_graphs': expected true or false, got 'yes'");
+    expect_error("tests/data/bad/engine_graphs_source.yaml", "tests/data/bad/engine_graphs_source.yaml:17:3: "
+                 "missing key 'cuda_graphs' in 'sources' (every figure needs a source)");
+}
+
+/* cuda_graphs: optional, default true (every bundled engine); the gptSessionBenchmark
+ * engines of the validation set say false. An engine that launches plainly pays
+ * launch_s instead of launch_graph_s per kernel: at batch 1, TP 1, one prompt chunk,
+ * prefill launches 10 kernels per layer (QKV, O, gate+up and down as two, the
+ * attention's two, three elementwise) and 3 for the LM head — counted from
+ * sim/step.c's prefill — so TTFT grows by (10 L + 3) x (launch_s - launch_graph_s). */
+Test(engines, plain_launches_cost_launch_s)
+{
+    static const char *const graphs[] = {"vllm", "trtllm", "sglang", "gpt-fast", "validation/engines/vllm-v0.6.yaml"};
+    for (size_t i = 0; i < sizeof graphs / sizeof graphs[0]; i++)
+        cr_assert_eq(load_ok(graphs[i]).cuda_graphs, 1, "%s", graphs[i]);
+    static const char *const eager[] = {"validation/engines/trtllm-v0.6.yaml", "validation/engines/trtllm-v0.9.yaml",
+                                        "validation/engines/vllm-v0.2.yaml"};
+    for (size_t i = 0; i < sizeof eager / sizeof eager[0]; i++)
+        cr_assert_eq(load_ok(eager[i]).cuda_graphs, 0, "%s", eager[i]);
+    mdl_model m;
+    hw_model h;
+    kv_err err = {""};
+    cr_assert_eq(mdl_model_load("llama3.1-8b", &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(hw_model_load("h100-sxm", &h, &err), 0, "%s", err.msg);
+    rkv_request rq;
+    rkv_request_defaults(&rq);
+    rq.context = 2048;
+    rq.max_new = 2;
+    rq.d = m.head_dim;
+    rq.G = m.num_attention_heads / m.num_key_value_heads;
+    rq.model_max_len = m.max_position_embeddings;
+    rkv_params p;
+    cr_assert_eq(rkv_params_resolve("full", &rq, &p, &err), 0, "%s", err.msg);
+    eng_engine e = load_ok("validation/engines/trtllm-v0.9.yaml");
+    sim_config c, g;
+    sim_config_defaults(&c, &m, &h, &p);
+    sim_config_set_engine(&c, &e, 0.0);
+    cr_assert_eq(c.cuda_graphs, 0);
+    g = c;
+    g.cuda_graphs = 1;
+    sim_result rc, rg;
+    cr_assert_eq(sim_predict(&c, &rc, &err), 0, "%s", err.msg);
+    cr_assert_eq(sim_predict(&g, &rg, &err), 0, "%s", err.msg);
+    const double want = (10.0 * m.num_hidden_layers + 3.0) * (h.launch_s - h.launch_graph_s);
+    cr_assert_float_eq(rc.ttft_s - rg.ttft_s, want, 1e-12, "%g s vs %g s", rc.ttft_s - rg.ttft_s, want);
 }
 
 /* The `serving:` block of the two engine versions the serving validation

@@ -101,7 +101,7 @@ Test(hwmodels, loader_error_paths)
                  "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, pcie_bytes_per_s, "
                  "link_latency_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, compute_efficiency, "
                  "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, fp8_gemm_efficiency, fp8_gemm_k_half, "
-                 "efficiency_source, sources)");
+                 "fp8_gemm_read_efficiency, efficiency_source, sources)");
     expect_error("tests/data/bad/hw_fp8_curve_half.yaml", "tests/data/bad/hw_fp8_curve_half.yaml:34:22: "
                  "fp8_gemm_efficiency and fp8_gemm_k_half go together (both or neither)");
     expect_error("tests/data/bad/hw_fp8_curve_source.yaml", "tests/data/bad/hw_fp8_curve_source.yaml:34:22: "
@@ -255,8 +255,8 @@ Test(hwmodels, fp8_gemm_curve_reproduces_deepgemm_table)
     /* the files carry what the fit script (a second implementation of the model) finds */
     FILE *p = popen("python3 hwmodels/fit_fp8_gemm.py", "r");
     cr_assert(p, "python3 hwmodels/fit_fp8_gemm.py");
-    double e = 0, kh = 0;
-    cr_assert_eq(fscanf(p, "fp8_gemm_efficiency %lf fp8_gemm_k_half %lf", &e, &kh), 2);
+    double e = 0, kh = 0, r = 0;
+    cr_assert_eq(fscanf(p, "fp8_gemm_efficiency %lf fp8_gemm_k_half %lf fp8_gemm_read_efficiency %lf", &e, &kh, &r), 3);
     while (fgetc(p) != EOF) {} /* its per-row lines: read them all so the script is not cut off */
     cr_assert_eq(pclose(p), 0);
     static const char *const hopper[] = {"h100-sxm", "h100-pcie", "h100-nvl", "h200"};
@@ -264,5 +264,7 @@ Test(hwmodels, fp8_gemm_curve_reproduces_deepgemm_table)
         hw_model x = load_ok(hopper[i]);
         cr_assert_float_eq(x.fp8_gemm_efficiency, e, 5e-4, "%s: %g, the fit %g", hopper[i], x.fp8_gemm_efficiency, e);
         cr_assert_float_eq(x.fp8_gemm_k_half, kh, 0.5, "%s: %g, the fit %g", hopper[i], x.fp8_gemm_k_half, kh);
+        cr_assert_float_eq(x.fp8_gemm_read_efficiency, r, 5e-4, "%s: %g, the fit %g", hopper[i],
+                           x.fp8_gemm_read_efficiency, r);
     }
 }

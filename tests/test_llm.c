@@ -418,6 +418,7 @@ Test(llm, cli_exit_codes_without_model)
     cr_assert_eq(run_cli("eval --depths 0,101 --passkey"), 2);
     cr_assert_eq(run_cli("kvdump --info /nonexistent.kvd"), 1);
     cr_assert_eq(run_cli("kvdump --gguf x.gguf"), 2);
+    cr_assert_eq(run_cli("kvdump --gguf x.gguf --text x --tokens 4 --out /tmp/kvsim-never.kvd --threads 65"), 2);
     cr_assert_eq(run_cli("fidelity --workload gguf:x.gguf --context 8 --steps 1 --new 1"), 2); /* no text: */
     cr_assert_eq(run_cli("fidelity --workload kvdump:/nonexistent.kvd"), 1);
 }
@@ -494,6 +495,98 @@ Test(llm, cli_eval_intervals_and_positions)
     cli_run(&r, "eval --positions --text /usr/share/common-licenses/GPL-3,/usr/include/stdlib.h");
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "--text") && strstr(r.err, "one file"), "%s", r.err);
+}
+
+/* --nll-out: the per-token values behind --positions. Expected, worked from
+ * the file alone: 300 tokens give 299 little-endian float64 values (decoded
+ * here byte by byte), each a finite nll >= 0, and each bucket's perplexity in
+ * the JSON is exp of the mean of the file's values over that bucket's
+ * positions [from - 1, to - 1); refused (exit 2, the flag named) without
+ * --positions, and without writing the file. */
+Test(llm, cli_eval_nll_out_matches_buckets)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    llm_model_free(m);
+    char path[] = "/tmp/kvsim-nll-XXXXXX";
+    const int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "eval --positions --context 300 --buckets 100,300 --resamples 200 --json --nll-out %s", path);
+    cli_result r;
+    cli_run(&r, cmd);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp);
+    unsigned char raw[300 * 8];
+    const size_t got = fread(raw, 1, sizeof raw, fp);
+    fclose(fp);
+    cr_assert_eq(got, 299 * 8, "expected 299 values, got %zu bytes", got);
+    double v[299];
+    for (int i = 0; i < 299; i++) {
+        uint64_t u = 0;
+        for (int k = 7; k >= 0; k--) u = (u << 8) | raw[8 * i + k];
+        memcpy(&v[i], &u, sizeof u);
+        cr_assert(isfinite(v[i]) && v[i] >= 0.0, "value %d = %g", i, v[i]);
+    }
+    kv_jsonr_doc d;
+    kv_err err;
+    cr_assert_eq(kv_jsonr_load_mem(&d, "pos", r.out, strlen(r.out), &err), 0, "%s", err.msg);
+    const kv_jsonr_node *b = kv_jsonr_get(d.root, "buckets");
+    cr_assert(b && b->n == 2);
+    for (size_t j = 0; j < b->n; j++) {
+        const int from = (int)kv_jsonr_get(b->items[j], "from")->num, to = (int)kv_jsonr_get(b->items[j], "to")->num;
+        double sum = 0.0;
+        for (int i = from - 1; i < to; i++) sum += v[i];
+        const double want = exp(sum / (to - from + 1)), ppl = kv_jsonr_get(b->items[j], "perplexity")->num;
+        cr_assert(fabs(ppl - want) <= 1e-9 * want, "bucket %zu: %.12g vs %.12g from the file", j, ppl, want);
+    }
+    kv_jsonr_free(&d);
+    unlink(path);
+    snprintf(cmd, sizeof cmd, "eval --context 40 --new 2 --nll-out %s", path);
+    cli_run(&r, cmd);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--nll-out") && strstr(r.err, "--positions"), "%s", r.err);
+    cr_assert(access(path, F_OK) != 0, "refused run wrote %s", path);
+}
+
+/* --pairs: 3 runs give 3 pairs (n(n-1)/2, in --method x --budget order);
+ * each pair's ratio is the quotient of the two runs' perplexities printed in
+ * "runs", its interval holds it, and "separated" is whether the interval
+ * excludes 1; a run paired with an identical run (streaming t=16 twice: the
+ * same tokens, the same nll) has ratio 1 and interval exactly [1, 1]. */
+Test(llm, cli_eval_pairs)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    llm_model_free(m);
+    cli_result r;
+    cli_run(&r, "eval --text /usr/share/common-licenses/GPL-3,/usr/include/stdlib.h --context 48 --new 6 "
+                "--method streaming,streaming,snapkv --budget 16 --resamples 200 --pairs --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    kv_jsonr_doc d;
+    kv_err err;
+    cr_assert_eq(kv_jsonr_load_mem(&d, "eval", r.out, strlen(r.out), &err), 0, "%s", err.msg);
+    const kv_jsonr_node *runs = kv_jsonr_get(d.root, "runs"), *pairs = kv_jsonr_get(d.root, "pairs");
+    cr_assert(runs && runs->n == 4 && pairs && pairs->n == 3, "%s", r.out);
+    const int want_a[3] = {1, 1, 2}, want_b[3] = {2, 3, 3}; /* runs[0] is full */
+    for (int i = 0; i < 3; i++) {
+        const kv_jsonr_node *p = pairs->items[i], *ci = kv_jsonr_get(p, "perplexity_ratio_ci");
+        const double pa = kv_jsonr_get(runs->items[want_a[i]], "perplexity")->num,
+                     pb = kv_jsonr_get(runs->items[want_b[i]], "perplexity")->num,
+                     ratio = kv_jsonr_get(p, "perplexity_ratio")->num, lo = ci->items[0]->num, hi = ci->items[1]->num;
+        cr_assert(fabs(ratio - pa / pb) <= 1e-12 * ratio, "pair %d: %.15g vs %.15g / %.15g", i, ratio, pa, pb);
+        cr_assert(lo <= ratio * (1 + 1e-9) && ratio <= hi * (1 + 1e-9), "pair %d: %g outside %g-%g", i, ratio, lo, hi);
+        cr_assert_eq(kv_jsonr_get(p, "separated")->boolean, lo > 1.0 || hi < 1.0, "pair %d", i);
+    }
+    const kv_jsonr_node *same = kv_jsonr_get(pairs->items[0], "perplexity_ratio_ci");
+    cr_assert(kv_jsonr_get(pairs->items[0], "perplexity_ratio")->num == 1.0 && same->items[0]->num == 1.0 &&
+              same->items[1]->num == 1.0, "%s", r.out);
+    kv_jsonr_free(&d);
+    cli_run(&r, "eval --positions --context 40 --pairs");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--pairs"), "%s", r.err);
 }
 
 /* ---- llm_gen: the decode loop behind `kvsim generate` ----
