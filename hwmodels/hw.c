@@ -29,7 +29,7 @@ const char *const *hw_model_names(void) { return hw_names; }
 static const char *const yaml_keys[] = {
     "vendor_name", "hbm_capacity_bytes", "device_total_bytes", "context_bytes", "hbm_bandwidth_bytes_per_s",
     "l2_bytes", "bf16_dense_flops", "fp8_dense_flops", "int8_dense_ops", "fp4_dense_flops", "fp32_flops",
-    "sm_count", "interconnect", "nvlink_bytes_per_s", "pcie_bytes_per_s", "link_latency_s",
+    "sm_count", "interconnect", "nvlink_bytes_per_s", "nvlink_topology", "pcie_bytes_per_s", "link_latency_s",
     "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
     "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "fp8_gemm_efficiency", "fp8_gemm_k_half",
     "fp8_gemm_read_efficiency", "efficiency_source", "sources", NULL,
@@ -146,6 +146,27 @@ static int fp8_gemm_sourced(const kv_yaml_doc *d, kv_err *err)
     return 0;
 }
 
+/* Optional nvlink_topology: "switch" (every pair linked, the default) or
+ * "hybrid-cube-mesh" (8 GPUs with 4 NVLink neighbours each); given, it needs
+ * a source. */
+static int load_topology(const kv_yaml_doc *d, hw_model *h, kv_err *err)
+{
+    char v[32] = "";
+    if (kv_yaml_str(d, d->root, "nvlink_topology", 0, v, sizeof v, err) != 0)
+        return -1;
+    const kv_yaml_node *n = kv_yaml_get(d->root, "nvlink_topology");
+    if (!n)
+        return 0;
+    if (strcmp(v, "switch") && strcmp(v, "hybrid-cube-mesh"))
+        return kv_yaml_errf(d, n->line, n->col, err,
+                            "key 'nvlink_topology': '%s' (expected switch or hybrid-cube-mesh)", v);
+    const kv_yaml_node *src = kv_yaml_get(d->root, "sources");
+    if (!src || !kv_yaml_get(src, "nvlink_topology"))
+        return kv_yaml_errf(d, n->line, n->col, err, "nvlink_topology needs a 'sources' entry");
+    h->nvlink_hcm = !strcmp(v, "hybrid-cube-mesh");
+    return 0;
+}
+
 /* Reads every key of the schema, then checks each figure's unit, one line
  * per key in file order: a list of fields, kept as one so a new key is one
  * line in each half. */
@@ -178,6 +199,7 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     rc = rc ? rc : kv_yaml_int(&d, d.root, "sm_count", 1, 1, INT_MAX, &sm, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "interconnect", 1, t.interconnect, sizeof t.interconnect, err);
     rc = rc ? rc : get_f64(&d, "nvlink_bytes_per_s", 1, &t.nvlink_bytes_per_s, err);
+    rc = rc ? rc : load_topology(&d, &t, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "pcie_bytes_per_s", 1, 0, 1, INFINITY, &t.pcie_bytes_per_s, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "link_latency_s", 1, 0, 1, INFINITY, &t.link_latency_s, err);
     rc = rc ? rc : get_f64(&d, "price_per_hour_usd", 0, &t.price_per_hour_usd, err);

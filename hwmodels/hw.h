@@ -34,6 +34,8 @@ typedef struct {
     int sm_count;
     char interconnect[64];           /* "NVLink 4", "PCIe Gen4 x16", "Infinity Fabric" */
     double nvlink_bytes_per_s;       /* per GPU, one direction; 0 = none */
+    int nvlink_hcm;                  /* optional nvlink_topology: 1 = hybrid cube mesh (8 GPUs, 4 NVLink neighbours
+                                        each), 0 = every pair linked (NVSwitch, or 2-4 fully connected GPUs) */
     double pcie_bytes_per_s;         /* host link, one direction (the all-reduce path without NVLink) */
     double link_latency_s;           /* per step of a ring or tree all-reduce (alpha) */
     double price_per_hour_usd;       /* 0 = unknown */

@@ -196,16 +196,20 @@ static double allreduce_time(const hw_model *h, double link, int tp, double byte
  * messages up to kOneShotThreshBytes = 256 KiB (one-shot) and
  * kTwoShotThreshBytes = 10 MiB (two-shot: reduce-scatter then all-gather by
  * direct reads), torch/csrc/distributed/c10d/intra_node_comm.cu. Each is two
- * graph nodes — the output's new_zeros fill, then the kernel, which copies its
- * input into the peer-visible buffer itself — with a barrier per pass (α) and
- * no NCCL fixed cost; larger messages fall back to NCCL. Not modelled: at 8
- * ranks on a hybrid-cube-mesh board (gpt-fast's A100s) the HCM variant runs
- * instead, with a second barrier and a relay read. */
+ * graph nodes — the input's copy into the peer-visible buffer, then the
+ * kernel — with a barrier per pass (α) and no NCCL fixed cost; larger
+ * messages fall back to NCCL. At 8 ranks on a hybrid-cube-mesh board
+ * (nvlink_topology; gpt-fast's A100s) the HCM variant replaces both up to
+ * kHcmThreshBytes = 256 KiB: sum the 3 non-relay neighbours' buffers, barrier
+ * with the relay neighbour, add its partial sum — 2α, 4 · bytes over NVLink. */
 #define SIM_INC_ONESHOT_BYTES (256.0 * 1024.0)
 #define SIM_INC_TWOSHOT_BYTES (10.0 * 1024.0 * 1024.0)
 static double allreduce_intra_node(const dev *v, int tp, double bytes)
 {
     const double a = v->h->link_latency_s, n = (double)tp;
+    if (v->h->nvlink_hcm && tp == 8)
+        return bytes <= SIM_INC_ONESHOT_BYTES ? 2.0 * v->launch + 2.0 * a + 4.0 * bytes / v->link
+                                              : allreduce_time(v->h, v->link, tp, bytes);
     if (v->h->nvlink_bytes_per_s <= 0.0 || bytes > SIM_INC_TWOSHOT_BYTES)
         return allreduce_time(v->h, v->link, tp, bytes);
     if (bytes <= SIM_INC_ONESHOT_BYTES)

@@ -283,6 +283,18 @@ Test(capacity, gptfast_tp_replicates_vocab_and_reduces_one_shot)
     cr_assert_eq(r.kernel_launches[SIM_K_ALLREDUCE], 64.0, "two per layer, no logits gather");
     const double bytes = 4096 * 2.0, one = 2.0 * h.launch_graph_s + h.link_latency_s + 7.0 * bytes / h.nvlink_bytes_per_s;
     cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], 64.0 * one, 1e-12);
+    /* a hybrid-cube-mesh board at 8 ranks: the HCM variant, two barriers and 4 x bytes over NVLink;
+     * at 4 ranks (a fully linked quad) one-shot still */
+    h.nvlink_hcm = 1;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    const double hcm = 2.0 * h.launch_graph_s + 2.0 * h.link_latency_s + 4.0 * bytes / h.nvlink_bytes_per_s;
+    cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], 64.0 * hcm, 1e-12);
+    c.tp = 4;
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    const double one4 = 2.0 * h.launch_graph_s + h.link_latency_s + 3.0 * bytes / h.nvlink_bytes_per_s;
+    cr_assert_float_eq(r.kernel_s[SIM_K_ALLREDUCE], 64.0 * one4, 1e-12);
+    c.tp = 8;
+    h.nvlink_hcm = 0;
     /* without NVLink IntraNodeComm does not apply: NCCL over PCIe */
     h.nvlink_bytes_per_s = 0.0;
     cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);

@@ -98,10 +98,14 @@ Test(hwmodels, loader_error_paths)
     expect_error("tests/data/bad/hw_unknown_key.yaml", "tests/data/bad/hw_unknown_key.yaml:13:1: unknown key "
                  "'sm_clock_hz' (expected one of: vendor_name, hbm_capacity_bytes, device_total_bytes, context_bytes, "
                  "hbm_bandwidth_bytes_per_s, l2_bytes, bf16_dense_flops, fp8_dense_flops, int8_dense_ops, "
-                 "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, pcie_bytes_per_s, "
+                 "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, nvlink_topology, pcie_bytes_per_s, "
                  "link_latency_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, compute_efficiency, "
                  "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, fp8_gemm_efficiency, fp8_gemm_k_half, "
                  "fp8_gemm_read_efficiency, efficiency_source, sources)");
+    expect_error("tests/data/bad/hw_topology_value.yaml", "tests/data/bad/hw_topology_value.yaml:18:18: key "
+                 "'nvlink_topology': 'torus' (expected switch or hybrid-cube-mesh)");
+    expect_error("tests/data/bad/hw_topology_source.yaml", "tests/data/bad/hw_topology_source.yaml:18:18: "
+                 "nvlink_topology needs a 'sources' entry");
     expect_error("tests/data/bad/hw_fp8_curve_half.yaml", "tests/data/bad/hw_fp8_curve_half.yaml:34:22: "
                  "fp8_gemm_efficiency and fp8_gemm_k_half go together (both or neither)");
     expect_error("tests/data/bad/hw_fp8_curve_source.yaml", "tests/data/bad/hw_fp8_curve_source.yaml:34:22: "
