@@ -286,6 +286,7 @@ void srv_seq_price(srv_pricer *pr, srv_slot *sl, int64_t step)
             return;
         const int64_t C = f->kept + step + 1, np = (C + f->pg - 1) / f->pg;
         price_stage2_memo(pr, f, sl->s2, np, &sl->cost);
+        sl->np = np;
         sl->until = step + (np * f->pg - C);
         return;
     }

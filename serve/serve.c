@@ -288,12 +288,13 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
     int preempted = 0;
     int64_t left = *budget, ns = st->nsched, fast = 0;
     sched_item *const sched = st->sched;
+    const int ref = st->c->reference;
     for (int64_t i = 0; i < st->nrun && left > 0; i++) {
         const int64_t req = st->run[i];
         rq_state *s = &st->q[req];
         if (mode != SCHED_ALL && s->decoding != (mode == SCHED_DECODE))
             continue;
-        if (s->decoding && s->blk_b == s->blocks && s->g - 1 < s->blk_next) {
+        if (s->decoding && s->blk_b == s->blocks && s->g - 1 < s->blk_next) { /* never under reference: blk_b stays -1 */
             sched[ns].req = req;
             sched[ns++].n = 1;
             fast++;
@@ -306,8 +307,11 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
             n = s->target - s->filled < left ? s->target - s->filled : left;
             need = blocks_full(st, s->filled + n) - s->blocks;
             if (need < 0) need = 0;
-        } else {
+        } else if (!ref) {
             need = decode_need(st, req, s->g - 1);
+        } else { /* the definition */
+            need = blocks_after_decode(st, req, s->g - 1) - s->blocks;
+            if (need < 0) need = 0;
         }
         int self = 0;
         while (need > st->pool_blocks - st->used_blocks) {
@@ -399,6 +403,22 @@ static void cost_sums(const srv_seq_cost *const *cv, int64_t n, srv_seq_cost *su
     memcpy(sum->la, b, sizeof b);
 }
 
+/* srv_config.reference: every decoding sequence's method-layer price from
+ * its access record at this step, kept for this step only (srv_seq_price_at
+ * then leaves it). */
+static void price_reference(srv_state *st)
+{
+    for (int64_t i = 0; i < st->nsched; i++) {
+        const rq_state *s = &st->q[st->sched[i].req];
+        srv_slot *sl = &st->slots[s->slot];
+        if (!s->decoding)
+            continue;
+        srv_seq_cost_record(&st->pr, &sl->p, sl->actx.num_kv_heads, s->g - 1, &sl->cost);
+        sl->have_price = 1;
+        sl->until = s->g - 1;
+    }
+}
+
 /* The price of the scheduled step (srv.h's "Pricing"). */
 static double price_step(srv_state *st)
 {
@@ -413,6 +433,8 @@ static double price_step(srv_state *st)
     const rq_state *const q = st->q;
     srv_slot *const slots = st->slots;
     const int is_full = pr->is_full;
+    if (st->c->reference && !is_full)
+        price_reference(st);
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &sched[i];
         const rq_state *s = &q[it->req];
@@ -495,39 +517,41 @@ static void apply_step(srv_state *st, double t)
     const srv_request *const wr = st->w->req;
     double *const itl = r->itl_s;
     int64_t *const tokens_out = r->tokens_out;
-    int64_t dec = 0;
+    int64_t dec = 0, n_itl = r->n_itl;
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &sched[i];
         rq_state *s = &q[it->req];
         const srv_request *rq = &wr[it->req];
         if (s->decoding) {
             dec++;
-            itl[r->n_itl++] = t - s->last_token_s;
+            itl[n_itl++] = t - s->last_token_s;
             s->g++;
             s->last_token_s = t;
             tokens_out[it->req]++;
             if (s->g == rq->output)
                 finish(st, it->req, t);
             continue;
-        } else {
-            s->filled += it->n;
-            st->r->prefill_tokens += it->n;
-            if (s->filled < s->target)
-                continue;
-            s->decoding = 1;
-            const srv_slot *sl = &st->slots[s->slot];
-            if (sl->compresses) { /* stage 1 ends: the compressed cache replaces the full one */
-                int64_t nb = blocks_of_bytes(st, comp_bytes(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g));
-                if (nb < s->blocks) {
-                    st->used_blocks -= s->blocks - nb;
-                    s->blocks = nb;
-                }
+        }
+        s->filled += it->n;
+        r->prefill_tokens += it->n;
+        if (s->filled < s->target)
+            continue;
+        s->decoding = 1;
+        const srv_slot *sl = &st->slots[s->slot];
+        if (sl->compresses) { /* stage 1 ends: the compressed cache replaces the full one */
+            int64_t nb = blocks_of_bytes(st, comp_bytes(st, sl, rkv_cache_tokens(&sl->p, s->g - 1), rq->prompt + s->g));
+            if (nb < s->blocks) {
+                st->used_blocks -= s->blocks - nb;
+                s->blocks = nb;
             }
         }
+        r->n_itl = n_itl; /* emit_token counts a gap when the prefill was a recompute */
         emit_token(st, it->req, t);
+        n_itl = r->n_itl;
         if (s->g == rq->output)
             finish(st, it->req, t);
     }
+    r->n_itl = n_itl;
     r->decode_steps_seq += dec;
     r->output_tokens += dec;
     if (!st->finished)

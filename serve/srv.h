@@ -138,6 +138,11 @@ typedef struct {
     int64_t scheduler_steps;   /* decode steps per scheduler pass (<= 1: one) */
     double admit_reserve;      /* > 0: admission reserves the new output and this share of running outputs */
     int timeline;              /* record one srv_sample per step */
+    int reference;             /* 1: every decoding sequence's blocks and method-layer price worked
+                                  afresh at every step (blocks_after_decode; the access record
+                                  priced use by use): the definition the fast paths (a block
+                                  count's next step, a price standing through sim_access_until,
+                                  the stage-2 memo) are tested against */
 } srv_config;
 
 /* The KV pool per rank under c->engine's memory policy, as sim/ sizes it

@@ -66,6 +66,7 @@ typedef struct {
     int saturated;                /* cost was priced at C >= form.c_sat in the stage-2 form (kernels append, aux score, top-k, sparse) */
     srv_seq_cost cost;            /* the price: one layer, this sequence */
     srv_s2_table *s2;             /* once saturated: the pricer's memo for its form (NULL: none) */
+    int64_t np;                   /* pages of the saturated price standing (until = np pg - kept - 1); 0: none */
 } srv_slot;
 
 typedef struct {
@@ -104,13 +105,22 @@ static inline int srv_seq_s2_hit(srv_slot *sl, int64_t step)
 {
     const srv_seq_form *f = &sl->form;
     const srv_s2_table *tb = sl->s2;
-    const int64_t C = f->kept + step + 1, np = (C + f->pg - 1) / f->pg;
+    int64_t np, until;
+    if (sl->np > 0 && step == sl->until + 1) { /* the step after a page: C = np pg + 1, so the next page */
+        np = sl->np + 1;
+        until = sl->until + f->pg;
+    } else {
+        const int64_t C = f->kept + step + 1;
+        np = (C + f->pg - 1) / f->pg;
+        until = step + (np * f->pg - C);
+    }
     if (!tb || np >= tb->n || tb->v[np][0] < 0.0)
         return 0;
     const double *e = tb->v[np];
     const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
     sl->cost.be[a] = e[0], sl->cost.by[a] = e[1], sl->cost.fl[a] = e[2], sl->cost.be[t] = e[3], sl->cost.by[t] = e[4];
-    sl->until = step + (np * f->pg - C);
+    sl->np = np;
+    sl->until = until;
     return 1;
 }
 

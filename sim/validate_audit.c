@@ -50,10 +50,10 @@ static int add_row(sim_audit *a, const hw_model *hw, const kv_jsonr_node *e, con
 
 int sim_audit_load(const char *path, const hw_model *hw, sim_audit *a, kv_err *err)
 {
-    static const char *const keys[][2] = {{"dense", "dense v2"},    {"dense_v3", "dense v3"},
+    static const char *const keys[][2] = {{"dense", "dense v2"},    {"dense_v3", "dense v3"}, {"dense_v4", "dense v4"},
                                           {"score_v2", "score v2"}, {"score_v3", "score v3"},
                                           {"select_v4", "select v4"},
-                                          {"sparse_attend_v3", "gather v3"}};
+                                          {"sparse_attend_v3", "gather v3"}, {"sparse_attend_v4", "gather v4"}};
     memset(a, 0, sizeof *a);
     snprintf(a->path, sizeof a->path, "%s", path);
     snprintf(a->hw, sizeof a->hw, "%s", hw->name);

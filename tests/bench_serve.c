@@ -5,7 +5,12 @@
  * its access record), i.e. what a simulator that called the step model once
  * per engine step could at best do. Workloads: Llama-3.1-8B on H100 SXM,
  * Poisson arrivals, prompts lognormal (median 1024, sigma 0.6), outputs
- * uniform 64..512; full and rocketkv t=256. */
+ * uniform 64..512; full and rocketkv t=256. Then the issue's other speed
+ * figure: an hour of traffic at 40 requests/s (144,000 requests, the same
+ * lengths) through one instance, CPU seconds to generate, simulate and
+ * summarise it (percentiles included), against a goal of 10 s ("in
+ * seconds"). The instance saturates near 20-25 requests/s, so the queue
+ * grows and the decode batch runs at max_num_seqs: the heaviest steps. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +18,7 @@
 #include "srv.h"
 
 #define GOAL_STEPS_PER_S 1e6
+#define GOAL_HOUR_CPU_S 10.0
 
 static double cpu_s(void)
 {
@@ -107,6 +113,30 @@ static double ceiling_calls_per_s(const mdl_model *m, const hw_model *h)
     return (double)N / (t1 - t0);
 }
 
+/* An hour of arrivals at 40 requests/s: generated, simulated and summarised. */
+static int hour(const srv_config *c, const mdl_model *m, const char *method, kv_err *err)
+{
+    srv_len pl = {SRV_LEN_LOGNORMAL, 1024, 0.6, NULL, 0}, ol = {SRV_LEN_UNIFORM, 64, 512, NULL, 0};
+    const double rate = 40.0;
+    srv_traffic t = {rate, SRV_ARRIVAL_POISSON, 1.0, &pl, &ol, (int64_t)(3600.0 * rate), 1, m->max_position_embeddings};
+    srv_workload w;
+    srv_result r;
+    srv_summary s;
+    const double t0 = cpu_s();
+    if (srv_workload_generate(&t, &w, err) != 0 || srv_run(c, &w, &r, err) != 0)
+        return -1;
+    srv_summarize(&w, &r, rate, &s);
+    const double cpu = cpu_s() - t0;
+    printf("serve    %-8s an hour at 40 req/s (%lld requests; the instance serves %.1f req/s, queue growing): "
+           "%lld engine steps (mean decode batch %.1f), %.0f s simulated in %.2f CPU-s (%.0fx real time); "
+           "goal < %g CPU-s, ratio %.2f\n", method, (long long)t.n, s.requests_per_s, (long long)r.steps,
+           (double)r.decode_steps_seq / (double)r.steps, r.end_s, cpu, r.end_s / cpu, GOAL_HOUR_CPU_S,
+           cpu / GOAL_HOUR_CPU_S);
+    srv_result_free(&r);
+    srv_workload_free(&w);
+    return 0;
+}
+
 int main(void)
 {
     static mdl_model m;
@@ -119,7 +149,6 @@ int main(void)
     const double ceil_ps = ceiling_calls_per_s(&m, &h);
     const char *methods[2] = {"full", "rocketkv"};
     const double rates[2] = {8.0, 8.0};
-    int status = 0;
     for (int i = 0; i < 2; i++) {
         srv_config c;
         srv_len pl = {SRV_LEN_LOGNORMAL, 1024, 0.6, NULL, 0}, ol = {SRV_LEN_UNIFORM, 64, 512, NULL, 0};
@@ -136,7 +165,10 @@ int main(void)
                "%.3g engine steps per CPU-s; ceiling (one uncached step-model price per step) %.3g/s, ratio %.2f; "
                "goal 1e6, ratio %.2f\n", methods[i], rates[i], batch, sps, ceil_ps, sps / ceil_ps,
                sps / GOAL_STEPS_PER_S);
-        if (sps < GOAL_STEPS_PER_S) status = 0; /* a figure, not a pass/fail: make bench reports, tests check */
+        if (hour(&c, &m, methods[i], &err) != 0) {
+            fprintf(stderr, "bench_serve: %s\n", err.msg);
+            return 1;
+        }
     }
-    return status;
+    return 0; /* figures, not pass/fail: make bench reports them */
 }

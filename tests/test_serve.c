@@ -129,6 +129,21 @@ static srv_workload poisson(double rate, int64_t n, const char *prompt, const ch
     return w;
 }
 
+/* A directory of this test's own, /tmp/kvsim-serve-XXXXXX (mkdtemp): two
+ * runs of the suite at once never share a file. rm_dir removes it. */
+static void tmp_dir(char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/kvsim-serve-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 static double mean_of(const double *x, int64_t n)
 {
     double s = 0.0;
@@ -238,7 +253,9 @@ Test(serve, traffic_moments)
 
 Test(serve, request_log_errors_name_the_line)
 {
-    const char *path = "/tmp/kvsim-serve-log.csv";
+    char dir[64], path[96];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/log.csv", dir);
     FILE *f = fopen(path, "w");
     fprintf(f, "arrival_s,prompt_tokens,output_tokens\n0.5,100,10\n0.25,100,10\n");
     fclose(f);
@@ -258,7 +275,7 @@ Test(serve, request_log_errors_name_the_line)
     cr_assert_eq(w.n, 2);
     cr_assert_eq(w.req[1].prompt, 200);
     srv_workload_free(&w);
-    remove(path);
+    rm_dir(dir);
 }
 
 Test(serve_cli, same_seed_same_bytes)
@@ -376,42 +393,51 @@ Test(serve_cli, plan_slo_table)
 Test(serve_cli, report_draws_latency_and_occupancy)
 {
     static cli_result r;
-    cli_run(&r, "serve --rate 2,6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --csv --out "
-                "/tmp/kvsim-serve-rates.csv");
+    char dir[64], cmd[512];
+    tmp_dir(dir, sizeof dir);
+    snprintf(cmd, sizeof cmd, "serve --rate 2,6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --csv --out "
+             "%s/rates.csv", dir);
+    cli_run(&r, cmd);
     cr_assert_eq(r.rc, 0, "%s", r.err);
-    cli_run(&r, "serve --rate 6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --timeline "
-                "/tmp/kvsim-serve-tl.csv");
+    snprintf(cmd, sizeof cmd, "serve --rate 6 --num-requests 100 --prompt fixed:1024 --output fixed:64 --timeline "
+             "%s/tl.csv", dir);
+    cli_run(&r, cmd);
     cr_assert_eq(r.rc, 0, "%s", r.err);
-    cli_run(&r, "report --serve /tmp/kvsim-serve-rates.csv --timeline /tmp/kvsim-serve-tl.csv --out /tmp/kvsim-serve-rep");
+    snprintf(cmd, sizeof cmd, "report --serve %s/rates.csv --timeline %s/tl.csv --out %s/rep", dir, dir, dir);
+    cli_run(&r, cmd);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     const char *files[] = {"README.md", "ttft_vs_rate.png", "tpot_vs_rate.svg", "occupancy.png", "occupancy.gp"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[256];
-        snprintf(p, sizeof p, "/tmp/kvsim-serve-rep/%s", files[i]);
+        snprintf(p, sizeof p, "%s/rep/%s", dir, files[i]);
         FILE *f = fopen(p, "rb");
         cr_assert(f, "%s missing", p);
         fclose(f);
     }
     /* the timeline has one row per engine step: a header and as many rows as the run's steps */
-    FILE *f = fopen("/tmp/kvsim-serve-tl.csv", "r");
+    char tl[96];
+    snprintf(tl, sizeof tl, "%s/tl.csv", dir);
+    FILE *f = fopen(tl, "r");
     int lines = 0;
     for (int ch; (ch = fgetc(f)) != EOF;) lines += ch == '\n';
     fclose(f);
     cr_assert_gt(lines, 100, "%d timeline rows", lines);
-    cli_run(&r, "report --serve /tmp/kvsim-serve-tl.csv --out /tmp/kvsim-serve-rep");
+    snprintf(cmd, sizeof cmd, "report --serve %s/tl.csv --out %s/rep", dir, dir);
+    cli_run(&r, cmd);
     cr_assert_eq(r.rc, 1, "a timeline is not a rate sweep: %s", r.err);
     cr_assert(cli_one_line(r.err), "%s", r.err);
-    remove("/tmp/kvsim-serve-rates.csv");
-    remove("/tmp/kvsim-serve-tl.csv");
+    rm_dir(dir);
 }
 
 Test(serve, empirical_and_uniform_lengths)
 {
-    const char *path = "/tmp/kvsim-serve-lengths.csv";
+    char dir[64], path[96];
+    tmp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/lengths.csv", dir);
     FILE *f = fopen(path, "w");
     fprintf(f, "tokens\n100\n200\n300\n");
     fclose(f);
-    char spec[64];
+    char spec[128];
     snprintf(spec, sizeof spec, "csv:%s", path);
     srv_len pl, ol;
     kv_err err = {""};
@@ -440,7 +466,7 @@ Test(serve, empirical_and_uniform_lengths)
     fclose(f);
     cr_assert_neq(srv_len_parse("--prompt", spec, &pl, &err), 0);
     cr_assert(strstr(err.msg, ":3:"), "%s", err.msg);
-    remove(path);
+    rm_dir(dir);
 }
 
 /* An int4-g128 instance prices the dequantisation of its weights: one request
@@ -783,4 +809,89 @@ Test(serve, summary_worked_by_hand)
     cr_assert_float_eq(m.ttft.p50, 0.375, 1e-15);  /* numpy: halfway between 0.25 and 0.5 */
     cr_assert_eq(m.itl.n, 3);
     cr_assert_eq(m.lost_tokens, 1);
+}
+
+/* Two runs' results, bit for bit: every request's latencies, preemptions
+ * and tokens, every inter-token gap, the counters and integrals, and every
+ * step of the timeline. */
+static void same_result(const srv_result *a, const srv_result *b, const char *what)
+{
+    const size_t n = (size_t)a->n;
+    cr_assert_eq(a->steps, b->steps, "%s: %lld steps, reference %lld", what, (long long)b->steps, (long long)a->steps);
+    cr_assert(!memcmp(a->ttft_s, b->ttft_s, n * sizeof(double)) && !memcmp(a->tpot_s, b->tpot_s, n * sizeof(double)) &&
+              !memcmp(a->e2e_s, b->e2e_s, n * sizeof(double)), "%s: latencies differ", what);
+    cr_assert(!memcmp(a->preempted, b->preempted, n * sizeof(int64_t)) &&
+              !memcmp(a->tokens_out, b->tokens_out, n * sizeof(int64_t)), "%s: preemptions or tokens differ", what);
+    cr_assert_eq(a->n_itl, b->n_itl, "%s", what);
+    cr_assert(!memcmp(a->itl_s, b->itl_s, (size_t)a->n_itl * sizeof(double)), "%s: inter-token gaps differ", what);
+    const double fa[5] = {a->end_s, a->busy_s, a->area_in_system, a->area_running, a->area_kv_blocks};
+    const double fb[5] = {b->end_s, b->busy_s, b->area_in_system, b->area_running, b->area_kv_blocks};
+    cr_assert(!memcmp(fa, fb, sizeof fa), "%s: end, busy time or integrals differ", what);
+    const int64_t ia[6] = {a->preemptions, a->prefill_tokens, a->decode_steps_seq, a->output_tokens, a->max_running,
+                           a->max_kv_blocks};
+    const int64_t ib[6] = {b->preemptions, b->prefill_tokens, b->decode_steps_seq, b->output_tokens, b->max_running,
+                           b->max_kv_blocks};
+    cr_assert(!memcmp(ia, ib, sizeof ia), "%s: counters differ", what);
+    cr_assert_eq(a->nsamples, b->nsamples, "%s", what);
+    for (int64_t i = 0; i < a->nsamples; i++) {
+        const srv_sample *x = &a->samples[i], *y = &b->samples[i];
+        cr_assert(x->t_s == y->t_s && x->step_s == y->step_s && x->running == y->running && x->waiting == y->waiting &&
+                  x->decode_seqs == y->decode_seqs && x->tokens == y->tokens && x->kv_blocks == y->kv_blocks,
+                  "%s: step %lld differs (t %.17g / %.17g, blocks %lld / %lld)", what, (long long)i, x->t_s, y->t_s,
+                  (long long)x->kv_blocks, (long long)y->kv_blocks);
+    }
+}
+
+/* srv_run's fast paths against its definition (srv_config.reference: every
+ * decoding sequence's blocks worked from its cache at every step and its
+ * method-layer price from the access record priced use by use): the same
+ * bits in everything srv_run returns, for every method, under three step
+ * loops: vLLM's with a pool small enough to preempt; SGLang v0.3's
+ * (prefills alone, admission reserve) at TP 2 with fp8 K/V and two dense
+ * layers; multi-step decoding with token-granular blocks, no CUDA graphs.
+ * Outputs of 1 and 2 tokens are included (no decode step, one). */
+Test(serve, fast_paths_equal_reference)
+{
+    load();
+    srv_workload w = poisson(12.0, 160, "uniform:200:4000", "uniform:1:300", 9);
+    int64_t runs = 0, preempted = 0;
+    for (const rkv_method_type *const *m = rkv_methods; *m; m++)
+        for (int v = 0; v < 3; v++) {
+            srv_config c = instance((*m)->name, 256);
+            c.timeline = 1;
+            c.pool_bytes = v == 0 ? 2.5e9 : c.pool_bytes;
+            if (v == 1) {
+                c.prefill_alone = 1;
+                c.admit_reserve = 0.1;
+                c.tp = 2;
+                c.rq.kv_dtype = RKV_DTYPE_FP8_E4M3;
+                c.rq.skip_layers = 2;
+                c.pool_bytes = 1.5e9;
+            } else if (v == 2) {
+                c.scheduler_steps = 4;
+                c.block_tokens = 1;
+                c.cuda_graphs = 0;
+                c.host_step_s = 1e-3;
+            }
+            srv_result a, b;
+            kv_err ea = {""}, eb = {""};
+            c.reference = 1;
+            const int ra = srv_run(&c, &w, &a, &ea);
+            c.reference = 0;
+            const int rb = srv_run(&c, &w, &b, &eb);
+            char what[96];
+            snprintf(what, sizeof what, "%s, loop %d", (*m)->name, v);
+            cr_assert_eq(ra, rb, "%s: %s / %s", what, ea.msg, eb.msg);
+            cr_assert_str_eq(ea.msg, eb.msg, "%s", what);
+            if (ra != 0)
+                continue;
+            same_result(&a, &b, what);
+            runs++;
+            preempted += a.preemptions > 0;
+            srv_result_free(&a);
+            srv_result_free(&b);
+        }
+    srv_workload_free(&w);
+    cr_assert_geq(runs, 25, "%lld runs compared", (long long)runs);
+    cr_assert_geq(preempted, 8, "preemption was exercised in %lld runs", (long long)preempted);
 }
