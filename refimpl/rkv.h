@@ -401,6 +401,12 @@ typedef struct {
     double hh_fraction;        /* share of tokens that are heavy hitters */
     double hh_sigma;           /* their salience: exp(N(0, hh_sigma)) */
     double rec_span[RKV_REC_BANDS]; /* tokens over which each recency band decays */
+    double sink_key_scale;     /* the sink key's norm in units of d^(1/4) (1: the first profiles): the query's sink
+                                  weight is divided by it, so logits stay, and the sink is a massive key, not a
+                                  massive query channel (massive activations: Sun et al. 2024, arXiv:2402.17762) */
+    int rec_ladder;            /* recency features: 0 = random Fourier features of exp(-|d|/rec_span[b]) (YAML
+                                  rec_kernel: rff, the first fitted profiles); 1 = a deterministic geometric
+                                  ladder of frequencies from 1/rec_span[0] to 1/rec_span[2] (rec_kernel: ladder) */
     double chan_spread;        /* channel spectrum of the content: 0 = content on a quarter of the dims, equal
                                   scales (the first fitted profiles); > 0 = on every dim but the sink and
                                   heavy-hitter pairs, pair scales exp(N(0, chan_spread)) shared by queries and keys */
@@ -414,6 +420,8 @@ typedef struct {
 } rkv_workload;
 
 void rkv_workload_defaults(rkv_workload *wl);
+/* Generator "fitted": how many recency pairs each band has at head_dim (the rff split or the ladder's). */
+void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS]);
 int rkv_workload_load(const char *path, rkv_workload *wl, kv_err *err);
 /* A workload file by path, or by name: refimpl/workloads/NAME.yaml ($KVSIM_DATA first). */
 int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err);

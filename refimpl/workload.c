@@ -55,6 +55,7 @@ void rkv_workload_defaults(rkv_workload *wl)
     wl->outlier_channels = 4;
     wl->outlier_scale = 6.0;
     wl->sink_tokens = 4;
+    wl->sink_key_scale = 1.0;
     wl->sink_strength = 8.0;
     wl->recency_strength = 1.5;
     wl->needles = 4;

@@ -13,9 +13,12 @@
  *    direction every query of the head weights by its class's `hh`;
  *  - recency at several scales: some heads attend the previous few tokens,
  *    others a paragraph. RoPE alone gives a decay that recurs (a few
- *    cosines), so keys and queries carry random Fourier features of the
- *    kernel exp(−|Δ|/rec_span[b]) per band (add_rec), whose class weight
- *    sets how much that band's locality adds to the logit;
+ *    cosines), so keys and queries carry recency features per band
+ *    (add_rec), whose class weight sets how much that band's locality adds
+ *    to the logit: random Fourier features of exp(−|Δ|/rec_span[b]) (rff,
+ *    the first profiles) or a deterministic geometric ladder of frequencies
+ *    whose kernel falls as ln Δ, so attention as a power of the distance
+ *    (ladder, rec_ladder below);
  *  - heads that differ within a layer and a GQA group: the weights are per
  *    query head class, the class of every (layer, query head) is fitted;
  *  - keys that vary on every channel, with a heavy-tailed channel spectrum
@@ -83,6 +86,48 @@ static int chan_spectrum(const rkv_workload *wl, int layer, int kvh, int h2, flo
     return 0;
 }
 
+/* The recency ladder (rec_kernel: ladder): the m recency pairs get the
+ * deterministic geometric frequencies ω_j = (1/s0)·(s0/s2)^(j/(m−1)),
+ * j = 0 .. m−1, from 1/rec_span[0] down to 1/rec_span[2] (RoPE's own
+ * frequencies are such a ladder, θ_j = base^(−2j/d): Su et al. 2021,
+ * arXiv:2104.09864 §3.3), and pair j joins the band whose span is nearest
+ * its own 1/ω_j in log scale. With equal weight per rung the kernel
+ * (1/m)·Σ_j cos(ω_j·Δ) is about the share of rungs with ω_j·Δ < 1,
+ * ln(s2/Δ)/ln(s2/s0) for s0 <= Δ <= s2, so the logit falls by
+ * w·ln Δ / ln(s2/s0) and attention
+ * thins out as a power of the distance, Δ^(−w/ln(s2/s0)), as real attention's
+ * top-k does (reports/workload-fit/README.md). Unlike random Fourier features
+ * (rff) it draws no frequency near 0, which gave a random set of far keys a
+ * boost that lasts thousands of positions; beyond 1/ω_min the rungs oscillate
+ * and their sum is a ±w/√(2m) ripple. No random draw: the other streams keep
+ * their values. */
+static void rec_ladder(const rkv_workload *wl, int m, fit_shape *fs)
+{
+    const double s0 = wl->rec_span[0], s2 = wl->rec_span[2];
+    const double cut01 = sqrt(wl->rec_span[0] * wl->rec_span[1]), cut12 = sqrt(wl->rec_span[1] * wl->rec_span[2]);
+    memset(fs->rec_n, 0, sizeof fs->rec_n);
+    for (int j = 0; j < m; j++) {
+        const double span = s0 * pow(s2 / s0, m > 1 ? (double)j / (double)(m - 1) : 0.0);
+        const int b = span < cut01 ? 0 : span < cut12 ? 1 : 2;
+        fs->omega[b][fs->rec_n[b]++] = (float)(1.0 / span);
+    }
+    fs->rec_lo[0] = 0; /* the spans grow with j: each band is a run of pairs */
+    for (int b = 1; b < RKV_REC_BANDS; b++) fs->rec_lo[b] = fs->rec_lo[b - 1] + fs->rec_n[b - 1];
+}
+
+void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS])
+{
+    const int m = head_dim / 4; /* the recency pairs: [0, h2/2) */
+    if (wl->rec_ladder) {
+        fit_shape *fs = calloc(1, sizeof *fs);
+        if (fs) rec_ladder(wl, m, fs);
+        for (int b = 0; b < RKV_REC_BANDS; b++) n[b] = fs ? fs->rec_n[b] : 0;
+        free(fs);
+        return;
+    }
+    for (int b = 0; b < RKV_REC_BANDS; b++) n[b] = (b + 1) * m / RKV_REC_BANDS - b * m / RKV_REC_BANDS;
+}
+
 static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, int kvh, fit_shape *fs)
 {
     const int d = m->head_dim, h2 = d / 2, G = mdl_group_size(m);
@@ -127,13 +172,17 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
     rkv_wl_unit_in_band(r, d, h2 - 2, h2 - 1, fs->hh);
     /* recency: random Fourier features of the kernel exp(-|Δ|/span) (Rahimi & Recht 2007): frequencies
      * drawn from its spectral density, a Cauchy of scale 1/span; on the mid-to-low frequency dims */
-    for (int b = 0; b < RKV_REC_BANDS; b++) { /* [0, h2/2) split between the bands */
-        fs->rec_lo[b] = b * (h2 / 2) / RKV_REC_BANDS;
-        fs->rec_n[b] = (b + 1) * (h2 / 2) / RKV_REC_BANDS - fs->rec_lo[b];
+    if (wl->rec_ladder)
+        rec_ladder(wl, h2 / 2, fs);
+    else {
+        for (int b = 0; b < RKV_REC_BANDS; b++) { /* [0, h2/2) split between the bands */
+            fs->rec_lo[b] = b * (h2 / 2) / RKV_REC_BANDS;
+            fs->rec_n[b] = (b + 1) * (h2 / 2) / RKV_REC_BANDS - fs->rec_lo[b];
+        }
+        for (int b = 0; b < RKV_REC_BANDS; b++)
+            for (int j = 0; j < fs->rec_n[b]; j++)
+                fs->omega[b][j] = (float)(fabs(gsl_ran_cauchy(r, 1.0)) / wl->rec_span[b]);
     }
-    for (int b = 0; b < RKV_REC_BANDS; b++)
-        for (int j = 0; j < fs->rec_n[b]; j++)
-            fs->omega[b][j] = (float)(fabs(gsl_ran_cauchy(r, 1.0)) / wl->rec_span[b]);
     int nf = wl->focus_topics < 16 ? wl->focus_topics : 16;
     for (int g = 0; g < G && g < RKV_MAX_MAP_HEADS; g++)
         for (int f = 0; f < nf; f++) fs->focus[g][f] = (int)gsl_rng_uniform_int(r, (unsigned long)fs->nt);
@@ -156,6 +205,7 @@ static void add_rec(const fit_shape *fs, int64_t t, float sc, const double *w, f
 {
     const int h2 = fs->d / 2; /* the bands' dims are disjoint: no cross-band terms */
     for (int b = 0; b < RKV_REC_BANDS; b++) {
+        if (fs->rec_n[b] == 0) continue; /* a ladder band no rung is nearest to */
         const float wb = sc / sqrtf((float)fs->rec_n[b]) * (float)(w ? w[b] : 1.0);
         for (int j = 0; j < fs->rec_n[b]; j++) {
             double ang = fmod((double)fs->omega[b][j] * (double)t, 2.0 * M_PI);
@@ -163,6 +213,12 @@ static void add_rec(const fit_shape *fs, int64_t t, float sc, const double *w, f
             x[fs->rec_lo[b] + j + h2] += wb * (float)sin(ang);
         }
     }
+}
+
+/* The sink key's norm (sink_key_scale; 1 where a caller left it 0). */
+static double sink_scale(const rkv_workload *wl)
+{
+    return wl->sink_key_scale > 0 ? wl->sink_key_scale : 1.0;
 }
 
 /* The class of query head j of layer l of model m (relative depth, head index modulo). */
@@ -203,7 +259,7 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
         const float *c = fs.topic + (size_t)topic * (size_t)d, *cv = fs.topic_v + (size_t)topic * (size_t)d;
         float hh = 0.0f;
         if (gsl_rng_uniform(r) < wl->hh_fraction) hh = (float)exp(gsl_ran_gaussian_ziggurat(r, wl->hh_sigma));
-        const float sink = t < wl->sink_tokens ? sc : 0.0f;
+        const float sink = t < wl->sink_tokens ? sc * (float)sink_scale(wl) : 0.0f;
         for (int j = 0; j < fs.rk; j++) e[j] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
         for (int i = 0; i < d; i++) {
             float a = 0.0f;
@@ -252,7 +308,8 @@ void rkv_fitted_query(const rkv_workload *wl, const mdl_model *m, int layer, int
             float a = 0.0f;
             for (int j = 0; j < fs.rk; j++) a += fs.A[(size_t)i * (size_t)fs.rk + (size_t)j] * eta[j];
             qg[i] = (float)hc->content * a +
-                    sc * ((float)hc->sink * fs.sink[i] + (float)hc->hh * fs.hh[i] + (float)hc->focus * c[i]) +
+                    sc * ((float)(hc->sink / sink_scale(wl)) * fs.sink[i] + (float)hc->hh * fs.hh[i] +
+                          (float)hc->focus * c[i]) +
                     fs.cmask[i] * (float)gsl_ran_gaussian_ziggurat(r, hc->noise);
         }
         rkv_wl_rope(qg, d, pos, tab);

@@ -30,7 +30,7 @@ static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "chan_spread", "classes", "class_map", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "classes", "class_map", NULL,
 };
 
 /* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
@@ -105,7 +105,8 @@ static int read_class_map(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_wor
     return 0;
 }
 
-/* The fitted generator's keys: rec_span, classes, class_map (all required), hh_fraction, hh_sigma, chan_spread. */
+/* The fitted generator's keys: rec_span, classes, class_map (all required), hh_fraction, hh_sigma, chan_spread,
+ * sink_key_scale (1 when absent), rec_kernel (rff when absent: the profiles written before it existed). */
 static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload *wl, kv_err *err)
 {
     const kv_yaml_node *rs = kv_yaml_get(r, "rec_span"), *cl = kv_yaml_get(r, "classes"), *cm = kv_yaml_get(r, "class_map");
@@ -113,12 +114,22 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
         return kv_yaml_errf(d, 1, 1, err, "generator 'fitted' needs keys rec_span, classes and class_map");
     if (kv_yaml_num(d, r, "hh_fraction", 0, 0.0, 0, 1.0, &wl->hh_fraction, err) != 0 ||
         kv_yaml_num(d, r, "hh_sigma", 0, 0.0, 0, 10.0, &wl->hh_sigma, err) != 0 ||
-        kv_yaml_num(d, r, "chan_spread", 0, 0.0, 0, 4.0, &wl->chan_spread, err) != 0)
+        kv_yaml_num(d, r, "chan_spread", 0, 0.0, 0, 4.0, &wl->chan_spread, err) != 0 ||
+        kv_yaml_num(d, r, "sink_key_scale", 0, 0.0, 1, 1000.0, &wl->sink_key_scale, err) != 0)
         return -1;
     if (rs->kind != KV_YAML_SEQ || rs->n != RKV_REC_BANDS)
         return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': expected a list of %d token counts", RKV_REC_BANDS);
     for (int b = 0; b < RKV_REC_BANDS; b++)
         if (item_f64(d, rs->items[b], "rec_span", 1.0, 1e9, &wl->rec_span[b], err) != 0) return -1;
+    char kern[16] = "rff";
+    if (kv_yaml_str(d, r, "rec_kernel", 0, kern, sizeof kern, err) != 0) return -1;
+    const kv_yaml_node *rk = kv_yaml_get(r, "rec_kernel");
+    if (strcmp(kern, "rff") != 0 && strcmp(kern, "ladder") != 0)
+        return kv_yaml_errf(d, rk->line, rk->col, err, "key 'rec_kernel': expected 'rff' or 'ladder', got '%s'", kern);
+    wl->rec_ladder = !strcmp(kern, "ladder");
+    if (wl->rec_ladder && !(wl->rec_span[0] < wl->rec_span[1] && wl->rec_span[1] < wl->rec_span[2]))
+        return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': rec_kernel 'ladder' needs increasing spans, got "
+                            "[%g, %g, %g]", wl->rec_span[0], wl->rec_span[1], wl->rec_span[2]);
     return read_classes(d, cl, wl, err) != 0 || read_class_map(d, cm, wl, err) != 0 ? -1 : 0;
 }
 
@@ -164,7 +175,8 @@ int rkv_workload_load(const char *path, rkv_workload *out, kv_err *err)
                           wl.generator);
     }
     if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
-        static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "chan_spread", "classes", "class_map"};
+        static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "classes",
+                                         "class_map"};
         for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
             const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
             if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);

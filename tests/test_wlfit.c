@@ -232,6 +232,158 @@ Test(wlfit, fitted_recency_decays)
     free(V);
 }
 
+/* The recency ladder (rec_kernel: ladder): with weights on the recency bands
+ * only, a query at p and a key at t score Σ_b (w_b/n_b)·Σ_{j in b} cos(ω_j·(p − t)),
+ * the rungs ω_j = (1/s0)·(s0/s2)^(j/(m−1)), j < m = d/4, and rung j in the band
+ * whose span is nearest 1/ω_j in log scale — all recomputed here from that rule. */
+Test(wlfit, ladder_recency_is_its_cosine_sum)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "r", .rec = {3.0, 2.0, 1.5}});
+    wl.rec_ladder = 1;
+    wl.rec_span[0] = 1;
+    wl.rec_span[1] = 32;
+    wl.rec_span[2] = 2048;
+    const int d = m.head_dim, nr = d / 4;
+    double om[64];
+    int band[64], nb[3] = {0, 0, 0};
+    for (int j = 0; j < nr; j++) {
+        double span = pow(2048.0, (double)j / (nr - 1));
+        om[j] = 1.0 / span;
+        band[j] = span < sqrt(32.0) ? 0 : span < sqrt(32.0 * 2048.0) ? 1 : 2;
+        nb[band[j]]++;
+    }
+    int got[3];
+    rkv_fitted_rec_bands(&wl, d, got);
+    for (int b = 0; b < 3; b++) cr_assert_eq(got[b], nb[b], "band %d: %d rungs, want %d", b, got[b], nb[b]);
+    const int64_t n = 3000;
+    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K, V, &err), 0, "%s", err.msg);
+    for (int64_t p = 2000; p < n; p += 397) {
+        rkv_workload_query(&wl, &m, 0, 0, p, 0, 1, q);
+        for (int64_t t = 0; t <= p; t += 7) {
+            double sc = 0, want = 0;
+            for (int i = 0; i < d; i++) sc += (double)q[i] * K[t * d + i];
+            for (int j = 0; j < nr; j++) want += wl.cls[0].rec[band[j]] / nb[band[j]] * cos(om[j] * (double)(p - t));
+            /* the key's other features (content, topics, heavy hitters) sit on other pairs: they add nothing */
+            cr_assert_float_eq(sc / sqrt((double)d), want, 2e-3, "p %lld t %lld: %g, want %g", (long long)p,
+                               (long long)t, sc / sqrt((double)d), want);
+        }
+    }
+    free(K);
+    free(V);
+}
+
+/* The top-k masses come from a selection, not a sort: equal to the sums of
+ * the k largest weights of a softmax sorted here (qsort), on random scores. */
+static int desc_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+Test(wlfit, topk_mass_equals_sorted_sums)
+{
+    const int d = 16;
+    const int64_t C = 1500, w = 32, steps = 3, n = C + steps, nq = w + steps;
+    float *K = malloc((size_t)n * d * sizeof *K), *Q = malloc((size_t)nq * d * sizeof *Q);
+    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws), *pr = malloc((size_t)n * sizeof *pr);
+    uint64_t x = 88172645463325252ull; /* xorshift64 */
+    for (int64_t i = 0; i < n * d; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        K[i] = (float)((double)(x >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+        if (i % 97 == 0) K[i] = K[i - (i > 0)]; /* some equal scores */
+    }
+    for (int64_t i = 0; i < nq * d; i++) Q[i] = K[(i * 31) % (n * d)];
+    wl_head_stats s;
+    wl_head_measure(K, Q, d, C, w, steps, &s, ws);
+    double want[WL_NK] = {0};
+    for (int64_t st = 0; st < steps; st++) {
+        const int64_t p = C + st;
+        const float *q = Q + (w + st) * d;
+        double mx = -INFINITY, z = 0;
+        for (int64_t j = 0; j <= p; j++) {
+            float a = 0; /* the same float dot product order as sgemm need not give: compare at 1e-5 */
+            for (int i = 0; i < d; i++) a += q[i] * K[j * d + i];
+            pr[j] = a / 4.0f;
+            mx = pr[j] > mx ? pr[j] : mx;
+        }
+        for (int64_t j = 0; j <= p; j++) z += exp(pr[j] - mx);
+        for (int64_t j = 0; j <= p; j++) pr[j] = (float)(exp(pr[j] - mx) / z);
+        qsort(pr, (size_t)(p + 1), sizeof *pr, desc_f);
+        for (int k = 0; k < WL_NK; k++) {
+            double a = 0;
+            for (int64_t r = 0; r < wl_topk_k[k] && r <= p; r++) a += pr[r];
+            want[k] += a / steps;
+        }
+    }
+    for (int k = 0; k < WL_NK; k++) cr_assert_float_eq(s.topk_mass[k], want[k], 1e-5, "k=%d: %g vs %g", wl_topk_k[k], s.topk_mass[k], want[k]);
+    free(K);
+    free(Q);
+    free(ws);
+    free(pr);
+}
+
+/* far_topk, local4_mass and mid_mass by hand: all keys zero, C = 2048: the
+ * top 128 are positions 0..127 (ties to the lower index), of which 4..127 are
+ * at least 1024 from every query (p >= 2048): 124/128; the newest 4 hold
+ * 4/(p+1), the 448 positions 64 .. 511 back 448/(p+1). */
+Test(wlfit, far_topk_local4_and_mid_mass_by_hand)
+{
+    const int d = 16;
+    const int64_t C = 2048, w = 32, steps = 3, n = C + steps, nq = w + steps;
+    float *K = calloc((size_t)n * d, sizeof *K), *Q = malloc((size_t)nq * d * sizeof *Q);
+    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+    for (int64_t i = 0; i < nq * d; i++) Q[i] = (float)((i % 5) - 2);
+    wl_head_stats s;
+    wl_head_measure(K, Q, d, C, w, steps, &s, ws);
+    double loc4 = 0;
+    for (int64_t st = 0; st < steps; st++) loc4 += 4.0 / (double)(C + st + 1) / steps;
+    cr_assert_float_eq(s.far_topk, 124.0 / 128.0, 1e-12);
+    cr_assert_float_eq(s.mid_mass, (512.0 - 64.0) / (double)(C + 1) / 3 + (512.0 - 64.0) / (double)(C + 2) / 3 +
+                                       (512.0 - 64.0) / (double)(C + 3) / 3, 1e-7);
+    cr_assert_float_eq(s.local4_mass, loc4, 1e-7);
+    free(K);
+    free(Q);
+    free(ws);
+}
+
+Test(wlfit, ladder_yaml_round_trip_and_errors)
+{
+    rkv_workload a = one_class((rkv_head_class){.name = "l", .rec = {1, 2, 3}, .persistence = 0.5});
+    a.rec_ladder = 1;
+    a.rec_span[0] = 1;
+    a.rec_span[1] = 32;
+    a.rec_span[2] = 2048;
+    kv_err err;
+    const char *path = "build/test_wlfit_ladder.yaml";
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    rkv_workload b;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.rec_ladder, 1);
+    cr_assert_float_eq(b.rec_span[2], 2048.0, 1e-12);
+    const char *cls = "classes:\n  - {name: a, sink: 1, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, "
+                      "persistence: 0.5}\nclass_map:\n  - [a]\n";
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 48, 512]\n%s", cls); /* no rec_kernel: the first profiles' rff */
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.rec_ladder, 0);
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 48, 512]\nrec_kernel: cauchy\n%s", cls);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit_ladder.yaml:3:13: key 'rec_kernel': expected 'rff' or 'ladder', got 'cauchy'");
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 512, 48]\nrec_kernel: ladder\n%s", cls);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit_ladder.yaml:2:11: key 'rec_span': rec_kernel 'ladder' needs increasing "
+                              "spans, got [4, 512, 48]");
+    remove(path);
+}
+
 Test(wlfit, fitted_yaml_round_trip_and_errors)
 {
     rkv_workload a = one_class((rkv_head_class){.name = "sink-0", .sink = 3.25, .hh = -1.5, .rec = {1, 2, 3},

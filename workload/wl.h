@@ -33,6 +33,10 @@ extern const int wl_topk_k[WL_NK];   /* 1, 4, 16, 64, 256, 1024, 4096 */
 #define WL_PAGES 16                  /* pages selected by the bound */
 #define WL_POOL 7                    /* stage-1 vote pooling kernel (max) */
 #define WL_RECENT 128                /* recent_topk: the ranking's top 128 */
+#define WL_FAR 1024                  /* far_topk: positions at least this far from the query */
+#define WL_NEWEST 4                  /* local4_mass: the newest 4 positions */
+#define WL_SPARQ_K 64                /* sparq_mass: keys SparQ keeps at t = 128 */
+#define WL_MID 512                   /* mid_mass: positions p-WL_MID+1 .. p-WL_LOCAL */
 
 /* Statistics of one (layer, query head), means over the decode steps. */
 typedef struct {
@@ -54,9 +58,17 @@ typedef struct {
                                 Gaussian keys, lower when neighbouring keys are alike (Quest's bounds tighten) */
     double sparq_share;      /* share of the score variance Σ_i q_i²·var(k_i) (var over the prompt's keys) in
                                 the d/16 channels of largest |q_i|: what SparQ's r = d/16 channels see */
+    double far_topk;         /* share of the top-WL_RECENT positions at distance >= WL_FAR from the query (the
+                                first WL_SINK excluded): the far tail of the ranking's distance profile */
+    double local4_mass;      /* mass on the newest WL_NEWEST positions p-3 .. p: the near end of that profile */
+    double mid_mass;         /* mass on positions p-WL_MID+1 .. p-WL_LOCAL: the middle distances, which decide
+                                what streaming gains from t = 128 to t = 512 */
+    double sparq_mass;       /* mass on the WL_SPARQ_K keys of highest approximate score q_I·k_I over the d/16
+                                channels I of largest |q_i| (ties to the lower index): SparQ's selection at
+                                t = 2·WL_SPARQ_K on a 2K prompt (r = d·t/S' = d/16), which sparq_share only hints at */
 } wl_head_stats;
 
-#define WL_NSTAT (WL_NK + 13)
+#define WL_NSTAT (WL_NK + 17)
 /* The statistics as a flat vector (the order of wl_stat_names). */
 void wl_stats_vec(const wl_head_stats *s, double *v);
 extern const char *const wl_stat_names[WL_NSTAT];

@@ -15,7 +15,7 @@ const int wl_topk_k[WL_NK] = {1, 4, 16, 64, 256, 1024, 4096};
 const char *const wl_stat_names[WL_NSTAT] = {
     "topk1", "topk4", "topk16", "topk64", "topk256", "topk1024", "topk4096", "entropy", "sink_mass",
     "local_mass", "hh_persist", "vote_mass", "vote_recall", "page_recall", "page_gap", "k_outlier", "q_outlier",
-    "recent_topk", "k_page_spread", "sparq_share",
+    "recent_topk", "k_page_spread", "sparq_share", "far_topk", "local4_mass", "mid_mass", "sparq_mass",
 };
 
 void wl_stats_vec(const wl_head_stats *s, double *v)
@@ -23,7 +23,7 @@ void wl_stats_vec(const wl_head_stats *s, double *v)
     for (int i = 0; i < WL_NK; i++) v[i] = s->topk_mass[i];
     double r[] = {s->entropy, s->sink_mass, s->local_mass, s->hh_persist, s->vote_mass,
                   s->vote_recall, s->page_recall, s->page_gap, s->k_outlier, s->q_outlier, s->recent_topk,
-                  s->k_page_spread, s->sparq_share};
+                  s->k_page_spread, s->sparq_share, s->far_topk, s->local4_mass, s->mid_mass, s->sparq_mass};
     memcpy(v + WL_NK, r, sizeof r);
 }
 
@@ -35,10 +35,33 @@ size_t wl_head_ws_floats(int64_t n, int64_t nq, int d)
     return (size_t)n * 12 + (size_t)nq * (size_t)n + 2 * (size_t)(n / WL_PAGE + 1) * (size_t)d + 1024;
 }
 
-static int cmp_desc(const void *a, const void *b)
+/* Reorders x[0..n) so that x[0..k) hold its k largest values (in no
+ * particular order) and returns the k-th largest (1 <= k <= n): quickselect
+ * (Hoare, C. A. R., "Algorithm 65: Find", CACM 4(7), 1961) with the median
+ * of the first, middle and last as pivot, so deterministic. Expected O(n);
+ * it replaces a full sort, which was two thirds of a fit's time (perf). */
+static float select_top(float *x, int64_t n, int64_t k)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+    int64_t lo = 0, hi = n - 1;
+    const int64_t want = k - 1;
+    while (lo < hi) {
+        float a = x[lo], b = x[lo + (hi - lo) / 2], c = x[hi];
+        float piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        int64_t i = lo, j = hi;
+        while (i <= j) { /* descending: left of i >= piv, right of j <= piv */
+            while (x[i] > piv) i++;
+            while (x[j] < piv) j--;
+            if (i <= j) {
+                float t = x[i];
+                x[i++] = x[j];
+                x[j--] = t;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break; /* x[j+1 .. i-1] all equal the pivot */
+    }
+    return x[want];
 }
 
 /* softmax of the scores row[0..p] into pr (sc: the scores, copied). */
@@ -58,8 +81,7 @@ static void softmax_row(const float *row, int64_t p, float *sc, float *pr)
 static void mark_top(const float *pr, int64_t n, int64_t k, float *tmp, float *mark)
 {
     memcpy(tmp, pr, (size_t)n * sizeof *tmp);
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_desc);
-    float thr = tmp[(k < n ? k : n) - 1];
+    float thr = select_top(tmp, n, k < n ? k : n);
     int64_t above = 0;
     for (int64_t j = 0; j < n; j++) above += pr[j] > thr;
     int64_t eq_left = (k < n ? k : n) - above;
@@ -104,7 +126,7 @@ static void page_stats(const float *pmin, const float *pmax, const float *q, con
     double got = 0.0;
     for (int64_t pg = 0; pg < np; pg++) got += tmp[np + pg] * mass[pg];
     memcpy(tmp, mass, (size_t)np * sizeof *tmp);
-    qsort(tmp, (size_t)np, sizeof *tmp, cmp_desc);
+    select_top(tmp, np, WL_PAGES);
     double best = 0.0;
     for (int i = 0; i < WL_PAGES; i++) best += tmp[i];
     *recall += best > 0 ? got / best : 1.0;
@@ -127,6 +149,35 @@ static double sparq_share(const float *q, const double *kvar, int d)
         top += (double)q[best] * q[best] * kvar[best];
     }
     return tot > 0 ? top / tot : 1.0;
+}
+
+/* sparq_mass of one decode query: the true mass pr on the WL_SPARQ_K keys
+ * 0 .. p of highest approximate score over q's max(1, d/16) channels of
+ * largest |q_i| (ties to the lower channel, then the lower key). ws: 2(p+1),
+ * mark: p+1. */
+static double sparq_mass(const float *q, const float *K, const float *pr, int d, int64_t p, float *ws, float *mark)
+{
+    const int r = d / 16 > 1 ? d / 16 : 1;
+    int I[32];
+    unsigned char used[512] = {0};
+    for (int k = 0; k < r && k < 32; k++) {
+        int best = -1;
+        for (int i = 0; i < d; i++)
+            if (!used[i] && (best < 0 || fabsf(q[i]) > fabsf(q[best]))) best = i;
+        used[best] = 1;
+        I[k] = best;
+    }
+    const int64_t np = p + 1;
+    float *ap = ws;
+    for (int64_t j = 0; j < np; j++) {
+        float a = 0.0f;
+        for (int k = 0; k < r && k < 32; k++) a += q[I[k]] * K[(size_t)j * (size_t)d + (size_t)I[k]];
+        ap[j] = a;
+    }
+    mark_top(ap, np, WL_SPARQ_K, ws + np, mark);
+    double m = 0.0;
+    for (int64_t j = 0; j < np; j++) m += mark[j] * pr[j];
+    return m;
 }
 
 /* The stage-1 kept set: window votes (summed probabilities of the window
@@ -177,6 +228,22 @@ static void channel_var(const float *X, int64_t n, int d, double *var)
     }
 }
 
+/* The ranking's distance profile of one decode query at p: adds the shares
+ * of its top-WL_RECENT positions that are recent (sinks or the newest) and
+ * far (>= WL_FAR back) to out. tmp, mk: p + 1 floats each. */
+static void rank_distance(const float *pr, int64_t p, float *tmp, float *mk, wl_head_stats *out)
+{
+    const int64_t np = p + 1, kr = WL_RECENT < np ? WL_RECENT : np;
+    mark_top(pr, np, kr, tmp, mk);
+    double rec = 0.0, far = 0.0;
+    for (int64_t j = 0; j < np; j++) {
+        rec += mk[j] * (j < WL_SINK || j > p - (kr - WL_SINK) ? 1.0f : 0.0f);
+        far += mk[j] * (j >= WL_SINK && p - j >= WL_FAR ? 1.0f : 0.0f);
+    }
+    out->recent_topk += rec / (double)kr;
+    out->far_topk += far / (double)kr;
+}
+
 void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w, int64_t steps,
                      wl_head_stats *out, float *ws)
 {
@@ -198,25 +265,31 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
         const int64_t p = C + st, np = p + 1;
         const float *q = Q + (size_t)(w + st) * (size_t)d;
         softmax_row(S + (size_t)(w + st) * (size_t)n, p, sc, pr);
-        double H = 0.0, sink = 0.0, loc = 0.0, vm = 0.0;
+        double H = 0.0, sink = 0.0, loc = 0.0, loc4 = 0.0, mid = 0.0, vm = 0.0;
         for (int64_t j = 0; j < np; j++) {
             if (pr[j] > 0) H -= pr[j] * log(pr[j]);
             if (j < WL_SINK) sink += pr[j];
             if (j > p - WL_LOCAL) loc += pr[j];
+            if (j > p - WL_NEWEST) loc4 += pr[j];
+            if (j > p - WL_MID && j <= p - WL_LOCAL) mid += pr[j];
             if (j < C && kept[j] > 0) vm += pr[j];
             else if (j >= C) vm += pr[j]; /* generated tokens are always kept */
         }
         out->entropy += H / log((double)np);
         out->sink_mass += sink;
         out->local_mass += loc;
+        out->local4_mass += loc4;
+        out->mid_mass += mid;
         out->vote_mass += vm;
+        /* top-k masses, largest k first: each selection works inside the previous one's top */
         memcpy(tmp, pr, (size_t)np * sizeof *tmp);
-        qsort(tmp, (size_t)np, sizeof *tmp, cmp_desc);
-        double cum = 0.0;
-        int64_t r = 0;
-        for (int ki = 0; ki < WL_NK; ki++) {
-            int64_t k = wl_topk_k[ki] < np ? wl_topk_k[ki] : np;
-            for (; r < k; r++) cum += tmp[r];
+        int64_t top = np;
+        for (int ki = WL_NK - 1; ki >= 0; ki--) {
+            const int64_t k = wl_topk_k[ki] < np ? wl_topk_k[ki] : np;
+            select_top(tmp, top, k);
+            top = k;
+            double cum = 0.0;
+            for (int64_t r = 0; r < k; r++) cum += tmp[r];
             out->topk_mass[ki] += cum;
         }
         mark_top(pr, np, WL_HH, tmp, mk);
@@ -228,13 +301,10 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
         out->vote_recall += in_kept / (double)(WL_HH < np ? WL_HH : np);
         if (st == 0) memcpy(top0, mk, (size_t)C * sizeof *top0);
         else out->hh_persist += inter / (double)WL_HH;
-        const int64_t kr = WL_RECENT < np ? WL_RECENT : np; /* mk is free again: the top-WL_RECENT marks */
-        mark_top(pr, np, kr, tmp, mk);
-        double rec = 0.0;
-        for (int64_t j = 0; j < np; j++) rec += mk[j] * (j < WL_SINK || j > p - (kr - WL_SINK) ? 1.0f : 0.0f);
-        out->recent_topk += rec / (double)kr;
+        rank_distance(pr, p, tmp, mk, out); /* mk is free again */
         page_stats(pmin, pmax, q, sc, pr, d, p, tmp, &out->page_recall, &out->page_gap);
         out->sparq_share += sparq_share(q, kvar, d);
+        out->sparq_mass += sparq_mass(q, K, pr, d, p, tmp, mk); /* mk is free again */
     }
     const double s = 1.0 / (double)steps;
     out->entropy *= s;
@@ -246,6 +316,10 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
     out->page_gap *= s;
     out->recent_topk *= s;
     out->sparq_share *= s;
+    out->far_topk *= s;
+    out->local4_mass *= s;
+    out->mid_mass *= s;
+    out->sparq_mass *= s;
     for (int ki = 0; ki < WL_NK; ki++) out->topk_mass[ki] *= s;
     out->hh_persist = steps > 1 ? out->hh_persist / (double)(steps - 1) : 1.0;
     out->q_outlier = wl_channel_outlier(Q, w + steps, d);
@@ -303,6 +377,8 @@ double wl_page_spread(const float *X, int64_t n, int d)
 }
 
 /* ---- over a workload ---- */
+void openblas_set_num_threads(int n); /* OpenBLAS's, as refimpl/run.c declares it */
+
 typedef struct {
     const rkv_workload *wl;
     const mdl_model *m;
@@ -393,6 +469,7 @@ int wl_profile_run(const rkv_workload *wl, const mdl_model *m, int64_t C, int64_
         return kv_errf(err, "workload profile: out of memory");
     }
     for (int i = 0; i < out->nlayers; i++) out->layer_ids[i] = layers ? layers[i] : i;
+    openblas_set_num_threads(1); /* the workers own the CPUs: a BLAS pool would spin beside them (perf: sched_yield) */
     prof_job j = {.wl = wl, .m = m, .C = C, .w = w, .steps = steps, .layers = out->layer_ids, .nl = out->nlayers,
                   .Hkv = m->num_key_value_heads, .G = mdl_group_size(m), .out = out};
     pthread_mutex_init(&j.mu, NULL);
