@@ -17,12 +17,16 @@ typedef struct {
     char err[8192];
 } cli_result;
 
+/* Reads a whole file into buf; a file that does not fit fails the test
+ * (a silently cut file would let a check pass on what it never read). */
 static inline void cli_slurp(const char *path, char *buf, size_t cap)
 {
     FILE *f = fopen(path, "rb");
     size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
     buf[n] = '\0';
+    int more = f && fgetc(f) != EOF;
     if (f) fclose(f);
+    cr_assert(!more, "%s is larger than the test's %zu-byte buffer", path, cap - 1);
 }
 
 /* Runs "$KVSIM_BIN args"; skips the test when KVSIM_BIN is unset. */
