@@ -33,7 +33,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ["dense_decode", "hsa", "hsa_score_v2", "hsa_score_v3", "hsa_select_v4", "stage1", "probes"]
+SOURCES = ["dense_decode", "dense_decode_v5", "hsa", "hsa_score_v2", "hsa_score_v3", "hsa_select_v4", "stage1", "probes"]
 ARCH = "sm_90"
 
 # ---------------------------------------------------------------- machine

@@ -40,7 +40,7 @@ gpu-check-emu:
 # in the register table of make cuda-audit).
 CXX_EMU ?= g++
 EMU_FLAGS := -std=c++20 -DKCU_EMU -Wall -Wextra -Wno-unknown-pragmas -Werror
-EMU_CU := dense_decode hsa hsa_score_v2 hsa_score_v3 hsa_select_v4 stage1 probes gpu_check dense_decode_check hsa_check stage1_check
+EMU_CU := dense_decode dense_decode_v5 hsa hsa_score_v2 hsa_score_v3 hsa_select_v4 stage1 probes gpu_check dense_decode_check hsa_check stage1_check
 $(BUILD)/emu/%.o: cuda/%.cu $(wildcard cuda/*.h cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(CXX_EMU) $(EMU_FLAGS) -O2 -Icommon -Icuda -x c++ -c $< -o $@

@@ -102,6 +102,16 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
         CK(cudaStreamSynchronize(c->st));
         out5[rep] = d2h(c, dout1, q.size());
     }
+    std::vector<float> out6[2]; /* v5 (tensor cores) where kcu_attend launches it (G = 8); same ws and split count as v4 */
+    kcu_attend_args a6 = a5;
+    a6.version = 5;
+    const bool has_v5 = G == 8;
+    for (int rep = 0; has_v5 && rep < 2; rep++) {
+        CK(cudaMemsetAsync(dout1, 0xff, q.size() * sizeof(float), c->st));
+        CK(kcu_attend(&a6, c->st));
+        CK(cudaStreamSynchronize(c->st));
+        out6[rep] = d2h(c, dout1, q.size());
+    }
 
     std::vector<double> ref(q.size());
     for (int b = 0; b < B; b++)
@@ -127,6 +137,16 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     add_check(c, nm5, bad5 == 0 && same5, mabs5, mrel5, 0,
               "v4 (G=%d d=%d, %d splits, merged in the kernel): %lld outside 1e-4+1e-3|ref|, max abs %.2e; "
               "second call %s", G, d, a5.nsplit, bad5, mabs5, same5 ? "identical" : "DIFFERS");
+    if (has_v5) {
+        double mabs6 = 0, mrel6 = 0;
+        long long bad6 = tol_compare(out6[0].data(), ref.data(), ref.size(), 1e-4, 1e-3, &mabs6, &mrel6);
+        bool same6 = memcmp(out6[0].data(), out6[1].data(), out6[0].size() * sizeof(float)) == 0;
+        char nm6[160];
+        snprintf(nm6, sizeof nm6, "%s/v5", name);
+        add_check(c, nm6, bad6 == 0 && same6, mabs6, mrel6, 0,
+                  "v5 (mma.sync, G=%d d=%d, %d splits, merged in the kernel): %lld outside 1e-4+1e-3|ref|, max abs "
+                  "%.2e; second call %s", G, d, a6.nsplit, bad6, mabs6, same6 ? "identical" : "DIFFERS");
+    }
     char nm3[160];
     snprintf(nm3, sizeof nm3, "%s/v3", name);
     add_check(c, nm3, bad3 == 0, mabs3, mrel3, 0, "v3 (G=%d d=%d, %d splits): %lld outside 1e-4+1e-3|ref|, max abs %.2e",

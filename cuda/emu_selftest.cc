@@ -20,6 +20,13 @@
  *   launch-limits   2048 threads; 64 KiB dynamic shared memory without and
  *                   with cudaFuncSetAttribute
  *   block-order     a 64-block grid does not run in index order
+ *   mma             one mma.sync m16n8k16 (bf16 → f32) of small integers,
+ *                   its fragments filled and read back by the PTX ISA's
+ *                   table (written out in the kernel below, indexed
+ *                   independently of the emulation's code), against the
+ *                   plain product Σ_k A[i][k]·B[k][j] + C[i][j]; bf16
+ *                   packing rounds to nearest even (hand-worked values);
+ *                   an mma with half the warp exited is reported
  * Exit status: the number of failed cases. */
 #include "kcu_cuda.h"
 
@@ -281,6 +288,99 @@ static void case_order(void)
     cudaFree(d);
 }
 
+/* A [16][16], B [16][8] (bf16 bits), C, D [16][8] f32, row-major. Lane l:
+ * groupID g = l / 4, threadID_in_group t = l % 4 (PTX ISA, "Matrix Fragments
+ * for mma.m16n8k16 with floating point type"): A register 0 = (g, 2t), (g,
+ * 2t+1); 1 = (g+8, 2t), (g+8, 2t+1); 2 = (g, 2t+8), (g, 2t+9); 3 = (g+8,
+ * 2t+8), (g+8, 2t+9); B register 0 = rows 2t, 2t+1 of column g; 1 = rows
+ * 2t+8, 2t+9; C/D c0, c1 = (g, 2t), (g, 2t+1); c2, c3 = (g+8, 2t), (g+8,
+ * 2t+1). The lower-numbered element in bits 0–15. */
+__global__ void mma_kernel(const uint16_t *A, const uint16_t *B, const float *C, float *D)
+{
+    const int l = threadIdx.x, g = l / 4, t = l % 4;
+    auto pk = [](uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; };
+    const uint32_t a[4] = {pk(A[g * 16 + 2 * t], A[g * 16 + 2 * t + 1]),
+                           pk(A[(g + 8) * 16 + 2 * t], A[(g + 8) * 16 + 2 * t + 1]),
+                           pk(A[g * 16 + 2 * t + 8], A[g * 16 + 2 * t + 9]),
+                           pk(A[(g + 8) * 16 + 2 * t + 8], A[(g + 8) * 16 + 2 * t + 9])};
+    const uint32_t b[2] = {pk(B[(2 * t) * 8 + g], B[(2 * t + 1) * 8 + g]),
+                           pk(B[(2 * t + 8) * 8 + g], B[(2 * t + 9) * 8 + g])};
+    const float c[4] = {C[g * 8 + 2 * t], C[g * 8 + 2 * t + 1], C[(g + 8) * 8 + 2 * t], C[(g + 8) * 8 + 2 * t + 1]};
+    float d[4];
+    kcu_mma_bf16_16816(d, a, b, c);
+    D[g * 8 + 2 * t] = d[0];
+    D[g * 8 + 2 * t + 1] = d[1];
+    D[(g + 8) * 8 + 2 * t] = d[2];
+    D[(g + 8) * 8 + 2 * t + 1] = d[3];
+}
+
+/* Half the warp returns; the rest call mma.sync: an error. */
+__global__ void mma_half_kernel(float *out)
+{
+    if (threadIdx.x >= 16)
+        return;
+    const uint32_t a[4] = {0, 0, 0, 0}, b[2] = {0, 0};
+    float d[4] = {0, 0, 0, 0};
+    kcu_mma_bf16_16816(d, a, b, d);
+    out[threadIdx.x] = d[0];
+}
+
+/* bf16 bits of a small integer (exact: |v| < 256). */
+static uint16_t bf16_of(int v)
+{
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
+static void case_mma(void)
+{
+    /* A[i][k] = (i + 2k) mod 7 − 3, B[k][j] = (3k + j) mod 5 − 2, C[i][j] = i − j:
+     * e.g. D[0][0] = Σ_k ((2k mod 7) − 3)·((3k mod 5) − 2) + 0 = 11 (worked by
+     * hand: k = 0..15 gives 6, −1, −1, 6, 0, 0, 2, 3, −2, 0, −6, −2, 0, 4, 0, 2) */
+    uint16_t *A, *B;
+    float *C, *D;
+    cudaMalloc(&A, 256 * 2);
+    cudaMalloc(&B, 128 * 2);
+    cudaMalloc(&C, 128 * 4);
+    cudaMalloc(&D, 128 * 4);
+    int Ai[16][16], Bi[16][8];
+    for (int i = 0; i < 16; i++)
+        for (int k = 0; k < 16; k++)
+            A[i * 16 + k] = bf16_of(Ai[i][k] = (i + 2 * k) % 7 - 3);
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 8; j++)
+            B[k * 8 + j] = bf16_of(Bi[k][j] = (3 * k + j) % 5 - 2);
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 8; j++)
+            C[i * 8 + j] = (float)(i - j);
+    kcu_emu_errors_reset();
+    KCU_LAUNCH(mma_kernel, 1, 32, 0, (cudaStream_t)0, A, B, C, D);
+    long bad = 0;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 8; j++) {
+            int s = i - j;
+            for (int k = 0; k < 16; k++)
+                s += Ai[i][k] * Bi[k][j];
+            bad += D[i * 8 + j] != (float)s;
+        }
+    /* round to nearest even: 1 + 2^-8 is a tie (-> 1.0, 0x3f80), 1 + 3·2^-8 a tie
+     * between 1 + 2^-7 and 1 + 2^-6 (-> the even 1 + 2^-6, 0x3f82), 1 + 2^-8 + 2^-12
+     * rounds up (0x3f81), −2 is exact (0xc000) */
+    uint32_t p1 = kcu_pack_bf16x2(1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f), p2 = kcu_pack_bf16x2(1.0f + 0x1p-8f + 0x1p-12f, -2.0f);
+    bool pack_ok = p1 == 0x3f823f80u && p2 == 0xc0003f81u;
+    expect(bad == 0 && D[0] == 11.0f && kcu_emu_errors(nullptr) == 0 && pack_ok, "mma",
+           "%ld of 128 elements differ from the plain product (D[0][0] = %g, by hand 11); %ld emulation errors; "
+           "bf16 packing %08x %08x (expected 3f823f80 c0003f81)", bad, D[0], kcu_emu_errors(nullptr), p1, p2);
+    long n = run_expect_kind(mma_half_kernel, "mma_half_kernel", 32, "warp-exited");
+    expect(n > 0, "mma-exited", "%ld warp-exited report(s) for an mma.sync missing 16 lanes", n);
+    cudaFree(A);
+    cudaFree(B);
+    cudaFree(C);
+    cudaFree(D);
+}
+
 int main(void)
 {
     case_scan();
@@ -290,6 +390,7 @@ int main(void)
     case_limits();
     case_regs();
     case_order();
+    case_mma();
     printf("emu_selftest: %d case(s) failed\n", g_fail);
     return g_fail;
 }

@@ -58,7 +58,7 @@ need_tools
 CC=${CC:-$(command -v cc 2>/dev/null || command -v gcc 2>/dev/null || echo cc)}
 CXX=${CXX:-$(command -v g++ 2>/dev/null || command -v c++ 2>/dev/null || echo g++)}
 CFL="-std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Icommon -Icuda"
-SRCS="dense_decode hsa hsa_score_v2 hsa_score_v3 hsa_select_v4 stage1 probes gpu_check dense_decode_check hsa_check stage1_check"
+SRCS="dense_decode dense_decode_v5 hsa hsa_score_v2 hsa_score_v3 hsa_select_v4 stage1 probes gpu_check dense_decode_check hsa_check stage1_check"
 t0=$(date +%s)
 
 if [ -n "${KCU_EMU:-}" ]; then

@@ -28,6 +28,46 @@ static __device__ __forceinline__ void kcu_unpack8(uint4 u, float *f)
     f[7] = __uint_as_float(u.w & 0xffff0000u);
 }
 
+/* Two floats -> two bf16 in one .b32 (lo in bits 0–15), each rounded to
+ * nearest even (cvt.rn.bf16x2.f32; the emulation rounds the same way on
+ * finite values, and NaN -> the canonical bf16 NaN). */
+static __device__ __forceinline__ uint32_t kcu_pack_bf16x2(float lo, float hi)
+{
+#ifdef KCU_EMU
+    uint32_t r = 0;
+    const float v[2] = {lo, hi};
+    for (int i = 0; i < 2; i++) {
+        uint32_t u = __float_as_uint(v[i]);
+        u = v[i] != v[i] ? 0x7fc00000u : u + 0x7fffu + ((u >> 16) & 1u);
+        r |= (u >> 16) << (16 * i);
+    }
+    return r;
+#else
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#endif
+}
+
+/* d = A·B + c, one mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 of
+ * the whole warp (every lane, converged). Fragments per lane as the PTX ISA
+ * lays them out ("Matrix Fragments for mma.m16n8k16 with floating point
+ * type"; written out in kcu_emu_warp.h above kcu_emu_mma_complete): a[4] and
+ * b[2] two bf16 per register, c and d four f32. d may alias c. */
+static __device__ __forceinline__ void kcu_mma_bf16_16816(float *d, const uint32_t *a, const uint32_t *b,
+                                                           const float *c)
+{
+#ifdef KCU_EMU
+    kcu_emu_mma_bf16_16816(d, a, b, c);
+#else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%10, %11, %12, %13};"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]),
+                   "f"(c[2]), "f"(c[3]));
+#endif
+}
+
 /* A global load that bypasses L1 (data another block wrote in this launch,
  * after its __threadfence). */
 template <class T>

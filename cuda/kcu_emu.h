@@ -103,6 +103,7 @@ typedef enum {
     cudaErrorMemoryAllocation = 2,
     cudaErrorInvalidConfiguration = 9,
     cudaErrorNoDevice = 100,
+    cudaErrorNotSupported = 801,
     cudaErrorLaunchFailure = 719
 } cudaError_t;
 

@@ -11,9 +11,72 @@
 #endif
 
 /* ---------------------------------------------------- warp collectives */
-enum { KCU_OP_SHFL = 1, KCU_OP_BALLOT, KCU_OP_MATCH, KCU_OP_ALL, KCU_OP_ANY, KCU_OP_SYNCWARP, KCU_OP_REDUX_ADD };
+enum { KCU_OP_SHFL = 1, KCU_OP_BALLOT, KCU_OP_MATCH, KCU_OP_ALL, KCU_OP_ANY, KCU_OP_SYNCWARP, KCU_OP_REDUX_ADD,
+       KCU_OP_MMA };
 static const char *const kcu_emu_opname[] = {"?", "shuffle", "ballot", "match_any", "all", "any", "syncwarp",
-                                             "reduce_add"};
+                                             "reduce_add", "mma.sync"};
+
+/* One lane's registers of mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+ * (D = A·B + C; A 16×16, B 16×8, C and D 16×8): a[4] and b[2] are .b32
+ * registers of two bf16 each, the lower-numbered element in bits 0–15. The
+ * lane passes a pointer to this record through the collective; the lane that
+ * completes it reads every lane's record (each is parked in the collective
+ * until then) and writes every lane's d. */
+struct kcu_emu_mma_frag {
+    uint32_t a[4], b[2];
+    float c[4], d[4];
+};
+
+/* The fragment layout of PTX ISA, "Matrix Fragments for mma.m16n8k16 with
+ * floating point type" (docs.nvidia.com/cuda/parallel-thread-execution,
+ * #warp-level-matrix-fragment-mma-16816-float), with groupID = lane >> 2 and
+ * threadID_in_group = lane % 4 (t below):
+ *   A, elements a0..a7 (register i/2, half i%2):
+ *     row = groupID      for a0, a1, a4, a5;  groupID + 8  for a2, a3, a6, a7
+ *     col = 2t + (i & 1) for a0..a3;          2t + (i & 1) + 8 for a4..a7
+ *   B, elements b0..b3 (register i/2, half i%2):
+ *     row = 2t + (i & 1) for b0, b1;          2t + (i & 1) + 8 for b2, b3
+ *     col = groupID
+ *   C and D, elements c0..c3 (one f32 register each):
+ *     row = groupID for c0, c1;  groupID + 8 for c2, c3
+ *     col = 2t + (i & 1)
+ * Arithmetic: every bf16 × bf16 product is exact in double; each D element is
+ * the sum of its 16 products in k order plus C, in double, rounded once to
+ * f32. The PTX ISA leaves the order and the intermediate rounding of the
+ * tensor core's sum unspecified, so the device may differ in the last bits
+ * (the kernels' checks allow for it). */
+static inline float kcu_emu_bf16(uint32_t reg, int half)
+{
+    uint32_t u = (reg >> (16 * half) & 0xffffu) << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline void kcu_emu_mma_complete(kcu_emu_warp &w)
+{
+    double A[16][16], B[16][8], C[16][8];
+    for (int l = 0; l < 32; l++) {
+        const kcu_emu_mma_frag *f = reinterpret_cast<const kcu_emu_mma_frag *>((uintptr_t)w.in[l]);
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 8; i++)
+            A[g + ((i >> 1) & 1) * 8][2 * t + (i & 1) + (i >= 4 ? 8 : 0)] = kcu_emu_bf16(f->a[i >> 1], i & 1);
+        for (int i = 0; i < 4; i++)
+            B[2 * t + (i & 1) + (i >= 2 ? 8 : 0)][g] = kcu_emu_bf16(f->b[i >> 1], i & 1);
+        for (int i = 0; i < 4; i++)
+            C[g + (i >= 2 ? 8 : 0)][2 * t + (i & 1)] = f->c[i];
+    }
+    for (int l = 0; l < 32; l++) {
+        kcu_emu_mma_frag *f = reinterpret_cast<kcu_emu_mma_frag *>((uintptr_t)w.in[l]);
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 4; i++) {
+            const int r = g + (i >= 2 ? 8 : 0), c = 2 * t + (i & 1);
+            double s = 0.0;
+            for (int k = 0; k < 16; k++)
+                s += A[r][k] * B[k][c];
+            f->d[i] = (float)(s + C[r][c]);
+        }
+    }
+}
 
 /* Completes the collective of `mask` if all its lanes are in (warp lock held). */
 static inline void kcu_emu_try_complete(kcu_emu_warp &w, unsigned mask)
@@ -21,11 +84,21 @@ static inline void kcu_emu_try_complete(kcu_emu_warp &w, unsigned mask)
     if ((w.arrived & mask) != mask || !mask)
         return;
     int l0 = __builtin_ctz(mask);
+    bool same = true;
     for (int l = 0; l < 32; l++)
-        if ((mask >> l & 1) && (w.op[l] != w.op[l0] || w.mask[l] != w.mask[l0]))
+        if ((mask >> l & 1) && (w.op[l] != w.op[l0] || w.mask[l] != w.mask[l0])) {
+            same = false;
             kcu_emu_fail("warp-divergence",
                          "lanes %d and %d meet at different warp collectives (%s mask %08x vs %s mask %08x)", l0, l,
                          kcu_emu_opname[w.op[l0]], w.mask[l0], kcu_emu_opname[w.op[l]], w.mask[l]);
+        }
+    /* mma.sync.aligned: all 32 lanes, at the same mma (PTX ISA, "mma": "the
+     * mandatory .aligned qualifier indicates that all threads in the warp must
+     * execute the same mma instruction") */
+    if (w.op[l0] == KCU_OP_MMA && same && mask == 0xffffffffu)
+        kcu_emu_mma_complete(w);
+    else if (w.op[l0] == KCU_OP_MMA)
+        kcu_emu_fail("warp-mask", "mma.sync with lanes %08x: it needs the whole warp, at the same mma", mask);
     for (int l = 0; l < 32; l++) {
         if (!(mask >> l & 1))
             continue;
@@ -59,7 +132,7 @@ static inline void kcu_emu_try_complete(kcu_emu_warp &w, unsigned mask)
                 if ((mask >> m & 1) && w.in[m] == w.in[l])
                     r |= 1ull << m;
             break;
-        default:
+        default: /* KCU_OP_MMA: done above */
             break;
         }
         w.out[l] = r;
@@ -186,6 +259,28 @@ static inline unsigned __match_any_sync(unsigned m, T v)
 static inline unsigned __reduce_add_sync(unsigned m, unsigned v)
 {
     return (unsigned)kcu_emu_collective(KCU_OP_REDUX_ADD, m, v, kcu_emu_lane());
+}
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d} = {a}·{b} + {c}
+ * (layout and arithmetic above kcu_emu_mma_complete); the whole warp. */
+static inline void kcu_emu_mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4])
+{
+    kcu_emu_mma_frag f;
+    memcpy(f.a, a, sizeof f.a);
+    memcpy(f.b, b, sizeof f.b);
+    memcpy(f.c, c, sizeof f.c);
+    memcpy(f.d, c, sizeof f.d);
+    (void)kcu_emu_collective(KCU_OP_MMA, 0xffffffffu, (uint64_t)(uintptr_t)&f, kcu_emu_lane());
+    memcpy(d, f.d, sizeof f.d);
+}
+/* __byte_perm(x, y, s): byte i of the result is byte (s >> 4i) & 7 of the
+ * 8-byte value y:x (CUDA Math API, "Integer Intrinsics"). */
+static inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s)
+{
+    const uint64_t v = (uint64_t)y << 32 | x;
+    unsigned r = 0;
+    for (int i = 0; i < 4; i++)
+        r |= (unsigned)(v >> (8 * ((s >> (4 * i)) & 7)) & 0xffu) << (8 * i);
+    return r;
 }
 static inline int __ffs(unsigned x) { return x ? __builtin_ctz(x) + 1 : 0; }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }

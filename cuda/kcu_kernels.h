@@ -40,9 +40,11 @@ typedef struct {
                                 (its tickets; every v4 call leaves them zero) */
     float *out;              /* [B][Hkv·G][d] */
     int rows_in_flight;      /* v1: rows per lane group per iteration: 2 (0 = 2) or 4 */
-    int version;             /* 1 (0 = 1), 2, 3 or 4: dense_decode.cu's split kernel
+    int version;             /* 1 (0 = 1), 2, 3, 4 or 5: dense_decode.cu's split kernel
                                 v2 / v3 / v4 (G ∈ {1, 2, 4, 8}; other G run v1);
-                                v4 merges the splits itself (no combine launch) */
+                                v4 merges the splits itself (no combine launch);
+                                v5 (dense_decode_v5.cu, tensor cores) at G = 8,
+                                v4 at other G; zero the ws once as for v4 */
 } kcu_attend_args;
 
 int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);
@@ -50,6 +52,9 @@ int kcu_attend_splits(int64_t max_rows, int B, int Hkv, int num_sms);
 int kcu_gather_splits(int64_t max_rows, int B, int Hkv, int num_sms);
 size_t kcu_attend_ws_bytes(int B, int Hkv, int G, int d, int nsplit);
 cudaError_t kcu_attend(const kcu_attend_args *a, cudaStream_t st);
+/* kcu_attend's version-5 kernel alone: cudaErrorNotSupported where v5 is not
+ * launched (kcu_attend then runs v4). */
+cudaError_t kcu_attend_v5(const kcu_attend_args *a, cudaStream_t st);
 
 /* ------------------------------------------------------------ stage 2 */
 typedef struct {
