@@ -54,6 +54,13 @@ HBM_LATENCY_S = 600e-9        # global-load latency when a hwmodels file has no 
 SMEM_LAT_CYC = 30             # dependent shared-memory load, cycles
 BARRIER_CYC = 100             # one __syncthreads of a 1024-thread block, cycles
 EXP_INSTR = 40                # one double exp(), SASS instructions (polynomial + scaling)
+# One HMMA.16816.F32.BF16 (mma.sync m16n8k16, 2048 FMA) holds its SM sub-partition's tensor core
+# for this many cycles: H100 SXM's dense bf16 989 TFLOPS (NVIDIA H100 datasheet) over 132 SMs × 4
+# sub-partitions at 1.98 GHz is ~512 FMA per cycle (4 cycles); mma.sync is assumed to reach half
+# of that (wgmma's rate is not assumed for it).
+HMMA_CYC = 8
+INSTR_GOAL = {"attend_split_v5_kernel": 350.0}   # main-loop instructions per 2 KB, gated (issue 13)
+INSTR_SLACK = 1.05            # gate: a main loop more than 5 % over its baseline instructions per 2 KB
 KEY3_INSTR = 24               # select v3: one register key through one radix pass
 HW_MODELS = ["h100-sxm", "h200"]
 
@@ -209,7 +216,13 @@ def analyse(fn):
     # a kernel streaming through the read-only path (LDG...CONSTANT, __ldg): its main loop is one of
     # those loops (dense v4's in-kernel split merge reads with ld.cg, 128-bit too, and is not it)
     ro = [(j0, j1) for j0, j1 in loops if any(load_bytes(op) and ".CONSTANT" in op for _, op, _ in insns[j0:j1 + 1])]
-    for j0, j1 in ro or loops:
+    cand = ro or loops
+    for j0, j1 in cand:
+        # a loop around another candidate that has 128-bit loads is not the steady state: the inner
+        # one is (score v3's loop over a block's tiles around its 32-row chunk loop)
+        if any((k0, k1) != (j0, j1) and j0 <= k0 and k1 <= j1 and any(b == 16 for b in loads[k0:k1 + 1])
+               for k0, k1 in cand):
+            continue
         lb = sum(loads[j0:j1 + 1])
         b128 = sum(b for b in loads[j0:j1 + 1] if b == 16)
         body = sum(1 for _, op, _ in insns[j0:j1 + 1] if op != "NOP")
@@ -228,6 +241,7 @@ def analyse(fn):
         res["main_loop"] = {"first_pc": insns[j0][0], "last_pc": insns[j1][0], "instructions": body,
                             "load_bytes_per_warp": bw, "instructions_per_2kb": round(body * 2048.0 / bw, 1),
                             "loads_128_in_loop": sum(1 for b in loads[j0:j1 + 1] if b == 16),
+                            "hmma": sum(1 for _, op, _ in insns[j0:j1 + 1] if op.startswith("HMMA")),
                             "byte_share_128": round(sum(b for b in loads[j0:j1 + 1] if b == 16) / lb, 4)}
     return res
 
@@ -247,7 +261,7 @@ def occupancy(regs, smem, threads):
 def launch_threads(src_text, fname, dem=""):
     m = re.search(r"__launch_bounds__\((\w+)(?:,[^)]*)?\)\s*" + re.escape(fname) + r"\b", src_text)
     if not m:   # GMAX * 32 (hsa_score_v3_kernel): the template argument times a constant
-        m2 = re.search(r"template <int (\w+)>\s*__global__ void __launch_bounds__\(\1 \* (\d+)\)\s*" +
+        m2 = re.search(r"template <int (\w+)>\s*__global__ void __launch_bounds__\(\1 \* (\d+)(?:,[^)]*)?\)\s*" +
                        re.escape(fname) + r"\b", src_text)
         t = re.search(r"<(\d+)>", dem)
         if m2 and t:
@@ -292,10 +306,14 @@ def stream_kernel(k, blocks, nbytes, hw, replicas=1):
     t_issue = waves * per_sm * (warp_instr / blocks) / (issue * CLOCK_HZ * hw["issue_eff"])
     inflight = active * per_sm * warps * ml["load_bytes_per_warp"] / replicas
     t_lat = nbytes * hw["latency_s"] / inflight
-    t = max(t_bw, t_issue, t_lat)
-    bound = "bandwidth" if t == t_bw else "issue" if t == t_issue else "latency"
+    # tensor cores (dense v5): the main loop's HMMA spread over the SM's 4 sub-partitions
+    warp_hmma = replicas * nbytes / ml["load_bytes_per_warp"] * ml.get("hmma", 0)
+    t_tensor = waves * per_sm * (warp_hmma / blocks) * HMMA_CYC / (ISSUE_PER_SM_CYCLE * CLOCK_HZ)
+    t = max(t_bw, t_issue, t_lat, t_tensor)
+    bound = ("bandwidth" if t == t_bw else "issue" if t == t_issue else "latency" if t == t_lat else
+             "tensor cores")
     return {"blocks": blocks, "waves": waves, "bytes": nbytes, "replicas": replicas, "t_bandwidth_s": t_bw,
-            "t_issue_s": t_issue,
+            "t_issue_s": t_issue, "t_tensor_s": t_tensor,
             "t_latency_s": t_lat, "bound": bound, "est_s": t + hw["launch_s"]}
 
 
@@ -418,6 +436,9 @@ def estimates(kernels, shapes_bin):
     score3 = find("hsa_score_v3_kernel<4>")
     dense4 = find("attend_split_v4_kernel<128, 4>")
     comb = find("attend_combine_kernel")
+    dense4_g8 = find("attend_split_v4_kernel<128, 8>")
+    dense5_g8 = find("attend_split_v5_kernel<128, 8>")
+    dense5_g4 = find("attend_split_v5_kernel<128, 4>")
     for hwn in HW_MODELS:
         hw = hw_model(hwn)
         cases = [(32768, 2048, 1), (131072, 2048, 1), (32768, 2048, 8), (131072, 2048, 8)]
@@ -438,6 +459,15 @@ def estimates(kernels, shapes_bin):
             d4 = stream_kernel(dense4, s["dense_nsplit"] * nbh, dense_b, hw)
             d4["merge_s"] = merge_v4(s["dense_nsplit"], s["g"], s["d"], hw)["est_s"]
             d4["est_s"] += d4["merge_s"]
+            # dense at G = 8 (8 KV heads × 8 query heads, d = 128: llama-3.1-70B's shape) and v5 at
+            # G = 4: the same bytes and split count (neither depends on G), each kernel's own loop
+            for nm, kern, g in (("dense_v4_g8", dense4_g8, 8), ("dense_v5_g8", dense5_g8, 8),
+                                ("dense_v5_g4", dense5_g4, 4)):
+                x = stream_kernel(kern, s["dense_nsplit"] * nbh, dense_b, hw)
+                x["merge_s"] = merge_v4(s["dense_nsplit"], g, s["d"], hw)["est_s"]
+                x["est_s"] += x["merge_s"]
+                x["fraction_of_stream"] = x["t_bandwidth_s"] / (x["est_s"] - hw["launch_s"])
+                s[nm] = x
             np_ = s["npages"]
             aux_b = nbh * np_ * s["r"] * 2
             sc = stream_kernel(score, math.ceil(np_ / 256) * nbh, aux_b, hw) if score and score["main_loop"] else None
@@ -458,9 +488,13 @@ def estimates(kernels, shapes_bin):
             ga4["est_s"] += ga4["merge_s"]
             step4 = sc2["est_s"] + se4["est_s"] + ga3["est_s"] + hw["launch_s"] + dims_table(s["d"], hw)["est_s"]
             # v5: score v3 folds the token and builds the table itself (no page-update launch)
-            sc3 = stream_kernel(score3, math.ceil(npc8 / SC2_TILE) * nbh, aux_b, hw, replicas=s["g"])
+            # score v3's grid (hsa_score_v3.cu hsa_score_v3, a.sms > 0): at most one wave, ⌊wave/rows⌋ ≥ 1
+            # blocks per row looping over its tiles, each block building the table once
+            sc3_per_row = min(math.ceil(npc8 / SC2_TILE), max(1, score3["occupancy"]["blocks_per_sm"] * hw["sms"] // nbh))
+            sc3 = stream_kernel(score3, sc3_per_row * nbh, aux_b, hw, replicas=s["g"])
             tb3 = score_v3_table(score3, s["d"], s["r"], s["g"], hw)
             sc3["prologue_s"] = tb3["est_s"]
+            sc3["blocks_per_row"] = sc3_per_row
             sc3["est_s"] += tb3["est_s"] * sc3["waves"]
             step5 = sc3["est_s"] + se4["est_s"] + ga4["est_s"]
             out.append({"hw": hwn, "ctx": s["ctx"], "budget": s["budget"], "batch": B, "capacity": s["capacity"],
@@ -474,7 +508,9 @@ def estimates(kernels, shapes_bin):
                         "speedup_v4_vs_dense_v3": d3["est_s"] / step4,
                         "score_v3": sc3, "rocketkv_step_v5_s": step5, "speedup_v5_vs_dense_v3": d3["est_s"] / step5,
                         "dense_v4": d4, "sparse_attend_v4": ga4, "speedup_v5_vs_dense_v4": d4["est_s"] / step5,
-                        "dense_v4_fraction_of_stream": d4["t_bandwidth_s"] / (d4["est_s"] - hw["launch_s"])})
+                        "dense_v4_fraction_of_stream": d4["t_bandwidth_s"] / (d4["est_s"] - hw["launch_s"]),
+                        "dense_v4_g8": s["dense_v4_g8"], "dense_v5_g8": s["dense_v5_g8"],
+                        "dense_v5_g4": s["dense_v5_g4"]})
         sel74 = select_kernel(select3, 7400, hw, 3)
         sel74v2 = select_kernel(select, 7400, hw, 2)
         sel74v4 = select_v4_kernel(7400, 8, hw)
@@ -521,6 +557,16 @@ def gate(kernels, base):
                                                                                     b["loop_byte_share_128"]))
         if k["cas_loop"] and not b.get("cas_loop"):
             bad.append("%s: a compare-and-swap loop (none in the baseline)" % k["demangled"])
+        ki = (k["main_loop"] or {}).get("instructions_per_2kb")
+        bi = b.get("instructions_per_2kb")
+        if bi is not None and (ki is None or ki > bi * INSTR_SLACK):
+            bad.append("%s: main loop %s instructions per 2 KB > baseline %.1f + %.0f %%" % (
+                k["demangled"], ki, bi, 100 * (INSTR_SLACK - 1)))
+    for name, k in sorted(kernels.items()):
+        goal = INSTR_GOAL.get(base_name(k["demangled"]))
+        ki = (k["main_loop"] or {}).get("instructions_per_2kb")
+        if goal is not None and (ki is None or ki > goal):
+            bad.append("%s: main loop %s instructions per 2 KB > goal %.0f" % (k["demangled"], ki, goal))
     for name, k in sorted(kernels.items()):
         if name not in base and k["cas_loop"]:
             bad.append("%s: new kernel with a compare-and-swap loop" % k["demangled"])
@@ -565,6 +611,16 @@ def write_md(path, kernels, est, bad):
                 fmt_us(e["sparse_attend_v4"]["merge_s"]),
                 fmt_us(e["rocketkv_step_v5_s"]), fmt_us(e["rocketkv_step_v4_s"]), e["speedup_v5_vs_dense_v4"],
                 e["speedup_v5_vs_dense_v3"], e["speedup_v4_vs_dense_v3"]))
+    L += ["", "## Dense decode at G = 8 (8 KV heads × G = 8, d = 128; v5 = mma.sync) and v5 at G = 4, ESTIMATED", "",
+          "| hw | ctx | batch | v4 G=8 µs (bound) | v5 G=8 µs (bound) | v5 / stream | v5 tensor-core bound µs | "
+          "v4 G=4 µs | v5 G=4 µs (bound) |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in est:
+        if "dense_v5_g8" in e:
+            a4, a5, b5 = e["dense_v4_g8"], e["dense_v5_g8"], e["dense_v5_g4"]
+            L.append("| %s | %d | %d | %s (%s) | %s (%s) | %.0f%% | %s | %s | %s (%s) |" % (
+                e["hw"], e["ctx"], e["batch"], fmt_us(a4["est_s"]), a4["bound"], fmt_us(a5["est_s"]), a5["bound"],
+                100 * a5["fraction_of_stream"], fmt_us(a5["t_tensor_s"]), fmt_us(e["dense_v4"]["est_s"]),
+                fmt_us(b5["est_s"]), b5["bound"]))
     L += ["", "## Stage 2 v4 (score v2 + select v4 + gather with dense v3), ESTIMATED", "",
           "| hw | ctx | batch | dense v3 µs | dense v3 / stream | score v2 µs (v1) | select v4 µs (v3) | gather v3 µs (v2) | "
           "RocketKV step v4 µs (v3) | speed-up vs dense v2 | vs dense v3 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -602,7 +658,9 @@ def write_md(path, kernels, est, bad):
                          e["hw"], fmt_us(e["select_7400_pages_s"]), fmt_us(e["select_7400_pages_no_launch_s"]),
                          fmt_us(e["select_v2_7400_pages_s"])))
     L += ["", "## Gate", ""] + (["- FAIL: " + b for b in bad] if bad else ["- pass (no spills, no lost 128-bit "
-                                                                          "loads, no new CAS loop)"])
+                                                                          "loads, no new CAS loop, no main loop over "
+                                                                          "its baseline instructions per 2 KB + 5 % "
+                                                                          "or its goal)"])
     open(path, "w").write("\n".join(L) + "\n")
 
 
@@ -640,7 +698,8 @@ def main():
             kernels[name] = k
     est = estimates(kernels, shapes)
     keep = {n: {"demangled": k["demangled"], "share_128": k["share_128"], "cas_loop": k["cas_loop"],
-                "loop_byte_share_128": (k["main_loop"] or {}).get("byte_share_128"), "regs": k["regs"]}
+                "loop_byte_share_128": (k["main_loop"] or {}).get("byte_share_128"), "regs": k["regs"],
+                "instructions_per_2kb": (k["main_loop"] or {}).get("instructions_per_2kb")}
             for n, k in kernels.items()}
     if "--write-baseline" in a:
         base = keep

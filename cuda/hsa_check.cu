@@ -198,7 +198,9 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
         CK(cudaMemsetAsync(dws4, 0, kcu_hsa_ws4_bytes(B, Hkv, npc), c->st));
     kcu_hsa_args a = {dK, cap, dlen, B,    Hkv,  G,     d,     p,       npc,    daux, dq,
                       r,  k,   page_gran, dsc, davg, ddims, dpos, pos_cap, dcount, dpart, version == 3,
-                      version >= 4, dws4, version == 5};
+                      version >= 4, dws4, version == 5,
+                      1 /* score v3 on the fewest blocks (1–3 per row): each loops over its row's tiles and the
+                         * fold falls to the block holding its tile, as the one-wave grid at batch 8 does */};
     CK(kcu_hsa_pages_build(&a, c->st));
     CK(cudaStreamSynchronize(c->st));
     h2d(c, dlen, lens);
@@ -208,10 +210,10 @@ static void check_hsa_v(gc_ctx *c, const char *name, int B, int Hkv, int G, int 
     /* v4, v5: the gather is dense_decode.cu v3 with its split count */
     int nsplit = version >= 4 ? kcu_gather_splits(pos_cap, B, Hkv, c->sms) : kcu_attend_splits(pos_cap, B, Hkv, c->sms);
     float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit) / sizeof(float));
-    /* v5 gathers with dense v4 (the split merge in the kernel: its tickets zeroed once) */
+    /* v5 gathers with dense version 5 (v5 at G = 8, else v4; the split merge in the kernel: its tickets zeroed once) */
     CK(cudaMemsetAsync(dws, 0, kcu_attend_ws_bytes(B, Hkv, G, d, nsplit), c->st));
     kcu_attend_args at = {dK, dV, cap, dq, dlen, dpos, dcount, pos_cap, B, Hkv, G, d, nsplit, dws, dout, 2,
-                          version == 5 ? 4 : version == 4 ? 3 : 1};
+                          version == 5 ? 5 : version == 4 ? 3 : 1};
     CK(cudaMemsetAsync(dout, 0xff, q.size() * sizeof(float), c->st));
     CK(kcu_attend(&at, c->st));
     CK(cudaStreamSynchronize(c->st));
@@ -299,7 +301,7 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     h2d(c, dlen, lens);
     double *dpart = dalloc<double>(c, kcu_hsa_part_bytes(B, HKV, GQ, npc) / 8);
     kcu_hsa_args h = {dK, C, dlen, B,    HKV,   GQ,   DH,      p,      npc,  daux, dq,
-                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0, 0, nullptr, 0};
+                      r,  k, 0,    dsc, davg, ddims, dpos, pos_cap, dcount, dpart, 0, 0, nullptr, 0, 0};
     kcu_hsa_args h1 = h, h3 = h, h4 = h; /* v1 select: no per-tile partials; v3: registers, 32-bit bins */
     h1.part = nullptr;
     h3.select_v3 = 1;
@@ -309,6 +311,7 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     h4.ws4 = dws4;
     kcu_hsa_args h5 = h4; /* v5: score v3 (fold + table + score in one launch) + select v4 */
     h5.score_v3 = 1;
+    h5.sms = c->sms;
     int nsplit3 = kcu_gather_splits(pos_cap, B, HKV, c->sms); /* gather v3 */
     float *dws3 = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit3) / 4);
     CK(kcu_hsa_pages_build(&h, c->st));
@@ -319,8 +322,8 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
     a3.version = 3;
     a3.nsplit = nsplit3;
     a3.ws = dws3;
-    kcu_attend_args a4 = a3; /* v5's gather: dense v4, the merge in the kernel (tickets zeroed once) */
-    a4.version = 4;
+    kcu_attend_args a4 = a3; /* v5's gather: dense version 5 (v4 at G = 4), the merge in the kernel (tickets zeroed once) */
+    a4.version = 5;
     CK(cudaMemsetAsync(dws3, 0, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit3), c->st));
     CK(cudaStreamSynchronize(c->st));
     /* analytic bytes (docs/algorithm.md traffic table, rocketkv row): aux reads,

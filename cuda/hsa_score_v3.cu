@@ -152,24 +152,15 @@ static __device__ __forceinline__ void hsa_sc3_rows(const uint16_t *ab, const hs
     }
 }
 
-/* Step 3, v3: warp h scores head h for the tile's 256 pages (8 per lane),
- * then writes z and the tile's partial (max z, Σ cnt·exp(z − max)). Over 80
- * lines with the table call: the accumulators stay in registers from the
- * loads to the partials. */
+/* Step 3, v3: warp h scores head h for a tile's 256 pages (8 per lane),
+ * then writes z and the tile's partial (max z, Σ cnt·exp(z − max)). */
 template <int GMAX>
-__global__ void __launch_bounds__(GMAX * 32) hsa_score_v3_kernel(kcu_hsa_args a)
+static __device__ __forceinline__ void hsa_sc3_tile(const kcu_hsa_args &a, const hsa_sc3_smem<GMAX> &sm, int bh,
+                                                    int64_t C, int64_t np, int64_t tile, int r)
 {
-    KCU_SHARED(hsa_sc3_smem<GMAX>, sm, );
-    const int G = a.G, bh = blockIdx.y, b = bh / a.Hkv, tid = threadIdx.x, h = tid >> 5, lane = tid & 31;
-    const int64_t C = a.len[b], p = a.p, np = C > 0 ? kcu_npages(C, p) : 0, npc = a.npages_cap;
-    const bool active = (int64_t)blockIdx.x * SC2_TILE < np;
-    if (!active && blockIdx.x != 0)
-        return;
-    const bool folds = C > 0 && kcu_page_of(C - 1, p) / SC2_TILE == (int64_t)blockIdx.x;
-    const int r = hsa_sc3_table<GMAX>(a, bh, C, folds, &sm);
-    if (!active || h >= G)
-        return;
-    const int64_t j0 = (int64_t)blockIdx.x * SC2_TILE + (int64_t)lane * SC2_PPT;
+    const int G = a.G, h = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t p = a.p, npc = a.npages_cap;
+    const int64_t j0 = tile * SC2_TILE + (int64_t)lane * SC2_PPT;
     const bool valid = j0 < np;
     const uint16_t *ab = a.aux + (size_t)bh * kcu_aux_rows(a.d, p) * npc + j0;
     float s[SC2_PPT];
@@ -202,19 +193,52 @@ __global__ void __launch_bounds__(GMAX * 32) hsa_score_v3_kernel(kcu_hsa_args a)
     ex = kcu_warp_sum_d(ex);
     if (lane == 0) {
         const hsa_ws4 w = hsa_ws4_layout(a.ws4, a.B, a.Hkv, npc);
-        double *o = w.part + (((size_t)bh * KCU_MAX_G + h) * w.ntiles_cap + blockIdx.x) * 2;
+        double *o = w.part + (((size_t)bh * KCU_MAX_G + h) * w.ntiles_cap + tile) * 2;
         o[0] = m;
         o[1] = ex;
     }
 }
 
+/* Score v3: the table once per block, then the block's tiles of its row:
+ * blockIdx.x, + gridDim.x, … (one block per tile when the grid has a block
+ * per tile; fewer blocks — one wave, hsa_score_v3 — loop, so a row's table
+ * is built once per block, not once per tile). The block holding the new
+ * token's tile folds it (only that block reads that page). */
+template <int GMAX>
+__global__ void __launch_bounds__(GMAX * 32, GMAX <= 4 ? 3 : 1) hsa_score_v3_kernel(kcu_hsa_args a)
+{
+    KCU_SHARED(hsa_sc3_smem<GMAX>, sm, );
+    const int bh = blockIdx.y, b = bh / a.Hkv, h = threadIdx.x >> 5;
+    const int64_t C = a.len[b], p = a.p, np = C > 0 ? kcu_npages(C, p) : 0;
+    const int64_t ntiles = (np + SC2_TILE - 1) / SC2_TILE;
+    const bool active = (int64_t)blockIdx.x < ntiles;
+    if (!active && blockIdx.x != 0)
+        return;
+    const bool folds = C > 0 && (kcu_page_of(C - 1, p) / SC2_TILE) % gridDim.x == blockIdx.x;
+    const int r = hsa_sc3_table<GMAX>(a, bh, C, folds, &sm);
+    if (!active || h >= a.G)
+        return;
+    for (int64_t tile = blockIdx.x; tile < ntiles; tile += gridDim.x) /* uniform over the block */
+        hsa_sc3_tile<GMAX>(a, sm, bh, C, np, tile, r);
+}
+
 /* ---------------------------------------------------------- launcher */
-/* score v3 (a.v4 with a.score_v3): one block of G warps per 256-page tile */
+/* score v3 (a.v4 with a.score_v3): blocks of G warps, one per 256-page tile
+ * (a.sms == 0), or at most one wave (a.sms > 0: 3 resident blocks per SM at
+ * G ≤ 4, 1 at G ≤ 8, as __launch_bounds__ guarantees), ⌊wave / (B·Hkv)⌋ ≥ 1
+ * blocks per row looping over its tiles: every wave of blocks pays the table
+ * build, so at batch 8 (32K: 64 rows × 43 tiles, 7 waves of 396) one wave
+ * builds it once per block instead of 7 times over. */
 cudaError_t hsa_score_v3(const kcu_hsa_args *a, cudaStream_t st)
 {
-    if (!a->ws4 || a->npages_cap % SC2_PPT)
+    if (!a->ws4 || a->npages_cap % SC2_PPT || a->sms < 0)
         return cudaErrorInvalidValue;
-    dim3 grid((unsigned)((a->npages_cap + SC2_TILE - 1) / SC2_TILE), (unsigned)(a->B * a->Hkv));
+    int64_t tiles = (a->npages_cap + SC2_TILE - 1) / SC2_TILE, nbh = (int64_t)a->B * a->Hkv;
+    if (a->sms > 0) {
+        int64_t per = (int64_t)(a->G <= 4 ? 3 : 1) * a->sms / nbh;
+        tiles = tiles < (per > 1 ? per : 1) ? tiles : (per > 1 ? per : 1);
+    }
+    dim3 grid((unsigned)tiles, (unsigned)nbh);
     auto k4 = hsa_score_v3_kernel<4>;
     auto k8 = hsa_score_v3_kernel<8>;
     if (a->G <= 4)

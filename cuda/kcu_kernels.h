@@ -90,6 +90,10 @@ typedef struct {
                                 and kcu_hsa_score runs score v3, which folds the
                                 new token and builds the dims table itself: one
                                 launch where v4 ran two. Call both, in that order. */
+    int sms;                 /* score v3: the device's SMs; > 0: at most one wave of
+                                score blocks, each looping over its row's tiles
+                                (the table built once per block); 0: one block
+                                per tile (hsa_score_v3.cu) */
 } kcu_hsa_args;
 
 /* Workspace of stage 2 v4 (dims table, per-tile partials, histograms). */

@@ -11,9 +11,9 @@
  * traces/FORMAT.md), so stage-2 checks do not inherit a stage-1 near-tie.
  * Each decode step appends its token's row (rows past the cache stay NaN),
  * then runs the method's kernels, the newest versions: full = kcu_attend
- * (dense v4); hsa / rocketkv = stage 2 v5 (pages_update, which launches
+ * (dense version 5: v5 at G = 8, else v4); hsa / rocketkv = stage 2 v5 (pages_update, which launches
  * nothing there, score v3 folding the token, select v4), kcu_attend over the
- * selection (dense v4, the gather split count); stage 1 with select v2.
+ * selection (dense version 5, the gather split count); stage 1 with select v2.
  *
  * --check (the default): stage-1 kept sets and stage-2 selected positions
  * equal the trace's exactly, differing candidates split into near-ties
@@ -191,10 +191,11 @@ static void alloc_all(replay &R)
     h.v4 = 1;          /* select v4 (v1 on score v3's z where npages_cap > 8192) */
     h.score_v3 = 1;    /* stage 2 v5: score v3 folds the token and builds the dims table */
     h.ws4 = R.dws4;
+    h.sms = R.sms;     /* score v3: one wave, the table built once per block */
     R.ha = h;
     const bool sparse = p.kind != KCU_REPLAY_FULL;
     kcu_attend_args a = {R.dK,    R.dV,  p.cap, R.dq,  R.dlen,   sparse ? R.dpos : nullptr, sparse ? R.dcount : nullptr,
-                         sparse ? p.pos_cap : 0, p.B, p.Hkv, p.G,   p.d, R.nsplit, R.dws, R.dout, 2, 4};
+                         sparse ? p.pos_cap : 0, p.B, p.Hkv, p.G,   p.d, R.nsplit, R.dws, R.dout, 2, 5};
     R.aa = a;
 }
 
