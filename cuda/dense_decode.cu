@@ -40,7 +40,14 @@
  *       in ws (zeroed once by the caller, left zero by each call), merges
  *       the partials — so one launch per call, not two. Checked as
  *       `<case>/v4` (called twice: the tickets must come back to zero);
- *       stage 2 v5 gathers with it; gpu_check times `step_v4`.
+ *       gpu_check times `step_v4`.
+ *   v5  (a.version == 5; dense_decode_v5.cu) tensor cores (mma.sync
+ *       m16n8k16 bf16 → f32) at G = 8, where v4's CUDA-core loop is
+ *       issue-bound: 89.8 / 142.5 SASS instructions per 2 KB at d = 128 /
+ *       64 (v4 558 / 672); other G run v4 (v5 at G = 4 is compiled for the
+ *       audit: bandwidth-bound like v4, no faster in its model). Checked as
+ *       `<case>/v5` at G = 8; stage 2 v5 and the replayer gather with
+ *       version 5.
  * Split count v2 (kcu_attend_split_count, kcu.h): at most one wave of 4
  * blocks per SM and a 64-row minimum (v1: rounded up, 256 rows — a second
  * wave at batch 8, 4 splits for a 1K-row gather at batch 1);

@@ -54,8 +54,13 @@
  *       v1 on score v2's z. Checked as `<case>/v2-score`, `<case>/v4-select`.
  *   v5  (a.v4 and a.score_v3) v4 with score v3 (hsa_score_v3.cu): the token
  *       fold, the dims table and the scores in one launch (pages_update
- *       launches nothing), one warp per query head. Same select v4 and
- *       gather. Checked as `<case>/v3-score`, `<case>/v5-select`.
+ *       launches nothing), one warp per query head. Same select v4; the
+ *       gather is dense version 5 (v5 at G = 8, else v4). With a.sms > 0
+ *       score v3 runs one wave of blocks, each looping over its row's tiles
+ *       (the table built once per block, not once per tile: at batch 8 the
+ *       grid was 7 waves, each paying it). Checked as `<case>/v3-score`,
+ *       `<case>/v5-select`, `<case>/v5-gather` (the checks use a.sms = 1:
+ *       1–3 blocks per row, so every block loops).
  *
  * Files: this one holds pages build/update v1, score v1, select v1–v3 and
  * the public launchers; hsa_score_v2.cu pages_update v2 and score v2;

@@ -13,7 +13,7 @@
 # (-arch=sm_90, warnings as errors).
 .PHONY: replay-build replay-check replay-emu
 
-REPLAY_CU   := dense_decode hsa hsa_score_v2 hsa_score_v3 hsa_select_v4 stage1 probes
+REPLAY_CU   := dense_decode dense_decode_v5 hsa hsa_score_v2 hsa_score_v3 hsa_select_v4 stage1 probes
 REPLAY_DEPS := cuda/replay.cu $(REPLAY_CU:%=cuda/%.cu) $(wildcard cuda/*.h cuda/*.cuh)
 REPLAY_ARCH ?= $(shell c=$$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .'); echo sm_$${c:-90})
 REPLAY_TRACE ?= traces/samples/rocketkv.trc
