@@ -385,11 +385,13 @@ def combine_kernel(comb, nsplit, hw):
 
 
 def merge_v4(nsplit, g, d, hw):
-    """Dense v4's split merge inside the kernel (attend_v4_merge), in the last
-    block of each (sequence, KV head): one latency for the ticket, the (m, l)
-    reads (⌈nsplit/32⌉ rounds), then ⌈G·D/4/128⌉ 16-byte runs per thread ×
-    ⌈nsplit/8⌉ rounds (8 splits' loads in flight), one DRAM latency each."""
-    rounds = 1 + math.ceil(nsplit / 32) + math.ceil(g * d / 4 / 128) * math.ceil(nsplit / 8)
+    """Dense v4's (and v5's) split merge inside the kernel (attend_v4_merge,
+    dense_dev.cuh), in the last block of each (sequence, KV head): one
+    latency for the ticket, the (m, l) reads (⌈nsplit/32⌉ rounds), then
+    ⌈nsplit/8⌉ rounds of loads (each thread's ⌈G·D/4/128⌉ 16-byte runs
+    together, 8 splits each in flight — since session 5; before, the runs
+    one after the other: ⌈G·D/512⌉·⌈nsplit/8⌉ rounds), one DRAM latency each."""
+    rounds = 1 + math.ceil(nsplit / 32) + math.ceil(nsplit / 8)
     return {"est_s": rounds * hw["latency_s"], "rounds": rounds}
 
 

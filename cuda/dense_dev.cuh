@@ -21,8 +21,10 @@
  * l), the largest m is M, each split's weight exp(m_s − M) goes to shared
  * memory (w, reusing the tile accumulators: nsplit·G floats fit, as the
  * launcher checks) and L = Σ_s l_s·w_s is a warp sum. Then each thread
- * merges 16-byte runs of the accumulators, splits in order, 8 splits'
- * loads in flight; the ticket is zeroed for the next call. */
+ * merges its ⌈G·D/4/128⌉ 16-byte runs of the accumulators together (since
+ * session 5; before, one run after the other: two chains at G = 8, d =
+ * 128), splits in order, 8 splits' loads per run in flight; the ticket is
+ * zeroed for the next call. */
 template <int D, int G>
 static __device__ void attend_v4_merge(const kcu_attend_args &a, KCU_SH(float) *w)
 {
@@ -60,22 +62,48 @@ static __device__ void attend_v4_merge(const kcu_attend_args &a, KCU_SH(float) *
             sm_L[h] = L;
     }
     __syncthreads();
-    for (int q = tid; q < G * D / 4; q += ATT_THREADS) { /* 4 outputs of head q·4 / D */
-        const int h = q * 4 / D;
-        float A[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    constexpr int NQ = G * D / 4, QN = (NQ + ATT_THREADS - 1) / ATT_THREADS; /* a thread's 16-byte runs */
+    if constexpr (QN == 1) {
+        for (int q = tid; q < NQ; q += ATT_THREADS) { /* 4 outputs of head q·4 / D */
+            const int h = q * 4 / D;
+            float A[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll 8
-        for (int s = 0; s < ns; s++) {
-            const uint4 v = kcu_ld_cg_u4(reinterpret_cast<const uint4 *>(pacc + (size_t)s * G * D) + q);
-            const float ws = w[s * G + h];
-            A[0] = fmaf(__uint_as_float(v.x), ws, A[0]);
-            A[1] = fmaf(__uint_as_float(v.y), ws, A[1]);
-            A[2] = fmaf(__uint_as_float(v.z), ws, A[2]);
-            A[3] = fmaf(__uint_as_float(v.w), ws, A[3]);
+            for (int s = 0; s < ns; s++) {
+                const uint4 v = kcu_ld_cg_u4(reinterpret_cast<const uint4 *>(pacc + (size_t)s * G * D) + q);
+                const float ws = w[s * G + h];
+                A[0] = fmaf(__uint_as_float(v.x), ws, A[0]);
+                A[1] = fmaf(__uint_as_float(v.y), ws, A[1]);
+                A[2] = fmaf(__uint_as_float(v.z), ws, A[2]);
+                A[3] = fmaf(__uint_as_float(v.w), ws, A[3]);
+            }
+            const float L = sm_L[h];
+            float *o = a.out + (size_t)bh * G * D + q * 4;
+            for (int e = 0; e < 4; e++)
+                o[e] = L > 0.0f ? A[e] / L : 0.0f;
         }
-        const float L = sm_L[h];
-        float *o = a.out + (size_t)bh * G * D + q * 4;
-        for (int e = 0; e < 4; e++)
-            o[e] = L > 0.0f ? A[e] / L : 0.0f;
+    } else { /* G = 8, D = 128: a thread's runs q = tid + 128j together, not one after the other */
+        static_assert(NQ % ATT_THREADS == 0, "whole runs per thread");
+        float A[QN][4] = {};
+#pragma unroll 8
+        for (int s = 0; s < ns; s++)
+#pragma unroll
+            for (int j = 0; j < QN; j++) {
+                const int q = tid + j * ATT_THREADS;
+                const uint4 v = kcu_ld_cg_u4(reinterpret_cast<const uint4 *>(pacc + (size_t)s * G * D) + q);
+                const float ws = w[s * G + q * 4 / D];
+                A[j][0] = fmaf(__uint_as_float(v.x), ws, A[j][0]);
+                A[j][1] = fmaf(__uint_as_float(v.y), ws, A[j][1]);
+                A[j][2] = fmaf(__uint_as_float(v.z), ws, A[j][2]);
+                A[j][3] = fmaf(__uint_as_float(v.w), ws, A[j][3]);
+            }
+#pragma unroll
+        for (int j = 0; j < QN; j++) {
+            const int q = tid + j * ATT_THREADS;
+            const float L = sm_L[q * 4 / D];
+            float *o = a.out + (size_t)bh * G * D + q * 4;
+            for (int e = 0; e < 4; e++)
+                o[e] = L > 0.0f ? A[j][e] / L : 0.0f;
+        }
     }
     if (tid == 0)
         ticket[bh] = 0u;
