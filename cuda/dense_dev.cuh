@@ -24,7 +24,9 @@
  * merges its ⌈G·D/4/128⌉ 16-byte runs of the accumulators together (since
  * session 5; before, one run after the other: two chains at G = 8, d =
  * 128), splits in order, 8 splits' loads per run in flight; the ticket is
- * zeroed for the next call. */
+ * zeroed for the next call. Over 80 lines: the ticket, the weights and the
+ * two forms of the final loop (one run per thread, several) read the same
+ * shared state, which splitting would pass around without making clearer. */
 template <int D, int G>
 static __device__ void attend_v4_merge(const kcu_attend_args &a, KCU_SH(float) *w)
 {
