@@ -18,6 +18,7 @@ typedef struct {
     int64_t blocks;       /* KV blocks held */
     int64_t blk_b;        /* the block count blk_next was found for (-1: none yet) */
     int64_t blk_next;     /* decode steps before this one need at most blk_b blocks (decode_need) */
+    double y_next;        /* a compressed cache's bytes after decode step blk_next (NaN: not known) */
     int64_t prev, next;   /* running list neighbours, admission order (-1: none) */
     int64_t adm;          /* admission number: the running list's order */
     int64_t gb;           /* lockstep member: g = gb + D at the lockstep's step D */
@@ -88,8 +89,8 @@ typedef struct {
     int64_t sum_base;             /* Σ members' S + gb, tokens: their Σ context at step D is sum_base + ncoh D */
     int64_t out_base;             /* Σ members' output - gb, tokens: output to come at step D is out_base - ncoh D */
     srv_cost_acc acc;             /* Σ members' method-layer prices */
-    srv_cost_acc acc_seen;        /* acc when acc_sum was converted (each sum converted again only when it moved) */
-    srv_seq_cost acc_sum;         /* its sums as doubles (srv_cost_acc_sum's) */
+    srv_seq_cost acc_sum;         /* acc's sums as doubles (srv_cost_acc_sum's) as of the last step priced */
+    int acc_all, acc_s2;          /* since then: any sum may have moved; the aux-score and top-k ones (acc_move) */
     int uni;                      /* layers priced dense (sim_access_source.uniform_from) */
     int coh_step;                 /* the scheduled step decodes the members */
     ev_bucket *evw;               /* (LOCK_WHEEL) members' next block or last-token events, as wheel does prices */
@@ -171,11 +172,19 @@ static double comp_bytes(const srv_state *st, const srv_slot *sl, int64_t C, int
     return bytes;
 }
 
+/* rkv_cache_tokens(&sl->p, k), written out: kept + k + 1, capped at the
+ * budget when the method caps its cache. */
+static int64_t cache_tokens(const srv_slot *sl, int64_t k)
+{
+    const int64_t c = sl->form.kept + k + 1;
+    return sl->p.method->traits.cache_capped && c > sl->p.budget ? sl->p.budget : c;
+}
+
 /* Bytes a compressed sequence holds after decode step `k` (its cache then
  * has prompt + k + 1 tokens of history). */
 static double comp_bytes_after(const srv_state *st, int64_t req, const srv_slot *sl, int64_t k)
 {
-    return comp_bytes(st, sl, rkv_cache_tokens(&sl->p, k), st->w->req[req].prompt + k + 1);
+    return comp_bytes(st, sl, cache_tokens(sl, k), st->w->req[req].prompt + k + 1);
 }
 
 /* Blocks the sequence holds after decode step `k`. */
@@ -197,11 +206,12 @@ static int64_t blocks_after_decode(const srv_state *st, int64_t req, int64_t k)
  * from a guess (the bytes grow by about bytes_step a step), widened by
  * doubling until B(lo) <= b < B(hi), then bisected: two evaluations per
  * block when the guess is right. */
-static int64_t first_step_over(const srv_state *st, int64_t req, int64_t k0, int64_t b, double y0)
+static int64_t first_step_over(const srv_state *st, int64_t req, int64_t k0, int64_t b, double y0, double *y_hi)
 {
     const srv_request *rq = &st->w->req[req];
     const srv_slot *sl = &st->slots[st->q[req].slot];
     const int64_t kmax = rq->output - 2; /* the last decode step: the token before the last */
+    *y_hi = NAN;
     if (!sl->compresses)
         return b * st->c->block_tokens - rq->prompt;
     if (kmax <= k0)
@@ -209,30 +219,33 @@ static int64_t first_step_over(const srv_state *st, int64_t req, int64_t k0, int
     const double x = sl->bytes_step > 0.0 ? ceil(((double)b * st->block_bytes - y0) / sl->bytes_step) : INFINITY;
     const int64_t g = x < 1.0 ? k0 + 1 : x >= (double)(kmax - k0) ? kmax : k0 + (int64_t)x;
     int64_t lo = k0, hi = g;
-    if (blocks_after_decode(st, req, g) <= b) { /* at or after the guess: double upwards */
+    double y = comp_bytes_after(st, req, sl, g), yh = y; /* yh: the bytes at hi once B(hi) > b is known */
+    if (blocks_of_bytes(st, y) <= b) { /* at or after the guess: double upwards */
         for (int64_t d = 1;; d *= 2) {
             if (hi == kmax)
                 return INT64_MAX;
             lo = hi;
             hi = kmax - lo > d ? lo + d : kmax;
-            if (blocks_after_decode(st, req, hi) > b)
+            if (blocks_of_bytes(st, yh = comp_bytes_after(st, req, sl, hi)) > b)
                 break;
         }
     } else { /* before it: double downwards */
         for (int64_t d = 1; hi - k0 > 1; d *= 2) {
             const int64_t t = hi - k0 > d ? hi - d : k0 + 1;
-            if (blocks_after_decode(st, req, t) <= b) {
+            if (blocks_of_bytes(st, y = comp_bytes_after(st, req, sl, t)) <= b) {
                 lo = t;
                 break;
             }
             hi = t;
+            yh = y;
         }
     }
     while (hi - lo > 1) { /* B(lo) <= b < B(hi) */
         const int64_t mid = lo + (hi - lo) / 2;
-        if (blocks_after_decode(st, req, mid) > b) hi = mid;
+        if (blocks_of_bytes(st, y = comp_bytes_after(st, req, sl, mid)) > b) hi = mid, yh = y;
         else lo = mid;
     }
+    *y_hi = yh;
     return hi;
 }
 
@@ -244,11 +257,12 @@ static int64_t decode_need(srv_state *st, int64_t req, int64_t k)
 {
     rq_state *s = &st->q[req];
     const srv_slot *sl = &st->slots[s->slot];
-    const double y = sl->compresses ? comp_bytes_after(st, req, sl, k) : 0.0;
+    const double y = !sl->compresses ? 0.0 : k == s->blk_next && !isnan(s->y_next) ? s->y_next /* found with blk_next */
+                                                                                  : comp_bytes_after(st, req, sl, k);
     int64_t need = (sl->compresses ? blocks_of_bytes(st, y) : blocks_full(st, st->w->req[req].prompt + k + 1)) - s->blocks;
     if (need < 0) need = 0;
     s->blk_b = s->blocks + need;
-    s->blk_next = first_step_over(st, req, k, s->blk_b, y);
+    s->blk_next = first_step_over(st, req, k, s->blk_b, y, &s->y_next);
     return need;
 }
 
@@ -428,8 +442,10 @@ static void page_move(__int128 *x, const srv_s2_table *tb, int64_t np, int sign)
 }
 
 /* The sums of aux-score be, by, fl and top-k be, by moved by x (srv_fx units). */
-static void acc_move(srv_cost_acc *acc, const __int128 *x)
+static void acc_move(srv_state *st, const __int128 *x)
 {
+    srv_cost_acc *acc = &st->acc;
+    st->acc_s2 = 1;
     const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
     acc->be[a] += x[0];
     acc->by[a] += x[1];
@@ -443,11 +459,9 @@ static void lock_unschedule(srv_state *st, lk_hot *h)
 {
     if (!h->tb)
         return;
-    for (int64_t j = 1; j <= h->m; j++) {
-        const int64_t d = h->d0 + j * h->pg;
-        if (d >= st->D)
-            page_move(st->diff[d & (LOCK_WHEEL - 1)], h->tb, h->np0 + j - 1, -1);
-    }
+    const int64_t j0 = st->D > h->d0 ? (st->D - h->d0 + h->pg - 1) / h->pg : 1; /* first crossing at st->D or later */
+    for (int64_t j = j0 > 1 ? j0 : 1; j <= h->m; j++)
+        page_move(st->diff[(h->d0 + j * h->pg) & (LOCK_WHEEL - 1)], h->tb, h->np0 + j - 1, -1);
     h->tb = NULL;
 }
 
@@ -469,6 +483,7 @@ static void lock_leave(srv_state *st, int64_t req)
         lock_sync(st, s->slot);
         lock_unschedule(st, &st->hot[s->slot]);
         srv_cost_acc_add(&st->acc, &sl->cost, -1);
+        st->acc_all = 1;
     }
     st->hot[s->slot].adm = -1;
     s->coh = 0;
@@ -894,16 +909,18 @@ static void lock_horizon(srv_state *st, int64_t slot, const srv_s2_table *tb, in
     const int64_t D = st->D, pg = sl->form.pg, last = st->w->req[sl->req].output - s->gb - 1;
     int64_t m = 0, d = D + pg;
     const int64_t dmax = last < D + LOCK_WHEEL - 1 ? last : D + LOCK_WHEEL - 1;
-    const __int128(*fx)[5] = tb->fx;
+    const int64_t mt = tb->n - 1 - np, mw = dmax >= d ? (dmax - d) / pg + 1 : 0; /* the memo's and the ring's reach */
+    const int64_t mmax = mt < mw ? mt : mw;
+    const __int128(*dfx)[5] = tb->dfx;
     const double(*v)[5] = tb->v;
-    for (; d <= dmax && np + m + 1 < tb->n && v[np + m + 1][0] >= 0.0; d += pg, m++) {
-        const __int128 *o = fx[np + m], *n = fx[np + m + 1];
+    for (; m < mmax && v[np + m + 1][0] >= 0.0; d += pg, m++) {
+        const __int128 *dd = dfx[np + m];
         __int128 *x = st->diff[d & (LOCK_WHEEL - 1)];
-        x[0] += n[0] - o[0];
-        x[1] += n[1] - o[1];
-        x[2] += n[2] - o[2];
-        x[3] += n[3] - o[3];
-        x[4] += n[4] - o[4];
+        x[0] += dd[0];
+        x[1] += dd[1];
+        x[2] += dd[2];
+        x[3] += dd[3];
+        x[4] += dd[4];
     }
     *h = (lk_hot){h->adm, np, D, m, pg, tb};
     st->r->lock_events[SRV_EV_PAGES] += m;
@@ -932,14 +949,14 @@ static void lock_reprice(srv_state *st, int64_t slot)
         __int128 x[5] = {0};
         if (np + 1 < tb->n && tb->v[np + 1][0] >= 0.0) {
             page_move(x, tb, np, 1);
-            acc_move(&st->acc, x);
+            acc_move(st, x);
             lock_horizon(st, slot, tb, np + 1);
             return;
         }
         const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND; /* past the memo's reach */
         const double nw[5] = {sl->cost.be[a], sl->cost.by[a], sl->cost.fl[a], sl->cost.be[t], sl->cost.by[t]};
         for (int i = 0; i < 5; i++) x[i] = srv_fx(nw[i]) - tb->fx[np][i];
-        acc_move(&st->acc, x);
+        acc_move(st, x);
         h->tb = NULL;
         price_push(st, sl->until + 2 - st->q[sl->req].gb, slot, h->adm);
         return;
@@ -947,6 +964,7 @@ static void lock_reprice(srv_state *st, int64_t slot)
     srv_cost_acc_add(&st->acc, &sl->cost, -1);
     srv_seq_price_at(&st->pr, sl, k);
     srv_cost_acc_add(&st->acc, &sl->cost, 1);
+    st->acc_all = 1;
     const srv_s2_table *tb = sl->s2;
     if (sl->saturated && tb && sl->np > 0 && sl->np < tb->n && tb->v[sl->np][0] >= 0.0)
         lock_horizon(st, slot, tb, sl->np);
@@ -960,7 +978,7 @@ static void lock_reprice(srv_state *st, int64_t slot)
 static void lock_prices(srv_state *st)
 {
     __int128 *df = st->diff[st->D & (LOCK_WHEEL - 1)];
-    acc_move(&st->acc, df);
+    acc_move(st, df);
     memset(df, 0, sizeof st->diff[0]);
     ev_bucket *b = &st->wheel[st->D & (LOCK_WHEEL - 1)];
     for (int64_t i = 0; i < b->n; i++) {
@@ -1089,14 +1107,18 @@ static double lock_price(srv_state *st)
     }
     srv_seq_cost sum;
     const srv_cost_acc *a = &st->acc;
-    srv_cost_acc *seen = &st->acc_seen;
-    srv_seq_cost *dbl = &st->acc_sum;
-    for (int k = 0; k < SRV_ATT_K; k++) { /* srv_cost_acc_sum, each sum converted again only when it moved */
-        if (a->be[k] != seen->be[k]) seen->be[k] = a->be[k], dbl->be[k] = srv_fx_value(a->be[k]);
-        if (a->by[k] != seen->by[k]) seen->by[k] = a->by[k], dbl->by[k] = srv_fx_value(a->by[k]);
-        if (a->fl[k] != seen->fl[k]) seen->fl[k] = a->fl[k], dbl->fl[k] = srv_fx_value(a->fl[k]);
-        dbl->la[k] = a->nla[k] > 0 ? a->la[k] : 0.0;
+    srv_seq_cost *dbl = &st->acc_sum; /* srv_cost_acc_sum, converting only the sums that may have moved */
+    if (st->acc_all) {
+        srv_cost_acc_sum(a, dbl);
+    } else if (st->acc_s2) {
+        const int x = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
+        dbl->be[x] = srv_fx_value(a->be[x]);
+        dbl->by[x] = srv_fx_value(a->by[x]);
+        dbl->fl[x] = srv_fx_value(a->fl[x]);
+        dbl->be[t] = srv_fx_value(a->be[t]);
+        dbl->by[t] = srv_fx_value(a->by[t]);
     }
+    st->acc_all = st->acc_s2 = 0;
     sum = *dbl;
     if (st->acc.la_mixed) /* the max launches by a walk over the members */
         for (int k = 0; k < SRV_ATT_K; k++) {
@@ -1226,6 +1248,7 @@ static int state_init(srv_state *st, const srv_config *c, const srv_workload *w,
     for (size_t i = 0; i < n; i++) {
         st->q[i].slot = -1;
         st->q[i].blk_b = -1;
+        st->q[i].y_next = NAN;
         st->q[i].prev = st->q[i].next = -1;
     }
     r->first_arrival_s = w->req[0].arrival_s;

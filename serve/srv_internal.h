@@ -15,6 +15,7 @@
 typedef struct {
     double (*v)[5];               /* (n) */
     __int128 (*fx)[5];            /* (n) the same in srv_cost_acc's fixed point (srv_fx), for its sums */
+    __int128 (*dfx)[5];           /* (n) fx[np + 1] - fx[np], set once both pages are priced */
     int64_t n;
 } srv_s2_table;
 
