@@ -628,9 +628,35 @@ static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
     return 0;
 }
 
-/* The batch's method-layer sums of n sequences' prices: Σ be, by, fl and
- * max la per kernel, summed afresh in srv_cost_acc (exact, so the same bits
- * as the lockstep's sums kept from step to step). */
+/* The batch's method-layer sums of n sequences' prices, sequence by
+ * sequence in the given order: Σ be, by, fl and max la per kernel. Two
+ * passes of ten running sums each, so that each pass's sums stay in
+ * registers (the order of each sum's additions is the same). The walk's
+ * sums where the lockstep cannot run (a token budget below max_num_seqs). */
+static void cost_sums_ordered(const srv_seq_cost *const *cv, int64_t n, srv_seq_cost *sum)
+{
+    double a[SRV_ATT_K] = {0}, b[SRV_ATT_K] = {0};
+    for (int64_t i = 0; i < n; i++)
+        for (int q = 0; q < SRV_ATT_K; q++) {
+            a[q] += cv[i]->be[q];
+            b[q] += cv[i]->by[q];
+        }
+    memcpy(sum->be, a, sizeof a);
+    memcpy(sum->by, b, sizeof b);
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    for (int64_t i = 0; i < n; i++)
+        for (int q = 0; q < SRV_ATT_K; q++) {
+            a[q] += cv[i]->fl[q];
+            b[q] = b[q] > cv[i]->la[q] ? b[q] : cv[i]->la[q]; /* max; launches are never NaN or -0 */
+        }
+    memcpy(sum->fl, a, sizeof a);
+    memcpy(sum->la, b, sizeof b);
+}
+
+/* The same sums afresh in srv_cost_acc (exact, so the same bits as the
+ * lockstep's sums kept from step to step): the walk's where the lockstep
+ * runs, i.e. as the reference it is checked against. */
 static void cost_sums(const srv_seq_cost *const *cv, int64_t n, srv_seq_cost *sum)
 {
     srv_cost_acc a;
@@ -705,7 +731,10 @@ static double price_step(srv_state *st)
         }
     }
     srv_seq_cost sum;
-    cost_sums(cv, ncv, &sum);
+    if (st->c->max_batched_tokens >= st->c->max_num_seqs) /* where the lockstep runs: its exact sums */
+        cost_sums(cv, ncv, &sum);
+    else
+        cost_sums_ordered(cv, ncv, &sum);
     return step_price(st, n_dec, sum_ctx, tokens, (int)nch, nsample, s1, &sum, uni);
 }
 

@@ -65,9 +65,12 @@
  * in timing wheels keyed by step; a saturated stage-2 cache's page
  * crossings are written ahead into a ring of per-step differences. The
  * walk (every sequence every step) remains for smaller token budgets and
- * as srv_config.reference. The batch's method-layer sums are exact sums
- * rounded once (srv_cost_acc), which may differ in the last bit from adding
- * the doubles in schedule order, as this file did before.
+ * as srv_config.reference. Where the lockstep runs, the batch's
+ * method-layer sums are exact sums rounded once (srv_cost_acc: the walk sums
+ * the same way there, so the reference agrees bit for bit), which may
+ * differ in the last bit from adding the doubles in schedule order; the
+ * walk alone (a token budget below max_num_seqs) still adds them in
+ * schedule order.
  *
  * Deliberately not modelled: swap preemption, prefix caching, speculative
  * decoding, the network. */

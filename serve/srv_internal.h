@@ -72,9 +72,9 @@ static inline __int128 srv_fx(double v)
 {
     uint64_t b;
     memcpy(&b, &v, sizeof b);
-    const int ex = (int)(b >> 52);
+    const int ex = (int)(b >> 52 & 0x7ff);
     if (ex == 0)
-        return 0; /* +0 (and subnormals, far below 2^-64) */
+        return 0; /* ±0 (and subnormals, far below 2^-64) */
     const uint64_t m = (b & ((1ull << 52) - 1)) | (1ull << 52);
     const int sh = ex - 1075 + 64; /* v = m × 2^(ex - 1075) */
     return sh >= 0 ? (__int128)m << sh : sh > -53 ? (__int128)(m >> -sh) : 0;
