@@ -35,9 +35,10 @@ typedef struct {
 typedef struct { int64_t key, adm, req; } ev_item;
 typedef struct { ev_item *v; int64_t n, cap; } ev_heap; /* a binary min-heap by (key, adm) */
 
-/* A timing wheel of price events: bucket key mod LOCK_WHEEL holds the
- * members (req, adm) re-priced at step key, for keys less than LOCK_WHEEL
- * steps ahead (later ones wait in a heap); a bucket's order does not matter. */
+/* A timing wheel of a member's events: bucket key mod LOCK_WHEEL holds the
+ * events at step key (req, or slot for price events; adm), for keys less
+ * than LOCK_WHEEL steps ahead (later ones wait in a heap); price events go
+ * in any order, block and last-token events are sorted by adm when due. */
 #define LOCK_WHEEL 256
 typedef struct { ev_item *v; int64_t n, cap; } ev_bucket;
 
@@ -886,8 +887,16 @@ static void lock_join(srv_state *st, int64_t req, double t, int fresh)
     st->sum_base += sl->p.S + s->gb;
     st->out_base += st->w->req[req].output - s->gb;
     st->uni = sl->src.uniform_from;
-    if (fresh)
+    if (fresh) {
+        if (st->nfresh == st->c->max_num_seqs) { /* full of members that left since: keep the others (< max_num_seqs) */
+            int64_t m = 0;
+            for (int64_t i = 0; i < st->nfresh; i++)
+                if (st->q[st->fresh[i].req].coh && st->q[st->fresh[i].req].adm == st->fresh[i].adm)
+                    st->fresh[m++] = st->fresh[i];
+            st->nfresh = m;
+        }
         st->fresh[st->nfresh++] = (ev_item){0, s->adm, req};
+    }
     event_push(st, st->D, req);
     st->hot[s->slot] = (lk_hot){s->adm, 0, 0, 0, 1, NULL};
     if (!st->pr.is_full)
