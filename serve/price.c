@@ -44,7 +44,11 @@ void srv_pricer_free(srv_pricer *pr)
     free(pr->fixed);
     pr->fixed = NULL;
     if (pr->s2tab)
-        for (int i = 0; i < SRV_S2_AUX; i++) free(pr->s2tab[i].v);
+        for (int i = 0; i < SRV_S2_AUX; i++) {
+            free(pr->s2tab[i].v);
+            free(pr->s2tab[i].fx);
+            free(pr->s2tab[i].dfx);
+        }
     free(pr->s2tab);
     pr->s2tab = NULL;
 }
@@ -261,12 +265,19 @@ static void price_stage2_memo(srv_pricer *pr, const srv_seq_form *f, srv_s2_tabl
         int64_t n = tb->n ? tb->n : 256;
         while (n <= np) n *= 2;
         tb->v = realloc(tb->v, (size_t)n * sizeof *tb->v);
+        tb->fx = realloc(tb->fx, (size_t)n * sizeof *tb->fx);
+        tb->dfx = realloc(tb->dfx, (size_t)n * sizeof *tb->dfx);
         for (int64_t i = tb->n; i < n; i++) tb->v[i][0] = -1.0;
         tb->n = n;
     }
     double *e = tb->v[np];
     const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
     e[0] = c->be[a], e[1] = c->by[a], e[2] = c->fl[a], e[3] = c->be[t], e[4] = c->by[t];
+    for (int i = 0; i < 5; i++) tb->fx[np][i] = srv_fx(e[i]);
+    if (np > 0 && tb->v[np - 1][0] >= 0.0) /* the differences to its priced neighbours */
+        for (int i = 0; i < 5; i++) tb->dfx[np - 1][i] = tb->fx[np][i] - tb->fx[np - 1][i];
+    if (np + 1 < tb->n && tb->v[np + 1][0] >= 0.0)
+        for (int i = 0; i < 5; i++) tb->dfx[np][i] = tb->fx[np + 1][i] - tb->fx[np][i];
 }
 
 /* The method-layer price of one sequence at decode step `step`: a function
