@@ -56,7 +56,7 @@
  * and r × every running request's remaining output (SGLang's new_token_ratio:
  * admission that rarely has to preempt).
  *
- * Speed (serve.c's lockstep): with max_batched_tokens >= max_num_seqs every
+ * Speed (lockstep.c): with max_batched_tokens >= max_num_seqs every
  * decoding sequence decodes in every step that decodes, so what a step's
  * price needs of them is kept as running sums (their number, Σ context, Σ
  * method-layer prices in exact fixed point: the same bits in any order) and
@@ -179,7 +179,7 @@ typedef struct {
     int64_t kv_blocks;         /* blocks in use after the step */
 } srv_sample;
 
-/* The lockstep path's events (serve.c), counted: a sequence joining at
+/* The lockstep path's events (lockstep.c), counted: a sequence joining at
  * the end of its prefill; a decode step's KV blocks worked out (the first
  * decode step, a block boundary); a price event (a price no longer stands);
  * a saturated cache's page crossing written ahead into the ring; a last
