@@ -203,6 +203,10 @@ static void lock_join(srv_state *st, int64_t req, double t, int fresh)
     }
     event_push(st, st->D, req);
     st->hot[s->slot] = (lk_hot){s->adm, 0, 0, 0, 1, NULL};
+    if (!st->pr.is_full && sl->have_price) { /* swapped back in: its price this step goes into the sums */
+        srv_cost_acc_add(&st->acc, &sl->cost, 1);
+        st->acc_all = 1;
+    }
     if (!st->pr.is_full)
         price_push(st, st->D, s->slot, s->adm);
     st->r->lock_events[SRV_EV_JOIN]++;
@@ -432,15 +436,58 @@ int srv_lock_schedule(srv_state *st, int64_t *budget, int mode, kv_err *err)
     return preempted;
 }
 
-/* price_step on the lockstep: the members from the sums, the prefills as the walk prices them. */
+/* A sequence swapped back in that decodes in this step (not a member
+ * yet): priced at its decode step and added to the step's sums (a, exact)
+ * and counts. */
+static void swapped_in_decode(srv_state *st, const rq_state *s, srv_cost_acc *a, int64_t *n_dec, int64_t *sum_ctx)
+{
+    srv_slot *sl = &st->slots[s->slot];
+    (*n_dec)++;
+    *sum_ctx += sl->p.S + s->g; /* its context after decode step g - 1 */
+    if (st->pr.is_full)
+        return;
+    srv_seq_price_at(&st->pr, sl, s->g - 1);
+    srv_cost_acc_add(a, &sl->cost, 1);
+    st->uni = sl->src.uniform_from;
+}
+
+/* The max launches per kernel over the step's decoding sequences (the
+ * members when they decode, the ones swapped back in), by a walk: what the
+ * sums cannot say when two differ (srv_cost_acc.la_mixed). */
+static void lock_max_launches(const srv_state *st, srv_seq_cost *sum)
+{
+    for (int k = 0; k < SRV_ATT_K; k++) {
+        double m = 0.0;
+        for (int64_t req = st->head; req >= 0; req = st->q[req].next) {
+            const rq_state *s = &st->q[req];
+            if (s->coh ? st->coh_step : s->decoding) { /* a decoding non-member is one swapped back in this step */
+                const double la = st->slots[s->slot].cost.la[k];
+                m = m > la ? m : la;
+            }
+        }
+        sum->la[k] = m;
+    }
+}
+
+/* price_step on the lockstep: the members from the sums, the prefills as
+ * the walk prices them, a sequence swapped back in that decodes added to
+ * the sums. */
 double srv_lock_price(srv_state *st)
 {
-    const int64_t n_dec = st->coh_step ? st->ncoh : 0;
-    int64_t nch = 0, nsample = n_dec;
+    int64_t n_dec = st->coh_step ? st->ncoh : 0, sum_ctx = st->coh_step ? st->sum_base + st->ncoh * st->D : 0;
+    int64_t nch = 0, nsample = 0, nswap = 0;
     double s1 = 0.0;
+    srv_cost_acc swp; /* the members' sums (when they decode) with the swapped-in ones */
+    if (st->coh_step) swp = st->acc;
+    else memset(&swp, 0, sizeof swp);
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &st->sched[i];
         const rq_state *s = &st->q[it->req];
+        if (s->decoding) {
+            swapped_in_decode(st, s, &swp, &n_dec, &sum_ctx);
+            nswap++;
+            continue;
+        }
         st->cs[nch] = s->filled;
         st->cn[nch++] = it->n;
         if (s->filled + it->n == s->target) {
@@ -463,18 +510,13 @@ double srv_lock_price(srv_state *st)
     }
     st->acc_all = st->acc_s2 = 0;
     sum = *dbl;
-    if (st->acc.la_mixed) /* the max launches by a walk over the members */
-        for (int k = 0; k < SRV_ATT_K; k++) {
-            double m = 0.0;
-            for (int64_t req = st->head; req >= 0; req = st->q[req].next)
-                if (st->q[req].coh) {
-                    const double la = st->slots[st->q[req].slot].cost.la[k];
-                    m = m > la ? m : la;
-                }
-            sum.la[k] = m;
-        }
-    return srv_step_price(st, n_dec, st->sum_base + st->ncoh * st->D, st->sched_tokens, (int)nch, nsample, s1, &sum,
-                      st->uni);
+    if (nswap > 0 && !st->pr.is_full) { /* rounded once, as the walk's exact sums */
+        srv_cost_acc_sum(&swp, &sum);
+        a = &swp;
+    }
+    if (a->la_mixed)
+        lock_max_launches(st, &sum);
+    return srv_step_price(st, n_dec, sum_ctx, st->sched_tokens, (int)nch, nsample + n_dec, s1, &sum, st->uni);
 }
 
 /* apply_step on the lockstep: the members' tokens (gaps in admission order:
@@ -518,6 +560,19 @@ void srv_lock_apply(srv_state *st, double t)
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &st->sched[i];
         rq_state *s = &st->q[it->req];
+        if (s->decoding) { /* swapped back in: its next token, as the walk's apply_step gives it */
+            r->itl_s[r->n_itl++] = t - s->last_token_s;
+            s->g++;
+            s->last_token_s = t;
+            r->tokens_out[it->req]++;
+            r->output_tokens++;
+            r->decode_steps_seq++;
+            if (s->g == st->w->req[it->req].output)
+                srv_finish(st, it->req, t);
+            else
+                lock_join(st, it->req, t, !st->coh_step);
+            continue;
+        }
         s->filled += it->n;
         r->prefill_tokens += it->n;
         if (s->filled < s->target)

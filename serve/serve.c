@@ -248,10 +248,19 @@ void srv_preempt(srv_state *st, int64_t req)
         st->r->lock_events[SRV_EV_LEAVE]++;
     }
     st->used_blocks -= s->blocks;
+    if (st->c->preempt_swap && s->blocks <= st->swap_blocks - st->swap_used) { /* its blocks to the host, progress kept */
+        s->swapped = s->blocks;
+        st->swap_used += s->blocks;
+        if (st->swap_used > st->r->max_swap_blocks) st->r->max_swap_blocks = st->swap_used;
+        st->step_swap_s += (double)s->blocks * st->swap_block_s;
+        st->r->swap_outs++;
+    } else { /* recompute: the prompt and the tokens so far prefilled again */
+        st->r->swap_fallbacks += st->c->preempt_swap;
+        s->filled = 0;
+        s->decoding = 0;
+    }
     s->blocks = 0;
     s->phase = Q_WAITING;
-    s->filled = 0;
-    s->decoding = 0;
     slot_release(st, req);
     st->whead = (st->whead + st->w->n - 1) % st->w->n;
     st->wq[st->whead] = req;
@@ -342,14 +351,51 @@ static int64_t reserved_blocks(const srv_state *st)
     return (int64_t)ceil(st->c->admit_reserve * (double)srv_blocks_full(st, left));
 }
 
+/* A request preempted by swap, first in the queue, back in when a seat,
+ * the budget and its blocks allow: its blocks and those the step's tokens
+ * need (a decoding sequence's next token, else the next chunk of its
+ * prefill), the swapped ones copied back. Returns 1 when it was admitted,
+ * 0 when it does not fit, -1 on error. */
+static int swap_in(srv_state *st, int64_t req, int64_t *budget, kv_err *err)
+{
+    rq_state *s = &st->q[req];
+    if (slot_acquire(st, req, err) != 0)
+        return -1;
+    const int64_t n = s->decoding ? 1 : s->target - s->filled < *budget ? s->target - s->filled : *budget;
+    int64_t need = s->decoding ? blocks_after_decode(st, req, s->g - 1) : srv_blocks_full(st, s->filled + n);
+    if (need < s->swapped) need = s->swapped;
+    if (need > st->pool_blocks - st->used_blocks) {
+        slot_release(st, req);
+        return 0;
+    }
+    st->whead = (st->whead + 1) % st->w->n;
+    st->wcount--;
+    st->swap_used -= s->swapped;
+    st->step_swap_s += (double)s->swapped * st->swap_block_s;
+    st->r->swap_ins++;
+    s->swapped = 0;
+    s->phase = Q_RUNNING;
+    run_append(st, req);
+    srv_schedule(st, req, n, need);
+    *budget -= n;
+    return 1;
+}
+
 /* Waiting requests, first come first served, while budget, seats and blocks
- * last (with admit_reserve: blocks for the whole request and the reserve). */
+ * last (with admit_reserve: blocks for the whole request and the reserve);
+ * one preempted by swap comes back through swap_in. */
 static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
 {
     int64_t reserve = st->wcount > 0 ? reserved_blocks(st) : 0;
     while (st->wcount > 0 && *budget > 0 && st->nrun < st->c->max_num_seqs) {
         const int64_t req = st->wq[st->whead];
         rq_state *s = &st->q[req];
+        if (s->swapped > 0) { /* preempted by swap: it held blocks (every running sequence does) */
+            const int rc = swap_in(st, req, budget, err);
+            if (rc <= 0)
+                return rc;
+            continue;
+        }
         const int64_t target = st->w->req[req].prompt + s->g;
         const int64_t n = target < *budget ? target : *budget;
         const int64_t need = srv_blocks_full(st, n);
@@ -645,6 +691,16 @@ static int state_init(srv_state *st, const srv_config *c, const srv_workload *w,
     st->block_bytes = st->token_bytes * (double)c->block_tokens;
     st->pool_blocks = (int64_t)floor(c->pool_bytes / st->block_bytes);
     r->pool_blocks = st->pool_blocks;
+    if (c->preempt_swap) { /* vLLM's num_cpu_blocks: the swap space in whole blocks of this rank */
+        if (c->prefill_alone)
+            return kv_errf(err, "serve: preemption by swap with a step loop that prefills alone is not modelled");
+        if (!(c->hw->pcie_bytes_per_s > 0.0) || !(c->swap_bytes >= 0.0))
+            return kv_errf(err, "serve: preemption by swap needs the GPU's host link (%s: pcie_bytes_per_s) and a swap "
+                           "space >= 0", c->hw->name);
+        st->swap_blocks = (int64_t)floor(c->swap_bytes / st->block_bytes);
+        st->swap_block_s = st->block_bytes / c->hw->pcie_bytes_per_s;
+        r->swap_blocks = st->swap_blocks;
+    }
     const size_t n = (size_t)w->n, S = (size_t)c->max_num_seqs;
     int64_t n_itl = 0;
     for (int64_t i = 0; i < w->n; i++) n_itl += w->req[i].output - 1;
@@ -732,6 +788,7 @@ static int schedule_step(srv_state *st, kv_err *err)
     const srv_config *c = st->c;
     int64_t budget = c->max_batched_tokens;
     st->nsched = st->sched_dec = st->sched_tokens = st->sched_seqs = 0;
+    st->step_swap_s = 0.0;
     st->coh_step = 0;
     if (st->ms_left > 0) { /* inside a multi-step decode run: no scheduler pass */
         st->ms_left--;
@@ -768,6 +825,8 @@ static int step_once(srv_state *st, kv_err *err)
         return 0;
     const int64_t n_dec = st->sched_dec, tokens = st->sched_tokens;
     double dt = st->lockstep ? srv_lock_price(st) : price_step(st);
+    dt += st->step_swap_s; /* the step's swaps over the host link, before its model runs */
+    st->r->swap_s += st->step_swap_s;
     if (pass) /* the scheduler pass's CPU time the GPU waits for */
         dt += st->c->host_step_s + st->c->host_seq_s * (double)st->sched_seqs;
     st->r->area_running += (double)st->nrun * dt;

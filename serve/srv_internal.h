@@ -234,6 +234,7 @@ typedef struct {
     int coh;              /* 1: a lockstep member */
     int fresh;            /* member that joined after the lockstep last decoded: its last token at last_token_s */
     double last_token_s;  /* a member's only when fresh (else the lockstep's t_last) */
+    int64_t swapped;      /* blocks it holds in the swap space (preempted by swap; 0: none) */
 } rq_state;
 
 /* A lockstep member's next event: at the lockstep's step key; adm tells a
@@ -286,6 +287,9 @@ typedef struct {
     int64_t ms_left;              /* decode steps left in the current multi-step run */
     double t, t_area;
     int64_t samples_cap;
+    int64_t swap_blocks, swap_used; /* the swap space and its blocks in use (srv.h's "Preemption by swap") */
+    double swap_block_s;          /* one block's copy over the host link, s */
+    double step_swap_s;           /* the scheduled step's swaps, s */
     /* The lockstep path (serve.c's "lockstep" below): the decoding sequences
      * are its members and decode together, one token each per step it runs;
      * what a step's price needs of them is kept as sums; a member is touched
