@@ -477,15 +477,16 @@ double srv_lock_price(srv_state *st)
     int64_t n_dec = st->coh_step ? st->ncoh : 0, sum_ctx = st->coh_step ? st->sum_base + st->ncoh * st->D : 0;
     int64_t nch = 0, nsample = 0, nswap = 0;
     double s1 = 0.0;
-    srv_cost_acc swp; /* the members' sums (when they decode) with the swapped-in ones */
-    if (st->coh_step) swp = st->acc;
-    else memset(&swp, 0, sizeof swp);
+    srv_cost_acc swp; /* once one is swapped in: the members' sums (when they decode) with the swapped-in ones */
     for (int64_t i = 0; i < st->nsched; i++) {
         const sched_item *it = &st->sched[i];
         const rq_state *s = &st->q[it->req];
         if (s->decoding) {
+            if (nswap++ == 0) {
+                if (st->coh_step) swp = st->acc;
+                else memset(&swp, 0, sizeof swp);
+            }
             swapped_in_decode(st, s, &swp, &n_dec, &sum_ctx);
-            nswap++;
             continue;
         }
         st->cs[nch] = s->filled;
