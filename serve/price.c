@@ -68,8 +68,8 @@ static double layer_time(const srv_pricer *pr, const sim_kernel_use *u, int n)
 {
     double t = 0.0;
     for (int i = 0; i < n; i++)
-        t += sim_kernel_batch_s(&pr->c, u[i].bytes / sim_kernel_eff(&pr->c, u[i].run), u[i].bytes, u[i].flops,
-                                u[i].launches);
+        t += sim_kernel_batch_s(&pr->c, u[i].kernel, u[i].bytes / sim_kernel_eff(&pr->c, u[i].run), u[i].bytes,
+                                u[i].flops, u[i].launches);
     return t;
 }
 
@@ -150,7 +150,7 @@ void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_s
     f->g = p->method->traits.per_query_head ? 1.0 : (double)p->G;
     f->G = (double)p->G;
     f->row = (double)p->d * f->b;
-    f->reads_G = pr->c.kv_reads_per_query_head ? (double)pr->c.params.G : 1.0;
+    f->reads_G = pr->c.kv_reads_per_query_head && !sim_per_head_cuda_core(&pr->c) ? (double)pr->c.params.G : 1.0;
     f->direct = pr->c.harness != SIM_HARNESS_GPT_FAST && pr->c.batch == 1;
     const rkv_traits *tr = &p->method->traits;
     f->s2 = f->direct && tr->stage2 && !tr->cache_capped && p->page_size >= 1 && p->topk >= 0 &&
@@ -324,6 +324,6 @@ double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum)
     double t = 0.0;
     for (int k = 0; k < SRV_ATT_K; k++)
         if (sum->la[k] > 0.0)
-            t += sim_kernel_batch_s(&pr->c, sum->be[k], sum->by[k], sum->fl[k], sum->la[k]);
+            t += sim_kernel_batch_s(&pr->c, SIM_K_KV_APPEND + k, sum->be[k], sum->by[k], sum->fl[k], sum->la[k]);
     return t;
 }

@@ -27,7 +27,7 @@ typedef struct {
     double b, ba;    /* bytes per K/V element, per aux element */
     double g, G;     /* query heads sharing an exact/aux read (1 per query head); query heads per KV head */
     double row;      /* bytes of one token row of one head (the K/V append's run) */
-    double reads_G;  /* dense reads repeated per query head (kv_reads_per_query_head): G, else 1 */
+    double reads_G;  /* dense DRAM reads per query head: G when kv_reads_per_query_head without sim_per_head_cuda_core, else 1 */
     int direct;      /* 1: the engine harness at batch 1, where the direct price applies */
     /* Stage 2 once saturated (traits stage2, exact reads of rows or pages,
      * aux reads dims-major over pages; C >= c_sat): the attended rows and

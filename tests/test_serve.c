@@ -675,7 +675,7 @@ static void same_cost(const srv_seq_cost *a, const srv_seq_cost *b, const char *
  * the same bits of every Σ bytes / efficiency, bytes, FLOPs and launches,
  * for every method, budget, prompt and decode step, at TP 1 and 2, bf16 and
  * fp8 K/V (aux fp8 and bf16), and with the dense scan read once per query
- * head. */
+ * head from DRAM (a part without the CUDA-core figures: sim_per_head_cuda_core 0). */
 Test(serve, direct_price_equals_record)
 {
     load();
@@ -696,6 +696,10 @@ Test(serve, direct_price_equals_record)
                 kv_err err = {""};
                 cr_assert_eq(srv_pricer_init(&pr, &c, &err), 0, "%s", err.msg);
                 pr.c.kv_reads_per_query_head = v[iv].per_head;
+                hw_model plain = H; /* without the CUDA-core figures: the dense scan read G times */
+                plain.sm_clock_hz = plain.cvt_per_sm_clk = 0.0;
+                if (v[iv].per_head) pr.c.hw = &plain;
+                cr_assert_eq(sim_per_head_cuda_core(&pr.c), 0);
                 for (int ip = 0; ip < 4; ip++) {
                     rkv_request rq = c.rq;
                     rq.context = prompts[ip];
