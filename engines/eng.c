@@ -24,13 +24,14 @@ const char *eng_budget_name(eng_budget b) { return budget_names[b]; }
 static const char *const yaml_keys[] = {
     "display_name", "budget", "harness", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs",
     "sampler_copies", "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens",
-    "cuda_graphs", "sources", "serving", NULL,
+    "cuda_graphs", "gqa_kernel_groups", "sources", "serving", NULL,
 };
 
 /* Every figure carries a source; the optional keys (the tail from OPTIONAL_FROM) only when given. */
 static const char *const sourced_keys[] = {
     "budget", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs", "sampler_copies",
-    "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens", "cuda_graphs", NULL,
+    "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens", "cuda_graphs",
+    "gqa_kernel_groups", NULL,
 };
 #define OPTIONAL_FROM 10
 
@@ -72,6 +73,39 @@ static int load_sources(const kv_yaml_doc *d, kv_err *err)
                                 sourced_keys[i]);
     }
     return 0;
+}
+
+/* The optional list of group sizes G (query heads per KV head) the engine's GQA kernel takes:
+ * 1 to ENG_MAX_GQA_GROUPS integers in 1..1024, each through the strict parser. */
+static int load_gqa_groups(const kv_yaml_doc *d, eng_engine *e, kv_err *err)
+{
+    const kv_yaml_node *seq = kv_yaml_get(d->root, "gqa_kernel_groups");
+    if (!seq)
+        return 0;
+    if (seq->kind != KV_YAML_SEQ || seq->n == 0 || seq->n > ENG_MAX_GQA_GROUPS)
+        return kv_yaml_errf(d, seq->line, seq->col, err,
+                            "key 'gqa_kernel_groups': expected a list of 1 to %d group sizes", ENG_MAX_GQA_GROUPS);
+    for (size_t i = 0; i < seq->n; i++) {
+        const kv_yaml_node *v = seq->items[i];
+        char what[640];
+        snprintf(what, sizeof what, "%s:%d:%d: key 'gqa_kernel_groups' entry %zu", d->path, v->line, v->col, i + 1);
+        if (v->kind != KV_YAML_SCALAR || v->quoted)
+            return kv_errf(err, "%s: expected an integer", what);
+        if (kv_parse_i64_in(what, v->text, 1, 1024, &e->gqa_kernel_groups[i], err) != 0)
+            return -1;
+    }
+    e->n_gqa_kernel_groups = (int)seq->n;
+    return 0;
+}
+
+int eng_reads_kv_per_query_head(const eng_engine *e, int64_t G)
+{
+    if (e->harness != ENG_HARNESS_PER_HEAD)
+        return 0;
+    for (int i = 0; i < e->n_gqa_kernel_groups; i++)
+        if (e->gqa_kernel_groups[i] == G)
+            return 0;
+    return 1;
 }
 
 /* ---- the optional `serving:` block (its own keys and sources) ---------- */
@@ -144,6 +178,7 @@ int eng_load(const char *name_or_path, eng_engine *e, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, r, "prefill_chunk_tokens", 1, 0, 0, 1e9, &t.prefill_chunk_tokens, err);
     t.cuda_graphs = 1;
     rc = rc ? rc : kv_yaml_bool(&d, r, "cuda_graphs", 0, &t.cuda_graphs, err);
+    rc = rc ? rc : load_gqa_groups(&d, &t, err);
     if (!rc && budget == ENG_BUDGET_NONE && t.mem_fraction != 0.0) {
         const kv_yaml_node *n = kv_yaml_get(r, "mem_fraction");
         rc = kv_yaml_errf(&d, n->line, n->col, err, "key 'mem_fraction': must be 0 when budget is 'none'");

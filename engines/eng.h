@@ -35,7 +35,8 @@ typedef enum {
     ENG_HARNESS_GPT_FAST = 1,/* the RocketKV paper's harness: S×S mask, SDPA-math decode */
     ENG_HARNESS_PER_HEAD = 2 /* fused kernels, but decode attention runs one thread block per QUERY head, each
                                 reading its KV head's K/V: G-fold K/V reads under GQA (TensorRT-LLM's masked
-                                MHA before its GQA optimisation, NVIDIA/TensorRT-LLM PR #524, 2023-12) */
+                                MHA: thread block hi reads KV head hi / qhead_per_kv), except for the group
+                                sizes in gqa_kernel_groups */
 } eng_harness;
 
 /* How the engine steps under load (`kvsim serve`), the optional `serving:`
@@ -51,6 +52,8 @@ typedef struct {
                                      fraction of every running request's remaining output (SGLang's
                                      new_token_ratio); 0: the prompt's blocks only (vLLM) */
 } eng_serving;
+
+#define ENG_MAX_GQA_GROUPS 8 /* entries gqa_kernel_groups may list */
 
 typedef struct {
     char name[64];                /* file stem: "vllm" */
@@ -69,6 +72,10 @@ typedef struct {
     double prefill_chunk_tokens;  /* tokens per prefill chunk the engine schedules (0: whole prompt) */
     int cuda_graphs;              /* 1: replays captured CUDA graphs (hw launch_graph_s per kernel); 0: plain
                                      launches (launch_s). Optional key, default 1 */
+    int64_t gqa_kernel_groups[ENG_MAX_GQA_GROUPS]; /* query heads per KV head (G) that a per-head engine's
+                                     GQA-aware decode kernel takes (one read per KV head); other G run the
+                                     per-query-head kernel. Optional key, default none */
+    int n_gqa_kernel_groups;      /* entries of gqa_kernel_groups, 0..ENG_MAX_GQA_GROUPS */
     eng_serving serving;          /* step loop under load (serve/) */
 } eng_engine;
 
@@ -77,6 +84,9 @@ int eng_load(const char *name_or_path, eng_engine *e, kv_err *err);
 /* The bundled names, NULL-terminated. */
 const char *const *eng_names(void);
 const char *eng_budget_name(eng_budget b);
+/* 1 when the engine's decode attention reads a KV head's K/V once per query head for a model
+ * of G query heads per KV head: harness per-head and G not among gqa_kernel_groups; else 0. */
+int eng_reads_kv_per_query_head(const eng_engine *e, int64_t G);
 
 /* What the pool is sized from; every figure per tensor-parallel rank. */
 typedef struct {

@@ -31,8 +31,9 @@
  * step by step as the cache grows; nothing is averaged before it is summed.
  *
  * An engine whose decode attention runs one thread block per query head
- * (sim_config.kv_reads_per_query_head: TensorRT-LLM's masked MHA kernel
- * before its MQA/GQA optimisation) reads each KV head's K/V G times.
+ * (sim_config.kv_reads_per_query_head: TensorRT-LLM's masked MHA kernel,
+ * for a model whose G its XQA kernel does not take: eng_reads_kv_per_query_head)
+ * reads each KV head's K/V G times.
  *
  * gpt-fast (the paper's harness) differs in four places: dense decode is
  * SDPA's math path over the whole max_seq_length cache under a mask (scores
@@ -69,7 +70,7 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
     if (!e)
         return;
     c->harness = e->harness == ENG_HARNESS_GPT_FAST ? SIM_HARNESS_GPT_FAST : SIM_HARNESS_ENGINE;
-    c->kv_reads_per_query_head = e->harness == ENG_HARNESS_PER_HEAD;
+    c->kv_reads_per_query_head = eng_reads_kv_per_query_head(e, c->params.G);
     c->prefill_chunk = (int64_t)e->prefill_chunk_tokens;
     if (!e->cuda_graphs) /* an engine that launches plainly: launch_s per kernel, whatever the default */
         c->cuda_graphs = 0;

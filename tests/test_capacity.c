@@ -154,6 +154,44 @@ Test(capacity, per_head_engine_reads_kv_once_per_query_head)
     cr_assert(a.step_time_s > b.step_time_s);
 }
 
+/* TensorRT-LLM v0.9's generation kernel per model (validation/engines/trtllm-v0.9.yaml: harness
+ * per-head, gqa_kernel_groups [1, 8]): XQA's dispatcher takes only G = 8 or 1 (decoderXQARunner.h
+ * shouldUse), so Mistral 7B (32 query / 8 KV heads: G = 4) runs masked MHA, one thread block per
+ * query head: 4 times the dense scan's bytes of the fused pricing; Llama-2-70B (64 / 8: G = 8) runs
+ * XQA, one read per KV head; Llama-2-7B (G = 1) reads once either way. The v0.6 file (no XQA)
+ * reads per query head at every G. */
+Test(capacity, xqa_group_sizes_pick_the_generation_kernel)
+{
+    eng_engine e9, e6;
+    kv_err err = {""};
+    cr_assert_eq(eng_load("validation/engines/trtllm-v0.9.yaml", &e9, &err), 0, "%s", err.msg);
+    cr_assert_eq(eng_load("validation/engines/trtllm-v0.6.yaml", &e6, &err), 0, "%s", err.msg);
+    cr_assert_eq(e9.n_gqa_kernel_groups, 2);
+    cr_assert_eq(e6.n_gqa_kernel_groups, 0);
+    static const struct { const char *model; int G, per_head9; } v[3] = {
+        {"mistral-7b-v0.2", 4, 1}, {"validation/models/llama2-70b.yaml", 8, 0}, {"validation/models/llama2-7b.yaml", 1, 0}};
+    hw_model h = load_hw("h200");
+    for (int i = 0; i < 3; i++) {
+        mdl_model m = load_model(v[i].model);
+        cr_assert_eq(mdl_group_size(&m), v[i].G, "%s", v[i].model);
+        rkv_params p = resolve(&m, "full", 2048, 4);
+        sim_config c;
+        sim_config_defaults(&c, &m, &h, &p);
+        c.batch = 16;
+        sim_config_set_engine(&c, &e9, 0.0);
+        cr_assert_eq(c.kv_reads_per_query_head, v[i].per_head9, "%s", v[i].model);
+        sim_result a, b;
+        cr_assert_eq(sim_predict(&c, &a, &err), 0, "%s", err.msg);
+        c.kv_reads_per_query_head = 0;
+        cr_assert_eq(sim_predict(&c, &b, &err), 0, "%s", err.msg);
+        const double want = v[i].per_head9 ? (double)v[i].G : 1.0;
+        cr_assert_float_eq(a.kernel_bytes[SIM_K_ATTN_DENSE], want * b.kernel_bytes[SIM_K_ATTN_DENSE],
+                           1e-9 * a.kernel_bytes[SIM_K_ATTN_DENSE], "%s", v[i].model);
+        sim_config_set_engine(&c, &e6, 0.0);
+        cr_assert_eq(c.kv_reads_per_query_head, 1, "%s: v0.6 has no XQA", v[i].model);
+    }
+}
+
 /* Pipeline parallelism: a stage's memory (half the layers and the heavier
  * end: the untied LM head + final norm) and a decode round (the whole model's
  * step at the micro-batch size + P - 1 activation hops), by hand. */

@@ -55,7 +55,7 @@ Test(engines, loader_error_paths)
     expect_error("tests/data/bad/engine_unknown_key.yaml",
                  "tests/data/bad/engine_unknown_key.yaml:13:1: unknown key 'block_size' (expected one of: display_name, budget, harness, mem_fraction, block_tokens, "
                  "activation_tokens, sampler_seqs, sampler_copies, runtime_bytes, runtime_tp_bytes, "
-                 "cuda_graph_bytes, prefill_chunk_tokens, cuda_graphs, sources, serving)");
+                 "cuda_graph_bytes, prefill_chunk_tokens, cuda_graphs, gqa_kernel_groups, sources, serving)");
     expect_error("tests/data/bad/engine_budget.yaml", "tests/data/bad/engine_budget.yaml:4:9: key 'budget': "
                  "'everything' is not allowed; expected one of: total, free, static, none");
     expect_error("tests/data/bad/engine_fraction.yaml", "tests/data/bad/engine_fraction.yaml:6:15: key "
@@ -70,6 +70,12 @@ Test(engines, loader_error_paths)
                  "'cuda_graphs': expected true or false, got 'yes'");
     expect_error("tests/data/bad/engine_graphs_source.yaml", "tests/data/bad/engine_graphs_source.yaml:17:3: "
                  "missing key 'cuda_graphs' in 'sources' (every figure needs a source)");
+    expect_error("tests/data/bad/engine_gqa_range.yaml", "tests/data/bad/engine_gqa_range.yaml:16:24: key "
+                 "'gqa_kernel_groups' entry 2: 0 is out of range; allowed [1, 1024]");
+    expect_error("tests/data/bad/engine_gqa_scalar.yaml", "tests/data/bad/engine_gqa_scalar.yaml:16:20: key "
+                 "'gqa_kernel_groups': expected a list of 1 to 8 group sizes");
+    expect_error("tests/data/bad/engine_gqa_quoted.yaml", "tests/data/bad/engine_gqa_quoted.yaml:16:24: key "
+                 "'gqa_kernel_groups' entry 2: expected an integer");
 }
 
 /* cuda_graphs: optional, default true (every bundled engine); the gptSessionBenchmark
