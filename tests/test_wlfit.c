@@ -456,6 +456,9 @@ Test(wlfit, cli_profile_and_bad_flags)
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "--classes"), "%s", r.err);
     cr_assert_eq(access("/tmp/never.yaml", F_OK), -1, "partial output written");
+    cli_run(&r, "workload fit x.kvd --key-sets 9 --out /tmp/never.yaml");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--key-sets") && strstr(r.err, "9"), "%s", r.err);
     cli_run(&r, "workload fit x.kvd");
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "--out"), "%s", r.err);

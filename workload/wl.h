@@ -121,11 +121,14 @@ double wl_channel_outlier(const float *X, int64_t n, int d);
 double wl_page_spread(const float *X, int64_t n, int d);
 
 /* ---- fitting ---- */
+#define WL_FIT_MAX_KEY_SETS 8
 typedef struct {
     int classes;             /* head classes (k-means) */
     int64_t context, window, steps;
     int threads;
     uint64_t seed;
+    int key_sets;            /* synthetic key sets each class is measured on (0 or 1: the G heads of one;
+                                2 .. WL_FIT_MAX_KEY_SETS: one head on each; wl_fit.c says why) */
 } wl_fit_cfg;
 
 /* Fits the fitted generator to the mean statistics of the dumps' profiles
