@@ -39,6 +39,8 @@ static void json_hw(kv_json *j, const hw_model *h)
     kv_json_key(j, "fp4_dense_flops"); kv_json_num(j, h->fp4_dense_flops);
     kv_json_key(j, "fp32_flops"); kv_json_num(j, h->fp32_flops);
     kv_json_key(j, "sm_count"); kv_json_int(j, h->sm_count);
+    kv_json_key(j, "sm_clock_hz"); kv_json_num(j, h->sm_clock_hz);
+    kv_json_key(j, "cvt_per_sm_clk"); kv_json_num(j, h->cvt_per_sm_clk);
     kv_json_key(j, "interconnect"); kv_json_str(j, h->interconnect);
     kv_json_key(j, "nvlink_bytes_per_s"); kv_json_num(j, h->nvlink_bytes_per_s);
     kv_json_key(j, "pcie_bytes_per_s"); kv_json_num(j, h->pcie_bytes_per_s);
@@ -128,6 +130,9 @@ static void print_hw(const hw_model *h)
     printf("pcie_bytes_per_s           %.6g (%.0f GB/s per direction)\n", h->pcie_bytes_per_s, h->pcie_bytes_per_s / 1e9);
     printf("link_latency_s             %.3g\n", h->link_latency_s);
     printf("dram_latency_s             %.3g\n", h->dram_latency_s);
+    if (h->sm_clock_hz > 0)
+        printf("sm_clock_hz                %.4g (%.3g conversions/s: x %g per SM per clock x %d SMs)\n", h->sm_clock_hz,
+               hw_cvt_rate(h), h->cvt_per_sm_clk, h->sm_count);
     if (h->price_per_hour_usd > 0)
         printf("price_per_hour_usd         %.2f\n", h->price_per_hour_usd);
     else

@@ -32,7 +32,7 @@ static const char *const yaml_keys[] = {
     "sm_count", "interconnect", "nvlink_bytes_per_s", "nvlink_topology", "pcie_bytes_per_s", "link_latency_s",
     "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
     "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "fp8_gemm_efficiency", "fp8_gemm_k_half",
-    "fp8_gemm_read_efficiency", "efficiency_source", "sources", NULL,
+    "fp8_gemm_read_efficiency", "sm_clock_hz", "cvt_per_sm_clk", "efficiency_source", "sources", NULL,
 };
 
 /* Figures that must each carry a source (price only when given). */
@@ -123,6 +123,24 @@ static int get_f64(const kv_yaml_doc *d, const char *key, int required, double *
 }
 
 /* The FP8 curve is measured data: both keys together, with a source. */
+/* The CUDA-core figures of a per-head decode kernel (hw_cvt_rate): both or neither, each sourced. */
+static int cuda_core_sourced(const kv_yaml_doc *d, kv_err *err)
+{
+    const kv_yaml_node *c = kv_yaml_get(d->root, "sm_clock_hz");
+    const kv_yaml_node *v = kv_yaml_get(d->root, "cvt_per_sm_clk");
+    if (!c && !v)
+        return 0;
+    if (!c || !v)
+        return kv_yaml_errf(d, (c ? c : v)->line, (c ? c : v)->col, err,
+                            "sm_clock_hz and cvt_per_sm_clk go together (both or neither)");
+    const kv_yaml_node *src = kv_yaml_get(d->root, "sources");
+    if (!src || !kv_yaml_get(src, "sm_clock_hz"))
+        return kv_yaml_errf(d, c->line, c->col, err, "sm_clock_hz needs a 'sources' entry (datasheet)");
+    if (!kv_yaml_get(src, "cvt_per_sm_clk"))
+        return kv_yaml_errf(d, v->line, v->col, err, "cvt_per_sm_clk needs a 'sources' entry (CUDA guide)");
+    return 0;
+}
+
 static int fp8_gemm_sourced(const kv_yaml_doc *d, kv_err *err)
 {
     const kv_yaml_node *e = kv_yaml_get(d->root, "fp8_gemm_efficiency");
@@ -215,6 +233,9 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, d.root, "fp8_gemm_read_efficiency", 0, 0, 1, 1, &t.fp8_gemm_read_efficiency,
                                err);
     rc = rc ? rc : fp8_gemm_sourced(&d, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "sm_clock_hz", 0, 1e8, 0, 1e10, &t.sm_clock_hz, err);
+    rc = rc ? rc : kv_yaml_num(&d, d.root, "cvt_per_sm_clk", 0, 1, 0, 1024, &t.cvt_per_sm_clk, err);
+    rc = rc ? rc : cuda_core_sourced(&d, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "efficiency_source", 1, t.efficiency_source,
                                sizeof t.efficiency_source, err);
     t.sm_count = (int)sm;
@@ -494,4 +515,9 @@ int hw_calibration_check(const hw_model *h, kv_err *err)
         return kv_errf(err, "%s: measured on '%s', not on %s (%s); --calibration-any applies it anyway",
                        h->calibration, h->calibration_device, h->name, h->vendor_name);
     return 0;
+}
+
+double hw_cvt_rate(const hw_model *h)
+{
+    return (double)h->sm_count * h->sm_clock_hz * h->cvt_per_sm_clk;
 }

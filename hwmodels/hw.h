@@ -54,12 +54,18 @@ typedef struct {
     double fp8_gemm_k_half;          /* optional: reduction depth (elements) at which an FP8 GEMM reaches half of it */
     double fp8_gemm_read_efficiency; /* optional: fraction of hbm_bandwidth an FP8 GEMM reaches reading its operands
                                         (memory-bound, few rows); 0 = stream_read_efficiency */
+    double sm_clock_hz;              /* optional: SM boost clock, Hz (datasheet); 0 = not given */
+    double cvt_per_sm_clk;           /* optional: type conversions per SM per clock ("all other type conversions"
+                                        of the CUDA guide's arithmetic-throughput table); 0 = not given */
     char efficiency_source[256];
     char calibration[512];           /* reports/gpu JSON applied by hw_model_apply_calibration, or "" */
     char calibration_device[128];    /* the "device" that calibration was measured on (CUDA's name), or "" */
 } hw_model;
 
 int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err);
+/* Type conversions per second over the device: sm_count × sm_clock_hz × cvt_per_sm_clk; 0 when the
+ * file does not give them. */
+double hw_cvt_rate(const hw_model *h);
 
 /* Compute types a kernel's multiply-adds can run in (which peak applies). */
 typedef enum { HW_DT_BF16, HW_DT_FP8, HW_DT_INT8, HW_DT_FP4, HW_DT_FP32 } hw_dtype;

@@ -44,7 +44,11 @@ void srv_pricer_free(srv_pricer *pr)
     free(pr->fixed);
     pr->fixed = NULL;
     if (pr->s2tab)
-        for (int i = 0; i < SRV_S2_AUX; i++) free(pr->s2tab[i].v);
+        for (int i = 0; i < SRV_S2_AUX; i++) {
+            free(pr->s2tab[i].v);
+            free(pr->s2tab[i].fx);
+            free(pr->s2tab[i].dfx);
+        }
     free(pr->s2tab);
     pr->s2tab = NULL;
 }
@@ -64,8 +68,8 @@ static double layer_time(const srv_pricer *pr, const sim_kernel_use *u, int n)
 {
     double t = 0.0;
     for (int i = 0; i < n; i++)
-        t += sim_kernel_batch_s(&pr->c, u[i].bytes / sim_kernel_eff(&pr->c, u[i].run), u[i].bytes, u[i].flops,
-                                u[i].launches);
+        t += sim_kernel_batch_s(&pr->c, u[i].kernel, u[i].bytes / sim_kernel_eff(&pr->c, u[i].run), u[i].bytes,
+                                u[i].flops, u[i].launches);
     return t;
 }
 
@@ -146,7 +150,7 @@ void srv_seq_form_init(const srv_pricer *pr, const rkv_params *p, int hkv, srv_s
     f->g = p->method->traits.per_query_head ? 1.0 : (double)p->G;
     f->G = (double)p->G;
     f->row = (double)p->d * f->b;
-    f->reads_G = pr->c.kv_reads_per_query_head ? (double)pr->c.params.G : 1.0;
+    f->reads_G = pr->c.kv_reads_per_query_head && !sim_per_head_cuda_core(&pr->c) ? (double)pr->c.params.G : 1.0;
     f->direct = pr->c.harness != SIM_HARNESS_GPT_FAST && pr->c.batch == 1;
     const rkv_traits *tr = &p->method->traits;
     f->s2 = f->direct && tr->stage2 && !tr->cache_capped && p->page_size >= 1 && p->topk >= 0 &&
@@ -261,12 +265,19 @@ static void price_stage2_memo(srv_pricer *pr, const srv_seq_form *f, srv_s2_tabl
         int64_t n = tb->n ? tb->n : 256;
         while (n <= np) n *= 2;
         tb->v = realloc(tb->v, (size_t)n * sizeof *tb->v);
+        tb->fx = realloc(tb->fx, (size_t)n * sizeof *tb->fx);
+        tb->dfx = realloc(tb->dfx, (size_t)n * sizeof *tb->dfx);
         for (int64_t i = tb->n; i < n; i++) tb->v[i][0] = -1.0;
         tb->n = n;
     }
     double *e = tb->v[np];
     const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
     e[0] = c->be[a], e[1] = c->by[a], e[2] = c->fl[a], e[3] = c->be[t], e[4] = c->by[t];
+    for (int i = 0; i < 5; i++) tb->fx[np][i] = srv_fx(e[i]);
+    if (np > 0 && tb->v[np - 1][0] >= 0.0) /* the differences to its priced neighbours */
+        for (int i = 0; i < 5; i++) tb->dfx[np - 1][i] = tb->fx[np][i] - tb->fx[np - 1][i];
+    if (np + 1 < tb->n && tb->v[np + 1][0] >= 0.0)
+        for (int i = 0; i < 5; i++) tb->dfx[np][i] = tb->fx[np + 1][i] - tb->fx[np][i];
 }
 
 /* The method-layer price of one sequence at decode step `step`: a function
@@ -313,6 +324,6 @@ double srv_price_method_layer(const srv_pricer *pr, const srv_seq_cost *sum)
     double t = 0.0;
     for (int k = 0; k < SRV_ATT_K; k++)
         if (sum->la[k] > 0.0)
-            t += sim_kernel_batch_s(&pr->c, sum->be[k], sum->by[k], sum->fl[k], sum->la[k]);
+            t += sim_kernel_batch_s(&pr->c, SIM_K_KV_APPEND + k, sum->be[k], sum->by[k], sum->fl[k], sum->la[k]);
     return t;
 }

@@ -56,6 +56,22 @@
  * and r × every running request's remaining output (SGLang's new_token_ratio:
  * admission that rarely has to preempt).
  *
+ * Speed (serve.c's lockstep): with max_batched_tokens >= max_num_seqs every
+ * decoding sequence decodes in every step that decodes, so what a step's
+ * price needs of them is kept as running sums (their number, Σ context, Σ
+ * method-layer prices in exact fixed point: the same bits in any order) and
+ * a sequence is touched only at its events (first decode, a KV block
+ * boundary, a price that stops standing, its last token, preemption), kept
+ * in timing wheels keyed by step; a saturated stage-2 cache's page
+ * crossings are written ahead into a ring of per-step differences. The
+ * walk (every sequence every step) remains for smaller token budgets and
+ * as srv_config.reference. Where the lockstep runs, the batch's
+ * method-layer sums are exact sums rounded once (srv_cost_acc: the walk sums
+ * the same way there, so the reference agrees bit for bit), which may
+ * differ in the last bit from adding the doubles in schedule order; the
+ * walk alone (a token budget below max_num_seqs) still adds them in
+ * schedule order.
+ *
  * Deliberately not modelled: swap preemption, prefix caching, speculative
  * decoding, the network. */
 #ifndef SRV_H
@@ -138,11 +154,12 @@ typedef struct {
     int64_t scheduler_steps;   /* decode steps per scheduler pass (<= 1: one) */
     double admit_reserve;      /* > 0: admission reserves the new output and this share of running outputs */
     int timeline;              /* record one srv_sample per step */
-    int reference;             /* 1: every decoding sequence's blocks and method-layer price worked
-                                  afresh at every step (blocks_after_decode; the access record
-                                  priced use by use): the definition the fast paths (a block
-                                  count's next step, a price standing through sim_access_until,
-                                  the stage-2 memo) are tested against */
+    int reference;             /* 1: the walk, every decoding sequence's blocks and method-layer
+                                  price worked afresh at every step (blocks_after_decode; the
+                                  access record priced use by use) and summed afresh: the
+                                  definition the fast paths (the lockstep's sums and events, a
+                                  block count's next step, a price standing through
+                                  sim_access_until, the stage-2 memo) are tested against */
 } srv_config;
 
 /* The KV pool per rank under c->engine's memory policy, as sim/ sizes it
@@ -162,6 +179,13 @@ typedef struct {
     int64_t kv_blocks;         /* blocks in use after the step */
 } srv_sample;
 
+/* The lockstep path's events (serve.c), counted: a sequence joining at
+ * the end of its prefill; a decode step's KV blocks worked out (the first
+ * decode step, a block boundary); a price event (a price no longer stands);
+ * a saturated cache's page crossing written ahead into the ring; a last
+ * token; a member preempted. */
+enum { SRV_EV_JOIN, SRV_EV_BLOCKS, SRV_EV_PRICE, SRV_EV_PAGES, SRV_EV_DONE, SRV_EV_LEAVE, SRV_EV_N };
+
 typedef struct {
     int64_t n;                 /* requests */
     double *ttft_s, *tpot_s, *e2e_s; /* (n); tpot NaN when output == 1 */
@@ -180,6 +204,7 @@ typedef struct {
     int64_t max_running, max_kv_blocks;
     srv_sample *samples;       /* (nsamples) when timeline */
     int64_t nsamples;
+    int64_t lock_events[SRV_EV_N]; /* events the lockstep path handled, by kind (all 0: the walk ran) */
 } srv_result;
 
 int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *err);

@@ -3,6 +3,7 @@
 #define SRV_INTERNAL_H
 
 #include <stdlib.h>
+#include <string.h>
 #include "srv.h"
 
 #define SRV_EFF_CACHE 4096
@@ -13,6 +14,8 @@
  * the top-k (the uses price_stage2 writes); be < 0: not priced yet. */
 typedef struct {
     double (*v)[5];               /* (n) */
+    __int128 (*fx)[5];            /* (n) the same in srv_cost_acc's fixed point (srv_fx), for its sums */
+    __int128 (*dfx)[5];           /* (n) fx[np + 1] - fx[np], set once both pages are priced */
     int64_t n;
 } srv_s2_table;
 
@@ -24,7 +27,7 @@ typedef struct {
     double b, ba;    /* bytes per K/V element, per aux element */
     double g, G;     /* query heads sharing an exact/aux read (1 per query head); query heads per KV head */
     double row;      /* bytes of one token row of one head (the K/V append's run) */
-    double reads_G;  /* dense reads repeated per query head (kv_reads_per_query_head): G, else 1 */
+    double reads_G;  /* dense DRAM reads per query head: G when kv_reads_per_query_head without sim_per_head_cuda_core, else 1 */
     int direct;      /* 1: the engine harness at batch 1, where the direct price applies */
     /* Stage 2 once saturated (traits stage2, exact reads of rows or pages,
      * aux reads dims-major over pages; C >= c_sat): the attended rows and
@@ -48,6 +51,81 @@ typedef struct {
 typedef struct {
     double be[SRV_ATT_K], by[SRV_ATT_K], fl[SRV_ATT_K], la[SRV_ATT_K];
 } srv_seq_cost;
+
+/* Σ of method-layer prices over a set of sequences, exact and so free of
+ * the order they are added or taken away in: be, by and fl in fixed point
+ * (value × 2^64, the double's bits shifted: exact for values >= 2^-11, which
+ * bytes and FLOPs of a layer are, or 0), launches as the number of
+ * sequences launching each kernel and their launches per layer (one value
+ * per kernel: la_mixed when two differ). srv_cost_acc_sum rounds each sum to
+ * the nearest double once. */
+typedef struct {
+    __int128 be[SRV_ATT_K], by[SRV_ATT_K], fl[SRV_ATT_K]; /* Σ × 2^64 */
+    int64_t nla[SRV_ATT_K];       /* sequences with la > 0 */
+    double la[SRV_ATT_K];         /* their la (the max of equal values) */
+    int la_mixed;                 /* two sequences' la of a kernel differed: the max needs a walk */
+} srv_cost_acc;
+
+/* v × 2^64 truncated, v >= 0 and < 2^62 (a price: bytes, bytes/efficiency,
+ * FLOPs): the mantissa shifted, exact when v's last bit is >= 2^-64. */
+static inline __int128 srv_fx(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    const int ex = (int)(b >> 52 & 0x7ff);
+    if (ex == 0)
+        return 0; /* ±0 (and subnormals, far below 2^-64) */
+    const uint64_t m = (b & ((1ull << 52) - 1)) | (1ull << 52);
+    const int sh = ex - 1075 + 64; /* v = m × 2^(ex - 1075) */
+    return sh >= 0 ? (__int128)m << sh : sh > -53 ? (__int128)(m >> -sh) : 0;
+}
+
+/* Adds (sign 1) or takes away (-1) one sequence's price. */
+static inline void srv_cost_acc_add(srv_cost_acc *a, const srv_seq_cost *c, int sign)
+{
+    for (int k = 0; k < SRV_ATT_K; k++) {
+        if (c->la[k] <= 0.0 && c->by[k] == 0.0 && c->be[k] == 0.0 && c->fl[k] == 0.0)
+            continue;
+        a->be[k] += sign * srv_fx(c->be[k]);
+        a->by[k] += sign * srv_fx(c->by[k]);
+        a->fl[k] += sign * srv_fx(c->fl[k]);
+        if (c->la[k] > 0.0) {
+            if (sign > 0 && a->nla[k] > 0 && a->la[k] != c->la[k])
+                a->la_mixed = 1;
+            a->la[k] = c->la[k];
+            a->nla[k] += sign;
+        }
+    }
+}
+
+/* x × 2^-64 rounded to the nearest double (ties to even), x >= 0: its
+ * top 64 bits with a sticky bit for the rest, converted (correctly rounded:
+ * the sticky bit lies below the rounding bit), scaled by a power of two. */
+static inline double srv_fx_value(__int128 x)
+{
+    const unsigned __int128 u = (unsigned __int128)x;
+    const uint64_t hi = (uint64_t)(u >> 64);
+    if (hi == 0)
+        return (double)(uint64_t)u * 0x1p-64;
+    const int z = __builtin_clzll(hi);
+    const unsigned __int128 v = u << z;
+    const uint64_t top = (uint64_t)(v >> 64) | ((uint64_t)v != 0);
+    const uint64_t pb = (uint64_t)(1023 - z) << 52; /* 2^-z */
+    double p;
+    memcpy(&p, &pb, sizeof p);
+    return (double)top * p;
+}
+
+/* The sums as doubles (launches: the max when la_mixed is clear). */
+static inline void srv_cost_acc_sum(const srv_cost_acc *a, srv_seq_cost *sum)
+{
+    for (int k = 0; k < SRV_ATT_K; k++) {
+        sum->be[k] = srv_fx_value(a->be[k]);
+        sum->by[k] = srv_fx_value(a->by[k]);
+        sum->fl[k] = srv_fx_value(a->fl[k]);
+        sum->la[k] = a->nla[k] > 0 ? a->la[k] : 0.0;
+    }
+}
 
 /* A running sequence's resolved method and its priced method-layer attention. */
 typedef struct {

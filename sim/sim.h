@@ -259,7 +259,15 @@ double sim_kernel_eff(const sim_config *c, double run);
  * bytes_per_eff = Σ bytes / sim_kernel_eff(run) over the sequences' uses,
  * bytes and flops their sums (the transfer efficiency is the whole
  * kernel's): max(memory, compute) + launches. 0 when it moves nothing. */
-double sim_kernel_batch_s(const sim_config *c, double bytes_per_eff, double bytes, double flops, double launches);
+double sim_kernel_batch_s(const sim_config *c, int k, double bytes_per_eff, double bytes, double flops,
+                          double launches);
+/* 1 when the decode attention is a per-query-head CUDA-core kernel priced by its conversions
+ * (kv_reads_per_query_head under the engine harness on a part with hw_cvt_rate): one DRAM read
+ * of each KV head, FLOPs at sim_kernel_flops_rate; else 0 (without the rate: G DRAM reads). */
+int sim_per_head_cuda_core(const sim_config *c);
+/* FLOP/s (efficiency included) a decode kernel k's FLOPs run at: bf16 peak × compute_efficiency,
+ * except the per-head CUDA-core attention: min(fp32_flops, 2 × hw_cvt_rate). */
+double sim_kernel_flops_rate(const sim_config *c, int k);
 double sim_launch_s(const sim_config *c);                          /* seconds per launch */
 /* A decode step's part that does not depend on the context (GEMVs,
  * elementwise, all-reduces, LM head) for c->batch sequences. */

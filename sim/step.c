@@ -109,6 +109,7 @@ typedef struct {
     double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
     hw_dtype wdt;    /* the weight products' compute type (which efficiency curve) */
     double dq_s;     /* seconds of dequantisation per weight (0: the tensor cores take the stored type) */
+    double dec_attn_rate; /* FLOP/s the decode step's dense attention reaches (sim_kernel_flops_rate) */
     double memo_run[SIM_K_N], memo_eff[SIM_K_N];
     sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
     double weight;   /* multiplier applied when accumulating (layers, 1/steps) */
@@ -314,8 +315,8 @@ static int layer_uses(const sim_config *c, const sim_rank_shape *s, const sim_la
             bytes = kvr * G;
             extra = (double)c->batch * s->hq * ms * 2.0 * 4.0 + ms;
             launches = 5;
-        } else if (c->kv_reads_per_query_head)
-            bytes *= (double)p->G; /* one thread block per query head, each reading its KV head */
+        } else if (c->kv_reads_per_query_head && !sim_per_head_cuda_core(c))
+            bytes *= (double)p->G; /* one thread block per query head, each reading its KV head from DRAM */
         u[n++] = (sim_kernel_use){SIM_K_ATTN_DENSE, bytes + extra, 0, f * a->flops[SIM_CAT_KV_FULL], launches};
         dense[0] = bytes;
         dense[1] = extra;
@@ -352,7 +353,10 @@ static double step_layer(dev *v, const sim_config *c, const sim_rank_shape *s, c
     const int gf = c->harness == SIM_HARNESS_GPT_FAST;
     double t = 0.0;
     for (int i = 0; i < n; i++) {
-        double tk = kern(v, u[i].kernel, u[i].bytes, u[i].run, u[i].flops, u[i].launches);
+        double tk = u[i].kernel == SIM_K_ATTN_DENSE
+                        ? kern_at(v, u[i].kernel, u[i].bytes, eff_of(v, u[i].kernel, u[i].run), u[i].flops,
+                                  u[i].launches, v->dec_attn_rate, 1.0, 0.0)
+                        : kern(v, u[i].kernel, u[i].bytes, u[i].run, u[i].flops, u[i].launches);
         if (i + 1 < n && u[i + 1].kernel == u[i].kernel) { /* gpt-fast's gather + copy: one term */
             tk += kern(v, u[i + 1].kernel, u[i + 1].bytes, u[i + 1].run, u[i + 1].flops, u[i + 1].launches);
             i++;
@@ -461,6 +465,7 @@ static void dev_init(dev *v, const sim_config *c)
     v->h = c->hw;
     v->bw = c->hw->hbm_bandwidth_bytes_per_s;
     v->flops = c->hw->bf16_dense_flops * c->hw->compute_efficiency;
+    v->dec_attn_rate = sim_kernel_flops_rate(c, SIM_K_ATTN_DENSE);
     v->peak_w = hw_peak_flops(c->hw, c->weight_compute);
     v->wdt = c->weight_compute;
     /* one lane instruction per clock: fp32_flops counts an FMA as 2 */
@@ -609,13 +614,32 @@ double sim_kernel_eff(const sim_config *c, double run)
     return run > 0.0 ? hw_bandwidth_efficiency(c->hw, run) : c->hw->stream_read_efficiency;
 }
 
-double sim_kernel_batch_s(const sim_config *c, double bytes_per_eff, double bytes, double flops, double launches)
+int sim_per_head_cuda_core(const sim_config *c)
+{
+    return c->kv_reads_per_query_head && c->harness == SIM_HARNESS_ENGINE && hw_cvt_rate(c->hw) > 0.0;
+}
+
+/* The per-head kernel's FLOPs are 2 per K/V element per query head (one FMA),
+ * and each such element is converted to FP32 once: its rate is the FMA lanes'
+ * (fp32_flops) or two FLOPs per conversion, whichever is lower. */
+double sim_kernel_flops_rate(const sim_config *c, int k)
+{
+    const hw_model *h = c->hw;
+    if (k == SIM_K_ATTN_DENSE && sim_per_head_cuda_core(c)) {
+        const double cvt = 2.0 * hw_cvt_rate(h);
+        return cvt < h->fp32_flops ? cvt : h->fp32_flops;
+    }
+    return h->bf16_dense_flops * h->compute_efficiency;
+}
+
+double sim_kernel_batch_s(const sim_config *c, int k, double bytes_per_eff, double bytes, double flops,
+                          double launches)
 {
     if (bytes <= 0.0 && flops <= 0.0)
         return 0.0;
     const hw_model *h = c->hw;
     const double tm = bytes_per_eff / (h->hbm_bandwidth_bytes_per_s * hw_transfer_efficiency(h, bytes));
-    const double tc = flops / (h->bf16_dense_flops * h->compute_efficiency);
+    const double tc = flops / sim_kernel_flops_rate(c, k);
     return (tm > tc ? tm : tc) + launches * sim_launch_s(c);
 }
 

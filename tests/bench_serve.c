@@ -105,7 +105,7 @@ static double ceiling_calls_per_s(const mdl_model *m, const hw_model *h)
         int n = sim_layer_uses(&c, &s, &a, u);
         for (int k = 0; k < n; k++)
             t += m->num_hidden_layers *
-                 sim_kernel_batch_s(&c, u[k].bytes / sim_kernel_eff(&c, u[k].run), u[k].bytes, u[k].flops, u[k].launches);
+                 sim_kernel_batch_s(&c, u[k].kernel, u[k].bytes / sim_kernel_eff(&c, u[k].run), u[k].bytes, u[k].flops, u[k].launches);
         sink += t;
     }
     double t1 = cpu_s();

@@ -126,13 +126,16 @@ Test(capacity, dequant_adds_lane_instructions_per_weight)
 }
 
 /* An engine with harness per-head (TensorRT-LLM's masked MHA before its GQA
- * optimisation) reads each KV head's K/V once per query head: G = 4 times the
- * dense scan's bytes of the same step under a fused engine (Llama-3.1-8B,
- * 32 query / 8 KV heads), every other kernel unchanged. */
+ * optimisation) on a part whose file gives no CUDA-core figures (b200: no
+ * sm_clock_hz, cvt_per_sm_clk) reads each KV head's K/V from DRAM once per
+ * query head: G = 4 times the dense scan's bytes of the same step under a
+ * fused engine (Llama-3.1-8B, 32 query / 8 KV heads), every other kernel
+ * unchanged. */
 Test(capacity, per_head_engine_reads_kv_once_per_query_head)
 {
     mdl_model m = load_model("llama3.1-8b");
-    hw_model h = load_hw("h100-sxm");
+    hw_model h = load_hw("b200");
+    cr_assert_eq(hw_cvt_rate(&h), 0.0);
     eng_engine e;
     kv_err err = {""};
     cr_assert_eq(eng_load("validation/engines/trtllm-v0.6.yaml", &e, &err), 0, "%s", err.msg);
@@ -144,6 +147,7 @@ Test(capacity, per_head_engine_reads_kv_once_per_query_head)
     sim_config_set_engine(&c, &e, 0.0);
     cr_assert_eq(c.kv_reads_per_query_head, 1);
     cr_assert_eq(c.harness, SIM_HARNESS_ENGINE);
+    cr_assert_eq(sim_per_head_cuda_core(&c), 0);
     sim_result a, b;
     cr_assert_eq(sim_predict(&c, &a, &err), 0, "%s", err.msg);
     c.kv_reads_per_query_head = 0;
@@ -159,7 +163,9 @@ Test(capacity, per_head_engine_reads_kv_once_per_query_head)
  * shouldUse), so Mistral 7B (32 query / 8 KV heads: G = 4) runs masked MHA, one thread block per
  * query head: 4 times the dense scan's bytes of the fused pricing; Llama-2-70B (64 / 8: G = 8) runs
  * XQA, one read per KV head; Llama-2-7B (G = 1) reads once either way. The v0.6 file (no XQA)
- * reads per query head at every G. */
+ * reads per query head at every G. Priced on a part without the CUDA-core figures (h200's file
+ * with sm_clock_hz cleared), so the G-fold DRAM reads show; with them (h200 as shipped) masked
+ * MHA is the conversion-priced kernel (sim_per_head_cuda_core) exactly where it runs. */
 Test(capacity, xqa_group_sizes_pick_the_generation_kernel)
 {
     eng_engine e9, e6;
@@ -170,7 +176,8 @@ Test(capacity, xqa_group_sizes_pick_the_generation_kernel)
     cr_assert_eq(e6.n_gqa_kernel_groups, 0);
     static const struct { const char *model; int G, per_head9; } v[3] = {
         {"mistral-7b-v0.2", 4, 1}, {"validation/models/llama2-70b.yaml", 8, 0}, {"validation/models/llama2-7b.yaml", 1, 0}};
-    hw_model h = load_hw("h200");
+    hw_model h = load_hw("h200"), h_cc = h;
+    h.sm_clock_hz = 0.0;
     for (int i = 0; i < 3; i++) {
         mdl_model m = load_model(v[i].model);
         cr_assert_eq(mdl_group_size(&m), v[i].G, "%s", v[i].model);
@@ -187,8 +194,69 @@ Test(capacity, xqa_group_sizes_pick_the_generation_kernel)
         const double want = v[i].per_head9 ? (double)v[i].G : 1.0;
         cr_assert_float_eq(a.kernel_bytes[SIM_K_ATTN_DENSE], want * b.kernel_bytes[SIM_K_ATTN_DENSE],
                            1e-9 * a.kernel_bytes[SIM_K_ATTN_DENSE], "%s", v[i].model);
+        c.hw = &h_cc;
+        sim_config_set_engine(&c, &e9, 0.0);
+        cr_assert_eq(sim_per_head_cuda_core(&c), v[i].per_head9, "%s", v[i].model);
+        c.hw = &h;
         sim_config_set_engine(&c, &e6, 0.0);
         cr_assert_eq(c.kv_reads_per_query_head, 1, "%s: v0.6 has no XQA", v[i].model);
+    }
+}
+
+/* TensorRT-LLM's masked MHA (one thread block per query head, FP32 accumulation: each K and V
+ * element converted once per query head, decoderMaskedMultiheadAttentionTemplate.h) priced as
+ * max(one DRAM read of the K/V, its conversions at the CUDA guide's 16 per SM per clock), by hand
+ * from the datasheet figures written here: Mistral 7B (G = 4, d = 128, 8 KV heads), 64 sequences
+ * at 2048 tokens, one decode step. H100 (FP8 K/V): 4 conversions per byte at 16 x 132 x 1.98 GHz
+ * take longer than the byte at 3.35 TB/s x 0.89 (conversion bound); A100 (FP16): 2 per byte at
+ * 16 x 108 x 1.41 GHz against 2.039 TB/s x 0.87 (conversion bound); L40S (FP8): 16 x 142 x 2.52
+ * GHz against 864 GB/s x 0.85 (memory bound). The same price through sim_kernel_batch_s (serve). */
+Test(capacity, per_head_kernel_priced_by_its_conversions)
+{
+    static const struct {
+        const char *hw;
+        rkv_dtype kv;
+        double b, bw, eff, sms, clk, fp32;
+        int conv_bound;
+    } v[3] = {
+        {"h100-sxm", RKV_DTYPE_FP8_E4M3, 1, 3.35e12, 0.89, 132, 1.98e9, 66.9e12, 1},
+        {"a100-80g", RKV_DTYPE_BF16, 2, 2.039e12, 0.87, 108, 1.41e9, 19.5e12, 1},
+        {"l40s", RKV_DTYPE_FP8_E4M3, 1, 864e9, 0.85, 142, 2.52e9, 91.6e12, 0},
+    };
+    mdl_model m = load_model("mistral-7b-v0.2");
+    eng_engine e;
+    kv_err err = {""};
+    cr_assert_eq(eng_load("validation/engines/trtllm-v0.9.yaml", &e, &err), 0, "%s", err.msg);
+    const double B = 64, Hkv = 8, G = 4, d = 128, L = 32, lat = 6e-7, launch = 5e-6; /* cuda_graphs: false */
+    for (int i = 0; i < 3; i++) {
+        hw_model h = load_hw(v[i].hw);
+        rkv_request rq;
+        rkv_params p;
+        rkv_request_defaults(&rq);
+        rq.d = (int64_t)d, rq.G = (int64_t)G, rq.model_max_len = 32768, rq.context = 2048, rq.max_new = 2;
+        rq.kv_dtype = v[i].kv;
+        cr_assert_eq(rkv_params_resolve("full", &rq, &p, &err), 0, "%s", err.msg);
+        sim_config c;
+        sim_config_defaults(&c, &m, &h, &p);
+        c.batch = (int64_t)B;
+        sim_config_set_engine(&c, &e, 0.0);
+        cr_assert_eq(sim_per_head_cuda_core(&c), 1, "%s", v[i].hw);
+        sim_result r;
+        cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+        const double bytes = r.kernel_bytes[SIM_K_ATTN_DENSE] / L, flops = r.kernel_flops[SIM_K_ATTN_DENSE] / L;
+        const double tokens = bytes / (B * Hkv * 2 * d * v[i].b); /* one read: the step's cache length */
+        cr_assert(tokens == 2048 || tokens == 2049, "%s: %g tokens read once", v[i].hw, tokens);
+        cr_assert_float_eq(flops, 2 * G * bytes / v[i].b, 1e-9 * flops, "%s: one FMA per element per query head",
+                           v[i].hw);
+        const double mem = (bytes + v[i].bw * lat) / (v[i].bw * v[i].eff);
+        const double rate = fmin(2 * 16 * v[i].sms * v[i].clk, v[i].fp32); /* 2 FLOPs per conversion */
+        const double conv = flops / rate;
+        cr_assert_eq(conv > mem, v[i].conv_bound, "%s: conversions %g s, memory %g s", v[i].hw, conv, mem);
+        const double want = launch + fmax(mem, conv);
+        cr_assert_float_eq(r.kernel_s[SIM_K_ATTN_DENSE], L * want, 1e-6 * L * want, "%s: %g vs %g", v[i].hw,
+                           r.kernel_s[SIM_K_ATTN_DENSE], L * want);
+        const double t = sim_kernel_batch_s(&c, SIM_K_ATTN_DENSE, bytes / v[i].eff, bytes, flops, 1);
+        cr_assert_float_eq(t, want, 1e-6 * want, "%s: serve's price %g vs %g", v[i].hw, t, want);
     }
 }
 

@@ -71,6 +71,11 @@ Test(hwmodels, datasheet_figures_are_dense_and_in_si_units)
     cr_assert_eq(a100.fp8_dense_flops, 0.0, "A100 has no FP8");
     hw_model l40s = load_ok("l40s");
     cr_assert_eq(l40s.nvlink_bytes_per_s, 0.0, "L40S has no NVLink");
+    /* boost clocks: FP32 datasheet peak / (2 x FP32 lanes per SM x SMs); 16 conversions per SM per clock */
+    cr_assert_float_eq(h.sm_clock_hz, 66.9e12 / (2.0 * 128 * 132), 1e6);
+    cr_assert_float_eq(a100.sm_clock_hz, 1.41e9, 2e6, "A100 whitepaper: 1410 MHz boost");
+    cr_assert_float_eq(l40s.sm_clock_hz, 91.6e12 / (2.0 * 128 * 142), 1e6);
+    cr_assert_float_eq(hw_cvt_rate(&h200), 16.0 * 132 * 1.98e9, 1e9);
 }
 
 Test(hwmodels, loader_error_paths)
@@ -96,12 +101,12 @@ Test(hwmodels, loader_error_paths)
     expect_error("tests/data/bad/hw_gather_key.yaml", "tests/data/bad/hw_gather_key.yaml:21:22: unknown key "
                  "'eficiency' (did you mean 'efficiency'? expected one of: run_bytes, efficiency)");
     expect_error("tests/data/bad/hw_unknown_key.yaml", "tests/data/bad/hw_unknown_key.yaml:13:1: unknown key "
-                 "'sm_clock_hz' (expected one of: vendor_name, hbm_capacity_bytes, device_total_bytes, context_bytes, "
+                 "'sm_clock_mhz' (did you mean 'sm_clock_hz'? expected one of: vendor_name, hbm_capacity_bytes, device_total_bytes, context_bytes, "
                  "hbm_bandwidth_bytes_per_s, l2_bytes, bf16_dense_flops, fp8_dense_flops, int8_dense_ops, "
                  "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, nvlink_topology, pcie_bytes_per_s, "
                  "link_latency_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, compute_efficiency, "
                  "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, fp8_gemm_efficiency, fp8_gemm_k_half, "
-                 "fp8_gemm_read_efficiency, efficiency_source, sources)");
+                 "fp8_gemm_read_efficiency, sm_clock_hz, cvt_per_sm_clk, efficiency_source, sources)");
     expect_error("tests/data/bad/hw_topology_value.yaml", "tests/data/bad/hw_topology_value.yaml:18:18: key "
                  "'nvlink_topology': 'torus' (expected switch or hybrid-cube-mesh)");
     expect_error("tests/data/bad/hw_topology_source.yaml", "tests/data/bad/hw_topology_source.yaml:18:18: "
@@ -110,6 +115,12 @@ Test(hwmodels, loader_error_paths)
                  "fp8_gemm_efficiency and fp8_gemm_k_half go together (both or neither)");
     expect_error("tests/data/bad/hw_fp8_curve_source.yaml", "tests/data/bad/hw_fp8_curve_source.yaml:34:22: "
                  "fp8_gemm_efficiency needs a 'sources' entry (measured data)");
+    expect_error("tests/data/bad/hw_cvt_half.yaml", "tests/data/bad/hw_cvt_half.yaml:34:14: "
+                 "sm_clock_hz and cvt_per_sm_clk go together (both or neither)");
+    expect_error("tests/data/bad/hw_cvt_source.yaml", "tests/data/bad/hw_cvt_source.yaml:34:14: "
+                 "sm_clock_hz needs a 'sources' entry (datasheet)");
+    expect_error("tests/data/bad/hw_cvt_range.yaml", "tests/data/bad/hw_cvt_range.yaml:35:17: key "
+                 "'cvt_per_sm_clk': expected a number in [1, 1024], got '0'");
     expect_error("tests/data/bad/hw_device_total_unit.yaml", "tests/data/bad/hw_device_total_unit.yaml:3:21: key "
                  "'device_total_bytes': 85 is not within 90%..115% of hbm_capacity_bytes; expected bytes");
 }

@@ -7,6 +7,7 @@
  * refused with one line. Runs from the repository root (make test does). */
 #include <criterion/criterion.h>
 #include "cli_util.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -672,7 +673,7 @@ static void same_cost(const srv_seq_cost *a, const srv_seq_cost *b, const char *
  * the same bits of every Σ bytes / efficiency, bytes, FLOPs and launches,
  * for every method, budget, prompt and decode step, at TP 1 and 2, bf16 and
  * fp8 K/V (aux fp8 and bf16), and with the dense scan read once per query
- * head. */
+ * head from DRAM (a part without the CUDA-core figures: sim_per_head_cuda_core 0). */
 Test(serve, direct_price_equals_record)
 {
     load();
@@ -693,6 +694,10 @@ Test(serve, direct_price_equals_record)
                 kv_err err = {""};
                 cr_assert_eq(srv_pricer_init(&pr, &c, &err), 0, "%s", err.msg);
                 pr.c.kv_reads_per_query_head = v[iv].per_head;
+                hw_model plain = H; /* without the CUDA-core figures: the dense scan read G times */
+                plain.sm_clock_hz = plain.cvt_per_sm_clk = 0.0;
+                if (v[iv].per_head) pr.c.hw = &plain;
+                cr_assert_eq(sim_per_head_cuda_core(&pr.c), 0);
                 for (int ip = 0; ip < 4; ip++) {
                     rkv_request rq = c.rq;
                     rq.context = prompts[ip];
@@ -850,48 +855,130 @@ static void same_result(const srv_result *a, const srv_result *b, const char *wh
  * (prefills alone, admission reserve) at TP 2 with fp8 K/V and two dense
  * layers; multi-step decoding with token-granular blocks, no CUDA graphs.
  * Outputs of 1 and 2 tokens are included (no decode step, one). */
+/* One variant of fast_paths_equal_reference's instance: 0 a small pool;
+ * 1 prefills alone, admission reserve, TP 2, fp8, skip layers, a smaller
+ * pool; 2 multi-step, one-token blocks, no CUDA graphs, host time; 3 long
+ * outputs (the lockstep's ring wraps, far price events), four-token blocks,
+ * a small pool; 4 a token budget below max_num_seqs (the walk, no
+ * lockstep). */
+static srv_config reference_variant(const char *method, int v)
+{
+    srv_config c = instance(method, 256);
+    c.timeline = 1;
+    c.pool_bytes = v == 0 ? 2.5e9 : c.pool_bytes;
+    if (v == 1) {
+        c.prefill_alone = 1;
+        c.admit_reserve = 0.1;
+        c.tp = 2;
+        c.rq.kv_dtype = RKV_DTYPE_FP8_E4M3;
+        c.rq.skip_layers = 2;
+        c.pool_bytes = 1.5e9;
+    } else if (v == 2) {
+        c.scheduler_steps = 4;
+        c.block_tokens = 1;
+        c.cuda_graphs = 0;
+        c.host_step_s = 1e-3;
+    } else if (v == 3) {
+        c.block_tokens = 4;
+        c.pool_bytes = 2e9;
+    } else if (v == 4) {
+        c.max_batched_tokens = 40;
+        c.pool_bytes = 3e9;
+    }
+    return c;
+}
+
 Test(serve, fast_paths_equal_reference)
 {
     load();
     srv_workload w = poisson(12.0, 160, "uniform:200:4000", "uniform:1:300", 9);
-    int64_t runs = 0, preempted = 0;
+    srv_workload wl = poisson(4.0, 50, "uniform:100:3000", "uniform:300:1400", 4);
+    int64_t runs = 0, preempted = 0, ev[SRV_EV_N] = {0};
     for (const rkv_method_type *const *m = rkv_methods; *m; m++)
-        for (int v = 0; v < 3; v++) {
-            srv_config c = instance((*m)->name, 256);
-            c.timeline = 1;
-            c.pool_bytes = v == 0 ? 2.5e9 : c.pool_bytes;
-            if (v == 1) {
-                c.prefill_alone = 1;
-                c.admit_reserve = 0.1;
-                c.tp = 2;
-                c.rq.kv_dtype = RKV_DTYPE_FP8_E4M3;
-                c.rq.skip_layers = 2;
-                c.pool_bytes = 1.5e9;
-            } else if (v == 2) {
-                c.scheduler_steps = 4;
-                c.block_tokens = 1;
-                c.cuda_graphs = 0;
-                c.host_step_s = 1e-3;
-            }
+        for (int v = 0; v < 5; v++) {
+            srv_config c = reference_variant((*m)->name, v);
+            const srv_workload *wv = v == 3 ? &wl : &w;
             srv_result a, b;
             kv_err ea = {""}, eb = {""};
             c.reference = 1;
-            const int ra = srv_run(&c, &w, &a, &ea);
+            const int ra = srv_run(&c, wv, &a, &ea);
             c.reference = 0;
-            const int rb = srv_run(&c, &w, &b, &eb);
+            const int rb = srv_run(&c, wv, &b, &eb);
             char what[96];
-            snprintf(what, sizeof what, "%s, loop %d", (*m)->name, v);
+            snprintf(what, sizeof what, "%s, variant %d", (*m)->name, v);
             cr_assert_eq(ra, rb, "%s: %s / %s", what, ea.msg, eb.msg);
             cr_assert_str_eq(ea.msg, eb.msg, "%s", what);
             if (ra != 0)
                 continue;
             same_result(&a, &b, what);
+            int64_t na = 0, nb = 0;
+            for (int k = 0; k < SRV_EV_N; k++) {
+                na += a.lock_events[k];
+                nb += b.lock_events[k];
+                ev[k] += b.lock_events[k];
+            }
+            cr_assert_eq(na, 0, "%s: the reference took the lockstep", what);
+            if (v == 4)
+                cr_assert_eq(nb, 0, "%s: the lockstep ran with a token budget below max_num_seqs", what);
+            else
+                cr_assert_eq(b.lock_events[SRV_EV_JOIN], b.lock_events[SRV_EV_DONE] + b.lock_events[SRV_EV_LEAVE],
+                             "%s: every member joined once per admission and left once (finished or preempted)", what);
             runs++;
             preempted += a.preemptions > 0;
             srv_result_free(&a);
             srv_result_free(&b);
         }
     srv_workload_free(&w);
-    cr_assert_geq(runs, 25, "%lld runs compared", (long long)runs);
-    cr_assert_geq(preempted, 8, "preemption was exercised in %lld runs", (long long)preempted);
+    srv_workload_free(&wl);
+    cr_assert_geq(runs, 45, "%lld runs compared", (long long)runs);
+    cr_assert_geq(preempted, 12, "preemption was exercised in %lld runs", (long long)preempted);
+    const char *kind[SRV_EV_N] = {"joins", "block events", "price events", "ring page crossings", "last tokens",
+                                  "members preempted"};
+    for (int k = 0; k < SRV_EV_N; k++)
+        cr_assert_gt(ev[k], 0, "the lockstep's %s were never exercised", kind[k]);
+}
+
+/* srv_cost_acc's fixed point against long double (64-bit mantissa, or
+ * more): dyadic values whose exact sum long double holds, summed in two
+ * orders and with values taken out again, give the exact sum rounded once;
+ * srv_fx_value rounds m × 2^k to the nearest double (ties to even) as
+ * long double's conversion to double does. */
+Test(serve, fixed_point_sums_exact)
+{
+    cr_assert(sizeof(long double) > sizeof(double) && LDBL_MANT_DIG >= 64, "long double holds 64-bit mantissas");
+    uint64_t x = 88172645463325252ull;
+    srv_seq_cost c[200];
+    memset(c, 0, sizeof c);
+    long double exact = 0.0L;
+    for (int i = 0; i < 200; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const double v = ldexp((double)(x >> 24), -(int)(x % 11)); /* 40-bit mantissas: the sum needs < 60 bits */
+        c[i].be[1] = v;
+        c[i].la[1] = 1.0;
+        exact += (long double)v;
+    }
+    srv_cost_acc f, r;
+    memset(&f, 0, sizeof f);
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < 200; i++) srv_cost_acc_add(&f, &c[i], 1);
+    for (int i = 199; i >= 0; i--) srv_cost_acc_add(&r, &c[i], 1);
+    for (int i = 0; i < 50; i++) srv_cost_acc_add(&r, &c[i], 1); /* in twice, then out again */
+    for (int i = 0; i < 50; i++) srv_cost_acc_add(&r, &c[i], -1);
+    srv_seq_cost sf, sr;
+    srv_cost_acc_sum(&f, &sf);
+    srv_cost_acc_sum(&r, &sr);
+    cr_assert(sf.be[1] == (double)exact, "sum %.17g, exact %.17Lg", sf.be[1], exact);
+    cr_assert(sr.be[1] == sf.be[1], "another order: %.17g / %.17g", sr.be[1], sf.be[1]);
+    cr_assert(sf.la[1] == 1.0 && f.nla[1] == 200 && !f.la_mixed, "launches");
+    for (int i = 0; i < 2000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const uint64_t mant = x >> (x % 40); /* up to 64 bits: ties and sticky bits */
+        const int k = (int)(x % 50);
+        const __int128 fx = (__int128)mant << k;
+        const double want = (double)ldexpl((long double)mant, k - 64);
+        cr_assert(srv_fx_value(fx) == want, "%llu x 2^%d: %.17g, want %.17g", (unsigned long long)mant, k - 64,
+                  srv_fx_value(fx), want);
+        const double v = want;
+        cr_assert(srv_fx_value(srv_fx(v)) == v, "round trip of %.17g", v);
+    }
 }
