@@ -13,7 +13,7 @@ static void help(void)
            "                   [--timeline FILE.csv] [--shard i/N]\n"
            "       kvsim serve --requests LOG.csv [instance options] [--json]\n\n"
            "A discrete-event simulation of one serving instance (one TP group): continuous batching with\n"
-           "chunked prefill under a token budget, FCFS, preemption by recompute when the KV pool is full,\n"
+           "chunked prefill under a token budget, FCFS, preemption by recompute (or swap) when the KV pool is full,\n"
            "every engine step priced with kvsim predict's step model (serve/srv.h). Prints TTFT, TPOT,\n"
            "inter-token and end-to-end latency percentiles, throughput, KV-pool occupancy, preemptions.\n\n%s"
            "output:\n"
@@ -73,6 +73,10 @@ static void text_report(FILE *fp, const cli_serve_setup *s, double rate, const s
             "%.1f%%; preemptions %lld\n", (long long)r->steps, 100.0 * r->busy_s / r->end_s, m->running_mean,
             (long long)r->max_running, 100.0 * m->kv_occupancy_mean, 100.0 * m->kv_occupancy_max,
             (long long)r->preemptions);
+    if (s->cfg.preempt_swap)
+        fprintf(fp, "swap: %lld out, %lld in, %lld recomputed (swap space full), %.4f s copying; swap space %lld "
+                "blocks, max used %lld\n", (long long)r->swap_outs, (long long)r->swap_ins, (long long)r->swap_fallbacks,
+                r->swap_s, (long long)r->swap_blocks, (long long)r->max_swap_blocks);
     if (!s->requests)
         fprintf(fp, "Little's law: mean in system %.4f; rate x mean E2E %.4f (measured rate: %.4f)\n",
                 m->mean_in_system, m->rate_times_e2e, m->measured_rate_times_e2e);

@@ -16,7 +16,8 @@ static void help(void)
 {
     printf("usage: kvsim workload profile DUMP.kvd [--context C] [--window W] [--steps N] [--layers LIST] [--json]\n"
            "       kvsim workload profile --workload FILE|NAME --model M [same options]\n"
-           "       kvsim workload fit DUMP.kvd... --out PROFILE.yaml [--classes K] [--context C] [--window W] [--steps N]\n"
+           "       kvsim workload fit DUMP.kvd... --out PROFILE.yaml [--classes K] [--key-sets R] [--context C] [--window W]\n"
+           "                          [--steps N]\n"
            "       kvsim workload compare --workload FILE|NAME DUMP.kvd... [--context C] [--steps N] [--new N]\n"
            "                              [--method LIST] [--budget LIST] [--tolerance X] [--seeds N] [--csv FILE]\n\n"
            "profile: per (layer, query head) attention statistics (entropy, top-k mass, sink mass, locality,\n"
@@ -29,6 +30,8 @@ static void help(void)
            "  --context C      prompt tokens (4096)      --window W   stage-1 window (32)\n"
            "  --steps N        decode steps (32)         --layers L   layers (all)\n"
            "  --classes K      head classes (6)          --threads N  worker threads (number of CPUs)\n"
+           "  --key-sets R     fit: synthetic key sets each class is measured on (1: its G heads on one; 2..8: one\n"
+           "                   head on each, so R = G costs what 1 does; the committed profile used 1)\n"
            "  --method LIST    (exact-topk,rocketkv,quest,sparq,snapkv-gqa,streaming)\n"
            "  --budget LIST    (128,256,512)             --new N      new tokens the split plans for (50)\n"
            "  --tolerance X    (0.05)                    --seeds N    synthetic seeds averaged (1)\n");
@@ -215,8 +218,10 @@ static int do_fit(cli_opts *o)
 {
     geo g;
     kv_err err;
-    int64_t classes;
-    if (parse_geo(o, &g) != 0 || cli_opt_i64_in(o, "classes", 6, 1, RKV_MAX_CLASSES, &classes)) return CLI_USAGE;
+    int64_t classes, ksets;
+    if (parse_geo(o, &g) != 0 || cli_opt_i64_in(o, "classes", 6, 1, RKV_MAX_CLASSES, &classes) ||
+        cli_opt_i64_in(o, "key-sets", 1, 1, WL_FIT_MAX_KEY_SETS, &ksets))
+        return CLI_USAGE;
     const char *out = cli_opt_str(o, "out", NULL);
     if (!out) {
         cli_error(o->prog, "fit: --out PROFILE.yaml is required");
@@ -245,18 +250,20 @@ static int do_fit(cli_opts *o)
     }
     double t1 = kv_now_s();
     wl_fit_cfg cfg = {.classes = (int)classes, .context = g.context, .window = g.window, .steps = g.steps,
-                      .threads = g.threads, .seed = 1};
+                      .threads = g.threads, .seed = 1, .key_sets = (int)ksets};
     rkv_workload fw;
     if (wl_fit(p, np, &m, &cfg, &fw, stderr, &err) != 0) {
         cli_error(o->prog, "%s", err.msg);
         rc = CLI_FAIL;
         goto out;
     }
-    char header[8192];
+    char header[8192], ksets_note[64];
+    snprintf(ksets_note, sizeof ksets_note, " measured on %lld synthetic key sets", (long long)ksets);
     int hl = snprintf(header, sizeof header,
                       "# Fitted by `kvsim workload fit` (workload/wl_fit.c) to %s at context %lld, window %lld, %lld "
-                      "decode steps, %lld head classes, from:\n",
-                      m.source, (long long)g.context, (long long)g.window, (long long)g.steps, (long long)classes);
+                      "decode steps, %lld head classes%s, from:\n",
+                      m.source, (long long)g.context, (long long)g.window, (long long)g.steps, (long long)classes,
+                      ksets > 1 ? ksets_note : "");
     for (int i = 0; i < nf && hl < (int)sizeof header - 600; i++)
         hl += snprintf(header + hl, sizeof header - (size_t)hl, "#   %s\n", f[i]->info.source);
     if (wl_write_yaml(&fw, out, header, &err) != 0) {

@@ -25,6 +25,10 @@ const char cli_serve_help[] =
     "  --block-tokens N        KV block size (the engine's, vllm 16)\n"
     "  --mem-fraction F        the engine's memory fraction (its default, vllm 0.9)\n"
     "  --kv-pool-bytes B       the KV pool per rank, overriding the memory policy\n"
+    "  --preemption recompute|swap  when the pool is full (recompute, vLLM's default): swap copies the victim's\n"
+    "                          KV blocks to host memory over the GPU's host link (the hw model's pcie_bytes_per_s)\n"
+    "                          and back before it resumes; a victim that does not fit the swap space is recomputed\n"
+    "  --swap-space-bytes B    host swap space per rank (4294967296: vLLM's --swap-space 4 GiB per GPU)\n"
     "traffic:\n"
     "  --rate R[,R...]         requests/s (a list runs each rate: a sweep)\n"
     "  --arrival poisson|gamma (poisson); --burstiness K  gamma shape, CV = 1/sqrt(K) (1)\n"
@@ -48,6 +52,27 @@ static int set_weight_dtype(cli_opts *o, cli_serve_setup *s)
     s->cfg.weight_bytes_per_param = wd.bits / 8.0;
     s->cfg.weight_compute = wd.compute;
     s->cfg.weight_dequant_ops = wd.dequant_ops;
+    return CLI_OK;
+}
+
+/* --preemption recompute|swap and --swap-space-bytes (srv.h's "Preemption by swap"). */
+static int set_preemption(cli_opts *o, srv_config *c, const eng_engine *e)
+{
+    const char *pm = cli_opt_str(o, "preemption", "recompute");
+    if (!strcmp(pm, "recompute")) c->preempt_swap = 0;
+    else if (!strcmp(pm, "swap")) c->preempt_swap = 1;
+    else {
+        cli_error(o->prog, "--preemption: expected recompute or swap, got '%s'", pm);
+        return CLI_USAGE;
+    }
+    /* vLLM's default swap space: EngineArgs.swap_space = 4 (GiB per GPU), vllm/engine/arg_utils.py */
+    if (cli_opt_f64_in(o, "swap-space-bytes", 4294967296.0, 0.0, 1e15, &c->swap_bytes))
+        return CLI_USAGE;
+    if (c->preempt_swap && c->prefill_alone) {
+        cli_error(o->prog, "--preemption swap: the engine %s prefills alone (its serving: block); swap is modelled "
+                  "for mixed steps only", e->name);
+        return CLI_USAGE;
+    }
     return CLI_OK;
 }
 
@@ -112,6 +137,8 @@ int cli_serve_instance(cli_opts *o, cli_serve_setup *s, int with_hw_method_tp)
     c->prefill_alone = e->serving.prefill_alone;
     c->scheduler_steps = e->serving.scheduler_steps;
     c->admit_reserve = e->serving.admit_reserve;
+    if (set_preemption(o, c, e) != CLI_OK)
+        return CLI_USAGE;
     if (with_hw_method_tp) {
         const char *m = cli_opt_str(o, "method", "full");
         if (!rkv_method_find(m)) {
@@ -238,6 +265,19 @@ void cli_serve_json_body(kv_json *j, const cli_serve_setup *s, double rate, cons
     kv_json_key(j, "steps"); kv_json_int(j, r->steps);
     kv_json_key(j, "busy_s"); kv_json_num(j, r->busy_s);
     kv_json_key(j, "preemptions"); kv_json_int(j, r->preemptions);
+    kv_json_key(j, "preemption"); kv_json_str(j, s->cfg.preempt_swap ? "swap" : "recompute");
+    if (s->cfg.preempt_swap) {
+        kv_json_key(j, "swap");
+        kv_json_obj_begin(j);
+        kv_json_key(j, "space_bytes"); kv_json_num(j, s->cfg.swap_bytes);
+        kv_json_key(j, "space_blocks"); kv_json_int(j, r->swap_blocks);
+        kv_json_key(j, "max_blocks"); kv_json_int(j, r->max_swap_blocks);
+        kv_json_key(j, "swap_outs"); kv_json_int(j, r->swap_outs);
+        kv_json_key(j, "swap_ins"); kv_json_int(j, r->swap_ins);
+        kv_json_key(j, "recompute_fallbacks"); kv_json_int(j, r->swap_fallbacks);
+        kv_json_key(j, "time_s"); kv_json_num(j, r->swap_s);
+        kv_json_obj_end(j);
+    }
     kv_json_key(j, "kv_pool_bytes"); kv_json_num(j, s->cfg.pool_bytes);
     kv_json_key(j, "kv_pool_blocks"); kv_json_int(j, r->pool_blocks);
     kv_json_key(j, "kv_occupancy_mean"); kv_json_num(j, m->kv_occupancy_mean);

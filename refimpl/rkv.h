@@ -422,6 +422,18 @@ typedef struct {
 void rkv_workload_defaults(rkv_workload *wl);
 /* Generator "fitted": how many recency pairs each band has at head_dim (the rff split or the ladder's). */
 void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS]);
+/* Generator "fitted": the query draws of (layer, kv_head) at positions pos0 ..
+ * pos0 + n - 1 (decode from position decode_from on), made once, so that
+ * rkv_fitted_qcache_query assembles position pos0 + i's G queries for the
+ * classes of any wl with the key side the cache was made with (seed, topics,
+ * channel spectrum, recency, decode_drift), without drawing again — what a fit
+ * does for every trial of class weights. Equal to rkv_workload_query bit for bit
+ * (the generator itself is built on it). */
+typedef struct rkv_fitted_qcache rkv_fitted_qcache;
+int rkv_fitted_qcache_new(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head, int64_t pos0, int64_t n,
+                          int64_t decode_from, rkv_fitted_qcache **out, kv_err *err);
+void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i, float *q);
+void rkv_fitted_qcache_free(rkv_fitted_qcache *c);
 int rkv_workload_load(const char *path, rkv_workload *wl, kv_err *err);
 /* A workload file by path, or by name: refimpl/workloads/NAME.yaml ($KVSIM_DATA first). */
 int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err);

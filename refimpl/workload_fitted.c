@@ -197,22 +197,40 @@ static void fshape_free(fit_shape *fs)
     free(fs->A);
 }
 
-/* Adds the recency features of position t (after RoPE): per band, pairs
+/* The recency features of position t: cs[2i], cs[2i+1] = cos, sin of ω·t for
+ * the recency pair i (band b's pairs are i = rec_lo[b] .. rec_lo[b] + rec_n[b] − 1). */
+static void rec_features(const fit_shape *fs, int64_t t, float *cs)
+{
+    for (int b = 0; b < RKV_REC_BANDS; b++)
+        for (int j = 0; j < fs->rec_n[b]; j++) {
+            double ang = fmod((double)fs->omega[b][j] * (double)t, 2.0 * M_PI);
+            cs[2 * (fs->rec_lo[b] + j)] = (float)cos(ang);
+            cs[2 * (fs->rec_lo[b] + j) + 1] = (float)sin(ang);
+        }
+}
+
+/* Adds the recency features cs of a position (after RoPE): per band, pairs
  * (cos ωt, sin ωt)·sc/√n, times the class weight w[b] for a query (w NULL: a key,
  * weight 1). A query at p and a key at t then add Σ_b w_b·mean_j cos(ω_bj (p − t)),
  * whose expectation is Σ_b w_b·exp(−|p − t|/rec_span[b]). */
-static void add_rec(const fit_shape *fs, int64_t t, float sc, const double *w, float *x)
+static void add_rec_cs(const fit_shape *fs, const float *cs, float sc, const double *w, float *x)
 {
     const int h2 = fs->d / 2; /* the bands' dims are disjoint: no cross-band terms */
     for (int b = 0; b < RKV_REC_BANDS; b++) {
         if (fs->rec_n[b] == 0) continue; /* a ladder band no rung is nearest to */
         const float wb = sc / sqrtf((float)fs->rec_n[b]) * (float)(w ? w[b] : 1.0);
         for (int j = 0; j < fs->rec_n[b]; j++) {
-            double ang = fmod((double)fs->omega[b][j] * (double)t, 2.0 * M_PI);
-            x[fs->rec_lo[b] + j] += wb * (float)cos(ang);
-            x[fs->rec_lo[b] + j + h2] += wb * (float)sin(ang);
+            x[fs->rec_lo[b] + j] += wb * cs[2 * (fs->rec_lo[b] + j)];
+            x[fs->rec_lo[b] + j + h2] += wb * cs[2 * (fs->rec_lo[b] + j) + 1];
         }
     }
+}
+
+static void add_rec(const fit_shape *fs, int64_t t, float sc, const double *w, float *x)
+{
+    float cs[256]; /* 2 per recency pair: d/2 <= 256 */
+    rec_features(fs, t, cs);
+    add_rec_cs(fs, cs, sc, w, x);
 }
 
 /* The sink key's norm (sink_key_scale; 1 where a caller left it 0). */
@@ -278,45 +296,129 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
     return 0;
 }
 
+/* The query side's draws of one (layer, KV head) at positions pos0 .. pos0+n-1,
+ * made once: what rkv_fitted_qcache_query needs to assemble any class's
+ * queries without a draw (the class weights enter only as coefficients). */
+struct rkv_fitted_qcache {
+    const mdl_model *m;
+    int layer, kv_head, G, d;
+    int64_t pos0, n;
+    fit_shape fs;
+    const float *tab; /* RoPE cos/sin table, >= pos0 + n positions */
+    double *xk;       /* (G, rk) head-persistent content draws (stream 14), σ = 1 */
+    int *topic;       /* (n, G) the query's topic */
+    double *xf;       /* (n, G, rk) fresh content draws (stream 13), σ = 1 */
+    double *z;        /* (n, G, d) noise draws (stream 13), σ = 1: a draw at σ is σ times it */
+    float *rcs;       /* (n, d/2) recency features of the position (rec_features) */
+};
+
+void rkv_fitted_qcache_free(rkv_fitted_qcache *c)
+{
+    if (!c) return;
+    fshape_free(&c->fs);
+    free(c->xk);
+    free(c->topic);
+    free(c->xf);
+    free(c->z);
+    free(c->rcs);
+    free(c);
+}
+
+/* Position i's draws from its own stream, in rkv_fitted_query's order of old: per
+ * query head, the topic (and the decode drift), then the fresh content, then the noise. */
+static void qcache_draw(rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i, int decode, gsl_rng *r)
+{
+    const int G = c->G, d = c->d, rk = c->fs.rk, nf = wl->focus_topics < 16 ? wl->focus_topics : 16;
+    const int64_t pos = c->pos0 + i;
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)c->layer, (uint64_t)c->kv_head, (uint64_t)pos + 1, 13));
+    for (int g = 0; g < G; g++) {
+        int topic = c->fs.focus[g < RKV_MAX_MAP_HEADS ? g : 0][gsl_rng_uniform_int(r, (unsigned long)nf)];
+        if (decode && gsl_rng_uniform(r) < wl->decode_drift) topic = (int)gsl_rng_uniform_int(r, (unsigned long)c->fs.nt);
+        c->topic[i * G + g] = topic;
+        double *xf = c->xf + ((size_t)i * (size_t)G + (size_t)g) * (size_t)rk;
+        for (int j = 0; j < rk; j++) xf[j] = gsl_ran_gaussian_ziggurat(r, 1.0);
+        double *z = c->z + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
+        for (int k = 0; k < d; k++) z[k] = gsl_ran_gaussian_ziggurat(r, 1.0);
+    }
+    rec_features(&c->fs, pos, c->rcs + (size_t)i * (size_t)(d / 2));
+}
+
+int rkv_fitted_qcache_new(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head, int64_t pos0, int64_t n,
+                          int64_t decode_from, rkv_fitted_qcache **out, kv_err *err)
+{
+    const int d = m->head_dim, G = mdl_group_size(m);
+    rkv_fitted_qcache *c = calloc(1, sizeof *c);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
+    *out = NULL;
+    if (!c || !r || fshape_build(wl, m, layer, kv_head, &c->fs) != 0) {
+        if (r) gsl_rng_free(r);
+        rkv_fitted_qcache_free(c);
+        return kv_errf(err, "workload: out of memory");
+    }
+    const int rk = c->fs.rk;
+    *c = (rkv_fitted_qcache){.m = m, .layer = layer, .kv_head = kv_head, .G = G, .d = d, .pos0 = pos0, .n = n, .fs = c->fs};
+    c->tab = rkv_wl_rope_get(rkv_wl_theta(wl, m), d, pos0 + n);
+    c->xk = malloc((size_t)G * (size_t)rk * sizeof *c->xk);
+    c->topic = malloc((size_t)n * (size_t)G * sizeof *c->topic);
+    c->xf = malloc((size_t)n * (size_t)G * (size_t)rk * sizeof *c->xf);
+    c->z = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->z);
+    c->rcs = malloc((size_t)n * (size_t)(d / 2) * sizeof *c->rcs);
+    if (!c->tab || !c->xk || !c->topic || !c->xf || !c->z || !c->rcs) {
+        gsl_rng_free(r);
+        rkv_fitted_qcache_free(c);
+        return kv_errf(err, "workload: out of memory");
+    }
+    for (int g = 0; g < G; g++) { /* a head's persistent content: its own stream, the same at every position */
+        gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)g, 14));
+        for (int j = 0; j < rk; j++) c->xk[(size_t)g * (size_t)rk + (size_t)j] = gsl_ran_gaussian_ziggurat(r, 1.0);
+    }
+    for (int64_t i = 0; i < n; i++) qcache_draw(c, wl, i, pos0 + i >= decode_from, r);
+    gsl_rng_free(r);
+    *out = c;
+    return 0;
+}
+
+/* The G queries at position pos0 + i for wl's classes: content (persistent and
+ * fresh parts by the class's persistence), sink, heavy hitters and focus topic,
+ * noise, RoPE, then the recency features by the class's band weights. A draw at
+ * σ is σ times the draw at 1 (GSL's ziggurat scales its unit draw), so the noise
+ * is the same float as a draw at the class's σ. */
+void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i, float *q)
+{
+    const int d = c->d, G = c->G, rk = c->fs.rk;
+    const fit_shape *fs = &c->fs;
+    const float sc = fs->scale;
+    for (int g = 0; g < G; g++) {
+        const rkv_head_class *hc = class_of(wl, c->m, c->layer, c->kv_head * G + g);
+        float *qg = q + (size_t)g * (size_t)d;
+        const double keep = sqrt(hc->persistence), fresh = sqrt(1.0 - hc->persistence);
+        const double *xk = c->xk + (size_t)g * (size_t)rk, *xf = c->xf + ((size_t)i * (size_t)G + (size_t)g) * (size_t)rk;
+        const double *z = c->z + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
+        float eta[256];
+        for (int j = 0; j < rk; j++) eta[j] = (float)(keep * xk[j] + fresh * xf[j]);
+        const float *ct = fs->topic + (size_t)c->topic[i * G + g] * (size_t)d;
+        for (int k = 0; k < d; k++) {
+            float a = 0.0f;
+            for (int j = 0; j < rk; j++) a += fs->A[(size_t)k * (size_t)rk + (size_t)j] * eta[j];
+            qg[k] = (float)hc->content * a +
+                    sc * ((float)(hc->sink / sink_scale(wl)) * fs->sink[k] + (float)hc->hh * fs->hh[k] +
+                          (float)hc->focus * ct[k]) +
+                    fs->cmask[k] * (float)(hc->noise * z[k]);
+        }
+        rkv_wl_rope(qg, d, c->pos0 + i, c->tab);
+        add_rec_cs(fs, c->rcs + (size_t)i * (size_t)(d / 2), sc, hc->rec, qg);
+    }
+}
+
 void rkv_fitted_query(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head, int64_t pos, int decode,
                       float *q)
 {
-    const int d = m->head_dim, G = mdl_group_size(m);
-    fit_shape fs;
-    const float *tab = rkv_wl_rope_get(rkv_wl_theta(wl, m), d, pos + 1);
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2), *rh = gsl_rng_alloc(gsl_rng_taus2);
-    if (fshape_build(wl, m, layer, kv_head, &fs) != 0 || !tab || !r || !rh) {
-        memset(q, 0, (size_t)G * (size_t)d * sizeof *q);
-        goto out;
+    rkv_fitted_qcache *c;
+    kv_err e;
+    if (rkv_fitted_qcache_new(wl, m, layer, kv_head, pos, 1, decode ? pos : pos + 1, &c, &e) != 0) {
+        memset(q, 0, (size_t)mdl_group_size(m) * (size_t)m->head_dim * sizeof *q);
+        return;
     }
-    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)pos + 1, 13));
-    const float sc = fs.scale;
-    const int nf = wl->focus_topics < 16 ? wl->focus_topics : 16;
-    for (int g = 0; g < G; g++) {
-        const rkv_head_class *hc = class_of(wl, m, layer, kv_head * G + g);
-        float *qg = q + (size_t)g * (size_t)d;
-        int topic = fs.focus[g < RKV_MAX_MAP_HEADS ? g : 0][gsl_rng_uniform_int(r, (unsigned long)nf)];
-        if (decode && gsl_rng_uniform(r) < wl->decode_drift) topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
-        /* content: a head-persistent part and a fresh part */
-        gsl_rng_set(rh, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kv_head, (uint64_t)g, 14));
-        const double keep = sqrt(hc->persistence), fresh = sqrt(1.0 - hc->persistence);
-        float eta[256];
-        for (int j = 0; j < fs.rk; j++)
-            eta[j] = (float)(keep * gsl_ran_gaussian_ziggurat(rh, 1.0) + fresh * gsl_ran_gaussian_ziggurat(r, 1.0));
-        const float *c = fs.topic + (size_t)topic * (size_t)d;
-        for (int i = 0; i < d; i++) {
-            float a = 0.0f;
-            for (int j = 0; j < fs.rk; j++) a += fs.A[(size_t)i * (size_t)fs.rk + (size_t)j] * eta[j];
-            qg[i] = (float)hc->content * a +
-                    sc * ((float)(hc->sink / sink_scale(wl)) * fs.sink[i] + (float)hc->hh * fs.hh[i] +
-                          (float)hc->focus * c[i]) +
-                    fs.cmask[i] * (float)gsl_ran_gaussian_ziggurat(r, hc->noise);
-        }
-        rkv_wl_rope(qg, d, pos, tab);
-        add_rec(&fs, pos, sc, hc->rec, qg);
-    }
-out:
-    if (r) gsl_rng_free(r);
-    if (rh) gsl_rng_free(rh);
-    fshape_free(&fs);
+    rkv_fitted_qcache_query(c, wl, 0, q);
+    rkv_fitted_qcache_free(c);
 }

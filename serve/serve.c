@@ -1,6 +1,7 @@
 /* serve.c — the event loop and the scheduler of srv.h: arrivals, one engine
  * step at a time (schedule, price, apply), preemption by recompute, and the
- * per-request latencies. */
+ * per-request latencies; the walk (every sequence every step, and
+ * srv_config.reference). The lockstep path is lockstep.c. */
 #include "srv_internal.h"
 
 #include <math.h>
@@ -8,105 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-enum { Q_FUTURE, Q_WAITING, Q_RUNNING, Q_DONE };
-
-/* A request's life. */
-typedef struct {
-    int phase;
-    int64_t target;       /* tokens to prefill at this admission: prompt + tokens generated before */
-    int64_t filled;       /* of target, prefilled */
-    int64_t g;            /* tokens generated (a lockstep member's is gb + D, written here when it leaves) */
-    int64_t blocks;       /* KV blocks held */
-    int64_t blk_b;        /* the block count blk_next was found for (-1: none yet) */
-    int64_t blk_next;     /* decode steps before this one need at most blk_b blocks (decode_need) */
-    double y_next;        /* a compressed cache's bytes after decode step blk_next (NaN: not known) */
-    int64_t prev, next;   /* running list neighbours, admission order (-1: none) */
-    int64_t adm;          /* admission number: the running list's order */
-    int64_t gb;           /* lockstep member: g = gb + D at the lockstep's step D */
-    int32_t slot;
-    int decoding;         /* prefill done at this admission */
-    int coh;              /* 1: a lockstep member */
-    int fresh;            /* member that joined after the lockstep last decoded: its last token at last_token_s */
-    double last_token_s;  /* a member's only when fresh (else the lockstep's t_last) */
-} rq_state;
-
-/* A lockstep member's next event: at the lockstep's step key; adm tells a
- * stale entry (the member left) from a live one. */
-typedef struct { int64_t key, adm, req; } ev_item;
-typedef struct { ev_item *v; int64_t n, cap; } ev_heap; /* a binary min-heap by (key, adm) */
-
-/* A timing wheel of a member's events: bucket key mod LOCK_WHEEL holds the
- * events at step key (req, or slot for price events; adm), for keys less
- * than LOCK_WHEEL steps ahead (later ones wait in a heap); price events go
- * in any order, block and last-token events are sorted by adm when due. */
-#define LOCK_WHEEL 256
-typedef struct { ev_item *v; int64_t n, cap; } ev_bucket;
-
-/* A member's price as its price events read it, by slot. A saturated
- * member whose pages the memo holds (tb set) moves one page every pg steps:
- * its price at step d0 is the memo's page np0 and its next m page
- * crossings, at d0 + pg, ..., d0 + m pg, are already in the lockstep's
- * difference ring (srv_state.diff), so its page at step D >= d0 is
- * np0 + min(m, (D - d0) / pg); srv_slot's np, until and cost are brought up
- * to it by lock_sync when read. */
-typedef struct {
-    int64_t adm;                  /* the member's admission number; -1: no member */
-    int64_t np0, d0, m, pg;       /* saturated, from the memo: as above */
-    const srv_s2_table *tb;       /* its memo (NULL: its price is srv_slot.cost) */
-} lk_hot;
-
-typedef struct { int64_t req, n; } sched_item; /* n tokens for req this step */
-
-typedef struct {
-    const srv_config *c;
-    const srv_workload *w;
-    srv_result *r;
-    srv_pricer pr;
-    rq_state *q;
-    srv_slot *slots;
-    int64_t *free_slots, nfree_slots;
-    int64_t head, tail, nrun;     /* running: a list in admission order (rq_state prev/next) */
-    int64_t nadm;                 /* admissions so far */
-    int64_t *wq, whead, wcount;   /* waiting: a ring of n, wq[whead] first */
-    sched_item *sched;
-    int64_t nsched;
-    int64_t sched_dec, sched_tokens, sched_seqs; /* of this step's schedule: decoding sequences, tokens, sequences */
-    int64_t *cs, *cn;             /* (max_num_seqs) this step's prefill chunks: start, tokens */
-    const srv_seq_cost **cv;      /* (max_num_seqs) this step's decoding sequences' prices */
-    int64_t pool_blocks, used_blocks;
-    double block_bytes, token_bytes;
-    double layers;                /* the model's layers */
-    int64_t next_arrival, in_system;
-    int64_t ms_left;              /* decode steps left in the current multi-step run */
-    double t, t_area;
-    int64_t samples_cap;
-    /* The lockstep path (serve.c's "lockstep" below): the decoding sequences
-     * are its members and decode together, one token each per step it runs;
-     * what a step's price needs of them is kept as sums; a member is touched
-     * only at its events. */
-    int lockstep;                 /* this run takes it (no reference, max_batched_tokens >= max_num_seqs) */
-    int64_t D;                    /* the lockstep's decode steps so far */
-    double t_last;                /* the end of the last of them */
-    int64_t ncoh;                 /* members */
-    int64_t sum_base;             /* Σ members' S + gb, tokens: their Σ context at step D is sum_base + ncoh D */
-    int64_t out_base;             /* Σ members' output - gb, tokens: output to come at step D is out_base - ncoh D */
-    srv_cost_acc acc;             /* Σ members' method-layer prices */
-    srv_seq_cost acc_sum;         /* acc's sums as doubles (srv_cost_acc_sum's) as of the last step priced */
-    int acc_all, acc_s2;          /* since then: any sum may have moved; the aux-score and top-k ones (acc_move) */
-    int uni;                      /* layers priced dense (sim_access_source.uniform_from) */
-    int coh_step;                 /* the scheduled step decodes the members */
-    ev_bucket *evw;               /* (LOCK_WHEEL) members' next block or last-token events, as wheel does prices */
-    ev_heap evfar;                /* those LOCK_WHEEL or more steps ahead */
-    ev_item *evnow;               /* (max_num_seqs) this step's, in admission order */
-    ev_bucket *wheel;             /* (LOCK_WHEEL) members' next price events */
-    ev_heap far;                  /* price events LOCK_WHEEL or more steps ahead */
-    lk_hot *hot;                  /* (max_num_seqs) by slot: what a price event reads */
-    __int128 (*diff)[5];          /* (LOCK_WHEEL) by step mod LOCK_WHEEL: the page crossings' moves of the sums of
-                                     aux-score be, by, fl and top-k be, by due at that step (srv_fx units) */
-    ev_item *fresh;               /* (nfresh <= max_num_seqs) fresh members in joining order: req, adm */
-    int64_t nfresh;
-    int64_t *fin, nfin;           /* (max_num_seqs) members whose last token this step is */
-} srv_state;
 
 double srv_token_bytes(const srv_config *c)
 {
@@ -158,11 +60,6 @@ static int64_t blocks_of_bytes(const srv_state *st, double bytes)
     return (int64_t)ceil(bytes / st->block_bytes - 1e-9);
 }
 
-static int64_t blocks_full(const srv_state *st, int64_t tokens)
-{
-    return (tokens + st->c->block_tokens - 1) / st->c->block_tokens;
-}
-
 /* Bytes a compressed sequence holds with C tokens cached on its method
  * layers and `tokens` tokens of full K/V on the layers below skip_layers. */
 static double comp_bytes(const srv_state *st, const srv_slot *sl, int64_t C, int64_t tokens)
@@ -194,7 +91,7 @@ static int64_t blocks_after_decode(const srv_state *st, int64_t req, int64_t k)
 {
     const srv_slot *sl = &st->slots[st->q[req].slot];
     return sl->compresses ? blocks_of_bytes(st, comp_bytes_after(st, req, sl, k))
-                          : blocks_full(st, st->w->req[req].prompt + k + 1);
+                          : srv_blocks_full(st, st->w->req[req].prompt + k + 1);
 }
 
 /* The first decode step after k0 at which the sequence needs more than b
@@ -255,13 +152,13 @@ static int64_t first_step_over(const srv_state *st, int64_t req, int64_t k0, int
  * (or 0), and the first step that will need more than it then holds. The
  * caller skips this while k is before that step and the count is the one
  * it was found for (a fact about the request, so it survives preemption). */
-static int64_t decode_need(srv_state *st, int64_t req, int64_t k)
+int64_t srv_decode_need(srv_state *st, int64_t req, int64_t k)
 {
     rq_state *s = &st->q[req];
     const srv_slot *sl = &st->slots[s->slot];
     const double y = !sl->compresses ? 0.0 : k == s->blk_next && !isnan(s->y_next) ? s->y_next /* found with blk_next */
                                                                                   : comp_bytes_after(st, req, sl, k);
-    int64_t need = (sl->compresses ? blocks_of_bytes(st, y) : blocks_full(st, st->w->req[req].prompt + k + 1)) - s->blocks;
+    int64_t need = (sl->compresses ? blocks_of_bytes(st, y) : srv_blocks_full(st, st->w->req[req].prompt + k + 1)) - s->blocks;
     if (need < 0) need = 0;
     s->blk_b = s->blocks + need;
     s->blk_next = first_step_over(st, req, k, s->blk_b, y, &s->y_next);
@@ -343,167 +240,27 @@ static void run_unlink(srv_state *st, int64_t req)
     st->nrun--;
 }
 
-/* ---- the lockstep's events: a binary min-heap by (key, adm) ------------- */
-static int ev_less(const ev_item *a, const ev_item *b)
-{
-    return a->key < b->key || (a->key == b->key && a->adm < b->adm);
-}
-
-static void heap_push(ev_heap *hp, int64_t key, int64_t adm, int64_t req)
-{
-    if (hp->n == hp->cap) {
-        hp->cap = hp->cap ? 2 * hp->cap : 256;
-        hp->v = realloc(hp->v, (size_t)hp->cap * sizeof *hp->v);
-    }
-    ev_item *h = hp->v, e = {key, adm, req};
-    int64_t i = hp->n++;
-    while (i > 0 && ev_less(&e, &h[(i - 1) / 2])) {
-        h[i] = h[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h[i] = e;
-}
-
-static ev_item heap_pop(ev_heap *hp)
-{
-    ev_item *h = hp->v, top = h[0], e = h[--hp->n];
-    int64_t i = 0;
-    for (;;) {
-        int64_t c = 2 * i + 1;
-        if (c >= hp->n) break;
-        if (c + 1 < hp->n && ev_less(&h[c + 1], &h[c])) c++;
-        if (!ev_less(&h[c], &e)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (hp->n > 0) h[i] = e;
-    return top;
-}
-
-static void bucket_push(ev_bucket *b, ev_item e)
-{
-    if (b->n == b->cap) {
-        b->cap = b->cap ? 2 * b->cap : 16;
-        b->v = realloc(b->v, (size_t)b->cap * sizeof *b->v);
-    }
-    b->v[b->n++] = e;
-}
-
-/* A member's next price event at the lockstep's step key (> D); its slot and admission. */
-static void price_push(srv_state *st, int64_t key, int64_t slot, int64_t adm)
-{
-    if (key - st->D >= LOCK_WHEEL)
-        heap_push(&st->far, key, adm, slot);
-    else
-        bucket_push(&st->wheel[key & (LOCK_WHEEL - 1)], (ev_item){key, adm, slot});
-}
-
-/* A member's next block or last-token event at step key (>= D). */
-static void event_push(srv_state *st, int64_t key, int64_t req)
-{
-    const int64_t adm = st->q[req].adm;
-    if (key - st->D >= LOCK_WHEEL)
-        heap_push(&st->evfar, key, adm, req);
-    else
-        bucket_push(&st->evw[key & (LOCK_WHEEL - 1)], (ev_item){key, adm, req});
-}
-
-/* The page a memo-backed member's price in the sums is for, at the step
- * just priced (st->D - 1: its crossings at st->D are not in the sums yet). */
-static int64_t hot_np(const srv_state *st, const lk_hot *h)
-{
-    const int64_t j = (st->D - 1 - h->d0) / h->pg;
-    return h->np0 + (j < h->m ? j : h->m);
-}
-
-/* srv_slot's price brought up to the member's in the sums. */
-static void lock_sync(srv_state *st, int64_t slot)
-{
-    const lk_hot *h = &st->hot[slot];
-    srv_slot *sl = &st->slots[slot];
-    if (!h->tb)
-        return;
-    const int64_t np = hot_np(st, h);
-    if (np == sl->np)
-        return;
-    const double *e = h->tb->v[np];
-    const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
-    sl->cost.be[a] = e[0], sl->cost.by[a] = e[1], sl->cost.fl[a] = e[2], sl->cost.be[t] = e[3], sl->cost.by[t] = e[4];
-    sl->np = np;
-    sl->until = np * sl->form.pg - sl->form.kept - 1; /* the step whose cache fills page np */
-}
-
-/* Adds (sign 1) or takes away (-1) memo page np + 1 − page np to/from five sums (srv_fx units). */
-static void page_move(__int128 *x, const srv_s2_table *tb, int64_t np, int sign)
-{
-    const __int128 *o = tb->fx[np], *n = tb->fx[np + 1];
-    if (sign > 0)
-        for (int i = 0; i < 5; i++) x[i] += n[i] - o[i];
-    else
-        for (int i = 0; i < 5; i++) x[i] -= n[i] - o[i];
-}
-
-/* The sums of aux-score be, by, fl and top-k be, by moved by x (srv_fx units). */
-static void acc_move(srv_state *st, const __int128 *x)
-{
-    srv_cost_acc *acc = &st->acc;
-    st->acc_s2 = 1;
-    const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
-    acc->be[a] += x[0];
-    acc->by[a] += x[1];
-    acc->fl[a] += x[2];
-    acc->be[t] += x[3];
-    acc->by[t] += x[4];
-}
-
-/* A leaving member's crossings still in the ring (at st->D or later) taken out. */
-static void lock_unschedule(srv_state *st, lk_hot *h)
-{
-    if (!h->tb)
-        return;
-    const int64_t j0 = st->D > h->d0 ? (st->D - h->d0 + h->pg - 1) / h->pg : 1; /* first crossing at st->D or later */
-    for (int64_t j = j0 > 1 ? j0 : 1; j <= h->m; j++)
-        page_move(st->diff[(h->d0 + j * h->pg) & (LOCK_WHEEL - 1)], h->tb, h->np0 + j - 1, -1);
-    h->tb = NULL;
-}
-
-/* A member leaves the lockstep (preempted or finished): its tokens and last
- * token time written back, its terms taken out of the sums. */
-static void lock_leave(srv_state *st, int64_t req)
-{
-    rq_state *s = &st->q[req];
-    const srv_slot *sl = &st->slots[s->slot];
-    const srv_request *rq = &st->w->req[req];
-    s->g = s->gb + st->D;
-    st->r->tokens_out[req] = s->g;
-    if (!s->fresh)
-        s->last_token_s = st->t_last;
-    st->ncoh--;
-    st->sum_base -= sl->p.S + s->gb;
-    st->out_base -= rq->output - s->gb;
-    if (!st->pr.is_full) {
-        lock_sync(st, s->slot);
-        lock_unschedule(st, &st->hot[s->slot]);
-        srv_cost_acc_add(&st->acc, &sl->cost, -1);
-        st->acc_all = 1;
-    }
-    st->hot[s->slot].adm = -1;
-    s->coh = 0;
-    s->fresh = 0;
-}
-
-static void preempt(srv_state *st, int64_t req)
+void srv_preempt(srv_state *st, int64_t req)
 {
     rq_state *s = &st->q[req];
     if (s->coh) {
-        lock_leave(st, req);
+        srv_lock_leave(st, req);
         st->r->lock_events[SRV_EV_LEAVE]++;
     }
     st->used_blocks -= s->blocks;
+    if (st->c->preempt_swap && s->blocks <= st->swap_blocks - st->swap_used) { /* its blocks to the host, progress kept */
+        s->swapped = s->blocks;
+        st->swap_used += s->blocks;
+        if (st->swap_used > st->r->max_swap_blocks) st->r->max_swap_blocks = st->swap_used;
+        st->step_swap_s += (double)s->blocks * st->swap_block_s;
+        st->r->swap_outs++;
+    } else { /* recompute: the prompt and the tokens so far prefilled again */
+        st->r->swap_fallbacks += st->c->preempt_swap;
+        s->filled = 0;
+        s->decoding = 0;
+    }
     s->blocks = 0;
     s->phase = Q_WAITING;
-    s->filled = 0;
-    s->decoding = 0;
     slot_release(st, req);
     st->whead = (st->whead + st->w->n - 1) % st->w->n;
     st->wq[st->whead] = req;
@@ -514,7 +271,7 @@ static void preempt(srv_state *st, int64_t req)
 }
 
 
-static void schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
+void srv_schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
 {
     st->sched[st->nsched++] = (sched_item){req, n};
     st->sched_dec += st->q[req].decoding;
@@ -523,7 +280,6 @@ static void schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
     st->used_blocks += need;
 }
 
-enum { SCHED_ALL, SCHED_PREFILL, SCHED_DECODE }; /* which running sequences a step takes */
 
 /* Running sequences first, in admission order; a sequence that needs blocks
  * the pool has not got preempts from the tail (possibly itself). Returns 1
@@ -552,10 +308,10 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
         int64_t n = 1, need;
         if (!s->decoding) {
             n = s->target - s->filled < left ? s->target - s->filled : left;
-            need = blocks_full(st, s->filled + n) - s->blocks;
+            need = srv_blocks_full(st, s->filled + n) - s->blocks;
             if (need < 0) need = 0;
         } else if (!ref) {
-            need = decode_need(st, req, s->g - 1);
+            need = srv_decode_need(st, req, s->g - 1);
         } else { /* the definition */
             need = blocks_after_decode(st, req, s->g - 1) - s->blocks;
             if (need < 0) need = 0;
@@ -564,13 +320,13 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
         while (need > st->pool_blocks - st->used_blocks) {
             const int64_t victim = st->tail;
             self = victim == req;
-            preempt(st, victim);
+            srv_preempt(st, victim);
             preempted = 1;
             if (self) break;
         }
         if (self) break;
         nx = s->next; /* victims were after it */
-        schedule(st, req, n, need);
+        srv_schedule(st, req, n, need);
         ns = st->nsched;
         left -= n;
     }
@@ -592,24 +348,61 @@ static int64_t reserved_blocks(const srv_state *st)
             left += st->w->req[req].output - st->q[req].g;
             non--;
         }
-    return (int64_t)ceil(st->c->admit_reserve * (double)blocks_full(st, left));
+    return (int64_t)ceil(st->c->admit_reserve * (double)srv_blocks_full(st, left));
+}
+
+/* A request preempted by swap, first in the queue, back in when a seat,
+ * the budget and its blocks allow: its blocks and those the step's tokens
+ * need (a decoding sequence's next token, else the next chunk of its
+ * prefill), the swapped ones copied back. Returns 1 when it was admitted,
+ * 0 when it does not fit, -1 on error. */
+static int swap_in(srv_state *st, int64_t req, int64_t *budget, kv_err *err)
+{
+    rq_state *s = &st->q[req];
+    if (slot_acquire(st, req, err) != 0)
+        return -1;
+    const int64_t n = s->decoding ? 1 : s->target - s->filled < *budget ? s->target - s->filled : *budget;
+    int64_t need = s->decoding ? blocks_after_decode(st, req, s->g - 1) : srv_blocks_full(st, s->filled + n);
+    if (need < s->swapped) need = s->swapped;
+    if (need > st->pool_blocks - st->used_blocks) {
+        slot_release(st, req);
+        return 0;
+    }
+    st->whead = (st->whead + 1) % st->w->n;
+    st->wcount--;
+    st->swap_used -= s->swapped;
+    st->step_swap_s += (double)s->swapped * st->swap_block_s;
+    st->r->swap_ins++;
+    s->swapped = 0;
+    s->phase = Q_RUNNING;
+    run_append(st, req);
+    srv_schedule(st, req, n, need);
+    *budget -= n;
+    return 1;
 }
 
 /* Waiting requests, first come first served, while budget, seats and blocks
- * last (with admit_reserve: blocks for the whole request and the reserve). */
+ * last (with admit_reserve: blocks for the whole request and the reserve);
+ * one preempted by swap comes back through swap_in. */
 static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
 {
     int64_t reserve = st->wcount > 0 ? reserved_blocks(st) : 0;
     while (st->wcount > 0 && *budget > 0 && st->nrun < st->c->max_num_seqs) {
         const int64_t req = st->wq[st->whead];
         rq_state *s = &st->q[req];
+        if (s->swapped > 0) { /* preempted by swap: it held blocks (every running sequence does) */
+            const int rc = swap_in(st, req, budget, err);
+            if (rc <= 0)
+                return rc;
+            continue;
+        }
         const int64_t target = st->w->req[req].prompt + s->g;
         const int64_t n = target < *budget ? target : *budget;
-        const int64_t need = blocks_full(st, n);
+        const int64_t need = srv_blocks_full(st, n);
         if (need > st->pool_blocks - st->used_blocks)
             break;
         if (st->c->admit_reserve > 0.0) { /* the whole request beside the reserve */
-            const int64_t whole = blocks_full(st, st->w->req[req].prompt + st->w->req[req].output);
+            const int64_t whole = srv_blocks_full(st, st->w->req[req].prompt + st->w->req[req].output);
             if (whole + reserve > st->pool_blocks - st->used_blocks)
                 break;
             reserve += whole - need; /* its output joins what stays reserved */
@@ -623,7 +416,7 @@ static int schedule_waiting(srv_state *st, int64_t *budget, kv_err *err)
         s->filled = 0;
         s->decoding = 0;
         run_append(st, req);
-        schedule(st, req, n, need);
+        srv_schedule(st, req, n, need);
         *budget -= n;
     }
     return 0;
@@ -688,9 +481,6 @@ static void price_reference(srv_state *st)
     }
 }
 
-static double step_price(srv_state *st, int64_t n_dec, int64_t sum_ctx, int64_t tokens, int nch, int64_t nsample,
-                         double s1, const srv_seq_cost *sum, int uni);
-
 /* The price of the scheduled step (srv.h's "Pricing"). */
 static double price_step(srv_state *st)
 {
@@ -736,15 +526,15 @@ static double price_step(srv_state *st)
         cost_sums(cv, ncv, &sum);
     else
         cost_sums_ordered(cv, ncv, &sum);
-    return step_price(st, n_dec, sum_ctx, tokens, (int)nch, nsample, s1, &sum, uni);
+    return srv_step_price(st, n_dec, sum_ctx, tokens, (int)nch, nsample, s1, &sum, uni);
 }
 
 /* A step's price from what it needs of its sequences: n_dec decoding ones
  * with sum_ctx tokens of context after the step and method-layer sums sum;
  * tokens in all; nch prefill chunks (st->cs, st->cn); nsample sequences that
  * sample; s1 their stage 1; uni dense layers. */
-static double step_price(srv_state *st, int64_t n_dec, int64_t sum_ctx, int64_t tokens, int nch, int64_t nsample,
-                         double s1, const srv_seq_cost *sum, int uni)
+double srv_step_price(srv_state *st, int64_t n_dec, int64_t sum_ctx, int64_t tokens, int nch, int64_t nsample,
+                      double s1, const srv_seq_cost *sum, int uni)
 {
     srv_pricer *pr = &st->pr;
     const int64_t *cs = st->cs, *cn = st->cn;
@@ -762,7 +552,7 @@ static double step_price(srv_state *st, int64_t n_dec, int64_t sum_ctx, int64_t 
     return t;
 }
 
-static void finish(srv_state *st, int64_t req, double t)
+void srv_finish(srv_state *st, int64_t req, double t)
 {
     rq_state *s = &st->q[req];
     srv_result *r = st->r;
@@ -794,7 +584,7 @@ static void emit_token(srv_state *st, int64_t req, double t)
 
 /* A prompt's prefill ended at t: stage 1 compresses its cache, its first
  * token (or the next, after a recompute) comes out; it may be its last. */
-static void prefill_ends(srv_state *st, int64_t req, double t)
+void srv_prefill_ends(srv_state *st, int64_t req, double t)
 {
     rq_state *s = &st->q[req];
     const srv_request *rq = &st->w->req[req];
@@ -809,7 +599,7 @@ static void prefill_ends(srv_state *st, int64_t req, double t)
     }
     emit_token(st, req, t);
     if (s->g == rq->output)
-        finish(st, req, t);
+        srv_finish(st, req, t);
 }
 
 /* The step ends at t: tokens come out, prompts that ended compress, finished
@@ -836,7 +626,7 @@ static void apply_step(srv_state *st, double t)
             s->last_token_s = t;
             tokens_out[it->req]++;
             if (s->g == rq->output)
-                finish(st, it->req, t);
+                srv_finish(st, it->req, t);
             continue;
         }
         s->filled += it->n;
@@ -844,384 +634,12 @@ static void apply_step(srv_state *st, double t)
         if (s->filled < s->target)
             continue;
         r->n_itl = n_itl; /* emit_token counts a gap when the prefill was a recompute */
-        prefill_ends(st, it->req, t);
+        srv_prefill_ends(st, it->req, t);
         n_itl = r->n_itl;
     }
     r->n_itl = n_itl;
     r->decode_steps_seq += dec;
     r->output_tokens += dec;
-}
-
-/* ---- the lockstep path ------------------------------------------------
- * The same scheduler and prices as the walk above (schedule_running,
- * price_step, apply_step), without visiting every decoding sequence at every
- * step. When max_batched_tokens >= max_num_seqs every decoding sequence gets
- * its token in every step that decodes (they come first in admission order;
- * a prefill in progress is always the last running sequence: a request is
- * admitted only while the budget lasts, and a prompt cut by the budget ends
- * the step's admissions), so the decoding sequences move as one: the
- * lockstep's members, a member's tokens g = gb + D after the lockstep's D
- * steps. A step's price needs of them only their number, Σ context (an
- * integer, sum_base + ncoh D) and Σ method-layer prices (srv_cost_acc,
- * exact); their tokens' gaps are t - t_last for all but the fresh ones. A
- * member is touched only at its events, kept in a heap by the lockstep step
- * they fall on, the earliest of: the first step after joining; a decode step
- * that needs more KV blocks than it holds (decode_need's blk_next: a block
- * boundary, or the compressed cache's growth); the first step its price no
- * longer stands (srv_slot.until: the access record changes, a page of a
- * saturated cache fills); its last token. Events of one step go in admission
- * order, as the walk meets them, so preemption chooses the same victims. */
-
-/* A sequence whose prefill ended at t joins (fresh: the lockstep did not
- * decode in this step, so its last token is not at t_last); its first event
- * is the lockstep's next step. */
-static void lock_join(srv_state *st, int64_t req, double t, int fresh)
-{
-    rq_state *s = &st->q[req];
-    const srv_slot *sl = &st->slots[s->slot];
-    s->coh = 1;
-    s->gb = s->g - st->D;
-    s->fresh = fresh;
-    s->last_token_s = t;
-    st->ncoh++;
-    st->sum_base += sl->p.S + s->gb;
-    st->out_base += st->w->req[req].output - s->gb;
-    st->uni = sl->src.uniform_from;
-    if (fresh) {
-        if (st->nfresh == st->c->max_num_seqs) { /* full of members that left since: keep the others (< max_num_seqs) */
-            int64_t m = 0;
-            for (int64_t i = 0; i < st->nfresh; i++)
-                if (st->q[st->fresh[i].req].coh && st->q[st->fresh[i].req].adm == st->fresh[i].adm)
-                    st->fresh[m++] = st->fresh[i];
-            st->nfresh = m;
-        }
-        st->fresh[st->nfresh++] = (ev_item){0, s->adm, req};
-    }
-    event_push(st, st->D, req);
-    st->hot[s->slot] = (lk_hot){s->adm, 0, 0, 0, 1, NULL};
-    if (!st->pr.is_full)
-        price_push(st, st->D, s->slot, s->adm);
-    st->r->lock_events[SRV_EV_JOIN]++;
-}
-
-/* A member's block or last-token event at the lockstep's step D (its
- * decode step k = gb + D - 1): the blocks it needs, preempting from the
- * tail as the walk does; its last token; then its next such event.
- * Returns 0, 1 when it preempted others, 2 when it preempted itself. */
-static int lock_event(srv_state *st, int64_t req)
-{
-    rq_state *s = &st->q[req];
-    const int64_t D = st->D, k = s->gb + D - 1;
-    int ret = 0;
-    if (!(s->blk_b == s->blocks && k < s->blk_next)) {
-        const int64_t need = decode_need(st, req, k);
-        st->r->lock_events[SRV_EV_BLOCKS]++;
-        while (need > st->pool_blocks - st->used_blocks) {
-            const int64_t victim = st->tail;
-            preempt(st, victim);
-            ret = 1;
-            if (victim == req)
-                return 2;
-        }
-        s->blocks += need;
-        st->used_blocks += need;
-    }
-    const int64_t last = st->w->req[req].output - s->gb - 1; /* the step of its last token */
-    if (last == D) {
-        st->fin[st->nfin++] = req;
-        return ret;
-    }
-    const int64_t kb = s->blk_next != INT64_MAX ? s->blk_next - s->gb + 1 : INT64_MAX;
-    event_push(st, kb < last ? kb : last, req);
-    return ret;
-}
-
-/* A memo-backed member's price at step D is page np (in the sums): its
- * next crossings written into the ring, as far as the memo holds pages,
- * the ring reaches and its last token; then a price event at the crossing
- * after them (the memo lacks its page, or it lies beyond the ring). */
-static void lock_horizon(srv_state *st, int64_t slot, const srv_s2_table *tb, int64_t np)
-{
-    lk_hot *h = &st->hot[slot];
-    const srv_slot *sl = &st->slots[slot];
-    const rq_state *s = &st->q[sl->req];
-    const int64_t D = st->D, pg = sl->form.pg, last = st->w->req[sl->req].output - s->gb - 1;
-    int64_t m = 0, d = D + pg;
-    const int64_t dmax = last < D + LOCK_WHEEL - 1 ? last : D + LOCK_WHEEL - 1;
-    const int64_t mt = tb->n - 1 - np, mw = dmax >= d ? (dmax - d) / pg + 1 : 0; /* the memo's and the ring's reach */
-    const int64_t mmax = mt < mw ? mt : mw;
-    const __int128(*dfx)[5] = tb->dfx;
-    const double(*v)[5] = tb->v;
-    for (; m < mmax && v[np + m + 1][0] >= 0.0; d += pg, m++) {
-        const __int128 *dd = dfx[np + m];
-        __int128 *x = st->diff[d & (LOCK_WHEEL - 1)];
-        x[0] += dd[0];
-        x[1] += dd[1];
-        x[2] += dd[2];
-        x[3] += dd[3];
-        x[4] += dd[4];
-    }
-    *h = (lk_hot){h->adm, np, D, m, pg, tb};
-    st->r->lock_events[SRV_EV_PAGES] += m;
-    if (d <= last)
-        price_push(st, d, slot, h->adm);
-}
-
-/* A member's price event at step D (its decode step k = gb + D - 1): its
- * price no longer stands. A memo-backed member crosses to its next page
- * (the sums move by the memo's difference: the same integers as taking the
- * old price out and putting the new one in); any other is priced again,
- * taken out of the sums and put back. Then its next crossings or event. */
-static void lock_reprice(srv_state *st, int64_t slot)
-{
-    srv_slot *sl = &st->slots[slot];
-    lk_hot *h = &st->hot[slot];
-    const int64_t k = st->q[sl->req].gb + st->D - 1;
-    st->r->lock_events[SRV_EV_PRICE]++;
-    if (h->tb) {
-        const srv_s2_table *tb = h->tb;
-        const int64_t np = h->np0 + h->m; /* its page in the sums */
-        if (np + 1 >= tb->n || tb->v[np + 1][0] < 0.0) { /* page np + 1 priced: the memo learns it within its reach */
-            lock_sync(st, slot);
-            srv_seq_price_at(&st->pr, sl, k);
-        }
-        __int128 x[5] = {0};
-        if (np + 1 < tb->n && tb->v[np + 1][0] >= 0.0) {
-            page_move(x, tb, np, 1);
-            acc_move(st, x);
-            lock_horizon(st, slot, tb, np + 1);
-            return;
-        }
-        const int a = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND; /* past the memo's reach */
-        const double nw[5] = {sl->cost.be[a], sl->cost.by[a], sl->cost.fl[a], sl->cost.be[t], sl->cost.by[t]};
-        for (int i = 0; i < 5; i++) x[i] = srv_fx(nw[i]) - tb->fx[np][i];
-        acc_move(st, x);
-        h->tb = NULL;
-        price_push(st, sl->until + 2 - st->q[sl->req].gb, slot, h->adm);
-        return;
-    }
-    srv_cost_acc_add(&st->acc, &sl->cost, -1);
-    srv_seq_price_at(&st->pr, sl, k);
-    srv_cost_acc_add(&st->acc, &sl->cost, 1);
-    st->acc_all = 1;
-    const srv_s2_table *tb = sl->s2;
-    if (sl->saturated && tb && sl->np > 0 && sl->np < tb->n && tb->v[sl->np][0] >= 0.0)
-        lock_horizon(st, slot, tb, sl->np);
-    else
-        price_push(st, sl->until + 2 - st->q[sl->req].gb, slot, h->adm);
-}
-
-/* The price events of step D: the ring's crossings due, then the members
- * whose price event it is (wheel, then the far heap; members that left are
- * skipped). */
-static void lock_prices(srv_state *st)
-{
-    __int128 *df = st->diff[st->D & (LOCK_WHEEL - 1)];
-    acc_move(st, df);
-    memset(df, 0, sizeof st->diff[0]);
-    ev_bucket *b = &st->wheel[st->D & (LOCK_WHEEL - 1)];
-    for (int64_t i = 0; i < b->n; i++) {
-        const ev_item *e = &b->v[i];
-        if (st->hot[e->req].adm == e->adm)
-            lock_reprice(st, e->req);
-    }
-    b->n = 0;
-    while (st->far.n > 0 && st->far.v[0].key <= st->D) {
-        const ev_item e = heap_pop(&st->far);
-        if (st->hot[e.req].adm == e.adm)
-            lock_reprice(st, e.req);
-    }
-}
-
-/* The members' block and last-token events of step D, live ones only, in
- * admission order (insertion sort: a handful), into st->evnow; their
- * bucket emptied. Returns how many, -1 when a live one was missed. */
-static int now_add(srv_state *st, int64_t *n, ev_item e, kv_err *err)
-{
-    const rq_state *s = &st->q[e.req];
-    if (!s->coh || s->adm != e.adm)
-        return 0; /* it left */
-    if (e.key != st->D)
-        return kv_errf(err, "serve: lockstep event of request %lld missed", (long long)e.req);
-    ev_item *now = st->evnow;
-    int64_t j = (*n)++;
-    for (; j > 0 && now[j - 1].adm > e.adm; j--) now[j] = now[j - 1];
-    now[j] = e;
-    return 0;
-}
-
-static int64_t lock_events_now(srv_state *st, kv_err *err)
-{
-    ev_bucket *b = &st->evw[st->D & (LOCK_WHEEL - 1)];
-    int64_t n = 0;
-    for (int64_t i = 0; i < b->n; i++)
-        if (now_add(st, &n, b->v[i], err) != 0)
-            return -1;
-    b->n = 0;
-    while (st->evfar.n > 0 && st->evfar.v[0].key <= st->D)
-        if (now_add(st, &n, heap_pop(&st->evfar), err) != 0)
-            return -1;
-    return n;
-}
-
-/* schedule_running on the lockstep: the members' events of this step (when
- * the step decodes), then the sequences still prefilling, last in admission
- * order, as the walk takes them. Returns 1 when something was preempted, -1
- * when the running list breaks the order the lockstep relies on. */
-static int lock_schedule(srv_state *st, int64_t *budget, int mode, kv_err *err)
-{
-    int preempted = 0;
-    int64_t left = *budget;
-    if (mode != SCHED_PREFILL && st->ncoh > 0) {
-        st->nfin = 0;
-        const int64_t n = lock_events_now(st, err);
-        if (n < 0)
-            return -1;
-        for (int64_t i = 0; i < n; i++) {
-            const ev_item e = st->evnow[i];
-            const rq_state *s = &st->q[e.req];
-            if (!s->coh || s->adm != e.adm)
-                continue; /* preempted by one before it */
-            const int rc = lock_event(st, e.req);
-            preempted |= rc != 0;
-            if (rc == 2)
-                break; /* it was the last running sequence */
-        }
-        if (!st->pr.is_full && st->ncoh > 0)
-            lock_prices(st);
-        st->coh_step = st->ncoh > 0;
-        if (st->coh_step) {
-            st->sched_dec += st->ncoh;
-            st->sched_tokens += st->ncoh;
-            left -= st->ncoh;
-        }
-    }
-    int64_t pre[8], npre = 0, non = st->nrun - st->ncoh; /* the prefilling sequences, from the tail */
-    for (int64_t req = st->tail; req >= 0 && non > 0; req = st->q[req].prev) {
-        if (st->q[req].coh || npre == 8)
-            return kv_errf(err, "serve: a prefill before a decoding sequence (request %lld): the lockstep does not "
-                           "apply", (long long)req);
-        pre[npre++] = req;
-        non--;
-    }
-    for (int64_t i = npre - 1; i >= 0 && left > 0 && mode != SCHED_DECODE; i--) {
-        const int64_t req = pre[i];
-        rq_state *s = &st->q[req];
-        if (s->phase != Q_RUNNING)
-            continue;
-        const int64_t n = s->target - s->filled < left ? s->target - s->filled : left;
-        int64_t need = blocks_full(st, s->filled + n) - s->blocks;
-        if (need < 0) need = 0;
-        int self = 0;
-        while (need > st->pool_blocks - st->used_blocks) {
-            const int64_t victim = st->tail;
-            self = victim == req;
-            preempt(st, victim);
-            preempted = 1;
-            if (self) break;
-        }
-        if (self) break;
-        schedule(st, req, n, need);
-        left -= n;
-    }
-    *budget = left;
-    return preempted;
-}
-
-/* price_step on the lockstep: the members from the sums, the prefills as the walk prices them. */
-static double lock_price(srv_state *st)
-{
-    const int64_t n_dec = st->coh_step ? st->ncoh : 0;
-    int64_t nch = 0, nsample = n_dec;
-    double s1 = 0.0;
-    for (int64_t i = 0; i < st->nsched; i++) {
-        const sched_item *it = &st->sched[i];
-        const rq_state *s = &st->q[it->req];
-        st->cs[nch] = s->filled;
-        st->cn[nch++] = it->n;
-        if (s->filled + it->n == s->target) {
-            nsample++;
-            s1 += st->slots[s->slot].stage1_s;
-        }
-    }
-    srv_seq_cost sum;
-    const srv_cost_acc *a = &st->acc;
-    srv_seq_cost *dbl = &st->acc_sum; /* srv_cost_acc_sum, converting only the sums that may have moved */
-    if (st->acc_all) {
-        srv_cost_acc_sum(a, dbl);
-    } else if (st->acc_s2) {
-        const int x = SIM_K_AUX_SCORE - SIM_K_KV_APPEND, t = SIM_K_TOPK - SIM_K_KV_APPEND;
-        dbl->be[x] = srv_fx_value(a->be[x]);
-        dbl->by[x] = srv_fx_value(a->by[x]);
-        dbl->fl[x] = srv_fx_value(a->fl[x]);
-        dbl->be[t] = srv_fx_value(a->be[t]);
-        dbl->by[t] = srv_fx_value(a->by[t]);
-    }
-    st->acc_all = st->acc_s2 = 0;
-    sum = *dbl;
-    if (st->acc.la_mixed) /* the max launches by a walk over the members */
-        for (int k = 0; k < SRV_ATT_K; k++) {
-            double m = 0.0;
-            for (int64_t req = st->head; req >= 0; req = st->q[req].next)
-                if (st->q[req].coh) {
-                    const double la = st->slots[st->q[req].slot].cost.la[k];
-                    m = m > la ? m : la;
-                }
-            sum.la[k] = m;
-        }
-    return step_price(st, n_dec, st->sum_base + st->ncoh * st->D, st->sched_tokens, (int)nch, nsample, s1, &sum,
-                      st->uni);
-}
-
-/* apply_step on the lockstep: the members' tokens (gaps in admission order:
- * the others, all t - t_last, then the fresh ones), their last tokens, then
- * the prefills as the walk applies them, a prompt that ends joining. */
-static void lock_apply(srv_state *st, double t)
-{
-    srv_result *r = st->r;
-    if (st->coh_step) {
-        int64_t nf = 0;
-        for (int64_t i = 0; i < st->nfresh; i++) {
-            const rq_state *s = &st->q[st->fresh[i].req];
-            if (s->coh && s->adm == st->fresh[i].adm)
-                st->fresh[nf++] = st->fresh[i];
-        }
-        double *itl = r->itl_s + r->n_itl;
-        const double gap = t - st->t_last;
-        const int64_t nold = st->ncoh - nf;
-        for (int64_t i = 0; i < nold; i++) itl[i] = gap;
-        for (int64_t i = 0; i < nf; i++) {
-            rq_state *s = &st->q[st->fresh[i].req];
-            itl[nold + i] = t - s->last_token_s;
-            s->fresh = 0;
-        }
-        st->nfresh = 0;
-        r->n_itl += st->ncoh;
-        r->decode_steps_seq += st->ncoh;
-        r->output_tokens += st->ncoh;
-        st->D++;
-        st->t_last = t;
-        for (int64_t i = 0; i < st->nfin; i++) {
-            const int64_t req = st->fin[i];
-            if (!st->q[req].coh)
-                continue;
-            lock_leave(st, req);
-            finish(st, req, t);
-            r->lock_events[SRV_EV_DONE]++;
-        }
-        st->nfin = 0;
-    }
-    for (int64_t i = 0; i < st->nsched; i++) {
-        const sched_item *it = &st->sched[i];
-        rq_state *s = &st->q[it->req];
-        s->filled += it->n;
-        r->prefill_tokens += it->n;
-        if (s->filled < s->target)
-            continue;
-        prefill_ends(st, it->req, t);
-        if (s->phase == Q_RUNNING)
-            lock_join(st, it->req, t, !st->coh_step);
-    }
 }
 
 static void record(srv_state *st, double dt, int64_t n_dec, int64_t tokens)
@@ -1273,6 +691,16 @@ static int state_init(srv_state *st, const srv_config *c, const srv_workload *w,
     st->block_bytes = st->token_bytes * (double)c->block_tokens;
     st->pool_blocks = (int64_t)floor(c->pool_bytes / st->block_bytes);
     r->pool_blocks = st->pool_blocks;
+    if (c->preempt_swap) { /* vLLM's num_cpu_blocks: the swap space in whole blocks of this rank */
+        if (c->prefill_alone)
+            return kv_errf(err, "serve: preemption by swap with a step loop that prefills alone is not modelled");
+        if (!(c->hw->pcie_bytes_per_s > 0.0) || !(c->swap_bytes >= 0.0))
+            return kv_errf(err, "serve: preemption by swap needs the GPU's host link (%s: pcie_bytes_per_s) and a swap "
+                           "space >= 0", c->hw->name);
+        st->swap_blocks = (int64_t)floor(c->swap_bytes / st->block_bytes);
+        st->swap_block_s = st->block_bytes / c->hw->pcie_bytes_per_s;
+        r->swap_blocks = st->swap_blocks;
+    }
     const size_t n = (size_t)w->n, S = (size_t)c->max_num_seqs;
     int64_t n_itl = 0;
     for (int64_t i = 0; i < w->n; i++) n_itl += w->req[i].output - 1;
@@ -1343,7 +771,7 @@ static void state_free(srv_state *st)
 /* Running sequences into the step: the lockstep's or the walk's way. */
 static int sched_running(srv_state *st, int64_t *budget, int mode, kv_err *err)
 {
-    const int rc = st->lockstep ? lock_schedule(st, budget, mode, err) : schedule_running(st, budget, mode);
+    const int rc = st->lockstep ? srv_lock_schedule(st, budget, mode, err) : schedule_running(st, budget, mode);
     st->sched_seqs = st->nsched + (st->coh_step ? st->ncoh : 0);
     return rc;
 }
@@ -1360,6 +788,7 @@ static int schedule_step(srv_state *st, kv_err *err)
     const srv_config *c = st->c;
     int64_t budget = c->max_batched_tokens;
     st->nsched = st->sched_dec = st->sched_tokens = st->sched_seqs = 0;
+    st->step_swap_s = 0.0;
     st->coh_step = 0;
     if (st->ms_left > 0) { /* inside a multi-step decode run: no scheduler pass */
         st->ms_left--;
@@ -1395,7 +824,9 @@ static int step_once(srv_state *st, kv_err *err)
     if (st->sched_seqs == 0)
         return 0;
     const int64_t n_dec = st->sched_dec, tokens = st->sched_tokens;
-    double dt = st->lockstep ? lock_price(st) : price_step(st);
+    double dt = st->lockstep ? srv_lock_price(st) : price_step(st);
+    dt += st->step_swap_s; /* the step's swaps over the host link, before its model runs */
+    st->r->swap_s += st->step_swap_s;
     if (pass) /* the scheduler pass's CPU time the GPU waits for */
         dt += st->c->host_step_s + st->c->host_seq_s * (double)st->sched_seqs;
     st->r->area_running += (double)st->nrun * dt;
@@ -1404,7 +835,7 @@ static int step_once(srv_state *st, kv_err *err)
     st->t += dt;
     st->r->busy_s += dt;
     st->r->steps++;
-    if (st->lockstep) lock_apply(st, st->t);
+    if (st->lockstep) srv_lock_apply(st, st->t);
     else apply_step(st, st->t);
     record(st, dt, n_dec, tokens);
     return 1;

@@ -56,7 +56,7 @@
  * and r × every running request's remaining output (SGLang's new_token_ratio:
  * admission that rarely has to preempt).
  *
- * Speed (serve.c's lockstep): with max_batched_tokens >= max_num_seqs every
+ * Speed (lockstep.c): with max_batched_tokens >= max_num_seqs every
  * decoding sequence decodes in every step that decodes, so what a step's
  * price needs of them is kept as running sums (their number, Σ context, Σ
  * method-layer prices in exact fixed point: the same bits in any order) and
@@ -72,8 +72,28 @@
  * walk alone (a token budget below max_num_seqs) still adds them in
  * schedule order.
  *
- * Deliberately not modelled: swap preemption, prefix caching, speculative
- * decoding, the network. */
+ * Preemption by swap (srv_config.preempt_swap; vLLM V0's --preemption-mode
+ * swap): the victim's KV blocks are copied to a host swap space of
+ * swap_bytes per rank (floor(swap_bytes / block bytes) blocks, as vLLM's
+ * CacheConfig.num_cpu_blocks) and it goes to the front of the queue keeping
+ * its progress; when it is next admitted its blocks are copied back (with
+ * the blocks its next token needs) and it resumes where it stopped: a
+ * decoding sequence decodes its next token in that step, a prefill goes on
+ * from the tokens it had. Each copy takes blocks × block bytes / the GPU's
+ * host link (hw_model.pcie_bytes_per_s, one direction) and is added to the
+ * step it happens in (vLLM V0's worker swaps before the step's model
+ * runs). Swap-outs and swap-ins never share a step: a swap-in is an
+ * admission, and no step that preempted admits. When the victim's blocks
+ * do not fit in what is left of the swap space it is preempted by
+ * recompute instead (counted as swap_fallbacks; vLLM V0 raises
+ * "Aborted due to the lack of CPU swap space" there: Scheduler._swap_out
+ * in vllm/core/scheduler.py, vllm-project/vllm
+ * 0dce2b29aaaa36d3b7e5d80302b1018c1c296eee). admit_reserve does not hold
+ * back a swap-in (vLLM's can_swap_in counts free blocks only); a step loop
+ * that prefills alone (prefill_alone) does not take swap.
+ *
+ * Deliberately not modelled: prefix caching, speculative decoding, the
+ * network. */
 #ifndef SRV_H
 #define SRV_H
 
@@ -153,6 +173,9 @@ typedef struct {
     int prefill_alone;         /* a step that prefills carries no decodes; prefills go first */
     int64_t scheduler_steps;   /* decode steps per scheduler pass (<= 1: one) */
     double admit_reserve;      /* > 0: admission reserves the new output and this share of running outputs */
+    /* Preemption (srv.h's "Preemption by swap"): 0 recompute (vLLM's default), 1 swap. */
+    int preempt_swap;
+    double swap_bytes;         /* host swap space per rank, bytes (swap only; vLLM's --swap-space, 4 GiB) */
     int timeline;              /* record one srv_sample per step */
     int reference;             /* 1: the walk, every decoding sequence's blocks and method-layer
                                   price worked afresh at every step (blocks_after_decode; the
@@ -179,7 +202,7 @@ typedef struct {
     int64_t kv_blocks;         /* blocks in use after the step */
 } srv_sample;
 
-/* The lockstep path's events (serve.c), counted: a sequence joining at
+/* The lockstep path's events (lockstep.c), counted: a sequence joining at
  * the end of its prefill; a decode step's KV blocks worked out (the first
  * decode step, a block boundary); a price event (a price no longer stands);
  * a saturated cache's page crossing written ahead into the ring; a last
@@ -205,6 +228,11 @@ typedef struct {
     srv_sample *samples;       /* (nsamples) when timeline */
     int64_t nsamples;
     int64_t lock_events[SRV_EV_N]; /* events the lockstep path handled, by kind (all 0: the walk ran) */
+    int64_t swap_outs, swap_ins;   /* preemptions by swap; their swaps back in */
+    int64_t swap_fallbacks;    /* preemptions by recompute in swap mode: the swap space was full */
+    int64_t swap_blocks;       /* the swap space, blocks (floor(swap_bytes / block bytes)) */
+    int64_t max_swap_blocks;   /* most blocks in it at once */
+    double swap_s;             /* Σ time of the swaps (both ways), s: part of busy_s */
 } srv_result;
 
 int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *err);

@@ -213,4 +213,131 @@ static inline void srv_seq_price_at(srv_pricer *pr, srv_slot *sl, int64_t step)
     srv_seq_price(pr, sl, step);
 }
 
+/* ---- the event loop's state (serve.c; the lockstep path in lockstep.c) ---- */
+enum { Q_FUTURE, Q_WAITING, Q_RUNNING, Q_DONE };
+
+/* A request's life. */
+typedef struct {
+    int phase;
+    int64_t target;       /* tokens to prefill at this admission: prompt + tokens generated before */
+    int64_t filled;       /* of target, prefilled */
+    int64_t g;            /* tokens generated (a lockstep member's is gb + D, written here when it leaves) */
+    int64_t blocks;       /* KV blocks held */
+    int64_t blk_b;        /* the block count blk_next was found for (-1: none yet) */
+    int64_t blk_next;     /* decode steps before this one need at most blk_b blocks (decode_need) */
+    double y_next;        /* a compressed cache's bytes after decode step blk_next (NaN: not known) */
+    int64_t prev, next;   /* running list neighbours, admission order (-1: none) */
+    int64_t adm;          /* admission number: the running list's order */
+    int64_t gb;           /* lockstep member: g = gb + D at the lockstep's step D */
+    int32_t slot;
+    int decoding;         /* prefill done at this admission */
+    int coh;              /* 1: a lockstep member */
+    int fresh;            /* member that joined after the lockstep last decoded: its last token at last_token_s */
+    double last_token_s;  /* a member's only when fresh (else the lockstep's t_last) */
+    int64_t swapped;      /* blocks it holds in the swap space (preempted by swap; 0: none) */
+} rq_state;
+
+/* A lockstep member's next event: at the lockstep's step key; adm tells a
+ * stale entry (the member left) from a live one. */
+typedef struct { int64_t key, adm, req; } ev_item;
+typedef struct { ev_item *v; int64_t n, cap; } ev_heap; /* a binary min-heap by (key, adm) */
+
+/* A timing wheel of a member's events: bucket key mod LOCK_WHEEL holds the
+ * events at step key (req, or slot for price events; adm), for keys less
+ * than LOCK_WHEEL steps ahead (later ones wait in a heap); price events go
+ * in any order, block and last-token events are sorted by adm when due. */
+#define LOCK_WHEEL 256
+typedef struct { ev_item *v; int64_t n, cap; } ev_bucket;
+
+/* A member's price as its price events read it, by slot. A saturated
+ * member whose pages the memo holds (tb set) moves one page every pg steps:
+ * its price at step d0 is the memo's page np0 and its next m page
+ * crossings, at d0 + pg, ..., d0 + m pg, are already in the lockstep's
+ * difference ring (srv_state.diff), so its page at step D >= d0 is
+ * np0 + min(m, (D - d0) / pg); srv_slot's np, until and cost are brought up
+ * to it by lock_sync when read. */
+typedef struct {
+    int64_t adm;                  /* the member's admission number; -1: no member */
+    int64_t np0, d0, m, pg;       /* saturated, from the memo: as above */
+    const srv_s2_table *tb;       /* its memo (NULL: its price is srv_slot.cost) */
+} lk_hot;
+
+typedef struct { int64_t req, n; } sched_item; /* n tokens for req this step */
+
+typedef struct {
+    const srv_config *c;
+    const srv_workload *w;
+    srv_result *r;
+    srv_pricer pr;
+    rq_state *q;
+    srv_slot *slots;
+    int64_t *free_slots, nfree_slots;
+    int64_t head, tail, nrun;     /* running: a list in admission order (rq_state prev/next) */
+    int64_t nadm;                 /* admissions so far */
+    int64_t *wq, whead, wcount;   /* waiting: a ring of n, wq[whead] first */
+    sched_item *sched;
+    int64_t nsched;
+    int64_t sched_dec, sched_tokens, sched_seqs; /* of this step's schedule: decoding sequences, tokens, sequences */
+    int64_t *cs, *cn;             /* (max_num_seqs) this step's prefill chunks: start, tokens */
+    const srv_seq_cost **cv;      /* (max_num_seqs) this step's decoding sequences' prices */
+    int64_t pool_blocks, used_blocks;
+    double block_bytes, token_bytes;
+    double layers;                /* the model's layers */
+    int64_t next_arrival, in_system;
+    int64_t ms_left;              /* decode steps left in the current multi-step run */
+    double t, t_area;
+    int64_t samples_cap;
+    int64_t swap_blocks, swap_used; /* the swap space and its blocks in use (srv.h's "Preemption by swap") */
+    double swap_block_s;          /* one block's copy over the host link, s */
+    double step_swap_s;           /* the scheduled step's swaps, s */
+    /* The lockstep path (serve.c's "lockstep" below): the decoding sequences
+     * are its members and decode together, one token each per step it runs;
+     * what a step's price needs of them is kept as sums; a member is touched
+     * only at its events. */
+    int lockstep;                 /* this run takes it (no reference, max_batched_tokens >= max_num_seqs) */
+    int64_t D;                    /* the lockstep's decode steps so far */
+    double t_last;                /* the end of the last of them */
+    int64_t ncoh;                 /* members */
+    int64_t sum_base;             /* Σ members' S + gb, tokens: their Σ context at step D is sum_base + ncoh D */
+    int64_t out_base;             /* Σ members' output - gb, tokens: output to come at step D is out_base - ncoh D */
+    srv_cost_acc acc;             /* Σ members' method-layer prices */
+    srv_seq_cost acc_sum;         /* acc's sums as doubles (srv_cost_acc_sum's) as of the last step priced */
+    int acc_all, acc_s2;          /* since then: any sum may have moved; the aux-score and top-k ones (acc_move) */
+    int uni;                      /* layers priced dense (sim_access_source.uniform_from) */
+    int coh_step;                 /* the scheduled step decodes the members */
+    ev_bucket *evw;               /* (LOCK_WHEEL) members' next block or last-token events, as wheel does prices */
+    ev_heap evfar;                /* those LOCK_WHEEL or more steps ahead */
+    ev_item *evnow;               /* (max_num_seqs) this step's, in admission order */
+    ev_bucket *wheel;             /* (LOCK_WHEEL) members' next price events */
+    ev_heap far;                  /* price events LOCK_WHEEL or more steps ahead */
+    lk_hot *hot;                  /* (max_num_seqs) by slot: what a price event reads */
+    __int128 (*diff)[5];          /* (LOCK_WHEEL) by step mod LOCK_WHEEL: the page crossings' moves of the sums of
+                                     aux-score be, by, fl and top-k be, by due at that step (srv_fx units) */
+    ev_item *fresh;               /* (nfresh <= max_num_seqs) fresh members in joining order: req, adm */
+    int64_t nfresh;
+    int64_t *fin, nfin;           /* (max_num_seqs) members whose last token this step is */
+} srv_state;
+enum { SCHED_ALL, SCHED_PREFILL, SCHED_DECODE }; /* which running sequences a step takes */
+
+static inline int64_t srv_blocks_full(const srv_state *st, int64_t tokens)
+{
+    return (tokens + st->c->block_tokens - 1) / st->c->block_tokens;
+}
+
+/* serve.c's scheduler and step, used by the lockstep path too. */
+int64_t srv_decode_need(srv_state *st, int64_t req, int64_t k);
+void srv_preempt(srv_state *st, int64_t req);
+void srv_schedule(srv_state *st, int64_t req, int64_t n, int64_t need);
+double srv_step_price(srv_state *st, int64_t n_dec, int64_t sum_ctx, int64_t tokens, int nch, int64_t nsample,
+                      double s1, const srv_seq_cost *sum, int uni);
+void srv_finish(srv_state *st, int64_t req, double t);
+void srv_prefill_ends(srv_state *st, int64_t req, double t);
+
+/* lockstep.c: the lockstep path (srv.h's "Speed"): schedule_running,
+ * price_step and apply_step's counterparts, and a member leaving it. */
+void srv_lock_leave(srv_state *st, int64_t req);
+int srv_lock_schedule(srv_state *st, int64_t *budget, int mode, kv_err *err);
+double srv_lock_price(srv_state *st);
+void srv_lock_apply(srv_state *st, double t);
+
 #endif

@@ -456,10 +456,79 @@ Test(wlfit, cli_profile_and_bad_flags)
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "--classes"), "%s", r.err);
     cr_assert_eq(access("/tmp/never.yaml", F_OK), -1, "partial output written");
+    cli_run(&r, "workload fit x.kvd --key-sets 9 --out /tmp/never.yaml");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--key-sets") && strstr(r.err, "9"), "%s", r.err);
     cli_run(&r, "workload fit x.kvd");
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "--out"), "%s", r.err);
     cli_run(&r, "workload compare --workload smollm2-fitted x.kvd --tolerance 2");
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "--tolerance"), "%s", r.err);
+}
+
+/* The fit's query cache (rkv_fitted_qcache): made once for 40 positions with
+ * one set of class weights, then asked for other weights, it gives the very
+ * floats the generator gives position by position for those weights — the
+ * draws of position i are read from i's own slots (decode drift on from
+ * position 120, so some topics are redrawn), and only the weights change. */
+Test(wlfit, query_cache_equals_per_position_queries)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "a", .sink = 2, .hh = 1, .rec = {1, 2, 3}, .focus = 1,
+                                                 .content = 1, .noise = 0.5, .persistence = 0.4});
+    wl.chan_spread = 0.75;
+    wl.decode_drift = 0.5;
+    wl.focus_topics = 2;
+    rkv_fitted_qcache *c;
+    kv_err err;
+    cr_assert_eq(rkv_fitted_qcache_new(&wl, &m, 1, 0, 100, 40, 120, &c, &err), 0, "%s", err.msg);
+    const rkv_head_class other[2] = {
+        {.name = "b", .sink = -1, .hh = 3, .rec = {0.5, -2, 4}, .focus = -2, .content = 2, .noise = 1.5, .persistence = 0.9},
+        {.name = "c", .sink = 7, .hh = 0, .rec = {0, 0, 1}, .focus = 0.25, .content = 0, .noise = 0, .persistence = 0}};
+    float q1[2 * 32], q2[2 * 32];
+    for (int k = 0; k < 2; k++) {
+        rkv_workload w2 = wl;
+        w2.cls[0] = other[k];
+        for (int64_t i = 0; i < 40; i++) {
+            rkv_fitted_qcache_query(c, &w2, i, q1);
+            rkv_workload_query(&w2, &m, 1, 0, 100 + i, 0, 100 + i >= 120, q2);
+            cr_assert(!memcmp(q1, q2, sizeof q1), "weights %d position %lld differ", k, (long long)(100 + i));
+        }
+    }
+    rkv_fitted_qcache_free(c);
+}
+
+/* WL_MEASURE_MASSES (the fit's bisection) on all-zero keys: uniform
+ * attention, so the sink and local masses are 4/(p+1) and 64/(p+1) by hand,
+ * equal to the full measurement's, and nothing else is measured. */
+Test(wlfit, masses_mode_by_hand)
+{
+    const int d = 16;
+    const int64_t C = 512, w = 32, steps = 4, n = C + steps, nq = w + steps;
+    float *K = calloc((size_t)n * d, sizeof *K), *Q = malloc((size_t)nq * d * sizeof *Q);
+    float *ws = malloc(wl_measure_ws_floats(n, nq) * sizeof *ws), *km = malloc(wl_keys_floats(n, d) * sizeof *km);
+    for (int64_t i = 0; i < nq * d; i++) Q[i] = (float)((i % 5) - 2);
+    wl_keys kk;
+    wl_keys_prepare(&kk, K, d, C, n, km);
+    wl_head_stats a, b;
+    wl_head_measure_keys(&kk, Q, w, steps, WL_MEASURE_MASSES, &a, ws);
+    wl_head_measure_keys(&kk, Q, w, steps, WL_MEASURE_ALL, &b, ws);
+    double sink = 0, loc = 0;
+    for (int64_t st = 0; st < steps; st++) {
+        sink += 4.0 / (double)(C + st + 1) / steps;
+        loc += 64.0 / (double)(C + st + 1) / steps;
+    }
+    cr_assert_float_eq(a.sink_mass, sink, 1e-6);
+    cr_assert_float_eq(a.local_mass, loc, 1e-6);
+    cr_assert_eq(a.sink_mass, b.sink_mass);
+    cr_assert_eq(a.local_mass, b.local_mass);
+    cr_assert_eq(a.entropy, 0.0);
+    cr_assert_eq(a.topk_mass[3], 0.0);
+    cr_assert_eq(a.vote_mass, 0.0);
+    cr_assert_float_eq(b.entropy, 1.0, 1e-6);
+    free(K);
+    free(Q);
+    free(ws);
+    free(km);
 }

@@ -93,17 +93,42 @@ void wl_profile_free(wl_profile *p);
 size_t wl_head_ws_floats(int64_t n, int64_t nq, int d);
 void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t window, int64_t steps,
                      wl_head_stats *out, float *ws);
+
+/* What the statistics read of the keys alone, prepared once per key set (a KV
+ * head's keys serve its G query heads; a fit's every evaluation reads the same
+ * synthetic keys): wl_head_measure_keys on them gives wl_head_measure's
+ * figures bit for bit. */
+typedef struct {
+    const float *K;          /* (n, d) the keys, rows 0 .. C+steps-1 */
+    int d;                   /* head dim, <= 512 */
+    int64_t C, n;            /* prompt length, rows */
+    float *Kt;               /* (d, n) the keys transposed: SparQ's channel reads are contiguous */
+    float *pmin, *pmax;      /* (n / WL_PAGE, d) per-channel min / max of each complete page */
+    double kvar[512];        /* (d) each channel's variance over the prompt's keys 0 .. C-1 */
+} wl_keys;
+/* mem: wl_keys_floats(n, d) floats, owned by the caller, alive while kk is used. */
+size_t wl_keys_floats(int64_t n, int d);
+void wl_keys_prepare(wl_keys *kk, const float *K, int d, int64_t C, int64_t n, float *mem);
+#define WL_MEASURE_ALL 0     /* every statistic */
+#define WL_MEASURE_MASSES 1  /* sink_mass and local_mass only (the others 0): what the fit's bisection reads */
+/* ws: wl_measure_ws_floats(C + steps, window + steps) floats. */
+size_t wl_measure_ws_floats(int64_t n, int64_t nq);
+void wl_head_measure_keys(const wl_keys *kk, const float *Q, int64_t window, int64_t steps, int mode,
+                          wl_head_stats *out, float *ws);
 /* Largest / median channel RMS of rows (n, d). */
 double wl_channel_outlier(const float *X, int64_t n, int d);
 /* k_page_spread of rows (n, d): complete pages of WL_PAGE rows. */
 double wl_page_spread(const float *X, int64_t n, int d);
 
 /* ---- fitting ---- */
+#define WL_FIT_MAX_KEY_SETS 8
 typedef struct {
     int classes;             /* head classes (k-means) */
     int64_t context, window, steps;
     int threads;
     uint64_t seed;
+    int key_sets;            /* synthetic key sets each class is measured on (0 or 1: the G heads of one;
+                                2 .. WL_FIT_MAX_KEY_SETS: one head on each; wl_fit.c says why) */
 } wl_fit_cfg;
 
 /* Fits the fitted generator to the mean statistics of the dumps' profiles

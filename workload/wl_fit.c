@@ -25,7 +25,13 @@
  *
  * Cost: every evaluation measures 3 heads x 32 decode steps on C keys; the
  * statistics' sorts were two thirds of a fit (perf) and are selections now
- * (wl_profile.c), and OpenBLAS runs single-threaded inside the workers. */
+ * (wl_profile.c), and OpenBLAS runs single-threaded inside the workers. What
+ * does not change between evaluations is made once: the synthetic keys'
+ * transpose, page bounds and channel variances (wl_keys, shared by every
+ * class), and each class's query draws (rkv_fitted_qcache: a trial of class
+ * weights only recombines them); the bisection measures only the two masses
+ * it reads (WL_MEASURE_MASSES). Every statistic is the same double as before,
+ * bit for bit, so the fitted values are too. */
 #include "wl.h"
 
 #include <math.h>
@@ -158,40 +164,57 @@ static rkv_head_class initial(const double *want, int64_t C)
     return c;
 }
 
-/* ---- fitting one class ---- */
+/* ---- fitting one class ----
+ * A class is measured on cfg->key_sets synthetic key sets (layer, KV head) =
+ * (r, r mod Hkv), r = 0 .. key_sets - 1, each with its own keys, topics,
+ * channel spectrum and query draws: with 1 (the default, and how the
+ * committed profile was made), on the G query heads of (0, 0); with more, on
+ * one query head of each (head r mod G), so G key sets cost what one did. The
+ * statistics of one key set scatter widely over the heads the workload
+ * generates (one class's sink mass ranges 0.001 .. 0.997 over SmolLM2's
+ * heads), so a fit to one key set matches that set rather than the population
+ * (scripts/workload_class_stats.py compares the two). */
+static int key_sets(const wl_fit_cfg *cfg)
+{
+    return cfg->key_sets > 1 ? (cfg->key_sets < WL_FIT_MAX_KEY_SETS ? cfg->key_sets : WL_FIT_MAX_KEY_SETS) : 1;
+}
 typedef struct {
     const mdl_model *m;
     const wl_fit_cfg *cfg;
     rkv_workload base;     /* key side, one class */
-    const float *K;        /* (n, d) synthetic keys of layer 0, KV head 0 */
+    const wl_keys *kk;     /* (key_sets) synthetic key sets (n, d), prepared once for every class */
     double want[WL_NSTAT];
     rkv_head_class cls;    /* in: initial, out: fitted */
     double loss;
     double got[WL_NSTAT];  /* the fitted class's statistics */
     int evals;
+    rkv_fitted_qcache *qc[WL_FIT_MAX_KEY_SETS]; /* each key set's query draws of the window and decode positions */
 } class_fit;
 
-/* The generator's statistics for class c, averaged over the G heads. */
-static int eval_class(class_fit *cf, const rkv_head_class *c, double *got, float *Q, float *qrow, float *ws)
+/* The generator's statistics for class c, averaged over the G heads (mode: WL_MEASURE_*). */
+static int eval_class(class_fit *cf, const rkv_head_class *c, int mode, double *got, float *Q, float *qrow, float *ws)
 {
     rkv_workload wl = cf->base;
     wl.cls[0] = *c;
     const mdl_model *m = cf->m;
     const int d = m->head_dim, G = mdl_group_size(m);
-    const int64_t C = cf->cfg->context, w = cf->cfg->window, st = cf->cfg->steps, nq = w + st;
-    for (int64_t i = 0; i < nq; i++) {
-        int64_t pos = C - w + i;
-        rkv_workload_query(&wl, m, 0, 0, pos, 0, pos >= C, qrow);
-        for (int g = 0; g < G; g++)
-            memcpy(Q + ((size_t)g * (size_t)nq + (size_t)i) * (size_t)d, qrow + (size_t)g * (size_t)d, (size_t)d * sizeof *Q);
-    }
+    const int64_t w = cf->cfg->window, st = cf->cfg->steps, nq = w + st;
+    const int R = key_sets(cf->cfg);
     memset(got, 0, WL_NSTAT * sizeof *got);
-    for (int g = 0; g < G; g++) {
-        wl_head_stats hs;
-        double v[WL_NSTAT];
-        wl_head_measure(cf->K, Q + (size_t)g * (size_t)nq * (size_t)d, d, C, w, st, &hs, ws);
-        wl_stats_vec(&hs, v);
-        for (int i = 0; i < WL_NSTAT; i++) got[i] += v[i] / G;
+    for (int r = 0; r < R; r++) {
+        for (int64_t i = 0; i < nq; i++) {
+            rkv_fitted_qcache_query(cf->qc[r], &wl, i, qrow); /* = rkv_workload_query at C - w + i, decode from C */
+            for (int g = 0; g < G; g++)
+                memcpy(Q + ((size_t)g * (size_t)nq + (size_t)i) * (size_t)d, qrow + (size_t)g * (size_t)d,
+                       (size_t)d * sizeof *Q);
+        }
+        for (int g = R > 1 ? r % G : 0; g < (R > 1 ? r % G + 1 : G); g++) {
+            wl_head_stats hs;
+            double v[WL_NSTAT];
+            wl_head_measure_keys(&cf->kk[r], Q + (size_t)g * (size_t)nq * (size_t)d, w, st, mode, &hs, ws);
+            wl_stats_vec(&hs, v);
+            for (int i = 0; i < WL_NSTAT; i++) got[i] += v[i] / (R > 1 ? R : G);
+        }
     }
     cf->evals++;
     return 0;
@@ -214,9 +237,14 @@ static void fit_class(class_fit *cf)
     const int d = m->head_dim, G = mdl_group_size(m);
     const int64_t n = cf->cfg->context + cf->cfg->steps, nq = cf->cfg->window + cf->cfg->steps;
     float *Q = malloc((size_t)G * (size_t)nq * (size_t)d * sizeof *Q), *qrow = malloc((size_t)G * (size_t)d * sizeof *qrow);
-    float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+    float *ws = malloc(wl_measure_ws_floats(n, nq) * sizeof *ws);
     double got[WL_NSTAT], step[NQK];
-    if (!Q || !qrow || !ws) {
+    kv_err e;
+    int ok = Q && qrow && ws;
+    for (int r = 0; ok && r < key_sets(cf->cfg); r++)
+        ok = rkv_fitted_qcache_new(&cf->base, m, r % m->num_hidden_layers, r % m->num_key_value_heads, cf->cfg->context - cf->cfg->window, nq,
+                                   cf->cfg->context, &cf->qc[r], &e) == 0;
+    if (!ok) {
         cf->loss = INFINITY;
         goto out;
     }
@@ -235,14 +263,14 @@ static void fit_class(class_fit *cf)
             for (int it = 0; it < 8; it++) {
                 rkv_head_class c = cf->cls;
                 set_stage_a(&c, k, 0.5 * (lo + hi), cf->base.rec_ladder, nb, nr);
-                eval_class(cf, &c, got, Q, qrow, ws);
+                eval_class(cf, &c, WL_MEASURE_MASSES, got, Q, qrow, ws); /* reads sink and local mass only */
                 if (got[stat] < cf->want[stat]) lo = 0.5 * (lo + hi);
                 else hi = 0.5 * (lo + hi);
             }
             set_stage_a(&cf->cls, k, 0.5 * (lo + hi), cf->base.rec_ladder, nb, nr);
         }
     /* stage B: every weight, coordinate search on the whole objective */
-    eval_class(cf, &cf->cls, got, Q, qrow, ws);
+    eval_class(cf, &cf->cls, WL_MEASURE_ALL, got, Q, qrow, ws);
     cf->loss = loss(got, cf->want);
     memcpy(cf->got, got, sizeof got);
     for (int sweep = 0; sweep < 4; sweep++)
@@ -254,7 +282,7 @@ static void fit_class(class_fit *cf)
                     double x = *knob(&c, i) + dir * step[i];
                     if (x < knob_lo[i] || x > knob_hi[i]) break;
                     *knob(&c, i) = x;
-                    eval_class(cf, &c, got, Q, qrow, ws);
+                    eval_class(cf, &c, WL_MEASURE_ALL, got, Q, qrow, ws);
                     double l = loss(got, cf->want);
                     if (!(l < cf->loss - 1e-6)) break;
                     memcpy(cf->got, got, sizeof got);
@@ -268,6 +296,10 @@ static void fit_class(class_fit *cf)
             step[i] *= 0.5;
         }
 out:
+    for (int r = 0; r < WL_FIT_MAX_KEY_SETS; r++) {
+        rkv_fitted_qcache_free(cf->qc[r]);
+        cf->qc[r] = NULL;
+    }
     free(Q);
     free(qrow);
     free(ws);
@@ -382,8 +414,12 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     class_fit *cf = calloc((size_t)k, sizeof *cf);
     const int64_t n = cfg->context + cfg->steps;
     float *K = malloc((size_t)n * (size_t)m->head_dim * sizeof *K), *V = malloc((size_t)n * (size_t)m->head_dim * sizeof *V);
+    const int R = key_sets(cfg);
+    float *kmem = malloc((size_t)R * wl_keys_floats(n, m->head_dim) * sizeof *kmem);
+    float *KR = malloc((size_t)R * (size_t)n * (size_t)m->head_dim * sizeof *KR);
+    wl_keys kk[WL_FIT_MAX_KEY_SETS];
     int rc = -1;
-    if (!S || !X || !cls || !cf || !K || !V) {
+    if (!S || !X || !cls || !cf || !K || !V || !kmem || !KR) {
         kv_errf(err, "workload fit: out of memory");
         goto out;
     }
@@ -408,7 +444,11 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     const double spread = fit_spread(S, nheads, m, cfg, best_os, K, V);
     key_side(&base, best_os, spread);
     base.seed = cfg->seed;
-    if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
+    for (int r = 0; r < R; r++) { /* the key sets (see key_sets) */
+        float *Kr = KR + (size_t)r * (size_t)n * (size_t)m->head_dim;
+        if (rkv_workload_kv(&base, m, r % m->num_hidden_layers, r % m->num_key_value_heads, n, Kr, V, err) != 0) goto out;
+        wl_keys_prepare(&kk[r], Kr, m->head_dim, cfg->context, n, kmem + (size_t)r * wl_keys_floats(n, m->head_dim));
+    }
     for (int c = 0; c < k; c++) {
         int cnt = 0;
         for (int h = 0; h < nheads; h++)
@@ -420,7 +460,7 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
         cf[c].m = m;
         cf[c].cfg = cfg;
         cf[c].base = base;
-        cf[c].K = K;
+        cf[c].kk = kk;
         cf[c].cls = initial(cf[c].want, cfg->context);
         class_name(cf[c].want, c, cf[c].cls.name, sizeof cf[c].cls.name);
     }
@@ -450,6 +490,8 @@ out:
     free(cf);
     free(K);
     free(V);
+    free(kmem);
+    free(KR);
     return rc;
 }
 

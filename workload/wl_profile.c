@@ -27,12 +27,23 @@ void wl_stats_vec(const wl_head_stats *s, double *v)
     memcpy(v + WL_NK, r, sizeof r);
 }
 
-/* Scratch: scores (n), probs (n), sorted copy and page scratch (2n), kept
- * mask (n), step-0 top set (n), top marks (n), votes (2n doubles), all
- * scores (nq, n) with nq <= n, page min/max (2 n d / WL_PAGE) with d <= n. */
+/* Scratch of wl_head_measure_keys: scores (n), probs (n), sorted copy and
+ * page scratch (2n), kept mask (n), step-0 top set (n), top marks (n), votes
+ * (2n doubles), a row's exponentials (n doubles), all scores (nq, n). */
+size_t wl_measure_ws_floats(int64_t n, int64_t nq)
+{
+    return (size_t)n * 15 + (size_t)nq * (size_t)n + 1024;
+}
+
+/* The prepared keys: transposed (n, d) -> (d, n) and page min/max (2 (n / WL_PAGE + 1) d). */
+size_t wl_keys_floats(int64_t n, int d)
+{
+    return (size_t)n * (size_t)d + 2 * (size_t)(n / WL_PAGE + 1) * (size_t)d;
+}
+
 size_t wl_head_ws_floats(int64_t n, int64_t nq, int d)
 {
-    return (size_t)n * 12 + (size_t)nq * (size_t)n + 2 * (size_t)(n / WL_PAGE + 1) * (size_t)d + 1024;
+    return wl_measure_ws_floats(n, nq) + wl_keys_floats(n, d);
 }
 
 /* Reorders x[0..n) so that x[0..k) hold its k largest values (in no
@@ -64,8 +75,9 @@ static float select_top(float *x, int64_t n, int64_t k)
     return x[want];
 }
 
-/* softmax of the scores row[0..p] into pr (sc: the scores, copied). */
-static void softmax_row(const float *row, int64_t p, float *sc, float *pr)
+/* softmax of the scores row[0..p] into pr (sc: the scores, copied; ex: each
+ * exponential, computed once). */
+static void softmax_row(const float *row, int64_t p, float *sc, float *pr, double *ex)
 {
     float mx = -INFINITY;
     for (int64_t j = 0; j <= p; j++) {
@@ -73,18 +85,21 @@ static void softmax_row(const float *row, int64_t p, float *sc, float *pr)
         if (sc[j] > mx) mx = sc[j];
     }
     double z = 0.0;
-    for (int64_t j = 0; j <= p; j++) z += exp((double)(sc[j] - mx));
-    for (int64_t j = 0; j <= p; j++) pr[j] = (float)(exp((double)(sc[j] - mx)) / z);
+    for (int64_t j = 0; j <= p; j++) {
+        ex[j] = exp((double)(sc[j] - mx));
+        z += ex[j];
+    }
+    for (int64_t j = 0; j <= p; j++) pr[j] = (float)(ex[j] / z);
 }
 
-/* Marks the WL_HH largest of pr[0..n) (ties to the lower index) in mark (1.0f), others 0. */
-static void mark_top(const float *pr, int64_t n, int64_t k, float *tmp, float *mark)
+/* Marks the k largest of pr[0..n) (k <= n) in mark (1.0f), others 0, given thr,
+ * the k-th largest value: those above it, then those equal to it from the
+ * lowest index on (ties to the lower index). */
+static void mark_thr(const float *pr, int64_t n, int64_t k, float thr, float *mark)
 {
-    memcpy(tmp, pr, (size_t)n * sizeof *tmp);
-    float thr = select_top(tmp, n, k < n ? k : n);
     int64_t above = 0;
     for (int64_t j = 0; j < n; j++) above += pr[j] > thr;
-    int64_t eq_left = (k < n ? k : n) - above;
+    int64_t eq_left = k - above;
     for (int64_t j = 0; j < n; j++) {
         mark[j] = pr[j] > thr ? 1.0f : 0.0f;
         if (pr[j] == thr && eq_left > 0) {
@@ -92,6 +107,14 @@ static void mark_top(const float *pr, int64_t n, int64_t k, float *tmp, float *m
             eq_left--;
         }
     }
+}
+
+/* Marks the k largest of pr[0..n) (k clipped to n; ties to the lower index) in mark (1.0f), others 0. */
+static void mark_top(const float *pr, int64_t n, int64_t k, float *tmp, float *mark)
+{
+    k = k < n ? k : n;
+    memcpy(tmp, pr, (size_t)n * sizeof *tmp);
+    mark_thr(pr, n, k, select_top(tmp, n, k), mark);
 }
 
 /* Page statistics of one decode query: the WL_PAGES pages (of WL_PAGE keys,
@@ -155,9 +178,9 @@ static double sparq_share(const float *q, const double *kvar, int d)
  * 0 .. p of highest approximate score over q's max(1, d/16) channels of
  * largest |q_i| (ties to the lower channel, then the lower key). ws: 2(p+1),
  * mark: p+1. */
-static double sparq_mass(const float *q, const float *K, const float *pr, int d, int64_t p, float *ws, float *mark)
+static double sparq_mass(const float *q, const wl_keys *kk, const float *pr, int64_t p, float *ws, float *mark)
 {
-    const int r = d / 16 > 1 ? d / 16 : 1;
+    const int d = kk->d, r = d / 16 > 1 ? d / 16 : 1;
     int I[32];
     unsigned char used[512] = {0};
     for (int k = 0; k < r && k < 32; k++) {
@@ -169,10 +192,11 @@ static double sparq_mass(const float *q, const float *K, const float *pr, int d,
     }
     const int64_t np = p + 1;
     float *ap = ws;
-    for (int64_t j = 0; j < np; j++) {
-        float a = 0.0f;
-        for (int k = 0; k < r && k < 32; k++) a += q[I[k]] * K[(size_t)j * (size_t)d + (size_t)I[k]];
-        ap[j] = a;
+    /* ap[j] = Σ_k q[I_k]·K[j][I_k], k ascending, read from the transposed keys a channel at a time */
+    for (int64_t j = 0; j < np; j++) ap[j] = 0.0f;
+    for (int k = 0; k < r && k < 32; k++) {
+        const float qi = q[I[k]], *kt = kk->Kt + (size_t)I[k] * (size_t)kk->n;
+        for (int64_t j = 0; j < np; j++) ap[j] += qi * kt[j];
     }
     mark_top(ap, np, WL_SPARQ_K, ws + np, mark);
     double m = 0.0;
@@ -182,13 +206,13 @@ static double sparq_mass(const float *q, const float *K, const float *pr, int d,
 
 /* The stage-1 kept set: window votes (summed probabilities of the window
  * queries over the prefix 0 .. C-w-1), max-pooled over WL_POOL, top C/8 kept, plus the window. */
-static void stage1_kept(const float *S, int64_t n, int64_t C, int64_t w, float *sc, float *pr, double *votes, float *tmp,
-                        float *kept)
+static void stage1_kept(const float *S, int64_t n, int64_t C, int64_t w, float *sc, float *pr, double *ex, double *votes,
+                        float *tmp, float *kept)
 {
     const int64_t pre = C - w;
     memset(votes, 0, (size_t)(2 * pre) * sizeof *votes);
     for (int64_t i = 0; i < w; i++) {
-        softmax_row(S + (size_t)i * (size_t)n, pre + i, sc, pr);
+        softmax_row(S + (size_t)i * (size_t)n, pre + i, sc, pr, ex);
         for (int64_t j = 0; j < pre; j++) votes[j] += pr[j];
     }
     rkv_pool1d(votes, pre, WL_POOL, RKV_POOL_MAX, votes + pre);
@@ -230,11 +254,12 @@ static void channel_var(const float *X, int64_t n, int d, double *var)
 
 /* The ranking's distance profile of one decode query at p: adds the shares
  * of its top-WL_RECENT positions that are recent (sinks or the newest) and
- * far (>= WL_FAR back) to out. tmp, mk: p + 1 floats each. */
-static void rank_distance(const float *pr, int64_t p, float *tmp, float *mk, wl_head_stats *out)
+ * far (>= WL_FAR back) to out. thr: the min(WL_RECENT, p + 1)-th largest of
+ * pr; mk: p + 1 floats. */
+static void rank_distance(const float *pr, int64_t p, float thr, float *mk, wl_head_stats *out)
 {
     const int64_t np = p + 1, kr = WL_RECENT < np ? WL_RECENT : np;
-    mark_top(pr, np, kr, tmp, mk);
+    mark_thr(pr, np, kr, thr, mk);
     double rec = 0.0, far = 0.0;
     for (int64_t j = 0; j < np; j++) {
         rec += mk[j] * (j < WL_SINK || j > p - (kr - WL_SINK) ? 1.0f : 0.0f);
@@ -244,67 +269,124 @@ static void rank_distance(const float *pr, int64_t p, float *tmp, float *mk, wl_
     out->far_topk += far / (double)kr;
 }
 
-void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w, int64_t steps,
-                     wl_head_stats *out, float *ws)
+void wl_keys_prepare(wl_keys *kk, const float *K, int d, int64_t C, int64_t n, float *mem)
 {
-    const int64_t n = C + steps, nq = w + steps, npg = n / WL_PAGE;
+    kk->K = K;
+    kk->d = d;
+    kk->C = C;
+    kk->n = n;
+    kk->Kt = mem;
+    kk->pmin = mem + (size_t)n * (size_t)d;
+    kk->pmax = kk->pmin + (size_t)(n / WL_PAGE + 1) * (size_t)d;
+    for (int64_t j = 0; j < n; j++)
+        for (int i = 0; i < d; i++) kk->Kt[(size_t)i * (size_t)n + (size_t)j] = K[(size_t)j * (size_t)d + (size_t)i];
+    page_minmax(K, n / WL_PAGE, d, kk->pmin, kk->pmax);
+    channel_var(K, C, d, kk->kvar);
+}
+
+/* Top-k masses of one decode query's probabilities pr[0..np), largest k first,
+ * each selection inside the previous one's top (tmp: 2 np floats); adds them
+ * to out and returns the thresholds the marks need: the min(WL_HH, np)-th and
+ * the min(WL_RECENT, np)-th largest (the latter selected on a copy of the
+ * smallest chain top that holds it, so the chain's order is untouched). */
+static void topk_chain(const float *pr, int64_t np, float *tmp, wl_head_stats *out, float *thr_hh, float *thr_rec)
+{
+    const int64_t kr = WL_RECENT < np ? WL_RECENT : np;
+    memcpy(tmp, pr, (size_t)np * sizeof *tmp);
+    int64_t top = np;
+    int have_rec = 0;
+    *thr_hh = *thr_rec = 0.0f;
+    for (int ki = WL_NK - 1; ki >= 0; ki--) {
+        const int64_t k = wl_topk_k[ki] < np ? wl_topk_k[ki] : np;
+        if (!have_rec && k < kr) { /* top >= kr: the kr largest are in tmp[0..top) */
+            memcpy(tmp + np, tmp, (size_t)top * sizeof *tmp);
+            *thr_rec = select_top(tmp + np, top, kr);
+            have_rec = 1;
+        }
+        const float t = select_top(tmp, top, k);
+        if (wl_topk_k[ki] == WL_HH) *thr_hh = t; /* WL_HH is a point of the curve */
+        top = k;
+        double cum = 0.0;
+        for (int64_t r = 0; r < k; r++) cum += tmp[r];
+        out->topk_mass[ki] += cum;
+    }
+    if (!have_rec) { /* kr <= the smallest k of the chain */
+        memcpy(tmp + np, pr, (size_t)np * sizeof *tmp);
+        *thr_rec = select_top(tmp + np, np, kr);
+    }
+}
+
+/* Σ pr[j] over lo <= j < hi, clipped to 0 .. np - 1, in index order. */
+static double range_sum(const float *pr, int64_t lo, int64_t hi, int64_t np)
+{
+    double a = 0.0;
+    for (int64_t j = lo > 0 ? lo : 0; j < hi && j < np; j++) a += pr[j];
+    return a;
+}
+
+/* Every statistic of decode step st (query q at p = C + st; sc, pr: its scores
+ * and probabilities) added to out; kept: the stage-1 kept set; top0: step 0's
+ * top WL_HH marks. */
+static void step_stats(const wl_keys *kk, const float *q, int64_t st, const float *sc, const float *pr, const float *kept,
+                       float *top0, float *tmp, float *mk, wl_head_stats *out)
+{
+    const int64_t C = kk->C, p = C + st, np = p + 1;
+    double H = 0.0, vm = 0.0;
+    for (int64_t j = 0; j < np; j++) {
+        if (pr[j] > 0) H -= pr[j] * log(pr[j]);
+        if (j >= C || kept[j] > 0) vm += pr[j]; /* generated tokens are always kept */
+    }
+    /* each mass sums its range in index order */
+    const double sink = range_sum(pr, 0, WL_SINK, np), loc = range_sum(pr, p - WL_LOCAL + 1, np, np);
+    const double loc4 = range_sum(pr, p - WL_NEWEST + 1, np, np), mid = range_sum(pr, p - WL_MID + 1, p - WL_LOCAL + 1, np);
+    out->entropy += H / log((double)np);
+    out->sink_mass += sink;
+    out->local_mass += loc;
+    out->local4_mass += loc4;
+    out->mid_mass += mid;
+    out->vote_mass += vm;
+    float thr_hh, thr_rec;
+    topk_chain(pr, np, tmp, out, &thr_hh, &thr_rec);
+    mark_thr(pr, np, WL_HH < np ? WL_HH : np, thr_hh, mk);
+    double in_kept = 0.0, inter = 0.0;
+    for (int64_t j = 0; j < np; j++) {
+        in_kept += mk[j] * (j >= C ? 1.0f : kept[j]);
+        if (st > 0 && j < C) inter += mk[j] * top0[j];
+    }
+    out->vote_recall += in_kept / (double)(WL_HH < np ? WL_HH : np);
+    if (st == 0) memcpy(top0, mk, (size_t)C * sizeof *top0);
+    else out->hh_persist += inter / (double)WL_HH;
+    rank_distance(pr, p, thr_rec, mk, out); /* mk is free again */
+    page_stats(kk->pmin, kk->pmax, q, sc, pr, kk->d, p, tmp, &out->page_recall, &out->page_gap);
+    out->sparq_share += sparq_share(q, kk->kvar, kk->d);
+    out->sparq_mass += sparq_mass(q, kk, pr, p, tmp, mk); /* mk is free again */
+}
+
+void wl_head_measure_keys(const wl_keys *kk, const float *Q, int64_t w, int64_t steps, int mode, wl_head_stats *out,
+                          float *ws)
+{
+    const int d = kk->d;
+    const int64_t C = kk->C, n = kk->n, nq = w + steps;
     float *sc = ws, *pr = ws + n, *tmp = ws + 2 * n, *kept = ws + 4 * n, *top0 = ws + 5 * n, *mk = ws + 6 * n;
     double *votes = (double *)(void *)(ws + ((7 * n + 1) & ~(int64_t)1)); /* 2n doubles, 8-byte aligned */
-    float *S = ws + 12 * n, *pmin = S + (size_t)nq * (size_t)n, *pmax = pmin + (size_t)(npg + 1) * (size_t)d;
+    double *ex = (double *)(void *)(ws + ((12 * n + 1) & ~(int64_t)1));   /* n doubles */
+    float *S = ws + 15 * n;
     /* every score at once: S = Q Kᵀ / √d, (nq, n); causality is applied per row */
     gsl_matrix_float_const_view Qv = gsl_matrix_float_const_view_array(Q, (size_t)nq, (size_t)d);
-    gsl_matrix_float_const_view Kv = gsl_matrix_float_const_view_array(K, (size_t)n, (size_t)d);
+    gsl_matrix_float_const_view Kv = gsl_matrix_float_const_view_array(kk->K, (size_t)n, (size_t)d);
     gsl_matrix_float_view Sv = gsl_matrix_float_view_array(S, (size_t)nq, (size_t)n);
     gsl_blas_sgemm(CblasNoTrans, CblasTrans, 1.0f / sqrtf((float)d), &Qv.matrix, &Kv.matrix, 0.0f, &Sv.matrix);
-    page_minmax(K, npg, d, pmin, pmax);
     memset(out, 0, sizeof *out);
-    double kvar[512]; /* per channel variance of the prompt's keys */
-    channel_var(K, C, d, kvar);
-    stage1_kept(S, n, C, w, sc, pr, votes, tmp, kept);
+    if (mode == WL_MEASURE_ALL) stage1_kept(S, n, C, w, sc, pr, ex, votes, tmp, kept);
     for (int64_t st = 0; st < steps; st++) {
-        const int64_t p = C + st, np = p + 1;
-        const float *q = Q + (size_t)(w + st) * (size_t)d;
-        softmax_row(S + (size_t)(w + st) * (size_t)n, p, sc, pr);
-        double H = 0.0, sink = 0.0, loc = 0.0, loc4 = 0.0, mid = 0.0, vm = 0.0;
-        for (int64_t j = 0; j < np; j++) {
-            if (pr[j] > 0) H -= pr[j] * log(pr[j]);
-            if (j < WL_SINK) sink += pr[j];
-            if (j > p - WL_LOCAL) loc += pr[j];
-            if (j > p - WL_NEWEST) loc4 += pr[j];
-            if (j > p - WL_MID && j <= p - WL_LOCAL) mid += pr[j];
-            if (j < C && kept[j] > 0) vm += pr[j];
-            else if (j >= C) vm += pr[j]; /* generated tokens are always kept */
+        const int64_t p = C + st;
+        softmax_row(S + (size_t)(w + st) * (size_t)n, p, sc, pr, ex);
+        if (mode == WL_MEASURE_ALL) {
+            step_stats(kk, Q + (size_t)(w + st) * (size_t)d, st, sc, pr, kept, top0, tmp, mk, out);
+            continue;
         }
-        out->entropy += H / log((double)np);
-        out->sink_mass += sink;
-        out->local_mass += loc;
-        out->local4_mass += loc4;
-        out->mid_mass += mid;
-        out->vote_mass += vm;
-        /* top-k masses, largest k first: each selection works inside the previous one's top */
-        memcpy(tmp, pr, (size_t)np * sizeof *tmp);
-        int64_t top = np;
-        for (int ki = WL_NK - 1; ki >= 0; ki--) {
-            const int64_t k = wl_topk_k[ki] < np ? wl_topk_k[ki] : np;
-            select_top(tmp, top, k);
-            top = k;
-            double cum = 0.0;
-            for (int64_t r = 0; r < k; r++) cum += tmp[r];
-            out->topk_mass[ki] += cum;
-        }
-        mark_top(pr, np, WL_HH, tmp, mk);
-        double in_kept = 0.0, inter = 0.0;
-        for (int64_t j = 0; j < np; j++) {
-            in_kept += mk[j] * (j >= C ? 1.0f : kept[j]);
-            if (st > 0 && j < C) inter += mk[j] * top0[j];
-        }
-        out->vote_recall += in_kept / (double)(WL_HH < np ? WL_HH : np);
-        if (st == 0) memcpy(top0, mk, (size_t)C * sizeof *top0);
-        else out->hh_persist += inter / (double)WL_HH;
-        rank_distance(pr, p, tmp, mk, out); /* mk is free again */
-        page_stats(pmin, pmax, q, sc, pr, d, p, tmp, &out->page_recall, &out->page_gap);
-        out->sparq_share += sparq_share(q, kvar, d);
-        out->sparq_mass += sparq_mass(q, K, pr, d, p, tmp, mk); /* mk is free again */
+        out->sink_mass += range_sum(pr, 0, WL_SINK, p + 1); /* as step_stats sums them */
+        out->local_mass += range_sum(pr, p - WL_LOCAL + 1, p + 1, p + 1);
     }
     const double s = 1.0 / (double)steps;
     out->entropy *= s;
@@ -323,6 +405,15 @@ void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w
     for (int ki = 0; ki < WL_NK; ki++) out->topk_mass[ki] *= s;
     out->hh_persist = steps > 1 ? out->hh_persist / (double)(steps - 1) : 1.0;
     out->q_outlier = wl_channel_outlier(Q, w + steps, d);
+}
+
+void wl_head_measure(const float *K, const float *Q, int d, int64_t C, int64_t w, int64_t steps,
+                     wl_head_stats *out, float *ws)
+{
+    const int64_t n = C + steps;
+    wl_keys kk;
+    wl_keys_prepare(&kk, K, d, C, n, ws + wl_measure_ws_floats(n, w + steps));
+    wl_head_measure_keys(&kk, Q, w, steps, WL_MEASURE_ALL, out, ws);
 }
 
 double wl_channel_outlier(const float *X, int64_t n, int d)
@@ -412,9 +503,12 @@ static int prof_pair(prof_job *j, int li, int kvh, float *K, float *V, float *Q,
             memcpy(Q + ((size_t)g * (size_t)nq + (size_t)i) * (size_t)d, qrow + (size_t)g * (size_t)d,
                    (size_t)d * sizeof *Q);
     }
+    float *mws = ws + (size_t)G * (size_t)d;
+    wl_keys kk; /* prepared once for the G query heads */
+    wl_keys_prepare(&kk, K, d, j->C, n, mws + wl_measure_ws_floats(n, nq));
     for (int g = 0; g < G; g++) {
         wl_head_stats *hs = &j->out->h[(size_t)li * (size_t)j->out->nheads + (size_t)(kvh * G + g)];
-        wl_head_measure(K, Q + (size_t)g * (size_t)nq * (size_t)d, d, j->C, j->w, j->steps, hs, ws + (size_t)G * (size_t)d);
+        wl_head_measure_keys(&kk, Q + (size_t)g * (size_t)nq * (size_t)d, j->w, j->steps, WL_MEASURE_ALL, hs, mws);
         hs->k_outlier = ko;
         hs->k_page_spread = kps;
     }
