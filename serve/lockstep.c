@@ -420,15 +420,8 @@ int srv_lock_schedule(srv_state *st, int64_t *budget, int mode, kv_err *err)
         const int64_t n = s->target - s->filled < left ? s->target - s->filled : left;
         int64_t need = srv_blocks_full(st, s->filled + n) - s->blocks;
         if (need < 0) need = 0;
-        int self = 0;
-        while (need > st->pool_blocks - st->used_blocks) {
-            const int64_t victim = st->tail;
-            self = victim == req;
-            srv_preempt(st, victim);
-            preempted = 1;
-            if (self) break;
-        }
-        if (self) break;
+        if (srv_make_room(st, req, need, &preempted))
+            break;
         srv_schedule(st, req, n, need);
         left -= n;
     }

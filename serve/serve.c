@@ -271,6 +271,23 @@ void srv_preempt(srv_state *st, int64_t req)
 }
 
 
+/* Frees blocks for `need` more of req's by preempting the latest admitted
+ * running sequences (vLLM's rule: the tail of the running queue goes first),
+ * until the pool has room or req itself was the victim. Returns 1 when req
+ * was preempted (the caller stops scheduling this step), else 0; *preempted
+ * is set when anything was. */
+int srv_make_room(srv_state *st, int64_t req, int64_t need, int *preempted)
+{
+    while (need > st->pool_blocks - st->used_blocks) {
+        const int64_t victim = st->tail;
+        srv_preempt(st, victim);
+        *preempted = 1;
+        if (victim == req)
+            return 1;
+    }
+    return 0;
+}
+
 void srv_schedule(srv_state *st, int64_t req, int64_t n, int64_t need)
 {
     st->sched[st->nsched++] = (sched_item){req, n};
@@ -316,15 +333,8 @@ static int schedule_running(srv_state *st, int64_t *budget, int mode)
             need = blocks_after_decode(st, req, s->g - 1) - s->blocks;
             if (need < 0) need = 0;
         }
-        int self = 0;
-        while (need > st->pool_blocks - st->used_blocks) {
-            const int64_t victim = st->tail;
-            self = victim == req;
-            srv_preempt(st, victim);
-            preempted = 1;
-            if (self) break;
-        }
-        if (self) break;
+        if (srv_make_room(st, req, need, &preempted))
+            break;
         nx = s->next; /* victims were after it */
         srv_schedule(st, req, n, need);
         ns = st->nsched;

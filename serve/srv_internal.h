@@ -327,6 +327,7 @@ static inline int64_t srv_blocks_full(const srv_state *st, int64_t tokens)
 /* serve.c's scheduler and step, used by the lockstep path too. */
 int64_t srv_decode_need(srv_state *st, int64_t req, int64_t k);
 void srv_preempt(srv_state *st, int64_t req);
+int srv_make_room(srv_state *st, int64_t req, int64_t need, int *preempted);
 void srv_schedule(srv_state *st, int64_t req, int64_t n, int64_t need);
 double srv_step_price(srv_state *st, int64_t n_dec, int64_t sum_ctx, int64_t tokens, int nch, int64_t nsample,
                       double s1, const srv_seq_cost *sum, int uni);
