@@ -76,17 +76,39 @@ static void print_audit_human(const sim_audit *a)
     printf("\nstatic estimates (%s, make cuda-audit; ESTIMATES of a static model, not measurements) on %s;\n"
            "the sim assumes stream_read_efficiency %.3f, compute_efficiency %.3f\n",
            a->path, a->hw, a->sim_stream_eff, a->sim_compute_eff);
-    printf("%-10s %7s %5s %10s %-34s %10s %12s\n", "kernel", "context", "batch", "est_us", "bound", "bytes_MB",
-           "implied_eff");
+    printf("%-10s %2s %7s %5s %10s %-34s %10s %12s\n", "kernel", "G", "context", "batch", "est_us", "bound",
+           "bytes_MB", "implied_eff");
     for (int i = 0; i < a->nrows; i++) {
         const sim_audit_row *r = &a->rows[i];
-        printf("%-10s %7lld %5lld %10.2f %-34s ", r->kernel, (long long)r->context, (long long)r->batch,
-               r->est_s * 1e6, r->bound);
+        printf("%-10s %2d %7lld %5lld %10.2f %-34s ", r->kernel, r->group, (long long)r->context,
+               (long long)r->batch, r->est_s * 1e6, r->bound);
         if (r->bytes > 0)
             printf("%10.2f %12.3f\n", r->bytes / 1e6, r->implied_stream_eff);
         else
             printf("%10s %12s\n", "-", "-");
     }
+}
+
+/* The measured dense timings that have a static estimate of the same kernel,
+ * shape and point (sim_audit_find), each beside it. */
+static void print_audit_vs_measured(const sim_validate *v, const sim_audit *a)
+{
+    int n = 0;
+    for (int i = 0; i < v->nrows; i++) {
+        const sim_validate_row *r = &v->rows[i];
+        const sim_audit_row *x = sim_audit_find(a, r);
+        if (!x)
+            continue;
+        if (!n++)
+            printf("\nmeasured vs static estimate (same kernel, G, context, batch; err%% = 100 (est - measured) / "
+                   "measured)\n%-12s %-8s %-10s %2s %7s %5s %11s %10s %8s\n", "model", "what", "kernel", "G", "context",
+                   "batch", "measured_us", "est_us", "err%");
+        printf("%-12s %-8s %-10s %2lld %7lld %5lld %11.2f %10.2f %+8.1f\n", r->model, r->what, x->kernel,
+               (long long)r->group, (long long)r->context, (long long)r->batch, r->measured_s * 1e6, x->est_s * 1e6,
+               sim_validate_err_pct(x->est_s, r->measured_s));
+    }
+    if (!n)
+        printf("\nno measured dense timing has a static estimate of the same kernel and point\n");
 }
 
 static void print_audit_json(kv_json *j, const sim_audit *a)
@@ -108,6 +130,8 @@ static void print_audit_json(kv_json *j, const sim_audit *a)
         kv_json_obj_begin(j);
         kv_json_key(j, "kernel");
         kv_json_str(j, r->kernel);
+        kv_json_key(j, "group");
+        kv_json_int(j, r->group);
         kv_json_key(j, "context");
         kv_json_int(j, r->context);
         kv_json_key(j, "batch");
@@ -152,8 +176,12 @@ static void print_json(const sim_validate *v, const mdl_model *m, const sim_audi
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
         kv_json_obj_begin(&j);
+        kv_json_key(&j, "model"); kv_json_str(&j, r->model);
         kv_json_key(&j, "method"); kv_json_str(&j, r->method);
         kv_json_key(&j, "what"); kv_json_str(&j, r->what);
+        kv_json_key(&j, "kv_heads"); kv_json_int(&j, r->kv_heads);
+        kv_json_key(&j, "group"); kv_json_int(&j, r->group);
+        kv_json_key(&j, "head_dim"); kv_json_int(&j, r->head_dim);
         kv_json_key(&j, "context"); kv_json_int(&j, r->context);
         kv_json_key(&j, "budget"); kv_json_int(&j, r->budget);
         kv_json_key(&j, "batch"); kv_json_int(&j, r->batch);
@@ -163,6 +191,8 @@ static void print_json(const sim_validate *v, const mdl_model *m, const sim_audi
         kv_json_key(&j, "predicted_calibrated_s"); kv_json_num(&j, r->pred_cal_s);
         kv_json_key(&j, "error_pct"); num_or_null(&j, r->err_pct);
         kv_json_key(&j, "error_calibrated_pct"); num_or_null(&j, r->err_cal_pct);
+        const sim_audit_row *x = sim_audit_find(a, r);
+        kv_json_key(&j, "static_estimate_s"); num_or_null(&j, x ? x->est_s : NAN);
         kv_json_obj_end(&j);
     }
     kv_json_arr_end(&j);
@@ -171,7 +201,9 @@ static void print_json(const sim_validate *v, const mdl_model *m, const sim_audi
     for (int i = 0; i < v->nspeedup; i++) {
         const sim_validate_speedup *s = &v->speedup[i];
         kv_json_obj_begin(&j);
+        kv_json_key(&j, "model"); kv_json_str(&j, s->model);
         kv_json_key(&j, "what"); kv_json_str(&j, s->what);
+        kv_json_key(&j, "base"); kv_json_str(&j, s->base);
         kv_json_key(&j, "context"); kv_json_int(&j, s->context);
         kv_json_key(&j, "budget"); kv_json_int(&j, s->budget);
         kv_json_key(&j, "batch"); kv_json_int(&j, s->batch);
@@ -199,29 +231,31 @@ static void print_json(const sim_validate *v, const mdl_model *m, const sim_audi
 
 static void print_human(const sim_validate *v, const mdl_model *m)
 {
-    printf("report %s: %s, %s; priced on %s (calibrated: stream read %.3f -> %.3f of datasheet), %s shape, one "
-           "layer\n",
+    printf("report %s: %s, %s; priced on %s (calibrated: stream read %.3f -> %.3f of datasheet), one layer of each "
+           "row's model (%s where a row names none)\n",
            v->path, v->device, v->date, v->hw.name, v->hw.stream_read_efficiency, v->hw_cal.stream_read_efficiency,
            m->name);
     if (v->comment[0])
         printf("comment: %s\n", v->comment);
     printf("checks: %d, %d failed%s\n\n", v->nchecks, v->nchecks_failed,
            v->all_checks_pass ? "" : " (timings of failing kernels are suspect)");
-    printf("%-8s %-13s %7s %6s %5s %7s %11s %11s %8s %11s %8s\n", "method", "what", "context", "budget", "batch", "C",
-           "measured_us", "pred_us", "err%", "pred_cal_us", "err_cal%");
+    printf("%-12s %-8s %-13s %2s %7s %6s %5s %7s %11s %11s %8s %11s %8s\n", "model", "method", "what", "G", "context",
+           "budget", "batch", "C", "measured_us", "pred_us", "err%", "pred_cal_us", "err_cal%");
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
-        printf("%-8s %-13s %7lld %6lld %5lld %7lld %11.2f %11.2f %+8.1f %11.2f %+8.1f\n", r->method, r->what,
-               (long long)r->context, (long long)r->budget, (long long)r->batch, (long long)r->cache_tokens,
+        printf("%-12s %-8s %-13s %2lld %7lld %6lld %5lld %7lld %11.2f %11.2f %+8.1f %11.2f %+8.1f\n", r->model,
+               r->method, r->what, (long long)r->group, (long long)r->context, (long long)r->budget,
+               (long long)r->batch, (long long)r->cache_tokens,
                r->measured_s * 1e6, r->pred_s * 1e6, r->err_pct, r->pred_cal_s * 1e6, r->err_cal_pct);
     }
     if (v->nspeedup) {
-        printf("\nspeedup = full step / rocketkv step, same context and batch\n");
-        printf("%-8s %7s %6s %5s %9s %9s %8s %9s %8s\n", "what", "context", "budget", "batch", "measured", "pred",
-               "err%", "pred_cal", "err_cal%");
+        printf("\nspeedup = full step (base) / rocketkv step, same model, context and batch\n");
+        printf("%-12s %-8s %-8s %7s %6s %5s %9s %9s %8s %9s %8s\n", "model", "what", "base", "context", "budget",
+               "batch", "measured", "pred", "err%", "pred_cal", "err_cal%");
         for (int i = 0; i < v->nspeedup; i++) {
             const sim_validate_speedup *s = &v->speedup[i];
-            printf("%-8s %7lld %6lld %5lld %8.2fx %8.2fx %+8.1f %8.2fx %+8.1f\n", s->what, (long long)s->context,
+            printf("%-12s %-8s %-8s %7lld %6lld %5lld %8.2fx %8.2fx %+8.1f %8.2fx %+8.1f\n", s->model, s->what,
+                   s->base, (long long)s->context,
                    (long long)s->budget, (long long)s->batch, s->measured, s->pred, s->err_pct, s->pred_cal,
                    s->err_cal_pct);
         }
@@ -288,8 +322,10 @@ int cmd_validate(int argc, char **argv)
         print_json(&v, &m, audit ? &au : NULL);
     else {
         print_human(&v, &m);
-        if (audit)
+        if (audit) {
             print_audit_human(&au);
+            print_audit_vs_measured(&v, &au);
+        }
     }
     sim_validate_free(&v);
     return CLI_OK;

@@ -118,7 +118,7 @@ static unsigned kernel_mask(const rkv_method_type *mt, const char *what, int *st
     *stage1 = 0;
     if (mt->traits.dense)
         return !strcmp(what, "step") || !strcmp(what, "step_rif4") || !strcmp(what, "step_v2") || !strcmp(what, "step_v3") ||
-                       !strcmp(what, "step_v4")
+                       !strcmp(what, "step_v4") || !strcmp(what, "step_v5")
                    ? 1u << SIM_K_ATTN_DENSE
                    : 0u;
     if (!mt->traits.stage2)
@@ -219,8 +219,37 @@ static int resolve_point(const kv_jsonr_doc *d, const kv_jsonr_node *t, const ch
     return 0;
 }
 
-static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, const mdl_model *m,
-                       const hw_model *hw, const hw_model *hwc, sim_validate *v, kv_err *err)
+/* The model a timing is one layer of: its optional "model" key, a bundled
+ * model's name (letters, digits, '.', '-', '_'; loaded once per report and
+ * kept in v->models), else the caller's (v->models[0]). */
+static int row_model(const kv_jsonr_doc *d, const kv_jsonr_node *t, const char *jp, sim_validate *v,
+                     const mdl_model **out, kv_err *err)
+{
+    char k[80];
+    snprintf(k, sizeof k, "%s.model", jp);
+    const kv_jsonr_node *x = kv_jsonr_get(t, "model");
+    *out = &v->models[0];
+    if (!x)
+        return 0;
+    if (x->kind != KV_JSONR_STR || !x->str[0] || strlen(x->str) >= sizeof v->models[0].name ||
+        x->str[strspn(x->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")] || x->str[0] == '.')
+        return jerr(err, d, x, k, "expected the name of a bundled model (models/NAME.yaml), got %s", got_of(x));
+    for (int i = 0; i < v->nmodels; i++)
+        if (!strcmp(v->models[i].name, x->str)) {
+            *out = &v->models[i];
+            return 0;
+        }
+    if (v->nmodels >= SIM_VALIDATE_MAX_MODELS)
+        return jerr(err, d, x, k, "more than %d distinct models in one report", SIM_VALIDATE_MAX_MODELS);
+    kv_err e2;
+    if (mdl_model_load(x->str, &v->models[v->nmodels], &e2) != 0)
+        return jerr(err, d, x, k, "model \"%s\" cannot be loaded: %s", x->str, e2.msg);
+    *out = &v->models[v->nmodels++];
+    return 0;
+}
+
+static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, const hw_model *hw,
+                       const hw_model *hwc, sim_validate *v, kv_err *err)
 {
     char jp[64];
     snprintf(jp, sizeof jp, "timings[%zu]", i);
@@ -244,6 +273,13 @@ static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, 
         get_i64(d, t, jp, "head_dim", 1, 65536, &hd, err) ||
         get_num(d, t, jp, "median_s", 1e-9, 1e3, 0, &row.measured_s, err))
         return -1;
+    const mdl_model *m;
+    if (row_model(d, t, jp, v, &m, err))
+        return -1;
+    snprintf(row.model, sizeof row.model, "%s", m->name);
+    row.kv_heads = kvh;
+    row.group = grp;
+    row.head_dim = hd;
     const rkv_method_type *mt = rkv_method_find(row.method);
     if (!mt || !(mt->traits.dense || mt->traits.stage2)) {
         char k[80];
@@ -254,7 +290,7 @@ static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, 
     if (kvh != m->num_key_value_heads || grp != m->num_attention_heads / m->num_key_value_heads ||
         hd != m->head_dim)
         return jerr(err, d, t, jp, "shape kv_heads %lld, group %lld, head_dim %lld differs from %s's (%d, %d, %d); "
-                    "pass --model with the shape the GPU timed", (long long)kvh, (long long)grp, (long long)hd,
+                    "give the row the \"model\" it is one layer of, or pass --model", (long long)kvh, (long long)grp, (long long)hd,
                     m->name, m->num_key_value_heads, m->num_attention_heads / m->num_key_value_heads, m->head_dim);
     int stage1 = 0;
     unsigned mask = kernel_mask(mt, row.what, &stage1);
@@ -275,39 +311,53 @@ static int read_timing(const kv_jsonr_doc *d, const kv_jsonr_node *t, size_t i, 
     return 0;
 }
 
-static const sim_validate_row *find_row(const sim_validate *v, const char *method, const char *what, int64_t ctx,
-                                        int64_t budget, int64_t batch)
+static const sim_validate_row *find_row(const sim_validate *v, const char *model, const char *method,
+                                        const char *what, int64_t ctx, int64_t budget, int64_t batch)
 {
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
-        if (!strcmp(r->method, method) && !strcmp(r->what, what) && r->context == ctx && r->batch == batch &&
-            (budget < 0 || r->budget == budget))
+        if (!strcmp(r->model, model) && !strcmp(r->method, method) && !strcmp(r->what, what) && r->context == ctx &&
+            r->batch == batch && (budget < 0 || r->budget == budget))
             return r;
     }
     return NULL;
 }
 
+/* One speedup: the full row's time / the rocketkv row's, measured and predicted. */
+static void add_speedup(sim_validate *v, const sim_validate_row *f, const sim_validate_row *r)
+{
+    sim_validate_speedup *s = &v->speedup[v->nspeedup++];
+    snprintf(s->what, sizeof s->what, "%s", r->what);
+    snprintf(s->base, sizeof s->base, "%s", f->what);
+    snprintf(s->model, sizeof s->model, "%s", r->model);
+    s->context = r->context;
+    s->budget = r->budget;
+    s->batch = r->batch;
+    s->measured = f->measured_s / r->measured_s;
+    s->pred = f->pred_s / r->pred_s;
+    s->pred_cal = f->pred_cal_s / r->pred_cal_s;
+    s->err_pct = sim_validate_err_pct(s->pred, s->measured);
+    s->err_cal_pct = sim_validate_err_pct(s->pred_cal, s->measured);
+}
+
+/* Speedups: every rocketkv step variant against the full `step` of the same
+ * (model, context, batch); step_v5 also against the full step_v4 (the
+ * newest dense kernel at G <= 4, the issue's goal). Then the matrix of the
+ * caller's model. */
 static void derive(sim_validate *v)
 {
     for (int i = 0; i < v->nrows; i++) {
         const sim_validate_row *r = &v->rows[i];
         const rkv_method_type *mt = rkv_method_find(r->method);
         if (!mt || mt->traits.dense || (strcmp(r->what, "step") && strcmp(r->what, "step_v1") && strcmp(r->what, "step_v3") &&
-                                              strcmp(r->what, "step_v4")))
+                                              strcmp(r->what, "step_v4") && strcmp(r->what, "step_v5")))
             continue;
-        const sim_validate_row *f = find_row(v, rkv_method_baseline()->name, "step", r->context, -1, r->batch);
-        if (!f)
-            continue;
-        sim_validate_speedup *s = &v->speedup[v->nspeedup++];
-        snprintf(s->what, sizeof s->what, "%s", r->what);
-        s->context = r->context;
-        s->budget = r->budget;
-        s->batch = r->batch;
-        s->measured = f->measured_s / r->measured_s;
-        s->pred = f->pred_s / r->pred_s;
-        s->pred_cal = f->pred_cal_s / r->pred_cal_s;
-        s->err_pct = sim_validate_err_pct(s->pred, s->measured);
-        s->err_cal_pct = sim_validate_err_pct(s->pred_cal, s->measured);
+        const char *base = rkv_method_baseline()->name;
+        const sim_validate_row *f = find_row(v, r->model, base, "step", r->context, -1, r->batch);
+        if (f)
+            add_speedup(v, f, r);
+        if (!strcmp(r->what, "step_v5") && (f = find_row(v, r->model, base, "step_v4", r->context, -1, r->batch)))
+            add_speedup(v, f, r);
     }
     v->matrix_total = 0;
     for (int c = 0; c < SIM_VALIDATE_NCTX; c++)
@@ -316,7 +366,8 @@ static void derive(sim_validate *v)
                 int64_t ctx = sim_validate_contexts[c], B = sim_validate_batches[b];
                 int64_t budget = t < 0 ? -1 : sim_validate_budgets[t];
                 v->matrix_total++;
-                if (find_row(v, t < 0 ? rkv_method_baseline()->name : SIM_VALIDATE_METHOD, "step", ctx, budget, B)) {
+                if (find_row(v, v->models[0].name, t < 0 ? rkv_method_baseline()->name : SIM_VALIDATE_METHOD, "step",
+                             ctx, budget, B)) {
                     v->matrix_present++;
                 } else if (v->nmissing < (int)(sizeof v->missing / sizeof v->missing[0])) {
                     if (t < 0)
@@ -412,17 +463,20 @@ int sim_validate_report(const char *path, const hw_model *hw, const mdl_model *m
         goto free_doc;
     }
     v->rows = calloc(x->n, sizeof *v->rows);
-    v->speedup = calloc(x->n, sizeof *v->speedup);
-    if (!v->rows || !v->speedup) {
+    v->speedup = calloc(2 * x->n, sizeof *v->speedup); /* step_v5: two bases */
+    v->models = calloc(SIM_VALIDATE_MAX_MODELS, sizeof *v->models);
+    if (!v->rows || !v->speedup || !v->models) {
         kv_errf(err, "%s: out of memory for %zu timings", path, x->n);
         goto free_doc;
     }
+    v->models[0] = *m;
+    v->nmodels = 1;
     for (size_t i = 0; i < x->n; i++)
-        if (read_timing(&d, x->items[i], i, m, &v->hw, &v->hw_cal, v, err))
+        if (read_timing(&d, x->items[i], i, &v->hw, &v->hw_cal, v, err))
             goto free_doc;
     if (v->nrows == 0) {
-        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v1, step_v4 (dense), "
-             "step_v3, step_v4, step_v5, pages_update, score, score_v2, score_v3, select, select_v1, select_v3, select_v4, sparse_attend, "
+        jerr(err, &d, x, "timings", "none of the %zu timings is one the sim prices (what: step, step_rif4, step_v2, step_v3, step_v4, step_v5 "
+             "(dense), step, step_v1, step_v3, step_v4, step_v5, pages_update, score, score_v2, score_v3, select, select_v1, select_v3, select_v4, sparse_attend, "
              "sparse_attend_v3, sparse_attend_v4, stage1, stage1_v2)", x->n);
         goto free_doc;
     }
@@ -441,7 +495,9 @@ void sim_validate_free(sim_validate *v)
         return;
     free(v->rows);
     free(v->speedup);
+    free(v->models);
     v->rows = NULL;
     v->speedup = NULL;
-    v->nrows = v->nspeedup = 0;
+    v->models = NULL;
+    v->nrows = v->nspeedup = v->nmodels = 0;
 }

@@ -19,7 +19,7 @@ static double num_of(const kv_jsonr_node *o, const char *key)
 /* One kernel's estimate object (est_s, bytes, bound) as a row; 0 when the
  * object is absent (an older audit), -1 when it is malformed. */
 static int add_row(sim_audit *a, const hw_model *hw, const kv_jsonr_node *e, const char *key, const char *label,
-                   kv_err *err)
+                   int group, kv_err *err)
 {
     const kv_jsonr_node *k = kv_jsonr_get(e, key);
     if (!k)
@@ -36,6 +36,7 @@ static int add_row(sim_audit *a, const hw_model *hw, const kv_jsonr_node *e, con
     }
     sim_audit_row *r = &a->rows[a->nrows++];
     snprintf(r->kernel, sizeof r->kernel, "%s", label);
+    r->group = group;
     r->context = (int64_t)ctx;
     r->batch = (int64_t)batch;
     r->est_s = est;
@@ -50,10 +51,12 @@ static int add_row(sim_audit *a, const hw_model *hw, const kv_jsonr_node *e, con
 
 int sim_audit_load(const char *path, const hw_model *hw, sim_audit *a, kv_err *err)
 {
-    static const char *const keys[][2] = {{"dense", "dense v2"},    {"dense_v3", "dense v3"}, {"dense_v4", "dense v4"},
-                                          {"score_v2", "score v2"}, {"score_v3", "score v3"},
-                                          {"select_v4", "select v4"},
-                                          {"sparse_attend_v3", "gather v3"}, {"sparse_attend_v4", "gather v4"}};
+    /* audit.py's key, the label, G */
+    static const struct { const char *key, *label; int group; } keys[] = {
+        {"dense", "dense v2", 4},          {"dense_v3", "dense v3", 4},          {"dense_v4", "dense v4", 4},
+        {"score_v2", "score v2", 4},       {"score_v3", "score v3", 4},          {"select_v4", "select v4", 4},
+        {"sparse_attend_v3", "gather v3", 4}, {"sparse_attend_v4", "gather v4", 4},
+        {"dense_v4_g8", "dense v4", 8},    {"dense_v5_g8", "dense v5", 8}};
     memset(a, 0, sizeof *a);
     snprintf(a->path, sizeof a->path, "%s", path);
     snprintf(a->hw, sizeof a->hw, "%s", hw->name);
@@ -75,11 +78,31 @@ int sim_audit_load(const char *path, const hw_model *hw, sim_audit *a, kv_err *e
         if (!h || h->kind != KV_JSONR_STR || strcmp(h->str, hw->name) != 0 || !kv_jsonr_get(e, "dense"))
             continue;
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-            if (add_row(a, hw, e, keys[k][0], keys[k][1], err) != 0)
+            if (add_row(a, hw, e, keys[k].key, keys[k].label, keys[k].group, err) != 0)
                 goto out;
     }
     rc = 0;
 out:
     kv_jsonr_free(&d);
     return rc;
+}
+
+const sim_audit_row *sim_audit_find(const sim_audit *a, const sim_validate_row *r)
+{
+    static const char *const map[][2] = {
+        {"step_v2", "dense v2"}, {"step_v3", "dense v3"}, {"step_v4", "dense v4"}, {"step_v5", "dense v5"}};
+    const rkv_method_type *mt = rkv_method_find(r->method);
+    if (!a || !mt || !mt->traits.dense)
+        return NULL;
+    for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+        if (strcmp(r->what, map[k][0]) != 0)
+            continue;
+        for (int i = 0; i < a->nrows; i++) {
+            const sim_audit_row *x = &a->rows[i];
+            if (!strcmp(x->kernel, map[k][1]) && x->group == r->group && x->context == r->context &&
+                x->batch == r->batch)
+                return x;
+        }
+    }
+    return NULL;
 }

@@ -131,12 +131,12 @@ Test(validate, fixture_rows_speedups_and_matrix, .init = load_models)
     sim_validate_free(NULL);
 }
 
-/* Writes the fixture with `from` replaced by `to` (must occur) and expects
+/* Writes `fixture` with `from` replaced by `to` (must occur) and expects
  * sim_validate_report to fail with a message containing `want`. */
-static void expect_mutation(const char *from, const char *to, const char *want)
+static void expect_mutation_of(const char *fixture, const char *from, const char *to, const char *want)
 {
     static char buf[1 << 16];
-    cli_slurp(FIXTURE, buf, sizeof buf);
+    cli_slurp(fixture, buf, sizeof buf);
     char *at = strstr(buf, from);
     cr_assert(at != NULL, "fixture lacks '%s'", from);
     char path[64], *out = malloc(sizeof buf + strlen(to));
@@ -159,6 +159,11 @@ static void expect_mutation(const char *from, const char *to, const char *want)
     cr_assert(strstr(err.msg, path) == err.msg, "message does not start with the file: %s", err.msg);
     cr_assert(strstr(err.msg, want) != NULL, "expected '%s' in: %s", want, err.msg);
     cr_assert_null(v.rows);
+}
+
+static void expect_mutation(const char *from, const char *to, const char *want)
+{
+    expect_mutation_of(FIXTURE, from, to, want);
 }
 
 Test(validate, every_error_path, .init = load_models)
@@ -184,7 +189,8 @@ Test(validate, every_error_path, .init = load_models)
     expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\", \"method\": \"nope\"", "timings[0].method: expected a dense or stage-2 method (the ones the GPU check times), got \"nope\"");
     expect_mutation("\"what\": \"step\", \"method\": \"full\"", "\"what\": \"step\"", "timings[0].method: missing key 'method'");
     expect_mutation("\"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 50e-6",
-                    "\"kv_heads\": 8, \"group\": 4, \"head_dim\": 64, \"median_s\": 50e-6", "timings[0]: shape kv_heads 8, group 4, head_dim 64");
+                    "\"kv_heads\": 8, \"group\": 4, \"head_dim\": 64, \"median_s\": 50e-6", "timings[0]: shape kv_heads 8, group 4, head_dim 64 "
+                    "differs from llama3.1-8b's (8, 4, 128)");
     expect_mutation("\"topk\": 128, \"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 20e-6",
                     "\"topk\": 129, \"kv_heads\": 8, \"group\": 4, \"head_dim\": 128, \"median_s\": 20e-6", "timings[1]: topk 129, but rkv_params_resolve");
     expect_mutation("\"cache_tokens\": 5794", "\"cache_tokens\": 5000", "timings[8]: cache_tokens 5000 is not a cache size");
@@ -255,7 +261,7 @@ Test(validate, audit_estimates_beside_the_sim, .init = load_models)
     static sim_audit a;
     kv_err err;
     cr_assert_eq(sim_audit_load(AUDIT_FIXTURE, &g_hw, &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(a.nrows, 6);
+    cr_assert_eq(a.nrows, 8);
     cr_assert_float_eq(a.sim_stream_eff, 0.89, 1e-12);
     cr_assert_float_eq(a.sim_compute_eff, 0.7, 1e-12);
     cr_assert_str_eq(a.rows[0].kernel, "dense v2");
@@ -267,9 +273,20 @@ Test(validate, audit_estimates_beside_the_sim, .init = load_models)
     cr_assert(isnan(a.rows[3].implied_stream_eff) && a.rows[3].bytes == 0.0);
     cr_assert_str_eq(a.rows[4].kernel, "gather v3");
     cr_assert_float_eq(a.rows[4].implied_stream_eff, 1e6 / (1e-6 * 3.35e12), 1e-9);
-    cr_assert_str_eq(a.rows[5].kernel, "dense v2"); /* an older audit: only the keys it has */
-    cr_assert_eq(a.rows[5].context, 131072);
-    cr_assert_eq(a.rows[5].batch, 8);
+    /* G = 8 (llama3.1-70b's layer): dense v4 and v5, after the G = 4 keys */
+    cr_assert_str_eq(a.rows[5].kernel, "dense v4");
+    cr_assert_eq(a.rows[5].group, 8);
+    cr_assert_str_eq(a.rows[5].bound, "issue");
+    cr_assert_float_eq(a.rows[5].implied_stream_eff, 134217728.0 / ((61e-6 - 3e-6) * 3.35e12), 1e-9);
+    cr_assert_str_eq(a.rows[6].kernel, "dense v5");
+    cr_assert_eq(a.rows[6].group, 8);
+    cr_assert_eq(a.rows[6].context, 32768);
+    cr_assert_float_eq(a.rows[6].est_s, 46e-6, 1e-18);
+    cr_assert_float_eq(a.rows[6].implied_stream_eff, 134217728.0 / ((46e-6 - 3e-6) * 3.35e12), 1e-9);
+    cr_assert_eq(a.rows[0].group, 4);
+    cr_assert_str_eq(a.rows[7].kernel, "dense v2"); /* an older audit: only the keys it has */
+    cr_assert_eq(a.rows[7].context, 131072);
+    cr_assert_eq(a.rows[7].batch, 8);
     /* not an audit, and a malformed estimate */
     cr_assert_eq(sim_audit_load(FIXTURE, &g_hw, &a, &err), -1);
     cr_assert(strstr(err.msg, "not a kvsim cuda-audit file") != NULL, "%s", err.msg);
@@ -296,7 +313,12 @@ Test(validate, cli_prints_the_audit_beside_the_sim)
     cr_assert(strstr(r.out, "the sim assumes stream_read_efficiency 0.890, compute_efficiency 0.700") != NULL, "%s",
               r.out);
     /* 134217728 / (50 µs · 3.35 TB/s) = 0.801 */
-    cr_assert(strstr(r.out, "dense v2     32768     1      53.00 bandwidth") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "dense v2    4   32768     1      53.00 bandwidth") != NULL, "%s", r.out);
+    /* the G = 8 estimates, 134217728 / (43 µs · 3.35 TB/s) = 0.932 */
+    cr_assert(strstr(r.out, "dense v5    8   32768     1      46.00 bandwidth") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "134.22        0.932") != NULL, "%s", r.out);
+    /* this fixture's dense rows are G = 4 `step` (v1), which the audit does not estimate */
+    cr_assert(strstr(r.out, "no measured dense timing has a static estimate") != NULL, "%s", r.out);
     cr_assert(strstr(r.out, "134.22        0.801") != NULL, "%s", r.out);
     cli_run(&r, "validate " FIXTURE " --audit " AUDIT_FIXTURE " --json");
     cr_assert_eq(r.rc, 0, "%s", r.err);
@@ -304,6 +326,108 @@ Test(validate, cli_prints_the_audit_beside_the_sim)
     cli_run(&r, "validate " FIXTURE " --audit tests/data/cuda-audit/no-such.json");
     cr_assert_eq(r.rc, 1);
     cr_assert(cli_one_line(r.err), "%s", r.err);
+}
+
+#define FIXTURE2 "tests/data/gpu/fixture-two-shapes-not-measured.json"
+
+/* A report with timing rows of three shapes (tests/data/gpu/fixture-two-shapes-not-measured.json):
+ * each row priced with its own model, worked by hand; speedups pair rows of the same model only. */
+Test(validate, rows_of_several_shapes_priced_each_with_its_model, .init = load_models)
+{
+    sim_validate v;
+    kv_err err;
+    cr_assert_eq(sim_validate_report(FIXTURE2, &g_hw, &g_m, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v.nrows, 8);
+    cr_assert_eq(v.nskipped, 0);
+    cr_assert_eq(v.nmodels, 3); /* llama3.1-8b (the caller's), llama3.1-70b, qwen2.5-7b */
+    cr_assert_str_eq(v.rows[0].model, "llama3.1-70b");
+    cr_assert_eq(v.rows[0].group, 8);
+    cr_assert_str_eq(v.rows[1].model, "llama3.1-8b"); /* no "model" key: the caller's */
+    cr_assert_str_eq(v.rows[5].model, "qwen2.5-7b");
+    cr_assert_eq(v.rows[5].kv_heads, 4);
+    /* Dense, one layer, decode step 0 of 32768 tokens (C = 32769), h100-sxm.yaml: bytes /
+     * (3.35e12 · 0.89 · xfer) + 3 µs graph launch, xfer = B / (B + 3.35e12 · 6e-7). llama3.1-8b and
+     * llama3.1-70b both have 8 KV heads × d 128: B = 8 · 32769 · 128 · 2 · 2 = 134,221,824 either way,
+     * and the 70B's 64 query heads give 4 · 64 · 32769 · 128 = 1.07 GFLOP = 1.55 µs at 0.7 · 989.4e12,
+     * so both are memory-bound at 48.692 µs. qwen2.5-7b has 4 KV heads: B = 67,110,912. Calibrated
+     * (3.0e12 B/s, 2 µs): B / (3.0e12 · xfer) + 2 µs. */
+    const double B8 = 134221824.0, Bq = 67110912.0;
+    const double x8 = B8 / (B8 + 3.35e12 * 6e-7), xq = Bq / (Bq + 3.35e12 * 6e-7);
+    const double t8 = B8 / (3.35e12 * 0.89 * x8) + 3e-6, tq = Bq / (3.35e12 * 0.89 * xq) + 3e-6;
+    const double t8c = B8 / (3.0e12 * x8) + 2e-6, tqc = Bq / (3.0e12 * xq) + 2e-6;
+    for (int i = 0; i < 5; i++) {
+        cr_assert(fabs(v.rows[i].pred_s - t8) <= 1e-9 * t8, "row %d: %.9g s, by hand %.9g s", i, v.rows[i].pred_s, t8);
+        cr_assert(fabs(v.rows[i].pred_cal_s - t8c) <= 1e-9 * t8c, "row %d: %.9g vs %.9g", i, v.rows[i].pred_cal_s, t8c);
+    }
+    cr_assert(fabs(v.rows[5].pred_s - tq) <= 1e-9 * tq, "qwen: %.9g s, by hand %.9g s", v.rows[5].pred_s, tq);
+    cr_assert(fabs(v.rows[5].pred_cal_s - tqc) <= 1e-9 * tqc, "qwen: %.9g vs %.9g", v.rows[5].pred_cal_s, tqc);
+    /* the 70B's v5 row against its median 45 µs: 100 (48.692 - 45) / 45 = +8.20 % */
+    cr_assert_float_eq(v.rows[4].err_pct, 100.0 * (t8 - 45e-6) / 45e-6, 1e-9);
+    cr_assert_float_eq(v.rows[4].err_pct, 8.2051, 5e-4);
+    /* speedups: 8B only (the 70B has no rocketkv row), against the 8B's full step (50 µs), not the
+     * 70B's (70 µs, listed first): step 50/20, step_v5 50/16, and step_v5 against step_v4 46/16 */
+    cr_assert_eq(v.nspeedup, 3);
+    cr_assert_str_eq(v.speedup[0].what, "step");
+    cr_assert_str_eq(v.speedup[0].base, "step");
+    cr_assert_str_eq(v.speedup[0].model, "llama3.1-8b");
+    cr_assert_float_eq(v.speedup[0].measured, 2.5, 1e-12);
+    cr_assert_str_eq(v.speedup[1].what, "step_v5");
+    cr_assert_str_eq(v.speedup[1].base, "step");
+    cr_assert_float_eq(v.speedup[1].measured, 3.125, 1e-12);
+    cr_assert_str_eq(v.speedup[2].base, "step_v4");
+    cr_assert_float_eq(v.speedup[2].measured, 2.875, 1e-12);
+    cr_assert_float_eq(v.speedup[2].pred, t8 / v.rows[7].pred_s, 1e-12);
+    /* the matrix is the caller's model's: full 32768/b1 and rocketkv 32768/256/b1 */
+    cr_assert_eq(v.matrix_present, 2);
+    sim_validate_free(&v);
+    /* a row's shape must be its model's; the model a bundled name */
+    expect_mutation_of(FIXTURE2, "\"model\": \"llama3.1-70b\", \"kv_heads\": 8, \"group\": 8",
+                       "\"model\": \"llama3.1-70b\", \"kv_heads\": 8, \"group\": 4",
+                       "timings[0]: shape kv_heads 8, group 4, head_dim 128 differs from llama3.1-70b's (8, 8, 128)");
+    expect_mutation_of(FIXTURE2, "\"model\": \"qwen2.5-7b\"", "\"model\": \"no-such-model\"",
+                       "timings[5].model: model \"no-such-model\" cannot be loaded");
+    expect_mutation_of(FIXTURE2, "\"model\": \"qwen2.5-7b\"", "\"model\": \"../models/qwen2.5-7b\"",
+                       "timings[5].model: expected the name of a bundled model (models/NAME.yaml), got ../models/");
+    expect_mutation_of(FIXTURE2, "\"model\": \"qwen2.5-7b\"", "\"model\": 7",
+                       "timings[5].model: expected the name of a bundled model (models/NAME.yaml), got 7");
+}
+
+/* The measured dense rows beside the audit's static estimate of the same kernel, G, context and
+ * batch: the 70B's step_v4 and step_v5 (G = 8) against the audit fixture's dense v4 / v5 at G = 8
+ * (61 and 46 µs); the 8B's step (v1), its step_v4 (no G = 4 dense v4 in that fixture) and the
+ * qwen row (G = 7) have none. */
+Test(validate, measured_rows_beside_the_audit_of_their_shape, .init = load_models)
+{
+    static sim_audit a;
+    sim_validate v;
+    kv_err err;
+    cr_assert_eq(sim_audit_load(AUDIT_FIXTURE, &g_hw, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(sim_validate_report(FIXTURE2, &g_hw, &g_m, &v, &err), 0, "%s", err.msg);
+    const sim_audit_row *x4 = sim_audit_find(&a, &v.rows[3]), *x5 = sim_audit_find(&a, &v.rows[4]);
+    cr_assert(x4 && x5);
+    cr_assert_str_eq(x4->kernel, "dense v4");
+    cr_assert_float_eq(x4->est_s, 61e-6, 1e-18);
+    cr_assert_str_eq(x5->kernel, "dense v5");
+    cr_assert_float_eq(x5->est_s, 46e-6, 1e-18);
+    for (int i = 0; i < v.nrows; i++)
+        if (i != 3 && i != 4)
+            cr_assert_null(sim_audit_find(&a, &v.rows[i]), "row %d", i);
+    sim_validate_free(&v);
+    cli_result r;
+    cli_run(&r, "validate " FIXTURE2 " --audit " AUDIT_FIXTURE);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    /* 100 (61 - 60) / 60 = +1.7 %, 100 (46 - 45) / 45 = +2.2 % */
+    cr_assert(strstr(r.out, "llama3.1-70b step_v4  dense v4    8   32768     1       60.00      61.00     +1.7") != NULL,
+              "%s", r.out);
+    cr_assert(strstr(r.out, "llama3.1-70b step_v5  dense v5    8   32768     1       45.00      46.00     +2.2") != NULL,
+              "%s", r.out);
+    cr_assert(strstr(r.out, "llama3.1-8b  step_v5  step_v4    32768    256     1     2.88x") != NULL, "%s", r.out);
+    cli_run(&r, "validate " FIXTURE2 " --audit " AUDIT_FIXTURE " --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"static_estimate_s\":4.6e-05") != NULL || strstr(r.out, "\"static_estimate_s\": 4.6e-05"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "\"model\":\"qwen2.5-7b\"") != NULL || strstr(r.out, "\"model\": \"qwen2.5-7b\""),
+              "%s", r.out);
 }
 
 /* Writes text to a fresh temporary file; its path in path (a mkstemp template). */
