@@ -7,8 +7,10 @@
 #                           writes reports/gpu/<device>-<date>.json (needs a GPU)
 #   make gpu-check-build    build build/gpu/gpu_check only (no GPU needed)
 #   make gpu-check-emu      the same script end to end with the kernels on the
-#                           CPU (kcu_emu.h): build, checks, report into
-#                           build/gpu-emu/ (no GPU; logic only, no timings)
+#                           CPU (kcu_emu.h): build, checks, every timed graph
+#                           once at tiny shapes, report into build/gpu-emu/,
+#                           then kvsim validate reads that report
+#                           (cuda/emu_validate.sh; no GPU; logic only, no figures)
 #   make cuda-emu           gpu_check's kernel checks under the emulation
 #   make cuda-emu-selftest  the emulation catches what it claims to (a deleted
 #                           barrier, an injected stream-order bug, warp misuse)
@@ -32,8 +34,9 @@ gpu-check:
 gpu-check-build:
 	KCU_BUILD_ONLY=1 sh cuda/gpu_check.sh
 
-gpu-check-emu:
+gpu-check-emu: $(BUILD)/kvsim
 	KCU_EMU=1 sh cuda/gpu_check.sh
+	sh cuda/emu_validate.sh $(BUILD)/kvsim build/gpu-emu/reports $(BUILD)/gpu-emu-validate.json
 
 # The kernels compiled by the host C++ compiler against kcu_emu.h; linked
 # with -rdynamic so the emulation finds each kernel's mangled name (its key

@@ -1,6 +1,8 @@
 /* dense_decode_check.cu — the checks and timings of dense_decode.cu, beside it:
  * dense and sparse split-KV attention against kcu_ref_attend (double), split
- * vs one split, 2 vs 4 rows in flight; the dense step timed at one layer.
+ * vs one split, 2 vs 4 rows in flight, v3–v5; the dense step timed at one
+ * layer of llama3.1-8b (G = 4, every version) and of llama3.1-70b (G = 8, v4
+ * and v5).
  * Called by gpu_check.cu (the driver); shared helpers in gpu_check.h. */
 #include "gpu_check.h"
 
@@ -175,29 +177,38 @@ void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std
     }
 }
 
-void time_dense(gc_ctx *c, long long ctx, int B)
+/* One timed dense variant: its `what`, kcu_attend's version and rows in flight. */
+struct dense_variant {
+    const char *what;
+    int version, rows_in_flight;
+};
+
+/* Times the variants at one (context, batch) of a layer of HKV KV heads, d =
+ * DH and G query heads per KV head: one layer of `model` (the bundled model
+ * of that shape, written into each timing row for kvsim validate). */
+static void time_dense_shape(gc_ctx *c, long long ctx, int B, int G, const char *model,
+                             const std::vector<dense_variant> &vars)
 {
     size_t nkv = (size_t)B * HKV * ctx * DH;
     uint16_t *dK = dalloc<uint16_t>(c, nkv), *dV = dalloc<uint16_t>(c, nkv);
-    float *dq = dalloc<float>(c, (size_t)B * HKV * GQ * DH), *dout = dalloc<float>(c, (size_t)B * HKV * GQ * DH);
+    float *dq = dalloc<float>(c, (size_t)B * HKV * G * DH), *dout = dalloc<float>(c, (size_t)B * HKV * G * DH);
     int32_t *dlen = dalloc<int32_t>(c, B);
     CK(kcu_fill_bf16(dK, (int64_t)nkv, 1, 1.0f, c->st));
     CK(kcu_fill_bf16(dV, (int64_t)nkv, 2, 1.0f, c->st));
-    CK(kcu_fill_f32(dq, (int64_t)B * HKV * GQ * DH, 3, 1.0f, c->st));
+    CK(kcu_fill_f32(dq, (int64_t)B * HKV * G * DH, 3, 1.0f, c->st));
     std::vector<int32_t> lens(B, (int32_t)ctx);
     h2d(c, dlen, lens);
     int nsplit = kcu_attend_splits(ctx, B, HKV, c->sms);
-    float *dws = dalloc<float>(c, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit) / 4);
-    kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, GQ, DH, nsplit, dws, dout, 2, 1};
-    CK(cudaMemsetAsync(dws, 0, kcu_attend_ws_bytes(B, HKV, GQ, DH, nsplit), c->st)); /* v4's tickets */
-    for (int rif : {2, 4, 0, -1, -2}) { /* 0: v2, -1: v3, -2: v4 */
-        a.rows_in_flight = rif > 0 ? rif : 2;
-        a.version = rif > 0 ? 1 : rif == 0 ? 2 : rif == -1 ? 3 : 4;
+    size_t ws = kcu_attend_ws_bytes(B, HKV, G, DH, nsplit);
+    float *dws = dalloc<float>(c, ws / 4);
+    kcu_attend_args a = {dK, dV, ctx, dq, dlen, nullptr, nullptr, 0, B, HKV, G, DH, nsplit, dws, dout, 2, 1};
+    CK(cudaMemsetAsync(dws, 0, ws, c->st)); /* v4's and v5's tickets */
+    for (const dense_variant &v : vars) {
+        a.rows_in_flight = v.rows_in_flight;
+        a.version = v.version;
         cudaGraphExec_t ex = capture(c, [&] { CK(kcu_attend(&a, c->st)); });
-        timing_result tr = {rif == 2 ? "step" : rif == 4 ? "step_rif4" : rif == 0 ? "step_v2" : rif == -1 ? "step_v3"
-                            : "step_v4", "full", ctx,
-                            0, B, ctx, 0, 0, 0,
-                            0, 0, (double)nkv * 2 * 2, 0, 0};
+        timing_result tr = {v.what, "full", ctx, 0, B, ctx, 0, 0, 0, 0, 0, (double)nkv * 2 * 2, 0, 0,
+                            model, HKV, G, DH};
         time_graph(c, ex, tr);
         CK(cudaGraphExecDestroy(ex));
     }
@@ -207,4 +218,20 @@ void time_dense(gc_ctx *c, long long ctx, int B)
     cudaFree(dout);
     cudaFree(dlen);
     cudaFree(dws);
+}
+
+/* The dense step of the matrix's shape (llama3.1-8b: G = 4), every version
+ * (v5 runs v4 at G = 4, so it is not timed there). */
+void time_dense(gc_ctx *c, long long ctx, int B)
+{
+    time_dense_shape(c, ctx, B, GQ, TIMED_MODEL,
+                     {{"step", 1, 2}, {"step_rif4", 1, 4}, {"step_v2", 2, 2}, {"step_v3", 3, 2}, {"step_v4", 4, 2}});
+}
+
+/* Dense at G = 8 (llama3.1-70b's layer: 8 KV heads × 8, d = 128): v4 (CUDA
+ * cores) and v5 (tensor cores, mma.sync) — the kernel the audit estimates
+ * there. */
+void time_dense_g8(gc_ctx *c, long long ctx, int B)
+{
+    time_dense_shape(c, ctx, B, 8, TIMED_MODEL_G8, {{"step_v4", 4, 2}, {"step_v5", 5, 2}});
 }

@@ -254,8 +254,13 @@ static int write_report(gc_ctx *c, const char *path, const cudaDeviceProp &pr, c
     kv_json_key(&j, "all_checks_pass");
     kv_json_bool(&j, all && !c->abort_msg[0]);
     kv_json_key(&j, "timing_method");
+#ifdef KCU_EMU
+    kv_json_str(&j, "CPU EMULATION (--time-smoke): wall seconds of the emulated graphs at tiny shapes, 1 rep, no "
+                    "warm-up; they exercise the timing code and the report's rows, they measure nothing");
+#else
     kv_json_str(&j, "CUDA events around one CUDA-graph replay per rep (one layer, all KV heads), L2 flushed by a "
                     "2xL2 memset before each rep, median of reps after 3 warm-ups; bytes are analytic");
+#endif
     kv_json_key(&j, "timings");
     kv_json_arr_begin(&j);
     for (auto &t : c->times) {
@@ -278,12 +283,14 @@ static int write_report(gc_ctx *c, const char *path, const cudaDeviceProp &pr, c
         kv_json_int(&j, t.r);
         kv_json_key(&j, "topk");
         kv_json_int(&j, t.k);
+        kv_json_key(&j, "model");
+        kv_json_str(&j, t.model.c_str());
         kv_json_key(&j, "kv_heads");
-        kv_json_int(&j, HKV);
+        kv_json_int(&j, t.kv_heads);
         kv_json_key(&j, "group");
-        kv_json_int(&j, GQ);
+        kv_json_int(&j, t.group);
         kv_json_key(&j, "head_dim");
-        kv_json_int(&j, DH);
+        kv_json_int(&j, t.head_dim);
         kv_json_key(&j, "median_s");
         kv_json_num(&j, t.median_s);
         kv_json_key(&j, "min_s");
@@ -321,17 +328,19 @@ void gpu_check_abort(gc_ctx *c, const char *msg)
 
 static void print_table(gc_ctx *c, double read_bps)
 {
-    printf("\n%-8s %-7s %7s %6s %5s %10s %8s %6s %8s\n", "method", "what", "context", "budget", "batch", "median_us",
-           "GB/s", "%read", "vs_full");
+    printf("\n%-8s %-7s %2s %7s %6s %5s %10s %8s %6s %8s\n", "method", "what", "G", "context", "budget", "batch",
+           "median_us", "GB/s", "%read", "vs_full");
     for (auto &t : c->times) {
-        if (t.what != "step" && t.what != "stage1")
+        if (t.what != "step" && t.what != "stage1" && t.group == GQ)
             continue;
-        double sp = 0;
+        double sp = 0; /* the full `step` (dense v1) of the same shape, context and batch / this */
         for (auto &u : c->times)
-            if (t.what == "step" && u.method == "full" && u.context == t.context && u.batch == t.batch)
+            if (t.what == "step" && u.method == "full" && u.what == "step" && u.group == t.group &&
+                u.context == t.context && u.batch == t.batch)
                 sp = u.median_s / t.median_s;
-        printf("%-8s %-7s %7lld %6lld %5lld %10.1f %8.1f %6.1f %7.2fx\n", t.method.c_str(), t.what.c_str(), t.context,
-               t.budget, t.batch, t.median_s * 1e6, t.bytes_per_s / 1e9, 100.0 * t.bytes_per_s / read_bps, sp);
+        printf("%-8s %-7s %2d %7lld %6lld %5lld %10.1f %8.1f %6.1f %7.2fx\n", t.method.c_str(), t.what.c_str(),
+               t.group, t.context, t.budget, t.batch, t.median_s * 1e6, t.bytes_per_s / 1e9,
+               100.0 * t.bytes_per_s / read_bps, sp);
     }
     printf("(GB/s from analytic bytes; %%read = share of the measured stream-read bandwidth %.1f GB/s; vs_full = "
            "dense step time / this step time)\n",
@@ -393,6 +402,7 @@ static void run_checks_small(gc_ctx *c)
 {
     check_attend(c, "dense/b2-g4-d128-mixed", 2, 2, 4, 128, {1100, 63}, false, 2);
     check_attend(c, "dense/b1-g8-d64-300", 1, 1, 8, 64, {300}, false, 3);
+    check_attend(c, "dense/b2-g8-d64-odd", 2, 2, 8, 64, {517, 1}, false, 32); /* the GPU list's b2-g8-d64: v5 at d = 64, batch 2 */
     check_attend(c, "sparse/b1-g4-d128", 1, 2, 4, 128, {999}, true, 5);
     check_hsa(c, "hsa/s16k-t256", 1, 2, 4, 128, {1596}, 3, 61, 128, 0, 0, 7);
     check_hsa(c, "hsa/p1-full-dims", 1, 1, 4, 128, {200}, 1, 128, 128, 0, 0, 9);
@@ -412,7 +422,7 @@ static void run_checks_small(gc_ctx *c)
 /* The driver's flags. */
 struct gc_args {
     const char *out = NULL, *smi = NULL, *out_dir = NULL, *only = NULL;
-    bool quick = false, no_time = false, emu_full = false, small = false;
+    bool quick = false, no_time = false, emu_full = false, small = false, time_smoke = false;
 };
 
 /* argv into a; 2 (usage printed) or 0. */
@@ -435,9 +445,11 @@ static int parse_args(int argc, char **argv, gc_args *a)
             a->emu_full = true;
         else if (!strcmp(argv[i], "--small"))
             a->small = true;
+        else if (!strcmp(argv[i], "--time-smoke"))
+            a->time_smoke = true;
         else {
             fprintf(stderr, "usage: gpu_check (--out FILE | --out-dir DIR) [--quick] [--checks-only] [--smi TEXT]"
-                            " [--only NAME] [--emu-full] [--small]\n");
+                            " [--only NAME] [--emu-full] [--small] [--time-smoke]\n");
             return 2;
         }
     }
@@ -469,8 +481,9 @@ static void default_out(const char *dir, const char *device, char *buf, size_t n
     snprintf(buf, n, "%s/%s-%s.json", dir, slug, date);
 }
 
-/* The timed runs: dense and the RocketKV step at each (context, batch,
- * budget), stage 1 at each context (--quick: 32K, batch 1 only). */
+/* The timed runs: dense (G = 4, and v4/v5 at G = 8) and the RocketKV step
+ * at each (context, batch, budget), stage 1 at each context (--quick: 32K,
+ * batch 1 only). */
 static void run_timings(gc_ctx *c, bool quick)
 {
     long long ctxs[] = {32768, 65536, 131072}, budgets[] = {256, 1024, 4096};
@@ -480,6 +493,7 @@ static void run_timings(gc_ctx *c, bool quick)
             if (quick && (ctx > 32768 || b > 1))
                 continue;
             time_dense(c, ctx, b);
+            time_dense_g8(c, ctx, b);
             for (long long t : budgets)
                 time_rocketkv(c, ctx, t, b);
         }
@@ -487,6 +501,34 @@ static void run_timings(gc_ctx *c, bool quick)
         if (!quick || ctx == 32768)
             time_stage1(c, ctx, 1024);
 }
+
+#ifdef KCU_EMU
+/* The timing code of every timed kernel file run once on the emulation at
+ * tiny shapes (the gpu-check rehearsal, make gpu-check-emu): graph capture
+ * and replay of every timed graph (dense v4/v5 at G = 8 at batch 2; the
+ * rest at batch 1, dense and stage 2 at the same 300-token context so
+ * kvsim validate pairs their speedups), and the report's timing rows with
+ * each row's model and shape. One rep, no warm-up: the wall times of an
+ * emulation mean nothing. */
+static void run_time_smoke(gc_ctx *c)
+{
+    double t0 = kv_now_s();
+    c->reps = 1;
+    time_dense(c, 300, 1); /* the same (context, batch) as the rocketkv rows: validate pairs their speedups */
+    time_dense_g8(c, 300, 2);
+    printf("time smoke: dense done, %.1f s\n", kv_now_s() - t0);
+    fflush(stdout);
+    time_rocketkv(c, 300, 256, 1);
+    printf("time smoke: rocketkv done, %.1f s\n", kv_now_s() - t0);
+    fflush(stdout);
+    time_stage1(c, 300, 256);
+    int g8 = 0;
+    for (auto &t : c->times)
+        g8 += t.group == 8 && t.model == TIMED_MODEL_G8;
+    printf("time smoke: %d timed graphs (%d of them dense at G = 8, %s), %.1f s\n", (int)c->times.size(), g8,
+           TIMED_MODEL_G8, kv_now_s() - t0);
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -524,6 +566,8 @@ int main(int argc, char **argv)
         run_checks(c);
     else
         run_checks_small(c);
+    if (a.time_smoke)
+        run_time_smoke(c);
     {
         int nfail_emu = 0;
         for (auto &c : c->checks)
@@ -538,8 +582,8 @@ int main(int argc, char **argv)
         return nfail_emu ? 1 : 0;
     }
 #endif
-    if (a.emu_full) {
-        fprintf(stderr, "gpu_check: --emu-full exists only in the CPU emulation build (make cuda-emu)\n");
+    if (a.emu_full || a.time_smoke) {
+        fprintf(stderr, "gpu_check: --emu-full and --time-smoke exist only in the CPU emulation build (make cuda-emu)\n");
         return 2;
     }
     if (a.small) /* the emulation's list (compute-sanitizer runs) */

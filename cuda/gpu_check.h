@@ -40,6 +40,8 @@ struct timing_result {
     long long context, budget, batch, C, p, r, k;
     double median_s, min_s, bytes, bytes_per_s;
     int reps;
+    std::string model;           /* the bundled model whose one layer this is (kvsim validate prices it) */
+    int kv_heads, group, head_dim; /* that layer's shape */
 };
 
 /* One run of the check: device facts, options, results so far. */
@@ -80,8 +82,11 @@ void add_check(gc_ctx *c, const std::string &name, bool pass, double abs_e, doub
 void time_graph(gc_ctx *c, cudaGraphExec_t ex, timing_result tr);
 
 static const uint16_t BF16_NAN = 0x7fc0;
-/* The timed shape: one layer of llama3.1-8b (8 KV heads, G = 4, d = 128). */
+/* The timed shape: one layer of llama3.1-8b (8 KV heads, G = 4, d = 128);
+ * dense is also timed at G = 8, one layer of llama3.1-70b (8 KV heads, d = 128). */
 static const int HKV = 8, GQ = 4, DH = 128;
+#define TIMED_MODEL "llama3.1-8b"
+#define TIMED_MODEL_G8 "llama3.1-70b"
 static const long long MODEL_MAX = 131072; /* llama3.1-8b max_position_embeddings */
 
 /* ------------------------------------------------------------ helpers */
@@ -164,7 +169,8 @@ static inline void time_reps(gc_ctx *c, F body, int reps, double *median_s, doub
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
     std::vector<double> t;
-    for (int i = 0; i < reps + 3; i++) {
+    const int warm = reps >= 10 ? 3 : 0; /* the emulation's time smoke (1 rep) warms nothing */
+    for (int i = 0; i < reps + warm; i++) {
         CK(cudaMemsetAsync(c->flush, i & 0xff, 2 * c->l2, c->st));
         CK(cudaEventRecord(e0, c->st));
         body();
@@ -172,7 +178,7 @@ static inline void time_reps(gc_ctx *c, F body, int reps, double *median_s, doub
         CK(cudaEventSynchronize(e1));
         float ms;
         CK(cudaEventElapsedTime(&ms, e0, e1));
-        if (i >= 3)
+        if (i >= warm)
             t.push_back(ms * 1e-3);
     }
     std::sort(t.begin(), t.end());
@@ -201,6 +207,7 @@ static inline cudaGraphExec_t capture(gc_ctx *c, F fn)
 void check_attend(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, bool sparse,
                   uint64_t seed);
 void time_dense(gc_ctx *c, long long ctx, int B);
+void time_dense_g8(gc_ctx *c, long long ctx, int B);
 /* hsa_check.cu */
 void check_hsa(gc_ctx *c, const char *name, int B, int Hkv, int G, int d, std::vector<int32_t> lens, int64_t p,
                int r, int64_t k, int page_gran, int quantized, uint64_t seed);

@@ -13,8 +13,9 @@
 #   KCU_BUILD_ONLY=1 sh cuda/gpu_check.sh    build only
 #   KCU_QUICK=1 sh cuda/gpu_check.sh         32K / batch 1 only, 1 GiB probe
 #   KCU_EMU=1 sh cuda/gpu_check.sh           the same steps with the kernels
-#       built by the host C++ compiler against kcu_emu.h (no GPU; checks
-#       only, into build/gpu-emu/): the rehearsal CI runs (make gpu-check-emu)
+#       built by the host C++ compiler against kcu_emu.h (no GPU; checks and
+#       every timed graph once at tiny shapes, into build/gpu-emu/): the
+#       rehearsal CI runs (make gpu-check-emu)
 #   KCU_ARCH=sm_90 NVCC=... CC=... CXX=... KCU_OUT_DIR=...   overrides
 #
 # A bare machine: if cc, c++ or make is missing and apt-get or dnf exists,
@@ -26,9 +27,10 @@
 # Budget: under 6 minutes on an H100/H200: build ~1 min (twelve nvcc jobs in
 # parallel), sanitizers on the small checks ≤ 160 s (4 × 40 s, capped), the
 # run itself capped at 300 s by `timeout` where it exists. Its timed part is
-# 324 CUDA graphs — 6 (context, batch) × (5 dense + 3 budgets × 16 stage-2
-# graphs) + 3 contexts × 2 stage-1 graphs (select v1, v2) — each launched 23
-# times (20 timed after 3 warm-ups; stage 1 13): ~7,400 launches, each after
+# 336 CUDA graphs — 6 (context, batch) × (5 dense at G = 4 + dense v4 and v5
+# at G = 8 + 3 budgets × 16 stage-2 graphs) + 3 contexts × 2 stage-1 graphs
+# (select v1, v2) — each launched 23 times (20 timed after 3 warm-ups; stage 1
+# 13): ~7,700 launches, each after
 # a 2×L2 memset; at most ~1.3 ms each (dense at 128K, batch 8, ~1.1 ms
 # estimated, + flush + event sync) so ≤ 10 s, ~2–3 s expected. The rest of
 # the run is the checks' CPU reference and the device fills.
@@ -85,8 +87,16 @@ if [ -n "${KCU_EMU:-}" ]; then
         KCU_EMU_REGS=reports/cuda-audit/registers.txt
         export KCU_EMU_REGS
     fi
-    "$B/gpu_check" --out-dir "$OUT_DIR"
-    exit $?
+    # --time-smoke: every timed graph once at tiny shapes (timing code and report rows; no figures)
+    "$B/gpu_check" --out-dir "$OUT_DIR" --time-smoke || exit $?
+    rep=$(ls -t "$OUT_DIR"/*.json | head -n 1)
+    # the report carries timing rows of both timed shapes, each naming its model (kvsim validate prices each)
+    for shape in '"model":"llama3.1-8b","kv_heads":8,"group":4,"head_dim":128' \
+                 '"model":"llama3.1-70b","kv_heads":8,"group":8,"head_dim":128'; do
+        grep -q "$shape" "$rep" || { echo "gpu_check.sh: $rep has no timing row with $shape" >&2; exit 1; }
+    done
+    echo "gpu_check.sh: $rep has timing rows of both shapes (llama3.1-8b G = 4, llama3.1-70b G = 8)"
+    exit 0
 fi
 
 NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)}

@@ -330,7 +330,7 @@ void time_rocketkv(gc_ctx *c, long long ctx, long long budget, int B)
      * exact K+V rows, q, page update (read + write of 2d aux + the token) */
     double aux_b = (double)nbh * npc * r * 2, kv_b = (double)nbh * k * 2 * DH * 2;
     double q_b = (double)nbh * GQ * DH * 4, upd_b = (double)nbh * (2 * 2 * DH * 2 + DH * 2);
-    timing_result base = {"", "rocketkv", ctx, budget, B, C, p, r, k, 0, 0, 0, 0, 0};
+    timing_result base = {"", "rocketkv", ctx, budget, B, C, p, r, k, 0, 0, 0, 0, 0, TIMED_MODEL, HKV, GQ, DH};
     const rkv_part parts[] = {{"step", aux_b + kv_b + q_b + upd_b, 15, 2},
                  {"step_v1", aux_b + kv_b + q_b + upd_b, 15, 1},
                  {"pages_update", upd_b, 1, 2},

@@ -135,13 +135,15 @@ void time_stage1(gc_ctx *c, long long ctx, long long budget)
     CK(kcu_fill_f32(dQ, (int64_t)HKV * GQ * w * DH, 22, 1.0f, c->st));
     kcu_stage1_args a = {dK, S, S, dQ, w, P, 63, 1, HKV, GQ, DH, dws, dv, dp, dkept, 0};
     int save = c->reps;
-    c->reps = 10;
+    c->reps = std::min(c->reps, 10); /* 10 on a GPU; the emulation's time smoke runs 1 */
     for (int v2 = 0; v2 <= 1; v2++) { /* stage 1 with select v1, then with select v2 (no CAS loop) */
         a.select_v2 = v2;
         CK(kcu_stage1(&a, c->st)); /* sets the shared-memory attribute outside capture */
         cudaGraphExec_t ex = capture(c, [&] { CK(kcu_stage1(&a, c->st)); });
-        timing_result tr = {v2 ? "stage1_v2" : "stage1", "rocketkv", ctx, budget, 1, S, 0, 0, 0, 0, 0,
-                            (double)nkv * 2 * 2, 0, 0};
+        /* p, r, k: the decode configuration this prefill feeds (kvsim validate checks them against
+         * rkv_params_resolve, as for every rocketkv row) */
+        timing_result tr = {v2 ? "stage1_v2" : "stage1", "rocketkv", ctx, budget, 1, S, sp.p, (long long)sp.r, sp.k,
+                            0, 0, (double)nkv * 2 * 2, 0, 0, TIMED_MODEL, HKV, GQ, DH};
         time_graph(c, ex, tr);
         CK(cudaGraphExecDestroy(ex));
     }
