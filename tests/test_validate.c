@@ -1,8 +1,10 @@
 /* test_validate.c — sim/validate.c and `kvsim validate` over the SYNTHETIC
- * fixture tests/data/gpu/fixture-not-measured.json (made-up round numbers in
- * gpu_check's schema; no GPU produced it): the error arithmetic, the pinned
- * cache size, calibration, speedups, the matrix bookkeeping, and every error
- * path (each a one-key mutation of the fixture written to /tmp). */
+ * fixtures tests/data/gpu/fixture-not-measured.json and
+ * fixture-two-shapes-not-measured.json (made-up round numbers in gpu_check's
+ * schema; no GPU produced them): the error arithmetic, the pinned cache size,
+ * calibration, speedups, the matrix bookkeeping, rows of several shapes each
+ * priced with its own model, the audit's estimates beside them, and every
+ * error path (each a one-key mutation of a fixture written to /tmp). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
