@@ -294,6 +294,26 @@ Test(hwmodels, pcie_collectives_at_nccl_link_model)
     cr_assert_float_eq(hw_collective_link_bytes_per_s(&h), 16.0 * 240.0 / 80.0 * 1e9, 1.0);
 }
 
+/* `kvsim hw show` says where compute_efficiency comes from and which link the
+ * collectives use: H100 SXM 0.7 × 312 / 271.2 × 794.5 / 989.4 = 0.647, 0.805
+ * of its 794.5 TFLOP/s; L40S 16 × 120 / 80 = 24 GB/s over PCIe; B200's FP8 MAMF. */
+Test(hwmodels, show_prints_matmul_share_and_collective_link)
+{
+    cli_result r;
+    cli_run(&r, "hw show h100-sxm");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "compute_efficiency         0.647 (0.805 of its best BF16 matmul, 794.5 TFLOP/s "
+                            "measured)\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "collective link            450 GB/s per direction (NVLink)\n") != NULL, "%s", r.out);
+    cli_run(&r, "hw show l40s");
+    cr_assert(strstr(r.out, "compute_efficiency         0.700\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "collective link            24 GB/s per direction (PCIe at NCCL's link model)\n") != NULL,
+              "%s", r.out);
+    cli_run(&r, "hw show b200");
+    cr_assert(strstr(r.out, "mamf_fp8_flops             3432.5 TFLOP/s (FP8 products at 0.805 of it)\n") != NULL, "%s",
+              r.out);
+}
+
 /* The FP8 curve against the table it was fit to, DeepGEMM's README (commit
  * a6d97a1, "Normal GEMMs for dense models", M = 4096 on an H800: same FP8
  * peak and 132 SMs as the H100 SXM): achieved TFLOPS = peak × the best
