@@ -352,7 +352,8 @@ Test(validate, rows_of_several_shapes_priced_each_with_its_model, .init = load_m
     /* Dense, one layer, decode step 0 of 32768 tokens (C = 32769), h100-sxm.yaml: bytes /
      * (3.35e12 · 0.89 · xfer) + 3 µs graph launch, xfer = B / (B + 3.35e12 · 6e-7). llama3.1-8b and
      * llama3.1-70b both have 8 KV heads × d 128: B = 8 · 32769 · 128 · 2 · 2 = 134,221,824 either way,
-     * and the 70B's 64 query heads give 4 · 64 · 32769 · 128 = 1.07 GFLOP = 1.55 µs at 0.7 · 989.4e12,
+     * and the 70B's 64 query heads give 4 · 64 · 32769 · 128 = 1.07 GFLOP = 1.68 µs at the
+     * sim's compute efficiency 0.647 · 989.4e12,
      * so both are memory-bound at 48.692 µs. qwen2.5-7b has 4 KV heads: B = 67,110,912. Calibrated
      * (3.0e12 B/s, 2 µs): B / (3.0e12 · xfer) + 2 µs. */
     const double B8 = 134221824.0, Bq = 67110912.0;
