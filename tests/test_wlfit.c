@@ -532,3 +532,33 @@ Test(wlfit, masses_mode_by_hand)
     free(ws);
     free(km);
 }
+
+/* The ranking check's pairs, worked by hand: three texts order method 1 and 2
+ * differently (text 0: 0.5 < 0.6, text 1: 0.6 > 0.5), so that pair is not
+ * checked; the other five are ordered alike by all three; the synthetic
+ * reverses (0, 2) and (1, 3) and keeps the other three. An exact tie in one
+ * text leaves a pair unordered; a synthetic tie on an ordered pair is not
+ * agreement. One text orders every pair whose values differ. */
+Test(wlfit, rank_pairs_by_hand)
+{
+    const double real[3 * 4] = {0.9, 0.5, 0.6, 0.3, 0.9, 0.6, 0.5, 0.3, 0.9, 0.7, 0.4, 0.3};
+    const double syn[4] = {0.9, 0.2, 0.95, 0.3};
+    unsigned char st[16];
+    int agree;
+    cr_assert_eq(wl_rank_pairs(real, 3, 4, syn, st, &agree), 5);
+    cr_assert_eq(agree, 3);
+    const unsigned char want[4][4] = {{0, WL_PAIR_AGREE, WL_PAIR_DIFFER, WL_PAIR_AGREE},
+                                      {0, 0, WL_PAIR_UNORDERED, WL_PAIR_DIFFER},
+                                      {0, 0, 0, WL_PAIR_AGREE}};
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++) cr_assert_eq(st[i * 4 + j], want[i][j], "pair %d %d", i, j);
+    const double tie[2 * 3] = {0.8, 0.8, 0.1, 0.9, 0.7, 0.1};
+    const double syn_tie[3] = {0.5, 0.4, 0.4};
+    cr_assert_eq(wl_rank_pairs(tie, 2, 3, syn_tie, st, &agree), 2); /* (0, 1) tied in text 0 */
+    cr_assert_eq(st[0 * 3 + 1], WL_PAIR_UNORDERED);
+    cr_assert_eq(st[0 * 3 + 2], WL_PAIR_AGREE);
+    cr_assert_eq(st[1 * 3 + 2], WL_PAIR_DIFFER); /* 0.8 > 0.1 and 0.7 > 0.1, synthetic 0.4 = 0.4 */
+    cr_assert_eq(agree, 1);
+    cr_assert_eq(wl_rank_pairs(real, 1, 4, syn, st, &agree), 6);
+    cr_assert_eq(agree, 4); /* text 0 has 1 < 2 as the synthetic does: (0,1), (0,3), (1,2), (2,3) agree */
+}

@@ -139,4 +139,13 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
 /* Writes a fitted workload as YAML (atomically). header: comment lines. */
 int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, kv_err *err);
 
+/* ---- the ranking check of compare (wl_rank.c says why pairs) ---- */
+#define WL_PAIR_UNORDERED 0  /* the real texts do not all order the pair the same way, strictly */
+#define WL_PAIR_AGREE 1      /* ordered alike by every text, and the synthetic orders it so too */
+#define WL_PAIR_DIFFER 2     /* ordered alike by every text; the synthetic does not */
+/* real: (ntext, n) one value per text and method; syn: (n). state: (n, n),
+ * state[i*n + j] set for i < j only. Returns the number of ordered pairs;
+ * *agree: how many of them the synthetic orders the same way. */
+int wl_rank_pairs(const double *real, int ntext, int n, const double *syn, unsigned char *state, int *agree);
+
 #endif
