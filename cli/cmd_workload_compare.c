@@ -295,6 +295,7 @@ int cmd_workload_compare(cli_opts *o)
         csv = af.fp;
     }
     rc = print_table(&J, tol, ws, nf, csv);
+    fflush(stdout); /* the table before the timing line when both go to one file */
     if (csv && kv_afile_commit(&af, &err) != 0) {
         cli_error(o->prog, "%s", err.msg);
         rc = CLI_FAIL;
