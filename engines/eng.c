@@ -24,14 +24,14 @@ const char *eng_budget_name(eng_budget b) { return budget_names[b]; }
 static const char *const yaml_keys[] = {
     "display_name", "budget", "harness", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs",
     "sampler_copies", "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens",
-    "cuda_graphs", "gqa_kernel_groups", "sources", "serving", NULL,
+    "cuda_graphs", "gqa_kernel_groups", "lm_head_quantized", "sources", "serving", NULL,
 };
 
 /* Every figure carries a source; the optional keys (the tail from OPTIONAL_FROM) only when given. */
 static const char *const sourced_keys[] = {
     "budget", "mem_fraction", "block_tokens", "activation_tokens", "sampler_seqs", "sampler_copies",
     "runtime_bytes", "runtime_tp_bytes", "cuda_graph_bytes", "prefill_chunk_tokens", "cuda_graphs",
-    "gqa_kernel_groups", NULL,
+    "gqa_kernel_groups", "lm_head_quantized", NULL,
 };
 #define OPTIONAL_FROM 10
 
@@ -179,6 +179,8 @@ int eng_load(const char *name_or_path, eng_engine *e, kv_err *err)
     t.cuda_graphs = 1;
     rc = rc ? rc : kv_yaml_bool(&d, r, "cuda_graphs", 0, &t.cuda_graphs, err);
     rc = rc ? rc : load_gqa_groups(&d, &t, err);
+    t.lm_head_quantized = harness == ENG_HARNESS_GPT_FAST; /* absent: gpt-fast quantises every nn.Linear */
+    rc = rc ? rc : kv_yaml_bool(&d, r, "lm_head_quantized", 0, &t.lm_head_quantized, err);
     if (!rc && budget == ENG_BUDGET_NONE && t.mem_fraction != 0.0) {
         const kv_yaml_node *n = kv_yaml_get(r, "mem_fraction");
         rc = kv_yaml_errf(&d, n->line, n->col, err, "key 'mem_fraction': must be 0 when budget is 'none'");

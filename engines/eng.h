@@ -76,6 +76,12 @@ typedef struct {
                                      GQA-aware decode kernel takes (one read per KV head); other G run the
                                      per-query-head kernel. Optional key, default none */
     int n_gqa_kernel_groups;      /* entries of gqa_kernel_groups, 0..ENG_MAX_GQA_GROUPS */
+    int lm_head_quantized;        /* 1: under a quantised --weight-dtype the (untied) LM head is stored and
+                                     multiplied in that type like the linear layers (gpt-fast's quantize.py
+                                     replaces every nn.Linear, `output` included); 0: it stays bf16 (vLLM's
+                                     quantisation configs give ParallelLMHead no quantised method, ModelOpt /
+                                     TensorRT-LLM checkpoints list lm_head in exclude_modules). Optional key,
+                                     default 1 for harness gpt-fast, else 0 */
     eng_serving serving;          /* step loop under load (serve/) */
 } eng_engine;
 

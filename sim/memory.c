@@ -25,8 +25,8 @@
 /* Per-rank weights: TP splits query heads (q and o), KV heads (k and v,
  * replicated once N > Hkv), MLP columns and — except under gpt-fast — the
  * vocabulary (embedding and LM head); norms are replicated. N = 1 gives mdl_param_count exactly. The
- * linear layers and an untied LM head are stored in the weight type
- * (weight_bytes_per_param, scales included); embeddings and norms stay bf16. */
+ * linear layers are stored in the weight type (weight_bytes_per_param, scales included), and an untied
+ * LM head too when sim_lm_head_quantized; embeddings and norms stay bf16. */
 int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
 {
     const mdl_model *m = c->model;
@@ -52,7 +52,7 @@ int sim_rank_shape_compute(const sim_config *c, sim_rank_shape *s, kv_err *err)
      * logits and gathers nothing (its README's per-rank model size, memory
      * bandwidth / tokens/s, is exactly that: 18.16 GB for Llama-2-70B at TP 8) */
     s->vocab_ranks = c->harness == SIM_HARNESS_GPT_FAST ? 1 : N;
-    s->lm_head_bytes = V * h / s->vocab_ranks * (m->tie_word_embeddings ? 2.0 : wb);
+    s->lm_head_bytes = V * h / s->vocab_ranks * (sim_lm_head_quantized(c) ? wb : 2.0);
     s->embed_bytes = V * h / s->vocab_ranks * 2.0;
     const int P = c->pp > 1 ? c->pp : 1, L = m->num_hidden_layers;
     if (P > L)

@@ -175,6 +175,10 @@ void sim_config_defaults(sim_config *c, const mdl_model *m, const hw_model *h, c
 void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w);
 /* Applies an engine (NULL: none): its memory policy, harness and prefill chunk. */
 void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fraction);
+/* 1 when an untied LM head is stored and multiplied in the linear layers' weight type: the engine's
+ * lm_head_quantized, or without an engine the harness's (gpt-fast quantises it; well-built engines'
+ * quantisation recipes leave it bf16); 0: bf16, read and multiplied as bf16. */
+int sim_lm_head_quantized(const sim_config *c);
 
 /* ---- results ----------------------------------------------------------- */
 typedef struct {

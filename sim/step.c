@@ -76,6 +76,13 @@ void sim_config_set_engine(sim_config *c, const eng_engine *e, double mem_fracti
         c->cuda_graphs = 0;
 }
 
+int sim_lm_head_quantized(const sim_config *c)
+{
+    if (c->model->tie_word_embeddings)
+        return 0;
+    return c->engine ? c->engine->lm_head_quantized : c->harness == SIM_HARNESS_GPT_FAST;
+}
+
 void sim_config_set_weight_dtype(sim_config *c, const sim_weight_dtype *w)
 {
     c->weight_bytes_per_param = w->bits / 8.0;
@@ -109,6 +116,7 @@ typedef struct {
     double peak_w;   /* dense peak of the weight products' type (FLOP/s) */
     hw_dtype wdt;    /* the weight products' compute type (which efficiency curve) */
     double dq_s;     /* seconds of dequantisation per weight (0: the tensor cores take the stored type) */
+    int head_q;      /* 1: the LM head is in the weight type (sim_lm_head_quantized); 0: bf16 */
     double dec_attn_rate; /* FLOP/s the decode step's dense attention reaches (sim_kernel_flops_rate) */
     double memo_run[SIM_K_N], memo_eff[SIM_K_N];
     sim_result *r;   /* where times, launches and bytes accumulate (per step × weight) */
@@ -165,14 +173,22 @@ static double kern_gemm(dev *v, int k, double bytes, double flops, double launch
                    hw_gemm_efficiency_dt(v->h, v->wdt, m, n, kd), dq);
 }
 
-/* The LM head: quantised with the linear layers unless tied to the (bf16) embedding. */
+/* The LM head: in the linear layers' weight type when sim_lm_head_quantized, else a bf16 product
+ * (tied to the bf16 embedding, or left out of the quantisation recipe). */
 static double kern_lm_head(dev *v, const mdl_model *m, double bytes, double flops, double launches, double rows,
                            double n)
 {
-    const double dq = v->dq_s;
-    if (m->tie_word_embeddings) v->dq_s = 0.0;
+    const double dq = v->dq_s, peak = v->peak_w;
+    const hw_dtype wdt = v->wdt;
+    if (!v->head_q) {
+        v->dq_s = 0.0;
+        v->wdt = HW_DT_BF16;
+        v->peak_w = hw_peak_flops(v->h, HW_DT_BF16);
+    }
     const double t = kern_gemm(v, SIM_K_LM_HEAD, bytes, flops, launches, rows, n, m->hidden_size);
     v->dq_s = dq;
+    v->wdt = wdt;
+    v->peak_w = peak;
     return t;
 }
 
@@ -470,6 +486,7 @@ static void dev_init(dev *v, const sim_config *c)
     v->wdt = c->weight_compute;
     /* one lane instruction per clock: fp32_flops counts an FMA as 2 */
     v->dq_s = c->weight_dequant_ops > 0.0 && c->hw->fp32_flops > 0.0 ? c->weight_dequant_ops / (c->hw->fp32_flops / 2.0) : 0.0;
+    v->head_q = sim_lm_head_quantized(c);
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
     v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : c->hw->pcie_bytes_per_s;
     v->intra_node = c->harness == SIM_HARNESS_GPT_FAST;

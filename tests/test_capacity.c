@@ -75,7 +75,8 @@ Test(capacity, weight_dtype_bits_include_scales)
     cr_assert(strstr(err.msg, "--weight-dtype: unknown 'int3' (expected one of: bf16,"), "%s", err.msg);
 }
 
-/* Linear layers and the untied LM head in the weight type; embedding and norms bf16. */
+/* Linear layers in the weight type; embedding and norms bf16; the untied LM head in the weight type
+ * under gpt-fast (its quantize.py replaces every nn.Linear), bf16 under an engine's recipe. */
 Test(capacity, weight_footprint_by_hand)
 {
     mdl_model m = load_model("llama3.1-8b");
@@ -88,9 +89,51 @@ Test(capacity, weight_footprint_by_hand)
     kv_err err = {""};
     cr_assert_eq(sim_memory_compute(&c, &mem, &err), 0, "%s", err.msg);
     const double H = 4096, q = 4096, kv = 1024, I = 14336, V = 128256, L = 32;
-    const double linear = L * (H * q + 2 * H * kv + q * H + 3 * H * I) + V * H; /* + LM head */
-    const double bf16 = V * H + L * 2 * H + H;                                  /* embedding, norms */
-    cr_assert_float_eq(mem.weights_bytes, linear * 5.0 / 8.0 + bf16 * 2.0, 1.0);
+    const double linear = L * (H * q + 2 * H * kv + q * H + 3 * H * I);
+    const double bf16 = V * H + L * 2 * H + H; /* embedding, norms */
+    cr_assert_float_eq(mem.weights_bytes, linear * 5.0 / 8.0 + (bf16 + V * H) * 2.0, 1.0, "engine: bf16 head");
+    c.harness = SIM_HARNESS_GPT_FAST; /* one rank: the vocabulary is not split either way */
+    cr_assert_eq(sim_memory_compute(&c, &mem, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(mem.weights_bytes, (linear + V * H) * 5.0 / 8.0 + bf16 * 2.0, 1.0, "gpt-fast: int4 head");
+}
+
+/* The LM head under FP8 weights: an engine holds V·h bf16 bytes and its kernel is exactly the bf16
+ * model's LM-head kernel; gpt-fast holds V·h·(1 + 4/h) FP8 bytes (per-channel fp32 scales); the
+ * engine file's lm_head_quantized decides over the harness. */
+Test(capacity, lm_head_stays_bf16_under_engine_quantisation)
+{
+    mdl_model m = load_model("llama3.1-8b");
+    hw_model h = load_hw("h100-sxm");
+    rkv_params p = resolve(&m, "full", 1024, 2);
+    sim_config c, cb;
+    sim_config_defaults(&c, &m, &h, &p);
+    cb = c;
+    c.weight_bytes_per_param = 1.0 + 4.0 / 4096.0;
+    c.weight_compute = HW_DT_FP8;
+    sim_result r, rb;
+    sim_rank_shape s;
+    kv_err err = {""};
+    cr_assert_eq(sim_rank_shape_compute(&c, &s, &err), 0, "%s", err.msg);
+    const double V = 128256, H = 4096;
+    cr_assert_float_eq(s.lm_head_bytes, V * H * 2.0, 1e-3);
+    cr_assert_eq(sim_predict(&c, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(sim_predict(&cb, &rb, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(r.kernel_s[SIM_K_LM_HEAD], rb.kernel_s[SIM_K_LM_HEAD], 1e-15, "%g vs bf16 model %g",
+                       r.kernel_s[SIM_K_LM_HEAD], rb.kernel_s[SIM_K_LM_HEAD]);
+    cr_assert(r.kernel_s[SIM_K_MLP] < 0.7 * rb.kernel_s[SIM_K_MLP], "the linears are FP8: %g vs %g",
+              r.kernel_s[SIM_K_MLP], rb.kernel_s[SIM_K_MLP]);
+    eng_engine e;
+    cr_assert_eq(eng_load("gpt-fast", &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e.lm_head_quantized, 1);
+    sim_config_set_engine(&c, &e, 0.0);
+    cr_assert_eq(sim_rank_shape_compute(&c, &s, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(s.lm_head_bytes, V * H * (1.0 + 4.0 / 4096.0), 1e-3);
+    e.lm_head_quantized = 0; /* the file's key decides, whatever the harness */
+    cr_assert_eq(sim_rank_shape_compute(&c, &s, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(s.lm_head_bytes, V * H * 2.0, 1e-3);
+    eng_engine v;
+    cr_assert_eq(eng_load("vllm", &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(v.lm_head_quantized, 0);
 }
 
 /* Weight-only types add weights x dequant_ops / (fp32_flops / 2) per step,
@@ -118,11 +161,11 @@ Test(capacity, dequant_adds_lane_instructions_per_weight)
     cr_assert_eq(sim_predict(&c, &q, &err), 0, "%s", err.msg);
     c.weight_dequant_ops = 0.0;
     cr_assert_eq(sim_predict(&c, &z, &err), 0, "%s", err.msg);
-    const double H = 4096, qd = 4096, kv = 1024, I = 14336, V = 128256, L = 32;
-    const double weights = L * (H * qd + 2 * H * kv + qd * H + 3 * H * I) + V * H; /* untied LM head too */
+    const double H = 4096, qd = 4096, kv = 1024, I = 14336, L = 32;
+    const double weights = L * (H * qd + 2 * H * kv + qd * H + 3 * H * I); /* the engine's LM head stays bf16 */
     const double want = weights * 1.5 / (19.5e12 / 2.0);                          /* A100: 19.5 TFLOPS fp32 */
     cr_assert_float_eq(q.step_time_s - z.step_time_s, want, want * 1e-9, "%g vs %g", q.step_time_s - z.step_time_s, want);
-    cr_assert(want > 1e-3 && want < 2e-3, "about 1 ms for 7.5e9 weights: %g", want);
+    cr_assert(want > 1e-3 && want < 2e-3, "about 1 ms for 7e9 weights: %g", want);
 }
 
 /* An engine with harness per-head (TensorRT-LLM's masked MHA before its GQA

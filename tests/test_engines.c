@@ -55,7 +55,8 @@ Test(engines, loader_error_paths)
     expect_error("tests/data/bad/engine_unknown_key.yaml",
                  "tests/data/bad/engine_unknown_key.yaml:13:1: unknown key 'block_size' (expected one of: display_name, budget, harness, mem_fraction, block_tokens, "
                  "activation_tokens, sampler_seqs, sampler_copies, runtime_bytes, runtime_tp_bytes, "
-                 "cuda_graph_bytes, prefill_chunk_tokens, cuda_graphs, gqa_kernel_groups, sources, serving)");
+                 "cuda_graph_bytes, prefill_chunk_tokens, cuda_graphs, gqa_kernel_groups, lm_head_quantized, sources, "
+                 "serving)");
     expect_error("tests/data/bad/engine_budget.yaml", "tests/data/bad/engine_budget.yaml:4:9: key 'budget': "
                  "'everything' is not allowed; expected one of: total, free, static, none");
     expect_error("tests/data/bad/engine_fraction.yaml", "tests/data/bad/engine_fraction.yaml:6:15: key "

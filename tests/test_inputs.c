@@ -199,6 +199,10 @@ static void signal_case(int sig)
         dup2(nul, 2);
         for (int fd = 3; fd < 1024; fd++) /* not Criterion's channels to its runner */
             close(fd);
+        /* an ignored disposition survives exec and kvsim keeps it ignored (kv_afile.c): a background
+         * job of a non-interactive shell starts with SIGINT ignored, so give the child the default
+         * a user's terminal gives it */
+        signal(sig, SIG_DFL);
         execl(bin, bin, "trace", "--out", out, "--model", "llama3.1-8b", "--context", "32K", "--steps", "8",
               "--threads", "1", (char *)NULL);
         _exit(127);
