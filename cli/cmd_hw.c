@@ -58,6 +58,10 @@ static void json_hw(kv_json *j, const hw_model *h)
     }
     kv_json_arr_end(j);
     kv_json_key(j, "compute_efficiency"); kv_json_num(j, h->compute_efficiency);
+    kv_json_key(j, "matmul_share"); kv_json_num(j, h->matmul_share);
+    kv_json_key(j, "mamf_bf16_flops"); kv_json_num(j, h->mamf_bf16_flops);
+    kv_json_key(j, "mamf_fp8_flops"); kv_json_num(j, h->mamf_fp8_flops);
+    kv_json_key(j, "collective_link_bytes_per_s"); kv_json_num(j, hw_collective_link_bytes_per_s(h));
     kv_json_key(j, "launch_s"); kv_json_num(j, h->launch_s);
     kv_json_key(j, "launch_graph_s"); kv_json_num(j, h->launch_graph_s);
     kv_json_key(j, "allreduce_latency_s"); kv_json_num(j, h->allreduce_latency_s);
@@ -144,7 +148,15 @@ static void print_hw(const hw_model *h)
     for (int i = 0; i < h->n_runs; i++)
         printf(" %.0f:%.2f", h->gather_run_bytes[i], h->gather_efficiency[i]);
     printf("   (run bytes : fraction)\n");
-    printf("compute_efficiency         %.3f\n", h->compute_efficiency);
+    printf("compute_efficiency         %.3f", h->compute_efficiency);
+    if (h->mamf_bf16_flops > 0.0)
+        printf(" (%.3f of its best BF16 matmul, %.1f TFLOP/s measured)", h->matmul_share, h->mamf_bf16_flops / 1e12);
+    printf("\n");
+    if (h->mamf_fp8_flops > 0.0)
+        printf("mamf_fp8_flops             %.1f TFLOP/s (FP8 products at %.3f of it)\n", h->mamf_fp8_flops / 1e12,
+               h->matmul_share);
+    printf("collective link            %.0f GB/s per direction%s\n", hw_collective_link_bytes_per_s(h) / 1e9,
+           h->nvlink_bytes_per_s > 0.0 ? " (NVLink)" : " (PCIe at NCCL's link model)");
     printf("launch_s                   %.3g\n", h->launch_s);
     printf("launch_graph_s             %.3g\n", h->launch_graph_s);
     printf("allreduce_latency_s        %.3g\n", h->allreduce_latency_s);

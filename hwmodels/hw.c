@@ -32,7 +32,8 @@ static const char *const yaml_keys[] = {
     "sm_count", "interconnect", "nvlink_bytes_per_s", "nvlink_topology", "pcie_bytes_per_s", "link_latency_s",
     "price_per_hour_usd", "stream_read_efficiency", "gather_efficiency", "compute_efficiency", "launch_s",
     "launch_graph_s", "allreduce_latency_s", "dram_latency_s", "fp8_gemm_efficiency", "fp8_gemm_k_half",
-    "fp8_gemm_read_efficiency", "sm_clock_hz", "cvt_per_sm_clk", "efficiency_source", "sources", NULL,
+    "fp8_gemm_read_efficiency", "sm_clock_hz", "cvt_per_sm_clk", "mamf_bf16_flops", "mamf_fp8_flops",
+    "efficiency_source", "sources", NULL,
 };
 
 /* Figures that must each carry a source (price only when given). */
@@ -164,6 +165,36 @@ static int fp8_gemm_sourced(const kv_yaml_doc *d, kv_err *err)
     return 0;
 }
 
+/* Optional mamf_bf16_flops / mamf_fp8_flops: measured maximum achievable
+ * matmul FLOP/s, each with a source, above half and at most the type's dense
+ * peak (a figure outside is in another unit or a sparse peak). An engine
+ * reaches matmul_share of the best matmul: BF16 products and attention at
+ * matmul_share × mamf_bf16 / peak in place of the file's compute_efficiency. */
+static int load_mamf(const kv_yaml_doc *d, hw_model *t, kv_err *err)
+{
+    static const char *const keys[] = {"mamf_bf16_flops", "mamf_fp8_flops"};
+    double *const out[] = {&t->mamf_bf16_flops, &t->mamf_fp8_flops};
+    const double peak[] = {t->bf16_dense_flops, t->fp8_dense_flops};
+    const kv_yaml_node *src = kv_yaml_get(d->root, "sources");
+    for (int i = 0; i < 2; i++) {
+        if (kv_yaml_num(d, d->root, keys[i], 0, 0, 0, INFINITY, out[i], err) != 0)
+            return -1;
+        const kv_yaml_node *n = kv_yaml_get(d->root, keys[i]);
+        if (!n)
+            continue;
+        if (!(*out[i] > 0.5 * peak[i] && *out[i] <= peak[i]))
+            return kv_yaml_errf(d, n->line, n->col, err,
+                                "key '%s': %g is not above half of and at most the dense peak %g (FLOP/s)", keys[i],
+                                *out[i], peak[i]);
+        if (!src || !kv_yaml_get(src, keys[i]))
+            return kv_yaml_errf(d, n->line, n->col, err, "%s needs a 'sources' entry (measured data)", keys[i]);
+    }
+    t->matmul_share = t->compute_efficiency / HW_MAMF_REF_SHARE;
+    if (t->mamf_bf16_flops > 0.0) /* on the reference part itself the ratio is exactly 1 */
+        t->compute_efficiency *= (t->mamf_bf16_flops / t->bf16_dense_flops) / HW_MAMF_REF_SHARE;
+    return 0;
+}
+
 /* Optional nvlink_topology: "switch" (every pair linked, the default) or
  * "hybrid-cube-mesh" (8 GPUs with 4 NVLink neighbours each); given, it needs
  * a source. */
@@ -236,6 +267,7 @@ int hw_model_load(const char *name_or_path, hw_model *h, kv_err *err)
     rc = rc ? rc : kv_yaml_num(&d, d.root, "sm_clock_hz", 0, 1e8, 0, 1e10, &t.sm_clock_hz, err);
     rc = rc ? rc : kv_yaml_num(&d, d.root, "cvt_per_sm_clk", 0, 1, 0, 1024, &t.cvt_per_sm_clk, err);
     rc = rc ? rc : cuda_core_sourced(&d, err);
+    rc = rc ? rc : load_mamf(&d, &t, err);
     rc = rc ? rc : kv_yaml_str(&d, d.root, "efficiency_source", 1, t.efficiency_source,
                                sizeof t.efficiency_source, err);
     t.sm_count = (int)sm;
@@ -351,16 +383,30 @@ double hw_gemm_efficiency(const hw_model *h, double m, double n)
     return h->compute_efficiency * tile_wave_q(h, m, n);
 }
 
-/* FP8 products on a part with a measured FP8 curve: each output tile pays a
- * fixed cost (pipeline fill, scale promotion, epilogue) worth k_half
- * reduction steps, so a product of depth k runs at e·k / (k + k_half)
- * before tile and wave quantization (fit to DeepGEMM's table: hwmodels/README.md). */
-double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n, double k)
+/* The measured FP8 curve: each output tile pays a fixed cost (pipeline
+ * fill, scale promotion, epilogue) worth k_half reduction steps, so a product
+ * of depth k runs at e·k / (k + k_half) before tile and wave quantization
+ * (fit to DeepGEMM's table: hwmodels/README.md). */
+double hw_fp8_gemm_best(const hw_model *h, double m, double n, double k)
 {
-    if (dt != HW_DT_FP8 || h->fp8_gemm_efficiency <= 0.0 || h->fp8_dense_flops <= 0.0)
-        return hw_gemm_efficiency(h, m, n);
+    if (h->fp8_gemm_efficiency <= 0.0 || h->fp8_dense_flops <= 0.0)
+        return 0.0;
     const double depth = k > 0.0 ? k / (k + h->fp8_gemm_k_half) : 1.0;
     return h->fp8_gemm_efficiency * depth * tile_wave_q(h, m, n);
+}
+
+/* An engine's FP8 products reach matmul_share of the best FP8 matmul: the
+ * curve where the part has one, else its measured MAMF; other types (and
+ * FP8 on a part with neither) run at compute_efficiency by shape. */
+double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n, double k)
+{
+    if (dt != HW_DT_FP8 || h->fp8_dense_flops <= 0.0)
+        return hw_gemm_efficiency(h, m, n);
+    if (h->fp8_gemm_efficiency > 0.0)
+        return h->matmul_share * hw_fp8_gemm_best(h, m, n, k);
+    if (h->mamf_fp8_flops > 0.0)
+        return h->matmul_share * (h->mamf_fp8_flops / h->fp8_dense_flops) * tile_wave_q(h, m, n);
+    return hw_gemm_efficiency(h, m, n);
 }
 
 /* DeepGEMM's M = 64 / 128 rows (hwmodels/README.md) stream their FP8 weights
@@ -372,6 +418,11 @@ double hw_gemm_read_efficiency(const hw_model *h, hw_dtype dt)
     if (dt == HW_DT_FP8 && h->fp8_gemm_read_efficiency > 0.0 && h->fp8_dense_flops > 0.0)
         return h->fp8_gemm_read_efficiency;
     return h->stream_read_efficiency;
+}
+
+double hw_collective_link_bytes_per_s(const hw_model *h)
+{
+    return h->nvlink_bytes_per_s > 0.0 ? h->nvlink_bytes_per_s : h->pcie_bytes_per_s * HW_NCCL_PCIE_SHARE;
 }
 
 /* ---- calibration from reports/gpu/ ---- */

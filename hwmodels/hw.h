@@ -15,6 +15,16 @@
 
 #define HW_MAX_RUNS 16
 
+/* The A100 SXM's maximum achievable matmul throughput (MAMF) as a share of
+ * its dense BF16 peak: 271.2 of 312 TFLOPS (github.com/stas00/ml-engineering,
+ * compute/accelerator/README.md, "Maximum Achievable Matmul FLOPS comparison
+ * table", BF16). A file's compute_efficiency is the share of dense peak an
+ * engine's products reach on a part whose best matmul reaches this share (the
+ * A100, where the 0.7 the files carry is checked: validation/README.md), so
+ * an engine reaches compute_efficiency / HW_MAMF_REF_SHARE of a part's best
+ * matmul (hw_model.matmul_share), whatever that part's best is. */
+#define HW_MAMF_REF_SHARE (271.2e12 / 312e12)
+
 typedef struct {
     char name[64];
     char path[512];
@@ -44,7 +54,12 @@ typedef struct {
     int n_runs;                      /* gather efficiency table */
     double gather_run_bytes[HW_MAX_RUNS];   /* ascending, 256 .. 65536 */
     double gather_efficiency[HW_MAX_RUNS];  /* fraction of hbm_bandwidth */
-    double compute_efficiency;       /* fraction of dense peak reachable */
+    double compute_efficiency;       /* fraction of dense peak reachable (BF16 products, attention): the file's
+                                        figure, or, where mamf_bf16_flops is given, matmul_share × that / peak */
+    double mamf_bf16_flops;          /* optional: maximum achievable BF16 matmul FLOP/s, measured; 0 = not given */
+    double mamf_fp8_flops;           /* optional: the same in FP8 (used where no FP8 curve is given); 0 = not given */
+    double matmul_share;             /* derived: share of the best achievable matmul an engine's products reach,
+                                        the file's compute_efficiency / HW_MAMF_REF_SHARE */
     double launch_s;                 /* per kernel, plain launches */
     double launch_graph_s;           /* per kernel inside a CUDA graph */
     double allreduce_latency_s;      /* per all-reduce, fixed part (launch and synchronisation) */
@@ -79,14 +94,27 @@ double hw_transfer_efficiency(const hw_model *h, double bytes);
  * compute_efficiency × tile quantization (m, n rounded up to 128 × 128 tiles)
  * × wave quantization (tiles over sm_count). */
 double hw_gemm_efficiency(const hw_model *h, double m, double n);
-/* The same for a product of depth k in type dt: FP8 on a part with
- * fp8_gemm_efficiency uses fp8_gemm_efficiency · k / (k + fp8_gemm_k_half)
- * in place of compute_efficiency; every other case is hw_gemm_efficiency. */
+/* The best FP8 kernel's share of the FP8 peak at depth k (the measured curve,
+ * before an engine's share): fp8_gemm_efficiency · k / (k + fp8_gemm_k_half)
+ * × tile and wave quantization; 0 when the part has no FP8 curve. */
+double hw_fp8_gemm_best(const hw_model *h, double m, double n, double k);
+/* What an engine's product of depth k in type dt reaches: FP8 on a part with
+ * the FP8 curve, matmul_share × hw_fp8_gemm_best; FP8 on a part with
+ * mamf_fp8_flops, matmul_share × mamf_fp8_flops / fp8 peak × tile and wave
+ * quantization; every other case hw_gemm_efficiency. */
 double hw_gemm_efficiency_dt(const hw_model *h, hw_dtype dt, double m, double n, double k);
 /* Fraction of hbm_bandwidth a GEMM in type dt reaches on its operand
  * traffic: fp8_gemm_read_efficiency for FP8 on a part that has it, else
  * stream_read_efficiency (before hw_transfer_efficiency). */
 double hw_gemm_read_efficiency(const hw_model *h, hw_dtype dt);
+/* NCCL's model of a PCIe link (NVIDIA/nccl src/graph/topo.cc ncclTopoAddPci:
+ * width × per-lane rate / 80 GB/s with 16 GT/s → 120 (× 100 Mb/s per lane),
+ * i.e. 24 GB/s for Gen4 x16 and 48 for Gen5 x16: 0.75 of the raw per-direction
+ * rate, the 128b/130b encoding and TLP overhead included). */
+#define HW_NCCL_PCIE_SHARE 0.75
+/* Bytes/s one direction a collective moves per GPU: NVLink where the part has
+ * it, else the PCIe link at NCCL's share (HW_NCCL_PCIE_SHARE). */
+double hw_collective_link_bytes_per_s(const hw_model *h);
 const char *const *hw_model_names(void);
 /* Bandwidth efficiency for reads made of contiguous runs of run_bytes
  * (log-linear interpolation in the table, clamped at its ends; runs at least

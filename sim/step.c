@@ -26,7 +26,8 @@
  * All-reduce: the cheapest of ring — fixed + 2(N−1)·α + 2(N−1)/N · bytes / link
  * — tree — fixed + 2·⌈log2 N⌉·α + 2 · bytes / link (NCCL picks per size) — and,
  * over NVLink, one-shot — fixed + α + (N−1) · bytes / link (custom all-reduce);
- * the link is NVLink, or PCIe where the part has none; under gpt-fast, PyTorch's
+ * the link is NVLink, or PCIe where the part has none, at the share of its raw
+ * rate NCCL's topology model gives it (hw_collective_link_bytes_per_s); under gpt-fast, PyTorch's
  * IntraNodeComm instead (allreduce_intra_node). Decode time is summed
  * step by step as the cache grows; nothing is averaged before it is summed.
  *
@@ -488,7 +489,7 @@ static void dev_init(dev *v, const sim_config *c)
     v->dq_s = c->weight_dequant_ops > 0.0 && c->hw->fp32_flops > 0.0 ? c->weight_dequant_ops / (c->hw->fp32_flops / 2.0) : 0.0;
     v->head_q = sim_lm_head_quantized(c);
     v->launch = c->cuda_graphs ? c->hw->launch_graph_s : c->hw->launch_s;
-    v->link = c->hw->nvlink_bytes_per_s > 0.0 ? c->hw->nvlink_bytes_per_s : c->hw->pcie_bytes_per_s;
+    v->link = hw_collective_link_bytes_per_s(c->hw);
     v->intra_node = c->harness == SIM_HARNESS_GPT_FAST;
     for (int k = 0; k < SIM_K_N; k++) v->memo_run[k] = -1.0;
 }
@@ -500,7 +501,7 @@ static void dev_init(dev *v, const sim_config *c)
 static double pp_hop_s(const sim_config *c, double tokens)
 {
     const hw_model *h = c->hw;
-    const double link = h->nvlink_bytes_per_s > 0.0 ? h->nvlink_bytes_per_s : h->pcie_bytes_per_s;
+    const double link = hw_collective_link_bytes_per_s(h);
     return h->link_latency_s + tokens * c->model->hidden_size * c->act_bytes / link;
 }
 

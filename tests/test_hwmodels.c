@@ -106,7 +106,7 @@ Test(hwmodels, loader_error_paths)
                  "fp4_dense_flops, fp32_flops, sm_count, interconnect, nvlink_bytes_per_s, nvlink_topology, pcie_bytes_per_s, "
                  "link_latency_s, price_per_hour_usd, stream_read_efficiency, gather_efficiency, compute_efficiency, "
                  "launch_s, launch_graph_s, allreduce_latency_s, dram_latency_s, fp8_gemm_efficiency, fp8_gemm_k_half, "
-                 "fp8_gemm_read_efficiency, sm_clock_hz, cvt_per_sm_clk, efficiency_source, sources)");
+                 "fp8_gemm_read_efficiency, sm_clock_hz, cvt_per_sm_clk, mamf_bf16_flops, mamf_fp8_flops,...)");
     expect_error("tests/data/bad/hw_topology_value.yaml", "tests/data/bad/hw_topology_value.yaml:18:18: key "
                  "'nvlink_topology': 'torus' (expected switch or hybrid-cube-mesh)");
     expect_error("tests/data/bad/hw_topology_source.yaml", "tests/data/bad/hw_topology_source.yaml:18:18: "
@@ -121,6 +121,10 @@ Test(hwmodels, loader_error_paths)
                  "sm_clock_hz needs a 'sources' entry (datasheet)");
     expect_error("tests/data/bad/hw_cvt_range.yaml", "tests/data/bad/hw_cvt_range.yaml:35:17: key "
                  "'cvt_per_sm_clk': expected a number in [1, 1024], got '0'");
+    expect_error("tests/data/bad/hw_mamf_source.yaml", "tests/data/bad/hw_mamf_source.yaml:30:18: "
+                 "mamf_bf16_flops needs a 'sources' entry (measured data)");
+    expect_error("tests/data/bad/hw_mamf_range.yaml", "tests/data/bad/hw_mamf_range.yaml:30:18: key "
+                 "'mamf_bf16_flops': 794.5 is not above half of and at most the dense peak 9.894e+14 (FLOP/s)");
     expect_error("tests/data/bad/hw_device_total_unit.yaml", "tests/data/bad/hw_device_total_unit.yaml:3:21: key "
                  "'device_total_bytes': 85 is not within 90%..115% of hbm_capacity_bytes; expected bytes");
 }
@@ -160,6 +164,7 @@ Test(hwmodels, bandwidth_efficiency_interpolates_log_linearly)
 Test(hwmodels, calibration_replaces_efficiency_figures)
 {
     hw_model h = load_ok("h100-sxm");
+    const double ce = h.compute_efficiency;
     kv_err err = {""};
     cr_assert_eq(hw_model_apply_calibration(&h, "tests/data/calib_h100.json", &err), 0, "%s", err.msg);
     cr_assert_float_eq(h.stream_read_efficiency, 3.0e12 / 3.35e12, EFF_TOL);
@@ -169,7 +174,7 @@ Test(hwmodels, calibration_replaces_efficiency_figures)
     cr_assert_float_eq(h.launch_s, 4.5e-6, 1e-18);
     cr_assert_float_eq(h.launch_graph_s, 2.0e-6, 1e-18);
     cr_assert_eq(h.usable_capacity_bytes, 84500000000LL);
-    cr_assert_float_eq(h.compute_efficiency, 0.7, EFF_TOL, "not in the file: unchanged");
+    cr_assert_float_eq(h.compute_efficiency, ce, EFF_TOL, "not in the file: unchanged");
     cr_assert_str_eq(h.calibration, "tests/data/calib_h100.json");
     cr_assert_str_eq(h.efficiency_source, "measured: tests/data/calib_h100.json");
 }
@@ -241,30 +246,95 @@ Test(hwmodels, transfer_and_gemm_shape_efficiency)
     const double half = 3.35e12 * 6e-7;
     cr_assert_float_eq(hw_transfer_efficiency(&h, half), 0.5, 1e-12);
     cr_assert_float_eq(hw_transfer_efficiency(&h, 9.0 * half), 0.9, 1e-12);
+    const double ce = h.compute_efficiency; /* hwmodels/mamf_sets_the_share_an_engine_reaches */
     /* 4096 × 4096: 32 × 32 = 1024 tiles over 132 SMs = 8 waves (1056 slots) */
-    cr_assert_float_eq(hw_gemm_efficiency(&h, 4096, 4096), 0.7 * 1024.0 / 1056.0, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 4096, 4096), ce * 1024.0 / 1056.0, 1e-12);
     /* 200 rows: 2 tile rows of 128 (tile quantization 200/256), 64 tiles fill 64 of 132 SMs in one wave */
-    cr_assert_float_eq(hw_gemm_efficiency(&h, 200, 4096), 0.7 * 200.0 / 256.0 * 64.0 / 132.0, 1e-12);
-    cr_assert_float_eq(hw_gemm_efficiency(&h, 8, 4096), 0.7, 1e-12, "skinny: narrower tiles");
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 200, 4096), ce * 200.0 / 256.0 * 64.0 / 132.0, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 8, 4096), ce, 1e-12, "skinny: narrower tiles");
+}
+
+/* Maximum achievable matmul (MAMF, ml-engineering's table: A100 SXM BF16
+ * 271.2 of 312 TFLOPS, H100 SXM 794.5 of 989, B200 SXM 1745.0 of 2250 and FP8
+ * 3432.5 of 4500). An engine reaches 0.7 / (271.2 / 312) = 0.80531 of a
+ * part's best (0.7: the A100's compute_efficiency, where the files' 0.7 was
+ * checked). Worked by hand:
+ *   A100: 0.80531 × 0.86923 = 0.7 exactly (the reference part is unchanged);
+ *   H100 BF16: 0.80531 × 794.5 / 989.4 (its file's peak) = 0.80531 × 0.80301 = 0.64667;
+ *   B200 BF16: 0.80531 × 1745 / 2250 = 0.80531 × 0.77556 = 0.62456;
+ *   B200 FP8 (no FP8 curve: its MAMF): 0.80531 × 3432.5 / 4500 = 0.80531 × 0.76278 = 0.61427;
+ *   H100 FP8 (the DeepGEMM curve, K = 742: 0.741 / 2 = 0.3705): 0.80531 × 0.3705 = 0.29837;
+ *   L40S (no MAMF published): its file's 0.7, FP8 included. */
+Test(hwmodels, mamf_sets_the_share_an_engine_reaches)
+{
+    hw_model a = load_ok("a100-80g"), h = load_ok("h100-sxm"), b = load_ok("b200"), l = load_ok("l40s");
+    cr_assert_eq(a.compute_efficiency, 0.7, "bit for bit: the A100 rows keep their prices");
+    cr_assert_float_eq(a.matmul_share, 0.80531, 1e-5);
+    cr_assert_float_eq(h.compute_efficiency, 0.64667, 1e-5);
+    cr_assert_float_eq(hw_gemm_efficiency(&h, 8, 4096), 0.64667, 1e-5);
+    cr_assert_float_eq(b.compute_efficiency, 0.62456, 1e-5);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&b, HW_DT_FP8, 8, 4096, 4096), 0.61427, 1e-5);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_FP8, 8, 4096, 742), 0.29837, 1e-5);
+    cr_assert_float_eq(l.compute_efficiency, 0.7, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&l, HW_DT_FP8, 8, 4096, 4096), 0.7, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&a, HW_DT_INT8, 8, 4096, 4096), 0.7, 1e-12, "INT8 at the BF16 share");
+}
+
+/* Collectives over PCIe run at NCCL's model of the link (NVIDIA/nccl v2.19.3-1
+ * src/graph/topo.cc: bw = width × speed / 80 GB/s, speed 120 for 16 GT/s):
+ * Gen4 x16 = 16 × 120 / 80 = 24 GB/s, 0.75 of the raw 32 GB/s per direction
+ * (the L40S file's figure); Gen5 x16 = 16 × 240 / 80 = 48 of 64. NVLink parts
+ * keep their NVLink figure. */
+Test(hwmodels, pcie_collectives_at_nccl_link_model)
+{
+    hw_model l = load_ok("l40s"), h = load_ok("h100-sxm");
+    cr_assert_float_eq(hw_collective_link_bytes_per_s(&l), 16.0 * 120.0 / 80.0 * 1e9, 1.0);
+    cr_assert_float_eq(hw_collective_link_bytes_per_s(&h), 450e9, 1.0);
+    h.nvlink_bytes_per_s = 0.0; /* the same part without NVLink: its Gen5 x16 host link */
+    cr_assert_float_eq(hw_collective_link_bytes_per_s(&h), 16.0 * 240.0 / 80.0 * 1e9, 1.0);
+}
+
+/* `kvsim hw show` says where compute_efficiency comes from and which link the
+ * collectives use: H100 SXM 0.7 × 312 / 271.2 × 794.5 / 989.4 = 0.647, 0.805
+ * of its 794.5 TFLOP/s; L40S 16 × 120 / 80 = 24 GB/s over PCIe; B200's FP8 MAMF. */
+Test(hwmodels, show_prints_matmul_share_and_collective_link)
+{
+    cli_result r;
+    cli_run(&r, "hw show h100-sxm");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "compute_efficiency         0.647 (0.805 of its best BF16 matmul, 794.5 TFLOP/s "
+                            "measured)\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "collective link            450 GB/s per direction (NVLink)\n") != NULL, "%s", r.out);
+    cli_run(&r, "hw show l40s");
+    cr_assert(strstr(r.out, "compute_efficiency         0.700\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "collective link            24 GB/s per direction (PCIe at NCCL's link model)\n") != NULL,
+              "%s", r.out);
+    cli_run(&r, "hw show b200");
+    cr_assert(strstr(r.out, "mamf_fp8_flops             3432.5 TFLOP/s (FP8 products at 0.805 of it)\n") != NULL, "%s",
+              r.out);
 }
 
 /* The FP8 curve against the table it was fit to, DeepGEMM's README (commit
  * a6d97a1, "Normal GEMMs for dense models", M = 4096 on an H800: same FP8
- * peak and 132 SMs as the H100 SXM): achieved TFLOPS = peak × efficiency
- * within 2% for each of the six rows. Other types keep compute_efficiency. */
+ * peak and 132 SMs as the H100 SXM): achieved TFLOPS = peak × the best
+ * kernel's efficiency within 2% for each of the six rows; an engine reaches
+ * matmul_share of it. Other types keep compute_efficiency. */
 Test(hwmodels, fp8_gemm_curve_reproduces_deepgemm_table)
 {
     hw_model h = load_ok("h100-sxm");
     static const double rows[][4] = {{4096, 2112, 7168, 1058}, {4096, 24576, 1536, 990}, {4096, 32768, 512, 590},
                                      {4096, 7168, 16384, 1358}, {4096, 4096, 7168, 1304}, {4096, 7168, 2048, 1025}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        const double got = 1978.9 * hw_gemm_efficiency_dt(&h, HW_DT_FP8, rows[i][0], rows[i][1], rows[i][2]);
+        const double got = 1978.9 * hw_fp8_gemm_best(&h, rows[i][0], rows[i][1], rows[i][2]);
         cr_assert(fabs(got / rows[i][3] - 1.0) < 0.02, "M=%g N=%g K=%g: %.0f TFLOPS, DeepGEMM %g", rows[i][0],
                   rows[i][1], rows[i][2], got, rows[i][3]);
     }
     /* the formula written out: 0.741 · K / (K + 742) × tile and wave quantization (1024 tiles, 8 waves) */
-    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_FP8, 4096, 4096, 742), 0.741 * 0.5 * 1024.0 / 1056.0, 1e-12);
-    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_BF16, 4096, 4096, 742), 0.7 * 1024.0 / 1056.0, 1e-12);
+    cr_assert_float_eq(hw_fp8_gemm_best(&h, 4096, 4096, 742), 0.741 * 0.5 * 1024.0 / 1056.0, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_FP8, 4096, 4096, 742),
+                       0.7 / (271.2 / 312.0) * 0.741 * 0.5 * 1024.0 / 1056.0, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_BF16, 4096, 4096, 742), h.compute_efficiency * 1024.0 / 1056.0,
+                       1e-12);
     hw_model a = load_ok("a100-80g"); /* no FP8 curve: the flat share */
     cr_assert_float_eq(hw_gemm_efficiency_dt(&a, HW_DT_FP8, 8, 4096, 742), a.compute_efficiency, 1e-12);
     /* the files carry what the fit script (a second implementation of the model) finds */
