@@ -404,6 +404,15 @@ typedef struct {
     double sink_key_scale;     /* the sink key's norm in units of d^(1/4) (1: the first profiles): the query's sink
                                   weight is divided by it, so logits stay, and the sink is a massive key, not a
                                   massive query channel (massive activations: Sun et al. 2024, arXiv:2402.17762) */
+    int early_tokens;          /* the document's early positions sink_tokens .. early_tokens-1 are heavy hitters
+                                  with probability early_hh_fraction instead of hh_fraction (0: none, the
+                                  profiles before it): the title and first lines that some real heads keep
+                                  returning to (reports/workload-fit/, "Session 6") */
+    double early_hh_fraction;  /* that probability */
+    double rec_key_tilt;       /* ladder only: the keys' two dims of rung j's pair times g_j = (span_j/√(s0·s2))^tilt,
+                                  the queries' divided by g_j (0: g = 1, the profiles before it). Every logit is
+                                  unchanged, so is attention; what changes is which channels carry large |q_i| —
+                                  SparQ's channel choice — and the keys' channel magnitudes */
     int rec_ladder;            /* recency features: 0 = random Fourier features of exp(-|d|/rec_span[b]) (YAML
                                   rec_kernel: rff, the first fitted profiles); 1 = a deterministic geometric
                                   ladder of frequencies from 1/rec_span[0] to 1/rec_span[2] (rec_kernel: ladder) */

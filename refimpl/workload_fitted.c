@@ -55,6 +55,7 @@ typedef struct {
     float cmask[512];  /* the content dims' scale (content and noise live only there), else 0 */
     int rec_lo[RKV_REC_BANDS], rec_n[RKV_REC_BANDS]; /* band b's features: pairs (i, i + d/2), i in [rec_lo, rec_lo + rec_n) */
     float omega[RKV_REC_BANDS][256]; /* their angular frequencies: |Cauchy| / rec_span[b] */
+    float dgain[512];  /* (d) each dim's key gain, the query's its inverse (rec_key_tilt: the ladder's pairs), else 1 */
     int focus[RKV_MAX_MAP_HEADS][16]; /* focus topics of each query head of the group */
 } fit_shape;
 
@@ -103,12 +104,14 @@ static int chan_spectrum(const rkv_workload *wl, int layer, int kvh, int h2, flo
  * their values. */
 static void rec_ladder(const rkv_workload *wl, int m, fit_shape *fs)
 {
-    const double s0 = wl->rec_span[0], s2 = wl->rec_span[2];
+    const double s0 = wl->rec_span[0], s2 = wl->rec_span[2], mid = sqrt(s0 * s2);
     const double cut01 = sqrt(wl->rec_span[0] * wl->rec_span[1]), cut12 = sqrt(wl->rec_span[1] * wl->rec_span[2]);
     memset(fs->rec_n, 0, sizeof fs->rec_n);
     for (int j = 0; j < m; j++) {
         const double span = s0 * pow(s2 / s0, m > 1 ? (double)j / (double)(m - 1) : 0.0);
         const int b = span < cut01 ? 0 : span < cut12 ? 1 : 2;
+        /* the key/query split of the rung's pair (rec_key_tilt, rkv.h): every logit is unchanged */
+        fs->dgain[j] = fs->dgain[j + 2 * m] = (float)pow(span / mid, wl->rec_key_tilt);
         fs->omega[b][fs->rec_n[b]++] = (float)(1.0 / span);
     }
     fs->rec_lo[0] = 0; /* the spans grow with j: each band is a run of pairs */
@@ -133,6 +136,7 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
     const int d = m->head_dim, h2 = d / 2, G = mdl_group_size(m);
     memset(fs, 0, sizeof *fs);
     fs->d = d;
+    for (int i = 0; i < d; i++) fs->dgain[i] = 1.0f;
     fs->rk = wl->key_rank > 0 ? wl->key_rank : 1;
     fs->nt = wl->num_topics;
     fs->scale = (float)pow((double)d, 0.25);
@@ -275,8 +279,9 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
         if (gsl_rng_uniform(r) < pswitch) topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
         float *k = K + (size_t)t * (size_t)d, *v = V + (size_t)t * (size_t)d;
         const float *c = fs.topic + (size_t)topic * (size_t)d, *cv = fs.topic_v + (size_t)topic * (size_t)d;
-        float hh = 0.0f;
-        if (gsl_rng_uniform(r) < wl->hh_fraction) hh = (float)exp(gsl_ran_gaussian_ziggurat(r, wl->hh_sigma));
+        float hh = 0.0f; /* the document's early positions: early_hh_fraction (rkv.h) */
+        const double fhh = t >= wl->sink_tokens && t < wl->early_tokens ? wl->early_hh_fraction : wl->hh_fraction;
+        if (gsl_rng_uniform(r) < fhh) hh = (float)exp(gsl_ran_gaussian_ziggurat(r, wl->hh_sigma));
         const float sink = t < wl->sink_tokens ? sc * (float)sink_scale(wl) : 0.0f;
         for (int j = 0; j < fs.rk; j++) e[j] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
         for (int i = 0; i < d; i++) {
@@ -290,6 +295,8 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
         rkv_wl_rope(k, d, t, tab);
         add_rec(&fs, t, sc, NULL, k);
+        if (wl->rec_key_tilt != 0) /* k ← D·k, q ← D⁻¹·q: q·k unchanged, cross terms included */
+            for (int i = 0; i < d; i++) k[i] *= fs.dgain[i];
     }
     gsl_rng_free(r);
     fshape_free(&fs);
@@ -407,6 +414,8 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
         }
         rkv_wl_rope(qg, d, c->pos0 + i, c->tab);
         add_rec_cs(fs, c->rcs + (size_t)i * (size_t)(d / 2), sc, hc->rec, qg);
+        if (wl->rec_key_tilt != 0) /* the inverse of the keys' gain (rkv_fitted_kv) */
+            for (int k = 0; k < d; k++) qg[k] /= fs->dgain[k];
     }
 }
 

@@ -30,7 +30,7 @@ static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "classes", "class_map", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "classes", "class_map", NULL,
 };
 
 /* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
@@ -106,7 +106,8 @@ static int read_class_map(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_wor
 }
 
 /* The fitted generator's keys: rec_span, classes, class_map (all required), hh_fraction, hh_sigma, chan_spread,
- * sink_key_scale (1 when absent), rec_kernel (rff when absent: the profiles written before it existed). */
+ * sink_key_scale (1 when absent), rec_kernel (rff when absent: the profiles written before it existed),
+ * early_tokens, early_hh_fraction and rec_key_tilt (0 when absent). */
 static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload *wl, kv_err *err)
 {
     const kv_yaml_node *rs = kv_yaml_get(r, "rec_span"), *cl = kv_yaml_get(r, "classes"), *cm = kv_yaml_get(r, "class_map");
@@ -115,8 +116,13 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
     if (kv_yaml_num(d, r, "hh_fraction", 0, 0.0, 0, 1.0, &wl->hh_fraction, err) != 0 ||
         kv_yaml_num(d, r, "hh_sigma", 0, 0.0, 0, 10.0, &wl->hh_sigma, err) != 0 ||
         kv_yaml_num(d, r, "chan_spread", 0, 0.0, 0, 4.0, &wl->chan_spread, err) != 0 ||
-        kv_yaml_num(d, r, "sink_key_scale", 0, 0.0, 1, 1000.0, &wl->sink_key_scale, err) != 0)
+        kv_yaml_num(d, r, "sink_key_scale", 0, 0.0, 1, 1000.0, &wl->sink_key_scale, err) != 0 ||
+        kv_yaml_num(d, r, "early_hh_fraction", 0, 0.0, 0, 1.0, &wl->early_hh_fraction, err) != 0 ||
+        kv_yaml_num(d, r, "rec_key_tilt", 0, -4.0, 0, 4.0, &wl->rec_key_tilt, err) != 0)
         return -1;
+    int64_t et = wl->early_tokens;
+    if (kv_yaml_int(d, r, "early_tokens", 0, 0, 1 << 30, &et, err) != 0) return -1;
+    wl->early_tokens = (int)et;
     if (rs->kind != KV_YAML_SEQ || rs->n != RKV_REC_BANDS)
         return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': expected a list of %d token counts", RKV_REC_BANDS);
     for (int b = 0; b < RKV_REC_BANDS; b++)
@@ -175,8 +181,8 @@ int rkv_workload_load(const char *path, rkv_workload *out, kv_err *err)
                           wl.generator);
     }
     if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
-        static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "classes",
-                                         "class_map"};
+        static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens",
+                                         "early_hh_fraction", "rec_key_tilt", "classes", "class_map"};
         for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
             const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
             if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);

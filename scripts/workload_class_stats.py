@@ -18,7 +18,7 @@ import json
 import re
 import sys
 
-STATS = ["sink_mass", "local4_mass", "local_mass", "mid_mass", "far_topk", "topk16", "topk64",
+STATS = ["sink_mass", "local4_mass", "local_mass", "mid_mass", "early_mass", "far_topk", "topk16", "topk64",
          "sparq_share", "sparq_mass", "q_outlier", "hh_persist", "vote_recall"]
 
 

@@ -532,3 +532,196 @@ Test(wlfit, masses_mode_by_hand)
     free(ws);
     free(km);
 }
+
+/* The ranking check's pairs, worked by hand: three texts order method 1 and 2
+ * differently (text 0: 0.5 < 0.6, text 1: 0.6 > 0.5), so that pair is not
+ * checked; the other five are ordered alike by all three; the synthetic
+ * reverses (0, 2) and (1, 3) and keeps the other three. An exact tie in one
+ * text leaves a pair unordered; a synthetic tie on an ordered pair is not
+ * agreement. One text orders every pair whose values differ. */
+Test(wlfit, rank_pairs_by_hand)
+{
+    const double real[3 * 4] = {0.9, 0.5, 0.6, 0.3, 0.9, 0.6, 0.5, 0.3, 0.9, 0.7, 0.4, 0.3};
+    const double syn[4] = {0.9, 0.2, 0.95, 0.3};
+    unsigned char st[16];
+    int agree;
+    cr_assert_eq(wl_rank_pairs(real, 3, 4, syn, st, &agree), 5);
+    cr_assert_eq(agree, 3);
+    const unsigned char want[4][4] = {{0, WL_PAIR_AGREE, WL_PAIR_DIFFER, WL_PAIR_AGREE},
+                                      {0, 0, WL_PAIR_UNORDERED, WL_PAIR_DIFFER},
+                                      {0, 0, 0, WL_PAIR_AGREE}};
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++) cr_assert_eq(st[i * 4 + j], want[i][j], "pair %d %d", i, j);
+    const double tie[2 * 3] = {0.8, 0.8, 0.1, 0.9, 0.7, 0.1};
+    const double syn_tie[3] = {0.5, 0.4, 0.4};
+    cr_assert_eq(wl_rank_pairs(tie, 2, 3, syn_tie, st, &agree), 2); /* (0, 1) tied in text 0 */
+    cr_assert_eq(st[0 * 3 + 1], WL_PAIR_UNORDERED);
+    cr_assert_eq(st[0 * 3 + 2], WL_PAIR_AGREE);
+    cr_assert_eq(st[1 * 3 + 2], WL_PAIR_DIFFER); /* 0.8 > 0.1 and 0.7 > 0.1, synthetic 0.4 = 0.4 */
+    cr_assert_eq(agree, 1);
+    cr_assert_eq(wl_rank_pairs(real, 1, 4, syn, st, &agree), 6);
+    cr_assert_eq(agree, 4); /* text 0 has 1 < 2 as the synthetic does: (0,1), (0,3), (1,2), (2,3) agree */
+}
+
+/* Early heavy hitters (early_tokens, early_hh_fraction): with fraction 1 there,
+ * 0 elsewhere and salience exp(N(0, 0)) = 1, a class weight a on the heavy
+ * hitters alone scores the keys at 1 .. early_tokens-1 a·cos((p − t)·θ_{d/2-2})
+ * (the heavy-hitter pair, turned by RoPE between key and query) and every
+ * other key, the sink token included, exactly 0. */
+Test(wlfit, early_heavy_hitters_score_their_weight)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "e", .hh = 2.0});
+    wl.hh_fraction = 0.0;
+    wl.hh_sigma = 0.0;
+    wl.early_tokens = 40;
+    wl.early_hh_fraction = 1.0;
+    const int d = m.head_dim;
+    const int64_t n = 300, p = 299;
+    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(&wl, &m, 1, 0, p, 0, 1, q);
+    const double theta = pow(10000.0, -2.0 * (d / 2 - 2) / d);
+    for (int g = 0; g < 2; g++)
+        for (int64_t t = 0; t < n; t++) {
+            double sc = 0;
+            for (int i = 0; i < d; i++) sc += (double)q[g * d + i] * K[t * d + i];
+            sc /= sqrt((double)d);
+            double want = t >= 1 && t < 40 ? 2.0 * cos((double)(p - t) * theta) : 0.0;
+            cr_assert_float_eq(sc, want, 1e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc, want);
+        }
+    free(K);
+    free(V);
+}
+
+/* early_mass by hand: all keys zero, so every weight is 1/(p+1). At C = 2048
+ * the early positions are 4 .. 255: 252/(p+1); at C = 600 they stop where the
+ * middle distances start (p − 511): positions 4 .. p − 512, p − 515 of them. */
+Test(wlfit, early_mass_by_hand)
+{
+    const int d = 16;
+    const int64_t w = 32, steps = 3;
+    for (int k = 0; k < 2; k++) {
+        const int64_t C = k == 0 ? 2048 : 600, n = C + steps, nq = w + steps;
+        float *K = calloc((size_t)n * d, sizeof *K), *Q = malloc((size_t)nq * d * sizeof *Q);
+        float *ws = malloc(wl_head_ws_floats(n, nq, d) * sizeof *ws);
+        for (int64_t i = 0; i < nq * d; i++) Q[i] = (float)((i % 5) - 2);
+        wl_head_stats s;
+        wl_head_measure(K, Q, d, C, w, steps, &s, ws);
+        double want = 0;
+        for (int64_t st = 0; st < steps; st++) {
+            const int64_t p = C + st;
+            want += (k == 0 ? 252.0 : (double)(p - 515)) / (double)(p + 1) / steps;
+        }
+        cr_assert_float_eq(s.early_mass, want, 1e-7, "C %lld: %g, want %g", (long long)C, s.early_mass, want);
+        free(K);
+        free(Q);
+        free(ws);
+    }
+}
+
+/* early_tokens / early_hh_fraction / rec_key_tilt: written and read back;
+ * absent in a profile written without them (and read as 0); out-of-range
+ * values refused. */
+Test(wlfit, early_and_tilt_yaml_round_trip_and_errors)
+{
+    rkv_workload a = one_class((rkv_head_class){.name = "l", .rec = {1, 2, 3}, .persistence = 0.5});
+    kv_err err;
+    const char *path = "build/test_wlfit_early.yaml";
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    char buf[4096];
+    FILE *fp = fopen(path, "r");
+    size_t got = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[got] = 0;
+    cr_assert(!strstr(buf, "early_") && !strstr(buf, "tilt"), "%s", buf);
+    a.early_tokens = 256;
+    a.early_hh_fraction = 0.25;
+    a.rec_key_tilt = -0.75;
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    rkv_workload b;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.early_tokens, 256);
+    cr_assert_float_eq(b.early_hh_fraction, 0.25, 1e-12);
+    cr_assert_float_eq(b.rec_key_tilt, -0.75, 1e-12);
+    const char *cls = "classes:\n  - {name: a, sink: 1, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, "
+                      "persistence: 0.5}\nclass_map:\n  - [a]\n";
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 48, 512]\n%s", cls);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.early_tokens, 0);
+    cr_assert_float_eq(b.early_hh_fraction, 0.0, 0.0);
+    cr_assert_float_eq(b.rec_key_tilt, 0.0, 0.0);
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 48, 512]\nearly_hh_fraction: 1.5\n%s", cls);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert(strstr(err.msg, "test_wlfit_early.yaml:3:20") && strstr(err.msg, "early_hh_fraction") && strstr(err.msg, "1.5"),
+              "%s", err.msg);
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 48, 512]\nearly_tokens: -3\n%s", cls);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert(strstr(err.msg, "early_tokens") && strstr(err.msg, "-3"), "%s", err.msg);
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: fitted\nrec_span: [4, 48, 512]\nrec_key_tilt: 5\n%s", cls);
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit_early.yaml:3:15: key 'rec_key_tilt': expected a number in [-4, 4], got '5'");
+    fp = fopen(path, "w");
+    fprintf(fp, "generator: handtuned\nearly_tokens: 8\n");
+    fclose(fp);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlfit_early.yaml:2:15: key 'early_tokens' belongs to generator 'fitted'");
+    remove(path);
+}
+
+/* rec_key_tilt moves magnitude between key and query and nothing else: with
+ * every feature on (chan_spread puts content and noise on the recency pairs
+ * too), tilt 0.8 scales dims j and j + d/2 of rung j's pair by
+ * g_j = (span_j/√(s0·s2))^0.8 in the keys and by 1/g_j in the queries
+ * (span_j = 2048^(j/(m−1)) recomputed here), other dims not at all, and every
+ * score q·k equals the untilted one. */
+Test(wlfit, ladder_key_tilt_keeps_logits)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "r", .sink = 2, .hh = 1, .rec = {3.0, 2.0, 1.5}, .focus = 1,
+                                                 .content = 1, .noise = 0.5, .persistence = 0.5});
+    wl.rec_ladder = 1;
+    wl.rec_span[0] = 1;
+    wl.rec_span[1] = 32;
+    wl.rec_span[2] = 2048;
+    wl.chan_spread = 0.75;
+    wl.outlier_scale = 5;
+    const int d = m.head_dim, h2 = d / 2, nr = d / 4;
+    const int64_t n = 2100, p = 2099;
+    float *K0 = malloc((size_t)n * d * sizeof *K0), *K = malloc((size_t)n * d * sizeof *K);
+    float *V = malloc((size_t)n * d * sizeof *V), q0[2 * 32], q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K0, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(&wl, &m, 0, 0, p, 0, 1, q0);
+    wl.rec_key_tilt = 0.8;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(&wl, &m, 0, 0, p, 0, 1, q);
+    double g[64];
+    for (int i = 0; i < d; i++) g[i] = 1.0;
+    for (int j = 0; j < nr; j++) g[j] = g[j + h2] = pow(pow(2048.0, (double)j / (nr - 1)) / sqrt(2048.0), 0.8);
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < d; i++)
+            cr_assert_float_eq(q[h * d + i] * g[i], q0[h * d + i], 1e-4 * (1 + fabs(q0[h * d + i])), "q dim %d", i);
+    for (int64_t t = 0; t <= p; t += 3) {
+        double s0 = 0, s1 = 0;
+        for (int i = 0; i < d; i++) {
+            cr_assert_float_eq(K[t * d + i], K0[t * d + i] * g[i], 1e-4 * (1 + fabs(K[t * d + i])), "t %lld dim %d",
+                               (long long)t, i);
+            s0 += (double)q0[i] * K0[t * d + i];
+            s1 += (double)q[i] * K[t * d + i];
+        }
+        cr_assert_float_eq(s1, s0, 1e-3 * (1 + fabs(s0)), "t %lld: %g, untilted %g", (long long)t, s1, s0);
+    }
+    free(K0);
+    free(K);
+    free(V);
+}

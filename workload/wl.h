@@ -37,6 +37,7 @@ extern const int wl_topk_k[WL_NK];   /* 1, 4, 16, 64, 256, 1024, 4096 */
 #define WL_NEWEST 4                  /* local4_mass: the newest 4 positions */
 #define WL_SPARQ_K 64                /* sparq_mass: keys SparQ keeps at t = 128 */
 #define WL_MID 512                   /* mid_mass: positions p-WL_MID+1 .. p-WL_LOCAL */
+#define WL_EARLY 256                 /* early_mass: positions WL_SINK .. WL_EARLY-1 */
 
 /* Statistics of one (layer, query head), means over the decode steps. */
 typedef struct {
@@ -66,9 +67,12 @@ typedef struct {
     double sparq_mass;       /* mass on the WL_SPARQ_K keys of highest approximate score q_I·k_I over the d/16
                                 channels I of largest |q_i| (ties to the lower index): SparQ's selection at
                                 t = 2·WL_SPARQ_K on a 2K prompt (r = d·t/S' = d/16), which sparq_share only hints at */
+    double early_mass;       /* mass on the document's early positions WL_SINK .. WL_EARLY-1 (past the sink): the
+                                title and first lines some heads keep returning to (0.14–0.33 in SmolLM2's sparse
+                                middle-layer heads), which streaming drops and which the middle distances are not */
 } wl_head_stats;
 
-#define WL_NSTAT (WL_NK + 17)
+#define WL_NSTAT (WL_NK + 18)
 /* The statistics as a flat vector (the order of wl_stat_names). */
 void wl_stats_vec(const wl_head_stats *s, double *v);
 extern const char *const wl_stat_names[WL_NSTAT];
@@ -138,5 +142,14 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
            FILE *log, kv_err *err);
 /* Writes a fitted workload as YAML (atomically). header: comment lines. */
 int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, kv_err *err);
+
+/* ---- the ranking check of compare (wl_rank.c says why pairs) ---- */
+#define WL_PAIR_UNORDERED 0  /* the real texts do not all order the pair the same way, strictly */
+#define WL_PAIR_AGREE 1      /* ordered alike by every text, and the synthetic orders it so too */
+#define WL_PAIR_DIFFER 2     /* ordered alike by every text; the synthetic does not */
+/* real: (ntext, n) one value per text and method; syn: (n). state: (n, n),
+ * state[i*n + j] set for i < j only. Returns the number of ordered pairs;
+ * *agree: how many of them the synthetic orders the same way. */
+int wl_rank_pairs(const double *real, int ntext, int n, const double *syn, unsigned char *state, int *agree);
 
 #endif

@@ -21,7 +21,10 @@
  * ranking's distance profile (recent_topk, far_topk, local4_mass, mid_mass)
  * and SparQ's own selection (sparq_mass): 2. sparq_share is measured but not
  * fitted: a fit to it put large query weight on the heavy-hitter pair, whose
- * keys vary, without making that pair's scores rank the keys.
+ * keys vary, without making that pair's scores rank the keys. early_mass is
+ * measured but not fitted: the committed key side has no early heavy hitters
+ * (early_tokens 0), and with them the fit lost SparQ (reports/workload-fit/,
+ * "Session 6").
  *
  * Cost: every evaluation measures 3 heads x 32 decode steps on C keys; the
  * statistics' sorts were two thirds of a fit (perf) and are selections now
@@ -507,6 +510,9 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
             wl->sink_tokens, wl->hh_fraction, wl->hh_sigma, wl->rec_span[0], wl->rec_span[1], wl->rec_span[2],
             wl->rec_ladder ? "ladder" : "rff");
     fprintf(fp, "chan_spread: %.4g\nsink_key_scale: %.6g\n", wl->chan_spread, wl->sink_key_scale);
+    if (wl->early_tokens > 0) /* absent in the profiles before it: they write as they did */
+        fprintf(fp, "early_tokens: %d\nearly_hh_fraction: %.6g\n", wl->early_tokens, wl->early_hh_fraction);
+    if (wl->rec_key_tilt != 0) fprintf(fp, "rec_key_tilt: %.6g\n", wl->rec_key_tilt);
     fprintf(fp, "topic_run_mean: %.6g\nnum_topics: %d\ntopic_strength: %.6g\nkey_rank: %d\nkey_noise: %.6g\n",
             wl->topic_run_mean, wl->num_topics, wl->topic_strength, wl->key_rank, wl->key_noise);
     fprintf(fp, "outlier_channels: %d\noutlier_scale: %.6g\nfocus_topics: %d\ndecode_drift: %.6g\nneedles: 0\n",

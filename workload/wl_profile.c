@@ -16,6 +16,7 @@ const char *const wl_stat_names[WL_NSTAT] = {
     "topk1", "topk4", "topk16", "topk64", "topk256", "topk1024", "topk4096", "entropy", "sink_mass",
     "local_mass", "hh_persist", "vote_mass", "vote_recall", "page_recall", "page_gap", "k_outlier", "q_outlier",
     "recent_topk", "k_page_spread", "sparq_share", "far_topk", "local4_mass", "mid_mass", "sparq_mass",
+    "early_mass",
 };
 
 void wl_stats_vec(const wl_head_stats *s, double *v)
@@ -23,7 +24,8 @@ void wl_stats_vec(const wl_head_stats *s, double *v)
     for (int i = 0; i < WL_NK; i++) v[i] = s->topk_mass[i];
     double r[] = {s->entropy, s->sink_mass, s->local_mass, s->hh_persist, s->vote_mass,
                   s->vote_recall, s->page_recall, s->page_gap, s->k_outlier, s->q_outlier, s->recent_topk,
-                  s->k_page_spread, s->sparq_share, s->far_topk, s->local4_mass, s->mid_mass, s->sparq_mass};
+                  s->k_page_spread, s->sparq_share, s->far_topk, s->local4_mass, s->mid_mass, s->sparq_mass,
+                  s->early_mass};
     memcpy(v + WL_NK, r, sizeof r);
 }
 
@@ -344,6 +346,7 @@ static void step_stats(const wl_keys *kk, const float *q, int64_t st, const floa
     out->local_mass += loc;
     out->local4_mass += loc4;
     out->mid_mass += mid;
+    out->early_mass += range_sum(pr, WL_SINK, WL_EARLY < p - WL_MID + 1 ? WL_EARLY : p - WL_MID + 1, np);
     out->vote_mass += vm;
     float thr_hh, thr_rec;
     topk_chain(pr, np, tmp, out, &thr_hh, &thr_rec);
@@ -402,6 +405,7 @@ void wl_head_measure_keys(const wl_keys *kk, const float *Q, int64_t w, int64_t 
     out->local4_mass *= s;
     out->mid_mass *= s;
     out->sparq_mass *= s;
+    out->early_mass *= s;
     for (int ki = 0; ki < WL_NK; ki++) out->topk_mass[ki] *= s;
     out->hh_persist = steps > 1 ? out->hh_persist / (double)(steps - 1) : 1.0;
     out->q_outlier = wl_channel_outlier(Q, w + steps, d);
