@@ -44,7 +44,8 @@ static void help(void)
            "  --nll-out FILE       --positions: also write every token's negative log-likelihood (nats),\n"
            "                       little-endian float64, --context - 1 values (value i predicts token i+1)\n"
            "  --pairs              also the paired perplexity ratio of every two compressed runs, with\n"
-           "                       its interval and whether it excludes 1\n"
+           "                       its interval and whether it excludes 1; with --passkey, the paired\n"
+           "                       difference of their success rates per context (same prompts)\n"
            "  --resamples B        bootstrap resamples, [100, 100000] (%d)\n"
            "  --json               one JSON object\n"
            "  --threads N          BLAS threads (number of CPUs)\n"
@@ -70,7 +71,7 @@ typedef struct {
     const llm_eval_set *sets, *full;
     int ns;
     double wall;               /* seconds */
-    int pairs;                 /* --pairs: paired ratios between the compressed methods */
+    int pairs;                 /* --pairs: paired ratios (passkey: rate differences) between the compressed methods */
 } eval_out;
 
 static void json_rope(kv_json *j, const eval_out *x)
@@ -182,6 +183,51 @@ static void print_pairs(const eval_out *x, kv_json *j)
     if (j) kv_json_arr_end(j);
 }
 
+/* --pairs with --passkey: for every context and every two compressed runs
+ * a < b, rate_a − rate_b over the same nd × trials prompts and its paired
+ * interval (llm_eval_passkey_pair_ci); "separated" when it excludes 0. */
+static void print_pk_pairs(const eval_out *x, kv_json *j)
+{
+    const double n = (double)x->nd * (double)x->trials;
+    if (j) {
+        kv_json_key(j, "pairs");
+        kv_json_arr_begin(j);
+    } else {
+        printf("\nPaired success-rate differences (row a minus b on the same prompts):\n\n"
+               "| context | a | b | rate a − b | CI | separated |\n|---:|---|---|---:|---:|---|\n");
+    }
+    for (int c = 0; c < x->nc; c++)
+        for (int a = 0; a < x->ns; a++)
+            for (int b = a + 1; b < x->ns; b++) {
+                const llm_eval_set *ea = &x->sets[a], *eb = &x->sets[b];
+                double ka = 0.0, kb = 0.0, lo, hi;
+                for (int di = 0; di < x->nd; di++) {
+                    ka += ea->pk_ok[c][di];
+                    kb += eb->pk_ok[c][di];
+                }
+                if (llm_eval_passkey_pair_ci(ea, eb, c, x->nd, (int)x->trials, &x->boot, &lo, &hi) != 0) lo = hi = NAN;
+                const double d = (ka - kb) / n;
+                const int sep = lo > 0.0 || hi < 0.0;
+                if (j) {
+                    kv_json_obj_begin(j);
+                    kv_json_key(j, "context"); kv_json_int(j, x->ctxs[c]);
+                    kv_json_key(j, "a"); kv_json_str(j, ea->method);
+                    kv_json_key(j, "a_budget"); kv_json_int(j, ea->budget);
+                    kv_json_key(j, "b"); kv_json_str(j, eb->method);
+                    kv_json_key(j, "b_budget"); kv_json_int(j, eb->budget);
+                    kv_json_key(j, "rate_difference"); kv_json_num(j, d);
+                    json_ci(j, "rate_difference_ci", lo, hi);
+                    kv_json_key(j, "separated"); kv_json_bool(j, sep);
+                    kv_json_obj_end(j);
+                } else {
+                    printf("| %lld | %s t=%lld | %s t=%lld | %+.2f | %+.2f – %+.2f | %s |\n", (long long)x->ctxs[c],
+                           ea->method, (long long)ea->budget, eb->method, (long long)eb->budget, d, lo, hi,
+                           sep ? "yes" : "no");
+                }
+            }
+    if (j) kv_json_arr_end(j);
+}
+
 static void print_json(const eval_out *x, int passkey)
 {
     kv_json j;
@@ -209,7 +255,8 @@ static void print_json(const eval_out *x, int passkey)
     kv_json_arr_begin(&j);
     for (int k = -1; k < x->ns; k++) json_run(&j, x, k < 0 ? x->full : &x->sets[k], k < 0, passkey);
     kv_json_arr_end(&j);
-    if (x->pairs) print_pairs(x, &j);
+    if (x->pairs && passkey) print_pk_pairs(x, &j);
+    else if (x->pairs) print_pairs(x, &j);
     kv_json_key(&j, "wall_s"); kv_json_num(&j, x->wall);
     kv_json_obj_end(&j);
     printf("\n");
@@ -271,6 +318,7 @@ static void print_passkey(const eval_out *x)
             else printf(" n/a (full fails) |\n");
         }
     }
+    if (x->pairs) print_pk_pairs(x, NULL);
     fprintf(stderr, "kvsim eval: %.1f s wall\n", x->wall);
 }
 
@@ -397,7 +445,9 @@ static void free_scores(llm_eval_set *sets, int ns, llm_eval_set *full)
         llm_eval_set *e = k < 0 ? full : &sets[k];
         free(e->tok_nll);
         free(e->tok_agree);
+        free(e->pk_out);
         e->tok_nll = e->tok_agree = NULL;
+        e->pk_out = NULL;
     }
 }
 
@@ -498,8 +548,8 @@ int cmd_eval(int argc, char **argv)
         cli_error(o.prog, "--passkey and --positions: choose one");
         return CLI_USAGE;
     }
-    if (pairs && (passkey || positions)) {
-        cli_error(o.prog, "--pairs: only for the continuation (not with --passkey or --positions)");
+    if (pairs && positions) {
+        cli_error(o.prog, "--pairs: only for the continuation or --passkey (not with --positions)");
         return CLI_USAGE;
     }
     if (nll_out && !positions) {
@@ -594,6 +644,10 @@ int cmd_eval(int argc, char **argv)
             cli_error(o.prog, "%s", err.msg);
             goto out;
         }
+    }
+    for (int k = -1; passkey && pairs && k < ns; k++) {
+        llm_eval_set *e = k < 0 ? &full : &sets[k];
+        if (!(e->pk_out = calloc((size_t)nc * (size_t)nd * (size_t)trials, 1))) { cli_error(o.prog, "out of memory"); goto out; }
     }
     if (passkey && llm_eval_passkey(m, ctxs, nc, depths, nd, (int)trials, sets, ns, &full, dt, (int)threads, &err) != 0) {
         cli_error(o.prog, "%s", err.msg);

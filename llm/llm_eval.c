@@ -192,6 +192,22 @@ int llm_eval_passkey_ci(const llm_eval_set *e, int c, int nd, int trials, const 
     return rc;
 }
 
+int llm_eval_passkey_pair_ci(const llm_eval_set *a, const llm_eval_set *b, int c, int nd, int trials,
+                             const kv_boot_cfg *bc, double *lo, double *hi)
+{
+    if (!a->pk_out || !b->pk_out || nd < 1 || trials < 1) return -1;
+    const int64_t n = (int64_t)nd * trials, goff[2] = {0, n}, at = (int64_t)c * n;
+    double *x = malloc((size_t)n * 2 * sizeof *x);
+    if (!x) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = a->pk_out[at + i];
+        x[n + i] = b->pk_out[at + i];
+    }
+    const int rc = kv_boot_mean(x, x + n, goff, 1, bc, lo, hi);
+    free(x);
+    return rc;
+}
+
 /* ---- passkey ---- */
 static const char pk_intro[] = "There is an important piece of information hidden inside a lot of irrelevant text. "
                                "Find it and memorize it. I will quiz you about it.\n\n";
@@ -271,6 +287,7 @@ int llm_eval_passkey(const llm_model *m, const int64_t *ctxs, int nc, const int6
                     llm_session_free(s);
                     if (ok < 0) { llm_session_free(sd); free(ids); free(l0); return -1; }
                     e->pk_ok[c][di] += ok;
+                    if (e->pk_out) e->pk_out[((int64_t)c * nd + di) * trials + tr] = (uint8_t)ok;
                 }
                 llm_session_free(sd);
                 free(ids);

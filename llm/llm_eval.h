@@ -32,6 +32,9 @@ typedef struct {
     int64_t agree;               /* greedy tokens equal to the reference's */
     int64_t n;                   /* tokens scored */
     int pk_ok[LLM_EVAL_MAX_PK][LLM_EVAL_MAX_PK]; /* passkey successes per (context, depth) */
+    /* (nc · nd · trials) each passkey trial's outcome, 1 when the key was
+     * found, at [(c · nd + di) · trials + tr]; NULL: not kept */
+    uint8_t *pk_out;
     /* per scored token, for the bootstrap (kv_boot.h); NULL: not kept */
     double *tok_nll;             /* (cap) -log p of each scored token, nats */
     double *tok_agree;           /* (cap) 1 when its greedy token equals the reference's, else 0 */
@@ -85,7 +88,15 @@ int llm_eval_agreement_ci(const llm_eval_set *e, const kv_boot_cfg *b, double *l
  * outcomes bootstrapped (one group). */
 int llm_eval_passkey_ci(const llm_eval_set *e, int c, int nd, int trials, const kv_boot_cfg *b, double *lo, double *hi);
 
-/* Passkey over contexts × depths (percent) × trials; fills pk_ok. */
+/* Interval of rate_a − rate_b in context c, paired prompt by prompt: both
+ * methods saw the same nd × trials prompts, so the bootstrap draws prompts
+ * (one group) and takes the mean of outcome_a − outcome_b over them. Needs
+ * pk_out kept in both; -1 when not. */
+int llm_eval_passkey_pair_ci(const llm_eval_set *a, const llm_eval_set *b, int c, int nd, int trials,
+                             const kv_boot_cfg *bc, double *lo, double *hi);
+
+/* Passkey over contexts × depths (percent) × trials; fills pk_ok, and
+ * pk_out where it is kept. */
 int llm_eval_passkey(const llm_model *m, const int64_t *ctxs, int nc, const int64_t *depths, int nd, int trials,
                      llm_eval_set *sets, int ns, llm_eval_set *full, rkv_dtype dt, int threads, kv_err *err);
 

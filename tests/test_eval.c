@@ -76,3 +76,37 @@ Test(eval, passkey_row)
     cr_assert_float_eq(row.mean, 2.0 / 6.0, 1e-12);
     cr_assert_eq(row.full_fails, 1);
 }
+
+/* Two contexts, nd = 2 depths × 2 trials = 4 prompts each. Context 1:
+ * a = (1, 1, 0, 1), b = (0, 1, 0, 1): the per-prompt differences are
+ * (1, 0, 0, 0), so the paired interval is the bootstrap of the mean of that
+ * vector, computed here directly (kv_boot_mean with y NULL), and holds the
+ * point value 1/4. Context 0, placed first in the arrays, must not leak in:
+ * a and b agree there, giving exactly [0, 0]. a all found against b none
+ * found gives exactly [1, 1]; without kept outcomes, -1. */
+Test(eval, passkey_pair_interval_by_hand)
+{
+    uint8_t oa[8] = {1, 0, 1, 1, 1, 1, 0, 1}, ob[8] = {1, 0, 1, 1, 0, 1, 0, 1};
+    llm_eval_set a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.pk_out = oa;
+    b.pk_out = ob;
+    const kv_boot_cfg bc = {500, 0.95, KV_BOOT_SEED};
+    double lo, hi, wlo, whi;
+    cr_assert_eq(llm_eval_passkey_pair_ci(&a, &b, 0, 2, 2, &bc, &lo, &hi), 0);
+    cr_assert(lo == 0.0 && hi == 0.0, "same outcomes: %g-%g", lo, hi);
+    cr_assert_eq(llm_eval_passkey_pair_ci(&a, &b, 1, 2, 2, &bc, &lo, &hi), 0);
+    const double d[4] = {1, 0, 0, 0};
+    const int64_t goff[2] = {0, 4};
+    cr_assert_eq(kv_boot_mean(d, NULL, goff, 1, &bc, &wlo, &whi), 0);
+    cr_assert(lo == wlo && hi == whi, "%g-%g against %g-%g", lo, hi, wlo, whi);
+    cr_assert(lo <= 0.25 && 0.25 <= hi && hi < 1.0, "%g-%g", lo, hi);
+    uint8_t all[8] = {1, 1, 1, 1, 1, 1, 1, 1}, none[8] = {0};
+    a.pk_out = all;
+    b.pk_out = none;
+    cr_assert_eq(llm_eval_passkey_pair_ci(&a, &b, 1, 2, 2, &bc, &lo, &hi), 0);
+    cr_assert(lo == 1.0 && hi == 1.0, "%g-%g", lo, hi);
+    b.pk_out = NULL;
+    cr_assert_eq(llm_eval_passkey_pair_ci(&a, &b, 1, 2, 2, &bc, &lo, &hi), -1);
+}

@@ -589,6 +589,41 @@ Test(llm, cli_eval_pairs)
     cr_assert(strstr(r.err, "--pairs"), "%s", r.err);
 }
 
+/* --pairs with --passkey: one pair per context and every two compressed
+ * runs (2 contexts × 3 = 6), each difference the two printed rates'
+ * difference (by hand from the "passkey_rate" rows), each interval holding
+ * it; a method against itself gives exactly 0 and [0, 0]. */
+Test(llm, cli_eval_passkey_pairs)
+{
+    llm_model *m = load_or_skip();
+    if (!m) return;
+    llm_model_free(m);
+    cli_result r;
+    cli_run(&r, "eval --passkey --contexts 128,160 --depths 0,100 --trials 2 --method streaming,streaming,snapkv "
+                "--budget 16 --resamples 200 --pairs --json");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    kv_jsonr_doc d;
+    kv_err err;
+    cr_assert_eq(kv_jsonr_load_mem(&d, "eval", r.out, strlen(r.out), &err), 0, "%s", err.msg);
+    const kv_jsonr_node *runs = kv_jsonr_get(d.root, "runs"), *pairs = kv_jsonr_get(d.root, "pairs");
+    cr_assert(runs && runs->n == 4 && pairs && pairs->n == 6, "%s", r.out);
+    const int want_a[3] = {1, 1, 2}, want_b[3] = {2, 3, 3}; /* runs[0] is full */
+    for (int i = 0; i < 6; i++) {
+        const int c = i / 3, k = i % 3;
+        const kv_jsonr_node *p = pairs->items[i], *ci = kv_jsonr_get(p, "rate_difference_ci");
+        const double ra = kv_jsonr_get(kv_jsonr_get(runs->items[want_a[k]], "passkey_rate")->items[c], "rate")->num,
+                     rb = kv_jsonr_get(kv_jsonr_get(runs->items[want_b[k]], "passkey_rate")->items[c], "rate")->num,
+                     diff = kv_jsonr_get(p, "rate_difference")->num, lo = ci->items[0]->num, hi = ci->items[1]->num;
+        cr_assert_eq(kv_jsonr_get(p, "context")->num, c ? 160.0 : 128.0, "pair %d", i);
+        cr_assert(fabs(diff - (ra - rb)) <= 1e-12, "pair %d: %.15g vs %.15g - %.15g", i, diff, ra, rb);
+        cr_assert(lo <= diff + 1e-12 && diff <= hi + 1e-12, "pair %d: %g outside %g-%g", i, diff, lo, hi);
+        cr_assert_eq(kv_jsonr_get(p, "separated")->boolean, lo > 0.0 || hi < 0.0, "pair %d", i);
+        if (k == 0)
+            cr_assert(diff == 0.0 && lo == 0.0 && hi == 0.0, "a method against itself, context %d: %s", c, r.out);
+    }
+    kv_jsonr_free(&d);
+}
+
 /* ---- llm_gen: the decode loop behind `kvsim generate` ----
  * Expected values: llama.cpp's greedy ids (tests/data/gguf_golden.json,
  * prompt 0, f16 KV cache as llama.cpp keeps it) for the first five tokens —
