@@ -15,7 +15,7 @@ set xrange [0.05:2000]
 bw = 3.35e+12
 peak = 9.894e+14
 bweff = 2.9815e+12
-cpeak = 6.9258e+14
+cpeak = 6.398185841e+14
 roof(x) = x*bw < peak ? x*bw : peak
 roofeff(x) = x*bweff < cpeak ? x*bweff : cpeak
 plot 'roofline.dat' index 0 using 1:2 with points pt 5 ps 2 title 'full kernels', '' index 0 using 1:2:3 with labels offset char 1,1 font ',8' notitle, \
@@ -38,7 +38,7 @@ set xrange [0.05:2000]
 bw = 3.35e+12
 peak = 9.894e+14
 bweff = 2.9815e+12
-cpeak = 6.9258e+14
+cpeak = 6.398185841e+14
 roof(x) = x*bw < peak ? x*bw : peak
 roofeff(x) = x*bweff < cpeak ? x*bweff : cpeak
 plot 'roofline.dat' index 0 using 1:2 with points pt 5 ps 2 title 'full kernels', '' index 0 using 1:2:3 with labels offset char 1,1 font ',8' notitle, \
