@@ -149,6 +149,25 @@ static rkv_workload one_class(rkv_head_class c)
     return wl;
 }
 
+/* The scaled logits q·k/√d of layer 1, KV head 0's two query heads at position p over keys
+ * 0 .. n-1 (out[g·n + t]), from the workload's own keys and query. */
+static void head_logits(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t p, double *out)
+{
+    const int d = m->head_dim;
+    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(wl, m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(wl, m, 1, 0, p, 0, 1, q);
+    for (int g = 0; g < 2; g++)
+        for (int64_t t = 0; t < n; t++) {
+            double sc = 0;
+            for (int i = 0; i < d; i++) sc += (double)q[g * d + i] * K[t * d + i];
+            out[g * n + t] = sc / sqrt((double)d);
+        }
+    free(K);
+    free(V);
+}
+
 /* A class weight a on the sink alone: the sink key scores a·cos(p·θ_{d/2-1}) (the
  * lowest RoPE frequency turns it), every other key exactly 0 (disjoint dims). */
 Test(wlfit, fitted_sink_weight_is_its_logit)
@@ -157,21 +176,15 @@ Test(wlfit, fitted_sink_weight_is_its_logit)
     rkv_workload wl = one_class((rkv_head_class){.name = "s", .sink = 5.0});
     const int d = m.head_dim;
     const int64_t n = 300, p = 299;
-    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
-    kv_err err;
-    cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
-    rkv_workload_query(&wl, &m, 1, 0, p, 0, 1, q);
+    double sc[2 * 300];
+    head_logits(&wl, &m, n, p, sc);
     const double theta = pow(10000.0, -2.0 * (d / 2 - 1) / d);
     for (int g = 0; g < 2; g++)
         for (int64_t t = 0; t < n; t++) {
-            double sc = 0;
-            for (int i = 0; i < d; i++) sc += (double)q[g * d + i] * K[t * d + i];
-            sc /= sqrt((double)d);
-            double want = t == 0 ? 5.0 * cos((double)p * theta) : 0.0;
-            cr_assert_float_eq(sc, want, 1e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc, want);
+            const double want = t == 0 ? 5.0 * cos((double)p * theta) : 0.0;
+            cr_assert_float_eq(sc[g * n + t], want, 1e-4, "head %d key %lld: %g, want %g", g, (long long)t,
+                               sc[g * n + t], want);
         }
-    free(K);
-    free(V);
 }
 
 /* The channel spectrum (chan_spread > 0) moves content and noise onto every
@@ -578,21 +591,15 @@ Test(wlfit, early_heavy_hitters_score_their_weight)
     wl.early_hh_fraction = 1.0;
     const int d = m.head_dim;
     const int64_t n = 300, p = 299;
-    float *K = malloc((size_t)n * d * sizeof *K), *V = malloc((size_t)n * d * sizeof *V), q[2 * 32];
-    kv_err err;
-    cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
-    rkv_workload_query(&wl, &m, 1, 0, p, 0, 1, q);
+    double sc[2 * 300];
+    head_logits(&wl, &m, n, p, sc);
     const double theta = pow(10000.0, -2.0 * (d / 2 - 2) / d);
     for (int g = 0; g < 2; g++)
         for (int64_t t = 0; t < n; t++) {
-            double sc = 0;
-            for (int i = 0; i < d; i++) sc += (double)q[g * d + i] * K[t * d + i];
-            sc /= sqrt((double)d);
-            double want = t >= 1 && t < 40 ? 2.0 * cos((double)(p - t) * theta) : 0.0;
-            cr_assert_float_eq(sc, want, 1e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc, want);
+            const double want = t >= 1 && t < 40 ? 2.0 * cos((double)(p - t) * theta) : 0.0;
+            cr_assert_float_eq(sc[g * n + t], want, 1e-4, "head %d key %lld: %g, want %g", g, (long long)t,
+                               sc[g * n + t], want);
         }
-    free(K);
-    free(V);
 }
 
 /* early_mass by hand: all keys zero, so every weight is 1/(p+1). At C = 2048
