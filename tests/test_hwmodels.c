@@ -264,7 +264,8 @@ Test(hwmodels, transfer_and_gemm_shape_efficiency)
  *   B200 BF16: 0.80531 × 1745 / 2250 = 0.80531 × 0.77556 = 0.62456;
  *   B200 FP8 (no FP8 curve: its MAMF): 0.80531 × 3432.5 / 4500 = 0.80531 × 0.76278 = 0.61427;
  *   H100 FP8 (the DeepGEMM curve, K = 742: 0.741 / 2 = 0.3705): 0.80531 × 0.3705 = 0.29837;
- *   L40S (no MAMF published): its file's 0.7, FP8 included. */
+ *   L40S BF16 (no measurement): its file's 0.7;
+ *   L40S FP8 (no FP8 curve: its fitted MAMF, below): 0.80531 × 414.1 / 733 = 0.80531 × 0.56494 = 0.45495. */
 Test(hwmodels, mamf_sets_the_share_an_engine_reaches)
 {
     hw_model a = load_ok("a100-80g"), h = load_ok("h100-sxm"), b = load_ok("b200"), l = load_ok("l40s");
@@ -276,8 +277,25 @@ Test(hwmodels, mamf_sets_the_share_an_engine_reaches)
     cr_assert_float_eq(hw_gemm_efficiency_dt(&b, HW_DT_FP8, 8, 4096, 4096), 0.61427, 1e-5);
     cr_assert_float_eq(hw_gemm_efficiency_dt(&h, HW_DT_FP8, 8, 4096, 742), 0.29837, 1e-5);
     cr_assert_float_eq(l.compute_efficiency, 0.7, 1e-12);
-    cr_assert_float_eq(hw_gemm_efficiency_dt(&l, HW_DT_FP8, 8, 4096, 4096), 0.7, 1e-12);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&l, HW_DT_FP8, 8, 4096, 4096), 0.45495, 1e-5);
+    cr_assert_float_eq(hw_gemm_efficiency_dt(&l, HW_DT_BF16, 8, 4096, 4096), 0.7, 1e-12);
     cr_assert_float_eq(hw_gemm_efficiency_dt(&a, HW_DT_INT8, 8, 4096, 4096), 0.7, 1e-12, "INT8 at the BF16 share");
+}
+
+/* The L40S's FP8 MAMF from its published table (vLLM PR #6677, one L40S):
+ * the compute-bound rows (M = 512 > ridge 733e12 / 864e9 / 2 = 424) 512 x
+ * 4096 x 12288 in 139.6 us and 512 x 4096 x 4096 in 45.5 us, each at tile
+ * quantization 1 and wave quantization 384 / 426 and 128 / 142 = 0.901;
+ * e = Σr / Σr², r = q / (achieved / peak), the closed-form least squares on
+ * the relative error; the file carries e × 733 TFLOPS to 0.1 TFLOPS. */
+Test(hwmodels, l40s_fp8_mamf_from_vllm_table)
+{
+    hw_model l = load_ok("l40s");
+    const double a1 = 2.0 * 512 * 4096 * 12288 / 139.6e-6 / 733e12, a2 = 2.0 * 512 * 4096 * 4096 / 45.5e-6 / 733e12;
+    const double r1 = (384.0 / 426.0) / a1, r2 = (128.0 / 142.0) / a2;
+    const double e = (r1 + r2) / (r1 * r1 + r2 * r2);
+    cr_assert_float_eq(l.mamf_fp8_flops, e * 733e12, 0.05e12, "%g vs %g", l.mamf_fp8_flops, e * 733e12);
+    cr_assert(e > 0.56 && e < 0.57, "0.565 of the dense peak: %g", e);
 }
 
 /* Collectives over PCIe run at NCCL's model of the link (NVIDIA/nccl v2.19.3-1
