@@ -32,13 +32,14 @@ BW = 3.35e12          # H800 HBM3, bytes/s (as h100-sxm's hbm_bandwidth_bytes_pe
 DRAM_LATENCY = 6e-7   # h100-sxm's dram_latency_s
 
 
-def quant(m, n):
+def quant(m, n, sms=SMS):
+    """Tile and wave quantization of an M x N output on `sms` SMs."""
     if m < 128:  # skinny products: no quantization (hwmodels/hw.c tile_wave_q)
         return 1.0
     tm, tn = math.ceil(m / 128), math.ceil(n / 128)
     tiles = tm * tn
-    waves = math.ceil(tiles / SMS)
-    return (m * n) / (tm * 128 * tn * 128) * tiles / (waves * SMS)
+    waves = math.ceil(tiles / sms)
+    return (m * n) / (tm * 128 * tn * 128) * tiles / (waves * sms)
 
 
 def fit():

@@ -20,7 +20,11 @@ FP8 curve): the best kernel reaches mamf / peak * tile_q(M, N) * wave_q(M, N),
 128 x 128 output tiles, one per SM per wave, 142 SMs. Least squares on the
 relative error of those rows gives mamf / peak in closed form.
 Usage: python3 hwmodels/fit_l40s_fp8.py"""
-import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fit_fp8_gemm  # noqa: E402  (the same tile and wave rule)
 
 PEAK_TFLOPS = 733.0   # l40s.yaml fp8_dense_flops (datasheet, dense)
 SMS = 142             # l40s.yaml sm_count
@@ -36,12 +40,7 @@ ROWS = [(1, 4096, 12288, 15.40), (1, 4096, 4096, 8.60), (1, 4096, 22016, 44.90),
 
 
 def quant(m, n):
-    if m < 128:  # skinny products: no quantization (hwmodels/hw.c tile_wave_q)
-        return 1.0
-    tm, tn = math.ceil(m / 128), math.ceil(n / 128)
-    tiles = tm * tn
-    waves = math.ceil(tiles / SMS)
-    return (m * n) / (tm * 128 * tn * 128) * tiles / (waves * SMS)
+    return fit_fp8_gemm.quant(m, n, SMS)
 
 
 def tflops(m, k, n, us):
