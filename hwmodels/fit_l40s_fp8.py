@@ -23,6 +23,7 @@ Usage: python3 hwmodels/fit_l40s_fp8.py"""
 import os
 import sys
 
+sys.dont_write_bytecode = True  # leave no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fit_fp8_gemm  # noqa: E402  (the same tile and wave rule)
 
