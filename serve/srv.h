@@ -238,7 +238,7 @@ typedef struct {
 int srv_run(const srv_config *c, const srv_workload *w, srv_result *r, kv_err *err);
 void srv_result_free(srv_result *r);
 
-/* numpy's default percentile (linear between closest ranks) of n values,
+/* summary.c: numpy's default percentile (linear between closest ranks) of n values,
  * NaNs skipped; scratch holds n doubles. NaN when none. */
 double srv_percentile(const double *x, int64_t n, double p, double *scratch);
 

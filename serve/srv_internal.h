@@ -341,4 +341,8 @@ int srv_lock_schedule(srv_state *st, int64_t *budget, int mode, kv_err *err);
 double srv_lock_price(srv_state *st);
 void srv_lock_apply(srv_state *st, double t);
 
+/* summary.c: n doubles for the result's inter-token gaps or a copy of them
+ * (tens of MB in a long run: in transparent huge pages where the kernel gives them). */
+double *srv_gap_array(size_t n);
+
 #endif
