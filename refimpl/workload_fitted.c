@@ -63,26 +63,30 @@ typedef struct {
  * the few channels where both queries and keys are large carry most of the
  * score variance (SparQ's premise: heavy-tailed query components, Ribar et al. 2024, arXiv:2312.04985),
  * while the many small ones loosen Quest's page min/max bounds. Content and
- * noise move to every pair but the heavy-hitter and sink pairs (h2-2, h2-1),
- * pair p scaled by s_p = exp(N(0, chan_spread)) in both queries and keys
- * (its score variance ∝ s_p⁴), normalised to mean s_p² = 1. Own stream (…, 0, 15),
- * so the other draws do not move. */
-static int chan_spectrum(const rkv_workload *wl, int layer, int kvh, int h2, float *cmask, double *dc)
+ * noise move to every pair p < ns (all but the heavy-hitter and sink pairs
+ * h2-2, h2-1), pair p scaled by s_p = exp(N(0, chan_spread)) in both queries and keys
+ * (its score variance ∝ s_p⁴), normalised to mean s_p² = 1 within each group
+ * grp[g] .. grp[g+1]-1 of pairs (each recency band, the content pairs, the
+ * topic pairs; grp ends where grp[g] == grp[g+1]): a class's recency weight on
+ * band b meets the keys' content and noise on b's own pairs, and that cross
+ * term's size is then the same in every (layer, KV head) instead of a sum of
+ * a few heavy-tailed draws (normalised over all pairs at once, the first
+ * profiles). Own stream (…, 0, 15), so the other draws do not move. */
+static int chan_spectrum(const rkv_workload *wl, int layer, int kvh, int h2, int ns, float *cmask, double *dc,
+                         const int *grp)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
     if (!r) return -1;
     gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, 0, 15));
-    double s2 = 0.0;
-    for (int i = 0; i < h2 - 2; i++) {
-        cmask[i] = (float)exp(gsl_ran_gaussian_ziggurat(r, wl->chan_spread));
-        s2 += (double)cmask[i] * cmask[i];
+    for (int i = 0; i < h2; i++) cmask[i] = i < ns ? (float)exp(gsl_ran_gaussian_ziggurat(r, wl->chan_spread)) : 0.0f;
+    for (int g = 0; grp[g] < grp[g + 1]; g++) { /* mean s² = 1 within each group */
+        double a = 0.0;
+        for (int i = grp[g]; i < grp[g + 1]; i++) a += (double)cmask[i] * cmask[i];
+        const float f = (float)sqrt((double)(grp[g + 1] - grp[g]) / a);
+        for (int i = grp[g]; i < grp[g + 1]; i++) cmask[i] *= f;
     }
-    const float norm = (float)sqrt((double)(h2 - 2) / s2);
-    for (int i = 0; i < h2; i++) {
-        cmask[i] = i < h2 - 2 ? cmask[i] * norm : 0.0f;
-        cmask[i + h2] = cmask[i];
-    }
-    *dc = 2.0 * (double)(h2 - 2);
+    for (int i = 0; i < h2; i++) cmask[i + h2] = cmask[i];
+    *dc = 2.0 * (double)ns;
     gsl_rng_free(r);
     return 0;
 }
@@ -160,7 +164,18 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
         fs->cmask[i] = fs->cmask[i + h2] = c;
         dc += 2.0 * c;
     }
-    if (wl->chan_spread > 0 && chan_spectrum(wl, layer, kvh, h2, fs->cmask, &dc) != 0) {
+    int grp[8], ng = 0; /* the pair groups the spectrum is normalised within: the recency bands, content, topics */
+    if (wl->rec_ladder) {
+        rec_ladder(wl, h2 / 2, fs); /* no draw: the bands' pairs, known before the draws below need them */
+        for (int b = 0; b < RKV_REC_BANDS; b++)
+            if (fs->rec_n[b] > 0) grp[ng++] = fs->rec_lo[b];
+    } else
+        for (int b = 0; b < RKV_REC_BANDS; b++) grp[ng++] = b * (h2 / 2) / RKV_REC_BANDS;
+    grp[ng++] = h2 / 2;
+    grp[ng++] = top_lo;
+    grp[ng++] = top_hi;
+    grp[ng] = top_hi; /* the end: grp[g] == grp[g + 1] */
+    if (wl->chan_spread > 0 && chan_spectrum(wl, layer, kvh, h2, top_hi, fs->cmask, &dc, grp) != 0) {
         gsl_rng_free(r);
         return -1;
     }
@@ -294,7 +309,10 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
         for (int o = 0; o < wl->outlier_channels && o < h2; o++) /* lowest frequencies, both halves */
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
         rkv_wl_rope(k, d, t, tab);
-        add_rec(&fs, t, sc, NULL, k);
+        /* the sink key carries no recency features: with them its logit would take the
+         * ladder's ripple at the query's distance from the start (a sink mass that swings
+         * with the context length, not a fixed attractor) */
+        if (t >= wl->sink_tokens) add_rec(&fs, t, sc, NULL, k);
         if (wl->rec_key_tilt != 0) /* k ← D·k, q ← D⁻¹·q: q·k unchanged, cross terms included */
             for (int i = 0; i < d; i++) k[i] *= fs.dgain[i];
     }

@@ -187,6 +187,35 @@ Test(wlfit, fitted_sink_weight_is_its_logit)
         }
 }
 
+/* The sink key carries no recency features: with recency weights on every band
+ * and the ladder on, the sink key still scores exactly a·cos(p·θ_{d/2-1}) at
+ * every query position (before the fix it also took the ladder's kernel at
+ * distance p, a ripple of the sink's logit with the context length). */
+Test(wlfit, fitted_sink_logit_has_no_recency)
+{
+    mdl_model m = shape();
+    rkv_workload wl = one_class((rkv_head_class){.name = "s", .sink = 5.0, .rec = {2.0, 3.0, 4.0}});
+    wl.rec_ladder = 1;
+    wl.rec_span[0] = 1;
+    wl.rec_span[1] = 32;
+    wl.rec_span[2] = 2048;
+    wl.sink_key_scale = 2.0;
+    const int d = m.head_dim;
+    const double theta = pow(10000.0, -2.0 * (d / 2 - 1) / d);
+    const int64_t ps[] = {40, 299, 1500, 2047};
+    for (int i = 0; i < 4; i++) {
+        const int64_t p = ps[i], n = p + 1;
+        double *sc = malloc(2 * (size_t)n * sizeof *sc);
+        head_logits(&wl, &m, n, p, sc);
+        for (int g = 0; g < 2; g++)
+            cr_assert_float_eq(sc[g * n], 5.0 * cos((double)p * theta), 1e-4, "p %lld head %d: sink key %g, want %g",
+                               (long long)p, g, sc[g * n], 5.0 * cos((double)p * theta));
+        cr_assert(fabs(sc[p] - 9.0) < 0.5, "p %lld: the newest key scores %g, want about the summed band weights 9",
+                  (long long)p, sc[p]);
+        free(sc);
+    }
+}
+
 /* The channel spectrum (chan_spread > 0) moves content and noise onto every
  * pair but the sink and heavy-hitter pairs: the sink's logit contract holds
  * as before (the sink query has weight on the sink pair only). */
@@ -278,7 +307,8 @@ Test(wlfit, ladder_recency_is_its_cosine_sum)
         for (int64_t t = 0; t <= p; t += 7) {
             double sc = 0, want = 0;
             for (int i = 0; i < d; i++) sc += (double)q[i] * K[t * d + i];
-            for (int j = 0; j < nr; j++) want += wl.cls[0].rec[band[j]] / nb[band[j]] * cos(om[j] * (double)(p - t));
+            for (int j = 0; j < nr && t >= wl.sink_tokens; j++) /* the sink key has none (fitted_sink_logit_has_no_recency) */
+                want += wl.cls[0].rec[band[j]] / nb[band[j]] * cos(om[j] * (double)(p - t));
             /* the key's other features (content, topics, heavy hitters) sit on other pairs: they add nothing */
             cr_assert_float_eq(sc / sqrt((double)d), want, 2e-3, "p %lld t %lld: %g, want %g", (long long)p,
                                (long long)t, sc / sqrt((double)d), want);
