@@ -8,7 +8,13 @@ fitted profile's class_map, over the decode queries of KV dumps (kvsim kvdump):
   2. how much more the first key (the sink) scores than the mean key, per group;
   3. the mean |q| and |k| per pair (|.| of the pair's two dims);
   4. how often each pair holds one of the query's r = d/16 largest-|q_i|
-     channels (SparQ's channel choice at t = 128, S = 2048).
+     channels (SparQ's channel choice at t = 128, S = 2048);
+  5. the same distance profile as 1 predicted by each head's mean vectors
+     alone: per pair, the mean key and the mean decode query with RoPE taken
+     out (mu_k = mean_t z_k(t)·e^(-j·theta·t), mu_q likewise, z = x_i + j·x_(i+d/2)),
+     whose product adds Re(mu_q·conj(mu_k)·e^(j·theta·delta))/sqrt(d) at
+     distance delta: how much of real recency is a constant direction per
+     pair that RoPE turns.
 
 Pair i is dims (i, i + d/2) (the dump's rotate-half order) and turns at
 theta_i = base^(-2i/d): pair 0 fastest. numpy only; reads the dump format of
@@ -87,7 +93,25 @@ def main():
             for hq in range(D["Hq"]):
                 c = cmap[l][hq]
                 s = acc.setdefault(c, dict(shape=np.zeros((len(groups), len(BINS) - 1)), sink=np.zeros(len(groups)),
-                                           q=np.zeros(h2), k=np.zeros(h2), top=np.zeros(h2), n=0, groups=groups))
+                                           q=np.zeros(h2), k=np.zeros(h2), top=np.zeros(h2), n=0, groups=groups,
+                                           pred=np.zeros((len(groups), len(BINS) - 1))))
+                theta = D["theta"] ** (-2.0 * np.arange(h2) / d)
+                kk = K[hq // G, 1:C]
+                tt = np.arange(1, C)[:, None]
+                mu_k = ((kk[:, :h2] + 1j * kk[:, h2:]) * np.exp(-1j * theta * tt)).mean(0)
+                qq = Q[hq, C:C + a.steps]
+                pp = np.arange(C, C + a.steps)[:, None]
+                mu_q = ((qq[:, :h2] + 1j * qq[:, h2:]) * np.exp(-1j * theta * pp)).mean(0)
+                amp = mu_q * np.conj(mu_k) / np.sqrt(d)
+                for p in range(C, C + a.steps):
+                    delta = p - np.arange(1, p + 1)
+                    pred = np.real(amp * np.exp(1j * theta * delta[:, None]))  # (p, h2), keys 1 .. p
+                    for gi, (lo, hi) in enumerate(groups):
+                        cg = pred[:, lo:hi].sum(1)
+                        for b in range(len(BINS) - 1):
+                            sel = (delta >= BINS[b]) & (delta < BINS[b + 1])
+                            if sel.any():
+                                s["pred"][gi, b] += cg[sel].mean() - cg.mean()
                 for p in range(C, C + a.steps):
                     q, Kp = Q[hq, p], K[hq // G, :p + 1]
                     part = (Kp[:, :h2] * q[:h2] + Kp[:, h2:] * q[h2:]) / np.sqrt(d)  # (p+1, h2)
@@ -115,6 +139,9 @@ def main():
         for gi, (lo, hi) in enumerate(s["groups"]):
             print(f"    pairs {lo:2d}-{hi - 1:2d}: " + " ".join(f"{x:6.2f}" for x in s["shape"][gi] / n) +
                   f"   sink excess {s['sink'][gi] / n:6.2f}")
+        print("  the same predicted by the heads' mean vectors per pair (5):")
+        for gi, (lo, hi) in enumerate(s["groups"]):
+            print(f"    pairs {lo:2d}-{hi - 1:2d}: " + " ".join(f"{x:6.2f}" for x in s["pred"][gi] / n))
         print("  |q| per pair: " + " ".join(f"{x:.1f}" for x in s["q"] / n))
         print("  |k| per pair: " + " ".join(f"{x:.1f}" for x in s["k"] / n))
         t = s["top"] / s["top"].sum()
