@@ -24,11 +24,14 @@ Usage: python3 scripts/workload_pair_anatomy.py PROFILE.yaml DUMP.kvd [DUMP.kvd 
        [--context 2048] [--steps 8]
 """
 import argparse
-import re
+import os
 import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workload_class_stats import class_map  # noqa: E402  (the profile's class_map rows)
 
 BINS = [0, 1, 4, 16, 64, 256, 1024, 2048]
 
@@ -57,17 +60,6 @@ def load(path):
         Q = conv(a[2 * Hkv * n * d:]).reshape(Hq, n, d)
         return K, Q
     return dict(L=L, Hq=Hq, Hkv=Hkv, d=d, n=n, theta=theta, layer=layer)
-
-
-def class_map(path):
-    rows = []
-    for line in open(path, encoding="utf-8"):
-        m = re.match(r"\s+- \[(.*)\]\s+# layer", line)
-        if m:
-            rows.append([x.strip() for x in m.group(1).split(",")])
-    if not rows:
-        sys.exit(f"workload_pair_anatomy: {path}: no class_map rows")
-    return rows
 
 
 def main():
