@@ -16,8 +16,8 @@ static void help(void)
 {
     printf("usage: kvsim workload profile DUMP.kvd [--context C] [--window W] [--steps N] [--layers LIST] [--json]\n"
            "       kvsim workload profile --workload FILE|NAME --model M [same options]\n"
-           "       kvsim workload fit DUMP.kvd... --out PROFILE.yaml [--classes K] [--key-sets R] [--context C] [--window W]\n"
-           "                          [--steps N]\n"
+           "       kvsim workload fit DUMP.kvd... --out PROFILE.yaml [--classes K] [--key-sets R] [--recency ladder|pairs]\n"
+           "                          [--context C] [--window W] [--steps N]\n"
            "       kvsim workload compare --workload FILE|NAME DUMP.kvd... [--context C] [--steps N] [--new N]\n"
            "                              [--method LIST] [--budget LIST] [--tolerance X] [--seeds N] [--csv FILE]\n\n"
            "profile: per (layer, query head) attention statistics (entropy, top-k mass, sink mass, locality,\n"
@@ -33,6 +33,8 @@ static void help(void)
            "  --classes K      head classes (6)          --threads N  worker threads (number of CPUs)\n"
            "  --key-sets R     fit: synthetic key sets each class is measured on (1: its G heads on one; 2..8: one\n"
            "                   head on each, so R = G costs what 1 does; the committed profile used 1)\n"
+           "  --recency K      fit: ladder (a geometric ladder of recency features, band weights fitted) or pairs\n"
+           "                   (each RoPE pair's mean query x mean key, measured from the dumps) (ladder)\n"
            "  --method LIST    (exact-topk,rocketkv,quest,sparq,snapkv-gqa,streaming)\n"
            "  --budget LIST    (128,256,512)             --new N      new tokens the split plans for (50)\n"
            "  --tolerance X    (0.05)                    --seeds N    synthetic seeds averaged (1)\n");
@@ -215,6 +217,34 @@ static int open_dumps(cli_opts *o, llm_kvd_file **f, int *nf, mdl_model *m)
     return CLI_OK;
 }
 
+/* --recency pairs: every dump's measured pair amplitudes and key norms
+ * (wl_pairs_measure), averaged over the dumps; *amp and *key are the caller's
+ * to free, also on failure. */
+static int measure_pairs(const char *prog, llm_kvd_file *const *f, int nf, const mdl_model *m, const geo *g, double **amp,
+                         double **key)
+{
+    const int npr = m->head_dim / 2 - 2 > 0 ? m->head_dim / 2 - 2 : 1;
+    const size_t na = (size_t)m->num_hidden_layers * (size_t)m->num_attention_heads * 2 * (size_t)npr;
+    kv_err err;
+    *amp = calloc(na, sizeof **amp);
+    *key = calloc((size_t)npr, sizeof **key);
+    if (!*amp || !*key) {
+        cli_error(prog, "fit: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < nf; i++) {
+        rkv_workload wl;
+        dump_workload(f[i], &wl);
+        if (wl_pairs_measure(&wl, m, g->context, g->steps, *amp, *key, &err) != 0) {
+            cli_error(prog, "%s", err.msg);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < na; i++) (*amp)[i] /= nf;
+    for (int i = 0; i < npr; i++) (*key)[i] /= nf;
+    return 0;
+}
+
 static int do_fit(cli_opts *o)
 {
     geo g;
@@ -228,6 +258,12 @@ static int do_fit(cli_opts *o)
         cli_error(o->prog, "fit: --out PROFILE.yaml is required");
         return CLI_USAGE;
     }
+    const char *recency = cli_opt_str(o, "recency", "ladder");
+    if (strcmp(recency, "ladder") != 0 && strcmp(recency, "pairs") != 0) {
+        cli_error(o->prog, "fit: --recency: expected 'ladder' or 'pairs', got '%s'", recency);
+        return CLI_USAGE;
+    }
+    const int pairs = !strcmp(recency, "pairs");
     if (g.nlayers) {
         cli_error(o->prog, "fit: --layers is not accepted (every layer is fitted)");
         return CLI_USAGE;
@@ -238,6 +274,7 @@ static int do_fit(cli_opts *o)
     mdl_model m;
     wl_profile p[MAX_DUMPS];
     int np = 0;
+    double *pamp = NULL, *pkey = NULL; /* --recency pairs: the measured amplitudes and key norms */
     double t0 = kv_now_s();
     if ((rc = open_dumps(o, f, &nf, &m)) != CLI_OK) goto out;
     for (int i = 0; i < nf; i++, np++) {
@@ -252,6 +289,12 @@ static int do_fit(cli_opts *o)
     double t1 = kv_now_s();
     wl_fit_cfg cfg = {.classes = (int)classes, .context = g.context, .window = g.window, .steps = g.steps,
                       .threads = g.threads, .seed = 1, .key_sets = (int)ksets};
+    if (pairs && measure_pairs(o->prog, f, nf, &m, &g, &pamp, &pkey) != 0) {
+        rc = CLI_FAIL;
+        goto out;
+    }
+    cfg.pair_amp = pamp;
+    cfg.pair_key = pkey;
     rkv_workload fw;
     if (wl_fit(p, np, &m, &cfg, &fw, stderr, &err) != 0) {
         cli_error(o->prog, "%s", err.msg);
@@ -275,6 +318,8 @@ static int do_fit(cli_opts *o)
     fprintf(stderr, "kvsim workload fit: %s: %d classes from %d dumps; profiling %.2f s, fitting %.2f s wall, %d threads\n",
             out, (int)classes, nf, t1 - t0, kv_now_s() - t1, g.threads);
 out:
+    free(pamp);
+    free(pkey);
     for (int i = 0; i < np; i++) wl_profile_free(&p[i]);
     for (int i = 0; i < nf; i++) llm_kvd_free(f[i]);
     return rc;

@@ -346,6 +346,7 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
 #define RKV_MAX_MAP_LAYERS 128 /* layers of the model a fitted workload was measured on */
 #define RKV_MAX_MAP_HEADS 64   /* its query heads per layer */
 #define RKV_REC_BANDS 3        /* recency bands of the fitted generator */
+#define RKV_MAX_PAIRS 128      /* measured RoPE pairs of a fitted workload (rec_kernel: pairs): head_dim <= 260 */
 /* The query side of one head class of the fitted generator (refimpl/workload_fitted.c):
  * weights in logit units (a weight a adds a to q.k/sqrt(d) on a key carrying the feature). */
 typedef struct {
@@ -357,6 +358,9 @@ typedef struct {
     double content;            /* spread of the low-rank content logits */
     double noise;              /* iid query noise per dim (in key-noise units) */
     double persistence;        /* share of content variance a head's queries share */
+    double pair_amp[2 * RKV_MAX_PAIRS]; /* rec_kernel pairs: per measured RoPE pair i, the complex amplitude
+                                  (re, im) of the class's mean query times its mean key, logit units: a key
+                                  at distance D adds Re(a_i·e^(j·theta_i·D)) on pair i */
 } rkv_head_class;
 
 /* Real queries, keys and values (after RoPE) from elsewhere — a KV dump or a
@@ -415,7 +419,14 @@ typedef struct {
                                   SparQ's channel choice — and the keys' channel magnitudes */
     int rec_ladder;            /* recency features: 0 = random Fourier features of exp(-|d|/rec_span[b]) (YAML
                                   rec_kernel: rff, the first fitted profiles); 1 = a deterministic geometric
-                                  ladder of frequencies from 1/rec_span[0] to 1/rec_span[2] (rec_kernel: ladder) */
+                                  ladder of frequencies from 1/rec_span[0] to 1/rec_span[2] (rec_kernel: ladder);
+                                  2 = measured per RoPE pair (rec_kernel: pairs): a constant key direction of
+                                  norm pair_key[i] on pair i and a class query whose product with it is
+                                  pair_amp[i], both turned by RoPE itself (the class's rec weights unused) */
+    int pair_n;                /* rec_kernel pairs: the measured pairs 0 .. pair_n-1 of the source model */
+    int pair_head_dim;         /* the source model's head_dim and RoPE base: a target pair takes the measured */
+    double pair_theta;         /* pair of nearest frequency, its amplitude scaled by the ratio of pair densities */
+    double pair_key[RKV_MAX_PAIRS]; /* |mean key| per measured pair (the keys' constant direction's norm) */
     double chan_spread;        /* channel spectrum of the content: 0 = content on a quarter of the dims, equal
                                   scales (the first fitted profiles); > 0 = on every dim but the sink and
                                   heavy-hitter pairs, pair scales exp(N(0, chan_spread)) shared by queries and keys */

@@ -57,6 +57,9 @@ typedef struct {
     float omega[RKV_REC_BANDS][256]; /* their angular frequencies: |Cauchy| / rec_span[b] */
     float dgain[512];  /* (d) each dim's key gain, the query's its inverse (rec_key_tilt: the ladder's pairs), else 1 */
     int focus[RKV_MAX_MAP_HEADS][16]; /* focus topics of each query head of the group */
+    int psrc[256];     /* rec_kernel pairs: the measured pair target pair j takes (-1: none) */
+    float pkey[256];   /* the keys' constant direction's norm on pair j (dim j, before RoPE) */
+    double pdens;      /* measured pairs per target pair (the ratio of pair densities in log frequency) */
 } fit_shape;
 
 /* The channel spectrum (chan_spread > 0): real keys vary on every channel, and
@@ -122,9 +125,30 @@ static void rec_ladder(const rkv_workload *wl, int m, fit_shape *fs)
     for (int b = 1; b < RKV_REC_BANDS; b++) fs->rec_lo[b] = fs->rec_lo[b - 1] + fs->rec_n[b - 1];
 }
 
+/* rec_kernel pairs: target pair j (frequency base^(-2j/d)) takes the measured
+ * pair of nearest log frequency, i = round(j·(d_s·ln base)/(d·ln base_s)), and
+ * that pair's amplitude times pdens = (d_s/ln base_s)/(d/ln base), the ratio of
+ * the two models' pairs per unit of log frequency, so that a band of
+ * frequencies adds the same logit on either model. Pairs past the last measured
+ * one, and the target's heavy-hitter and sink pairs, get none. No draw. */
+static void pair_map(const rkv_workload *wl, double theta, int d, fit_shape *fs)
+{
+    const int h2 = d / 2;
+    fs->pdens = (double)wl->pair_head_dim * log(theta) / ((double)d * log(wl->pair_theta));
+    for (int j = 0; j < h2 && j < 256; j++) {
+        const int i = (int)floor((double)j * fs->pdens + 0.5);
+        fs->psrc[j] = j < h2 - 2 && i < wl->pair_n ? i : -1;
+        fs->pkey[j] = fs->psrc[j] >= 0 ? (float)wl->pair_key[i] : 0.0f;
+    }
+}
+
 void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS])
 {
     const int m = head_dim / 4; /* the recency pairs: [0, h2/2) */
+    if (wl->rec_ladder == 2) { /* no bands */
+        for (int b = 0; b < RKV_REC_BANDS; b++) n[b] = 0;
+        return;
+    }
     if (wl->rec_ladder) {
         fit_shape *fs = calloc(1, sizeof *fs);
         if (fs) rec_ladder(wl, m, fs);
@@ -165,7 +189,9 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
         dc += 2.0 * c;
     }
     int grp[8], ng = 0; /* the pair groups the spectrum is normalised within: the recency bands, content, topics */
-    if (wl->rec_ladder) {
+    if (wl->rec_ladder == 2)
+        grp[ng++] = 0; /* rec_kernel pairs: no bands, [0, h2/2) one group */
+    else if (wl->rec_ladder) {
         rec_ladder(wl, h2 / 2, fs); /* no draw: the bands' pairs, known before the draws below need them */
         for (int b = 0; b < RKV_REC_BANDS; b++)
             if (fs->rec_n[b] > 0) grp[ng++] = fs->rec_lo[b];
@@ -191,7 +217,10 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
     rkv_wl_unit_in_band(r, d, h2 - 2, h2 - 1, fs->hh);
     /* recency: random Fourier features of the kernel exp(-|Δ|/span) (Rahimi & Recht 2007): frequencies
      * drawn from its spectral density, a Cauchy of scale 1/span; on the mid-to-low frequency dims */
-    if (wl->rec_ladder)
+    if (wl->rec_ladder == 2) {
+        memset(fs->rec_n, 0, sizeof fs->rec_n); /* no ladder: recency is the measured pairs' (pair_map) */
+        pair_map(wl, rkv_wl_theta(wl, m), d, fs);
+    } else if (wl->rec_ladder)
         rec_ladder(wl, h2 / 2, fs);
     else {
         for (int b = 0; b < RKV_REC_BANDS; b++) { /* [0, h2/2) split between the bands */
@@ -308,6 +337,8 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
         }
         for (int o = 0; o < wl->outlier_channels && o < h2; o++) /* lowest frequencies, both halves */
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
+        if (wl->rec_ladder == 2 && t >= wl->sink_tokens) /* the keys' constant direction on each measured pair */
+            for (int j = 0; j < h2; j++) k[j] += fs.pkey[j];
         rkv_wl_rope(k, d, t, tab);
         /* the sink key carries no recency features: with them its logit would take the
          * ladder's ripple at the query's distance from the start (a sink mass that swings
@@ -430,6 +461,14 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
                           (float)hc->focus * ct[k]) +
                     fs->cmask[k] * (float)(hc->noise * z[k]);
         }
+        if (wl->rec_ladder == 2) /* the class's query on each measured pair: w = a·pdens·√d/|k|, so that q·k/√d
+                                  * adds Re(a·pdens·e^(jθΔ)) once RoPE turns both */
+            for (int j = 0; j < d / 2; j++) {
+                if (fs->psrc[j] < 0 || fs->pkey[j] <= 0) continue;
+                const double w = fs->pdens * sqrt((double)d) / fs->pkey[j];
+                qg[j] += (float)(hc->pair_amp[2 * fs->psrc[j]] * w);
+                qg[j + d / 2] += (float)(hc->pair_amp[2 * fs->psrc[j] + 1] * w);
+            }
         rkv_wl_rope(qg, d, c->pos0 + i, c->tab);
         add_rec_cs(fs, c->rcs + (size_t)i * (size_t)(d / 2), sc, hc->rec, qg);
         if (wl->rec_key_tilt != 0) /* the inverse of the keys' gain (rkv_fitted_kv) */

@@ -30,7 +30,7 @@ static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "classes", "class_map", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "classes", "class_map", NULL,
 };
 
 /* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
@@ -47,7 +47,8 @@ static int item_f64(const kv_yaml_doc *d, const kv_yaml_node *v, const char *key
 /* classes: a list of {name, sink, hh, rec: [a, b, c], focus, content, noise, persistence}. */
 static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workload *wl, kv_err *err)
 {
-    static const char *const ckeys[] = {"name", "sink", "hh", "rec", "focus", "content", "noise", "persistence", NULL};
+    static const char *const ckeys[] = {"name", "sink", "hh", "rec", "focus", "content", "noise", "persistence", "pairs",
+                                        NULL};
     if (seq->kind != KV_YAML_SEQ || seq->n < 1 || seq->n > RKV_MAX_CLASSES)
         return kv_yaml_errf(d, seq->line, seq->col, err, "key 'classes': expected a list of 1 to %d head classes",
                             RKV_MAX_CLASSES);
@@ -71,8 +72,37 @@ static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workl
                                 "class %zu: key 'rec': expected a list of %d numbers", i + 1, RKV_REC_BANDS);
         for (int b = 0; b < RKV_REC_BANDS; b++)
             if (item_f64(d, rec->items[b], "rec", -100, 100, &hc->rec[b], err) != 0) return -1;
+        const kv_yaml_node *pa = kv_yaml_get(c, "pairs"); /* rec_kernel pairs: 2·pair_n numbers, required */
+        if (pa && wl->rec_ladder != 2)
+            return kv_yaml_errf(d, pa->line, pa->col, err, "class %zu: key 'pairs' needs rec_kernel 'pairs'", i + 1);
+        if (wl->rec_ladder == 2 && (!pa || pa->kind != KV_YAML_SEQ || (int)pa->n != 2 * wl->pair_n))
+            return kv_yaml_errf(d, pa ? pa->line : c->line, pa ? pa->col : c->col, err,
+                                "class %zu: key 'pairs': expected a list of %d numbers (re, im per measured pair)", i + 1,
+                                2 * wl->pair_n);
+        for (size_t k = 0; pa && k < pa->n; k++)
+            if (item_f64(d, pa->items[k], "pairs", -1000, 1000, &hc->pair_amp[k], err) != 0) return -1;
     }
     wl->nclasses = (int)seq->n;
+    return 0;
+}
+
+/* rec_kernel pairs: pair_theta, pair_head_dim (the measured model's RoPE base and head_dim) and pair_key (the
+ * norm of the keys' mean direction on each measured pair, at most head_dim/2 - 2 of them), all required. */
+static int read_pair_key(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload *wl, kv_err *err)
+{
+    const kv_yaml_node *pk = kv_yaml_get(r, "pair_key");
+    int64_t hd = 0;
+    if (kv_yaml_num(d, r, "pair_theta", 1, 1.0, 0, 1e12, &wl->pair_theta, err) != 0 ||
+        kv_yaml_int(d, r, "pair_head_dim", 1, 8, 2 * RKV_MAX_PAIRS + 4, &hd, err) != 0)
+        return -1;
+    wl->pair_head_dim = (int)hd;
+    const int most = wl->pair_head_dim / 2 - 2;
+    if (!pk || pk->kind != KV_YAML_SEQ || pk->n < 1 || (int)pk->n > most)
+        return kv_yaml_errf(d, pk ? pk->line : 1, pk ? pk->col : 1, err,
+                            "key 'pair_key': rec_kernel 'pairs' needs a list of 1 to %d numbers (pair_head_dim/2 - 2)", most);
+    wl->pair_n = (int)pk->n;
+    for (size_t i = 0; i < pk->n; i++)
+        if (item_f64(d, pk->items[i], "pair_key", 0.0, 1e6, &wl->pair_key[i], err) != 0) return -1;
     return 0;
 }
 
@@ -130,10 +160,12 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
     char kern[16] = "rff";
     if (kv_yaml_str(d, r, "rec_kernel", 0, kern, sizeof kern, err) != 0) return -1;
     const kv_yaml_node *rk = kv_yaml_get(r, "rec_kernel");
-    if (strcmp(kern, "rff") != 0 && strcmp(kern, "ladder") != 0)
-        return kv_yaml_errf(d, rk->line, rk->col, err, "key 'rec_kernel': expected 'rff' or 'ladder', got '%s'", kern);
-    wl->rec_ladder = !strcmp(kern, "ladder");
-    if (wl->rec_ladder && !(wl->rec_span[0] < wl->rec_span[1] && wl->rec_span[1] < wl->rec_span[2]))
+    if (strcmp(kern, "rff") != 0 && strcmp(kern, "ladder") != 0 && strcmp(kern, "pairs") != 0)
+        return kv_yaml_errf(d, rk->line, rk->col, err, "key 'rec_kernel': expected 'rff', 'ladder' or 'pairs', got '%s'",
+                            kern);
+    wl->rec_ladder = !strcmp(kern, "pairs") ? 2 : !strcmp(kern, "ladder");
+    if (wl->rec_ladder == 2 && read_pair_key(d, r, wl, err) != 0) return -1;
+    if (wl->rec_ladder == 1 && !(wl->rec_span[0] < wl->rec_span[1] && wl->rec_span[1] < wl->rec_span[2]))
         return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': rec_kernel 'ladder' needs increasing spans, got "
                             "[%g, %g, %g]", wl->rec_span[0], wl->rec_span[1], wl->rec_span[2]);
     return read_classes(d, cl, wl, err) != 0 || read_class_map(d, cm, wl, err) != 0 ? -1 : 0;
@@ -182,7 +214,8 @@ int rkv_workload_load(const char *path, rkv_workload *out, kv_err *err)
     }
     if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
         static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens",
-                                         "early_hh_fraction", "rec_key_tilt", "classes", "class_map"};
+                                         "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key",
+                                         "classes", "class_map"};
         for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
             const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
             if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);

@@ -124,6 +124,16 @@ double wl_channel_outlier(const float *X, int64_t n, int d);
 /* k_page_spread of rows (n, d): complete pages of WL_PAGE rows. */
 double wl_page_spread(const float *X, int64_t n, int d);
 
+/* ---- rec_kernel pairs (wl_pairs.c) ---- */
+/* Adds, for every (layer l, query head j) of the real model src (a KV dump's
+ * workload) at context C, the complex amplitude a_i = μ_q·conj(μ_k)/√d of each
+ * RoPE pair i < head_dim/2 − 2 (the mean decode query over positions C ..
+ * C+steps−1 and the mean key over 1 .. C−1, RoPE's rotation taken out) to
+ * amp[((l·Hq + j)·npairs + i)·2 + {0, 1}], and |μ_k| averaged over the (layer,
+ * KV head)s to kmag[i]: one dump's share; the caller divides by the dumps. */
+int wl_pairs_measure(const rkv_workload *src, const mdl_model *m, int64_t C, int64_t steps, double *amp, double *kmag,
+                     kv_err *err);
+
 /* ---- fitting ---- */
 #define WL_FIT_MAX_KEY_SETS 8
 typedef struct {
@@ -133,6 +143,8 @@ typedef struct {
     uint64_t seed;
     int key_sets;            /* synthetic key sets each class is measured on (0 or 1: the G heads of one;
                                 2 .. WL_FIT_MAX_KEY_SETS: one head on each; wl_fit.c says why) */
+    const double *pair_amp;  /* rec_kernel pairs: wl_pairs_measure's amp, averaged over the dumps (NULL: the ladder) */
+    const double *pair_key;  /* and its kmag */
 } wl_fit_cfg;
 
 /* Fits the fitted generator to the mean statistics of the dumps' profiles

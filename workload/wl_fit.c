@@ -106,6 +106,21 @@ static void key_side(rkv_workload *wl, double outlier_scale, double chan_spread)
     wl->map_heads = 1;
 }
 
+/* The key side, and with cfg->pair_amp the measured pairs (rec_kernel pairs):
+ * the keys' constant direction per pair, the source model's RoPE base and
+ * head_dim (the class amplitudes are set per class, fit below). */
+static void key_side_cfg(rkv_workload *wl, double outlier_scale, double chan_spread, const wl_fit_cfg *cfg,
+                         const mdl_model *m)
+{
+    key_side(wl, outlier_scale, chan_spread);
+    if (!cfg->pair_amp) return;
+    wl->rec_ladder = 2;
+    wl->pair_n = m->head_dim / 2 - 2;
+    wl->pair_head_dim = m->head_dim;
+    wl->pair_theta = m->rope_theta > 0 ? m->rope_theta : 10000.0;
+    for (int i = 0; i < wl->pair_n; i++) wl->pair_key[i] = cfg->pair_key[i];
+}
+
 /* k-means over the heads' features; cls[i] receives each head's class. */
 static void kmeans(const double *X, int n, int k, int *cls)
 {
@@ -260,7 +275,7 @@ static void fit_class(class_fit *cf)
     rkv_fitted_rec_bands(&cf->base, d, nb);
     for (int b = 0; b < RKV_REC_BANDS; b++) nr += nb[b];
     for (int round = 0; round < 2; round++)
-        for (int which = 0; which < 2; which++) {
+        for (int which = 0; which < (cf->base.rec_ladder == 2 ? 1 : 2); which++) { /* pairs: recency is measured */
             const int k = which == 0 ? 0 : 3, stat = which == 0 ? 8 : 9;
             double lo = knob_lo[k], hi = which == 0 ? 24.0 : 16.0;
             for (int it = 0; it < 8; it++) {
@@ -278,6 +293,7 @@ static void fit_class(class_fit *cf)
     memcpy(cf->got, got, sizeof got);
     for (int sweep = 0; sweep < 4; sweep++)
         for (int i = 0; i < NQK; i++) {
+            if (cf->base.rec_ladder == 2 && i >= 2 && i <= 4) continue; /* pairs: no band weights */
             for (int dir = -1; dir <= 1; dir += 2) {
                 int moved = 0;
                 for (;;) { /* keep going while it helps, doubling the step */
@@ -367,7 +383,7 @@ static double fit_spread(const double *S, int nheads, const mdl_model *m, const 
     for (int k = 0; k <= 10; k++) {
         rkv_workload base;
         kv_err e;
-        key_side(&base, os, 0.25 * k);
+        key_side_cfg(&base, os, 0.25 * k, cfg, m);
         base.seed = cfg->seed;
         if (rkv_workload_kv(&base, m, 0, 0, n, K, V, &e) != 0) break;
         const double got = wl_page_spread(K, cfg->context, m->head_dim);
@@ -435,7 +451,7 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     rkv_workload base;
     double best_os = 0, best_e = INFINITY;
     for (double os = 0; os <= 12.0; os += 1.0) {
-        key_side(&base, os, 0.0);
+        key_side_cfg(&base, os, 0.0, cfg, m);
         base.seed = cfg->seed;
         if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
         double e = fabs(wl_channel_outlier(K, cfg->context, m->head_dim) - kout);
@@ -445,7 +461,7 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
         }
     }
     const double spread = fit_spread(S, nheads, m, cfg, best_os, K, V);
-    key_side(&base, best_os, spread);
+    key_side_cfg(&base, best_os, spread, cfg, m);
     base.seed = cfg->seed;
     for (int r = 0; r < R; r++) { /* the key sets (see key_sets) */
         float *Kr = KR + (size_t)r * (size_t)n * (size_t)m->head_dim;
@@ -466,6 +482,13 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
         cf[c].kk = kk;
         cf[c].cls = initial(cf[c].want, cfg->context);
         class_name(cf[c].want, c, cf[c].cls.name, sizeof cf[c].cls.name);
+        if (base.rec_ladder == 2) { /* the class's recency: the mean of its heads' measured amplitudes */
+            const int np = base.pair_n;
+            memset(cf[c].cls.rec, 0, sizeof cf[c].cls.rec);
+            for (int h = 0; h < nheads; h++)
+                if (cls[h] == c)
+                    for (int i = 0; i < 2 * np; i++) cf[c].cls.pair_amp[i] += cfg->pair_amp[(size_t)h * 2 * np + i] / cnt;
+        }
     }
     fit_classes(cf, k, cfg->threads);
     *wl = base;
@@ -508,11 +531,16 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
     fprintf(fp, "# key side (shared by every head; workload/wl_fit.c says why these values)\n");
     fprintf(fp, "sink_tokens: %d\nhh_fraction: %.4g\nhh_sigma: %.4g\nrec_span: [%.6g, %.6g, %.6g]\nrec_kernel: %s\n",
             wl->sink_tokens, wl->hh_fraction, wl->hh_sigma, wl->rec_span[0], wl->rec_span[1], wl->rec_span[2],
-            wl->rec_ladder ? "ladder" : "rff");
+            wl->rec_ladder == 2 ? "pairs" : wl->rec_ladder ? "ladder" : "rff");
     fprintf(fp, "chan_spread: %.4g\nsink_key_scale: %.6g\n", wl->chan_spread, wl->sink_key_scale);
     if (wl->early_tokens > 0) /* absent in the profiles before it: they write as they did */
         fprintf(fp, "early_tokens: %d\nearly_hh_fraction: %.6g\n", wl->early_tokens, wl->early_hh_fraction);
     if (wl->rec_key_tilt != 0) fprintf(fp, "rec_key_tilt: %.6g\n", wl->rec_key_tilt);
+    if (wl->rec_ladder == 2) {
+        fprintf(fp, "pair_theta: %.9g\npair_head_dim: %d\npair_key: [", wl->pair_theta, wl->pair_head_dim);
+        for (int i = 0; i < wl->pair_n; i++) fprintf(fp, "%s%.5g", i ? ", " : "", wl->pair_key[i]);
+        fputs("]\n", fp);
+    }
     fprintf(fp, "topic_run_mean: %.6g\nnum_topics: %d\ntopic_strength: %.6g\nkey_rank: %d\nkey_noise: %.6g\n",
             wl->topic_run_mean, wl->num_topics, wl->topic_strength, wl->key_rank, wl->key_noise);
     fprintf(fp, "outlier_channels: %d\noutlier_scale: %.6g\nfocus_topics: %d\ndecode_drift: %.6g\nneedles: 0\n",
@@ -521,8 +549,14 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
     for (int c = 0; c < wl->nclasses; c++) {
         const rkv_head_class *h = &wl->cls[c];
         fprintf(fp, "  - {name: %s, sink: %.4f, hh: %.4f, rec: [%.4f, %.4f, %.4f], focus: %.4f, content: %.4f, "
-                    "noise: %.4f, persistence: %.4f}\n",
+                    "noise: %.4f, persistence: %.4f",
                 h->name, h->sink, h->hh, h->rec[0], h->rec[1], h->rec[2], h->focus, h->content, h->noise, h->persistence);
+        if (wl->rec_ladder == 2) { /* re, im per measured pair */
+            fputs(",\n      pairs: [", fp);
+            for (int i = 0; i < 2 * wl->pair_n; i++) fprintf(fp, "%s%.5g", i ? ", " : "", h->pair_amp[i]);
+            fputc(']', fp);
+        }
+        fputs("}\n", fp);
     }
     fprintf(fp, "# the class of each query head, one row per layer of the measured model\nclass_map:\n");
     for (int l = 0; l < wl->map_layers; l++) {
