@@ -347,6 +347,7 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
 #define RKV_MAX_MAP_HEADS 64   /* its query heads per layer */
 #define RKV_REC_BANDS 3        /* recency bands of the fitted generator */
 #define RKV_MAX_PAIRS 128      /* measured RoPE pairs of a fitted workload (rec_kernel: pairs): head_dim <= 260 */
+#define RKV_REC_PAIRS 2        /* rkv_workload.rec_ladder for rec_kernel pairs (0: rff, 1: ladder) */
 /* The query side of one head class of the fitted generator (refimpl/workload_fitted.c):
  * weights in logit units (a weight a adds a to q.k/sqrt(d) on a key carrying the feature). */
 typedef struct {

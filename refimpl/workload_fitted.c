@@ -145,7 +145,7 @@ static void pair_map(const rkv_workload *wl, double theta, int d, fit_shape *fs)
 void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS])
 {
     const int m = head_dim / 4; /* the recency pairs: [0, h2/2) */
-    if (wl->rec_ladder == 2) { /* no bands */
+    if (wl->rec_ladder == RKV_REC_PAIRS) { /* no bands */
         for (int b = 0; b < RKV_REC_BANDS; b++) n[b] = 0;
         return;
     }
@@ -189,7 +189,7 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
         dc += 2.0 * c;
     }
     int grp[8], ng = 0; /* the pair groups the spectrum is normalised within: the recency bands, content, topics */
-    if (wl->rec_ladder == 2)
+    if (wl->rec_ladder == RKV_REC_PAIRS)
         grp[ng++] = 0; /* rec_kernel pairs: no bands, [0, h2/2) one group */
     else if (wl->rec_ladder) {
         rec_ladder(wl, h2 / 2, fs); /* no draw: the bands' pairs, known before the draws below need them */
@@ -217,7 +217,7 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
     rkv_wl_unit_in_band(r, d, h2 - 2, h2 - 1, fs->hh);
     /* recency: random Fourier features of the kernel exp(-|Δ|/span) (Rahimi & Recht 2007): frequencies
      * drawn from its spectral density, a Cauchy of scale 1/span; on the mid-to-low frequency dims */
-    if (wl->rec_ladder == 2) {
+    if (wl->rec_ladder == RKV_REC_PAIRS) {
         memset(fs->rec_n, 0, sizeof fs->rec_n); /* no ladder: recency is the measured pairs' (pair_map) */
         pair_map(wl, rkv_wl_theta(wl, m), d, fs);
     } else if (wl->rec_ladder)
@@ -337,7 +337,7 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
         }
         for (int o = 0; o < wl->outlier_channels && o < h2; o++) /* lowest frequencies, both halves */
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
-        if (wl->rec_ladder == 2 && t >= wl->sink_tokens) /* the keys' constant direction on each measured pair */
+        if (wl->rec_ladder == RKV_REC_PAIRS && t >= wl->sink_tokens) /* the keys' constant direction on each measured pair */
             for (int j = 0; j < h2; j++) k[j] += fs.pkey[j];
         rkv_wl_rope(k, d, t, tab);
         /* the sink key carries no recency features: with them its logit would take the
@@ -461,7 +461,7 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
                           (float)hc->focus * ct[k]) +
                     fs->cmask[k] * (float)(hc->noise * z[k]);
         }
-        if (wl->rec_ladder == 2) /* the class's query on each measured pair: w = a·pdens·√d/|k|, so that q·k/√d
+        if (wl->rec_ladder == RKV_REC_PAIRS) /* the class's query on each measured pair: w = a·pdens·√d/|k|, so that q·k/√d
                                   * adds Re(a·pdens·e^(jθΔ)) once RoPE turns both */
             for (int j = 0; j < d / 2; j++) {
                 if (fs->psrc[j] < 0 || fs->pkey[j] <= 0) continue;

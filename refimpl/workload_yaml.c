@@ -73,9 +73,9 @@ static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workl
         for (int b = 0; b < RKV_REC_BANDS; b++)
             if (item_f64(d, rec->items[b], "rec", -100, 100, &hc->rec[b], err) != 0) return -1;
         const kv_yaml_node *pa = kv_yaml_get(c, "pairs"); /* rec_kernel pairs: 2·pair_n numbers, required */
-        if (pa && wl->rec_ladder != 2)
+        if (pa && wl->rec_ladder != RKV_REC_PAIRS)
             return kv_yaml_errf(d, pa->line, pa->col, err, "class %zu: key 'pairs' needs rec_kernel 'pairs'", i + 1);
-        if (wl->rec_ladder == 2 && (!pa || pa->kind != KV_YAML_SEQ || (int)pa->n != 2 * wl->pair_n))
+        if (wl->rec_ladder == RKV_REC_PAIRS && (!pa || pa->kind != KV_YAML_SEQ || (int)pa->n != 2 * wl->pair_n))
             return kv_yaml_errf(d, pa ? pa->line : c->line, pa ? pa->col : c->col, err,
                                 "class %zu: key 'pairs': expected a list of %d numbers (re, im per measured pair)", i + 1,
                                 2 * wl->pair_n);
@@ -163,8 +163,8 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
     if (strcmp(kern, "rff") != 0 && strcmp(kern, "ladder") != 0 && strcmp(kern, "pairs") != 0)
         return kv_yaml_errf(d, rk->line, rk->col, err, "key 'rec_kernel': expected 'rff', 'ladder' or 'pairs', got '%s'",
                             kern);
-    wl->rec_ladder = !strcmp(kern, "pairs") ? 2 : !strcmp(kern, "ladder");
-    if (wl->rec_ladder == 2 && read_pair_key(d, r, wl, err) != 0) return -1;
+    wl->rec_ladder = !strcmp(kern, "pairs") ? RKV_REC_PAIRS : !strcmp(kern, "ladder");
+    if (wl->rec_ladder == RKV_REC_PAIRS && read_pair_key(d, r, wl, err) != 0) return -1;
     if (wl->rec_ladder == 1 && !(wl->rec_span[0] < wl->rec_span[1] && wl->rec_span[1] < wl->rec_span[2]))
         return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': rec_kernel 'ladder' needs increasing spans, got "
                             "[%g, %g, %g]", wl->rec_span[0], wl->rec_span[1], wl->rec_span[2]);

@@ -114,7 +114,7 @@ static void key_side_cfg(rkv_workload *wl, double outlier_scale, double chan_spr
 {
     key_side(wl, outlier_scale, chan_spread);
     if (!cfg->pair_amp) return;
-    wl->rec_ladder = 2;
+    wl->rec_ladder = RKV_REC_PAIRS;
     wl->pair_n = m->head_dim / 2 - 2;
     wl->pair_head_dim = m->head_dim;
     wl->pair_theta = m->rope_theta > 0 ? m->rope_theta : 10000.0;
@@ -275,7 +275,7 @@ static void fit_class(class_fit *cf)
     rkv_fitted_rec_bands(&cf->base, d, nb);
     for (int b = 0; b < RKV_REC_BANDS; b++) nr += nb[b];
     for (int round = 0; round < 2; round++)
-        for (int which = 0; which < (cf->base.rec_ladder == 2 ? 1 : 2); which++) { /* pairs: recency is measured */
+        for (int which = 0; which < (cf->base.rec_ladder == RKV_REC_PAIRS ? 1 : 2); which++) { /* pairs: recency is measured */
             const int k = which == 0 ? 0 : 3, stat = which == 0 ? 8 : 9;
             double lo = knob_lo[k], hi = which == 0 ? 24.0 : 16.0;
             for (int it = 0; it < 8; it++) {
@@ -293,7 +293,7 @@ static void fit_class(class_fit *cf)
     memcpy(cf->got, got, sizeof got);
     for (int sweep = 0; sweep < 4; sweep++)
         for (int i = 0; i < NQK; i++) {
-            if (cf->base.rec_ladder == 2 && i >= 2 && i <= 4) continue; /* pairs: no band weights */
+            if (cf->base.rec_ladder == RKV_REC_PAIRS && i >= 2 && i <= 4) continue; /* pairs: no band weights */
             for (int dir = -1; dir <= 1; dir += 2) {
                 int moved = 0;
                 for (;;) { /* keep going while it helps, doubling the step */
@@ -482,7 +482,7 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
         cf[c].kk = kk;
         cf[c].cls = initial(cf[c].want, cfg->context);
         class_name(cf[c].want, c, cf[c].cls.name, sizeof cf[c].cls.name);
-        if (base.rec_ladder == 2) { /* the class's recency: the mean of its heads' measured amplitudes */
+        if (base.rec_ladder == RKV_REC_PAIRS) { /* the class's recency: the mean of its heads' measured amplitudes */
             const int np = base.pair_n;
             memset(cf[c].cls.rec, 0, sizeof cf[c].cls.rec);
             for (int h = 0; h < nheads; h++)
@@ -531,12 +531,12 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
     fprintf(fp, "# key side (shared by every head; workload/wl_fit.c says why these values)\n");
     fprintf(fp, "sink_tokens: %d\nhh_fraction: %.4g\nhh_sigma: %.4g\nrec_span: [%.6g, %.6g, %.6g]\nrec_kernel: %s\n",
             wl->sink_tokens, wl->hh_fraction, wl->hh_sigma, wl->rec_span[0], wl->rec_span[1], wl->rec_span[2],
-            wl->rec_ladder == 2 ? "pairs" : wl->rec_ladder ? "ladder" : "rff");
+            wl->rec_ladder == RKV_REC_PAIRS ? "pairs" : wl->rec_ladder ? "ladder" : "rff");
     fprintf(fp, "chan_spread: %.4g\nsink_key_scale: %.6g\n", wl->chan_spread, wl->sink_key_scale);
     if (wl->early_tokens > 0) /* absent in the profiles before it: they write as they did */
         fprintf(fp, "early_tokens: %d\nearly_hh_fraction: %.6g\n", wl->early_tokens, wl->early_hh_fraction);
     if (wl->rec_key_tilt != 0) fprintf(fp, "rec_key_tilt: %.6g\n", wl->rec_key_tilt);
-    if (wl->rec_ladder == 2) {
+    if (wl->rec_ladder == RKV_REC_PAIRS) {
         fprintf(fp, "pair_theta: %.9g\npair_head_dim: %d\npair_key: [", wl->pair_theta, wl->pair_head_dim);
         for (int i = 0; i < wl->pair_n; i++) fprintf(fp, "%s%.5g", i ? ", " : "", wl->pair_key[i]);
         fputs("]\n", fp);
@@ -551,7 +551,7 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
         fprintf(fp, "  - {name: %s, sink: %.4f, hh: %.4f, rec: [%.4f, %.4f, %.4f], focus: %.4f, content: %.4f, "
                     "noise: %.4f, persistence: %.4f",
                 h->name, h->sink, h->hh, h->rec[0], h->rec[1], h->rec[2], h->focus, h->content, h->noise, h->persistence);
-        if (wl->rec_ladder == 2) { /* re, im per measured pair */
+        if (wl->rec_ladder == RKV_REC_PAIRS) { /* re, im per measured pair */
             fputs(",\n      pairs: [", fp);
             for (int i = 0; i < 2 * wl->pair_n; i++) fprintf(fp, "%s%.5g", i ? ", " : "", h->pair_amp[i]);
             fputc(']', fp);
