@@ -116,10 +116,14 @@ deps:
 # summary line) and LeakSanitizer fails the run although every test passed
 # (reproduced: --filter '@(golden|golden_cli)/*' leaks with --jobs 2, not 1).
 TEST_JOBS ?= 1
+# The front doors (make run, make test, make fuzz) build with one job per CPU
+# unless the caller chose -j: what a user types builds in parallel.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+PAR = $(if $(findstring -j,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(NPROC))
 MIN_TESTS ?= 282
 test:
 	@sh scripts/deps.sh
-	@$(MAKE) --no-print-directory test-after-deps
+	@$(MAKE) --no-print-directory $(PAR) test-after-deps
 
 test-after-deps: check-layers model-try $(BUILD)/san/kvsim-tests $(BUILD)/san/kvsim install-check
 	KVSIM_BIN=$(abspath $(BUILD)/san/kvsim) ASAN_OPTIONS=detect_leaks=1 \
@@ -138,7 +142,7 @@ check-layers:
 
 run:
 	@sh scripts/deps.sh
-	@$(MAKE) --no-print-directory run-after-deps
+	@$(MAKE) --no-print-directory $(PAR) run-after-deps
 
 run-after-deps: $(BUILD)/kvsim
 	@sh scripts/run.sh $(BUILD)/kvsim
@@ -159,16 +163,17 @@ bench-after-deps: $(BUILD)/kvsim $(BENCH_SRC:tests/%.c=$(BUILD)/bench/%)
 
 NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CU_SRC := $(wildcard cuda/*.cu)
-cuda:
 ifeq ($(NVCC),)
+cuda:
 	@echo "make cuda: nvcc not found; CUDA code not compiled (install the CUDA toolkit to build it)"
 else
-	@mkdir -p $(BUILD)/cuda
-	@for f in $(CU_SRC); do \
-	  echo "nvcc -arch=sm_90 $$f"; \
-	  $(NVCC) -arch=sm_90 -std=c++17 -O3 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
-	    $(INCLUDES) -c $$f -o $(BUILD)/cuda/$$(basename $$f .cu).o || exit 1; \
-	done
+CU_OBJ := $(CU_SRC:cuda/%.cu=$(BUILD)/cuda/%.o)
+$(BUILD)/cuda/%.o: cuda/%.cu $(wildcard cuda/*.cuh */*.h)
+	@mkdir -p $(dir $@)
+	@echo "nvcc -arch=sm_90 $<"
+	@$(NVCC) -arch=sm_90 -std=c++17 -O3 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
+	  $(INCLUDES) -c $< -o $@
+cuda: $(CU_OBJ)
 	@echo "make cuda: $(words $(CU_SRC)) CUDA file(s) compiled for sm_90"
 endif
 

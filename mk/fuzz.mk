@@ -14,25 +14,38 @@ FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 # fuzz_tokenizer needs the real model's vocabulary: `make fuzz-tokenizer` (below).
 FUZZ_SRC     := $(filter-out tests/fuzz_tokenizer.c,$(wildcard tests/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_SRC:tests/%.c=$(BUILD)/fuzz/%)
+# The library is compiled once for every harness (-fsanitize=fuzzer-no-link:
+# coverage instrumentation without libFuzzer's main), and each harness links
+# those objects: four harnesses no longer compile the library four times.
+FUZZ_OBJ_FLAGS := $(patsubst -fsanitize=fuzzer%,-fsanitize=fuzzer-no-link%,$(FUZZ_FLAGS))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
 
-$(BUILD)/fuzz/%: tests/%.c $(LIB_SRC) $(wildcard */*.h)
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(LIB_SRC) $(LIBS) -o $@
+	$(FUZZ_CC) $(CSTD) $(FUZZ_OBJ_FLAGS) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/%.c $(FUZZ_LIB_OBJ) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(FUZZ_LIB_OBJ) $(LIBS) -o $@
 
 .PHONY: fuzz-after-deps
 fuzz:
 	@sh scripts/deps.sh
-	@$(MAKE) --no-print-directory fuzz-after-deps
+	@$(MAKE) --no-print-directory $(PAR) fuzz-after-deps
 
 # The command line (tests/fuzz_cli.c): the CLI sources but main.c, built so
 # that cli_opts_unused returns to the harness instead of letting a command
 # compute (-DKVSIM_FUZZ_CLI). Its seeds and crash samples: tests/data/fuzz_cli/.
 # It works in a temporary directory, so every path it is given is absolute.
 CLI_FUZZ_SRC := $(filter-out cli/main.c,$(wildcard cli/*.c))
-$(BUILD)/fuzz/fuzz_cli: tests/fuzz_cli.c tests/fuzz_cli_argv.h $(LIB_SRC) $(CLI_FUZZ_SRC) $(wildcard */*.h)
+CLI_FUZZ_OBJ := $(CLI_FUZZ_SRC:%.c=$(BUILD)/fuzz/cliobj/%.o)
+$(BUILD)/fuzz/cliobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -DKVSIM_FUZZ_CLI -Icli $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(LIB_SRC) \
-	  $(CLI_FUZZ_SRC) $(LIBS) -o $@
+	$(FUZZ_CC) $(CSTD) $(FUZZ_OBJ_FLAGS) -DKVSIM_FUZZ_CLI -Icli $(INCLUDES) $(DEFS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/fuzz_cli: tests/fuzz_cli.c tests/fuzz_cli_argv.h $(FUZZ_LIB_OBJ) $(CLI_FUZZ_OBJ) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -DKVSIM_FUZZ_CLI -Icli $(INCLUDES) $(DEFS) $(PKG_CFLAGS) $< $(FUZZ_LIB_OBJ) \
+	  $(CLI_FUZZ_OBJ) $(LIBS) -o $@
 
 fuzz-after-deps: $(FUZZ_BIN)
 	@for b in $(FUZZ_BIN); do \

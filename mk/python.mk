@@ -12,5 +12,6 @@ $(BUILD)/libkvsim.so: $(PIC_OBJ)
 	$(CC) $(OPT) -shared -o $@ $(PIC_OBJ) $(LIBS)
 
 .PHONY: python-test
-python-test: $(BUILD)/libkvsim.so $(BUILD)/kvsim
+python-test:
+	@$(MAKE) --no-print-directory $(PAR) $(BUILD)/libkvsim.so $(BUILD)/kvsim
 	sh scripts/ci_python.sh
