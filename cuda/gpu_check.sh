@@ -16,6 +16,9 @@
 #       built by the host C++ compiler against kcu_emu.h (no GPU; checks and
 #       every timed graph once at tiny shapes, into build/gpu-emu/): the
 #       rehearsal CI runs (make gpu-check-emu)
+#   KCU_ONLY=NAME sh cuda/gpu_check.sh       only the checks whose name holds NAME
+#       (gpu_check --only; the timed part is unchanged). CI's rehearsal runs one
+#       check this way: make cuda-emu-asan has run them all, stricter, just before
 #   KCU_ARCH=sm_90 NVCC=... CC=... CXX=... KCU_OUT_DIR=...   overrides
 #
 # A bare machine: if cc, c++ or make is missing and apt-get or dnf exists,
@@ -74,7 +77,12 @@ if [ -n "${KCU_EMU:-}" ]; then
     for f in $SRCS; do
         [ "$B/$f.o" -nt "cuda/$f.cu" ] && [ -z "$(find cuda -name '*.h' -newer "$B/$f.o")" ] && \
             [ -z "$(find cuda -name '*.cuh' -newer "$B/$f.o")" ] && continue
-        "$CXX" -std=c++20 -O2 -DKCU_EMU -Icommon -Icuda -x c++ -c "cuda/$f.cu" -o "$B/$f.o"
+        rm -f "$B/$f.o"
+        "$CXX" -std=c++20 -O2 -DKCU_EMU -Icommon -Icuda -x c++ -c "cuda/$f.cu" -o "$B/$f.o" &
+    done
+    wait
+    for f in $SRCS; do
+        [ -s "$B/$f.o" ] || { echo "gpu_check.sh: cuda/$f.cu failed to compile" >&2; exit 1; }
     done
     objs=""
     for f in $SRCS; do objs="$objs $B/$f.o"; done
@@ -88,7 +96,7 @@ if [ -n "${KCU_EMU:-}" ]; then
         export KCU_EMU_REGS
     fi
     # --time-smoke: every timed graph once at tiny shapes (timing code and report rows; no figures)
-    "$B/gpu_check" --out-dir "$OUT_DIR" --time-smoke || exit $?
+    "$B/gpu_check" --out-dir "$OUT_DIR" --time-smoke ${KCU_ONLY:+--only "$KCU_ONLY"} || exit $?
     rep=$(ls -t "$OUT_DIR"/*.json | head -n 1)
     # the report carries timing rows of both timed shapes, each naming its model (kvsim validate prices each)
     for shape in '"model":"llama3.1-8b","kv_heads":8,"group":4,"head_dim":128' \
@@ -164,7 +172,7 @@ ARGS="--out-dir $OUT_DIR"
 [ -n "${KCU_QUICK:-}" ] && ARGS="$ARGS --quick"
 rc=0
 # shellcheck disable=SC2086
-${TO:+$TO 300} "$B/gpu_check" $ARGS --smi "$SMI" || rc=$?
+${TO:+$TO 300} "$B/gpu_check" $ARGS ${KCU_ONLY:+--only "$KCU_ONLY"} --smi "$SMI" || rc=$?
 [ "$san_rc" != 0 ] && echo "gpu_check.sh: a sanitizer run failed (see $OUT_DIR/sanitizer-*.log)" >&2
 [ "$rc" != 0 ] && exit "$rc"
 exit "$san_rc"
