@@ -1,6 +1,7 @@
-/* cmd_workload.c — `kvsim workload profile | fit | compare`: measure a real
- * model's attention (KV dumps), fit the synthetic generator to it, and check
- * the fit on held-out dumps (workload/wl.h has the definitions). */
+/* cmd_workload.c — `kvsim workload profile | fit | compare | dump`: measure a
+ * real model's attention (KV dumps), fit the synthetic generator to it, check
+ * the fit on held-out dumps (workload/wl.h has the definitions), and write a
+ * synthetic workload as a dump (llm/llm_kvsynth.c). */
 #include "cli.h"
 #include "llm_kvdump.h"
 #include "kv_yaml.h"
@@ -19,7 +20,8 @@ static void help(void)
            "       kvsim workload fit DUMP.kvd... --out PROFILE.yaml [--classes K] [--key-sets R] [--recency ladder|pairs]\n"
            "                          [--context C] [--window W] [--steps N]\n"
            "       kvsim workload compare --workload FILE|NAME DUMP.kvd... [--context C] [--steps N] [--new N]\n"
-           "                              [--method LIST] [--budget LIST] [--tolerance X] [--seeds N] [--csv FILE]\n\n"
+           "                              [--method LIST] [--budget LIST] [--tolerance X] [--seeds N] [--csv FILE]\n"
+           "       kvsim workload dump --workload FILE|NAME [--model M] --tokens N [--prompt P] --out FILE.kvd\n\n"
            "profile: per (layer, query head) attention statistics (entropy, top-k mass, sink mass, locality,\n"
            "  heavy-hitter persistence, key/query channel outliers, page-bound tightness, stage-1 vote mass),\n"
            "  one pass over a KV dump (kvsim kvdump) or a synthetic workload.\n"
@@ -27,7 +29,10 @@ static void help(void)
            "compare: mass recall, top-k recall and stage-1 survival of every method x budget on the dumps\n"
            "  (mean over dumps) and on the workload at the dumps' shape; exit 1 when a figure differs by more\n"
            "  than --tolerance or the workload orders by mass recall a pair of methods otherwise than every\n"
-           "  dump does (pairs the dumps do not all order the same way are listed and not checked).\n\n"
+           "  dump does (pairs the dumps do not all order the same way are listed and not checked).\n"
+           "dump: the workload's keys, values and queries at a model's shape (smollm2-135m) as an f32 KV dump,\n"
+           "  queries from position P on (default N - 32) drawn as decode queries, so that `profile` and the\n"
+           "  scripts that read dumps read the synthetic side as they read a real one.\n\n"
            "  --context C      prompt tokens (4096)      --window W   stage-1 window (32)\n"
            "  --steps N        decode steps (32)         --layers L   layers (all)\n"
            "  --classes K      head classes (6)          --threads N  worker threads (number of CPUs)\n"
@@ -37,7 +42,9 @@ static void help(void)
            "                   (each RoPE pair's mean query x mean key, measured from the dumps) (ladder)\n"
            "  --method LIST    (exact-topk,rocketkv,quest,sparq,snapkv-gqa,streaming)\n"
            "  --budget LIST    (128,256,512)             --new N      new tokens the split plans for (50)\n"
-           "  --tolerance X    (0.05)                    --seeds N    synthetic seeds averaged (1)\n");
+           "  --tolerance X    (0.05)                    --seeds N    synthetic seeds averaged (1)\n"
+           "  --tokens N       dump: positions (1 .. 1048576; the dump must fit in 8 GiB)\n"
+           "  --prompt P       dump: the first decode position (0 .. N; N - 32, or 0 when N < 32)\n");
 }
 
 static void dump_workload(const llm_kvd_file *f, rkv_workload *wl)
@@ -325,6 +332,56 @@ out:
     return rc;
 }
 
+#define DUMP_MAX_BYTES (8ull << 30)
+
+static int do_dump(cli_opts *o)
+{
+    kv_err err;
+    int64_t n, prompt;
+    const char *ws = cli_opt_str(o, "workload", NULL), *mname = cli_opt_str(o, "model", "smollm2-135m");
+    const char *out = cli_opt_str(o, "out", NULL);
+    if (cli_opt_i64_in(o, "tokens", 0, 1, 1 << 20, &n) != 0) return CLI_USAGE;
+    if (cli_opt_i64_in(o, "prompt", n >= 32 ? n - 32 : 0, 0, n > 0 ? n : 0, &prompt) != 0) return CLI_USAGE;
+    if (!ws || !out || n == 0) {
+        cli_error(o->prog, "dump: --workload, --tokens and --out are required");
+        return CLI_USAGE;
+    }
+    if (o->npos > 1) {
+        cli_error(o->prog, "dump: takes no positional argument, got '%s'", o->pos[1]);
+        return CLI_USAGE;
+    }
+    if (cli_opts_unused(o) != 0) return CLI_USAGE;
+    mdl_model m;
+    rkv_workload wl;
+    if (kv_out_check(out, &err) != 0) { /* before the work, not after it (llm_kvd_write checks again) */
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    if (mdl_model_load(mname, &m, &err) != 0 || cli_workload_load(ws, &wl, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    const double per_token = (double)m.num_hidden_layers * (2.0 * m.num_key_value_heads + m.num_attention_heads) *
+                             m.head_dim * 4.0;
+    if ((double)n * per_token > (double)DUMP_MAX_BYTES) {
+        cli_error(o->prog, "dump: --tokens %lld makes a %.1f GiB dump of %s; at most 8 GiB (--tokens <= %lld)",
+                  (long long)n, (double)n * per_token / 1073741824.0, m.name,
+                  (long long)((double)DUMP_MAX_BYTES / per_token));
+        return CLI_USAGE;
+    }
+    llm_kvd_file *f = NULL;
+    double t0 = kv_now_s();
+    if (llm_kvd_synthesize(&wl, &m, n, prompt, ws, &f, &err) != 0 || llm_kvd_write(f, out, &err) != 0) {
+        cli_error(o->prog, "%s", err.msg);
+        llm_kvd_free(f);
+        return CLI_FAIL;
+    }
+    fprintf(stderr, "kvsim workload dump: %s: %s at the shape of %s, %lld tokens, decode from %lld; %.1f MB, %.2f s\n",
+            out, ws, m.name, (long long)n, (long long)prompt, (double)f->size / 1e6, kv_now_s() - t0);
+    llm_kvd_free(f);
+    return CLI_OK;
+}
+
 int cmd_workload_compare(cli_opts *o);
 
 int cmd_workload(int argc, char **argv)
@@ -339,6 +396,7 @@ int cmd_workload(int argc, char **argv)
     if (!strcmp(o.pos[0], "profile")) return do_profile(&o);
     if (!strcmp(o.pos[0], "fit")) return do_fit(&o);
     if (!strcmp(o.pos[0], "compare")) return cmd_workload_compare(&o);
-    cli_error(o.prog, "unknown action '%s' (profile, fit or compare)", o.pos[0]);
+    if (!strcmp(o.pos[0], "dump")) return do_dump(&o);
+    cli_error(o.prog, "unknown action '%s' (profile, fit, compare or dump)", o.pos[0]);
     return CLI_USAGE;
 }

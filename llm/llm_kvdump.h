@@ -58,6 +58,12 @@ int llm_kvd_open(const char *path, llm_kvd_file **out, kv_err *err);
 int llm_kvd_seal(const char *path, kv_err *err);
 void llm_kvd_free(llm_kvd_file *f);
 
+/* A synthetic workload as an in-memory f32 dump (llm/llm_kvsynth.c): K and V
+ * of positions 0 .. n-1, every position's queries, decode queries from
+ * position `prompt` on; `name` is recorded in the source string. */
+int llm_kvd_synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t prompt, const char *name,
+                       llm_kvd_file **out, kv_err *err);
+
 /* FNV-1a 64 of n bytes (the dump's checksum), and SHA-256 (for naming texts and models). */
 uint64_t llm_kvd_fnv1a64(const void *p, size_t n, uint64_t h);
 void llm_kvd_sha256(const void *p, size_t n, uint8_t out[32]);

@@ -34,6 +34,7 @@ extern jmp_buf *cli_fuzz_stop;
 static int (*const runs[])(int, char **) = {
     cmd_params, cmd_fidelity, cmd_model, cmd_hw, cmd_trace, cmd_inspect, cmd_predict, cmd_plan,
     cmd_sweep, cmd_report, cmd_golden, cmd_compare, cmd_generate, cmd_validate, cmd_kvdump, cmd_eval, cmd_serve,
+    cmd_workload,
 }; /* in fz_commands order */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -20,7 +20,7 @@
 
 static const char *const fz_commands[] = {
     "params", "fidelity", "model", "hw", "trace", "inspect", "predict", "plan", "sweep",
-    "report", "golden", "compare", "generate", "validate", "kvdump", "eval", "serve",
+    "report", "golden", "compare", "generate", "validate", "kvdump", "eval", "serve", "workload",
 }; /* every subcommand but replay, which execs kvsim-cuda */
 #define FZ_NCOMMANDS (sizeof fz_commands / sizeof fz_commands[0])
 
