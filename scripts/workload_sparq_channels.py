@@ -9,9 +9,12 @@ lower index first on ties), the share of the score variance over the keys
 every channel), and the true attention mass on the 64 keys of highest score
 over those channels (SparQ's selection at t = 128 before its local window).
 
-Prints the means over heads and queries, then how often each RoPE pair
-(channel i and i + d/2 are pair i; pair 0 turns fastest) is among the r
-channels, as a count and as a share of all picks. numpy only.
+Prints the means over heads and queries, then per RoPE pair (channels i and
+i + d/2 are pair i; pair 0 turns fastest): how often it is among the r
+channels (share of all picks), its share of the score variance (q_i^2 var(k_i)
+summed over the pair, over the sum on every channel, mean over heads), the
+decode queries' rms norm on it, the keys' s.d. on it and the norm of the
+mean key on it (keys 1 .. C-1: the sink left out). numpy only.
 
 Usage: python3 scripts/workload_sparq_channels.py DUMP.kvd [--context 2048] [--steps 32]
 """
@@ -38,9 +41,20 @@ def main():
     h2, G, r = d // 2, D["Hq"] // D["Hkv"], max(1, d // 16)
     picks = np.zeros(h2, dtype=np.int64)
     share, mass = [], []
+    wsh, qn, ksd, kmu = (np.zeros(h2) for _ in range(4))
+    nh = 0
     for layer in range(D["L"]):
         K, Q = D["layer"](layer)
         for hq in range(D["Hq"]):
+            Kb, Qd = K[hq // G, 1:C].astype(np.float64), Q[hq, C:C + S].astype(np.float64)
+            v, mu, q2 = Kb.var(0), Kb.mean(0), (Qd * Qd).mean(0)
+            w = q2 * v
+            w /= w.sum()
+            wsh += w[:h2] + w[h2:]
+            qn += np.sqrt(q2[:h2] + q2[h2:])
+            ksd += np.sqrt(v[:h2] + v[h2:])
+            kmu += np.hypot(mu[:h2], mu[h2:])
+            nh += 1
             for p in range(C, C + S):
                 q, Kp = Q[hq, p].astype(np.float64), K[hq // G, :p + 1].astype(np.float64)
                 s = Kp @ q / np.sqrt(d)
@@ -56,9 +70,9 @@ def main():
     print(f"# {a.dump}: context {C}, {S} decode queries per head, r = {r} channels of d = {d}")
     print(f"score variance in SparQ's channels (share) {np.mean(share):.3f}; "
           f"true mass on its 64 keys {np.mean(mass):.3f}")
-    print("pair  picks  share")
+    print("pair  picks  score-var  |q| rms  k s.d.  |mean k|")
     for i in range(h2):
-        print(f"{i:4d} {picks[i]:6d}  {picks[i] / n:.3f}")
+        print(f"{i:4d}  {picks[i] / n:.3f}      {wsh[i] / nh:.3f}   {qn[i] / nh:6.2f}  {ksd[i] / nh:6.2f}    {kmu[i] / nh:6.2f}")
 
 
 if __name__ == "__main__":
