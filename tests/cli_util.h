@@ -29,6 +29,22 @@ static inline void cli_slurp(const char *path, char *buf, size_t cap)
     cr_assert(!more, "%s is larger than the test's %zu-byte buffer", path, cap - 1);
 }
 
+/* A fresh empty directory "/tmp/kvsim-<what>-<tag>-<pid>" for one test. */
+static inline void cli_tmp_dir(char *out, size_t cap, const char *what, const char *tag)
+{
+    snprintf(out, cap, "/tmp/kvsim-%s-%s-%d", what, tag, (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", out, out);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static inline void cli_rm_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 /* Runs "$KVSIM_BIN args"; skips the test when KVSIM_BIN is unset. */
 static inline void cli_run(cli_result *r, const char *args)
 {

@@ -24,17 +24,12 @@
 /* A fresh empty directory under /tmp for one test. */
 static void tmp_dir(char *out, size_t cap, const char *tag)
 {
-    snprintf(out, cap, "/tmp/kvsim-inputs-%s-%d", tag, (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", out, out);
-    cr_assert_eq(system(cmd), 0);
+    cli_tmp_dir(out, cap, "inputs", tag);
 }
 
 static void rm_dir(const char *dir)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    cli_rm_dir(dir);
 }
 
 /* Names in dir (other than . and ..), counted. */

@@ -11,20 +11,18 @@
 
 #include <sys/stat.h>
 
-/* A fresh empty directory under /tmp for one test. */
-static void dump_dir(char *out, size_t cap, const char *tag)
+/* A fresh directory for the test `tag`, and in it (path) a dump of
+ * smollm2-fitted at `tokens` positions, decode queries from `prompt` on. */
+static void make_dump(char *dir, size_t cap, const char *tag, char *path, size_t pcap, int tokens, int prompt)
 {
-    snprintf(out, cap, "/tmp/kvsim-wldump-%s-%d", tag, (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", out, out);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static void dump_rm(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    char args[1024];
+    cli_tmp_dir(dir, cap, "wldump", tag);
+    snprintf(path, pcap, "%s/syn.kvd", dir);
+    snprintf(args, sizeof args, "workload dump --workload smollm2-fitted --tokens %d --prompt %d --out %s", tokens,
+             prompt, path);
+    cli_result r;
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 0, "kvsim %s: %s", args, r.err);
 }
 
 /* Row pos of tensor `which` (0 K, 1 V, 2 Q) of (layer, head), read from the
@@ -45,13 +43,8 @@ static void raw_row(const char *path, int L_hkv, int hq, int64_t n, int d, int l
 
 Test(wldump, rows_sit_at_the_format_offsets, .timeout = 120)
 {
-    char dir[256], path[320], args[1024];
-    dump_dir(dir, sizeof dir, "rows");
-    snprintf(path, sizeof path, "%s/syn.kvd", dir);
-    snprintf(args, sizeof args, "workload dump --workload smollm2-fitted --tokens 300 --prompt 256 --out %s", path);
-    cli_result r;
-    cli_run(&r, args);
-    cr_assert_eq(r.rc, 0, "kvsim %s: %s", args, r.err);
+    char dir[256], path[320];
+    make_dump(dir, sizeof dir, "rows", path, sizeof path, 300, 256);
     mdl_model m;
     rkv_workload wl;
     kv_err err;
@@ -85,16 +78,13 @@ Test(wldump, rows_sit_at_the_format_offsets, .timeout = 120)
     }
     free(K);
     free(V);
-    dump_rm(dir);
+    cli_rm_dir(dir);
 }
 
 Test(wldump, profile_of_the_dump_is_the_workloads, .timeout = 240)
 {
     char dir[256], path[320], args[1024];
-    dump_dir(dir, sizeof dir, "prof");
-    snprintf(path, sizeof path, "%s/syn.kvd", dir);
-    snprintf(args, sizeof args, "workload dump --workload smollm2-fitted --tokens 288 --prompt 256 --out %s", path);
-    cr_assert_eq(cli_rc(args), 0, "kvsim %s", args);
+    make_dump(dir, sizeof dir, "prof", path, sizeof path, 288, 256);
     static cli_result a, b;
     snprintf(args, sizeof args, "workload profile %s --context 256 --window 32 --steps 32 --layers 0,29 --json", path);
     cli_run(&a, args);
@@ -111,7 +101,7 @@ Test(wldump, profile_of_the_dump_is_the_workloads, .timeout = 240)
     cli_run(&a, args);
     cr_assert_eq(a.rc, 0, "%s", a.err);
     cr_assert(strcmp(a.out, b.out) != 0, "prompt-only queries profile like decode queries");
-    dump_rm(dir);
+    cli_rm_dir(dir);
 }
 
 /* Exit 2, one stderr line holding both words, and the directory as it was. */
@@ -130,7 +120,7 @@ static void refused(const char *dir, int entries, const char *args, const char *
 Test(wldump, bad_input_is_refused_and_nothing_written, .timeout = 120)
 {
     char dir[256], args[1024];
-    dump_dir(dir, sizeof dir, "bad");
+    cli_tmp_dir(dir, sizeof dir, "wldump", "bad");
     const char *w = "workload dump --workload smollm2-fitted";
     snprintf(args, sizeof args, "%s --tokens 0 --out %s/a.kvd", w, dir);
     refused(dir, 0, args, "--tokens", "[1, 1048576]");
@@ -161,5 +151,5 @@ Test(wldump, bad_input_is_refused_and_nothing_written, .timeout = 120)
     cr_assert(stat(sub, &st) == 0 && S_ISDIR(st.st_mode), "%s is no longer a directory", sub);
     snprintf(args, sizeof args, "test $(ls -A '%s' | wc -l) -eq 1 && test $(ls -A '%s' | wc -l) -eq 0", dir, sub);
     cr_assert_eq(system(args), 0, "a temporary was left behind");
-    dump_rm(dir);
+    cli_rm_dir(dir);
 }
