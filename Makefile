@@ -115,6 +115,8 @@ deps:
 # 2.4.1's runner itself leaks 48 bytes (calloc inside libcriterion, after the
 # summary line) and LeakSanitizer fails the run although every test passed
 # (reproduced: --filter '@(golden|golden_cli)/*' leaks with --jobs 2, not 1).
+# scripts/test_run.sh runs the suites on one such runner process per CPU
+# (TEST_SHARDS; separate runners never share a leak).
 TEST_JOBS ?= 1
 # The front doors (make run, make test, make fuzz) build with one job per CPU
 # unless the caller chose -j: what a user types builds in parallel.
