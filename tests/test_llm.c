@@ -447,7 +447,7 @@ Test(llm, cli_generate_and_fidelity_on_real_model)
  * value; scored tokens = texts × --new), and --positions with buckets whose
  * token counts add up to the pass and whose intervals hold the perplexity;
  * the same command twice gives the same bytes (seeded bootstrap). */
-Test(llm, cli_eval_intervals_and_positions)
+Test(llm_eval, cli_eval_intervals_and_positions)
 {
     llm_model *m = load_or_skip();
     if (!m) return;
@@ -503,7 +503,7 @@ Test(llm, cli_eval_intervals_and_positions)
  * the JSON is exp of the mean of the file's values over that bucket's
  * positions [from - 1, to - 1); refused (exit 2, the flag named) without
  * --positions, and without writing the file. */
-Test(llm, cli_eval_nll_out_matches_buckets)
+Test(llm_eval, cli_eval_nll_out_matches_buckets)
 {
     llm_model *m = load_or_skip();
     if (!m) return;
@@ -556,7 +556,7 @@ Test(llm, cli_eval_nll_out_matches_buckets)
  * "runs", its interval holds it, and "separated" is whether the interval
  * excludes 1; a run paired with an identical run (streaming t=16 twice: the
  * same tokens, the same nll) has ratio 1 and interval exactly [1, 1]. */
-Test(llm, cli_eval_pairs)
+Test(llm_eval, cli_eval_pairs)
 {
     llm_model *m = load_or_skip();
     if (!m) return;
@@ -593,7 +593,7 @@ Test(llm, cli_eval_pairs)
  * runs (2 contexts × 3 = 6), each difference the two printed rates'
  * difference (by hand from the "passkey_rate" rows), each interval holding
  * it; a method against itself gives exactly 0 and [0, 0]. */
-Test(llm, cli_eval_passkey_pairs)
+Test(llm_eval, cli_eval_passkey_pairs)
 {
     llm_model *m = load_or_skip();
     if (!m) return;
