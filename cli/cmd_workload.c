@@ -361,8 +361,7 @@ static int do_dump(cli_opts *o)
         cli_error(o->prog, "%s", err.msg);
         return CLI_FAIL;
     }
-    const double per_token = (double)m.num_hidden_layers * (2.0 * m.num_key_value_heads + m.num_attention_heads) *
-                             m.head_dim * 4.0;
+    const double per_token = (double)llm_kvd_synth_bytes(&m, 1);
     if ((double)n * per_token > (double)DUMP_MAX_BYTES) {
         cli_error(o->prog, "dump: --tokens %lld makes a %.1f GiB dump of %s; at most 8 GiB (--tokens <= %lld)",
                   (long long)n, (double)n * per_token / 1073741824.0, m.name,

@@ -63,6 +63,8 @@ void llm_kvd_free(llm_kvd_file *f);
  * position `prompt` on; `name` is recorded in the source string. */
 int llm_kvd_synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t prompt, const char *name,
                        llm_kvd_file **out, kv_err *err);
+/* The data bytes of such a dump (llm_kvd_data_bytes of its header). */
+size_t llm_kvd_synth_bytes(const mdl_model *m, int64_t n);
 
 /* FNV-1a 64 of n bytes (the dump's checksum), and SHA-256 (for naming texts and models). */
 uint64_t llm_kvd_fnv1a64(const void *p, size_t n, uint64_t h);

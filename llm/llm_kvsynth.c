@@ -37,6 +37,26 @@ static int synth_queries(const rkv_workload *wl, const mdl_model *m, int layer, 
     return 0;
 }
 
+/* The header fields of a synthetic dump of n positions at m's shape. */
+static void synth_info(const mdl_model *m, int64_t n, llm_kvd_info *in)
+{
+    memset(in, 0, sizeof *in);
+    in->n_layer = m->num_hidden_layers;
+    in->n_head = m->num_attention_heads;
+    in->n_kv_head = m->num_key_value_heads;
+    in->head_dim = m->head_dim;
+    in->n_tokens = n;
+    in->dtype = RKV_DTYPE_FP32;
+    in->rope_theta = m->rope_theta;
+}
+
+size_t llm_kvd_synth_bytes(const mdl_model *m, int64_t n)
+{
+    llm_kvd_info in;
+    synth_info(m, n, &in);
+    return llm_kvd_data_bytes(&in);
+}
+
 int llm_kvd_synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t prompt, const char *name,
                        llm_kvd_file **out, kv_err *err)
 {
@@ -46,14 +66,7 @@ int llm_kvd_synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, in
                             "tokens >= 1", (long long)n, (long long)prompt);
     const int d = m->head_dim, G = mdl_group_size(m), Hkv = m->num_key_value_heads;
     llm_kvd_info in;
-    memset(&in, 0, sizeof in);
-    in.n_layer = m->num_hidden_layers;
-    in.n_head = m->num_attention_heads;
-    in.n_kv_head = Hkv;
-    in.head_dim = d;
-    in.n_tokens = n;
-    in.dtype = RKV_DTYPE_FP32;
-    in.rope_theta = m->rope_theta;
+    synth_info(m, n, &in);
     snprintf(in.model, sizeof in.model, "synthetic shape of %.100s", m->name);
     snprintf(in.source, sizeof in.source, "workload %.200s (generator %.32s, seed %llu), tokens 0..%lld, decode from %lld",
              name, wl->generator, (unsigned long long)wl->seed, (long long)n - 1, (long long)prompt);
