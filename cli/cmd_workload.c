@@ -252,6 +252,42 @@ static int measure_pairs(const char *prog, llm_kvd_file *const *f, int nf, const
     return 0;
 }
 
+/* --recency heads: every dump's measured head rows (wl_heads_measure),
+ * averaged over the dumps and interned into *hv. */
+static int measure_heads(const char *prog, llm_kvd_file *const *f, int nf, const mdl_model *m, const geo *g,
+                         const float **hv)
+{
+    const int d = m->head_dim;
+    const size_t n = (size_t)m->num_hidden_layers *
+                     ((size_t)m->num_key_value_heads * (size_t)RKV_HV_KROW(d) + (size_t)m->num_attention_heads * (size_t)RKV_HV_QROW(d));
+    double *acc = calloc(n, sizeof *acc);
+    float *x = malloc(n * sizeof *x);
+    kv_err err;
+    int rc = 0;
+    if (!acc || !x) {
+        cli_error(prog, "fit: out of memory");
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < nf; i++) {
+        rkv_workload wl;
+        dump_workload(f[i], &wl);
+        if (wl_heads_measure(&wl, m, g->context, g->window, g->steps, 1.0 / nf, acc, &err) != 0) {
+            cli_error(prog, "%s", err.msg);
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) x[i] = (float)acc[i];
+        if (!(*hv = rkv_wl_hv_intern(x, n))) {
+            cli_error(prog, "fit: out of memory");
+            rc = -1;
+        }
+    }
+    free(acc);
+    free(x);
+    return rc;
+}
+
 static int do_fit(cli_opts *o)
 {
     geo g;
@@ -266,11 +302,11 @@ static int do_fit(cli_opts *o)
         return CLI_USAGE;
     }
     const char *recency = cli_opt_str(o, "recency", "ladder");
-    if (strcmp(recency, "ladder") != 0 && strcmp(recency, "pairs") != 0) {
-        cli_error(o->prog, "fit: --recency: expected 'ladder' or 'pairs', got '%s'", recency);
+    if (strcmp(recency, "ladder") != 0 && strcmp(recency, "pairs") != 0 && strcmp(recency, "heads") != 0) {
+        cli_error(o->prog, "fit: --recency: expected 'ladder', 'pairs' or 'heads', got '%s'", recency);
         return CLI_USAGE;
     }
-    const int pairs = !strcmp(recency, "pairs");
+    const int pairs = !strcmp(recency, "pairs"), heads = !strcmp(recency, "heads");
     if (g.nlayers) {
         cli_error(o->prog, "fit: --layers is not accepted (every layer is fitted)");
         return CLI_USAGE;
@@ -296,7 +332,8 @@ static int do_fit(cli_opts *o)
     double t1 = kv_now_s();
     wl_fit_cfg cfg = {.classes = (int)classes, .context = g.context, .window = g.window, .steps = g.steps,
                       .threads = g.threads, .seed = 1, .key_sets = (int)ksets};
-    if (pairs && measure_pairs(o->prog, f, nf, &m, &g, &pamp, &pkey) != 0) {
+    if ((pairs && measure_pairs(o->prog, f, nf, &m, &g, &pamp, &pkey) != 0) ||
+        (heads && measure_heads(o->prog, f, nf, &m, &g, &cfg.head_vec) != 0)) {
         rc = CLI_FAIL;
         goto out;
     }

@@ -348,6 +348,13 @@ int64_t rkv_stage1_select_memo(const rkv_head *h, const int32_t *cand, int64_t n
 #define RKV_REC_BANDS 3        /* recency bands of the fitted generator */
 #define RKV_MAX_PAIRS 128      /* measured RoPE pairs of a fitted workload (rec_kernel: pairs): head_dim <= 260 */
 #define RKV_REC_PAIRS 2        /* rkv_workload.rec_ladder for rec_kernel pairs (0: rff, 1: ladder) */
+#define RKV_REC_HEADS 3        /* rkv_workload.rec_ladder for rec_kernel heads (measured per head) */
+/* rec_kernel heads: the floats of one measured (layer, KV head) row and one (layer, query head) row at the
+ * measured head_dim d (h2 = d/2 pairs), RoPE's rotation taken out of each pair: key row μ_k re[h2], μ_k im[h2],
+ * then the residual's covariance per pair var re[h2], cov re·im[h2], var im[h2], then the sink key[d]; query
+ * row the same without the sink key (refimpl/workload_fitted.c) */
+#define RKV_HV_KROW(d) (5 * ((d) / 2) + (d))
+#define RKV_HV_QROW(d) (5 * ((d) / 2))
 /* The query side of one head class of the fitted generator (refimpl/workload_fitted.c):
  * weights in logit units (a weight a adds a to q.k/sqrt(d) on a key carrying the feature). */
 typedef struct {
@@ -359,6 +366,8 @@ typedef struct {
     double content;            /* spread of the low-rank content logits */
     double noise;              /* iid query noise per dim (in key-noise units) */
     double persistence;        /* share of content variance a head's queries share */
+    double agree;              /* rec_kernel heads: the correlation of the query's measured residual with the
+                                  latent of its own position's key, which nearby keys share (agree_span) */
     double pair_amp[2 * RKV_MAX_PAIRS]; /* rec_kernel pairs: per measured RoPE pair i, the complex amplitude
                                   (re, im) of the class's mean query times its mean key, logit units: a key
                                   at distance D adds Re(a_i·e^(j·theta_i·D)) on pair i */
@@ -428,6 +437,12 @@ typedef struct {
     int pair_head_dim;         /* the source model's head_dim and RoPE base: a target pair takes the measured */
     double pair_theta;         /* pair of nearest frequency, its amplitude scaled by the ratio of pair densities */
     double pair_key[RKV_MAX_PAIRS]; /* |mean key| per measured pair (the keys' constant direction's norm) */
+    int hv_layers, hv_q_heads, hv_kv_heads, hv_head_dim; /* rec_kernel heads: the measured model's shape */
+    double agree_span;         /* rec_kernel heads: the keys' residual latent is an exponential moving average of
+                                  per-position innovations over about this many tokens (0: independent per key) */
+    const float *hv;           /* rec_kernel heads: its hv_layers·hv_kv_heads key rows, then hv_layers·hv_q_heads
+                                  query rows (RKV_HV_KROW, RKV_HV_QROW); interned by rkv_wl_hv_intern, never
+                                  freed, so copies of the struct share it */
     double chan_spread;        /* channel spectrum of the content: 0 = content on a quarter of the dims, equal
                                   scales (the first fitted profiles); > 0 = on every dim but the sink and
                                   heavy-hitter pairs, pair scales exp(N(0, chan_spread)) shared by queries and keys */
@@ -441,6 +456,8 @@ typedef struct {
 } rkv_workload;
 
 void rkv_workload_defaults(rkv_workload *wl);
+/* rec_kernel heads: a process-lifetime copy of n floats (the same bytes give the same pointer); NULL when out of memory. */
+const float *rkv_wl_hv_intern(const float *x, size_t n);
 /* Generator "fitted": how many recency pairs each band has at head_dim (the rff split or the ladder's). */
 void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS]);
 /* Generator "fitted": the query draws of (layer, kv_head) at positions pos0 ..

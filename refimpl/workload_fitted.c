@@ -41,8 +41,35 @@
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* rec_kernel heads' measured rows: interned copies that live as long as the
+ * process (reachable, so not a leak), the same bytes giving the same pointer,
+ * so that rkv_workload stays a plain value that copies share. */
+typedef struct hv_block {
+    struct hv_block *next;
+    size_t n;
+    float x[];
+} hv_block;
+static pthread_mutex_t hv_mu = PTHREAD_MUTEX_INITIALIZER;
+static hv_block *hv_list;
+
+const float *rkv_wl_hv_intern(const float *x, size_t n)
+{
+    pthread_mutex_lock(&hv_mu);
+    hv_block *b = hv_list;
+    while (b && !(b->n == n && memcmp(b->x, x, n * sizeof *x) == 0)) b = b->next;
+    if (!b && (b = malloc(sizeof *b + n * sizeof *x)) != NULL) {
+        b->n = n;
+        memcpy(b->x, x, n * sizeof *x);
+        b->next = hv_list;
+        hv_list = b;
+    }
+    pthread_mutex_unlock(&hv_mu);
+    return b ? b->x : NULL;
+}
 
 typedef struct {
     int d, rk, nt;
@@ -60,6 +87,11 @@ typedef struct {
     int psrc[256];     /* rec_kernel pairs: the measured pair target pair j takes (-1: none) */
     float pkey[256];   /* the keys' constant direction's norm on pair j (dim j, before RoPE) */
     double pdens;      /* measured pairs per target pair (the ratio of pair densities in log frequency) */
+    const float *hk;   /* rec_kernel heads: the measured key row of this (layer, KV head) (NULL: not heads) */
+    const float *hq[RKV_MAX_MAP_HEADS]; /* and the query row of each head g of the group */
+    int hsrc[256];     /* the measured pair target pair j takes (-1: none) */
+    float hf;          /* and the factor on its means, s.d.s and sink key: √(pdens·√(d/d_src)) */
+    int hd;            /* the measured head_dim */
 } fit_shape;
 
 /* The channel spectrum (chan_spread > 0): real keys vary on every channel, and
@@ -142,10 +174,117 @@ static void pair_map(const rkv_workload *wl, double theta, int d, fit_shape *fs)
     }
 }
 
+/* rec_kernel heads: the measured rows this (layer, KV head) of model m takes:
+ * layer by relative depth (class_of's rule), KV head h mod the measured KV
+ * heads, query head g of the group the measured group's g mod G_src, so a
+ * query always meets the keys it was measured with; target pair j the
+ * measured pair of nearest log frequency (pair_map's rule), its means, s.d.s
+ * and sink key times hf = √(pdens·√(d/d_src)), so that a band of frequencies
+ * adds the same logit on either model. No draw. */
+static void head_map(const rkv_workload *wl, const mdl_model *m, double theta, int layer, int kvh, fit_shape *fs)
+{
+    const int d = m->head_dim, h2 = d / 2, L = m->num_hidden_layers, G = mdl_group_size(m);
+    const int Ls = wl->hv_layers, Hqs = wl->hv_q_heads, Hks = wl->hv_kv_heads, ds = wl->hv_head_dim, Gs = Hqs / Hks;
+    int sl = Ls > 1 && L > 1 ? (int)floor((double)layer * (Ls - 1) / (double)(L - 1) + 0.5) : 0;
+    if (sl >= Ls) sl = Ls - 1;
+    const int sk = kvh % Hks;
+    fs->hd = ds;
+    fs->hk = wl->hv + ((size_t)sl * (size_t)Hks + (size_t)sk) * (size_t)RKV_HV_KROW(ds);
+    const float *q0 = wl->hv + (size_t)Ls * (size_t)Hks * (size_t)RKV_HV_KROW(ds);
+    for (int g = 0; g < G && g < RKV_MAX_MAP_HEADS; g++)
+        fs->hq[g] = q0 + ((size_t)sl * (size_t)Hqs + (size_t)(sk * Gs + g % Gs)) * (size_t)RKV_HV_QROW(ds);
+    fs->pdens = (double)ds * log(theta) / ((double)d * log(wl->pair_theta));
+    fs->hf = (float)sqrt(fs->pdens * sqrt((double)d / (double)ds));
+    for (int j = 0; j < h2 && j < 256; j++) {
+        const int i = (int)floor((double)j * fs->pdens + 0.5);
+        fs->hsrc[j] = i < ds / 2 ? i : -1;
+    }
+}
+
+/* rec_kernel heads: the residual latent. Position t >= sink_tokens draws the
+ * innovation ξ(t), 2 per target pair (re, im), from its own stream
+ * (…, t + 1, 16), so any position's latent can be made without the others';
+ * the latent is z(t) = √(1 − a²)·Σ_{m<M} a^m·ξ(t − m), a = e^(−1/agree_span),
+ * M = ⌈4·agree_span⌉ (at most 256; 1 and a = 0 when agree_span is 0: z = ξ),
+ * unit variance per component up to the truncation a^(2M) < e^(−8). Keys carry
+ * it as their residual, and a query with its class's `agree` ρ shares ρ of its
+ * own residual with z(p), so keys near p, whose latents overlap z(p), score
+ * higher: the short-range agreement of real queries and keys beyond their means
+ * (reports/workload-fit/, "Session 10"). */
+/* The residual of a measured pair: the mean's two components plus L·(u, v),
+ * L the Cholesky factor of the pair's covariance row[2·hs + i], row[3·hs + i],
+ * row[4·hs + i] (var re, cov, var im; a covariance the YAML's rounding left
+ * slightly indefinite gets l22 = 0). */
+static void hv_pair(const float *row, int hs, int i, float u, float v, float *re, float *im)
+{
+    const double vxx = row[2 * hs + i], vxy = row[3 * hs + i], vyy = row[4 * hs + i];
+    const double l11 = sqrt(vxx > 0 ? vxx : 0), l21 = l11 > 0 ? vxy / l11 : 0.0;
+    const double l22 = sqrt(vyy - l21 * l21 > 0 ? vyy - l21 * l21 : 0.0);
+    *re = row[i] + (float)(l11 * u);
+    *im = row[hs + i] + (float)(l21 * u + l22 * v);
+}
+
+static int hv_window(const rkv_workload *wl, double *a)
+{
+    if (wl->agree_span <= 0) {
+        *a = 0.0;
+        return 1;
+    }
+    *a = exp(-1.0 / wl->agree_span);
+    const double m = ceil(4.0 * wl->agree_span);
+    return m > 256 ? 256 : (int)m;
+}
+
+static void hv_innov(const rkv_workload *wl, int layer, int kvh, int64_t t, int h2, gsl_rng *r, float *xi)
+{
+    if (t < wl->sink_tokens) {
+        memset(xi, 0, (size_t)(2 * h2) * sizeof *xi);
+        return;
+    }
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, (uint64_t)t + 1, 16));
+    for (int i = 0; i < 2 * h2; i++) xi[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+}
+
+/* z of position t from the innovations ring[(t − m) mod M], m < M (those before 0 are zero). */
+static void hv_latent(const float *ring, int M, double a, int64_t t, int h2, float *z)
+{
+    const double c = sqrt(1.0 - a * a);
+    for (int i = 0; i < 2 * h2; i++) {
+        double s = 0.0, w = c;
+        for (int m = 0; m < M && m <= t; m++, w *= a) s += w * ring[(size_t)((t - m) % M) * (size_t)(2 * h2) + (size_t)i];
+        z[i] = (float)s;
+    }
+}
+
+/* rec_kernel heads: adds to key k of position t (before RoPE) the measured
+ * mean and the residual L·z(t) on every pair, or for a sink token sets it to
+ * the measured sink key; ring holds the last M innovations (hv_innov). */
+static void hv_key(const rkv_workload *wl, const fit_shape *fs, int layer, int kvh, int64_t t, gsl_rng *rh, float *ring,
+                   int M, double a, float *k)
+{
+    const int h2 = fs->d / 2, hs = fs->hd / 2;
+    float hz[512];
+    hv_innov(wl, layer, kvh, t, h2, rh, ring + (size_t)(t % M) * (size_t)fs->d);
+    hv_latent(ring, M, a, t, h2, hz);
+    for (int j = 0; j < h2; j++) {
+        const int i = fs->hsrc[j];
+        if (i < 0) continue;
+        if (t < wl->sink_tokens) {
+            k[j] = fs->hf * fs->hk[5 * hs + i];
+            k[j + h2] = fs->hf * fs->hk[5 * hs + i + hs];
+        } else {
+            float re, im;
+            hv_pair(fs->hk, hs, i, hz[2 * j], hz[2 * j + 1], &re, &im);
+            k[j] += fs->hf * re;
+            k[j + h2] += fs->hf * im;
+        }
+    }
+}
+
 void rkv_fitted_rec_bands(const rkv_workload *wl, int head_dim, int n[RKV_REC_BANDS])
 {
     const int m = head_dim / 4; /* the recency pairs: [0, h2/2) */
-    if (wl->rec_ladder == RKV_REC_PAIRS) { /* no bands */
+    if (wl->rec_ladder >= RKV_REC_PAIRS) { /* no bands */
         for (int b = 0; b < RKV_REC_BANDS; b++) n[b] = 0;
         return;
     }
@@ -189,8 +328,8 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
         dc += 2.0 * c;
     }
     int grp[8], ng = 0; /* the pair groups the spectrum is normalised within: the recency bands, content, topics */
-    if (wl->rec_ladder == RKV_REC_PAIRS)
-        grp[ng++] = 0; /* rec_kernel pairs: no bands, [0, h2/2) one group */
+    if (wl->rec_ladder >= RKV_REC_PAIRS)
+        grp[ng++] = 0; /* rec_kernel pairs, heads: no bands, [0, h2/2) one group */
     else if (wl->rec_ladder) {
         rec_ladder(wl, h2 / 2, fs); /* no draw: the bands' pairs, known before the draws below need them */
         for (int b = 0; b < RKV_REC_BANDS; b++)
@@ -220,6 +359,9 @@ static int fshape_build(const rkv_workload *wl, const mdl_model *m, int layer, i
     if (wl->rec_ladder == RKV_REC_PAIRS) {
         memset(fs->rec_n, 0, sizeof fs->rec_n); /* no ladder: recency is the measured pairs' (pair_map) */
         pair_map(wl, rkv_wl_theta(wl, m), d, fs);
+    } else if (wl->rec_ladder == RKV_REC_HEADS) {
+        memset(fs->rec_n, 0, sizeof fs->rec_n); /* no ladder: recency is the measured heads' (head_map) */
+        head_map(wl, m, rkv_wl_theta(wl, m), layer, kvh, fs);
     } else if (wl->rec_ladder)
         rec_ladder(wl, h2 / 2, fs);
     else {
@@ -319,6 +461,21 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
     const double pswitch = wl->topic_run_mean > 1 ? 1.0 / wl->topic_run_mean : 1.0;
     int topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
     float e[256];
+    gsl_rng *rh = NULL; /* rec_kernel heads: the residual latent's innovations (hv_innov) */
+    double ha = 0.0;
+    const int hM = hv_window(wl, &ha);
+    float *ring = NULL;
+    if (fs.hk) {
+        rh = gsl_rng_alloc(gsl_rng_taus2);
+        ring = malloc((size_t)hM * (size_t)d * sizeof *ring);
+        if (!rh || !ring) {
+            if (rh) gsl_rng_free(rh);
+            free(ring);
+            gsl_rng_free(r);
+            fshape_free(&fs);
+            return kv_errf(err, "workload: out of memory");
+        }
+    }
     for (int64_t t = 0; t < n; t++) {
         if (gsl_rng_uniform(r) < pswitch) topic = (int)gsl_rng_uniform_int(r, (unsigned long)fs.nt);
         float *k = K + (size_t)t * (size_t)d, *v = V + (size_t)t * (size_t)d;
@@ -331,14 +488,19 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
         for (int i = 0; i < d; i++) {
             float a = 0.0f;
             for (int j = 0; j < fs.rk; j++) a += fs.A[(size_t)i * (size_t)fs.rk + (size_t)j] * e[j];
-            k[i] = a + ts * c[i] + sc * hh * fs.hh[i] + sink * fs.sink[i] +
-                   fs.cmask[i] * (float)gsl_ran_gaussian_ziggurat(r, wl->key_noise);
+            /* rec_kernel heads: the measured residual is all of a key's variation but the heavy hitters' (the
+             * content, topic and noise draws are made, so the other streams stay, and left out) */
+            const float kn = fs.cmask[i] * (float)gsl_ran_gaussian_ziggurat(r, wl->key_noise);
+            k[i] = sc * hh * fs.hh[i] + sink * fs.sink[i] + (fs.hk ? 0.0f : a + ts * c[i] + kn);
             v[i] = cv[i] + (float)gsl_ran_gaussian_ziggurat(r, wl->value_noise);
         }
+        if (fs.hk && t < wl->sink_tokens) /* rec_kernel heads: the sink key is the measured one alone */
+            memset(k, 0, (size_t)d * sizeof *k);
         for (int o = 0; o < wl->outlier_channels && o < h2; o++) /* lowest frequencies, both halves */
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
         if (wl->rec_ladder == RKV_REC_PAIRS && t >= wl->sink_tokens) /* the keys' constant direction on each measured pair */
             for (int j = 0; j < h2; j++) k[j] += fs.pkey[j];
+        if (fs.hk) hv_key(wl, &fs, layer, kv_head, t, rh, ring, hM, ha, k);
         rkv_wl_rope(k, d, t, tab);
         /* the sink key carries no recency features: with them its logit would take the
          * ladder's ripple at the query's distance from the start (a sink mass that swings
@@ -348,6 +510,8 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
             for (int i = 0; i < d; i++) k[i] *= fs.dgain[i];
     }
     gsl_rng_free(r);
+    if (rh) gsl_rng_free(rh);
+    free(ring);
     fshape_free(&fs);
     return 0;
 }
@@ -366,6 +530,8 @@ struct rkv_fitted_qcache {
     double *xf;       /* (n, G, rk) fresh content draws (stream 13), σ = 1 */
     double *z;        /* (n, G, d) noise draws (stream 13), σ = 1: a draw at σ is σ times it */
     float *rcs;       /* (n, d/2) recency features of the position (rec_features) */
+    float *hpre;      /* rec_kernel heads: (n, G, d) the measured mean query plus its own residual draw, before RoPE */
+    float *hlat;      /* and (n, G, d) the residual s.d. times the latent z(pos) of the keys (hv_latent) */
 };
 
 void rkv_fitted_qcache_free(rkv_fitted_qcache *c)
@@ -377,6 +543,8 @@ void rkv_fitted_qcache_free(rkv_fitted_qcache *c)
     free(c->xf);
     free(c->z);
     free(c->rcs);
+    free(c->hpre);
+    free(c->hlat);
     free(c);
 }
 
@@ -397,6 +565,40 @@ static void qcache_draw(rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i,
         for (int k = 0; k < d; k++) z[k] = gsl_ran_gaussian_ziggurat(r, 1.0);
     }
     rec_features(&c->fs, pos, c->rcs + (size_t)i * (size_t)(d / 2));
+    if (c->hpre) { /* rec_kernel heads: the measured mean query and residual s.d. per pair, own stream (…, pos + 1, 17) */
+        const int h2 = d / 2, hs = c->fs.hd / 2;
+        const float hf = c->fs.hf;
+        double ha;
+        const int M = hv_window(wl, &ha);
+        float *ring = malloc((size_t)M * (size_t)d * sizeof *ring), z[512];
+        if (ring) { /* the latent of the query's own position: its key's */
+            for (int m = 0; m < M && m <= pos; m++)
+                hv_innov(wl, c->layer, c->kv_head, pos - m, h2, r, ring + (size_t)((pos - m) % M) * (size_t)d);
+            hv_latent(ring, M, ha, pos, h2, z);
+            free(ring);
+        } else
+            memset(z, 0, sizeof z);
+        gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)c->layer, (uint64_t)c->kv_head, (uint64_t)pos + 1, 17));
+        for (int g = 0; g < G; g++) {
+            float *x = c->hpre + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
+            float *y = c->hlat + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
+            const float *hq = c->fs.hq[g < RKV_MAX_MAP_HEADS ? g : 0];
+            memset(x, 0, (size_t)d * sizeof *x);
+            memset(y, 0, (size_t)d * sizeof *y);
+            for (int j = 0; j < h2; j++) {
+                const int s = c->fs.hsrc[j];
+                if (s < 0) continue;
+                float re, im;
+                hv_pair(hq, hs, s, z[2 * j], z[2 * j + 1], &re, &im);
+                y[j] = hf * (re - hq[s]); /* the residual part alone */
+                y[j + h2] = hf * (im - hq[hs + s]);
+                const float u = (float)gsl_ran_gaussian_ziggurat(r, 1.0), v = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+                hv_pair(hq, hs, s, u, v, &re, &im);
+                x[j] = hf * re;
+                x[j + h2] = hf * im;
+            }
+        }
+    }
 }
 
 int rkv_fitted_qcache_new(const rkv_workload *wl, const mdl_model *m, int layer, int kv_head, int64_t pos0, int64_t n,
@@ -419,7 +621,11 @@ int rkv_fitted_qcache_new(const rkv_workload *wl, const mdl_model *m, int layer,
     c->xf = malloc((size_t)n * (size_t)G * (size_t)rk * sizeof *c->xf);
     c->z = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->z);
     c->rcs = malloc((size_t)n * (size_t)(d / 2) * sizeof *c->rcs);
-    if (!c->tab || !c->xk || !c->topic || !c->xf || !c->z || !c->rcs) {
+    if (c->fs.hk) {
+        c->hpre = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->hpre);
+        c->hlat = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->hlat);
+    }
+    if (!c->tab || !c->xk || !c->topic || !c->xf || !c->z || !c->rcs || (c->fs.hk && (!c->hpre || !c->hlat))) {
         gsl_rng_free(r);
         rkv_fitted_qcache_free(c);
         return kv_errf(err, "workload: out of memory");
@@ -469,6 +675,21 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
                 qg[j] += (float)(hc->pair_amp[2 * fs->psrc[j]] * w);
                 qg[j + d / 2] += (float)(hc->pair_amp[2 * fs->psrc[j] + 1] * w);
             }
+        if (c->hpre) { /* mean + √(1 − ρ²)·own residual + ρ·latent residual: the residual's variance kept */
+            const float *x = c->hpre + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
+            const float *y = c->hlat + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
+            const double rho = hc->agree < -1 ? -1 : hc->agree > 1 ? 1 : hc->agree;
+            const float fo = (float)sqrt(1.0 - rho * rho), fl = (float)rho;
+            const float *hq = fs->hq[g < RKV_MAX_MAP_HEADS ? g : 0];
+            const int hs = fs->hd / 2;
+            for (int j = 0; j < d / 2; j++) {
+                const int s = fs->hsrc[j];
+                if (s < 0) continue;
+                const float m0 = fs->hf * hq[s], m1 = fs->hf * hq[hs + s];
+                qg[j] += m0 + fo * (x[j] - m0) + fl * y[j];
+                qg[j + d / 2] += m1 + fo * (x[j + d / 2] - m1) + fl * y[j + d / 2];
+            }
+        }
         rkv_wl_rope(qg, d, c->pos0 + i, c->tab);
         add_rec_cs(fs, c->rcs + (size_t)i * (size_t)(d / 2), sc, hc->rec, qg);
         if (wl->rec_key_tilt != 0) /* the inverse of the keys' gain (rkv_fitted_kv) */

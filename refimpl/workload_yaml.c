@@ -14,6 +14,7 @@
 #include "kv_yaml.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef KVSIM_DATADIR
@@ -30,7 +31,7 @@ static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "classes", "class_map", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "agree_span", "head_vectors", "classes", "class_map", NULL,
 };
 
 /* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
@@ -48,7 +49,7 @@ static int item_f64(const kv_yaml_doc *d, const kv_yaml_node *v, const char *key
 static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workload *wl, kv_err *err)
 {
     static const char *const ckeys[] = {"name", "sink", "hh", "rec", "focus", "content", "noise", "persistence", "pairs",
-                                        NULL};
+                                        "agree", NULL};
     if (seq->kind != KV_YAML_SEQ || seq->n < 1 || seq->n > RKV_MAX_CLASSES)
         return kv_yaml_errf(d, seq->line, seq->col, err, "key 'classes': expected a list of 1 to %d head classes",
                             RKV_MAX_CLASSES);
@@ -81,6 +82,10 @@ static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workl
                                 2 * wl->pair_n);
         for (size_t k = 0; pa && k < pa->n; k++)
             if (item_f64(d, pa->items[k], "pairs", -1000, 1000, &hc->pair_amp[k], err) != 0) return -1;
+        const kv_yaml_node *ag = kv_yaml_get(c, "agree"); /* rec_kernel heads: optional, 0 when absent */
+        if (ag && wl->rec_ladder != RKV_REC_HEADS)
+            return kv_yaml_errf(d, ag->line, ag->col, err, "class %zu: key 'agree' needs rec_kernel 'heads'", i + 1);
+        if (kv_yaml_num(d, c, "agree", 0, 0.0, 0, 1.0, &hc->agree, err) != 0) return -1;
     }
     wl->nclasses = (int)seq->n;
     return 0;
@@ -103,6 +108,82 @@ static int read_pair_key(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_worklo
     wl->pair_n = (int)pk->n;
     for (size_t i = 0; i < pk->n; i++)
         if (item_f64(d, pk->items[i], "pair_key", 0.0, 1e6, &wl->pair_key[i], err) != 0) return -1;
+    return 0;
+}
+
+/* rec_kernel heads: pair_theta (the measured model's RoPE base) and head_vectors {layers, q_heads, kv_heads,
+ * head_dim, keys, queries}: layers·kv_heads key rows of RKV_HV_KROW(head_dim) numbers, layers·q_heads query rows
+ * of RKV_HV_QROW(head_dim); s.d.s >= 0, every number within ±1e6. All required. The rows are interned. */
+static int read_head_vectors(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload *wl, kv_err *err)
+{
+    static const char *const hkeys[] = {"layers", "q_heads", "kv_heads", "head_dim", "keys", "queries", NULL};
+    const kv_yaml_node *hv = kv_yaml_get(r, "head_vectors");
+    int64_t L, Hq, Hkv, hd;
+    if (kv_yaml_num(d, r, "pair_theta", 1, 1.0, 0, 1e12, &wl->pair_theta, err) != 0) return -1;
+    if (!hv || hv->kind != KV_YAML_MAP)
+        return kv_yaml_errf(d, hv ? hv->line : 1, hv ? hv->col : 1, err,
+                            "key 'head_vectors': rec_kernel 'heads' needs a mapping {layers, q_heads, kv_heads, head_dim, keys, queries}");
+    if (kv_yaml_check_keys(d, hv, hkeys, err) != 0 ||
+        kv_yaml_int(d, hv, "layers", 1, 1, RKV_MAX_MAP_LAYERS, &L, err) != 0 ||
+        kv_yaml_int(d, hv, "q_heads", 1, 1, RKV_MAX_MAP_HEADS, &Hq, err) != 0 ||
+        kv_yaml_int(d, hv, "kv_heads", 1, 1, RKV_MAX_MAP_HEADS, &Hkv, err) != 0 ||
+        kv_yaml_int(d, hv, "head_dim", 1, 4, 512, &hd, err) != 0)
+        return -1;
+    if (Hq % Hkv != 0 || hd % 2 != 0)
+        return kv_yaml_errf(d, hv->line, hv->col, err,
+                            "key 'head_vectors': q_heads (%lld) must be a multiple of kv_heads (%lld) and head_dim (%lld) even",
+                            (long long)Hq, (long long)Hkv, (long long)hd);
+    const int kr = RKV_HV_KROW((int)hd), qr = RKV_HV_QROW((int)hd), h2 = (int)hd / 2;
+    const size_t nk = (size_t)(L * Hkv), nq = (size_t)(L * Hq);
+    float *x = malloc((nk * (size_t)kr + nq * (size_t)qr) * sizeof *x);
+    if (!x) return kv_errf(err, "workload: out of memory");
+    static const char *const name[2] = {"keys", "queries"};
+    for (int part = 0; part < 2; part++) {
+        const kv_yaml_node *rows = kv_yaml_get(hv, name[part]);
+        const size_t want = part ? nq : nk;
+        const int len = part ? qr : kr;
+        if (!rows || rows->kind != KV_YAML_SEQ || rows->n != want) {
+            free(x);
+            return kv_yaml_errf(d, rows ? rows->line : hv->line, rows ? rows->col : hv->col, err,
+                                "key 'head_vectors': '%s' needs a list of %zu rows (layers x %s)", name[part], want,
+                                part ? "q_heads" : "kv_heads");
+        }
+        for (size_t i = 0; i < want; i++) {
+            const kv_yaml_node *row = rows->items[i];
+            if (row->kind != KV_YAML_SEQ || (int)row->n != len) {
+                free(x);
+                return kv_yaml_errf(d, row->line, row->col, err, "key 'head_vectors': each '%s' row needs %d numbers",
+                                    name[part], len);
+            }
+            float *dst = x + (part ? nk * (size_t)kr : 0) + i * (size_t)len;
+            for (int j = 0; j < len; j++) {
+                const int var = (j >= 2 * h2 && j < 3 * h2) || (j >= 4 * h2 && j < 5 * h2); /* the variances */
+                double v;
+                if (item_f64(d, row->items[j], name[part], var ? 0.0 : -1e6, 1e6, &v, err) != 0) {
+                    free(x);
+                    return -1;
+                }
+                dst[j] = (float)v;
+            }
+            for (int j = 0; j < h2; j++) { /* each pair's covariance positive semidefinite, up to the printed digits */
+                const double vxx = dst[2 * h2 + j], vxy = dst[3 * h2 + j], vyy = dst[4 * h2 + j];
+                if (vxy * vxy > vxx * vyy * (1.0 + 1e-3) + 1e-9) {
+                    const kv_yaml_node *it = row->items[3 * h2 + j];
+                    free(x);
+                    return kv_yaml_errf(d, it->line, it->col, err,
+                                        "key 'head_vectors': pair %d's covariance (%g, %g, %g) is not positive semidefinite", j,
+                                        vxx, vxy, vyy);
+                }
+            }
+        }
+    }
+    wl->hv = rkv_wl_hv_intern(x, nk * (size_t)kr + nq * (size_t)qr);
+    free(x);
+    if (!wl->hv) return kv_errf(err, "workload: out of memory");
+    wl->hv_layers = (int)L;
+    wl->hv_q_heads = (int)Hq;
+    wl->hv_kv_heads = (int)Hkv;
+    wl->hv_head_dim = (int)hd;
     return 0;
 }
 
@@ -160,11 +241,19 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
     char kern[16] = "rff";
     if (kv_yaml_str(d, r, "rec_kernel", 0, kern, sizeof kern, err) != 0) return -1;
     const kv_yaml_node *rk = kv_yaml_get(r, "rec_kernel");
-    if (strcmp(kern, "rff") != 0 && strcmp(kern, "ladder") != 0 && strcmp(kern, "pairs") != 0)
-        return kv_yaml_errf(d, rk->line, rk->col, err, "key 'rec_kernel': expected 'rff', 'ladder' or 'pairs', got '%s'",
-                            kern);
-    wl->rec_ladder = !strcmp(kern, "pairs") ? RKV_REC_PAIRS : !strcmp(kern, "ladder");
+    if (strcmp(kern, "rff") != 0 && strcmp(kern, "ladder") != 0 && strcmp(kern, "pairs") != 0 && strcmp(kern, "heads") != 0)
+        return kv_yaml_errf(d, rk->line, rk->col, err,
+                            "key 'rec_kernel': expected 'rff', 'ladder', 'pairs' or 'heads', got '%s'", kern);
+    wl->rec_ladder = !strcmp(kern, "heads") ? RKV_REC_HEADS : !strcmp(kern, "pairs") ? RKV_REC_PAIRS : !strcmp(kern, "ladder");
     if (wl->rec_ladder == RKV_REC_PAIRS && read_pair_key(d, r, wl, err) != 0) return -1;
+    if (wl->rec_ladder == RKV_REC_HEADS && read_head_vectors(d, r, wl, err) != 0) return -1;
+    const kv_yaml_node *asn = kv_yaml_get(r, "agree_span");
+    if (asn && wl->rec_ladder != RKV_REC_HEADS)
+        return kv_yaml_errf(d, asn->line, asn->col, err, "key 'agree_span' needs rec_kernel 'heads'");
+    if (kv_yaml_num(d, r, "agree_span", 0, 0.0, 0, 64.0, &wl->agree_span, err) != 0) return -1;
+    const kv_yaml_node *hvn = kv_yaml_get(r, "head_vectors");
+    if (hvn && wl->rec_ladder != RKV_REC_HEADS)
+        return kv_yaml_errf(d, hvn->line, hvn->col, err, "key 'head_vectors' needs rec_kernel 'heads'");
     if (wl->rec_ladder == 1 && !(wl->rec_span[0] < wl->rec_span[1] && wl->rec_span[1] < wl->rec_span[2]))
         return kv_yaml_errf(d, rs->line, rs->col, err, "key 'rec_span': rec_kernel 'ladder' needs increasing spans, got "
                             "[%g, %g, %g]", wl->rec_span[0], wl->rec_span[1], wl->rec_span[2]);
@@ -215,7 +304,7 @@ int rkv_workload_load(const char *path, rkv_workload *out, kv_err *err)
     if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
         static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens",
                                          "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key",
-                                         "classes", "class_map"};
+                                         "agree_span", "head_vectors", "classes", "class_map"};
         for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
             const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
             if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);

@@ -368,7 +368,7 @@ Test(wlfit, ladder_yaml_round_trip_and_errors)
     fclose(fp);
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg,
-                     "build/test_wlfit_ladder.yaml:3:13: key 'rec_kernel': expected 'rff', 'ladder' or 'pairs', got 'cauchy'");
+                     "build/test_wlfit_ladder.yaml:3:13: key 'rec_kernel': expected 'rff', 'ladder', 'pairs' or 'heads', got 'cauchy'");
     fp = fopen(path, "w");
     fprintf(fp, "generator: fitted\nrec_span: [4, 512, 48]\nrec_kernel: ladder\n%s", cls);
     fclose(fp);
@@ -458,7 +458,7 @@ Test(wlfit, cli_profile_and_bad_flags)
     cr_assert(strstr(r.err, "--out"), "%s", r.err);
     cli_run(&r, "workload fit x.kvd --recency banana --out /tmp/never.yaml");
     cr_assert_eq(r.rc, 2);
-    cr_assert(strstr(r.err, "fit: --recency: expected 'ladder' or 'pairs', got 'banana'"), "%s", r.err);
+    cr_assert(strstr(r.err, "fit: --recency: expected 'ladder', 'pairs' or 'heads', got 'banana'"), "%s", r.err);
     cr_assert_eq(access("/tmp/never.yaml", F_OK), -1, "partial output written");
     cli_run(&r, "workload compare --workload smollm2-fitted x.kvd --tolerance 2");
     cr_assert_eq(r.rc, 2);

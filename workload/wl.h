@@ -134,6 +134,14 @@ double wl_page_spread(const float *X, int64_t n, int d);
 int wl_pairs_measure(const rkv_workload *src, const mdl_model *m, int64_t C, int64_t steps, double *amp, double *kmag,
                      kv_err *err);
 
+/* rec_kernel heads (wl_pairs.c): adds w times src's measured per-head rows
+ * (RoPE's rotation taken out of every pair; RKV_HV_KROW per (layer, KV head),
+ * the key rows of every layer first, then RKV_HV_QROW per (layer, query head))
+ * to acc: the mean key, its residual s.d. and the sink key; the mean query and
+ * its residual s.d. over positions C − window .. C + steps − 1. */
+int wl_heads_measure(const rkv_workload *src, const mdl_model *m, int64_t C, int64_t window, int64_t steps, double w,
+                     double *acc, kv_err *err);
+
 /* ---- fitting ---- */
 #define WL_FIT_MAX_KEY_SETS 8
 typedef struct {
@@ -145,6 +153,8 @@ typedef struct {
                                 2 .. WL_FIT_MAX_KEY_SETS: one head on each; wl_fit.c says why) */
     const double *pair_amp;  /* rec_kernel pairs: wl_pairs_measure's amp, averaged over the dumps (NULL: the ladder) */
     const double *pair_key;  /* and its kmag */
+    const float *head_vec;   /* rec_kernel heads: wl_heads_measure's rows averaged over the dumps, interned
+                                (rkv_wl_hv_intern) (NULL: not heads) */
 } wl_fit_cfg;
 
 /* Fits the fitted generator to the mean statistics of the dumps' profiles

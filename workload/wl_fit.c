@@ -42,14 +42,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NQK 9 /* query knobs fitted per class */
-static const double knob_lo[NQK] = {-4, -4, -8, -8, -8, -4, 0, 0, 0};
-static const double knob_hi[NQK] = {40, 20, 20, 20, 20, 20, 20, 10, 1};
+#define NQK 10 /* query knobs fitted per class (the last, agree, with rec_kernel heads only) */
+static const double knob_lo[NQK] = {-4, -4, -8, -8, -8, -4, 0, 0, 0, 0};
+static const double knob_hi[NQK] = {40, 20, 20, 20, 20, 20, 20, 10, 1, 1};
 
 static double *knob(rkv_head_class *c, int i)
 {
     double *p[NQK] = {&c->sink, &c->hh, &c->rec[0], &c->rec[1], &c->rec[2], &c->focus, &c->content, &c->noise,
-                      &c->persistence};
+                      &c->persistence, &c->agree};
     return p[i];
 }
 
@@ -113,6 +113,20 @@ static void key_side_cfg(rkv_workload *wl, double outlier_scale, double chan_spr
                          const mdl_model *m)
 {
     key_side(wl, outlier_scale, chan_spread);
+    if (cfg->head_vec) { /* rec_kernel heads: the measured rows carry recency, the sink and the channel magnitudes */
+        wl->rec_ladder = RKV_REC_HEADS;
+        wl->hv = cfg->head_vec;
+        wl->hv_layers = m->num_hidden_layers;
+        wl->hv_q_heads = m->num_attention_heads;
+        wl->hv_kv_heads = m->num_key_value_heads;
+        wl->hv_head_dim = m->head_dim;
+        wl->pair_theta = m->rope_theta > 0 ? m->rope_theta : 10000.0;
+        wl->outlier_channels = 0; /* the measured covariances carry the channel magnitudes */
+        wl->agree_span = 0.75;     /* nearby keys share their residual latent over about a token */
+        wl->early_tokens = 256;   /* the document's first 256 positions are heavy hitters half the time */
+        wl->early_hh_fraction = 0.5;
+        return;
+    }
     if (!cfg->pair_amp) return;
     wl->rec_ladder = RKV_REC_PAIRS;
     wl->pair_n = m->head_dim / 2 - 2;
@@ -182,6 +196,8 @@ static rkv_head_class initial(const double *want, int64_t C)
     return c;
 }
 
+#define WL_FIT_MAX_OWN 64 /* rec_kernel heads: the most heads a class is measured on */
+
 /* ---- fitting one class ----
  * A class is measured on cfg->key_sets synthetic key sets (layer, KV head) =
  * (r, r mod Hkv), r = 0 .. key_sets - 1, each with its own keys, topics,
@@ -206,7 +222,11 @@ typedef struct {
     double loss;
     double got[WL_NSTAT];  /* the fitted class's statistics */
     int evals;
-    rkv_fitted_qcache *qc[WL_FIT_MAX_KEY_SETS]; /* each key set's query draws of the window and decode positions */
+    rkv_fitted_qcache *qc[WL_FIT_MAX_OWN]; /* each key set's query draws of the window and decode positions */
+    int nown;              /* rec_kernel heads: the class is measured on nown of its own heads (0: on kk) */
+    int own_l[WL_FIT_MAX_OWN], own_j[WL_FIT_MAX_OWN]; /* their layer and query head */
+    wl_keys own_kk[WL_FIT_MAX_OWN];                   /* and their keys */
+    float *own_mem;
 } class_fit;
 
 /* The generator's statistics for class c, averaged over the G heads (mode: WL_MEASURE_*). */
@@ -217,7 +237,7 @@ static int eval_class(class_fit *cf, const rkv_head_class *c, int mode, double *
     const mdl_model *m = cf->m;
     const int d = m->head_dim, G = mdl_group_size(m);
     const int64_t w = cf->cfg->window, st = cf->cfg->steps, nq = w + st;
-    const int R = key_sets(cf->cfg);
+    const int R = cf->nown ? cf->nown : key_sets(cf->cfg);
     memset(got, 0, WL_NSTAT * sizeof *got);
     for (int r = 0; r < R; r++) {
         for (int64_t i = 0; i < nq; i++) {
@@ -226,12 +246,14 @@ static int eval_class(class_fit *cf, const rkv_head_class *c, int mode, double *
                 memcpy(Q + ((size_t)g * (size_t)nq + (size_t)i) * (size_t)d, qrow + (size_t)g * (size_t)d,
                        (size_t)d * sizeof *Q);
         }
-        for (int g = R > 1 ? r % G : 0; g < (R > 1 ? r % G + 1 : G); g++) {
+        const int g0 = cf->nown ? cf->own_j[r] % G : R > 1 ? r % G : 0, g1 = cf->nown || R > 1 ? g0 + 1 : G;
+        for (int g = g0; g < g1; g++) {
             wl_head_stats hs;
             double v[WL_NSTAT];
-            wl_head_measure_keys(&cf->kk[r], Q + (size_t)g * (size_t)nq * (size_t)d, w, st, mode, &hs, ws);
+            wl_head_measure_keys(cf->nown ? &cf->own_kk[r] : &cf->kk[r], Q + (size_t)g * (size_t)nq * (size_t)d, w, st,
+                                 mode, &hs, ws);
             wl_stats_vec(&hs, v);
-            for (int i = 0; i < WL_NSTAT; i++) got[i] += v[i] / (R > 1 ? R : G);
+            for (int i = 0; i < WL_NSTAT; i++) got[i] += v[i] / (cf->nown || R > 1 ? R : G);
         }
     }
     cf->evals++;
@@ -259,14 +281,15 @@ static void fit_class(class_fit *cf)
     double got[WL_NSTAT], step[NQK];
     kv_err e;
     int ok = Q && qrow && ws;
-    for (int r = 0; ok && r < key_sets(cf->cfg); r++)
-        ok = rkv_fitted_qcache_new(&cf->base, m, r % m->num_hidden_layers, r % m->num_key_value_heads, cf->cfg->context - cf->cfg->window, nq,
-                                   cf->cfg->context, &cf->qc[r], &e) == 0;
+    for (int r = 0; ok && r < (cf->nown ? cf->nown : key_sets(cf->cfg)); r++)
+        ok = rkv_fitted_qcache_new(&cf->base, m, cf->nown ? cf->own_l[r] : r % m->num_hidden_layers,
+                                   cf->nown ? cf->own_j[r] / G : r % m->num_key_value_heads,
+                                   cf->cfg->context - cf->cfg->window, nq, cf->cfg->context, &cf->qc[r], &e) == 0;
     if (!ok) {
         cf->loss = INFINITY;
         goto out;
     }
-    for (int i = 0; i < NQK; i++) step[i] = i == NQK - 1 ? 0.2 : 1.0;
+    for (int i = 0; i < NQK; i++) step[i] = i >= 8 ? 0.2 : 1.0; /* the fractions persistence and agree */
     /* stage A: the two masses that dominate the rest, each monotone in its weight, by
      * alternating bisection: the sink weight for sink mass; for local mass, the 48-token
      * band (rff), or the whole ladder at equal weight per rung — a power law of the
@@ -275,7 +298,8 @@ static void fit_class(class_fit *cf)
     rkv_fitted_rec_bands(&cf->base, d, nb);
     for (int b = 0; b < RKV_REC_BANDS; b++) nr += nb[b];
     for (int round = 0; round < 2; round++)
-        for (int which = 0; which < (cf->base.rec_ladder == RKV_REC_PAIRS ? 1 : 2); which++) { /* pairs: recency is measured */
+        for (int which = 0; which < (cf->base.rec_ladder == RKV_REC_HEADS ? 0 : cf->base.rec_ladder == RKV_REC_PAIRS ? 1 : 2);
+             which++) { /* pairs: recency is measured; heads: the sink too */
             const int k = which == 0 ? 0 : 3, stat = which == 0 ? 8 : 9;
             double lo = knob_lo[k], hi = which == 0 ? 24.0 : 16.0;
             for (int it = 0; it < 8; it++) {
@@ -293,7 +317,9 @@ static void fit_class(class_fit *cf)
     memcpy(cf->got, got, sizeof got);
     for (int sweep = 0; sweep < 4; sweep++)
         for (int i = 0; i < NQK; i++) {
-            if (cf->base.rec_ladder == RKV_REC_PAIRS && i >= 2 && i <= 4) continue; /* pairs: no band weights */
+            if (cf->base.rec_ladder >= RKV_REC_PAIRS && i >= 2 && i <= 4) continue; /* pairs, heads: no band weights */
+            if (cf->base.rec_ladder == RKV_REC_HEADS && i == 0) continue;           /* heads: the sink is measured */
+            if (cf->base.rec_ladder != RKV_REC_HEADS && i == 9) continue;           /* agree: heads only */
             for (int dir = -1; dir <= 1; dir += 2) {
                 int moved = 0;
                 for (;;) { /* keep going while it helps, doubling the step */
@@ -315,7 +341,7 @@ static void fit_class(class_fit *cf)
             step[i] *= 0.5;
         }
 out:
-    for (int r = 0; r < WL_FIT_MAX_KEY_SETS; r++) {
+    for (int r = 0; r < WL_FIT_MAX_OWN; r++) {
         rkv_fitted_qcache_free(cf->qc[r]);
         cf->qc[r] = NULL;
     }
@@ -482,6 +508,29 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
         cf[c].kk = kk;
         cf[c].cls = initial(cf[c].want, cfg->context);
         class_name(cf[c].want, c, cf[c].cls.name, sizeof cf[c].cls.name);
+        if (base.rec_ladder == RKV_REC_HEADS) { /* measured on its own heads, spread over its members */
+            cf[c].cls.sink = 0;
+            memset(cf[c].cls.rec, 0, sizeof cf[c].cls.rec);
+            cf[c].nown = cnt < WL_FIT_MAX_OWN ? cnt : WL_FIT_MAX_OWN;
+            memset(cf[c].want, 0, sizeof cf[c].want); /* the real statistics of the same heads */
+            const int64_t d = m->head_dim, per = n * d + (int64_t)wl_keys_floats(n, m->head_dim);
+            cf[c].own_mem = malloc((size_t)cf[c].nown * (size_t)per * sizeof(float));
+            if (!cf[c].own_mem) {
+                kv_errf(err, "workload fit: out of memory");
+                goto out;
+            }
+            for (int r = 0, seen = 0, h = 0; r < cf[c].nown && h < nheads; h++) {
+                if (cls[h] != c) continue;
+                if (seen++ != (int)((r + 0.5) * cnt / cf[c].nown)) continue;
+                cf[c].own_l[r] = h / nh;
+                cf[c].own_j[r] = h % nh;
+                for (int i = 0; i < WL_NSTAT; i++) cf[c].want[i] += S[(size_t)h * WL_NSTAT + i] / cf[c].nown;
+                float *Kr = cf[c].own_mem + (size_t)r * (size_t)per;
+                if (rkv_workload_kv(&base, m, h / nh, (h % nh) / mdl_group_size(m), n, Kr, V, err) != 0) goto out;
+                wl_keys_prepare(&cf[c].own_kk[r], Kr, m->head_dim, cfg->context, n, Kr + n * d);
+                r++;
+            }
+        }
         if (base.rec_ladder == RKV_REC_PAIRS) { /* the class's recency: the mean of its heads' measured amplitudes */
             const int np = base.pair_n;
             memset(cf[c].cls.rec, 0, sizeof cf[c].cls.rec);
@@ -510,6 +559,7 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     }
     rc = 0;
 out:
+    for (int c = 0; cf && c < k; c++) free(cf[c].own_mem);
     free(S);
     free(X);
     free(cls);
@@ -531,7 +581,7 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
     fprintf(fp, "# key side (shared by every head; workload/wl_fit.c says why these values)\n");
     fprintf(fp, "sink_tokens: %d\nhh_fraction: %.4g\nhh_sigma: %.4g\nrec_span: [%.6g, %.6g, %.6g]\nrec_kernel: %s\n",
             wl->sink_tokens, wl->hh_fraction, wl->hh_sigma, wl->rec_span[0], wl->rec_span[1], wl->rec_span[2],
-            wl->rec_ladder == RKV_REC_PAIRS ? "pairs" : wl->rec_ladder ? "ladder" : "rff");
+            wl->rec_ladder == RKV_REC_HEADS ? "heads" : wl->rec_ladder == RKV_REC_PAIRS ? "pairs" : wl->rec_ladder ? "ladder" : "rff");
     fprintf(fp, "chan_spread: %.4g\nsink_key_scale: %.6g\n", wl->chan_spread, wl->sink_key_scale);
     if (wl->early_tokens > 0) /* absent in the profiles before it: they write as they did */
         fprintf(fp, "early_tokens: %d\nearly_hh_fraction: %.6g\n", wl->early_tokens, wl->early_hh_fraction);
@@ -540,6 +590,28 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
         fprintf(fp, "pair_theta: %.9g\npair_head_dim: %d\npair_key: [", wl->pair_theta, wl->pair_head_dim);
         for (int i = 0; i < wl->pair_n; i++) fprintf(fp, "%s%.5g", i ? ", " : "", wl->pair_key[i]);
         fputs("]\n", fp);
+    }
+    if (wl->rec_ladder == RKV_REC_HEADS) {
+        const int hd = wl->hv_head_dim, kr = RKV_HV_KROW(hd), qr = RKV_HV_QROW(hd);
+        fprintf(fp, "agree_span: %.6g\n", wl->agree_span);
+        fprintf(fp, "pair_theta: %.9g\n# the measured heads, RoPE's rotation taken out of each pair: per (layer, KV head) the mean key\n"
+                    "# (re, then im, per pair), its residual's covariance per pair (var re, then cov, then var im) and the\n"
+                    "# sink key (d values); per (layer, query head) the same of the window and decode queries, no sink\n",
+                wl->pair_theta);
+        fprintf(fp, "head_vectors:\n  layers: %d\n  q_heads: %d\n  kv_heads: %d\n  head_dim: %d\n  keys:\n", wl->hv_layers,
+                wl->hv_q_heads, wl->hv_kv_heads, hd);
+        for (int r = 0; r < wl->hv_layers * wl->hv_kv_heads; r++) {
+            fputs("    - [", fp);
+            for (int i = 0; i < kr; i++) fprintf(fp, "%s%.5g", i ? ", " : "", wl->hv[(size_t)r * (size_t)kr + (size_t)i]);
+            fprintf(fp, "]  # layer %d, KV head %d\n", r / wl->hv_kv_heads, r % wl->hv_kv_heads);
+        }
+        fputs("  queries:\n", fp);
+        const float *q0 = wl->hv + (size_t)wl->hv_layers * (size_t)wl->hv_kv_heads * (size_t)kr;
+        for (int r = 0; r < wl->hv_layers * wl->hv_q_heads; r++) {
+            fputs("    - [", fp);
+            for (int i = 0; i < qr; i++) fprintf(fp, "%s%.5g", i ? ", " : "", q0[(size_t)r * (size_t)qr + (size_t)i]);
+            fprintf(fp, "]  # layer %d, query head %d\n", r / wl->hv_q_heads, r % wl->hv_q_heads);
+        }
     }
     fprintf(fp, "topic_run_mean: %.6g\nnum_topics: %d\ntopic_strength: %.6g\nkey_rank: %d\nkey_noise: %.6g\n",
             wl->topic_run_mean, wl->num_topics, wl->topic_strength, wl->key_rank, wl->key_noise);
@@ -551,6 +623,7 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
         fprintf(fp, "  - {name: %s, sink: %.4f, hh: %.4f, rec: [%.4f, %.4f, %.4f], focus: %.4f, content: %.4f, "
                     "noise: %.4f, persistence: %.4f",
                 h->name, h->sink, h->hh, h->rec[0], h->rec[1], h->rec[2], h->focus, h->content, h->noise, h->persistence);
+        if (wl->rec_ladder == RKV_REC_HEADS) fprintf(fp, ", agree: %.4f", h->agree);
         if (wl->rec_ladder == RKV_REC_PAIRS) { /* re, im per measured pair */
             fputs(",\n      pairs: [", fp);
             for (int i = 0; i < 2 * wl->pair_n; i++) fprintf(fp, "%s%.5g", i ? ", " : "", h->pair_amp[i]);

@@ -1,0 +1,372 @@
+/* test_wlheads.c — the fitted generator's measured heads (rec_kernel heads,
+ * `kvsim workload fit --recency heads`): the logits its means give, the
+ * residual covariance and latent it draws, the short-range agreement, the
+ * mapping to another model shape, the measurement that feeds it (wl_pairs.c),
+ * the fit end to end, and its YAML form. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rkv.h"
+#include "wl.h"
+#include "wlfit_util.h"
+
+enum { D = 32, H2 = 16, KR = 5 * H2 + D, QR = 5 * H2 };
+
+/* Rows for shape() (2 layers, 1 KV head, 2 query heads, d = 32): key means
+ * 1.5 on pair 2 (re) and 0.7j on pair 5, sink key 2 on dim 3 and −1 on dim
+ * 19; query means (2 − 1j)·c on pair 2 and (0.5 + 3j)·c' on pair 5 for head 0,
+ * the conjugates for head 1, c and c' chosen so that the amplitude
+ * μ_q·conj(μ_k)/√d is 2 − 1j and 0.5 + 3j (head 0); covariances kvar and
+ * qvar (var re = var im, no covariance) on every pair. */
+static float rows[2 * KR + 4 * QR];
+
+static rkv_workload heads_class(double kvar, double qvar, double agree, double span)
+{
+    memset(rows, 0, sizeof rows);
+    const double sd = sqrt((double)D);
+    for (int l = 0; l < 2; l++) {
+        float *k = rows + l * KR;
+        k[2] = 1.5f;       /* pair 2: 1.5 */
+        k[H2 + 5] = 0.7f;  /* pair 5: 0.7j */
+        for (int i = 0; i < H2; i++) k[2 * H2 + i] = k[4 * H2 + i] = (float)kvar;
+        k[5 * H2 + 3] = 2.0f;
+        k[5 * H2 + 19] = -1.0f;
+        for (int g = 0; g < 2; g++) {
+            float *q = rows + 2 * KR + (l * 2 + g) * QR;
+            const double s = g ? -1.0 : 1.0; /* head 1: the conjugate amplitudes */
+            /* a = μq·conj(μk)/√d: pair 2, μk = 1.5: μq = a·√d/1.5; pair 5, μk = 0.7j: μq = a·√d/(−0.7j) = a·√d·j/0.7 */
+            q[2] = (float)(2.0 * sd / 1.5);
+            q[H2 + 2] = (float)(s * -1.0 * sd / 1.5);
+            q[5] = (float)(-s * 3.0 * sd / 0.7); /* j·(0.5 + 3j·s) = −3s + 0.5j */
+            q[H2 + 5] = (float)(0.5 * sd / 0.7);
+            for (int i = 0; i < H2; i++) q[2 * H2 + i] = q[4 * H2 + i] = (float)qvar;
+        }
+    }
+    rkv_workload wl = one_class((rkv_head_class){.name = "h", .persistence = 0.5, .agree = agree});
+    wl.rec_ladder = RKV_REC_HEADS;
+    wl.hv_layers = 2;
+    wl.hv_q_heads = 2;
+    wl.hv_kv_heads = 1;
+    wl.hv_head_dim = D;
+    wl.pair_theta = 10000.0;
+    wl.agree_span = span;
+    wl.outlier_channels = 0;
+    wl.hh_fraction = 0.0;
+    wl.hv = rkv_wl_hv_intern(rows, sizeof rows / sizeof rows[0]);
+    cr_assert_not_null(wl.hv);
+    return wl;
+}
+
+static double theta(int i, int d)
+{
+    return pow(10000.0, -2.0 * i / d);
+}
+
+/* With no residual the logits are the means turned by RoPE: a key at distance
+ * Δ scores Σ_i Re(a_i·e^(jθ_iΔ)), a = 2 − 1j on pair 2 and 0.5 + 3j on pair
+ * 5 (head 0; head 1 the conjugates), θ_i = 10000^(−2i/32); the sink key is
+ * the measured one alone and scores RoPE_p(μ_q)·k0/√d. Both computed here. */
+Test(wlheads, logits_are_the_measured_means)
+{
+    rkv_workload wl = heads_class(0.0, 0.0, 0.0, 0.0);
+    mdl_model m = shape();
+    const int64_t n = 600, p = 599;
+    double *sc = malloc(2 * (size_t)n * sizeof *sc);
+    head_logits(&wl, &m, n, p, sc);
+    const double th2 = theta(2, D), th5 = theta(5, D);
+    for (int g = 0; g < 2; g++) {
+        const double s = g ? -1.0 : 1.0;
+        for (int64_t t = 1; t < n; t++) {
+            const double Dt = (double)(p - t);
+            const double want = 2.0 * cos(th2 * Dt) + s * 1.0 * sin(th2 * Dt) + 0.5 * cos(th5 * Dt) - s * 3.0 * sin(th5 * Dt);
+            cr_assert_float_eq(sc[g * n + t], want, 3e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc[g * n + t], want);
+        }
+        /* the sink: q = RoPE_p(μq); k0 has dims 3 (re of pair 3) and 19 (im of pair 3): μq has nothing on pair 3 */
+        cr_assert_float_eq(sc[g * n], 0.0, 1e-5, "head %d sink %g", g, sc[g * n]);
+    }
+    free(sc);
+    /* the sink key itself, bit for bit the measured row (same shape: factor 1) */
+    float *K = malloc((size_t)n * D * sizeof *K), *V = malloc((size_t)n * D * sizeof *V);
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
+    for (int i = 0; i < D; i++)
+        cr_assert_eq(K[i], i == 3 ? 2.0f : i == 19 ? -1.0f : 0.0f, "sink dim %d: %g", i, K[i]);
+    free(K);
+    free(V);
+}
+
+/* A target of head_dim 64 takes for its pair j the measured pair round(j/2)
+ * (pairs per unit of log frequency: 16/ln 10000 measured, 32/ln 10000 here),
+ * its means times hf = √(0.5·√(64/32)), so a key at distance Δ scores
+ * Σ_j hf²·Re(a_(round(j/2))·√32/√64 ... ) — written out: hf²·√32/√64·Σ_j
+ * Re(a_i·e^(jθ_jΔ)) with θ_j = 10000^(−2j/64). And a target with 2 KV heads
+ * and 4 query heads gives its KV head 1 the measured KV head 0 and its query
+ * heads 2, 3 the measured heads 0, 1: same logits as heads 0, 1. */
+Test(wlheads, map_to_another_shape)
+{
+    rkv_workload wl = heads_class(0.0, 0.0, 0.0, 0.0);
+    mdl_model m = shape();
+    m.head_dim = 64;
+    const int64_t n = 300, p = 299;
+    double *sc = malloc(2 * (size_t)n * sizeof *sc);
+    head_logits(&wl, &m, n, p, sc);
+    const double hf2 = 0.5 * sqrt(2.0), scale = hf2 * sqrt(32.0) / sqrt(64.0);
+    for (int64_t t = 1; t < n; t++) {
+        double want = 0.0;
+        for (int j = 0; j < 32; j++) {
+            const int i = (int)floor(j * 0.5 + 0.5);
+            const double th = theta(j, 64), Dt = (double)(p - t);
+            if (i == 2) want += 2.0 * cos(th * Dt) + 1.0 * sin(th * Dt);
+            if (i == 5) want += 0.5 * cos(th * Dt) - 3.0 * sin(th * Dt);
+        }
+        cr_assert_float_eq(sc[t], scale * want, 5e-4, "key %lld: %g, want %g", (long long)t, sc[t], scale * want);
+    }
+    free(sc);
+    mdl_model m2 = shape();
+    m2.num_key_value_heads = 2;
+    m2.num_attention_heads = 4;
+    const int64_t n2 = 200;
+    float *K = malloc((size_t)n2 * D * sizeof *K), *V = malloc((size_t)n2 * D * sizeof *V), *q = malloc(2 * D * sizeof *q);
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m2, 1, 1, n2, K, V, &err), 0, "%s", err.msg);
+    rkv_workload_query(&wl, &m2, 1, 1, n2 - 1, 0, 1, q);
+    for (int g = 0; g < 2; g++) {
+        const double s = g ? -1.0 : 1.0, Dt = 50.0;
+        double sc1 = 0;
+        for (int i = 0; i < D; i++) sc1 += (double)q[g * D + i] * K[(n2 - 1 - 50) * D + i];
+        const double want = 2.0 * cos(theta(2, D) * Dt) + s * sin(theta(2, D) * Dt) + 0.5 * cos(theta(5, D) * Dt) -
+                            s * 3.0 * sin(theta(5, D) * Dt);
+        cr_assert_float_eq(sc1 / sqrt((double)D), want, 3e-4, "query head %d: %g, want %g", 2 + g, sc1 / sqrt((double)D), want);
+    }
+    free(K);
+    free(V);
+    free(q);
+}
+
+/* The residual latent with agree_span s is an exponential moving average of
+ * unit innovations over M = ⌈4s⌉ positions, z(t) = √(1 − a²)·Σ_(m<M) a^m·ξ(t − m),
+ * a = e^(−1/s), so the covariance of a key residual component with the same
+ * component Δ positions later, over the measured variance, is the truncated
+ * sum (1 − a²)·Σ_(m<M−Δ) a^(2m+Δ) = a^Δ·(1 − a^(2(M−Δ))), computed here.
+ * Measured over 20000 keys × 32 components (s.e. about 0.0015). */
+Test(wlheads, latent_correlation_falls_as_a_power)
+{
+    const double span = 4.0, a = exp(-1.0 / span);
+    const int M = 16;
+    rkv_workload wl = heads_class(2.25, 0.0, 0.0, span);
+    mdl_model m = shape();
+    const int64_t n = 20000;
+    float *K = malloc((size_t)n * D * sizeof *K), *V = malloc((size_t)n * D * sizeof *V);
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K, V, &err), 0, "%s", err.msg);
+    /* the residual, RoPE taken out of every pair, means subtracted */
+    double *z = malloc((size_t)n * D * sizeof *z);
+    for (int64_t t = 1; t < n; t++)
+        for (int i = 0; i < H2; i++) {
+            const double c = cos(theta(i, D) * (double)t), s = sin(theta(i, D) * (double)t);
+            const double x = K[t * D + i], y = K[t * D + H2 + i];
+            z[t * D + i] = x * c + y * s - (i == 2 ? 1.5 : 0.0);
+            z[t * D + H2 + i] = -x * s + y * c - (i == 5 ? 0.7 : 0.0);
+        }
+    const int lags[] = {0, 1, 2, 4};
+    for (int li = 0; li < 4; li++) {
+        const int L = lags[li];
+        double acc = 0;
+        int64_t cnt = 0;
+        for (int64_t t = 1; t + L < n; t++)
+            for (int i = 0; i < D; i++, cnt++) acc += z[t * D + i] * z[(t + L) * D + i];
+        const double got = acc / (double)cnt / 2.25;
+        const double want = pow(a, L) * (1.0 - pow(a, 2.0 * (M - L)));
+        cr_assert_float_eq(got, want, 0.01, "lag %d: correlation %g, want %g", L, got, want);
+    }
+    free(z);
+    free(K);
+    free(V);
+}
+
+/* The short-range agreement: with unit residual variance on every pair of
+ * keys and queries, iid latents (agree_span 0) and the class's agree ρ, a
+ * query shares ρ·σ_q·z(p) with its own key's residual σ_k·z(p), so its own
+ * key scores on average ρ·Σ_pairs 2·σ_qσ_k/√d = ρ·32/√32 above the rest (whose
+ * residuals are independent of it, 0 on average) — RoPE turns both by the
+ * same angle at distance 0. Averaged over 400 decode positions (s.e. about
+ * 0.05 per mean). */
+Test(wlheads, agree_raises_the_own_key)
+{
+    const double rho = 0.5;
+    rkv_workload wl = heads_class(1.0, 1.0, rho, 0.0);
+    for (int i = 0; i < (int)(sizeof rows / sizeof rows[0]); i++) /* means off: only the residuals */
+        if ((i < 2 * KR && (i % KR < 2 * H2 || i % KR >= 5 * H2)) || (i >= 2 * KR && (i - 2 * KR) % QR < 2 * H2)) rows[i] = 0;
+    wl.hv = rkv_wl_hv_intern(rows, sizeof rows / sizeof rows[0]);
+    mdl_model m = shape();
+    const int64_t n = 1200;
+    float *K = malloc((size_t)n * D * sizeof *K), *V = malloc((size_t)n * D * sizeof *V), *q = malloc(2 * D * sizeof *q);
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 1, 0, n, K, V, &err), 0, "%s", err.msg);
+    double own = 0, prev = 0;
+    int cnt = 0;
+    for (int64_t p = n - 400; p < n; p++) {
+        rkv_workload_query(&wl, &m, 1, 0, p, 0, 1, q);
+        for (int g = 0; g < 2; g++, cnt++) {
+            double s0 = 0, s1 = 0;
+            for (int i = 0; i < D; i++) {
+                s0 += (double)q[g * D + i] * K[p * D + i];
+                s1 += (double)q[g * D + i] * K[(p - 1) * D + i];
+            }
+            own += s0 / sqrt((double)D);
+            prev += s1 / sqrt((double)D);
+        }
+    }
+    own /= cnt;
+    prev /= cnt;
+    const double want = rho * 32.0 / sqrt((double)D);
+    cr_assert_float_eq(own, want, 0.25, "own key: mean logit %g, want %g", own, want);
+    cr_assert_float_eq(prev, 0.0, 0.25, "previous key: mean logit %g, want 0", prev);
+    free(K);
+    free(V);
+    free(q);
+}
+
+/* wl_heads_measure on a heads workload gives back the rows that made it: the
+ * means (1.5 on pair 2, 0.7j on pair 5), the residual covariance (var 0.5 on
+ * every pair of keys, no covariance) and the sink key exactly; the query means
+ * and the covariance of queries 0.25. 2047 keys and 64 queries: the key
+ * figures within 0.05 (3 s.e. of a mean, sqrt(0.5/2047) = 0.016), the query
+ * ones within 0.25 (4 s.e., sqrt(0.25/64) = 0.0625). */
+Test(wlheads, measure_gives_back_the_rows)
+{
+    rkv_workload wl = heads_class(0.5, 0.25, 0.0, 0.0);
+    mdl_model m = shape();
+    double *acc = calloc(2 * KR + 4 * QR, sizeof *acc);
+    kv_err err;
+    cr_assert_eq(wl_heads_measure(&wl, &m, 2048, 32, 32, 1.0, acc, &err), 0, "%s", err.msg);
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; i < KR; i++) {
+            const double want = rows[l * KR + i];
+            const double tol = i >= 5 * H2 ? 1e-6 : 0.05;
+            cr_assert_float_eq(acc[l * KR + i], want, tol, "layer %d key row [%d]: %g, want %g", l, i, acc[l * KR + i], want);
+        }
+        for (int g = 0; g < 2; g++)
+            for (int i = 0; i < QR; i++) {
+                const double got = acc[2 * KR + (l * 2 + g) * QR + i], want = rows[2 * KR + (l * 2 + g) * QR + i];
+                cr_assert_float_eq(got, want, 0.25, "layer %d head %d query row [%d]: %g, want %g", l, g, i, got, want);
+            }
+    }
+    free(acc);
+}
+
+/* The fit end to end on a known heads workload's own profile and rows: the
+ * result is rec_kernel heads, carries exactly the rows it was given, and its
+ * class agree stays in [0, 1]; it round-trips through YAML. */
+Test(wlheads, fit_end_to_end)
+{
+    rkv_workload src = heads_class(0.5, 0.25, 0.3, 1.0);
+    mdl_model m = shape();
+    const int64_t C = 512;
+    wl_profile prof;
+    kv_err err;
+    cr_assert_eq(wl_profile_run(&src, &m, C, 32, 8, NULL, 0, 1, &prof, &err), 0, "%s", err.msg);
+    double *acc = calloc(2 * KR + 4 * QR, sizeof *acc);
+    cr_assert_eq(wl_heads_measure(&src, &m, C, 32, 8, 1.0, acc, &err), 0, "%s", err.msg);
+    float *x = malloc((2 * KR + 4 * QR) * sizeof *x);
+    for (int i = 0; i < 2 * KR + 4 * QR; i++) x[i] = (float)acc[i];
+    wl_fit_cfg cfg = {.classes = 2, .context = C, .window = 32, .steps = 8, .threads = 1, .seed = 1,
+                      .head_vec = rkv_wl_hv_intern(x, 2 * KR + 4 * QR)};
+    rkv_workload fw;
+    cr_assert_eq(wl_fit(&prof, 1, &m, &cfg, &fw, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(fw.rec_ladder, RKV_REC_HEADS);
+    cr_assert_eq(fw.hv, cfg.head_vec);
+    cr_assert_eq(fw.nclasses, 2);
+    for (int c = 0; c < 2; c++) {
+        cr_assert(fw.cls[c].agree >= 0 && fw.cls[c].agree <= 1, "class %d agree %g", c, fw.cls[c].agree);
+        cr_assert_eq(fw.cls[c].sink, 0.0, "class %d: the sink is measured, its weight stays 0", c);
+    }
+    const char *path = "build/test_wlheads_fit.yaml";
+    cr_assert_eq(wl_write_yaml(&fw, path, "# test\n", &err), 0, "%s", err.msg);
+    rkv_workload b;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.rec_ladder, RKV_REC_HEADS);
+    cr_assert_float_eq(b.agree_span, 0.75, 1e-9); /* the fit's key side (wl_fit.c), not the source's 1 */
+    for (int i = 0; i < 2 * KR + 4 * QR; i++)
+        cr_assert_float_eq(b.hv[i], x[i], 1e-4 * (1 + fabs(x[i])), "row float %d: %g, wrote %g", i, b.hv[i], x[i]);
+    remove(path);
+    wl_profile_free(&prof);
+    free(acc);
+    free(x);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* A heads profile written and read back keeps every float the %.5g it was
+ * printed with allows, agree and agree_span; the refusals, by hand. */
+Test(wlheads, yaml_round_trip_and_errors)
+{
+    rkv_workload a = heads_class(0.5, 0.25, 0.35, 2.0);
+    kv_err err;
+    const char *path = "build/test_wlheads.yaml";
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    rkv_workload b;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.rec_ladder, RKV_REC_HEADS);
+    cr_assert_eq(b.hv_layers, 2);
+    cr_assert_eq(b.hv_q_heads, 2);
+    cr_assert_eq(b.hv_kv_heads, 1);
+    cr_assert_eq(b.hv_head_dim, 32);
+    cr_assert_float_eq(b.agree_span, 2.0, 1e-9);
+    cr_assert_float_eq(b.cls[0].agree, 0.35, 1e-9);
+    for (int i = 0; i < 2 * KR + 4 * QR; i++)
+        cr_assert_float_eq(b.hv[i], rows[i], 1e-4 * (1 + fabs(rows[i])), "float %d: %g, wrote %g", i, b.hv[i], rows[i]);
+    static const char head[] = "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: heads\npair_theta: 10000\n";
+    static const char cls[] = "classes:\n  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, "
+                              "persistence: 0.5}\nclass_map:\n  - [a]\n";
+    char buf[4096];
+    /* a key row one number short (head_dim 4: key rows of 5·2 + 4 = 14, query rows of 10) */
+    snprintf(buf, sizeof buf, "%shead_vectors:\n  layers: 1\n  q_heads: 1\n  kv_heads: 1\n  head_dim: 4\n"
+                              "  keys:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1, 0, 0, 0]\n"
+                              "  queries:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1]\n%s", head, cls);
+    write_file(path, buf);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:11:7: key 'head_vectors': each 'keys' row needs 14 numbers");
+    /* pair 1's covariance (1, 2, 1): 4 > 1·1, not positive semidefinite */
+    snprintf(buf, sizeof buf, "%shead_vectors:\n  layers: 1\n  q_heads: 1\n  kv_heads: 1\n  head_dim: 4\n"
+                              "  keys:\n    - [0, 0, 0, 0, 1, 1, 0, 2, 1, 1, 0, 0, 0, 0]\n"
+                              "  queries:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1]\n%s", head, cls);
+    write_file(path, buf);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:11:29: key 'head_vectors': pair 1's covariance (1, 2, 1) is not "
+                              "positive semidefinite");
+    /* a negative variance */
+    snprintf(buf, sizeof buf, "%shead_vectors:\n  layers: 1\n  q_heads: 1\n  kv_heads: 1\n  head_dim: 4\n"
+                              "  keys:\n    - [0, 0, 0, 0, -1, 1, 0, 0, 1, 1, 0, 0, 0, 0]\n"
+                              "  queries:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1]\n%s", head, cls);
+    write_file(path, buf);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert(strstr(err.msg, "build/test_wlheads.yaml:11:20: key 'keys'"), "%s", err.msg);
+    /* head_vectors and agree need rec_kernel heads */
+    write_file(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nagree_span: 1\nclasses:\n"
+                     "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5}\n"
+                     "class_map:\n  - [a]\n");
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:4:13: key 'agree_span' needs rec_kernel 'heads'");
+    write_file(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nclasses:\n"
+                     "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5, "
+                     "agree: 0.5}\nclass_map:\n  - [a]\n");
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:5:104: class 1: key 'agree' needs rec_kernel 'heads'");
+    /* rec_kernel heads without head_vectors */
+    snprintf(buf, sizeof buf, "%s%s", head, cls);
+    write_file(path, buf);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:1:1: key 'head_vectors': rec_kernel 'heads' needs a mapping "
+                              "{layers, q_heads, kv_heads, head_dim, keys, queries}");
+    remove(path);
+}
