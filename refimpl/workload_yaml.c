@@ -23,7 +23,7 @@
 
 int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err)
 {
-    static const char *const known[] = {"smollm2-fitted", "handtuned", "multiturn", NULL};
+    static const char *const known[] = {"smollm2-fitted", "smollm2-heads", "handtuned", "multiturn", NULL};
     return kv_data_find("refimpl/workloads", KVSIM_DATADIR, name_or_path, "workload", known, path, cap, err);
 }
 

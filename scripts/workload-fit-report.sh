@@ -2,21 +2,42 @@
 # reports/workload-fit/: the held-out comparison of the fitted workload (and,
 # for reference, the hand-tuned one) against real KV dumps of the held-out
 # texts of refimpl/workloads/texts.tsv, with plots.
-# Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT]]]
-#   defaults: build/kvsim build/dumps2k reports/workload-fit
+# Since session 10 also the measured-heads profile smollm2-heads (its plots in
+# OUT/heads/, and with --seeds 3), and both fitted profiles on the check texts
+# (role check: texts no choice has seen) when their dumps are in CHECKDIR.
+# Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT [CHECKDIR]]]]
+#   defaults: build/kvsim build/dumps2k reports/workload-fit build/dumpscheck
 # The dumps: sh scripts/workload-dumps.sh build/kvsim build/dumps2k 2080 heldout
+#            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck 2080 check
 set -u
 KVSIM=${1:-build/kvsim}
 DUMPS=${2:-build/dumps2k}
 OUT=${3:-reports/workload-fit}
-mkdir -p "$OUT"
-held=""
-for n in $(grep -v '^#' "$(dirname "$0")/../refimpl/workloads/texts.tsv" | awk -F'\t' '$3 == "heldout" {print $1}'); do
-    [ -f "$DUMPS/$n.kvd" ] && held="$held $DUMPS/$n.kvd"
-done
+CHECK=${4:-build/dumpscheck}
+mkdir -p "$OUT" "$OUT/heads"
+dumps_of() { # role dir: the dumps of the texts of that role present in dir
+    for n in $(grep -v '^#' "$(dirname "$0")/../refimpl/workloads/texts.tsv" | awk -F'\t' -v r="$1" '$3 == r {print $1}'); do
+        [ -f "$2/$n.kvd" ] && printf ' %s' "$2/$n.kvd"
+    done
+}
+held=$(dumps_of heldout "$DUMPS")
 [ -n "$held" ] || { echo "workload-fit-report: no held-out dumps in $DUMPS" >&2; exit 1; }
-for w in smollm2-fitted handtuned; do
-    cmd="$KVSIM workload compare --workload $w$held --context 2048 --steps 32 --threads 2 --csv $OUT/compare-$w.csv"
-    { echo "\$ $cmd"; $cmd; echo "(exit $?)"; } > "$OUT/compare-$w.txt" 2>&1
+run() { # file command...: the command and its output into file
+    f=$1
+    shift
+    { echo "\$ $*"; "$@"; echo "(exit $?)"; } > "$f" 2>&1
+}
+for w in smollm2-fitted smollm2-heads handtuned; do
+    run "$OUT/compare-$w.txt" $KVSIM workload compare --workload $w$held --context 2048 --steps 32 --threads 2 --csv "$OUT/compare-$w.csv"
 done
+run "$OUT/compare-smollm2-heads-seeds3.txt" $KVSIM workload compare --workload smollm2-heads$held --context 2048 --steps 32 --threads 2 --seeds 3
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-fitted.csv" "$OUT"
+sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-heads.csv" "$OUT/heads"
+check=$(dumps_of check "$CHECK")
+if [ -n "$check" ]; then
+    for w in smollm2-heads smollm2-fitted; do
+        run "$OUT/compare-check-$w.txt" $KVSIM workload compare --workload $w$check --context 2048 --steps 32 --threads 2
+    done
+else
+    echo "workload-fit-report: no check dumps in $CHECK: compare-check-*.txt not made" >&2
+fi
