@@ -51,6 +51,7 @@ static rkv_workload replay_wl(const trc_header *h, int seq)
 {
     rkv_workload wl = replay_fitted_ok && !strcmp(h->wl.generator, "fitted") ? replay_fitted : h->wl;
     wl.seed = h->wl.seed + (uint64_t)seq;
+    wl.run_context = h->params.S + h->steps; /* the run's positions (rkv_run's, single turn): a measured-heads workload stretches by them */
     return wl;
 }
 

@@ -836,6 +836,15 @@ int gld_write(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, c
     if (!g.t)
         return kv_errf(err, "out of memory");
     int rc = 0;
+    rkv_workload *wlc = malloc(sizeof *wlc); /* a measured-heads workload learns the run's positions, as in rkv_run */
+    if (!wlc) {
+        free(g.t);
+        return kv_errf(err, "out of memory");
+    }
+    *wlc = *wl;
+    int t0;
+    wlc->run_context = step_pos(wl, p->S, o->steps - 1, &t0) + 1;
+    wl = wlc;
     for (int h = 0; h < m->num_key_value_heads && rc == 0; h++) {
         if (o->kv_head >= 0 && h != o->kv_head)
             continue;
@@ -852,5 +861,6 @@ int gld_write(const mdl_model *m, const rkv_workload *wl, const rkv_params *p, c
     if (rc == 0)
         rc = write_manifest(&g, m, wl, p, o, err);
     free(g.t);
+    free(wlc);
     return rc;
 }

@@ -57,8 +57,26 @@ size_t llm_kvd_synth_bytes(const mdl_model *m, int64_t n)
     return llm_kvd_data_bytes(&in);
 }
 
+static int synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t prompt, const char *name,
+                      llm_kvd_file **out, kv_err *err);
+
+/* A measured-heads workload learns the positions it is generated for (n), as in rkv_run. */
 int llm_kvd_synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t prompt, const char *name,
                        llm_kvd_file **out, kv_err *err)
+{
+    *out = NULL;
+    if (wl->rec_ladder != RKV_REC_HEADS) return synthesize(wl, m, n, prompt, name, out, err);
+    rkv_workload *c = malloc(sizeof *c);
+    if (!c) return kv_errf(err, "workload dump: out of memory");
+    *c = *wl;
+    c->run_context = n;
+    const int rc = synthesize(c, m, n, prompt, name, out, err);
+    free(c);
+    return rc;
+}
+
+static int synthesize(const rkv_workload *wl, const mdl_model *m, int64_t n, int64_t prompt, const char *name,
+                      llm_kvd_file **out, kv_err *err)
 {
     *out = NULL;
     if (n < 1 || prompt < 0 || prompt > n)

@@ -438,6 +438,10 @@ typedef struct {
     double pair_theta;         /* pair of nearest frequency, its amplitude scaled by the ratio of pair densities */
     double pair_key[RKV_MAX_PAIRS]; /* |mean key| per measured pair (the keys' constant direction's norm) */
     int hv_layers, hv_q_heads, hv_kv_heads, hv_head_dim; /* rec_kernel heads: the measured model's shape */
+    int64_t hv_context;        /* rec_kernel heads: the context the rows were measured at (0: unknown, no stretch) */
+    int64_t run_context;       /* set by whoever generates for a run (not read from YAML): its positions. Past
+                                  hv_context the measured part of pairs slower than the measured context turns at
+                                  YaRN-interpolated frequencies (refimpl/workload_fitted.c, hv_stretch) */
     double agree_span;         /* rec_kernel heads: the keys' residual latent is an exponential moving average of
                                   per-position innovations over about this many tokens (0: independent per key) */
     const float *hv;           /* rec_kernel heads: its hv_layers·hv_kv_heads key rows, then hv_layers·hv_q_heads

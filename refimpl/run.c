@@ -408,7 +408,26 @@ static int check_sets(const rkv_run_cfg *cfg, kv_err *err)
     return rkv_check_shape("run", m->head_dim, G, err);
 }
 
+static int run_impl(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err);
+
+/* A measured-heads workload (rec_kernel heads) learns the run's positions, so
+ * that past its measured context it stretches its slow pairs
+ * (refimpl/workload_fitted.c, hv_stretch): the run goes on a copy that says so. */
 int rkv_run(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
+{
+    if (cfg->wl->rec_ladder != RKV_REC_HEADS) return run_impl(cfg, fid, err);
+    rkv_workload *wl = malloc(sizeof *wl);
+    if (!wl) return kv_errf(err, "run: out of memory");
+    *wl = *cfg->wl;
+    wl->run_context = rkv_run_tokens(cfg);
+    rkv_run_cfg c = *cfg;
+    c.wl = wl;
+    const int rc = run_impl(&c, fid, err);
+    free(wl);
+    return rc;
+}
+
+static int run_impl(const rkv_run_cfg *cfg, rkv_fidelity *fid, kv_err *err)
 {
     const mdl_model *m = cfg->model;
     if (check_sets(cfg, err) != 0)

@@ -91,6 +91,9 @@ typedef struct {
     const float *hq[RKV_MAX_MAP_HEADS]; /* and the query row of each head g of the group */
     int hsrc[256];     /* the measured pair target pair j takes (-1: none) */
     float hf;          /* and the factor on its means, s.d.s and sink key: √(pdens·√(d/d_src)) */
+    int stretch;       /* the measured part turns at om[j], not RoPE's θ_j (hv_stretch) */
+    double temp;       /* and every logit is multiplied by (1 + 0.1·ln s)² (YaRN's attention temperature) */
+    double om[256];    /* its angular frequency per target pair */
     int hd;            /* the measured head_dim */
 } fit_shape;
 
@@ -181,6 +184,45 @@ static void pair_map(const rkv_workload *wl, double theta, int d, fit_shape *fs)
  * measured pair of nearest log frequency (pair_map's rule), its means, s.d.s
  * and sink key times hf = √(pdens·√(d/d_src)), so that a band of frequencies
  * adds the same logit on either model. No draw. */
+/* rec_kernel heads past the measured context: with s = run_context /
+ * hv_context > 1, the measured part (means, residuals, sink key) of target
+ * pair j turns at θ'_j = θ_j·(γ + (1 − γ)/s) instead of RoPE's θ_j, γ =
+ * clamp((r − 1)/(32 − 1), 0, 1), r = hv_context·θ_j/2π the turns the pair
+ * makes over the measured context — YaRN's interpolation by parts (Peng et al.
+ * 2023, arXiv:2309.00071 §3.2, α = 1, β = 32): pairs that turn many times over
+ * the measured context keep their frequency (local structure), pairs that
+ * turn less than once are slowed by s, so over the run they turn as far as they
+ * did over the measured context, and their means do not alias at distances
+ * they were never seen at; and every logit is multiplied by YaRN's attention
+ * temperature (1 + 0.1·ln s)² (§3.4; the GGUF runner's YaRN does the same, on
+ * q and k each, llm/llm_rope.c), applied to the query. No stretch (θ' = θ, the measured part turned by RoPE
+ * with the rest) when s <= 1 or either context is unknown. */
+static void hv_stretch(const rkv_workload *wl, double theta, int d, fit_shape *fs)
+{
+    fs->stretch = wl->hv_context > 0 && wl->run_context > wl->hv_context;
+    fs->temp = 1.0;
+    if (!fs->stretch) return;
+    const double s = (double)wl->run_context / (double)wl->hv_context;
+    fs->temp = (1.0 + 0.1 * log(s)) * (1.0 + 0.1 * log(s));
+    for (int j = 0; j < d / 2 && j < 256; j++) {
+        const double th = pow(theta, -2.0 * j / d), r = (double)wl->hv_context * th / (2.0 * M_PI);
+        const double g = r <= 1.0 ? 0.0 : r >= 32.0 ? 1.0 : (r - 1.0) / 31.0;
+        fs->om[j] = th * (g + (1.0 - g) / s);
+    }
+}
+
+/* Turns pair j of x (rotate-half layout) by om[j]·pos and adds it to y: the
+ * measured part of a key or query when it is stretched. */
+static void hv_turn_add(const fit_shape *fs, int d, int64_t pos, const float *x, float *y)
+{
+    const int h2 = d / 2;
+    for (int j = 0; j < h2; j++) {
+        const double a = fmod(fs->om[j] * (double)pos, 2.0 * M_PI), c = cos(a), sn = sin(a);
+        y[j] += (float)(c * x[j] - sn * x[j + h2]);
+        y[j + h2] += (float)(sn * x[j] + c * x[j + h2]);
+    }
+}
+
 static void head_map(const rkv_workload *wl, const mdl_model *m, double theta, int layer, int kvh, fit_shape *fs)
 {
     const int d = m->head_dim, h2 = d / 2, L = m->num_hidden_layers, G = mdl_group_size(m);
@@ -199,6 +241,7 @@ static void head_map(const rkv_workload *wl, const mdl_model *m, double theta, i
         const int i = (int)floor((double)j * fs->pdens + 0.5);
         fs->hsrc[j] = i < ds / 2 ? i : -1;
     }
+    hv_stretch(wl, theta, d, fs);
 }
 
 /* rec_kernel heads: the residual latent. Position t >= sink_tokens draws the
@@ -500,8 +543,15 @@ int rkv_fitted_kv(const rkv_workload *wl, const mdl_model *m, int layer, int kv_
             k[(o % 2 ? d : h2) - 1 - o / 2] += (float)wl->outlier_scale * (o % 4 < 2 ? 1.0f : -1.0f);
         if (wl->rec_ladder == RKV_REC_PAIRS && t >= wl->sink_tokens) /* the keys' constant direction on each measured pair */
             for (int j = 0; j < h2; j++) k[j] += fs.pkey[j];
-        if (fs.hk) hv_key(wl, &fs, layer, kv_head, t, rh, ring, hM, ha, k);
+        float hkb[512]; /* the measured part alone, when it turns on its own (stretch) */
+        if (fs.hk && fs.stretch) {
+            memset(hkb, 0, (size_t)d * sizeof *hkb);
+            if (t < wl->sink_tokens) memset(k, 0, (size_t)d * sizeof *k);
+            hv_key(wl, &fs, layer, kv_head, t, rh, ring, hM, ha, hkb);
+        } else if (fs.hk)
+            hv_key(wl, &fs, layer, kv_head, t, rh, ring, hM, ha, k);
         rkv_wl_rope(k, d, t, tab);
+        if (fs.hk && fs.stretch) hv_turn_add(&fs, d, t, hkb, k);
         /* the sink key carries no recency features: with them its logit would take the
          * ladder's ripple at the query's distance from the start (a sink mass that swings
          * with the context length, not a fixed attractor) */
@@ -675,6 +725,7 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
                 qg[j] += (float)(hc->pair_amp[2 * fs->psrc[j]] * w);
                 qg[j + d / 2] += (float)(hc->pair_amp[2 * fs->psrc[j] + 1] * w);
             }
+        float hqb[512]; /* the measured part, when it turns on its own (stretch) */
         if (c->hpre) { /* mean + √(1 − ρ²)·own residual + ρ·latent residual: the residual's variance kept */
             const float *x = c->hpre + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
             const float *y = c->hlat + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
@@ -682,18 +733,23 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
             const float fo = (float)sqrt(1.0 - rho * rho), fl = (float)rho;
             const float *hq = fs->hq[g < RKV_MAX_MAP_HEADS ? g : 0];
             const int hs = fs->hd / 2;
+            float *dst = fs->stretch ? hqb : qg;
+            if (fs->stretch) memset(hqb, 0, (size_t)d * sizeof *hqb);
             for (int j = 0; j < d / 2; j++) {
                 const int s = fs->hsrc[j];
                 if (s < 0) continue;
                 const float m0 = fs->hf * hq[s], m1 = fs->hf * hq[hs + s];
-                qg[j] += m0 + fo * (x[j] - m0) + fl * y[j];
-                qg[j + d / 2] += m1 + fo * (x[j + d / 2] - m1) + fl * y[j + d / 2];
+                dst[j] += m0 + fo * (x[j] - m0) + fl * y[j];
+                dst[j + d / 2] += m1 + fo * (x[j + d / 2] - m1) + fl * y[j + d / 2];
             }
         }
         rkv_wl_rope(qg, d, c->pos0 + i, c->tab);
+        if (c->hpre && fs->stretch) hv_turn_add(fs, d, c->pos0 + i, hqb, qg);
         add_rec_cs(fs, c->rcs + (size_t)i * (size_t)(d / 2), sc, hc->rec, qg);
         if (wl->rec_key_tilt != 0) /* the inverse of the keys' gain (rkv_fitted_kv) */
             for (int k = 0; k < d; k++) qg[k] /= fs->dgain[k];
+        if (fs->stretch) /* YaRN's attention temperature (hv_stretch) */
+            for (int k = 0; k < d; k++) qg[k] *= (float)fs->temp;
     }
 }
 

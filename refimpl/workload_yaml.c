@@ -112,11 +112,11 @@ static int read_pair_key(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_worklo
 }
 
 /* rec_kernel heads: pair_theta (the measured model's RoPE base) and head_vectors {layers, q_heads, kv_heads,
- * head_dim, keys, queries}: layers·kv_heads key rows of RKV_HV_KROW(head_dim) numbers, layers·q_heads query rows
+ * head_dim, context (optional), keys, queries}: layers·kv_heads key rows of RKV_HV_KROW(head_dim) numbers, layers·q_heads query rows
  * of RKV_HV_QROW(head_dim); s.d.s >= 0, every number within ±1e6. All required. The rows are interned. */
 static int read_head_vectors(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload *wl, kv_err *err)
 {
-    static const char *const hkeys[] = {"layers", "q_heads", "kv_heads", "head_dim", "keys", "queries", NULL};
+    static const char *const hkeys[] = {"layers", "q_heads", "kv_heads", "head_dim", "context", "keys", "queries", NULL};
     const kv_yaml_node *hv = kv_yaml_get(r, "head_vectors");
     int64_t L, Hq, Hkv, hd;
     if (kv_yaml_num(d, r, "pair_theta", 1, 1.0, 0, 1e12, &wl->pair_theta, err) != 0) return -1;
@@ -129,6 +129,9 @@ static int read_head_vectors(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_wo
         kv_yaml_int(d, hv, "kv_heads", 1, 1, RKV_MAX_MAP_HEADS, &Hkv, err) != 0 ||
         kv_yaml_int(d, hv, "head_dim", 1, 4, 512, &hd, err) != 0)
         return -1;
+    int64_t hc = 0; /* the measured context: optional, 0 (no stretch past it) when absent */
+    if (kv_yaml_int(d, hv, "context", 0, 2, (int64_t)1 << 30, &hc, err) != 0) return -1;
+    wl->hv_context = hc;
     if (Hq % Hkv != 0 || hd % 2 != 0)
         return kv_yaml_errf(d, hv->line, hv->col, err,
                             "key 'head_vectors': q_heads (%lld) must be a multiple of kv_heads (%lld) and head_dim (%lld) even",

@@ -98,6 +98,42 @@ Test(wlheads, logits_are_the_measured_means)
     free(V);
 }
 
+/* Past the measured context the measured part stretches: with hv_context 512
+ * and a run of 2048 positions (s = 4), pair i turns at θ'_i = θ_i·(γ + (1 −
+ * γ)/4), γ = clamp((r − 1)/31, 0, 1), r = 512·θ_i/2π (YaRN by parts, α = 1,
+ * β = 32), and every logit is multiplied by (1 + 0.1·ln 4)²: a key at distance
+ * Δ scores that times Σ Re(a_i·e^(jθ'_iΔ)). The ramp, the temperature and the
+ * logits computed here; a run of 512 positions or less is not stretched (the
+ * first test). */
+Test(wlheads, stretch_is_yarn_by_parts)
+{
+    rkv_workload wl = heads_class(0.0, 0.0, 0.0, 0.0);
+    wl.hv_context = 512;
+    wl.run_context = 2048;
+    mdl_model m = shape();
+    const int64_t n = 2048, p = 2047;
+    double *sc = malloc(2 * (size_t)n * sizeof *sc);
+    head_logits(&wl, &m, n, p, sc);
+    double thp[H2];
+    for (int i = 0; i < H2; i++) {
+        const double r = 512.0 * theta(i, D) / (2.0 * M_PI);
+        const double g = r < 1 ? 0 : r > 32 ? 1 : (r - 1) / 31;
+        thp[i] = theta(i, D) * (g + (1 - g) / 4.0);
+    }
+    const double temp = pow(1.0 + 0.1 * log(4.0), 2.0);
+    for (int g = 0; g < 2; g++) {
+        const double s = g ? -1.0 : 1.0;
+        for (int64_t t = 1; t < n; t += 7) {
+            const double Dt = (double)(p - t);
+            const double want =
+                temp * (2.0 * cos(thp[2] * Dt) + s * sin(thp[2] * Dt) + 0.5 * cos(thp[5] * Dt) - s * 3.0 * sin(thp[5] * Dt));
+            cr_assert_float_eq(sc[g * n + t], want, 1e-3, "head %d key %lld: %g, want %g", g, (long long)t, sc[g * n + t],
+                               want);
+        }
+    }
+    free(sc);
+}
+
 /* A target of head_dim 64 takes for its pair j the measured pair round(j/2)
  * (pairs per unit of log frequency: 16/ln 10000 measured, 32/ln 10000 here),
  * its means times hf = √(0.5·√(64/32)), so a key at distance Δ scores
@@ -311,6 +347,7 @@ static void write_file(const char *path, const char *text)
 Test(wlheads, yaml_round_trip_and_errors)
 {
     rkv_workload a = heads_class(0.5, 0.25, 0.35, 2.0);
+    a.hv_context = 2080;
     kv_err err;
     const char *path = "build/test_wlheads.yaml";
     cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
@@ -322,6 +359,8 @@ Test(wlheads, yaml_round_trip_and_errors)
     cr_assert_eq(b.hv_kv_heads, 1);
     cr_assert_eq(b.hv_head_dim, 32);
     cr_assert_float_eq(b.agree_span, 2.0, 1e-9);
+    cr_assert_eq(b.hv_context, 2080);
+    cr_assert_eq(b.run_context, 0, "the run's context is never read from a file");
     cr_assert_float_eq(b.cls[0].agree, 0.35, 1e-9);
     for (int i = 0; i < 2 * KR + 4 * QR; i++)
         cr_assert_float_eq(b.hv[i], rows[i], 1e-4 * (1 + fabs(rows[i])), "float %d: %g, wrote %g", i, b.hv[i], rows[i]);

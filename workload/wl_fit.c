@@ -120,6 +120,7 @@ static void key_side_cfg(rkv_workload *wl, double outlier_scale, double chan_spr
         wl->hv_q_heads = m->num_attention_heads;
         wl->hv_kv_heads = m->num_key_value_heads;
         wl->hv_head_dim = m->head_dim;
+        wl->hv_context = cfg->context + cfg->steps; /* the positions the rows were measured over */
         wl->pair_theta = m->rope_theta > 0 ? m->rope_theta : 10000.0;
         wl->outlier_channels = 0; /* the measured covariances carry the channel magnitudes */
         wl->agree_span = 0.75;     /* nearby keys share their residual latent over about a token */
@@ -598,8 +599,10 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
                     "# (re, then im, per pair), its residual's covariance per pair (var re, then cov, then var im) and the\n"
                     "# sink key (d values); per (layer, query head) the same of the window and decode queries, no sink\n",
                 wl->pair_theta);
-        fprintf(fp, "head_vectors:\n  layers: %d\n  q_heads: %d\n  kv_heads: %d\n  head_dim: %d\n  keys:\n", wl->hv_layers,
+        fprintf(fp, "head_vectors:\n  layers: %d\n  q_heads: %d\n  kv_heads: %d\n  head_dim: %d\n", wl->hv_layers,
                 wl->hv_q_heads, wl->hv_kv_heads, hd);
+        if (wl->hv_context > 0) fprintf(fp, "  context: %lld\n", (long long)wl->hv_context);
+        fputs("  keys:\n", fp);
         for (int r = 0; r < wl->hv_layers * wl->hv_kv_heads; r++) {
             fputs("    - [", fp);
             for (int i = 0; i < kr; i++) fprintf(fp, "%s%.5g", i ? ", " : "", wl->hv[(size_t)r * (size_t)kr + (size_t)i]);

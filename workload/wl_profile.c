@@ -546,8 +546,28 @@ static void *prof_worker(void *arg)
     return NULL;
 }
 
+static int profile_impl(const rkv_workload *wl, const mdl_model *m, int64_t C, int64_t w, int64_t steps,
+                        const int *layers, int nlayers, int threads, wl_profile *out, kv_err *err);
+
+/* A measured-heads workload learns the positions it is generated for (C + steps), as in rkv_run. */
 int wl_profile_run(const rkv_workload *wl, const mdl_model *m, int64_t C, int64_t w, int64_t steps,
                    const int *layers, int nlayers, int threads, wl_profile *out, kv_err *err)
+{
+    if (wl->rec_ladder != RKV_REC_HEADS) return profile_impl(wl, m, C, w, steps, layers, nlayers, threads, out, err);
+    rkv_workload *c = malloc(sizeof *c);
+    if (!c) {
+        memset(out, 0, sizeof *out);
+        return kv_errf(err, "workload profile: out of memory");
+    }
+    *c = *wl;
+    c->run_context = C + steps;
+    const int rc = profile_impl(c, m, C, w, steps, layers, nlayers, threads, out, err);
+    free(c);
+    return rc;
+}
+
+static int profile_impl(const rkv_workload *wl, const mdl_model *m, int64_t C, int64_t w, int64_t steps,
+                        const int *layers, int nlayers, int threads, wl_profile *out, kv_err *err)
 {
     memset(out, 0, sizeof *out);
     if (C < 2 * w || w < 1 || steps < 1 || C > (int64_t)1 << 24)
