@@ -477,6 +477,8 @@ int rkv_fitted_qcache_new(const rkv_workload *wl, const mdl_model *m, int layer,
 void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i, float *q);
 void rkv_fitted_qcache_free(rkv_fitted_qcache *c);
 int rkv_workload_load(const char *path, rkv_workload *wl, kv_err *err);
+/* The same from memory (name in messages): what the YAML fuzz harness reads. */
+int rkv_workload_load_mem(const char *name, const void *buf, size_t len, rkv_workload *wl, kv_err *err);
 /* A workload file by path, or by name: refimpl/workloads/NAME.yaml ($KVSIM_DATA first). */
 int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err);
 /* The workload kvsim uses when none is named (fidelity, sweep, make run). */

@@ -284,12 +284,29 @@ static int read_turns(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workloa
     return 0;
 }
 
+static int load_doc(kv_yaml_doc d, const char *path, rkv_workload *out, kv_err *err);
+
 int rkv_workload_load(const char *path, rkv_workload *out, kv_err *err)
 {
     kv_yaml_doc d;
     memset(&d, 0, sizeof d);
     if (kv_yaml_load_file(&d, path, err) != 0)
         return -1;
+    return load_doc(d, path, out, err);
+}
+
+int rkv_workload_load_mem(const char *name, const void *buf, size_t len, rkv_workload *out, kv_err *err)
+{
+    kv_yaml_doc d;
+    memset(&d, 0, sizeof d);
+    if (kv_yaml_load_mem(&d, name, buf, len, err) != 0)
+        return -1;
+    return load_doc(d, name, out, err);
+}
+
+/* The workload in a parsed document (freed here); path names it in messages. */
+static int load_doc(kv_yaml_doc d, const char *path, rkv_workload *out, kv_err *err)
+{
     rkv_workload wl;
     rkv_workload_defaults(&wl);
     snprintf(wl.path, sizeof wl.path, "%s", path);

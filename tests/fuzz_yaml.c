@@ -1,6 +1,8 @@
-/* fuzz_yaml.c — libFuzzer harness for the strict YAML reader (kv_yaml) and,
- * on the same bytes, the strict JSON reader (kv_jsonr): no input may crash,
- * leak, read out of bounds or leave a partial tree behind after an error.
+/* fuzz_yaml.c — libFuzzer harness for the strict YAML reader (kv_yaml), on the
+ * same bytes the workload loader (rkv_workload_load_mem: every generator's
+ * keys, the fitted classes, class map and measured head rows), and the strict
+ * JSON reader (kv_jsonr): no input may crash, leak, read out of bounds or leave
+ * a partial tree behind after an error.
  * Each accepted document is walked and every key asked for with every type,
  * as the loaders do.
  *
@@ -13,6 +15,7 @@
 
 #include "kv_jsonr.h"
 #include "kv_yaml.h"
+#include "rkv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (d.root) {
         abort(); /* an error must leave no partial result */
     }
+    rkv_workload wl;
+    rkv_workload_load_mem("fuzz.yaml", data, size, &wl, &err);
     kv_jsonr_doc j;
     if (kv_jsonr_load_mem(&j, "fuzz.json", (const char *)data, size, &err) == 0)
         kv_jsonr_free(&j);
