@@ -4,6 +4,7 @@
  * Runs from the repository root (make test does). */
 #include <criterion/criterion.h>
 #include "cli_util.h"
+#include "text_file.h"
 #include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
@@ -187,14 +188,6 @@ Test(models, import_reproduces_bundled_llama3_1_8b)
     cr_assert_eq(mdl_param_count(&back), mdl_param_count(&ref));
     cr_assert_eq(mdl_kv_bytes_per_token(&back, 2.0), 131072);
     cr_assert_str_eq(back.source, "imported from tests/data/llama3.1-8b.config.json");
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    cr_assert_not_null(fp);
-    fputs(text, fp);
-    fclose(fp);
 }
 
 Test(models, import_defaults_for_absent_keys)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rkv.h"
+#include "text_file.h"
 #include "wl.h"
 #include "wlfit_util.h"
 
@@ -334,14 +335,6 @@ Test(wlheads, fit_end_to_end)
     free(x);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    cr_assert_not_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 /* A heads profile written and read back keeps every float the %.5g it was
  * printed with allows, agree and agree_span; the refusals, by hand. */
 Test(wlheads, yaml_round_trip_and_errors)
@@ -372,14 +365,14 @@ Test(wlheads, yaml_round_trip_and_errors)
     snprintf(buf, sizeof buf, "%shead_vectors:\n  layers: 1\n  q_heads: 1\n  kv_heads: 1\n  head_dim: 4\n"
                               "  keys:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1, 0, 0, 0]\n"
                               "  queries:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1]\n%s", head, cls);
-    write_file(path, buf);
+    write_text(path, buf);
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:11:7: key 'head_vectors': each 'keys' row needs 14 numbers");
     /* pair 1's covariance (1, 2, 1): 4 > 1·1, not positive semidefinite */
     snprintf(buf, sizeof buf, "%shead_vectors:\n  layers: 1\n  q_heads: 1\n  kv_heads: 1\n  head_dim: 4\n"
                               "  keys:\n    - [0, 0, 0, 0, 1, 1, 0, 2, 1, 1, 0, 0, 0, 0]\n"
                               "  queries:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1]\n%s", head, cls);
-    write_file(path, buf);
+    write_text(path, buf);
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:11:29: key 'head_vectors': pair 1's covariance (1, 2, 1) is not "
                               "positive semidefinite");
@@ -387,23 +380,23 @@ Test(wlheads, yaml_round_trip_and_errors)
     snprintf(buf, sizeof buf, "%shead_vectors:\n  layers: 1\n  q_heads: 1\n  kv_heads: 1\n  head_dim: 4\n"
                               "  keys:\n    - [0, 0, 0, 0, -1, 1, 0, 0, 1, 1, 0, 0, 0, 0]\n"
                               "  queries:\n    - [0, 0, 0, 0, 1, 0, 1, 1, 0, 1]\n%s", head, cls);
-    write_file(path, buf);
+    write_text(path, buf);
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert(strstr(err.msg, "build/test_wlheads.yaml:11:20: key 'keys'"), "%s", err.msg);
     /* head_vectors and agree need rec_kernel heads */
-    write_file(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nagree_span: 1\nclasses:\n"
+    write_text(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nagree_span: 1\nclasses:\n"
                      "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5}\n"
                      "class_map:\n  - [a]\n");
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:4:13: key 'agree_span' needs rec_kernel 'heads'");
-    write_file(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nclasses:\n"
+    write_text(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nclasses:\n"
                      "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5, "
                      "agree: 0.5}\nclass_map:\n  - [a]\n");
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:5:104: class 1: key 'agree' needs rec_kernel 'heads'");
     /* rec_kernel heads without head_vectors */
     snprintf(buf, sizeof buf, "%s%s", head, cls);
-    write_file(path, buf);
+    write_text(path, buf);
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:1:1: key 'head_vectors': rec_kernel 'heads' needs a mapping "
                               "{layers, q_heads, kv_heads, head_dim, keys, queries}");
