@@ -177,13 +177,6 @@ static void pair_map(const rkv_workload *wl, double theta, int d, fit_shape *fs)
     }
 }
 
-/* rec_kernel heads: the measured rows this (layer, KV head) of model m takes:
- * layer by relative depth (class_of's rule), KV head h mod the measured KV
- * heads, query head g of the group the measured group's g mod G_src, so a
- * query always meets the keys it was measured with; target pair j the
- * measured pair of nearest log frequency (pair_map's rule), its means, s.d.s
- * and sink key times hf = √(pdens·√(d/d_src)), so that a band of frequencies
- * adds the same logit on either model. No draw. */
 /* rec_kernel heads past the measured context: with s = run_context /
  * hv_context > 1, the measured part (means, residuals, sink key) of target
  * pair j turns at θ'_j = θ_j·(γ + (1 − γ)/s) instead of RoPE's θ_j, γ =
@@ -195,8 +188,9 @@ static void pair_map(const rkv_workload *wl, double theta, int d, fit_shape *fs)
  * did over the measured context, and their means do not alias at distances
  * they were never seen at; and every logit is multiplied by YaRN's attention
  * temperature (1 + 0.1·ln s)² (§3.4; the GGUF runner's YaRN does the same, on
- * q and k each, llm/llm_rope.c), applied to the query. No stretch (θ' = θ, the measured part turned by RoPE
- * with the rest) when s <= 1 or either context is unknown. */
+ * q and k each, llm/llm_rope.c), applied to the query. No stretch (θ' = θ, the
+ * measured part turned by RoPE with the rest) when s <= 1 or either context is
+ * unknown. */
 static void hv_stretch(const rkv_workload *wl, double theta, int d, fit_shape *fs)
 {
     fs->stretch = wl->hv_context > 0 && wl->run_context > wl->hv_context;
@@ -223,6 +217,13 @@ static void hv_turn_add(const fit_shape *fs, int d, int64_t pos, const float *x,
     }
 }
 
+/* rec_kernel heads: the measured rows this (layer, KV head) of model m takes:
+ * layer by relative depth (class_of's rule), KV head h mod the measured KV
+ * heads, query head g of the group the measured group's g mod G_src, so a
+ * query always meets the keys it was measured with; target pair j the
+ * measured pair of nearest log frequency (pair_map's rule), its means, s.d.s
+ * and sink key times hf = √(pdens·√(d/d_src)), so that a band of frequencies
+ * adds the same logit on either model. No draw. */
 static void head_map(const rkv_workload *wl, const mdl_model *m, double theta, int layer, int kvh, fit_shape *fs)
 {
     const int d = m->head_dim, h2 = d / 2, L = m->num_hidden_layers, G = mdl_group_size(m);
@@ -244,16 +245,6 @@ static void head_map(const rkv_workload *wl, const mdl_model *m, double theta, i
     hv_stretch(wl, theta, d, fs);
 }
 
-/* rec_kernel heads: the residual latent. Position t >= sink_tokens draws the
- * innovation ξ(t), 2 per target pair (re, im), from its own stream
- * (…, t + 1, 16), so any position's latent can be made without the others';
- * the latent is z(t) = √(1 − a²)·Σ_{m<M} a^m·ξ(t − m), a = e^(−1/agree_span),
- * M = ⌈4·agree_span⌉ (at most 256; 1 and a = 0 when agree_span is 0: z = ξ),
- * unit variance per component up to the truncation a^(2M) < e^(−8). Keys carry
- * it as their residual, and a query with its class's `agree` ρ shares ρ of its
- * own residual with z(p), so keys near p, whose latents overlap z(p), score
- * higher: the short-range agreement of real queries and keys beyond their means
- * (reports/workload-fit/, "Session 10"). */
 /* The residual of a measured pair: the mean's two components plus L·(u, v),
  * L the Cholesky factor of the pair's covariance row[2·hs + i], row[3·hs + i],
  * row[4·hs + i] (var re, cov, var im; a covariance the YAML's rounding left
@@ -267,6 +258,16 @@ static void hv_pair(const float *row, int hs, int i, float u, float v, float *re
     *im = row[hs + i] + (float)(l21 * u + l22 * v);
 }
 
+/* rec_kernel heads: the residual latent. Position t >= sink_tokens draws the
+ * innovation ξ(t), 2 per target pair (re, im), from its own stream
+ * (…, t + 1, 16), so any position's latent can be made without the others';
+ * the latent is z(t) = √(1 − a²)·Σ_{m<M} a^m·ξ(t − m), a = e^(−1/agree_span),
+ * M = ⌈4·agree_span⌉ (at most 256; 1 and a = 0 when agree_span is 0: z = ξ),
+ * unit variance per component up to the truncation a^(2M) < e^(−8). Keys carry
+ * it as their residual, and a query with its class's `agree` ρ shares ρ of its
+ * own residual with z(p), so keys near p, whose latents overlap z(p), score
+ * higher: the short-range agreement of real queries and keys beyond their means
+ * (reports/workload-fit/, "Session 10"). */
 static int hv_window(const rkv_workload *wl, double *a)
 {
     if (wl->agree_span <= 0) {
@@ -582,6 +583,7 @@ struct rkv_fitted_qcache {
     float *rcs;       /* (n, d/2) recency features of the position (rec_features) */
     float *hpre;      /* rec_kernel heads: (n, G, d) the measured mean query plus its own residual draw, before RoPE */
     float *hlat;      /* and (n, G, d) the residual s.d. times the latent z(pos) of the keys (hv_latent) */
+    float *hring;     /* (M, d) scratch: the innovations of the latent's window (hv_window) */
 };
 
 void rkv_fitted_qcache_free(rkv_fitted_qcache *c)
@@ -595,6 +597,7 @@ void rkv_fitted_qcache_free(rkv_fitted_qcache *c)
     free(c->rcs);
     free(c->hpre);
     free(c->hlat);
+    free(c->hring);
     free(c);
 }
 
@@ -620,14 +623,10 @@ static void qcache_draw(rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i,
         const float hf = c->fs.hf;
         double ha;
         const int M = hv_window(wl, &ha);
-        float *ring = malloc((size_t)M * (size_t)d * sizeof *ring), z[512];
-        if (ring) { /* the latent of the query's own position: its key's */
-            for (int m = 0; m < M && m <= pos; m++)
-                hv_innov(wl, c->layer, c->kv_head, pos - m, h2, r, ring + (size_t)((pos - m) % M) * (size_t)d);
-            hv_latent(ring, M, ha, pos, h2, z);
-            free(ring);
-        } else
-            memset(z, 0, sizeof z);
+        float z[512]; /* the latent of the query's own position: its key's */
+        for (int m = 0; m < M && m <= pos; m++)
+            hv_innov(wl, c->layer, c->kv_head, pos - m, h2, r, c->hring + (size_t)((pos - m) % M) * (size_t)d);
+        hv_latent(c->hring, M, ha, pos, h2, z);
         gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)c->layer, (uint64_t)c->kv_head, (uint64_t)pos + 1, 17));
         for (int g = 0; g < G; g++) {
             float *x = c->hpre + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
@@ -672,10 +671,13 @@ int rkv_fitted_qcache_new(const rkv_workload *wl, const mdl_model *m, int layer,
     c->z = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->z);
     c->rcs = malloc((size_t)n * (size_t)(d / 2) * sizeof *c->rcs);
     if (c->fs.hk) {
+        double ha;
         c->hpre = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->hpre);
         c->hlat = malloc((size_t)n * (size_t)G * (size_t)d * sizeof *c->hlat);
+        c->hring = malloc((size_t)hv_window(wl, &ha) * (size_t)d * sizeof *c->hring);
     }
-    if (!c->tab || !c->xk || !c->topic || !c->xf || !c->z || !c->rcs || (c->fs.hk && (!c->hpre || !c->hlat))) {
+    if (!c->tab || !c->xk || !c->topic || !c->xf || !c->z || !c->rcs ||
+        (c->fs.hk && (!c->hpre || !c->hlat || !c->hring))) {
         gsl_rng_free(r);
         rkv_fitted_qcache_free(c);
         return kv_errf(err, "workload: out of memory");

@@ -472,12 +472,15 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     for (int h = 0; h < nheads; h++)
         for (int f = 0; f < NFEAT; f++) X[(size_t)h * NFEAT + f] = S[(size_t)h * WL_NSTAT + feat_idx[f]];
     kmeans(X, nheads, k, cls);
-    /* key side: outlier scale from the median key-outlier ratio (a 1-D search) */
+    /* key side: outlier scale from the median key-outlier ratio (a 1-D search); rec_kernel heads has no
+     * outlier channels and no key features the spectrum scales (the measured covariances are the keys'
+     * channels), so neither search would change anything there, nor does it need the shared key sets */
+    const int heads = cfg->head_vec != NULL;
     double kout = 0;
     for (int h = 0; h < nheads; h++) kout += S[(size_t)h * WL_NSTAT + 15] / nheads;
     rkv_workload base;
     double best_os = 0, best_e = INFINITY;
-    for (double os = 0; os <= 12.0; os += 1.0) {
+    for (double os = 0; !heads && os <= 12.0; os += 1.0) {
         key_side_cfg(&base, os, 0.0, cfg, m);
         base.seed = cfg->seed;
         if (rkv_workload_kv(&base, m, 0, 0, n, K, V, err) != 0) goto out;
@@ -487,10 +490,10 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
             best_os = os;
         }
     }
-    const double spread = fit_spread(S, nheads, m, cfg, best_os, K, V);
+    const double spread = heads ? 0.0 : fit_spread(S, nheads, m, cfg, best_os, K, V);
     key_side_cfg(&base, best_os, spread, cfg, m);
     base.seed = cfg->seed;
-    for (int r = 0; r < R; r++) { /* the key sets (see key_sets) */
+    for (int r = 0; !heads && r < R; r++) { /* the key sets (see key_sets) */
         float *Kr = KR + (size_t)r * (size_t)n * (size_t)m->head_dim;
         if (rkv_workload_kv(&base, m, r % m->num_hidden_layers, r % m->num_key_value_heads, n, Kr, V, err) != 0) goto out;
         wl_keys_prepare(&kk[r], Kr, m->head_dim, cfg->context, n, kmem + (size_t)r * wl_keys_floats(n, m->head_dim));
@@ -547,8 +550,12 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     wl->map_heads = nh;
     for (int c = 0; c < k; c++) wl->cls[c] = cf[c].cls;
     for (int h = 0; h < nheads; h++) wl->class_map[h / nh][h % nh] = (uint8_t)cls[h];
-    if (log) fprintf(log, "key side: outlier_scale %.0f (real k_outlier %.2f), chan_spread %.2f (real k_page_spread %.3f)\n",
-                     best_os, kout, spread, mean_of(S, nheads, 18));
+    if (log && heads)
+        fprintf(log, "key side: measured heads (%d layers x %d KV heads), agree_span %.2f, early_tokens %d\n", nl,
+                m->num_key_value_heads, base.agree_span, base.early_tokens);
+    else if (log)
+        fprintf(log, "key side: outlier_scale %.0f (real k_outlier %.2f), chan_spread %.2f (real k_page_spread %.3f)\n",
+                best_os, kout, spread, mean_of(S, nheads, 18));
     for (int c = 0; log && c < k; c++) {
         int cnt = 0;
         for (int h = 0; h < nheads; h++) cnt += cls[h] == c;
