@@ -4,16 +4,19 @@
 # texts of refimpl/workloads/texts.tsv, with plots.
 # Since session 10 also the measured-heads profile smollm2-heads (its plots in
 # OUT/heads/, and with --seeds 3), and both fitted profiles on the check texts
-# (role check: texts no choice has seen) when their dumps are in CHECKDIR.
-# Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT [CHECKDIR]]]]
-#   defaults: build/kvsim build/dumps2k reports/workload-fit build/dumpscheck
+# (role check: texts no choice has seen) when their dumps are in CHECKDIR, and
+# since session 11 on the check2 texts in CHECK2DIR.
+# Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT [CHECKDIR [CHECK2DIR]]]]]
+#   defaults: build/kvsim build/dumps2k reports/workload-fit build/dumpscheck build/dumpscheck2
 # The dumps: sh scripts/workload-dumps.sh build/kvsim build/dumps2k 2080 heldout
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck 2080 check
+#            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck2 2080 check2
 set -u
 KVSIM=${1:-build/kvsim}
 DUMPS=${2:-build/dumps2k}
 OUT=${3:-reports/workload-fit}
 CHECK=${4:-build/dumpscheck}
+CHECK2=${5:-build/dumpscheck2}
 mkdir -p "$OUT" "$OUT/heads"
 dumps_of() { # role dir: the dumps of the texts of that role present in dir
     for n in $(grep -v '^#' "$(dirname "$0")/../refimpl/workloads/texts.tsv" | awk -F'\t' -v r="$1" '$3 == r {print $1}'); do
@@ -33,11 +36,14 @@ done
 run "$OUT/compare-smollm2-heads-seeds3.txt" $KVSIM workload compare --workload smollm2-heads$held --context 2048 --steps 32 --threads 2 --seeds 3
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-fitted.csv" "$OUT"
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-heads.csv" "$OUT/heads"
-check=$(dumps_of check "$CHECK")
-if [ -n "$check" ]; then
+for round in check check2; do
+    [ $round = check ] && dir=$CHECK || dir=$CHECK2
+    dumps=$(dumps_of $round "$dir")
+    if [ -z "$dumps" ]; then
+        echo "workload-fit-report: no $round dumps in $dir: compare-$round-*.txt not made" >&2
+        continue
+    fi
     for w in smollm2-heads smollm2-fitted; do
-        run "$OUT/compare-check-$w.txt" $KVSIM workload compare --workload $w$check --context 2048 --steps 32 --threads 2
+        run "$OUT/compare-$round-$w.txt" $KVSIM workload compare --workload $w$dumps --context 2048 --steps 32 --threads 2
     done
-else
-    echo "workload-fit-report: no check dumps in $CHECK: compare-check-*.txt not made" >&2
-fi
+done
