@@ -29,7 +29,7 @@ static void help(void)
            "  --pp P             pipeline stages at every point, 1..1024 (1): a stage rank's memory,\n"
            "                     the pipeline's tokens/s (kvsim predict --pp)\n"
            "  --workload W       score fidelity on workload W (a name under refimpl/workloads/ such as\n"
-           "                     smollm2-fitted, the fitted default; a YAML file; 'builtin' = handtuned)\n"
+           "                     smollm2-heads, the fitted default; a YAML file; 'builtin' = handtuned)\n"
            "  --no-fidelity      drop the spec's fidelity section (speed and memory columns only)\n"
            "  --steps N          fidelity: decode steps scored (8)\n"
            "  --layers LIST      fidelity: layers scored, e.g. 0,8,16,24 or 0-3 (all)\n"

@@ -26,8 +26,8 @@ const char cli_run_setup_help[] =
 const char cli_run_help[] =
     "  --steps N          decode steps simulated (8; at most --new)\n"
     "  --workload W       synthetic workload: a YAML file or a name under refimpl/workloads/ (default\n"
-    "                     smollm2-fitted, fitted to SmolLM2's real attention; handtuned: the hand-set\n"
-    "                     generator), or real Q/K/V:\n"
+    "                     smollm2-heads, SmolLM2's measured heads with fitted classes; smollm2-fitted,\n"
+    "                     the recency-ladder fit; handtuned: the hand-set generator), or real Q/K/V:\n"
     "                     gguf:MODEL.gguf,text:FILE[,offset:N][,dtype:bf16|fp16|fp32] runs the model over\n"
     "                     tokens N .. N+context+steps-1 of the text; kvdump:FILE reads a saved KV dump\n"
     "                     (kvsim kvdump). The model's shape then comes from the file (no --model).\n"

@@ -482,7 +482,7 @@ int rkv_workload_load_mem(const char *name, const void *buf, size_t len, rkv_wor
 /* A workload file by path, or by name: refimpl/workloads/NAME.yaml ($KVSIM_DATA first). */
 int rkv_workload_find(const char *name_or_path, char *path, size_t cap, kv_err *err);
 /* The workload kvsim uses when none is named (fidelity, sweep, make run). */
-#define RKV_DEFAULT_WORKLOAD "smollm2-fitted"
+#define RKV_DEFAULT_WORKLOAD "smollm2-heads"
 
 /* Generates K and V (after RoPE) of positions 0 .. n-1 for one (layer, KV
  * head), in f32, deterministic in (seed, layer, kv_head). K, V: (n, d). */

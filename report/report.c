@@ -299,7 +299,7 @@ int rpt_write(const rpt_opts *o, rpt_summary *s, kv_err *err)
             goto done;
     } else {
         fprintf(r.md, "## Fidelity and Pareto front\n\nNot drawn: the sweep ran without a workload (no fidelity "
-                "columns). Add `--workload smollm2-fitted` (or a `fidelity:` section in the spec).\n\n");
+                "columns). Add `--workload smollm2-heads` (or a `fidelity:` section in the spec).\n\n");
     }
     if (rpt_plot_roofline(&r, err) != 0 || rpt_plot_measured(&r, err) != 0)
         goto done;

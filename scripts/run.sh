@@ -1,7 +1,7 @@
 #!/bin/sh
 # The main job (make run), on a Llama-3.1-8B-shaped synthetic workload at 32K
-# context — the default one, smollm2-fitted (fitted to SmolLM2-135M's real
-# attention at 2K and extended under the assumption in docs/workload.md): RocketKV's resolved parameters at budgets 256 / 1024 / 4096, their
+# context — the default one, smollm2-heads (SmolLM2-135M's measured heads at 2K
+# with fitted classes, extended under the assumption in docs/workload.md): RocketKV's resolved parameters at budgets 256 / 1024 / 4096, their
 # fidelity against dense attention over all 32 layers, an exact access trace
 # of the 1024 budget, the H100 prediction priced from that trace, and last
 # the H100 report (a sweep of the paper's setting, plots and tables).
@@ -21,14 +21,14 @@ say "kvsim inspect $OUT/rocketkv-32k-1024.kvtrace (totals)"
 say "kvsim predict --trace $OUT/rocketkv-32k-1024.kvtrace --hw h100-sxm"
 "$BIN" predict --trace "$OUT/rocketkv-32k-1024.kvtrace" --hw h100-sxm
 # The H100 report (reports/h100-llama3.1-8b/sweep.yaml, the paper's setting) with the default
-# workload (smollm2-fitted; the committed report's spec names its own). Fidelity here is scored at 8K context on layers 0 and 16 with 2 decode steps
+# workload (smollm2-heads; the committed report's spec names its own). Fidelity here is scored at 8K context on layers 0 and 16 with 2 decode steps
 # so the step takes seconds; the committed report scores 16K, 4 layers, 4 steps.
 REP=$OUT/report-h100
 mkdir -p "$REP"
-say "kvsim sweep reports/h100-llama3.1-8b/sweep.yaml --workload smollm2-fitted --fidelity-context 8K --layers 0,16 --steps 2 --out $REP/sweep.csv"
+say "kvsim sweep reports/h100-llama3.1-8b/sweep.yaml --workload smollm2-heads --fidelity-context 8K --layers 0,16 --steps 2 --out $REP/sweep.csv"
 echo "   (fidelity reduced for speed: 8K context, 2 of 32 layers, 2 decode steps; speed and memory columns are the full setting)"
 rm -f "$REP/sweep.csv.partial"
-"$BIN" sweep reports/h100-llama3.1-8b/sweep.yaml --workload smollm2-fitted --fidelity-context 8K --layers 0,16 --steps 2 \
+"$BIN" sweep reports/h100-llama3.1-8b/sweep.yaml --workload smollm2-heads --fidelity-context 8K --layers 0,16 --steps 2 \
     --out "$REP/sweep.csv"
 say "kvsim report --sweep $REP/sweep.csv --out $REP"
 if command -v gnuplot >/dev/null 2>&1; then

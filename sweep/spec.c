@@ -14,7 +14,7 @@
  *   mem_fraction: 0.85               # optional (needs engine): its memory fraction, 0.01..1
  *   weight_dtype: int4-g128          # optional: the linear layers' type (bf16)
  *   fidelity:                        # optional: score each (model, method, budget, context)
- *     workload: smollm2-fitted       # the default; a name under refimpl/workloads/, a YAML path,
+ *     workload: smollm2-heads        # the default; a name under refimpl/workloads/, a YAML path,
  *                                    # builtin (the hand-tuned generator's defaults), kvdump:/gguf:
  *     steps: 4
  *     context: 4096                  # optional: score at this prompt length instead

@@ -227,7 +227,7 @@ static int fid_workload(swp_sweep *w, kv_err *err)
         return real_workload(w, err);
     if (!s->workload[0] || !strcmp(s->workload, "builtin"))
         return 0;
-    char wpath[1024]; /* a path, or a name under refimpl/workloads/ (smollm2-fitted, handtuned) */
+    char wpath[1024]; /* a path, or a name under refimpl/workloads/ (smollm2-heads, smollm2-fitted, handtuned) */
     if (rkv_workload_find(s->workload, wpath, sizeof wpath, err) != 0 ||
         rkv_workload_load(wpath, &w->wl, err) != 0 || swp_sha256_file(wpath, w->wl_hash, err) != 0)
         return -1;
