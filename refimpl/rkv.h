@@ -368,6 +368,9 @@ typedef struct {
     double persistence;        /* share of content variance a head's queries share */
     double agree;              /* rec_kernel heads: the correlation of the query's measured residual with the
                                   latent of its own position's key, which nearby keys share (agree_span) */
+    double mean_gain[2];       /* rec_kernel heads: the measured mean query enters scaled by e^mean_gain[b] on the
+                                  pairs that turn 64 times or more over the measured context (b = 0) and 4 to 64
+                                  times (b = 1); slower pairs (the sink, long-range recency) as measured */
     double pair_amp[2 * RKV_MAX_PAIRS]; /* rec_kernel pairs: per measured RoPE pair i, the complex amplitude
                                   (re, im) of the class's mean query times its mean key, logit units: a key
                                   at distance D adds Re(a_i·e^(j·theta_i·D)) on pair i */

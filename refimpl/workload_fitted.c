@@ -90,6 +90,7 @@ typedef struct {
     const float *hk;   /* rec_kernel heads: the measured key row of this (layer, KV head) (NULL: not heads) */
     const float *hq[RKV_MAX_MAP_HEADS]; /* and the query row of each head g of the group */
     int hsrc[256];     /* the measured pair target pair j takes (-1: none) */
+    unsigned char hband[256]; /* and that measured pair's band: 0 fast, 1 mid, 2 slow (head_map; mean_gain) */
     float hf;          /* and the factor on its means, s.d.s and sink key: √(pdens·√(d/d_src)) */
     int stretch;       /* the measured part turns at om[j], not RoPE's θ_j (hv_stretch) */
     double temp;       /* and every logit is multiplied by (1 + 0.1·ln s)² (YaRN's attention temperature) */
@@ -241,6 +242,9 @@ static void head_map(const rkv_workload *wl, const mdl_model *m, double theta, i
     for (int j = 0; j < h2 && j < 256; j++) {
         const int i = (int)floor((double)j * fs->pdens + 0.5);
         fs->hsrc[j] = i < ds / 2 ? i : -1;
+        /* the turns the measured pair makes over the measured context: >= 64 fast, 4 .. 64 mid, else slow */
+        const double turns = (double)wl->hv_context * pow(wl->pair_theta, -2.0 * i / ds) / (2.0 * M_PI);
+        fs->hband[j] = turns >= 64.0 ? 0 : turns >= 4.0 ? 1 : 2;
     }
     hv_stretch(wl, theta, d, fs);
 }
@@ -728,11 +732,12 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
                 qg[j + d / 2] += (float)(hc->pair_amp[2 * fs->psrc[j] + 1] * w);
             }
         float hqb[512]; /* the measured part, when it turns on its own (stretch) */
-        if (c->hpre) { /* mean + √(1 − ρ²)·own residual + ρ·latent residual: the residual's variance kept */
+        if (c->hpre) { /* e^mean_gain·mean + √(1 − ρ²)·own residual + ρ·latent residual: the residual's variance kept */
             const float *x = c->hpre + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
             const float *y = c->hlat + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
             const double rho = hc->agree < -1 ? -1 : hc->agree > 1 ? 1 : hc->agree;
             const float fo = (float)sqrt(1.0 - rho * rho), fl = (float)rho;
+            const float fm[3] = {(float)exp(hc->mean_gain[0]), (float)exp(hc->mean_gain[1]), 1.0f};
             const float *hq = fs->hq[g < RKV_MAX_MAP_HEADS ? g : 0];
             const int hs = fs->hd / 2;
             float *dst = fs->stretch ? hqb : qg;
@@ -741,8 +746,9 @@ void rkv_fitted_qcache_query(const rkv_fitted_qcache *c, const rkv_workload *wl,
                 const int s = fs->hsrc[j];
                 if (s < 0) continue;
                 const float m0 = fs->hf * hq[s], m1 = fs->hf * hq[hs + s];
-                dst[j] += m0 + fo * (x[j] - m0) + fl * y[j];
-                dst[j + d / 2] += m1 + fo * (x[j + d / 2] - m1) + fl * y[j + d / 2];
+                const float gm = fm[fs->hband[j]]; /* mean_gain by the pair's band */
+                dst[j] += gm * m0 + fo * (x[j] - m0) + fl * y[j];
+                dst[j + d / 2] += gm * m1 + fo * (x[j + d / 2] - m1) + fl * y[j + d / 2];
             }
         }
         rkv_wl_rope(qg, d, c->pos0 + i, c->tab);

@@ -49,7 +49,7 @@ static int item_f64(const kv_yaml_doc *d, const kv_yaml_node *v, const char *key
 static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workload *wl, kv_err *err)
 {
     static const char *const ckeys[] = {"name", "sink", "hh", "rec", "focus", "content", "noise", "persistence", "pairs",
-                                        "agree", NULL};
+                                        "agree", "mean_gain", NULL};
     if (seq->kind != KV_YAML_SEQ || seq->n < 1 || seq->n > RKV_MAX_CLASSES)
         return kv_yaml_errf(d, seq->line, seq->col, err, "key 'classes': expected a list of 1 to %d head classes",
                             RKV_MAX_CLASSES);
@@ -86,6 +86,13 @@ static int read_classes(const kv_yaml_doc *d, const kv_yaml_node *seq, rkv_workl
         if (ag && wl->rec_ladder != RKV_REC_HEADS)
             return kv_yaml_errf(d, ag->line, ag->col, err, "class %zu: key 'agree' needs rec_kernel 'heads'", i + 1);
         if (kv_yaml_num(d, c, "agree", 0, 0.0, 0, 1.0, &hc->agree, err) != 0) return -1;
+        const kv_yaml_node *mg = kv_yaml_get(c, "mean_gain"); /* rec_kernel heads: optional, [0, 0] when absent */
+        if (mg && wl->rec_ladder != RKV_REC_HEADS)
+            return kv_yaml_errf(d, mg->line, mg->col, err, "class %zu: key 'mean_gain' needs rec_kernel 'heads'", i + 1);
+        if (mg && (mg->kind != KV_YAML_SEQ || mg->n != 2))
+            return kv_yaml_errf(d, mg->line, mg->col, err, "class %zu: key 'mean_gain': expected a list of 2 numbers", i + 1);
+        for (size_t k = 0; mg && k < 2; k++)
+            if (item_f64(d, mg->items[k], "mean_gain", -4, 4, &hc->mean_gain[k], err) != 0) return -1;
     }
     wl->nclasses = (int)seq->n;
     return 0;

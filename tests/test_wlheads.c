@@ -99,6 +99,85 @@ Test(wlheads, logits_are_the_measured_means)
     free(V);
 }
 
+/* mean_gain scales the measured mean query by band of the pair's turns over
+ * the measured context (2048 here, no stretch): pair 2 turns 2048·θ_2/2π ≈ 103
+ * times (>= 64: fast, band 0), pair 5 ≈ 18 times (4 .. 64: mid, band 1). With
+ * mean_gain [ln 2, −ln 4] a key at distance Δ scores 2·Re(a_2·e^(jθ_2Δ)) +
+ * Re(a_5·e^(jθ_5Δ))/4: the bands and the logits computed here. */
+Test(wlheads, mean_gain_scales_the_means_by_band)
+{
+    rkv_workload wl = heads_class(0.0, 0.0, 0.0, 0.0);
+    wl.hv_context = 2048;
+    wl.cls[0].mean_gain[0] = log(2.0);
+    wl.cls[0].mean_gain[1] = -log(4.0);
+    const double turns2 = 2048.0 * theta(2, D) / (2.0 * M_PI), turns5 = 2048.0 * theta(5, D) / (2.0 * M_PI);
+    cr_assert(turns2 >= 64.0 && turns5 >= 4.0 && turns5 < 64.0, "%g %g", turns2, turns5);
+    mdl_model m = shape();
+    const int64_t n = 600, p = 599;
+    double *sc = malloc(2 * (size_t)n * sizeof *sc);
+    head_logits(&wl, &m, n, p, sc);
+    const double th2 = theta(2, D), th5 = theta(5, D);
+    for (int g = 0; g < 2; g++) {
+        const double s = g ? -1.0 : 1.0;
+        for (int64_t t = 1; t < n; t++) {
+            const double Dt = (double)(p - t);
+            const double want = 2.0 * (2.0 * cos(th2 * Dt) + s * sin(th2 * Dt)) +
+                                0.25 * (0.5 * cos(th5 * Dt) - s * 3.0 * sin(th5 * Dt));
+            cr_assert_float_eq(sc[g * n + t], want, 5e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc[g * n + t],
+                               want);
+        }
+    }
+    free(sc);
+}
+
+/* mean_gain in YAML: written only when a class has one, read back; refused
+ * without rec_kernel heads, or with the wrong count (file:line:col). */
+Test(wlheads, mean_gain_yaml)
+{
+    rkv_workload a = heads_class(0.5, 0.25, 0.35, 2.0);
+    a.hv_context = 2080;
+    a.cls[0].mean_gain[0] = -1.25;
+    a.cls[0].mean_gain[1] = 0.5;
+    kv_err err;
+    const char *path = "build/test_wlheads_mg.yaml";
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    rkv_workload b;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(b.cls[0].mean_gain[0], -1.25, 1e-9);
+    cr_assert_float_eq(b.cls[0].mean_gain[1], 0.5, 1e-9);
+    write_text(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nclasses:\n"
+                     "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5, "
+                     "mean_gain: [0, 1]}\nclass_map:\n  - [a]\n");
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, "build/test_wlheads_mg.yaml:5:108: class 1: key 'mean_gain' needs rec_kernel 'heads'");
+    a.cls[0].mean_gain[0] = a.cls[0].mean_gain[1] = 0.0;
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[65536];
+    int seen = 0;
+    while (fgets(line, sizeof line, f)) seen |= strstr(line, "mean_gain") != NULL;
+    fclose(f);
+    cr_assert_eq(seen, 0, "a class without mean_gain writes none (older readers load it)");
+    /* one number where two are needed */
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 20];
+    const size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = 0;
+    char *ag = strstr(text, "agree: 0.3500}");
+    cr_assert_not_null(ag, "the class line");
+    char bad[(1 << 20) + 32];
+    snprintf(bad, sizeof bad, "%.*sagree: 0.3500, mean_gain: [1]}%s", (int)(ag - text), text, ag + strlen("agree: 0.3500}"));
+    write_text(path, bad);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert(strstr(err.msg, "build/test_wlheads_mg.yaml:") == err.msg &&
+                  strstr(err.msg, ": class 1: key 'mean_gain': expected a list of 2 numbers"),
+              "%s", err.msg);
+    remove(path);
+}
+
 /* Past the measured context the measured part stretches: with hv_context 512
  * and a run of 2048 positions (s = 4), pair i turns at θ'_i = θ_i·(γ + (1 −
  * γ)/4), γ = clamp((r − 1)/31, 0, 1), r = 512·θ_i/2π (YaRN by parts, α = 1,
@@ -320,6 +399,8 @@ Test(wlheads, fit_end_to_end)
     for (int c = 0; c < 2; c++) {
         cr_assert(fw.cls[c].agree >= 0 && fw.cls[c].agree <= 1, "class %d agree %g", c, fw.cls[c].agree);
         cr_assert_eq(fw.cls[c].sink, 0.0, "class %d: the sink is measured, its weight stays 0", c);
+        for (int k = 0; k < 2; k++)
+            cr_assert(fabs(fw.cls[c].mean_gain[k]) <= 2.0, "class %d mean_gain[%d] %g", c, k, fw.cls[c].mean_gain[k]);
     }
     const char *path = "build/test_wlheads_fit.yaml";
     cr_assert_eq(wl_write_yaml(&fw, path, "# test\n", &err), 0, "%s", err.msg);
@@ -327,6 +408,9 @@ Test(wlheads, fit_end_to_end)
     cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
     cr_assert_eq(b.rec_ladder, RKV_REC_HEADS);
     cr_assert_float_eq(b.agree_span, 0.75, 1e-9); /* the fit's key side (wl_fit.c), not the source's 1 */
+    cr_assert_float_eq(b.hh_sigma, 0.25, 1e-9);
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < 2; k++) cr_assert_float_eq(b.cls[c].mean_gain[k], fw.cls[c].mean_gain[k], 1e-4);
     for (int i = 0; i < 2 * KR + 4 * QR; i++)
         cr_assert_float_eq(b.hv[i], x[i], 1e-4 * (1 + fabs(x[i])), "row float %d: %g, wrote %g", i, b.hv[i], x[i]);
     remove(path);
@@ -425,6 +509,8 @@ Test(wlheads, load_mem_equals_load)
     cr_assert_eq(a.hv_head_dim, b.hv_head_dim);
     cr_assert_float_eq(a.cls[0].agree, 0.3, 1e-12);
     cr_assert_float_eq(b.cls[0].agree, 0.3, 1e-12);
+    cr_assert_float_eq(a.cls[0].mean_gain[0], -0.5, 1e-12);
+    cr_assert_float_eq(b.cls[0].mean_gain[1], 0.25, 1e-12);
     cr_assert_float_eq(a.agree_span, b.agree_span, 0.0);
     cr_assert_str_eq(b.path, "mem.yaml");
     cr_assert_eq(rkv_workload_load_mem("mem.yaml", "generator: fitted\nrec_kernel: heads\n", 35, &b, &err), -1);
