@@ -447,6 +447,8 @@ typedef struct {
                                   YaRN-interpolated frequencies (refimpl/workload_fitted.c, hv_stretch) */
     double agree_span;         /* rec_kernel heads: the keys' residual latent is an exponential moving average of
                                   per-position innovations over about this many tokens (0: independent per key) */
+    double resid_tail;         /* rec_kernel heads: each key's residual is scaled by e^(σ·ε − σ²), ε ~ N(0, 1) per
+                                  position (σ = resid_tail; 0: Gaussian residuals): the same variance, heavier tails */
     const float *hv;           /* rec_kernel heads: its hv_layers·hv_kv_heads key rows, then hv_layers·hv_q_heads
                                   query rows (RKV_HV_KROW, RKV_HV_QROW); interned by rkv_wl_hv_intern, never
                                   freed, so copies of the struct share it */

@@ -305,8 +305,10 @@ static void hv_latent(const float *ring, int M, double a, int64_t t, int h2, flo
 }
 
 /* rec_kernel heads: adds to key k of position t (before RoPE) the measured
- * mean and the residual L·z(t) on every pair, or for a sink token sets it to
- * the measured sink key; ring holds the last M innovations (hv_innov). */
+ * mean and the residual L·s_t·z(t) on every pair, or for a sink token sets it
+ * to the measured sink key; ring holds the last M innovations (hv_innov), and
+ * s_t = e^(σε − σ²) (σ = resid_tail, ε ~ N(0, 1) per position: E[s_t²] = 1, so
+ * the residual's covariance is kept and its tails grow). */
 static void hv_key(const rkv_workload *wl, const fit_shape *fs, int layer, int kvh, int64_t t, gsl_rng *rh, float *ring,
                    int M, double a, float *k)
 {
@@ -314,6 +316,12 @@ static void hv_key(const rkv_workload *wl, const fit_shape *fs, int layer, int k
     float hz[512];
     hv_innov(wl, layer, kvh, t, h2, rh, ring + (size_t)(t % M) * (size_t)fs->d);
     hv_latent(ring, M, a, t, h2, hz);
+    if (wl->resid_tail > 0 && t >= wl->sink_tokens) { /* the position's scale e^(σε − σ²), own stream (…, t + 1, 18) */
+        gsl_rng_set(rh, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, (uint64_t)t + 1, 18));
+        const double sg = wl->resid_tail;
+        const float st = (float)exp(sg * gsl_ran_gaussian_ziggurat(rh, 1.0) - sg * sg);
+        for (int i = 0; i < 2 * h2; i++) hz[i] *= st;
+    }
     for (int j = 0; j < h2; j++) {
         const int i = fs->hsrc[j];
         if (i < 0) continue;

@@ -31,7 +31,7 @@ static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "agree_span", "head_vectors", "classes", "class_map", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "agree_span", "resid_tail", "head_vectors", "classes", "class_map", NULL,
 };
 
 /* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
@@ -261,6 +261,10 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
     if (asn && wl->rec_ladder != RKV_REC_HEADS)
         return kv_yaml_errf(d, asn->line, asn->col, err, "key 'agree_span' needs rec_kernel 'heads'");
     if (kv_yaml_num(d, r, "agree_span", 0, 0.0, 0, 64.0, &wl->agree_span, err) != 0) return -1;
+    const kv_yaml_node *rtn = kv_yaml_get(r, "resid_tail");
+    if (rtn && wl->rec_ladder != RKV_REC_HEADS)
+        return kv_yaml_errf(d, rtn->line, rtn->col, err, "key 'resid_tail' needs rec_kernel 'heads'");
+    if (kv_yaml_num(d, r, "resid_tail", 0, 0.0, 0, 2.0, &wl->resid_tail, err) != 0) return -1;
     const kv_yaml_node *hvn = kv_yaml_get(r, "head_vectors");
     if (hvn && wl->rec_ladder != RKV_REC_HEADS)
         return kv_yaml_errf(d, hvn->line, hvn->col, err, "key 'head_vectors' needs rec_kernel 'heads'");
@@ -331,7 +335,7 @@ static int load_doc(kv_yaml_doc d, const char *path, rkv_workload *out, kv_err *
     if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
         static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens",
                                          "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key",
-                                         "agree_span", "head_vectors", "classes", "class_map"};
+                                         "agree_span", "resid_tail", "head_vectors", "classes", "class_map"};
         for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
             const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
             if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);

@@ -99,6 +99,23 @@ Test(wlheads, logits_are_the_measured_means)
     free(V);
 }
 
+/* A ladder profile with top-level line top and class keys extra, which the
+ * loader must refuse with message want (a heads-only key without heads). */
+static void refused_on_ladder(const char *path, const char *top, const char *extra, const char *want)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\n%sclasses:\n"
+             "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5%s}\n"
+             "class_map:\n  - [a]\n",
+             top, extra);
+    write_text(path, buf);
+    rkv_workload b;
+    kv_err err;
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert_str_eq(err.msg, want);
+}
+
 /* mean_gain scales the measured mean query by band of the pair's turns over
  * the measured context (2048 here, no stretch): pair 2 turns 2048·θ_2/2π ≈ 103
  * times (>= 64: fast, band 0), pair 5 ≈ 18 times (4 .. 64: mid, band 1). With
@@ -130,8 +147,9 @@ Test(wlheads, mean_gain_scales_the_means_by_band)
     free(sc);
 }
 
-/* mean_gain in YAML: written only when a class has one, read back; refused
- * without rec_kernel heads, or with the wrong count (file:line:col). */
+/* mean_gain and resid_tail in YAML: written only when set, read back;
+ * refused without rec_kernel heads (file:line:col), mean_gain with the wrong
+ * count. */
 Test(wlheads, mean_gain_yaml)
 {
     rkv_workload a = heads_class(0.5, 0.25, 0.35, 2.0);
@@ -145,11 +163,16 @@ Test(wlheads, mean_gain_yaml)
     cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
     cr_assert_float_eq(b.cls[0].mean_gain[0], -1.25, 1e-9);
     cr_assert_float_eq(b.cls[0].mean_gain[1], 0.5, 1e-9);
-    write_text(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nclasses:\n"
-                     "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5, "
-                     "mean_gain: [0, 1]}\nclass_map:\n  - [a]\n");
-    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
-    cr_assert_str_eq(err.msg, "build/test_wlheads_mg.yaml:5:108: class 1: key 'mean_gain' needs rec_kernel 'heads'");
+    cr_assert_float_eq(b.resid_tail, 0.0, 0.0, "absent: Gaussian residuals");
+    a.resid_tail = 0.15;
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(b.resid_tail, 0.15, 1e-12);
+    a.resid_tail = 0.0;
+    refused_on_ladder(path, "resid_tail: 0.2\n", "",
+                      "build/test_wlheads_mg.yaml:4:13: key 'resid_tail' needs rec_kernel 'heads'");
+    refused_on_ladder(path, "", ", mean_gain: [0, 1]",
+                      "build/test_wlheads_mg.yaml:5:108: class 1: key 'mean_gain' needs rec_kernel 'heads'");
     a.cls[0].mean_gain[0] = a.cls[0].mean_gain[1] = 0.0;
     cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
     FILE *f = fopen(path, "r");
@@ -299,6 +322,43 @@ Test(wlheads, latent_correlation_falls_as_a_power)
         cr_assert_float_eq(got, want, 0.01, "lag %d: correlation %g, want %g", L, got, want);
     }
     free(z);
+    free(K);
+    free(V);
+}
+
+/* resid_tail σ scales each position's residual by s = e^(σε − σ²), ε ~ N(0, 1):
+ * E[s²] = 1, so the variance stays the pair's (2.25 here), and E[s⁴] = e^(4σ²),
+ * so the residual's kurtosis E[r⁴]/E[r²]² becomes 3·e^(4σ²) (Gaussian: 3) —
+ * with σ = 0.5, 3e ≈ 8.15. Both worked here; 20000 positions x 32 dims, with
+ * independent latents (agree_span 0). The dims of one position share s, so
+ * the kurtosis is estimated within ±10 %. */
+Test(wlheads, resid_tail_keeps_the_variance_and_fattens_the_tails)
+{
+    const double sg = 0.5, kvar = 2.25;
+    rkv_workload wl = heads_class(kvar, 0.0, 0.0, 0.0);
+    wl.resid_tail = sg;
+    mdl_model m = shape();
+    const int64_t n = 20000;
+    float *K = malloc((size_t)n * D * sizeof *K), *V = malloc((size_t)n * D * sizeof *V);
+    kv_err err;
+    cr_assert_eq(rkv_workload_kv(&wl, &m, 0, 0, n, K, V, &err), 0, "%s", err.msg);
+    double m2 = 0.0, m4 = 0.0;
+    int64_t cnt = 0;
+    for (int64_t t = 1; t < n; t++)
+        for (int i = 0; i < H2; i++) {
+            const double c = cos(theta(i, D) * (double)t), sn = sin(theta(i, D) * (double)t);
+            const double x = K[t * D + i], y = K[t * D + H2 + i];
+            const double r[2] = {x * c + y * sn - (i == 2 ? 1.5 : 0.0), -x * sn + y * c - (i == 5 ? 0.7 : 0.0)};
+            for (int k = 0; k < 2; k++, cnt++) {
+                m2 += r[k] * r[k];
+                m4 += r[k] * r[k] * r[k] * r[k];
+            }
+        }
+    m2 /= (double)cnt;
+    m4 /= (double)cnt;
+    cr_assert_float_eq(m2 / kvar, 1.0, 0.03, "variance %g, want %g", m2, kvar);
+    const double kurt = m4 / (m2 * m2), want = 3.0 * exp(4.0 * sg * sg);
+    cr_assert_float_eq(kurt / want, 1.0, 0.10, "kurtosis %g, want %g", kurt, want);
     free(K);
     free(V);
 }
@@ -468,16 +528,10 @@ Test(wlheads, yaml_round_trip_and_errors)
     cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
     cr_assert(strstr(err.msg, "build/test_wlheads.yaml:11:20: key 'keys'"), "%s", err.msg);
     /* head_vectors and agree need rec_kernel heads */
-    write_text(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nagree_span: 1\nclasses:\n"
-                     "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5}\n"
-                     "class_map:\n  - [a]\n");
-    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
-    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:4:13: key 'agree_span' needs rec_kernel 'heads'");
-    write_text(path, "generator: fitted\nrec_span: [1, 32, 2048]\nrec_kernel: ladder\nclasses:\n"
-                     "  - {name: a, sink: 0, hh: 0, rec: [0, 0, 0], focus: 0, content: 0, noise: 0, persistence: 0.5, "
-                     "agree: 0.5}\nclass_map:\n  - [a]\n");
-    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
-    cr_assert_str_eq(err.msg, "build/test_wlheads.yaml:5:104: class 1: key 'agree' needs rec_kernel 'heads'");
+    refused_on_ladder(path, "agree_span: 1\n", "",
+                      "build/test_wlheads.yaml:4:13: key 'agree_span' needs rec_kernel 'heads'");
+    refused_on_ladder(path, "", ", agree: 0.5",
+                      "build/test_wlheads.yaml:5:104: class 1: key 'agree' needs rec_kernel 'heads'");
     /* rec_kernel heads without head_vectors */
     snprintf(buf, sizeof buf, "%s%s", head, cls);
     write_text(path, buf);
@@ -511,6 +565,8 @@ Test(wlheads, load_mem_equals_load)
     cr_assert_float_eq(b.cls[0].agree, 0.3, 1e-12);
     cr_assert_float_eq(a.cls[0].mean_gain[0], -0.5, 1e-12);
     cr_assert_float_eq(b.cls[0].mean_gain[1], 0.25, 1e-12);
+    cr_assert_float_eq(a.resid_tail, 0.1, 1e-12);
+    cr_assert_float_eq(b.resid_tail, 0.1, 1e-12);
     cr_assert_float_eq(a.agree_span, b.agree_span, 0.0);
     cr_assert_str_eq(b.path, "mem.yaml");
     cr_assert_eq(rkv_workload_load_mem("mem.yaml", "generator: fitted\nrec_kernel: heads\n", 35, &b, &err), -1);

@@ -137,6 +137,7 @@ static void key_side_cfg(rkv_workload *wl, double outlier_scale, double chan_spr
         wl->early_tokens = 256;   /* the document's first 256 positions are heavy hitters half the time */
         wl->early_hh_fraction = 0.5;
         wl->hh_sigma = 0.25;      /* heavy hitters of nearly equal salience: a few dozen far keys share a head's mass */
+        wl->resid_tail = 0.15;    /* residuals a little heavier-tailed than Gaussian: looser page bounds (Quest) */
         return;
     }
     if (!cfg->pair_amp) return;
@@ -562,8 +563,8 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     for (int c = 0; c < k; c++) wl->cls[c] = cf[c].cls;
     for (int h = 0; h < nheads; h++) wl->class_map[h / nh][h % nh] = (uint8_t)cls[h];
     if (log && heads)
-        fprintf(log, "key side: measured heads (%d layers x %d KV heads), agree_span %.2f, early_tokens %d\n", nl,
-                m->num_key_value_heads, base.agree_span, base.early_tokens);
+        fprintf(log, "key side: measured heads (%d layers x %d KV heads), agree_span %.2f, early_tokens %d, resid_tail %.2f\n",
+                nl, m->num_key_value_heads, base.agree_span, base.early_tokens, base.resid_tail);
     else if (log)
         fprintf(log, "key side: outlier_scale %.0f (real k_outlier %.2f), chan_spread %.2f (real k_page_spread %.3f)\n",
                 best_os, kout, spread, mean_of(S, nheads, 18));
@@ -613,6 +614,7 @@ int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, 
     if (wl->rec_ladder == RKV_REC_HEADS) {
         const int hd = wl->hv_head_dim, kr = RKV_HV_KROW(hd), qr = RKV_HV_QROW(hd);
         fprintf(fp, "agree_span: %.6g\n", wl->agree_span);
+        if (wl->resid_tail > 0) fprintf(fp, "resid_tail: %.6g\n", wl->resid_tail);
         fprintf(fp, "pair_theta: %.9g\n# the measured heads, RoPE's rotation taken out of each pair: per (layer, KV head) the mean key\n"
                     "# (re, then im, per pair), its residual's covariance per pair (var re, then cov, then var im) and the\n"
                     "# sink key (d values); per (layer, query head) the same of the window and decode queries, no sink\n",
