@@ -5,21 +5,20 @@
 # Since session 10 also the measured-heads profile smollm2-heads (its plots in
 # OUT/heads/, and with --seeds 3), and both fitted profiles on the check texts
 # (role check: texts no choice has seen) when their dumps are in CHECKDIR, and
-# since session 11 on the check2 and check3 texts in CHECK2DIR and CHECK3DIR.
-# Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT [CHECKDIR [CHECK2DIR [CHECK3DIR]]]]]]
-#   defaults: build/kvsim build/dumps2k reports/workload-fit build/dumpscheck build/dumpscheck2
-#             build/dumpscheck3
+# since session 11 on the check2, check3 and check4 texts in build/dumpscheck2,
+# build/dumpscheck3 and build/dumpscheck4.
+# Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT [CHECKDIR]]]]
+#   defaults: build/kvsim build/dumps2k reports/workload-fit build/dumpscheck
 # The dumps: sh scripts/workload-dumps.sh build/kvsim build/dumps2k 2080 heldout
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck 2080 check
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck2 2080 check2
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck3 2080 check3
+#            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck4 2080 check4
 set -u
 KVSIM=${1:-build/kvsim}
 DUMPS=${2:-build/dumps2k}
 OUT=${3:-reports/workload-fit}
 CHECK=${4:-build/dumpscheck}
-CHECK2=${5:-build/dumpscheck2}
-CHECK3=${6:-build/dumpscheck3}
 mkdir -p "$OUT" "$OUT/heads"
 dumps_of() { # role dir: the dumps of the texts of that role present in dir
     for n in $(grep -v '^#' "$(dirname "$0")/../refimpl/workloads/texts.tsv" | awk -F'\t' -v r="$1" '$3 == r {print $1}'); do
@@ -39,8 +38,8 @@ done
 run "$OUT/compare-smollm2-heads-seeds3.txt" $KVSIM workload compare --workload smollm2-heads$held --context 2048 --steps 32 --threads 2 --seeds 3
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-fitted.csv" "$OUT"
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-heads.csv" "$OUT/heads"
-for round in check check2 check3; do
-    case $round in check) dir=$CHECK ;; check2) dir=$CHECK2 ;; *) dir=$CHECK3 ;; esac
+for round in check check2 check3 check4; do
+    [ $round = check ] && dir=$CHECK || dir=build/dumps$round
     dumps=$(dumps_of $round "$dir")
     if [ -z "$dumps" ]; then
         echo "workload-fit-report: no $round dumps in $dir: compare-$round-*.txt not made" >&2
