@@ -66,6 +66,23 @@ static double theta(int i, int d)
     return pow(10000.0, -2.0 * i / d);
 }
 
+/* Asserts that key t (1 .. n-1) of each head's logits sc[g·n + t] is the
+ * measured means' f2·Re(a_2·e^(jθ_2Δ)) + f5·Re(a_5·e^(jθ_5Δ)), Δ = p − t, with
+ * heads_class's amplitudes (a_2 = 2 − 1j, a_5 = 0.5 + 3j; head 1 the
+ * conjugates), written out here. */
+static void means_logits_are(const double *sc, int64_t n, int64_t p, double f2, double f5, double tol)
+{
+    const double th2 = theta(2, D), th5 = theta(5, D);
+    for (int g = 0; g < 2; g++) {
+        const double s = g ? -1.0 : 1.0;
+        for (int64_t t = 1; t < n; t++) {
+            const double Dt = (double)(p - t);
+            const double want = f2 * (2.0 * cos(th2 * Dt) + s * sin(th2 * Dt)) + f5 * (0.5 * cos(th5 * Dt) - s * 3.0 * sin(th5 * Dt));
+            cr_assert_float_eq(sc[g * n + t], want, tol, "head %d key %lld: %g, want %g", g, (long long)t, sc[g * n + t], want);
+        }
+    }
+}
+
 /* With no residual the logits are the means turned by RoPE: a key at distance
  * Δ scores Σ_i Re(a_i·e^(jθ_iΔ)), a = 2 − 1j on pair 2 and 0.5 + 3j on pair
  * 5 (head 0; head 1 the conjugates), θ_i = 10000^(−2i/32); the sink key is
@@ -77,17 +94,9 @@ Test(wlheads, logits_are_the_measured_means)
     const int64_t n = 600, p = 599;
     double *sc = malloc(2 * (size_t)n * sizeof *sc);
     head_logits(&wl, &m, n, p, sc);
-    const double th2 = theta(2, D), th5 = theta(5, D);
-    for (int g = 0; g < 2; g++) {
-        const double s = g ? -1.0 : 1.0;
-        for (int64_t t = 1; t < n; t++) {
-            const double Dt = (double)(p - t);
-            const double want = 2.0 * cos(th2 * Dt) + s * 1.0 * sin(th2 * Dt) + 0.5 * cos(th5 * Dt) - s * 3.0 * sin(th5 * Dt);
-            cr_assert_float_eq(sc[g * n + t], want, 3e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc[g * n + t], want);
-        }
-        /* the sink: q = RoPE_p(μq); k0 has dims 3 (re of pair 3) and 19 (im of pair 3): μq has nothing on pair 3 */
+    means_logits_are(sc, n, p, 1.0, 1.0, 3e-4);
+    for (int g = 0; g < 2; g++) /* the sink: q = RoPE_p(μq); k0 has dims 3 and 19 (pair 3): μq has nothing there */
         cr_assert_float_eq(sc[g * n], 0.0, 1e-5, "head %d sink %g", g, sc[g * n]);
-    }
     free(sc);
     /* the sink key itself, bit for bit the measured row (same shape: factor 1) */
     float *K = malloc((size_t)n * D * sizeof *K), *V = malloc((size_t)n * D * sizeof *V);
@@ -133,17 +142,7 @@ Test(wlheads, mean_gain_scales_the_means_by_band)
     const int64_t n = 600, p = 599;
     double *sc = malloc(2 * (size_t)n * sizeof *sc);
     head_logits(&wl, &m, n, p, sc);
-    const double th2 = theta(2, D), th5 = theta(5, D);
-    for (int g = 0; g < 2; g++) {
-        const double s = g ? -1.0 : 1.0;
-        for (int64_t t = 1; t < n; t++) {
-            const double Dt = (double)(p - t);
-            const double want = 2.0 * (2.0 * cos(th2 * Dt) + s * sin(th2 * Dt)) +
-                                0.25 * (0.5 * cos(th5 * Dt) - s * 3.0 * sin(th5 * Dt));
-            cr_assert_float_eq(sc[g * n + t], want, 5e-4, "head %d key %lld: %g, want %g", g, (long long)t, sc[g * n + t],
-                               want);
-        }
-    }
+    means_logits_are(sc, n, p, 2.0, 0.25, 5e-4);
     free(sc);
 }
 
