@@ -38,7 +38,7 @@ done
 run "$OUT/compare-smollm2-heads-seeds3.txt" $KVSIM workload compare --workload smollm2-heads$held --context 2048 --steps 32 --threads 2 --seeds 3
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-fitted.csv" "$OUT"
 sh "$(dirname "$0")/workload-fit-plots.sh" "$OUT/compare-smollm2-heads.csv" "$OUT/heads"
-for round in check check2 check3 check4; do
+for round in check check2 check3 check4 check5; do
     [ $round = check ] && dir=$CHECK || dir=build/dumps$round
     dumps=$(dumps_of $round "$dir")
     if [ -z "$dumps" ]; then
