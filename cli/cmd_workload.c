@@ -253,10 +253,12 @@ static int measure_pairs(const char *prog, llm_kvd_file *const *f, int nf, const
 }
 
 /* --recency heads: every dump's measured head rows (wl_heads_measure),
- * averaged over the dumps and interned into *hv. */
+ * averaged over the dumps and interned into *hv, and with GQA groups the
+ * group's agreement (wl_group_measure) averaged into group. */
 static int measure_heads(const char *prog, llm_kvd_file *const *f, int nf, const mdl_model *m, const geo *g,
-                         const float **hv)
+                         const float **hv, double group[2])
 {
+    const int G2 = mdl_group_size(m) >= 2; /* the group statistic needs two heads a group */
     const int d = m->head_dim;
     const size_t n = (size_t)m->num_hidden_layers *
                      ((size_t)m->num_key_value_heads * (size_t)RKV_HV_KROW(d) + (size_t)m->num_attention_heads * (size_t)RKV_HV_QROW(d));
@@ -274,6 +276,22 @@ static int measure_heads(const char *prog, llm_kvd_file *const *f, int nf, const
         if (wl_heads_measure(&wl, m, g->context, g->window, g->steps, 1.0 / nf, acc, &err) != 0) {
             cli_error(prog, "%s", err.msg);
             rc = -1;
+        }
+    }
+    for (int i = 0; rc == 0 && i < nf && G2; i++) { /* the group's agreement beyond the means (wl_group.c) */
+        rkv_workload wl;
+        wl_group_keys gk;
+        double v[2];
+        dump_workload(f[i], &wl);
+        if (wl_group_keys_load(&gk, &wl, m, g->context, WL_GROUP_LAYER_STEP, &err) != 0 ||
+            wl_group_measure(&wl, m, &gk, g->window, g->steps, v, &err) != 0) {
+            cli_error(prog, "%s", err.msg);
+            rc = -1;
+        }
+        wl_group_keys_free(&gk);
+        if (rc == 0) {
+            group[0] += v[0] / nf;
+            group[1] += v[1] / nf;
         }
     }
     if (rc == 0) {
@@ -333,10 +351,11 @@ static int do_fit(cli_opts *o)
     wl_fit_cfg cfg = {.classes = (int)classes, .context = g.context, .window = g.window, .steps = g.steps,
                       .threads = g.threads, .seed = 1, .key_sets = (int)ksets};
     if ((pairs && measure_pairs(o->prog, f, nf, &m, &g, &pamp, &pkey) != 0) ||
-        (heads && measure_heads(o->prog, f, nf, &m, &g, &cfg.head_vec) != 0)) {
+        (heads && measure_heads(o->prog, f, nf, &m, &g, &cfg.head_vec, cfg.group_real) != 0)) {
         rc = CLI_FAIL;
         goto out;
     }
+    cfg.group = heads && mdl_group_size(&m) >= 2;
     cfg.pair_amp = pamp;
     cfg.pair_key = pkey;
     rkv_workload fw;

@@ -449,6 +449,10 @@ typedef struct {
                                   per-position innovations over about this many tokens (0: independent per key) */
     double resid_tail;         /* rec_kernel heads: each key's residual is scaled by e^(σ·ε − σ²), ε ~ N(0, 1) per
                                   position (σ = resid_tail; 0: Gaussian residuals): the same variance, heavier tails */
+    double group_share;        /* rec_kernel heads: the share γ of a query's measured residual draw that the G query
+                                  heads of its GQA group draw together at that position (0: each its own) */
+    double group_tail;         /* and that shared draw's scale e^(σ·ε − σ²) per position (σ = group_tail): the heads
+                                  agree most when their residual is large, as real heads do */
     const float *hv;           /* rec_kernel heads: its hv_layers·hv_kv_heads key rows, then hv_layers·hv_q_heads
                                   query rows (RKV_HV_KROW, RKV_HV_QROW); interned by rkv_wl_hv_intern, never
                                   freed, so copies of the struct share it */

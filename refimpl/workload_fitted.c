@@ -35,7 +35,10 @@
  * A target model of another shape maps its layer l to the measured model's
  * layer round(l·(L_src − 1)/(L − 1)) (relative depth) and its query head j
  * to j mod Hq_src. Streams: shape (seed, layer, kv head, 0, 11), keys (…, 12),
- * a query (…, pos + 1, 13), a head's persistent content (…, head, 14). */
+ * a query (…, pos + 1, 13), a head's persistent content (…, head, 14); rec_kernel
+ * heads: a key's residual innovation (…, t + 1, 16), a query's measured residual
+ * (…, pos + 1, 17), a key's residual scale (…, t + 1, 18), the group's shared
+ * residual draw (…, pos + 1, 19). */
 #include "rkv.h"
 #include "workload_internal.h"
 
@@ -613,6 +616,23 @@ void rkv_fitted_qcache_free(rkv_fitted_qcache *c)
     free(c);
 }
 
+/* rec_kernel heads, group_share γ > 0: the draw the G query heads of (layer,
+ * kv_head) share at position pos, 2 per pair, into sh, from its own stream
+ * (…, pos + 1, 19): first ε for the position's scale s = e^(σε − σ²) (σ =
+ * group_tail), then the d unit normals, each times √γ·s. Returns √(1 − γ), the
+ * factor of each head's own draw (1: nothing shared, sh untouched). A head's
+ * residual draw √(1 − γ)·u + √γ·s·w keeps unit variance (E[s²] = 1); two heads'
+ * draws correlate by γ on average, more at positions where s is large. */
+static float group_draw(const rkv_workload *wl, int layer, int kvh, int64_t pos, int d, gsl_rng *r, float *sh)
+{
+    const double gm = wl->group_share;
+    if (!(gm > 0)) return 1.0f;
+    gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)layer, (uint64_t)kvh, (uint64_t)pos + 1, 19));
+    const double sg = wl->group_tail, s = exp(sg * gsl_ran_gaussian_ziggurat(r, 1.0) - sg * sg) * sqrt(gm);
+    for (int i = 0; i < d; i++) sh[i] = (float)(s * gsl_ran_gaussian_ziggurat(r, 1.0));
+    return (float)sqrt(1.0 - gm);
+}
+
 /* Position i's draws from its own stream, in rkv_fitted_query's order of old: per
  * query head, the topic (and the decode drift), then the fresh content, then the noise. */
 static void qcache_draw(rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i, int decode, gsl_rng *r)
@@ -639,6 +659,8 @@ static void qcache_draw(rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i,
         for (int m = 0; m < M && m <= pos; m++)
             hv_innov(wl, c->layer, c->kv_head, pos - m, h2, r, c->hring + (size_t)((pos - m) % M) * (size_t)d);
         hv_latent(c->hring, M, ha, pos, h2, z);
+        float sh[512]; /* group_share: the draw the G heads share, times √γ·e^(σε − σ²); own draws times √(1 − γ) */
+        const float fown = group_draw(wl, c->layer, c->kv_head, pos, d, r, sh);
         gsl_rng_set(r, rkv_wl_stream_seed(wl->seed, (uint64_t)c->layer, (uint64_t)c->kv_head, (uint64_t)pos + 1, 17));
         for (int g = 0; g < G; g++) {
             float *x = c->hpre + ((size_t)i * (size_t)G + (size_t)g) * (size_t)d;
@@ -653,7 +675,11 @@ static void qcache_draw(rkv_fitted_qcache *c, const rkv_workload *wl, int64_t i,
                 hv_pair(hq, hs, s, z[2 * j], z[2 * j + 1], &re, &im);
                 y[j] = hf * (re - hq[s]); /* the residual part alone */
                 y[j + h2] = hf * (im - hq[hs + s]);
-                const float u = (float)gsl_ran_gaussian_ziggurat(r, 1.0), v = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+                float u = (float)gsl_ran_gaussian_ziggurat(r, 1.0), v = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+                if (fown < 1.0f) {
+                    u = fown * u + sh[2 * j];
+                    v = fown * v + sh[2 * j + 1];
+                }
                 hv_pair(hq, hs, s, u, v, &re, &im);
                 x[j] = hf * re;
                 x[j + h2] = hf * im;

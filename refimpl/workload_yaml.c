@@ -31,7 +31,7 @@ static const char *const keys[] = {
     "generator", "seed", "key_rank", "topic_run_mean", "num_topics", "topic_strength", "key_noise",
     "outlier_channels", "outlier_scale", "sink_tokens", "sink_strength", "recency_strength", "needles",
     "needle_strength", "focus_topics", "query_focus", "query_noise", "query_content", "query_persistence", "decode_drift", "head_diversity",
-    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "agree_span", "resid_tail", "head_vectors", "classes", "class_map", NULL,
+    "value_noise", "rope_theta", "turns", "hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens", "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key", "agree_span", "resid_tail", "group_share", "group_tail", "head_vectors", "classes", "class_map", NULL,
 };
 
 /* A scalar sequence item through the strict ranged parser, "file:line:col: key" in the message. */
@@ -265,6 +265,13 @@ static int read_fitted(const kv_yaml_doc *d, const kv_yaml_node *r, rkv_workload
     if (rtn && wl->rec_ladder != RKV_REC_HEADS)
         return kv_yaml_errf(d, rtn->line, rtn->col, err, "key 'resid_tail' needs rec_kernel 'heads'");
     if (kv_yaml_num(d, r, "resid_tail", 0, 0.0, 0, 2.0, &wl->resid_tail, err) != 0) return -1;
+    static const char *const gk[2] = {"group_share", "group_tail"};
+    for (int i = 0; i < 2; i++) {
+        const kv_yaml_node *gn = kv_yaml_get(r, gk[i]);
+        if (gn && wl->rec_ladder != RKV_REC_HEADS)
+            return kv_yaml_errf(d, gn->line, gn->col, err, "key '%s' needs rec_kernel 'heads'", gk[i]);
+        if (kv_yaml_num(d, r, gk[i], 0, 0.0, 0, i ? 2.0 : 1.0, i ? &wl->group_tail : &wl->group_share, err) != 0) return -1;
+    }
     const kv_yaml_node *hvn = kv_yaml_get(r, "head_vectors");
     if (hvn && wl->rec_ladder != RKV_REC_HEADS)
         return kv_yaml_errf(d, hvn->line, hvn->col, err, "key 'head_vectors' needs rec_kernel 'heads'");
@@ -335,7 +342,7 @@ static int load_doc(kv_yaml_doc d, const char *path, rkv_workload *out, kv_err *
     if (rc == 0 && !strcmp(wl.generator, "handtuned")) {
         static const char *const fk[] = {"hh_fraction", "hh_sigma", "rec_span", "rec_kernel", "chan_spread", "sink_key_scale", "early_tokens",
                                          "early_hh_fraction", "rec_key_tilt", "pair_theta", "pair_head_dim", "pair_key",
-                                         "agree_span", "resid_tail", "head_vectors", "classes", "class_map"};
+                                         "agree_span", "resid_tail", "group_share", "group_tail", "head_vectors", "classes", "class_map"};
         for (size_t i = 0; rc == 0 && i < sizeof fk / sizeof fk[0]; i++) {
             const kv_yaml_node *v = kv_yaml_get(r, fk[i]);
             if (v) rc = kv_yaml_errf(&d, v->line, v->col, err, "key '%s' belongs to generator 'fitted'", fk[i]);

@@ -571,3 +571,170 @@ Test(wlheads, load_mem_equals_load)
     cr_assert_eq(rkv_workload_load_mem("mem.yaml", "generator: fitted\nrec_kernel: heads\n", 35, &b, &err), -1);
     cr_assert(strstr(err.msg, "mem.yaml:"), "%s", err.msg);
 }
+
+/* group_share γ and group_tail σ: head g's residual draw at a position is
+ * √(1 − γ)·u_g + √γ·s·w, u_g its own, w and s = e^(σε − σ²) the group's. Per
+ * component, worked here: variance (1 − γ) + γ·E[s²] = 1; the two heads'
+ * covariance γ·E[s²] = γ; E[x0²·x1²] = (1 − γ)² + 2γ(1 − γ) + 3γ²·E[s⁴] with
+ * E[s⁴] = e^(4σ²): for γ = 0.5, σ = 0.3, 0.75 + 0.75·e^0.36 = 1.825 (1.5
+ * with no tail, 1 with nothing shared). 20000 decode positions x 32
+ * components, the measured means taken out (query variance 1 on every pair). */
+static void group_moments(double gm, double sg, double out[4])
+{
+    rkv_workload wl = heads_class(1.0, 1.0, 0.0, 0.0);
+    wl.group_share = gm;
+    wl.group_tail = sg;
+    mdl_model m = shape();
+    const int64_t n = 20000;
+    rkv_fitted_qcache *qc;
+    kv_err err;
+    cr_assert_eq(rkv_fitted_qcache_new(&wl, &m, 0, 0, 1, n, 1, &qc, &err), 0, "%s", err.msg);
+    double v0 = 0, v1 = 0, c01 = 0, m22 = 0;
+    int64_t cnt = 0;
+    float q[2 * D];
+    for (int64_t k = 0; k < n; k++) {
+        const int64_t p = 1 + k;
+        rkv_fitted_qcache_query(qc, &wl, k, q);
+        double r[2][D];
+        for (int g = 0; g < 2; g++) {
+            const float *mq = rows + 2 * KR + g * QR; /* layer 0, head g: the measured mean */
+            for (int i = 0; i < H2; i++) {
+                const double c = cos(theta(i, D) * (double)p), sn = sin(theta(i, D) * (double)p);
+                const double x = q[g * D + i], y = q[g * D + H2 + i];
+                r[g][i] = x * c + y * sn - mq[i];
+                r[g][H2 + i] = -x * sn + y * c - mq[H2 + i];
+            }
+        }
+        for (int i = 0; i < D; i++, cnt++) {
+            v0 += r[0][i] * r[0][i];
+            v1 += r[1][i] * r[1][i];
+            c01 += r[0][i] * r[1][i];
+            m22 += r[0][i] * r[0][i] * r[1][i] * r[1][i];
+        }
+    }
+    rkv_fitted_qcache_free(qc);
+    out[0] = v0 / (double)cnt;
+    out[1] = v1 / (double)cnt;
+    out[2] = c01 / sqrt(v0 * v1);
+    out[3] = m22 / (double)cnt;
+}
+
+Test(wlheads, group_share_correlates_the_heads_residuals)
+{
+    const double gm = 0.5, sg = 0.3;
+    double a[4], b[4], z[4];
+    group_moments(gm, sg, a);
+    group_moments(gm, 0.0, b);
+    group_moments(0.0, 0.0, z);
+    for (int g = 0; g < 2; g++) cr_assert_float_eq(a[g], 1.0, 0.03, "head %d variance %g, want 1", g, a[g]);
+    cr_assert_float_eq(a[2], gm, 0.03, "correlation %g, want %g", a[2], gm);
+    cr_assert_float_eq(b[2], gm, 0.03, "no tail: correlation %g, want %g", b[2], gm);
+    cr_assert_float_eq(z[2], 0.0, 0.03, "nothing shared: correlation %g, want 0", z[2]);
+    const double want = (1 - gm) * (1 - gm) + 2 * gm * (1 - gm) + 3 * gm * gm * exp(4 * sg * sg);
+    cr_assert_float_eq(a[3] / want, 1.0, 0.06, "E[x0^2 x1^2] %g, want %g", a[3], want);
+    cr_assert_float_eq(b[3] / 1.5, 1.0, 0.06, "no tail: E[x0^2 x1^2] %g, want 1.5", b[3]);
+}
+
+/* wl_group_measure with isotropic keys (no means: variance 1 on every
+ * component, independent positions) scores a head's residual r_g against
+ * keys whose covariance is the identity, so the correlation of two heads'
+ * logits over the keys is the cosine of r_0 and r_1: mean γ, and for
+ * Gaussian draws of d components s.d. about (1 − γ²)/√d (Fisher's variance of
+ * a correlation from d pairs), 0.1326 for γ = 0.5, d = 32; worked here.
+ * 2 layers x 256 decode steps. */
+Test(wlheads, group_measure_is_the_residuals_cosine)
+{
+    const double gm = 0.5;
+    mdl_model m = shape();
+    double v[2], z[2];
+    for (int k = 0; k < 2; k++) {
+        rkv_workload wl = heads_class(1.0, 1.0, 0.0, 0.0);
+        for (int l = 0; l < 2; l++) { /* the key means off */
+            rows[l * KR + 2] = 0.0f;
+            rows[l * KR + H2 + 5] = 0.0f;
+        }
+        wl.hv = rkv_wl_hv_intern(rows, sizeof rows / sizeof rows[0]);
+        wl.group_share = k ? 0.0 : gm;
+        wl_group_keys gk;
+        kv_err err;
+        cr_assert_eq(wl_group_keys_load(&gk, &wl, &m, 1024, 1, &err), 0, "%s", err.msg);
+        cr_assert_eq(wl_group_measure(&wl, &m, &gk, 32, 256, k ? z : v, &err), 0, "%s", err.msg);
+        wl_group_keys_free(&gk);
+    }
+    cr_assert_float_eq(v[0], gm, 0.03, "mean %g, want %g", v[0], gm);
+    const double sd = (1 - gm * gm) / sqrt((double)D);
+    cr_assert_float_eq(v[1] / sd, 1.0, 0.15, "s.d. %g, want %g", v[1], sd);
+    cr_assert_float_eq(z[0], 0.0, 0.03, "nothing shared: mean %g, want 0", z[0]);
+    cr_assert_float_eq(z[1] / (1 / sqrt((double)D)), 1.0, 0.15, "nothing shared: s.d. %g, want %g", z[1], 1 / sqrt((double)D));
+}
+
+/* wl_group_fit finds the share and tail of a source of another seed (0.5 and
+ * 0.4, both points of its grid) from the source's figures alone; the fit's
+ * own figures at its answer are within what the seeds leave (0.03, 0.02);
+ * and a model without GQA groups is refused. */
+Test(wlheads, group_fit_finds_a_known_share)
+{
+    mdl_model m = shape();
+    m.num_hidden_layers = 4; /* layers 0 and 2 measured */
+    rkv_workload src = heads_class(1.0, 1.0, 0.0, 0.0);
+    src.group_share = 0.5;
+    src.group_tail = 0.4;
+    src.seed = 7;
+    wl_fit_cfg cfg = {.context = 1024, .window = 32, .steps = 256, .threads = 2, .group = 1};
+    wl_group_keys gk;
+    kv_err err;
+    cr_assert_eq(wl_group_keys_load(&gk, &src, &m, cfg.context, WL_GROUP_LAYER_STEP, &err), 0, "%s", err.msg);
+    cr_assert_eq(wl_group_measure(&src, &m, &gk, cfg.window, cfg.steps, cfg.group_real, &err), 0, "%s", err.msg);
+    wl_group_keys_free(&gk);
+    rkv_workload w = heads_class(1.0, 1.0, 0.0, 0.0);
+    double got[2];
+    cr_assert_eq(wl_group_fit(&w, &m, &cfg, got, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(w.group_share, 0.5, 0.1 + 1e-9, "group_share %g, want 0.5", w.group_share);
+    cr_assert_float_eq(w.group_tail, 0.4, 0.2 + 1e-9, "group_tail %g, want 0.4", w.group_tail);
+    cr_assert_float_eq(got[0], cfg.group_real[0], 0.03, "mean %g, source %g", got[0], cfg.group_real[0]);
+    cr_assert_float_eq(got[1], cfg.group_real[1], 0.02, "s.d. %g, source %g", got[1], cfg.group_real[1]);
+    m.num_attention_heads = 1;
+    cr_assert_eq(wl_group_keys_load(&gk, &src, &m, cfg.context, 1, &err), -1);
+    cr_assert(strstr(err.msg, "GQA groups of 2 or more"), "%s", err.msg);
+}
+
+/* group_share and group_tail in YAML: written only when group_share is set,
+ * read back; refused out of range and without rec_kernel heads
+ * (file:line:col). */
+Test(wlheads, group_share_yaml)
+{
+    rkv_workload a = heads_class(0.5, 0.25, 0.35, 2.0);
+    a.hv_context = 2080;
+    kv_err err;
+    const char *path = "build/test_wlheads_gs.yaml";
+    rkv_workload b;
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(b.group_share, 0.0, 0.0, "absent: nothing shared");
+    cr_assert_float_eq(b.group_tail, 0.0, 0.0);
+    a.group_share = 0.75;
+    a.group_tail = 0.8;
+    cr_assert_eq(wl_write_yaml(&a, path, "# test\n", &err), 0, "%s", err.msg);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(b.group_share, 0.75, 1e-12);
+    cr_assert_float_eq(b.group_tail, 0.8, 1e-12);
+    FILE *rf = fopen(path, "rb");
+    cr_assert_not_null(rf);
+    char *text = calloc(1, 1 << 20);
+    cr_assert_not_null(text);
+    fread(text, 1, (1 << 20) - 1, rf);
+    fclose(rf);
+    char *at = strstr(text, "group_share: 0.75\n");
+    cr_assert_not_null(at);
+    memcpy(at, "group_share: 1.75\n", 18);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    cr_assert_eq(rkv_workload_load(path, &b, &err), -1);
+    cr_assert(strstr(err.msg, "build/test_wlheads_gs.yaml:") && strstr(err.msg, "group_share"), "%s", err.msg);
+    refused_on_ladder(path, "group_tail: 0.5\n", "",
+                      "build/test_wlheads_gs.yaml:4:13: key 'group_tail' needs rec_kernel 'heads'");
+    remove(path);
+}

@@ -142,6 +142,23 @@ int wl_pairs_measure(const rkv_workload *src, const mdl_model *m, int64_t C, int
 int wl_heads_measure(const rkv_workload *src, const mdl_model *m, int64_t C, int64_t window, int64_t steps, double w,
                      double *acc, kv_err *err);
 
+/* ---- the group's agreement beyond the means (wl_group.c) ---- */
+#define WL_GROUP_LAYER_STEP 2 /* the layers measured: 0, 2, 4, ... */
+typedef struct {
+    int nl, layer_step, Hkv, d;
+    int64_t C;
+    float *K;                /* (nl, Hkv, C, d) the keys of layers 0, layer_step, ... */
+} wl_group_keys;
+/* The keys wl_group_measure scores, of every layer_step-th layer: read once, since they do not
+ * depend on group_share or group_tail. Needs G >= 2. */
+int wl_group_keys_load(wl_group_keys *gk, const rkv_workload *wl, const mdl_model *m, int64_t C, int layer_step,
+                       kv_err *err);
+void wl_group_keys_free(wl_group_keys *gk);
+/* out[0], out[1]: the mean and the s.d., over decode steps and (layer, KV head)s, of the correlation
+ * between the G heads' residual logits (wl_group.c says which); wl supplies the queries, gk the keys. */
+int wl_group_measure(const rkv_workload *wl, const mdl_model *m, const wl_group_keys *gk, int64_t window,
+                     int64_t steps, double out[2], kv_err *err);
+
 /* ---- fitting ---- */
 #define WL_FIT_MAX_KEY_SETS 8
 typedef struct {
@@ -155,6 +172,8 @@ typedef struct {
     const double *pair_key;  /* and its kmag */
     const float *head_vec;   /* rec_kernel heads: wl_heads_measure's rows averaged over the dumps, interned
                                 (rkv_wl_hv_intern) (NULL: not heads) */
+    int group;               /* rec_kernel heads: fit group_share and group_tail to group_real (wl_group_fit) */
+    double group_real[2];    /* wl_group_measure's mean and s.d. averaged over the dumps */
 } wl_fit_cfg;
 
 /* Fits the fitted generator to the mean statistics of the dumps' profiles
@@ -162,6 +181,11 @@ typedef struct {
  * non-NULL, receives one line per class. */
 int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_cfg *cfg, rkv_workload *wl,
            FILE *log, kv_err *err);
+/* rec_kernel heads: sets wl's group_share and group_tail to the point whose wl_group_measure is
+ * nearest cfg->group_real (squared error over mean and s.d.; a grid of 0 .. 1 by 0.1 and 0 .. 1.2 by
+ * 0.2, then the share ± 0.05 and the tail ± 0.1 about the best; ties to the earlier point), measured on every WL_GROUP_LAYER_STEP-th
+ * layer on cfg->threads threads; got: that point's figures. */
+int wl_group_fit(rkv_workload *wl, const mdl_model *m, const wl_fit_cfg *cfg, double got[2], kv_err *err);
 /* Writes a fitted workload as YAML (atomically). header: comment lines. */
 int wl_write_yaml(const rkv_workload *wl, const char *path, const char *header, kv_err *err);
 
