@@ -6,7 +6,7 @@
 # OUT/heads/, and with --seeds 3), and both fitted profiles on the check texts
 # (role check: texts no choice has seen) when their dumps are in CHECKDIR, and
 # since session 11 on the check2, check3 and check4 texts in build/dumpscheck2,
-# build/dumpscheck3 and build/dumpscheck4.
+# build/dumpscheck3 and build/dumpscheck4 (session 12: check5, build/dumpscheck5).
 # Usage: sh scripts/workload-fit-report.sh [KVSIM [DUMPDIR [OUT [CHECKDIR]]]]
 #   defaults: build/kvsim build/dumps2k reports/workload-fit build/dumpscheck
 # The dumps: sh scripts/workload-dumps.sh build/kvsim build/dumps2k 2080 heldout
@@ -14,6 +14,7 @@
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck2 2080 check2
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck3 2080 check3
 #            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck4 2080 check4
+#            sh scripts/workload-dumps.sh build/kvsim build/dumpscheck5 2080 check5
 set -u
 KVSIM=${1:-build/kvsim}
 DUMPS=${2:-build/dumps2k}

@@ -14,7 +14,7 @@
  * Why: RocketKV's stage 2 and SnapKV-GQA pick one set for the whole group, so
  * a head's top-k recall is how far its own top-k agrees with the group's. On
  * SmolLM2 the measured means alone give the group's agreement about right
- * (their logits correlate 0.78–0.81 between heads, the generator's 0.77), but
+ * (their logits correlate 0.77–0.82 between heads, the generator's 0.77), but
  * the residuals' logits correlate 0.33–0.36 between heads, spread over steps
  * with s.d. 0.23–0.26 and larger where the residual is large, against 0.01 for
  * independent draws: RocketKV's top-k recall at t = 128 came out 0.06 low
