@@ -153,3 +153,43 @@ Test(wldump, bad_input_is_refused_and_nothing_written, .timeout = 120)
     cr_assert_eq(system(args), 0, "a temporary was left behind");
     cli_rm_dir(dir);
 }
+
+/* `workload compare` of a workload against its own dump: every cell's real and
+ * synthetic figures are the same run on the same floats (diff +0.000 on each
+ * metric, exit 0), and so are the group agreement's real and synthetic means
+ * and s.d.s, printed to the same digits. */
+Test(wldump, compare_against_its_own_dump_is_exact, .timeout = 240)
+{
+    char dir[256], path[320], args[1024];
+    cli_tmp_dir(dir, sizeof dir, "wldump", "cmp");
+    snprintf(path, sizeof path, "%s/heads.kvd", dir);
+    snprintf(args, sizeof args, "workload dump --workload smollm2-heads --tokens 288 --prompt 256 --out %s", path);
+    cr_assert_eq(cli_rc(args), 0, "kvsim %s", args);
+    static cli_result r;
+    snprintf(args, sizeof args,
+             "workload compare --workload smollm2-heads %s --context 256 --steps 32 --method rocketkv,snapkv-gqa "
+             "--budget 128 --threads 2", path);
+    cli_run(&r, args);
+    cr_assert_eq(r.rc, 0, "kvsim %s: %s", args, r.err);
+    cr_assert(strstr(r.out, "2 of 2 method x budget cells"), "%s", r.out);
+    int rows = 0;
+    for (const char *l = strstr(r.out, "\nrocketkv"); l; l = strstr(l + 1, "\nrocketkv")) {
+        char m[32];
+        int b;
+        double v[9];
+        cr_assert_eq(sscanf(l + 1, "%31s %d %lf %lf %lf %lf %lf %lf %lf %lf %lf", m, &b, &v[0], &v[1], &v[2], &v[3],
+                            &v[4], &v[5], &v[6], &v[7], &v[8]), 11, "%.120s", l + 1);
+        for (int k = 0; k < 3; k++) cr_assert_float_eq(v[3 * k], v[3 * k + 1], 1e-12, "%.120s", l + 1);
+        rows++;
+    }
+    cr_assert_eq(rows, 1, "%s", r.out);
+    const char *g = strstr(r.out, "group agreement");
+    cr_assert_not_null(g, "%s", r.out);
+    double rm, lo, hi, rs, sm, ss;
+    cr_assert_eq(sscanf(strstr(g, "real mean"), "real mean %lf (dumps %lf .. %lf) s.d. %lf; synthetic mean %lf s.d. %lf",
+                        &rm, &lo, &hi, &rs, &sm, &ss), 6, "%s", g);
+    cr_assert_float_eq(rm, sm, 1e-12, "%s", g);
+    cr_assert_float_eq(rs, ss, 1e-12, "%s", g);
+    cr_assert(rm > 0.05, "the profile's heads share their residual: %s", g);
+    cli_rm_dir(dir);
+}
