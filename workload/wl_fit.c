@@ -564,14 +564,14 @@ int wl_fit(const wl_profile *profs, int nprof, const mdl_model *m, const wl_fit_
     for (int h = 0; h < nheads; h++) wl->class_map[h / nh][h % nh] = (uint8_t)cls[h];
     double gg[2] = {0, 0};
     if (heads && cfg->group && wl_group_fit(wl, m, cfg, gg, err) != 0) goto out;
-    if (log && heads)
+    if (log && heads) {
         fprintf(log, "key side: measured heads (%d layers x %d KV heads), agree_span %.2f, early_tokens %d, resid_tail %.2f\n",
                 nl, m->num_key_value_heads, base.agree_span, base.early_tokens, base.resid_tail);
-    if (log && heads && cfg->group)
-        fprintf(log, "group: group_share %.2f, group_tail %.2f; residual logits' correlation between a group's heads "
-                     "real/fitted: mean %.3f/%.3f, s.d. %.3f/%.3f\n",
-                wl->group_share, wl->group_tail, cfg->group_real[0], gg[0], cfg->group_real[1], gg[1]);
-    else if (log)
+        if (cfg->group)
+            fprintf(log, "group: group_share %.2f, group_tail %.2f; residual logits' correlation between a group's heads "
+                         "real/fitted: mean %.3f/%.3f, s.d. %.3f/%.3f\n",
+                    wl->group_share, wl->group_tail, cfg->group_real[0], gg[0], cfg->group_real[1], gg[1]);
+    } else if (log)
         fprintf(log, "key side: outlier_scale %.0f (real k_outlier %.2f), chan_spread %.2f (real k_page_spread %.3f)\n",
                 best_os, kout, spread, mean_of(S, nheads, 18));
     for (int c = 0; log && c < k; c++) {

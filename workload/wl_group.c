@@ -210,6 +210,12 @@ static void *group_worker(void *arg)
 
 void openblas_set_num_threads(int n); /* OpenBLAS's, as refimpl/run.c declares it */
 
+/* Squared error of a point's (mean, s.d.) against the dumps'. */
+static double group_err(const wl_fit_cfg *cfg, const double v[2])
+{
+    return pow(v[0] - cfg->group_real[0], 2) + pow(v[1] - cfg->group_real[1], 2);
+}
+
 /* Measures the pool's n points; the index of the one nearest cfg->group_real (the first of equals), or -1. */
 static int group_round(group_pool *p, kv_err *err)
 {
@@ -231,7 +237,7 @@ static int group_round(group_pool *p, kv_err *err)
     int best = 0;
     double be = INFINITY;
     for (int i = 0; i < p->n; i++) {
-        const double e = pow(p->v[i][0] - p->cfg->group_real[0], 2) + pow(p->v[i][1] - p->cfg->group_real[1], 2);
+        const double e = group_err(p->cfg, p->v[i]);
         if (e < be) {
             be = e;
             best = i;
@@ -259,7 +265,7 @@ int wl_group_fit(rkv_workload *wl, const mdl_model *m, const wl_fit_cfg *cfg, do
     int b = group_round(p, err);
     if (b < 0) goto out;
     double bs = p->share[b], bt = p->tail[b], bv[2] = {p->v[b][0], p->v[b][1]};
-    const double be = pow(bv[0] - cfg->group_real[0], 2) + pow(bv[1] - cfg->group_real[1], 2);
+    const double be = group_err(cfg, bv);
     p->n = 0; /* refine: the share ± 0.05 and the tail ± 0.1 about the best point */
     for (int k = -1; bs > 0 && k <= 1; k++)
         for (int l = -1; l <= 1; l++) {
@@ -271,7 +277,7 @@ int wl_group_fit(rkv_workload *wl, const mdl_model *m, const wl_fit_cfg *cfg, do
     if (p->n > 0) {
         const int r = group_round(p, err);
         if (r < 0) goto out;
-        if (pow(p->v[r][0] - cfg->group_real[0], 2) + pow(p->v[r][1] - cfg->group_real[1], 2) < be) {
+        if (group_err(cfg, p->v[r]) < be) {
             bs = p->share[r];
             bt = p->tail[r];
             bv[0] = p->v[r][0];
